@@ -1,0 +1,32 @@
+"""The exceptions skylift raises. One root, a shallow tree, each carrying data."""
+
+from __future__ import annotations
+
+
+class SkyliftError(Exception):
+    """Root of every error skylift raises on purpose."""
+
+
+class DeclarationError(SkyliftError):
+    """Raised when an app or a template declares something skylift cannot run.
+
+    The message names the function (when there is one) and says what to change.
+    """
+
+    def __init__(self, message: str, *, function: str | None = None) -> None:
+        self.function = function
+        super().__init__(f"function {function!r}: {message}" if function else message)
+
+
+class FunctionNotFound(SkyliftError):
+    """Raised when an invocation names a function the app does not declare."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        hint = ", ".join(sorted(known)) or "none"
+        super().__init__(f"no function named {name!r}; the app declares: {hint}")
+
+
+class LoadError(SkyliftError):
+    """Raised when an app cannot be loaded at all (missing file, import failure)."""

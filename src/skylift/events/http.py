@@ -1,0 +1,72 @@
+"""Plain data the HTTP gateway hands to the API Gateway event adapters, and gets back.
+
+The adapters (`apigw_v1`, `apigw_v2`) are pure: request in, event dict out; handler
+result in, `HttpResponse` out. They never touch sockets or processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """An HTTP request as received, before any API Gateway interpretation."""
+
+    method: str  # upper case, e.g. "POST"
+    raw_path: str  # as on the request line, still percent-encoded, no query string
+    raw_query: str  # after '?', still percent-encoded; "" when absent
+    headers: list[tuple[str, str]]  # in arrival order, names as sent (any case)
+    body: bytes
+    source_ip: str = "127.0.0.1"
+    protocol: str = "HTTP/1.1"
+    host: str = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """Which declared route a request matched."""
+
+    resource: str  # the route's path template, e.g. "/items/{id}" or "/{proxy+}"
+    route_key: str  # HTTP API style, e.g. "POST /items/{id}" or "$default"
+    path_parameters: dict[str, str]  # decoded values; {} when the route has none
+
+
+@dataclass(frozen=True)
+class RequestIds:
+    """Identifiers and times API Gateway stamps on a request."""
+
+    request_id: str  # API Gateway's requestContext.requestId
+    time_epoch_ms: int
+    api_id: str = "skylift"
+    account_id: str = "123456789012"
+    stage: str | None = None  # None: "Prod" for REST, "$default" for HTTP APIs
+
+
+@dataclass
+class HttpResponse:
+    """What the gateway writes back: status, header pairs (repeats allowed), body."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+
+class MalformedResponse(Exception):
+    """Raised when a handler's return value is not a valid proxy integration response."""
+
+
+class ApiGatewayFormat(Protocol):
+    """One API Gateway payload format: builds events, renders results and errors."""
+
+    version: str
+
+    def event(self, request: HttpRequest, match: RouteMatch, ids: RequestIds) -> dict[str, Any]:
+        """The Lambda event for `request`."""
+
+    def response(self, result: Any) -> HttpResponse:
+        """The HTTP response for a handler's (JSON-decoded) result; raise MalformedResponse."""
+
+    def function_error(self) -> HttpResponse:
+        """The response when the function failed, timed out, or returned garbage."""

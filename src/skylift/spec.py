@@ -1,0 +1,251 @@
+"""The one internal model of a function and its triggers.
+
+Both front doors (the `App` decorators and the SAM template loader) produce
+`FunctionSpec`s; everything downstream (zygotes, pools, the gateway) reads only these.
+Validation happens here, at declaration time, so a bad declaration fails when the app
+loads with a message naming the function and what to change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from skylift.errors import DeclarationError
+
+PayloadVersion = Literal["1.0", "2.0"]
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
+DEFAULT_TIMEOUT = 3
+MAX_TIMEOUT = 900
+DEFAULT_MEMORY = 128
+MIN_MEMORY, MAX_MEMORY = 128, 10240
+DEFAULT_RUNTIME = "python3.11"
+
+# Lambda refuses these in a function's Environment.Variables; so do we.
+RESERVED_ENV = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ENV_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_HANDLER = re.compile(r"^[^\s.][^\s]*\.[A-Za-z_][A-Za-z0-9_]*$")
+_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_.-]*)(\+?)\}$")
+_RUNTIME = re.compile(r"^python3\.\d+$")
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """One HTTP trigger: `methods` on `path`, delivered as an API Gateway event.
+
+    `payload` "1.0" is a REST API proxy integration, "2.0" an HTTP API. `path` may hold
+    `{name}` parameters and a final greedy `{name+}`; "$default" catches everything.
+    """
+
+    path: str
+    methods: tuple[str, ...] = ("ANY",)
+    payload: PayloadVersion = "2.0"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "methods": list(self.methods), "payload": self.payload}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HttpRoute:
+        return cls(data["path"], tuple(data["methods"]), data["payload"])
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """Everything skylift needs to run one function, as plain data.
+
+    >>> FunctionSpec(name="change", handler="app.change", code_dir="/srv/app")
+    ... # doctest: +SKIP
+    """
+
+    name: str
+    handler: str
+    code_dir: str
+    runtime: str = DEFAULT_RUNTIME
+    timeout: float = DEFAULT_TIMEOUT
+    memory: int = DEFAULT_MEMORY
+    environment: Mapping[str, str] = field(default_factory=dict)
+    max_concurrency: int | None = None
+    routes: tuple[HttpRoute, ...] = ()
+
+    @property
+    def module(self) -> str:
+        """The importable module of `handler`, as the Python runtime derives it."""
+        return self.handler.rsplit(".", 1)[0].replace("/", ".")
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "handler": self.handler,
+            "code_dir": self.code_dir,
+            "runtime": self.runtime,
+            "timeout": self.timeout,
+            "memory": self.memory,
+            "environment": dict(self.environment),
+            "max_concurrency": self.max_concurrency,
+            "routes": [r.to_dict() for r in self.routes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FunctionSpec:
+        return cls(
+            name=data["name"],
+            handler=data["handler"],
+            code_dir=data["code_dir"],
+            runtime=data["runtime"],
+            timeout=data["timeout"],
+            memory=data["memory"],
+            environment=dict(data["environment"]),
+            max_concurrency=data["max_concurrency"],
+            routes=tuple(HttpRoute.from_dict(r) for r in data["routes"]),
+        )
+
+
+def validate_function(spec: FunctionSpec) -> FunctionSpec:
+    """Check one spec on its own; raise `DeclarationError` saying what to change."""
+    name = spec.name
+
+    def fail(message: str) -> DeclarationError:
+        return DeclarationError(message, function=name)
+
+    if not _NAME.match(name):
+        raise DeclarationError(
+            f"function name {name!r} is invalid: use 1-64 letters, digits, '-' or '_'"
+        )
+    if not _HANDLER.match(spec.handler):
+        raise fail(
+            f"handler {spec.handler!r} is invalid: write it as 'module.function', "
+            "e.g. 'app.lambda_handler'"
+        )
+    if not _RUNTIME.match(spec.runtime):
+        raise fail(f"runtime {spec.runtime!r} is not supported: use python3.x, e.g. python3.11")
+    if isinstance(spec.timeout, bool) or not isinstance(spec.timeout, int | float):
+        raise fail(f"timeout must be a number of seconds, got {spec.timeout!r}")
+    if not 1 <= spec.timeout <= MAX_TIMEOUT:
+        raise fail(f"timeout {spec.timeout} is out of range: use 1 to {MAX_TIMEOUT} seconds")
+    if isinstance(spec.memory, bool) or not isinstance(spec.memory, int):
+        raise fail(f"memory must be a whole number of MB, got {spec.memory!r}")
+    if not MIN_MEMORY <= spec.memory <= MAX_MEMORY:
+        raise fail(f"memory {spec.memory} MB is out of range: use {MIN_MEMORY} to {MAX_MEMORY}")
+    if spec.max_concurrency is not None and (
+        isinstance(spec.max_concurrency, bool)
+        or not isinstance(spec.max_concurrency, int)
+        or spec.max_concurrency < 1
+    ):
+        raise fail(
+            f"max_concurrency must be a whole number >= 1 (or None), got {spec.max_concurrency!r}"
+        )
+    for key, value in spec.environment.items():
+        if not isinstance(key, str) or not _ENV_KEY.match(key):
+            raise fail(
+                f"environment variable name {key!r} is invalid: start with a letter, "
+                "then letters, digits or '_'"
+            )
+        if key in RESERVED_ENV:
+            raise fail(f"environment variable {key} is reserved by Lambda: choose another name")
+        if not isinstance(value, str):
+            raise fail(
+                f"environment variable {key} must be a string, got {type(value).__name__}: "
+                "quote it"
+            )
+    for route in spec.routes:
+        validate_route(route, name)
+    return spec
+
+
+def validate_route(route: HttpRoute, function: str) -> None:
+    def fail(message: str) -> DeclarationError:
+        return DeclarationError(message, function=function)
+
+    if route.payload not in ("1.0", "2.0"):
+        raise fail(f"payload format {route.payload!r} is unknown: use '1.0' (REST) or '2.0'")
+    if not route.methods:
+        raise fail(f"route {route.path!r} has no methods: list at least one, or 'ANY'")
+    for method in route.methods:
+        if method not in HTTP_METHODS:
+            raise fail(
+                f"HTTP method {method!r} on {route.path!r} is unknown: use one of "
+                + ", ".join(sorted(HTTP_METHODS))
+            )
+    if route.path == "$default":
+        if route.payload != "2.0":
+            raise fail("'$default' is an HTTP API (payload 2.0) route; use '/{proxy+}' for REST")
+        return
+    if not route.path.startswith("/"):
+        raise fail(f"route path {route.path!r} must start with '/'")
+    segments = route.path.split("/")[1:]
+    seen: set[str] = set()
+    for i, segment in enumerate(segments):
+        if segment == "" and i != len(segments) - 1:
+            raise fail(f"route path {route.path!r} has an empty segment ('//'): remove it")
+        if "{" in segment or "}" in segment:
+            match = _PARAM.match(segment)
+            if not match:
+                raise fail(
+                    f"route path {route.path!r}: segment {segment!r} is not a parameter; "
+                    "write a whole segment as {name} or a last segment as {name+}"
+                )
+            param, greedy = match.groups()
+            if greedy and i != len(segments) - 1:
+                raise fail(f"route path {route.path!r}: greedy {{{param}+}} must be last")
+            if param in seen:
+                raise fail(f"route path {route.path!r} repeats the parameter {param!r}")
+            seen.add(param)
+
+
+def validate_app(specs: Iterable[FunctionSpec]) -> list[FunctionSpec]:
+    """Validate every spec and the set as a whole (unique names, unique routes)."""
+    checked: list[FunctionSpec] = []
+    names: set[str] = set()
+    routes: dict[tuple[str, str], str] = {}
+    for spec in specs:
+        validate_function(spec)
+        if spec.name in names:
+            raise DeclarationError(
+                f"function name {spec.name!r} is declared twice: give each function its own"
+            )
+        names.add(spec.name)
+        for route in spec.routes:
+            # One port serves both payload formats, and parameter names do not
+            # distinguish routes: /a/{x} (REST) and /a/{y} (HTTP API) collide.
+            shape = re.sub(r"\{[^}+]+\}", "{}", route.path)
+            for method in route.methods:
+                key = (method, shape)
+                if key in routes:
+                    raise DeclarationError(
+                        f"route {method} {route.path} is already served by function "
+                        f"{routes[key]!r}: change the path or the method",
+                        function=spec.name,
+                    )
+                routes[key] = spec.name
+        checked.append(spec)
+    return checked
