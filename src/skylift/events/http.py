@@ -70,3 +70,9 @@ class ApiGatewayFormat(Protocol):
 
     def function_error(self) -> HttpResponse:
         """The response when the function failed, timed out, or returned garbage."""
+
+    def not_found(self) -> HttpResponse:
+        """The response for a request no route matches (404)."""
+
+    def too_large(self) -> HttpResponse:
+        """The response for a request over the payload limit (413)."""

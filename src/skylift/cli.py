@@ -1,0 +1,123 @@
+"""The `skylift` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import NoReturn
+
+import click
+import orjson
+
+from skylift.errors import SkyliftError
+from skylift.loader import Target, resolve_target
+
+APP_HELP = "a directory holding app.py or template.yaml, a .py file, or module:attribute"
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"skylift: {message}", err=True)
+    sys.exit(2)
+
+
+def _target(app: str | None, template: str | None) -> Target:
+    try:
+        return resolve_target(app, template)
+    except SkyliftError as exc:
+        _fail(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="skylift")
+def main() -> None:
+    """skylift: run AWS Lambda functions locally, with every trigger."""
+
+
+@main.command()
+@click.argument("app", required=False)
+@click.option("--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", "-p", default=8080, show_default=True, type=int, help="Port to listen on.")
+def up(app: str | None, template: str | None, host: str, port: int) -> None:
+    """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
+    from skylift.engine.platform import Platform
+    from skylift.gateway.server import run, serve
+    from skylift.sources.http import Router
+
+    target = _target(app, template)
+
+    def ready(platform: Platform, router: Router) -> None:
+        base = f"http://{host}:{port}"
+        count = len(platform.specs)
+        click.echo(f"skylift: {count} function{'s' * (count != 1)}, serving on {base}", err=True)
+        for method, route_target in sorted(router.routes, key=lambda r: (r[1].route.path, r[0])):
+            path = route_target.route.path
+            shown = f"{base}{path}" if path.startswith("/") else f"{base}/* ($default)"
+            click.echo(f"  {method:<7} {shown}  -> {route_target.function}", err=True)
+        for name, fault in platform.faults.items():
+            click.echo(
+                f"skylift: warning: function {name!r} failed its init phase; every "
+                f"invocation will return {fault['errorType']}: {fault['errorMessage']}",
+                err=True,
+            )
+
+    try:
+        run(lambda: serve(target, host, port, on_ready=ready))
+    except SkyliftError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.argument("function")
+@click.argument("app", required=False)
+@click.option("--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template.")
+@click.option(
+    "--event", "-e", "event_path", default=None, help="JSON event file, or - for stdin. Default: {}"
+)
+def invoke(function: str, app: str | None, template: str | None, event_path: str | None) -> None:
+    """Invoke FUNCTION once: result JSON on stdout, its log on stderr, exit 1 on error."""
+    from skylift.gateway.server import run
+
+    target = _target(app, template)
+    event = _read_event(event_path)
+    failed = False
+
+    async def once() -> None:
+        nonlocal failed
+        from skylift.engine.platform import Platform
+        from skylift.observe.report import invocation_log
+
+        async with await Platform.start(target) as platform:
+            result = await platform.invoker.invoke(function, event)
+            sys.stderr.write(invocation_log(platform.specs[function], result))
+            sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
+            failed = result.error is not None
+
+    try:
+        run(once)
+    except SkyliftError as exc:
+        _fail(str(exc))
+    sys.exit(1 if failed else 0)
+
+
+def _read_event(path: str | None) -> bytes:
+    if path is None:
+        return b"{}"
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
+    except OSError as exc:
+        _fail(f"cannot read the event file: {exc}")
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        source = "stdin" if path == "-" else repr(path)
+        _fail(f"the event from {source} is not valid JSON ({exc}); pass a JSON document")
+    return data
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""One function instance: a worker process and the supervisor's channel to it.
+
+The supervisor enforces the timeout here (kill, then AWS's `Sandbox.Timedout` error)
+and turns a worker that dies mid-invocation into `Runtime.ExitError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from skylift.engine.zygote import Forked, Zygote
+from skylift.runtime import wire
+from skylift.spec import FunctionSpec
+
+
+@dataclass
+class InvocationResult:
+    """What one invocation produced, as the Invoke API and the gateway need it."""
+
+    request_id: str
+    payload: bytes  # JSON: the result, or AWS's error payload
+    error: str | None  # None on success; else the X-Amz-Function-Error value ("Unhandled")
+    logs: bytes
+    duration_ms: float
+    init_ms: float | None = None  # set when the invocation started a new instance
+    max_memory_mb: int = 0
+
+    def decoded(self) -> Any:
+        return orjson.loads(self.payload)
+
+
+class WorkerLost(Exception):
+    """Raised inside `Instance.invoke` when the worker's channel closes mid-invocation."""
+
+
+class _Channel(asyncio.Protocol):
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.reader = wire.FrameReader()
+
+    def data_received(self, data: bytes) -> None:
+        for frame in self.reader.feed(data):
+            fut = self.instance._pending
+            if fut is not None and not fut.done():
+                fut.set_result(frame)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.instance.alive = False
+        fut = self.instance._pending
+        if fut is not None and not fut.done():
+            fut.set_exception(WorkerLost())
+
+
+class Instance:
+    """A warm worker for one function; runs one invocation at a time."""
+
+    def __init__(self, spec: FunctionSpec, zygote: Zygote, forked: Forked) -> None:
+        self.spec = spec
+        self.zygote = zygote
+        self.pid = forked.pid
+        self.alive = True
+        self.cold = True
+        self.last_used = time.monotonic()
+        self._forked = forked
+        self._transport: asyncio.Transport | None = None
+        self._pending: asyncio.Future[tuple[dict[str, Any], bytes, bytes]] | None = None
+
+    @classmethod
+    async def start(cls, spec: FunctionSpec, zygote: Zygote) -> Instance:
+        instance = cls(spec, zygote, await zygote.fork(spec.name))
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_unix_connection(
+            lambda: _Channel(instance), sock=instance._forked.channel
+        )
+        instance._transport = transport  # type: ignore[assignment]  # a unix stream transport
+        return instance
+
+    async def invoke(
+        self,
+        request_id: str,
+        event: bytes,
+        *,
+        client_context: dict[str, Any] | None = None,
+        trace_id: str | None = None,
+    ) -> InvocationResult:
+        """Run one invocation; never raises for anything the function does."""
+        assert self._transport is not None and self._pending is None
+        loop = asyncio.get_running_loop()
+        timeout = self.spec.timeout
+        started = time.monotonic()
+        header: dict[str, Any] = {"id": request_id, "deadline": int(time.time() * 1000 + timeout * 1000)}
+        if client_context is not None:
+            header["cc"] = client_context
+        if trace_id:
+            header["trace"] = trace_id
+        fut = self._pending = loop.create_future()
+        self._transport.write(wire.pack(header, event))
+        timer = loop.call_later(timeout, self._on_timeout, fut)
+        cold, self.cold = self.cold, False
+        try:
+            reply, body, logs = await fut
+        except TimeoutError:
+            return self._failed(request_id, started, {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"RequestId: {request_id} Error: Task timed out after "
+                f"{time.monotonic() - started:.2f} seconds",
+            }, cold)
+        except WorkerLost:
+            status = await self.zygote.exit_status(self.pid) or "signal: killed"
+            return self._failed(request_id, started, {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                f"{status}",
+            }, cold)
+        finally:
+            timer.cancel()
+            self._pending = None
+            self.last_used = time.monotonic()
+        return InvocationResult(
+            request_id=request_id,
+            payload=body,
+            error=None if reply["ok"] else "Unhandled",
+            logs=logs,
+            duration_ms=(time.monotonic() - started) * 1000,
+            init_ms=reply.get("init_ms") if cold else None,
+            max_memory_mb=reply["rss_kb"] // 1024,
+        )
+
+    def _on_timeout(self, fut: asyncio.Future[Any]) -> None:
+        if not fut.done():
+            fut.set_exception(TimeoutError())
+        self.kill()
+
+    def _failed(
+        self, request_id: str, started: float, payload: dict[str, Any], cold: bool
+    ) -> InvocationResult:
+        self.alive = False
+        # The worker is gone; what it wrote is still in its memfd.
+        logs = _read_all(self._forked.log_fd)
+        self.close()
+        return InvocationResult(
+            request_id=request_id,
+            payload=orjson.dumps(payload),
+            error="Unhandled",
+            logs=logs,
+            duration_ms=(time.monotonic() - started) * 1000,
+            init_ms=None if not cold else 0.0,
+        )
+
+    def kill(self) -> None:
+        self.alive = False
+        self.zygote.kill(self.pid)
+
+    def close(self) -> None:
+        """Stop the worker (closing its channel makes it exit) and free its resources."""
+        self.alive = False
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        if self._forked.log_fd >= 0:
+            os.close(self._forked.log_fd)
+            self._forked = Forked(self._forked.pid, self._forked.channel, -1)
+
+
+def _read_all(fd: int) -> bytes:
+    if fd < 0:
+        return b""
+    size = os.fstat(fd).st_size
+    return os.pread(fd, min(size, 1 << 20), max(0, size - (1 << 20))) if size else b""

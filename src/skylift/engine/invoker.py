@@ -1,0 +1,38 @@
+"""Invocations in: pick the function's pool, borrow an instance, run, give it back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from skylift.engine.instance import InvocationResult
+from skylift.engine.pool import Pool
+from skylift.errors import FunctionNotFound
+
+
+class Invoker:
+    def __init__(self, pools: dict[str, Pool]) -> None:
+        self.pools = pools
+
+    async def invoke(
+        self,
+        function: str,
+        event: bytes,
+        *,
+        request_id: str | None = None,
+        client_context: dict[str, Any] | None = None,
+    ) -> InvocationResult:
+        """Run `function` on `event` (JSON bytes) and return what it produced.
+
+        Function errors, timeouts and crashes come back in the result, never raised.
+        """
+        pool = self.pools.get(function)
+        if pool is None:
+            raise FunctionNotFound(function, list(self.pools))
+        instance = await pool.acquire()
+        try:
+            return await instance.invoke(
+                request_id or str(uuid.uuid4()), event, client_context=client_context
+            )
+        finally:
+            pool.release(instance)

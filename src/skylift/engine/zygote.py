@@ -1,0 +1,176 @@
+"""The supervisor's handle on one zygote process (see `skylift.runtime.zygote`)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from skylift.errors import DeclarationError, LoadError
+
+MAX_PACKET = 8 << 20
+INIT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Forked:
+    """A new worker process: its pid, the supervisor's end of its channel, its log memfd."""
+
+    pid: int
+    channel: socket.socket
+    log_fd: int
+
+
+class Zygote:
+    """Starts a zygote, asks it for workers, and learns how they exit."""
+
+    def __init__(self, setup: dict[str, Any], label: str) -> None:
+        self.setup = setup
+        self.label = label
+        self.ready: dict[str, Any] = {}
+        self._ctl: socket.socket | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ready: asyncio.Future[dict[str, Any]] | None = None
+        self._forks: collections.deque[asyncio.Future[Forked]] = collections.deque()
+        self._exits: dict[int, str] = {}
+        self._exit_waiters: dict[int, asyncio.Future[str]] = {}
+        self._closed = False
+
+    async def start(self) -> dict[str, Any]:
+        """Spawn the zygote, run the init phase, return its `ready` message."""
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for s in (ours, theirs):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_PACKET)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "skylift.runtime.zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            # Init-phase output goes to our stderr: stdout is for results (skylift invoke).
+            stdout=sys.stderr.fileno(),
+            cwd=self.setup["code_dir"],
+        )
+        theirs.close()
+        ours.setblocking(False)
+        self._ctl = ours
+        self._ready = loop.create_future()
+        loop.add_reader(ours.fileno(), self._on_readable)
+        ours.send(orjson.dumps(self.setup))
+        try:
+            message = await asyncio.wait_for(self._ready, INIT_TIMEOUT)
+        except TimeoutError:
+            await self.close()
+            raise LoadError(
+                f"{self.label}: the init phase (importing your code) took over "
+                f"{INIT_TIMEOUT:.0f} s; make module-level work lighter"
+            ) from None
+        if message["op"] == "failed":
+            await self.close()
+            if message["kind"] == "declaration":
+                raise DeclarationError(message["message"])
+            raise LoadError(f"{self.label}: importing your code failed:\n{message['message']}")
+        self.ready = message
+        return message
+
+    def _on_readable(self) -> None:
+        assert self._ctl is not None
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(self._ctl, MAX_PACKET, 2)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data, fds = b"", []
+            if not data:
+                self._on_lost()
+                return
+            message = orjson.loads(data)
+            op = message["op"]
+            if op == "forked":
+                fut = self._forks.popleft()
+                forked = Forked(message["pid"], socket.socket(fileno=fds[0]), fds[1])
+                if fut.done():  # the asker gave up; do not leak the worker
+                    forked.channel.close()
+                    os.close(forked.log_fd)
+                else:
+                    fut.set_result(forked)
+            elif op == "exited":
+                self._exits[message["pid"]] = message["status"]
+                if len(self._exits) > 1024:  # exits nobody asked about (idle reaping)
+                    del self._exits[next(iter(self._exits))]
+                waiter = self._exit_waiters.pop(message["pid"], None)
+                if waiter and not waiter.done():
+                    waiter.set_result(message["status"])
+            elif self._ready and not self._ready.done():
+                self._ready.set_result(message)
+
+    def _on_lost(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._ctl is not None:
+            loop.remove_reader(self._ctl.fileno())
+        error = LoadError(f"{self.label}: the zygote process exited")
+        if self._ready and not self._ready.done():
+            code = self._proc.poll() if self._proc else None
+            self._ready.set_result(
+                {"op": "failed", "kind": "import", "message": f"zygote exited ({code})"}
+            )
+        while self._forks:
+            fut = self._forks.popleft()
+            if not fut.done():
+                fut.set_exception(error)
+        self._closed = True
+
+    async def fork(self, function: str) -> Forked:
+        """A new warm worker for `function`."""
+        if self._closed or self._ctl is None:
+            raise LoadError(f"{self.label}: the zygote is not running")
+        fut: asyncio.Future[Forked] = asyncio.get_running_loop().create_future()
+        self._forks.append(fut)
+        self._ctl.send(orjson.dumps({"op": "fork", "function": function}))
+        return await fut
+
+    def kill(self, pid: int) -> None:
+        if not self._closed and self._ctl is not None:
+            try:
+                self._ctl.send(orjson.dumps({"op": "kill", "pid": pid}))
+            except OSError:
+                pass
+
+    async def exit_status(self, pid: int, timeout: float = 1.0) -> str | None:
+        """How worker `pid` ended ("exit status 1", "signal: killed"), once reaped."""
+        if pid in self._exits:
+            return self._exits.pop(pid)
+        waiter = self._exit_waiters.setdefault(pid, asyncio.get_running_loop().create_future())
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            return None
+        finally:
+            self._exits.pop(pid, None)
+
+    def forget(self, pid: int) -> None:
+        self._exits.pop(pid, None)
+
+    async def close(self) -> None:
+        if self._ctl is not None:
+            if not self._closed:
+                asyncio.get_running_loop().remove_reader(self._ctl.fileno())
+            self._ctl.close()
+            self._ctl = None
+        self._closed = True
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            # Closing the channel makes the zygote kill its workers and exit.
+            for _ in range(100):
+                if proc.poll() is not None:
+                    return
+                await asyncio.sleep(0.01)
+            proc.kill()
+            proc.wait()

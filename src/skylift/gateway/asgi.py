@@ -1,0 +1,135 @@
+"""The HTTP gateway as a plain ASGI callable: request -> API Gateway event -> invoke ->
+proxy response. It is the hot path, so it avoids frameworks and needless copies."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from skylift.engine.invoker import Invoker
+from skylift.events.apigw_v1 import RestApiV1
+from skylift.events.apigw_v2 import HttpApiV2
+from skylift.events.http import (
+    ApiGatewayFormat,
+    HttpRequest,
+    HttpResponse,
+    MalformedResponse,
+    RequestIds,
+)
+from skylift.sources.http import Router
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_BODY = 6 * 1024 * 1024  # API Gateway's (and Lambda's) synchronous payload limit
+FORMATS: dict[str, ApiGatewayFormat] = {"1.0": RestApiV1(), "2.0": HttpApiV2()}
+V2 = HttpApiV2()
+
+
+class Gateway:
+    """An ASGI app serving a platform's HTTP routes.
+
+    Extra ASGI apps can be mounted on path prefixes (later: the Invoke API, SQS, S3).
+    """
+
+    def __init__(self, router: Router, invoker: Invoker) -> None:
+        self.router = router
+        self.invoker = invoker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+            return
+        method: str = scope["method"]
+        matched = self.router.match(method, scope["path"])
+        if matched is None:
+            await _drain(receive)
+            await _respond(send, V2.not_found())
+            return
+        target, match = matched
+        fmt = FORMATS[target.route.payload]
+        body = await _read_body(scope, receive)
+        if body is None:
+            await _respond(send, fmt.too_large())
+            return
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        client = scope.get("client")
+        server = scope.get("server")
+        host = next((v for k, v in headers if k.lower() == "host"), None)
+        request = HttpRequest(
+            method=method,
+            raw_path=scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"],
+            raw_query=scope["query_string"].decode("latin-1"),
+            headers=headers,
+            body=body,
+            source_ip=client[0] if client else "127.0.0.1",
+            protocol="HTTP/" + scope["http_version"],
+            host=host or (f"{server[0]}:{server[1]}" if server else "localhost"),
+        )
+        ids = RequestIds(request_id=str(uuid.uuid4()), time_epoch_ms=int(time.time() * 1000))
+        event = orjson.dumps(fmt.event(request, match, ids))
+        if len(event) > MAX_BODY:  # base64 and headers can push a large body over the limit
+            await _respond(send, fmt.too_large())
+            return
+        result = await self.invoker.invoke(target.function, event)
+        response = fmt.function_error()
+        if result.error is None:
+            try:
+                response = fmt.response(orjson.loads(result.payload))
+            except (MalformedResponse, orjson.JSONDecodeError):
+                pass  # API Gateway answers a malformed proxy response with its error page
+        await _respond(send, response, ids.request_id)
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
+    """The whole body, or None when it exceeds MAX_BODY (checked before buffering it)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
+            return None
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        return body
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body"):
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _drain(receive: Receive) -> None:
+    message = await receive()
+    while message.get("more_body"):
+        message = await receive()
+
+
+async def _respond(send: Send, response: HttpResponse, request_id: str | None = None) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    # API Gateway always answers with a length, never chunked.
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    if request_id is not None:
+        headers.append((b"apigw-requestid", request_id.encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

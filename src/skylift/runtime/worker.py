@@ -1,0 +1,143 @@
+"""The worker loop: one forked process, one function, one invocation at a time.
+
+Runs in the child right after the zygote forks it. It reads invocation frames from its
+channel, calls the handler, and answers with the result (or AWS's error payload) plus
+everything the invocation wrote to stdout/stderr, captured at the file-descriptor level
+so output from C extensions and subprocesses is kept too.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import logging
+import os
+import resource
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from skylift.runtime import wire
+from skylift.runtime.context import LambdaContext, RequestIdFilter
+from skylift.runtime.environ import function_arn, lambda_environment, log_group, new_log_stream
+from skylift.runtime.faults import Fault, error_payload, exception_payload
+from skylift.spec import FunctionSpec
+
+Handler = Callable[[Any, LambdaContext], Any]
+MAX_LOG = 1 << 20  # bytes of output kept per invocation; the tail wins
+
+
+def _encode_default(obj: object) -> object:
+    # The Lambda runtime writes Decimals as numbers; json has no raw numbers, so go via
+    # int/float (exact for integers, nearest double otherwise).
+    if isinstance(obj, decimal.Decimal):
+        return int(obj) if obj == obj.to_integral_value() else float(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _drain(fd: int) -> bytes:
+    end = os.lseek(fd, 0, os.SEEK_CUR)
+    if not end:
+        return b""
+    start = max(0, end - MAX_LOG)
+    data = os.pread(fd, end - start, start)
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    if start:
+        data = f"[skylift: {start} earlier bytes of output dropped]\n".encode() + data
+    return data
+
+
+def _setup_logging(request_filter: RequestIdFilter) -> None:
+    # The same root handler the Lambda Python runtime installs.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+    )
+    handler.formatter.converter = time.gmtime  # type: ignore[union-attr]  # set just above
+    handler.addFilter(request_filter)
+    logging.getLogger().addHandler(handler)
+
+
+def serve(
+    channel: socket.socket,
+    log_fd: int,
+    spec: FunctionSpec,
+    handler: Handler | Fault,
+    forked_at: float,
+) -> NoReturn:
+    """Serve invocations until the supervisor closes the channel."""
+    log_stream = new_log_stream()
+    os.environ.update(lambda_environment(spec, log_stream))
+    # Line buffering: a worker killed mid-invocation still leaves its printed lines.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    request_filter = RequestIdFilter()
+    _setup_logging(request_filter)
+    arn = function_arn(spec.name)
+    group = log_group(spec.name)
+    init_ms: float | None = (time.monotonic() - forked_at) * 1000
+    while True:
+        try:
+            header, body, _ = wire.read_frame(channel)
+        except (EOFError, ConnectionError):
+            os._exit(0)
+        request_id = header["id"]
+        request_filter.request_id = request_id
+        os.environ["_X_AMZN_TRACE_ID"] = header.get("trace", "")
+        ok, out = _invoke(handler, body, LambdaContext(
+            aws_request_id=request_id,
+            deadline_ms=header["deadline"],
+            invoked_function_arn=arn,
+            function_name=spec.name,
+            function_version="$LATEST",
+            memory_limit_in_mb=spec.memory,
+            log_group_name=group,
+            log_stream_name=log_stream,
+            client_context=header.get("cc"),
+            identity=header.get("identity"),
+        ))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        reply: dict[str, Any] = {
+            "ok": ok,
+            "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        }
+        if init_ms is not None:
+            reply["init_ms"], init_ms = init_ms, None
+        channel.sendall(wire.pack(reply, out, _drain(log_fd)))
+
+
+def _invoke(handler: Handler | Fault, body: bytes, context: LambdaContext) -> tuple[bool, bytes]:
+    request_id = context.aws_request_id
+    try:
+        if isinstance(handler, Fault):
+            raise handler
+        result = handler(json.loads(body), context)
+    except Fault as fault:
+        payload = fault.payload(request_id)
+    except Exception as exc:
+        payload = exception_payload(exc, request_id)
+    else:
+        try:
+            return True, json.dumps(result, default=_encode_default).encode()
+        except (TypeError, ValueError) as exc:
+            payload = error_payload(
+                f"Unable to marshal response: {exc}", "Runtime.MarshalError", request_id
+            )
+    _log_error(payload)
+    return False, json.dumps(payload).encode()
+
+
+def _log_error(payload: dict[str, Any]) -> None:
+    # Lambda writes every unhandled error to the function's log in this shape.
+    lines = [f"[ERROR] {payload['errorType']}: {payload['errorMessage']}"]
+    if payload["stackTrace"]:
+        lines.append("Traceback (most recent call last):")
+        lines.extend(line.rstrip("\n") for line in payload["stackTrace"])
+    print("\n".join(lines))

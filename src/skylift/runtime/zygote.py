@@ -1,0 +1,215 @@
+"""The zygote: imports user code once (Lambda's init phase), then forks warm workers.
+
+Started by the supervisor as `python -m skylift.runtime.zygote FD`, where FD is one end
+of a SOCK_SEQPACKET pair. Every message is one JSON object per packet; a fork answer
+carries the worker's channel and its log memfd as SCM_RIGHTS.
+
+Two modes, chosen by the first message:
+- {"mode": "app", "code_dir", "module", "attribute"}: import a module holding an `App`;
+  answer with the specs it declares. One zygote serves all of the app's functions.
+- {"mode": "functions", "specs": [...]}: the SAM case. The function's environment is set
+  before the import, as on Lambda, so import-time code sees its variables.
+"""
+
+from __future__ import annotations
+
+import array
+import importlib
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+import traceback
+from typing import Any
+
+import orjson
+
+from skylift.errors import DeclarationError
+from skylift.runtime.environ import lambda_environment, new_log_stream
+from skylift.runtime.faults import Fault, handler_not_found, import_fault
+from skylift.runtime.worker import Handler, serve
+from skylift.spec import FunctionSpec
+
+MAX_PACKET = 8 << 20
+SIGNAL_NAMES = {
+    signal.SIGKILL: "killed",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating point exception",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGINT: "interrupt",
+}
+
+
+def describe_status(status: int) -> str:
+    """Exit status in the words Lambda's Go runtime uses ("signal: killed")."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return "signal: " + SIGNAL_NAMES.get(sig, signal.Signals(sig).name.lower())
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+def send(ctl: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
+    data = orjson.dumps(message)
+    if fds:
+        ctl.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    else:
+        ctl.send(data)
+
+
+def load_app(code_dir: str, module: str, attribute: str | None) -> dict[str, tuple[Any, Any]]:
+    from skylift.app import App  # imported here: only the zygote ever needs it
+
+    mod = importlib.import_module(module)
+    if attribute:
+        app = getattr(mod, attribute, None)
+        if not isinstance(app, App):
+            raise DeclarationError(
+                f"{module}:{attribute} is not a skylift App "
+                f"(found {type(app).__name__}); point at the App object, e.g. {module}:app"
+            )
+    else:
+        apps = [v for v in vars(mod).values() if isinstance(v, App)]
+        if len(apps) != 1:
+            raise DeclarationError(
+                f"module {module!r} defines {len(apps)} skylift App objects; define exactly "
+                f"one, or name it: {module}:ATTRIBUTE"
+            )
+        app = apps[0]
+    return {spec.name: (spec, fn) for spec, fn in app.resolve(code_dir, module)}
+
+
+def load_functions(specs: list[FunctionSpec]) -> dict[str, tuple[Any, Any]]:
+    found: dict[str, tuple[Any, Any]] = {}
+    for spec in specs:
+        os.environ.update(lambda_environment(spec, new_log_stream()))
+        handler: Handler | Fault
+        try:
+            mod = importlib.import_module(spec.module)
+        except Exception as exc:  # the init phase failed; every invocation will say so
+            handler = import_fault(spec.module, exc)
+        else:
+            handler = getattr(mod, spec.attribute, None) or handler_not_found(
+                spec.module, spec.attribute
+            )
+        found[spec.name] = (spec, handler)
+    return found
+
+
+def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault) -> int:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    log_fd = os.memfd_create(f"skylift-{spec.name}", os.MFD_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    forked_at = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            ctl.close()
+            ours.close()
+            os.dup2(log_fd, 1)
+            os.dup2(log_fd, 2)
+            serve(theirs, log_fd, spec, handler, forked_at)
+        except SystemExit as exc:  # the handler called sys.exit(): the runtime exits
+            sys.stdout.flush()
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(1)
+    theirs.close()
+    send(ctl, {"op": "forked", "function": spec.name, "pid": pid}, [ours.fileno(), log_fd])
+    ours.close()
+    os.close(log_fd)
+    return pid
+
+
+def main() -> None:
+    ctl = socket.socket(fileno=int(sys.argv[1]))
+    setup = orjson.loads(ctl.recv(MAX_PACKET))
+    code_dir = setup["code_dir"]
+    os.chdir(code_dir)
+    sys.path.insert(0, code_dir)
+    started = time.monotonic()
+    try:
+        if setup["mode"] == "app":
+            functions = load_app(code_dir, setup["module"], setup.get("attribute"))
+        else:
+            functions = load_functions([FunctionSpec.from_dict(s) for s in setup["specs"]])
+    except BaseException as exc:
+        kind = "declaration" if isinstance(exc, DeclarationError) else "import"
+        detail = str(exc) if kind == "declaration" else traceback.format_exc()
+        send(ctl, {"op": "failed", "kind": kind, "message": detail})
+        return
+    faults = {n: h.to_dict() for n, (_, h) in functions.items() if isinstance(h, Fault)}
+    send(ctl, {
+        "op": "ready",
+        "init_ms": (time.monotonic() - started) * 1000,
+        "specs": [spec.to_dict() for spec, _ in functions.values()],
+        "faults": faults,
+    })
+    serve_forks(ctl, functions)
+
+
+def serve_forks(ctl: socket.socket, functions: dict[str, tuple[Any, Any]]) -> None:
+    children: set[int] = set()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    # The supervisor decides when we stop; a terminal's Ctrl-C reaches it, not us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    selector = selectors.DefaultSelector()
+    selector.register(ctl, selectors.EVENT_READ)
+    selector.register(wake_r, selectors.EVENT_READ)
+    try:
+        while True:
+            for key, _ in selector.select():
+                if key.fileobj == wake_r:
+                    os.read(wake_r, 4096)
+                    reap(ctl, children)
+                    continue
+                data = ctl.recv(MAX_PACKET)
+                if not data:
+                    return
+                request = orjson.loads(data)
+                if request["op"] == "fork":
+                    spec, handler = functions[request["function"]]
+                    children.add(fork_worker(ctl, spec, handler))
+                elif request["op"] == "kill" and request["pid"] in children:
+                    # Only our own, unreaped children: their pids cannot have been reused.
+                    os.kill(request["pid"], signal.SIGKILL)
+                elif request["op"] == "exit":
+                    return
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def reap(ctl: socket.socket, children: set[int]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+        try:
+            send(ctl, {"op": "exited", "pid": pid, "status": describe_status(status)})
+        except OSError:
+            return
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,421 @@
+"""Load an AWS SAM template into validated `FunctionSpec`s.
+
+Only what changes how a function runs is read: `AWS::Serverless::Function` resources
+(with `Globals.Function` merged in as SAM merges it), their Handler, CodeUri, Runtime,
+Timeout, MemorySize, Environment, ReservedConcurrentExecutions, FunctionName and
+Api/HttpApi events. Intrinsics are resolved the way a deploy with every parameter at
+its Default would resolve them; what only a real deploy knows (`!GetAtt`,
+`!ImportValue`, ...) is an error naming the function and the property. User code is
+never imported: the handler check only looks for the module's file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from skylift import cfn_yaml
+from skylift.cfn_yaml import NO_VALUE, Resolver, Unresolvable, is_intrinsic, kind
+from skylift.errors import DeclarationError, LoadError
+from skylift.spec import (
+    DEFAULT_MEMORY,
+    DEFAULT_TIMEOUT,
+    FunctionSpec,
+    HttpRoute,
+    PayloadVersion,
+    validate_app,
+)
+
+SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
+_RUNTIME = re.compile(r"^python3\.\d+$")
+_INTEGER = re.compile(r"^-?\d+$")
+
+
+def load_template(path: str | os.PathLike[str]) -> list[FunctionSpec]:
+    """Read the SAM template at `path` (or `template.yaml` in a directory) into specs.
+
+    Raises `LoadError` when the template cannot be used at all and `DeclarationError`
+    (naming the function's logical id) when one function cannot run on skylift.
+    """
+    template_path = _find_template(Path(path))
+    doc = _read(template_path)
+    resources = doc.get("Resources")
+    if not isinstance(resources, dict) or not resources:
+        raise LoadError(
+            f"template {template_path} has no Resources section: declare your functions "
+            f"under Resources with Type: {SERVERLESS_FUNCTION}"
+        )
+    global_function = _section(doc.get("Globals"), "Globals").get("Function")
+    global_properties = _section(global_function, "Globals.Function")
+    resolver = Resolver(doc)
+
+    declared: list[tuple[str, dict[str, Any]]] = []
+    for logical_id, resource in resources.items():
+        if not isinstance(resource, dict) or resource.get("Type") != SERVERLESS_FUNCTION:
+            continue  # queues, tables, roles, APIs, other Lambdas: not skylift's to run
+        if not _condition_holds(resolver, str(logical_id), resource.get("Condition")):
+            continue
+        local = resource.get("Properties") or {}
+        if not isinstance(local, dict):
+            raise DeclarationError("Properties must be a mapping", function=str(logical_id))
+        declared.append((str(logical_id), _merge(global_properties, local)))
+    if not declared:
+        raise LoadError(
+            f"template {template_path} declares no {SERVERLESS_FUNCTION} resources "
+            "(or each one's Condition is false with the parameter defaults): "
+            "skylift runs those; other resource types are ignored"
+        )
+
+    # Names first, so a `!Ref OtherFunction` anywhere resolves to the name skylift uses.
+    logical_ids: dict[str, str] = {}
+    for logical_id, properties in declared:
+        name = _Function(logical_id, properties, resolver).name()
+        if name in logical_ids:
+            raise DeclarationError(
+                f"FunctionName {name!r} is also used by {logical_ids[name]!r}: "
+                "give each function its own FunctionName",
+                function=logical_id,
+            )
+        logical_ids[name] = logical_id
+        resolver.names[logical_id] = name
+
+    base_dir = template_path.parent
+    specs = [_Function(lid, props, resolver).spec(base_dir) for lid, props in declared]
+    try:
+        specs = validate_app(specs)
+    except DeclarationError as exc:
+        raise _relabel(exc, logical_ids) from None
+    for spec in specs:
+        _check_handler_file(spec, logical_ids[spec.name])
+    return specs
+
+
+# --- the template file ---------------------------------------------------------------
+
+
+def _find_template(path: Path) -> Path:
+    if path.is_dir():
+        for name in TEMPLATE_NAMES:
+            if (path / name).is_file():
+                return path / name
+        raise LoadError(
+            f"no {' / '.join(TEMPLATE_NAMES)} in {path}: pass the path of your SAM template"
+        )
+    if not path.is_file():
+        raise LoadError(f"template {path} not found: pass the path of your SAM template")
+    return path
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LoadError(f"cannot read template {path}: {exc}") from exc
+    try:
+        doc = cfn_yaml.parse(text)
+    except yaml.YAMLError as exc:
+        raise LoadError(
+            f"template {path} is not valid YAML or JSON: {_describe(exc)}; fix it and reload"
+        ) from exc
+    if not isinstance(doc, dict):
+        raise LoadError(
+            f"template {path} is not a CloudFormation template (its top level is not a "
+            "mapping with a Resources section)"
+        )
+    return doc
+
+
+def _describe(exc: yaml.YAMLError) -> str:
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return str(exc)
+    text = " ".join(part for part in (exc.context, exc.problem) if part)
+    mark = exc.problem_mark or exc.context_mark
+    return f"{text} at line {mark.line + 1}, column {mark.column + 1}" if mark else text
+
+
+def _section(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise LoadError(f"{where} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _merge(global_value: Any, local_value: Any) -> Any:
+    """Merge a Globals value under a function's, by SAM's rules.
+
+    Mappings merge key by key (recursively), lists concatenate (globals first), and
+    anything else, including an intrinsic standing for a value, is the function's own.
+    """
+    if (
+        isinstance(global_value, dict)
+        and isinstance(local_value, dict)
+        and not is_intrinsic(global_value)
+        and not is_intrinsic(local_value)
+    ):
+        merged = dict(global_value)
+        for key, value in local_value.items():
+            merged[key] = _merge(merged[key], value) if key in merged else value
+        return merged
+    if isinstance(global_value, list) and isinstance(local_value, list):
+        return global_value + local_value
+    return local_value
+
+
+def _condition_holds(resolver: Resolver, logical_id: str, condition: Any) -> bool:
+    if condition is None:
+        return True
+    try:
+        return resolver.condition(condition)
+    except Unresolvable as exc:
+        raise DeclarationError(
+            f"Condition {condition!r} cannot be evaluated: {exc}", function=logical_id
+        ) from None
+
+
+def _relabel(exc: DeclarationError, logical_ids: Mapping[str, str]) -> DeclarationError:
+    """Name the logical id, as the template does, when a FunctionName renamed a function."""
+    name = exc.function
+    if name is None or logical_ids.get(name, name) == name:
+        return exc
+    detail = str(exc).removeprefix(f"function {name!r}: ")
+    return DeclarationError(f"{detail} (FunctionName {name!r})", function=logical_ids[name])
+
+
+# --- one function ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Function:
+    """One function's merged Properties, read with errors that name its logical id."""
+
+    logical_id: str
+    properties: Mapping[str, Any]
+    resolver: Resolver
+
+    def fail(self, message: str) -> DeclarationError:
+        return DeclarationError(message, function=self.logical_id)
+
+    def resolve(self, value: Any, where: str) -> Any:
+        """`value` with intrinsics evaluated; None when absent or AWS::NoValue."""
+        try:
+            value = self.resolver.resolve(value)
+        except Unresolvable as exc:
+            raise self.fail(
+                f"{where} cannot be resolved: {exc}; "
+                "use a literal value or a parameter with a Default"
+            ) from None
+        return None if value is NO_VALUE else value
+
+    def string_value(self, value: Any, where: str) -> str | None:
+        value = self.resolve(value, where)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(f"{where} must be a string, got {kind(value)}: quote it")
+        return value
+
+    def string(self, key: str) -> str | None:
+        return self.string_value(self.properties.get(key), key)
+
+    def integer(self, key: str) -> int | None:
+        value = self.resolve(self.properties.get(key), key)
+        if isinstance(value, str) and _INTEGER.match(value.strip()):
+            return int(value)  # a parameter's value, or a quoted number: CFN takes both
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise self.fail(f"{key} must be a whole number, got {value!r}")
+        return value
+
+    def name(self) -> str:
+        return self.string("FunctionName") or self.logical_id
+
+    def spec(self, base_dir: Path) -> FunctionSpec:
+        if self.string("PackageType") == "Image":
+            raise self.fail(
+                "PackageType Image is not supported: skylift runs zip functions; "
+                "set CodeUri to the folder with your code and Runtime to python3.x"
+            )
+        if "InlineCode" in self.properties:
+            raise self.fail(
+                "InlineCode is not supported: put the code in a file and point CodeUri "
+                "at its folder"
+            )
+        runtime = self.string("Runtime")
+        if runtime is None:
+            raise self.fail("Runtime is missing: set Runtime: python3.12 (or in Globals.Function)")
+        if not _RUNTIME.match(runtime):
+            raise self.fail(
+                f"Runtime {runtime!r} is not supported: skylift runs python3.x runtimes; "
+                "set Runtime to one, e.g. python3.12"
+            )
+        handler = self.string("Handler")
+        if handler is None:
+            raise self.fail("Handler is missing: set Handler, e.g. app.lambda_handler")
+        reserved = self.integer("ReservedConcurrentExecutions")
+        if reserved is not None and reserved < 1:
+            raise self.fail(
+                f"ReservedConcurrentExecutions {reserved} would never let the function run: "
+                "set it to 1 or more, or remove it"
+            )
+        timeout, memory = self.integer("Timeout"), self.integer("MemorySize")
+        return FunctionSpec(
+            name=self.name(),
+            handler=handler,
+            code_dir=self.code_dir(base_dir),
+            runtime=runtime,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+            memory=DEFAULT_MEMORY if memory is None else memory,
+            environment=self.environment(),
+            max_concurrency=reserved,
+            routes=self.routes(),
+        )
+
+    def code_dir(self, base_dir: Path) -> str:
+        raw = self.properties.get("CodeUri")
+        if (isinstance(raw, dict) and not is_intrinsic(raw)) or (
+            isinstance(raw, str) and raw.startswith("s3://")
+        ):
+            raise self.fail(
+                f"CodeUri {raw!r} is in S3, but skylift runs code from a local directory: "
+                "set CodeUri to the folder holding your handler, relative to the template"
+            )
+        code_uri = self.string("CodeUri") or "."
+        path = (base_dir / code_uri).resolve()
+        if not path.is_dir():
+            found = "is a file, not a directory" if path.exists() else "does not exist"
+            raise self.fail(
+                f"CodeUri {code_uri!r} ({path}) {found}: set CodeUri to the folder holding "
+                "your handler, relative to the template's directory"
+            )
+        return str(path)
+
+    def environment(self) -> dict[str, str]:
+        # Resolve level by level, so an unresolvable value is reported with its name.
+        environment = self.properties.get("Environment")
+        if is_intrinsic(environment):
+            environment = self.resolve(environment, "Environment")
+        if environment is None:
+            return {}
+        if not isinstance(environment, dict):
+            raise self.fail("Environment must be a mapping holding Variables")
+        variables = environment.get("Variables")
+        if is_intrinsic(variables):
+            variables = self.resolve(variables, "Environment.Variables")
+        if variables is None:
+            return {}
+        if not isinstance(variables, dict):
+            raise self.fail("Environment.Variables must be a mapping of names to values")
+        result: dict[str, str] = {}
+        for key, raw in variables.items():
+            where = f"environment variable {key}"
+            if raw is None:
+                result[str(key)] = ""  # `NAME:` with no value; sam local passes "" too
+                continue
+            value = self.resolve(raw, where)
+            if value is None:
+                continue  # AWS::NoValue removes the variable
+            if isinstance(value, list | dict):
+                raise self.fail(f"{where} must be a single value, got {kind(value)}")
+            result[str(key)] = self.resolver.text(value)
+        return result
+
+    def routes(self) -> tuple[HttpRoute, ...]:
+        events = self.properties.get("Events") or {}
+        if not isinstance(events, dict):
+            raise self.fail("Events must be a mapping of event names to events")
+        routes: list[HttpRoute] = []
+        for name, event in events.items():
+            if not isinstance(event, dict):
+                raise self.fail(f"event {name!r} must be a mapping with Type and Properties")
+            kind = event.get("Type")
+            handler = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+            if handler is None:
+                raise self.fail(
+                    f"event {name!r} has type {kind!r}, which skylift does not support yet; "
+                    f"supported: {', '.join(EVENT_TYPES)}"
+                )
+            properties = event.get("Properties") or {}
+            if not isinstance(properties, dict):
+                raise self.fail(f"event {name!r}: Properties must be a mapping")
+            routes.append(handler(_Event(self, str(name), properties)))
+        return tuple(routes)
+
+
+def _check_handler_file(spec: FunctionSpec, logical_id: str) -> None:
+    """Fail unless the handler's module has a file, without importing it (never in-process)."""
+    *package, module = spec.module.split(".")
+    base = Path(spec.code_dir, *package)
+    candidates = (base / f"{module}.py", base / module / "__init__.py")
+    if not any(path.is_file() for path in candidates):
+        raise DeclarationError(
+            f"Handler {spec.handler!r} needs module {spec.module!r}, but neither "
+            f"{candidates[0]} nor {candidates[1]} exists: fix Handler or CodeUri",
+            function=logical_id,
+        )
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Event:
+    """One entry of a function's Events, for an event-type handler to read."""
+
+    function: _Function
+    name: str
+    properties: Mapping[str, Any]
+
+    def fail(self, message: str) -> DeclarationError:
+        return self.function.fail(f"event {self.name!r}: {message}")
+
+    def string(self, key: str) -> str | None:
+        return self.function.string_value(self.properties.get(key), f"event {self.name!r} {key}")
+
+
+def _methods(method: str) -> tuple[str, ...]:
+    upper = method.upper()
+    return ("ANY",) if upper in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD") else (upper,)
+
+
+def _api_event(event: _Event) -> HttpRoute:
+    path, method = event.string("Path"), event.string("Method")
+    if path is None or method is None:
+        missing = "Path" if path is None else "Method"
+        raise event.fail(
+            f"an Api event needs Properties.{missing} (e.g. Path: /items, Method: get): add it"
+        )
+    return HttpRoute(path, _methods(method), "1.0")
+
+
+def _http_api_event(event: _Event) -> HttpRoute:
+    path, method = event.string("Path"), event.string("Method")
+    payload = event.string("PayloadFormatVersion") or "2.0"
+    if payload not in ("1.0", "2.0"):
+        raise event.fail(f"PayloadFormatVersion {payload!r} is unknown: use '1.0' or '2.0'")
+    version: PayloadVersion = "1.0" if payload == "1.0" else "2.0"
+    if path is None and method is None:
+        path, method = "$default", "ANY"  # SAM's catch-all route for an HttpApi event
+    elif path is None or method is None:
+        missing = "Path" if path is None else "Method"
+        raise event.fail(
+            f"an HttpApi event needs both Path and Method, or neither (for the $default "
+            f"route): add {missing}"
+        )
+    if path == "$default" and version == "1.0":
+        raise event.fail(
+            "skylift serves the $default route with PayloadFormatVersion 2.0 only: "
+            "remove PayloadFormatVersion, or use Path /{proxy+}"
+        )
+    return HttpRoute(path, _methods(method), version)
+
+
+# Event Type -> handler. Supporting another type is one function added here.
+EVENT_TYPES: dict[str, Callable[[_Event], HttpRoute]] = {
+    "Api": _api_event,
+    "HttpApi": _http_api_event,
+}
