@@ -11,8 +11,12 @@ from skylift import App
 
 app = App("make-change")
 
-COINS = [(Decimal("0.25"), "quarters"), (Decimal("0.10"), "dimes"),
-         (Decimal("0.05"), "nickels"), (Decimal("0.01"), "pennies")]
+COINS = [
+    (Decimal("0.25"), "quarters"),
+    (Decimal("0.10"), "dimes"),
+    (Decimal("0.05"), "nickels"),
+    (Decimal("0.01"), "pennies"),
+]
 
 
 def make_change(amount: Decimal) -> list[dict[str, str]]:
@@ -51,8 +55,11 @@ def parse_amount(body: str | None) -> Decimal:
 
 
 def respond(status: int, payload: dict) -> dict:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
-            "body": json.dumps(payload)}
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(payload),
+    }
 
 
 @app.http("/change", methods=["POST"])

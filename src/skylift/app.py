@@ -1,12 +1,12 @@
 """The decorator front door: declare functions and their triggers on an `App`.
 
-    from skylift import App
+from skylift import App
 
-    app = App()
+app = App()
 
-    @app.http("/change", methods=["POST"])
-    def change(event, context):
-        return {"statusCode": 200, "body": "..."}
+@app.http("/change", methods=["POST"])
+def change(event, context):
+    return {"statusCode": 200, "body": "..."}
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import NoReturn
 
@@ -46,8 +45,8 @@ def up(app: str | None, template: str | None, host: str, port: int) -> None:
 
     target = _target(app, template)
 
-    def ready(platform: Platform, router: Router) -> None:
-        base = f"http://{host}:{port}"
+    def ready(platform: Platform, router: Router, bound: int) -> None:
+        base = f"http://{host}:{bound}"
         count = len(platform.specs)
         click.echo(f"skylift: {count} function{'s' * (count != 1)}, serving on {base}", err=True)
         for method, route_target in sorted(router.routes, key=lambda r: (r[1].route.path, r[0])):

@@ -319,7 +319,7 @@ class _Function:
             value = self.resolve(raw, where)
             if value is None:
                 continue  # AWS::NoValue removes the variable
-            if isinstance(value, list | dict):
+            if not isinstance(value, str | int | float):  # bool is an int
                 raise self.fail(f"{where} must be a single value, got {kind(value)}")
             result[str(key)] = self.resolver.text(value)
         return result
@@ -332,11 +332,11 @@ class _Function:
         for name, event in events.items():
             if not isinstance(event, dict):
                 raise self.fail(f"event {name!r} must be a mapping with Type and Properties")
-            kind = event.get("Type")
-            handler = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+            event_type = event.get("Type")
+            handler = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
             if handler is None:
                 raise self.fail(
-                    f"event {name!r} has type {kind!r}, which skylift does not support yet; "
+                    f"event {name!r} has type {event_type!r}, which skylift does not support yet; "
                     f"supported: {', '.join(EVENT_TYPES)}"
                 )
             properties = event.get("Properties") or {}
@@ -414,7 +414,8 @@ def _http_api_event(event: _Event) -> HttpRoute:
     return HttpRoute(path, _methods(method), version)
 
 
-# Event Type -> handler. Supporting another type is one function added here.
+# Event Type -> handler. Supporting another type is one function added here (plus, for a
+# trigger that is not HTTP, a FunctionSpec field to carry what it returns).
 EVENT_TYPES: dict[str, Callable[[_Event], HttpRoute]] = {
     "Api": _api_event,
     "HttpApi": _http_api_event,

@@ -174,8 +174,7 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
             raise fail(f"environment variable {key} is reserved by Lambda: choose another name")
         if not isinstance(value, str):
             raise fail(
-                f"environment variable {key} must be a string, got {type(value).__name__}: "
-                "quote it"
+                f"environment variable {key} must be a string, got {type(value).__name__}: quote it"
             )
     for route in spec.routes:
         validate_route(route, name)

@@ -114,7 +114,11 @@ def test_request_context_matches_documented_aws_iam_example() -> None:
     assert context["requestTime"] == "20/Feb/2018:22:48:57 +0000"
     assert context["requestTimeEpoch"] == 1519166937665
     assert context["path"] == "/test/"
-    assert (context["stage"], context["resourcePath"], context["httpMethod"]) == ("test", "/", "GET")
+    assert (context["stage"], context["resourcePath"], context["httpMethod"]) == (
+        "test",
+        "/",
+        "GET",
+    )
     assert context["protocol"] == "HTTP/1.1"
 
 
@@ -129,8 +133,11 @@ def test_defaults_empty_request_and_context() -> None:
     assert context["stage"] == "Prod" and context["path"] == "/Prod/items"
     assert context["domainName"] == "127.0.0.1:8080" and context["domainPrefix"] == "127"
     assert context["identity"]["userAgent"] is None
+    # A stable id per resource, as API Gateway's are.
+    same = event(request("/items", "x=1"), RouteMatch("/items", "GET /items", {}))
     assert len(context["resourceId"]) == 6
-    assert context["resourceId"] == event(request("/x"))["requestContext"]["resourceId"]
+    assert context["resourceId"] == same["requestContext"]["resourceId"]
+    assert context["resourceId"] != event(request())["requestContext"]["resourceId"]
 
 
 def test_multi_value_headers_last_wins_case_kept() -> None:
@@ -224,9 +231,7 @@ def test_response_merges_headers_and_multi_value_headers() -> None:
 
 def test_response_accepts_nulls_and_scalar_header_values() -> None:
     # aws-lambda-go sends nil maps and empty bodies as null.
-    res = V1.response(
-        {"statusCode": 204, "headers": None, "multiValueHeaders": None, "body": None}
-    )
+    res = V1.response({"statusCode": 204, "headers": None, "multiValueHeaders": None, "body": None})
     assert (res.status, res.body) == (204, b"")
     res = V1.response({"statusCode": 200, "headers": {"N": 1.5, "T": True, "F": False}})
     assert res.headers[:3] == [("N", "1.5"), ("T", "true"), ("F", "false")]

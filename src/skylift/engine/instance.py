@@ -78,7 +78,7 @@ class Instance:
         transport, _ = await loop.create_unix_connection(
             lambda: _Channel(instance), sock=instance._forked.channel
         )
-        instance._transport = transport  # type: ignore[assignment]  # a unix stream transport
+        instance._transport = transport
         return instance
 
     async def invoke(
@@ -94,7 +94,10 @@ class Instance:
         loop = asyncio.get_running_loop()
         timeout = self.spec.timeout
         started = time.monotonic()
-        header: dict[str, Any] = {"id": request_id, "deadline": int(time.time() * 1000 + timeout * 1000)}
+        header: dict[str, Any] = {
+            "id": request_id,
+            "deadline": int(time.time() * 1000 + timeout * 1000),
+        }
         if client_context is not None:
             header["cc"] = client_context
         if trace_id:
@@ -106,18 +109,28 @@ class Instance:
         try:
             reply, body, logs = await fut
         except TimeoutError:
-            return self._failed(request_id, started, {
-                "errorType": "Sandbox.Timedout",
-                "errorMessage": f"RequestId: {request_id} Error: Task timed out after "
-                f"{time.monotonic() - started:.2f} seconds",
-            }, cold)
+            return self._failed(
+                request_id,
+                started,
+                {
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"RequestId: {request_id} Error: Task timed out after "
+                    f"{time.monotonic() - started:.2f} seconds",
+                },
+                cold,
+            )
         except WorkerLost:
             status = await self.zygote.exit_status(self.pid) or "signal: killed"
-            return self._failed(request_id, started, {
-                "errorType": "Runtime.ExitError",
-                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                f"{status}",
-            }, cold)
+            return self._failed(
+                request_id,
+                started,
+                {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                    f"{status}",
+                },
+                cold,
+            )
         finally:
             timer.cancel()
             self._pending = None

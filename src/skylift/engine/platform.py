@@ -18,8 +18,15 @@ REAP_INTERVAL = 1.0
 class Platform:
     """A loaded app: its functions' specs, warm zygotes, and an invoker for them."""
 
-    def __init__(self, zygotes: list[Zygote], specs: list[FunctionSpec],
-                 owners: dict[str, Zygote], *, idle_timeout: float, limit: int) -> None:
+    def __init__(
+        self,
+        zygotes: list[Zygote],
+        specs: list[FunctionSpec],
+        owners: dict[str, Zygote],
+        *,
+        idle_timeout: float,
+        limit: int,
+    ) -> None:
         self.zygotes = zygotes
         self.specs = {spec.name: spec for spec in specs}
         self.faults: dict[str, dict[str, Any]] = {}
@@ -47,8 +54,12 @@ class Platform:
         try:
             if isinstance(target, AppTarget):
                 zygote = Zygote(
-                    {"mode": "app", "code_dir": target.code_dir, "module": target.module,
-                     "attribute": target.attribute},
+                    {
+                        "mode": "app",
+                        "code_dir": target.code_dir,
+                        "module": target.module,
+                        "attribute": target.attribute,
+                    },
                     label=f"app {target.module!r} in {target.code_dir}",
                 )
                 zygotes.append(zygote)
@@ -62,8 +73,7 @@ class Platform:
                 # One zygote per function: its environment must be set before its import.
                 for spec in specs:
                     zygote = Zygote(
-                        {"mode": "functions", "code_dir": spec.code_dir,
-                         "specs": [spec.to_dict()]},
+                        {"mode": "functions", "code_dir": spec.code_dir, "specs": [spec.to_dict()]},
                         label=f"function {spec.name!r}",
                     )
                     zygotes.append(zygote)

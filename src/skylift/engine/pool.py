@@ -33,6 +33,7 @@ class Pool:
         self.cold_starts = 0
         self._idle: list[Instance] = []  # a stack: the warmest on top
         self._waiters: collections.deque[asyncio.Future[Instance]] = collections.deque()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def acquire(self) -> Instance:
         """A warm instance, a new one if under the limit, else wait for one to free up."""
@@ -68,7 +69,9 @@ class Pool:
             instance.close()
             self.size -= 1
             if self._waiters:  # a slot opened: start a replacement for the next waiter
-                asyncio.ensure_future(self._start_for_waiter())
+                task = asyncio.ensure_future(self._start_for_waiter())
+                self._tasks.add(task)  # keep a reference until it is done
+                task.add_done_callback(self._tasks.discard)
             return
         while self._waiters:
             fut = self._waiters.popleft()

@@ -20,6 +20,7 @@ from skylift.events.http import (
     MalformedResponse,
     RequestIds,
 )
+from skylift.gateway.protocol import HEADER_NAMES
 from skylift.sources.http import Router
 
 Scope = MutableMapping[str, Any]
@@ -59,13 +60,15 @@ class Gateway:
         if body is None:
             await _respond(send, fmt.too_large())
             return
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        headers = _decode_headers(scope["headers"], scope.get(HEADER_NAMES))
         client = scope.get("client")
         server = scope.get("server")
         host = next((v for k, v in headers if k.lower() == "host"), None)
         request = HttpRequest(
             method=method,
-            raw_path=scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"],
+            raw_path=scope["raw_path"].decode("latin-1")
+            if scope.get("raw_path")
+            else scope["path"],
             raw_query=scope["query_string"].decode("latin-1"),
             headers=headers,
             body=body,
@@ -86,6 +89,18 @@ class Gateway:
             except (MalformedResponse, orjson.JSONDecodeError):
                 pass  # API Gateway answers a malformed proxy response with its error page
         await _respond(send, response, ids.request_id)
+
+
+def _decode_headers(
+    raw: list[tuple[bytes, bytes]], names: list[bytes] | None
+) -> list[tuple[str, str]]:
+    if names is not None and len(names) == len(raw):
+        raw = [(name, value) for name, (_, value) in zip(names, raw, strict=True)]
+    # Clients send UTF-8 in header values more often than the latin-1 RFCs allow.
+    try:
+        return [(k.decode(), v.decode()) for k, v in raw]
+    except UnicodeDecodeError:
+        return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
 
 
 async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
@@ -116,7 +131,7 @@ async def _drain(receive: Receive) -> None:
 
 
 async def _respond(send: Send, response: HttpResponse, request_id: str | None = None) -> None:
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    headers = [(k.encode(), v.encode()) for k, v in response.headers]
     # API Gateway always answers with a length, never chunked.
     headers.append((b"content-length", str(len(response.body)).encode()))
     if request_id is not None:

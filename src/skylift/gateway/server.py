@@ -10,6 +10,7 @@ import uvicorn
 
 from skylift.engine.platform import Platform
 from skylift.gateway.asgi import Gateway
+from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import Target
 from skylift.sources.http import Router
 
@@ -20,7 +21,7 @@ def build_config(app: Gateway, host: str, port: int) -> uvicorn.Config:
         host=host,
         port=port,
         loop="none",  # we own the loop (uvloop, installed by `run`)
-        http="httptools",
+        http=CasePreservingHttpTools,
         lifespan="off",
         access_log=False,
         server_header=False,
@@ -36,7 +37,7 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     *,
-    on_ready: Callable[[Platform, Router], None] | None = None,
+    on_ready: Callable[[Platform, Router, int], None] | None = None,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted."""
     platform = await Platform.start(target)
@@ -47,7 +48,9 @@ async def serve(
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
         if server.started and on_ready is not None:
-            on_ready(platform, router)
+            # The real port, when asked for port 0.
+            bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
+            on_ready(platform, router, bound)
         await serving
         if not server.started:
             raise OSError(f"could not listen on {host}:{port}: is the port in use?")

@@ -46,16 +46,20 @@ class Fault(Exception):
         return error_payload(self.message, self.error_type, request_id, self.stack)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"errorType": self.error_type, "errorMessage": self.message,
-                "stackTrace": self.stack}
+        return {
+            "errorType": self.error_type,
+            "errorMessage": self.message,
+            "stackTrace": self.stack,
+        }
 
 
 def import_fault(module: str, exc: BaseException) -> Fault:
     """Classify an exception raised while importing a handler module, as Lambda does."""
     if isinstance(exc, SyntaxError):
         trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
-        return Fault("Runtime.UserCodeSyntaxError",
-                     f"Syntax error in module '{module}': {exc}", trace)
+        return Fault(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module}': {exc}", trace
+        )
     if isinstance(exc, ImportError):
         return Fault("Runtime.ImportModuleError", f"Unable to import module '{module}': {exc}")
     return Fault(type(exc).__name__, str(exc), _user_stack(exc.__traceback__))

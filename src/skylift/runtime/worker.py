@@ -90,18 +90,22 @@ def serve(
         request_id = header["id"]
         request_filter.request_id = request_id
         os.environ["_X_AMZN_TRACE_ID"] = header.get("trace", "")
-        ok, out = _invoke(handler, body, LambdaContext(
-            aws_request_id=request_id,
-            deadline_ms=header["deadline"],
-            invoked_function_arn=arn,
-            function_name=spec.name,
-            function_version="$LATEST",
-            memory_limit_in_mb=spec.memory,
-            log_group_name=group,
-            log_stream_name=log_stream,
-            client_context=header.get("cc"),
-            identity=header.get("identity"),
-        ))
+        ok, out = _invoke(
+            handler,
+            body,
+            LambdaContext(
+                aws_request_id=request_id,
+                deadline_ms=header["deadline"],
+                invoked_function_arn=arn,
+                function_name=spec.name,
+                function_version="$LATEST",
+                memory_limit_in_mb=spec.memory,
+                log_group_name=group,
+                log_stream_name=log_stream,
+                client_context=header.get("cc"),
+                identity=header.get("identity"),
+            ),
+        )
         sys.stdout.flush()
         sys.stderr.flush()
         reply: dict[str, Any] = {

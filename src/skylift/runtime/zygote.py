@@ -49,7 +49,8 @@ def describe_status(status: int) -> str:
     """Exit status in the words Lambda's Go runtime uses ("signal: killed")."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        return "signal: " + SIGNAL_NAMES.get(sig, signal.Signals(sig).name.lower())
+        name = SIGNAL_NAMES.get(signal.Signals(sig)) or signal.Signals(sig).name.lower()
+        return "signal: " + name
     return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
@@ -149,12 +150,15 @@ def main() -> None:
         send(ctl, {"op": "failed", "kind": kind, "message": detail})
         return
     faults = {n: h.to_dict() for n, (_, h) in functions.items() if isinstance(h, Fault)}
-    send(ctl, {
-        "op": "ready",
-        "init_ms": (time.monotonic() - started) * 1000,
-        "specs": [spec.to_dict() for spec, _ in functions.values()],
-        "faults": faults,
-    })
+    send(
+        ctl,
+        {
+            "op": "ready",
+            "init_ms": (time.monotonic() - started) * 1000,
+            "specs": [spec.to_dict() for spec, _ in functions.values()],
+            "faults": faults,
+        },
+    )
     serve_forks(ctl, functions)
 
 

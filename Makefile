@@ -1,0 +1,45 @@
+# skylift — `make run` serves the example, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip install --quiet --disable-pip-version-check
+APP    ?= examples/make-change
+PORT   ?= 8080
+
+.PHONY: all setup install lint test run bench clean
+
+all: lint test
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Installs the package (editable) with what the tests and linters need.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) --upgrade pip
+	$(PIP) -e '.[test,lint]'
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PIP) -e '.[test,lint,bench]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+install: setup
+
+lint: setup
+	$(VENV)/bin/ruff check src tests examples bench
+	$(VENV)/bin/ruff format --check src tests examples bench
+	$(VENV)/bin/mypy
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+run: setup
+	$(VENV)/bin/skylift up $(APP) --port $(PORT)
+
+bench: $(VENV)/.installed-bench
+	$(PY) bench/http.py --out docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

@@ -1,0 +1,75 @@
+"""Shared fixtures: apps written to temporary directories, and a platform running on a
+background event loop with real zygote and worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+import threading
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from skylift.engine.instance import InvocationResult
+from skylift.engine.platform import Platform
+from skylift.loader import Target, resolve_target
+
+T = TypeVar("T")
+
+
+def write_app(directory: Path, source: str, name: str = "app.py") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(textwrap.dedent(source))
+    return directory
+
+
+class LivePlatform:
+    """A Platform on its own loop thread, driven synchronously from tests."""
+
+    def __init__(self, target: Target, **options: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.platform: Platform = self.run(Platform.start(target, **options))
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def invoke(self, function: str, event: bytes = b"{}") -> InvocationResult:
+        return self.run(self.platform.invoker.invoke(function, event))
+
+    def invoke_many(self, function: str, events: list[bytes]) -> list[InvocationResult]:
+        async def many() -> list[InvocationResult]:
+            return list(
+                await asyncio.gather(*(self.platform.invoker.invoke(function, e) for e in events))
+            )
+
+        return self.run(many())
+
+    def close(self) -> None:
+        self.run(self.platform.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.fixture
+def live() -> Iterator[Any]:
+    """Start platforms for any target; all are closed after the test."""
+    started: list[LivePlatform] = []
+
+    def start(
+        app: str | Path | None = None, template: str | Path | None = None, **options: Any
+    ) -> LivePlatform:
+        target = resolve_target(
+            str(app) if app is not None else None, str(template) if template else None
+        )
+        platform = LivePlatform(target, **options)
+        started.append(platform)
+        return platform
+
+    yield start
+    for platform in started:
+        platform.close()

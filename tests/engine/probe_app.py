@@ -1,0 +1,107 @@
+"""A test app whose functions exercise every execution behaviour."""
+
+import ctypes
+import json
+import logging
+import os
+import sys
+import time
+
+from skylift import App
+
+app = App("probe")
+calls = {"n": 0}
+
+
+@app.function()
+def counter(event, context):
+    calls["n"] += 1
+    return {"n": calls["n"], "pid": os.getpid()}
+
+
+@app.function(memory=256, environment={"GREETING": "hi"})
+def inspect(event, context):
+    env = {
+        k: os.environ.get(k)
+        for k in (
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            "AWS_LAMBDA_FUNCTION_VERSION",
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            "_HANDLER",
+            "LAMBDA_TASK_ROOT",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_EXECUTION_ENV",
+            "TZ",
+            "GREETING",
+        )
+    }
+    return {
+        "event": event,
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "invoked_function_arn": context.invoked_function_arn,
+        "memory_limit_in_mb": context.memory_limit_in_mb,
+        "aws_request_id": context.aws_request_id,
+        "log_group_name": context.log_group_name,
+        "log_stream_name": context.log_stream_name,
+        "identity": [
+            context.identity.cognito_identity_id,
+            context.identity.cognito_identity_pool_id,
+        ],
+        "client_context": context.client_context,
+        "remaining": context.get_remaining_time_in_millis(),
+        "cwd": os.getcwd(),
+        "env": env,
+    }
+
+
+@app.function()
+def boom(event, context):
+    raise ValueError("bad thing happened")
+
+
+@app.function(timeout=1)
+def sleepy(event, context):
+    print("going to sleep")
+    time.sleep(event.get("seconds", 5))
+    return "awake"
+
+
+@app.function()
+def exits(event, context):
+    print("about to exit")
+    os._exit(3)
+
+
+@app.function()
+def segfault(event, context):
+    ctypes.string_at(0)
+
+
+@app.function()
+def unserializable(event, context):
+    return {"a": {1, 2}}
+
+
+@app.function()
+def chatty(event, context):
+    print("from print", event.get("tag"))
+    sys.stderr.write("from stderr\n")
+    os.write(1, b"from fd 1\n")
+    logging.getLogger().warning("from logging")
+    return json.dumps(event)
+
+
+@app.function(max_concurrency=1)
+def single(event, context):
+    time.sleep(0.3)
+    return os.getpid()
+
+
+@app.function()
+def parallel(event, context):
+    time.sleep(0.3)
+    return os.getpid()

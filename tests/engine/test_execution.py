@@ -1,0 +1,183 @@
+"""Execution through real zygote and worker processes: results, context, environment,
+errors, timeouts, crashes, output capture, warm reuse, concurrency and reaping."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PROBE = Path(__file__).with_name("probe_app.py")
+
+
+@pytest.fixture
+def probe(live, tmp_path):
+    shutil.copy(PROBE, tmp_path / "app.py")
+    return live(tmp_path)
+
+
+def payload(result):
+    return json.loads(result.payload)
+
+
+def test_warm_instance_is_reused_and_keeps_module_state(probe):
+    first, second, third = (payload(probe.invoke("counter")) for _ in range(3))
+    assert [first["n"], second["n"], third["n"]] == [1, 2, 3]
+    assert first["pid"] == second["pid"] == third["pid"] != os.getpid()
+
+
+def test_cold_start_reports_init_duration_once(probe):
+    cold = probe.invoke("counter")
+    warm = probe.invoke("counter")
+    assert cold.init_ms is not None and cold.init_ms > 0
+    assert warm.init_ms is None
+
+
+def test_context_and_environment_match_lambda(probe, tmp_path):
+    result = probe.invoke("inspect", b'{"k": [1, 2]}')
+    assert result.error is None
+    seen = payload(result)
+    assert seen["event"] == {"k": [1, 2]}
+    assert seen["function_name"] == "inspect"
+    assert seen["function_version"] == "$LATEST"
+    assert re.fullmatch(
+        r"arn:aws:lambda:[a-z0-9-]+:\d{12}:function:inspect", seen["invoked_function_arn"]
+    )
+    assert seen["memory_limit_in_mb"] == "256"
+    assert seen["aws_request_id"] == result.request_id
+    assert seen["log_group_name"] == "/aws/lambda/inspect"
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", seen["log_stream_name"])
+    assert seen["identity"] == [None, None]
+    assert seen["client_context"] is None
+    assert 2000 < seen["remaining"] <= 3000
+    assert seen["cwd"] == str(tmp_path)
+    env = seen["env"]
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "inspect"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/inspect"
+    assert env["AWS_LAMBDA_LOG_STREAM_NAME"] == seen["log_stream_name"]
+    assert env["_HANDLER"] == "app.inspect"
+    assert env["LAMBDA_TASK_ROOT"] == str(tmp_path)
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"]
+    assert env["AWS_EXECUTION_ENV"].startswith("AWS_Lambda_python3.")
+    assert env["TZ"] == ":UTC"
+    assert env["GREETING"] == "hi"
+
+
+def test_unhandled_exception_gives_aws_error_payload(probe):
+    result = probe.invoke("boom")
+    assert result.error == "Unhandled"
+    error = payload(result)
+    assert set(error) == {"errorMessage", "errorType", "requestId", "stackTrace"}
+    assert error["errorMessage"] == "bad thing happened"
+    assert error["errorType"] == "ValueError"
+    assert error["requestId"] == result.request_id
+    # The trace starts in the user's code, not in skylift's worker.
+    assert 'app.py", line' in error["stackTrace"][0]
+    assert "skylift" not in "".join(error["stackTrace"])
+    assert b"[ERROR] ValueError: bad thing happened" in result.logs
+
+
+def test_timeout_kills_the_worker_and_a_new_one_serves_next(probe):
+    result = probe.invoke("sleepy")
+    error = payload(result)
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert re.fullmatch(
+        rf"RequestId: {result.request_id} Error: Task timed out after 1\.\d\d seconds",
+        error["errorMessage"],
+    )
+    assert 1000 <= result.duration_ms < 2000
+    assert b"going to sleep" in result.logs
+    assert payload(probe.invoke("sleepy", b'{"seconds": 0}')) == "awake"
+
+
+def test_worker_exit_gives_runtime_exit_error_and_is_replaced(probe):
+    result = probe.invoke("exits")
+    error = payload(result)
+    assert error["errorType"] == "Runtime.ExitError"
+    assert error["errorMessage"].endswith("Runtime exited with error: exit status 3")
+    assert b"about to exit" in result.logs
+    assert probe.invoke("counter").error is None
+
+
+def test_segfault_is_contained(probe):
+    before = payload(probe.invoke("counter"))
+    error = payload(probe.invoke("segfault"))
+    assert error["errorType"] == "Runtime.ExitError"
+    assert error["errorMessage"].endswith("signal: segmentation fault")
+    after = payload(probe.invoke("counter"))
+    assert after["pid"] == before["pid"]  # other functions' instances are untouched
+
+
+def test_unserializable_result_is_a_marshal_error(probe):
+    error = payload(probe.invoke("unserializable"))
+    assert error["errorType"] == "Runtime.MarshalError"
+    assert error["errorMessage"].startswith("Unable to marshal response:")
+
+
+def test_output_is_captured_per_invocation(probe):
+    first = probe.invoke("chatty", b'{"tag": "one"}')
+    second = probe.invoke("chatty", b'{"tag": "two"}')
+    text = first.logs.decode()
+    for line in ("from print one", "from stderr", "from fd 1", "from logging"):
+        assert line in text
+    assert "[WARNING]\t" in text and first.request_id in text
+    assert "one" not in second.logs.decode() and "from print two" in second.logs.decode()
+
+
+def test_max_concurrency_caps_instances(probe):
+    started = time.monotonic()
+    results = probe.invoke_many("single", [b"{}"] * 3)
+    elapsed = time.monotonic() - started
+    assert all(r.error is None for r in results)
+    assert len({payload(r) for r in results}) == 1  # one instance served all three
+    assert elapsed >= 0.9
+    assert probe.platform.pools["single"].size == 1
+
+
+def test_concurrent_invocations_get_their_own_instances(probe):
+    results = probe.invoke_many("parallel", [b"{}"] * 4)
+    assert len({payload(r) for r in results}) == 4
+    assert probe.platform.pools["parallel"].size == 4
+
+
+def test_idle_instances_are_reaped(live, tmp_path):
+    shutil.copy(PROBE, tmp_path / "app.py")
+    platform = live(tmp_path, idle_timeout=0.2)
+    pid = payload(platform.invoke("counter"))["pid"]
+    deadline = time.monotonic() + 5
+    while platform.platform.pools["counter"].size and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert platform.platform.pools["counter"].size == 0
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}")
+    assert payload(platform.invoke("counter"))["n"] == 1  # a fresh instance, from the zygote
+
+
+def test_supervisor_never_imports_user_code(live, tmp_path):
+    marker = tmp_path / "imports.log"
+    app = tmp_path / "svc"
+    app.mkdir()
+    (app / "uniquely_named_service.py").write_text(
+        "import os\n"
+        f"open({str(marker)!r}, 'a').write(str(os.getpid()) + '\\n')\n"
+        "from skylift import App\n"
+        "app = App()\n"
+        "@app.function()\n"
+        "def f(event, context):\n"
+        "    return os.getpid()\n"
+    )
+    platform = live(app / "uniquely_named_service.py")
+    pids = {json.loads(r.payload) for r in platform.invoke_many("f", [b"{}"] * 3)}
+    assert "uniquely_named_service" not in sys.modules
+    importers = marker.read_text().split()
+    assert len(importers) == 1  # the init phase ran once, in the zygote
+    assert int(importers[0]) != os.getpid() and int(importers[0]) not in pids

@@ -1,0 +1,146 @@
+"""The `skylift` command as a user runs it: real processes, real output streams."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from skylift.testing import ServerLog, serve
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "make-change"
+
+
+def skylift(*args: str, stdin: str | None = None, cwd: Path | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "skylift.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
+def write(directory: Path, source: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "app.py").write_text(textwrap.dedent(source))
+    return directory
+
+
+def test_invoke_prints_result_on_stdout_and_log_on_stderr():
+    event = json.dumps({"body": json.dumps({"amount": "0.41"})})
+    done = skylift("invoke", "change", str(EXAMPLE), "--event", "-", stdin=event)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert json.loads(result["body"]) == {
+        "res": [{"1": "quarters"}, {"1": "dimes"}, {"1": "nickels"}, {"1": "pennies"}]
+    }
+    assert "START RequestId:" in done.stderr
+    assert "REPORT RequestId:" in done.stderr and "Init Duration:" in done.stderr
+
+
+def test_invoke_exits_1_on_a_function_error_with_its_output(tmp_path):
+    app = write(
+        tmp_path,
+        """
+        from skylift import App
+        app = App()
+        @app.function()
+        def fails(event, context):
+            print("looking at", event["item"])
+            raise KeyError("price")
+    """,
+    )
+    (tmp_path / "event.json").write_text('{"item": "apple"}')
+    done = skylift("invoke", "fails", str(app), "--event", str(tmp_path / "event.json"))
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["errorType"] == "KeyError"
+    assert "looking at apple" in done.stderr
+
+
+def test_invoke_rejects_an_event_that_is_not_json(tmp_path):
+    done = skylift("invoke", "change", str(EXAMPLE), "--event", "-", stdin="{not json")
+    assert done.returncode == 2
+    assert "not valid JSON" in done.stderr
+
+
+def test_invoke_unknown_function_names_the_known_ones():
+    done = skylift("invoke", "nope", str(EXAMPLE))
+    assert done.returncode == 2
+    assert "no function named 'nope'" in done.stderr and "change" in done.stderr
+
+
+def test_up_refuses_a_bad_declaration_naming_the_function(tmp_path):
+    app = write(
+        tmp_path,
+        """
+        from skylift import App
+        app = App()
+        @app.http("/a", methods=["GET"])
+        def first(event, context): pass
+        @app.http("/a", methods=["GET"])
+        def second(event, context): pass
+    """,
+    )
+    done = skylift("up", str(app), "--port", "0")
+    assert done.returncode == 2
+    assert "function 'second'" in done.stderr and "already served by function 'first'" in (
+        done.stderr
+    )
+
+
+def test_up_refuses_a_directory_without_an_app(tmp_path):
+    done = skylift("up", str(tmp_path), "--port", "0")
+    assert done.returncode == 2
+    assert "neither app.py nor template.yaml" in done.stderr
+
+
+def test_up_reports_an_app_that_fails_to_import(tmp_path):
+    app = write(tmp_path, "import not_installed_anywhere\n")
+    done = skylift("up", str(app), "--port", "0")
+    assert done.returncode == 2
+    assert "No module named 'not_installed_anywhere'" in done.stderr
+
+
+def test_up_serves_a_sam_template_and_lists_routes(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "hello.py").write_text(
+        "def handler(event, context):\n    return {'statusCode': 200, 'body': event['path']}\n"
+    )
+    (tmp_path / "template.yaml").write_text(
+        textwrap.dedent("""
+        Transform: AWS::Serverless-2016-10-31
+        Resources:
+          Hello:
+            Type: AWS::Serverless::Function
+            Properties:
+              Runtime: python3.11
+              CodeUri: src/
+              Handler: hello.handler
+              Events:
+                Get:
+                  Type: Api
+                  Properties:
+                    Path: /hello/{name}
+                    Method: get
+    """)
+    )
+    import httpx
+
+    log = ServerLog()
+    with serve(str(tmp_path), log=log) as url:
+        assert httpx.get(url + "/hello/world").text == "/hello/world"
+    assert "GET" in log.text and "/hello/{name}" in log.text and "-> Hello" in log.text
+
+
+@pytest.mark.parametrize("arg", ["app.py", "app:app"])
+def test_app_can_be_a_file_or_module_attribute(arg):
+    done = skylift("invoke", "change", arg, cwd=EXAMPLE)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["statusCode"] == 400  # {} has no body: a 400 from the app
