@@ -39,7 +39,7 @@ run: setup
 	$(VENV)/bin/skylift up $(APP) --port $(PORT)
 
 bench: $(VENV)/.installed-bench
-	$(PY) bench/http.py --out docs/benchmarks.md
+	$(PY) bench/http_bench.py --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

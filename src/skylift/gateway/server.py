@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from collections.abc import Callable
 
@@ -41,6 +42,11 @@ async def serve(
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted."""
     platform = await Platform.start(target)
+    # Long-lived startup objects never need collecting again, and a request makes
+    # short-lived cycles rarely: fewer, cheaper collections trim the latency tail.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     try:
         router = Router(platform.specs.values())
         server = uvicorn.Server(build_config(Gateway(router, platform.invoker), host, port))
