@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,17 +23,17 @@ import yaml
 from skylift import cfn_yaml
 from skylift.cfn_yaml import NO_VALUE, Resolver, Unresolvable, is_intrinsic, kind
 from skylift.errors import DeclarationError, LoadError
+from skylift.loader import TEMPLATE_NAMES
+from skylift.sam_events import EVENT_TYPES, SamEvent
 from skylift.spec import (
     DEFAULT_MEMORY,
     DEFAULT_TIMEOUT,
     FunctionSpec,
     HttpRoute,
-    PayloadVersion,
     validate_app,
 )
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
-TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
 _RUNTIME = re.compile(r"^python3\.\d+$")
 _INTEGER = re.compile(r"^-?\d+$")
 
@@ -342,7 +342,7 @@ class _Function:
             properties = event.get("Properties") or {}
             if not isinstance(properties, dict):
                 raise self.fail(f"event {name!r}: Properties must be a mapping")
-            routes.append(handler(_Event(self, str(name), properties)))
+            routes.append(handler(SamEvent(self, str(name), properties)))
         return tuple(routes)
 
 
@@ -357,66 +357,3 @@ def _check_handler_file(spec: FunctionSpec, logical_id: str) -> None:
             f"{candidates[0]} nor {candidates[1]} exists: fix Handler or CodeUri",
             function=logical_id,
         )
-
-
-# --- events ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Event:
-    """One entry of a function's Events, for an event-type handler to read."""
-
-    function: _Function
-    name: str
-    properties: Mapping[str, Any]
-
-    def fail(self, message: str) -> DeclarationError:
-        return self.function.fail(f"event {self.name!r}: {message}")
-
-    def string(self, key: str) -> str | None:
-        return self.function.string_value(self.properties.get(key), f"event {self.name!r} {key}")
-
-
-def _methods(method: str) -> tuple[str, ...]:
-    upper = method.upper()
-    return ("ANY",) if upper in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD") else (upper,)
-
-
-def _api_event(event: _Event) -> HttpRoute:
-    path, method = event.string("Path"), event.string("Method")
-    if path is None or method is None:
-        missing = "Path" if path is None else "Method"
-        raise event.fail(
-            f"an Api event needs Properties.{missing} (e.g. Path: /items, Method: get): add it"
-        )
-    return HttpRoute(path, _methods(method), "1.0")
-
-
-def _http_api_event(event: _Event) -> HttpRoute:
-    path, method = event.string("Path"), event.string("Method")
-    payload = event.string("PayloadFormatVersion") or "2.0"
-    if payload not in ("1.0", "2.0"):
-        raise event.fail(f"PayloadFormatVersion {payload!r} is unknown: use '1.0' or '2.0'")
-    version: PayloadVersion = "1.0" if payload == "1.0" else "2.0"
-    if path is None and method is None:
-        path, method = "$default", "ANY"  # SAM's catch-all route for an HttpApi event
-    elif path is None or method is None:
-        missing = "Path" if path is None else "Method"
-        raise event.fail(
-            f"an HttpApi event needs both Path and Method, or neither (for the $default "
-            f"route): add {missing}"
-        )
-    if path == "$default" and version == "1.0":
-        raise event.fail(
-            "skylift serves the $default route with PayloadFormatVersion 2.0 only: "
-            "remove PayloadFormatVersion, or use Path /{proxy+}"
-        )
-    return HttpRoute(path, _methods(method), version)
-
-
-# Event Type -> handler. Supporting another type is one function added here (plus, for a
-# trigger that is not HTTP, a FunctionSpec field to carry what it returns).
-EVENT_TYPES: dict[str, Callable[[_Event], HttpRoute]] = {
-    "Api": _api_event,
-    "HttpApi": _http_api_event,
-}

@@ -11,6 +11,8 @@ from skylift import App
 
 app = App("probe")
 calls = {"n": 0}
+# Lambda sets its shared variables before the init phase.
+REGION_AT_IMPORT = os.environ.get("AWS_REGION")
 
 
 @app.function()
@@ -54,6 +56,8 @@ def inspect(event, context):
         "client_context": context.client_context,
         "remaining": context.get_remaining_time_in_millis(),
         "cwd": os.getcwd(),
+        "region_at_import": REGION_AT_IMPORT,
+        "local_zone": time.localtime().tm_zone,
         "env": env,
     }
 

@@ -67,7 +67,8 @@ def test_context_and_environment_match_lambda(probe, tmp_path):
     assert env["LAMBDA_TASK_ROOT"] == str(tmp_path)
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"]
     assert env["AWS_EXECUTION_ENV"].startswith("AWS_Lambda_python3.")
-    assert env["TZ"] == ":UTC"
+    assert env["TZ"] == ":UTC" and seen["local_zone"] == "UTC"
+    assert seen["region_at_import"] == env["AWS_REGION"]
     assert env["GREETING"] == "hi"
 
 

@@ -3,6 +3,7 @@ proxy response. It is the hot path, so it avoids frameworks and needless copies.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -11,6 +12,7 @@ from typing import Any
 import orjson
 
 from skylift.engine.invoker import Invoker
+from skylift.errors import SkyliftError
 from skylift.events.apigw_v1 import RestApiV1
 from skylift.events.apigw_v2 import HttpApiV2
 from skylift.events.http import (
@@ -28,9 +30,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+logger = logging.getLogger("skylift.gateway")
 MAX_BODY = 6 * 1024 * 1024  # API Gateway's (and Lambda's) synchronous payload limit
 FORMATS: dict[str, ApiGatewayFormat] = {"1.0": RestApiV1(), "2.0": HttpApiV2()}
 V2 = HttpApiV2()
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 class Gateway:
@@ -81,7 +85,12 @@ class Gateway:
         if len(event) > MAX_BODY:  # base64 and headers can push a large body over the limit
             await _respond(send, fmt.too_large())
             return
-        result = await self.invoker.invoke(target.function, event)
+        try:
+            result = await self.invoker.invoke(target.function, event)
+        except SkyliftError as exc:  # the platform failed, not the function: say so, once
+            logger.error("invoking %s failed: %s", target.function, exc)
+            await _respond(send, fmt.function_error(), ids.request_id)
+            return
         response = fmt.function_error()
         if result.error is None:
             try:
@@ -131,7 +140,10 @@ async def _drain(receive: Receive) -> None:
 
 
 async def _respond(send: Send, response: HttpResponse, request_id: str | None = None) -> None:
-    headers = [(k.encode(), v.encode()) for k, v in response.headers]
+    # The gateway frames the body itself; a handler's own framing headers would clash.
+    headers = [
+        (k.encode(), v.encode()) for k, v in response.headers if k.lower() not in _FRAMING
+    ]
     # API Gateway always answers with a length, never chunked.
     headers.append((b"content-length", str(len(response.body)).encode()))
     if request_id is not None:

@@ -30,27 +30,40 @@ def new_log_stream() -> str:
     return time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{VERSION}]{uuid.uuid4().hex}"
 
 
+def shared_environment(code_dir: str, runtime: str) -> dict[str, str]:
+    """The variables every function of a code package shares (set before its init phase)."""
+    region_name = region()
+    return {
+        "AWS_REGION": region_name,
+        "AWS_DEFAULT_REGION": region_name,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "LAMBDA_TASK_ROOT": code_dir,
+        "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.dirname(os.__file__)),
+        "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+    }
+
+
+def apply(env: dict[str, str]) -> None:
+    """Set `env` in this process, including the time zone its time functions use."""
+    os.environ.update(env)
+    time.tzset()
+
+
 def lambda_environment(spec: FunctionSpec, log_stream: str) -> dict[str, str]:
     """The variables Lambda defines for an instance of `spec`, user variables first."""
-    region_name = region()
     env = dict(spec.environment)
+    env.update(shared_environment(spec.code_dir, spec.runtime))
     env.update(
         {
             "_HANDLER": spec.handler,
-            "AWS_REGION": region_name,
-            "AWS_DEFAULT_REGION": region_name,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
             "AWS_LAMBDA_FUNCTION_VERSION": VERSION,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_LAMBDA_LOG_GROUP_NAME": log_group(spec.name),
             "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-            "LAMBDA_TASK_ROOT": spec.code_dir,
-            "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.dirname(os.__file__)),
             "PYTHONPATH": spec.code_dir,
-            "TZ": ":UTC",
-            "LANG": "en_US.UTF-8",
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         }
     )

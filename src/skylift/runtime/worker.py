@@ -21,7 +21,13 @@ from typing import Any, NoReturn
 
 from skylift.runtime import wire
 from skylift.runtime.context import LambdaContext, RequestIdFilter
-from skylift.runtime.environ import function_arn, lambda_environment, log_group, new_log_stream
+from skylift.runtime.environ import (
+    apply,
+    function_arn,
+    lambda_environment,
+    log_group,
+    new_log_stream,
+)
 from skylift.runtime.faults import Fault, error_payload, exception_payload
 from skylift.spec import FunctionSpec
 
@@ -73,7 +79,7 @@ def serve(
 ) -> NoReturn:
     """Serve invocations until the supervisor closes the channel."""
     log_stream = new_log_stream()
-    os.environ.update(lambda_environment(spec, log_stream))
+    apply(lambda_environment(spec, log_stream))
     # Line buffering: a worker killed mid-invocation still leaves its printed lines.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]

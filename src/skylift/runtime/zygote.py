@@ -27,10 +27,15 @@ from typing import Any
 import orjson
 
 from skylift.errors import DeclarationError
-from skylift.runtime.environ import lambda_environment, new_log_stream
+from skylift.runtime.environ import (
+    apply,
+    lambda_environment,
+    new_log_stream,
+    shared_environment,
+)
 from skylift.runtime.faults import Fault, handler_not_found, import_fault
 from skylift.runtime.worker import Handler, serve
-from skylift.spec import FunctionSpec
+from skylift.spec import DEFAULT_RUNTIME, FunctionSpec
 
 MAX_PACKET = 8 << 20
 SIGNAL_NAMES = {
@@ -87,7 +92,7 @@ def load_app(code_dir: str, module: str, attribute: str | None) -> dict[str, tup
 def load_functions(specs: list[FunctionSpec]) -> dict[str, tuple[Any, Any]]:
     found: dict[str, tuple[Any, Any]] = {}
     for spec in specs:
-        os.environ.update(lambda_environment(spec, new_log_stream()))
+        apply(lambda_environment(spec, new_log_stream()))
         handler: Handler | Fault
         try:
             mod = importlib.import_module(spec.module)
@@ -141,6 +146,8 @@ def main() -> None:
     started = time.monotonic()
     try:
         if setup["mode"] == "app":
+            # Lambda sets these before the init phase; per-function ones come after fork.
+            apply(shared_environment(code_dir, DEFAULT_RUNTIME))
             functions = load_app(code_dir, setup["module"], setup.get("attribute"))
         else:
             functions = load_functions([FunctionSpec.from_dict(s) for s in setup["specs"]])
