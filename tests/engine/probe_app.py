@@ -91,6 +91,11 @@ def unserializable(event, context):
 
 
 @app.function()
+def huge(event, context):
+    return "x" * (7 * 1024 * 1024)
+
+
+@app.function()
 def chatty(event, context):
     print("from print", event.get("tag"))
     sys.stderr.write("from stderr\n")

@@ -123,6 +123,15 @@ def test_unserializable_result_is_a_marshal_error(probe):
     assert error["errorMessage"].startswith("Unable to marshal response:")
 
 
+def test_response_over_6mb_is_refused_as_lambda_does(probe):
+    result = probe.invoke("huge")
+    error = payload(result)
+    assert result.error == "Unhandled"
+    assert error["errorType"] == "Function.ResponseSizeTooLarge"
+    assert "exceeded maximum allowed payload size (6291556 bytes)" in error["errorMessage"]
+    assert probe.invoke("huge").error == "Unhandled"  # the instance survives it
+
+
 def test_output_is_captured_per_invocation(probe):
     first = probe.invoke("chatty", b'{"tag": "one"}')
     second = probe.invoke("chatty", b'{"tag": "two"}')

@@ -116,6 +116,12 @@ def test_unknown_route_is_404(client):
     assert client.post("/items/1").status_code == 404  # the path exists, not the method
 
 
+def test_large_body_reaches_the_function_and_comes_back_intact(client):
+    text = "0123456789abcdef" * (5 * 1024 * 1024 // 16)  # 5 MiB: many reads each way
+    event = client.post("/v2/large", content=text, headers={"content-type": "text/plain"}).json()
+    assert event["body"] == text
+
+
 def test_body_over_6mb_is_413(client):
     response = client.post("/v2/big", content=b"x" * (6 * 1024 * 1024 + 1))
     assert response.status_code == 413

@@ -35,6 +35,19 @@ class InvocationResult:
         return orjson.loads(self.payload)
 
 
+MAX_RESPONSE = 6 * 1024 * 1024 + 100  # Lambda's 6 MB synchronous response limit, as it counts
+
+
+def _too_large(size: int) -> bytes:
+    return orjson.dumps(
+        {
+            "errorMessage": f"Response payload size ({size} bytes) exceeded maximum allowed "
+            f"payload size ({MAX_RESPONSE} bytes).",
+            "errorType": "Function.ResponseSizeTooLarge",
+        }
+    )
+
+
 class WorkerLost(Exception):
     """Raised inside `Instance.invoke` when the worker's channel closes mid-invocation."""
 
@@ -135,10 +148,13 @@ class Instance:
             timer.cancel()
             self._pending = None
             self.last_used = time.monotonic()
+        error = None if reply["ok"] else "Unhandled"
+        if len(body) > MAX_RESPONSE:
+            body, error = _too_large(len(body)), "Unhandled"
         return InvocationResult(
             request_id=request_id,
             payload=body,
-            error=None if reply["ok"] else "Unhandled",
+            error=error,
             logs=logs,
             duration_ms=(time.monotonic() - started) * 1000,
             init_ms=reply.get("init_ms") if cold else None,

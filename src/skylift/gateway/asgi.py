@@ -141,9 +141,7 @@ async def _drain(receive: Receive) -> None:
 
 async def _respond(send: Send, response: HttpResponse, request_id: str | None = None) -> None:
     # The gateway frames the body itself; a handler's own framing headers would clash.
-    headers = [
-        (k.encode(), v.encode()) for k, v in response.headers if k.lower() not in _FRAMING
-    ]
+    headers = [(k.encode(), v.encode()) for k, v in response.headers if k.lower() not in _FRAMING]
     # API Gateway always answers with a length, never chunked.
     headers.append((b"content-length", str(len(response.body)).encode()))
     if request_id is not None:

@@ -33,10 +33,26 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 
 def read_frame(sock: socket.socket) -> tuple[dict[str, Any], bytes, bytes]:
-    """Read one whole frame from a blocking socket (the worker's side)."""
-    h, b, e = PREFIX.unpack(_recv_exact(sock, PREFIX.size))
-    data = _recv_exact(sock, h + b + e)
-    return orjson.loads(data[:h]), data[h : h + b], data[h + b :]
+    """Read one whole frame from a blocking socket (the worker's side).
+
+    One frame is in flight per channel at a time, so reading ahead cannot swallow the
+    next one; a small frame arrives in a single recv.
+    """
+    data = sock.recv(1 << 16)
+    if not data:
+        raise EOFError("peer closed the channel")
+    if len(data) < PREFIX.size:
+        data += _recv_exact(sock, PREFIX.size - len(data))
+    h, b, e = PREFIX.unpack_from(data)
+    end = PREFIX.size + h + b + e
+    if len(data) < end:
+        data += _recv_exact(sock, end - len(data))
+    start = PREFIX.size
+    return (
+        orjson.loads(data[start : start + h]),
+        data[start + h : start + h + b],
+        data[start + h + b : end],
+    )
 
 
 class FrameReader:

@@ -95,7 +95,11 @@ def serve(
             os._exit(0)
         request_id = header["id"]
         request_filter.request_id = request_id
-        os.environ["_X_AMZN_TRACE_ID"] = header.get("trace", "")
+        trace = header.get("trace")
+        if trace is not None:
+            os.environ["_X_AMZN_TRACE_ID"] = trace
+        elif "_X_AMZN_TRACE_ID" in os.environ:
+            del os.environ["_X_AMZN_TRACE_ID"]
         ok, out = _invoke(
             handler,
             body,
