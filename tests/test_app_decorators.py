@@ -81,3 +81,23 @@ def test_stacked_decorators_add_routes_to_one_function():
     assert fn is both
     assert [r.path for r in spec.routes] == ["/b", "/a"]
     assert spec.handler.endswith(".both") and spec.code_dir == "/srv"
+
+
+def test_greedy_routes_with_different_names_collide():
+    app = App()
+    app.http("/files/{path+}", methods=["GET"])(handler)
+    with pytest.raises(DeclarationError, match="already served by function 'handler'"):
+        app.http("/files/{rest+}", methods=["GET"], name="other")(handler)
+
+
+def test_stacked_function_options_merge_with_trigger_decorators():
+    app = App()
+
+    @app.function(max_concurrency=5, timeout=10)
+    @app.http("/a", methods=["GET"])
+    def both(event, context): ...
+
+    ((spec, _),) = app.resolve("/srv", "app")
+    assert spec.max_concurrency == 5 and spec.timeout == 10 and spec.routes[0].path == "/a"
+    with pytest.raises(DeclarationError, match="different values for timeout"):
+        app.http("/b", methods=["GET"], timeout=20)(both)

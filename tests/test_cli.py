@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -111,7 +112,11 @@ def test_up_reports_an_app_that_fails_to_import(tmp_path):
 def test_up_serves_a_sam_template_and_lists_routes(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "hello.py").write_text(
-        "def handler(event, context):\n    return {'statusCode': 200, 'body': event['path']}\n"
+        "def handler(event, context):\n"
+        "    print('hello from', event['path'])\n"
+        "    return {'statusCode': 200, 'body': event['path']}\n"
+        "def broken(event, context):\n"
+        "    raise ValueError('secret')\n"
     )
     (tmp_path / "template.yaml").write_text(
         textwrap.dedent("""
@@ -129,6 +134,19 @@ def test_up_serves_a_sam_template_and_lists_routes(tmp_path):
                   Properties:
                     Path: /hello/{name}
                     Method: get
+          Broken:
+            Type: AWS::Serverless::Function
+            Properties:
+              Runtime: python3.11
+              CodeUri: src/
+              Handler: hello.broken
+              Events:
+                Get:
+                  Type: HttpApi
+                  Properties:
+                    Path: /broken
+                    Method: get
+                    PayloadFormatVersion: "1.0"
     """)
     )
     import httpx
@@ -136,7 +154,23 @@ def test_up_serves_a_sam_template_and_lists_routes(tmp_path):
     log = ServerLog()
     with serve(str(tmp_path), log=log) as url:
         assert httpx.get(url + "/hello/world").text == "/hello/world"
+        # An HTTP API answers a failure with its own error page, whatever the payload format.
+        broken = httpx.get(url + "/broken")
+        assert (broken.status_code, broken.json()) == (500, {"message": "Internal Server Error"})
     assert "GET" in log.text and "/hello/{name}" in log.text and "-> Hello" in log.text
+    # Each invocation's log shows on the server's terminal, as with sam local.
+    assert "hello from /hello/world" in log.text and "REPORT RequestId:" in log.text
+    assert "[ERROR] ValueError: secret" in log.text
+
+
+def test_up_on_a_busy_port_says_so(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = skylift("up", str(EXAMPLE), "--port", str(port))
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
 
 
 @pytest.mark.parametrize("arg", ["app.py", "app:app"])

@@ -183,7 +183,8 @@ def test_api_and_http_api_events_become_routes(tmp_path: Path) -> None:
         HttpRoute("/items/{id}", ("GET",), "1.0"),
         HttpRoute("/any", ("ANY",), "1.0"),
         HttpRoute("/v2", ("POST",), "2.0"),
-        HttpRoute("/v1", ("PUT",), "1.0"),
+        # An HTTP API with payload 1.0: REST's event shape, HTTP API's error pages.
+        HttpRoute("/v1", ("PUT",), "1.0", "http"),
         HttpRoute("$default", ("ANY",), "2.0"),
     )
 

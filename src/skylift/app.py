@@ -7,13 +7,23 @@ app = App()
 @app.http("/change", methods=["POST"])
 def change(event, context):
     return {"statusCode": 200, "body": "..."}
+
+@app.queue("orders", batch_size=10, report_batch_item_failures=True)
+def take_orders(event, context): ...
+
+@app.schedule("rate(5 minutes)")
+def tick(event, context): ...
+
+@app.upload("uploads", prefix="in/", suffix=".csv")
+def ingest(event, context): ...
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from skylift.errors import DeclarationError
 from skylift.spec import (
@@ -25,15 +35,37 @@ from skylift.spec import (
     validate_app,
     validate_function,
 )
+from skylift.triggers import (
+    QueueTrigger,
+    ScheduleTrigger,
+    UploadTrigger,
+    validate_bucket_name,
+    validate_queue_name,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class TriggerOptions(TypedDict, total=False):
+    """Settings every decorator accepts for the function it declares."""
+
+    timeout: float
+    memory: int
+    environment: Mapping[str, str] | None
+
+
+class FunctionOptions(TriggerOptions, total=False):
+    max_concurrency: int | None  # reserved concurrency of the function
+
+
+_SETTINGS = ("timeout", "memory", "environment", "max_concurrency")
 
 
 @dataclass
 class _Declared:
     spec: FunctionSpec
     fn: Callable[..., Any]
-    routes: list[HttpRoute] = field(default_factory=list)
+    explicit: dict[str, Any]  # settings a decorator gave, to merge stacked decorators
 
 
 class App:
@@ -42,6 +74,10 @@ class App:
     def __init__(self, name: str = "skylift") -> None:
         self.name = name
         self._functions: dict[str, _Declared] = {}
+        self.queues: dict[str, dict[str, str]] = {}  # name -> SQS attributes
+        self.buckets: set[str] = set()
+
+    # --- triggers -----------------------------------------------------------------------
 
     def http(
         self,
@@ -50,10 +86,7 @@ class App:
         *,
         payload: PayloadVersion = "2.0",
         name: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        memory: int = DEFAULT_MEMORY,
-        environment: Mapping[str, str] | None = None,
-        max_concurrency: int | None = None,
+        **options: Unpack[FunctionOptions],
     ) -> Callable[[F], F]:
         """Serve the decorated handler on `methods` `path` through the HTTP gateway.
 
@@ -65,11 +98,142 @@ class App:
         if isinstance(methods, str):
             methods = [methods]
         route = HttpRoute(path, tuple(m.upper() for m in methods), payload)
+        return self._decorator(name, options, lambda s: replace(s, routes=(*s.routes, route)))
 
+    def function(
+        self, name: str | None = None, **options: Unpack[FunctionOptions]
+    ) -> Callable[[F], F]:
+        """Declare a plain invokable handler (Invoke API, `skylift invoke`).
+
+        >>> @app.function(timeout=10)  # doctest: +SKIP
+        ... def resize(event, context): ...
+        """
+        return self._decorator(name, options, lambda s: s)
+
+    def queue(
+        self,
+        queue: str,
+        *,
+        batch_size: int = 10,
+        max_batching_window: float = 0,
+        max_concurrency: int | None = None,
+        report_batch_item_failures: bool = False,
+        name: str | None = None,
+        **options: Unpack[TriggerOptions],
+    ) -> Callable[[F], F]:
+        """Invoke the handler with batches of messages from `queue` (an SQS mapping).
+
+        The queue is created when the app starts if it does not exist. `max_concurrency`
+        caps concurrent batches (ScalingConfig.MaximumConcurrency); to cap the function
+        itself, stack `@app.function(max_concurrency=N)`.
+
+        >>> @app.queue("orders", batch_size=10, report_batch_item_failures=True)  # doctest: +SKIP
+        ... def take(event, context): return {"batchItemFailures": []}
+        """
+        trigger = QueueTrigger(
+            queue, batch_size, max_batching_window, max_concurrency, report_batch_item_failures
+        )
+        self.queues.setdefault(queue, {})
+        return self._decorator(name, options, lambda s: replace(s, queues=(*s.queues, trigger)))
+
+    def schedule(
+        self,
+        expression: str,
+        *,
+        input: Any = None,
+        enabled: bool = True,
+        name: str | None = None,
+        **options: Unpack[FunctionOptions],
+    ) -> Callable[[F], F]:
+        """Invoke the handler on an EventBridge schedule: `rate(5 minutes)`, `cron(0 12 * * ? *)`.
+
+        `input`, when given, is delivered instead of the Scheduled Event (any JSON value).
+        """
+        text = None if input is None else json.dumps(input)
+        trigger = ScheduleTrigger(expression, text, enabled)
+        return self._decorator(
+            name, options, lambda s: replace(s, schedules=(*s.schedules, trigger))
+        )
+
+    def upload(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        suffix: str = "",
+        events: Iterable[str] = ("s3:ObjectCreated:*",),
+        name: str | None = None,
+        **options: Unpack[FunctionOptions],
+    ) -> Callable[[F], F]:
+        """Invoke the handler with S3 events for objects created (or removed) in `bucket`."""
+        if isinstance(events, str):
+            events = [events]
+        trigger = UploadTrigger(bucket, tuple(events), prefix, suffix)
+        self.buckets.add(bucket)
+        return self._decorator(name, options, lambda s: replace(s, uploads=(*s.uploads, trigger)))
+
+    # --- resources ----------------------------------------------------------------------
+
+    def declare_queue(
+        self,
+        name: str,
+        *,
+        visibility_timeout: int | None = None,
+        delay_seconds: int | None = None,
+        retention_seconds: int | None = None,
+        dead_letter_queue: str | None = None,
+        max_receive_count: int | None = None,
+        content_based_deduplication: bool | None = None,
+    ) -> None:
+        """Create `name` at startup with these SQS attributes (a FIFO queue ends in .fifo).
+
+        >>> app.declare_queue("orders", visibility_timeout=60,  # doctest: +SKIP
+        ...                   dead_letter_queue="orders-dlq", max_receive_count=3)
+        """
+        validate_queue_name(name)
+        attributes: dict[str, str] = {}
+        if name.endswith(".fifo"):
+            attributes["FifoQueue"] = "true"
+        for key, value in (
+            ("VisibilityTimeout", visibility_timeout),
+            ("DelaySeconds", delay_seconds),
+            ("MessageRetentionPeriod", retention_seconds),
+        ):
+            if value is not None:
+                attributes[key] = str(value)
+        if content_based_deduplication is not None:
+            attributes["ContentBasedDeduplication"] = str(content_based_deduplication).lower()
+        if (dead_letter_queue is None) != (max_receive_count is None):
+            raise DeclarationError(
+                f"queue {name!r}: give dead_letter_queue and max_receive_count together"
+            )
+        if dead_letter_queue is not None:
+            validate_queue_name(dead_letter_queue)
+            self.queues.setdefault(dead_letter_queue, {})
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": f"arn:aws:sqs:::{dead_letter_queue}",
+                    "maxReceiveCount": max_receive_count,
+                }
+            )
+        self.queues[name] = {**self.queues.get(name, {}), **attributes}
+
+    def declare_bucket(self, name: str) -> None:
+        """Create the bucket `name` at startup if it does not exist."""
+        validate_bucket_name(name)
+        self.buckets.add(name)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _decorator(
+        self,
+        name: str | None,
+        options: Mapping[str, Any],
+        add: Callable[[FunctionSpec], FunctionSpec],
+    ) -> Callable[[F], F]:
         def register(fn: F) -> F:
-            declared = self._declare(fn, name, timeout, memory, environment, max_concurrency)
-            declared.routes.append(route)
-            declared.spec = replace(declared.spec, routes=tuple(declared.routes))
+            declared = self._declare(fn, name, options)
+            declared.spec = add(declared.spec)
             # Check the whole app now, so the error points at this decorator.
             validate_function(declared.spec)
             validate_app(d.spec for d in self._functions.values())
@@ -77,64 +241,43 @@ class App:
 
         return register
 
-    def function(
-        self,
-        name: str | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        memory: int = DEFAULT_MEMORY,
-        environment: Mapping[str, str] | None = None,
-        max_concurrency: int | None = None,
-    ) -> Callable[[F], F]:
-        """Declare a plain invokable handler (Invoke API, `skylift invoke`).
-
-        >>> @app.function(timeout=10)  # doctest: +SKIP
-        ... def resize(event, context): ...
-        """
-
-        def register(fn: F) -> F:
-            self._declare(fn, name, timeout, memory, environment, max_concurrency)
-            return fn
-
-        return register
-
     def _declare(
-        self,
-        fn: Callable[..., Any],
-        name: str | None,
-        timeout: float,
-        memory: int,
-        environment: Mapping[str, str] | None,
-        max_concurrency: int | None,
+        self, fn: Callable[..., Any], name: str | None, options: Mapping[str, Any]
     ) -> _Declared:
         if not callable(fn):
             raise DeclarationError(f"{fn!r} is not callable: decorate a function")
         fname = name or fn.__name__
-        spec = FunctionSpec(
-            name=fname,
-            handler=f"{fn.__module__}.{fn.__name__}",
-            code_dir="",
-            timeout=timeout,
-            memory=memory,
-            environment=dict(environment or {}),
-            max_concurrency=max_concurrency,
-        )
+        explicit = {k: options[k] for k in _SETTINGS if k in options}
         existing = self._functions.get(fname)
         if existing is None:
+            spec = FunctionSpec(
+                name=fname,
+                handler=f"{fn.__module__}.{fn.__name__}",
+                code_dir="",
+                timeout=explicit.get("timeout", DEFAULT_TIMEOUT),
+                memory=explicit.get("memory", DEFAULT_MEMORY),
+                environment=dict(explicit.get("environment") or {}),
+                max_concurrency=explicit.get("max_concurrency"),
+            )
             validate_function(spec)
-            declared = self._functions[fname] = _Declared(spec, fn)
+            declared = self._functions[fname] = _Declared(spec, fn, explicit)
             return declared
         if existing.fn is not fn:
             raise DeclarationError(
                 f"function name {fname!r} is declared twice (by {existing.fn.__qualname__} "
                 f"and {fn.__qualname__}): rename one, or pass name=..."
             )
-        if replace(existing.spec, routes=()) != spec:
-            raise DeclarationError(
-                "stacked decorators give different settings (timeout, memory, environment, "
-                "max_concurrency): set them on one decorator only",
-                function=fname,
-            )
+        for key, value in explicit.items():
+            if key in existing.explicit and existing.explicit[key] != value:
+                raise DeclarationError(
+                    f"stacked decorators give different values for {key} "
+                    f"({existing.explicit[key]!r} and {value!r}): set it on one decorator",
+                    function=fname,
+                )
+        existing.explicit.update(explicit)
+        if "environment" in explicit:
+            explicit["environment"] = dict(explicit["environment"] or {})
+        existing.spec = replace(existing.spec, **explicit)
         return existing
 
     def resolve(self, code_dir: str, module: str) -> list[tuple[FunctionSpec, Callable[..., Any]]]:

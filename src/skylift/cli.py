@@ -37,7 +37,8 @@ def main() -> None:
 @click.option("--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", "-p", default=8080, show_default=True, type=int, help="Port to listen on.")
-def up(app: str | None, template: str | None, host: str, port: int) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Do not print each invocation's log.")
+def up(app: str | None, template: str | None, host: str, port: int, quiet: bool) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.platform import Platform
     from skylift.gateway.server import run, serve
@@ -61,7 +62,7 @@ def up(app: str | None, template: str | None, host: str, port: int) -> None:
             )
 
     try:
-        run(lambda: serve(target, host, port, on_ready=ready))
+        run(lambda: serve(target, host, port, on_ready=ready, quiet=quiet))
     except SkyliftError as exc:
         _fail(str(exc))
     except OSError as exc:

@@ -49,7 +49,7 @@ def _api_event(event: SamEvent) -> HttpRoute:
         raise event.fail(
             f"an Api event needs Properties.{missing} (e.g. Path: /items, Method: get): add it"
         )
-    return HttpRoute(path, _methods(method), "1.0")
+    return HttpRoute(path, _methods(method), "1.0", "rest")
 
 
 def _http_api_event(event: SamEvent) -> HttpRoute:
@@ -66,12 +66,7 @@ def _http_api_event(event: SamEvent) -> HttpRoute:
             f"an HttpApi event needs both Path and Method, or neither (for the $default "
             f"route): add {missing}"
         )
-    if path == "$default" and version == "1.0":
-        raise event.fail(
-            "skylift serves the $default route with PayloadFormatVersion 2.0 only: "
-            "remove PayloadFormatVersion, or use Path /{proxy+}"
-        )
-    return HttpRoute(path, _methods(method), version)
+    return HttpRoute(path, _methods(method), version, "http")
 
 
 EVENT_TYPES: dict[str, Callable[[SamEvent], HttpRoute]] = {

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from skylift.errors import DeclarationError
+from skylift.triggers import QueueTrigger, ScheduleTrigger, UploadTrigger
 
 PayloadVersion = Literal["1.0", "2.0"]
+ApiKind = Literal["rest", "http"]
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
 DEFAULT_TIMEOUT = 3
@@ -59,20 +61,32 @@ _RUNTIME = re.compile(r"^python3\.\d+$")
 class HttpRoute:
     """One HTTP trigger: `methods` on `path`, delivered as an API Gateway event.
 
-    `payload` "1.0" is a REST API proxy integration, "2.0" an HTTP API. `path` may hold
-    `{name}` parameters and a final greedy `{name+}`; "$default" catches everything.
+    `api` is the kind of API Gateway in front: "rest" (payload "1.0" only) or "http"
+    (payload "2.0", or "1.0" when a SAM HttpApi event asks for it); it decides the error
+    responses. `path` may hold `{name}` parameters and a final greedy `{name+}`;
+    "$default" catches everything.
     """
 
     path: str
     methods: tuple[str, ...] = ("ANY",)
     payload: PayloadVersion = "2.0"
+    api: ApiKind | None = None  # None: "rest" for payload 1.0, "http" for 2.0
+
+    def __post_init__(self) -> None:
+        if self.api is None:
+            object.__setattr__(self, "api", "rest" if self.payload == "1.0" else "http")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "methods": list(self.methods), "payload": self.payload}
+        return {
+            "path": self.path,
+            "methods": list(self.methods),
+            "payload": self.payload,
+            "api": self.api,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HttpRoute:
-        return cls(data["path"], tuple(data["methods"]), data["payload"])
+        return cls(data["path"], tuple(data["methods"]), data["payload"], data.get("api"))
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,9 @@ class FunctionSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     max_concurrency: int | None = None
     routes: tuple[HttpRoute, ...] = ()
+    queues: tuple[QueueTrigger, ...] = ()
+    schedules: tuple[ScheduleTrigger, ...] = ()
+    uploads: tuple[UploadTrigger, ...] = ()
 
     @property
     def module(self) -> str:
@@ -113,6 +130,9 @@ class FunctionSpec:
             "environment": dict(self.environment),
             "max_concurrency": self.max_concurrency,
             "routes": [r.to_dict() for r in self.routes],
+            "queues": [q.to_dict() for q in self.queues],
+            "schedules": [s.to_dict() for s in self.schedules],
+            "uploads": [u.to_dict() for u in self.uploads],
         }
 
     @classmethod
@@ -127,6 +147,9 @@ class FunctionSpec:
             environment=dict(data["environment"]),
             max_concurrency=data["max_concurrency"],
             routes=tuple(HttpRoute.from_dict(r) for r in data["routes"]),
+            queues=tuple(QueueTrigger.from_dict(q) for q in data.get("queues", ())),
+            schedules=tuple(ScheduleTrigger.from_dict(s) for s in data.get("schedules", ())),
+            uploads=tuple(UploadTrigger.from_dict(u) for u in data.get("uploads", ())),
         )
 
 
@@ -178,6 +201,13 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
             )
     for route in spec.routes:
         validate_route(route, name)
+    triggers: list[QueueTrigger | ScheduleTrigger | UploadTrigger] = [
+        *spec.queues,
+        *spec.schedules,
+        *spec.uploads,
+    ]
+    for trigger in triggers:
+        trigger.validate(name)
     return spec
 
 
@@ -187,6 +217,8 @@ def validate_route(route: HttpRoute, function: str) -> None:
 
     if route.payload not in ("1.0", "2.0"):
         raise fail(f"payload format {route.payload!r} is unknown: use '1.0' (REST) or '2.0'")
+    if route.api == "rest" and route.payload != "1.0":
+        raise fail("a REST API route delivers payload format 1.0 only: drop payload='2.0'")
     if not route.methods:
         raise fail(f"route {route.path!r} has no methods: list at least one, or 'ANY'")
     for method in route.methods:
@@ -196,8 +228,8 @@ def validate_route(route: HttpRoute, function: str) -> None:
                 + ", ".join(sorted(HTTP_METHODS))
             )
     if route.path == "$default":
-        if route.payload != "2.0":
-            raise fail("'$default' is an HTTP API (payload 2.0) route; use '/{proxy+}' for REST")
+        if route.api != "http":
+            raise fail("'$default' is an HTTP API route; use '/{proxy+}' for a REST API")
         return
     if not route.path.startswith("/"):
         raise fail(f"route path {route.path!r} must start with '/'")
@@ -236,7 +268,7 @@ def validate_app(specs: Iterable[FunctionSpec]) -> list[FunctionSpec]:
         for route in spec.routes:
             # One port serves both payload formats, and parameter names do not
             # distinguish routes: /a/{x} (REST) and /a/{y} (HTTP API) collide.
-            shape = re.sub(r"\{[^}+]+\}", "{}", route.path)
+            shape = re.sub(r"\{[^}+]+\}", "{}", re.sub(r"\{[^}]+\+\}", "{+}", route.path))
             for method in route.methods:
                 key = (method, shape)
                 if key in routes:

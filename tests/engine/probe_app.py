@@ -114,3 +114,29 @@ def single(event, context):
 def parallel(event, context):
     time.sleep(0.3)
     return os.getpid()
+
+
+@app.function(timeout=1)
+def spawner(event, context):
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "300"])
+    with open(event["pidfile"], "w") as f:
+        f.write(str(child.pid))
+    time.sleep(5)
+
+
+@app.function(timeout=30)
+def flood(event, context):
+    chunk = "x" * (1 << 20)
+    for i in range(event.get("megabytes", 20)):
+        print(f"chunk {i} {chunk}")
+        if event.get("pause"):
+            time.sleep(0.15)  # let the trimmer see it grow
+    print("the end")
+    return "done"
+
+
+@app.function(environment={"TZ": "Europe/Berlin", "LANG": "C.UTF-8"})
+def zoned(event, context):
+    return {"tz": os.environ["TZ"], "zone": time.strftime("%Z"), "lang": os.environ["LANG"]}

@@ -191,3 +191,51 @@ def test_supervisor_never_imports_user_code(live, tmp_path):
     importers = marker.read_text().split()
     assert len(importers) == 1  # the init phase ran once, in the zygote
     assert int(importers[0]) != os.getpid() and int(importers[0]) not in pids
+
+
+def test_timeout_also_kills_what_the_handler_started(probe, tmp_path):
+    pidfile = tmp_path / "child.pid"
+    result = probe.invoke("spawner", json.dumps({"pidfile": str(pidfile)}).encode())
+    assert payload(result)["errorType"] == "Sandbox.Timedout"
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_huge_output_keeps_its_tail_and_bounded_memory(probe):
+    result = probe.invoke("flood", b'{"megabytes": 20, "pause": true}')
+    assert payload(result) == "done"
+    logs = result.logs.decode()
+    assert len(result.logs) < (1 << 20) + 200
+    assert "earlier bytes of output dropped" in logs
+    assert logs.rstrip().endswith("the end")
+
+
+def test_function_environment_overrides_lambda_defaults(probe):
+    seen = payload(probe.invoke("zoned"))
+    assert seen["tz"] == "Europe/Berlin" and seen["zone"] in ("CET", "CEST")
+    assert seen["lang"] == "C.UTF-8"
+
+
+def test_a_dead_zygote_is_started_again(probe):
+    import signal
+
+    warm = payload(probe.invoke("counter"))["pid"]
+    zygote = probe.platform.zygotes[0]
+    os.kill(zygote._proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while not zygote._closed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert payload(probe.invoke("counter"))["pid"] == warm  # warm instances run on
+    fresh = probe.invoke("inspect")  # a new instance needs the zygote: it comes back
+    assert fresh.error is None and payload(fresh)["function_name"] == "inspect"

@@ -88,3 +88,14 @@ def slow_v1(event, context):
 @app.http("/slow/v2", methods=["GET"], timeout=1)
 def slow_v2(event, context):
     time.sleep(5)
+
+
+@app.http("/nocontent", methods=["DELETE"])
+def nocontent(event, context):
+    return {"statusCode": 204, "body": "ignored"}
+
+
+@app.http("/badheader/{kind}", methods=["GET"])
+def badheader(event, context):
+    headers = {"value": {"X-Bad": "a\r\nInjected: yes"}, "name": {"Bad Name": "v"}}
+    return {"statusCode": 200, "headers": headers[event["pathParameters"]["kind"]], "body": "x"}

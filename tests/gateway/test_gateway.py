@@ -53,6 +53,8 @@ def test_http_api_event(client):
     assert event["requestContext"]["stage"] == "$default"
     assert "body" not in event and event["isBase64Encoded"] is False
     assert response.headers["apigw-requestid"] == event["requestContext"]["requestId"]
+    assert event["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert event["headers"]["x-forwarded-proto"] == "http"
 
 
 def test_rest_api_event(client):
@@ -158,3 +160,17 @@ def test_malformed_http_does_not_take_the_server_down(url, client):
             reply = sock.recv(4096)
             assert reply == b"" or reply.startswith(b"HTTP/1.1 400")
     assert client.get("/items/7").json() == {"id": "7"}
+
+
+def test_no_content_response_has_no_body(client):
+    response = client.delete("/nocontent")
+    assert response.status_code == 204
+    assert response.content == b"" and "content-length" not in response.headers
+    assert client.get("/items/3").json() == {"id": "3"}  # the connection is still usable
+
+
+@pytest.mark.parametrize("kind", ["value", "name"])
+def test_a_header_that_cannot_be_sent_is_a_malformed_response(client, kind):
+    response = client.get(f"/badheader/{kind}")
+    assert response.status_code == 500
+    assert "injected" not in response.headers

@@ -16,6 +16,7 @@ import orjson
 
 from skylift.engine.zygote import Forked, Zygote
 from skylift.runtime import wire
+from skylift.runtime.output import tail
 from skylift.spec import FunctionSpec
 
 
@@ -130,8 +131,12 @@ class Instance:
                     "errorMessage": f"RequestId: {request_id} Error: Task timed out after "
                     f"{time.monotonic() - started:.2f} seconds",
                 },
-                cold,
             )
+        except asyncio.CancelledError:
+            # Our caller gave up, but the worker is still busy with this invocation: it
+            # must not serve another, or that one would get this one's answer.
+            self.kill()
+            raise
         except WorkerLost:
             status = await self.zygote.exit_status(self.pid) or "signal: killed"
             return self._failed(
@@ -142,7 +147,6 @@ class Instance:
                     "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
                     f"{status}",
                 },
-                cold,
             )
         finally:
             timer.cancel()
@@ -166,9 +170,7 @@ class Instance:
             fut.set_exception(TimeoutError())
         self.kill()
 
-    def _failed(
-        self, request_id: str, started: float, payload: dict[str, Any], cold: bool
-    ) -> InvocationResult:
+    def _failed(self, request_id: str, started: float, payload: dict[str, Any]) -> InvocationResult:
         self.alive = False
         # The worker is gone; what it wrote is still in its memfd.
         logs = _read_all(self._forked.log_fd)
@@ -179,7 +181,7 @@ class Instance:
             error="Unhandled",
             logs=logs,
             duration_ms=(time.monotonic() - started) * 1000,
-            init_ms=None if not cold else 0.0,
+            init_ms=None,  # the instance never finished its first invocation
         )
 
     def kill(self) -> None:
@@ -198,7 +200,4 @@ class Instance:
 
 
 def _read_all(fd: int) -> bytes:
-    if fd < 0:
-        return b""
-    size = os.fstat(fd).st_size
-    return os.pread(fd, min(size, 1 << 20), max(0, size - (1 << 20))) if size else b""
+    return tail(fd)[0] if fd >= 0 else b""

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from skylift.engine.instance import InvocationResult
 from skylift.engine.pool import Pool
 from skylift.errors import FunctionNotFound
+from skylift.spec import FunctionSpec
+
+Observer = Callable[[FunctionSpec, InvocationResult], None]
 
 
 class Invoker:
     def __init__(self, pools: dict[str, Pool]) -> None:
         self.pools = pools
+        # Called with every result, whatever triggered it: logs now, metrics later.
+        self.observers: list[Observer] = []
 
     async def invoke(
         self,
@@ -31,8 +37,11 @@ class Invoker:
             raise FunctionNotFound(function, list(self.pools))
         instance = await pool.acquire()
         try:
-            return await instance.invoke(
+            result = await instance.invoke(
                 request_id or str(uuid.uuid4()), event, client_context=client_context
             )
         finally:
             pool.release(instance)
+        for observer in self.observers:
+            observer(pool.spec, result)
+        return result

@@ -42,6 +42,7 @@ class Pool:
             if instance.alive:
                 self.busy += 1
                 return instance
+            instance.close()  # died while idle: free its channel and log memfd
             self.size -= 1
         if self.size < self.limit:
             instance = await self._start()
@@ -49,7 +50,13 @@ class Pool:
             return instance
         fut: asyncio.Future[Instance] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
-        instance = await fut
+        try:
+            instance = await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # handed over just as we gave up
+                self.busy += 1
+                self.release(fut.result())
+            raise
         self.busy += 1
         return instance
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,8 +16,9 @@ from typing import Any
 import orjson
 
 from skylift.errors import DeclarationError, LoadError
+from skylift.runtime.wire import MAX_PACKET
 
-MAX_PACKET = 8 << 20
+logger = logging.getLogger("skylift.zygote")
 INIT_TIMEOUT = 60.0
 
 
@@ -42,6 +45,8 @@ class Zygote:
         self._exits: dict[int, str] = {}
         self._exit_waiters: dict[int, asyncio.Future[str]] = {}
         self._closed = False
+        self._stopped = False  # closed on purpose: do not restart
+        self._restarting = asyncio.Lock()
 
     async def start(self) -> dict[str, Any]:
         """Spawn the zygote, run the init phase, return its `ready` message."""
@@ -95,6 +100,18 @@ class Zygote:
             op = message["op"]
             if op == "forked":
                 fut = self._forks.popleft()
+                if len(fds) != 2:  # the kernel dropped fds we had no room for
+                    for fd in fds:
+                        os.close(fd)
+                    self.kill(message["pid"])
+                    if not fut.done():
+                        fut.set_exception(
+                            LoadError(
+                                "could not take over a new instance: this process is out of file "
+                                "descriptors; raise the limit (ulimit -n) or lower max_concurrency"
+                            )
+                        )
+                    continue
                 forked = Forked(message["pid"], socket.socket(fileno=fds[0]), fds[1])
                 if fut.done():  # the asker gave up; do not leak the worker
                     forked.channel.close()
@@ -128,7 +145,13 @@ class Zygote:
         self._closed = True
 
     async def fork(self, function: str) -> Forked:
-        """A new warm worker for `function`."""
+        """A new warm worker for `function`; restarts the zygote if it died."""
+        if self._closed and not self._stopped:
+            async with self._restarting:
+                if self._closed and not self._stopped:
+                    logger.warning("%s: the zygote died; starting it again", self.label)
+                    await self._reset()
+                    await self.start()
         if self._closed or self._ctl is None:
             raise LoadError(f"{self.label}: the zygote is not running")
         fut: asyncio.Future[Forked] = asyncio.get_running_loop().create_future()
@@ -137,11 +160,18 @@ class Zygote:
         return await fut
 
     def kill(self, pid: int) -> None:
+        """Kill worker `pid` and anything it started (its process group)."""
         if not self._closed and self._ctl is not None:
             try:
                 self._ctl.send(orjson.dumps({"op": "kill", "pid": pid}))
+                return
             except OSError:
                 pass
+        # No zygote to ask: the worker was re-parented and runs on; kill its group directly.
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     async def exit_status(self, pid: int, timeout: float = 1.0) -> str | None:
         """How worker `pid` ended ("exit status 1", "signal: killed"), once reaped."""
@@ -158,7 +188,14 @@ class Zygote:
     def forget(self, pid: int) -> None:
         self._exits.pop(pid, None)
 
+    async def _reset(self) -> None:
+        await self.close()
+        self._stopped = False
+        self._closed = False
+        self._exits.clear()
+
     async def close(self) -> None:
+        self._stopped = True
         if self._ctl is not None:
             if not self._closed:
                 asyncio.get_running_loop().remove_reader(self._ctl.fileno())

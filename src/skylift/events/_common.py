@@ -14,6 +14,7 @@ space, then percent-decoding), as API Gateway does for ``queryStringParameters``
 from __future__ import annotations
 
 import base64
+import re
 import time
 from functools import lru_cache
 from typing import Any
@@ -133,9 +134,21 @@ def status_code(value: Any) -> int:
     return value
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_UNSAFE = re.compile(r"[\r\n\x00]")
+
+
 def header_value(name: Any, value: Any) -> str:
-    """One header value as text; a handler may give a string, number or boolean."""
+    """One header value as text; a handler may give a string, number or boolean.
+
+    A name that is not an HTTP token, or a value with CR, LF or NUL, makes the response
+    malformed: it could not be sent, and must never split into two headers.
+    """
+    if not isinstance(name, str) or not _TOKEN.match(name):
+        raise MalformedResponse(f"header name {name!r} is not a valid HTTP header name")
     if isinstance(value, str):
+        if _UNSAFE.search(value):
+            raise MalformedResponse(f"header {name!r}: value contains CR, LF or NUL")
         return value
     # bool first: it is an int too, and JSON spells it true/false, as API Gateway sees it.
     if isinstance(value, bool):

@@ -124,7 +124,7 @@ class HttpApiV2:
                     raise MalformedResponse(
                         f"cookies must hold strings, not {type(cookie).__name__}"
                     )
-                out.append(("Set-Cookie", cookie))
+                out.append(("Set-Cookie", _common.header_value("Set-Cookie", cookie)))
         if not _common.has_header(out, "content-type"):
             out.append(("Content-Type", DEFAULT_CONTENT_TYPE))
 

@@ -35,6 +35,7 @@ MAX_BODY = 6 * 1024 * 1024  # API Gateway's (and Lambda's) synchronous payload l
 FORMATS: dict[str, ApiGatewayFormat] = {"1.0": RestApiV1(), "2.0": HttpApiV2()}
 V2 = HttpApiV2()
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+_NO_BODY = frozenset({204, 304})
 
 
 class Gateway:
@@ -59,45 +60,67 @@ class Gateway:
             await _respond(send, V2.not_found())
             return
         target, match = matched
-        fmt = FORMATS[target.route.payload]
+        route = target.route
+        fmt = FORMATS[route.payload]
+        # The kind of API decides error pages; the payload version only the event shape.
+        api = FORMATS["1.0" if route.api == "rest" else "2.0"]
         body = await _read_body(scope, receive)
         if body is None:
-            await _respond(send, fmt.too_large())
+            await _respond(send, api.too_large())
             return
-        headers = _decode_headers(scope["headers"], scope.get(HEADER_NAMES))
         client = scope.get("client")
         server = scope.get("server")
+        source_ip = client[0] if client else "127.0.0.1"
+        headers = _decode_headers(scope["headers"], scope.get(HEADER_NAMES))
         host = next((v for k, v in headers if k.lower() == "host"), None)
+        headers.extend(_forwarded(headers, source_ip, server[1] if server else 80))
+        raw_path = scope.get("raw_path")
         request = HttpRequest(
             method=method,
-            raw_path=scope["raw_path"].decode("latin-1")
-            if scope.get("raw_path")
-            else scope["path"],
+            raw_path=raw_path.decode("latin-1") if raw_path else scope["path"],
             raw_query=scope["query_string"].decode("latin-1"),
             headers=headers,
             body=body,
-            source_ip=client[0] if client else "127.0.0.1",
+            source_ip=source_ip,
             protocol="HTTP/" + scope["http_version"],
             host=host or (f"{server[0]}:{server[1]}" if server else "localhost"),
         )
-        ids = RequestIds(request_id=str(uuid.uuid4()), time_epoch_ms=int(time.time() * 1000))
+        ids = RequestIds(
+            request_id=str(uuid.uuid4()),
+            time_epoch_ms=int(time.time() * 1000),
+            stage="$default" if route.api == "http" else None,
+        )
         event = orjson.dumps(fmt.event(request, match, ids))
         if len(event) > MAX_BODY:  # base64 and headers can push a large body over the limit
-            await _respond(send, fmt.too_large())
+            await _respond(send, api.too_large())
             return
         try:
             result = await self.invoker.invoke(target.function, event)
         except SkyliftError as exc:  # the platform failed, not the function: say so, once
             logger.error("invoking %s failed: %s", target.function, exc)
-            await _respond(send, fmt.function_error(), ids.request_id)
+            await _respond(send, api.function_error(), ids.request_id)
             return
-        response = fmt.function_error()
+        response = api.function_error()
         if result.error is None:
             try:
                 response = fmt.response(orjson.loads(result.payload))
             except (MalformedResponse, orjson.JSONDecodeError):
                 pass  # API Gateway answers a malformed proxy response with its error page
         await _respond(send, response, ids.request_id)
+
+
+def _forwarded(headers: list[tuple[str, str]], source_ip: str, port: int) -> list[tuple[str, str]]:
+    """The X-Forwarded-* headers API Gateway adds, where the client did not send them."""
+    present = {k.lower() for k, _ in headers}
+    added = []
+    for name, value in (
+        ("X-Forwarded-For", source_ip),
+        ("X-Forwarded-Port", str(port)),
+        ("X-Forwarded-Proto", "http"),
+    ):
+        if name.lower() not in present:
+            added.append((name, value))
+    return added
 
 
 def _decode_headers(
@@ -142,12 +165,16 @@ async def _drain(receive: Receive) -> None:
 async def _respond(send: Send, response: HttpResponse, request_id: str | None = None) -> None:
     # The gateway frames the body itself; a handler's own framing headers would clash.
     headers = [(k.encode(), v.encode()) for k, v in response.headers if k.lower() not in _FRAMING]
-    # API Gateway always answers with a length, never chunked.
-    headers.append((b"content-length", str(len(response.body)).encode()))
+    body = response.body
+    if response.status in _NO_BODY or response.status < 200:
+        body = b""  # HTTP forbids a body here; a length would desync keep-alive clients
+    else:
+        # API Gateway always answers with a length, never chunked.
+        headers.append((b"content-length", str(len(body)).encode()))
     if request_id is not None:
         headers.append((b"apigw-requestid", request_id.encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

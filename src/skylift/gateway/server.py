@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 import sys
 from collections.abc import Callable
 
@@ -13,6 +14,7 @@ from skylift.engine.platform import Platform
 from skylift.gateway.asgi import Gateway
 from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import Target
+from skylift.observe.console import ConsoleLog
 from skylift.sources.http import Router
 
 
@@ -39,9 +41,19 @@ async def serve(
     port: int = 8080,
     *,
     on_ready: Callable[[Platform, Router, int], None] | None = None,
+    quiet: bool = False,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted."""
-    platform = await Platform.start(target)
+    sock = listen(host, port)  # before loading: a busy port should fail fast and clearly
+    try:
+        platform = await Platform.start(target)
+    except BaseException:
+        sock.close()
+        raise
+    console = None
+    if not quiet:
+        console = ConsoleLog()
+        platform.invoker.observers.append(console)
     # Long-lived startup objects never need collecting again, and a request makes
     # short-lived cycles rarely: fewer, cheaper collections trim the latency tail.
     gc.collect()
@@ -50,18 +62,33 @@ async def serve(
     try:
         router = Router(platform.specs.values())
         server = uvicorn.Server(build_config(Gateway(router, platform.invoker), host, port))
-        serving = asyncio.ensure_future(server.serve())
+        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
         if server.started and on_ready is not None:
-            # The real port, when asked for port 0.
-            bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
-            on_ready(platform, router, bound)
+            on_ready(platform, router, sock.getsockname()[1])  # the real port, for port 0
         await serving
-        if not server.started:
-            raise OSError(f"could not listen on {host}:{port}: is the port in use?")
     finally:
+        if console is not None:
+            console.flush()
         await platform.close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or an OSError that says what to do."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; if another server has the "
+            "port, stop it or choose another with --port"
+        ) from None
+    sock.listen(2048)
+    return sock
 
 
 def run(coro_factory: Callable[[], object]) -> None:

@@ -31,17 +31,23 @@ def new_log_stream() -> str:
 
 
 def shared_environment(code_dir: str, runtime: str) -> dict[str, str]:
-    """The variables every function of a code package shares (set before its init phase)."""
+    """The variables every function of a code package shares (set before its init phase).
+
+    Lambda reserves most of these; TZ, LANG, PATH and PYTHONPATH are defaults a function's
+    own environment may override (`lambda_environment` applies it after them).
+    """
     region_name = region()
     return {
+        "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "PYTHONPATH": code_dir,
         "AWS_REGION": region_name,
         "AWS_DEFAULT_REGION": region_name,
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "LAMBDA_TASK_ROOT": code_dir,
         "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.dirname(os.__file__)),
-        "TZ": ":UTC",
-        "LANG": "en_US.UTF-8",
     }
 
 
@@ -52,9 +58,13 @@ def apply(env: dict[str, str]) -> None:
 
 
 def lambda_environment(spec: FunctionSpec, log_stream: str) -> dict[str, str]:
-    """The variables Lambda defines for an instance of `spec`, user variables first."""
-    env = dict(spec.environment)
-    env.update(shared_environment(spec.code_dir, spec.runtime))
+    """The variables Lambda defines for an instance of `spec`.
+
+    Defaults first, then the function's own variables, then what Lambda reserves (the
+    spec's validation already refuses reserved names, so nothing of the user's is lost).
+    """
+    env = shared_environment(spec.code_dir, spec.runtime)
+    env.update(spec.environment)
     env.update(
         {
             "_HANDLER": spec.handler,
@@ -63,8 +73,6 @@ def lambda_environment(spec: FunctionSpec, log_stream: str) -> dict[str, str]:
             "AWS_LAMBDA_FUNCTION_VERSION": VERSION,
             "AWS_LAMBDA_LOG_GROUP_NAME": log_group(spec.name),
             "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-            "PYTHONPATH": spec.code_dir,
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         }
     )
     return env

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 PREFIX = struct.Struct("!III")
+MAX_PACKET = 8 << 20  # largest control message between supervisor and zygote
 
 
 def pack(header: dict[str, Any], body: bytes = b"", extra: bytes = b"") -> bytes:

@@ -29,10 +29,10 @@ from skylift.runtime.environ import (
     new_log_stream,
 )
 from skylift.runtime.faults import Fault, error_payload, exception_payload
+from skylift.runtime.output import Output
 from skylift.spec import FunctionSpec
 
 Handler = Callable[[Any, LambdaContext], Any]
-MAX_LOG = 1 << 20  # bytes of output kept per invocation; the tail wins
 
 
 def _encode_default(obj: object) -> object:
@@ -41,19 +41,6 @@ def _encode_default(obj: object) -> object:
     if isinstance(obj, decimal.Decimal):
         return int(obj) if obj == obj.to_integral_value() else float(obj)
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
-def _drain(fd: int) -> bytes:
-    end = os.lseek(fd, 0, os.SEEK_CUR)
-    if not end:
-        return b""
-    start = max(0, end - MAX_LOG)
-    data = os.pread(fd, end - start, start)
-    os.ftruncate(fd, 0)
-    os.lseek(fd, 0, os.SEEK_SET)
-    if start:
-        data = f"[skylift: {start} earlier bytes of output dropped]\n".encode() + data
-    return data
 
 
 def _setup_logging(request_filter: RequestIdFilter) -> None:
@@ -87,6 +74,7 @@ def serve(
     _setup_logging(request_filter)
     arn = function_arn(spec.name)
     group = log_group(spec.name)
+    output = Output(log_fd)
     init_ms: float | None = (time.monotonic() - forked_at) * 1000
     while True:
         try:
@@ -95,6 +83,7 @@ def serve(
             os._exit(0)
         request_id = header["id"]
         request_filter.request_id = request_id
+        output.started()
         trace = header.get("trace")
         if trace is not None:
             os.environ["_X_AMZN_TRACE_ID"] = trace
@@ -124,7 +113,7 @@ def serve(
         }
         if init_ms is not None:
             reply["init_ms"], init_ms = init_ms, None
-        channel.sendall(wire.pack(reply, out, _drain(log_fd)))
+        channel.sendall(wire.pack(reply, out, output.drain()))
 
 
 def _invoke(handler: Handler | Fault, body: bytes, context: LambdaContext) -> tuple[bool, bytes]:

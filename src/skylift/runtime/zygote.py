@@ -34,10 +34,10 @@ from skylift.runtime.environ import (
     shared_environment,
 )
 from skylift.runtime.faults import Fault, handler_not_found, import_fault
+from skylift.runtime.wire import MAX_PACKET
 from skylift.runtime.worker import Handler, serve
 from skylift.spec import DEFAULT_RUNTIME, FunctionSpec
 
-MAX_PACKET = 8 << 20
 SIGNAL_NAMES = {
     signal.SIGKILL: "killed",
     signal.SIGSEGV: "segmentation fault",
@@ -120,6 +120,8 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             ctl.close()
             ours.close()
+            # Its own process group: a timeout or reap kills what the handler started too.
+            os.setpgid(0, 0)
             os.dup2(log_fd, 1)
             os.dup2(log_fd, 2)
             serve(theirs, log_fd, spec, handler, forked_at)
@@ -196,15 +198,20 @@ def serve_forks(ctl: socket.socket, functions: dict[str, tuple[Any, Any]]) -> No
                     children.add(fork_worker(ctl, spec, handler))
                 elif request["op"] == "kill" and request["pid"] in children:
                     # Only our own, unreaped children: their pids cannot have been reused.
-                    os.kill(request["pid"], signal.SIGKILL)
+                    kill_group(request["pid"])
                 elif request["op"] == "exit":
                     return
     finally:
         for pid in children:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_group(pid)
+
+
+def kill_group(pid: int) -> None:
+    """Kill a worker and every process it started (it leads its own process group)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def reap(ctl: socket.socket, children: set[int]) -> None:
@@ -216,6 +223,7 @@ def reap(ctl: socket.socket, children: set[int]) -> None:
         if pid == 0:
             return
         children.discard(pid)
+        kill_group(pid)  # subprocesses a worker left behind die with it, as with a sandbox
         try:
             send(ctl, {"op": "exited", "pid": pid, "status": describe_status(status)})
         except OSError:

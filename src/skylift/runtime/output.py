@@ -1,0 +1,64 @@
+"""A worker's captured output: fd 1 and 2 point at a memfd, which this module drains
+after each invocation and keeps bounded while one runs.
+
+The memfd is append-only (O_APPEND on the open file description fds 1, 2 and the memfd
+share), so it can be truncated under a running handler without leaving holes: the next
+write lands at the new end. A handler that prints gigabytes costs at most `TRIM_AT`
+bytes of memory; the tail (`KEEP` bytes) is what the invocation's log shows.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+
+KEEP = 1 << 20  # bytes of output kept per invocation: the tail wins
+TRIM_AT = 8 << 20  # trim when the memfd grows past this
+CHECK_EVERY = 0.1  # seconds, while an invocation runs
+
+
+def tail(fd: int, limit: int = KEEP) -> tuple[bytes, int]:
+    """The last `limit` bytes of `fd` and how many bytes came before them."""
+    size = os.fstat(fd).st_size
+    start = max(0, size - limit)
+    return (os.pread(fd, size - start, start) if size else b""), start
+
+
+class Output:
+    """The captured output of one worker."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+        self._lock = threading.Lock()
+        self._running = threading.Event()
+        self._dropped = 0
+        threading.Thread(target=self._trim_forever, name="skylift-output", daemon=True).start()
+
+    def started(self) -> None:
+        self._running.set()
+
+    def drain(self) -> bytes:
+        """Everything written since the last drain (its tail, if it was trimmed)."""
+        self._running.clear()
+        with self._lock:
+            data, before = tail(self.fd)
+            dropped = self._dropped + before
+            self._dropped = 0
+            os.ftruncate(self.fd, 0)
+        if dropped:
+            data = f"[skylift: {dropped} earlier bytes of output dropped]\n".encode() + data
+        return data
+
+    def _trim_forever(self) -> None:
+        while True:
+            self._running.wait()
+            time.sleep(CHECK_EVERY)
+            with self._lock:
+                if os.fstat(self.fd).st_size > TRIM_AT:
+                    data, before = tail(self.fd)
+                    os.ftruncate(self.fd, 0)
+                    os.write(self.fd, data)
+                    self._dropped += before

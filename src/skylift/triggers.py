@@ -1,0 +1,189 @@
+"""Non-HTTP triggers of a function: queues, schedules and uploads, as plain data.
+
+AWS's names and limits: an SQS event source mapping (BatchSize,
+MaximumBatchingWindowInSeconds, ScalingConfig.MaximumConcurrency,
+FunctionResponseTypes), an EventBridge schedule (ScheduleExpression, Input, State) and an
+S3 notification (Events, Filter prefix/suffix). Validation happens at declaration.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from skylift.errors import DeclarationError
+
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+S3_EVENTS = frozenset(
+    {
+        "s3:ObjectCreated:*",
+        "s3:ObjectCreated:Put",
+        "s3:ObjectCreated:Post",
+        "s3:ObjectCreated:Copy",
+        "s3:ObjectCreated:CompleteMultipartUpload",
+        "s3:ObjectRemoved:*",
+        "s3:ObjectRemoved:Delete",
+        "s3:ObjectRemoved:DeleteMarkerCreated",
+    }
+)
+
+
+def validate_queue_name(name: str) -> None:
+    base = name[: -len(".fifo")] if name.endswith(".fifo") else name
+    if not isinstance(name, str) or not _QUEUE_NAME.match(base) or len(name) > 80:
+        raise DeclarationError(
+            f"queue name {name!r} is invalid: use 1-80 letters, digits, '-' or '_' "
+            "(and '.fifo' at the end for a FIFO queue)"
+        )
+
+
+def validate_bucket_name(name: str) -> None:
+    if (
+        not isinstance(name, str)
+        or not _BUCKET_NAME.match(name)
+        or ".." in name
+        or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name)
+    ):
+        raise DeclarationError(
+            f"bucket name {name!r} is invalid: use 3-63 lowercase letters, digits, '.' or "
+            "'-', starting and ending with a letter or digit"
+        )
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    """An SQS event source mapping: poll `queue`, invoke with batches of messages."""
+
+    queue: str
+    batch_size: int = 10
+    max_batching_window: float = 0
+    max_concurrency: int | None = None
+    report_batch_item_failures: bool = False
+    enabled: bool = True
+
+    def validate(self, function: str) -> None:
+        def fail(message: str) -> DeclarationError:
+            return DeclarationError(
+                f"queue trigger on {self.queue!r}: {message}", function=function
+            )
+
+        try:
+            validate_queue_name(self.queue)
+        except DeclarationError as exc:
+            raise fail(str(exc)) from None
+        fifo = self.queue.endswith(".fifo")
+        limit = 10 if fifo else 10000
+        if _not_int(self.batch_size) or not 1 <= self.batch_size <= limit:
+            raise fail(f"batch_size {self.batch_size!r} is out of range: use 1 to {limit}")
+        if _not_number(self.max_batching_window) or not 0 <= self.max_batching_window <= 300:
+            raise fail(
+                f"max_batching_window {self.max_batching_window!r} is out of range: "
+                "use 0 to 300 seconds"
+            )
+        if self.batch_size > 10 and self.max_batching_window < 1:
+            raise fail(
+                "a batch_size over 10 needs max_batching_window of at least 1 second, as on AWS"
+            )
+        if self.max_concurrency is not None and (
+            _not_int(self.max_concurrency) or not 2 <= self.max_concurrency <= 1000
+        ):
+            raise fail(
+                f"max_concurrency {self.max_concurrency!r} is out of range: use 2 to 1000 "
+                "(ScalingConfig.MaximumConcurrency), or None"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "batch_size": self.batch_size,
+            "max_batching_window": self.max_batching_window,
+            "max_concurrency": self.max_concurrency,
+            "report_batch_item_failures": self.report_batch_item_failures,
+            "enabled": self.enabled,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QueueTrigger:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ScheduleTrigger:
+    """An EventBridge schedule: `rate(...)` or `cron(...)`, optionally with fixed Input."""
+
+    expression: str
+    input: str | None = None  # JSON text delivered instead of the Scheduled Event
+    enabled: bool = True
+
+    def validate(self, function: str) -> None:
+        from skylift.schedules.expressions import parse_schedule
+
+        parse_schedule(self.expression, function=function)  # raises ScheduleError, naming it
+        if self.input is not None:
+            try:
+                json.loads(self.input)
+            except (TypeError, ValueError):
+                raise DeclarationError(
+                    f"schedule {self.expression!r}: Input must be JSON text, got {self.input!r}",
+                    function=function,
+                ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"expression": self.expression, "input": self.input, "enabled": self.enabled}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScheduleTrigger:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class UploadTrigger:
+    """An S3 notification: objects created or removed in `bucket`, filtered by key."""
+
+    bucket: str
+    events: tuple[str, ...] = ("s3:ObjectCreated:*",)
+    prefix: str = ""
+    suffix: str = ""
+
+    def validate(self, function: str) -> None:
+        try:
+            validate_bucket_name(self.bucket)
+        except DeclarationError as exc:
+            raise DeclarationError(str(exc), function=function) from None
+        if not self.events:
+            raise DeclarationError(
+                f"upload trigger on {self.bucket!r} lists no events: use e.g. "
+                "['s3:ObjectCreated:*']",
+                function=function,
+            )
+        for event in self.events:
+            if event not in S3_EVENTS:
+                raise DeclarationError(
+                    f"upload trigger on {self.bucket!r}: event {event!r} is not an S3 event "
+                    "skylift emits; use one of " + ", ".join(sorted(S3_EVENTS)),
+                    function=function,
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "events": list(self.events),
+            "prefix": self.prefix,
+            "suffix": self.suffix,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UploadTrigger:
+        return cls(data["bucket"], tuple(data["events"]), data["prefix"], data["suffix"])
+
+
+def _not_int(value: object) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int)
+
+
+def _not_number(value: object) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int | float)
