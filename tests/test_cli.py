@@ -178,3 +178,41 @@ def test_app_can_be_a_file_or_module_attribute(arg):
     done = skylift("invoke", "change", arg, cwd=EXAMPLE)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["statusCode"] == 400  # {} has no body: a 400 from the app
+
+
+def test_schedules_lists_next_fire_times(tmp_path):
+    app = write(
+        tmp_path,
+        """
+        from skylift import App
+        app = App()
+        @app.schedule("cron(30 12 1 JAN ? 2030-2031)")
+        def yearly(event, context): pass
+        @app.schedule("rate(5 minutes)", enabled=False)
+        def paused(event, context): pass
+    """,
+    )
+    done = skylift("schedules", str(app))
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split("\t", 1) for line in done.stdout.splitlines())
+    assert lines["yearly"] == (
+        "cron(30 12 1 JAN ? 2030-2031)\tenabled\t2030-01-01 12:30Z, 2031-01-01 12:30Z"
+    )
+    assert lines["paused"] == "rate(5 minutes)\tdisabled\tnever"
+
+
+def test_a_bad_schedule_fails_at_load_with_eventbridge_reason(tmp_path):
+    app = write(
+        tmp_path,
+        """
+        from skylift import App
+        app = App()
+        @app.schedule("cron(0 12 * * * *)")
+        def both_days(event, context): pass
+    """,
+    )
+    done = skylift("up", str(app), "--port", "0")
+    assert done.returncode == 2
+    assert "function 'both_days'" in done.stderr and "ScheduleExpression is not valid" in (
+        done.stderr
+    )

@@ -54,6 +54,13 @@ def up(app: str | None, template: str | None, host: str, port: int, quiet: bool)
             path = route_target.route.path
             shown = f"{base}{path}" if path.startswith("/") else f"{base}/* ($default)"
             click.echo(f"  {method:<7} {shown}  -> {route_target.function}", err=True)
+        if platform.scheduler is not None:
+            for entry in platform.scheduler.entries:
+                when = platform.scheduler.next_fire(entry) if entry.trigger.enabled else None
+                shown = f"next {when:%Y-%m-%d %H:%M:%S}Z" if when else "disabled"
+                click.echo(
+                    f"  {entry.trigger.expression}  -> {entry.function}  ({shown})", err=True
+                )
         for name, fault in platform.faults.items():
             click.echo(
                 f"skylift: warning: function {name!r} failed its init phase; every "
@@ -102,6 +109,48 @@ def invoke(function: str, app: str | None, template: str | None, event_path: str
     except SkyliftError as exc:
         _fail(str(exc))
     sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.argument("app", required=False)
+@click.option("--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template.")
+@click.option("--count", "-n", default=3, show_default=True, help="Fire times to show for each.")
+def schedules(app: str | None, template: str | None, count: int) -> None:
+    """List APP's schedules and their next fire times (UTC).
+
+    Rates count from when `skylift up` starts; here, as if it started now.
+    """
+    from skylift.gateway.server import run
+
+    target = _target(app, template)
+
+    async def show() -> None:
+        from skylift.engine.platform import Platform
+        from skylift.sources.scheduler import Scheduler, entries
+
+        async with await Platform.start(target) as platform:
+            found = entries(list(platform.specs.values()), platform.region)
+            scheduler = Scheduler(found, platform.invoker, platform.region)
+            if not found:
+                click.echo("no schedules")
+            for entry in found:
+                times: list[str] = []
+                when = None
+                while entry.trigger.enabled and len(times) < count:
+                    when = scheduler.next_fire(entry, after=when)
+                    if when is None:
+                        break
+                    times.append(f"{when:%Y-%m-%d %H:%M}Z")
+                state = "enabled" if entry.trigger.enabled else "disabled"
+                click.echo(
+                    f"{entry.function}\t{entry.trigger.expression}\t{state}\t"
+                    + (", ".join(times) or "never")
+                )
+
+    try:
+        run(show)
+    except SkyliftError as exc:
+        _fail(str(exc))
 
 
 def _read_event(path: str | None) -> bytes:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skylift.engine.invoker import Invoker
 from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_LIMIT, Pool
 from skylift.engine.zygote import Zygote
 from skylift.loader import AppTarget, Target
+from skylift.runtime.environ import region
 from skylift.spec import FunctionSpec, validate_app
+
+if TYPE_CHECKING:
+    from skylift.sources.scheduler import Scheduler
 
 REAP_INTERVAL = 1.0
 
@@ -37,6 +41,8 @@ class Platform:
             for spec in specs
         }
         self.invoker = Invoker(self.pools)
+        self.region = region()
+        self.scheduler: Scheduler | None = None
         self._reaper: asyncio.Task[None] | None = None
 
     @classmethod
@@ -87,6 +93,15 @@ class Platform:
         platform._reaper = asyncio.ensure_future(platform._reap_forever())
         return platform
 
+    def start_sources(self) -> None:
+        """Start the triggers that fire by themselves (schedules), as `skylift up` does."""
+        from skylift.sources.scheduler import Scheduler, entries
+
+        self.scheduler = Scheduler(
+            entries(list(self.specs.values()), self.region), self.invoker, self.region
+        )
+        self.scheduler.start()
+
     async def _reap_forever(self) -> None:
         while True:
             await asyncio.sleep(REAP_INTERVAL)
@@ -94,6 +109,8 @@ class Platform:
                 pool.reap()
 
     async def close(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
