@@ -54,9 +54,10 @@ def up(app: str | None, template: str | None, host: str, port: int, quiet: bool)
             path = route_target.route.path
             shown = f"{base}{path}" if path.startswith("/") else f"{base}/* ($default)"
             click.echo(f"  {method:<7} {shown}  -> {route_target.function}", err=True)
-        if platform.scheduler is not None:
-            for entry in platform.scheduler.entries:
-                when = platform.scheduler.next_fire(entry) if entry.trigger.enabled else None
+        if platform.sources is not None:
+            scheduler = platform.sources.scheduler
+            for entry in scheduler.entries:
+                when = scheduler.next_fire(entry) if entry.trigger.enabled else None
                 shown = f"next {when:%Y-%m-%d %H:%M:%S}Z" if when else "disabled"
                 click.echo(
                     f"  {entry.trigger.expression}  -> {entry.function}  ({shown})", err=True

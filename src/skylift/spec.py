@@ -280,3 +280,27 @@ def validate_app(specs: Iterable[FunctionSpec]) -> list[FunctionSpec]:
                 routes[key] = spec.name
         checked.append(spec)
     return checked
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The queues and buckets an app declares; skylift creates missing ones at startup.
+
+    `queues` maps a queue name to its SQS attributes (string values, SQS's attribute
+    names: VisibilityTimeout, RedrivePolicy, FifoQueue, ...).
+    """
+
+    queues: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    buckets: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "queues": {k: dict(v) for k, v in self.queues.items()},
+            "buckets": list(self.buckets),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Resources:
+        return cls(
+            {k: dict(v) for k, v in data.get("queues", {}).items()}, tuple(data.get("buckets", ()))
+        )

@@ -18,18 +18,6 @@ from skylift.errors import DeclarationError
 
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-S3_EVENTS = frozenset(
-    {
-        "s3:ObjectCreated:*",
-        "s3:ObjectCreated:Put",
-        "s3:ObjectCreated:Post",
-        "s3:ObjectCreated:Copy",
-        "s3:ObjectCreated:CompleteMultipartUpload",
-        "s3:ObjectRemoved:*",
-        "s3:ObjectRemoved:Delete",
-        "s3:ObjectRemoved:DeleteMarkerCreated",
-    }
-)
 
 
 def validate_queue_name(name: str) -> None:
@@ -154,19 +142,17 @@ class UploadTrigger:
             validate_bucket_name(self.bucket)
         except DeclarationError as exc:
             raise DeclarationError(str(exc), function=function) from None
+        from skylift.events.s3 import check_event_types, check_filter_value
+
         if not self.events:
             raise DeclarationError(
                 f"upload trigger on {self.bucket!r} lists no events: use e.g. "
                 "['s3:ObjectCreated:*']",
                 function=function,
             )
-        for event in self.events:
-            if event not in S3_EVENTS:
-                raise DeclarationError(
-                    f"upload trigger on {self.bucket!r}: event {event!r} is not an S3 event "
-                    "skylift emits; use one of " + ", ".join(sorted(S3_EVENTS)),
-                    function=function,
-                )
+        check_event_types(self.events, function=function)
+        check_filter_value("prefix", self.prefix, function=function)
+        check_filter_value("suffix", self.suffix, function=function)
 
     def to_dict(self) -> dict[str, Any]:
         return {

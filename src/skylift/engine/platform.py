@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from skylift.engine.invoker import Invoker
@@ -11,10 +12,11 @@ from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_LIMIT, Pool
 from skylift.engine.zygote import Zygote
 from skylift.loader import AppTarget, Target
 from skylift.runtime.environ import region
-from skylift.spec import FunctionSpec, validate_app
+from skylift.spec import FunctionSpec, Resources, validate_app
 
 if TYPE_CHECKING:
-    from skylift.sources.scheduler import Scheduler
+    from skylift.engine.state import State
+    from skylift.sources.runner import Sources
 
 REAP_INTERVAL = 1.0
 
@@ -27,11 +29,17 @@ class Platform:
         zygotes: list[Zygote],
         specs: list[FunctionSpec],
         owners: dict[str, Zygote],
+        resources: Resources,
+        state_dir: Path,
         *,
         idle_timeout: float,
         limit: int,
     ) -> None:
         self.zygotes = zygotes
+        self.resources = with_trigger_resources(resources, specs)
+        self.state_dir = state_dir
+        self.state: State | None = None
+        self.sources: Sources | None = None
         self.specs = {spec.name: spec for spec in specs}
         self.faults: dict[str, dict[str, Any]] = {}
         for zygote in zygotes:
@@ -42,7 +50,6 @@ class Platform:
         }
         self.invoker = Invoker(self.pools)
         self.region = region()
-        self.scheduler: Scheduler | None = None
         self._reaper: asyncio.Task[None] | None = None
 
     @classmethod
@@ -52,11 +59,17 @@ class Platform:
         *,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         limit: int = DEFAULT_LIMIT,
+        state_dir: Path | None = None,
     ) -> Platform:
-        """Load `target` and run its init phase. Raises DeclarationError / LoadError."""
+        """Load `target` and run its init phase. Raises DeclarationError / LoadError.
+
+        `state_dir` (default: `.skylift/` beside the app) is only touched by
+        `start_sources`, so `skylift invoke` leaves no trace.
+        """
         zygotes: list[Zygote] = []
         owners: dict[str, Zygote] = {}
         specs: list[FunctionSpec] = []
+        resources = Resources()
         try:
             if isinstance(target, AppTarget):
                 zygote = Zygote(
@@ -72,10 +85,13 @@ class Platform:
                 ready = await zygote.start()
                 specs = [FunctionSpec.from_dict(s) for s in ready["specs"]]
                 owners = {spec.name: zygote for spec in specs}
+                resources = Resources.from_dict(ready.get("resources", {}))
+                home = Path(target.code_dir)
             else:
                 from skylift.sam import load_template
 
                 specs = load_template(target.path)
+                home = Path(target.path).parent
                 # One zygote per function: its environment must be set before its import.
                 for spec in specs:
                     zygote = Zygote(
@@ -89,18 +105,28 @@ class Platform:
         except BaseException:
             await asyncio.gather(*(z.close() for z in zygotes))
             raise
-        platform = cls(zygotes, specs, owners, idle_timeout=idle_timeout, limit=limit)
+        platform = cls(
+            zygotes,
+            specs,
+            owners,
+            resources,
+            state_dir or home / ".skylift",
+            idle_timeout=idle_timeout,
+            limit=limit,
+        )
         platform._reaper = asyncio.ensure_future(platform._reap_forever())
         return platform
 
-    def start_sources(self) -> None:
-        """Start the triggers that fire by themselves (schedules), as `skylift up` does."""
-        from skylift.sources.scheduler import Scheduler, entries
+    async def start_sources(self) -> None:
+        """Open the app's state, create its queues and buckets, and start the triggers
+        that fire by themselves (schedules, queue pollers, upload notifications)."""
+        from skylift.engine.state import State
+        from skylift.sources.runner import Sources
 
-        self.scheduler = Scheduler(
-            entries(list(self.specs.values()), self.region), self.invoker, self.region
-        )
-        self.scheduler.start()
+        self.state = State.open(self.state_dir, self.region)
+        await self.state.ensure(self.resources)
+        self.sources = Sources(list(self.specs.values()), self.invoker, self.state)
+        self.sources.start()
 
     async def _reap_forever(self) -> None:
         while True:
@@ -109,8 +135,8 @@ class Platform:
                 pool.reap()
 
     async def close(self) -> None:
-        if self.scheduler is not None:
-            await self.scheduler.stop()
+        if self.sources is not None:
+            await self.sources.stop()
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -118,9 +144,24 @@ class Platform:
         for pool in self.pools.values():
             pool.close()
         await asyncio.gather(*(z.close() for z in self.zygotes))
+        if self.state is not None:
+            await self.state.close()
 
     async def __aenter__(self) -> Platform:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def with_trigger_resources(declared: Resources, specs: list[FunctionSpec]) -> Resources:
+    """The declared resources plus the queues and buckets triggers name (defaults)."""
+    queues = {name: dict(attributes) for name, attributes in declared.queues.items()}
+    buckets = list(declared.buckets)
+    for spec in specs:
+        for queue in spec.queues:
+            queues.setdefault(queue.queue, {})
+        for upload in spec.uploads:
+            if upload.bucket not in buckets:
+                buckets.append(upload.bucket)
+    return Resources(queues, tuple(buckets))

@@ -60,7 +60,7 @@ async def serve(
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
     try:
-        platform.start_sources()
+        await platform.start_sources()
         router = Router(platform.specs.values())
         server = uvicorn.Server(build_config(Gateway(router, platform.invoker), host, port))
         serving = asyncio.ensure_future(server.serve(sockets=[sock]))

@@ -67,7 +67,12 @@ def send(ctl: socket.socket, message: dict[str, Any], fds: list[int] | None = No
         ctl.send(data)
 
 
-def load_app(code_dir: str, module: str, attribute: str | None) -> dict[str, tuple[Any, Any]]:
+Loaded = dict[str, tuple[FunctionSpec, "Handler | Fault"]]
+
+
+def load_app(
+    code_dir: str, module: str, attribute: str | None, resources: dict[str, Any]
+) -> Loaded:
     from skylift.app import App  # imported here: only the zygote ever needs it
 
     mod = importlib.import_module(module)
@@ -86,11 +91,13 @@ def load_app(code_dir: str, module: str, attribute: str | None) -> dict[str, tup
                 f"one, or name it: {module}:ATTRIBUTE"
             )
         app = apps[0]
+    resources["queues"] = app.queues
+    resources["buckets"] = sorted(app.buckets)
     return {spec.name: (spec, fn) for spec, fn in app.resolve(code_dir, module)}
 
 
-def load_functions(specs: list[FunctionSpec]) -> dict[str, tuple[Any, Any]]:
-    found: dict[str, tuple[Any, Any]] = {}
+def load_functions(specs: list[FunctionSpec]) -> Loaded:
+    found: Loaded = {}
     for spec in specs:
         apply(lambda_environment(spec, new_log_stream()))
         handler: Handler | Fault
@@ -146,11 +153,12 @@ def main() -> None:
     os.chdir(code_dir)
     sys.path.insert(0, code_dir)
     started = time.monotonic()
+    resources: dict[str, Any] = {}
     try:
         if setup["mode"] == "app":
             # Lambda sets these before the init phase; per-function ones come after fork.
             apply(shared_environment(code_dir, DEFAULT_RUNTIME))
-            functions = load_app(code_dir, setup["module"], setup.get("attribute"))
+            functions = load_app(code_dir, setup["module"], setup.get("attribute"), resources)
         else:
             functions = load_functions([FunctionSpec.from_dict(s) for s in setup["specs"]])
     except BaseException as exc:
@@ -163,6 +171,7 @@ def main() -> None:
         ctl,
         {
             "op": "ready",
+            "resources": resources,
             "init_ms": (time.monotonic() - started) * 1000,
             "specs": [spec.to_dict() for spec, _ in functions.values()],
             "faults": faults,
@@ -171,7 +180,7 @@ def main() -> None:
     serve_forks(ctl, functions)
 
 
-def serve_forks(ctl: socket.socket, functions: dict[str, tuple[Any, Any]]) -> None:
+def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
     children: set[int] = set()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)

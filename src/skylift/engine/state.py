@@ -1,0 +1,77 @@
+"""What an app keeps between runs, under `.skylift/` beside it: queues in one SQLite
+database (WAL) and objects in a folder per bucket. Declared queues and buckets are
+created here at startup when missing, and brought to their declared attributes when
+they exist (as a deploy would)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from skylift.queues.errors import QueueDoesNotExist
+from skylift.queues.protocol import QueueBackend
+from skylift.queues.sqlite import SqliteQueues
+from skylift.runtime.environ import ACCOUNT_ID
+from skylift.spec import Resources
+from skylift.storage.directory import DirectoryStore
+from skylift.storage.errors import BucketAlreadyOwnedByYou
+from skylift.storage.protocol import ObjectStore
+
+# Set only when a queue is created: SQS refuses to change them afterwards.
+_CREATE_ONLY = frozenset({"FifoQueue"})
+
+
+class State:
+    def __init__(self, directory: Path, region: str) -> None:
+        self.directory = directory
+        self.region = region
+        self.queues: QueueBackend = SqliteQueues(
+            directory / "queues.db", region=region, account_id=ACCOUNT_ID
+        )
+        self.objects: ObjectStore = DirectoryStore(directory / "objects")
+
+    @classmethod
+    def open(cls, directory: Path, region: str) -> State:
+        directory.mkdir(parents=True, exist_ok=True)
+        return cls(directory, region)
+
+    async def ensure(self, resources: Resources) -> None:
+        """Create the declared buckets and queues that do not exist yet."""
+        for bucket in resources.buckets:
+            try:
+                await self.objects.create_bucket(bucket)
+            except BucketAlreadyOwnedByYou:
+                pass
+        await self._ensure_queues(resources.queues)
+
+    async def _ensure_queues(self, queues: Mapping[str, Mapping[str, str]]) -> None:
+        # Redrive policies name other queues: create every queue first, then set them.
+        for name, attributes in queues.items():
+            plain = {k: v for k, v in attributes.items() if k != "RedrivePolicy"}
+            try:
+                await self.queues.get_queue(name)
+            except QueueDoesNotExist:
+                await self.queues.create_queue(name, plain)
+                continue
+            changeable = {k: v for k, v in plain.items() if k not in _CREATE_ONLY}
+            if changeable:
+                await self.queues.set_attributes(name, changeable)
+        for name, attributes in queues.items():
+            policy = attributes.get("RedrivePolicy")
+            if policy:
+                await self.queues.set_attributes(name, {"RedrivePolicy": _with_arn(policy, self)})
+
+    def queue_arn(self, name: str) -> str:
+        return f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{name}"
+
+    async def close(self) -> None:
+        await self.queues.close()
+
+
+def _with_arn(policy: str, state: State) -> str:
+    """A redrive policy whose target is given by name or ARN, as a full local ARN."""
+    data = json.loads(policy)
+    target = str(data.get("deadLetterTargetArn", ""))
+    data["deadLetterTargetArn"] = state.queue_arn(target.rsplit(":", 1)[-1])
+    return json.dumps(data)

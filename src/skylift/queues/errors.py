@@ -1,0 +1,159 @@
+"""The errors the queue layer raises: one per SQS error code, so the API layer maps them 1:1.
+
+Each class carries what an SQS error response needs:
+
+- ``code``: the shape name SQS's JSON protocol puts in ``__type``
+  (``com.amazonaws.sqs#<code>``, see ``QueueError.type``);
+- ``query_code``: the legacy code SQS sends in the ``x-amzn-query-error`` header and in
+  XML responses, where it differs (``AWS.SimpleQueueService.NonExistentQueue`` ...);
+- ``status``: the HTTP status SQS answers with;
+- ``message``: what was wrong and what to do about it.
+
+Codes and statuses are those of the SQS API model (``com.amazonaws.sqs`` in the AWS SDKs);
+``InvalidParameterValue`` and ``MissingParameter`` are SQS's common errors.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from skylift.errors import SkyliftError
+
+
+class QueueError(SkyliftError):
+    """Root of every error the queue layer raises on purpose.
+
+    ``entry`` is the index of the offending entry when a batch was refused as a whole, so
+    the API layer can report it against the right batch entry id.
+    """
+
+    code: ClassVar[str] = "InternalError"
+    query_code: ClassVar[str | None] = None
+    status: ClassVar[int] = 400
+    sender_fault: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, entry: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.entry = entry
+
+    def __str__(self) -> str:
+        return self.message if self.entry is None else f"entry {self.entry}: {self.message}"
+
+    @property
+    def type(self) -> str:
+        """The JSON protocol's ``__type``, e.g. ``com.amazonaws.sqs#QueueDoesNotExist``."""
+        return f"com.amazonaws.sqs#{self.code}"
+
+    @property
+    def aws_query_code(self) -> str:
+        """The code for the ``x-amzn-query-error`` header and XML error responses."""
+        return self.query_code or self.code
+
+
+class QueueDoesNotExist(QueueError):
+    """Raised when an operation names a queue that does not exist."""
+
+    code = "QueueDoesNotExist"
+    query_code = "AWS.SimpleQueueService.NonExistentQueue"
+
+
+class QueueNameExists(QueueError):
+    """Raised when CreateQueue names an existing queue with different attribute values."""
+
+    code = "QueueNameExists"
+    query_code = "QueueAlreadyExists"
+
+
+class InvalidAttributeName(QueueError):
+    """Raised when a queue attribute name is unknown or cannot be set on this queue."""
+
+    code = "InvalidAttributeName"
+
+
+class InvalidAttributeValue(QueueError):
+    """Raised when a queue attribute value is out of range or malformed."""
+
+    code = "InvalidAttributeValue"
+
+
+class InvalidParameterValue(QueueError):
+    """Raised when a request parameter (not a queue attribute) has an invalid value."""
+
+    code = "InvalidParameterValue"
+
+
+class MissingParameter(QueueError):
+    """Raised when a required parameter is absent or empty."""
+
+    code = "MissingParameter"
+
+
+class InvalidMessageContents(QueueError):
+    """Raised when a message body or attribute holds characters SQS does not allow."""
+
+    code = "InvalidMessageContents"
+
+
+class ReceiptHandleIsInvalid(QueueError):
+    """Raised when a receipt handle is malformed or belongs to another queue."""
+
+    code = "ReceiptHandleIsInvalid"
+
+
+class PurgeQueueInProgress(QueueError):
+    """Raised when a queue is purged again within 60 seconds of the last purge."""
+
+    code = "PurgeQueueInProgress"
+    query_code = "AWS.SimpleQueueService.PurgeQueueInProgress"
+    status = 403
+
+
+class EmptyBatchRequest(QueueError):
+    """Raised when a batch operation is given no entries."""
+
+    code = "EmptyBatchRequest"
+    query_code = "AWS.SimpleQueueService.EmptyBatchRequest"
+
+
+class TooManyEntriesInBatchRequest(QueueError):
+    """Raised when a batch operation is given more than 10 entries."""
+
+    code = "TooManyEntriesInBatchRequest"
+    query_code = "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
+
+
+class BatchRequestTooLong(QueueError):
+    """Raised when the messages of one batch together exceed the queue's size limit."""
+
+    code = "BatchRequestTooLong"
+    query_code = "AWS.SimpleQueueService.BatchRequestTooLong"
+
+
+class BatchEntryIdsNotDistinct(QueueError):
+    """Raised by the API layer when two entries of one batch share an ``Id``."""
+
+    code = "BatchEntryIdsNotDistinct"
+    query_code = "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"
+
+
+class InvalidBatchEntryId(QueueError):
+    """Raised by the API layer when a batch entry ``Id`` is not 1-80 of [A-Za-z0-9_-]."""
+
+    code = "InvalidBatchEntryId"
+    query_code = "AWS.SimpleQueueService.InvalidBatchEntryId"
+
+
+class UnsupportedOperation(QueueError):
+    """Raised when a request uses an SQS feature skylift does not implement."""
+
+    code = "UnsupportedOperation"
+    query_code = "AWS.SimpleQueueService.UnsupportedOperation"
+
+
+class QueueBackendClosed(QueueError):
+    """Raised when a backend is used after ``close()``."""
+
+    code = "ServiceUnavailable"
+    status = 503
+    sender_fault = False

@@ -1,0 +1,153 @@
+"""The queues table of a SqliteQueues file: queue records, cached by name.
+
+The cache is dropped whenever another connection has committed (``PRAGMA data_version``),
+so processes sharing a file see each other's attribute changes on their next call.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from skylift.queues.attributes import QueueSettings, queue_name_from_arn
+from skylift.queues.errors import InvalidAttributeValue, QueueDoesNotExist
+from skylift.queues.protocol import QueueInfo
+
+
+@dataclass(frozen=True, slots=True)
+class StoredQueue:
+    id: int
+    name: str
+    settings: QueueSettings
+    created: float
+    modified: float
+
+
+class Catalog:
+    def __init__(self, db: sqlite3.Connection, region: str, account_id: str) -> None:
+        self.db = db
+        self.region = region
+        self.account_id = account_id
+        self._by_name: dict[str, StoredQueue] = {}
+        self._names: dict[int, str] = {}
+        self._data_version = -1
+
+    def get(self, name: str) -> StoredQueue:
+        queue = self.find(name)
+        if queue is None:
+            raise QueueDoesNotExist(
+                f"The specified queue {name!r} does not exist. Create it first, or check the "
+                "name against ListQueues."
+            )
+        return queue
+
+    def find(self, name: str) -> StoredQueue | None:
+        (version,) = self.db.execute("PRAGMA data_version").fetchone()
+        if version != self._data_version:
+            self._data_version = version
+            self.forget()
+        queue = self._by_name.get(name)
+        if queue is None:
+            row = self.db.execute(
+                "SELECT id, attributes, created_at, modified_at FROM queues WHERE name = ?",
+                (name,),
+            ).fetchone()
+            if row is None:
+                return None
+            settings = QueueSettings.from_attributes(json.loads(row[1]))
+            queue = self._by_name[name] = StoredQueue(row[0], name, settings, row[2], row[3])
+        return queue
+
+    def create(self, name: str, settings: QueueSettings, now: float) -> StoredQueue:
+        cursor = self.db.execute(
+            "INSERT INTO queues (name, attributes, created_at, modified_at) VALUES (?,?,?,?)",
+            (name, _dump(settings), now, now),
+        )
+        assert cursor.lastrowid is not None
+        queue = self._by_name[name] = StoredQueue(cursor.lastrowid, name, settings, now, now)
+        return queue
+
+    def update(self, queue: StoredQueue, settings: QueueSettings, now: float) -> None:
+        self.db.execute(
+            "UPDATE queues SET attributes = ?, modified_at = ? WHERE id = ?",
+            (_dump(settings), now, queue.id),
+        )
+        self._by_name[queue.name] = StoredQueue(queue.id, queue.name, settings, queue.created, now)
+
+    def delete(self, queue: StoredQueue) -> None:
+        self.db.execute("DELETE FROM messages WHERE queue = ?", (queue.id,))
+        self.db.execute("DELETE FROM deduplication WHERE queue = ?", (queue.id,))
+        self.db.execute("DELETE FROM queues WHERE id = ?", (queue.id,))
+        self._by_name.pop(queue.name, None)
+        self._names.pop(queue.id, None)
+
+    def names(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT name FROM queues ORDER BY name")]
+
+    def name_of(self, queue_id: int) -> str | None:
+        if queue_id not in self._names:
+            row = self.db.execute("SELECT name FROM queues WHERE id = ?", (queue_id,)).fetchone()
+            if row is None:
+                return None
+            self._names[queue_id] = row[0]
+        return self._names[queue_id]
+
+    def next_sequence(self, queue: StoredQueue) -> int:
+        (sequence,) = self.db.execute(
+            "UPDATE queues SET sequence = sequence + 1 WHERE id = ? RETURNING sequence",
+            (queue.id,),
+        ).fetchone()
+        return int(sequence)
+
+    def forget(self) -> None:
+        """Drop the caches, e.g. after a rolled-back transaction changed them."""
+        self._by_name.clear()
+        self._names.clear()
+
+    def arn(self, name: str) -> str:
+        return f"arn:aws:sqs:{self.region}:{self.account_id}:{name}"
+
+    def info(self, queue: StoredQueue) -> QueueInfo:
+        settings = queue.settings
+        attributes = settings.to_attributes()
+        return QueueInfo(queue.name, self.arn(queue.name), settings.fifo, attributes, queue.created)
+
+    def check_redrive(self, name: str, settings: QueueSettings) -> None:
+        """Raise unless the queue's RedrivePolicy names an existing queue of the same type."""
+        policy = settings.redrive_policy
+        if policy is None:
+            return
+        region, account, target = queue_name_from_arn(policy.dead_letter_target_arn)
+        dlq = self.find(target)
+        reason = None
+        if (region, account) != (self.region, self.account_id):
+            reason = f"the dead-letter queue must be in {self.region}, account {self.account_id}"
+        elif target == name:
+            reason = "a queue cannot be its own dead-letter queue"
+        elif dlq is None:
+            reason = f"Dead letter target does not exist; create queue {target!r} first"
+        elif dlq.settings.fifo != settings.fifo:
+            kind = "FIFO" if settings.fifo else "standard"
+            reason = f"the dead-letter queue of a {kind} queue must also be a {kind} queue"
+        if reason is not None:
+            raise InvalidAttributeValue(
+                f"Value {policy.to_json()} for parameter RedrivePolicy is invalid. Reason: "
+                f"{reason}."
+            )
+
+    def is_dead_letter_queue(self, queue: StoredQueue) -> bool:
+        """Whether some queue's RedrivePolicy targets ``queue``, or it holds moved messages."""
+        for (attributes,) in self.db.execute("SELECT attributes FROM queues").fetchall():
+            policy = QueueSettings.from_attributes(json.loads(attributes)).redrive_policy
+            if policy is not None and policy.dead_letter_queue == queue.name:
+                return True
+        row = self.db.execute(
+            "SELECT 1 FROM messages WHERE queue = ? AND source_queue IS NOT NULL LIMIT 1",
+            (queue.id,),
+        ).fetchone()
+        return row is not None
+
+
+def _dump(settings: QueueSettings) -> str:
+    return json.dumps(settings.to_attributes(), separators=(",", ":"))

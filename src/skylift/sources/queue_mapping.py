@@ -1,0 +1,172 @@
+"""An SQS event source mapping: poll a queue, invoke the function with batches, delete
+what succeeded.
+
+As Lambda does ("Using Lambda with Amazon SQS"): a batch is up to `batch_size` messages,
+gathered for at most `max_batching_window` seconds; the invocation is synchronous; on
+success the whole batch is deleted; on a function error nothing is deleted, so the
+messages come back after their visibility timeout (and go to the dead-letter queue after
+`maxReceiveCount`). With `report_batch_item_failures`, a result
+`{"batchItemFailures": [{"itemIdentifier": id}]}` keeps only those messages; an
+identifier that is empty or not in the batch fails the whole batch.
+
+Pollers scale with the backlog: a full batch starts another poller, up to the mapping's
+`max_concurrency`; a poller that finds the queue empty stops, down to one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from skylift.engine.invoker import Invoker
+from skylift.events.sqs import sqs_event
+from skylift.queues.errors import QueueError
+from skylift.queues.protocol import QueueBackend, ReceivedMessage
+from skylift.triggers import QueueTrigger
+
+logger = logging.getLogger("skylift.queues")
+DEFAULT_MAX_POLLERS = 20  # without ScalingConfig.MaximumConcurrency; Lambda allows 1000
+LONG_POLL_SECONDS = 20
+RECEIVE_MAX = 10  # SQS returns at most 10 messages per ReceiveMessage
+
+
+def failed_items(result: Any, batch: list[ReceivedMessage]) -> set[str] | None:
+    """Message ids to keep, from a `batchItemFailures` result; None means all failed."""
+    if not isinstance(result, dict):
+        return set()  # null, a string, a list: Lambda counts the batch as successful
+    failures = result.get("batchItemFailures")
+    if failures is None:
+        return set()
+    if not isinstance(failures, list):
+        return None
+    ids = {m.message_id for m in batch}
+    keep: set[str] = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not isinstance(identifier, str) or identifier not in ids:
+            return None  # an invalid identifier fails the whole batch, as on AWS
+        keep.add(identifier)
+    return keep
+
+
+class QueueMapping:
+    def __init__(
+        self,
+        function: str,
+        trigger: QueueTrigger,
+        queues: QueueBackend,
+        invoker: Invoker,
+        *,
+        queue_arn: str,
+        region: str,
+        function_limit: int | None = None,
+    ) -> None:
+        self.function = function
+        self.trigger = trigger
+        self.queues = queues
+        self.invoker = invoker
+        self.queue_arn = queue_arn
+        self.region = region
+        limits = [trigger.max_concurrency or DEFAULT_MAX_POLLERS]
+        if function_limit:
+            limits.append(function_limit)
+        self.max_pollers = min(limits)
+        self.pollers: set[asyncio.Task[None]] = set()
+        self.invocations = 0
+        self.failures = 0
+        self._stopping = False
+
+    def start(self) -> None:
+        if self.trigger.enabled:
+            self._spawn()
+
+    def _spawn(self) -> None:
+        if len(self.pollers) < self.max_pollers and not self._stopping:
+            task = asyncio.ensure_future(self._poll())
+            self.pollers.add(task)
+            task.add_done_callback(self.pollers.discard)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in list(self.pollers):
+            task.cancel()
+        for task in list(self.pollers):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _poll(self) -> None:
+        while not self._stopping:
+            try:
+                batch = await self._gather()
+            except QueueError as exc:  # e.g. the queue was deleted under us
+                logger.error("%s: polling %s failed: %s", self.function, self.trigger.queue, exc)
+                await asyncio.sleep(1)
+                continue
+            if not batch:
+                if len(self.pollers) > 1:
+                    return  # idle: scale down
+                continue
+            if len(batch) >= min(self.trigger.batch_size, RECEIVE_MAX):
+                self._spawn()  # a full batch means a backlog: scale up
+            await self._process(batch)
+
+    async def _gather(self) -> list[ReceivedMessage]:
+        """One batch: up to batch_size messages within the batching window."""
+        size = self.trigger.batch_size
+        window = self.trigger.max_batching_window
+        batch = await self.queues.receive(
+            self.trigger.queue, max_messages=min(size, RECEIVE_MAX), wait_seconds=LONG_POLL_SECONDS
+        )
+        if not batch or (len(batch) >= size) or window <= 0:
+            return batch
+        deadline = time.monotonic() + window
+        while len(batch) < size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            more = await self.queues.receive(
+                self.trigger.queue,
+                max_messages=min(size - len(batch), RECEIVE_MAX),
+                wait_seconds=max(1, min(LONG_POLL_SECONDS, int(left))),
+            )
+            batch.extend(more)
+        return batch
+
+    async def _process(self, batch: list[ReceivedMessage]) -> None:
+        event = orjson.dumps(sqs_event(batch, self.queue_arn, self.region))
+        self.invocations += 1
+        result = await self.invoker.invoke(self.function, event)
+        if result.error is not None:
+            self.failures += 1
+            logger.warning(
+                "%s failed on a batch of %d from %s; it returns after the visibility timeout: %s",
+                self.function,
+                len(batch),
+                self.trigger.queue,
+                result.payload[:300].decode("utf-8", "replace"),
+            )
+            return
+        keep: set[str] = set()
+        if self.trigger.report_batch_item_failures:
+            try:
+                failed = failed_items(orjson.loads(result.payload), batch)
+            except orjson.JSONDecodeError:
+                failed = None
+            if failed is None:
+                self.failures += 1
+                logger.warning(
+                    "%s returned invalid batchItemFailures; the whole batch of %d returns",
+                    self.function,
+                    len(batch),
+                )
+                return
+            keep = failed
+        handles = [m.receipt_handle for m in batch if m.message_id not in keep]
+        if handles:
+            # A stale handle (the message came back meanwhile) is not an error: at-least-once.
+            await self.queues.delete(self.trigger.queue, handles)

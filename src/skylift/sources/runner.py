@@ -1,0 +1,45 @@
+"""The triggers that fire by themselves under `skylift up`: schedules, queue event
+source mappings, and upload notifications."""
+
+from __future__ import annotations
+
+import asyncio
+
+from skylift.engine.invoker import Invoker
+from skylift.engine.state import State
+from skylift.sources.queue_mapping import QueueMapping
+from skylift.sources.scheduler import Scheduler, entries
+from skylift.sources.uploads import UploadNotifier
+from skylift.spec import FunctionSpec
+
+
+class Sources:
+    def __init__(self, specs: list[FunctionSpec], invoker: Invoker, state: State) -> None:
+        region = state.region
+        self.scheduler = Scheduler(entries(specs, region), invoker, region)
+        self.mappings = [
+            QueueMapping(
+                spec.name,
+                trigger,
+                state.queues,
+                invoker,
+                queue_arn=state.queue_arn(trigger.queue),
+                region=region,
+                function_limit=spec.max_concurrency,
+            )
+            for spec in specs
+            for trigger in spec.queues
+        ]
+        self.notifier = UploadNotifier(specs, invoker, state.objects, region)
+
+    def start(self) -> None:
+        self.scheduler.start()
+        for mapping in self.mappings:
+            mapping.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(
+            self.scheduler.stop(),
+            self.notifier.stop(),
+            *(mapping.stop() for mapping in self.mappings),
+        )

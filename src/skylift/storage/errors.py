@@ -1,0 +1,202 @@
+"""The errors the object store raises: one class per S3 error code, so the S3 API layer
+renders each as S3 does.
+
+Each error carries what an S3 XML error response needs: ``code`` (``<Code>``), ``status``
+(the HTTP status), ``message`` (``<Message>``: what is wrong and what to do), and the
+resource it concerns (``bucket``/``key``, rendered as ``<BucketName>``/``<Key>``; see
+``details()``). Codes and statuses follow "Error responses" in the Amazon S3 API
+reference; messages start with S3's own wording, so SDK users recognise them.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from skylift.errors import SkyliftError
+
+
+class StorageError(SkyliftError):
+    """Root of every error the object store raises on purpose."""
+
+    code: ClassVar[str] = "InternalError"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, bucket: str | None = None, key: str | None = None):
+        self.message = message
+        self.bucket = bucket
+        self.key = key
+        super().__init__(f"{self.code}: {message}")
+
+    def details(self) -> dict[str, str]:
+        """Extra elements of the S3 XML error, e.g. ``{"BucketName": "photos"}``."""
+        found: dict[str, str] = {}
+        if self.bucket is not None:
+            found["BucketName"] = self.bucket
+        if self.key is not None:
+            found["Key"] = self.key
+        return found
+
+
+class NoSuchBucket(StorageError):
+    """Raised when an operation names a bucket that does not exist."""
+
+    code = "NoSuchBucket"
+    status = 404
+
+    def __init__(self, bucket: str) -> None:
+        super().__init__(
+            f"The specified bucket does not exist: {bucket!r}. Create it first "
+            f"(aws s3 mb s3://{bucket}) or check the bucket name.",
+            bucket=bucket,
+        )
+
+
+class NoSuchKey(StorageError):
+    """Raised when an object read names a key the bucket does not hold."""
+
+    code = "NoSuchKey"
+    status = 404
+
+    def __init__(self, bucket: str, key: str) -> None:
+        super().__init__(
+            f"The specified key does not exist: {key!r} in bucket {bucket!r}. "
+            "Check the key (keys are case-sensitive) or list the bucket to see what it holds.",
+            bucket=bucket,
+            key=key,
+        )
+
+
+class BucketAlreadyOwnedByYou(StorageError):
+    """Raised when CreateBucket names a bucket that already exists.
+
+    S3 answers this in every Region but us-east-1, where, for legacy compatibility, it
+    answers 200 OK instead: the S3 API layer, which knows the Region, makes that call.
+    """
+
+    code = "BucketAlreadyOwnedByYou"
+    status = 409
+
+    def __init__(self, bucket: str) -> None:
+        super().__init__(
+            "Your previous request to create the named bucket succeeded and you already "
+            f"own it: {bucket!r}. Use it as it is, or delete it first to start empty.",
+            bucket=bucket,
+        )
+
+
+class BucketAlreadyExists(StorageError):
+    """Raised when CreateBucket names a bucket another owner holds (S3's shared namespace).
+
+    A single-owner store never raises it; it is here so every backend speaks one set of codes.
+    """
+
+    code = "BucketAlreadyExists"
+    status = 409
+
+    def __init__(self, bucket: str) -> None:
+        super().__init__(
+            f"The requested bucket name is not available: {bucket!r}. "
+            "Select a different name and try again.",
+            bucket=bucket,
+        )
+
+
+class BucketNotEmpty(StorageError):
+    """Raised when DeleteBucket names a bucket that still holds objects."""
+
+    code = "BucketNotEmpty"
+    status = 409
+
+    def __init__(self, bucket: str) -> None:
+        super().__init__(
+            f"The bucket you tried to delete is not empty: {bucket!r}. Delete its objects "
+            f"first (aws s3 rm s3://{bucket} --recursive), then delete the bucket.",
+            bucket=bucket,
+        )
+
+
+class InvalidBucketName(StorageError):
+    """Raised when CreateBucket names a bucket that breaks S3's naming rules."""
+
+    code = "InvalidBucketName"
+    status = 400
+
+    def __init__(self, bucket: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            f"The specified bucket is not valid: {bucket!r} {reason}. Bucket names are 3-63 "
+            "characters of lowercase letters, digits, dots and hyphens, and start and end "
+            "with a letter or digit.",
+            bucket=bucket,
+        )
+
+
+class KeyTooLongError(StorageError):
+    """Raised when an object key is longer than the store can hold (S3: 1024 UTF-8 bytes)."""
+
+    code = "KeyTooLongError"
+    status = 400
+
+    def __init__(self, bucket: str, key: str, limit: str) -> None:
+        super().__init__(
+            f"Your key is too long: {len(key.encode('utf-8', 'replace'))} bytes, but {limit}. "
+            "Use a shorter key.",
+            bucket=bucket,
+            key=key,
+        )
+
+
+class MetadataTooLarge(StorageError):
+    """Raised when an object's user metadata exceeds S3's 2 KB."""
+
+    code = "MetadataTooLarge"
+    status = 400
+
+    def __init__(self, bucket: str, key: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"Your metadata headers exceed the maximum allowed metadata size: {size} bytes of "
+            f"user metadata (names plus values, UTF-8), the limit is {limit}. Store large "
+            "values in the object body or in a separate object.",
+            bucket=bucket,
+            key=key,
+        )
+
+
+class InvalidArgument(StorageError):
+    """Raised when a request argument (a key, a continuation token, max-keys...) is invalid.
+
+    ``argument``/``value`` become S3's ``<ArgumentName>``/``<ArgumentValue>``.
+    """
+
+    code = "InvalidArgument"
+    status = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        argument: str,
+        value: str,
+        bucket: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.argument = argument
+        self.value = value
+        super().__init__(message, bucket=bucket, key=key)
+
+    def details(self) -> dict[str, str]:
+        found = super().details()
+        found["ArgumentName"] = self.argument
+        found["ArgumentValue"] = self.value
+        return found
+
+
+class CorruptStore(StorageError):
+    """Raised when the store's files are not in the shape the store wrote them in.
+
+    This is a server-side fault (S3's ``InternalError``, 500); the message names the path
+    to repair.
+    """
+
+    code = "InternalError"
+    status = 500

@@ -1,0 +1,230 @@
+"""The object store protocol: S3's bucket and object model as a small async interface.
+
+Every backend (``DirectoryStore`` today) implements ``ObjectStore`` and passes the one
+conformance suite in ``tests/storage/conformance.py``. Names and values follow S3 (ETags
+quoted, user metadata keys lower-cased, keys ordered by their UTF-8 bytes) so the S3 API
+layer is a thin translation; failures raise the ``StorageError`` subclass named after the
+S3 error code.
+
+The rules every backend enforces live here too (``check_bucket_name``, ``check_key``,
+``user_metadata``), so all backends refuse the same requests with the same errors.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Protocol
+
+from skylift.storage.errors import (
+    InvalidArgument,
+    InvalidBucketName,
+    KeyTooLongError,
+    MetadataTooLarge,
+)
+
+# What S3 stores, and answers on GET, when a PUT carries no Content-Type.
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+MAX_KEY_BYTES = 1024
+MAX_LIST_KEYS = 1000
+# "the user-defined metadata is limited to 2 KB ... the sum of the number of bytes in the
+# UTF-8 encoding of each key and value" (S3 user guide, "Working with object metadata").
+MAX_METADATA_BYTES = 2048
+
+_BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+@dataclass(frozen=True, slots=True)
+class BucketInfo:
+    """A bucket as ListBuckets shows it. ``created`` is UTC, second precision."""
+
+    name: str
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """An object's system and user metadata, as HeadObject and ListObjectsV2 report it.
+
+    ``etag`` is quoted, as S3 sends it: ``'"9e107d9d372bb6826bd81d3542a419d6"'`` (the MD5
+    of the bytes). ``last_modified`` is UTC with whole seconds, as in HTTP dates.
+    ``metadata`` is the user metadata (``x-amz-meta-*`` without the prefix), keys
+    lower-cased. ``sequencer`` orders events on one key: a later write or delete gets a
+    greater value (upper-case hex, fixed width).
+    """
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    content_type: str
+    last_modified: datetime
+    metadata: Mapping[str, str]
+    sequencer: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult:
+    """One page of ListObjectsV2: objects and common prefixes, each in UTF-8 byte order.
+
+    When ``is_truncated``, pass ``next_continuation_token`` back for the next page.
+    """
+
+    objects: list[ObjectInfo]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_continuation_token: str | None
+
+
+class ObjectStore(Protocol):
+    """Buckets of objects, with S3's semantics. Every method may raise ``StorageError``."""
+
+    async def create_bucket(self, name: str) -> BucketInfo:
+        """Create an empty bucket; ``BucketAlreadyOwnedByYou`` if it exists."""
+        ...
+
+    async def delete_bucket(self, name: str) -> None:
+        """Delete an empty bucket; ``BucketNotEmpty`` while it holds objects."""
+        ...
+
+    async def list_buckets(self) -> list[BucketInfo]:
+        """Every bucket, by name."""
+        ...
+
+    async def head_bucket(self, name: str) -> BucketInfo:
+        """The bucket, or ``NoSuchBucket``."""
+        ...
+
+    async def put_object(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Store ``data`` under ``key``, replacing any object there, all at once.
+
+        Example: ``await store.put_object("photos", "cats/tom.jpg", body,
+        content_type="image/jpeg", metadata={"owner": "ann"})``.
+        """
+        ...
+
+    async def get_object(self, bucket: str, key: str) -> tuple[ObjectInfo, bytes]:
+        """The object's metadata and bytes; ``NoSuchKey`` if absent."""
+        ...
+
+    async def open_object(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
+        """The object's metadata and an open binary file of exactly that version.
+
+        For large objects: read and send it in chunks instead of holding it in memory.
+        The caller closes the file.
+        """
+        ...
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        """The object's metadata; ``NoSuchKey`` if absent."""
+        ...
+
+    async def delete_object(self, bucket: str, key: str) -> bool:
+        """Delete the object; whether there was one (deleting nothing succeeds, as in S3)."""
+        ...
+
+    async def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str | None = None,
+        max_keys: int = MAX_LIST_KEYS,
+        continuation_token: str | None = None,
+        start_after: str | None = None,
+    ) -> ListResult:
+        """One page of keys after ``start_after`` (or the token), as ListObjectsV2.
+
+        Keys sharing ``prefix`` + text up to the first ``delimiter`` collapse into one
+        common prefix; keys and common prefixes together count against ``max_keys``
+        (at most 1000).
+        """
+        ...
+
+    def sequencer(self, bucket: str) -> str:
+        """A fresh sequencer for an event on ``bucket`` (a delete's), later than all so far."""
+        ...
+
+
+def check_bucket_name(name: str) -> None:
+    """Raise ``InvalidBucketName`` unless ``name`` follows S3's general purpose bucket rules.
+
+    Source: "General purpose bucket naming rules", Amazon S3 user guide.
+    """
+    if not 3 <= len(name) <= 63:
+        raise InvalidBucketName(name, f"is {len(name)} characters long")
+    if not _BUCKET_CHARS.fullmatch(name):
+        raise InvalidBucketName(name, "has characters other than a-z, 0-9, '.' and '-'")
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        raise InvalidBucketName(name, "does not start and end with a letter or digit")
+    if ".." in name:
+        raise InvalidBucketName(name, "has two adjacent periods")
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        pass
+    else:
+        raise InvalidBucketName(name, "is formatted as an IP address")
+    for prefix in _RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            raise InvalidBucketName(name, f"starts with the reserved prefix {prefix!r}")
+    for suffix in _RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            raise InvalidBucketName(name, f"ends with the reserved suffix {suffix!r}")
+
+
+def is_bucket_name(name: str) -> bool:
+    """Whether ``name`` passes ``check_bucket_name``."""
+    try:
+        check_bucket_name(name)
+    except InvalidBucketName:
+        return False
+    return True
+
+
+def check_key(bucket: str, key: str) -> bytes:
+    """The key's UTF-8 bytes; ``InvalidArgument``/``KeyTooLongError`` for what S3 refuses."""
+    if not key:
+        raise InvalidArgument(
+            "An object key cannot be empty. Give the object a name.",
+            argument="key",
+            value=key,
+            bucket=bucket,
+        )
+    try:
+        raw = key.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(
+            f"An object key must be valid UTF-8; {key!r} has an unpaired surrogate at "
+            f"{exc.start}. Decode the name with the right encoding before uploading it.",
+            argument="key",
+            value=key.encode("utf-8", "replace").decode(),
+            bucket=bucket,
+        ) from None
+    if len(raw) > MAX_KEY_BYTES:
+        raise KeyTooLongError(bucket, key, f"S3 keys are at most {MAX_KEY_BYTES} bytes")
+    return raw
+
+
+def user_metadata(bucket: str, key: str, metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """User metadata as S3 keeps it: names lower-cased, at most 2 KB in all."""
+    if not metadata:
+        return {}
+    cleaned = {name.lower(): value for name, value in metadata.items()}
+    size = sum(len(name.encode()) + len(value.encode()) for name, value in cleaned.items())
+    if size > MAX_METADATA_BYTES:
+        raise MetadataTooLarge(bucket, key, size, MAX_METADATA_BYTES)
+    return cleaned
