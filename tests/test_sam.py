@@ -235,7 +235,11 @@ ENV_TEMPLATE = """\
     """
 
 
-def test_env_vars_resolve_refs_subs_and_conditions(tmp_path: Path) -> None:
+def test_env_vars_resolve_refs_subs_and_conditions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     worker, hello = load(tmp_path, ENV_TEMPLATE)
 
     assert worker.name == "prod-worker"
@@ -245,10 +249,10 @@ def test_env_vars_resolve_refs_subs_and_conditions(tmp_path: Path) -> None:
         "REGION": "us-east-1",
         "ACCOUNT": "123456789012",
         "STACK": "skylift",
-        "QUEUE": "Queue",
+        "QUEUE": "https://sqs.us-east-1.amazonaws.com/123456789012/Queue",
         "WORKER": "prod-worker",
         "URL": "https://prod.us-east-1.example/${literal}",
-        "NAMED": "Queue-prod",
+        "NAMED": "https://sqs.us-east-1.amazonaws.com/123456789012/Queue-prod",
         "MODE": "fast",
         "LOG": "warn",
         "HOSTS": "a.example;b.example",
@@ -263,8 +267,8 @@ def test_env_vars_resolve_refs_subs_and_conditions(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
-        ({"Fn::GetAtt": ["Queue", "Arn"]}, "Fn::GetAtt Queue.Arn is known only after deploying"),
-        ({"Fn::Sub": "${Queue.Arn}"}, "${Queue.Arn} is an attribute"),
+        ({"Fn::GetAtt": ["Nowhere", "Arn"]}, "Fn::GetAtt Nowhere.Arn names no resource"),
+        ({"Fn::Sub": "${Nowhere.Arn}"}, "Fn::GetAtt Nowhere.Arn names no resource"),
         ({"Ref": "NoDefault"}, "parameter NoDefault has no Default"),
         ({"Ref": "Nowhere"}, "Ref Nowhere names no parameter"),
         ({"Fn::ImportValue": "shared"}, "Fn::ImportValue can only be evaluated by AWS"),
@@ -359,10 +363,10 @@ DECLARATION_ERRORS = {
         ["Handler 'main.handler' needs module 'main'", "main.py", "fix Handler or CodeUri"],
     ),
     "unsupported event type": (
-        function(**events(Jobs={"Type": "SQS", "Properties": {"Queue": "arn"}})),
+        function(**events(Changes={"Type": "DynamoDB", "Properties": {"Stream": "arn"}})),
         [
-            "event 'Jobs' has type 'SQS', which skylift does not support yet",
-            "supported: Api, HttpApi",
+            "event 'Changes' has type 'DynamoDB', which skylift does not support yet",
+            "supported: Api, HttpApi, SQS, Schedule, S3",
         ],
     ),
     "Api event without Method": (

@@ -5,6 +5,11 @@ itself uses (`{"Ref": "X"}`, `{"Fn::GetAtt": ["A", "B"]}`, `{"Fn::Sub": ...}`), 
 rest of skylift only ever sees one shape. Nothing here executes anything: the loader
 is a `yaml.SafeLoader` subclass. `Resolver` then evaluates intrinsics as a deploy with
 every parameter at its Default would, and says why when only AWS could.
+
+`Ref` and `Fn::GetAtt` of a resource return what the loader declared for it (`Physical`:
+a queue's URL and ARN, a bucket's name, a function's ARN). Any other attribute gets a
+stand-in ARN, recorded in `Resolver.stand_ins` so the loader can warn about it: a
+function that only passes, say, a table's ARN through to boto3 still starts locally.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import base64
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from skylift.errors import LoadError
+from skylift.runtime.environ import ACCOUNT_ID, DEFAULT_REGION
 
 # Short tag -> long-form key. `Ref` and `Condition` are the two without an "Fn::" prefix.
 SHORT_TAGS: dict[str, str] = {
@@ -96,16 +103,40 @@ def parse(text: str) -> Any:
 # --- intrinsic functions ---------------------------------------------------------------
 
 
-# The stand-in account a local "deploy" happens in; matches the gateway's event ids.
-PSEUDO_PARAMETERS: dict[str, Any] = {
-    "AWS::Region": "us-east-1",
-    "AWS::AccountId": "123456789012",
-    "AWS::StackName": "skylift",
-    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/skylift/skylift",
-    "AWS::Partition": "aws",
-    "AWS::URLSuffix": "amazonaws.com",
-    "AWS::NotificationARNs": [],
-}
+def pseudo_parameters(region: str) -> dict[str, Any]:
+    """The pseudo parameters of a local "deploy": the stand-in account, in `region`."""
+    return {
+        "AWS::Region": region,
+        "AWS::AccountId": ACCOUNT_ID,
+        "AWS::StackName": "skylift",
+        "AWS::StackId": f"arn:aws:cloudformation:{region}:{ACCOUNT_ID}:stack/skylift/skylift",
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::NotificationARNs": [],
+    }
+
+
+@dataclass(frozen=True)
+class Physical:
+    """What `Ref` and `Fn::GetAtt` return for one resource once it is "deployed"."""
+
+    ref: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A `Fn::GetAtt` only AWS could answer, and the placeholder given in its place."""
+
+    logical_id: str
+    attribute: str
+    resource_type: str
+    value: str
+
+    @property
+    def expression(self) -> str:
+        return f"{self.logical_id}.{self.attribute}"
+
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
@@ -138,15 +169,23 @@ def _section(doc: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 class Resolver:
-    """Evaluates intrinsics as a deploy with every parameter at its Default would."""
+    """Evaluates intrinsics as a deploy with every parameter at its Default would.
 
-    def __init__(self, doc: Mapping[str, Any]) -> None:
+    `region` is what `AWS::Region` (and every ARN built here) says.
+    """
+
+    def __init__(self, doc: Mapping[str, Any], *, region: str = DEFAULT_REGION) -> None:
         self.parameters = _section(doc, "Parameters")
         self.mappings = _section(doc, "Mappings")
         self.conditions = _section(doc, "Conditions")
         self.resources = _section(doc, "Resources")
-        # Logical id -> physical name, for resources whose name is known (functions).
-        self.names: dict[str, str] = {}
+        self.region = region
+        self.pseudo_parameters = pseudo_parameters(region)
+        # Every GetAtt answered with a placeholder, in order; the loader warns about them.
+        self.stand_ins: list[StandIn] = []
+        # Logical id -> its Physical, or a function computing it on first use: a queue's
+        # name may itself use `!Ref` of a parameter or of another resource.
+        self._physical: dict[str, Physical | Callable[[], Physical]] = {}
         self._evaluating: set[str] = set()
         self._functions: dict[str, Callable[[Any], Any]] = {
             "Fn::Sub": self._sub,
@@ -168,10 +207,7 @@ class Resolver:
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
-                raise Unresolvable(
-                    f"Fn::GetAtt {'.'.join(map(str, arg)) if isinstance(arg, list) else arg}"
-                    " is known only after deploying to AWS"
-                )
+                return self._get_att(arg)
             function = self._functions.get(key)
             if function is None:
                 raise Unresolvable(f"{key} can only be evaluated by AWS")
@@ -193,14 +229,53 @@ class Resolver:
             raise Unresolvable(f"Ref needs a name, got {kind(name)}")
         if name == "AWS::NoValue":
             return NO_VALUE
-        if name in PSEUDO_PARAMETERS:
-            return PSEUDO_PARAMETERS[name]
+        if name in self.pseudo_parameters:
+            return self.pseudo_parameters[name]
         if name in self.parameters:
             return self._parameter(name)
         if name in self.resources:
-            # Ref of a resource is its physical name; locally the logical id stands in.
-            return self.names.get(name, name)
+            # Ref of a resource is its physical id; for one skylift does not create, the
+            # logical id stands in (Ref of a table is its name, of a role its name, ...).
+            physical = self.physical(name)
+            return name if physical is None else physical.ref
         raise Unresolvable(f"Ref {name} names no parameter, pseudo parameter or resource")
+
+    def declare(self, logical_id: str, physical: Physical | Callable[[], Physical]) -> None:
+        """Say what `Ref`/`Fn::GetAtt` of `logical_id` return (or how to compute it)."""
+        self._physical[logical_id] = physical
+
+    def physical(self, logical_id: str) -> Physical | None:
+        """The declared `Physical` of `logical_id`, computing it on first use."""
+        entry = self._physical.get(logical_id)
+        if entry is None or isinstance(entry, Physical):
+            return entry
+        marker = f"resource:{logical_id}"
+        if marker in self._evaluating:
+            raise Unresolvable(f"the name of resource {logical_id} depends on itself")
+        self._evaluating.add(marker)
+        try:
+            computed = entry()
+        finally:
+            self._evaluating.discard(marker)
+        self._physical[logical_id] = computed
+        return computed
+
+    def _get_att(self, arg: Any) -> str:
+        if isinstance(arg, str) and "." in arg:
+            arg = arg.split(".", 1)
+        if not isinstance(arg, list) or len(arg) != 2 or not isinstance(arg[0], str):
+            raise Unresolvable(f"Fn::GetAtt takes [LogicalId, Attribute], got {arg!r}")
+        logical_id, attribute = arg[0], self.text(arg[1])
+        resource = self.resources.get(logical_id)
+        if not isinstance(resource, dict):
+            raise Unresolvable(f"Fn::GetAtt {logical_id}.{attribute} names no resource")
+        physical = self.physical(logical_id)
+        if physical is not None and attribute in physical.attributes:
+            return physical.attributes[attribute]
+        value = f"arn:aws:skylift:{self.region}:{ACCOUNT_ID}:{logical_id}/{attribute}"
+        resource_type = str(resource.get("Type", "resource"))
+        self.stand_ins.append(StandIn(logical_id, attribute, resource_type, value))
+        return value
 
     def condition(self, name: Any) -> bool:
         if not isinstance(name, str) or name not in self.conditions:
@@ -259,7 +334,7 @@ class Resolver:
             if name in variables:
                 return self.text(variables[name])
             if "." in name and not name.startswith("AWS::"):
-                raise Unresolvable(f"${{{name}}} is an attribute known only after deploying")
+                return self._get_att(name)  # ${Queue.Arn} is Fn::GetAtt Queue.Arn
             return self.text(self.ref(name))
 
         return _SUB_VARIABLE.sub(substitute, template)

@@ -154,6 +154,16 @@ def schedules(app: str | None, template: str | None, count: int) -> None:
         _fail(str(exc))
 
 
+def _register() -> None:
+    from skylift.cli_resources import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register()
+
+
 def _read_event(path: str | None) -> bytes:
     if path is None:
         return b"{}"

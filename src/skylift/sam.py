@@ -1,19 +1,22 @@
-"""Load an AWS SAM template into validated `FunctionSpec`s.
+"""Load an AWS SAM template into validated `FunctionSpec`s and the `Resources` they use.
 
 Only what changes how a function runs is read: `AWS::Serverless::Function` resources
 (with `Globals.Function` merged in as SAM merges it), their Handler, CodeUri, Runtime,
-Timeout, MemorySize, Environment, ReservedConcurrentExecutions, FunctionName and
-Api/HttpApi events. Intrinsics are resolved the way a deploy with every parameter at
-its Default would resolve them; what only a real deploy knows (`!GetAtt`,
-`!ImportValue`, ...) is an error naming the function and the property. User code is
-never imported: the handler check only looks for the module's file.
+Timeout, MemorySize, Environment, ReservedConcurrentExecutions, FunctionName and events
+(see `sam_events`), plus the `AWS::SQS::Queue` and `AWS::S3::Bucket` resources skylift
+creates (see `sam_resources`). Intrinsics are resolved the way a deploy with every
+parameter at its Default would resolve them, in the region of the environment
+(AWS_REGION); `!GetAtt` of a resource skylift does not create gets a stand-in value and
+a warning, and what only a real deploy knows (`!ImportValue`, ...) is an error naming
+the function and the property. User code is never imported: the handler check only
+looks for the module's file.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,17 +24,21 @@ from typing import Any
 import yaml
 
 from skylift import cfn_yaml
-from skylift.cfn_yaml import NO_VALUE, Resolver, Unresolvable, is_intrinsic, kind
+from skylift.cfn_yaml import NO_VALUE, Physical, Resolver, Unresolvable, is_intrinsic, kind
 from skylift.errors import DeclarationError, LoadError
 from skylift.loader import TEMPLATE_NAMES
-from skylift.sam_events import EVENT_TYPES, SamEvent
+from skylift.runtime import environ
+from skylift.sam_events import read_events
+from skylift.sam_resources import TemplateResources, function_physical, warn_stand_ins
 from skylift.spec import (
     DEFAULT_MEMORY,
     DEFAULT_TIMEOUT,
     FunctionSpec,
     HttpRoute,
+    Resources,
     validate_app,
 )
+from skylift.triggers import QueueTrigger, ScheduleTrigger, UploadTrigger
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 _RUNTIME = re.compile(r"^python3\.\d+$")
@@ -39,10 +46,22 @@ _INTEGER = re.compile(r"^-?\d+$")
 
 
 def load_template(path: str | os.PathLike[str]) -> list[FunctionSpec]:
-    """Read the SAM template at `path` (or `template.yaml` in a directory) into specs.
+    """The functions of the SAM template at `path`; see `load`."""
+    return load(path)[0]
+
+
+def load(path: str | os.PathLike[str]) -> tuple[list[FunctionSpec], Resources]:
+    """Read the SAM template at `path` (or `template.yaml` in a directory).
+
+    Returns the functions' specs and the queues and buckets to create for them:
+
+    >>> specs, resources = load("template.yaml")  # doctest: +SKIP
+    >>> resources.queues  # doctest: +SKIP
+    {'Jobs': {'VisibilityTimeout': '60'}, 'JobsDLQ': {}}
 
     Raises `LoadError` when the template cannot be used at all and `DeclarationError`
-    (naming the function's logical id) when one function cannot run on skylift.
+    (naming the function's, queue's or bucket's logical id) when one cannot run on
+    skylift.
     """
     template_path = _find_template(Path(path))
     doc = _read(template_path)
@@ -54,7 +73,9 @@ def load_template(path: str | os.PathLike[str]) -> list[FunctionSpec]:
         )
     global_function = _section(doc.get("Globals"), "Globals").get("Function")
     global_properties = _section(global_function, "Globals.Function")
-    resolver = Resolver(doc)
+    resolver = Resolver(doc, region=environ.region())
+    # Queues and buckets first, so a function's `!Ref Queue` or `!GetAtt Queue.Arn` resolves.
+    template_resources = TemplateResources(resources, resolver)
 
     declared: list[tuple[str, dict[str, Any]]] = []
     for logical_id, resource in resources.items():
@@ -74,9 +95,14 @@ def load_template(path: str | os.PathLike[str]) -> list[FunctionSpec]:
         )
 
     # Names first, so a `!Ref OtherFunction` anywhere resolves to the name skylift uses.
-    logical_ids: dict[str, str] = {}
     for logical_id, properties in declared:
-        name = _Function(logical_id, properties, resolver).name()
+        resolver.declare(logical_id, _Function(logical_id, properties, resolver).physical)
+    template_resources.check_names()
+    logical_ids: dict[str, str] = {}
+    for logical_id, _ in declared:
+        physical = resolver.physical(logical_id)
+        assert physical is not None  # declared just above
+        name = physical.ref
         if name in logical_ids:
             raise DeclarationError(
                 f"FunctionName {name!r} is also used by {logical_ids[name]!r}: "
@@ -84,17 +110,17 @@ def load_template(path: str | os.PathLike[str]) -> list[FunctionSpec]:
                 function=logical_id,
             )
         logical_ids[name] = logical_id
-        resolver.names[logical_id] = name
 
     base_dir = template_path.parent
-    specs = [_Function(lid, props, resolver).spec(base_dir) for lid, props in declared]
+    buckets = template_resources.bucket_names
+    specs = [_Function(lid, props, resolver, buckets).spec(base_dir) for lid, props in declared]
     try:
         specs = validate_app(specs)
     except DeclarationError as exc:
         raise _relabel(exc, logical_ids) from None
     for spec in specs:
         _check_handler_file(spec, logical_ids[spec.name])
-    return specs
+    return specs, template_resources.resources(specs)
 
 
 # --- the template file ---------------------------------------------------------------
@@ -199,12 +225,14 @@ class _Function:
     logical_id: str
     properties: Mapping[str, Any]
     resolver: Resolver
+    buckets: Collection[str] = frozenset()  # the names of the template's buckets
 
     def fail(self, message: str) -> DeclarationError:
         return DeclarationError(message, function=self.logical_id)
 
     def resolve(self, value: Any, where: str) -> Any:
         """`value` with intrinsics evaluated; None when absent or AWS::NoValue."""
+        before = len(self.resolver.stand_ins)
         try:
             value = self.resolver.resolve(value)
         except Unresolvable as exc:
@@ -212,6 +240,7 @@ class _Function:
                 f"{where} cannot be resolved: {exc}; "
                 "use a literal value or a parameter with a Default"
             ) from None
+        warn_stand_ins(self.resolver.stand_ins[before:], f"function {self.logical_id!r}: {where}")
         return None if value is NO_VALUE else value
 
     def string_value(self, value: Any, where: str) -> str | None:
@@ -220,19 +249,33 @@ class _Function:
             raise self.fail(f"{where} must be a string, got {kind(value)}: quote it")
         return value
 
+    def integer_value(self, value: Any, where: str) -> int | None:
+        value = self.resolve(value, where)
+        if isinstance(value, str) and _INTEGER.match(value.strip()):
+            return int(value)  # a parameter's value, or a quoted number: CFN takes both
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise self.fail(f"{where} must be a whole number, got {value!r}")
+        return value
+
+    def boolean_value(self, value: Any, where: str) -> bool | None:
+        value = self.resolve(value, where)
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"  # a parameter's value is text
+        if value is not None and not isinstance(value, bool):
+            raise self.fail(f"{where} must be true or false, got {value!r}")
+        return value
+
     def string(self, key: str) -> str | None:
         return self.string_value(self.properties.get(key), key)
 
     def integer(self, key: str) -> int | None:
-        value = self.resolve(self.properties.get(key), key)
-        if isinstance(value, str) and _INTEGER.match(value.strip()):
-            return int(value)  # a parameter's value, or a quoted number: CFN takes both
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise self.fail(f"{key} must be a whole number, got {value!r}")
-        return value
+        return self.integer_value(self.properties.get(key), key)
 
     def name(self) -> str:
         return self.string("FunctionName") or self.logical_id
+
+    def physical(self) -> Physical:
+        return function_physical(self.name(), self.resolver.region)
 
     def spec(self, base_dir: Path) -> FunctionSpec:
         if self.string("PackageType") == "Image":
@@ -263,6 +306,7 @@ class _Function:
                 "set it to 1 or more, or remove it"
             )
         timeout, memory = self.integer("Timeout"), self.integer("MemorySize")
+        triggers = read_events(self, self.properties.get("Events"))
         return FunctionSpec(
             name=self.name(),
             handler=handler,
@@ -272,7 +316,10 @@ class _Function:
             memory=DEFAULT_MEMORY if memory is None else memory,
             environment=self.environment(),
             max_concurrency=reserved,
-            routes=self.routes(),
+            routes=tuple(t for t in triggers if isinstance(t, HttpRoute)),
+            queues=tuple(t for t in triggers if isinstance(t, QueueTrigger)),
+            schedules=tuple(t for t in triggers if isinstance(t, ScheduleTrigger)),
+            uploads=tuple(t for t in triggers if isinstance(t, UploadTrigger)),
         )
 
     def code_dir(self, base_dir: Path) -> str:
@@ -323,27 +370,6 @@ class _Function:
                 raise self.fail(f"{where} must be a single value, got {kind(value)}")
             result[str(key)] = self.resolver.text(value)
         return result
-
-    def routes(self) -> tuple[HttpRoute, ...]:
-        events = self.properties.get("Events") or {}
-        if not isinstance(events, dict):
-            raise self.fail("Events must be a mapping of event names to events")
-        routes: list[HttpRoute] = []
-        for name, event in events.items():
-            if not isinstance(event, dict):
-                raise self.fail(f"event {name!r} must be a mapping with Type and Properties")
-            event_type = event.get("Type")
-            handler = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
-            if handler is None:
-                raise self.fail(
-                    f"event {name!r} has type {event_type!r}, which skylift does not support yet; "
-                    f"supported: {', '.join(EVENT_TYPES)}"
-                )
-            properties = event.get("Properties") or {}
-            if not isinstance(properties, dict):
-                raise self.fail(f"event {name!r}: Properties must be a mapping")
-            routes.append(handler(SamEvent(self, str(name), properties)))
-        return tuple(routes)
 
 
 def _check_handler_file(spec: FunctionSpec, logical_id: str) -> None:

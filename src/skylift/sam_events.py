@@ -1,25 +1,48 @@
 """SAM event types: each turns one entry of a function's `Events` into a trigger.
 
-Supporting another type is one function added to `EVENT_TYPES` (plus, for a trigger
-that is not HTTP, a `FunctionSpec` field to carry what it returns).
+Supporting another type is one function added to `EVENT_TYPES` (plus, for a new kind of
+trigger, a `FunctionSpec` field to carry what it returns). Properties follow the AWS SAM
+reference pages for each event source type (Api, HttpApi, SQS, Schedule, S3); those
+that would make skylift behave differently from AWS without saying so are refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from skylift.cfn_yaml import kind
 from skylift.errors import DeclarationError
+from skylift.sam_resources import queue_name_of
+from skylift.schedules.expressions import ScheduleError, parse_schedule
 from skylift.spec import HttpRoute, PayloadVersion
+from skylift.triggers import QueueTrigger, ScheduleTrigger, UploadTrigger
+
+Trigger = HttpRoute | QueueTrigger | ScheduleTrigger | UploadTrigger
 
 
 class FunctionContext(Protocol):
     """What an event handler may ask of the function that declares the event."""
 
+    @property
+    def logical_id(self) -> str: ...
+
+    @property
+    def buckets(self) -> Collection[str]:
+        """The names of the buckets the template declares."""
+        ...
+
     def fail(self, message: str) -> DeclarationError: ...
 
+    def resolve(self, value: Any, where: str) -> Any: ...
+
     def string_value(self, value: Any, where: str) -> str | None: ...
+
+    def integer_value(self, value: Any, where: str) -> int | None: ...
+
+    def boolean_value(self, value: Any, where: str) -> bool | None: ...
 
 
 @dataclass(frozen=True)
@@ -33,8 +56,30 @@ class SamEvent:
     def fail(self, message: str) -> DeclarationError:
         return self.function.fail(f"event {self.name!r}: {message}")
 
+    def where(self, key: str) -> str:
+        return f"event {self.name!r} {key}"
+
+    def value(self, key: str) -> Any:
+        return self.function.resolve(self.properties.get(key), self.where(key))
+
     def string(self, key: str) -> str | None:
-        return self.function.string_value(self.properties.get(key), f"event {self.name!r} {key}")
+        return self.function.string_value(self.properties.get(key), self.where(key))
+
+    def integer(self, key: str) -> int | None:
+        return self.function.integer_value(self.properties.get(key), self.where(key))
+
+    def boolean(self, key: str) -> bool | None:
+        return self.function.boolean_value(self.properties.get(key), self.where(key))
+
+    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(f"{where} must be a mapping, got {kind(value)}")
+        return value
+
+
+# --- HTTP -------------------------------------------------------------------------------
 
 
 def _methods(method: str) -> tuple[str, ...]:
@@ -69,7 +114,159 @@ def _http_api_event(event: SamEvent) -> HttpRoute:
     return HttpRoute(path, _methods(method), version, "http")
 
 
-EVENT_TYPES: dict[str, Callable[[SamEvent], HttpRoute]] = {
+# --- SQS --------------------------------------------------------------------------------
+
+
+def _sqs_event(event: SamEvent) -> QueueTrigger:
+    arn = event.string("Queue")
+    if arn is None:
+        raise event.fail("an SQS event needs Properties.Queue: add Queue: !GetAtt MyQueue.Arn")
+    queue = queue_name_of(arn)
+    if queue is None:
+        raise event.fail(
+            f"Queue {arn!r} is not an SQS queue ARN: use !GetAtt MyQueue.Arn (a queue's "
+            "name or !Ref, its URL, will not do)"
+        )
+    if "FilterCriteria" in event.properties:
+        # On AWS, messages that match no filter are deleted unseen; running the function
+        # on them instead would quietly differ.
+        raise event.fail("FilterCriteria is not supported yet: remove it and filter in code")
+    response_types = event.value("FunctionResponseTypes") or []
+    if not isinstance(response_types, list) or any(
+        item != "ReportBatchItemFailures" for item in response_types
+    ):
+        raise event.fail(
+            f"FunctionResponseTypes {response_types!r} is invalid: use "
+            "[ReportBatchItemFailures] or leave it out"
+        )
+    scaling = event.mapping(event.value("ScalingConfig"), "ScalingConfig")
+    batch_size = event.integer("BatchSize")
+    window = event.integer("MaximumBatchingWindowInSeconds")
+    enabled = event.boolean("Enabled")
+    return QueueTrigger(
+        queue=queue,
+        batch_size=10 if batch_size is None else batch_size,  # SAM's default
+        max_batching_window=0 if window is None else window,
+        max_concurrency=event.function.integer_value(
+            scaling.get("MaximumConcurrency"), event.where("ScalingConfig.MaximumConcurrency")
+        ),
+        report_batch_item_failures=bool(response_types),
+        enabled=True if enabled is None else enabled,
+    )
+
+
+# --- Schedule ---------------------------------------------------------------------------
+
+
+def _schedule_event(event: SamEvent) -> ScheduleTrigger:
+    expression = event.string("Schedule")
+    if expression is None:
+        raise event.fail("a Schedule event needs Properties.Schedule, e.g. rate(5 minutes): add it")
+    try:
+        parse_schedule(expression, function=event.function.logical_id)
+    except ScheduleError as exc:
+        reason = f"{exc.reason} (event {event.name!r})"
+        raise ScheduleError(exc.expression, reason, function=exc.function) from None
+    raw_input = event.value("Input")
+    if raw_input is not None and not isinstance(raw_input, str):
+        raise event.fail(
+            f"Input must be JSON text, got {kind(raw_input)}: quote it, e.g. "
+            'Input: \'{"job": "nightly"}\''
+        )
+    if raw_input is not None:
+        try:
+            json.loads(raw_input)
+        except ValueError as exc:
+            raise event.fail(
+                f"Input {raw_input!r} is not valid JSON ({exc}): write JSON text, e.g. "
+                'Input: \'{"job": "nightly"}\''
+            ) from None
+    enabled, state = event.boolean("Enabled"), event.string("State")
+    if enabled is not None and state is not None:
+        raise event.fail("set Enabled or State, not both (SAM refuses both)")
+    if state is not None:
+        if state not in ("ENABLED", "DISABLED"):
+            raise event.fail(f"State {state!r} is unknown: use ENABLED or DISABLED")
+        enabled = state == "ENABLED"
+    return ScheduleTrigger(expression, raw_input, True if enabled is None else enabled)
+
+
+# --- S3 ---------------------------------------------------------------------------------
+
+
+def _s3_event(event: SamEvent) -> UploadTrigger:
+    bucket = event.string("Bucket")
+    if bucket is None:
+        raise event.fail("an S3 event needs Properties.Bucket: add Bucket: !Ref MyBucket")
+    if bucket not in event.function.buckets:
+        raise event.fail(
+            f"Bucket {bucket!r} is not declared in this template, and SAM only connects S3 "
+            "events to a bucket of the same template: declare it as an AWS::S3::Bucket "
+            "resource and set Bucket: !Ref ItsLogicalId"
+        )
+    events = event.value("Events")
+    if isinstance(events, str):
+        events = [events]
+    if not events or not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise event.fail(
+            f"Events must be an S3 event type or a list of them, got {events!r}: e.g. "
+            "Events: s3:ObjectCreated:*"
+        )
+    rules: dict[str, str] = {}
+    key_filter = event.mapping(event.mapping(event.value("Filter"), "Filter").get("S3Key"), "S3Key")
+    for rule in key_filter.get("Rules") or []:
+        rule = event.mapping(rule, "each Filter.S3Key.Rules item")
+        name, value = rule.get("Name"), rule.get("Value")
+        rule_name = name.lower() if isinstance(name, str) else None
+        if rule_name not in ("prefix", "suffix") or not isinstance(value, str):
+            raise event.fail(
+                f"Filter rule {dict(rule)!r} is invalid: write {{Name: prefix, Value: "
+                "uploads/}} or {Name: suffix, Value: .jpg}"
+            )
+        if rule_name in rules:
+            raise event.fail(f"Filter has two {rule_name} rules, which S3 refuses: keep one")
+        rules[rule_name] = value
+    return UploadTrigger(bucket, tuple(events), rules.get("prefix", ""), rules.get("suffix", ""))
+
+
+EVENT_TYPES: dict[str, Callable[[SamEvent], Trigger]] = {
     "Api": _api_event,
     "HttpApi": _http_api_event,
+    "SQS": _sqs_event,
+    "Schedule": _schedule_event,
+    "S3": _s3_event,
 }
+
+
+def read_events(function: FunctionContext, events: Any) -> list[Trigger]:
+    """The triggers of a function's `Events` mapping, each checked as it is read."""
+    if events is None:
+        return []
+    if not isinstance(events, dict):
+        raise function.fail("Events must be a mapping of event names to events")
+    triggers: list[Trigger] = []
+    for name, event in events.items():
+        if not isinstance(event, dict):
+            raise function.fail(f"event {name!r} must be a mapping with Type and Properties")
+        event_type = event.get("Type")
+        handler = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
+        if handler is None:
+            raise function.fail(
+                f"event {name!r} has type {event_type!r}, which skylift does not support yet; "
+                f"supported: {', '.join(EVENT_TYPES)}"
+            )
+        properties = event.get("Properties") or {}
+        if not isinstance(properties, dict):
+            raise function.fail(f"event {name!r}: Properties must be a mapping")
+        trigger = handler(SamEvent(function, str(name), properties))
+        if not isinstance(trigger, HttpRoute):
+            # Checked here too (the spec checks it again) so the message names the event.
+            try:
+                trigger.validate(function.logical_id)
+            except ScheduleError:
+                raise
+            except DeclarationError as exc:
+                detail = str(exc).removeprefix(f"function {function.logical_id!r}: ")
+                raise function.fail(f"event {name!r}: {detail}") from None
+        triggers.append(trigger)
+    return triggers

@@ -88,9 +88,9 @@ class Platform:
                 resources = Resources.from_dict(ready.get("resources", {}))
                 home = Path(target.code_dir)
             else:
-                from skylift.sam import load_template
+                from skylift.sam import load
 
-                specs = load_template(target.path)
+                specs, resources = load(target.path)
                 home = Path(target.path).parent
                 # One zygote per function: its environment must be set before its import.
                 for spec in specs:

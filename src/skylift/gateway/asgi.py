@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -29,6 +29,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 logger = logging.getLogger("skylift.gateway")
 MAX_BODY = 6 * 1024 * 1024  # API Gateway's (and Lambda's) synchronous payload limit
@@ -39,20 +40,34 @@ _NO_BODY = frozenset({204, 304})
 
 
 class Gateway:
-    """An ASGI app serving a platform's HTTP routes.
+    """An ASGI app serving a platform's HTTP routes, and AWS's APIs beside them.
 
-    Extra ASGI apps can be mounted on path prefixes (later: the Invoke API, SQS, S3).
+    AWS SDK requests are told from the app's own by what the SDKs always send: SQS's
+    `X-Amz-Target: AmazonSQS.*`, and S3's `x-amz-content-sha256` header or a SigV4
+    credential scoped to `s3` (also in presigned URLs). Everything else is the app's.
     """
 
-    def __init__(self, router: Router, invoker: Invoker) -> None:
+    def __init__(
+        self,
+        router: Router,
+        invoker: Invoker,
+        *,
+        services: Mapping[str, Asgi] | None = None,
+    ) -> None:
         self.router = router
         self.invoker = invoker
+        self.services = dict(services or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
                 await _lifespan(receive, send)
             return
+        if self.services:
+            service = self.services.get(aws_service(scope))
+            if service is not None:
+                await service(scope, receive, send)
+                return
         method: str = scope["method"]
         matched = self.router.match(method, scope["path"])
         if matched is None:
@@ -107,6 +122,24 @@ class Gateway:
             except (MalformedResponse, orjson.JSONDecodeError):
                 pass  # API Gateway answers a malformed proxy response with its error page
         await _respond(send, response, ids.request_id)
+
+
+def aws_service(scope: Scope) -> str:
+    """ "sqs" or "s3" for an AWS SDK request to those services, else ""."""
+    s3 = False
+    for name, value in scope["headers"]:
+        if name == b"x-amz-target":
+            return "sqs" if value.startswith(b"AmazonSQS.") else ""
+        if name == b"authorization":
+            if b"/s3/aws4_request" in value:
+                return "s3"
+            if b"/sqs/aws4_request" in value:
+                return "sqs"
+        elif name == b"x-amz-content-sha256":
+            s3 = True
+    if s3 or b"%2Fs3%2Faws4_request" in scope.get("query_string", b""):
+        return "s3"
+    return ""
 
 
 def _forwarded(headers: list[tuple[str, str]], source_ip: str, port: int) -> list[tuple[str, str]]:

@@ -1,0 +1,107 @@
+"""A small client for a running skylift server's AWS-compatible APIs (SQS JSON protocol,
+S3 REST), for the CLI. Standard library only, so `skylift send` starts instantly.
+
+Requests are not signed (skylift does not check signatures); S3 requests carry
+`x-amz-content-sha256`, which is how the gateway tells them from the app's own routes.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from skylift.errors import SkyliftError
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+class ClientError(SkyliftError):
+    """Raised when the server refuses a request or cannot be reached."""
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass
+class Client:
+    url: str = DEFAULT_URL
+    timeout: float = 30.0
+
+    def sqs(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Call an SQS action, e.g. `sqs("SendMessage", {"QueueUrl": ..., ...})`."""
+        request = urllib.request.Request(
+            self.url.rstrip("/") + "/",
+            data=json.dumps(params).encode(),
+            method="POST",
+            headers={
+                "X-Amz-Target": f"AmazonSQS.{action}",
+                "Content-Type": "application/x-amz-json-1.0",
+            },
+        )
+        status, body, _ = self._send(request)
+        data: dict[str, Any] = json.loads(body or b"{}")
+        if status >= 400:
+            code = str(data.get("__type", "Error")).rsplit("#", 1)[-1]
+            raise ClientError(f"{code}: {data.get('message', '')}", code=code, status=status)
+        return data
+
+    def queue_url(self, name: str) -> str:
+        return str(self.sqs("GetQueueUrl", {"QueueName": name})["QueueUrl"])
+
+    def put_object(self, bucket: str, key: str, data: bytes, content_type: str | None) -> str:
+        headers = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        request = urllib.request.Request(
+            self._object_url(bucket, key), data=data, method="PUT", headers=headers
+        )
+        status, body, response_headers = self._send(request)
+        if status >= 400:
+            raise self._s3_error(status, body)
+        return response_headers.get("ETag", "")
+
+    def get_object(self, bucket: str, key: str) -> bytes:
+        request = urllib.request.Request(
+            self._object_url(bucket, key),
+            method="GET",
+            headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"},
+        )
+        status, body, _ = self._send(request)
+        if status >= 400:
+            raise self._s3_error(status, body)
+        return body
+
+    def _object_url(self, bucket: str, key: str) -> str:
+        return f"{self.url.rstrip('/')}/{bucket}/{urllib.parse.quote(key, safe='/~')}"
+
+    def _send(self, request: urllib.request.Request) -> tuple[int, bytes, dict[str, str]]:
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, response.read(), dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(), dict(exc.headers)
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ClientError(
+                f"cannot reach a skylift server at {self.url} ({reason}): start one with "
+                "`skylift up`, or point --url at it"
+            ) from None
+
+    @staticmethod
+    def _s3_error(status: int, body: bytes) -> ClientError:
+        text = body.decode("utf-8", "replace")
+        code = _between(text, "<Code>", "</Code>") or f"HTTP {status}"
+        message = _between(text, "<Message>", "</Message>") or text[:200]
+        return ClientError(f"{code}: {message}", code=code, status=status)
+
+
+def _between(text: str, start: str, end: str) -> str | None:
+    i = text.find(start)
+    j = text.find(end, i + len(start))
+    return text[i + len(start) : j] if i >= 0 and j >= 0 else None
