@@ -39,7 +39,8 @@ run: setup
 	$(VENV)/bin/skylift up $(APP) --port $(PORT)
 
 bench: $(VENV)/.installed-bench
-	$(PY) bench/http_bench.py --out docs/benchmarks.md
+	cd bench && ../$(PY) http_bench.py --out ../docs/benchmarks.md
+	cd bench && ../$(PY) queue_e2e.py --out ../docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

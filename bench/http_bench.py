@@ -255,11 +255,9 @@ def main() -> None:
     text = report(results, cold_start(args.rounds), args)
     print(text)
     if args.out:
-        header = (
-            "# Benchmarks\n\n"
-            "Every number here was produced by `make bench` on the machine named.\n\n"
-        )
-        args.out.write_text(header + text)
+        from report import write_section
+
+        write_section(args.out, "http", text)
 
 
 if __name__ == "__main__":
