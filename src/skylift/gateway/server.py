@@ -11,10 +11,11 @@ from collections.abc import Callable
 import uvicorn
 
 from skylift.engine.platform import Platform
-from skylift.gateway.asgi import Gateway
+from skylift.gateway.asgi import Asgi, Gateway
 from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import Target
 from skylift.observe.console import ConsoleLog
+from skylift.runtime.environ import ACCOUNT_ID
 from skylift.sources.http import Router
 
 
@@ -62,7 +63,8 @@ async def serve(
     try:
         await platform.start_sources()
         router = Router(platform.specs.values())
-        server = uvicorn.Server(build_config(Gateway(router, platform.invoker), host, port))
+        gateway = Gateway(router, platform.invoker, services=aws_services(platform))
+        server = uvicorn.Server(build_config(gateway, host, port))
         serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
@@ -73,6 +75,19 @@ async def serve(
         if console is not None:
             console.flush()
         await platform.close()
+
+
+def aws_services(platform: Platform) -> dict[str, Asgi]:
+    """The AWS-compatible APIs over the platform's state, keyed by service name."""
+    from skylift.api.s3 import S3Api
+    from skylift.api.sqs import SqsApi
+
+    assert platform.state is not None and platform.sources is not None
+    state = platform.state
+    return {
+        "sqs": SqsApi(state.queues, region=state.region, account_id=ACCOUNT_ID),
+        "s3": S3Api(state.objects, region=state.region, on_change=platform.sources.notifier),
+    }
 
 
 def listen(host: str, port: int) -> socket.socket:

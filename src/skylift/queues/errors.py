@@ -99,6 +99,7 @@ class ReceiptHandleIsInvalid(QueueError):
     """Raised when a receipt handle is malformed or belongs to another queue."""
 
     code = "ReceiptHandleIsInvalid"
+    status = 404  # as SQS's API model and real SQS answer
 
 
 class PurgeQueueInProgress(QueueError):

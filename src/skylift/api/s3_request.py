@@ -1,0 +1,270 @@
+"""An S3 request as ``S3Api`` reads it: bucket and key from the path, the query, the headers
+and the operation they name; the Range and conditional headers of a read; and the error
+that refuses a request before it reaches the store.
+
+Keys arrive percent-encoded in the path and are decoded exactly once, as S3 does: ``%XX``
+becomes its byte and "+" a space (S3's legacy reading of the path: "a+b" fetches key
+"a b"; botocore always sends "+" as "%2B" and a space as "%20", and keeps "/" and "~" as
+they are, ``botocore.serialize._render_uri_template``). The query is form-decoded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+from skylift.errors import SkyliftError
+from skylift.storage.protocol import ObjectInfo
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+SERVED = (
+    "ListBuckets, CreateBucket, HeadBucket, DeleteBucket, ListObjects, ListObjectsV2, "
+    "PutObject, GetObject, HeadObject and DeleteObject"
+)
+# Response header a GetObject/HeadObject query parameter overrides.
+OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+_OPERATIONS = {
+    ("GET", "service"): "ListBuckets",
+    ("PUT", "bucket"): "CreateBucket",
+    ("HEAD", "bucket"): "HeadBucket",
+    ("DELETE", "bucket"): "DeleteBucket",
+    ("GET", "bucket"): "ListObjects",
+    ("PUT", "object"): "PutObject",
+    ("GET", "object"): "GetObject",
+    ("HEAD", "object"): "HeadObject",
+    ("DELETE", "object"): "DeleteObject",
+}
+_PARAMS: dict[str, frozenset[str]] = {
+    "ListBuckets": frozenset({"prefix", "max-buckets", "continuation-token", "bucket-region"}),
+    "ListObjectsV2": frozenset(
+        {"list-type", "prefix", "delimiter", "max-keys", "continuation-token", "start-after"}
+        | {"encoding-type", "fetch-owner"}
+    ),
+    "ListObjects": frozenset({"prefix", "delimiter", "max-keys", "marker", "encoding-type"}),
+    "GetObject": frozenset(OVERRIDES),
+    "HeadObject": frozenset(OVERRIDES),
+}
+# Parameters that never change the operation: botocore's operation hint and the
+# signature of a presigned URL (SigV4's X-Amz-* are matched by prefix; SigV2's three).
+_IGNORED = frozenset({"x-id", "AWSAccessKeyId", "Signature", "Expires"})
+# Subresources whose operation is not named "<Verb><Bucket|Object><Subresource>".
+_NAMED = {
+    ("POST", "bucket", "delete"): "DeleteObjects",
+    ("GET", "bucket", "uploads"): "ListMultipartUploads",
+    ("POST", "object", "uploads"): "CreateMultipartUpload",
+    ("PUT", "object", "uploadId"): "UploadPart",
+    ("POST", "object", "uploadId"): "CompleteMultipartUpload",
+    ("DELETE", "object", "uploadId"): "AbortMultipartUpload",
+    ("GET", "object", "uploadId"): "ListParts",
+    ("GET", "bucket", "versions"): "ListObjectVersions",
+    ("GET", "bucket", "location"): "GetBucketLocation",
+    ("POST", "object", "restore"): "RestoreObject",
+    ("POST", "object", "select"): "SelectObjectContent",
+    ("GET", "object", "attributes"): "GetObjectAttributes",
+    ("GET", "object", "versionId"): "GetObject of a version",
+    ("HEAD", "object", "versionId"): "HeadObject of a version",
+    ("DELETE", "object", "versionId"): "DeleteObject of a version",
+    ("GET", "object", "partNumber"): "GetObject of a part",
+}
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class S3RequestError(SkyliftError):
+    """Raised when a request is refused before it reaches the store.
+
+    Shaped like ``StorageError``: ``code``, ``status``, ``message`` and ``details()``
+    (extra elements of the XML error), so both render alike.
+    """
+
+    def __init__(self, code: str, status: int, message: str, **details: str) -> None:
+        self.code = code
+        self.status = status
+        self.message = message
+        self._details = details
+        super().__init__(f"{code}: {message}")
+
+    def details(self) -> dict[str, str]:
+        return dict(self._details)
+
+
+def not_implemented(operation: str) -> S3RequestError:
+    """The 501 for an operation this API does not serve."""
+    return S3RequestError(
+        "NotImplemented",
+        501,
+        f"A header or query you provided implies functionality that is not implemented: "
+        f"{operation}. This S3 API serves {SERVED}.",
+        Operation=operation,
+    )
+
+
+@dataclass(slots=True)
+class S3Request:
+    """One request: ``key`` is None for bucket operations, ``bucket`` for ListBuckets."""
+
+    method: str
+    bucket: str | None
+    key: str | None
+    query: dict[str, str]
+    headers: dict[str, str]  # names lower-cased; values latin-1, repeats joined with ","
+    receive: Receive
+    consumed: bool = False  # whether the whole body has been received
+
+
+def parse(scope: Scope, receive: Receive) -> S3Request:
+    """The request an ASGI ``http`` scope describes; ``InvalidURI`` if it cannot be decoded."""
+    # raw_path is the path as sent; scope["path"] is decoded already, and decoding it
+    # again would turn a key's "%25" into "%". Servers without raw_path get the best we can.
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    try:
+        path = unquote_to_bytes(raw.partition(b"?")[0].replace(b"+", b" ")).decode()
+        pairs = parse_qsl(scope["query_string"].decode(), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise S3RequestError(
+            "InvalidURI",
+            400,
+            "Couldn't parse the specified URI: it is not UTF-8 once percent-decoded. "
+            "Percent-encode the UTF-8 bytes of the key.",
+        ) from None
+    bucket, _, key = path.removeprefix("/").partition("/")
+    if key and not bucket:
+        raise S3RequestError(
+            "InvalidURI",
+            400,
+            f"Couldn't parse the specified URI: {path!r} names no bucket. "
+            "Send /<bucket>/<key> (path-style addressing).",
+        )
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return S3Request(scope["method"], bucket or None, key or None, dict(pairs), headers, receive)
+
+
+def operation(request: S3Request) -> str:
+    """The S3 operation ``request`` asks for, e.g. ``"PutObject"``; an S3 error if not served."""
+    method, query = request.method, request.query
+    target = "service" if request.bucket is None else "object" if request.key else "bucket"
+    found = _OPERATIONS.get((method, target))
+    if found == "ListObjects" and "list-type" in query:
+        found = "ListObjectsV2"
+    allowed = _PARAMS.get(found or "", frozenset())
+    for param in query:
+        if param not in allowed and param not in _IGNORED and not _is_signature(param):
+            raise not_implemented(_named(method, target, param))
+    if found == "PutObject" and "x-amz-copy-source" in request.headers:
+        raise not_implemented("CopyObject")
+    if found is None:
+        if method == "POST" and target == "bucket":
+            raise not_implemented("PostObject (browser form uploads)")
+        raise S3RequestError(
+            "MethodNotAllowed",
+            405,
+            f"The specified method is not allowed against this resource: {method} on this "
+            f"{target}. This S3 API serves {SERVED}.",
+            Method=method,
+            ResourceType=target.upper(),
+        )
+    return found
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first byte, length) that a ``Range`` header asks for, or None for the whole object.
+
+    As S3: one range only; a header that is absent, malformed or names several ranges is
+    ignored; a range starting past the end is ``InvalidRange`` (416).
+    """
+    match = _RANGE.fullmatch(header.strip()) if header else None
+    if match is None or match.group(1) == match.group(2) == "":
+        return None
+    first, last = match.groups()
+    if first:
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+        if last and int(last) < start:
+            return None  # "bytes=5-2" is malformed: RFC 9110 says to ignore it
+    else:
+        start, end = max(size - int(last), 0), size - 1
+        if int(last) == 0:
+            start = size  # "the last 0 bytes" cannot be satisfied
+    if start >= size:
+        raise S3RequestError(
+            "InvalidRange",
+            416,
+            f"The requested range is not satisfiable: {header} of an object of {size} "
+            "bytes. Ask for a range that starts inside the object.",
+            RangeRequested=header or "",
+            ActualObjectSize=str(size),
+        )
+    return start, end - start + 1
+
+
+def not_modified(headers: dict[str, str], info: ObjectInfo) -> bool:
+    """Whether a read's conditional headers call for ``304 Not Modified``.
+
+    Raises ``PreconditionFailed`` (412) for a failed If-Match or If-Unmodified-Since.
+    Evaluated in RFC 9110's order (section 13.2.2), as S3 documents for GetObject.
+    """
+    if "if-match" in headers:
+        failed = not _etag_matches(headers["if-match"], info.etag)
+        condition = "If-Match"
+    else:
+        since = _http_date(headers.get("if-unmodified-since"))
+        failed = since is not None and info.last_modified > since
+        condition = "If-Unmodified-Since"
+    if failed:
+        raise S3RequestError(
+            "PreconditionFailed",
+            412,
+            f"At least one of the pre-conditions you specified did not hold: {condition}. "
+            f"The object's ETag is {info.etag}; read it again without the condition.",
+            Condition=condition,
+        )
+    if "if-none-match" in headers:
+        return _etag_matches(headers["if-none-match"], info.etag)
+    since = _http_date(headers.get("if-modified-since"))
+    return since is not None and info.last_modified <= since
+
+
+def _named(method: str, target: str, param: str) -> str:
+    if (method, target, param) in _NAMED:
+        return _NAMED[method, target, param]
+    verb = method.capitalize()
+    subject = "Object" if target == "object" else "Bucket"
+    name = "".join(part[:1].upper() + part[1:] for part in param.replace("_", "-").split("-"))
+    return f"{verb}{subject}{name} (the ?{param} subresource)"
+
+
+def _is_signature(param: str) -> bool:
+    return param.lower().startswith("x-amz-")
+
+
+def _etag_matches(condition: str, etag: str) -> bool:
+    tags = {tag.strip().removeprefix("W/") for tag in condition.split(",")}
+    return "*" in tags or etag in tags or etag.strip('"') in tags
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # an unreadable date is ignored, as RFC 9110 asks
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,399 @@
+"""The SQS API as an ASGI app: SQS's JSON protocol, as current AWS SDKs and the CLI speak it.
+
+A request is ``POST /`` with ``X-Amz-Target: AmazonSQS.<Action>`` and a JSON body; the
+answer is JSON with an ``x-amzn-RequestId`` header. An error answers
+``{"__type": "com.amazonaws.sqs#<Code>", "message": ...}`` plus the
+``x-amzn-query-error: <legacy code>;Sender|Receiver`` header of SQS's awsQueryCompatible
+trait, from which botocore takes the error code users see
+(``AWS.SimpleQueueService.NonExistentQueue``) and the exception class
+(``client.exceptions.QueueDoesNotExist``), as with real SQS.
+
+The older query protocol (form-encoded ``Action=...``, XML answers) is refused with an
+error that says to use a current SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, cast
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+import orjson
+
+from skylift.api.sqs_actions import Result, SqsActions
+from skylift.queues.errors import (
+    InvalidParameterValue,
+    MissingParameter,
+    QueueError,
+    UnsupportedOperation,
+)
+from skylift.queues.protocol import MessageAttributeValue, QueueBackend
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+logger = logging.getLogger("skylift.api.sqs")
+
+_TARGET_PREFIX = "AmazonSQS."
+# A full batch holds 1 MiB of messages; JSON escaping makes that at most 3 MiB on the wire
+# (an astral character, 4 bytes in UTF-8, is the 12-byte "\ud83d\ude00"), base64 4/3.
+MAX_BODY = 4 * 1024 * 1024
+# Actions in SQS's model that skylift answers with UnsupportedOperation, and why: accepting
+# them silently would hide that they change nothing here.
+UNSUPPORTED_ACTIONS = {
+    "AddPermission": "skylift has no IAM: every client may use every queue",
+    "RemovePermission": "skylift has no IAM: every client may use every queue",
+    "TagQueue": "skylift does not store queue tags",
+    "UntagQueue": "skylift does not store queue tags",
+    "ListQueueTags": "skylift does not store queue tags",
+    "ListMessageMoveTasks": "StartMessageMoveTask has finished moving when it returns",
+    "CancelMessageMoveTask": "StartMessageMoveTask has finished moving when it returns",
+}
+
+
+class InvalidAction(QueueError):
+    """Raised when a request names no SQS action, or one SQS does not have."""
+
+    code = "InvalidAction"
+
+
+class InternalError(QueueError):
+    """Raised (as a 500) when the API itself fails: a bug, logged with its request id."""
+
+    code = "InternalError"
+    status = 500
+    sender_fault = False
+
+
+class InvalidAddress(QueueError):
+    """Raised when a QueueUrl has no queue name in its path."""
+
+    code = "InvalidAddress"
+    status = 404
+
+
+def is_sqs_request(scope: Scope) -> bool:
+    """Whether an ASGI request is meant for the SQS API, by its headers alone.
+
+    True for a POST whose ``X-Amz-Target`` starts with ``AmazonSQS.`` (the JSON protocol),
+    or a form POST signed for the ``sqs`` service (the query protocol, which SqsApi refuses
+    with a helpful error). Example: ``if is_sqs_request(scope): await sqs(scope, receive,
+    send)``.
+    """
+    if scope.get("type") != "http" or scope.get("method") != "POST":
+        return False
+    target = content_type = authorization = b""
+    for name, value in scope["headers"]:
+        if name == b"x-amz-target":
+            target = value
+        elif name == b"content-type":
+            content_type = value
+        elif name == b"authorization":
+            authorization = value
+    if target.startswith(b"AmazonSQS."):
+        return True
+    return content_type.startswith(b"application/x-www-form-urlencoded") and (
+        b"/sqs/aws4_request" in authorization
+    )
+
+
+class SqsApi:
+    """An ASGI app serving SQS's API over a QueueBackend.
+
+    Queue URLs are ``http://{Host header}/{account_id}/{name}``; a request's QueueUrl is
+    resolved by its last path segment whatever host it names, so the ``https://sqs.{region}
+    .amazonaws.com/...`` URLs of a SAM template's ``!Ref`` work too. ARNs come from the
+    backend, so build it with the same ``region`` and ``account_id``.
+
+    Example::
+
+        api = SqsApi(SqliteQueues("var/queues.db"), region="us-east-1")
+        uvicorn.run(api, port=9324)
+        # boto3.client("sqs", endpoint_url="http://127.0.0.1:9324", ...)
+    """
+
+    def __init__(
+        self, queues: QueueBackend, *, region: str, account_id: str = "123456789012"
+    ) -> None:
+        self.queues = queues
+        self.region = region
+        self.account_id = account_id
+        self._actions = SqsActions(queues, account_id)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request_id = str(uuid.uuid4())
+        headers = dict(scope["headers"])  # ASGI lower-cases header names
+        target = headers.get(b"x-amz-target", b"").decode("latin-1")
+        if not target and _is_query_protocol(scope, headers):
+            await _refuse_query_protocol(send, request_id)
+            return
+        try:
+            action = target.removeprefix(_TARGET_PREFIX)
+            if scope["method"] != "POST" or not target.startswith(_TARGET_PREFIX) or not action:
+                raise InvalidAction(
+                    f"Could not find operation {target or '(no X-Amz-Target header)'}: the SQS "
+                    "API takes POST requests with an X-Amz-Target: AmazonSQS.<Action> header; "
+                    "use an AWS SDK or the AWS CLI."
+                )
+            handler = self._actions.actions.get(action)
+            if handler is None:
+                raise _unknown(action)
+            params = Params(_parse(await _read_body(receive)))
+            host = headers.get(b"host", b"").decode("latin-1") or _server(scope)
+            if action == "ReceiveMessage":
+                # A long poll must end when its client goes away, or it would take (and hide
+                # for a visibility timeout) a message nobody will see.
+                result = await _unless_disconnected(handler(params, host), receive)
+                if result is None:
+                    return
+            else:
+                result = await handler(params, host)
+        except QueueError as error:
+            await _respond(send, error.status, _error_body(error), request_id, error)
+            return
+        except Exception:
+            logger.exception("SQS request %s (%s) failed", request_id, target)
+            bug = InternalError(
+                f"skylift's SQS API failed on this request (id {request_id}); this is a bug, "
+                "see the server log."
+            )
+            await _respond(send, bug.status, _error_body(bug), request_id, bug)
+            return
+        await _respond(send, 200, orjson.dumps(result), request_id)
+
+
+class Params:
+    """Typed access to a JSON request's parameters; wrong types and missing values raise the
+    errors SQS answers with (InvalidParameterValue, MissingParameter)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def string(self, name: str) -> str:
+        value = self.data.get(name)
+        if value is None or value == "":
+            raise MissingParameter(f"The request must contain the parameter {name}.")
+        if not isinstance(value, str):
+            raise _wrong_type(name, "a string")
+        return value
+
+    def optional_string(self, name: str) -> str | None:
+        value = self.data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise _wrong_type(name, "a string")
+        return value
+
+    def optional_int(self, name: str) -> int | None:
+        value = self.data.get(name)
+        # bool is an int in Python, not in JSON.
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise _wrong_type(name, "an integer")
+        return value
+
+    def integer(self, name: str) -> int:
+        value = self.optional_int(name)
+        if value is None:
+            raise MissingParameter(f"The request must contain the parameter {name}.")
+        return value
+
+    def strings(self, name: str) -> list[str]:
+        value = self.data.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise _wrong_type(name, "a list of strings")
+        return value
+
+    def string_map(self, name: str, *, required: bool = False) -> dict[str, str]:
+        value = self.data.get(name)
+        if value is None and required:
+            raise MissingParameter(f"The request must contain the parameter {name}.")
+        value = {} if value is None else value
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise _wrong_type(name, "an object of string values")
+        return value
+
+    def entries(self) -> list[Params]:
+        """A batch's Entries; the batch checks (count, Id format and uniqueness) are the
+        action's, since they raise the batch errors."""
+        value = self.data.get("Entries")
+        if value is None:
+            raise MissingParameter("The request must contain the parameter Entries.")
+        if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+            raise _wrong_type("Entries", "a list of objects")
+        return [Params(entry) for entry in value]
+
+    def queue_name(self) -> str:
+        """The queue QueueUrl names: its last path segment, whatever the host."""
+        url = self.string("QueueUrl")
+        path = urlsplit(url).path if "://" in url else url
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        if not name:
+            raise InvalidAddress(
+                f"The address {url} is not valid for this endpoint: use the QueueUrl that "
+                "CreateQueue or GetQueueUrl returned (http://{host}/{account}/{queue name})."
+            )
+        return name
+
+    def message_attributes(self) -> dict[str, MessageAttributeValue]:
+        """MessageAttributes with each BinaryValue decoded from the wire's base64."""
+        raw = self.data.get("MessageAttributes") or {}
+        if not isinstance(raw, dict):
+            raise _wrong_type("MessageAttributes", "an object of name to attribute value")
+        attributes: dict[str, MessageAttributeValue] = {}
+        for name, value in raw.items():
+            if not isinstance(value, dict):
+                raise _wrong_type(f"MessageAttributes.{name}", "an object with DataType")
+            decoded = dict(value)
+            if "BinaryValue" in decoded:
+                try:
+                    decoded["BinaryValue"] = base64.b64decode(decoded["BinaryValue"], validate=True)
+                except (binascii.Error, TypeError, ValueError):
+                    raise _wrong_type(f"MessageAttributes.{name}.BinaryValue", "base64") from None
+            # The queue layer checks DataType and values, and refuses the list members SQS
+            # reserves unless they are empty.
+            attributes[name] = cast(MessageAttributeValue, decoded)
+        return attributes
+
+
+def _unknown(action: str) -> QueueError:
+    if action in UNSUPPORTED_ACTIONS:
+        return UnsupportedOperation(
+            f"skylift does not implement {action}: {UNSUPPORTED_ACTIONS[action]}. Leave the "
+            "call out when running on skylift."
+        )
+    return InvalidAction(
+        f"The action {action} is not valid for this web service. Use one of the SQS actions "
+        "(CreateQueue, SendMessage, ReceiveMessage, ...)."
+    )
+
+
+def _error_body(error: QueueError) -> bytes:
+    return orjson.dumps({"__type": error.type, "message": error.message})
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidParameterValue(
+            f"The request body is not valid JSON ({exc}); send the parameters as one JSON object."
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidParameterValue("The request body must be one JSON object of parameters.")
+    return data
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise InvalidParameterValue(
+                f"The request is larger than {MAX_BODY} bytes; SQS messages and batches hold at "
+                "most 1 MiB. Send large payloads by reference (e.g. an S3 key)."
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _unless_disconnected(work: Awaitable[Result], receive: Receive) -> Result | None:
+    """``work``'s result, or None (with ``work`` cancelled) if the client disconnects first."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        return None
+    return task.result()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, request_id: str, error: QueueError | None = None
+) -> None:
+    headers = [
+        (b"content-type", b"application/x-amz-json-1.0"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-amzn-requestid", request_id.encode()),
+    ]
+    if error is not None:
+        fault = "Sender" if error.sender_fault else "Receiver"
+        headers.append((b"x-amzn-query-error", f"{error.aws_query_code};{fault}".encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _is_query_protocol(scope: Scope, headers: dict[bytes, bytes]) -> bool:
+    form = headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded")
+    return form or b"Action=" in scope.get("query_string", b"")
+
+
+async def _refuse_query_protocol(send: Send, request_id: str) -> None:
+    message = (
+        "skylift's SQS API speaks SQS's JSON protocol only (X-Amz-Target: AmazonSQS.<Action>), "
+        "not the query protocol (Action=... forms with XML answers). Upgrade to a current AWS "
+        "SDK or CLI: boto3/botocore 1.34 or later, AWS SDK for JavaScript v3.447 or later."
+    )
+    body = (
+        '<?xml version="1.0"?><ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/">'
+        f"<Error><Type>Sender</Type><Code>InvalidAction</Code><Message>{escape(message)}"
+        f"</Message><Detail/></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+    headers = [
+        (b"content-type", b"text/xml"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-amzn-requestid", request_id.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _server(scope: Scope) -> str:
+    server = scope.get("server")
+    return f"{server[0]}:{server[1]}" if server else "localhost"
+
+
+def _wrong_type(name: str, expected: str) -> InvalidParameterValue:
+    return InvalidParameterValue(
+        f"Value for parameter {name} is invalid. Reason: it must be {expected}, as the SQS API "
+        "reference describes."
+    )
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    # The backend belongs to whoever built this app; there is nothing to start or stop.
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,400 @@
+"""The SQS actions: each turns one request's parameters into QueueBackend calls and returns
+the JSON result, shaped as the SQS API reference (and botocore's model) has it.
+
+Parameters are checked here only as far as the wire needs (types, presence, batch entry
+ids); SQS's rules about values live in the queue layer, which raises the QueueError named
+after SQS's error code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from skylift.queues.attributes import (
+    FIFO_STORED_ATTRIBUTES,
+    INTEGER_ATTRIBUTES,
+    READ_ONLY_ATTRIBUTES,
+    STORED_ATTRIBUTES,
+    queue_name_from_arn,
+)
+from skylift.queues.errors import (
+    BatchEntryIdsNotDistinct,
+    InvalidAttributeName,
+    InvalidBatchEntryId,
+    InvalidParameterValue,
+    QueueDoesNotExist,
+    QueueError,
+)
+from skylift.queues.messages import check_batch_size, md5_of_message_attributes
+from skylift.queues.protocol import (
+    MessageAttributeValue,
+    OutgoingMessage,
+    QueueBackend,
+    ReceivedMessage,
+)
+
+if TYPE_CHECKING:  # sqs.py builds the Params it passes in; only the type is needed here
+    from skylift.api.sqs import Params
+
+Result = dict[str, Any]
+Action = Callable[["Params", str], Awaitable[Result]]
+
+# The queue attribute names GetQueueAttributes knows (QueueAttributeName in the SQS model).
+QUEUE_ATTRIBUTES = frozenset(
+    {
+        *INTEGER_ATTRIBUTES,
+        *READ_ONLY_ATTRIBUTES,
+        *STORED_ATTRIBUTES,
+        *FIFO_STORED_ATTRIBUTES,
+        "RedrivePolicy",
+        "FifoQueue",
+        "ContentBasedDeduplication",
+    }
+)
+_BATCH_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_LIST_LIMIT = 1000  # what ListQueues returns at most, as in SQS
+
+
+class ResourceNotFoundException(QueueError):
+    """Raised when StartMessageMoveTask names a queue that does not exist."""
+
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class SqsActions:
+    """The actions of one SqsApi by SQS action name; ``host`` shapes the queue URLs."""
+
+    def __init__(self, queues: QueueBackend, account_id: str) -> None:
+        self.queues = queues
+        self.account_id = account_id
+        self.actions: dict[str, Action] = {
+            "CreateQueue": self.create_queue,
+            "GetQueueUrl": self.get_queue_url,
+            "ListQueues": self.list_queues,
+            "DeleteQueue": self.delete_queue,
+            "PurgeQueue": self.purge_queue,
+            "GetQueueAttributes": self.get_queue_attributes,
+            "SetQueueAttributes": self.set_queue_attributes,
+            "SendMessage": self.send_message,
+            "SendMessageBatch": self.send_message_batch,
+            "ReceiveMessage": self.receive_message,
+            "DeleteMessage": self.delete_message,
+            "DeleteMessageBatch": self.delete_message_batch,
+            "ChangeMessageVisibility": self.change_message_visibility,
+            "ChangeMessageVisibilityBatch": self.change_message_visibility_batch,
+            "ListDeadLetterSourceQueues": self.list_dead_letter_source_queues,
+            "StartMessageMoveTask": self.start_message_move_task,
+        }
+
+    def url(self, host: str, name: str) -> str:
+        return f"http://{host}/{self.account_id}/{name}"
+
+    # -- queues ---------------------------------------------------------------------------
+
+    async def create_queue(self, params: Params, host: str) -> Result:
+        # Tags are accepted and dropped: they change nothing about how a queue behaves.
+        name = params.string("QueueName")
+        info = await self.queues.create_queue(name, params.string_map("Attributes"))
+        return {"QueueUrl": self.url(host, info.name)}
+
+    async def get_queue_url(self, params: Params, host: str) -> Result:
+        info = await self.queues.get_queue(params.string("QueueName"))
+        return {"QueueUrl": self.url(host, info.name)}
+
+    async def list_queues(self, params: Params, host: str) -> Result:
+        prefix = params.optional_string("QueueNamePrefix") or ""
+        names, token = _page(await self.queues.list_queues(prefix), params)
+        return _present({"QueueUrls": [self.url(host, n) for n in names], "NextToken": token})
+
+    async def delete_queue(self, params: Params, host: str) -> Result:
+        await self.queues.delete_queue(params.queue_name())
+        return {}
+
+    async def purge_queue(self, params: Params, host: str) -> Result:
+        await self.queues.purge(params.queue_name())
+        return {}
+
+    async def get_queue_attributes(self, params: Params, host: str) -> Result:
+        name = params.queue_name()
+        wanted = set(params.strings("AttributeNames"))
+        unknown = sorted(wanted - QUEUE_ATTRIBUTES - {"All"})
+        if unknown:
+            raise InvalidAttributeName(
+                f"Unknown Attribute {unknown[0]}. Ask for All or for some of: "
+                + ", ".join(sorted(QUEUE_ATTRIBUTES))
+                + "."
+            )
+        attributes = await self.queues.get_attributes(name)
+        if "All" not in wanted:
+            attributes = {k: v for k, v in attributes.items() if k in wanted}
+        return _present({"Attributes": attributes})
+
+    async def set_queue_attributes(self, params: Params, host: str) -> Result:
+        name = params.queue_name()
+        await self.queues.set_attributes(name, params.string_map("Attributes", required=True))
+        return {}
+
+    async def list_dead_letter_source_queues(self, params: Params, host: str) -> Result:
+        dlq = (await self.queues.get_queue(params.queue_name())).name
+        sources = []
+        for name in await self.queues.list_queues():
+            try:
+                policy = (await self.queues.get_queue(name)).attributes.get("RedrivePolicy")
+            except QueueDoesNotExist:
+                continue  # deleted since it was listed
+            if policy and _dead_letter_queue(policy) == dlq:
+                sources.append(name)
+        names, token = _page(sources, params)
+        # "queueUrls" is lower camel case in the SQS model, unlike ListQueues' "QueueUrls".
+        return _present({"queueUrls": [self.url(host, n) for n in names], "NextToken": token})
+
+    async def start_message_move_task(self, params: Params, host: str) -> Result:
+        """Move a dead-letter queue's messages back to their sources (or to DestinationArn).
+
+        The move is done when this returns, so there is no task to list or cancel later.
+        """
+        source = await self._queue_of(params.string("SourceArn"))
+        destination_arn = params.optional_string("DestinationArn")
+        destination = await self._queue_of(destination_arn) if destination_arn else None
+        params.optional_int("MaxNumberOfMessagesPerSecond")  # nothing to throttle
+        await self.queues.redrive(source, destination)
+        return {"TaskHandle": base64.b64encode(f"{uuid.uuid4()}:{source}".encode()).decode()}
+
+    async def _queue_of(self, arn: str) -> str:
+        parts = arn.split(":")
+        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not parts[5]:
+            raise InvalidParameterValue(
+                f"Value {arn} for parameter SourceArn or DestinationArn is invalid: use a queue "
+                "ARN, arn:aws:sqs:{region}:{account}:{name} (the queue's QueueArn attribute)."
+            )
+        try:
+            return (await self.queues.get_queue(parts[5])).name
+        except QueueDoesNotExist:
+            raise ResourceNotFoundException(
+                f"The resource that you specified for the SourceArn or DestinationArn parameter "
+                f"does not exist: there is no queue named {parts[5]!r}."
+            ) from None
+
+    # -- messages -------------------------------------------------------------------------
+
+    async def send_message(self, params: Params, host: str) -> Result:
+        name = params.queue_name()
+        [result] = await self.queues.send(name, [_outgoing(params)])
+        return _present(
+            {
+                "MessageId": result.message_id,
+                "MD5OfMessageBody": result.md5_of_body,
+                "MD5OfMessageAttributes": result.md5_of_message_attributes,
+                "SequenceNumber": result.sequence_number,
+            }
+        )
+
+    async def send_message_batch(self, params: Params, host: str) -> Result:
+        name = params.queue_name()
+        entries, ids = _batch(params)
+        messages = [_outgoing(entry) for entry in entries]
+        failed: dict[int, QueueError] = {}
+        pending = list(range(len(entries)))
+        successful: list[Result] = []
+        # The backend refuses a batch whole, naming the first bad entry; SQS fails that entry
+        # alone, so drop it and send the rest again.
+        while pending:
+            try:
+                results = await self.queues.send(name, [messages[i] for i in pending])
+            except QueueError as error:
+                if error.entry is None or not 0 <= error.entry < len(pending):
+                    raise
+                failed[pending.pop(error.entry)] = error
+                continue
+            successful = [
+                _present(
+                    {
+                        "Id": ids[i],
+                        "MessageId": r.message_id,
+                        "MD5OfMessageBody": r.md5_of_body,
+                        "MD5OfMessageAttributes": r.md5_of_message_attributes,
+                        "SequenceNumber": r.sequence_number,
+                    }
+                )
+                for i, r in zip(pending, results, strict=True)
+            ]
+            break
+        return _batch_result(successful, ids, failed)
+
+    async def receive_message(self, params: Params, host: str) -> Result:
+        name = params.queue_name()
+        system = {*params.strings("AttributeNames"), *params.strings("MessageSystemAttributeNames")}
+        user = params.strings("MessageAttributeNames")
+        # ReceiveRequestAttemptId is not supported: a retried FIFO receive gets new messages.
+        max_messages = params.optional_int("MaxNumberOfMessages")
+        messages = await self.queues.receive(
+            name,
+            max_messages=1 if max_messages is None else max_messages,
+            visibility_timeout=params.optional_int("VisibilityTimeout"),
+            wait_seconds=params.optional_int("WaitTimeSeconds"),
+        )
+        return _present({"Messages": [_message(m, system, user) for m in messages]})
+
+    async def delete_message(self, params: Params, host: str) -> Result:
+        name = params.queue_name()
+        [error] = await self.queues.delete(name, [params.string("ReceiptHandle")])
+        if error is not None:
+            raise error
+        return {}
+
+    async def delete_message_batch(self, params: Params, host: str) -> Result:
+        name = params.queue_name()
+        entries, ids = _batch(params)
+        handles = [entry.string("ReceiptHandle") for entry in entries]
+        errors = await self.queues.delete(name, handles)
+        failed = {i: error for i, error in enumerate(errors) if error is not None}
+        return _batch_result(
+            [{"Id": ids[i]} for i in range(len(ids)) if i not in failed], ids, failed
+        )
+
+    async def change_message_visibility(self, params: Params, host: str) -> Result:
+        name = params.queue_name()
+        handle = params.string("ReceiptHandle")
+        await self.queues.change_visibility(name, handle, params.integer("VisibilityTimeout"))
+        return {}
+
+    async def change_message_visibility_batch(self, params: Params, host: str) -> Result:
+        name = params.queue_name()
+        entries, ids = _batch(params)
+        changes = [(e.string("ReceiptHandle"), e.integer("VisibilityTimeout")) for e in entries]
+        await self.queues.get_queue(name)  # a missing queue fails the request, not each entry
+        failed: dict[int, QueueError] = {}
+        for index, (handle, timeout) in enumerate(changes):
+            try:
+                await self.queues.change_visibility(name, handle, timeout)
+            except QueueDoesNotExist:
+                raise
+            except QueueError as error:
+                failed[index] = error
+        return _batch_result(
+            [{"Id": ids[i]} for i in range(len(ids)) if i not in failed], ids, failed
+        )
+
+
+def _outgoing(params: Params) -> OutgoingMessage:
+    # MessageSystemAttributes (only AWSTraceHeader exists) are accepted and dropped: skylift
+    # has no X-Ray to carry the trace to.
+    return OutgoingMessage(
+        body=params.string("MessageBody"),
+        delay_seconds=params.optional_int("DelaySeconds"),
+        message_attributes=params.message_attributes(),
+        message_group_id=params.optional_string("MessageGroupId"),
+        message_deduplication_id=params.optional_string("MessageDeduplicationId"),
+    )
+
+
+def _batch(params: Params) -> tuple[list[Params], list[str]]:
+    """A batch's entries and their Ids, refusing the batches SQS refuses whole."""
+    entries = params.entries()
+    check_batch_size(len(entries))
+    ids: list[str] = []
+    for entry in entries:
+        entry_id = entry.data.get("Id")
+        if not isinstance(entry_id, str) or _BATCH_ENTRY_ID.fullmatch(entry_id) is None:
+            raise InvalidBatchEntryId(
+                "A batch entry id can only contain alphanumeric characters, hyphens and "
+                f"underscores. It can be at most 80 letters long; {entry_id!r} is not."
+            )
+        if entry_id in ids:
+            raise BatchEntryIdsNotDistinct(f"Id {entry_id} repeated; give each entry its own Id.")
+        ids.append(entry_id)
+    return entries, ids
+
+
+def _batch_result(
+    successful: list[Result], ids: list[str], failed: dict[int, QueueError]
+) -> Result:
+    return {
+        "Successful": successful,
+        "Failed": [
+            {
+                "Id": ids[i],
+                "SenderFault": error.sender_fault,
+                "Code": error.aws_query_code,
+                "Message": error.message,
+            }
+            for i, error in sorted(failed.items())
+        ],
+    }
+
+
+def _message(message: ReceivedMessage, system: set[str], user: list[str]) -> Result:
+    attributes = message.attributes
+    if "All" not in system:
+        attributes = {k: v for k, v in attributes.items() if k in system}
+    selected = {k: v for k, v in message.message_attributes.items() if _selected(k, user)}
+    return _present(
+        {
+            "MessageId": message.message_id,
+            "ReceiptHandle": message.receipt_handle,
+            "MD5OfBody": message.md5_of_body,
+            "Body": message.body,
+            "Attributes": attributes,
+            # SQS digests the attributes it returns, so clients can check what they got.
+            "MD5OfMessageAttributes": md5_of_message_attributes(selected),
+            "MessageAttributes": {k: _wire_value(v) for k, v in selected.items()},
+        }
+    )
+
+
+def _selected(name: str, patterns: list[str]) -> bool:
+    """Whether MessageAttributeNames selects an attribute: All, .*, its name, or prefix.*"""
+    for pattern in patterns:
+        if pattern in ("All", ".*") or pattern == name:
+            return True
+        if pattern.endswith(".*") and name.startswith(pattern[:-1]):
+            return True
+    return False
+
+
+def _wire_value(value: MessageAttributeValue) -> Result:
+    if "BinaryValue" in value:
+        encoded = base64.b64encode(value["BinaryValue"]).decode()
+        return {"DataType": value["DataType"], "BinaryValue": encoded}
+    return {"DataType": value["DataType"], "StringValue": value["StringValue"]}
+
+
+def _page(names: list[str], params: Params) -> tuple[list[str], str | None]:
+    """One page of sorted names, and the NextToken for the rest (only given MaxResults)."""
+    limit = params.optional_int("MaxResults")
+    if limit is not None and not 1 <= limit <= _LIST_LIMIT:
+        raise InvalidParameterValue(
+            f"Value {limit} for parameter MaxResults is invalid. Reason: MaxResults must be "
+            f"an integer between 1 and {_LIST_LIMIT}."
+        )
+    token = params.optional_string("NextToken")
+    if token:
+        try:
+            after = base64.urlsafe_b64decode(token.encode()).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise InvalidParameterValue(
+                f"Invalid NextToken {token!r}: pass the NextToken of the previous response."
+            ) from None
+        names = [n for n in names if n > after]
+    page = names[: limit or _LIST_LIMIT]
+    more = limit is not None and len(names) > limit
+    return page, base64.urlsafe_b64encode(page[-1].encode()).decode() if more else None
+
+
+def _dead_letter_queue(policy: str) -> str | None:
+    try:
+        return queue_name_from_arn(json.loads(policy)["deadLetterTargetArn"])[2]
+    except (ValueError, KeyError, TypeError, QueueError):
+        return None
+
+
+def _present(result: Result) -> Result:
+    """The members that have a value: SQS's JSON leaves out absent and empty ones."""
+    return {k: v for k, v in result.items() if v is not None and v != [] and v != {}}
