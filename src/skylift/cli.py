@@ -54,6 +54,19 @@ def up(app: str | None, template: str | None, host: str, port: int, quiet: bool)
             path = route_target.route.path
             shown = f"{base}{path}" if path.startswith("/") else f"{base}/* ($default)"
             click.echo(f"  {method:<7} {shown}  -> {route_target.function}", err=True)
+        for spec in platform.specs.values():
+            for queue in spec.queues:
+                click.echo(
+                    f"  queue {queue.queue} (batch {queue.batch_size})  -> {spec.name}", err=True
+                )
+            for upload in spec.uploads:
+                where = f"{upload.bucket}/{upload.prefix}*{upload.suffix}"
+                click.echo(f"  {', '.join(upload.events)} {where}  -> {spec.name}", err=True)
+        if platform.state is not None:
+            click.echo(
+                f"  SQS and S3 APIs for boto3 at {base} (state in {platform.state.directory})",
+                err=True,
+            )
         if platform.sources is not None:
             scheduler = platform.sources.scheduler
             for entry in scheduler.entries:
