@@ -33,6 +33,7 @@ from skylift.sam_resources import TemplateResources, function_physical, warn_sta
 from skylift.spec import (
     DEFAULT_MEMORY,
     DEFAULT_TIMEOUT,
+    PYTHON_RUNTIME,
     FunctionSpec,
     HttpRoute,
     Resources,
@@ -41,7 +42,6 @@ from skylift.spec import (
 from skylift.triggers import QueueTrigger, ScheduleTrigger, UploadTrigger
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
-_RUNTIME = re.compile(r"^python3\.\d+$")
 _INTEGER = re.compile(r"^-?\d+$")
 
 
@@ -291,7 +291,7 @@ class _Function:
         runtime = self.string("Runtime")
         if runtime is None:
             raise self.fail("Runtime is missing: set Runtime: python3.12 (or in Globals.Function)")
-        if not _RUNTIME.match(runtime):
+        if not PYTHON_RUNTIME.match(runtime):
             raise self.fail(
                 f"Runtime {runtime!r} is not supported: skylift runs python3.x runtimes; "
                 "set Runtime to one, e.g. python3.12"

@@ -54,7 +54,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ENV_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _HANDLER = re.compile(r"^[^\s.][^\s]*\.[A-Za-z_][A-Za-z0-9_]*$")
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_.-]*)(\+?)\}$")
-_RUNTIME = re.compile(r"^python3\.\d+$")
+PYTHON_RUNTIME = re.compile(r"^python3\.\d+$")
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
             f"handler {spec.handler!r} is invalid: write it as 'module.function', "
             "e.g. 'app.lambda_handler'"
         )
-    if not _RUNTIME.match(spec.runtime):
+    if not PYTHON_RUNTIME.match(spec.runtime):
         raise fail(f"runtime {spec.runtime!r} is not supported: use python3.x, e.g. python3.11")
     if isinstance(spec.timeout, bool) or not isinstance(spec.timeout, int | float):
         raise fail(f"timeout must be a number of seconds, got {spec.timeout!r}")

@@ -26,6 +26,7 @@ from xml.sax.saxutils import escape
 
 import orjson
 
+from skylift.account import ACCOUNT_ID
 from skylift.api.sqs_actions import Result, SqsActions
 from skylift.queues.errors import (
     InvalidParameterValue,
@@ -120,9 +121,7 @@ class SqsApi:
         # boto3.client("sqs", endpoint_url="http://127.0.0.1:9324", ...)
     """
 
-    def __init__(
-        self, queues: QueueBackend, *, region: str, account_id: str = "123456789012"
-    ) -> None:
+    def __init__(self, queues: QueueBackend, *, region: str, account_id: str = ACCOUNT_ID) -> None:
         self.queues = queues
         self.region = region
         self.account_id = account_id

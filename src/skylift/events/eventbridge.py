@@ -12,7 +12,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-DEFAULT_ACCOUNT = "123456789012"
+from skylift.account import ACCOUNT_ID
+
+DEFAULT_ACCOUNT = ACCOUNT_ID
 
 
 def scheduled_event(

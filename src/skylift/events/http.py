@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from skylift.account import ACCOUNT_ID
+
 
 @dataclass(frozen=True)
 class HttpRequest:
@@ -40,7 +42,7 @@ class RequestIds:
     request_id: str  # API Gateway's requestContext.requestId
     time_epoch_ms: int
     api_id: str = "skylift"
-    account_id: str = "123456789012"
+    account_id: str = ACCOUNT_ID
     stage: str | None = None  # None: "Prod" for REST, "$default" for HTTP APIs
 
 

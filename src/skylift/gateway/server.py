@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import uvicorn
 
@@ -107,15 +107,9 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(coro_factory: Callable[[], object]) -> None:
-    """Run a coroutine on uvloop when available (it is the faster loop)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
-        asyncio.run(coro_factory())  # type: ignore[arg-type]
-        return
-    if sys.version_info >= (3, 12):  # pragma: no cover
-        uvloop.run(coro_factory())
-    else:
-        uvloop.install()
-        asyncio.run(coro_factory())  # type: ignore[arg-type]
+def run(coro_factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a coroutine on uvloop (the faster loop; a dependency on Linux)."""
+    import uvloop
+
+    uvloop.install()
+    asyncio.run(coro_factory())

@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+from skylift.account import ACCOUNT_ID
 from skylift.queues import sqlite_fifo, sqlite_redrive
 from skylift.queues.attributes import QueueSettings, first_difference
 from skylift.queues.errors import (
@@ -81,7 +82,7 @@ class SqliteQueues:
         path: str | os.PathLike[str],
         *,
         region: str = "us-east-1",
-        account_id: str = "123456789012",
+        account_id: str = ACCOUNT_ID,
         poll_interval: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:

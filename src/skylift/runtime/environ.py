@@ -6,15 +6,12 @@ import os
 import time
 import uuid
 
+from skylift.account import ACCOUNT_ID, DEFAULT_REGION, region
 from skylift.spec import FunctionSpec
 
-ACCOUNT_ID = "123456789012"
-DEFAULT_REGION = "us-east-1"
+__all__ = ["ACCOUNT_ID", "DEFAULT_REGION", "region"]
+
 VERSION = "$LATEST"
-
-
-def region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
 
 def function_arn(name: str, region_name: str | None = None) -> str:

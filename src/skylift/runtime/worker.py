@@ -9,6 +9,7 @@ so output from C extensions and subprocesses is kept too.
 from __future__ import annotations
 
 import decimal
+import io
 import json
 import logging
 import os
@@ -46,13 +47,12 @@ def _encode_default(obj: object) -> object:
 def _setup_logging(request_filter: RequestIdFilter) -> None:
     # The same root handler the Lambda Python runtime installs.
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        logging.Formatter(
-            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
-            "%Y-%m-%dT%H:%M:%S",
-        )
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+        "%Y-%m-%dT%H:%M:%S",
     )
-    handler.formatter.converter = time.gmtime  # type: ignore[union-attr]  # set just above
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
     handler.addFilter(request_filter)
     logging.getLogger().addHandler(handler)
 
@@ -68,8 +68,9 @@ def serve(
     log_stream = new_log_stream()
     apply(lambda_environment(spec, log_stream))
     # Line buffering: a worker killed mid-invocation still leaves its printed lines.
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
     request_filter = RequestIdFilter()
     _setup_logging(request_filter)
     arn = function_arn(spec.name)
