@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -42,7 +43,7 @@ def work(event, context):
 """
 
 
-def start(app: Path, record: bool) -> subprocess.Popen[str]:
+def start(app: Path, record: bool) -> tuple[subprocess.Popen[str], str]:
     env = {**os.environ, "RECORD": "1" if record else "0"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", "0", "--quiet"],
@@ -54,7 +55,7 @@ def start(app: Path, record: bool) -> subprocess.Popen[str]:
     assert proc.stderr is not None
     for line in proc.stderr:
         if "serving on" in line:
-            return proc
+            return proc, line.rsplit(" ", 1)[-1].strip()
     raise RuntimeError(f"skylift up did not start: exit {proc.wait()}")
 
 
@@ -65,12 +66,46 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
         proc.stderr.close()
 
 
-async def send(db: Path, messages: int) -> None:
-    queues = SqliteQueues(db)
-    batch = [OutgoingMessage("x" * 100) for _ in range(10)]
-    for _ in range(messages // 10):
-        await queues.send("work", batch)
-    await queues.close()
+SENDERS = 16  # concurrent connections, as a busy producer fleet would hold
+SEND_LUA = """
+wrk.method = "POST"
+wrk.headers["X-Amz-Target"] = "AmazonSQS.SendMessageBatch"
+wrk.headers["Content-Type"] = "application/x-amz-json-1.0"
+wrk.body = os.getenv("SQS_BODY")
+local limit = tonumber(os.getenv("BATCHES_PER_THREAD"))
+local done = 0
+function response(status, headers, body)
+  done = done + 1
+  if done >= limit then wrk.thread:stop() end
+end
+"""
+
+
+def send_wrk(url: str, messages: int) -> subprocess.Popen[str]:
+    """Start wrk sending `messages` with SendMessageBatch over the server's SQS API.
+
+    Each wrk thread stops sending after its share, but wrk waits out its duration:
+    interrupt it when done, then read its summary (`finish_wrk`).
+    """
+    entries = [{"Id": str(i), "MessageBody": "x" * 100} for i in range(10)]
+    body = json.dumps({"QueueUrl": f"{url}/123456789012/work", "Entries": entries})
+    threads = 2
+    script = Path(tempfile.gettempdir()) / "skylift-sqs-send.lua"
+    script.write_text(SEND_LUA)
+    env = {**os.environ, "SQS_BODY": body, "BATCHES_PER_THREAD": str(messages // 10 // threads)}
+    return subprocess.Popen(
+        ["wrk", f"-t{threads}", f"-c{SENDERS}", "-d300s", "-s", str(script), url + "/"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def finish_wrk(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(30)
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"some sends failed:\n{out}")
 
 
 async def remaining(db: Path) -> int:
@@ -89,17 +124,24 @@ def wait_empty(db: Path, timeout: float) -> None:
 
 
 def end_to_end(messages: int) -> float:
-    """Messages per second from the first send until the queue is empty."""
+    """Messages per second from the first send until the handler has seen them all."""
     with tempfile.TemporaryDirectory() as directory:
         app = Path(directory)
         (app / "app.py").write_text(textwrap.dedent(APP))
-        db = app / ".skylift" / "queues.db"
-        server = start(app, record=False)
+        done = app / "done.txt"
+        server, url = start(app, record=True)
         try:
             started = time.perf_counter()
-            asyncio.run(send(db, messages))
-            wait_empty(db, 300)
-            return messages / (time.perf_counter() - started)
+            sender = send_wrk(url, messages)
+            deadline = time.monotonic() + 300
+            # Each handled message is one line of 101 bytes ("x" * 100 and a newline).
+            while not done.exists() or done.stat().st_size < messages * 101:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the messages were not all handled in time")
+                time.sleep(0.005)
+            elapsed = time.perf_counter() - started
+            finish_wrk(sender)
+            return messages / elapsed
         finally:
             stop(server)
 
@@ -111,13 +153,13 @@ def kill_run(messages: int) -> tuple[int, int, int]:
         (app / "app.py").write_text(textwrap.dedent(APP))
         db = app / ".skylift" / "queues.db"
         done = app / "done.txt"
-        server = start(app, record=True)
+        server, _ = start(app, record=True)
         asyncio.run(send_numbered(db, messages))
         while len(read(done)) < messages // 2:
             time.sleep(0.005)
         stop(server, signal.SIGKILL)
         at_kill = len(read(done))
-        server = start(app, record=True)
+        server, _ = start(app, record=True)
         try:
             wait_empty(db, 300)
         finally:
@@ -153,8 +195,10 @@ def main() -> None:
             "",
             f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} "
             f"cores. Command: `make bench` (`python bench/queue_e2e.py`), {args.messages:,} "
-            "messages of 100 bytes sent in batches of 10 to a running `skylift up` whose handler "
-            "does nothing; the clock runs from the first send until the queue is empty.",
+            "messages of 100 bytes sent with SendMessageBatch (10 per call) over the SQS API "
+            f"by wrk with {SENDERS} connections to a running `skylift up`, whose handler "
+            "appends each batch to a file; the clock runs from the first send until the "
+            "handler has seen every message. wrk, the server and its workers share the cores.",
             "",
             "| measurement | messages/s |",
             "|---|---:|",

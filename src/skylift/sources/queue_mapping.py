@@ -10,7 +10,9 @@ messages come back after their visibility timeout (and go to the dead-letter que
 identifier that is empty or not in the batch fails the whole batch.
 
 Pollers scale with the backlog: a full batch starts another poller, up to the mapping's
-`max_concurrency`; a poller that finds the queue empty stops, down to one.
+`max_concurrency`. Only the first poller long-polls; the others poll without waiting and
+stop as soon as a batch comes back short, so an idle queue has one waiter, and a send
+wakes one poller, not a herd of them.
 """
 
 from __future__ import annotations
@@ -83,11 +85,11 @@ class QueueMapping:
 
     def start(self) -> None:
         if self.trigger.enabled:
-            self._spawn()
+            self._spawn(primary=True)
 
-    def _spawn(self) -> None:
+    def _spawn(self, primary: bool = False) -> None:
         if len(self.pollers) < self.max_pollers and not self._stopping:
-            task = asyncio.ensure_future(self._poll())
+            task = asyncio.ensure_future(self._poll(primary))
             self.pollers.add(task)
             task.add_done_callback(self.pollers.discard)
 
@@ -99,28 +101,28 @@ class QueueMapping:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _poll(self) -> None:
+    async def _poll(self, primary: bool) -> None:
         while not self._stopping:
             try:
-                batch = await self._gather()
+                batch = await self._gather(LONG_POLL_SECONDS if primary else 0)
             except QueueError as exc:  # e.g. the queue was deleted under us
                 logger.error("%s: polling %s failed: %s", self.function, self.trigger.queue, exc)
                 await asyncio.sleep(1)
                 continue
-            if not batch:
-                if len(self.pollers) > 1:
-                    return  # idle: scale down
-                continue
-            if len(batch) >= min(self.trigger.batch_size, RECEIVE_MAX):
+            full = len(batch) >= min(self.trigger.batch_size, RECEIVE_MAX)
+            if full:
                 self._spawn()  # a full batch means a backlog: scale up
-            await self._process(batch)
+            if batch:
+                await self._process(batch)
+            if not full and not primary:
+                return  # the backlog is gone: scale down
 
-    async def _gather(self) -> list[ReceivedMessage]:
+    async def _gather(self, wait: int) -> list[ReceivedMessage]:
         """One batch: up to batch_size messages within the batching window."""
         size = self.trigger.batch_size
         window = self.trigger.max_batching_window
         batch = await self.queues.receive(
-            self.trigger.queue, max_messages=min(size, RECEIVE_MAX), wait_seconds=LONG_POLL_SECONDS
+            self.trigger.queue, max_messages=min(size, RECEIVE_MAX), wait_seconds=wait
         )
         if not batch or (len(batch) >= size) or window <= 0:
             return batch
