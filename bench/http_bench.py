@@ -81,9 +81,12 @@ def start(name: str, port: int) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
+            # skylift listens before it has loaded the app (connections wait in the
+            # backlog), so ask for an unknown path: the router answers 404 once loaded,
+            # without starting an instance of the function.
+            httpx.get(f"http://127.0.0.1:{port}/--ready--", timeout=10)
+            return proc
+        except httpx.HTTPError:
             time.sleep(0.02)
     stop(proc)
     raise RuntimeError(f"{name} did not start on port {port}")

@@ -3,8 +3,9 @@ after each invocation and keeps bounded while one runs.
 
 The memfd is append-only (O_APPEND on the open file description fds 1, 2 and the memfd
 share), so it can be truncated under a running handler without leaving holes: the next
-write lands at the new end. A handler that prints gigabytes costs at most `TRIM_AT`
-bytes of memory; the tail (`KEEP` bytes) is what the invocation's log shows.
+write lands at the new end. A handler that prints gigabytes costs at most about `TRIM_AT`
+bytes of memory (plus what it writes in one `CHECK_EVERY`); the tail (`KEEP` bytes) is
+what the invocation's log shows.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import time
 
 KEEP = 1 << 20  # bytes of output kept per invocation: the tail wins
 TRIM_AT = 8 << 20  # trim when the memfd grows past this
-CHECK_EVERY = 0.1  # seconds, while an invocation runs
+# How often the trimmer looks. It is never woken per invocation: waking a thread costs a
+# context switch and a GIL handoff on every request (measured: +50 us of worker CPU).
+CHECK_EVERY = 0.25
 
 
 def tail(fd: int, limit: int = KEEP) -> tuple[bytes, int]:
@@ -33,16 +36,11 @@ class Output:
         self.fd = fd
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
         self._lock = threading.Lock()
-        self._running = threading.Event()
         self._dropped = 0
         threading.Thread(target=self._trim_forever, name="skylift-output", daemon=True).start()
 
-    def started(self) -> None:
-        self._running.set()
-
     def drain(self) -> bytes:
         """Everything written since the last drain (its tail, if it was trimmed)."""
-        self._running.clear()
         with self._lock:
             data, before = tail(self.fd)
             dropped = self._dropped + before
@@ -54,7 +52,6 @@ class Output:
 
     def _trim_forever(self) -> None:
         while True:
-            self._running.wait()
             time.sleep(CHECK_EVERY)
             with self._lock:
                 if os.fstat(self.fd).st_size > TRIM_AT:

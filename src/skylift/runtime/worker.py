@@ -84,7 +84,6 @@ def serve(
             os._exit(0)
         request_id = header["id"]
         request_filter.request_id = request_id
-        output.started()
         trace = header.get("trace")
         if trace is not None:
             os.environ["_X_AMZN_TRACE_ID"] = trace
