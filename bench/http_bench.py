@@ -128,13 +128,19 @@ def wrk(url: str, connections: int, seconds: int, script: str) -> tuple[float, f
     return rps, p50, p99, count
 
 
-def throughput(name: str, seconds: int, connections: int, script: str, rounds: int) -> Result:
-    """The median round (by requests/s) of `rounds` fresh servers, so noise evens out."""
-    runs = sorted(
-        (_throughput_once(name, seconds, connections, script) for _ in range(rounds)),
-        key=lambda r: r.rps,
-    )
-    return runs[len(runs) // 2]
+def throughput(
+    names: list[str], seconds: int, connections: int, script: str, rounds: int
+) -> list[Result]:
+    """Each server's median round (by requests/s) of `rounds` fresh servers.
+
+    The servers take turns within each round, so a noisy spell on the machine falls on
+    all of them alike rather than on whichever ran then.
+    """
+    runs: dict[str, list[Result]] = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            runs[name].append(_throughput_once(name, seconds, connections, script))
+    return [sorted(runs[n], key=lambda r: r.rps)[rounds // 2] for n in names]
 
 
 def _throughput_once(name: str, seconds: int, connections: int, script: str) -> Result:
@@ -204,7 +210,8 @@ def report(
         f"cores ({cpu}), Python {platform.python_version()}, Linux {platform.release()}.",
         f"Command: `make bench` (`python bench/http_bench.py`): wrk -t2 -c{args.connections} "
         f"-d{args.seconds}s on loopback after a 2 s warm-up; each row is the median (by "
-        f"requests/s) of {args.rounds} fresh servers. wrk and the server share the 2 cores.",
+        f"requests/s) of {args.rounds} fresh servers, the servers taking turns in each "
+        "round. wrk and the server share the 2 cores.",
         "",
         "| server | requests/s | vs FastAPI | p50 | p99 | errors |",
         "|---|---:|---:|---:|---:|---:|",
@@ -241,7 +248,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="fresh servers per measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="fresh servers per measurement")
     parser.add_argument("--out", type=Path, help="write the report here (Markdown)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -249,10 +256,13 @@ def main() -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(LUA)
     try:
-        results = [
-            throughput(n, args.seconds, args.connections, f.name, args.rounds)
-            for n in ("skylift", "granian", "fastapi", "flask")
-        ]
+        results = throughput(
+            ["skylift", "granian", "fastapi", "flask"],
+            args.seconds,
+            args.connections,
+            f.name,
+            args.rounds,
+        )
     finally:
         os.unlink(f.name)
     text = report(results, cold_start(args.rounds), args)
