@@ -32,7 +32,6 @@ def build_config(app: Gateway, host: str, port: int) -> uvicorn.Config:
         log_level="warning",
         # Lambda-style callers hold connections open; keep them across bursts.
         timeout_keep_alive=30,
-        h11_max_incomplete_event_size=64 * 1024,
     )
 
 
