@@ -48,6 +48,15 @@ class LivePlatform:
 
         return self.run(many())
 
+    def outcomes(self, function: str, events: list[bytes]) -> list[Any]:
+        """Concurrent invocations; each a result or the exception it raised."""
+
+        async def many() -> list[Any]:
+            calls = (self.platform.invoker.invoke(function, e) for e in events)
+            return list(await asyncio.gather(*calls, return_exceptions=True))
+
+        return self.run(many())
+
     def close(self) -> None:
         self.run(self.platform.close())
         self.loop.call_soon_threadsafe(self.loop.stop)

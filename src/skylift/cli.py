@@ -38,7 +38,16 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", "-p", default=8080, show_default=True, type=int, help="Port to listen on.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print each invocation's log.")
-def up(app: str | None, template: str | None, host: str, port: int, quiet: bool) -> None:
+@click.option(
+    "--concurrency",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Invocations that may run at once, across all functions; past it, 429s.",
+)
+def up(
+    app: str | None, template: str | None, host: str, port: int, quiet: bool, concurrency: int
+) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.platform import Platform
     from skylift.gateway.server import run, serve
@@ -83,7 +92,7 @@ def up(app: str | None, template: str | None, host: str, port: int, quiet: bool)
             )
 
     try:
-        run(lambda: serve(target, host, port, on_ready=ready, quiet=quiet))
+        run(lambda: serve(target, host, port, on_ready=ready, quiet=quiet, concurrency=concurrency))
     except SkyliftError as exc:
         _fail(str(exc))
     except OSError as exc:

@@ -30,3 +30,25 @@ class FunctionNotFound(SkyliftError):
 
 class LoadError(SkyliftError):
     """Raised when an app cannot be loaded at all (missing file, import failure)."""
+
+
+class Throttled(SkyliftError):
+    """Raised when an invocation waited past the limit for a free instance.
+
+    `reason` is Lambda's: "ReservedFunctionConcurrentInvocationLimitExceeded" when the
+    function's own limit was reached, "ConcurrentInvocationLimitExceeded" for the server's.
+    """
+
+    def __init__(self, function: str, reason: str, limit: int) -> None:
+        self.function = function
+        self.reason = reason
+        self.limit = limit
+        which = "its reserved concurrency" if reason.startswith("Reserved") else "the server's"
+        super().__init__(
+            f"Rate Exceeded. {function!r} is at {which} limit of {limit} concurrent "
+            "invocations; retry later, or raise the limit"
+        )
+
+
+RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
+ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"

@@ -110,6 +110,12 @@ def single(event, context):
     return os.getpid()
 
 
+@app.function(max_concurrency=1)
+def single_slow(event, context):
+    time.sleep(1)
+    return os.getpid()
+
+
 @app.function()
 def parallel(event, context):
     time.sleep(0.3)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from skylift.errors import Throttled
+
 PROBE = Path(__file__).with_name("probe_app.py")
 
 
@@ -144,12 +146,32 @@ def test_output_is_captured_per_invocation(probe):
 
 def test_max_concurrency_caps_instances(probe):
     started = time.monotonic()
-    results = probe.invoke_many("single", [b"{}"] * 3)
+    results = probe.invoke_many("single", [b"{}"] * 2)  # the second waits its turn (0.3 s)
     elapsed = time.monotonic() - started
     assert all(r.error is None for r in results)
-    assert len({payload(r) for r in results}) == 1  # one instance served all three
-    assert elapsed >= 0.9
+    assert len({payload(r) for r in results}) == 1  # one instance served both
+    assert elapsed >= 0.6
     assert probe.platform.pools["single"].size == 1
+
+
+def test_past_reserved_concurrency_invocations_are_throttled(probe):
+    outcomes = probe.outcomes("single_slow", [b"{}"] * 3)
+    throttled = [o for o in outcomes if isinstance(o, Throttled)]
+    assert sum(not isinstance(o, Exception) for o in outcomes) == 1
+    assert len(throttled) == 2
+    assert throttled[0].reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert throttled[0].limit == 1
+    assert probe.platform.pools["single_slow"].throttles == 2
+
+
+def test_past_the_server_limit_invocations_are_throttled(live, tmp_path):
+    shutil.copy(PROBE, tmp_path / "app.py")
+    platform = live(tmp_path, concurrency=2)
+    outcomes = platform.outcomes("sleepy", [b'{"seconds": 0.9}'] * 3)
+    throttled = [o for o in outcomes if isinstance(o, Throttled)]
+    assert len(throttled) == 1 and throttled[0].reason == "ConcurrentInvocationLimitExceeded"
+    assert [payload(o) for o in outcomes if not isinstance(o, Exception)] == ["awake", "awake"]
+    assert platform.invoke("counter").error is None  # slots come back
 
 
 def test_concurrent_invocations_get_their_own_instances(probe):

@@ -99,3 +99,9 @@ def nocontent(event, context):
 def badheader(event, context):
     headers = {"value": {"X-Bad": "a\r\nInjected: yes"}, "name": {"Bad Name": "v"}}
     return {"statusCode": 200, "headers": headers[event["pathParameters"]["kind"]], "body": "x"}
+
+
+@app.http("/busy", methods=["GET"], max_concurrency=1)
+def busy(event, context):
+    time.sleep(1)
+    return {"done": True}

@@ -174,3 +174,14 @@ def test_a_header_that_cannot_be_sent_is_a_malformed_response(client, kind):
     response = client.get(f"/badheader/{kind}")
     assert response.status_code == 500
     assert "injected" not in response.headers
+
+
+def test_past_reserved_concurrency_requests_get_429(url):
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        responses = list(pool.map(lambda _: httpx.get(url + "/busy", timeout=10), range(3)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 429, 429]
+    throttled = next(r for r in responses if r.status_code == 429)
+    assert throttled.json() == {"message": "Too Many Requests"}

@@ -7,8 +7,9 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skylift.engine.budget import DEFAULT_CONCURRENCY, Budget
 from skylift.engine.invoker import Invoker
-from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_LIMIT, Pool
+from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_WAIT, Pool
 from skylift.engine.zygote import Zygote
 from skylift.loader import AppTarget, Target
 from skylift.runtime.environ import region
@@ -33,7 +34,8 @@ class Platform:
         state_dir: Path,
         *,
         idle_timeout: float,
-        limit: int,
+        concurrency: int,
+        wait: float,
     ) -> None:
         self.zygotes = zygotes
         self.resources = with_trigger_resources(resources, specs)
@@ -44,8 +46,11 @@ class Platform:
         self.faults: dict[str, dict[str, Any]] = {}
         for zygote in zygotes:
             self.faults.update(zygote.ready.get("faults", {}))
+        self.budget = Budget(concurrency)
         self.pools = {
-            spec.name: Pool(spec, owners[spec.name], idle_timeout=idle_timeout, limit=limit)
+            spec.name: Pool(
+                spec, owners[spec.name], idle_timeout=idle_timeout, budget=self.budget, wait=wait
+            )
             for spec in specs
         }
         self.invoker = Invoker(self.pools)
@@ -58,7 +63,8 @@ class Platform:
         target: Target,
         *,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-        limit: int = DEFAULT_LIMIT,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        wait: float = DEFAULT_WAIT,
         state_dir: Path | None = None,
     ) -> Platform:
         """Load `target` and run its init phase. Raises DeclarationError / LoadError.
@@ -112,7 +118,8 @@ class Platform:
             resources,
             state_dir or home / ".skylift",
             idle_timeout=idle_timeout,
-            limit=limit,
+            concurrency=concurrency,
+            wait=wait,
         )
         platform._reaper = asyncio.ensure_future(platform._reap_forever())
         return platform

@@ -1,5 +1,10 @@
 """The instances of one function: created on demand up to its concurrency limit,
-reused while warm (most recently used first), reaped after an idle period."""
+reused while warm (most recently used first), reaped after an idle period.
+
+Past a limit (the function's reserved concurrency, or the server's budget) an
+invocation waits at most `wait` seconds for a slot, then is throttled, as Lambda
+throttles: `Throttled` with Lambda's reason.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ import asyncio
 import collections
 import time
 
+from skylift.engine.budget import DEFAULT_CONCURRENCY, MAX_WAITING, Budget
 from skylift.engine.instance import Instance
 from skylift.engine.zygote import Zygote
+from skylift.errors import ACCOUNT_LIMIT, RESERVED_LIMIT, Throttled
 from skylift.spec import FunctionSpec
 
 DEFAULT_IDLE_TIMEOUT = 300.0
-DEFAULT_LIMIT = 1000
+DEFAULT_WAIT = 0.5  # seconds an invocation may wait for a slot before it is throttled
 
 
 class Pool:
@@ -22,12 +29,16 @@ class Pool:
         zygote: Zygote,
         *,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-        limit: int = DEFAULT_LIMIT,
+        budget: Budget | None = None,
+        wait: float = DEFAULT_WAIT,
     ) -> None:
         self.spec = spec
         self.zygote = zygote
         self.idle_timeout = idle_timeout
-        self.limit = min(spec.max_concurrency or limit, limit)
+        self.budget = budget or Budget()
+        self.wait = wait
+        self.limit = spec.max_concurrency or DEFAULT_CONCURRENCY
+        self.throttles = 0
         self.size = 0  # live or starting instances
         self.busy = 0
         self.cold_starts = 0
@@ -36,6 +47,17 @@ class Pool:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def acquire(self) -> Instance:
+        """An instance to run one invocation on; raises `Throttled` past the limits."""
+        if not await self.budget.take(self.wait):
+            self.throttles += 1
+            raise Throttled(self.spec.name, ACCOUNT_LIMIT, self.budget.limit)
+        try:
+            return await self._instance()
+        except BaseException:
+            self.budget.give_back()
+            raise
+
+    async def _instance(self) -> Instance:
         """A warm instance, a new one if under the limit, else wait for one to free up."""
         while self._idle:
             instance = self._idle.pop()
@@ -48,17 +70,29 @@ class Pool:
             instance = await self._start()
             self.busy += 1
             return instance
-        fut: asyncio.Future[Instance] = asyncio.get_running_loop().create_future()
+        if self.wait <= 0 or len(self._waiters) >= MAX_WAITING:
+            self.throttles += 1
+            raise Throttled(self.spec.name, RESERVED_LIMIT, self.limit)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Instance] = loop.create_future()
         self._waiters.append(fut)
+        timer = loop.call_later(self.wait, self._expire, fut)
         try:
             instance = await fut
         except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():  # handed over just as we gave up
-                self.busy += 1
-                self.release(fut.result())
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self.busy += 1  # handed over just as we gave up: give it back
+                self._release_instance(fut.result())
             raise
+        finally:
+            timer.cancel()
         self.busy += 1
         return instance
+
+    def _expire(self, fut: asyncio.Future[Instance]) -> None:
+        if not fut.done():
+            self.throttles += 1
+            fut.set_exception(Throttled(self.spec.name, RESERVED_LIMIT, self.limit))
 
     async def _start(self) -> Instance:
         self.size += 1
@@ -71,6 +105,11 @@ class Pool:
         return instance
 
     def release(self, instance: Instance) -> None:
+        """Give back an instance `acquire` returned (and its share of the budget)."""
+        self._release_instance(instance)
+        self.budget.give_back()
+
+    def _release_instance(self, instance: Instance) -> None:
         self.busy -= 1
         if not instance.alive:
             instance.close()
@@ -97,8 +136,8 @@ class Pool:
                     fut.set_exception(exc)
                     return
             return
-        self.busy += 1  # release() below balances it
-        self.release(instance)
+        self.busy += 1  # _release_instance() below balances it
+        self._release_instance(instance)
 
     def reap(self, now: float | None = None) -> int:
         """Close instances idle longer than `idle_timeout`; return how many."""

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from skylift.engine.invoker import Invoker
-from skylift.errors import SkyliftError
+from skylift.errors import SkyliftError, Throttled
 from skylift.events.apigw_v1 import RestApiV1
 from skylift.events.apigw_v2 import HttpApiV2
 from skylift.events.http import (
@@ -37,6 +37,10 @@ FORMATS: dict[str, ApiGatewayFormat] = {"1.0": RestApiV1(), "2.0": HttpApiV2()}
 V2 = HttpApiV2()
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 _NO_BODY = frozenset({204, 304})
+# What both kinds of API Gateway answer when the function is throttled.
+TOO_MANY_REQUESTS = HttpResponse(
+    429, [("Content-Type", "application/json")], b'{"message":"Too Many Requests"}'
+)
 
 
 class Gateway:
@@ -111,6 +115,9 @@ class Gateway:
             return
         try:
             result = await self.invoker.invoke(target.function, event)
+        except Throttled:
+            await _respond(send, TOO_MANY_REQUESTS, ids.request_id)
+            return
         except SkyliftError as exc:  # the platform failed, not the function: say so, once
             logger.error("invoking %s failed: %s", target.function, exc)
             await _respond(send, api.function_error(), ids.request_id)

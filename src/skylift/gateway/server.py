@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from skylift.engine.budget import DEFAULT_CONCURRENCY
 from skylift.engine.platform import Platform
 from skylift.gateway.asgi import Asgi, Gateway
 from skylift.gateway.protocol import CasePreservingHttpTools
@@ -42,11 +43,12 @@ async def serve(
     *,
     on_ready: Callable[[Platform, Router, int], None] | None = None,
     quiet: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted."""
     sock = listen(host, port)  # before loading: a busy port should fail fast and clearly
     try:
-        platform = await Platform.start(target)
+        platform = await Platform.start(target, concurrency=concurrency)
     except BaseException:
         sock.close()
         raise

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from skylift.engine.invoker import Invoker
+from skylift.errors import SkyliftError
 from skylift.events.sqs import sqs_event
 from skylift.queues.errors import QueueError
 from skylift.queues.protocol import QueueBackend, ReceivedMessage
@@ -142,7 +143,15 @@ class QueueMapping:
     async def _process(self, batch: list[ReceivedMessage]) -> None:
         event = orjson.dumps(sqs_event(batch, self.queue_arn, self.region))
         self.invocations += 1
-        result = await self.invoker.invoke(self.function, event)
+        try:
+            result = await self.invoker.invoke(self.function, event)
+        except SkyliftError as exc:  # throttled, or the platform failed: the batch returns
+            self.failures += 1
+            logger.warning(
+                "%s: a batch from %s returns later: %s", self.function, self.trigger.queue, exc
+            )
+            await asyncio.sleep(1)  # back off, as Lambda's pollers do when throttled
+            return
         if result.error is not None:
             self.failures += 1
             logger.warning(
