@@ -174,7 +174,8 @@ def main() -> None:
             f"| 32 concurrent requests to a 200 ms handler, no warm instance: all 32 running "
             f"after | {running * 1000:.0f} ms | <= 1 s |",
             f"| same: total wall time | {wall * 1000:.0f} ms | <= 200 ms + 500 ms |",
-            f"| 10x reserved concurrency (4) for 10 s, wrk -c40: 200s | {statuses.get(200, 0):,} | |",
+            f"| 10x reserved concurrency (4) for 10 s, wrk -c40: 200s | "
+            f"{statuses.get(200, 0):,} | |",
             f"| same: 429s | {statuses.get(429, 0):,} | |",
             f"| same: any other status | {sum(other.values())} | 0 |",
             f"| server RSS (supervisor, zygote, workers) before / after | {before:.0f} MB / "
