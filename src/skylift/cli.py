@@ -108,12 +108,24 @@ def up(
 @click.option(
     "--event", "-e", "event_path", default=None, help="JSON event file, or - for stdin. Default: {}"
 )
-def invoke(function: str, app: str | None, template: str | None, event_path: str | None) -> None:
+@click.option(
+    "--url", default=None, help="Invoke on this running server (Invoke API) instead of loading APP."
+)
+def invoke(
+    function: str,
+    app: str | None,
+    template: str | None,
+    event_path: str | None,
+    url: str | None,
+) -> None:
     """Invoke FUNCTION once: result JSON on stdout, its log on stderr, exit 1 on error."""
+    event = _read_event(event_path)
+    if url is not None:
+        _invoke_remote(url, function, event)
+        return
     from skylift.gateway.server import run
 
     target = _target(app, template)
-    event = _read_event(event_path)
     failed = False
 
     async def once() -> None:
@@ -174,6 +186,18 @@ def schedules(app: str | None, template: str | None, count: int) -> None:
         run(show)
     except SkyliftError as exc:
         _fail(str(exc))
+
+
+def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:
+    from skylift.client import Client
+
+    try:
+        result, error, log = Client(url).invoke(function, event)
+    except SkyliftError as exc:
+        _fail(str(exc))
+    sys.stderr.write(log if log.endswith("\n") or not log else log + "\n")
+    sys.stdout.write(result.decode("utf-8", "replace") + "\n")
+    sys.exit(1 if error else 0)
 
 
 def _register() -> None:

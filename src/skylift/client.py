@@ -7,6 +7,7 @@ Requests are not signed (skylift does not check signatures); S3 requests carry
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.parse
@@ -50,6 +51,23 @@ class Client:
             code = str(data.get("__type", "Error")).rsplit("#", 1)[-1]
             raise ClientError(f"{code}: {data.get('message', '')}", code=code, status=status)
         return data
+
+    def invoke(self, function: str, payload: bytes) -> tuple[bytes, str | None, str]:
+        """Invoke synchronously: (result, X-Amz-Function-Error or None, the log tail)."""
+        request = urllib.request.Request(
+            f"{self.url.rstrip('/')}/2015-03-31/functions/"
+            f"{urllib.parse.quote(function, safe='')}/invocations",
+            data=payload,
+            method="POST",
+            headers={"X-Amz-Invocation-Type": "RequestResponse", "X-Amz-Log-Type": "Tail"},
+        )
+        status, body, headers = self._send(request)
+        if status >= 400:
+            data = json.loads(body or b"{}")
+            code = headers.get("x-amzn-ErrorType", f"HTTP {status}").split(":")[0]
+            raise ClientError(f"{code}: {data.get('message', '')}", code=code, status=status)
+        log = base64.b64decode(headers.get("X-Amz-Log-Result", "")).decode("utf-8", "replace")
+        return body, headers.get("X-Amz-Function-Error"), log
 
     def queue_url(self, name: str) -> str:
         return str(self.sqs("GetQueueUrl", {"QueueName": name})["QueueUrl"])

@@ -132,7 +132,12 @@ class Gateway:
 
 
 def aws_service(scope: Scope) -> str:
-    """ "sqs" or "s3" for an AWS SDK request to those services, else ""."""
+    """The AWS service ("sqs", "s3", "lambda") an SDK request is for, or "" for the app's.
+
+    The Lambda Invoke API is told by its path, which no API Gateway route can shadow.
+    """
+    if scope["path"].startswith("/2015-03-31/functions/"):
+        return "lambda"
     s3 = False
     for name, value in scope["headers"]:
         if name == b"x-amz-target":
