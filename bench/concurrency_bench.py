@@ -39,6 +39,11 @@ def sleep(event, context):
     return {"started": started}
 
 
+@app.http("/fast", methods=["POST"])
+def fast(event, context):
+    return {"ok": True}
+
+
 @app.http("/limited", methods=["GET"], max_concurrency=4)
 def limited(event, context):
     time.sleep(0.2)
@@ -145,6 +150,33 @@ def overload(url: str, connections: int, seconds: int) -> dict[int, int]:
     return {int(s): int(n) for s, n in re.findall(r"STATUS (\d+) (\d+)", out)}
 
 
+POST_LUA = """
+wrk.method = "POST"
+wrk.body = "{}"
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def rps(url: str) -> float:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(POST_LUA)
+    try:
+        subprocess.run(
+            ["wrk", "-t2", "-c32", "-d2s", "-s", script.name, url], capture_output=True, check=True
+        )
+        out = subprocess.run(
+            ["wrk", "-t2", "-c32", "-d5s", "-s", script.name, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    if "Non-2xx" in out:
+        raise RuntimeError(f"errors while measuring {url}:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path)
@@ -159,6 +191,8 @@ def main() -> None:
             before = tree_rss_mb(server.pid)
             statuses = overload(url, 40, 10)
             after = tree_rss_mb(server.pid)
+            route = rps(url + "/fast")
+            invoke = rps(url + "/2015-03-31/functions/fast/invocations")
         finally:
             stop(server)
     other = {s: n for s, n in statuses.items() if s not in (200, 429)}
@@ -180,6 +214,10 @@ def main() -> None:
             f"| same: any other status | {sum(other.values())} | 0 |",
             f"| server RSS (supervisor, zygote, workers) before / after | {before:.0f} MB / "
             f"{after:.0f} MB | bounded |",
+            f"| Invoke API (POST .../functions/fast/invocations), wrk -c32 | "
+            f"{invoke:,.0f} req/s | |",
+            f"| same handler through its HTTP route (POST /fast), wrk -c32 | "
+            f"{route:,.0f} req/s | |",
         ]
     )
     print(text)

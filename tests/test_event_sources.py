@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -125,3 +128,30 @@ def test_the_apps_own_routes_still_answer(server):
     url, _ = server
     assert httpx.get(url + "/hello").json() == {"hello": "world"}
     assert httpx.get(url + "/uploads/in").status_code == 404  # not S3 without an AWS SDK
+
+
+def test_boto3_lambda_invokes_through_the_same_port(server):
+    url, _ = server
+    response = client("lambda", url).invoke(FunctionName="hello", Payload=b"{}", LogType="Tail")
+    assert json.loads(response["Payload"].read()) == {"hello": "world"}
+    assert "REPORT RequestId:" in base64.b64decode(response["LogResult"]).decode()
+
+
+def test_skylift_invoke_url_uses_the_invoke_api(server):
+    url, _ = server
+    done = subprocess.run(
+        [sys.executable, "-m", "skylift.cli", "invoke", "hello", "--url", url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"hello": "world"}
+    assert "START RequestId:" in done.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "skylift.cli", "invoke", "nope", "--url", url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert missing.returncode == 2 and "ResourceNotFoundException" in missing.stderr

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from email.message import Message
 from typing import Any
 
 from skylift.errors import SkyliftError
@@ -98,12 +99,13 @@ class Client:
     def _object_url(self, bucket: str, key: str) -> str:
         return f"{self.url.rstrip('/')}/{bucket}/{urllib.parse.quote(key, safe='/~')}"
 
-    def _send(self, request: urllib.request.Request) -> tuple[int, bytes, dict[str, str]]:
+    def _send(self, request: urllib.request.Request) -> tuple[int, bytes, Message]:
+        # Headers stay an email.message.Message: its lookups ignore case, as HTTP's do.
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, response.read(), dict(response.headers)
+                return response.status, response.read(), response.headers
         except urllib.error.HTTPError as exc:
-            return exc.code, exc.read(), dict(exc.headers)
+            return exc.code, exc.read(), exc.headers
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ClientError(

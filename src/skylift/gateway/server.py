@@ -80,6 +80,7 @@ async def serve(
 
 def aws_services(platform: Platform) -> dict[str, Asgi]:
     """The AWS-compatible APIs over the platform's state, keyed by service name."""
+    from skylift.api.lambda_api import LambdaApi
     from skylift.api.s3 import S3Api
     from skylift.api.sqs import SqsApi
 
@@ -88,6 +89,7 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
     return {
         "sqs": SqsApi(state.queues, region=state.region, account_id=ACCOUNT_ID),
         "s3": S3Api(state.objects, region=state.region, on_change=platform.sources.notifier),
+        "lambda": LambdaApi(platform.invoker, platform.specs, region=state.region),
     }
 
 

@@ -1,0 +1,385 @@
+"""Lambda's Invoke API as an ASGI app, as boto3's ``lambda`` client and the AWS CLI speak it.
+
+A request is ``POST /2015-03-31/functions/{FunctionName}/invocations[?Qualifier=...]`` with
+the event as its body and the ``X-Amz-Invocation-Type``, ``X-Amz-Log-Type`` and
+``X-Amz-Client-Context`` headers. The answer is the function's result, or AWS's error
+payload with ``X-Amz-Function-Error: Unhandled``, and ``x-amzn-RequestId``: the
+invocation's request id, the one the handler saw as ``context.aws_request_id``.
+
+Errors are Lambda's (rest-json): the status, an ``x-amzn-ErrorType: <Code>`` header, from
+which botocore takes the error code and so the ``client.exceptions`` class, and a JSON body
+whose members botocore adds to the exception's response (``Reason`` of
+TooManyRequestsException). Each body uses the member names of its shape in Lambda's model:
+ResourceNotFoundException has ``Message``, most others ``message``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import orjson
+
+from skylift.account import ACCOUNT_ID
+from skylift.engine.instance import InvocationResult
+from skylift.engine.invoker import Invoker
+from skylift.errors import FunctionNotFound, SkyliftError, Throttled
+from skylift.observe.report import invocation_log
+from skylift.spec import FunctionSpec
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+logger = logging.getLogger("skylift.api.lambda")
+
+PREFIX = "/2015-03-31/functions/"
+MAX_PAYLOAD = 6 * 1024 * 1024  # 6291456: Lambda's synchronous request limit
+MAX_CLIENT_CONTEXT = 3583  # bytes of base64, as the Invoke API reference documents
+LOG_TAIL = 4096  # X-Amz-Log-Result carries the last 4 KB of the log
+INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
+LOG_TYPES = ("Tail", "None")
+
+
+class LambdaError(SkyliftError):
+    """Raised inside LambdaApi for a request Lambda refuses; answered as Lambda answers it:
+    ``status``, ``x-amzn-ErrorType: code`` and ``body`` as JSON."""
+
+    def __init__(self, status: int, code: str, body: dict[str, str]) -> None:
+        self.status = status
+        self.code = code
+        self.body = body
+        super().__init__(f"{code}: {body}")
+
+
+def _user_error(status: int, code: str, message: str, **fields: str) -> LambdaError:
+    return LambdaError(status, code, {"Type": "User", "message": message, **fields})
+
+
+def _invalid_parameter(message: str) -> LambdaError:
+    return _user_error(400, "InvalidParameterValueException", message)
+
+
+def _invalid_content(message: str) -> LambdaError:
+    return _user_error(400, "InvalidRequestContentException", message)
+
+
+def _not_found(message: str) -> LambdaError:
+    return LambdaError(404, "ResourceNotFoundException", {"Type": "User", "Message": message})
+
+
+def _not_one_of(value: str, member: str, allowed: tuple[str, ...]) -> LambdaError:
+    # Lambda's request validation (Coral's) words enum violations this way.
+    return _user_error(
+        400,
+        "ValidationException",
+        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+        f"constraint: Member must satisfy enum value set: [{', '.join(allowed)}]",
+    )
+
+
+def _too_large() -> LambdaError:
+    # What Lambda's front end answers: a code outside Lambda's model (so boto3 raises a
+    # plain ClientError, not RequestTooLargeException) and a body with no Type.
+    return LambdaError(
+        413,
+        "RequestEntityTooLargeException",
+        {
+            "Message": f"Request must be smaller than {MAX_PAYLOAD} bytes for the "
+            "InvokeFunction operation"
+        },
+    )
+
+
+def _throttled(exc: Throttled) -> LambdaError:
+    # Lambda answers "Rate Exceeded."; Throttled's message starts so, then says which limit.
+    return _user_error(429, "TooManyRequestsException", str(exc), Reason=exc.reason)
+
+
+def is_lambda_request(scope: Scope) -> bool:
+    """Whether an ASGI request is meant for the Lambda API, by its path alone.
+
+    Example: ``if is_lambda_request(scope): await lambda_api(scope, receive, send)``.
+    """
+    return scope.get("type") == "http" and str(scope.get("path", "")).startswith(PREFIX)
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """A FunctionName as the caller wrote it: a name, a partial or a full ARN."""
+
+    name: str
+    qualifier: str | None = None
+    region: str | None = None
+    account: str | None = None
+
+    @classmethod
+    def parse(cls, raw: str) -> FunctionRef:
+        """``fn``, ``fn:q``, ``123456789012:function:fn[:q]`` or
+        ``arn:aws:lambda:us-east-1:123456789012:function:fn[:q]``."""
+        parts = raw.split(":")
+        if parts[0] == "arn" and len(parts) in (7, 8) and parts[2:6:3] == ["lambda", "function"]:
+            return cls(parts[6], _qualifier(parts, 7), parts[3], parts[4])
+        if len(parts) in (3, 4) and parts[1] == "function":
+            return cls(parts[2], _qualifier(parts, 3), None, parts[0])
+        if len(parts) == 2:
+            return cls(parts[0], parts[1] or None)
+        return cls(raw)  # not a name Lambda would accept: it is reported as not found
+
+
+def _qualifier(parts: list[str], index: int) -> str | None:
+    return parts[index] or None if len(parts) > index else None
+
+
+class LambdaApi:
+    """An ASGI app serving Lambda's Invoke API over an Invoker.
+
+    Functions are found by name in ``specs``; ARNs name them in ``region`` and skylift's
+    account (``skylift.account.ACCOUNT_ID``). Only ``$LATEST`` exists: skylift has no
+    published versions or aliases.
+
+    Example::
+
+        api = LambdaApi(platform.invoker, platform.specs, region=platform.region)
+        uvicorn.run(api, port=9001)
+        # boto3.client("lambda", endpoint_url="http://127.0.0.1:9001", ...).invoke(...)
+    """
+
+    def __init__(
+        self,
+        invoker: Invoker,
+        specs: Mapping[str, FunctionSpec],
+        *,
+        region: str,
+        account_id: str = ACCOUNT_ID,
+    ) -> None:
+        self.invoker = invoker
+        self.specs = specs
+        self.region = region
+        self.account_id = account_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request_id = str(uuid.uuid4())
+        body = await _read_body(scope, receive)
+        try:
+            await self._invoke(scope, body, request_id, send)
+        except LambdaError as error:
+            await _respond(send, error.status, orjson.dumps(error.body), request_id, error.code)
+        except Exception:
+            logger.exception("Lambda API request %s (%s) failed", request_id, scope["path"])
+            message = (
+                f"skylift's Lambda API failed on this request (id {request_id}); this is a "
+                "bug, see the server log."
+            )
+            answer = orjson.dumps({"Type": "Service", "Message": message})
+            await _respond(send, 500, answer, request_id, "ServiceException")
+
+    async def _invoke(self, scope: Scope, body: bytes | None, request_id: str, send: Send) -> None:
+        raw_name = _function_name(scope)
+        if raw_name is None:
+            raise LambdaError(
+                404,
+                "UnknownOperationException",
+                {
+                    "Type": "User",
+                    "message": f"skylift does not serve {scope['method']} {scope['path']}: its "
+                    "Lambda API has Invoke only (POST /2015-03-31/functions/{FunctionName}"
+                    "/invocations). Manage functions in the app instead.",
+                },
+            )
+        spec, arn = self._resolve(raw_name, _query_qualifier(scope))
+        headers = _headers(scope)
+        invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
+        if invocation_type not in INVOCATION_TYPES:
+            raise _not_one_of(invocation_type, "invocationType", INVOCATION_TYPES)
+        log_type = headers.get("x-amz-log-type", "None")
+        if log_type not in LOG_TYPES:
+            raise _not_one_of(log_type, "logType", LOG_TYPES)
+        if body is None:
+            raise _too_large()
+        if spec is None:
+            names = ", ".join(sorted(self.specs)) or "none"
+            raise _not_found(f"Function not found: {arn}. This app declares: {names}.")
+        client_context = _client_context(headers.get("x-amz-client-context"))
+        # An empty body is no event at all; Lambda hands the function {} then.
+        event = body or b"{}"
+        _check_json(event)
+        if invocation_type == "Event":
+            raise _invalid_parameter(
+                "Asynchronous invocation (InvocationType Event) is not available in skylift "
+                "yet: invoke with RequestResponse, or send the event to a queue the function "
+                "consumes."
+            )
+        if invocation_type == "DryRun":
+            await _respond(send, 204, b"", request_id)
+            return
+        try:
+            result = await self.invoker.invoke(
+                spec.name, event, request_id=request_id, client_context=client_context
+            )
+        except FunctionNotFound:
+            raise _not_found(f"Function not found: {arn}") from None
+        except Throttled as exc:
+            raise _throttled(exc) from None
+        extra: Headers = [(b"x-amz-executed-version", b"$LATEST")]
+        if result.error is not None:
+            extra.append((b"x-amz-function-error", result.error.encode()))
+        if log_type == "Tail":
+            extra.append((b"x-amz-log-result", _log_tail(spec, result)))
+        await _respond(send, 200, result.payload, result.request_id, extra=extra)
+
+    def _resolve(self, raw_name: str, query: str | None) -> tuple[FunctionSpec | None, str]:
+        """The spec FunctionName names (None when there is none), and the ARN it names."""
+        ref = FunctionRef.parse(raw_name)
+        if ref.qualifier and query and ref.qualifier != query:
+            raise _invalid_parameter(
+                "The derived qualifier from the function name does not match the specified "
+                "qualifier."
+            )
+        qualifier = ref.qualifier or query
+        arn = f"arn:aws:lambda:{ref.region or self.region}:{ref.account or self.account_id}"
+        arn += f":function:{ref.name}" + (f":{qualifier}" if qualifier else "")
+        if ref.region and ref.region != self.region:
+            raise _not_found(
+                f"Functions from '{ref.region}' are not reachable in this region "
+                f"('{self.region}'): name the function, or use an ARN in {self.region}."
+            )
+        if ref.account and ref.account != self.account_id:
+            raise _not_found(
+                f"Function not found: {arn}. skylift's functions are in account "
+                f"{self.account_id}: name the function, or use its ARN in that account."
+            )
+        if qualifier not in (None, "$LATEST") and ref.name in self.specs:
+            raise _not_found(
+                f"Function not found: {arn}. skylift runs $LATEST only (no published versions "
+                "or aliases): leave the qualifier out, or use $LATEST."
+            )
+        return self.specs.get(ref.name), arn
+
+
+def _function_name(scope: Scope) -> str | None:
+    """FunctionName from an Invoke path, or None when the request is not an Invoke."""
+    if scope["method"] != "POST":
+        return None
+    # The raw path, since a percent-encoded "/" in the name must not split it.
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    segments = raw.split(b"?", 1)[0].decode("latin-1").split("/")
+    # ["", "2015-03-31", "functions", name, "invocations"]
+    if len(segments) != 5 or segments[4] != "invocations" or not segments[3]:
+        return None
+    return unquote(segments[3])
+
+
+def _query_qualifier(scope: Scope) -> str | None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    values = query.get("Qualifier")
+    return values[0] if values else None
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    # ASGI lower-cases header names; latin-1 decodes any byte, so odd values are refused
+    # by the checks on them rather than failing here.
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _client_context(header: str | None) -> dict[str, Any] | None:
+    if header is None:
+        return None
+    if len(header) > MAX_CLIENT_CONTEXT:
+        raise _invalid_content(
+            f"Client context must be at most {MAX_CLIENT_CONTEXT} bytes (base64-encoded); this "
+            f"one is {len(header)}. Send larger data in the payload."
+        )
+    try:
+        decoded = orjson.loads(base64.b64decode(header, validate=True))
+    except (binascii.Error, ValueError):
+        decoded = None  # orjson.JSONDecodeError is a ValueError
+    if not isinstance(decoded, dict):
+        raise _invalid_content("Client context must be a valid Base64-encoded JSON object.")
+    return decoded
+
+
+def _check_json(event: bytes) -> None:
+    try:
+        orjson.loads(event)
+    except orjson.JSONDecodeError as exc:
+        raise _invalid_content(
+            f"Could not parse request body into json: Could not parse payload into json: {exc}. "
+            "The payload must be one JSON value (an object, array, string, number, true, "
+            "false or null)."
+        ) from None
+
+
+def _log_tail(spec: FunctionSpec, result: InvocationResult) -> bytes:
+    tail = invocation_log(spec, result).encode()[-LOG_TAIL:]
+    # Cutting at a byte count can split a character; drop its remains so the tail decodes.
+    start = 0
+    while start < len(tail) and tail[start] & 0xC0 == 0x80:
+        start += 1
+    return base64.b64encode(tail[start:])
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
+    """The whole body, or None when it is over MAX_PAYLOAD (not read past the limit: the
+    server, not this app, deals with the rest of an oversized body)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > MAX_PAYLOAD:
+            return None
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_PAYLOAD:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    request_id: str,
+    error_code: str | None = None,
+    *,
+    extra: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    headers: Headers = [(b"x-amzn-requestid", request_id.encode())]
+    if status != 204:  # HTTP forbids a body, and so a length, on a 204
+        headers.append((b"content-type", b"application/json"))
+        headers.append((b"content-length", str(len(body)).encode()))
+    if error_code is not None:
+        headers.append((b"x-amzn-errortype", error_code.encode()))
+    headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    # The invoker belongs to whoever built this app; there is nothing to start or stop.
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
