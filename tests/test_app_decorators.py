@@ -101,3 +101,28 @@ def test_stacked_function_options_merge_with_trigger_decorators():
     assert spec.max_concurrency == 5 and spec.timeout == 10 and spec.routes[0].path == "/a"
     with pytest.raises(DeclarationError, match="different values for timeout"):
         app.http("/b", methods=["GET"], timeout=20)(both)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"retries": 3}, "retries 3 is out of range: Lambda allows 0 to 2"),
+        ({"max_event_age": 30}, "max_event_age 30 is out of range"),
+        ({"on_failure": "topic:alerts"}, "destination 'topic:alerts' is not understood"),
+        ({"on_success": "function:handler"}, "cannot be its own destination"),
+    ],
+)
+def test_bad_async_options_fail_at_declaration(options, message):
+    with pytest.raises(DeclarationError) as info:
+        App().function(**options)(handler)
+    assert message in str(info.value)
+
+
+def test_a_destination_function_must_exist_in_the_app():
+    from skylift.spec import validate_destinations
+
+    app = App()
+    app.function(on_failure="function:missing")(handler)
+    specs = [spec for spec, _ in app.resolve("/srv", "app")]
+    with pytest.raises(DeclarationError, match="destination function 'missing' is not declared"):
+        validate_destinations(specs)

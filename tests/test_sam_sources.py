@@ -482,3 +482,63 @@ def test_resource_errors_name_the_resource_and_the_fix(
 def only(specs: list[FunctionSpec]) -> FunctionSpec:
     assert len(specs) == 1
     return specs[0]
+
+
+def test_event_invoke_config_and_dead_letter_queue(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("def handler(e, c):\n    return 1\n")
+    (tmp_path / "template.yaml").write_text(
+        textwrap.dedent("""
+        Resources:
+          Failed:
+            Type: AWS::SQS::Queue
+            Properties: {QueueName: failed}
+          Dead:
+            Type: AWS::SQS::Queue
+            Properties: {QueueName: dead}
+          Audit:
+            Type: AWS::Serverless::Function
+            Properties: {Runtime: python3.11, Handler: app.handler}
+          Worker:
+            Type: AWS::Serverless::Function
+            Properties:
+              Runtime: python3.11
+              Handler: app.handler
+              DeadLetterQueue:
+                Type: SQS
+                TargetArn: !GetAtt Dead.Arn
+              EventInvokeConfig:
+                MaximumRetryAttempts: 1
+                MaximumEventAgeInSeconds: 120
+                DestinationConfig:
+                  OnSuccess:
+                    Type: Lambda
+                    Destination: !GetAtt Audit.Arn
+                  OnFailure:
+                    Type: SQS
+                    Destination: !GetAtt Failed.Arn
+    """)
+    )
+    specs = {s.name: s for s in load_template(tmp_path / "template.yaml")}
+    config = specs["Worker"].async_config
+    assert (config.max_retries, config.max_event_age) == (1, 120)
+    assert (str(config.on_success), str(config.on_failure)) == ("function:Audit", "queue:failed")
+    assert config.dead_letter_queue == "dead"
+
+
+def test_unsupported_destination_types_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("def handler(e, c):\n    return 1\n")
+    (tmp_path / "template.yaml").write_text(
+        textwrap.dedent("""
+        Resources:
+          Worker:
+            Type: AWS::Serverless::Function
+            Properties:
+              Runtime: python3.11
+              Handler: app.handler
+              EventInvokeConfig:
+                DestinationConfig:
+                  OnFailure: {Type: SNS, Destination: "arn:aws:sns:us-east-1:123456789012:t"}
+    """)
+    )
+    with pytest.raises(DeclarationError, match=r"function 'Worker'.*type 'SNS' is not supported"):
+        load_template(tmp_path / "template.yaml")

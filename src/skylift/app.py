@@ -36,6 +36,8 @@ from skylift.spec import (
     validate_function,
 )
 from skylift.triggers import (
+    AsyncConfig,
+    Destination,
     QueueTrigger,
     ScheduleTrigger,
     UploadTrigger,
@@ -58,7 +60,7 @@ class FunctionOptions(TriggerOptions, total=False):
     max_concurrency: int | None  # reserved concurrency of the function
 
 
-_SETTINGS = ("timeout", "memory", "environment", "max_concurrency")
+_SETTINGS = ("timeout", "memory", "environment", "max_concurrency", "async_config")
 
 
 @dataclass
@@ -101,14 +103,39 @@ class App:
         return self._decorator(name, options, lambda s: replace(s, routes=(*s.routes, route)))
 
     def function(
-        self, name: str | None = None, **options: Unpack[FunctionOptions]
+        self,
+        name: str | None = None,
+        *,
+        retries: int | None = None,
+        max_event_age: int | None = None,
+        on_success: str | None = None,
+        on_failure: str | None = None,
+        dead_letter_queue: str | None = None,
+        **options: Unpack[FunctionOptions],
     ) -> Callable[[F], F]:
         """Declare a plain invokable handler (Invoke API, `skylift invoke`).
 
-        >>> @app.function(timeout=10)  # doctest: +SKIP
+        The asynchronous options are Lambda's EventInvokeConfig: `retries` (0-2, default
+        2), `max_event_age` (60-21600 s), destinations `on_success` / `on_failure`
+        ("queue:NAME", "function:NAME" or an ARN) and a `dead_letter_queue` (a name).
+
+        >>> @app.function(timeout=10, on_failure="queue:resize-failed")  # doctest: +SKIP
         ... def resize(event, context): ...
         """
-        return self._decorator(name, options, lambda s: s)
+        settings: dict[str, Any] = dict(options)
+        if any(
+            v is not None
+            for v in (retries, max_event_age, on_success, on_failure, dead_letter_queue)
+        ):
+            default = AsyncConfig()
+            settings["async_config"] = AsyncConfig(
+                default.max_retries if retries is None else retries,
+                default.max_event_age if max_event_age is None else max_event_age,
+                Destination.parse(on_success) if on_success else None,
+                Destination.parse(on_failure) if on_failure else None,
+                dead_letter_queue,
+            )
+        return self._decorator(name, settings, lambda s: s)
 
     def queue(
         self,
@@ -258,6 +285,7 @@ class App:
                 memory=explicit.get("memory", DEFAULT_MEMORY),
                 environment=dict(explicit.get("environment") or {}),
                 max_concurrency=explicit.get("max_concurrency"),
+                async_config=explicit.get("async_config", AsyncConfig()),
             )
             validate_function(spec)
             declared = self._functions[fname] = _Declared(spec, fn, explicit)

@@ -8,6 +8,7 @@ from typing import NoReturn
 import click
 import orjson
 
+from skylift.client import DEFAULT_URL
 from skylift.errors import SkyliftError
 from skylift.loader import Target, resolve_target
 
@@ -45,8 +46,19 @@ def main() -> None:
     type=click.IntRange(1, 100_000),
     help="Invocations that may run at once, across all functions; past it, 429s.",
 )
+@click.option(
+    "--fast-retries",
+    is_flag=True,
+    help="Retry failed asynchronous invocations after 1 s and 2 s, not Lambda's 1 and 2 min.",
+)
 def up(
-    app: str | None, template: str | None, host: str, port: int, quiet: bool, concurrency: int
+    app: str | None,
+    template: str | None,
+    host: str,
+    port: int,
+    quiet: bool,
+    concurrency: int,
+    fast_retries: bool,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.platform import Platform
@@ -92,7 +104,17 @@ def up(
             )
 
     try:
-        run(lambda: serve(target, host, port, on_ready=ready, quiet=quiet, concurrency=concurrency))
+        run(
+            lambda: serve(
+                target,
+                host,
+                port,
+                on_ready=ready,
+                quiet=quiet,
+                concurrency=concurrency,
+                fast_retries=fast_retries,
+            )
+        )
     except SkyliftError as exc:
         _fail(str(exc))
     except OSError as exc:
@@ -111,15 +133,24 @@ def up(
 @click.option(
     "--url", default=None, help="Invoke on this running server (Invoke API) instead of loading APP."
 )
+@click.option(
+    "--async",
+    "asynchronous",
+    is_flag=True,
+    help="InvocationType Event: store it on the running server (--url), print its request id.",
+)
 def invoke(
     function: str,
     app: str | None,
     template: str | None,
     event_path: str | None,
     url: str | None,
+    asynchronous: bool,
 ) -> None:
     """Invoke FUNCTION once: result JSON on stdout, its log on stderr, exit 1 on error."""
     event = _read_event(event_path)
+    if asynchronous:
+        _invoke_async(url or DEFAULT_URL, function, event)
     if url is not None:
         _invoke_remote(url, function, event)
         return
@@ -186,6 +217,17 @@ def schedules(app: str | None, template: str | None, count: int) -> None:
         run(show)
     except SkyliftError as exc:
         _fail(str(exc))
+
+
+def _invoke_async(url: str, function: str, event: bytes) -> NoReturn:
+    from skylift.client import Client
+
+    try:
+        request_id = Client(url).invoke_async(function, event)
+    except SkyliftError as exc:
+        _fail(str(exc))
+    click.echo(request_id)
+    sys.exit(0)
 
 
 def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:

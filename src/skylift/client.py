@@ -70,6 +70,23 @@ class Client:
         log = base64.b64decode(headers.get("X-Amz-Log-Result", "")).decode("utf-8", "replace")
         return body, headers.get("X-Amz-Function-Error"), log
 
+    def invoke_async(self, function: str, payload: bytes) -> str:
+        """InvocationType Event: the server stores it; returns its request id."""
+        request = urllib.request.Request(
+            f"{self.url.rstrip('/')}/2015-03-31/functions/"
+            f"{urllib.parse.quote(function, safe='')}/invocations",
+            data=payload,
+            method="POST",
+            headers={"X-Amz-Invocation-Type": "Event"},
+        )
+        status, body, headers = self._send(request)
+        if status != 202:
+            data = json.loads(body or b"{}")
+            code = (headers.get("x-amzn-ErrorType") or f"HTTP {status}").split(":")[0]
+            message = data.get("message") or data.get("Message", "")
+            raise ClientError(f"{code}: {message}", code=code, status=status)
+        return str(headers.get("x-amzn-RequestId", ""))
+
     def queue_url(self, name: str) -> str:
         return str(self.sqs("GetQueueUrl", {"QueueName": name})["QueueUrl"])
 

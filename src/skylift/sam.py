@@ -28,6 +28,7 @@ from skylift.cfn_yaml import NO_VALUE, Physical, Resolver, Unresolvable, is_intr
 from skylift.errors import DeclarationError, LoadError
 from skylift.loader import TEMPLATE_NAMES
 from skylift.runtime import environ
+from skylift.sam_async import async_config
 from skylift.sam_events import read_events
 from skylift.sam_resources import TemplateResources, function_physical, warn_stand_ins
 from skylift.spec import (
@@ -320,6 +321,7 @@ class _Function:
             queues=tuple(t for t in triggers if isinstance(t, QueueTrigger)),
             schedules=tuple(t for t in triggers if isinstance(t, ScheduleTrigger)),
             uploads=tuple(t for t in triggers if isinstance(t, UploadTrigger)),
+            async_config=async_config(self, dict(self.properties)),
         )
 
     def code_dir(self, base_dir: Path) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from skylift.errors import DeclarationError
-from skylift.triggers import QueueTrigger, ScheduleTrigger, UploadTrigger
+from skylift.triggers import AsyncConfig, QueueTrigger, ScheduleTrigger, UploadTrigger
 
 PayloadVersion = Literal["1.0", "2.0"]
 ApiKind = Literal["rest", "http"]
@@ -109,6 +109,7 @@ class FunctionSpec:
     queues: tuple[QueueTrigger, ...] = ()
     schedules: tuple[ScheduleTrigger, ...] = ()
     uploads: tuple[UploadTrigger, ...] = ()
+    async_config: AsyncConfig = field(default_factory=AsyncConfig)
 
     @property
     def module(self) -> str:
@@ -133,6 +134,7 @@ class FunctionSpec:
             "queues": [q.to_dict() for q in self.queues],
             "schedules": [s.to_dict() for s in self.schedules],
             "uploads": [u.to_dict() for u in self.uploads],
+            "async_config": self.async_config.to_dict(),
         }
 
     @classmethod
@@ -150,6 +152,9 @@ class FunctionSpec:
             queues=tuple(QueueTrigger.from_dict(q) for q in data.get("queues", ())),
             schedules=tuple(ScheduleTrigger.from_dict(s) for s in data.get("schedules", ())),
             uploads=tuple(UploadTrigger.from_dict(u) for u in data.get("uploads", ())),
+            async_config=AsyncConfig.from_dict(data["async_config"])
+            if data.get("async_config")
+            else AsyncConfig(),
         )
 
 
@@ -208,6 +213,7 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
     ]
     for trigger in triggers:
         trigger.validate(name)
+    spec.async_config.validate(name)
     return spec
 
 
@@ -280,6 +286,20 @@ def validate_app(specs: Iterable[FunctionSpec]) -> list[FunctionSpec]:
                 routes[key] = spec.name
         checked.append(spec)
     return checked
+
+
+def validate_destinations(specs: Iterable[FunctionSpec]) -> None:
+    """Check, once the whole app is known, that destination functions exist."""
+    specs = list(specs)
+    names = {spec.name for spec in specs}
+    for spec in specs:
+        for destination in (spec.async_config.on_success, spec.async_config.on_failure):
+            if destination and destination.kind == "function" and destination.name not in names:
+                raise DeclarationError(
+                    f"destination function {destination.name!r} is not declared: declare it, "
+                    "or send the records to a queue",
+                    function=spec.name,
+                )
 
 
 @dataclass(frozen=True)

@@ -173,3 +173,87 @@ def _not_int(value: object) -> bool:
 
 def _not_number(value: object) -> bool:
     return isinstance(value, bool) or not isinstance(value, int | float)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where an asynchronous invocation's record goes: a queue or another function."""
+
+    kind: str  # "queue" or "function"
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> Destination:
+        """`queue:NAME`, `function:NAME`, or an SQS / Lambda ARN."""
+        if text.startswith("arn:aws:sqs:"):
+            return cls("queue", text.rsplit(":", 1)[-1])
+        if text.startswith("arn:aws:lambda:"):
+            parts = text.split(":")
+            if len(parts) >= 7 and parts[5] == "function":
+                return cls("function", parts[6])
+        kind, sep, name = text.partition(":")
+        if sep and kind in ("queue", "function") and name:
+            return cls(kind, name)
+        raise DeclarationError(
+            f"destination {text!r} is not understood: write 'queue:NAME', 'function:NAME', "
+            "or an SQS queue / Lambda function ARN"
+        )
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True)
+class AsyncConfig:
+    """What happens to asynchronous (`Event`) invocations: Lambda's EventInvokeConfig
+    (MaximumRetryAttempts, MaximumEventAgeInSeconds, DestinationConfig) and the
+    function's DeadLetterQueue."""
+
+    max_retries: int = 2
+    max_event_age: int = 21600
+    on_success: Destination | None = None
+    on_failure: Destination | None = None
+    dead_letter_queue: str | None = None
+
+    def validate(self, function: str) -> None:
+        if _not_int(self.max_retries) or not 0 <= self.max_retries <= 2:
+            raise DeclarationError(
+                f"retries {self.max_retries!r} is out of range: Lambda allows 0 to 2",
+                function=function,
+            )
+        if _not_int(self.max_event_age) or not 60 <= self.max_event_age <= 21600:
+            raise DeclarationError(
+                f"max_event_age {self.max_event_age!r} is out of range: use 60 to 21600 seconds",
+                function=function,
+            )
+        for destination in (self.on_success, self.on_failure):
+            if destination is None:
+                continue
+            if destination.kind == "queue":
+                validate_queue_name(destination.name)
+            elif destination.name == function:
+                raise DeclarationError(
+                    "a function cannot be its own destination: choose another function or a queue",
+                    function=function,
+                )
+        if self.dead_letter_queue is not None:
+            validate_queue_name(self.dead_letter_queue)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_retries": self.max_retries,
+            "max_event_age": self.max_event_age,
+            "on_success": str(self.on_success) if self.on_success else None,
+            "on_failure": str(self.on_failure) if self.on_failure else None,
+            "dead_letter_queue": self.dead_letter_queue,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AsyncConfig:
+        return cls(
+            data["max_retries"],
+            data["max_event_age"],
+            Destination.parse(data["on_success"]) if data.get("on_success") else None,
+            Destination.parse(data["on_failure"]) if data.get("on_failure") else None,
+            data.get("dead_letter_queue"),
+        )

@@ -43,6 +43,8 @@ logger = logging.getLogger("skylift.api.lambda")
 
 PREFIX = "/2015-03-31/functions/"
 MAX_PAYLOAD = 6 * 1024 * 1024  # 6291456: Lambda's synchronous request limit
+MAX_ASYNC_PAYLOAD = 1024 * 1024  # Lambda's limit for an asynchronous invocation's event
+Enqueue = Callable[[str, bytes], Awaitable[str]]
 MAX_CLIENT_CONTEXT = 3583  # bytes of base64, as the Invoke API reference documents
 LOG_TAIL = 4096  # X-Amz-Log-Result carries the last 4 KB of the log
 INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
@@ -86,16 +88,13 @@ def _not_one_of(value: str, member: str, allowed: tuple[str, ...]) -> LambdaErro
     )
 
 
-def _too_large() -> LambdaError:
+def _too_large(limit: int = MAX_PAYLOAD) -> LambdaError:
     # What Lambda's front end answers: a code outside Lambda's model (so boto3 raises a
     # plain ClientError, not RequestTooLargeException) and a body with no Type.
     return LambdaError(
         413,
         "RequestEntityTooLargeException",
-        {
-            "Message": f"Request must be smaller than {MAX_PAYLOAD} bytes for the "
-            "InvokeFunction operation"
-        },
+        {"Message": f"Request must be smaller than {limit} bytes for the InvokeFunction operation"},
     )
 
 
@@ -160,9 +159,13 @@ class LambdaApi:
         *,
         region: str,
         account_id: str = ACCOUNT_ID,
+        enqueue: Enqueue | None = None,
     ) -> None:
         self.invoker = invoker
         self.specs = specs
+        # Stores an asynchronous invocation durably and returns its request id; without
+        # it, Event invocations are refused.
+        self.enqueue = enqueue
         self.region = region
         self.account_id = account_id
 
@@ -218,11 +221,16 @@ class LambdaApi:
         event = body or b"{}"
         _check_json(event)
         if invocation_type == "Event":
-            raise _invalid_parameter(
-                "Asynchronous invocation (InvocationType Event) is not available in skylift "
-                "yet: invoke with RequestResponse, or send the event to a queue the function "
-                "consumes."
-            )
+            if self.enqueue is None:
+                raise _invalid_parameter(
+                    "Asynchronous invocation (InvocationType Event) needs a running "
+                    "`skylift up`: invoke with RequestResponse here."
+                )
+            if len(event) > MAX_ASYNC_PAYLOAD:
+                raise _too_large(MAX_ASYNC_PAYLOAD)
+            stored = await self.enqueue(spec.name, event)  # durable before the 202
+            await _respond(send, 202, b"", stored)
+            return
         if invocation_type == "DryRun":
             await _respond(send, 204, b"", request_id)
             return

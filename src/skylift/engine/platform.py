@@ -13,7 +13,7 @@ from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_WAIT, Pool
 from skylift.engine.zygote import Zygote
 from skylift.loader import AppTarget, Target
 from skylift.runtime.environ import region
-from skylift.spec import FunctionSpec, Resources, validate_app
+from skylift.spec import FunctionSpec, Resources, validate_app, validate_destinations
 
 if TYPE_CHECKING:
     from skylift.engine.state import State
@@ -108,6 +108,7 @@ class Platform:
                     owners[spec.name] = zygote
                 await asyncio.gather(*(z.start() for z in zygotes))
             validate_app(specs)
+            validate_destinations(specs)
         except BaseException:
             await asyncio.gather(*(z.close() for z in zygotes))
             raise
@@ -124,7 +125,7 @@ class Platform:
         platform._reaper = asyncio.ensure_future(platform._reap_forever())
         return platform
 
-    async def start_sources(self) -> None:
+    async def start_sources(self, *, fast_retries: bool = False) -> None:
         """Open the app's state, create its queues and buckets, and start the triggers
         that fire by themselves (schedules, queue pollers, upload notifications)."""
         from skylift.engine.state import State
@@ -132,7 +133,10 @@ class Platform:
 
         self.state = State.open(self.state_dir, self.region)
         await self.state.ensure(self.resources)
-        self.sources = Sources(list(self.specs.values()), self.invoker, self.state)
+        self.sources = Sources(
+            list(self.specs.values()), self.invoker, self.state, fast_retries=fast_retries
+        )
+        await self.sources.open()
         self.sources.start()
 
     async def _reap_forever(self) -> None:
@@ -171,4 +175,10 @@ def with_trigger_resources(declared: Resources, specs: list[FunctionSpec]) -> Re
         for upload in spec.uploads:
             if upload.bucket not in buckets:
                 buckets.append(upload.bucket)
+        config = spec.async_config
+        for destination in (config.on_success, config.on_failure):
+            if destination and destination.kind == "queue":
+                queues.setdefault(destination.name, {})
+        if config.dead_letter_queue:
+            queues.setdefault(config.dead_letter_queue, {})
     return Resources(queues, tuple(buckets))

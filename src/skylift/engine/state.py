@@ -30,6 +30,10 @@ class State:
             directory / "queues.db", region=region, account_id=ACCOUNT_ID
         )
         self.objects: ObjectStore = DirectoryStore(directory / "objects")
+        # Asynchronous invocations waiting to run: internal, so apart from the app's queues.
+        self.pending: QueueBackend = SqliteQueues(
+            directory / "async.db", region=region, account_id=ACCOUNT_ID
+        )
 
     @classmethod
     def open(cls, directory: Path, region: str) -> State:
@@ -67,6 +71,7 @@ class State:
 
     async def close(self) -> None:
         await self.queues.close()
+        await self.pending.close()
 
 
 def _with_arn(policy: str, state: State) -> str:

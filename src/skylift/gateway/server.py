@@ -44,6 +44,7 @@ async def serve(
     on_ready: Callable[[Platform, Router, int], None] | None = None,
     quiet: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
+    fast_retries: bool = False,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted."""
     sock = listen(host, port)  # before loading: a busy port should fail fast and clearly
@@ -62,7 +63,7 @@ async def serve(
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
     try:
-        await platform.start_sources()
+        await platform.start_sources(fast_retries=fast_retries)
         router = Router(platform.specs.values())
         gateway = Gateway(router, platform.invoker, services=aws_services(platform))
         server = uvicorn.Server(build_config(gateway, host, port))
@@ -89,7 +90,12 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
     return {
         "sqs": SqsApi(state.queues, region=state.region, account_id=ACCOUNT_ID),
         "s3": S3Api(state.objects, region=state.region, on_change=platform.sources.notifier),
-        "lambda": LambdaApi(platform.invoker, platform.specs, region=state.region),
+        "lambda": LambdaApi(
+            platform.invoker,
+            platform.specs,
+            region=state.region,
+            enqueue=platform.sources.async_invocations.enqueue,
+        ),
     }
 
 

@@ -7,6 +7,7 @@ import asyncio
 
 from skylift.engine.invoker import Invoker
 from skylift.engine.state import State
+from skylift.sources.async_invocations import AsyncInvocations
 from skylift.sources.queue_mapping import QueueMapping
 from skylift.sources.scheduler import Scheduler, entries
 from skylift.sources.uploads import UploadNotifier
@@ -14,7 +15,14 @@ from skylift.spec import FunctionSpec
 
 
 class Sources:
-    def __init__(self, specs: list[FunctionSpec], invoker: Invoker, state: State) -> None:
+    def __init__(
+        self,
+        specs: list[FunctionSpec],
+        invoker: Invoker,
+        state: State,
+        *,
+        fast_retries: bool = False,
+    ) -> None:
         region = state.region
         self.scheduler = Scheduler(entries(specs, region), invoker, region)
         self.mappings = [
@@ -31,8 +39,20 @@ class Sources:
             for trigger in spec.queues
         ]
         self.notifier = UploadNotifier(specs, invoker, state.objects, region)
+        self.async_invocations = AsyncInvocations(
+            {spec.name: spec for spec in specs},
+            invoker,
+            state.pending,
+            state.queues,
+            region=region,
+            fast_retries=fast_retries,
+        )
+
+    async def open(self) -> None:
+        await self.async_invocations.open()
 
     def start(self) -> None:
+        self.async_invocations.start()
         self.scheduler.start()
         for mapping in self.mappings:
             mapping.start()
@@ -41,5 +61,6 @@ class Sources:
         await asyncio.gather(
             self.scheduler.stop(),
             self.notifier.stop(),
+            self.async_invocations.stop(),
             *(mapping.stop() for mapping in self.mappings),
         )

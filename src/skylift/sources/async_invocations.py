@@ -1,0 +1,229 @@
+"""Asynchronous invocations (`InvocationType=Event`), as Lambda runs them.
+
+An event is stored durably (its own queue per function in `.skylift/async.db`, out of
+the SQS API's sight) before the 202 is sent, so a restart loses none. A runner per
+function takes events and invokes the function:
+
+- on a function error (or a crash, or a timeout) it retries up to `max_retries` times
+  (0-2), after about 1 minute and then 2 minutes, as Lambda does (`fast_retries`: 1 s,
+  2 s, for development);
+- a throttled invocation is retried with backoff, without counting as an attempt;
+- an event older than `max_event_age` is dropped;
+- on success the record goes to `on_success`; when retries are exhausted or the event
+  is too old, the record goes to `on_failure` and the raw event to the dead-letter
+  queue (with Lambda's RequestID / ErrorCode / ErrorMessage attributes).
+
+Delivery is at least once: a retry is stored before the event it replaces is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from skylift.engine.instance import InvocationResult
+from skylift.engine.invoker import Invoker
+from skylift.errors import SkyliftError, Throttled
+from skylift.events.invocation_record import (
+    EVENT_AGE_EXCEEDED,
+    RETRIES_EXHAUSTED,
+    SUCCESS,
+    invocation_record,
+)
+from skylift.queues.errors import QueueDoesNotExist
+from skylift.queues.protocol import MessageAttributeValue, OutgoingMessage, QueueBackend
+from skylift.queues.protocol import ReceivedMessage as Stored
+from skylift.runtime.environ import function_arn
+from skylift.spec import FunctionSpec
+from skylift.triggers import Destination
+
+logger = logging.getLogger("skylift.async")
+RETRY_DELAYS = (60, 120)  # seconds before the first and second retry, as Lambda
+FAST_RETRY_DELAYS = (1, 2)
+THROTTLE_BACKOFF = (1, 2, 4, 8, 16, 32, 60, 120, 300)
+
+
+def store_name(function: str) -> str:
+    return f"async-{function}"
+
+
+class AsyncInvocations:
+    def __init__(
+        self,
+        specs: dict[str, FunctionSpec],
+        invoker: Invoker,
+        store: QueueBackend,
+        queues: QueueBackend,
+        *,
+        region: str,
+        fast_retries: bool = False,
+    ) -> None:
+        self.specs = specs
+        self.invoker = invoker
+        self.store = store  # the events waiting to run: internal
+        self.queues = queues  # the app's queues: destinations and dead-letter queues
+        self.region = region
+        self.delays = FAST_RETRY_DELAYS if fast_retries else RETRY_DELAYS
+        self.outcomes: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def open(self) -> None:
+        for spec in self.specs.values():
+            # In flight while the function runs (at most its timeout): if the server dies
+            # meanwhile, the event comes back once this runs out.
+            visibility = str(min(43200, int(spec.timeout) + 10))
+            name = store_name(spec.name)
+            try:
+                await self.store.get_queue(name)
+            except QueueDoesNotExist:
+                await self.store.create_queue(name, {"VisibilityTimeout": visibility})
+            else:
+                await self.store.set_attributes(name, {"VisibilityTimeout": visibility})
+
+    async def enqueue(self, function: str, payload: bytes, request_id: str | None = None) -> str:
+        """Store an event for `function`; returns its request id once it is durable."""
+        request_id = request_id or str(uuid.uuid4())
+        body = {
+            "requestId": request_id,
+            "payload": payload.decode(),
+            "enqueued": time.time(),
+            "attempts": 0,
+            "throttles": 0,
+        }
+        await self._store(function, body, delay=0)
+        return request_id
+
+    async def _store(self, function: str, body: dict[str, Any], delay: int) -> None:
+        await self.store.send(store_name(function), [OutgoingMessage(json.dumps(body), delay)])
+
+    def start(self) -> None:
+        for name in self.specs:
+            self._keep(asyncio.ensure_future(self._run(name)))
+
+    async def _run(self, function: str) -> None:
+        while True:
+            try:
+                batch = await self.store.receive(
+                    store_name(function), max_messages=10, wait_seconds=20
+                )
+            except SkyliftError as exc:
+                logger.error("async invocations of %s: %s", function, exc)
+                await asyncio.sleep(1)
+                continue
+            for message in batch:
+                self._keep(asyncio.ensure_future(self._handle(function, message)))
+
+    async def _handle(self, function: str, message: Stored) -> None:
+        spec = self.specs[function]
+        config = spec.async_config
+        body = json.loads(message.body)
+        payload = body["payload"].encode()
+        if time.time() - body["enqueued"] > config.max_event_age:
+            await self._failed(spec, body, EVENT_AGE_EXCEEDED, None)
+            await self._done(function, message, EVENT_AGE_EXCEEDED)
+            return
+        try:
+            result = await self.invoker.invoke(function, payload, request_id=body["requestId"])
+        except Throttled:
+            step = THROTTLE_BACKOFF[min(body["throttles"], len(THROTTLE_BACKOFF) - 1)]
+            await self._store(function, {**body, "throttles": body["throttles"] + 1}, step)
+            await self._done(function, message, "throttled")
+            return
+        except SkyliftError as exc:  # the platform failed: retry as for a function error
+            logger.error("async invocation of %s failed: %s", function, exc)
+            result = None
+        attempts = body["attempts"] + 1
+        if result is not None and result.error is None:
+            await self._deliver(spec, config.on_success, body, SUCCESS, attempts, result)
+            await self._done(function, message, SUCCESS)
+            return
+        if attempts <= config.max_retries:
+            delay = self.delays[min(attempts, len(self.delays)) - 1]
+            await self._store(function, {**body, "attempts": attempts}, delay)
+            await self._done(function, message, "retried")
+            return
+        await self._failed(spec, {**body, "attempts": attempts}, RETRIES_EXHAUSTED, result)
+        await self._done(function, message, RETRIES_EXHAUSTED)
+
+    async def _failed(
+        self,
+        spec: FunctionSpec,
+        body: dict[str, Any],
+        condition: str,
+        result: InvocationResult | None,
+    ) -> None:
+        config = spec.async_config
+        await self._deliver(spec, config.on_failure, body, condition, body["attempts"], result)
+        if config.dead_letter_queue:
+            error = b"" if result is None else result.payload
+            attributes: dict[str, MessageAttributeValue] = {
+                "RequestID": {"DataType": "String", "StringValue": body["requestId"]},
+                "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                "ErrorMessage": {
+                    "DataType": "String",
+                    "StringValue": _error_message(error) or condition,
+                },
+            }
+            await self._send(
+                config.dead_letter_queue, OutgoingMessage(body["payload"], None, attributes)
+            )
+
+    async def _deliver(
+        self,
+        spec: FunctionSpec,
+        destination: Destination | None,
+        body: dict[str, Any],
+        condition: str,
+        count: int,
+        result: InvocationResult | None,
+    ) -> None:
+        if destination is None:
+            return
+        record = invocation_record(
+            function_arn=function_arn(spec.name, self.region),
+            request_id=body["requestId"],
+            condition=condition,
+            invoke_count=count,
+            request_payload=body["payload"].encode(),
+            response_payload=None if result is None else result.payload,
+            function_error=None if result is None else result.error,
+        )
+        text = json.dumps(record)
+        if destination.kind == "queue":
+            await self._send(destination.name, OutgoingMessage(text))
+        else:
+            await self.enqueue(destination.name, text.encode())
+
+    async def _send(self, queue: str, message: OutgoingMessage) -> None:
+        try:
+            await self.queues.send(queue, [message])
+        except SkyliftError as exc:  # e.g. the queue was deleted: say so, do not loop
+            logger.error("could not deliver to queue %s: %s", queue, exc)
+
+    async def _done(self, function: str, message: Stored, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        await self.store.delete(store_name(function), [message.receipt_handle])
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _error_message(payload: bytes) -> str:
+    try:
+        return str(json.loads(payload).get("errorMessage", ""))[:1024]
+    except (ValueError, AttributeError):
+        return payload[:1024].decode("utf-8", "replace")
