@@ -352,7 +352,7 @@ GET_ROOT = {"Type": "Api", "Properties": {"Path": "/", "Method": "GET"}}
 DECLARATION_ERRORS = {
     "bad runtime": (
         function(Runtime="nodejs20.x"),
-        ["Runtime 'nodejs20.x' is not supported", "skylift runs python3.x", "python3.12"],
+        ["Runtime 'nodejs20.x' is not supported", "skylift runs python3.x", "provided.al2023"],
     ),
     "missing runtime": (
         {"Type": "AWS::Serverless::Function", "Properties": {"Handler": "app.handler"}},

@@ -21,7 +21,7 @@ def ingest(event, context): ...
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypedDict, TypeVar, Unpack
 
@@ -60,7 +60,14 @@ class FunctionOptions(TriggerOptions, total=False):
     max_concurrency: int | None  # reserved concurrency of the function
 
 
-_SETTINGS = ("timeout", "memory", "environment", "max_concurrency", "async_config")
+_SETTINGS = (
+    "timeout",
+    "memory",
+    "environment",
+    "max_concurrency",
+    "async_config",
+    "runtime_command",
+)
 
 
 @dataclass
@@ -111,9 +118,14 @@ class App:
         on_success: str | None = None,
         on_failure: str | None = None,
         dead_letter_queue: str | None = None,
+        runtime_command: Sequence[str] | None = None,
         **options: Unpack[FunctionOptions],
     ) -> Callable[[F], F]:
         """Declare a plain invokable handler (Invoke API, `skylift invoke`).
+
+        `runtime_command` runs each instance as that process, which must speak the Lambda
+        Runtime API (e.g. `["python", "-m", "awslambdaric", "app.handler"]`), instead of
+        forking the app's zygote: for code that is not fork-safe, or not Python.
 
         The asynchronous options are Lambda's EventInvokeConfig: `retries` (0-2, default
         2), `max_event_age` (60-21600 s), destinations `on_success` / `on_failure`
@@ -123,6 +135,13 @@ class App:
         ... def resize(event, context): ...
         """
         settings: dict[str, Any] = dict(options)
+        if runtime_command is not None:
+            if isinstance(runtime_command, str):
+                raise DeclarationError(
+                    "runtime_command must be a list of arguments, e.g. ['./bootstrap']",
+                    function=name,
+                )
+            settings["runtime_command"] = tuple(runtime_command)
         if any(
             v is not None
             for v in (retries, max_event_age, on_success, on_failure, dead_letter_queue)
@@ -286,6 +305,7 @@ class App:
                 environment=dict(explicit.get("environment") or {}),
                 max_concurrency=explicit.get("max_concurrency"),
                 async_config=explicit.get("async_config", AsyncConfig()),
+                runtime_command=tuple(explicit.get("runtime_command", ())),
             )
             validate_function(spec)
             declared = self._functions[fname] = _Declared(spec, fn, explicit)

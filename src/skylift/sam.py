@@ -34,6 +34,7 @@ from skylift.sam_resources import TemplateResources, function_physical, warn_sta
 from skylift.spec import (
     DEFAULT_MEMORY,
     DEFAULT_TIMEOUT,
+    PROVIDED_RUNTIMES,
     PYTHON_RUNTIME,
     FunctionSpec,
     HttpRoute,
@@ -120,7 +121,8 @@ def load(path: str | os.PathLike[str]) -> tuple[list[FunctionSpec], Resources]:
     except DeclarationError as exc:
         raise _relabel(exc, logical_ids) from None
     for spec in specs:
-        _check_handler_file(spec, logical_ids[spec.name])
+        if not spec.runtime_command:
+            _check_handler_file(spec, logical_ids[spec.name])
     return specs, template_resources.resources(specs)
 
 
@@ -292,13 +294,14 @@ class _Function:
         runtime = self.string("Runtime")
         if runtime is None:
             raise self.fail("Runtime is missing: set Runtime: python3.12 (or in Globals.Function)")
-        if not PYTHON_RUNTIME.match(runtime):
+        provided = runtime in PROVIDED_RUNTIMES
+        if not provided and not PYTHON_RUNTIME.match(runtime):
             raise self.fail(
-                f"Runtime {runtime!r} is not supported: skylift runs python3.x runtimes; "
-                "set Runtime to one, e.g. python3.12"
+                f"Runtime {runtime!r} is not supported: skylift runs python3.x runtimes and "
+                "provided.al2023 / provided.al2 (a bootstrap executable in CodeUri)"
             )
         handler = self.string("Handler")
-        if handler is None:
+        if handler is None and not provided:
             raise self.fail("Handler is missing: set Handler, e.g. app.lambda_handler")
         reserved = self.integer("ReservedConcurrentExecutions")
         if reserved is not None and reserved < 1:
@@ -310,7 +313,7 @@ class _Function:
         triggers = read_events(self, self.properties.get("Events"))
         return FunctionSpec(
             name=self.name(),
-            handler=handler,
+            handler=handler or "bootstrap",
             code_dir=self.code_dir(base_dir),
             runtime=runtime,
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
@@ -322,7 +325,20 @@ class _Function:
             schedules=tuple(t for t in triggers if isinstance(t, ScheduleTrigger)),
             uploads=tuple(t for t in triggers if isinstance(t, UploadTrigger)),
             async_config=async_config(self, dict(self.properties)),
+            runtime_command=self.bootstrap(base_dir) if provided else (),
         )
+
+    def bootstrap(self, base_dir: Path) -> tuple[str, ...]:
+        """A provided runtime's command: CodeUri's executable `bootstrap`, as on Lambda."""
+        path = Path(self.code_dir(base_dir)) / "bootstrap"
+        if not path.is_file():
+            raise self.fail(
+                f"Runtime {self.string('Runtime')} runs CodeUri's bootstrap, but {path} does "
+                "not exist: add your runtime's bootstrap executable there"
+            )
+        if not os.access(path, os.X_OK):
+            raise self.fail(f"{path} is not executable: chmod +x it")
+        return (str(path),)
 
     def code_dir(self, base_dir: Path) -> str:
         raw = self.properties.get("CodeUri")

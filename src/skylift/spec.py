@@ -55,6 +55,7 @@ _ENV_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _HANDLER = re.compile(r"^[^\s.][^\s]*\.[A-Za-z_][A-Za-z0-9_]*$")
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_.-]*)(\+?)\}$")
 PYTHON_RUNTIME = re.compile(r"^python3\.\d+$")
+PROVIDED_RUNTIMES = frozenset({"provided.al2023", "provided.al2"})
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ class FunctionSpec:
     schedules: tuple[ScheduleTrigger, ...] = ()
     uploads: tuple[UploadTrigger, ...] = ()
     async_config: AsyncConfig = field(default_factory=AsyncConfig)
+    # A process speaking the Lambda Runtime API runs each instance instead of a fork.
+    runtime_command: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -135,6 +138,7 @@ class FunctionSpec:
             "schedules": [s.to_dict() for s in self.schedules],
             "uploads": [u.to_dict() for u in self.uploads],
             "async_config": self.async_config.to_dict(),
+            "runtime_command": list(self.runtime_command),
         }
 
     @classmethod
@@ -155,6 +159,7 @@ class FunctionSpec:
             async_config=AsyncConfig.from_dict(data["async_config"])
             if data.get("async_config")
             else AsyncConfig(),
+            runtime_command=tuple(data.get("runtime_command", ())),
         )
 
 
@@ -169,13 +174,28 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
         raise DeclarationError(
             f"function name {name!r} is invalid: use 1-64 letters, digits, '-' or '_'"
         )
-    if not _HANDLER.match(spec.handler):
-        raise fail(
-            f"handler {spec.handler!r} is invalid: write it as 'module.function', "
-            "e.g. 'app.lambda_handler'"
-        )
-    if not PYTHON_RUNTIME.match(spec.runtime):
-        raise fail(f"runtime {spec.runtime!r} is not supported: use python3.x, e.g. python3.11")
+    if spec.runtime_command:
+        # Any process speaking the Runtime API: the handler is the runtime's business.
+        if spec.runtime not in PROVIDED_RUNTIMES and not PYTHON_RUNTIME.match(spec.runtime):
+            raise fail(
+                f"runtime {spec.runtime!r} is not supported: use provided.al2023, "
+                "provided.al2 or python3.x"
+            )
+        if not all(isinstance(part, str) and part for part in spec.runtime_command):
+            raise fail("runtime_command must be a list of non-empty strings")
+    else:
+        if not _HANDLER.match(spec.handler):
+            raise fail(
+                f"handler {spec.handler!r} is invalid: write it as 'module.function', "
+                "e.g. 'app.lambda_handler'"
+            )
+        if not PYTHON_RUNTIME.match(spec.runtime):
+            hint = (
+                "a provided runtime needs a bootstrap executable in CodeUri"
+                if spec.runtime in PROVIDED_RUNTIMES
+                else "use python3.x, e.g. python3.11"
+            )
+            raise fail(f"runtime {spec.runtime!r} is not supported here: {hint}")
     if isinstance(spec.timeout, bool) or not isinstance(spec.timeout, int | float):
         raise fail(f"timeout must be a number of seconds, got {spec.timeout!r}")
     if not 1 <= spec.timeout <= MAX_TIMEOUT:

@@ -29,7 +29,7 @@ class Platform:
         self,
         zygotes: list[Zygote],
         specs: list[FunctionSpec],
-        owners: dict[str, Zygote],
+        owners: dict[str, Zygote | None],
         resources: Resources,
         state_dir: Path,
         *,
@@ -49,7 +49,11 @@ class Platform:
         self.budget = Budget(concurrency)
         self.pools = {
             spec.name: Pool(
-                spec, owners[spec.name], idle_timeout=idle_timeout, budget=self.budget, wait=wait
+                spec,
+                owners.get(spec.name),
+                idle_timeout=idle_timeout,
+                budget=self.budget,
+                wait=wait,
             )
             for spec in specs
         }
@@ -73,7 +77,7 @@ class Platform:
         `start_sources`, so `skylift invoke` leaves no trace.
         """
         zygotes: list[Zygote] = []
-        owners: dict[str, Zygote] = {}
+        owners: dict[str, Zygote | None] = {}
         specs: list[FunctionSpec] = []
         resources = Resources()
         try:
@@ -100,6 +104,8 @@ class Platform:
                 home = Path(target.path).parent
                 # One zygote per function: its environment must be set before its import.
                 for spec in specs:
+                    if spec.runtime_command:
+                        continue  # its own process speaks the Runtime API: nothing to fork
                     zygote = Zygote(
                         {"mode": "functions", "code_dir": spec.code_dir, "specs": [spec.to_dict()]},
                         label=f"function {spec.name!r}",

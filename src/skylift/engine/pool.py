@@ -13,7 +13,8 @@ import collections
 import time
 
 from skylift.engine.budget import DEFAULT_CONCURRENCY, MAX_WAITING, Budget
-from skylift.engine.instance import Instance
+from skylift.engine.driver import FunctionInstance as Instance
+from skylift.engine.driver import start_instance
 from skylift.engine.zygote import Zygote
 from skylift.errors import ACCOUNT_LIMIT, RESERVED_LIMIT, Throttled
 from skylift.spec import FunctionSpec
@@ -26,7 +27,7 @@ class Pool:
     def __init__(
         self,
         spec: FunctionSpec,
-        zygote: Zygote,
+        zygote: Zygote | None,
         *,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         budget: Budget | None = None,
@@ -97,7 +98,7 @@ class Pool:
     async def _start(self) -> Instance:
         self.size += 1
         try:
-            instance = await Instance.start(self.spec, self.zygote)
+            instance = await start_instance(self.spec, self.zygote)
         except BaseException:
             self.size -= 1
             raise
