@@ -542,3 +542,22 @@ def test_unsupported_destination_types_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(DeclarationError, match=r"function 'Worker'.*type 'SNS' is not supported"):
         load_template(tmp_path / "template.yaml")
+
+
+def test_provisioned_concurrency_keeps_instances_warm(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("def handler(e, c):\n    return 1\n")
+    (tmp_path / "template.yaml").write_text(
+        textwrap.dedent("""
+        Resources:
+          Warm:
+            Type: AWS::Serverless::Function
+            Properties:
+              Runtime: python3.11
+              Handler: app.handler
+              AutoPublishAlias: live
+              ProvisionedConcurrencyConfig:
+                ProvisionedConcurrentExecutions: 3
+    """)
+    )
+    (spec,) = load_template(tmp_path / "template.yaml")
+    assert spec.min_instances == 3

@@ -58,6 +58,7 @@ class TriggerOptions(TypedDict, total=False):
 
 class FunctionOptions(TriggerOptions, total=False):
     max_concurrency: int | None  # reserved concurrency of the function
+    min_instances: int  # instances kept warm (provisioned concurrency)
 
 
 _SETTINGS = (
@@ -65,6 +66,7 @@ _SETTINGS = (
     "memory",
     "environment",
     "max_concurrency",
+    "min_instances",
     "async_config",
     "runtime_command",
 )
@@ -85,6 +87,7 @@ class App:
         self._functions: dict[str, _Declared] = {}
         self.queues: dict[str, dict[str, str]] = {}  # name -> SQS attributes
         self.buckets: set[str] = set()
+        self.after_fork_hooks: list[Callable[[], None]] = []
 
     # --- triggers -----------------------------------------------------------------------
 
@@ -218,6 +221,20 @@ class App:
         self.buckets.add(bucket)
         return self._decorator(name, options, lambda s: replace(s, uploads=(*s.uploads, trigger)))
 
+    def after_fork(self, hook: Callable[[], None]) -> Callable[[], None]:
+        """Run `hook()` in every new instance, right after it is forked from the zygote.
+
+        For state made at import time that must not be shared between processes:
+        reconnect a database client, reseed a random generator, restart a thread.
+
+        >>> @app.after_fork  # doctest: +SKIP
+        ... def reconnect(): db.connect()
+        """
+        if not callable(hook):
+            raise DeclarationError(f"after_fork needs a function, got {hook!r}")
+        self.after_fork_hooks.append(hook)
+        return hook
+
     # --- resources ----------------------------------------------------------------------
 
     def declare_queue(
@@ -304,6 +321,7 @@ class App:
                 memory=explicit.get("memory", DEFAULT_MEMORY),
                 environment=dict(explicit.get("environment") or {}),
                 max_concurrency=explicit.get("max_concurrency"),
+                min_instances=explicit.get("min_instances", 0),
                 async_config=explicit.get("async_config", AsyncConfig()),
                 runtime_command=tuple(explicit.get("runtime_command", ())),
             )

@@ -320,6 +320,7 @@ class _Function:
             memory=DEFAULT_MEMORY if memory is None else memory,
             environment=self.environment(),
             max_concurrency=reserved,
+            min_instances=self.provisioned(),
             routes=tuple(t for t in triggers if isinstance(t, HttpRoute)),
             queues=tuple(t for t in triggers if isinstance(t, QueueTrigger)),
             schedules=tuple(t for t in triggers if isinstance(t, ScheduleTrigger)),
@@ -327,6 +328,23 @@ class _Function:
             async_config=async_config(self, dict(self.properties)),
             runtime_command=self.bootstrap(base_dir) if provided else (),
         )
+
+    def provisioned(self) -> int:
+        """ProvisionedConcurrencyConfig.ProvisionedConcurrentExecutions: kept warm."""
+        config = self.resolve(
+            self.properties.get("ProvisionedConcurrencyConfig"), "ProvisionedConcurrencyConfig"
+        )
+        if config is None:
+            return 0
+        value = config.get("ProvisionedConcurrentExecutions") if isinstance(config, dict) else None
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.fail(
+                "ProvisionedConcurrencyConfig needs ProvisionedConcurrentExecutions: a whole "
+                f"number >= 0, got {value!r}"
+            )
+        return value
 
     def bootstrap(self, base_dir: Path) -> tuple[str, ...]:
         """A provided runtime's command: CodeUri's executable `bootstrap`, as on Lambda."""

@@ -106,6 +106,7 @@ class FunctionSpec:
     memory: int = DEFAULT_MEMORY
     environment: Mapping[str, str] = field(default_factory=dict)
     max_concurrency: int | None = None
+    min_instances: int = 0  # kept warm, like provisioned concurrency
     routes: tuple[HttpRoute, ...] = ()
     queues: tuple[QueueTrigger, ...] = ()
     schedules: tuple[ScheduleTrigger, ...] = ()
@@ -133,6 +134,7 @@ class FunctionSpec:
             "memory": self.memory,
             "environment": dict(self.environment),
             "max_concurrency": self.max_concurrency,
+            "min_instances": self.min_instances,
             "routes": [r.to_dict() for r in self.routes],
             "queues": [q.to_dict() for q in self.queues],
             "schedules": [s.to_dict() for s in self.schedules],
@@ -152,6 +154,7 @@ class FunctionSpec:
             memory=data["memory"],
             environment=dict(data["environment"]),
             max_concurrency=data["max_concurrency"],
+            min_instances=data.get("min_instances", 0),
             routes=tuple(HttpRoute.from_dict(r) for r in data["routes"]),
             queues=tuple(QueueTrigger.from_dict(q) for q in data.get("queues", ())),
             schedules=tuple(ScheduleTrigger.from_dict(s) for s in data.get("schedules", ())),
@@ -211,6 +214,17 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
     ):
         raise fail(
             f"max_concurrency must be a whole number >= 1 (or None), got {spec.max_concurrency!r}"
+        )
+    if (
+        isinstance(spec.min_instances, bool)
+        or not isinstance(spec.min_instances, int)
+        or spec.min_instances < 0
+    ):
+        raise fail(f"min_instances must be a whole number >= 0, got {spec.min_instances!r}")
+    if spec.max_concurrency is not None and spec.min_instances > spec.max_concurrency:
+        raise fail(
+            f"min_instances {spec.min_instances} exceeds max_concurrency "
+            f"{spec.max_concurrency}: lower one or raise the other"
         )
     for key, value in spec.environment.items():
         if not isinstance(key, str) or not _ENV_KEY.match(key):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from skylift.engine.budget import DEFAULT_CONCURRENCY, Budget
 from skylift.engine.invoker import Invoker
 from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_WAIT, Pool
 from skylift.engine.zygote import Zygote
+from skylift.errors import SkyliftError
 from skylift.loader import AppTarget, Target
 from skylift.runtime.environ import region
 from skylift.spec import FunctionSpec, Resources, validate_app, validate_destinations
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from skylift.sources.runner import Sources
 
 REAP_INTERVAL = 1.0
+logger = logging.getLogger("skylift.platform")
 
 
 class Platform:
@@ -144,12 +147,19 @@ class Platform:
         )
         await self.sources.open()
         self.sources.start()
+        for pool in self.pools.values():
+            await pool.ensure_minimum()
 
     async def _reap_forever(self) -> None:
         while True:
             await asyncio.sleep(REAP_INTERVAL)
             for pool in self.pools.values():
                 pool.reap()
+                if self.sources is not None:  # only a server keeps instances provisioned
+                    try:
+                        await pool.ensure_minimum()
+                    except SkyliftError as exc:
+                        logger.error("keeping %s warm: %s", pool.spec.name, exc)
 
     async def close(self) -> None:
         if self.sources is not None:

@@ -140,11 +140,25 @@ class Pool:
         self.busy += 1  # _release_instance() below balances it
         self._release_instance(instance)
 
+    async def ensure_minimum(self) -> None:
+        """Start instances until `min_instances` exist (provisioned concurrency)."""
+        while self.size < self.spec.min_instances:
+            instance = await self._start()
+            self._idle.insert(0, instance)  # under the warmer ones: they serve first
+
     def reap(self, now: float | None = None) -> int:
-        """Close instances idle longer than `idle_timeout`; return how many."""
+        """Close instances idle longer than `idle_timeout`, down to `min_instances`."""
         now = time.monotonic() if now is None else now
-        keep = [i for i in self._idle if i.alive and now - i.last_used < self.idle_timeout]
-        gone = [i for i in self._idle if i not in keep]
+        spare = self.size - self.spec.min_instances
+        keep: list[Instance] = []
+        gone: list[Instance] = []
+        # The stack's bottom is the least recently used: reap from there.
+        for instance in self._idle:
+            idle_too_long = now - instance.last_used >= self.idle_timeout
+            if not instance.alive or (idle_too_long and len(gone) < spare):
+                gone.append(instance)
+            else:
+                keep.append(instance)
         self._idle = keep
         for instance in gone:
             instance.close()

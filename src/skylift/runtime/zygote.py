@@ -22,6 +22,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -93,6 +94,7 @@ def load_app(
         app = apps[0]
     resources["queues"] = app.queues
     resources["buckets"] = sorted(app.buckets)
+    AFTER_FORK.extend(app.after_fork_hooks)
     return {spec.name: (spec, fn) for spec, fn in app.resolve(code_dir, module)}
 
 
@@ -113,6 +115,20 @@ def load_functions(specs: list[FunctionSpec]) -> Loaded:
     return found
 
 
+AFTER_FORK: list[Callable[[], None]] = []  # the app's @app.after_fork hooks
+
+
+def run_after_fork(handler: Handler | Fault) -> Handler | Fault:
+    """Run the after-fork hooks in a new worker; a failing hook fails its invocations."""
+    for hook in AFTER_FORK:
+        try:
+            hook()
+        except Exception as exc:
+            print(f"[ERROR] after_fork hook {hook.__name__} failed: {exc!r}", flush=True)
+            return Fault(type(exc).__name__, f"after_fork hook {hook.__name__} failed: {exc}")
+    return handler
+
+
 def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault) -> int:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     log_fd = os.memfd_create(f"skylift-{spec.name}", os.MFD_CLOEXEC)
@@ -131,6 +147,7 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
             os.setpgid(0, 0)
             os.dup2(log_fd, 1)
             os.dup2(log_fd, 2)
+            handler = run_after_fork(handler)
             serve(theirs, log_fd, spec, handler, forked_at)
         except SystemExit as exc:  # the handler called sys.exit(): the runtime exits
             sys.stdout.flush()
