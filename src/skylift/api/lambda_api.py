@@ -19,7 +19,7 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -27,16 +27,13 @@ from urllib.parse import parse_qs, unquote
 import orjson
 
 from skylift.account import ACCOUNT_ID
+from skylift.asgi_types import Receive, Scope, Send, lifespan
 from skylift.engine.instance import InvocationResult
 from skylift.engine.invoker import Invoker
 from skylift.errors import FunctionNotFound, SkyliftError, Throttled
 from skylift.observe.report import invocation_log
 from skylift.spec import FunctionSpec
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 logger = logging.getLogger("skylift.api.lambda")
@@ -171,7 +168,7 @@ class LambdaApi:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -380,14 +377,3 @@ async def _respond(
     headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    # The invoker belongs to whoever built this app; there is nothing to start or stop.
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -29,13 +29,11 @@ from typing import BinaryIO
 from skylift.api import s3_body, s3_request, s3_xml
 from skylift.api.s3_request import (
     OVERRIDES,
-    Receive,
     S3Request,
     S3RequestError,
-    Scope,
-    Send,
     not_implemented,
 )
+from skylift.asgi_types import Receive, Scope, Send, lifespan
 from skylift.storage.errors import BucketAlreadyOwnedByYou, InvalidArgument, StorageError
 from skylift.storage.protocol import MAX_LIST_KEYS, ObjectInfo, ObjectStore
 
@@ -83,7 +81,7 @@ class S3Api:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -369,13 +367,3 @@ def _header_value(text: str) -> bytes:
     if _PLAIN_HEADER.fullmatch(text):
         return text.encode("latin-1")
     return b"=?UTF-8?B?" + base64.b64encode(text.encode("utf-8", "replace")) + b"?="
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

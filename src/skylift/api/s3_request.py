@@ -11,20 +11,14 @@ they are, ``botocore.serialize._render_uri_template``). The query is form-decode
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
+from skylift.asgi_types import Receive, Scope
 from skylift.errors import SkyliftError
 from skylift.storage.protocol import ObjectInfo
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 SERVED = (
     "ListBuckets, CreateBucket, HeadBucket, DeleteBucket, ListObjects, ListObjectsV2, "

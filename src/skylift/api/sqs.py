@@ -19,7 +19,7 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable
 from typing import Any, cast
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
@@ -28,6 +28,7 @@ import orjson
 
 from skylift.account import ACCOUNT_ID
 from skylift.api.sqs_actions import Result, SqsActions
+from skylift.asgi_types import Receive, Scope, Send, lifespan
 from skylift.queues.errors import (
     InvalidParameterValue,
     MissingParameter,
@@ -35,11 +36,6 @@ from skylift.queues.errors import (
     UnsupportedOperation,
 )
 from skylift.queues.protocol import MessageAttributeValue, QueueBackend
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger("skylift.api.sqs")
 
@@ -129,7 +125,7 @@ class SqsApi:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -385,14 +381,3 @@ def _wrong_type(name: str, expected: str) -> InvalidParameterValue:
         f"Value for parameter {name} is invalid. Reason: it must be {expected}, as the SQS API "
         "reference describes."
     )
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    # The backend belongs to whoever built this app; there is nothing to start or stop.
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

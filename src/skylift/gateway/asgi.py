@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from collections.abc import Mapping
 
 import orjson
 
+from skylift.asgi_types import Asgi, Receive, Scope, Send, lifespan
 from skylift.engine.invoker import Invoker
 from skylift.errors import SkyliftError, Throttled
 from skylift.events.apigw_v1 import RestApiV1
@@ -24,12 +24,6 @@ from skylift.events.http import (
 )
 from skylift.gateway.protocol import HEADER_NAMES
 from skylift.sources.http import Router
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 logger = logging.getLogger("skylift.gateway")
 MAX_BODY = 6 * 1024 * 1024  # API Gateway's (and Lambda's) synchronous payload limit
@@ -65,7 +59,7 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
-                await _lifespan(receive, send)
+                await lifespan(receive, send)
             return
         if self.services:
             service = self.services.get(aws_service(scope))
@@ -220,13 +214,3 @@ async def _respond(send: Send, response: HttpResponse, request_id: str | None = 
         headers.append((b"apigw-requestid", request_id.encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

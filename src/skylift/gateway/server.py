@@ -10,9 +10,10 @@ from typing import Any
 
 import uvicorn
 
+from skylift.asgi_types import Asgi
 from skylift.engine.budget import DEFAULT_CONCURRENCY
 from skylift.engine.platform import Platform
-from skylift.gateway.asgi import Asgi, Gateway
+from skylift.gateway.asgi import Gateway
 from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import Target
 from skylift.observe.console import ConsoleLog
