@@ -227,3 +227,57 @@ def test_accepted_events_survive_a_kill(tmp_path):
             time.sleep(0.05)
     finally:
         stop(proc)
+
+
+BURST_APP = """
+import json, os, time
+from skylift import App
+
+app = App()
+LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "burst.txt")
+
+
+@app.function(max_concurrency=1)
+def slow(event, context):
+    time.sleep(0.2)
+    with open(LOG, "a") as f:
+        f.write(json.dumps(event) + "\\n")
+
+
+@app.upload("inbox", max_concurrency=1)
+def ingest(event, context):
+    time.sleep(0.2)
+    with open(LOG, "a") as f:
+        f.write(event["Records"][0]["s3"]["object"]["key"] + "\\n")
+"""
+
+
+def test_a_burst_beyond_the_functions_concurrency_all_runs_without_loss(tmp_path):
+    (tmp_path / "app.py").write_text(textwrap.dedent(BURST_APP))
+    proc, url = start(tmp_path)
+    try:
+        lam = client("lambda", url)
+        for n in range(10):
+            lam.invoke(FunctionName="slow", InvocationType="Event", Payload=json.dumps({"n": n}))
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=Config(s3={"addressing_style": "path"}),
+        )
+        for n in range(10):
+            s3.put_object(Bucket="inbox", Key=f"file-{n}", Body=b"x")
+        log = tmp_path / "burst.txt"
+        deadline = time.monotonic() + 20  # one at a time: about 2 s each way, no thrashing
+        while not log.exists() or len(log.read_text().splitlines()) < 20:
+            assert time.monotonic() < deadline, "a burst was dropped or stalled"
+            time.sleep(0.05)
+        lines = log.read_text().splitlines()
+        assert sorted(json.loads(x)["n"] for x in lines if x.startswith("{")) == list(range(10))
+        assert sorted(x for x in lines if x.startswith("file-")) == sorted(
+            f"file-{n}" for n in range(10)
+        )
+    finally:
+        stop(proc)

@@ -196,7 +196,7 @@ def schedules(app: str | None, template: str | None, count: int) -> None:
 
         async with await Platform.start(target) as platform:
             found = entries(list(platform.specs.values()), platform.region)
-            scheduler = Scheduler(found, platform.invoker, platform.region)
+            scheduler = Scheduler(found, platform.invoker.invoke, platform.region)
             if not found:
                 click.echo("no schedules")
             for entry in found:

@@ -148,3 +148,17 @@ def test_a_failing_function_sends_messages_to_the_dead_letter_queue(app, tmp_pat
     attempts = [r for e in seen(tmp_path, "flaky") for r in e["Records"]]
     assert [r["attributes"]["ApproximateReceiveCount"] for r in attempts] == ["1", "2"]
     assert stats(app, "flaky").visible == 0 and stats(app, "flaky").in_flight == 0
+
+
+def test_the_poller_outlives_a_deleted_and_recreated_queue(app, tmp_path):
+    queues = app.platform.state.queues
+    app.run(queues.delete_queue("orders"))
+    time.sleep(1.5)  # the poller meets QueueDoesNotExist, says so, and keeps polling
+    app.run(queues.create_queue("orders", {}))
+    send(app, "orders", "after-recreate")
+    wait_for(
+        lambda: any(
+            r["body"] == "after-recreate" for e in seen(tmp_path, "take") for r in e["Records"]
+        ),
+        timeout=15,
+    )

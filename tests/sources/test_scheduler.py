@@ -84,7 +84,7 @@ def test_schedules_fire_on_time_with_eventbridge_events(live, tmp_path):
 
     async def drive() -> Scheduler:
         found = entries(list(platform.platform.specs.values()), "eu-west-1")
-        scheduler = Scheduler(found, platform.platform.invoker, "eu-west-1", clock=clock)
+        scheduler = Scheduler(found, platform.platform.invoker.invoke, "eu-west-1", clock=clock)
         scheduler.start()
         await clock.run_until(start + timedelta(minutes=5))
         return scheduler
@@ -116,6 +116,6 @@ def test_next_fire_times_follow_the_expression(live, tmp_path):
     platform = live(write_app(tmp_path, APP))
     found = entries(list(platform.platform.specs.values()), "us-east-1")
     clock = VirtualClock(datetime(2026, 3, 1, 10, 3, 0, tzinfo=UTC))
-    scheduler = Scheduler(found, platform.platform.invoker, "us-east-1", clock=clock)
+    scheduler = Scheduler(found, platform.platform.invoker.invoke, "us-east-1", clock=clock)
     report = next(e for e in found if e.function == "report")
     assert scheduler.next_fire(report) == datetime(2026, 3, 1, 10, 4, tzinfo=UTC)

@@ -31,6 +31,8 @@ def build_config(app: Gateway, host: str, port: int) -> uvicorn.Config:
         lifespan="off",
         access_log=False,
         server_header=False,
+        # Clients' long polls (SQS WaitTimeSeconds up to 20 s) must not hold a shutdown.
+        timeout_graceful_shutdown=2,
         log_level="warning",
         # Lambda-style callers hold connections open; keep them across bursts.
         timeout_keep_alive=30,

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 import uuid
 from typing import Any
@@ -46,6 +47,7 @@ logger = logging.getLogger("skylift.async")
 RETRY_DELAYS = (60, 120)  # seconds before the first and second retry, as Lambda
 FAST_RETRY_DELAYS = (1, 2)
 THROTTLE_BACKOFF = (1, 2, 4, 8, 16, 32, 60, 120, 300)
+MAX_PARALLEL = 64  # events of one function run at once without a reserved concurrency
 
 
 def store_name(function: str) -> str:
@@ -106,17 +108,26 @@ class AsyncInvocations:
             self._keep(asyncio.ensure_future(self._run(name)))
 
     async def _run(self, function: str) -> None:
+        # Take an event only when the function has room to run it: a backlog waits in
+        # the store, not as tasks in memory or as invocations bound to be throttled.
+        slots = asyncio.Semaphore(self.specs[function].max_concurrency or MAX_PARALLEL)
         while True:
+            await slots.acquire()
             try:
                 batch = await self.store.receive(
-                    store_name(function), max_messages=10, wait_seconds=20
+                    store_name(function), max_messages=1, wait_seconds=20
                 )
-            except SkyliftError as exc:
+            except Exception as exc:  # the runner must outlive any one failure
+                slots.release()
                 logger.error("async invocations of %s: %s", function, exc)
                 await asyncio.sleep(1)
                 continue
-            for message in batch:
-                self._keep(asyncio.ensure_future(self._handle(function, message)))
+            if not batch:
+                slots.release()
+                continue
+            task = asyncio.ensure_future(self._handle(function, batch[0]))
+            task.add_done_callback(lambda _: slots.release())
+            self._keep(task)
 
     async def _handle(self, function: str, message: Stored) -> None:
         spec = self.specs[function]
@@ -131,10 +142,12 @@ class AsyncInvocations:
             result = await self.invoker.invoke(function, payload, request_id=body["requestId"])
         except Throttled:
             step = THROTTLE_BACKOFF[min(body["throttles"], len(THROTTLE_BACKOFF) - 1)]
-            await self._store(function, {**body, "throttles": body["throttles"] + 1}, step)
+            # Jitter, so events throttled together do not all come back together.
+            delay = max(1, round(step * random.uniform(0.5, 1.5)))
+            await self._store(function, {**body, "throttles": body["throttles"] + 1}, delay)
             await self._done(function, message, "throttled")
             return
-        except SkyliftError as exc:  # the platform failed: retry as for a function error
+        except Exception as exc:  # the platform failed: an attempt, as a function error
             logger.error("async invocation of %s failed: %s", function, exc)
             result = None
         attempts = body["attempts"] + 1

@@ -28,7 +28,6 @@ import orjson
 from skylift.engine.invoker import Invoker
 from skylift.errors import SkyliftError
 from skylift.events.sqs import sqs_event
-from skylift.queues.errors import QueueError
 from skylift.queues.protocol import QueueBackend, ReceivedMessage
 from skylift.triggers import QueueTrigger
 
@@ -92,7 +91,15 @@ class QueueMapping:
         if len(self.pollers) < self.max_pollers and not self._stopping:
             task = asyncio.ensure_future(self._poll(primary))
             self.pollers.add(task)
-            task.add_done_callback(self.pollers.discard)
+            task.add_done_callback(lambda t: self._ended(t, primary))
+
+    def _ended(self, task: asyncio.Task[None], primary: bool) -> None:
+        self.pollers.discard(task)
+        if primary and not self._stopping:  # the mapping must never stop polling
+            logger.error(
+                "%s: the poller of %s stopped; starting it again", self.function, self.trigger.queue
+            )
+            self._spawn(primary=True)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -106,15 +113,15 @@ class QueueMapping:
         while not self._stopping:
             try:
                 batch = await self._gather(LONG_POLL_SECONDS if primary else 0)
-            except QueueError as exc:  # e.g. the queue was deleted under us
+                full = len(batch) >= min(self.trigger.batch_size, RECEIVE_MAX)
+                if full:
+                    self._spawn()  # a full batch means a backlog: scale up
+                if batch:
+                    await self._process(batch)
+            except Exception as exc:  # e.g. the queue was deleted under us: keep polling
                 logger.error("%s: polling %s failed: %s", self.function, self.trigger.queue, exc)
                 await asyncio.sleep(1)
                 continue
-            full = len(batch) >= min(self.trigger.batch_size, RECEIVE_MAX)
-            if full:
-                self._spawn()  # a full batch means a backlog: scale up
-            if batch:
-                await self._process(batch)
             if not full and not primary:
                 return  # the backlog is gone: scale down
 
@@ -179,5 +186,13 @@ class QueueMapping:
             keep = failed
         handles = [m.receipt_handle for m in batch if m.message_id not in keep]
         if handles:
-            # A stale handle (the message came back meanwhile) is not an error: at-least-once.
-            await self.queues.delete(self.trigger.queue, handles)
+            errors = [e for e in await self.queues.delete(self.trigger.queue, handles) if e]
+            if errors:  # the invocation outlived the visibility timeout: it will come back
+                logger.warning(
+                    "%s: %d messages of %s could not be deleted and will be delivered again "
+                    "(raise the queue's visibility timeout above the function's): %s",
+                    self.function,
+                    len(errors),
+                    self.trigger.queue,
+                    errors[0],
+                )

@@ -24,7 +24,7 @@ class Sources:
         fast_retries: bool = False,
     ) -> None:
         region = state.region
-        self.scheduler = Scheduler(entries(specs, region), invoker, region)
+
         self.mappings = [
             QueueMapping(
                 spec.name,
@@ -38,7 +38,6 @@ class Sources:
             for spec in specs
             for trigger in spec.queues
         ]
-        self.notifier = UploadNotifier(specs, invoker, state.objects, region)
         self.async_invocations = AsyncInvocations(
             {spec.name: spec for spec in specs},
             invoker,
@@ -47,6 +46,10 @@ class Sources:
             region=region,
             fast_retries=fast_retries,
         )
+        # Schedules and uploads invoke asynchronously, as EventBridge and S3 do.
+        enqueue = self.async_invocations.enqueue
+        self.scheduler = Scheduler(entries(specs, region), enqueue, region)
+        self.notifier = UploadNotifier(specs, enqueue, state.objects, region)
 
     async def open(self) -> None:
         await self.async_invocations.open()
@@ -60,7 +63,6 @@ class Sources:
     async def stop(self) -> None:
         await asyncio.gather(
             self.scheduler.stop(),
-            self.notifier.stop(),
             self.async_invocations.stop(),
             *(mapping.stop() for mapping in self.mappings),
         )

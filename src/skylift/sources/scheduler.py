@@ -1,8 +1,9 @@
 """Schedules: invoke functions on EventBridge `rate()` / `cron()` expressions.
 
-Each enabled schedule sleeps until its next fire time and then invokes its function
-with EventBridge's Scheduled Event (or the rule's fixed Input), without waiting for the
-previous invocation: EventBridge invokes asynchronously. Rates count from when the
+Each enabled schedule sleeps until its next fire time and then hands its function
+EventBridge's Scheduled Event (or the rule's fixed Input) to `dispatch`: under
+`skylift up`, the asynchronous invocations, so a tick is stored, retried and sent to
+destinations as EventBridge's asynchronous invocation of Lambda is. Rates count from when the
 server started (EventBridge counts from when the rule was created). Ticks missed while
 the server was down are not replayed.
 """
@@ -12,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 import orjson
 
-from skylift.engine.invoker import Invoker
 from skylift.events.eventbridge import scheduled_event
 from skylift.runtime.environ import ACCOUNT_ID
 from skylift.schedules.expressions import Schedule, parse_schedule
@@ -26,6 +27,7 @@ from skylift.spec import FunctionSpec
 from skylift.triggers import ScheduleTrigger
 
 logger = logging.getLogger("skylift.schedules")
+Dispatch = Callable[[str, bytes], Awaitable[object]]  # (function, event)
 
 
 class Clock(Protocol):
@@ -75,10 +77,10 @@ def entries(specs: list[FunctionSpec], region: str) -> list[Entry]:
 
 class Scheduler:
     def __init__(
-        self, schedule: list[Entry], invoker: Invoker, region: str, clock: Clock | None = None
+        self, schedule: list[Entry], dispatch: Dispatch, region: str, clock: Clock | None = None
     ) -> None:
         self.entries = schedule
-        self.invoker = invoker
+        self.dispatch = dispatch
         self.region = region
         self.clock = clock or RealClock()
         self.started = self.clock.now()
@@ -110,16 +112,10 @@ class Scheduler:
         else:
             event = orjson.dumps(scheduled_event(entry.rule_arn, when, self.region))
         try:
-            result = await self.invoker.invoke(entry.function, event)
-        except Exception as exc:  # the platform failed; the next tick tries again
-            logger.error("schedule %s: invoking %s failed: %s", entry.rule_arn, entry.function, exc)
-            return
-        if result.error is not None:
-            logger.warning(
-                "schedule %s: %s failed: %s",
-                entry.trigger.expression,
-                entry.function,
-                result.payload[:300].decode("utf-8", "replace"),
+            await self.dispatch(entry.function, event)
+        except Exception as exc:  # e.g. the store failed; the next tick tries again
+            logger.error(
+                "schedule %s: dispatching to %s failed: %s", entry.rule_arn, entry.function, exc
             )
 
     def _keep(self, task: asyncio.Task[None]) -> None:

@@ -1,43 +1,41 @@
 """Object uploads: S3 event notifications to the functions whose filters match.
 
-S3 invokes Lambda asynchronously, one record per event: so do we, without holding up
-the PutObject or DeleteObject that caused it.
+S3 invokes Lambda asynchronously, one record per event. Under `skylift up`, `dispatch`
+stores the event as an asynchronous invocation before the PutObject or DeleteObject
+that caused it is answered, so an accepted object's event is never lost, and a
+throttled or failing function is retried as Lambda retries.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import secrets
+from collections.abc import Awaitable, Callable
 
 import orjson
 
-from skylift.engine.invoker import Invoker
 from skylift.events.s3 import matches, s3_event, s3_event_record
 from skylift.spec import FunctionSpec
 from skylift.storage.protocol import ObjectInfo, ObjectStore
 from skylift.triggers import UploadTrigger
 
-logger = logging.getLogger("skylift.uploads")
+Dispatch = Callable[[str, bytes], Awaitable[object]]  # (function, event)
 
 
 class UploadNotifier:
     """Called by the S3 API after every change; invokes the matching functions."""
 
     def __init__(
-        self, specs: list[FunctionSpec], invoker: Invoker, store: ObjectStore, region: str
+        self, specs: list[FunctionSpec], dispatch: Dispatch, store: ObjectStore, region: str
     ) -> None:
         self.targets: list[tuple[str, str, UploadTrigger]] = [
             (spec.name, f"{spec.name}-upload-{i + 1}", trigger)
             for spec in specs
             for i, trigger in enumerate(spec.uploads)
         ]
-        self.invoker = invoker
+        self.dispatch = dispatch
         self.store = store
         self.region = region
         self.sent = 0
-        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def buckets(self) -> set[str]:
@@ -67,31 +65,4 @@ class UploadNotifier:
                 sequencer=sequencer,
             )
             self.sent += 1
-            task = asyncio.ensure_future(self._invoke(function, orjson.dumps(s3_event([record]))))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _invoke(self, function: str, event: bytes) -> None:
-        try:
-            result = await self.invoker.invoke(function, event)
-        except Exception as exc:
-            logger.error("upload notification to %s failed: %s", function, exc)
-            return
-        if result.error is not None:
-            logger.warning(
-                "%s failed on an S3 event: %s",
-                function,
-                result.payload[:300].decode("utf-8", "replace"),
-            )
-
-    async def drain(self) -> None:
-        """Wait for the notifications in flight (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await self.dispatch(function, orjson.dumps(s3_event([record])))
