@@ -12,7 +12,6 @@ from skylift.engine.budget import DEFAULT_CONCURRENCY, Budget
 from skylift.engine.invoker import Invoker
 from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_WAIT, Pool
 from skylift.engine.zygote import Zygote
-from skylift.errors import SkyliftError
 from skylift.loader import AppTarget, Target
 from skylift.runtime.environ import region
 from skylift.spec import FunctionSpec, Resources, validate_app, validate_destinations
@@ -158,7 +157,7 @@ class Platform:
                 if self.sources is not None:  # only a server keeps instances provisioned
                     try:
                         await pool.ensure_minimum()
-                    except SkyliftError as exc:
+                    except Exception as exc:  # the reaper must outlive any one failure
                         logger.error("keeping %s warm: %s", pool.spec.name, exc)
 
     async def close(self) -> None:
@@ -166,7 +165,7 @@ class Platform:
             await self.sources.stop()
         if self._reaper is not None:
             self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reaper
         for pool in self.pools.values():
             pool.close()

@@ -16,7 +16,7 @@ from skylift.engine.budget import DEFAULT_CONCURRENCY, MAX_WAITING, Budget
 from skylift.engine.driver import FunctionInstance as Instance
 from skylift.engine.driver import start_instance
 from skylift.engine.zygote import Zygote
-from skylift.errors import ACCOUNT_LIMIT, RESERVED_LIMIT, Throttled
+from skylift.errors import ACCOUNT_LIMIT, RESERVED_LIMIT, LoadError, Throttled
 from skylift.spec import FunctionSpec
 
 DEFAULT_IDLE_TIMEOUT = 300.0
@@ -46,6 +46,8 @@ class Pool:
         self._idle: list[Instance] = []  # a stack: the warmest on top
         self._waiters: collections.deque[asyncio.Future[Instance]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._all: set[Instance] = set()  # every live instance, idle or busy
+        self._closed = False
 
     async def acquire(self) -> Instance:
         """An instance to run one invocation on; raises `Throttled` past the limits."""
@@ -65,8 +67,7 @@ class Pool:
             if instance.alive:
                 self.busy += 1
                 return instance
-            instance.close()  # died while idle: free its channel and log memfd
-            self.size -= 1
+            self._discard(instance)  # died while idle: free its channel and log memfd
         if self.size < self.limit:
             instance = await self._start()
             self.busy += 1
@@ -96,13 +97,17 @@ class Pool:
             fut.set_exception(Throttled(self.spec.name, RESERVED_LIMIT, self.limit))
 
     async def _start(self) -> Instance:
+        if self._closed:
+            raise LoadError(f"{self.spec.name}: the server is shutting down")
         self.size += 1
         try:
             instance = await start_instance(self.spec, self.zygote)
         except BaseException:
             self.size -= 1
+            self._replace_for_waiters()  # the slot it held is free again
             raise
         self.cold_starts += 1
+        self._all.add(instance)
         return instance
 
     def release(self, instance: Instance) -> None:
@@ -112,13 +117,9 @@ class Pool:
 
     def _release_instance(self, instance: Instance) -> None:
         self.busy -= 1
-        if not instance.alive:
-            instance.close()
-            self.size -= 1
-            if self._waiters:  # a slot opened: start a replacement for the next waiter
-                task = asyncio.ensure_future(self._start_for_waiter())
-                self._tasks.add(task)  # keep a reference until it is done
-                task.add_done_callback(self._tasks.discard)
+        if not instance.alive or self._closed:
+            self._discard(instance)
+            self._replace_for_waiters()
             return
         while self._waiters:
             fut = self._waiters.popleft()
@@ -127,16 +128,39 @@ class Pool:
                 return
         self._idle.append(instance)
 
+    def _discard(self, instance: Instance) -> None:
+        instance.close()
+        self._all.discard(instance)
+        self.size -= 1
+
+    def _replace_for_waiters(self) -> None:
+        """A slot opened (an instance died, or failed to start): start one for a waiter.
+
+        The slot is taken at once, so a caller arriving meanwhile cannot start an
+        instance of its own past the function's limit.
+        """
+        if self._closed or self.size >= self.limit:
+            return
+        if any(not fut.done() for fut in self._waiters):
+            self.size += 1
+            task = asyncio.ensure_future(self._start_for_waiter())
+            self._tasks.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._tasks.discard)
+
     async def _start_for_waiter(self) -> None:
+        """Start an instance in a slot `_replace_for_waiters` already took."""
         try:
-            instance = await self._start()
+            instance = await start_instance(self.spec, self.zygote)
         except Exception as exc:
+            self.size -= 1
+            # There is room, but instances cannot start: say so to everyone waiting.
             while self._waiters:
                 fut = self._waiters.popleft()
                 if not fut.done():
                     fut.set_exception(exc)
-                    return
             return
+        self.cold_starts += 1
+        self._all.add(instance)
         self.busy += 1  # _release_instance() below balances it
         self._release_instance(instance)
 
@@ -161,12 +185,21 @@ class Pool:
                 keep.append(instance)
         self._idle = keep
         for instance in gone:
-            instance.close()
-        self.size -= len(gone)
+            self._discard(instance)
         return len(gone)
 
     def close(self) -> None:
-        for instance in self._idle:
-            instance.close()
+        """Stop every instance, busy ones included, and refuse new work."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_exception(LoadError(f"{self.spec.name}: the server is shutting down"))
+        for instance in list(self._all):
+            if instance in self._idle:
+                self._discard(instance)
+            else:
+                instance.kill()  # busy: its invocation ends now; release() discards it
         self._idle.clear()
-        self.size = self.busy

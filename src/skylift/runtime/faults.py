@@ -36,11 +36,20 @@ def _user_stack(tb: TracebackType | None) -> list[str]:
 class Fault(Exception):
     """Raised in place of a handler that could not be loaded (the init phase failed)."""
 
-    def __init__(self, error_type: str, message: str, stack: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        error_type: str,
+        message: str,
+        stack: list[str] | None = None,
+        *,
+        fatal: bool = False,
+    ) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.message = message
         self.stack = stack or []
+        # Fatal: this instance is broken (not the code): answer, then exit to be replaced.
+        self.fatal = fatal
 
     def payload(self, request_id: str) -> dict[str, Any]:
         return error_payload(self.message, self.error_type, request_id, self.stack)

@@ -114,6 +114,8 @@ def serve(
         if init_ms is not None:
             reply["init_ms"], init_ms = init_ms, None
         channel.sendall(wire.pack(reply, out, output.drain()))
+        if isinstance(handler, Fault) and handler.fatal:
+            os._exit(1)  # e.g. an after_fork hook failed: a fresh instance may succeed
 
 
 def _invoke(handler: Handler | Fault, body: bytes, context: LambdaContext) -> tuple[bool, bytes]:

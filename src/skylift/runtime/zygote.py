@@ -125,7 +125,9 @@ def run_after_fork(handler: Handler | Fault) -> Handler | Fault:
             hook()
         except Exception as exc:
             print(f"[ERROR] after_fork hook {hook.__name__} failed: {exc!r}", flush=True)
-            return Fault(type(exc).__name__, f"after_fork hook {hook.__name__} failed: {exc}")
+            return Fault(
+                type(exc).__name__, f"after_fork hook {hook.__name__} failed: {exc}", fatal=True
+            )
     return handler
 
 

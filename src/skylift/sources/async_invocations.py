@@ -76,9 +76,10 @@ class AsyncInvocations:
 
     async def open(self) -> None:
         for spec in self.specs.values():
-            # In flight while the function runs (at most its timeout): if the server dies
-            # meanwhile, the event comes back once this runs out.
-            visibility = str(min(43200, int(spec.timeout) + 10))
+            # In flight while the function runs: at most its timeout, plus a cold start
+            # (up to 10 s for a Runtime API process), plus waits for a slot. If the server
+            # dies meanwhile, the event comes back once this runs out.
+            visibility = str(min(43200, int(spec.timeout) * 2 + 30))
             name = store_name(spec.name)
             try:
                 await self.store.get_queue(name)
@@ -125,9 +126,15 @@ class AsyncInvocations:
             if not batch:
                 slots.release()
                 continue
-            task = asyncio.ensure_future(self._handle(function, batch[0]))
+            task = asyncio.ensure_future(self._handle_logged(function, batch[0]))
             task.add_done_callback(lambda _: slots.release())
             self._keep(task)
+
+    async def _handle_logged(self, function: str, message: Stored) -> None:
+        try:
+            await self._handle(function, message)
+        except Exception:  # the event returns after its visibility timeout and runs again
+            logger.exception("async invocation of %s could not be completed", function)
 
     async def _handle(self, function: str, message: Stored) -> None:
         spec = self.specs[function]
