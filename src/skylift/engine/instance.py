@@ -49,6 +49,39 @@ def _too_large(size: int) -> bytes:
     )
 
 
+def timed_out(request_id: str, seconds: float) -> dict[str, Any]:
+    """Lambda's payload for an invocation that ran past its timeout."""
+    message = f"RequestId: {request_id} Error: Task timed out after {seconds:.2f} seconds"
+    return {"errorType": "Sandbox.Timedout", "errorMessage": message}
+
+
+def exited(request_id: str, status: str) -> dict[str, Any]:
+    """Lambda's payload for an instance that died mid-invocation ("exit status 3")."""
+    reason = (
+        "Runtime exited without providing a reason"
+        if status == "exit status 0"
+        else f"Runtime exited with error: {status}"
+    )
+    return {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {request_id} Error: {reason}",
+    }
+
+
+def failed_result(
+    request_id: str, started: float, payload: dict[str, Any], logs: bytes
+) -> InvocationResult:
+    """The result of an invocation its instance did not survive."""
+    return InvocationResult(
+        request_id=request_id,
+        payload=orjson.dumps(payload),
+        error="Unhandled",
+        logs=logs,
+        duration_ms=(time.monotonic() - started) * 1000,
+        init_ms=None,  # the instance never finished its first invocation
+    )
+
+
 class WorkerLost(Exception):
     """Raised inside `Instance.invoke` when the worker's channel closes mid-invocation."""
 
@@ -124,13 +157,7 @@ class Instance:
             reply, body, logs = await fut
         except TimeoutError:
             return self._failed(
-                request_id,
-                started,
-                {
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"RequestId: {request_id} Error: Task timed out after "
-                    f"{time.monotonic() - started:.2f} seconds",
-                },
+                request_id, started, timed_out(request_id, time.monotonic() - started)
             )
         except asyncio.CancelledError:
             # Our caller gave up, but the worker is still busy with this invocation: it
@@ -139,15 +166,7 @@ class Instance:
             raise
         except WorkerLost:
             status = await self.zygote.exit_status(self.pid) or "signal: killed"
-            return self._failed(
-                request_id,
-                started,
-                {
-                    "errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                    f"{status}",
-                },
-            )
+            return self._failed(request_id, started, exited(request_id, status))
         finally:
             timer.cancel()
             self._pending = None
@@ -175,14 +194,7 @@ class Instance:
         # The worker is gone; what it wrote is still in its memfd.
         logs = _read_all(self._forked.log_fd)
         self.close()
-        return InvocationResult(
-            request_id=request_id,
-            payload=orjson.dumps(payload),
-            error="Unhandled",
-            logs=logs,
-            duration_ms=(time.monotonic() - started) * 1000,
-            init_ms=None,  # the instance never finished its first invocation
-        )
+        return failed_result(request_id, started, payload, logs)
 
     def kill(self) -> None:
         self.alive = False

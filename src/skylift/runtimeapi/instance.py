@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from skylift.engine.instance import InvocationResult
+from skylift.engine.instance import InvocationResult, exited, failed_result, timed_out
 from skylift.errors import LoadError
 from skylift.runtime.environ import function_arn, lambda_environment, new_log_stream
 from skylift.runtime.zygote import SIGNAL_NAMES
@@ -142,7 +142,7 @@ class RuntimeApiInstance:
             cognito_identity=_json(cognito_identity),
         )
         if self._exited.done() and self._server.init_error is None:
-            return self._failed(request_id, started, _exit_error(request_id, self._exited))
+            return self._failed(request_id, started, exited(request_id, self._exited.result()))
         job = self._job = self._server.submit(invocation)
         try:
             return await self._follow(job, started, cold)
@@ -164,8 +164,8 @@ class RuntimeApiInstance:
         await _first(job.delivered, job.outcome, self._exited, timeout=INIT_TIMEOUT + timeout)
         if not job.delivered.done() and not job.outcome.done():
             if self._exited.done():
-                return self._failed(request_id, started, _exit_error(request_id, self._exited))
-            return self._failed(request_id, started, _timed_out(request_id, timeout))
+                return self._failed(request_id, started, exited(request_id, self._exited.result()))
+            return self._failed(request_id, started, timed_out(request_id, timeout))
         if not job.outcome.done():
             remaining = job.delivered_at + timeout - time.monotonic()
             await _first(job.outcome, self._exited, timeout=remaining)
@@ -173,9 +173,9 @@ class RuntimeApiInstance:
         if job.outcome.done():
             return self._answered(job, job.outcome.result(), started, cold)
         if self._exited.done():
-            return self._failed(request_id, started, _exit_error(request_id, self._exited))
+            return self._failed(request_id, started, exited(request_id, self._exited.result()))
         elapsed = time.monotonic() - job.delivered_at
-        return self._failed(request_id, started, _timed_out(request_id, elapsed))
+        return self._failed(request_id, started, timed_out(request_id, elapsed))
 
     def _answered(self, job: Job, outcome: Outcome, started: float, cold: bool) -> InvocationResult:
         now = time.monotonic()
@@ -197,14 +197,7 @@ class RuntimeApiInstance:
         self.kill()
         logs = self._output.take()
         self.close()
-        return InvocationResult(
-            request_id=request_id,
-            payload=orjson.dumps(payload),
-            error="Unhandled",
-            logs=logs,
-            duration_ms=(time.monotonic() - started) * 1000,
-            init_ms=None,  # the instance never finished its first invocation
-        )
+        return failed_result(request_id, started, payload, logs)
 
     def _on_exit(self) -> None:
         loop = asyncio.get_running_loop()
@@ -248,24 +241,6 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _exit_error(request_id: str, exited: asyncio.Future[str]) -> dict[str, Any]:
-    status = exited.result()
-    reason = (
-        "Runtime exited without providing a reason"
-        if status == "exit status 0"
-        else f"Runtime exited with error: {status}"
-    )
-    return {
-        "errorType": "Runtime.ExitError",
-        "errorMessage": f"RequestId: {request_id} Error: {reason}",
-    }
-
-
-def _timed_out(request_id: str, seconds: float) -> dict[str, Any]:
-    message = f"RequestId: {request_id} Error: Task timed out after {seconds:.2f} seconds"
-    return {"errorType": "Sandbox.Timedout", "errorMessage": message}
 
 
 def _peak_rss_mb(pid: int) -> int:

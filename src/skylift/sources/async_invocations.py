@@ -19,7 +19,6 @@ Delivery is at least once: a retry is stored before the event it replaces is del
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -40,6 +39,7 @@ from skylift.queues.errors import QueueDoesNotExist
 from skylift.queues.protocol import MessageAttributeValue, OutgoingMessage, QueueBackend
 from skylift.queues.protocol import ReceivedMessage as Stored
 from skylift.runtime.environ import function_arn
+from skylift.sources.background import Background
 from skylift.spec import FunctionSpec
 from skylift.triggers import Destination
 
@@ -72,7 +72,7 @@ class AsyncInvocations:
         self.region = region
         self.delays = FAST_RETRY_DELAYS if fast_retries else RETRY_DELAYS
         self.outcomes: dict[str, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     async def open(self) -> None:
         for spec in self.specs.values():
@@ -106,7 +106,7 @@ class AsyncInvocations:
 
     def start(self) -> None:
         for name in self.specs:
-            self._keep(asyncio.ensure_future(self._run(name)))
+            self._background.spawn(self._run(name))
 
     async def _run(self, function: str) -> None:
         # Take an event only when the function has room to run it: a backlog waits in
@@ -126,9 +126,8 @@ class AsyncInvocations:
             if not batch:
                 slots.release()
                 continue
-            task = asyncio.ensure_future(self._handle_logged(function, batch[0]))
+            task = self._background.spawn(self._handle_logged(function, batch[0]))
             task.add_done_callback(lambda _: slots.release())
-            self._keep(task)
 
     async def _handle_logged(self, function: str, message: Stored) -> None:
         try:
@@ -229,17 +228,8 @@ class AsyncInvocations:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         await self.store.delete(store_name(function), [message.receipt_handle])
 
-    def _keep(self, task: asyncio.Task[None]) -> None:
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def stop(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
 
 
 def _error_message(payload: bytes) -> str:

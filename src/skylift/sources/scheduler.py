@@ -11,7 +11,6 @@ the server was down are not replayed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import orjson
 from skylift.events.eventbridge import scheduled_event
 from skylift.runtime.environ import ACCOUNT_ID
 from skylift.schedules.expressions import Schedule, parse_schedule
+from skylift.sources.background import Background
 from skylift.spec import FunctionSpec
 from skylift.triggers import ScheduleTrigger
 
@@ -85,26 +85,25 @@ class Scheduler:
         self.clock = clock or RealClock()
         self.started = self.clock.now()
         self.fired: dict[str, int] = {e.rule_arn: 0 for e in schedule}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     def start(self) -> None:
         self.started = self.clock.now()
         for entry in self.entries:
             if entry.trigger.enabled:
-                self._keep(asyncio.ensure_future(self._run(entry)))
+                self._background.spawn(self._run(entry))
 
     def next_fire(self, entry: Entry, after: datetime | None = None) -> datetime | None:
         return entry.schedule.next_after(after or self.clock.now(), anchor=self.started)
 
     async def _run(self, entry: Entry) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             when = self.next_fire(entry)
             if when is None:
                 return  # a cron whose years are all past
             await self.clock.sleep_until(when)
             self.fired[entry.rule_arn] += 1
-            self._keep(loop.create_task(self._fire(entry, when)))
+            self._background.spawn(self._fire(entry, when))
 
     async def _fire(self, entry: Entry, when: datetime) -> None:
         if entry.trigger.input is not None:
@@ -118,14 +117,5 @@ class Scheduler:
                 "schedule %s: dispatching to %s failed: %s", entry.rule_arn, entry.function, exc
             )
 
-    def _keep(self, task: asyncio.Task[None]) -> None:
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def stop(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
