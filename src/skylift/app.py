@@ -59,6 +59,8 @@ class TriggerOptions(TypedDict, total=False):
 class FunctionOptions(TriggerOptions, total=False):
     max_concurrency: int | None  # reserved concurrency of the function
     min_instances: int  # instances kept warm (provisioned concurrency)
+    idle_timeout: float | None  # seconds an idle instance stays warm (None: the server's)
+    spawn: bool  # a fresh interpreter per instance instead of a fork of the app's zygote
 
 
 _SETTINGS = (
@@ -69,6 +71,8 @@ _SETTINGS = (
     "min_instances",
     "async_config",
     "runtime_command",
+    "idle_timeout",
+    "spawn",
 )
 
 
@@ -324,6 +328,8 @@ class App:
                 min_instances=explicit.get("min_instances", 0),
                 async_config=explicit.get("async_config", AsyncConfig()),
                 runtime_command=tuple(explicit.get("runtime_command", ())),
+                idle_timeout=explicit.get("idle_timeout"),
+                spawn=explicit.get("spawn", False),
             )
             validate_function(spec)
             declared = self._functions[fname] = _Declared(spec, fn, explicit)

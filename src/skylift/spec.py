@@ -22,6 +22,7 @@ ApiKind = Literal["rest", "http"]
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
 DEFAULT_TIMEOUT = 3
 MAX_TIMEOUT = 900
+MAX_IDLE_TIMEOUT = 86400  # a day: an instance idle longer than that is surely not needed
 DEFAULT_MEMORY = 128
 MIN_MEMORY, MAX_MEMORY = 128, 10240
 DEFAULT_RUNTIME = "python3.11"
@@ -114,6 +115,10 @@ class FunctionSpec:
     async_config: AsyncConfig = field(default_factory=AsyncConfig)
     # A process speaking the Lambda Runtime API runs each instance instead of a fork.
     runtime_command: tuple[str, ...] = ()
+    # Seconds an instance stays warm without work before it is reaped (None: the server's).
+    idle_timeout: float | None = None
+    # A fresh interpreter per instance (imports the code itself) instead of a fork.
+    spawn: bool = False
 
     @property
     def module(self) -> str:
@@ -141,6 +146,8 @@ class FunctionSpec:
             "uploads": [u.to_dict() for u in self.uploads],
             "async_config": self.async_config.to_dict(),
             "runtime_command": list(self.runtime_command),
+            "idle_timeout": self.idle_timeout,
+            "spawn": self.spawn,
         }
 
     @classmethod
@@ -163,6 +170,8 @@ class FunctionSpec:
             if data.get("async_config")
             else AsyncConfig(),
             runtime_command=tuple(data.get("runtime_command", ())),
+            idle_timeout=data.get("idle_timeout"),
+            spawn=data.get("spawn", False),
         )
 
 
@@ -225,6 +234,22 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
         raise fail(
             f"min_instances {spec.min_instances} exceeds max_concurrency "
             f"{spec.max_concurrency}: lower one or raise the other"
+        )
+    if spec.idle_timeout is not None and (
+        isinstance(spec.idle_timeout, bool)
+        or not isinstance(spec.idle_timeout, int | float)
+        or not 0 < spec.idle_timeout <= MAX_IDLE_TIMEOUT
+    ):
+        raise fail(
+            f"idle_timeout must be a number of seconds from 0 to {MAX_IDLE_TIMEOUT} "
+            f"(or None for the server's default), got {spec.idle_timeout!r}"
+        )
+    if not isinstance(spec.spawn, bool):
+        raise fail(f"spawn must be True or False, got {spec.spawn!r}")
+    if spec.spawn and spec.runtime_command:
+        raise fail(
+            "spawn and runtime_command both choose how instances start: a runtime_command "
+            "process is already a fresh one, so drop spawn=True"
         )
     for key, value in spec.environment.items():
         if not isinstance(key, str) or not _ENV_KEY.match(key):

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skylift.engine.autoscaler import DEFAULT_POLICY, Autoscaler, Policy
 from skylift.engine.budget import DEFAULT_CONCURRENCY, Budget
 from skylift.engine.invoker import Invoker
 from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_WAIT, Pool
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from skylift.engine.state import State
     from skylift.sources.runner import Sources
 
-REAP_INTERVAL = 1.0
 logger = logging.getLogger("skylift.platform")
 
 
@@ -38,6 +38,7 @@ class Platform:
         idle_timeout: float,
         concurrency: int,
         wait: float,
+        policy: Policy | None,
     ) -> None:
         self.zygotes = zygotes
         self.resources = with_trigger_resources(resources, specs)
@@ -61,7 +62,8 @@ class Platform:
         }
         self.invoker = Invoker(self.pools)
         self.region = region()
-        self._reaper: asyncio.Task[None] | None = None
+        self.autoscaler = Autoscaler(self.pools, policy)
+        self._scaling: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
@@ -72,11 +74,13 @@ class Platform:
         concurrency: int = DEFAULT_CONCURRENCY,
         wait: float = DEFAULT_WAIT,
         state_dir: Path | None = None,
+        policy: Policy | None = DEFAULT_POLICY,
     ) -> Platform:
         """Load `target` and run its init phase. Raises DeclarationError / LoadError.
 
         `state_dir` (default: `.skylift/` beside the app) is only touched by
-        `start_sources`, so `skylift invoke` leaves no trace.
+        `start_sources`, so `skylift invoke` leaves no trace. `policy` drives the
+        autoscaler (None: instances start on demand only).
         """
         zygotes: list[Zygote] = []
         owners: dict[str, Zygote | None] = {}
@@ -129,8 +133,9 @@ class Platform:
             idle_timeout=idle_timeout,
             concurrency=concurrency,
             wait=wait,
+            policy=policy,
         )
-        platform._reaper = asyncio.ensure_future(platform._reap_forever())
+        platform._scaling = asyncio.ensure_future(platform.autoscaler.run())
         return platform
 
     async def start_sources(self, *, fast_retries: bool = False) -> None:
@@ -147,26 +152,16 @@ class Platform:
         await self.sources.open()
         self.sources.start()
         for pool in self.pools.values():
-            await pool.ensure_minimum()
-
-    async def _reap_forever(self) -> None:
-        while True:
-            await asyncio.sleep(REAP_INTERVAL)
-            for pool in self.pools.values():
-                pool.reap()
-                if self.sources is not None:  # only a server keeps instances provisioned
-                    try:
-                        await pool.ensure_minimum()
-                    except Exception as exc:  # the reaper must outlive any one failure
-                        logger.error("keeping %s warm: %s", pool.spec.name, exc)
+            await pool.fill()  # provisioned instances are warm before the first request
+        self.autoscaler.prewarm = True  # only a server keeps instances warm ahead of use
 
     async def close(self) -> None:
         if self.sources is not None:
             await self.sources.stop()
-        if self._reaper is not None:
-            self._reaper.cancel()
+        if self._scaling is not None:
+            self._scaling.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reaper
+                await self._scaling
         for pool in self.pools.values():
             pool.close()
         await asyncio.gather(*(z.close() for z in self.zygotes))

@@ -1,5 +1,7 @@
 """The instances of one function: created on demand up to its concurrency limit,
-reused while warm (most recently used first), reaped after an idle period.
+reused while warm (most recently used first), reaped after an idle period, kept at a
+floor: its minimum (provisioned concurrency) or the autoscaler's target, whichever is
+higher, which `prewarm` fills ahead of demand.
 
 Past a limit (the function's reserved concurrency, or the server's budget) an
 invocation waits at most `wait` seconds for a slot, then is throttled, as Lambda
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 
 from skylift.engine.budget import DEFAULT_CONCURRENCY, MAX_WAITING, Budget
@@ -19,6 +22,7 @@ from skylift.engine.zygote import Zygote
 from skylift.errors import ACCOUNT_LIMIT, RESERVED_LIMIT, LoadError, Throttled
 from skylift.spec import FunctionSpec
 
+logger = logging.getLogger("skylift.pool")
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_WAIT = 0.5  # seconds an invocation may wait for a slot before it is throttled
 
@@ -35,14 +39,22 @@ class Pool:
     ) -> None:
         self.spec = spec
         self.zygote = zygote
-        self.idle_timeout = idle_timeout
+        self.idle_timeout = spec.idle_timeout or idle_timeout
         self.budget = budget or Budget()
         self.wait = wait
         self.limit = spec.max_concurrency or DEFAULT_CONCURRENCY
+        self.reserved = spec.max_concurrency is not None  # else the server's budget rules
+        self.minimum = spec.min_instances
+        self.target = 0  # the autoscaler's: instances to keep warm ahead of demand
         self.throttles = 0
         self.size = 0  # live or starting instances
         self.busy = 0
-        self.cold_starts = 0
+        self.cold_starts = 0  # invocations that waited for their instance to start
+        self.prewarmed = 0  # instances started ahead of demand
+        self.invocations = 0
+        self._area = 0.0  # busy-instance-seconds so far: the time integral of `busy`
+        self._mark = time.monotonic()
+        self._warming: asyncio.Task[None] | None = None
         self._idle: list[Instance] = []  # a stack: the warmest on top
         self._waiters: collections.deque[asyncio.Future[Instance]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -65,12 +77,13 @@ class Pool:
         while self._idle:
             instance = self._idle.pop()
             if instance.alive:
-                self.busy += 1
+                self._took()
                 return instance
             self._discard(instance)  # died while idle: free its channel and log memfd
         if self.size < self.limit:
             instance = await self._start()
-            self.busy += 1
+            self.cold_starts += 1
+            self._took()
             return instance
         if self.wait <= 0 or len(self._waiters) >= MAX_WAITING:
             self.throttles += 1
@@ -83,13 +96,29 @@ class Pool:
             instance = await fut
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
-                self.busy += 1  # handed over just as we gave up: give it back
+                self._took()  # handed over just as we gave up: give it back
                 self._release_instance(fut.result())
             raise
         finally:
             timer.cancel()
-        self.busy += 1
+        self._took()
         return instance
+
+    def _took(self) -> None:
+        self._account()
+        self.busy += 1
+        self.invocations += 1
+
+    def _account(self) -> None:
+        """Add the busy-instance-seconds since the last change of `busy`."""
+        now = time.monotonic()
+        self._area += self.busy * (now - self._mark)
+        self._mark = now
+
+    def sample(self) -> float:
+        """Busy-instance-seconds so far (the autoscaler differences two samples)."""
+        self._account()
+        return self._area
 
     def _expire(self, fut: asyncio.Future[Instance]) -> None:
         if not fut.done():
@@ -106,7 +135,6 @@ class Pool:
             self.size -= 1
             self._replace_for_waiters()  # the slot it held is free again
             raise
-        self.cold_starts += 1
         self._all.add(instance)
         return instance
 
@@ -116,8 +144,9 @@ class Pool:
         self.budget.give_back()
 
     def _release_instance(self, instance: Instance) -> None:
+        self._account()
         self.busy -= 1
-        if not instance.alive or self._closed:
+        if not instance.alive or self._closed or self.size > self.limit:
             self._discard(instance)
             self._replace_for_waiters()
             return
@@ -161,19 +190,72 @@ class Pool:
             return
         self.cold_starts += 1
         self._all.add(instance)
+        self._account()
         self.busy += 1  # _release_instance() below balances it
         self._release_instance(instance)
 
-    async def ensure_minimum(self) -> None:
-        """Start instances until `min_instances` exist (provisioned concurrency)."""
-        while self.size < self.spec.min_instances:
+    @property
+    def floor(self) -> int:
+        """Instances kept warm: the minimum or the autoscaler's target, within the limit."""
+        return min(self.limit, max(self.minimum, self.target))
+
+    async def fill(self) -> int:
+        """Start instances until the floor is met; how many were started."""
+        started = 0
+        while self.size < self.floor and not self._closed:
             instance = await self._start()
-            self._idle.insert(0, instance)  # under the warmer ones: they serve first
+            self.prewarmed += 1
+            started += 1
+            waiter = next((fut for fut in self._waiters if not fut.done()), None)
+            if waiter is not None:  # the limit was raised while callers waited
+                self._waiters.remove(waiter)
+                waiter.set_result(instance)
+            else:
+                self._idle.insert(0, instance)  # under the warmer ones: they serve first
+        return started
+
+    def prewarm(self) -> None:
+        """`fill` in the background, one filler at a time; failures are logged."""
+        if self._warming is None and not self._closed and self.size < self.floor:
+            self._warming = asyncio.ensure_future(self._fill_logged())
+
+    async def _fill_logged(self) -> None:
+        try:
+            await self.fill()
+        except Exception as exc:  # the next tick tries again
+            logger.error("keeping %s warm: %s", self.spec.name, exc)
+        finally:
+            self._warming = None
+
+    def set_limits(self, minimum: int | None = None, maximum: int | None = None) -> None:
+        """Change the minimum and the reserved concurrency on a running server.
+
+        Idle instances above a lowered limit stop at once, busy ones when they finish;
+        callers waiting under a raised limit get instances started for them.
+        """
+        new_min = self.minimum if minimum is None else minimum
+        new_max = self.limit if maximum is None else maximum
+        for name, value, least in (("minimum", new_min, 0), ("maximum", new_max, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+        if new_min > new_max:
+            raise ValueError(
+                f"minimum {new_min} exceeds maximum {new_max}: lower one or raise the other"
+            )
+        self.minimum = new_min
+        if maximum is not None:
+            self.limit, self.reserved = new_max, True
+        while self.size > self.limit and self._idle:
+            self._discard(self._idle.pop(0))  # the least recently used first
+        waiting = sum(not fut.done() for fut in self._waiters)
+        for _ in range(min(waiting, self.limit - self.size)):
+            self._replace_for_waiters()
+        self.prewarm()
 
     def reap(self, now: float | None = None) -> int:
-        """Close instances idle longer than `idle_timeout`, down to `min_instances`."""
+        """Close instances idle longer than `idle_timeout`, down to the floor."""
         now = time.monotonic() if now is None else now
-        spare = self.size - self.spec.min_instances
+        spare = self.size - self.floor
         keep: list[Instance] = []
         gone: list[Instance] = []
         # The stack's bottom is the least recently used: reap from there.
@@ -188,9 +270,29 @@ class Pool:
             self._discard(instance)
         return len(gone)
 
+    def status(self) -> dict[str, int | float | bool]:
+        """What `skylift status` shows for the function."""
+        return {
+            "instances": self.size,
+            "busy": self.busy,
+            "idle": len(self._idle),
+            "target": self.target,
+            "min": self.minimum,
+            "max": self.limit,
+            "reserved": self.reserved,
+            "idle_timeout": self.idle_timeout,
+            "waiting": sum(not fut.done() for fut in self._waiters),
+            "invocations": self.invocations,
+            "throttles": self.throttles,
+            "cold_starts": self.cold_starts,
+            "prewarmed": self.prewarmed,
+        }
+
     def close(self) -> None:
         """Stop every instance, busy ones included, and refuse new work."""
         self._closed = True
+        if self._warming is not None:
+            self._warming.cancel()
         for task in list(self._tasks):
             task.cancel()
         while self._waiters:

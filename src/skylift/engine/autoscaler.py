@@ -1,0 +1,239 @@
+"""How many warm instances each function should have, decided ahead of demand.
+
+Every tick (a quarter second: forking is cheap, so there is no reason to wait as long as
+Kubernetes does) each function's observed concurrency, averaged over the tick by time,
+goes into two windows, as in Knative's KPA:
+
+- the stable window (60 s): its average, through Kubernetes' HPA formula
+  `desired = ceil(current * observed / target)` with HPA's 0.1 tolerance (no change while
+  the ratio is within 10% of 1), is the normal recommendation;
+- the panic window (6 s): when it asks for at least twice the current instances, the
+  scaler panics: it follows the panic window, never scales down, and calms down only
+  after a whole stable window without another panic.
+
+Scale-up per tick is capped (`max_scale_up_rate` times the current count); scale-down is
+slow: a recommendation is held for `scale_down_delay` seconds and the target falls by at
+most half a tick. With no traffic for a whole window the target reaches zero (or the
+function's minimum). The target is a floor: instances above it are reaped after their
+idle time; requests never wait for the scaler, they start instances on demand.
+
+Decisions that change the target or the mode are recorded (`Scaler.decisions`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from skylift.engine.pool import Pool
+
+logger = logging.getLogger("skylift.autoscaler")
+TICK = 0.25
+HISTORY = 50  # decisions kept per function
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The autoscaler's settings, shared by every function of a server."""
+
+    target: float = 0.7  # concurrent invocations per instance to aim for (1 is full)
+    tolerance: float = 0.1  # HPA: no change while observed/target is within 10% of 1
+    stable_window: float = 60.0
+    panic_window: float = 6.0
+    panic_threshold: float = 2.0  # panic when the panic window wants >= 2x current
+    max_scale_up_rate: float = 10.0  # per tick, at most this many times current (min 1)
+    max_scale_down_rate: float = 2.0  # per tick, at most current / this fewer
+    scale_down_delay: float = 30.0  # hold the highest recommendation this long
+    tick: float = TICK
+
+    def __post_init__(self) -> None:
+        checks = {
+            "target": 0 < self.target <= 1,
+            "tolerance": 0 <= self.tolerance < 1,
+            "panic_window": 0 < self.panic_window <= self.stable_window,
+            "panic_threshold": self.panic_threshold > 1,
+            "max_scale_up_rate": self.max_scale_up_rate > 1,
+            "max_scale_down_rate": self.max_scale_down_rate > 1,
+            "scale_down_delay": self.scale_down_delay >= 0,
+            "tick": 0 < self.tick <= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"autoscaler {name} {getattr(self, name)!r} is out of range")
+
+
+DEFAULT_POLICY = Policy()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One change of a function's target, and why."""
+
+    at: float  # wall-clock seconds
+    current: int  # instances when deciding
+    desired: int  # the new target
+    stable: float  # average concurrency over the stable window
+    panic: float  # ... and over the panic window
+    mode: str  # "stable" or "panic"
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "at": self.at,
+            "current": self.current,
+            "desired": self.desired,
+            "stable_concurrency": round(self.stable, 3),
+            "panic_concurrency": round(self.panic, 3),
+            "mode": self.mode,
+            "reason": self.reason,
+        }
+
+
+class Scaler:
+    """The KPA/HPA decision for one function, fed one observation per tick."""
+
+    def __init__(self, policy: Policy, now: float | None = None) -> None:
+        self.policy = policy
+        self.started = time.monotonic() if now is None else now
+        self.desired = 0
+        self.panicking_since: float | None = None
+        self.decisions: collections.deque[Decision] = collections.deque(maxlen=HISTORY)
+        self._samples: collections.deque[tuple[float, float, float]] = collections.deque()
+        self._recommended: collections.deque[tuple[float, int]] = collections.deque()
+
+    def observe(self, now: float, concurrency: float, duration: float) -> None:
+        """The average concurrency over the `duration` seconds that ended at `now`."""
+        self._samples.append((now, concurrency, duration))
+        horizon = now - self.policy.stable_window
+        while self._samples and self._samples[0][0] <= horizon:
+            self._samples.popleft()
+
+    def average(self, now: float, window: float) -> float:
+        """Time-weighted average concurrency over the last `window` seconds (or since the
+        scaler started, if that is shorter)."""
+        horizon = now - window
+        area = 0.0
+        for at, concurrency, duration in self._samples:
+            if at > horizon:
+                area += concurrency * min(duration, at - horizon)
+        span = min(window, now - self.started)
+        return area / span if span > 0 else 0.0
+
+    def decide(self, now: float, current: int, floor: int, ceiling: int) -> Decision | None:
+        """Set `desired` for a function with `current` instances and limits
+        [`floor`, `ceiling`]; the decision if the target or the mode changed."""
+        p = self.policy
+        stable = self.average(now, p.stable_window)
+        panic = self.average(now, p.panic_window)
+        want_stable = self._hpa(current, stable)
+        want_panic = self._hpa(current, panic)
+        was_panicking = self.panicking_since is not None
+        if want_panic / max(current, 1) >= p.panic_threshold:
+            self.panicking_since = now  # (re)arm: panic lasts a stable window past this
+        elif was_panicking and now - (self.panicking_since or now) >= p.stable_window:
+            self.panicking_since = None
+        panicking = self.panicking_since is not None
+        if panicking:
+            # Panic never scales down: follow the panic window up, hold otherwise.
+            wanted = max(want_panic, self.desired)
+            reason = f"{panic:.2f} concurrent over {p.panic_window:g} s"
+        else:
+            wanted = self._held(now, want_stable)
+            reason = f"{stable:.2f} concurrent over {p.stable_window:g} s"
+        most = math.ceil(p.max_scale_up_rate * max(current, 1))
+        least = math.floor(self.desired / p.max_scale_down_rate)
+        desired = min(max(wanted, least), most)
+        if desired == most and wanted > most:
+            reason += f"; scale-up capped at {p.max_scale_up_rate:g}x"
+        desired = max(floor, min(ceiling, desired))
+        changed = desired != self.desired or panicking != was_panicking
+        self.desired = desired
+        if not changed:
+            return None
+        decision = Decision(
+            at=time.time(),
+            current=current,
+            desired=desired,
+            stable=stable,
+            panic=panic,
+            mode="panic" if panicking else "stable",
+            reason=reason,
+        )
+        self.decisions.append(decision)
+        return decision
+
+    def _hpa(self, current: int, observed: float) -> int:
+        """Kubernetes' HPA: ceil(current * observed-per-instance / target), within the
+        tolerance of the current count no change."""
+        if current == 0:
+            return math.ceil(observed / self.policy.target - 1e-9)
+        ratio = observed / current / self.policy.target
+        if abs(ratio - 1) <= self.policy.tolerance:
+            return current
+        return math.ceil(current * ratio - 1e-9)
+
+    def _held(self, now: float, recommended: int) -> int:
+        """The highest recommendation of the last `scale_down_delay` seconds."""
+        self._recommended.append((now, recommended))
+        horizon = now - self.policy.scale_down_delay
+        while self._recommended and self._recommended[0][0] < horizon:
+            self._recommended.popleft()
+        return max(r for _, r in self._recommended)
+
+
+class Autoscaler:
+    """Every tick: observe each pool, decide its target, warm it up to that, and reap
+    what has idled past its time above it."""
+
+    def __init__(self, pools: Mapping[str, Pool], policy: Policy | None) -> None:
+        self.pools = pools
+        self.policy = policy  # None: no autoscaling, only minimums and idle reaping
+        self.prewarm = False  # only a serving platform keeps instances warm
+        now = time.monotonic()
+        self.scalers = {name: Scaler(policy or Policy(), now) for name in pools}
+        self._area = {name: pool.sample() for name, pool in pools.items()}
+        self._at = now
+
+    @property
+    def tick_seconds(self) -> float:
+        return self.policy.tick if self.policy else TICK
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        elapsed = now - self._at
+        self._at = now
+        for name, pool in self.pools.items():
+            area = pool.sample()
+            concurrency = (area - self._area[name]) / elapsed if elapsed > 0 else 0.0
+            self._area[name] = area
+            if self.policy is not None:
+                scaler = self.scalers[name]
+                scaler.observe(now, concurrency, elapsed)
+                decision = scaler.decide(now, pool.size, pool.minimum, pool.limit)
+                if decision is not None:
+                    logger.debug(
+                        "%s: %d -> %d instances (%s: %s)",
+                        name,
+                        decision.current,
+                        decision.desired,
+                        decision.mode,
+                        decision.reason,
+                    )
+                pool.target = scaler.desired
+            if self.prewarm:
+                pool.prewarm()
+            pool.reap(now)
+
+    async def run(self) -> None:
+        """Tick until cancelled; one failure never stops the scaling of the rest."""
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            try:
+                self.tick()
+            except Exception:
+                logger.exception("autoscaler tick failed")
