@@ -21,6 +21,10 @@ def handler(event, context):
         ({"environment": {"1BAD": "x"}}, "environment variable name '1BAD' is invalid"),
         ({"environment": {"N": 1}}, "environment variable N must be a string"),
         ({"max_concurrency": 0}, "max_concurrency must be a whole number >= 1"),
+        ({"idle_timeout": 0}, "idle_timeout must be a number of seconds from 0 to 86400"),
+        ({"idle_timeout": "5"}, "idle_timeout must be a number of seconds"),
+        ({"spawn": "yes"}, "spawn must be True or False"),
+        ({"spawn": True, "runtime_command": ["./bootstrap"]}, "drop spawn=True"),
     ],
 )
 def test_bad_options_fail_at_declaration_naming_the_function(options, message):
@@ -39,6 +43,8 @@ def test_bad_options_fail_at_declaration_naming_the_function(options, message):
         ("/{proxy+}/x", ["GET"], "greedy {proxy+} must be last"),
         ("/a", ["FETCH"], "HTTP method 'FETCH'"),
         ("/a/{x}/{x}", ["GET"], "repeats the parameter 'x'"),
+        ("/_skylift/status", ["GET"], "skylift's control API"),
+        ("/_skylift", ["GET"], "choose another path"),
     ],
 )
 def test_bad_routes_fail_at_declaration(path, methods, message):

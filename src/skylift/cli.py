@@ -51,6 +51,25 @@ def main() -> None:
     is_flag=True,
     help="Retry failed asynchronous invocations after 1 s and 2 s, not Lambda's 1 and 2 min.",
 )
+@click.option(
+    "--idle-timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(0, 86400, min_open=True),
+    help="Seconds an idle instance stays warm (a function's idle_timeout overrides it).",
+)
+@click.option(
+    "--scale-up-rate",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(1, 1000, min_open=True),
+    help="The autoscaler adds at most this many times the current instances per tick.",
+)
+@click.option(
+    "--no-autoscale",
+    is_flag=True,
+    help="Start instances on demand only; do not pre-warm from observed concurrency.",
+)
 def up(
     app: str | None,
     template: str | None,
@@ -59,8 +78,12 @@ def up(
     quiet: bool,
     concurrency: int,
     fast_retries: bool,
+    idle_timeout: float,
+    scale_up_rate: float,
+    no_autoscale: bool,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
+    from skylift.engine.autoscaler import Policy
     from skylift.engine.platform import Platform
     from skylift.gateway.server import run, serve
     from skylift.sources.http import Router
@@ -113,6 +136,8 @@ def up(
                 quiet=quiet,
                 concurrency=concurrency,
                 fast_retries=fast_retries,
+                idle_timeout=idle_timeout,
+                policy=None if no_autoscale else Policy(max_scale_up_rate=scale_up_rate),
             )
         )
     except SkyliftError as exc:
@@ -244,8 +269,9 @@ def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:
 
 def _register() -> None:
     from skylift.cli_resources import COMMANDS
+    from skylift.cli_scaling import COMMANDS as SCALING
 
-    for command in COMMANDS:
+    for command in (*COMMANDS, *SCALING):
         main.add_command(command)
 
 

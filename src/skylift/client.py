@@ -87,6 +87,35 @@ class Client:
             raise ClientError(f"{code}: {message}", code=code, status=status)
         return str(headers.get("x-amzn-RequestId", ""))
 
+    def status(self) -> dict[str, Any]:
+        """The server's status (skylift's control API)."""
+        return self._control("GET", "status")
+
+    def scale(self, function: str, minimum: int | None, maximum: int | None) -> dict[str, Any]:
+        """Change a function's minimum instances and reserved concurrency; its status."""
+        limits = {k: v for k, v in (("min", minimum), ("max", maximum)) if v is not None}
+        path = f"functions/{urllib.parse.quote(function, safe='')}/scaling"
+        return self._control("PUT", path, json.dumps(limits).encode())
+
+    def _control(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
+        request = urllib.request.Request(
+            f"{self.url.rstrip('/')}/_skylift/{path}",
+            data=body,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        status, answer, _ = self._send(request)
+        try:
+            data: dict[str, Any] = json.loads(answer)
+        except ValueError:
+            raise ClientError(
+                f"{self.url} is not a skylift server (HTTP {status} to its control API)",
+                status=status,
+            ) from None
+        if status != 200:
+            raise ClientError(data.get("message", f"HTTP {status}"), status=status)
+        return data
+
     def queue_url(self, name: str) -> str:
         return str(self.sqs("GetQueueUrl", {"QueueName": name})["QueueUrl"])
 

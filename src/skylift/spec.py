@@ -22,6 +22,7 @@ ApiKind = Literal["rest", "http"]
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
 DEFAULT_TIMEOUT = 3
 MAX_TIMEOUT = 900
+CONTROL_PREFIX = "/_skylift/"  # the server's own API; no route may live under it
 MAX_IDLE_TIMEOUT = 86400  # a day: an instance idle longer than that is surely not needed
 DEFAULT_MEMORY = 128
 MIN_MEMORY, MAX_MEMORY = 128, 10240
@@ -298,6 +299,11 @@ def validate_route(route: HttpRoute, function: str) -> None:
         return
     if not route.path.startswith("/"):
         raise fail(f"route path {route.path!r} must start with '/'")
+    if route.path.split("/")[1] == CONTROL_PREFIX.strip("/"):
+        raise fail(
+            f"route path {route.path!r} is under {CONTROL_PREFIX}, skylift's control API "
+            "(`skylift status`, `skylift scale`): choose another path"
+        )
     segments = route.path.split("/")[1:]
     seen: set[str] = set()
     for i, segment in enumerate(segments):

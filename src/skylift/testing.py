@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 _READY = re.compile(r"serving on (http://\S+)")
@@ -41,9 +41,13 @@ def serve(
     host: str = "127.0.0.1",
     timeout: float = 30.0,
     log: ServerLog | None = None,
+    options: Sequence[str] = (),
 ) -> Iterator[str]:
-    """Run `skylift up` for `app` on a free port; yield its base URL; stop it after."""
-    args = [sys.executable, "-m", "skylift.cli", "up", "--host", host, "--port", "0"]
+    """Run `skylift up` for `app` on a free port; yield its base URL; stop it after.
+
+    `options` are more `skylift up` options, e.g. `["--fast-retries", "--quiet"]`.
+    """
+    args = [sys.executable, "-m", "skylift.cli", "up", "--host", host, "--port", "0", *options]
     if app is not None:
         args.append(app)
     if template is not None:

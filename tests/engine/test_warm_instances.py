@@ -101,3 +101,33 @@ def test_a_failing_after_fork_hook_fails_the_invocations(live, tmp_path):
     assert result.error == "Unhandled" and error["errorType"] == "ConnectionError"
     assert "after_fork hook connect failed: database unreachable" in error["errorMessage"]
     assert b"after_fork hook connect failed" in result.logs
+
+
+IDLE = """
+import os
+from skylift import App
+
+app = App()
+
+
+@app.function(idle_timeout=0.3)
+def brief(event, context):
+    return os.getpid()
+
+
+@app.function()
+def lasting(event, context):
+    return os.getpid()
+"""
+
+
+def test_a_function_s_idle_timeout_overrides_the_server_s(live, tmp_path):
+    (tmp_path / "app.py").write_text(IDLE)
+    # The autoscaler off: it would keep one instance warm while its window saw traffic.
+    platform = live(tmp_path, idle_timeout=300, policy=None)
+    pools = platform.platform.pools
+    platform.invoke("brief")
+    platform.invoke("lasting")
+    assert pools["brief"].idle_timeout == 0.3 and pools["lasting"].idle_timeout == 300
+    wait_until(lambda: pools["brief"].size == 0, timeout=5)
+    assert pools["lasting"].size == 1

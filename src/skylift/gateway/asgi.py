@@ -24,6 +24,7 @@ from skylift.events.http import (
 )
 from skylift.gateway.protocol import HEADER_NAMES
 from skylift.sources.http import Router
+from skylift.spec import CONTROL_PREFIX
 
 logger = logging.getLogger("skylift.gateway")
 MAX_BODY = 6 * 1024 * 1024  # API Gateway's (and Lambda's) synchronous payload limit
@@ -128,10 +129,14 @@ class Gateway:
 def aws_service(scope: Scope) -> str:
     """The AWS service ("sqs", "s3", "lambda") an SDK request is for, or "" for the app's.
 
-    The Lambda Invoke API is told by its path, which no API Gateway route can shadow.
+    The Lambda Invoke API is told by its path, which no API Gateway route can shadow, and
+    skylift's control API ("control") by its prefix, which no route may use.
     """
-    if scope["path"].startswith("/2015-03-31/functions/"):
+    path: str = scope["path"]
+    if path.startswith("/2015-03-31/functions/"):
         return "lambda"
+    if path.startswith(CONTROL_PREFIX):
+        return "control"
     s3 = False
     for name, value in scope["headers"]:
         if name == b"x-amz-target":

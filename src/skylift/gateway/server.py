@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import uvicorn
 
+from skylift import server_file
 from skylift.asgi_types import Asgi
+from skylift.engine.autoscaler import DEFAULT_POLICY, Policy
 from skylift.engine.budget import DEFAULT_CONCURRENCY
 from skylift.engine.platform import Platform
+from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT
 from skylift.gateway.asgi import Gateway
 from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import Target
@@ -48,11 +52,15 @@ async def serve(
     quiet: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
     fast_retries: bool = False,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    policy: Policy | None = DEFAULT_POLICY,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted."""
     sock = listen(host, port)  # before loading: a busy port should fail fast and clearly
     try:
-        platform = await Platform.start(target, concurrency=concurrency)
+        platform = await Platform.start(
+            target, concurrency=concurrency, idle_timeout=idle_timeout, policy=policy
+        )
     except BaseException:
         sock.close()
         raise
@@ -73,17 +81,31 @@ async def serve(
         serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
-        if server.started and on_ready is not None:
-            on_ready(platform, router, sock.getsockname()[1])  # the real port, for port 0
+        if server.started:
+            bound = sock.getsockname()[1]  # the real port, for port 0
+            server_file.announce(platform.state_dir, f"http://{url_host(host)}:{bound}")
+            if on_ready is not None:
+                on_ready(platform, router, bound)
         await serving
     finally:
+        server_file.withdraw(platform.state_dir)
         if console is not None:
             console.flush()
         await platform.close()
 
 
+def url_host(host: str) -> str:
+    """How a client on this machine reaches a server listening on `host`."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
 def aws_services(platform: Platform) -> dict[str, Asgi]:
     """The AWS-compatible APIs over the platform's state, keyed by service name."""
+    from skylift.api.control import ControlApi
     from skylift.api.lambda_api import LambdaApi
     from skylift.api.s3 import S3Api
     from skylift.api.sqs import SqsApi
@@ -99,6 +121,7 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
             region=state.region,
             enqueue=platform.sources.async_invocations.enqueue,
         ),
+        "control": ControlApi(platform.pools, platform.budget, platform.autoscaler),
     }
 
 
@@ -120,8 +143,14 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def run(coro_factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run a coroutine on uvloop (the faster loop; a dependency on Linux)."""
+    """Run a coroutine on uvloop (the faster loop; a dependency on Linux).
+
+    SIGTERM (how Kubernetes and process managers stop a server) shuts down as Ctrl-C
+    does: uvicorn drains connections, then re-raises the signal, which must become an
+    exception so the platform still closes (zygotes, workers, state) rather than dying.
+    """
     import uvloop
 
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     uvloop.install()
     asyncio.run(coro_factory())

@@ -1,0 +1,142 @@
+"""skylift's own control API, on the gateway's port under `/_skylift/`.
+
+- `GET /_skylift/status`: the server's concurrency budget, and per function its
+  instances (busy, idle), the autoscaler's target and recent decisions, its limits,
+  invocations, throttles and cold starts. `skylift status` shows it.
+- `PUT /_skylift/functions/{name}/scaling` with `{"min": N, "max": M}` (either may be
+  left out): change the function's minimum warm instances and its reserved concurrency
+  on the running server, as `skylift scale` does. The answer is the function's status.
+
+Errors are JSON `{"message": ...}` with 400 (a bad request, nothing changed), 404 (no
+such function or path) or 405.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from skylift.asgi_types import Receive, Scope, Send, lifespan
+from skylift.engine.autoscaler import Autoscaler
+from skylift.engine.budget import Budget
+from skylift.engine.pool import Pool
+from skylift.spec import CONTROL_PREFIX
+
+MAX_BODY = 64 * 1024
+RECENT_DECISIONS = 10
+
+
+class ControlApi:
+    def __init__(
+        self,
+        pools: Mapping[str, Pool],
+        budget: Budget,
+        autoscaler: Autoscaler,
+    ) -> None:
+        self.pools = pools
+        self.budget = budget
+        self.autoscaler = autoscaler
+        self.started = time.time()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        body = await _read_body(receive)
+        parts = path[len(CONTROL_PREFIX) :].strip("/").split("/")
+        if parts == ["status"]:
+            if method != "GET":
+                await _answer(send, 405, {"message": f"{path} answers GET, not {method}"})
+                return
+            await _answer(send, 200, self.status())
+            return
+        if len(parts) == 3 and parts[0] == "functions" and parts[2] == "scaling":
+            if method != "PUT":
+                await _answer(send, 405, {"message": f"{path} answers PUT, not {method}"})
+                return
+            status, answer = self.scale(parts[1], body)
+            await _answer(send, status, answer)
+            return
+        await _answer(
+            send,
+            404,
+            {
+                "message": f"no control API at {path}: use GET {CONTROL_PREFIX}status or "
+                f"PUT {CONTROL_PREFIX}functions/NAME/scaling"
+            },
+        )
+
+    def status(self) -> dict[str, Any]:
+        functions = {}
+        for name, pool in self.pools.items():
+            scaler = self.autoscaler.scalers[name]
+            entry: dict[str, Any] = pool.status()
+            entry["mode"] = "panic" if scaler.panicking_since is not None else "stable"
+            entry["decisions"] = [d.to_dict() for d in list(scaler.decisions)[-RECENT_DECISIONS:]]
+            functions[name] = entry
+        return {
+            "uptime": round(time.time() - self.started, 3),
+            "autoscaling": self.autoscaler.policy is not None,
+            "concurrency": {
+                "limit": self.budget.limit,
+                "running": self.budget.running,
+                "throttles": self.budget.throttles,
+            },
+            "functions": functions,
+        }
+
+    def scale(self, name: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        pool = self.pools.get(name)
+        if pool is None:
+            known = ", ".join(sorted(self.pools)) or "none"
+            return 404, {"message": f"function {name!r} is not served here (functions: {known})"}
+        try:
+            request = orjson.loads(body or b"{}")
+        except orjson.JSONDecodeError as exc:
+            return 400, {"message": f"the body is not JSON ({exc}): send {{'min': N, 'max': M}}"}
+        if not isinstance(request, dict) or not request or set(request) - {"min", "max"}:
+            return 400, {
+                "message": 'send a JSON object with "min" and/or "max" (whole numbers), '
+                f"got {body[:200].decode('utf-8', 'replace')}"
+            }
+        try:
+            pool.set_limits(request.get("min"), request.get("max"))
+        except ValueError as exc:
+            return 400, {"message": f"{name}: {exc}"}
+        return 200, {"function": name, **pool.status()}
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= MAX_BODY:
+            chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+async def _answer(send: Send, status: int, answer: dict[str, Any]) -> None:
+    body = orjson.dumps(answer)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,43 @@
+"""Where a running server can be found: `.skylift/server.json` beside the app, written
+when `skylift up` is ready and removed when it stops, so `skylift status APP` and
+`skylift scale` reach the right server without being told its URL."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+NAME = "server.json"
+
+
+def announce(state_dir: Path, url: str) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    temporary = state_dir / f".{NAME}.{os.getpid()}"
+    temporary.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    temporary.replace(state_dir / NAME)  # atomic: a reader sees the old file or the new
+
+
+def withdraw(state_dir: Path) -> None:
+    """Remove the file if this process wrote it (another server may have replaced it)."""
+    path = state_dir / NAME
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+
+
+def find(state_dir: Path) -> str | None:
+    """The URL of the server running for this state, or None if none is."""
+    try:
+        announced = json.loads((state_dir / NAME).read_text())
+        url, pid = announced["url"], announced["pid"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None  # it was killed before it could withdraw: stale
+    except PermissionError:
+        pass  # alive, but another user's
+    return str(url)

@@ -1,0 +1,164 @@
+"""`skylift status` and `skylift scale` against a real server, and the autoscaler as a
+user sees it through them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from skylift.testing import serve
+
+APP = """
+import time
+from skylift import App
+
+app = App("scaling")
+
+@app.http("/sleep", methods=["GET"])
+def sleepy(event, context):
+    time.sleep(float((event.get("queryStringParameters") or {}).get("s", "0.2")))
+    return {"statusCode": 200, "body": "ok"}
+
+@app.function()
+def other(event, context):
+    return "other"
+"""
+
+
+def skylift(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "skylift.cli", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    (tmp_path / "app.py").write_text(textwrap.dedent(APP))
+    return tmp_path
+
+
+def status(app_dir: Path) -> dict:
+    done = skylift("status", str(app_dir), "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def load(url: str, clients: int, seconds: float, sleep: float = 0.2) -> list[int]:
+    """`clients` threads each sending requests back to back for `seconds`; the statuses."""
+    codes: list[int] = []
+    stop = time.monotonic() + seconds
+
+    def client() -> None:
+        with httpx.Client(timeout=10) as http:
+            while time.monotonic() < stop:
+                codes.append(http.get(f"{url}/sleep", params={"s": sleep}).status_code)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return codes
+
+
+def test_status_shows_each_function_with_its_instances_and_counters(app_dir):
+    with serve(str(app_dir)):
+        codes = load(serve_url(app_dir), clients=3, seconds=0.5)
+        assert set(codes) == {200}
+        table = skylift("status", str(app_dir))
+        assert table.returncode == 0, table.stderr
+        header, *rows = table.stdout.splitlines()
+        assert header.split()[:5] == ["FUNCTION", "INSTANCES", "BUSY", "IDLE", "TARGET"]
+        sleepy = next(r for r in rows if r.startswith("sleepy")).split()
+        assert int(sleepy[1]) >= 3  # three clients at once needed three instances
+        assert int(sleepy[7]) == len(codes)  # invocations
+        assert int(sleepy[9]) >= 3  # cold starts
+        assert any(r.startswith("other ") for r in rows)
+        assert "autoscaling on" in table.stdout
+
+
+def serve_url(app_dir: Path) -> str:
+    return json.loads((app_dir / ".skylift" / "server.json").read_text())["url"]
+
+
+def test_sustained_load_is_prewarmed_ahead_of_demand(app_dir):
+    with serve(str(app_dir)):
+        url = serve_url(app_dir)
+        load(url, clients=6, seconds=4)
+        time.sleep(0.6)  # two ticks
+        before = status(app_dir)["functions"]["sleepy"]
+        # The target is ceil(observed / 0.7): more than the 6 ever busy at once.
+        assert before["target"] > 6 and before["instances"] == before["target"]
+        assert before["prewarmed"] >= 1
+        assert before["decisions"] and "concurrent over" in before["decisions"][-1]["reason"]
+        # So a burst a little above the last peak starts no instance on its request path.
+        load(url, clients=before["target"], seconds=0.3)
+        after = status(app_dir)["functions"]["sleepy"]
+        assert after["cold_starts"] == before["cold_starts"]
+
+
+def test_scale_changes_limits_on_the_running_server(app_dir):
+    with serve(str(app_dir)):
+        url = serve_url(app_dir)
+        done = skylift("scale", "sleepy", str(app_dir), "--max", "2", "--min", "1")
+        assert done.returncode == 0, done.stderr
+        assert "sleepy: min 1, max 2" in done.stdout
+        codes = load(url, clients=6, seconds=1.5, sleep=0.3)
+        assert set(codes) == {200, 429}  # past the new reserved concurrency: throttled
+        entry = status(app_dir)["functions"]["sleepy"]
+        assert entry["max"] == 2 and entry["reserved"] and entry["instances"] <= 2
+        assert entry["throttles"] == codes.count(429)
+        # Raising the minimum starts instances without any request.
+        assert skylift("scale", "other", "--url", url, "--min", "3").returncode == 0
+        deadline = time.monotonic() + 5
+        while status(app_dir)["functions"]["other"]["instances"] < 3:
+            assert time.monotonic() < deadline, "the minimum was not kept warm"
+            time.sleep(0.1)
+
+
+def test_scale_refuses_bad_limits_and_changes_nothing(app_dir):
+    with serve(str(app_dir)):
+        done = skylift("scale", "sleepy", str(app_dir), "--min", "5", "--max", "2")
+        assert done.returncode == 2
+        assert "minimum 5 exceeds maximum 2" in done.stderr
+        done = skylift("scale", "nope", str(app_dir), "--min", "1")
+        assert done.returncode == 2
+        assert "function 'nope' is not served here (functions: other, sleepy)" in done.stderr
+        done = skylift("scale", "sleepy", str(app_dir))
+        assert done.returncode == 2 and "pass --min N, --max M or both" in done.stderr
+        entry = status(app_dir)["functions"]["sleepy"]
+        assert (entry["min"], entry["reserved"]) == (0, False)
+
+
+def test_control_api_answers_bad_requests_with_json_errors(app_dir):
+    with serve(str(app_dir)):
+        url = serve_url(app_dir)
+        bad = httpx.put(f"{url}/_skylift/functions/sleepy/scaling", content=b"{nope")
+        assert bad.status_code == 400 and "not JSON" in bad.json()["message"]
+        bad = httpx.put(f"{url}/_skylift/functions/sleepy/scaling", json={"max": 0})
+        assert bad.status_code == 400 and "maximum must be a whole number >= 1" in bad.text
+        bad = httpx.put(f"{url}/_skylift/functions/sleepy/scaling", json={"size": 3})
+        assert bad.status_code == 400
+        assert httpx.post(f"{url}/_skylift/status").status_code == 405
+        assert httpx.get(f"{url}/_skylift/elsewhere").status_code == 404
+
+
+def test_status_without_a_running_server_says_how_to_start_one(app_dir):
+    done = skylift("status", str(app_dir))
+    assert done.returncode == 2
+    assert "no skylift server is running" in done.stderr and "skylift up" in done.stderr
+
+
+def test_a_stopped_server_withdraws_its_address(app_dir):
+    with serve(str(app_dir)):
+        assert (app_dir / ".skylift" / "server.json").exists()
+    # testing.serve stops it with SIGTERM, as Kubernetes would: a clean shutdown.
+    assert not (app_dir / ".skylift" / "server.json").exists()
