@@ -132,7 +132,9 @@ class App:
 
         `runtime_command` runs each instance as that process, which must speak the Lambda
         Runtime API (e.g. `["python", "-m", "awslambdaric", "app.handler"]`), instead of
-        forking the app's zygote: for code that is not fork-safe, or not Python.
+        forking the app's zygote: for code that is not Python. Python code that is not
+        fork-safe is better served by `spawn=True` (every decorator takes it): a fresh
+        interpreter per instance that imports the module itself.
 
         The asynchronous options are Lambda's EventInvokeConfig: `retries` (0-2, default
         2), `max_event_age` (60-21600 s), destinations `on_success` / `on_failure`
@@ -226,7 +228,8 @@ class App:
         return self._decorator(name, options, lambda s: replace(s, uploads=(*s.uploads, trigger)))
 
     def after_fork(self, hook: Callable[[], None]) -> Callable[[], None]:
-        """Run `hook()` in every new instance, right after it is forked from the zygote.
+        """Run `hook()` once in every new instance, before its first invocation: right
+        after the fork, or (`spawn=True`) after the fresh interpreter's import.
 
         For state made at import time that must not be shared between processes:
         reconnect a database client, reseed a random generator, restart a thread.

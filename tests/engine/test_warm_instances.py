@@ -103,6 +103,15 @@ def test_a_failing_after_fork_hook_fails_the_invocations(live, tmp_path):
     assert b"after_fork hook connect failed" in result.logs
 
 
+def test_every_invocation_after_a_failed_hook_gets_the_hook_s_error(live, tmp_path):
+    (tmp_path / "app.py").write_text(FAILING_HOOK)
+    platform = live(tmp_path)
+    # Back to back: the instance that failed must not be handed the next invocation
+    # while it exits (which would answer Runtime.ExitError instead).
+    kinds = [json.loads(platform.invoke("needs_db").payload)["errorType"] for _ in range(6)]
+    assert kinds == ["ConnectionError"] * 6
+
+
 IDLE = """
 import os
 from skylift import App

@@ -1,6 +1,7 @@
 """How an instance runs: the one protocol both drivers implement, and the choice.
 
-- `Instance` (engine/instance.py): a worker forked from the function's zygote.
+- `Instance` (engine/instance.py): a worker forked from the function's zygote, or with
+  `spawn=True` a fresh interpreter that imports the code itself (engine/spawner.py).
 - `RuntimeApiInstance` (runtimeapi/instance.py): any process that speaks the Lambda
   Runtime API (`runtime_command`: awslambdaric, a `provided.al2023` bootstrap, ...).
 """
@@ -38,10 +39,17 @@ class FunctionInstance(Protocol):
 
 
 async def start_instance(spec: FunctionSpec, zygote: Zygote | None) -> FunctionInstance:
+    """A new instance of `spec`; `zygote` is its app's (or its own), None if it has none."""
     if spec.runtime_command:
         from skylift.runtimeapi.instance import RuntimeApiInstance
 
         return await RuntimeApiInstance.start(spec, list(spec.runtime_command), spec.code_dir)
+    if spec.spawn:
+        from skylift.engine.spawner import Spawner, load_setup
+
+        # The zygote is only asked how it loads the code: it need not even be running.
+        setup = load_setup(spec, zygote.setup if zygote is not None else None)
+        return await Instance.start(spec, Spawner(spec, setup))
     if zygote is None:
         raise LoadError(f"function {spec.name!r} has no zygote to fork its instances from")
     return await Instance.start(spec, zygote)

@@ -1,7 +1,9 @@
 """One function instance: a worker process and the supervisor's channel to it.
 
 The supervisor enforces the timeout here (kill, then AWS's `Sandbox.Timedout` error)
-and turns a worker that dies mid-invocation into `Runtime.ExitError`.
+and turns a worker that dies mid-invocation into `Runtime.ExitError`. The worker comes
+from a `Parent`: the function's zygote forks it, or, for `spawn=True`, a
+`skylift.engine.spawner.Spawner` starts it as a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
-from skylift.engine.zygote import Forked, Zygote
+from skylift.engine.zygote import Forked
 from skylift.runtime import wire
 from skylift.runtime.output import tail
 from skylift.spec import FunctionSpec
@@ -82,6 +84,19 @@ def failed_result(
     )
 
 
+class Parent(Protocol):
+    """What starts an instance's worker and learns how it ended (a `Zygote`, a `Spawner`)."""
+
+    async def fork(self, function: str) -> Forked:
+        """Start a new worker process for `function`."""
+
+    def kill(self, pid: int) -> None:
+        """Kill worker `pid` and what it started, unless it was already reaped."""
+
+    async def exit_status(self, pid: int, timeout: float = 1.0) -> str | None:
+        """How worker `pid` ended ("exit status 1", "signal: killed"); None if not yet."""
+
+
 class WorkerLost(Exception):
     """Raised inside `Instance.invoke` when the worker's channel closes mid-invocation."""
 
@@ -107,9 +122,9 @@ class _Channel(asyncio.Protocol):
 class Instance:
     """A warm worker for one function; runs one invocation at a time."""
 
-    def __init__(self, spec: FunctionSpec, zygote: Zygote, forked: Forked) -> None:
+    def __init__(self, spec: FunctionSpec, parent: Parent, forked: Forked) -> None:
         self.spec = spec
-        self.zygote = zygote
+        self.parent = parent
         self.pid = forked.pid
         self.alive = True
         self.cold = True
@@ -119,8 +134,8 @@ class Instance:
         self._pending: asyncio.Future[tuple[dict[str, Any], bytes, bytes]] | None = None
 
     @classmethod
-    async def start(cls, spec: FunctionSpec, zygote: Zygote) -> Instance:
-        instance = cls(spec, zygote, await zygote.fork(spec.name))
+    async def start(cls, spec: FunctionSpec, parent: Parent) -> Instance:
+        instance = cls(spec, parent, await parent.fork(spec.name))
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_unix_connection(
             lambda: _Channel(instance), sock=instance._forked.channel
@@ -150,7 +165,10 @@ class Instance:
         if trace_id:
             header["trace"] = trace_id
         fut = self._pending = loop.create_future()
-        self._transport.write(wire.pack(header, event))
+        if self.alive:
+            self._transport.write(wire.pack(header, event))
+        else:  # the worker died before this invocation reached it (e.g. in its init phase)
+            fut.set_exception(WorkerLost())
         timer = loop.call_later(timeout, self._on_timeout, fut)
         cold, self.cold = self.cold, False
         try:
@@ -165,12 +183,14 @@ class Instance:
             self.kill()
             raise
         except WorkerLost:
-            status = await self.zygote.exit_status(self.pid) or "signal: killed"
+            status = await self.parent.exit_status(self.pid) or "signal: killed"
             return self._failed(request_id, started, exited(request_id, status))
         finally:
             timer.cancel()
             self._pending = None
             self.last_used = time.monotonic()
+        if reply.get("exit"):
+            self.alive = False  # the worker exits after this answer: retire it now
         error = None if reply["ok"] else "Unhandled"
         if len(body) > MAX_RESPONSE:
             body, error = _too_large(len(body)), "Unhandled"
@@ -198,7 +218,7 @@ class Instance:
 
     def kill(self) -> None:
         self.alive = False
-        self.zygote.kill(self.pid)
+        self.parent.kill(self.pid)
 
     def close(self) -> None:
         """Stop the worker (closing its channel makes it exit) and free its resources."""

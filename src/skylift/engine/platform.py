@@ -110,8 +110,8 @@ class Platform:
                 home = Path(target.path).parent
                 # One zygote per function: its environment must be set before its import.
                 for spec in specs:
-                    if spec.runtime_command:
-                        continue  # its own process speaks the Runtime API: nothing to fork
+                    if spec.runtime_command or spec.spawn:
+                        continue  # each instance is a process of its own: nothing to fork
                     zygote = Zygote(
                         {"mode": "functions", "code_dir": spec.code_dir, "specs": [spec.to_dict()]},
                         label=f"function {spec.name!r}",

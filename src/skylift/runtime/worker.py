@@ -113,8 +113,11 @@ def serve(
         }
         if init_ms is not None:
             reply["init_ms"], init_ms = init_ms, None
+        fatal = isinstance(handler, Fault) and handler.fatal
+        if fatal:
+            reply["exit"] = True  # so the supervisor never hands this instance more work
         channel.sendall(wire.pack(reply, out, output.drain()))
-        if isinstance(handler, Fault) and handler.fatal:
+        if fatal:
             os._exit(1)  # e.g. an after_fork hook failed: a fresh instance may succeed
 
 
