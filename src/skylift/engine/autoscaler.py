@@ -103,33 +103,27 @@ class Scaler:
         self.desired = 0
         self.panicking_since: float | None = None
         self.decisions: collections.deque[Decision] = collections.deque(maxlen=HISTORY)
-        self._samples: collections.deque[tuple[float, float, float]] = collections.deque()
+        self._stable = _Window(policy.stable_window)
+        self._panic = _Window(policy.panic_window)
         self._recommended: collections.deque[tuple[float, int]] = collections.deque()
 
     def observe(self, now: float, concurrency: float, duration: float) -> None:
         """The average concurrency over the `duration` seconds that ended at `now`."""
-        self._samples.append((now, concurrency, duration))
-        horizon = now - self.policy.stable_window
-        while self._samples and self._samples[0][0] <= horizon:
-            self._samples.popleft()
+        for window in (self._stable, self._panic):
+            window.add(now, concurrency * duration)
 
-    def average(self, now: float, window: float) -> float:
-        """Time-weighted average concurrency over the last `window` seconds (or since the
-        scaler started, if that is shorter)."""
-        horizon = now - window
-        area = 0.0
-        for at, concurrency, duration in self._samples:
-            if at > horizon:
-                area += concurrency * min(duration, at - horizon)
-        span = min(window, now - self.started)
-        return area / span if span > 0 else 0.0
+    def average(self, now: float, window: _Window) -> float:
+        """Time-weighted average concurrency over `window` (or since the scaler started,
+        if that is shorter)."""
+        span = min(window.length, now - self.started)
+        return window.area(now) / span if span > 0 else 0.0
 
     def decide(self, now: float, current: int, floor: int, ceiling: int) -> Decision | None:
         """Set `desired` for a function with `current` instances and limits
         [`floor`, `ceiling`]; the decision if the target or the mode changed."""
         p = self.policy
-        stable = self.average(now, p.stable_window)
-        panic = self.average(now, p.panic_window)
+        stable = self.average(now, self._stable)
+        panic = self.average(now, self._panic)
         want_stable = self._hpa(current, stable)
         want_panic = self._hpa(current, panic)
         was_panicking = self.panicking_since is not None
@@ -184,6 +178,28 @@ class Scaler:
         while self._recommended and self._recommended[0][0] < horizon:
             self._recommended.popleft()
         return max(r for _, r in self._recommended)
+
+
+class _Window:
+    """Busy-instance-seconds of the observations that ended within the last `length`
+    seconds, kept as a running sum: a tick costs the same for any window."""
+
+    def __init__(self, length: float) -> None:
+        self.length = length
+        self._areas: collections.deque[tuple[float, float]] = collections.deque()
+        self._sum = 0.0
+
+    def add(self, now: float, area: float) -> None:
+        self._areas.append((now, area))
+        self._sum += area
+
+    def area(self, now: float) -> float:
+        horizon = now - self.length
+        while self._areas and self._areas[0][0] <= horizon:
+            self._sum -= self._areas.popleft()[1]
+        if not self._areas:
+            self._sum = 0.0  # no drift from float rounding once the window empties
+        return max(self._sum, 0.0)
 
 
 class Autoscaler:
