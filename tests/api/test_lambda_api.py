@@ -414,7 +414,10 @@ def test_other_lambda_operations_say_only_invoke_is_served(lam: Any) -> None:
         response = error_of(call, **kwargs)
         assert response["ResponseMetadata"]["HTTPStatusCode"] == 404
         assert response["Error"]["Code"] == "UnknownOperationException"
-        assert "Lambda API has Invoke only" in response["Error"]["Message"]
+        assert (
+            "Lambda API has Invoke and the concurrency operations only"
+            in response["Error"]["Message"]
+        )
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,8 @@ the event as its body and the ``X-Amz-Invocation-Type``, ``X-Amz-Log-Type`` and
 payload with ``X-Amz-Function-Error: Unhandled``, and ``x-amzn-RequestId``: the
 invocation's request id, the one the handler saw as ``context.aws_request_id``.
 
-Errors are Lambda's (rest-json): the status, an ``x-amzn-ErrorType: <Code>`` header, from
-which botocore takes the error code and so the ``client.exceptions`` class, and a JSON body
-whose members botocore adds to the exception's response (``Reason`` of
-TooManyRequestsException). Each body uses the member names of its shape in Lambda's model:
-ResourceNotFoundException has ``Message``, most others ``message``.
+Errors are Lambda's, as ``skylift.api.lambda_rest`` writes them (``Reason`` of
+TooManyRequestsException among their members).
 """
 
 from __future__ import annotations
@@ -19,18 +16,28 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import orjson
 
 from skylift.account import ACCOUNT_ID
+from skylift.api.lambda_rest import (
+    MAX_PAYLOAD,
+    FunctionRef,
+    LambdaError,
+    invalid_content,
+    invalid_parameter,
+    not_found,
+    read_body,
+    respond,
+    user_error,
+)
 from skylift.asgi_types import Receive, Scope, Send, lifespan
 from skylift.engine.instance import InvocationResult
 from skylift.engine.invoker import Invoker
-from skylift.errors import FunctionNotFound, SkyliftError, Throttled
+from skylift.errors import FunctionNotFound, Throttled
 from skylift.observe.report import invocation_log
 from skylift.spec import FunctionSpec
 
@@ -39,7 +46,6 @@ Headers = list[tuple[bytes, bytes]]
 logger = logging.getLogger("skylift.api.lambda")
 
 PREFIX = "/2015-03-31/functions/"
-MAX_PAYLOAD = 6 * 1024 * 1024  # 6291456: Lambda's synchronous request limit
 MAX_ASYNC_PAYLOAD = 1024 * 1024  # Lambda's limit for an asynchronous invocation's event
 Enqueue = Callable[[str, bytes], Awaitable[str]]
 MAX_CLIENT_CONTEXT = 3583  # bytes of base64, as the Invoke API reference documents
@@ -48,36 +54,9 @@ INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
 LOG_TYPES = ("Tail", "None")
 
 
-class LambdaError(SkyliftError):
-    """Raised inside LambdaApi for a request Lambda refuses; answered as Lambda answers it:
-    ``status``, ``x-amzn-ErrorType: code`` and ``body`` as JSON."""
-
-    def __init__(self, status: int, code: str, body: dict[str, str]) -> None:
-        self.status = status
-        self.code = code
-        self.body = body
-        super().__init__(f"{code}: {body}")
-
-
-def _user_error(status: int, code: str, message: str, **fields: str) -> LambdaError:
-    return LambdaError(status, code, {"Type": "User", "message": message, **fields})
-
-
-def _invalid_parameter(message: str) -> LambdaError:
-    return _user_error(400, "InvalidParameterValueException", message)
-
-
-def _invalid_content(message: str) -> LambdaError:
-    return _user_error(400, "InvalidRequestContentException", message)
-
-
-def _not_found(message: str) -> LambdaError:
-    return LambdaError(404, "ResourceNotFoundException", {"Type": "User", "Message": message})
-
-
 def _not_one_of(value: str, member: str, allowed: tuple[str, ...]) -> LambdaError:
     # Lambda's request validation (Coral's) words enum violations this way.
-    return _user_error(
+    return user_error(
         400,
         "ValidationException",
         f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
@@ -97,7 +76,7 @@ def _too_large(limit: int = MAX_PAYLOAD) -> LambdaError:
 
 def _throttled(exc: Throttled) -> LambdaError:
     # Lambda answers "Rate Exceeded."; Throttled's message starts so, then says which limit.
-    return _user_error(429, "TooManyRequestsException", str(exc), Reason=exc.reason)
+    return user_error(429, "TooManyRequestsException", str(exc), Reason=exc.reason)
 
 
 def is_lambda_request(scope: Scope) -> bool:
@@ -106,33 +85,6 @@ def is_lambda_request(scope: Scope) -> bool:
     Example: ``if is_lambda_request(scope): await lambda_api(scope, receive, send)``.
     """
     return scope.get("type") == "http" and str(scope.get("path", "")).startswith(PREFIX)
-
-
-@dataclass(frozen=True)
-class FunctionRef:
-    """A FunctionName as the caller wrote it: a name, a partial or a full ARN."""
-
-    name: str
-    qualifier: str | None = None
-    region: str | None = None
-    account: str | None = None
-
-    @classmethod
-    def parse(cls, raw: str) -> FunctionRef:
-        """``fn``, ``fn:q``, ``123456789012:function:fn[:q]`` or
-        ``arn:aws:lambda:us-east-1:123456789012:function:fn[:q]``."""
-        parts = raw.split(":")
-        if parts[0] == "arn" and len(parts) in (7, 8) and parts[2:6:3] == ["lambda", "function"]:
-            return cls(parts[6], _qualifier(parts, 7), parts[3], parts[4])
-        if len(parts) in (3, 4) and parts[1] == "function":
-            return cls(parts[2], _qualifier(parts, 3), None, parts[0])
-        if len(parts) == 2:
-            return cls(parts[0], parts[1] or None)
-        return cls(raw)  # not a name Lambda would accept: it is reported as not found
-
-
-def _qualifier(parts: list[str], index: int) -> str | None:
-    return parts[index] or None if len(parts) > index else None
 
 
 class LambdaApi:
@@ -173,11 +125,11 @@ class LambdaApi:
         if scope["type"] != "http":
             return
         request_id = str(uuid.uuid4())
-        body = await _read_body(scope, receive)
+        body = await read_body(scope, receive)
         try:
             await self._invoke(scope, body, request_id, send)
         except LambdaError as error:
-            await _respond(send, error.status, orjson.dumps(error.body), request_id, error.code)
+            await respond(send, error.status, orjson.dumps(error.body), request_id, error.code)
         except Exception:
             logger.exception("Lambda API request %s (%s) failed", request_id, scope["path"])
             message = (
@@ -185,7 +137,7 @@ class LambdaApi:
                 "bug, see the server log."
             )
             answer = orjson.dumps({"Type": "Service", "Message": message})
-            await _respond(send, 500, answer, request_id, "ServiceException")
+            await respond(send, 500, answer, request_id, "ServiceException")
 
     async def _invoke(self, scope: Scope, body: bytes | None, request_id: str, send: Send) -> None:
         raw_name = _function_name(scope)
@@ -196,8 +148,10 @@ class LambdaApi:
                 {
                     "Type": "User",
                     "message": f"skylift does not serve {scope['method']} {scope['path']}: its "
-                    "Lambda API has Invoke only (POST /2015-03-31/functions/{FunctionName}"
-                    "/invocations). Manage functions in the app instead.",
+                    "Lambda API has Invoke and the concurrency operations only (POST "
+                    "/2015-03-31/functions/{FunctionName}/invocations, Put/Get/Delete"
+                    "FunctionConcurrency, the provisioned concurrency operations, "
+                    "GetAccountSettings). Manage functions in the app instead.",
                 },
             )
         spec, arn = self._resolve(raw_name, _query_qualifier(scope))
@@ -212,31 +166,31 @@ class LambdaApi:
             raise _too_large()
         if spec is None:
             names = ", ".join(sorted(self.specs)) or "none"
-            raise _not_found(f"Function not found: {arn}. This app declares: {names}.")
+            raise not_found(f"Function not found: {arn}. This app declares: {names}.")
         client_context = _client_context(headers.get("x-amz-client-context"))
         # An empty body is no event at all; Lambda hands the function {} then.
         event = body or b"{}"
         _check_json(event)
         if invocation_type == "Event":
             if self.enqueue is None:
-                raise _invalid_parameter(
+                raise invalid_parameter(
                     "Asynchronous invocation (InvocationType Event) needs a running "
                     "`skylift up`: invoke with RequestResponse here."
                 )
             if len(event) > MAX_ASYNC_PAYLOAD:
                 raise _too_large(MAX_ASYNC_PAYLOAD)
             stored = await self.enqueue(spec.name, event)  # durable before the 202
-            await _respond(send, 202, b"", stored)
+            await respond(send, 202, b"", stored)
             return
         if invocation_type == "DryRun":
-            await _respond(send, 204, b"", request_id)
+            await respond(send, 204, b"", request_id)
             return
         try:
             result = await self.invoker.invoke(
                 spec.name, event, request_id=request_id, client_context=client_context
             )
         except FunctionNotFound:
-            raise _not_found(f"Function not found: {arn}") from None
+            raise not_found(f"Function not found: {arn}") from None
         except Throttled as exc:
             raise _throttled(exc) from None
         extra: Headers = [(b"x-amz-executed-version", b"$LATEST")]
@@ -244,13 +198,13 @@ class LambdaApi:
             extra.append((b"x-amz-function-error", result.error.encode()))
         if log_type == "Tail":
             extra.append((b"x-amz-log-result", _log_tail(spec, result)))
-        await _respond(send, 200, result.payload, result.request_id, extra=extra)
+        await respond(send, 200, result.payload, result.request_id, extra=extra)
 
     def _resolve(self, raw_name: str, query: str | None) -> tuple[FunctionSpec | None, str]:
         """The spec FunctionName names (None when there is none), and the ARN it names."""
         ref = FunctionRef.parse(raw_name)
         if ref.qualifier and query and ref.qualifier != query:
-            raise _invalid_parameter(
+            raise invalid_parameter(
                 "The derived qualifier from the function name does not match the specified "
                 "qualifier."
             )
@@ -258,17 +212,17 @@ class LambdaApi:
         arn = f"arn:aws:lambda:{ref.region or self.region}:{ref.account or self.account_id}"
         arn += f":function:{ref.name}" + (f":{qualifier}" if qualifier else "")
         if ref.region and ref.region != self.region:
-            raise _not_found(
+            raise not_found(
                 f"Functions from '{ref.region}' are not reachable in this region "
                 f"('{self.region}'): name the function, or use an ARN in {self.region}."
             )
         if ref.account and ref.account != self.account_id:
-            raise _not_found(
+            raise not_found(
                 f"Function not found: {arn}. skylift's functions are in account "
                 f"{self.account_id}: name the function, or use its ARN in that account."
             )
         if qualifier not in (None, "$LATEST") and ref.name in self.specs:
-            raise _not_found(
+            raise not_found(
                 f"Function not found: {arn}. skylift runs $LATEST only (no published versions "
                 "or aliases): leave the qualifier out, or use $LATEST."
             )
@@ -304,7 +258,7 @@ def _client_context(header: str | None) -> dict[str, Any] | None:
     if header is None:
         return None
     if len(header) > MAX_CLIENT_CONTEXT:
-        raise _invalid_content(
+        raise invalid_content(
             f"Client context must be at most {MAX_CLIENT_CONTEXT} bytes (base64-encoded); this "
             f"one is {len(header)}. Send larger data in the payload."
         )
@@ -313,7 +267,7 @@ def _client_context(header: str | None) -> dict[str, Any] | None:
     except (binascii.Error, ValueError):
         decoded = None  # orjson.JSONDecodeError is a ValueError
     if not isinstance(decoded, dict):
-        raise _invalid_content("Client context must be a valid Base64-encoded JSON object.")
+        raise invalid_content("Client context must be a valid Base64-encoded JSON object.")
     return decoded
 
 
@@ -321,7 +275,7 @@ def _check_json(event: bytes) -> None:
     try:
         orjson.loads(event)
     except orjson.JSONDecodeError as exc:
-        raise _invalid_content(
+        raise invalid_content(
             f"Could not parse request body into json: Could not parse payload into json: {exc}. "
             "The payload must be one JSON value (an object, array, string, number, true, "
             "false or null)."
@@ -335,45 +289,3 @@ def _log_tail(spec: FunctionSpec, result: InvocationResult) -> bytes:
     while start < len(tail) and tail[start] & 0xC0 == 0x80:
         start += 1
     return base64.b64encode(tail[start:])
-
-
-async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
-    """The whole body, or None when it is over MAX_PAYLOAD (not read past the limit: the
-    server, not this app, deals with the rest of an oversized body)."""
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > MAX_PAYLOAD:
-            return None
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_PAYLOAD:
-            return None
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
-async def _respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    request_id: str,
-    error_code: str | None = None,
-    *,
-    extra: Sequence[tuple[bytes, bytes]] = (),
-) -> None:
-    headers: Headers = [(b"x-amzn-requestid", request_id.encode())]
-    if status != 204:  # HTTP forbids a body, and so a length, on a 204
-        headers.append((b"content-type", b"application/json"))
-        headers.append((b"content-length", str(len(body)).encode()))
-    if error_code is not None:
-        headers.append((b"x-amzn-errortype", error_code.encode()))
-    headers.extend(extra)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -252,6 +252,11 @@ class Pool:
             self._replace_for_waiters()
         self.prewarm()
 
+    def unreserve(self) -> None:
+        """Drop the reserved concurrency: only the server's budget limits the function."""
+        self.set_limits(maximum=max(DEFAULT_CONCURRENCY, self.minimum))
+        self.reserved = False
+
     def reap(self, now: float | None = None) -> int:
         """Close instances idle longer than `idle_timeout`, down to the floor."""
         now = time.monotonic() if now is None else now

@@ -129,11 +129,20 @@ class Gateway:
 def aws_service(scope: Scope) -> str:
     """The AWS service ("sqs", "s3", "lambda") an SDK request is for, or "" for the app's.
 
-    The Lambda Invoke API is told by its path, which no API Gateway route can shadow, and
-    skylift's control API ("control") by its prefix, which no route may use.
+    Lambda's API (Invoke, the concurrency operations, account settings) is told by its
+    paths, which no API Gateway route can shadow, and skylift's control API ("control") by
+    its prefix, which no route may use.
     """
     path: str = scope["path"]
-    if path.startswith("/2015-03-31/functions/"):
+    # A tuple of constants is one constant to the compiler: no cost per request.
+    if path.startswith(
+        (
+            "/2015-03-31/functions/",
+            "/2017-10-31/functions/",
+            "/2019-09-30/functions/",
+            "/2016-08-19/account-settings",
+        )
+    ):
         return "lambda"
     if path.startswith(CONTROL_PREFIX):
         return "control"

@@ -107,6 +107,7 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
     """The AWS-compatible APIs over the platform's state, keyed by service name."""
     from skylift.api.control import ControlApi
     from skylift.api.lambda_api import LambdaApi
+    from skylift.api.lambda_concurrency import ConcurrencyApi, lambda_service
     from skylift.api.s3 import S3Api
     from skylift.api.sqs import SqsApi
 
@@ -115,11 +116,14 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
     return {
         "sqs": SqsApi(state.queues, region=state.region, account_id=ACCOUNT_ID),
         "s3": S3Api(state.objects, region=state.region, on_change=platform.sources.notifier),
-        "lambda": LambdaApi(
-            platform.invoker,
-            platform.specs,
-            region=state.region,
-            enqueue=platform.sources.async_invocations.enqueue,
+        "lambda": lambda_service(
+            LambdaApi(
+                platform.invoker,
+                platform.specs,
+                region=state.region,
+                enqueue=platform.sources.async_invocations.enqueue,
+            ),
+            ConcurrencyApi(platform.pools, platform.budget, region=state.region),
         ),
         "control": ControlApi(platform.pools, platform.budget, platform.autoscaler),
     }
