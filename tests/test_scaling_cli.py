@@ -30,6 +30,10 @@ def sleepy(event, context):
 @app.function()
 def other(event, context):
     return "other"
+
+@app.function(max_concurrency=1)
+def slow(event, context):
+    time.sleep(1)
 """
 
 
@@ -131,7 +135,7 @@ def test_scale_refuses_bad_limits_and_changes_nothing(app_dir):
         assert "minimum 5 exceeds maximum 2" in done.stderr
         done = skylift("scale", "nope", str(app_dir), "--min", "1")
         assert done.returncode == 2
-        assert "function 'nope' is not served here (functions: other, sleepy)" in done.stderr
+        assert "function 'nope' is not served here (functions: other, sleepy, slow)" in done.stderr
         done = skylift("scale", "sleepy", str(app_dir))
         assert done.returncode == 2 and "pass --min N, --max M or both" in done.stderr
         entry = status(app_dir)["functions"]["sleepy"]
@@ -162,3 +166,19 @@ def test_a_stopped_server_withdraws_its_address(app_dir):
         assert (app_dir / ".skylift" / "server.json").exists()
     # testing.serve stops it with SIGTERM, as Kubernetes would: a clean shutdown.
     assert not (app_dir / ".skylift" / "server.json").exists()
+
+
+def test_asynchronous_invocations_follow_a_raised_limit(app_dir):
+    from skylift.client import Client
+
+    with serve(str(app_dir)):
+        url = serve_url(app_dir)
+        assert skylift("scale", "slow", "--url", url, "--max", "4").returncode == 0
+        client = Client(url)
+        for _ in range(4):
+            client.invoke_async("slow", b"{}")
+        # Declared with max_concurrency=1, but scaled to 4: all four run at once.
+        deadline = time.monotonic() + 3
+        while status(app_dir)["functions"]["slow"]["busy"] < 4:
+            assert time.monotonic() < deadline, "the async runner kept the declared limit"
+            time.sleep(0.05)

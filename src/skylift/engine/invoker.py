@@ -20,6 +20,11 @@ class Invoker:
         # Called with every result, whatever triggered it: logs now, metrics later.
         self.observers: list[Observer] = []
 
+    def reserved(self, function: str) -> int | None:
+        """The function's reserved concurrency now (`skylift scale` changes it), if any."""
+        pool = self.pools.get(function)
+        return pool.limit if pool is not None and pool.reserved else None
+
     async def invoke(
         self,
         function: str,

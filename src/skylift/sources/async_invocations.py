@@ -111,23 +111,35 @@ class AsyncInvocations:
     async def _run(self, function: str) -> None:
         # Take an event only when the function has room to run it: a backlog waits in
         # the store, not as tasks in memory or as invocations bound to be throttled.
-        slots = asyncio.Semaphore(self.specs[function].max_concurrency or MAX_PARALLEL)
+        # The room is the function's reserved concurrency as it is now (`skylift scale`).
+        running = 0
+        freed = asyncio.Event()
+
+        def done(_: object) -> None:
+            nonlocal running
+            running -= 1
+            freed.set()
+
         while True:
-            await slots.acquire()
+            if running >= (self.invoker.reserved(function) or MAX_PARALLEL):
+                freed.clear()
+                await freed.wait()
+                continue
+            running += 1
             try:
                 batch = await self.store.receive(
                     store_name(function), max_messages=1, wait_seconds=20
                 )
             except Exception as exc:  # the runner must outlive any one failure
-                slots.release()
+                done(None)
                 logger.error("async invocations of %s: %s", function, exc)
                 await asyncio.sleep(1)
                 continue
             if not batch:
-                slots.release()
+                done(None)
                 continue
             task = self._background.spawn(self._handle_logged(function, batch[0]))
-            task.add_done_callback(lambda _: slots.release())
+            task.add_done_callback(done)
 
     async def _handle_logged(self, function: str, message: Stored) -> None:
         try:

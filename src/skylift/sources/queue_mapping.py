@@ -66,7 +66,6 @@ class QueueMapping:
         *,
         queue_arn: str,
         region: str,
-        function_limit: int | None = None,
     ) -> None:
         self.function = function
         self.trigger = trigger
@@ -74,14 +73,18 @@ class QueueMapping:
         self.invoker = invoker
         self.queue_arn = queue_arn
         self.region = region
-        limits = [trigger.max_concurrency or DEFAULT_MAX_POLLERS]
-        if function_limit:
-            limits.append(function_limit)
-        self.max_pollers = min(limits)
         self.pollers: set[asyncio.Task[None]] = set()
         self.invocations = 0
         self.failures = 0
         self._stopping = False
+
+    @property
+    def max_pollers(self) -> int:
+        """The trigger's maximum concurrency, within the function's reserved concurrency
+        as it is now (a running server's limits can change)."""
+        most = self.trigger.max_concurrency or DEFAULT_MAX_POLLERS
+        reserved = self.invoker.reserved(self.function)
+        return min(most, reserved) if reserved else most
 
     def start(self) -> None:
         if self.trigger.enabled:

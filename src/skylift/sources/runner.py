@@ -33,7 +33,6 @@ class Sources:
                 invoker,
                 queue_arn=state.queue_arn(trigger.queue),
                 region=region,
-                function_limit=spec.max_concurrency,
             )
             for spec in specs
             for trigger in spec.queues
