@@ -24,6 +24,7 @@ from skylift.spec import FunctionSpec
 
 logger = logging.getLogger("skylift.pool")
 DEFAULT_IDLE_TIMEOUT = 300.0
+RETRY_WARMING = 5.0  # seconds between attempts to keep a function warm after a failure
 DEFAULT_WAIT = 0.5  # seconds an invocation may wait for a slot before it is throttled
 
 
@@ -55,6 +56,7 @@ class Pool:
         self._area = 0.0  # busy-instance-seconds so far: the time integral of `busy`
         self._mark = time.monotonic()
         self._warming: asyncio.Task[None] | None = None
+        self._warming_failed = -RETRY_WARMING  # when prewarming last failed
         self._idle: list[Instance] = []  # a stack: the warmest on top
         self._waiters: collections.deque[asyncio.Future[Instance]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -215,15 +217,25 @@ class Pool:
         return started
 
     def prewarm(self) -> None:
-        """`fill` in the background, one filler at a time; failures are logged."""
-        if self._warming is None and not self._closed and self.size < self.floor:
+        """`fill` in the background, one filler at a time; a failure is logged, and the
+        next attempt waits `RETRY_WARMING` seconds (instances that cannot start must not
+        flood the log)."""
+        if (
+            self._warming is None
+            and not self._closed
+            and self.size < self.floor
+            and time.monotonic() - self._warming_failed >= RETRY_WARMING
+        ):
             self._warming = asyncio.ensure_future(self._fill_logged())
 
     async def _fill_logged(self) -> None:
         try:
             await self.fill()
-        except Exception as exc:  # the next tick tries again
-            logger.error("keeping %s warm: %s", self.spec.name, exc)
+        except Exception as exc:
+            self._warming_failed = time.monotonic()
+            logger.error(
+                "keeping %s warm: %s (trying again in %g s)", self.spec.name, exc, RETRY_WARMING
+            )
         finally:
             self._warming = None
 
