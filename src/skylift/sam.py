@@ -31,6 +31,7 @@ from skylift.runtime import environ
 from skylift.sam_async import async_config
 from skylift.sam_events import read_events
 from skylift.sam_resources import TemplateResources, function_physical, warn_stand_ins
+from skylift.sam_scaling import provisioned_concurrency, reserved_concurrency
 from skylift.spec import (
     DEFAULT_MEMORY,
     DEFAULT_TIMEOUT,
@@ -303,12 +304,7 @@ class _Function:
         handler = self.string("Handler")
         if handler is None and not provided:
             raise self.fail("Handler is missing: set Handler, e.g. app.lambda_handler")
-        reserved = self.integer("ReservedConcurrentExecutions")
-        if reserved is not None and reserved < 1:
-            raise self.fail(
-                f"ReservedConcurrentExecutions {reserved} would never let the function run: "
-                "set it to 1 or more, or remove it"
-            )
+        reserved = reserved_concurrency(self, self.integer("ReservedConcurrentExecutions"))
         timeout, memory = self.integer("Timeout"), self.integer("MemorySize")
         triggers = read_events(self, self.properties.get("Events"))
         return FunctionSpec(
@@ -320,7 +316,7 @@ class _Function:
             memory=DEFAULT_MEMORY if memory is None else memory,
             environment=self.environment(),
             max_concurrency=reserved,
-            min_instances=self.provisioned(),
+            min_instances=provisioned_concurrency(self, dict(self.properties)),
             routes=tuple(t for t in triggers if isinstance(t, HttpRoute)),
             queues=tuple(t for t in triggers if isinstance(t, QueueTrigger)),
             schedules=tuple(t for t in triggers if isinstance(t, ScheduleTrigger)),
@@ -328,23 +324,6 @@ class _Function:
             async_config=async_config(self, dict(self.properties)),
             runtime_command=self.bootstrap(base_dir) if provided else (),
         )
-
-    def provisioned(self) -> int:
-        """ProvisionedConcurrencyConfig.ProvisionedConcurrentExecutions: kept warm."""
-        config = self.resolve(
-            self.properties.get("ProvisionedConcurrencyConfig"), "ProvisionedConcurrencyConfig"
-        )
-        if config is None:
-            return 0
-        value = config.get("ProvisionedConcurrentExecutions") if isinstance(config, dict) else None
-        if isinstance(value, str) and value.isdigit():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise self.fail(
-                "ProvisionedConcurrencyConfig needs ProvisionedConcurrentExecutions: a whole "
-                f"number >= 0, got {value!r}"
-            )
-        return value
 
     def bootstrap(self, base_dir: Path) -> tuple[str, ...]:
         """A provided runtime's command: CodeUri's executable `bootstrap`, as on Lambda."""

@@ -1,0 +1,36 @@
+"""A SAM function's concurrency: `ReservedConcurrentExecutions` (its limit) and
+`ProvisionedConcurrencyConfig` (instances kept warm)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skylift.sam_async import Resolving
+
+
+def reserved_concurrency(function: Resolving, reserved: int | None) -> int | None:
+    """ReservedConcurrentExecutions, already read as an integer: 1 or more, or None."""
+    if reserved is not None and reserved < 1:
+        raise function.fail(
+            f"ReservedConcurrentExecutions {reserved} would never let the function run: "
+            "set it to 1 or more, or remove it"
+        )
+    return reserved
+
+
+def provisioned_concurrency(function: Resolving, properties: dict[str, Any]) -> int:
+    """ProvisionedConcurrencyConfig.ProvisionedConcurrentExecutions: kept warm."""
+    config = function.resolve(
+        properties.get("ProvisionedConcurrencyConfig"), "ProvisionedConcurrencyConfig"
+    )
+    if config is None:
+        return 0
+    value = config.get("ProvisionedConcurrentExecutions") if isinstance(config, dict) else None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise function.fail(
+            "ProvisionedConcurrencyConfig needs ProvisionedConcurrentExecutions: a whole "
+            f"number >= 0, got {value!r}"
+        )
+    return value
