@@ -263,3 +263,39 @@ def test_a_dead_zygote_is_started_again(probe):
     assert payload(probe.invoke("counter"))["pid"] == warm  # warm instances run on
     fresh = probe.invoke("inspect")  # a new instance needs the zygote: it comes back
     assert fresh.error is None and payload(fresh)["function_name"] == "inspect"
+
+
+def test_a_start_cancelled_after_the_fork_leaves_no_worker_or_descriptor(probe):
+    import asyncio
+    import concurrent.futures
+
+    from skylift.engine.instance import Instance
+
+    zygote = probe.platform.zygotes[0]
+    forked: list[int] = []
+
+    class CancelledRightAfterFork:
+        """The real zygote; the caller gives up just as the worker exists."""
+
+        async def fork(self, function):
+            worker = await zygote.fork(function)
+            forked.append(worker.pid)
+            asyncio.current_task().cancel()  # lands on the next await: the connect
+            return worker
+
+        def kill(self, pid):
+            zygote.kill(pid)
+
+        async def exit_status(self, pid, timeout=1.0):
+            return await zygote.exit_status(pid, timeout)
+
+    spec = probe.platform.specs["counter"]
+    probe.invoke("counter")  # the zygote's own channel and buffers exist already
+    fds_before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(concurrent.futures.CancelledError):
+        probe.run(Instance.start(spec, CancelledRightAfterFork()))
+    assert len(os.listdir("/proc/self/fd")) == fds_before  # its channel and log memfd
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{forked[0]}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{forked[0]}"), "the forked worker was left running"

@@ -137,9 +137,15 @@ class Instance:
     async def start(cls, spec: FunctionSpec, parent: Parent) -> Instance:
         instance = cls(spec, parent, await parent.fork(spec.name))
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_unix_connection(
-            lambda: _Channel(instance), sock=instance._forked.channel
-        )
+        try:
+            transport, _ = await loop.create_unix_connection(
+                lambda: _Channel(instance), sock=instance._forked.channel
+            )
+        except BaseException:  # cancelled (or failed) before it was ours: leak nothing
+            instance.kill()
+            instance._forked.channel.close()
+            instance.close()
+            raise
         instance._transport = transport
         return instance
 
