@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from typing import Any
 
 DEFAULT_CONCURRENCY = 1000
 # Invocations allowed to wait for a slot; past this they are throttled at once, so an
@@ -17,6 +18,7 @@ class Budget:
         self.limit = limit
         self.running = 0
         self.throttles = 0
+        self.waiting = 0  # callers waiting for a slot now
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     async def take(self, wait: float) -> bool:
@@ -24,11 +26,12 @@ class Budget:
         if self.running < self.limit:
             self.running += 1
             return True
-        if wait <= 0 or len(self._waiters) >= MAX_WAITING:
+        if wait <= 0 or not room_to_wait(self._waiters, self.waiting):
             self.throttles += 1
             return False
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
+        self.waiting += 1
         timer = asyncio.get_running_loop().call_later(wait, _expire, fut)
         try:
             await fut  # a slot handed over by give_back() (running unchanged)
@@ -41,6 +44,7 @@ class Budget:
             raise
         finally:
             timer.cancel()
+            self.waiting -= 1
         return True
 
     def give_back(self) -> None:
@@ -50,6 +54,17 @@ class Budget:
                 fut.set_result(None)  # the slot passes straight to the next in line
                 return
         self.running -= 1
+
+
+def room_to_wait(waiters: collections.deque[asyncio.Future[Any]], waiting: int) -> bool:
+    """Whether one more caller may wait: fewer than MAX_WAITING are (`waiting` counts the
+    callers still waiting). Futures of callers that gave up are dropped here too once
+    they pile up, so a long stretch without a release cannot grow the line."""
+    if len(waiters) > 2 * MAX_WAITING:
+        live = [fut for fut in waiters if not fut.done()]
+        waiters.clear()
+        waiters.extend(live)
+    return waiting < MAX_WAITING
 
 
 def _expire(fut: asyncio.Future[None]) -> None:

@@ -15,7 +15,7 @@ import collections
 import logging
 import time
 
-from skylift.engine.budget import DEFAULT_CONCURRENCY, MAX_WAITING, Budget
+from skylift.engine.budget import DEFAULT_CONCURRENCY, Budget, room_to_wait
 from skylift.engine.driver import FunctionInstance as Instance
 from skylift.engine.driver import start_instance
 from skylift.engine.zygote import Zygote
@@ -48,6 +48,7 @@ class Pool:
         self.minimum = spec.min_instances
         self.target = 0  # the autoscaler's: instances to keep warm ahead of demand
         self.throttles = 0
+        self.waiting = 0  # callers waiting for an instance now
         self.size = 0  # live or starting instances
         self.busy = 0
         self.cold_starts = 0  # invocations that waited for their instance to start
@@ -87,12 +88,13 @@ class Pool:
             self.cold_starts += 1
             self._took()
             return instance
-        if self.wait <= 0 or len(self._waiters) >= MAX_WAITING:
+        if self.wait <= 0 or not room_to_wait(self._waiters, self.waiting):
             self.throttles += 1
             raise Throttled(self.spec.name, RESERVED_LIMIT, self.limit)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Instance] = loop.create_future()
         self._waiters.append(fut)
+        self.waiting += 1
         timer = loop.call_later(self.wait, self._expire, fut)
         try:
             instance = await fut
@@ -103,6 +105,7 @@ class Pool:
             raise
         finally:
             timer.cancel()
+            self.waiting -= 1
         self._took()
         return instance
 
@@ -298,7 +301,7 @@ class Pool:
             "max": self.limit,
             "reserved": self.reserved,
             "idle_timeout": self.idle_timeout,
-            "waiting": sum(not fut.done() for fut in self._waiters),
+            "waiting": self.waiting,
             "invocations": self.invocations,
             "throttles": self.throttles,
             "cold_starts": self.cold_starts,
