@@ -33,7 +33,7 @@ def other(event, context):
 
 @app.function(max_concurrency=1)
 def slow(event, context):
-    time.sleep(1)
+    time.sleep(4)
 """
 
 
@@ -58,10 +58,12 @@ def status(app_dir: Path) -> dict:
 def load(url: str, clients: int, seconds: float, sleep: float = 0.2) -> list[int]:
     """`clients` threads each sending requests back to back for `seconds`; the statuses."""
     codes: list[int] = []
+    ready = threading.Barrier(clients)
     stop = time.monotonic() + seconds
 
     def client() -> None:
         with httpx.Client(timeout=10) as http:
+            ready.wait()  # every client set up: they start together
             while time.monotonic() < stop:
                 codes.append(http.get(f"{url}/sleep", params={"s": sleep}).status_code)
 
@@ -75,7 +77,7 @@ def load(url: str, clients: int, seconds: float, sleep: float = 0.2) -> list[int
 
 def test_status_shows_each_function_with_its_instances_and_counters(app_dir):
     with serve(str(app_dir)):
-        codes = load(serve_url(app_dir), clients=3, seconds=0.5)
+        codes = load(serve_url(app_dir), clients=3, seconds=0.5, sleep=1.0)
         assert set(codes) == {200}
         table = skylift("status", str(app_dir))
         assert table.returncode == 0, table.stderr
@@ -96,11 +98,16 @@ def serve_url(app_dir: Path) -> str:
 def test_sustained_load_is_prewarmed_ahead_of_demand(app_dir):
     with serve(str(app_dir)):
         url = serve_url(app_dir)
-        load(url, clients=6, seconds=4)
-        time.sleep(0.6)  # two ticks
-        before = status(app_dir)["functions"]["sleepy"]
-        # The target is ceil(observed / 0.7): more than the 6 ever busy at once.
-        assert before["target"] > 6 and before["instances"] == before["target"]
+        load(url, clients=6, seconds=6)
+        # The target is ceil(observed / 0.7): more than the 6 ever busy at once, and the
+        # instances it asks for are started without a request.
+        deadline = time.monotonic() + 5
+        while True:
+            before = status(app_dir)["functions"]["sleepy"]
+            if before["target"] > 6 and before["instances"] >= before["target"]:
+                break
+            assert time.monotonic() < deadline, f"not prewarmed: {before}"
+            time.sleep(0.1)
         assert before["prewarmed"] >= 1
         assert before["decisions"] and "concurrent over" in before["decisions"][-1]["reason"]
         # So a burst a little above the last peak starts no instance on its request path.
@@ -151,6 +158,10 @@ def test_control_api_answers_bad_requests_with_json_errors(app_dir):
         assert bad.status_code == 400 and "maximum must be a whole number >= 1" in bad.text
         bad = httpx.put(f"{url}/_skylift/functions/sleepy/scaling", json={"size": 3})
         assert bad.status_code == 400
+        bad = httpx.put(f"{url}/_skylift/functions/sleepy/scaling", json={"min": None})
+        assert bad.status_code == 400
+        huge = httpx.put(f"{url}/_skylift/functions/sleepy/scaling", content=b" " * 70_000)
+        assert huge.status_code == 413
         assert httpx.post(f"{url}/_skylift/status").status_code == 405
         assert httpx.get(f"{url}/_skylift/elsewhere").status_code == 404
 
@@ -178,7 +189,33 @@ def test_asynchronous_invocations_follow_a_raised_limit(app_dir):
         for _ in range(4):
             client.invoke_async("slow", b"{}")
         # Declared with max_concurrency=1, but scaled to 4: all four run at once.
-        deadline = time.monotonic() + 3
-        while status(app_dir)["functions"]["slow"]["busy"] < 4:
+        deadline = time.monotonic() + 3.5
+        while client.status()["functions"]["slow"]["busy"] < 4:
             assert time.monotonic() < deadline, "the async runner kept the declared limit"
             time.sleep(0.05)
+
+
+def test_a_raised_limit_reaches_async_events_already_waiting(app_dir):
+    from skylift.client import Client
+
+    with serve(str(app_dir)):
+        client = Client(serve_url(app_dir))
+        for _ in range(3):
+            client.invoke_async("slow", b"{}")
+        time.sleep(0.5)  # one runs (max_concurrency=1); two wait for room
+        assert client.status()["functions"]["slow"]["busy"] == 1
+        client.scale("slow", None, 3)
+        deadline = time.monotonic() + 2.5  # well before the running one (4 s) ends
+        while client.status()["functions"]["slow"]["busy"] < 3:
+            assert time.monotonic() < deadline, "waiting events did not see the new limit"
+            time.sleep(0.05)
+
+
+def test_scaling_past_the_server_s_concurrency_is_refused(app_dir):
+    with serve(str(app_dir), options=["--concurrency", "50"]):
+        done = skylift("scale", "sleepy", str(app_dir), "--min", "60", "--max", "60")
+        assert done.returncode == 2
+        assert "exceeds the server's concurrency limit 50" in done.stderr
+        assert "--concurrency" in done.stderr
+        entry = status(app_dir)["functions"]["sleepy"]
+        assert entry["max"] == 50 and not entry["reserved"] and entry["instances"] == 0

@@ -63,7 +63,7 @@ def main() -> None:
     default=10.0,
     show_default=True,
     type=click.FloatRange(1, 1000, min_open=True),
-    help="The autoscaler adds at most this many times the current instances per tick.",
+    help="The autoscaler's target grows at most this many times per tick.",
 )
 @click.option(
     "--no-autoscale",

@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any
+from typing import Any, cast
 
 from skylift.errors import SkyliftError
 
@@ -106,15 +106,17 @@ class Client:
         )
         status, answer, _ = self._send(request)
         try:
-            data: dict[str, Any] = json.loads(answer)
+            data = json.loads(answer)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
         except ValueError:
             raise ClientError(
                 f"{self.url} is not a skylift server (HTTP {status} to its control API)",
                 status=status,
             ) from None
         if status != 200:
-            raise ClientError(data.get("message", f"HTTP {status}"), status=status)
-        return data
+            raise ClientError(str(data.get("message", f"HTTP {status}")), status=status)
+        return cast(dict[str, Any], data)
 
     def queue_url(self, name: str) -> str:
         return str(self.sqs("GetQueueUrl", {"QueueName": name})["QueueUrl"])

@@ -51,12 +51,21 @@ def test_a_burst_panics_and_scales_from_the_panic_window():
     scaler = steady(Policy(), 1.0, current=2)
     scaler.decide(60.0, current=2, floor=0, ceiling=100)
     now = feed(scaler, 60.0, 3.0, 12.0)  # 3 s at 12: the 6 s window averages 6.5
-    decision = scaler.decide(now, current=2, floor=0, ceiling=100)
+    # On-demand starts already gave the burst its 12 instances; the target of 2 is what
+    # fell behind: 6.5 / 0.7 is over twice 2.
+    decision = scaler.decide(now, current=12, floor=0, ceiling=100)
     assert decision is not None and decision.mode == "panic"
-    assert decision.desired == 10  # ceil(6.5 / 0.7) = 10, within the 10x rate cap
+    assert decision.desired == 10  # ceil(12 * 6.5 / 12 / 0.7) = 10
     assert decision.panic == pytest.approx(6.5)
     # The stable window alone would have asked for far fewer.
     assert decision.stable == pytest.approx((57 * 1.0 + 3 * 12.0) / 60)
+
+
+def test_one_busy_instance_is_no_panic():
+    # 0.8 concurrent on one instance asks for 2 once rounded up; unrounded it is 1.14x.
+    scaler = steady(Policy(), 0.8, current=1)
+    scaler.decide(60.0, current=1, floor=0, ceiling=100)
+    assert scaler.panicking_since is None and scaler.desired == 2
 
 
 def test_panic_never_scales_down_and_ends_after_a_stable_window():

@@ -296,3 +296,17 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_kept_warm_instances_that_die_at_import_are_retried_slowly(live, tmp_path):
+    (tmp_path / "app.py").write_text(
+        MARKED_IMPORT.replace("spawn=True,", "spawn=True, min_instances=2,")
+    )
+    platform = live(tmp_path, state_dir=tmp_path / "state")
+    (tmp_path / "exit").touch()  # every new instance now exits during its init phase
+    platform.run(platform.platform.start_sources())
+    pool = platform.platform.pools["fragile"]
+    time.sleep(3)
+    # Not a restart loop (a tick is 0.25 s): after the first failures it waits 5 s.
+    assert pool.size <= 2
+    assert pool.cold_starts == 0 and pool.prewarmed <= 4

@@ -48,6 +48,9 @@ class ControlApi:
         path: str = scope["path"]
         method: str = scope["method"]
         body = await _read_body(receive)
+        if body is None:
+            await _answer(send, 413, {"message": f"the body is over {MAX_BODY} bytes"})
+            return
         parts = path[len(CONTROL_PREFIX) :].strip("/").split("/")
         if parts == ["status"]:
             if method != "GET":
@@ -99,7 +102,12 @@ class ControlApi:
             request = orjson.loads(body or b"{}")
         except orjson.JSONDecodeError as exc:
             return 400, {"message": f"the body is not JSON ({exc}): send {{'min': N, 'max': M}}"}
-        if not isinstance(request, dict) or not request or set(request) - {"min", "max"}:
+        if (
+            not isinstance(request, dict)
+            or not request
+            or set(request) - {"min", "max"}
+            or None in request.values()
+        ):
             return 400, {
                 "message": 'send a JSON object with "min" and/or "max" (whole numbers), '
                 f"got {body[:200].decode('utf-8', 'replace')}"
@@ -111,7 +119,8 @@ class ControlApi:
         return 200, {"function": name, **pool.status()}
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request's body; None when it is over MAX_BODY."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -124,7 +133,7 @@ async def _read_body(receive: Receive) -> bytes:
             chunks.append(chunk)
         if not message.get("more_body"):
             break
-    return b"".join(chunks)
+    return None if size > MAX_BODY else b"".join(chunks)
 
 
 async def _answer(send: Send, status: int, answer: dict[str, Any]) -> None:

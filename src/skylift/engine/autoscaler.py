@@ -7,15 +7,18 @@ goes into two windows, as in Knative's KPA:
 - the stable window (60 s): its average, through Kubernetes' HPA formula
   `desired = ceil(current * observed / target)` with HPA's 0.1 tolerance (no change while
   the ratio is within 10% of 1), is the normal recommendation;
-- the panic window (6 s): when it asks for at least twice the current instances, the
-  scaler panics: it follows the panic window, never scales down, and calms down only
-  after a whole stable window without another panic.
+- the panic window (6 s): when it asks for at least twice the warm target (Knative
+  compares with ready pods; here instances start on demand, so the count keeps up with
+  a burst by itself and the target is what falls behind), the scaler panics: it follows
+  the panic window, never scales down, and calms down only after a whole stable window
+  without another panic.
 
-Scale-up per tick is capped (`max_scale_up_rate` times the current count); scale-down is
-slow: a recommendation is held for `scale_down_delay` seconds and the target falls by at
-most half a tick. With no traffic for a whole window the target reaches zero (or the
-function's minimum). The target is a floor: instances above it are reaped after their
-idle time; requests never wait for the scaler, they start instances on demand.
+Scale-up per tick is capped (`max_scale_up_rate` times the last target, counting zero as
+one); scale-down is slow: a recommendation is held for `scale_down_delay` seconds and
+the target falls by at most half a tick. With no traffic for a whole window the target
+reaches zero (or the function's minimum). The target is a floor: instances above it are
+reaped after their idle time; requests never wait for the scaler, they start instances
+on demand.
 
 Decisions that change the target or the mode are recorded (`Scaler.decisions`).
 """
@@ -46,7 +49,7 @@ class Policy:
     stable_window: float = 60.0
     panic_window: float = 6.0
     panic_threshold: float = 2.0  # panic when the panic window wants >= 2x current
-    max_scale_up_rate: float = 10.0  # per tick, at most this many times current (min 1)
+    max_scale_up_rate: float = 10.0  # per tick, at most this many times the last target
     max_scale_down_rate: float = 2.0  # per tick, at most current / this fewer
     scale_down_delay: float = 30.0  # hold the highest recommendation this long
     tick: float = TICK
@@ -127,7 +130,9 @@ class Scaler:
         want_stable = self._hpa(current, stable)
         want_panic = self._hpa(current, panic)
         was_panicking = self.panicking_since is not None
-        if want_panic / max(current, 1) >= p.panic_threshold:
+        # Instances start on demand, so `current` keeps up with any burst by itself; what
+        # a burst outruns is the warm target. Unrounded, so one instance at 80% is no panic.
+        if panic / p.target / max(self.desired, 1) >= p.panic_threshold:
             self.panicking_since = now  # (re)arm: panic lasts a stable window past this
         elif was_panicking and now - (self.panicking_since or now) >= p.stable_window:
             self.panicking_since = None
@@ -139,7 +144,7 @@ class Scaler:
         else:
             wanted = self._held(now, want_stable)
             reason = f"{stable:.2f} concurrent over {p.stable_window:g} s"
-        most = math.ceil(p.max_scale_up_rate * max(current, 1))
+        most = math.ceil(p.max_scale_up_rate * max(self.desired, 1))
         least = math.floor(self.desired / p.max_scale_down_rate)
         desired = min(max(wanted, least), most)
         if desired == most and wanted > most:

@@ -15,7 +15,7 @@ import collections
 import logging
 import time
 
-from skylift.engine.budget import DEFAULT_CONCURRENCY, Budget, room_to_wait
+from skylift.engine.budget import Budget, room_to_wait
 from skylift.engine.driver import FunctionInstance as Instance
 from skylift.engine.driver import start_instance
 from skylift.engine.zygote import Zygote
@@ -43,7 +43,7 @@ class Pool:
         self.idle_timeout = spec.idle_timeout or idle_timeout
         self.budget = budget or Budget()
         self.wait = wait
-        self.limit = spec.max_concurrency or DEFAULT_CONCURRENCY
+        self.limit = spec.max_concurrency or self.budget.limit
         self.reserved = spec.max_concurrency is not None  # else the server's budget rules
         self.minimum = spec.min_instances
         self.target = 0  # the autoscaler's: instances to keep warm ahead of demand
@@ -209,6 +209,15 @@ class Pool:
         started = 0
         while self.size < self.floor and not self._closed:
             instance = await self._start()
+            if self._closed or self.size > self.limit or not instance.alive:
+                # Closed, or the limit fell, while it started; or it died at once.
+                self._discard(instance)
+                if not instance.alive and not self._closed:
+                    raise LoadError(
+                        f"a new instance of {self.spec.name} exited during its init phase"
+                        " (its first invocation shows why)"
+                    )
+                break
             self.prewarmed += 1
             started += 1
             waiter = next((fut for fut in self._waiters if not fut.done()), None)
@@ -253,6 +262,11 @@ class Pool:
         for name, value, least in (("minimum", new_min, 0), ("maximum", new_max, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+            if value > self.budget.limit:
+                raise ValueError(
+                    f"{name} {value} exceeds the server's concurrency limit "
+                    f"{self.budget.limit}: lower it, or restart with skylift up --concurrency"
+                )
         if new_min > new_max:
             raise ValueError(
                 f"minimum {new_min} exceeds maximum {new_max}: lower one or raise the other"
@@ -269,7 +283,7 @@ class Pool:
 
     def unreserve(self) -> None:
         """Drop the reserved concurrency: only the server's budget limits the function."""
-        self.set_limits(maximum=max(DEFAULT_CONCURRENCY, self.minimum))
+        self.set_limits(maximum=self.budget.limit)
         self.reserved = False
 
     def reap(self, now: float | None = None) -> int:
@@ -280,6 +294,15 @@ class Pool:
         gone: list[Instance] = []
         # The stack's bottom is the least recently used: reap from there.
         for instance in self._idle:
+            if not instance.alive and instance.cold and not self._closed:
+                # Kept warm, it died before serving once: starting more would only loop.
+                self._warming_failed = now
+                logger.warning(
+                    "an instance of %s kept warm exited before its first invocation "
+                    "(its next invocation shows why); trying again in %g s",
+                    self.spec.name,
+                    RETRY_WARMING,
+                )
             idle_too_long = now - instance.last_used >= self.idle_timeout
             if not instance.alive or (idle_too_long and len(gone) < spare):
                 gone.append(instance)

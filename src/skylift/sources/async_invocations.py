@@ -19,6 +19,7 @@ Delivery is at least once: a retry is stored before the event it replaces is del
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -123,7 +124,9 @@ class AsyncInvocations:
         while True:
             if running >= (self.invoker.reserved(function) or MAX_PARALLEL):
                 freed.clear()
-                await freed.wait()
+                # A run ending frees room; so may a raised limit: look again each second.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(freed.wait(), 1.0)
                 continue
             running += 1
             try:

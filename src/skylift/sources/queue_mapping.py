@@ -114,6 +114,8 @@ class QueueMapping:
 
     async def _poll(self, primary: bool) -> None:
         while not self._stopping:
+            if not primary and len(self.pollers) > self.max_pollers:
+                return  # the function's reserved concurrency was lowered: scale down
             try:
                 batch = await self._gather(LONG_POLL_SECONDS if primary else 0)
                 full = len(batch) >= min(self.trigger.batch_size, RECEIVE_MAX)
