@@ -263,8 +263,9 @@ class ConcurrencyApi:
             raise invalid_parameter(
                 f"Specified {member} for function decreases account's "
                 f"UnreservedConcurrentExecution below its minimum value of [{floor}]. "
-                f"{name} may have at most {unreserved - floor} of the server's "
-                f"{self.budget.limit}: ask for less, or raise the server's limit "
+                f"{name} may have at most {max(unreserved - floor, 0)} of the server's "
+                f"{self.budget.limit}: ask for less, lower other functions' reservations "
+                "(skylift status shows them), or raise the server's limit "
                 "(skylift up --concurrency)."
             )
 

@@ -14,6 +14,7 @@ timeout, and the first invocation's `init_ms` reports it.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import subprocess
@@ -64,7 +65,12 @@ class Spawner:
         if function != self.spec.name:
             raise LoadError(f"this spawner starts {self.spec.name!r}, not {function!r}")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        log_fd = os.memfd_create(f"skylift-{function}", os.MFD_CLOEXEC)
+        try:
+            log_fd = os.memfd_create(f"skylift-{function}", os.MFD_CLOEXEC)
+        except OSError as exc:
+            ours.close()
+            theirs.close()
+            raise LoadError(f"function {function!r}: cannot create its log: {exc}") from None
         setup = {**self.setup, "spec": self.spec.to_dict(), "spawned_at": time.monotonic()}
         code_dir = self.setup["code_dir"]
         fds = (theirs.fileno(), log_fd)  # CHANNEL_FD LOG_FD
@@ -85,13 +91,14 @@ class Spawner:
             os.close(log_fd)
             raise LoadError(
                 f"function {function!r}: cannot start a new interpreter in {code_dir!r}: "
-                f"{exc.strerror or exc}; check that the code directory exists"
+                f"{exc.strerror or exc}"
+                + ("; check that the code directory exists" if exc.errno == errno.ENOENT else "")
             ) from None
         finally:
             theirs.close()
-        self._watch(process)
         forked = Forked(process.pid, ours, log_fd)
         try:
+            self._watch(process)
             await self._init_phase(forked)
         except BaseException:  # the asker gave up: do not leak the worker
             self.kill(process.pid)
