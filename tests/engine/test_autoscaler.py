@@ -50,7 +50,7 @@ def test_within_the_tolerance_nothing_changes():
 def test_a_burst_panics_and_scales_from_the_panic_window():
     scaler = steady(Policy(), 1.0, current=2)
     scaler.decide(60.0, current=2, floor=0, ceiling=100)
-    now = feed(scaler, 60.0, 3.0, 12.0)  # 3 s at 12: the 6 s window averages 6.5
+    now = feed(scaler, 60.0, 1.0, 12.0)  # 1 s at 12: the 2 s window averages 6.5
     # On-demand starts already gave the burst its 12 instances; the target of 2 is what
     # fell behind: 6.5 / 0.7 is over twice 2.
     decision = scaler.decide(now, current=12, floor=0, ceiling=100)
@@ -58,7 +58,19 @@ def test_a_burst_panics_and_scales_from_the_panic_window():
     assert decision.desired == 10  # ceil(12 * 6.5 / 12 / 0.7) = 10
     assert decision.panic == pytest.approx(6.5)
     # The stable window alone would have asked for far fewer.
-    assert decision.stable == pytest.approx((57 * 1.0 + 3 * 12.0) / 60)
+    assert decision.stable == pytest.approx((59 * 1.0 + 1 * 12.0) / 60)
+
+
+def test_a_rise_scales_up_from_the_fast_window_without_panic():
+    scaler = steady(Policy(), 4.0, current=4)
+    scaler.decide(60.0, current=4, floor=0, ceiling=100)
+    assert scaler.desired == 6  # ceil(4 / 0.7)
+    now = feed(scaler, 60.0, 2.0, 6.0)  # two more clients for 2 s
+    decision = scaler.decide(now, current=6, floor=0, ceiling=100)
+    # 6 / 0.7 / 6 is under the panic threshold, but the target already follows the
+    # 2 s window (9), not only the 60 s one (which still says 6).
+    assert decision is not None and decision.mode == "stable" and decision.desired == 9
+    assert "over 2 s" in decision.reason
 
 
 def test_one_busy_instance_is_no_panic():

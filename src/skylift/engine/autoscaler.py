@@ -4,14 +4,16 @@ Every tick (a quarter second: forking is cheap, so there is no reason to wait as
 Kubernetes does) each function's observed concurrency, averaged over the tick by time,
 goes into two windows, as in Knative's KPA:
 
-- the stable window (60 s): its average, through Kubernetes' HPA formula
+- each window's average, through Kubernetes' HPA formula
   `desired = ceil(current * observed / target)` with HPA's 0.1 tolerance (no change while
-  the ratio is within 10% of 1), is the normal recommendation;
-- the panic window (6 s): when it asks for at least twice the warm target (Knative
-  compares with ready pods; here instances start on demand, so the count keeps up with
-  a burst by itself and the target is what falls behind), the scaler panics: it follows
-  the panic window, never scales down, and calms down only after a whole stable window
-  without another panic.
+  the ratio is within 10% of 1), is a recommendation; the target follows the higher of
+  the two, so it rises with the panic window (2 s) and falls with the stable one (60 s):
+  warm instances are cheap, cold starts are what the scaler is for;
+- when the panic window asks for at least twice the warm target (Knative compares with
+  ready pods; here instances start on demand, so the count keeps up with a burst by
+  itself and the target is what falls behind), the scaler panics: it follows the panic
+  window, never scales down, and calms down only after a whole stable window without
+  another panic.
 
 Scale-up per tick is capped (`max_scale_up_rate` times the last target, counting zero as
 one); scale-down is slow: a recommendation is held for `scale_down_delay` seconds and
@@ -47,7 +49,7 @@ class Policy:
     target: float = 0.7  # concurrent invocations per instance to aim for (1 is full)
     tolerance: float = 0.1  # HPA: no change while observed/target is within 10% of 1
     stable_window: float = 60.0
-    panic_window: float = 6.0
+    panic_window: float = 2.0
     panic_threshold: float = 2.0  # panic when the panic window wants >= 2x current
     max_scale_up_rate: float = 10.0  # per tick, at most this many times the last target
     max_scale_down_rate: float = 2.0  # per tick, at most current / this fewer
@@ -142,8 +144,13 @@ class Scaler:
             wanted = max(want_panic, self.desired)
             reason = f"{panic:.2f} concurrent over {p.panic_window:g} s"
         else:
-            wanted = self._held(now, want_stable)
-            reason = f"{stable:.2f} concurrent over {p.stable_window:g} s"
+            # Up on the faster window, down on the slower (held) one: warm instances are
+            # cheap, and cold starts are what the scaler is for.
+            wanted = self._held(now, max(want_stable, want_panic))
+            if want_panic > want_stable:
+                reason = f"{panic:.2f} concurrent over {p.panic_window:g} s"
+            else:
+                reason = f"{stable:.2f} concurrent over {p.stable_window:g} s"
         most = math.ceil(p.max_scale_up_rate * max(self.desired, 1))
         least = math.floor(self.desired / p.max_scale_down_rate)
         desired = min(max(wanted, least), most)
