@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -30,11 +28,11 @@ from skylift.api.lambda_rest import (
     invalid_content,
     invalid_parameter,
     not_found,
-    read_body,
     respond,
+    serve_operation,
     user_error,
 )
-from skylift.asgi_types import Receive, Scope, Send, lifespan
+from skylift.asgi_types import Receive, Scope, Send
 from skylift.engine.instance import InvocationResult
 from skylift.engine.invoker import Invoker
 from skylift.errors import FunctionNotFound, Throttled
@@ -43,7 +41,6 @@ from skylift.spec import FunctionSpec
 
 Headers = list[tuple[bytes, bytes]]
 
-logger = logging.getLogger("skylift.api.lambda")
 
 PREFIX = "/2015-03-31/functions/"
 MAX_ASYNC_PAYLOAD = 1024 * 1024  # Lambda's limit for an asynchronous invocation's event
@@ -119,25 +116,7 @@ class LambdaApi:
         self.account_id = account_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        request_id = str(uuid.uuid4())
-        body = await read_body(scope, receive)
-        try:
-            await self._invoke(scope, body, request_id, send)
-        except LambdaError as error:
-            await respond(send, error.status, orjson.dumps(error.body), request_id, error.code)
-        except Exception:
-            logger.exception("Lambda API request %s (%s) failed", request_id, scope["path"])
-            message = (
-                f"skylift's Lambda API failed on this request (id {request_id}); this is a "
-                "bug, see the server log."
-            )
-            answer = orjson.dumps({"Type": "Service", "Message": message})
-            await respond(send, 500, answer, request_id, "ServiceException")
+        await serve_operation(scope, receive, send, self._invoke)
 
     async def _invoke(self, scope: Scope, body: bytes | None, request_id: str, send: Send) -> None:
         raw_name = _function_name(scope)

@@ -15,10 +15,8 @@ answered through the Invoke API's helpers (``skylift.api.lambda_api``).
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +32,13 @@ from skylift.api.lambda_rest import (
     invalid_content,
     invalid_parameter,
     not_found,
-    read_body,
     respond,
+    serve_operation,
     user_error,
 )
-from skylift.asgi_types import Asgi, Receive, Scope, Send, lifespan
+from skylift.asgi_types import Asgi, Receive, Scope, Send
 from skylift.engine.budget import Budget
 from skylift.engine.pool import Pool
-
-logger = logging.getLogger("skylift.api.lambda")
 
 PREFIXES = ("/2017-10-31/functions/", "/2019-09-30/functions/", "/2016-08-19/account-settings")
 # Lambda keeps this much of the account's concurrency for functions without a reservation
@@ -113,27 +109,10 @@ class ConcurrencyApi:
         self.provisioned: dict[str, Provisioned] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        request_id = str(uuid.uuid4())
-        body = await read_body(scope, receive)
-        try:
-            status, answer = await self._dispatch(scope, body)
-        except LambdaError as error:
-            await respond(send, error.status, orjson.dumps(error.body), request_id, error.code)
-            return
-        except Exception:
-            logger.exception("Lambda API request %s (%s) failed", request_id, scope["path"])
-            message = (
-                f"skylift's Lambda API failed on this request (id {request_id}); this is a "
-                "bug, see the server log."
-            )
-            error_body = orjson.dumps({"Type": "Service", "Message": message})
-            await respond(send, 500, error_body, request_id, "ServiceException")
-            return
+        await serve_operation(scope, receive, send, self._answer)
+
+    async def _answer(self, scope: Scope, body: bytes | None, request_id: str, send: Send) -> None:
+        status, answer = await self._dispatch(scope, body)
         await respond(send, status, b"" if status == 204 else orjson.dumps(answer), request_id)
 
     async def _dispatch(self, scope: Scope, body: bytes | None) -> Answer:

@@ -10,12 +10,17 @@ of its shape in Lambda's model: ResourceNotFoundException has ``Message``, most 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from skylift.asgi_types import Receive, Scope, Send
+import orjson
+
+from skylift.asgi_types import Receive, Scope, Send, lifespan
 from skylift.errors import SkyliftError
 
+logger = logging.getLogger("skylift.api.lambda")
 Headers = list[tuple[bytes, bytes]]
 MAX_PAYLOAD = 6 * 1024 * 1024  # 6291456: Lambda's synchronous request limit
 
@@ -114,3 +119,31 @@ async def respond(
     headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+Operation = Callable[[Scope, "bytes | None", str, Send], Awaitable[None]]
+
+
+async def serve_operation(scope: Scope, receive: Receive, send: Send, operation: Operation) -> None:
+    """What every Lambda operation shares: lifespan, a request id, the body (None past
+    the payload limit), and errors answered as Lambda answers them; a bug is a 500
+    ServiceException pointing at the server log, never a dropped connection."""
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+        return
+    if scope["type"] != "http":
+        return
+    request_id = str(uuid.uuid4())
+    body = await read_body(scope, receive)
+    try:
+        await operation(scope, body, request_id, send)
+    except LambdaError as error:
+        await respond(send, error.status, orjson.dumps(error.body), request_id, error.code)
+    except Exception:
+        logger.exception("Lambda API request %s (%s) failed", request_id, scope["path"])
+        message = (
+            f"skylift's Lambda API failed on this request (id {request_id}); this is a "
+            "bug, see the server log."
+        )
+        answer = orjson.dumps({"Type": "Service", "Message": message})
+        await respond(send, 500, answer, request_id, "ServiceException")
