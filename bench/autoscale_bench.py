@@ -14,14 +14,13 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 import httpx
+from concurrency_bench import start, stop
 from report import write_section
 
 APP = """
@@ -39,20 +38,6 @@ def work(event, context):
 STEPS = list(range(2, 17, 2))  # concurrent clients per step
 STEP_SECONDS = 1.5
 HOLD_SECONDS = 3.0
-
-
-def start(app: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", "0", "--quiet", *options],
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "serving on" in line:
-            return proc, line.rsplit(" ", 1)[-1].strip()
-    raise RuntimeError(f"skylift up did not start: exit {proc.wait()}")
 
 
 async def ramp(url: str) -> list[float]:
@@ -84,10 +69,7 @@ def run(app: Path, *options: str) -> dict[str, float]:
         latencies = asyncio.run(ramp(url))
         entry = httpx.get(url + "/_skylift/status").json()["functions"]["work"]
     finally:
-        server.terminate()
-        server.wait(30)
-        if server.stderr:
-            server.stderr.close()
+        stop(server)
     cuts = statistics.quantiles(latencies, n=100)
     return {
         "requests": len(latencies),

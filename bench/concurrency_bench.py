@@ -77,9 +77,10 @@ end
 """
 
 
-def start(app: Path) -> tuple[subprocess.Popen[str], str]:
+def start(app: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
+    """`skylift up APP` on a free port, with more `options`; the process and its URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", "0", "--quiet"],
+        [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", "0", "--quiet", *options],
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
