@@ -140,3 +140,46 @@ def test_a_function_s_idle_timeout_overrides_the_server_s(live, tmp_path):
     assert pools["brief"].idle_timeout == 0.3 and pools["lasting"].idle_timeout == 300
     wait_until(lambda: pools["brief"].size == 0, timeout=5)
     assert pools["lasting"].size == 1
+
+
+SLEEPY = """
+import time
+from skylift import App
+
+app = App()
+
+
+@app.function(max_concurrency=3)
+def nap(event, context):
+    time.sleep(event.get("s", 0))
+    return "rested"
+"""
+
+
+def test_a_limit_lowered_while_warming_is_never_exceeded(live, tmp_path):
+    import asyncio
+
+    from skylift.errors import Throttled
+
+    (tmp_path / "app.py").write_text(SLEEPY)
+    platform = live(tmp_path, policy=None)
+    pool = platform.platform.pools["nap"]
+
+    async def scenario():
+        busy = asyncio.ensure_future(platform.platform.invoker.invoke("nap", b'{"s": 1.0}'))
+        while pool.busy < 1:
+            await asyncio.sleep(0.01)
+        pool.set_limits(minimum=3)  # warming starts a second instance in the background
+        await asyncio.sleep(0)
+        pool.set_limits(minimum=0, maximum=1)  # ...and the limit falls under it
+        await asyncio.sleep(0.3)  # the start in flight has finished
+        try:
+            second = await platform.platform.invoker.invoke("nap", b"{}")
+        except Throttled as exc:
+            second = exc
+        await busy
+        return second, pool.size
+
+    second, size = platform.run(scenario())
+    assert isinstance(second, Throttled)  # one may run at a time now, and one was running
+    assert size <= 1

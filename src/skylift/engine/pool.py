@@ -209,10 +209,11 @@ class Pool:
         started = 0
         while self.size < self.floor and not self._closed:
             instance = await self._start()
-            if self._closed or self.size > self.limit or not instance.alive:
+            died = not instance.alive
+            if self._closed or self.size > self.limit or died:
                 # Closed, or the limit fell, while it started; or it died at once.
                 self._discard(instance)
-                if not instance.alive and not self._closed:
+                if died and not self._closed:
                     raise LoadError(
                         f"a new instance of {self.spec.name} exited during its init phase"
                         " (its first invocation shows why)"
