@@ -34,6 +34,10 @@ def other(event, context):
 @app.function(max_concurrency=1)
 def slow(event, context):
     time.sleep(4)
+
+@app.queue("jobs")
+def job(event, context):
+    return None
 """
 
 
@@ -142,7 +146,8 @@ def test_scale_refuses_bad_limits_and_changes_nothing(app_dir):
         assert "minimum 5 exceeds maximum 2" in done.stderr
         done = skylift("scale", "nope", str(app_dir), "--min", "1")
         assert done.returncode == 2
-        assert "function 'nope' is not served here (functions: other, sleepy, slow)" in done.stderr
+        known = "(functions: job, other, sleepy, slow)"
+        assert f"function 'nope' is not served here {known}" in done.stderr
         done = skylift("scale", "sleepy", str(app_dir))
         assert done.returncode == 2 and "pass --min N, --max M or both" in done.stderr
         entry = status(app_dir)["functions"]["sleepy"]
@@ -154,8 +159,10 @@ def test_control_api_answers_bad_requests_with_json_errors(app_dir):
         url = serve_url(app_dir)
         bad = httpx.put(f"{url}/_skylift/functions/sleepy/scaling", content=b"{nope")
         assert bad.status_code == 400 and "not JSON" in bad.json()["message"]
-        bad = httpx.put(f"{url}/_skylift/functions/sleepy/scaling", json={"max": 0})
-        assert bad.status_code == 400 and "maximum must be a whole number >= 1" in bad.text
+        bad = httpx.put(f"{url}/_skylift/functions/sleepy/scaling", json={"max": -1})
+        assert bad.status_code == 400 and "maximum must be a whole number >= 0" in bad.text
+        bad = httpx.put(f"{url}/_skylift/functions/sleepy/scaling", json={"max": True})
+        assert bad.status_code == 400
         bad = httpx.put(f"{url}/_skylift/functions/sleepy/scaling", json={"size": 3})
         assert bad.status_code == 400
         bad = httpx.put(f"{url}/_skylift/functions/sleepy/scaling", json={"min": None})
@@ -219,3 +226,31 @@ def test_scaling_past_the_server_s_concurrency_is_refused(app_dir):
         assert "--concurrency" in done.stderr
         entry = status(app_dir)["functions"]["sleepy"]
         assert entry["max"] == 50 and not entry["reserved"] and entry["instances"] == 0
+
+
+def test_max_zero_turns_a_function_off_and_its_queue_waits(app_dir):
+    from skylift.client import Client
+
+    with serve(str(app_dir)):
+        url = serve_url(app_dir)
+        client = Client(url)
+        for name in ("sleepy", "job"):
+            assert skylift("scale", name, "--url", url, "--max", "0").returncode == 0
+        started = time.monotonic()
+        assert httpx.get(f"{url}/sleep").status_code == 429  # at once: nothing to wait for
+        assert time.monotonic() - started < 0.4
+        queue = client.queue_url("jobs")
+        client.sqs("SendMessage", {"QueueUrl": queue, "MessageBody": "later"})
+        time.sleep(1.5)
+        assert client.status()["functions"]["job"]["invocations"] == 0
+        depth = client.sqs(
+            "GetQueueAttributes",
+            {"QueueUrl": queue, "AttributeNames": ["ApproximateNumberOfMessages"]},
+        )
+        assert depth["Attributes"]["ApproximateNumberOfMessages"] == "1"  # waiting, visible
+        # Turned back on: the message is handled, not lost.
+        assert skylift("scale", "job", "--url", url, "--max", "2").returncode == 0
+        deadline = time.monotonic() + 5
+        while client.status()["functions"]["job"]["invocations"] < 1:
+            assert time.monotonic() < deadline, "the queue did not resume"
+            time.sleep(0.1)

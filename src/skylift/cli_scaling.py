@@ -128,7 +128,9 @@ def status(app: str | None, template: str | None, url: str | None, as_json: bool
 @TEMPLATE_OPTION
 @URL_OPTION
 @click.option("--min", "minimum", type=click.IntRange(0), help="Instances kept warm.")
-@click.option("--max", "maximum", type=click.IntRange(1), help="Reserved concurrency.")
+@click.option(
+    "--max", "maximum", type=click.IntRange(0), help="Reserved concurrency (0 turns it off)."
+)
 def scale(
     function: str,
     app: str | None,

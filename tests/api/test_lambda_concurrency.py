@@ -153,14 +153,22 @@ def test_past_reserved_concurrency_an_invocation_is_throttled(lam: Any, url: str
     assert concurrent_invocations(url, "sleepy", 2) == ["done", "done"]
 
 
-def test_reserving_zero_is_refused_clearly(lam: Any) -> None:
-    with pytest.raises(lam.exceptions.InvalidParameterValueException) as caught:
-        lam.put_function_concurrency(FunctionName="echo", ReservedConcurrentExecutions=0)
-    response = caught.value.response
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert response["Type"] == "User"
-    assert "skylift cannot reserve 0 concurrency" in response["Error"]["Message"]
-    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName="echo")
+def test_reserving_zero_turns_the_function_off(lam: Any) -> None:
+    assert lam.invoke(FunctionName="echo", Payload=b"{}")["StatusCode"] == 200
+    lam.put_function_concurrency(FunctionName="echo", ReservedConcurrentExecutions=0)
+    try:
+        got = lam.get_function_concurrency(FunctionName="echo")
+        assert got["ReservedConcurrentExecutions"] == 0
+        started = time.monotonic()
+        with pytest.raises(lam.exceptions.TooManyRequestsException) as caught:
+            lam.invoke(FunctionName="echo", Payload=b"{}")
+        assert time.monotonic() - started < 0.4  # at once: there is nothing to wait for
+        assert caught.value.response["Reason"] == (
+            "ReservedFunctionConcurrentInvocationLimitExceeded"
+        )
+    finally:
+        lam.delete_function_concurrency(FunctionName="echo")
+    assert lam.invoke(FunctionName="echo", Payload=b"{}")["StatusCode"] == 200
 
 
 def test_a_reservation_must_leave_100_unreserved(lam: Any) -> None:

@@ -163,11 +163,6 @@ class ConcurrencyApi:
 
     def put_reserved(self, raw_name: str, count: int) -> dict[str, Any]:
         name, pool = self._function(raw_name)
-        if count == 0:
-            raise invalid_parameter(
-                "skylift cannot reserve 0 concurrency (throttle every invocation of "
-                f"{name}): reserve at least 1. To stop a function, remove it from the app."
-            )
         self._keep_unreserved(name, count, "ReservedConcurrentExecutions")
         if count < pool.minimum:
             raise invalid_parameter(

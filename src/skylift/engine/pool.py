@@ -66,6 +66,9 @@ class Pool:
 
     async def acquire(self) -> Instance:
         """An instance to run one invocation on; raises `Throttled` past the limits."""
+        if self.limit == 0:  # reserved concurrency 0: the function is turned off
+            self.throttles += 1
+            raise Throttled(self.spec.name, RESERVED_LIMIT, 0)
         if not await self.budget.take(self.wait):
             self.throttles += 1
             raise Throttled(self.spec.name, ACCOUNT_LIMIT, self.budget.limit)
@@ -256,11 +259,12 @@ class Pool:
         """Change the minimum and the reserved concurrency on a running server.
 
         Idle instances above a lowered limit stop at once, busy ones when they finish;
-        callers waiting under a raised limit get instances started for them.
+        callers waiting under a raised limit get instances started for them. A maximum
+        of 0 throttles every invocation, as Lambda's reserved concurrency 0 does.
         """
         new_min = self.minimum if minimum is None else minimum
         new_max = self.limit if maximum is None else maximum
-        for name, value, least in (("minimum", new_min, 0), ("maximum", new_max, 1)):
+        for name, value, least in (("minimum", new_min, 0), ("maximum", new_max, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
             if value > self.budget.limit:
@@ -277,6 +281,9 @@ class Pool:
             self.limit, self.reserved = new_max, True
         while self.size > self.limit and self._idle:
             self._discard(self._idle.pop(0))  # the least recently used first
+        if self.limit == 0:  # turned off: nobody waits for an instance that cannot come
+            while self._waiters:
+                self._expire(self._waiters.popleft())
         waiting = sum(not fut.done() for fut in self._waiters)
         for _ in range(min(waiting, self.limit - self.size)):
             self._replace_for_waiters()

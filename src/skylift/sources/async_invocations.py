@@ -122,7 +122,8 @@ class AsyncInvocations:
             freed.set()
 
         while True:
-            if running >= (self.invoker.reserved(function) or MAX_PARALLEL):
+            reserved = self.invoker.reserved(function)
+            if running >= (MAX_PARALLEL if reserved is None else reserved):
                 freed.clear()
                 # A run ending frees room; so may a raised limit: look again each second.
                 with contextlib.suppress(TimeoutError):

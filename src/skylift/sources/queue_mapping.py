@@ -34,6 +34,7 @@ from skylift.triggers import QueueTrigger
 logger = logging.getLogger("skylift.queues")
 DEFAULT_MAX_POLLERS = 20  # without ScalingConfig.MaximumConcurrency; Lambda allows 1000
 LONG_POLL_SECONDS = 20
+PAUSED_CHECK = 1.0  # seconds between looks at a turned-off function's limit
 RECEIVE_MAX = 10  # SQS returns at most 10 messages per ReceiveMessage
 
 
@@ -84,14 +85,15 @@ class QueueMapping:
         as it is now (a running server's limits can change)."""
         most = self.trigger.max_concurrency or DEFAULT_MAX_POLLERS
         reserved = self.invoker.reserved(self.function)
-        return min(most, reserved) if reserved else most
+        return most if reserved is None else min(most, reserved)
 
     def start(self) -> None:
         if self.trigger.enabled:
-            self._spawn(primary=True)
+            self._spawn(primary=True, always=True)
 
-    def _spawn(self, primary: bool = False) -> None:
-        if len(self.pollers) < self.max_pollers and not self._stopping:
+    def _spawn(self, primary: bool = False, always: bool = False) -> None:
+        # The primary poller always runs (it waits while the function is turned off).
+        if (always or len(self.pollers) < self.max_pollers) and not self._stopping:
             task = asyncio.ensure_future(self._poll(primary))
             self.pollers.add(task)
             task.add_done_callback(lambda t: self._ended(t, primary))
@@ -102,7 +104,7 @@ class QueueMapping:
             logger.error(
                 "%s: the poller of %s stopped; starting it again", self.function, self.trigger.queue
             )
-            self._spawn(primary=True)
+            self._spawn(primary=True, always=True)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -116,8 +118,18 @@ class QueueMapping:
         while not self._stopping:
             if not primary and len(self.pollers) > self.max_pollers:
                 return  # the function's reserved concurrency was lowered: scale down
+            if self.max_pollers == 0:  # reserved concurrency 0: messages wait, unread
+                await asyncio.sleep(PAUSED_CHECK)
+                continue
             try:
                 batch = await self._gather(LONG_POLL_SECONDS if primary else 0)
+                if batch and self.max_pollers == 0:
+                    # Turned off while this poll waited: the messages go back at once.
+                    for message in batch:
+                        await self.queues.change_visibility(
+                            self.trigger.queue, message.receipt_handle, 0
+                        )
+                    continue
                 full = len(batch) >= min(self.trigger.batch_size, RECEIVE_MAX)
                 if full:
                     self._spawn()  # a full batch means a backlog: scale up
