@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import textwrap
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,3 +82,23 @@ def live() -> Iterator[Any]:
     yield start
     for platform in started:
         platform.close()
+
+
+@pytest.fixture(scope="session")
+def lambda_client() -> Callable[[str], Any]:
+    """Makes the real boto3 `lambda` client for a server's URL (no retries, so a throttle
+    or an error reaches the test as the SDK raises it)."""
+    import boto3  # type: ignore[import-untyped]  # boto3 ships no type hints
+    from botocore.config import Config  # type: ignore[import-untyped]
+
+    def make(url: str) -> Any:
+        return boto3.client(
+            "lambda",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=Config(retries={"max_attempts": 0}),
+        )
+
+    return make

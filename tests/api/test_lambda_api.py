@@ -13,16 +13,14 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]  # boto3 ships no type hints
 import httpx
 import pytest
 import uvicorn
-from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from skylift.api.lambda_api import LambdaApi, is_lambda_request
@@ -130,20 +128,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running.close()
 
 
-def make_client(url: str) -> Any:
-    return boto3.client(
-        "lambda",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=Config(retries={"max_attempts": 0}),
-    )
-
-
 @pytest.fixture(scope="module")
-def lam(server: Server) -> Any:
-    return make_client(server.url)
+def lam(server: Server, lambda_client: Callable[[str], Any]) -> Any:
+    return lambda_client(server.url)
 
 
 def payload(response: dict[str, Any]) -> Any:
@@ -271,8 +258,10 @@ def test_a_payload_of_exactly_the_limit_is_invoked(lam: Any) -> None:
     assert payload(lam.invoke(FunctionName="size", Payload=event)) == LIMIT - 2
 
 
-def test_past_reserved_concurrency_an_invocation_is_throttled(server: Server) -> None:
-    clients = [make_client(server.url) for _ in range(2)]
+def test_past_reserved_concurrency_an_invocation_is_throttled(
+    server: Server, lambda_client: Callable[[str], Any]
+) -> None:
+    clients = [lambda_client(server.url) for _ in range(2)]
 
     def invoke(client: Any) -> Any:
         try:

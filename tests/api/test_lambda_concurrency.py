@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]  # boto3 ships no type hints
 import httpx
 import pytest
-from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from skylift.testing import serve
@@ -76,25 +74,15 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
-def make_client(url: str) -> Any:
-    return boto3.client(
-        "lambda",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=Config(retries={"max_attempts": 0}),
-    )
-
-
 @pytest.fixture(scope="module")
-def lam(url: str) -> Any:
-    return make_client(url)
+def lam(url: str, lambda_client: Callable[[str], Any]) -> Any:
+    return lambda_client(url)
 
 
-def concurrent_invocations(url: str, function: str, count: int) -> list[Any]:
-    """`count` invocations of `function` at once, each sleeping 1.5 s: results or errors."""
-    clients = [make_client(url) for _ in range(count)]
+def concurrent_invocations(lam: Any, function: str, count: int) -> list[Any]:
+    """`count` invocations of `function` at once, each sleeping 1.5 s: results or errors.
+    (A boto3 client is safe to share between threads.)"""
+    clients = [lam] * count
 
     def invoke(client: Any) -> Any:
         try:
@@ -138,9 +126,9 @@ def test_a_limit_declared_in_the_app_is_reserved_concurrency(lam: Any) -> None:
     assert lam.get_function_concurrency(FunctionName="capped")["ReservedConcurrentExecutions"] == 5
 
 
-def test_past_reserved_concurrency_an_invocation_is_throttled(lam: Any, url: str) -> None:
+def test_past_reserved_concurrency_an_invocation_is_throttled(lam: Any) -> None:
     lam.put_function_concurrency(FunctionName="sleepy", ReservedConcurrentExecutions=1)
-    outcomes = concurrent_invocations(url, "sleepy", 2)
+    outcomes = concurrent_invocations(lam, "sleepy", 2)
     assert [o for o in outcomes if not isinstance(o, ClientError)] == ["done"]
     throttled = [o for o in outcomes if isinstance(o, lam.exceptions.TooManyRequestsException)]
     assert len(throttled) == 1
@@ -150,7 +138,7 @@ def test_past_reserved_concurrency_an_invocation_is_throttled(lam: Any, url: str
 
     # Without the reservation, both run.
     lam.delete_function_concurrency(FunctionName="sleepy")
-    assert concurrent_invocations(url, "sleepy", 2) == ["done", "done"]
+    assert concurrent_invocations(lam, "sleepy", 2) == ["done", "done"]
 
 
 def test_reserving_zero_turns_the_function_off(lam: Any) -> None:

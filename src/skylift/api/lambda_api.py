@@ -190,16 +190,7 @@ class LambdaApi:
         qualifier = ref.qualifier or query
         arn = f"arn:aws:lambda:{ref.region or self.region}:{ref.account or self.account_id}"
         arn += f":function:{ref.name}" + (f":{qualifier}" if qualifier else "")
-        if ref.region and ref.region != self.region:
-            raise not_found(
-                f"Functions from '{ref.region}' are not reachable in this region "
-                f"('{self.region}'): name the function, or use an ARN in {self.region}."
-            )
-        if ref.account and ref.account != self.account_id:
-            raise not_found(
-                f"Function not found: {arn}. skylift's functions are in account "
-                f"{self.account_id}: name the function, or use its ARN in that account."
-            )
+        ref.check_home(arn, self.region, self.account_id)
         if qualifier not in (None, "$LATEST") and ref.name in self.specs:
             raise not_found(
                 f"Function not found: {arn}. skylift runs $LATEST only (no published versions "

@@ -279,16 +279,7 @@ class ConcurrencyApi:
         """The function's name and pool, or Lambda's error for a name that names none."""
         ref = FunctionRef.parse(raw_name)
         arn = self._arn(ref.name, ref.region, ref.account)
-        if ref.region and ref.region != self.region:
-            raise not_found(
-                f"Functions from '{ref.region}' are not reachable in this region "
-                f"('{self.region}'): name the function, or use an ARN in {self.region}."
-            )
-        if ref.account and ref.account != self.account_id:
-            raise not_found(
-                f"Function not found: {arn}. skylift's functions are in account "
-                f"{self.account_id}: name the function, or use its ARN in that account."
-            )
+        ref.check_home(arn, self.region, self.account_id)
         pool = self.pools.get(ref.name)
         if pool is None:
             names = ", ".join(sorted(self.pools)) or "none"

@@ -74,6 +74,20 @@ class FunctionRef:
             return cls(parts[0], parts[1] or None)
         return cls(raw)  # not a name Lambda would accept: it is reported as not found
 
+    def check_home(self, arn: str, region: str, account_id: str) -> None:
+        """Refuse, as Lambda does, an ARN from another region or account (`arn` names it
+        in the error)."""
+        if self.region and self.region != region:
+            raise not_found(
+                f"Functions from '{self.region}' are not reachable in this region "
+                f"('{region}'): name the function, or use an ARN in {region}."
+            )
+        if self.account and self.account != account_id:
+            raise not_found(
+                f"Function not found: {arn}. skylift's functions are in account "
+                f"{account_id}: name the function, or use its ARN in that account."
+            )
+
 
 def _qualifier(parts: list[str], index: int) -> str | None:
     return parts[index] or None if len(parts) > index else None
