@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypedDict, TypeVar, Unpack
 
 from skylift.errors import DeclarationError
+from skylift.log_config import LogConfig
 from skylift.spec import (
     DEFAULT_MEMORY,
     DEFAULT_TIMEOUT,
@@ -54,6 +55,8 @@ class TriggerOptions(TypedDict, total=False):
     timeout: float
     memory: int
     environment: Mapping[str, str] | None
+    log_format: str  # "Text" (default) or "JSON": Lambda's LoggingConfig.LogFormat
+    log_level: str | None  # ApplicationLogLevel (JSON only): TRACE, DEBUG, INFO, ...
 
 
 class FunctionOptions(TriggerOptions, total=False):
@@ -73,6 +76,8 @@ _SETTINGS = (
     "runtime_command",
     "idle_timeout",
     "spawn",
+    "log_format",
+    "log_level",
 )
 
 
@@ -333,6 +338,7 @@ class App:
                 runtime_command=tuple(explicit.get("runtime_command", ())),
                 idle_timeout=explicit.get("idle_timeout"),
                 spawn=explicit.get("spawn", False),
+                log_config=LogConfig(explicit.get("log_format", "Text"), explicit.get("log_level")),
             )
             validate_function(spec)
             declared = self._functions[fname] = _Declared(spec, fn, explicit)
@@ -352,6 +358,11 @@ class App:
         existing.explicit.update(explicit)
         if "environment" in explicit:
             explicit["environment"] = dict(explicit["environment"] or {})
+        if "log_format" in explicit or "log_level" in explicit:
+            explicit["log_config"] = LogConfig(
+                explicit.pop("log_format", existing.spec.log_config.format),
+                explicit.pop("log_level", existing.spec.log_config.level),
+            )
         existing.spec = replace(existing.spec, **explicit)
         return existing
 

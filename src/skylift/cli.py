@@ -27,6 +27,28 @@ def _target(app: str | None, template: str | None) -> Target:
         _fail(str(exc))
 
 
+def _overrides(path: str | None) -> dict[str, dict[str, str]]:
+    if path is None:
+        return {}
+    from skylift import env_vars
+
+    try:
+        return env_vars.load(path)
+    except SkyliftError as exc:
+        _fail(str(exc))
+
+
+NO_SERVER = (
+    "`skylift invoke` without --url runs the function with no server to serve AWS APIs. "
+    "Start `skylift up` and run `skylift invoke FUNCTION --url URL` to use its queues, "
+    "buckets and functions."
+)
+ENV_VARS_HELP = (
+    'SAM CLI\'s env-vars JSON: {"Parameters": {"VAR": "v"}, "Function": {"VAR": "v"}} '
+    "overrides variables the functions declare."
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="skylift")
 def main() -> None:
@@ -70,6 +92,7 @@ def main() -> None:
     is_flag=True,
     help="Start instances on demand only; do not pre-warm from observed concurrency.",
 )
+@click.option("--env-vars", "env_vars", default=None, metavar="FILE", help=ENV_VARS_HELP)
 def up(
     app: str | None,
     template: str | None,
@@ -81,6 +104,7 @@ def up(
     idle_timeout: float,
     scale_up_rate: float,
     no_autoscale: bool,
+    env_vars: str | None,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -89,6 +113,7 @@ def up(
     from skylift.sources.http import Router
 
     target = _target(app, template)
+    overrides = _overrides(env_vars)
 
     def ready(platform: Platform, router: Router, bound: int) -> None:
         base = f"http://{host}:{bound}"
@@ -138,6 +163,7 @@ def up(
                 fast_retries=fast_retries,
                 idle_timeout=idle_timeout,
                 policy=None if no_autoscale else Policy(max_scale_up_rate=scale_up_rate),
+                overrides=overrides,
             )
         )
     except SkyliftError as exc:
@@ -164,6 +190,7 @@ def up(
     is_flag=True,
     help="InvocationType Event: store it on the running server (--url), print its request id.",
 )
+@click.option("--env-vars", "env_vars", default=None, metavar="FILE", help=ENV_VARS_HELP)
 def invoke(
     function: str,
     app: str | None,
@@ -171,6 +198,7 @@ def invoke(
     event_path: str | None,
     url: str | None,
     asynchronous: bool,
+    env_vars: str | None,
 ) -> None:
     """Invoke FUNCTION once: result JSON on stdout, its log on stderr, exit 1 on error."""
     event = _read_event(event_path)
@@ -182,18 +210,23 @@ def invoke(
     from skylift.gateway.server import run
 
     target = _target(app, template)
+    overrides = _overrides(env_vars)
     failed = False
 
     async def once() -> None:
         nonlocal failed
         from skylift.engine.platform import Platform
+        from skylift.gateway.refuser import refusing
         from skylift.observe.report import invocation_log
 
-        async with await Platform.start(target) as platform:
-            result = await platform.invoker.invoke(function, event)
-            sys.stderr.write(invocation_log(platform.specs[function], result))
-            sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
-            failed = result.error is not None
+        # No server here: the function's AWS calls are refused at once, never sent to AWS.
+        async with refusing(NO_SERVER) as environment:
+            platform = await Platform.start(target, environment=environment, overrides=overrides)
+            async with platform:
+                result = await platform.invoker.invoke(function, event)
+                sys.stderr.write(invocation_log(platform.specs[function], result))
+                sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
+                failed = result.error is not None
 
     try:
         run(once)

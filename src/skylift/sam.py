@@ -30,6 +30,7 @@ from skylift.loader import TEMPLATE_NAMES
 from skylift.runtime import environ
 from skylift.sam_async import async_config
 from skylift.sam_events import read_events
+from skylift.sam_logging import logging_config
 from skylift.sam_resources import TemplateResources, function_physical, warn_stand_ins
 from skylift.sam_scaling import provisioned_concurrency, reserved_concurrency
 from skylift.spec import (
@@ -323,6 +324,7 @@ class _Function:
             uploads=tuple(t for t in triggers if isinstance(t, UploadTrigger)),
             async_config=async_config(self, dict(self.properties)),
             runtime_command=self.bootstrap(base_dir) if provided else (),
+            log_config=logging_config(self, dict(self.properties)),
         )
 
     def bootstrap(self, base_dir: Path) -> tuple[str, ...]:

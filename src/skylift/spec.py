@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from skylift.errors import DeclarationError
+from skylift.log_config import LogConfig
 from skylift.triggers import AsyncConfig, QueueTrigger, ScheduleTrigger, UploadTrigger
 
 PayloadVersion = Literal["1.0", "2.0"]
@@ -120,6 +121,7 @@ class FunctionSpec:
     idle_timeout: float | None = None
     # A fresh interpreter per instance (imports the code itself) instead of a fork.
     spawn: bool = False
+    log_config: LogConfig = field(default_factory=LogConfig)
 
     @property
     def module(self) -> str:
@@ -149,6 +151,7 @@ class FunctionSpec:
             "runtime_command": list(self.runtime_command),
             "idle_timeout": self.idle_timeout,
             "spawn": self.spawn,
+            "log_config": self.log_config.to_dict(),
         }
 
     @classmethod
@@ -173,6 +176,7 @@ class FunctionSpec:
             runtime_command=tuple(data.get("runtime_command", ())),
             idle_timeout=data.get("idle_timeout"),
             spawn=data.get("spawn", False),
+            log_config=LogConfig.from_dict(data.get("log_config")),
         )
 
 
@@ -245,6 +249,8 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
             f"idle_timeout must be a number of seconds from 0 to {MAX_IDLE_TIMEOUT} "
             f"(or None for the server's default), got {spec.idle_timeout!r}"
         )
+    if (problem := spec.log_config.problem()) is not None:
+        raise fail(problem)
     if not isinstance(spec.spawn, bool):
         raise fail(f"spawn must be True or False, got {spec.spawn!r}")
     if spec.spawn and spec.runtime_command:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from skylift.engine.instance import Instance, InvocationResult
@@ -38,17 +39,25 @@ class FunctionInstance(Protocol):
     def kill(self) -> None: ...
 
 
-async def start_instance(spec: FunctionSpec, zygote: Zygote | None) -> FunctionInstance:
-    """A new instance of `spec`; `zygote` is its app's (or its own), None if it has none."""
+async def start_instance(
+    spec: FunctionSpec, zygote: Zygote | None, environment: Mapping[str, str] | None = None
+) -> FunctionInstance:
+    """A new instance of `spec`; `zygote` is its app's (or its own), None if it has none.
+
+    `environment` is the platform's part of an instance's environment (local credentials
+    and endpoints, `environ.aws_environment`); a forked worker has it from its zygote.
+    """
     if spec.runtime_command:
         from skylift.runtimeapi.instance import RuntimeApiInstance
 
-        return await RuntimeApiInstance.start(spec, list(spec.runtime_command), spec.code_dir)
+        return await RuntimeApiInstance.start(
+            spec, list(spec.runtime_command), spec.code_dir, environment
+        )
     if spec.spawn:
         from skylift.engine.spawner import Spawner, load_setup
 
         # The zygote is only asked how it loads the code: it need not even be running.
-        setup = load_setup(spec, zygote.setup if zygote is not None else None)
+        setup = load_setup(spec, zygote.setup if zygote is not None else None, environment)
         return await Instance.start(spec, Spawner(spec, setup))
     if zygote is None:
         raise LoadError(f"function {spec.name!r} has no zygote to fork its instances from")

@@ -9,6 +9,7 @@ from typing import Any
 from skylift.engine.instance import InvocationResult
 from skylift.engine.pool import Pool
 from skylift.errors import FunctionNotFound
+from skylift.runtime.environ import new_trace_id
 from skylift.spec import FunctionSpec
 
 Observer = Callable[[FunctionSpec, InvocationResult], None]
@@ -32,10 +33,13 @@ class Invoker:
         *,
         request_id: str | None = None,
         client_context: dict[str, Any] | None = None,
+        trace_id: str | None = None,
     ) -> InvocationResult:
         """Run `function` on `event` (JSON bytes) and return what it produced.
 
         Function errors, timeouts and crashes come back in the result, never raised.
+        Every invocation gets an X-Ray trace header (`_X_AMZN_TRACE_ID`), as on Lambda:
+        `trace_id` carries one in (an SQS message's `AWSTraceHeader`), else a new one.
         """
         pool = self.pools.get(function)
         if pool is None:
@@ -43,7 +47,10 @@ class Invoker:
         instance = await pool.acquire()
         try:
             result = await instance.invoke(
-                request_id or str(uuid.uuid4()), event, client_context=client_context
+                request_id or str(uuid.uuid4()),
+                event,
+                client_context=client_context,
+                trace_id=trace_id or new_trace_id(),
             )
         finally:
             pool.release(instance)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,8 +14,9 @@ from skylift.engine.budget import DEFAULT_CONCURRENCY, Budget
 from skylift.engine.invoker import Invoker
 from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_WAIT, Pool
 from skylift.engine.zygote import Zygote
+from skylift.env_vars import Overrides, ignored, override
 from skylift.loader import AppTarget, Target
-from skylift.runtime.environ import region
+from skylift.runtime.environ import offline_environment, region
 from skylift.spec import FunctionSpec, Resources, validate_app, validate_destinations
 
 if TYPE_CHECKING:
@@ -39,8 +41,10 @@ class Platform:
         concurrency: int,
         wait: float,
         policy: Policy | None,
+        environment: Mapping[str, str],
     ) -> None:
         self.zygotes = zygotes
+        self.environment = environment
         self.resources = with_trigger_resources(resources, specs)
         self.state_dir = state_dir
         self.state: State | None = None
@@ -57,6 +61,7 @@ class Platform:
                 idle_timeout=idle_timeout,
                 budget=self.budget,
                 wait=wait,
+                environment=environment,
             )
             for spec in specs
         }
@@ -75,13 +80,20 @@ class Platform:
         wait: float = DEFAULT_WAIT,
         state_dir: Path | None = None,
         policy: Policy | None = DEFAULT_POLICY,
+        environment: Mapping[str, str] | None = None,
+        overrides: Overrides | None = None,
     ) -> Platform:
         """Load `target` and run its init phase. Raises DeclarationError / LoadError.
 
         `state_dir` (default: `.skylift/` beside the app) is only touched by
         `start_sources`, so `skylift invoke` leaves no trace. `policy` drives the
-        autoscaler (None: instances start on demand only).
+        autoscaler (None: instances start on demand only). `environment` is the
+        platform's part of every instance's environment, set before its init phase
+        (`environ.aws_environment(server_url)`; by default endpoints that reach nothing);
+        `overrides` are `--env-vars` values.
         """
+        environment = dict(offline_environment() if environment is None else environment)
+        overrides = overrides or {}
         zygotes: list[Zygote] = []
         owners: dict[str, Zygote | None] = {}
         specs: list[FunctionSpec] = []
@@ -94,6 +106,8 @@ class Platform:
                         "code_dir": target.code_dir,
                         "module": target.module,
                         "attribute": target.attribute,
+                        "environment": environment,
+                        "overrides": overrides,
                     },
                     label=f"app {target.module!r} in {target.code_dir}",
                 )
@@ -107,13 +121,19 @@ class Platform:
                 from skylift.sam import load
 
                 specs, resources = load(target.path)
+                specs = [override(spec, overrides) for spec in specs]
                 home = Path(target.path).parent
                 # One zygote per function: its environment must be set before its import.
                 for spec in specs:
                     if spec.runtime_command or spec.spawn:
                         continue  # each instance is a process of its own: nothing to fork
                     zygote = Zygote(
-                        {"mode": "functions", "code_dir": spec.code_dir, "specs": [spec.to_dict()]},
+                        {
+                            "mode": "functions",
+                            "code_dir": spec.code_dir,
+                            "specs": [spec.to_dict()],
+                            "environment": environment,
+                        },
                         label=f"function {spec.name!r}",
                     )
                     zygotes.append(zygote)
@@ -121,6 +141,8 @@ class Platform:
                 await asyncio.gather(*(z.start() for z in zygotes))
             validate_app(specs)
             validate_destinations(specs)
+            for note in ignored(specs, overrides):
+                logger.warning("%s", note)
         except BaseException:
             await asyncio.gather(*(z.close() for z in zygotes))
             raise
@@ -134,6 +156,7 @@ class Platform:
             concurrency=concurrency,
             wait=wait,
             policy=policy,
+            environment=environment,
         )
         platform._scaling = asyncio.ensure_future(platform.autoscaler.run())
         return platform

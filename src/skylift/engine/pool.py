@@ -14,6 +14,7 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Mapping
 
 from skylift.engine.budget import Budget, room_to_wait
 from skylift.engine.driver import FunctionInstance as Instance
@@ -37,9 +38,11 @@ class Pool:
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         budget: Budget | None = None,
         wait: float = DEFAULT_WAIT,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.spec = spec
         self.zygote = zygote
+        self.environment = environment  # the platform's part of every instance's
         self.idle_timeout = spec.idle_timeout or idle_timeout
         self.budget = budget or Budget()
         self.wait = wait
@@ -138,7 +141,7 @@ class Pool:
             raise LoadError(f"{self.spec.name}: the server is shutting down")
         self.size += 1
         try:
-            instance = await start_instance(self.spec, self.zygote)
+            instance = await start_instance(self.spec, self.zygote, self.environment)
         except BaseException:
             self.size -= 1
             self._replace_for_waiters()  # the slot it held is free again
@@ -187,7 +190,7 @@ class Pool:
     async def _start_for_waiter(self) -> None:
         """Start an instance in a slot `_replace_for_waiters` already took."""
         try:
-            instance = await start_instance(self.spec, self.zygote)
+            instance = await start_instance(self.spec, self.zygote, self.environment)
         except Exception as exc:
             self.size -= 1
             # There is room, but instances cannot start: say so to everyone waiting.

@@ -20,12 +20,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from skylift.engine.zygote import Forked
 from skylift.errors import LoadError
+from skylift.runtime.environ import host_environment, offline_environment
 from skylift.runtime.spawned import READY, SETUP_VARIABLE
 from skylift.runtime.zygote import kill_group
 from skylift.runtimeapi.instance import INIT_TIMEOUT, describe_exit
@@ -37,13 +39,19 @@ from skylift.spec import FunctionSpec
 _UNREAPED: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def load_setup(spec: FunctionSpec, zygote_setup: dict[str, Any] | None) -> dict[str, Any]:
+def load_setup(
+    spec: FunctionSpec,
+    zygote_setup: dict[str, Any] | None,
+    environment: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """How a spawned instance of `spec` loads its code: as its app's zygote does, or
-    (a SAM function) by importing its handler module with its environment set first."""
+    (a SAM function) by importing its handler module with its environment set first.
+    `environment` is the platform's (credentials, endpoints): see `start_instance`."""
+    env = dict(offline_environment() if environment is None else environment)
     if zygote_setup is not None and zygote_setup["mode"] == "app":
         keys = ("mode", "code_dir", "module", "attribute")
-        return {key: zygote_setup.get(key) for key in keys}
-    return {"mode": "functions", "code_dir": spec.code_dir}
+        return {**{key: zygote_setup.get(key) for key in keys}, "environment": env}
+    return {"mode": "functions", "code_dir": spec.code_dir, "environment": env}
 
 
 class Spawner:
@@ -78,7 +86,8 @@ class Spawner:
             process = subprocess.Popen(
                 [sys.executable, "-m", "skylift.runtime.spawned", *map(str, fds)],
                 pass_fds=fds,
-                env={**os.environ, SETUP_VARIABLE: orjson.dumps(setup).decode()},
+                # Built, not inherited: nothing of the shell's environment reaches it.
+                env={**host_environment(), SETUP_VARIABLE: orjson.dumps(setup).decode()},
                 cwd=code_dir,
                 stdin=subprocess.DEVNULL,
                 # From the interpreter's first byte: even a crash before the import is logged.

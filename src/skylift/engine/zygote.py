@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from skylift.errors import DeclarationError, LoadError
+from skylift.runtime.environ import host_environment
 from skylift.runtime.wire import MAX_PACKET
 
 logger = logging.getLogger("skylift.zygote")
@@ -61,6 +62,8 @@ class Zygote:
             # Init-phase output goes to our stderr: stdout is for results (skylift invoke).
             stdout=sys.stderr.fileno(),
             cwd=self.setup["code_dir"],
+            # Built, not inherited: nothing of the shell's environment reaches user code.
+            env=host_environment(),
         )
         theirs.close()
         ours.setblocking(False)

@@ -23,6 +23,7 @@ from skylift.events.http import (
     RequestIds,
 )
 from skylift.gateway.protocol import HEADER_NAMES
+from skylift.runtime.environ import UNSERVED_PATH
 from skylift.sources.http import Router
 from skylift.spec import CONTROL_PREFIX
 
@@ -145,7 +146,8 @@ def aws_service(scope: Scope) -> str:
     ):
         return "lambda"
     if path.startswith(CONTROL_PREFIX):
-        return "control"
+        # Where instances' AWS calls for services skylift does not serve end (refused).
+        return "unserved" if path.startswith(UNSERVED_PATH) else "control"
     s3 = False
     for name, value in scope["headers"]:
         if name == b"x-amz-target":

@@ -17,11 +17,12 @@ from skylift.engine.autoscaler import DEFAULT_POLICY, Policy
 from skylift.engine.budget import DEFAULT_CONCURRENCY
 from skylift.engine.platform import Platform
 from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT
+from skylift.env_vars import Overrides
 from skylift.gateway.asgi import Gateway
 from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import Target
 from skylift.observe.console import ConsoleLog
-from skylift.runtime.environ import ACCOUNT_ID
+from skylift.runtime.environ import ACCOUNT_ID, aws_environment
 from skylift.sources.http import Router
 
 
@@ -54,12 +55,20 @@ async def serve(
     fast_retries: bool = False,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     policy: Policy | None = DEFAULT_POLICY,
+    overrides: Overrides | None = None,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted."""
     sock = listen(host, port)  # before loading: a busy port should fail fast and clearly
+    # Known before the init phase, so clients created at import point at this server.
+    url = f"http://{url_host(host)}:{sock.getsockname()[1]}"
     try:
         platform = await Platform.start(
-            target, concurrency=concurrency, idle_timeout=idle_timeout, policy=policy
+            target,
+            concurrency=concurrency,
+            idle_timeout=idle_timeout,
+            policy=policy,
+            environment=aws_environment(url),
+            overrides=overrides,
         )
     except BaseException:
         sock.close()
@@ -83,7 +92,7 @@ async def serve(
             await asyncio.sleep(0.005)
         if server.started:
             bound = sock.getsockname()[1]  # the real port, for port 0
-            server_file.announce(platform.state_dir, f"http://{url_host(host)}:{bound}")
+            server_file.announce(platform.state_dir, url)
             if on_ready is not None:
                 on_ready(platform, router, bound)
         await serving
@@ -110,6 +119,7 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
     from skylift.api.lambda_concurrency import ConcurrencyApi, lambda_service
     from skylift.api.s3 import S3Api
     from skylift.api.sqs import SqsApi
+    from skylift.api.unserved import Unserved
 
     assert platform.state is not None and platform.sources is not None
     state = platform.state
@@ -126,6 +136,7 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
             ConcurrencyApi(platform.pools, platform.budget, region=state.region),
         ),
         "control": ControlApi(platform.pools, platform.budget, platform.autoscaler),
+        "unserved": Unserved(),
     }
 
 

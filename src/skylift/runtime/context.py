@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -93,13 +92,3 @@ class LambdaContext:
             f"function_version={self.function_version},"
             f"invoked_function_arn={self.invoked_function_arn}])"
         )
-
-
-class RequestIdFilter(logging.Filter):
-    """Stamps the current request id on log records, as the Lambda runtime does."""
-
-    request_id = ""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.aws_request_id = self.request_id
-        return True

@@ -1,10 +1,17 @@
-"""The standard Lambda environment of one function instance. Pure; used by both sides."""
+"""The standard Lambda environment of one function instance. Pure; used by both sides.
+
+An instance's environment is built, never inherited: the shell that ran `skylift up`
+may hold real AWS credentials (`AWS_PROFILE`, keys, `~/.aws`), and none of it may reach
+a function. `host_environment` is the whole list of what passes through.
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
 import time
 import uuid
+from pathlib import Path
 
 from skylift.account import ACCOUNT_ID, DEFAULT_REGION, region
 from skylift.spec import FunctionSpec
@@ -27,6 +34,83 @@ def new_log_stream() -> str:
     return time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{VERSION}]{uuid.uuid4().hex}"
 
 
+# Host variables an instance keeps: what finding programs and shared libraries needs.
+PASSED_THROUGH = ("PATH", "LD_LIBRARY_PATH")
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+# What Lambda injects from the execution role, here fixed and plainly not AWS's: a call
+# that somehow reached AWS with them would be refused, never act on an account.
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "ASIASKYLIFTLOCAL0000",
+    "AWS_SECRET_ACCESS_KEY": "skylift-local-secret-not-an-aws-key",
+    "AWS_SESSION_TOKEN": "skylift-local-session-token-not-an-aws-token",
+}
+# Services the server answers; botocore's per-service variable is AWS_ENDPOINT_URL_<ID>.
+SERVED_SERVICES = ("SQS", "S3", "LAMBDA")
+UNSERVED_PATH = "/_skylift/unserved"  # the server refuses any other service's calls here
+# A path that never exists: botocore then reads no shared config or credentials file.
+NO_AWS_FILE = "/nonexistent/skylift-instances-read-no-aws-files"
+
+
+def host_environment() -> dict[str, str]:
+    """What an instance process starts with: the few host variables it needs, nothing else.
+
+    skylift itself must stay importable: from a virtualenv or site-packages it is (the
+    interpreter finds it), from a bare source tree only with its folder on PYTHONPATH.
+    """
+    env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
+    env.setdefault("PATH", DEFAULT_PATH)
+    source = _source_root()
+    if source is not None:
+        env["PYTHONPATH"] = source
+    return env
+
+
+def _source_root() -> str | None:
+    import importlib.metadata
+
+    try:
+        importlib.metadata.distribution("skylift")  # installed, editable or not
+    except importlib.metadata.PackageNotFoundError:
+        import skylift
+
+        return str(Path(skylift.__file__).resolve().parent.parent)
+    return None
+
+
+def aws_environment(endpoint: str, unserved: str | None = None) -> dict[str, str]:
+    """Local credentials and endpoints: every AWS SDK call goes to skylift, never to AWS.
+
+    `endpoint` serves SQS, S3 and Lambda; every other service goes to `unserved` (by
+    default the server's refusal path), which answers at once with an error naming it.
+    A function's own `AWS_ENDPOINT_URL_<SERVICE>` still wins (it is applied later).
+    """
+    env = {
+        "AWS_ENDPOINT_URL": unserved or endpoint.rstrip("/") + UNSERVED_PATH,
+        **{f"AWS_ENDPOINT_URL_{service}": endpoint for service in SERVED_SERVICES},
+        "AWS_CONFIG_FILE": NO_AWS_FILE,
+        "AWS_SHARED_CREDENTIALS_FILE": NO_AWS_FILE,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    env.update(LOCAL_CREDENTIALS)
+    return env
+
+
+# Where instances started outside a server (library use) send AWS calls: a closed
+# loopback port, so a call fails at once and still never reaches AWS.
+OFFLINE_ENDPOINT = "http://127.0.0.1:9"
+
+
+def offline_environment() -> dict[str, str]:
+    return aws_environment(OFFLINE_ENDPOINT, OFFLINE_ENDPOINT)
+
+
+def new_trace_id() -> str:
+    """An X-Ray trace header; Lambda hands every invocation one, sampled or not."""
+    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
+
+
 def shared_environment(code_dir: str, runtime: str) -> dict[str, str]:
     """The variables every function of a code package shares (set before its init phase).
 
@@ -37,7 +121,7 @@ def shared_environment(code_dir: str, runtime: str) -> dict[str, str]:
     return {
         "TZ": ":UTC",
         "LANG": "en_US.UTF-8",
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "PATH": os.environ.get("PATH", DEFAULT_PATH),
         "PYTHONPATH": code_dir,
         "AWS_REGION": region_name,
         "AWS_DEFAULT_REGION": region_name,
@@ -62,6 +146,7 @@ def lambda_environment(spec: FunctionSpec, log_stream: str) -> dict[str, str]:
     """
     env = shared_environment(spec.code_dir, spec.runtime)
     env.update(spec.environment)
+    env.update(spec.log_config.environment())
     env.update(
         {
             "_HANDLER": spec.handler,

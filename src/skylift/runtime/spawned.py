@@ -31,10 +31,11 @@ from typing import Any
 
 import orjson
 
+from skylift.runtime import logs
 from skylift.runtime.environ import apply, shared_environment
 from skylift.runtime.faults import Fault, handler_not_found, import_fault
 from skylift.runtime.worker import Handler, serve
-from skylift.runtime.zygote import load_app, load_functions, run_after_fork
+from skylift.runtime.zygote import load_app, load_functions, prepare, run_after_fork
 from skylift.spec import DEFAULT_RUNTIME, FunctionSpec
 
 SETUP_VARIABLE = "SKYLIFT_SPAWN_SETUP"
@@ -52,6 +53,7 @@ def main() -> None:
         target=exit_with_supervisor, args=(channel.fileno(),), name="skylift-watch", daemon=True
     ).start()
     spec = FunctionSpec.from_dict(setup["spec"])
+    prepare(setup)
     try:
         handler = run_after_fork(load(setup, spec))
         sys.stdout.flush()
@@ -78,6 +80,7 @@ def load(setup: dict[str, Any], spec: FunctionSpec) -> Handler | Fault:
     module = setup["module"]
     # Lambda sets these before the init phase; the function's own come in `serve`.
     apply(shared_environment(code_dir, DEFAULT_RUNTIME))
+    logs.configure()
     try:
         functions = load_app(code_dir, module, setup.get("attribute"), {})
     except Exception as exc:  # the init phase failed; every invocation will say so

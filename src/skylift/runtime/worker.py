@@ -11,7 +11,6 @@ from __future__ import annotations
 import decimal
 import io
 import json
-import logging
 import os
 import resource
 import socket
@@ -20,8 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from skylift.runtime import wire
-from skylift.runtime.context import LambdaContext, RequestIdFilter
+from skylift.runtime import logs, wire
+from skylift.runtime.context import LambdaContext
 from skylift.runtime.environ import (
     apply,
     function_arn,
@@ -44,19 +43,6 @@ def _encode_default(obj: object) -> object:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
-def _setup_logging(request_filter: RequestIdFilter) -> None:
-    # The same root handler the Lambda Python runtime installs.
-    handler = logging.StreamHandler(sys.stdout)
-    formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
-        "%Y-%m-%dT%H:%M:%S",
-    )
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    handler.addFilter(request_filter)
-    logging.getLogger().addHandler(handler)
-
-
 def serve(
     channel: socket.socket,
     log_fd: int,
@@ -71,8 +57,7 @@ def serve(
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(line_buffering=True)
-    request_filter = RequestIdFilter()
-    _setup_logging(request_filter)
+    logs.install()  # normally done before the init phase; this applies the function's format
     arn = function_arn(spec.name)
     group = log_group(spec.name)
     output = Output(log_fd)
@@ -83,12 +68,12 @@ def serve(
         except (EOFError, ConnectionError):
             os._exit(0)
         request_id = header["id"]
-        request_filter.request_id = request_id
+        logs.set_request_id(request_id)
         trace = header.get("trace")
         if trace is not None:
             os.environ["_X_AMZN_TRACE_ID"] = trace
-        elif "_X_AMZN_TRACE_ID" in os.environ:
-            del os.environ["_X_AMZN_TRACE_ID"]
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
         ok, out = _invoke(
             handler,
             body,
@@ -144,8 +129,4 @@ def _invoke(handler: Handler | Fault, body: bytes, context: LambdaContext) -> tu
 
 def _log_error(payload: dict[str, Any]) -> None:
     # Lambda writes every unhandled error to the function's log in this shape.
-    lines = [f"[ERROR] {payload['errorType']}: {payload['errorMessage']}"]
-    if payload["stackTrace"]:
-        lines.append("Traceback (most recent call last):")
-        lines.extend(line.rstrip("\n") for line in payload["stackTrace"])
-    print("\n".join(lines))
+    print(logs.error_line(payload))

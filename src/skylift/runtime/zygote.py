@@ -9,6 +9,9 @@ Two modes, chosen by the first message:
   answer with the specs it declares. One zygote serves all of the app's functions.
 - {"mode": "functions", "specs": [...]}: the SAM case. The function's environment is set
   before the import, as on Lambda, so import-time code sees its variables.
+
+Both carry "environment" (the local credentials and endpoints, set before anything is
+imported) and may carry "overrides" (`--env-vars`, per function).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from typing import Any
 
 import orjson
 
+from skylift.env_vars import Overrides, override
 from skylift.errors import DeclarationError
+from skylift.runtime import logs
 from skylift.runtime.environ import (
     apply,
     lambda_environment,
@@ -72,7 +77,11 @@ Loaded = dict[str, tuple[FunctionSpec, "Handler | Fault"]]
 
 
 def load_app(
-    code_dir: str, module: str, attribute: str | None, resources: dict[str, Any]
+    code_dir: str,
+    module: str,
+    attribute: str | None,
+    resources: dict[str, Any],
+    overrides: Overrides | None = None,
 ) -> Loaded:
     from skylift.app import App  # imported here: only the zygote ever needs it
 
@@ -95,13 +104,17 @@ def load_app(
     resources["queues"] = app.queues
     resources["buckets"] = sorted(app.buckets)
     AFTER_FORK.extend(app.after_fork_hooks)
-    return {spec.name: (spec, fn) for spec, fn in app.resolve(code_dir, module)}
+    return {
+        spec.name: (override(spec, overrides or {}), fn)
+        for spec, fn in app.resolve(code_dir, module)
+    }
 
 
 def load_functions(specs: list[FunctionSpec]) -> Loaded:
     found: Loaded = {}
     for spec in specs:
         apply(lambda_environment(spec, new_log_stream()))
+        logs.configure()  # the function's log format, before its import logs anything
         handler: Handler | Fault
         try:
             mod = importlib.import_module(spec.module)
@@ -173,11 +186,15 @@ def main() -> None:
     sys.path.insert(0, code_dir)
     started = time.monotonic()
     resources: dict[str, Any] = {}
+    prepare(setup)
     try:
         if setup["mode"] == "app":
             # Lambda sets these before the init phase; per-function ones come after fork.
             apply(shared_environment(code_dir, DEFAULT_RUNTIME))
-            functions = load_app(code_dir, setup["module"], setup.get("attribute"), resources)
+            logs.configure()
+            functions = load_app(
+                code_dir, setup["module"], setup.get("attribute"), resources, setup.get("overrides")
+            )
         else:
             functions = load_functions([FunctionSpec.from_dict(s) for s in setup["specs"]])
     except BaseException as exc:
@@ -197,6 +214,13 @@ def main() -> None:
         },
     )
     serve_forks(ctl, functions)
+
+
+def prepare(setup: dict[str, Any]) -> None:
+    """What the runtime does before any user code: the platform's environment (local
+    credentials, endpoints) and the root log handler (so `basicConfig()` adds none)."""
+    apply(setup.get("environment", {}))
+    logs.install()
 
 
 def serve_forks(ctl: socket.socket, functions: Loaded) -> None:

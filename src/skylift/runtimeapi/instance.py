@@ -22,17 +22,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from skylift.engine.instance import InvocationResult, exited, failed_result, timed_out
 from skylift.errors import LoadError
-from skylift.runtime.environ import function_arn, lambda_environment, new_log_stream
+from skylift.runtime.environ import (
+    function_arn,
+    host_environment,
+    lambda_environment,
+    new_log_stream,
+    new_trace_id,
+    offline_environment,
+)
 from skylift.runtime.zygote import SIGNAL_NAMES
 from skylift.runtimeapi.output import Output
 from skylift.runtimeapi.server import Invocation, Job, Outcome, RuntimeApiServer
@@ -50,12 +57,6 @@ def describe_exit(returncode: int) -> str:
     except ValueError:  # a real-time signal has no name; Go says "signal 35"
         return f"signal: signal {-returncode}"
     return "signal: " + (SIGNAL_NAMES.get(sig) or sig.name.lower())
-
-
-def new_trace_id() -> str:
-    # Lambda hands every invocation an X-Ray trace header, sampled or not.
-    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
-    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
 
 
 class RuntimeApiInstance:
@@ -92,10 +93,23 @@ class RuntimeApiInstance:
         loop.add_reader(self._pidfd, self._on_exit)
 
     @classmethod
-    async def start(cls, spec: FunctionSpec, command: list[str], cwd: str) -> RuntimeApiInstance:
-        """Spawn `command` in `cwd` as a new instance of `spec`; its init runs meanwhile."""
+    async def start(
+        cls,
+        spec: FunctionSpec,
+        command: list[str],
+        cwd: str,
+        environment: Mapping[str, str] | None = None,
+    ) -> RuntimeApiInstance:
+        """Spawn `command` in `cwd` as a new instance of `spec`; its init runs meanwhile.
+
+        Its environment is built, never inherited: the host's few pass-through variables,
+        `environment` (local credentials and endpoints; by default ones that reach
+        nothing), then Lambda's own.
+        """
         server = await RuntimeApiServer.start()
-        env = lambda_environment(spec, new_log_stream())
+        env = host_environment()
+        env.update(offline_environment() if environment is None else environment)
+        env.update(lambda_environment(spec, new_log_stream()))
         env["AWS_LAMBDA_RUNTIME_API"] = server.address
         read, write = os.pipe()
         try:
