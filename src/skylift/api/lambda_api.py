@@ -30,6 +30,7 @@ from skylift.api.lambda_rest import (
     not_found,
     respond,
     serve_operation,
+    unknown_operation,
     user_error,
 )
 from skylift.asgi_types import Receive, Scope, Send
@@ -121,18 +122,7 @@ class LambdaApi:
     async def _invoke(self, scope: Scope, body: bytes | None, request_id: str, send: Send) -> None:
         raw_name = _function_name(scope)
         if raw_name is None:
-            raise LambdaError(
-                404,
-                "UnknownOperationException",
-                {
-                    "Type": "User",
-                    "message": f"skylift does not serve {scope['method']} {scope['path']}: its "
-                    "Lambda API has Invoke and the concurrency operations only (POST "
-                    "/2015-03-31/functions/{FunctionName}/invocations, Put/Get/Delete"
-                    "FunctionConcurrency, the provisioned concurrency operations, "
-                    "GetAccountSettings). Manage functions in the app instead.",
-                },
-            )
+            raise unknown_operation(scope)
         spec, arn = self._resolve(raw_name, _query_qualifier(scope))
         headers = _headers(scope)
         invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")

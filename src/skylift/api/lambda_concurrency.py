@@ -34,9 +34,10 @@ from skylift.api.lambda_rest import (
     not_found,
     respond,
     serve_operation,
+    unknown_operation,
     user_error,
 )
-from skylift.asgi_types import Asgi, Receive, Scope, Send
+from skylift.asgi_types import Receive, Scope, Send
 from skylift.engine.budget import Budget
 from skylift.engine.pool import Pool
 
@@ -59,19 +60,6 @@ def is_concurrency_request(scope: Scope) -> bool:
     Example: ``if is_concurrency_request(scope): await concurrency_api(scope, receive, send)``.
     """
     return scope.get("type") == "http" and str(scope.get("path", "")).startswith(PREFIXES)
-
-
-def lambda_service(invoke: Asgi, concurrency: Asgi) -> Asgi:
-    """One ASGI app for Lambda's API: concurrency operations go to `concurrency`, the rest
-    (Invoke, lifespan) to `invoke`.
-
-    Example: ``lambda_service(LambdaApi(...), ConcurrencyApi(pools, budget, region=region))``.
-    """
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await (concurrency if is_concurrency_request(scope) else invoke)(scope, receive, send)
-
-    return app
 
 
 @dataclass(frozen=True)
@@ -148,16 +136,7 @@ class ConcurrencyApi:
                 case ("2019-09-30", "provisioned-concurrency", "DELETE"):
                     self.delete_provisioned(name, query.get("Qualifier"))
                     return 204, {}
-        raise LambdaError(
-            404,
-            "UnknownOperationException",
-            {
-                "Type": "User",
-                "message": f"skylift does not serve {method} {scope['path']}: of Lambda's API it "
-                "has Invoke, the function concurrency and provisioned concurrency operations, "
-                "and GetAccountSettings. Manage functions in the app instead.",
-            },
-        )
+        raise unknown_operation(scope)
 
     # -- reserved concurrency: the pool's limit ------------------------------------------
 

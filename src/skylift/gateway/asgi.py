@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import orjson
 
+from skylift.api.lambda_rest import LAMBDA_PREFIXES
 from skylift.asgi_types import Asgi, Receive, Scope, Send, lifespan
 from skylift.engine.invoker import Invoker
 from skylift.errors import SkyliftError, Throttled
@@ -129,20 +130,12 @@ class Gateway:
 def aws_service(scope: Scope) -> str:
     """The AWS service ("sqs", "s3", "lambda") an SDK request is for, or "" for the app's.
 
-    Lambda's API (Invoke, the concurrency operations, account settings) is told by its
-    paths, which no API Gateway route can shadow, and skylift's control API ("control") by
+    Lambda's API is told by its paths (everything under one of its API versions, served
+    or not), which no API Gateway route can shadow, and skylift's control API ("control") by
     its prefix, which no route may use.
     """
     path: str = scope["path"]
-    # A tuple of constants is one constant to the compiler: no cost per request.
-    if path.startswith(
-        (
-            "/2015-03-31/functions/",
-            "/2017-10-31/functions/",
-            "/2019-09-30/functions/",
-            "/2016-08-19/account-settings",
-        )
-    ):
+    if path.startswith(LAMBDA_PREFIXES):
         return "lambda"
     if path.startswith(CONTROL_PREFIX):
         return "control"
