@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import textwrap
 import zipfile
 from collections.abc import Callable, Iterator
@@ -337,43 +334,22 @@ def test_boto3_sees_an_unserved_operation_as_a_client_error(lam: Any) -> None:
 # -- the real AWS CLI ---------------------------------------------------------------------------
 
 
-def aws(url: str, *args: str) -> Any:
-    """The AWS CLI against the server, with fake keys and no files: never real AWS."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_PAGER"}
-    env.update(
-        AWS_ENDPOINT_URL=url,
-        AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE",
-        AWS_SECRET_ACCESS_KEY="not-a-real-secret",
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE="/dev/null",
-        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-        AWS_MAX_ATTEMPTS="1",
-        AWS_PAGER="",
-    )
-    cli = Path(sys.executable).parent / "aws"
-    done = subprocess.run(
-        [str(cli), *args, "--output", "json"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def test_aws_cli_list_functions(url: str) -> None:
+def test_aws_cli_list_functions(url: str, aws_cli: Callable[..., Any]) -> None:
     # --page-size makes the CLI follow NextMarker through several pages.
-    listed = aws(url, "lambda", "list-functions", "--page-size", "3")
+    listed = aws_cli(url, "lambda", "list-functions", "--page-size", "3")
     assert [f["FunctionName"] for f in listed["Functions"]] == NAMES
 
 
-def test_aws_cli_get_function_configuration(url: str) -> None:
-    config = aws(url, "lambda", "get-function-configuration", "--function-name", "greet")
+def test_aws_cli_get_function_configuration(url: str, aws_cli: Callable[..., Any]) -> None:
+    config = aws_cli(url, "lambda", "get-function-configuration", "--function-name", "greet")
     assert config["FunctionArn"] == arn("greet")
     assert config["Timeout"] == 10
     assert config["State"] == "Active"
     assert config["Environment"] == {"Variables": {"GREETING": "hello"}}
 
 
-def test_aws_cli_list_event_source_mappings(url: str) -> None:
-    found = aws(url, "lambda", "list-event-source-mappings", "--function-name", "take")
+def test_aws_cli_list_event_source_mappings(url: str, aws_cli: Callable[..., Any]) -> None:
+    found = aws_cli(url, "lambda", "list-event-source-mappings", "--function-name", "take")
     assert [m["EventSourceArn"] for m in found["EventSourceMappings"]] == [
         f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders"
     ]
