@@ -25,9 +25,9 @@ from skylift.api.lambda_rest import (
     MAX_PAYLOAD,
     FunctionRef,
     LambdaError,
+    function_not_found,
     invalid_content,
     invalid_parameter,
-    not_found,
     respond,
     serve_operation,
     unknown_operation,
@@ -134,8 +134,7 @@ class LambdaApi:
         if body is None:
             raise _too_large()
         if spec is None:
-            names = ", ".join(sorted(self.specs)) or "none"
-            raise not_found(f"Function not found: {arn}. This app declares: {names}.")
+            raise function_not_found(arn, self.specs)
         client_context = _client_context(headers.get("x-amz-client-context"))
         # An empty body is no event at all; Lambda hands the function {} then.
         event = body or b"{}"
@@ -159,7 +158,7 @@ class LambdaApi:
                 spec.name, event, request_id=request_id, client_context=client_context
             )
         except FunctionNotFound:
-            raise not_found(f"Function not found: {arn}") from None
+            raise function_not_found(arn, self.specs) from None
         except Throttled as exc:
             raise _throttled(exc) from None
         extra: Headers = [(b"x-amz-executed-version", b"$LATEST")]
@@ -182,10 +181,7 @@ class LambdaApi:
         arn += f":function:{ref.name}" + (f":{qualifier}" if qualifier else "")
         ref.check_home(arn, self.region, self.account_id)
         if qualifier not in (None, "$LATEST") and ref.name in self.specs:
-            raise not_found(
-                f"Function not found: {arn}. skylift runs $LATEST only (no published versions "
-                "or aliases): leave the qualifier out, or use $LATEST."
-            )
+            raise function_not_found(arn, self.specs)
         return self.specs.get(ref.name), arn
 
 

@@ -15,6 +15,7 @@ answered through the Invoke API's helpers (``skylift.api.lambda_api``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -29,9 +30,10 @@ from skylift.account import ACCOUNT_ID
 from skylift.api.lambda_rest import (
     FunctionRef,
     LambdaError,
+    function_not_found,
     invalid_content,
     invalid_parameter,
-    not_found,
+    logger,
     respond,
     serve_operation,
     unknown_operation,
@@ -41,6 +43,7 @@ from skylift.asgi_types import Receive, Scope, Send
 from skylift.engine.budget import Budget
 from skylift.engine.pool import Pool
 
+logger = logging.getLogger("skylift.api.lambda")
 PREFIXES = ("/2017-10-31/functions/", "/2019-09-30/functions/", "/2016-08-19/account-settings")
 # Lambda keeps this much of the account's concurrency for functions without a reservation
 # (all of it, for an account whose limit is lower).
@@ -167,10 +170,16 @@ class ConcurrencyApi:
         name, pool = self._function(raw_name, qualifiable=True)
         qualifier = _qualifier(raw_name, query)
         if pool.reserved and count > pool.limit:
+            logger.warning(
+                "%s: provisioned concurrency %d > reserved %d: request less, or raise the "
+                "reserved concurrency first (PutFunctionConcurrency)",
+                name,
+                count,
+                pool.limit,
+            )
             raise invalid_parameter(
                 "Requested Provisioned Concurrency should not be greater than the "
-                f"reservedConcurrentExecution for function ({count} > {pool.limit}): request "
-                "less, or raise the reserved concurrency first (PutFunctionConcurrency)."
+                "reservedConcurrentExecution for function"
             )
         if not pool.reserved:  # its instances come out of the unreserved concurrency
             self._keep_unreserved(name, count, "ConcurrentExecutions")
@@ -213,13 +222,17 @@ class ConcurrencyApi:
         unreserved = self.budget.limit - others
         floor = min(UNRESERVED_MINIMUM, self.budget.limit)
         if unreserved - count < floor:
+            logger.warning(
+                "%s may have at most %d of the server's concurrency (%d): ask for less, lower "
+                "other functions' reservations (skylift status shows them), or raise the "
+                "server's limit (skylift up --concurrency)",
+                name,
+                max(unreserved - floor, 0),
+                self.budget.limit,
+            )
             raise invalid_parameter(
                 f"Specified {member} for function decreases account's "
-                f"UnreservedConcurrentExecution below its minimum value of [{floor}]. "
-                f"{name} may have at most {max(unreserved - floor, 0)} of the server's "
-                f"{self.budget.limit}: ask for less, lower other functions' reservations "
-                "(skylift status shows them), or raise the server's limit "
-                "(skylift up --concurrency)."
+                f"UnreservedConcurrentExecution below its minimum value of [{floor}]."
             )
 
     def _config(self, name: str, pool: Pool) -> dict[str, Any]:
@@ -261,8 +274,7 @@ class ConcurrencyApi:
         ref.check_home(arn, self.region, self.account_id)
         pool = self.pools.get(ref.name)
         if pool is None:
-            names = ", ".join(sorted(self.pools)) or "none"
-            raise not_found(f"Function not found: {arn}. This app declares: {names}.")
+            raise function_not_found(arn, self.pools)
         if ref.qualifier and not qualifiable:
             raise invalid_parameter(
                 f"Concurrency is set for a whole function, not a version or alias: name "

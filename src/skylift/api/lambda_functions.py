@@ -31,10 +31,10 @@ from skylift.account import ACCOUNT_ID
 from skylift.api.lambda_config import CodeMeasure, Revision, configuration
 from skylift.api.lambda_rest import (
     FunctionRef,
+    function_not_found,
     invalid_parameter,
     json_body,
     max_items,
-    not_found,
     query,
     read_marker,
     respond,
@@ -198,9 +198,7 @@ class FunctionsApi:
         arn += f":function:{ref.name}" + (f":{qualifier}" if qualifier else "")
         ref.check_home(arn, self.region, self.account_id)
         if ref.name not in self.specs or qualifier not in (None, "$LATEST"):
-            if ref.name in self.specs:
-                logger.warning("%s: skylift runs $LATEST only (no versions or aliases)", arn)
-            raise not_found(f"Function not found: {arn}")
+            raise function_not_found(arn, self.specs)
         return ref.name
 
     async def _send_zip(self, raw_name: str, request_id: str, send: Send) -> None:

@@ -14,7 +14,7 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -78,6 +78,18 @@ def invalid_content(message: str) -> LambdaError:
 
 def not_found(message: str) -> LambdaError:
     return LambdaError(404, "ResourceNotFoundException", {"Type": "User", "Message": message})
+
+
+def function_not_found(arn: str, functions: Iterable[str]) -> LambdaError:
+    """Lambda's answer for a function (or version) that does not exist; what the app does
+    declare goes to skylift's log."""
+    logger.warning(
+        "%s: no such function or version; this app declares %s, each as $LATEST only (no "
+        "published versions or aliases)",
+        arn,
+        ", ".join(sorted(functions)) or "none",
+    )
+    return not_found(f"Function not found: {arn}")
 
 
 def unknown_operation(scope: Scope) -> LambdaError:
@@ -190,15 +202,23 @@ class FunctionRef:
         """Refuse, as Lambda does, an ARN from another region or account (`arn` names it
         in the error)."""
         if self.region and self.region != region:
+            logger.warning(
+                "%s: skylift's functions are in %s: name the function, or use an ARN in %s",
+                arn,
+                region,
+                region,
+            )
             raise not_found(
-                f"Functions from '{self.region}' are not reachable in this region "
-                f"('{region}'): name the function, or use an ARN in {region}."
+                f"Functions from '{self.region}' are not reachable in this region ('{region}')"
             )
         if self.account and self.account != account_id:
-            raise not_found(
-                f"Function not found: {arn}. skylift's functions are in account "
-                f"{account_id}: name the function, or use its ARN in that account."
+            logger.warning(
+                "%s: skylift's functions are in account %s: name the function, or use its "
+                "ARN in that account",
+                arn,
+                account_id,
             )
+            raise not_found(f"Function not found: {arn}")
 
 
 def _qualifier(parts: list[str], index: int) -> str | None:
