@@ -33,7 +33,6 @@ from skylift.api.lambda_rest import (
     function_not_found,
     invalid_content,
     invalid_parameter,
-    logger,
     respond,
     serve_operation,
     unknown_operation,
