@@ -61,6 +61,11 @@ def refused(event, context):
     return {"mode": os.environ.get("MODE")}
 
 
+@app.function(min_instances=1, environment={"MODE": "first"})
+def warm(event, context):
+    return {"mode": os.environ.get("MODE")}
+
+
 @app.function()
 def by_cli(event, context):
     return {"mode": os.environ.get("MODE")}
@@ -92,8 +97,13 @@ def error_of(call: Any, **kwargs: Any) -> dict[str, Any]:
     return response
 
 
+def status(url: str, name: str) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.get(f"{url}/_skylift/status").json()["functions"][name]
+    return answer
+
+
 def busy(url: str, name: str) -> int:
-    return int(httpx.get(f"{url}/_skylift/status").json()["functions"][name]["busy"])
+    return int(status(url, name)["busy"])
 
 
 def test_a_change_reaches_the_next_invocation(lam: Any) -> None:
@@ -153,6 +163,29 @@ def test_a_shorter_timeout_is_enforced_at_once(lam: Any) -> None:
     error = json.loads(response["Payload"].read())
     assert error["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 1.0" in error["errorMessage"]
+
+
+def test_waiters_see_the_update_done(lam: Any) -> None:
+    lam.update_function_configuration(FunctionName="sleeper", Description="waited for")
+    # What deploy tools wait on after an update; skylift's is done when it answers.
+    for waiter in ("function_updated", "function_updated_v2", "function_active_v2"):
+        lam.get_waiter(waiter).wait(FunctionName="sleeper", WaiterConfig={"Delay": 1})
+
+
+def test_provisioned_instances_are_replaced_with_the_new_configuration(lam: Any, url: str) -> None:
+    deadline = time.monotonic() + 20
+    while status(url, "warm")["idle"] < 1:
+        assert time.monotonic() < deadline, "the provisioned instance never started"
+        time.sleep(0.05)
+    lam.update_function_configuration(
+        FunctionName="warm", Environment={"Variables": {"MODE": "second"}}
+    )
+    while status(url, "warm")["idle"] < 1:  # started again, ahead of the next invocation
+        assert time.monotonic() < deadline, "the provisioned instance was not replaced"
+        time.sleep(0.05)
+    cold = status(url, "warm")["cold_starts"]
+    assert invoke(lam, "warm")["mode"] == "second"
+    assert status(url, "warm")["cold_starts"] == cold
 
 
 def test_a_spawned_function_gets_the_change(lam: Any) -> None:
