@@ -151,6 +151,21 @@ def test_get_function_configuration_reports_the_declaration(lam: Any, app_dir: P
     assert config["LastModified"].endswith("+0000")
 
 
+def test_code_size_and_hash_follow_the_code(lam: Any, app_dir: Path) -> None:
+    before = lam.get_function_configuration(FunctionName="greet")
+    extra = app_dir / "helpers.py"
+    extra.write_text("VALUE = 1\n")
+    try:
+        changed = lam.get_function_configuration(FunctionName="greet")
+        assert changed["CodeSize"] == before["CodeSize"] + extra.stat().st_size
+        assert changed["CodeSha256"] != before["CodeSha256"]
+    finally:
+        extra.unlink()
+    assert (
+        lam.get_function_configuration(FunctionName="greet")["CodeSha256"] == (before["CodeSha256"])
+    )
+
+
 def test_a_function_without_variables_has_no_environment(lam: Any) -> None:
     assert "Environment" not in lam.get_function_configuration(FunctionName="capped")
 

@@ -26,6 +26,8 @@ from skylift.spec import FunctionSpec
 
 # What a function gets when its template does not say (as Lambda's CreateFunction).
 EPHEMERAL_STORAGE_MB = 512
+# Lambda's limit on unzipped code: past it, CodeSha256 hashes the file list, not the bytes.
+HASHED_LIMIT = 262_144_000
 ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -77,15 +79,17 @@ class CodeMeasure:
         if known is not None and known[0] == files:
             return known[1]
         digest = hashlib.sha256()
-        size = 0
-        for relative, length, _ in files:
+        size = sum(length for _, length, _ in files)
+        if size > HASHED_LIMIT:
+            # More than Lambda would take: hash what was listed rather than read it all.
+            digest.update(repr(files).encode())
+        for relative, _, _ in files if size <= HASHED_LIMIT else ():
             # Name and content both count: a renamed file is a different package.
             digest.update(relative.encode() + b"\0")
             try:
                 digest.update(Path(code_dir, relative).read_bytes())
             except OSError:
                 pass  # removed while we walked: measured as empty, and measured again next time
-            size += length
         code = Code(size, base64.b64encode(digest.digest()).decode())
         with self._lock:
             self._known[code_dir] = (files, code)

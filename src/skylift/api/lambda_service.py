@@ -46,7 +46,8 @@ def lambda_service(
             return
         path: str = scope.get("path", "")
         target: Asgi
-        if path.startswith("/2015-03-31/functions/") and path.endswith("/invocations"):
+        invocation = scope.get("method") == "POST" and path.endswith("/invocations")
+        if invocation and path.startswith("/2015-03-31/functions/"):
             target = invoke
         elif is_concurrency_request(scope):
             target = concurrency

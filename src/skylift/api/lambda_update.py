@@ -85,7 +85,7 @@ def plan_update(
 
 def _refuse_unsupported(request: Mapping[str, Any], current: Mapping[str, Any]) -> None:
     for member, value in request.items():
-        if member in CHANGEABLE or value in (None, [], {}) or current.get(member) == value:
+        if member in CHANGEABLE or value in (None, "", [], {}) or current.get(member) == value:
             continue
         logger.warning(
             "UpdateFunctionConfiguration: skylift changes Environment, Timeout, MemorySize "
