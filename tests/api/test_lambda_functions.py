@@ -72,6 +72,11 @@ def untouched(event, context):
     return {"mode": os.environ.get("MODE")}
 
 
+@app.http("/{proxy+}", methods=["ANY"])
+def catch_all(event, context):
+    return {"statusCode": 200, "body": "the app's"}
+
+
 @app.queue("orders", batch_size=5, max_batching_window=2, report_batch_item_failures=True)
 def take(event, context):
     return {"batchItemFailures": []}
@@ -82,7 +87,17 @@ def audit(event, context):
     return None
 """
 NAMES = sorted(
-    ["greet", "capped", "changeable", "sleeper", "spawned", "untouched", "take", "audit"]
+    [
+        "greet",
+        "capped",
+        "changeable",
+        "sleeper",
+        "spawned",
+        "untouched",
+        "catch_all",
+        "take",
+        "audit",
+    ]
 )
 
 
@@ -338,6 +353,11 @@ def test_other_operations_get_lambdas_json_error_not_the_apps_404(
     assert response.headers["x-amzn-errortype"] == "UnknownOperationException"
     assert response.headers["content-type"] == "application/json"
     assert response.json()["Type"] == "User"
+
+
+def test_the_apps_catch_all_route_still_serves_its_own_paths(url: str) -> None:
+    assert httpx.get(f"{url}/2015-03-32/functions").text == "the app's"
+    assert httpx.get(f"{url}/hello").text == "the app's"
 
 
 def test_boto3_sees_an_unserved_operation_as_a_client_error(lam: Any) -> None:
