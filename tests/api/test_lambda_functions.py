@@ -360,6 +360,23 @@ def test_the_apps_catch_all_route_still_serves_its_own_paths(url: str) -> None:
     assert httpx.get(f"{url}/hello").text == "the app's"
 
 
+def test_a_bucket_named_like_a_lambda_api_version_is_still_s3s(url: str) -> None:
+    import boto3  # type: ignore[import-untyped]  # boto3 ships no type hints
+    from botocore.config import Config  # type: ignore[import-untyped]
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 0}),
+    )
+    s3.create_bucket(Bucket="2024-08-31")
+    s3.put_object(Bucket="2024-08-31", Key="report.csv", Body=b"a,b\n")
+    assert s3.get_object(Bucket="2024-08-31", Key="report.csv")["Body"].read() == b"a,b\n"
+
+
 def test_boto3_sees_an_unserved_operation_as_a_client_error(lam: Any) -> None:
     response = error_of(lam.list_versions_by_function, FunctionName="greet")
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 404

@@ -130,12 +130,21 @@ class Gateway:
 def aws_service(scope: Scope) -> str:
     """The AWS service ("sqs", "s3", "lambda") an SDK request is for, or "" for the app's.
 
-    Lambda's API is told by its paths (everything under one of its API versions, served
-    or not), which no API Gateway route can shadow, and skylift's control API ("control") by
-    its prefix, which no route may use.
+    Lambda's API (Invoke, the concurrency operations, account settings) is told by its
+    paths, which no API Gateway route can shadow, and skylift's control API ("control") by
+    its prefix, which no route may use. Any other path under one of Lambda's API versions
+    is Lambda's too, unless it is signed for S3 (a bucket may be named "2024-08-31").
     """
     path: str = scope["path"]
-    if path.startswith(LAMBDA_PREFIXES):
+    # A tuple of constants is one constant to the compiler: no cost per request.
+    if path.startswith(
+        (
+            "/2015-03-31/functions/",
+            "/2017-10-31/functions/",
+            "/2019-09-30/functions/",
+            "/2016-08-19/account-settings",
+        )
+    ):
         return "lambda"
     if path.startswith(CONTROL_PREFIX):
         return "control"
@@ -152,6 +161,8 @@ def aws_service(scope: Scope) -> str:
             s3 = True
     if s3 or b"%2Fs3%2Faws4_request" in scope.get("query_string", b""):
         return "s3"
+    if path.startswith(LAMBDA_PREFIXES):
+        return "lambda"
     return ""
 
 
