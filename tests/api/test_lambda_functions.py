@@ -115,8 +115,10 @@ def url(app_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def lam(url: str, lambda_client: Callable[[str], Any]) -> Any:
-    return lambda_client(url)
+def lam(url: str, lambda_client: Callable[[str], Any]) -> Iterator[Any]:
+    client = lambda_client(url)
+    yield client
+    client.close()  # its pooled connections, rather than whenever they are collected
 
 
 def error_of(call: Any, **kwargs: Any) -> dict[str, Any]:
@@ -318,7 +320,9 @@ def test_a_mapping_keeps_its_uuid_across_restarts(
 ) -> None:
     first = {m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]}
     with serve(str(app_dir), options=["--quiet"]) as other:
-        again = lambda_client(other).list_event_source_mappings()["EventSourceMappings"]
+        client = lambda_client(other)
+        again = client.list_event_source_mappings()["EventSourceMappings"]
+        client.close()
     assert {m["UUID"] for m in again} == first
 
 
@@ -372,9 +376,12 @@ def test_a_bucket_named_like_a_lambda_api_version_is_still_s3s(url: str) -> None
         aws_secret_access_key="x",
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 0}),
     )
-    s3.create_bucket(Bucket="2024-08-31")
-    s3.put_object(Bucket="2024-08-31", Key="report.csv", Body=b"a,b\n")
-    assert s3.get_object(Bucket="2024-08-31", Key="report.csv")["Body"].read() == b"a,b\n"
+    try:
+        s3.create_bucket(Bucket="2024-08-31")
+        s3.put_object(Bucket="2024-08-31", Key="report.csv", Body=b"a,b\n")
+        assert s3.get_object(Bucket="2024-08-31", Key="report.csv")["Body"].read() == b"a,b\n"
+    finally:
+        s3.close()
 
 
 def test_boto3_sees_an_unserved_operation_as_a_client_error(lam: Any) -> None:

@@ -81,8 +81,10 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def lam(url: str, lambda_client: Callable[[str], Any]) -> Any:
-    return lambda_client(url)
+def lam(url: str, lambda_client: Callable[[str], Any]) -> Iterator[Any]:
+    client = lambda_client(url)
+    yield client
+    client.close()  # its pooled connections, rather than whenever they are collected
 
 
 def invoke(lam: Any, name: str, event: dict[str, Any] | None = None) -> Any:
@@ -331,8 +333,11 @@ def test_a_sam_function_imports_again_with_the_new_environment(
     (tmp_path / "app.py").write_text(textwrap.dedent(SAM_CODE))
     with serve(template=str(tmp_path / "template.yaml"), options=["--quiet"]) as base:
         lam = lambda_client(base)
-        assert invoke(lam, "Reader") == {"table": "first-table"}
-        lam.update_function_configuration(
-            FunctionName="Reader", Environment={"Variables": {"TABLE": "second-table"}}
-        )
-        assert invoke(lam, "Reader") == {"table": "second-table"}
+        try:
+            assert invoke(lam, "Reader") == {"table": "first-table"}
+            lam.update_function_configuration(
+                FunctionName="Reader", Environment={"Variables": {"TABLE": "second-table"}}
+            )
+            assert invoke(lam, "Reader") == {"table": "second-table"}
+        finally:
+            lam.close()
