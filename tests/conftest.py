@@ -102,3 +102,39 @@ def lambda_client() -> Callable[[str], Any]:
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def aws_cli() -> Callable[..., Any]:
+    """Runs the real AWS CLI (awscli, in the test extras) against a server's URL with fake
+    keys and no config or credentials files, so it can never reach real AWS; returns its
+    JSON answer. Example: ``aws_cli(url, "lambda", "list-functions")``."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def run(url: str, *args: str) -> Any:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            AWS_ENDPOINT_URL=url,
+            AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE",
+            AWS_SECRET_ACCESS_KEY="not-a-real-secret",
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_CONFIG_FILE="/dev/null",
+            AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+            AWS_MAX_ATTEMPTS="1",
+            AWS_PAGER="",
+        )
+        cli = Path(sys.executable).parent / "aws"
+        done = subprocess.run(
+            [str(cli), *args, "--output", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    return run

@@ -163,12 +163,10 @@ def test_a_reservation_must_leave_100_unreserved(lam: Any) -> None:
     unreserved = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as caught:
         lam.put_function_concurrency(FunctionName="echo", ReservedConcurrentExecutions=unreserved)
-    message = caught.value.response["Error"]["Message"]
-    assert message.startswith(
+    assert caught.value.response["Error"]["Message"] == (
         "Specified ReservedConcurrentExecutions for function decreases account's "
         "UnreservedConcurrentExecution below its minimum value of [100]."
     )
-    assert f"echo may have at most {unreserved - 100} of the server's {LIMIT}" in message
     allowed = unreserved - 100
     lam.put_function_concurrency(FunctionName="echo", ReservedConcurrentExecutions=allowed)
     lam.delete_function_concurrency(FunctionName="echo")
@@ -303,9 +301,8 @@ def test_an_unknown_function_is_not_found(lam: Any, operation: str, kwargs: dict
     response = caught.value.response
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 404
     assert response["Type"] == "User"
-    assert response["Error"]["Message"].startswith(
-        f"Function not found: arn:aws:lambda:us-east-1:{ACCOUNT}:function:nope. "
-        "This app declares: bounded, capped, echo"
+    assert response["Error"]["Message"] == (
+        f"Function not found: arn:aws:lambda:us-east-1:{ACCOUNT}:function:nope"
     )
 
 
@@ -334,4 +331,6 @@ def test_other_operations_under_the_new_paths_are_unknown(url: str) -> None:
     response = httpx.get(f"{url}/2019-09-30/functions/echo/code-signing-config")
     assert response.status_code == 404
     assert response.headers["x-amzn-errortype"] == "UnknownOperationException"
-    assert "has Invoke, the function concurrency" in response.json()["message"]
+    assert response.json()["message"] == (
+        "Unknown operation GET /2019-09-30/functions/echo/code-signing-config"
+    )

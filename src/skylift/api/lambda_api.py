@@ -25,11 +25,12 @@ from skylift.api.lambda_rest import (
     MAX_PAYLOAD,
     FunctionRef,
     LambdaError,
+    function_not_found,
     invalid_content,
     invalid_parameter,
-    not_found,
     respond,
     serve_operation,
+    unknown_operation,
     user_error,
 )
 from skylift.asgi_types import Receive, Scope, Send
@@ -121,18 +122,7 @@ class LambdaApi:
     async def _invoke(self, scope: Scope, body: bytes | None, request_id: str, send: Send) -> None:
         raw_name = _function_name(scope)
         if raw_name is None:
-            raise LambdaError(
-                404,
-                "UnknownOperationException",
-                {
-                    "Type": "User",
-                    "message": f"skylift does not serve {scope['method']} {scope['path']}: its "
-                    "Lambda API has Invoke and the concurrency operations only (POST "
-                    "/2015-03-31/functions/{FunctionName}/invocations, Put/Get/Delete"
-                    "FunctionConcurrency, the provisioned concurrency operations, "
-                    "GetAccountSettings). Manage functions in the app instead.",
-                },
-            )
+            raise unknown_operation(scope)
         spec, arn = self._resolve(raw_name, _query_qualifier(scope))
         headers = _headers(scope)
         invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
@@ -144,8 +134,7 @@ class LambdaApi:
         if body is None:
             raise _too_large()
         if spec is None:
-            names = ", ".join(sorted(self.specs)) or "none"
-            raise not_found(f"Function not found: {arn}. This app declares: {names}.")
+            raise function_not_found(arn, self.specs)
         client_context = _client_context(headers.get("x-amz-client-context"))
         # An empty body is no event at all; Lambda hands the function {} then.
         event = body or b"{}"
@@ -169,7 +158,7 @@ class LambdaApi:
                 spec.name, event, request_id=request_id, client_context=client_context
             )
         except FunctionNotFound:
-            raise not_found(f"Function not found: {arn}") from None
+            raise function_not_found(arn, self.specs) from None
         except Throttled as exc:
             raise _throttled(exc) from None
         extra: Headers = [(b"x-amz-executed-version", b"$LATEST")]
@@ -192,10 +181,7 @@ class LambdaApi:
         arn += f":function:{ref.name}" + (f":{qualifier}" if qualifier else "")
         ref.check_home(arn, self.region, self.account_id)
         if qualifier not in (None, "$LATEST") and ref.name in self.specs:
-            raise not_found(
-                f"Function not found: {arn}. skylift runs $LATEST only (no published versions "
-                "or aliases): leave the qualifier out, or use $LATEST."
-            )
+            raise function_not_found(arn, self.specs)
         return self.specs.get(ref.name), arn
 
 

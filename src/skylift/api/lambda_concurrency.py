@@ -15,6 +15,7 @@ answered through the Invoke API's helpers (``skylift.api.lambda_api``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -29,17 +30,19 @@ from skylift.account import ACCOUNT_ID
 from skylift.api.lambda_rest import (
     FunctionRef,
     LambdaError,
+    function_not_found,
     invalid_content,
     invalid_parameter,
-    not_found,
     respond,
     serve_operation,
+    unknown_operation,
     user_error,
 )
-from skylift.asgi_types import Asgi, Receive, Scope, Send
+from skylift.asgi_types import Receive, Scope, Send
 from skylift.engine.budget import Budget
 from skylift.engine.pool import Pool
 
+logger = logging.getLogger("skylift.api.lambda")
 PREFIXES = ("/2017-10-31/functions/", "/2019-09-30/functions/", "/2016-08-19/account-settings")
 # Lambda keeps this much of the account's concurrency for functions without a reservation
 # (all of it, for an account whose limit is lower).
@@ -59,19 +62,6 @@ def is_concurrency_request(scope: Scope) -> bool:
     Example: ``if is_concurrency_request(scope): await concurrency_api(scope, receive, send)``.
     """
     return scope.get("type") == "http" and str(scope.get("path", "")).startswith(PREFIXES)
-
-
-def lambda_service(invoke: Asgi, concurrency: Asgi) -> Asgi:
-    """One ASGI app for Lambda's API: concurrency operations go to `concurrency`, the rest
-    (Invoke, lifespan) to `invoke`.
-
-    Example: ``lambda_service(LambdaApi(...), ConcurrencyApi(pools, budget, region=region))``.
-    """
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await (concurrency if is_concurrency_request(scope) else invoke)(scope, receive, send)
-
-    return app
 
 
 @dataclass(frozen=True)
@@ -148,16 +138,7 @@ class ConcurrencyApi:
                 case ("2019-09-30", "provisioned-concurrency", "DELETE"):
                     self.delete_provisioned(name, query.get("Qualifier"))
                     return 204, {}
-        raise LambdaError(
-            404,
-            "UnknownOperationException",
-            {
-                "Type": "User",
-                "message": f"skylift does not serve {method} {scope['path']}: of Lambda's API it "
-                "has Invoke, the function concurrency and provisioned concurrency operations, "
-                "and GetAccountSettings. Manage functions in the app instead.",
-            },
-        )
+        raise unknown_operation(scope)
 
     # -- reserved concurrency: the pool's limit ------------------------------------------
 
@@ -188,10 +169,16 @@ class ConcurrencyApi:
         name, pool = self._function(raw_name, qualifiable=True)
         qualifier = _qualifier(raw_name, query)
         if pool.reserved and count > pool.limit:
+            logger.warning(
+                "%s: provisioned concurrency %d > reserved %d: request less, or raise the "
+                "reserved concurrency first (PutFunctionConcurrency)",
+                name,
+                count,
+                pool.limit,
+            )
             raise invalid_parameter(
                 "Requested Provisioned Concurrency should not be greater than the "
-                f"reservedConcurrentExecution for function ({count} > {pool.limit}): request "
-                "less, or raise the reserved concurrency first (PutFunctionConcurrency)."
+                "reservedConcurrentExecution for function"
             )
         if not pool.reserved:  # its instances come out of the unreserved concurrency
             self._keep_unreserved(name, count, "ConcurrentExecutions")
@@ -234,13 +221,17 @@ class ConcurrencyApi:
         unreserved = self.budget.limit - others
         floor = min(UNRESERVED_MINIMUM, self.budget.limit)
         if unreserved - count < floor:
+            logger.warning(
+                "%s may have at most %d of the server's concurrency (%d): ask for less, lower "
+                "other functions' reservations (skylift status shows them), or raise the "
+                "server's limit (skylift up --concurrency)",
+                name,
+                max(unreserved - floor, 0),
+                self.budget.limit,
+            )
             raise invalid_parameter(
                 f"Specified {member} for function decreases account's "
-                f"UnreservedConcurrentExecution below its minimum value of [{floor}]. "
-                f"{name} may have at most {max(unreserved - floor, 0)} of the server's "
-                f"{self.budget.limit}: ask for less, lower other functions' reservations "
-                "(skylift status shows them), or raise the server's limit "
-                "(skylift up --concurrency)."
+                f"UnreservedConcurrentExecution below its minimum value of [{floor}]."
             )
 
     def _config(self, name: str, pool: Pool) -> dict[str, Any]:
@@ -282,8 +273,7 @@ class ConcurrencyApi:
         ref.check_home(arn, self.region, self.account_id)
         pool = self.pools.get(ref.name)
         if pool is None:
-            names = ", ".join(sorted(self.pools)) or "none"
-            raise not_found(f"Function not found: {arn}. This app declares: {names}.")
+            raise function_not_found(arn, self.pools)
         if ref.qualifier and not qualifiable:
             raise invalid_parameter(
                 f"Concurrency is set for a whole function, not a version or alias: name "

@@ -10,10 +10,14 @@ of its shape in Lambda's model: ResourceNotFoundException has ``Message``, most 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote
 
 import orjson
 
@@ -23,6 +27,30 @@ from skylift.errors import SkyliftError
 logger = logging.getLogger("skylift.api.lambda")
 Headers = list[tuple[bytes, bytes]]
 MAX_PAYLOAD = 6 * 1024 * 1024  # 6291456: Lambda's synchronous request limit
+
+# The API versions in Lambda's request paths (botocore's model: one per generation of
+# operations). Every path under one belongs to the Lambda API, served or not, so a client
+# of an operation skylift lacks gets Lambda's error, never the app's 404 page.
+API_VERSIONS = (
+    "2014-11-13",
+    "2015-03-31",
+    "2016-08-19",
+    "2017-03-31",
+    "2017-10-31",
+    "2018-10-31",
+    "2019-09-25",
+    "2019-09-30",
+    "2020-04-22",
+    "2020-06-30",
+    "2021-07-20",
+    "2021-10-31",
+    "2021-11-15",
+    "2024-08-31",
+    "2025-11-30",
+    "2025-12-01",
+    "2026-07-09",
+)
+LAMBDA_PREFIXES = tuple(f"/{version}/" for version in API_VERSIONS)
 
 
 class LambdaError(SkyliftError):
@@ -52,6 +80,102 @@ def not_found(message: str) -> LambdaError:
     return LambdaError(404, "ResourceNotFoundException", {"Type": "User", "Message": message})
 
 
+def function_not_found(arn: str, functions: Iterable[str]) -> LambdaError:
+    """Lambda's answer for a function (or version) that does not exist; what the app does
+    declare goes to skylift's log."""
+    logger.warning(
+        "%s: no such function or version; this app declares %s, each as $LATEST only (no "
+        "published versions or aliases)",
+        arn,
+        ", ".join(sorted(functions)) or "none",
+    )
+    return not_found(f"Function not found: {arn}")
+
+
+def unknown_operation(scope: Scope) -> LambdaError:
+    """What Lambda answers a request for an operation it does not have; what skylift
+    serves goes to its log (docs/lambda-api.md lists it)."""
+    logger.warning(
+        "Lambda API: skylift does not serve %s %s; docs/lambda-api.md lists the operations "
+        "it serves",
+        scope["method"],
+        scope["path"],
+    )
+    return user_error(
+        404, "UnknownOperationException", f"Unknown operation {scope['method']} {scope['path']}"
+    )
+
+
+def validation_error(value: str, member: str, constraint: str) -> LambdaError:
+    """Lambda's request validation (Coral's) words a violated constraint of its model so;
+    `value` is quoted as it should appear ("'0'", "null", or "" for a sensitive one)."""
+    shown = f"Value {value} at" if value else "Value at"
+    return user_error(
+        400,
+        "ValidationException",
+        f"1 validation error detected: {shown} '{member}' failed to satisfy constraint: "
+        f"{constraint}",
+    )
+
+
+def segments(scope: Scope) -> list[str]:
+    """The path's segments, from the raw path, since a percent-encoded "/" in a name must
+    not split it: ``["", "2015-03-31", "functions", "echo"]``; each is percent-decoded."""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    parts = raw.split(b"?", 1)[0].decode("latin-1").split("/")
+    return [unquote(part) for part in parts]
+
+
+def query(scope: Scope) -> dict[str, str]:
+    """The query string's parameters, the first value of each."""
+    pairs = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return {key: values[0] for key, values in pairs.items()}
+
+
+MAX_LIST_ITEMS = 10000  # MaxItems' bound in Lambda's model (MaxListItems)
+
+
+def max_items(raw: str | None, page: int) -> int:
+    """How many items a list operation answers with: MaxItems, at most `page`."""
+    if raw is None:
+        return page
+    try:
+        count = int(raw)
+    except ValueError:
+        raise invalid_parameter(f"MaxItems must be a whole number, got '{raw}'") from None
+    if not 1 <= count <= MAX_LIST_ITEMS:
+        bound = (
+            "greater than or equal to 1" if count < 1 else f"less than or equal to {MAX_LIST_ITEMS}"
+        )
+        raise validation_error(f"'{count}'", "maxItems", f"Member must have value {bound}")
+    return min(count, page)
+
+
+def write_marker(key: str) -> str:
+    """An opaque Marker naming where the next page starts."""
+    return base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def read_marker(marker: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(marker.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid_parameter(f"Invalid pagination token: {marker}") from None
+
+
+def json_body(body: bytes | None) -> dict[str, Any]:
+    """A request's JSON object (an empty body is an empty object)."""
+    if body is None:
+        raise invalid_content("The request body is too large.")
+    try:
+        request = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise invalid_content(f"Could not parse request body into json: {exc}") from None
+    if not isinstance(request, dict):
+        raise invalid_content("Could not parse request body into json: not an object")
+    return request
+
+
 @dataclass(frozen=True)
 class FunctionRef:
     """A FunctionName as the caller wrote it: a name, a partial or a full ARN."""
@@ -78,15 +202,23 @@ class FunctionRef:
         """Refuse, as Lambda does, an ARN from another region or account (`arn` names it
         in the error)."""
         if self.region and self.region != region:
+            logger.warning(
+                "%s: skylift's functions are in %s: name the function, or use an ARN in %s",
+                arn,
+                region,
+                region,
+            )
             raise not_found(
-                f"Functions from '{self.region}' are not reachable in this region "
-                f"('{region}'): name the function, or use an ARN in {region}."
+                f"Functions from '{self.region}' are not reachable in this region ('{region}')"
             )
         if self.account and self.account != account_id:
-            raise not_found(
-                f"Function not found: {arn}. skylift's functions are in account "
-                f"{account_id}: name the function, or use its ARN in that account."
+            logger.warning(
+                "%s: skylift's functions are in account %s: name the function, or use its "
+                "ARN in that account",
+                arn,
+                account_id,
             )
+            raise not_found(f"Function not found: {arn}")
 
 
 def _qualifier(parts: list[str], index: int) -> str | None:
@@ -123,10 +255,11 @@ async def respond(
     error_code: str | None = None,
     *,
     extra: Sequence[tuple[bytes, bytes]] = (),
+    content_type: bytes = b"application/json",
 ) -> None:
     headers: Headers = [(b"x-amzn-requestid", request_id.encode())]
     if status != 204:  # HTTP forbids a body, and so a length, on a 204
-        headers.append((b"content-type", b"application/json"))
+        headers.append((b"content-type", content_type))
         headers.append((b"content-length", str(len(body)).encode()))
     if error_code is not None:
         headers.append((b"x-amzn-errortype", error_code.encode()))

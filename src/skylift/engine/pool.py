@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -41,6 +42,9 @@ class Pool:
         environment: Mapping[str, str] | None = None,
     ) -> None:
         self.spec = spec
+        self._start_spec = spec  # how new instances start (see `update`)
+        self.generation = 0  # how many times `update` changed the spec
+        self._stale: set[Instance] = set()  # started before the last `update`
         self.zygote = zygote
         self.environment = environment  # the platform's part of every instance's
         self.idle_timeout = spec.idle_timeout or idle_timeout
@@ -141,12 +145,19 @@ class Pool:
             raise LoadError(f"{self.spec.name}: the server is shutting down")
         self.size += 1
         try:
-            instance = await start_instance(self.spec, self.zygote, self.environment)
+            instance = await self._new_instance()
         except BaseException:
             self.size -= 1
             self._replace_for_waiters()  # the slot it held is free again
             raise
         self._all.add(instance)
+        return instance
+
+    async def _new_instance(self) -> Instance:
+        generation = self.generation
+        instance = await start_instance(self._start_spec, self.zygote, self.environment)
+        if generation != self.generation:  # updated while it started: serves once at most
+            self._stale.add(instance)
         return instance
 
     def release(self, instance: Instance) -> None:
@@ -157,7 +168,7 @@ class Pool:
     def _release_instance(self, instance: Instance) -> None:
         self._account()
         self.busy -= 1
-        if not instance.alive or self._closed or self.size > self.limit:
+        if not instance.alive or self._closed or self.size > self.limit or instance in self._stale:
             self._discard(instance)
             self._replace_for_waiters()
             return
@@ -171,6 +182,7 @@ class Pool:
     def _discard(self, instance: Instance) -> None:
         instance.close()
         self._all.discard(instance)
+        self._stale.discard(instance)
         self.size -= 1
 
     def _replace_for_waiters(self) -> None:
@@ -190,7 +202,7 @@ class Pool:
     async def _start_for_waiter(self) -> None:
         """Start an instance in a slot `_replace_for_waiters` already took."""
         try:
-            instance = await start_instance(self.spec, self.zygote, self.environment)
+            instance = await self._new_instance()
         except Exception as exc:
             self.size -= 1
             # There is room, but instances cannot start: say so to everyone waiting.
@@ -216,7 +228,7 @@ class Pool:
         while self.size < self.floor and not self._closed:
             instance = await self._start()
             died = not instance.alive
-            if self._closed or self.size > self.limit or died:
+            if self._closed or self.size > self.limit or died or instance in self._stale:
                 # Closed, or the limit fell, while it started; or it died at once.
                 self._discard(instance)
                 if died and not self._closed:
@@ -290,6 +302,24 @@ class Pool:
         waiting = sum(not fut.done() for fut in self._waiters)
         for _ in range(min(waiting, self.limit - self.size)):
             self._replace_for_waiters()
+        self.prewarm()
+
+    def update(self, spec: FunctionSpec) -> None:
+        """Serve `spec` (a changed configuration of the same function) from now on.
+
+        New instances start with it; idle ones stop at once and busy ones when their
+        invocation ends, so the next invocation sees the change, as after Lambda's
+        UpdateFunctionConfiguration. A zygote forks workers with the configuration it
+        loaded, so a forked function's new instances are then fresh interpreters
+        (`spawn=True`) given the new spec, whose init phase runs with it.
+        """
+        self.spec = spec
+        forked = not (spec.runtime_command or spec.spawn)
+        self._start_spec = dataclasses.replace(spec, spawn=True) if forked else spec
+        self.generation += 1
+        self._stale.update(self._all)
+        while self._idle:
+            self._discard(self._idle.pop())
         self.prewarm()
 
     def unreserve(self) -> None:

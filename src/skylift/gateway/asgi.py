@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import orjson
 
+from skylift.api.lambda_rest import LAMBDA_PREFIXES
 from skylift.asgi_types import Asgi, Receive, Scope, Send, lifespan
 from skylift.engine.invoker import Invoker
 from skylift.errors import SkyliftError, Throttled
@@ -132,7 +133,8 @@ def aws_service(scope: Scope) -> str:
 
     Lambda's API (Invoke, the concurrency operations, account settings) is told by its
     paths, which no API Gateway route can shadow, and skylift's control API ("control") by
-    its prefix, which no route may use.
+    its prefix, which no route may use. Any other path under one of Lambda's API versions
+    is Lambda's too, unless it is signed for S3 (a bucket may be named "2024-08-31").
     """
     path: str = scope["path"]
     # A tuple of constants is one constant to the compiler: no cost per request.
@@ -161,6 +163,8 @@ def aws_service(scope: Scope) -> str:
             s3 = True
     if s3 or b"%2Fs3%2Faws4_request" in scope.get("query_string", b""):
         return "s3"
+    if path.startswith(LAMBDA_PREFIXES):
+        return "lambda"
     return ""
 
 

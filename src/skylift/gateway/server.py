@@ -116,7 +116,10 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
     """The AWS-compatible APIs over the platform's state, keyed by service name."""
     from skylift.api.control import ControlApi
     from skylift.api.lambda_api import LambdaApi
-    from skylift.api.lambda_concurrency import ConcurrencyApi, lambda_service
+    from skylift.api.lambda_concurrency import ConcurrencyApi
+    from skylift.api.lambda_functions import FunctionsApi
+    from skylift.api.lambda_mappings import MappingsApi
+    from skylift.api.lambda_service import lambda_service
     from skylift.api.s3 import S3Api
     from skylift.api.sqs import SqsApi
     from skylift.api.unserved import Unserved
@@ -134,6 +137,8 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
                 enqueue=platform.sources.async_invocations.enqueue,
             ),
             ConcurrencyApi(platform.pools, platform.budget, region=state.region),
+            FunctionsApi(platform.specs, platform.pools, region=state.region),
+            MappingsApi(platform.specs, region=state.region),
         ),
         "control": ControlApi(platform.pools, platform.budget, platform.autoscaler),
         "unserved": Unserved(),
