@@ -8,8 +8,8 @@ trait, from which botocore takes the error code users see
 (``AWS.SimpleQueueService.NonExistentQueue``) and the exception class
 (``client.exceptions.QueueDoesNotExist``), as with real SQS.
 
-The older query protocol (form-encoded ``Action=...``, XML answers) is refused with an
-error that says to use a current SDK.
+The older query protocol (``Action=...`` form parameters, XML answers in SQS's namespace),
+which older SDKs and tools still speak, is served by the same actions (``sqs_query.py``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import logging
 import uuid
 from collections.abc import Awaitable
 from typing import Any
-from xml.sax.saxutils import escape
 
 import orjson
 
 from skylift.account import ACCOUNT_ID
+from skylift.api import sqs_query
 from skylift.api.sqs_actions import Result, SqsActions
 from skylift.api.sqs_params import Params
 from skylift.asgi_types import Receive, Scope, Send, lifespan
@@ -41,11 +41,6 @@ MAX_BODY = 4 * 1024 * 1024
 UNSUPPORTED_ACTIONS = {
     "AddPermission": "skylift has no IAM: every client may use every queue",
     "RemovePermission": "skylift has no IAM: every client may use every queue",
-    "TagQueue": "skylift does not store queue tags",
-    "UntagQueue": "skylift does not store queue tags",
-    "ListQueueTags": "skylift does not store queue tags",
-    "ListMessageMoveTasks": "StartMessageMoveTask has finished moving when it returns",
-    "CancelMessageMoveTask": "StartMessageMoveTask has finished moving when it returns",
 }
 
 
@@ -67,9 +62,8 @@ def is_sqs_request(scope: Scope) -> bool:
     """Whether an ASGI request is meant for the SQS API, by its headers alone.
 
     True for a POST whose ``X-Amz-Target`` starts with ``AmazonSQS.`` (the JSON protocol),
-    or a form POST signed for the ``sqs`` service (the query protocol, which SqsApi refuses
-    with a helpful error). Example: ``if is_sqs_request(scope): await sqs(scope, receive,
-    send)``.
+    or a form POST signed for the ``sqs`` service (the query protocol). Example:
+    ``if is_sqs_request(scope): await sqs(scope, receive, send)``.
     """
     if scope.get("type") != "http" or scope.get("method") != "POST":
         return False
@@ -118,12 +112,18 @@ class SqsApi:
         request_id = str(uuid.uuid4())
         headers = dict(scope["headers"])  # ASGI lower-cases header names
         target = headers.get(b"x-amz-target", b"").decode("latin-1")
-        if not target and _is_query_protocol(scope, headers):
-            await _refuse_query_protocol(send, request_id)
-            return
+        query = not target and _is_query_protocol(scope, headers)
+        action = target.removeprefix(_TARGET_PREFIX)
         try:
-            action = target.removeprefix(_TARGET_PREFIX)
-            if scope["method"] != "POST" or not target.startswith(_TARGET_PREFIX) or not action:
+            if query:
+                action, data = await _query_request(scope, receive)
+                if not action:
+                    raise InvalidAction(
+                        "The action or operation requested is invalid. Verify that the action "
+                        "is typed correctly.",
+                        hint="a query-protocol request names its action in Action=...",
+                    )
+            elif scope["method"] != "POST" or not target.startswith(_TARGET_PREFIX) or not action:
                 raise InvalidAction(
                     f"Could not find operation {target}",
                     hint="the SQS API takes POST requests with an X-Amz-Target: "
@@ -132,7 +132,9 @@ class SqsApi:
             handler = self._actions.actions.get(action)
             if handler is None:
                 raise _unknown(action)
-            params = Params(_parse(await _read_body(receive)))
+            if not query:
+                data = _parse(await _read_body(receive))
+            params = Params(data)
             host = headers.get(b"host", b"").decode("latin-1") or _server(scope)
             if action == "ReceiveMessage":
                 # A long poll must end when its client goes away, or it would take (and hide
@@ -143,15 +145,20 @@ class SqsApi:
             else:
                 result = await handler(params, host)
         except QueueError as error:
-            log_hint(error, target, request_id)
-            await _respond(send, error.status, _error_body(error), request_id, error)
+            log_hint(error, action, request_id)
+            await _respond_error(send, error, request_id, query)
             return
         except Exception:
-            logger.exception("SQS request %s (%s) failed", request_id, target)
+            logger.exception("SQS request %s (%s) failed", request_id, action)
             bug = InternalError("We encountered an internal error. Please try again.")
-            await _respond(send, bug.status, _error_body(bug), request_id, bug)
+            await _respond_error(send, bug, request_id, query)
             return
-        await _respond(send, 200, orjson.dumps(result), request_id)
+        if query:
+            await _respond(
+                send, 200, sqs_query.result(action, result, request_id), request_id, xml=True
+            )
+        else:
+            await _respond(send, 200, orjson.dumps(result), request_id)
 
 
 def _unknown(action: str) -> QueueError:
@@ -235,11 +242,33 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
+async def _query_request(scope: Scope, receive: Receive) -> tuple[str, dict[str, Any]]:
+    """A query-protocol request's action and parameters, from its form body and its query
+    string (a GET, or a POST with parameters in the URL, as some tools send)."""
+    form = (await _read_body(receive)).decode("utf-8", "replace")
+    url_params = scope.get("query_string", b"").decode("latin-1")
+    text = "&".join(part for part in (url_params, form) if part)
+    return sqs_query.parse(text, scope.get("path", "/"))
+
+
+async def _respond_error(send: Send, error: QueueError, request_id: str, query: bool) -> None:
+    if query:
+        await _respond(send, error.status, sqs_query.error(error, request_id), request_id, xml=True)
+    else:
+        await _respond(send, error.status, _error_body(error), request_id, error)
+
+
 async def _respond(
-    send: Send, status: int, body: bytes, request_id: str, error: QueueError | None = None
+    send: Send,
+    status: int,
+    body: bytes,
+    request_id: str,
+    error: QueueError | None = None,
+    *,
+    xml: bool = False,
 ) -> None:
     headers = [
-        (b"content-type", b"application/x-amz-json-1.0"),
+        (b"content-type", b"text/xml" if xml else b"application/x-amz-json-1.0"),
         (b"content-length", str(len(body)).encode()),
         (b"x-amzn-requestid", request_id.encode()),
     ]
@@ -253,26 +282,6 @@ async def _respond(
 def _is_query_protocol(scope: Scope, headers: dict[bytes, bytes]) -> bool:
     form = headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded")
     return form or b"Action=" in scope.get("query_string", b"")
-
-
-async def _refuse_query_protocol(send: Send, request_id: str) -> None:
-    message = (
-        "skylift's SQS API speaks SQS's JSON protocol only (X-Amz-Target: AmazonSQS.<Action>), "
-        "not the query protocol (Action=... forms with XML answers). Upgrade to a current AWS "
-        "SDK or CLI: boto3/botocore 1.34 or later, AWS SDK for JavaScript v3.447 or later."
-    )
-    body = (
-        '<?xml version="1.0"?><ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/">'
-        f"<Error><Type>Sender</Type><Code>InvalidAction</Code><Message>{escape(message)}"
-        f"</Message><Detail/></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
-    ).encode()
-    headers = [
-        (b"content-type", b"text/xml"),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-amzn-requestid", request_id.encode()),
-    ]
-    await send({"type": "http.response.start", "status": 400, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def _server(scope: Scope) -> str:
