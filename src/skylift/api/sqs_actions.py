@@ -18,6 +18,7 @@ from typing import Any
 
 from skylift.api.sqs_move_tasks import MoveTasks
 from skylift.api.sqs_params import Params, missing
+from skylift.api.sqs_results import batch_result, present, received, sent
 from skylift.queues.attributes import (
     FIFO_STORED_ATTRIBUTES,
     INTEGER_ATTRIBUTES,
@@ -34,13 +35,10 @@ from skylift.queues.errors import (
     QueueDoesNotExist,
     QueueError,
 )
-from skylift.queues.messages import check_batch_size, md5_of_message_attributes
+from skylift.queues.messages import check_batch_size
 from skylift.queues.protocol import (
-    MessageAttributeValue,
     OutgoingMessage,
     QueueBackend,
-    ReceivedMessage,
-    SendResult,
 )
 
 Result = dict[str, Any]
@@ -124,7 +122,7 @@ class SqsActions:
     async def list_queues(self, params: Params, host: str) -> Result:
         prefix = params.optional_string("QueueNamePrefix") or ""
         names, token = _page(await self.queues.list_queues(prefix), params)
-        return _present({"QueueUrls": [self.url(host, n) for n in names], "NextToken": token})
+        return present({"QueueUrls": [self.url(host, n) for n in names], "NextToken": token})
 
     async def delete_queue(self, params: Params, host: str) -> Result:
         name = params.queue_name()
@@ -146,7 +144,7 @@ class SqsActions:
         return {}
 
     async def list_queue_tags(self, params: Params, host: str) -> Result:
-        return _present({"Tags": await self.queues.list_tags(params.queue_name())})
+        return present({"Tags": await self.queues.list_tags(params.queue_name())})
 
     async def purge_queue(self, params: Params, host: str) -> Result:
         await self.queues.purge(params.queue_name())
@@ -164,7 +162,7 @@ class SqsActions:
         attributes = await self.queues.get_attributes(name)
         if "All" not in wanted:
             attributes = {k: v for k, v in attributes.items() if k in wanted}
-        return _present({"Attributes": attributes})
+        return present({"Attributes": attributes})
 
     async def set_queue_attributes(self, params: Params, host: str) -> Result:
         name = params.queue_name()
@@ -183,14 +181,14 @@ class SqsActions:
                 sources.append(name)
         names, token = _page(sources, params)
         # "queueUrls" is lower camel case in the SQS model, unlike ListQueues' "QueueUrls".
-        return _present({"queueUrls": [self.url(host, n) for n in names], "NextToken": token})
+        return present({"queueUrls": [self.url(host, n) for n in names], "NextToken": token})
 
     # -- messages -------------------------------------------------------------------------
 
     async def send_message(self, params: Params, host: str) -> Result:
         name = params.queue_name()
         [result] = await self.queues.send(name, [_outgoing(params)])
-        return _sent(result)
+        return sent(result)
 
     async def send_message_batch(self, params: Params, host: str) -> Result:
         name = params.queue_name()
@@ -210,9 +208,9 @@ class SqsActions:
                     raise
                 failed[pending.pop(error.entry)] = error
                 continue
-            successful = [{"Id": ids[i], **_sent(r)} for i, r in zip(pending, results, strict=True)]
+            successful = [{"Id": ids[i], **sent(r)} for i, r in zip(pending, results, strict=True)]
             break
-        result = _batch_result(successful, ids, failed)
+        result = batch_result(successful, ids, failed)
         if not result["Failed"]:
             del result["Failed"]  # SQS leaves an empty Failed out of SendMessageBatch's answer
         return result
@@ -249,7 +247,7 @@ class SqsActions:
             visibility_timeout=params.optional_int("VisibilityTimeout"),
             wait_seconds=params.optional_int("WaitTimeSeconds"),
         )
-        return _present({"Messages": [_message(m, system, user) for m in messages]})
+        return present({"Messages": [received(m, system, user) for m in messages]})
 
     async def delete_message(self, params: Params, host: str) -> Result:
         name = params.queue_name()
@@ -264,7 +262,7 @@ class SqsActions:
         handles = [entry.string("ReceiptHandle") for entry in entries]
         errors = await self.queues.delete(name, handles)
         failed = {i: error for i, error in enumerate(errors) if error is not None}
-        return _batch_result(
+        return batch_result(
             [{"Id": ids[i]} for i in range(len(ids)) if i not in failed], ids, failed
         )
 
@@ -287,7 +285,7 @@ class SqsActions:
                 raise
             except QueueError as error:
                 failed[index] = error
-        return _batch_result(
+        return batch_result(
             [{"Id": ids[i]} for i in range(len(ids)) if i not in failed], ids, failed
         )
 
@@ -301,18 +299,6 @@ def _outgoing(params: Params) -> OutgoingMessage:
         message_deduplication_id=params.optional_string("MessageDeduplicationId"),
         # Only AWSTraceHeader exists; it reaches the functions the message triggers.
         system_attributes=params.message_attributes("MessageSystemAttributes"),
-    )
-
-
-def _sent(result: SendResult) -> Result:
-    return _present(
-        {
-            "MessageId": result.message_id,
-            "MD5OfMessageBody": result.md5_of_body,
-            "MD5OfMessageAttributes": result.md5_of_message_attributes,
-            "MD5OfMessageSystemAttributes": result.md5_of_message_system_attributes,
-            "SequenceNumber": result.sequence_number,
-        }
     )
 
 
@@ -335,60 +321,6 @@ def _batch(params: Params) -> tuple[list[Params], list[str]]:
             )
         ids.append(entry_id)
     return entries, ids
-
-
-def _batch_result(
-    successful: list[Result], ids: list[str], failed: dict[int, QueueError]
-) -> Result:
-    return {
-        "Successful": successful,
-        "Failed": [
-            {
-                "Id": ids[i],
-                "SenderFault": error.sender_fault,
-                "Code": error.aws_query_code,
-                "Message": error.aws_message,
-            }
-            for i, error in sorted(failed.items())
-        ],
-    }
-
-
-def _message(message: ReceivedMessage, system: set[str], user: list[str]) -> Result:
-    attributes = message.attributes
-    if "All" not in system:
-        attributes = {k: v for k, v in attributes.items() if k in system}
-    selected = {k: v for k, v in message.message_attributes.items() if _selected(k, user)}
-    return _present(
-        {
-            "MessageId": message.message_id,
-            "ReceiptHandle": message.receipt_handle,
-            "MD5OfBody": message.md5_of_body,
-            "Body": message.body,
-            "Attributes": attributes,
-            # SQS digests the attributes it returns, so clients can check what they got.
-            "MD5OfMessageAttributes": md5_of_message_attributes(selected),
-            "MessageAttributes": {k: _wire_value(v) for k, v in selected.items()},
-        }
-    )
-
-
-def _selected(name: str, patterns: list[str]) -> bool:
-    """Whether MessageAttributeNames selects an attribute: All, .*, its name, or a prefix
-    followed by .* (``Hel.*`` selects Hello and Help.Me)."""
-    for pattern in patterns:
-        if pattern in ("All", ".*") or pattern == name:
-            return True
-        if pattern.endswith(".*") and name.startswith(pattern[:-2]):
-            return True
-    return False
-
-
-def _wire_value(value: MessageAttributeValue) -> Result:
-    if "BinaryValue" in value:
-        encoded = base64.b64encode(value["BinaryValue"]).decode()
-        return {"DataType": value["DataType"], "BinaryValue": encoded}
-    return {"DataType": value["DataType"], "StringValue": value["StringValue"]}
 
 
 def _page(names: list[str], params: Params) -> tuple[list[str], str | None]:
@@ -418,8 +350,3 @@ def _dead_letter_queue(policy: str) -> str | None:
         return queue_name_from_arn(json.loads(policy)["deadLetterTargetArn"])[2]
     except (ValueError, KeyError, TypeError, QueueError):
         return None
-
-
-def _present(result: Result) -> Result:
-    """The members that have a value: SQS's JSON leaves out absent and empty ones."""
-    return {k: v for k, v in result.items() if v is not None and v != [] and v != {}}

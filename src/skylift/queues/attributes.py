@@ -170,7 +170,12 @@ class RedrivePolicy:
             )
         if not isinstance(arn, str):
             raise InvalidAttributeValue(f"{prefix} Invalid value for deadLetterTargetArn.")
-        queue_name_from_arn(arn)
+        try:
+            queue_name_from_arn(arn)
+        except InvalidAttributeValue as error:
+            raise InvalidAttributeValue(
+                f"{prefix} Invalid value for deadLetterTargetArn.", hint=error.hint
+            ) from None
         return cls(arn, count)
 
 
