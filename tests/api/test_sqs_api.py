@@ -65,6 +65,14 @@ SQS_ERRORS: dict[str, tuple[str, int, str]] = {
 }
 
 
+# The JSON protocol's __type name where real SQS's differs from the error code (recorded
+# responses of real SQS: botocore reports it as QueryErrorCode).
+JSON_TYPES = {
+    "InvalidParameterValue": "InvalidParameterValueException",
+    "MissingParameter": "MissingRequiredParameterException",
+}
+
+
 class SeamQueues(SqliteQueues):
     """SqliteQueues, except that GetQueueAttributes on ``raise-<Class>`` raises that error:
     a seam for checking every error class on the wire."""
@@ -599,6 +607,7 @@ def test_every_queue_error_maps_to_what_botocore_expects(server: Server) -> None
         response = caught.value.response
         got = (type(caught.value), response["Error"]["Code"], response["Error"]["Type"])
         assert got == (modeled, expected_code, fault), class_name
+        assert response["Error"]["QueryErrorCode"] == JSON_TYPES.get(cls.code, cls.code)
         if response["ResponseMetadata"]["HTTPStatusCode"] != status:
             mismatched.append((cls.code, response["ResponseMetadata"]["HTTPStatusCode"], status))
     assert mismatched == []
