@@ -254,13 +254,14 @@ def test_message_move_tasks_list_cancel_and_rate(sqs: Any, name: str) -> None:
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
     url = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": policy})["QueueUrl"]
     sqs.send_message_batch(
-        QueueUrl=url, Entries=[{"Id": f"m{i}", "MessageBody": f"m{i}"} for i in range(4)]
+        QueueUrl=url, Entries=[{"Id": f"m{i}", "MessageBody": f"m{i}"} for i in range(10)]
     )
     for _ in range(2):  # the second receive moves them all to the dead-letter queue
         sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
     assert arn_of(sqs, url)  # the source is some queue's dead-letter queue: accepted
 
-    # Not a dead-letter queue: refused, as SQS words it.
+    # Not a dead-letter queue: refused, as SQS words it. (At 1 message a second the task
+    # below runs for 9 s: long enough to be seen RUNNING on a loaded machine.)
     refused = error_of(sqs.start_message_move_task, SourceArn=arn_of(sqs, url))["Error"]
     assert refused["Message"] == "Source queue must be configured as a Dead Letter Queue."
 
@@ -272,18 +273,18 @@ def test_message_move_tasks_list_cancel_and_rate(sqs: Any, name: str) -> None:
     assert (
         running["MaxNumberOfMessagesPerSecond"],
         running["ApproximateNumberOfMessagesToMove"],
-    ) == (1, 4)
+    ) == (1, 10)
     again = error_of(sqs.start_message_move_task, SourceArn=dlq_arn)["Error"]
     assert again["Message"].startswith("There is already a task running.")
     moved = sqs.cancel_message_move_task(TaskHandle=handle)["ApproximateNumberOfMessagesMoved"]
-    assert moved < 4
+    assert moved < 10
     [cancelled] = sqs.list_message_move_tasks(SourceArn=dlq_arn, MaxResults=10)["Results"]
     assert cancelled["Status"] == "CANCELLED" and "TaskHandle" not in cancelled
     time.sleep(1.2)  # a cancelled task moves no more
     counts = sqs.get_queue_attributes(
         QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
     )
-    assert counts["Attributes"]["ApproximateNumberOfMessages"] == str(4 - moved)
+    assert counts["Attributes"]["ApproximateNumberOfMessages"] == str(10 - moved)
 
     bad = error_of(sqs.cancel_message_move_task, TaskHandle="not-a-handle")["Error"]
     assert bad["Message"] == "Value for parameter TaskHandle is invalid."
