@@ -106,7 +106,11 @@ class MoveTasks:
         kept.append(task)
         del kept[:-_KEPT]
         if rate is None:
-            task.moved = await self.queues.redrive(source, destination)
+            try:
+                task.moved = await self.queues.redrive(source, destination)
+            except QueueError as error:
+                task.status, task.failure = "FAILED", error.aws_query_code
+                raise
             task.status = "COMPLETED"
         else:
             task.runner = asyncio.ensure_future(self._run(task, source, destination, rate))
