@@ -392,11 +392,10 @@ class QueueBackendConformance:
         assert await q.receive("jobs") == []  # extended past the queue's 1 s
         await q.change_visibility("jobs", got.receipt_handle, 0)
         [again] = await q.receive("jobs", visibility_timeout=30)
-        # The earlier receive's handle is stale now that the message was received again.
-        error = await raises(
-            InvalidParameterValue, q.change_visibility("jobs", got.receipt_handle, 5)
-        )
-        assert "not available for visibility timeout change" in error.message
+        # The earlier receive's handle still works on the message received again, as in SQS.
+        await q.change_visibility("jobs", got.receipt_handle, 0)
+        [third] = await q.receive("jobs", visibility_timeout=30)
+        assert third.message_id == got.message_id
         await raises(ReceiptHandleIsInvalid, q.change_visibility("jobs", "garbage", 5))
         await raises(ReceiptHandleIsInvalid, q.change_visibility("other", again.receipt_handle, 5))
         await raises(
@@ -404,7 +403,10 @@ class QueueBackendConformance:
         )
         await q.change_visibility("jobs", again.receipt_handle, 43_200)
         await q.delete("jobs", [again.receipt_handle])
-        await raises(InvalidParameterValue, q.change_visibility("jobs", again.receipt_handle, 5))
+        error = await raises(
+            InvalidParameterValue, q.change_visibility("jobs", again.receipt_handle, 5)
+        )
+        assert "not available for visibility timeout change" in error.message
 
     @scenario
     async def test_change_visibility_after_timeout_ran_out_is_accepted_and_ignored(
@@ -570,7 +572,6 @@ class QueueBackendConformance:
             policy("dlq", 1001),
             policy("missing"),
             policy("dlq.fifo"),
-            policy("jobs"),
             json.dumps(
                 {
                     "deadLetterTargetArn": "arn:aws:sqs:eu-west-1:999999999999:dlq",
@@ -583,6 +584,15 @@ class QueueBackendConformance:
         await q.create_queue("jobs", {"RedrivePolicy": policy("dlq", "5")})
         await q.set_attributes("jobs", {"RedrivePolicy": ""})
         assert "RedrivePolicy" not in await q.get_attributes("jobs")
+
+    @scenario
+    async def test_a_queue_may_be_its_own_dead_letter_queue(self, q: QueueBackend) -> None:
+        policy = json.dumps({"deadLetterTargetArn": ACCOUNT_ARN + "self", "maxReceiveCount": 1})
+        await q.create_queue("self", {"RedrivePolicy": policy})
+        await q.send("self", [msg("kept")])
+        for count in ("1", "2", "3"):  # past maxReceiveCount it stays, and is delivered
+            [got] = await q.receive("self", visibility_timeout=0)
+            assert (got.body, got.attributes["ApproximateReceiveCount"]) == ("kept", count)
 
     @scenario
     async def test_redrive_moves_messages_back_to_their_source(self, q: QueueBackend) -> None:
@@ -654,14 +664,19 @@ class QueueBackendConformance:
         assert [m.body for m in await q.receive("jobs.fifo", max_messages=10)] == ["b1", "b2"]
         assert await q.receive("jobs.fifo", max_messages=10) == []
         await q.delete("jobs.fifo", [first.receipt_handle])
-        a2, a3 = await q.receive("jobs.fifo", max_messages=10)
-        assert [a2.body, a3.body] == ["a2", "a3"]
-        # a2 visible again does not unblock the group while a3 is still in flight.
-        await q.change_visibility("jobs.fifo", a2.receipt_handle, 0)
-        assert await q.receive("jobs.fifo", max_messages=10) == []
+        await q.send("jobs.fifo", [msg("a4", message_group_id="a")])
+        a2, a3, a4 = await q.receive("jobs.fifo", max_messages=10)
+        assert [a2.body, a3.body, a4.body] == ["a2", "a3", "a4"]
+        # a3 given back waits while a2, before it, is in flight.
         await q.change_visibility("jobs.fifo", a3.receipt_handle, 0)
+        assert await q.receive("jobs.fifo", max_messages=10) == []
+        # a2 given back too: both are delivered again, in order, though a4 (behind them) is
+        # still in flight; receiving stops there.
+        await q.change_visibility("jobs.fifo", a2.receipt_handle, 0)
         again = await q.receive("jobs.fifo", max_messages=10)
         assert [m.body for m in again] == ["a2", "a3"]
+        await q.change_visibility("jobs.fifo", a4.receipt_handle, 0)
+        assert await q.receive("jobs.fifo", max_messages=10) == []  # a2 and a3 in flight
 
     @scenario
     async def test_fifo_redelivers_in_order_after_visibility_timeout(self, q: QueueBackend) -> None:
@@ -720,3 +735,65 @@ class QueueBackendConformance:
         [dead] = await q.receive("dlq.fifo")
         assert (dead.body, dead.attributes["MessageGroupId"]) == ("m", "g")
         assert dead.attributes["SequenceNumber"]
+
+    @scenario
+    async def test_fifo_purge_forgets_deduplication_ids(self, q: QueueBackend) -> None:
+        await q.create_queue("ids.fifo", {"FifoQueue": "true"})
+        one = msg("one", message_group_id="g", message_deduplication_id="x")
+        await q.send("ids.fifo", [one])
+        await q.purge("ids.fifo")
+        [sent] = await q.send("ids.fifo", [one])  # new after the purge, not a duplicate
+        assert [m.message_id for m in await q.receive("ids.fifo")] == [sent.message_id]
+
+    @scenario
+    async def test_fifo_delay_zero_means_the_queues_delay(self, q: QueueBackend) -> None:
+        await q.create_queue("slow.fifo", {"FifoQueue": "true", "DelaySeconds": "1"})
+        await q.send(
+            "slow.fifo", [msg(message_group_id="g", message_deduplication_id="d", delay_seconds=0)]
+        )
+        stats = await q.stats("slow.fifo")
+        assert (stats.visible, stats.delayed) == (0, 1)
+
+    # -- tags and system attributes ---------------------------------------------------
+
+    @scenario
+    async def test_tags(self, q: QueueBackend) -> None:
+        await q.create_queue("jobs", {}, {"team": "a", "cost": "1"})
+        assert await q.list_tags("jobs") == {"team": "a", "cost": "1"}
+        await q.tag_queue("jobs", {"team": "b", "env": "dev"})
+        await q.untag_queue("jobs", ["cost", "not-there"])
+        assert await q.list_tags("jobs") == {"team": "b", "env": "dev"}
+        await raises(InvalidParameterValue, q.tag_queue("jobs", {"": "empty key"}))
+        await raises(InvalidParameterValue, q.tag_queue("jobs", {f"k{i}": "v" for i in range(49)}))
+        assert await q.list_tags("jobs") == {"team": "b", "env": "dev"}  # refused whole
+        await raises(QueueDoesNotExist, q.list_tags("missing"))
+        await q.delete_queue("jobs")
+        await q.create_queue("jobs", {})
+        assert await q.list_tags("jobs") == {}
+
+    @scenario
+    async def test_trace_header_travels_with_the_message(self, q: QueueBackend) -> None:
+        await q.create_queue("jobs", {})
+        trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+        system = {"AWSTraceHeader": {"DataType": "String", "StringValue": trace}}
+        [sent] = await q.send("jobs", [msg(system_attributes=system)])
+        # The digest of MessageAttributes' algorithm, over the system attributes.
+        assert sent.md5_of_message_system_attributes == "5f48eef650c1d0207456969c85af2fdd"
+        [got] = await q.receive("jobs")
+        assert got.attributes["AWSTraceHeader"] == trace
+        await raises(
+            InvalidParameterValue,
+            q.send("jobs", [msg(system_attributes={"Other": system["AWSTraceHeader"]})]),
+        )
+
+    @scenario
+    async def test_redrive_moves_at_most_its_limit(self, q: QueueBackend) -> None:
+        await q.create_queue("dlq", {})
+        policy = json.dumps({"deadLetterTargetArn": ACCOUNT_ARN + "dlq", "maxReceiveCount": 1})
+        await q.create_queue("jobs", {"RedrivePolicy": policy})
+        await q.send("jobs", [msg("a"), msg("b"), msg("c")])
+        for _ in range(2):
+            await q.receive("jobs", max_messages=10, visibility_timeout=0)
+        assert await q.redrive("dlq", limit=0) == 0
+        assert await q.redrive("dlq", limit=2) == 2
+        assert ((await q.stats("jobs")).visible, (await q.stats("dlq")).visible) == (2, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -203,3 +204,32 @@ def test_closed_backend_refuses_calls_and_ends_long_polls(tmp_path: Path) -> Non
             await queues.send("jobs", [msg()])
 
     asyncio.run(scenario())
+
+
+def test_a_file_of_the_previous_schema_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "queues.db"
+
+    async def write() -> None:
+        queues = SqliteQueues(path)
+        await queues.create_queue("jobs", {})
+        await queues.send("jobs", [msg("from before")])
+        await queues.close()
+
+    asyncio.run(write())
+    # Make it a version 1 file, as skylift wrote before tags and system attributes.
+    db = sqlite3.connect(path)
+    db.executescript(
+        "ALTER TABLE messages DROP COLUMN system_attributes; DROP TABLE tags; "
+        "PRAGMA user_version = 1;"
+    )
+    db.close()
+
+    async def read() -> None:
+        queues = SqliteQueues(path)
+        await queues.tag_queue("jobs", {"team": "a"})
+        [got] = await queues.receive("jobs")
+        assert got.body == "from before"
+        assert await queues.list_tags("jobs") == {"team": "a"}
+        await queues.close()
+
+    asyncio.run(read())

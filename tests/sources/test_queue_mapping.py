@@ -162,3 +162,14 @@ def test_the_poller_outlives_a_deleted_and_recreated_queue(app, tmp_path):
         ),
         timeout=15,
     )
+
+
+def test_a_trace_header_reaches_the_record_attributes(app, tmp_path):
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    system = {"AWSTraceHeader": {"DataType": "String", "StringValue": trace}}
+    send(app, "orders", "traced", system_attributes=system)
+    send(app, "orders", "plain")
+    wait_for(lambda: sum(len(e["Records"]) for e in seen(tmp_path, "take")) == 2)
+    records = {r["body"]: r for e in seen(tmp_path, "take") for r in e["Records"]}
+    assert records["traced"]["attributes"]["AWSTraceHeader"] == trace
+    assert "AWSTraceHeader" not in records["plain"]["attributes"]

@@ -8,34 +8,27 @@ trait, from which botocore takes the error code users see
 (``AWS.SimpleQueueService.NonExistentQueue``) and the exception class
 (``client.exceptions.QueueDoesNotExist``), as with real SQS.
 
-The older query protocol (form-encoded ``Action=...``, XML answers) is refused with an
-error that says to use a current SDK.
+The older query protocol (``Action=...`` form parameters, XML answers in SQS's namespace),
+which older SDKs and tools still speak, is served by the same actions (``sqs_query.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import uuid
 from collections.abc import Awaitable
-from typing import Any, cast
-from urllib.parse import urlsplit
-from xml.sax.saxutils import escape
+from typing import Any
 
 import orjson
 
 from skylift.account import ACCOUNT_ID
+from skylift.api import sqs_query
 from skylift.api.sqs_actions import Result, SqsActions
+from skylift.api.sqs_params import Params
 from skylift.asgi_types import Receive, Scope, Send, lifespan
-from skylift.queues.errors import (
-    InvalidParameterValue,
-    MissingParameter,
-    QueueError,
-    UnsupportedOperation,
-)
-from skylift.queues.protocol import MessageAttributeValue, QueueBackend
+from skylift.queues.errors import InvalidParameterValue, QueueError, UnsupportedOperation
+from skylift.queues.protocol import QueueBackend
 
 logger = logging.getLogger("skylift.api.sqs")
 
@@ -48,11 +41,6 @@ MAX_BODY = 4 * 1024 * 1024
 UNSUPPORTED_ACTIONS = {
     "AddPermission": "skylift has no IAM: every client may use every queue",
     "RemovePermission": "skylift has no IAM: every client may use every queue",
-    "TagQueue": "skylift does not store queue tags",
-    "UntagQueue": "skylift does not store queue tags",
-    "ListQueueTags": "skylift does not store queue tags",
-    "ListMessageMoveTasks": "StartMessageMoveTask has finished moving when it returns",
-    "CancelMessageMoveTask": "StartMessageMoveTask has finished moving when it returns",
 }
 
 
@@ -70,20 +58,12 @@ class InternalError(QueueError):
     sender_fault = False
 
 
-class InvalidAddress(QueueError):
-    """Raised when a QueueUrl has no queue name in its path."""
-
-    code = "InvalidAddress"
-    status = 404
-
-
 def is_sqs_request(scope: Scope) -> bool:
     """Whether an ASGI request is meant for the SQS API, by its headers alone.
 
     True for a POST whose ``X-Amz-Target`` starts with ``AmazonSQS.`` (the JSON protocol),
-    or a form POST signed for the ``sqs`` service (the query protocol, which SqsApi refuses
-    with a helpful error). Example: ``if is_sqs_request(scope): await sqs(scope, receive,
-    send)``.
+    or a form POST signed for the ``sqs`` service (the query protocol). Example:
+    ``if is_sqs_request(scope): await sqs(scope, receive, send)``.
     """
     if scope.get("type") != "http" or scope.get("method") != "POST":
         return False
@@ -132,21 +112,29 @@ class SqsApi:
         request_id = str(uuid.uuid4())
         headers = dict(scope["headers"])  # ASGI lower-cases header names
         target = headers.get(b"x-amz-target", b"").decode("latin-1")
-        if not target and _is_query_protocol(scope, headers):
-            await _refuse_query_protocol(send, request_id)
-            return
+        query = not target and _is_query_protocol(scope, headers)
+        action = target.removeprefix(_TARGET_PREFIX)
         try:
-            action = target.removeprefix(_TARGET_PREFIX)
-            if scope["method"] != "POST" or not target.startswith(_TARGET_PREFIX) or not action:
+            if query:
+                action, data = await _query_request(scope, receive)
+                if not action:
+                    raise InvalidAction(
+                        "The action or operation requested is invalid. Verify that the action "
+                        "is typed correctly.",
+                        hint="a query-protocol request names its action in Action=...",
+                    )
+            elif scope["method"] != "POST" or not target.startswith(_TARGET_PREFIX) or not action:
                 raise InvalidAction(
-                    f"Could not find operation {target or '(no X-Amz-Target header)'}: the SQS "
-                    "API takes POST requests with an X-Amz-Target: AmazonSQS.<Action> header; "
-                    "use an AWS SDK or the AWS CLI."
+                    f"Could not find operation {target}",
+                    hint="the SQS API takes POST requests with an X-Amz-Target: "
+                    "AmazonSQS.<Action> header; use an AWS SDK or the AWS CLI",
                 )
             handler = self._actions.actions.get(action)
             if handler is None:
                 raise _unknown(action)
-            params = Params(_parse(await _read_body(receive)))
+            if not query:
+                data = _parse(await _read_body(receive))
+            params = Params(data)
             host = headers.get(b"host", b"").decode("latin-1") or _server(scope)
             if action == "ReceiveMessage":
                 # A long poll must end when its client goes away, or it would take (and hide
@@ -157,127 +145,44 @@ class SqsApi:
             else:
                 result = await handler(params, host)
         except QueueError as error:
-            await _respond(send, error.status, _error_body(error), request_id, error)
+            log_hint(error, action, request_id)
+            await _respond_error(send, error, request_id, query)
             return
         except Exception:
-            logger.exception("SQS request %s (%s) failed", request_id, target)
-            bug = InternalError(
-                f"skylift's SQS API failed on this request (id {request_id}); this is a bug, "
-                "see the server log."
-            )
-            await _respond(send, bug.status, _error_body(bug), request_id, bug)
+            logger.exception("SQS request %s (%s) failed", request_id, action)
+            bug = InternalError("We encountered an internal error. Please try again.")
+            await _respond_error(send, bug, request_id, query)
             return
-        await _respond(send, 200, orjson.dumps(result), request_id)
-
-
-class Params:
-    """Typed access to a JSON request's parameters; wrong types and missing values raise the
-    errors SQS answers with (InvalidParameterValue, MissingParameter)."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-
-    def string(self, name: str) -> str:
-        value = self.data.get(name)
-        if value is None or value == "":
-            raise MissingParameter(f"The request must contain the parameter {name}.")
-        if not isinstance(value, str):
-            raise _wrong_type(name, "a string")
-        return value
-
-    def optional_string(self, name: str) -> str | None:
-        value = self.data.get(name)
-        if value is not None and not isinstance(value, str):
-            raise _wrong_type(name, "a string")
-        return value
-
-    def optional_int(self, name: str) -> int | None:
-        value = self.data.get(name)
-        # bool is an int in Python, not in JSON.
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise _wrong_type(name, "an integer")
-        return value
-
-    def integer(self, name: str) -> int:
-        value = self.optional_int(name)
-        if value is None:
-            raise MissingParameter(f"The request must contain the parameter {name}.")
-        return value
-
-    def strings(self, name: str) -> list[str]:
-        value = self.data.get(name)
-        if value is None:
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise _wrong_type(name, "a list of strings")
-        return value
-
-    def string_map(self, name: str, *, required: bool = False) -> dict[str, str]:
-        value = self.data.get(name)
-        if value is None and required:
-            raise MissingParameter(f"The request must contain the parameter {name}.")
-        value = {} if value is None else value
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise _wrong_type(name, "an object of string values")
-        return value
-
-    def entries(self) -> list[Params]:
-        """A batch's Entries; the batch checks (count, Id format and uniqueness) are the
-        action's, since they raise the batch errors."""
-        value = self.data.get("Entries")
-        if value is None:
-            raise MissingParameter("The request must contain the parameter Entries.")
-        if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
-            raise _wrong_type("Entries", "a list of objects")
-        return [Params(entry) for entry in value]
-
-    def queue_name(self) -> str:
-        """The queue QueueUrl names: its last path segment, whatever the host."""
-        url = self.string("QueueUrl")
-        path = urlsplit(url).path if "://" in url else url
-        name = path.rstrip("/").rsplit("/", 1)[-1]
-        if not name:
-            raise InvalidAddress(
-                f"The address {url} is not valid for this endpoint: use the QueueUrl that "
-                "CreateQueue or GetQueueUrl returned (http://{host}/{account}/{queue name})."
+        if query:
+            await _respond(
+                send, 200, sqs_query.result(action, result, request_id), request_id, xml=True
             )
-        return name
-
-    def message_attributes(self) -> dict[str, MessageAttributeValue]:
-        """MessageAttributes with each BinaryValue decoded from the wire's base64."""
-        raw = self.data.get("MessageAttributes") or {}
-        if not isinstance(raw, dict):
-            raise _wrong_type("MessageAttributes", "an object of name to attribute value")
-        attributes: dict[str, MessageAttributeValue] = {}
-        for name, value in raw.items():
-            if not isinstance(value, dict):
-                raise _wrong_type(f"MessageAttributes.{name}", "an object with DataType")
-            decoded = dict(value)
-            if "BinaryValue" in decoded:
-                try:
-                    decoded["BinaryValue"] = base64.b64decode(decoded["BinaryValue"], validate=True)
-                except (binascii.Error, TypeError, ValueError):
-                    raise _wrong_type(f"MessageAttributes.{name}.BinaryValue", "base64") from None
-            # The queue layer checks DataType and values, and refuses the list members SQS
-            # reserves unless they are empty.
-            attributes[name] = cast(MessageAttributeValue, decoded)
-        return attributes
+        else:
+            await _respond(send, 200, orjson.dumps(result), request_id)
 
 
 def _unknown(action: str) -> QueueError:
     if action in UNSUPPORTED_ACTIONS:
         return UnsupportedOperation(
-            f"skylift does not implement {action}: {UNSUPPORTED_ACTIONS[action]}. Leave the "
-            "call out when running on skylift."
+            f"{action} is not supported.",
+            hint=f"skylift does not implement {action}: {UNSUPPORTED_ACTIONS[action]}; leave "
+            "the call out when running on skylift",
         )
     return InvalidAction(
-        f"The action {action} is not valid for this web service. Use one of the SQS actions "
-        "(CreateQueue, SendMessage, ReceiveMessage, ...)."
+        f"The action {action} is not valid for this web service.",
+        hint="use one of the SQS actions (CreateQueue, SendMessage, ReceiveMessage, ...)",
     )
 
 
+def log_hint(error: QueueError, action: str, request_id: str) -> None:
+    """Put what to do about a refused request into skylift's log: never into the answer,
+    which holds SQS's own words."""
+    if error.hint is not None:
+        logger.warning("SQS %s (request %s): %s", action, request_id, error)
+
+
 def _error_body(error: QueueError) -> bytes:
-    return orjson.dumps({"__type": error.type, "message": error.message})
+    return orjson.dumps({"__type": error.type, "message": error.aws_message})
 
 
 def _parse(body: bytes) -> dict[str, Any]:
@@ -285,10 +190,14 @@ def _parse(body: bytes) -> dict[str, Any]:
         data = orjson.loads(body or b"{}")
     except orjson.JSONDecodeError as exc:
         raise InvalidParameterValue(
-            f"The request body is not valid JSON ({exc}); send the parameters as one JSON object."
+            "The request body is not valid JSON.",
+            hint=f"{exc}; send the parameters as one JSON object",
         ) from None
     if not isinstance(data, dict):
-        raise InvalidParameterValue("The request body must be one JSON object of parameters.")
+        raise InvalidParameterValue(
+            "The request body is not valid JSON.",
+            hint="send the parameters as one JSON object",
+        )
     return data
 
 
@@ -303,8 +212,10 @@ async def _read_body(receive: Receive) -> bytes:
         size += len(chunk)
         if size > MAX_BODY:
             raise InvalidParameterValue(
-                f"The request is larger than {MAX_BODY} bytes; SQS messages and batches hold at "
-                "most 1 MiB. Send large payloads by reference (e.g. an S3 key)."
+                "One or more parameters are invalid. Reason: Message must be shorter than "
+                "1048576 bytes.",
+                hint=f"the request is larger than {MAX_BODY} bytes; send large payloads by "
+                "reference (e.g. an S3 key)",
             )
         chunks.append(chunk)
         if not message.get("more_body", False):
@@ -331,11 +242,33 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
+async def _query_request(scope: Scope, receive: Receive) -> tuple[str, dict[str, Any]]:
+    """A query-protocol request's action and parameters, from its form body and its query
+    string (a GET, or a POST with parameters in the URL, as some tools send)."""
+    form = (await _read_body(receive)).decode("utf-8", "replace")
+    url_params = scope.get("query_string", b"").decode("latin-1")
+    text = "&".join(part for part in (url_params, form) if part)
+    return sqs_query.parse(text, scope.get("path", "/"))
+
+
+async def _respond_error(send: Send, error: QueueError, request_id: str, query: bool) -> None:
+    if query:
+        await _respond(send, error.status, sqs_query.error(error, request_id), request_id, xml=True)
+    else:
+        await _respond(send, error.status, _error_body(error), request_id, error)
+
+
 async def _respond(
-    send: Send, status: int, body: bytes, request_id: str, error: QueueError | None = None
+    send: Send,
+    status: int,
+    body: bytes,
+    request_id: str,
+    error: QueueError | None = None,
+    *,
+    xml: bool = False,
 ) -> None:
     headers = [
-        (b"content-type", b"application/x-amz-json-1.0"),
+        (b"content-type", b"text/xml" if xml else b"application/x-amz-json-1.0"),
         (b"content-length", str(len(body)).encode()),
         (b"x-amzn-requestid", request_id.encode()),
     ]
@@ -351,33 +284,6 @@ def _is_query_protocol(scope: Scope, headers: dict[bytes, bytes]) -> bool:
     return form or b"Action=" in scope.get("query_string", b"")
 
 
-async def _refuse_query_protocol(send: Send, request_id: str) -> None:
-    message = (
-        "skylift's SQS API speaks SQS's JSON protocol only (X-Amz-Target: AmazonSQS.<Action>), "
-        "not the query protocol (Action=... forms with XML answers). Upgrade to a current AWS "
-        "SDK or CLI: boto3/botocore 1.34 or later, AWS SDK for JavaScript v3.447 or later."
-    )
-    body = (
-        '<?xml version="1.0"?><ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/">'
-        f"<Error><Type>Sender</Type><Code>InvalidAction</Code><Message>{escape(message)}"
-        f"</Message><Detail/></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
-    ).encode()
-    headers = [
-        (b"content-type", b"text/xml"),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-amzn-requestid", request_id.encode()),
-    ]
-    await send({"type": "http.response.start", "status": 400, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 def _server(scope: Scope) -> str:
     server = scope.get("server")
     return f"{server[0]}:{server[1]}" if server else "localhost"
-
-
-def _wrong_type(name: str, expected: str) -> InvalidParameterValue:
-    return InvalidParameterValue(
-        f"Value for parameter {name} is invalid. Reason: it must be {expected}, as the SQS API "
-        "reference describes."
-    )

@@ -12,10 +12,13 @@ import base64
 import binascii
 import json
 import re
-import uuid
+import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from skylift.api.sqs_move_tasks import MoveTasks
+from skylift.api.sqs_params import Params, missing
+from skylift.api.sqs_results import batch_result, present, received, sent
 from skylift.queues.attributes import (
     FIFO_STORED_ATTRIBUTES,
     INTEGER_ATTRIBUTES,
@@ -28,19 +31,15 @@ from skylift.queues.errors import (
     InvalidAttributeName,
     InvalidBatchEntryId,
     InvalidParameterValue,
+    QueueDeletedRecently,
     QueueDoesNotExist,
     QueueError,
 )
-from skylift.queues.messages import check_batch_size, md5_of_message_attributes
+from skylift.queues.messages import check_batch_size
 from skylift.queues.protocol import (
-    MessageAttributeValue,
     OutgoingMessage,
     QueueBackend,
-    ReceivedMessage,
 )
-
-if TYPE_CHECKING:  # sqs.py builds the Params it passes in; only the type is needed here
-    from skylift.api.sqs import Params
 
 Result = dict[str, Any]
 Action = Callable[["Params", str], Awaitable[Result]]
@@ -59,13 +58,7 @@ QUEUE_ATTRIBUTES = frozenset(
 )
 _BATCH_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _LIST_LIMIT = 1000  # what ListQueues returns at most, as in SQS
-
-
-class ResourceNotFoundException(QueueError):
-    """Raised when StartMessageMoveTask names a queue that does not exist."""
-
-    code = "ResourceNotFoundException"
-    status = 404
+_RECREATE_AFTER = 60.0  # seconds a deleted queue's name stays taken, as in SQS
 
 
 class SqsActions:
@@ -74,6 +67,10 @@ class SqsActions:
     def __init__(self, queues: QueueBackend, account_id: str) -> None:
         self.queues = queues
         self.account_id = account_id
+        self.move_tasks = MoveTasks(queues)
+        # When each queue was deleted through this API (monotonic seconds), for SQS's rule
+        # that a name can be used again only 60 seconds later.
+        self._deleted: dict[str, float] = {}
         self.actions: dict[str, Action] = {
             "CreateQueue": self.create_queue,
             "GetQueueUrl": self.get_queue_url,
@@ -90,7 +87,12 @@ class SqsActions:
             "ChangeMessageVisibility": self.change_message_visibility,
             "ChangeMessageVisibilityBatch": self.change_message_visibility_batch,
             "ListDeadLetterSourceQueues": self.list_dead_letter_source_queues,
-            "StartMessageMoveTask": self.start_message_move_task,
+            "StartMessageMoveTask": self.move_tasks.start,
+            "ListMessageMoveTasks": self.move_tasks.list,
+            "CancelMessageMoveTask": self.move_tasks.cancel,
+            "TagQueue": self.tag_queue,
+            "UntagQueue": self.untag_queue,
+            "ListQueueTags": self.list_queue_tags,
         }
 
     def url(self, host: str, name: str) -> str:
@@ -99,9 +101,18 @@ class SqsActions:
     # -- queues ---------------------------------------------------------------------------
 
     async def create_queue(self, params: Params, host: str) -> Result:
-        # Tags are accepted and dropped: they change nothing about how a queue behaves.
         name = params.string("QueueName")
-        info = await self.queues.create_queue(name, params.string_map("Attributes"))
+        attributes = params.string_map("Attributes")
+        tags = params.string_map("tags")  # lower case in SQS's model
+        deleted = self._deleted.get(name)
+        if deleted is not None and time.monotonic() - deleted < _RECREATE_AFTER:
+            wait = _RECREATE_AFTER - (time.monotonic() - deleted)
+            raise QueueDeletedRecently(
+                "You must wait 60 seconds after deleting a queue before you can create another "
+                "with the same name.",
+                hint=f"{name!r} can be created again in {wait:.0f} s",
+            )
+        info = await self.queues.create_queue(name, attributes, tags)
         return {"QueueUrl": self.url(host, info.name)}
 
     async def get_queue_url(self, params: Params, host: str) -> Result:
@@ -111,11 +122,29 @@ class SqsActions:
     async def list_queues(self, params: Params, host: str) -> Result:
         prefix = params.optional_string("QueueNamePrefix") or ""
         names, token = _page(await self.queues.list_queues(prefix), params)
-        return _present({"QueueUrls": [self.url(host, n) for n in names], "NextToken": token})
+        return present({"QueueUrls": [self.url(host, n) for n in names], "NextToken": token})
 
     async def delete_queue(self, params: Params, host: str) -> Result:
-        await self.queues.delete_queue(params.queue_name())
+        name = params.queue_name()
+        await self.queues.delete_queue(name)
+        now = time.monotonic()
+        self._deleted = {n: t for n, t in self._deleted.items() if now - t < _RECREATE_AFTER}
+        self._deleted[name] = now
         return {}
+
+    async def tag_queue(self, params: Params, host: str) -> Result:
+        await self.queues.tag_queue(params.queue_name(), params.string_map("Tags", required=True))
+        return {}
+
+    async def untag_queue(self, params: Params, host: str) -> Result:
+        keys = params.strings("TagKeys")
+        if not keys:
+            raise missing("TagKeys")
+        await self.queues.untag_queue(params.queue_name(), keys)
+        return {}
+
+    async def list_queue_tags(self, params: Params, host: str) -> Result:
+        return present({"Tags": await self.queues.list_tags(params.queue_name())})
 
     async def purge_queue(self, params: Params, host: str) -> Result:
         await self.queues.purge(params.queue_name())
@@ -127,14 +156,13 @@ class SqsActions:
         unknown = sorted(wanted - QUEUE_ATTRIBUTES - {"All"})
         if unknown:
             raise InvalidAttributeName(
-                f"Unknown Attribute {unknown[0]}. Ask for All or for some of: "
-                + ", ".join(sorted(QUEUE_ATTRIBUTES))
-                + "."
+                f"Unknown Attribute {unknown[0]}.",
+                hint="ask for All or for some of " + ", ".join(sorted(QUEUE_ATTRIBUTES)),
             )
         attributes = await self.queues.get_attributes(name)
         if "All" not in wanted:
             attributes = {k: v for k, v in attributes.items() if k in wanted}
-        return _present({"Attributes": attributes})
+        return present({"Attributes": attributes})
 
     async def set_queue_attributes(self, params: Params, host: str) -> Result:
         name = params.queue_name()
@@ -153,53 +181,20 @@ class SqsActions:
                 sources.append(name)
         names, token = _page(sources, params)
         # "queueUrls" is lower camel case in the SQS model, unlike ListQueues' "QueueUrls".
-        return _present({"queueUrls": [self.url(host, n) for n in names], "NextToken": token})
-
-    async def start_message_move_task(self, params: Params, host: str) -> Result:
-        """Move a dead-letter queue's messages back to their sources (or to DestinationArn).
-
-        The move is done when this returns, so there is no task to list or cancel later.
-        """
-        source = await self._queue_of(params.string("SourceArn"))
-        destination_arn = params.optional_string("DestinationArn")
-        destination = await self._queue_of(destination_arn) if destination_arn else None
-        params.optional_int("MaxNumberOfMessagesPerSecond")  # nothing to throttle
-        await self.queues.redrive(source, destination)
-        return {"TaskHandle": base64.b64encode(f"{uuid.uuid4()}:{source}".encode()).decode()}
-
-    async def _queue_of(self, arn: str) -> str:
-        parts = arn.split(":")
-        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not parts[5]:
-            raise InvalidParameterValue(
-                f"Value {arn} for parameter SourceArn or DestinationArn is invalid: use a queue "
-                "ARN, arn:aws:sqs:{region}:{account}:{name} (the queue's QueueArn attribute)."
-            )
-        try:
-            return (await self.queues.get_queue(parts[5])).name
-        except QueueDoesNotExist:
-            raise ResourceNotFoundException(
-                f"The resource that you specified for the SourceArn or DestinationArn parameter "
-                f"does not exist: there is no queue named {parts[5]!r}."
-            ) from None
+        return present({"queueUrls": [self.url(host, n) for n in names], "NextToken": token})
 
     # -- messages -------------------------------------------------------------------------
 
     async def send_message(self, params: Params, host: str) -> Result:
         name = params.queue_name()
         [result] = await self.queues.send(name, [_outgoing(params)])
-        return _present(
-            {
-                "MessageId": result.message_id,
-                "MD5OfMessageBody": result.md5_of_body,
-                "MD5OfMessageAttributes": result.md5_of_message_attributes,
-                "SequenceNumber": result.sequence_number,
-            }
-        )
+        return sent(result)
 
     async def send_message_batch(self, params: Params, host: str) -> Result:
         name = params.queue_name()
         entries, ids = _batch(params)
         messages = [_outgoing(entry) for entry in entries]
+        await self._check_fifo_ids(name, messages)
         failed: dict[int, QueueError] = {}
         pending = list(range(len(entries)))
         successful: list[Result] = []
@@ -213,20 +208,32 @@ class SqsActions:
                     raise
                 failed[pending.pop(error.entry)] = error
                 continue
-            successful = [
-                _present(
-                    {
-                        "Id": ids[i],
-                        "MessageId": r.message_id,
-                        "MD5OfMessageBody": r.md5_of_body,
-                        "MD5OfMessageAttributes": r.md5_of_message_attributes,
-                        "SequenceNumber": r.sequence_number,
-                    }
-                )
-                for i, r in zip(pending, results, strict=True)
-            ]
+            successful = [{"Id": ids[i], **sent(r)} for i, r in zip(pending, results, strict=True)]
             break
-        return _batch_result(successful, ids, failed)
+        result = batch_result(successful, ids, failed)
+        if not result["Failed"]:
+            del result["Failed"]  # SQS leaves an empty Failed out of SendMessageBatch's answer
+        return result
+
+    async def _check_fifo_ids(self, name: str, messages: list[OutgoingMessage]) -> None:
+        """SQS refuses a FIFO batch whole (not entry by entry) when an entry lacks its
+        MessageGroupId, or its MessageDeduplicationId without content-based deduplication."""
+        info = await self.queues.get_queue(name)
+        if not info.fifo:
+            return
+        content_based = info.attributes.get("ContentBasedDeduplication") == "true"
+        for index, message in enumerate(messages):
+            if message.message_group_id is None:
+                raise InvalidParameterValue(
+                    "The request must contain the parameter MessageGroupId.",
+                    hint=f"entry {index} has none; every entry of a FIFO batch needs one",
+                )
+            if message.message_deduplication_id is None and not content_based:
+                raise InvalidParameterValue(
+                    "The queue should either have ContentBasedDeduplication enabled or "
+                    "MessageDeduplicationId provided explicitly",
+                    hint=f"entry {index} has no MessageDeduplicationId",
+                )
 
     async def receive_message(self, params: Params, host: str) -> Result:
         name = params.queue_name()
@@ -240,7 +247,7 @@ class SqsActions:
             visibility_timeout=params.optional_int("VisibilityTimeout"),
             wait_seconds=params.optional_int("WaitTimeSeconds"),
         )
-        return _present({"Messages": [_message(m, system, user) for m in messages]})
+        return present({"Messages": [received(m, system, user) for m in messages]})
 
     async def delete_message(self, params: Params, host: str) -> Result:
         name = params.queue_name()
@@ -255,7 +262,7 @@ class SqsActions:
         handles = [entry.string("ReceiptHandle") for entry in entries]
         errors = await self.queues.delete(name, handles)
         failed = {i: error for i, error in enumerate(errors) if error is not None}
-        return _batch_result(
+        return batch_result(
             [{"Id": ids[i]} for i in range(len(ids)) if i not in failed], ids, failed
         )
 
@@ -278,20 +285,20 @@ class SqsActions:
                 raise
             except QueueError as error:
                 failed[index] = error
-        return _batch_result(
+        return batch_result(
             [{"Id": ids[i]} for i in range(len(ids)) if i not in failed], ids, failed
         )
 
 
 def _outgoing(params: Params) -> OutgoingMessage:
-    # MessageSystemAttributes (only AWSTraceHeader exists) are accepted and dropped: skylift
-    # has no X-Ray to carry the trace to.
     return OutgoingMessage(
         body=params.string("MessageBody"),
         delay_seconds=params.optional_int("DelaySeconds"),
         message_attributes=params.message_attributes(),
         message_group_id=params.optional_string("MessageGroupId"),
         message_deduplication_id=params.optional_string("MessageDeduplicationId"),
+        # Only AWSTraceHeader exists; it reaches the functions the message triggers.
+        system_attributes=params.message_attributes("MessageSystemAttributes"),
     )
 
 
@@ -305,65 +312,15 @@ def _batch(params: Params) -> tuple[list[Params], list[str]]:
         if not isinstance(entry_id, str) or _BATCH_ENTRY_ID.fullmatch(entry_id) is None:
             raise InvalidBatchEntryId(
                 "A batch entry id can only contain alphanumeric characters, hyphens and "
-                f"underscores. It can be at most 80 letters long; {entry_id!r} is not."
+                "underscores. It can be at most 80 letters long.",
+                hint=f"{entry_id!r} is not",
             )
         if entry_id in ids:
-            raise BatchEntryIdsNotDistinct(f"Id {entry_id} repeated; give each entry its own Id.")
+            raise BatchEntryIdsNotDistinct(
+                f"Id {entry_id} repeated.", hint="give each entry its own Id"
+            )
         ids.append(entry_id)
     return entries, ids
-
-
-def _batch_result(
-    successful: list[Result], ids: list[str], failed: dict[int, QueueError]
-) -> Result:
-    return {
-        "Successful": successful,
-        "Failed": [
-            {
-                "Id": ids[i],
-                "SenderFault": error.sender_fault,
-                "Code": error.aws_query_code,
-                "Message": error.message,
-            }
-            for i, error in sorted(failed.items())
-        ],
-    }
-
-
-def _message(message: ReceivedMessage, system: set[str], user: list[str]) -> Result:
-    attributes = message.attributes
-    if "All" not in system:
-        attributes = {k: v for k, v in attributes.items() if k in system}
-    selected = {k: v for k, v in message.message_attributes.items() if _selected(k, user)}
-    return _present(
-        {
-            "MessageId": message.message_id,
-            "ReceiptHandle": message.receipt_handle,
-            "MD5OfBody": message.md5_of_body,
-            "Body": message.body,
-            "Attributes": attributes,
-            # SQS digests the attributes it returns, so clients can check what they got.
-            "MD5OfMessageAttributes": md5_of_message_attributes(selected),
-            "MessageAttributes": {k: _wire_value(v) for k, v in selected.items()},
-        }
-    )
-
-
-def _selected(name: str, patterns: list[str]) -> bool:
-    """Whether MessageAttributeNames selects an attribute: All, .*, its name, or prefix.*"""
-    for pattern in patterns:
-        if pattern in ("All", ".*") or pattern == name:
-            return True
-        if pattern.endswith(".*") and name.startswith(pattern[:-1]):
-            return True
-    return False
-
-
-def _wire_value(value: MessageAttributeValue) -> Result:
-    if "BinaryValue" in value:
-        encoded = base64.b64encode(value["BinaryValue"]).decode()
-        return {"DataType": value["DataType"], "BinaryValue": encoded}
-    return {"DataType": value["DataType"], "StringValue": value["StringValue"]}
 
 
 def _page(names: list[str], params: Params) -> tuple[list[str], str | None]:
@@ -380,7 +337,7 @@ def _page(names: list[str], params: Params) -> tuple[list[str], str | None]:
             after = base64.urlsafe_b64decode(token.encode()).decode()
         except (binascii.Error, UnicodeDecodeError):
             raise InvalidParameterValue(
-                f"Invalid NextToken {token!r}: pass the NextToken of the previous response."
+                "Invalid NextToken value.", hint="pass the NextToken of the previous response"
             ) from None
         names = [n for n in names if n > after]
     page = names[: limit or _LIST_LIMIT]
@@ -393,8 +350,3 @@ def _dead_letter_queue(policy: str) -> str | None:
         return queue_name_from_arn(json.loads(policy)["deadLetterTargetArn"])[2]
     except (ValueError, KeyError, TypeError, QueueError):
         return None
-
-
-def _present(result: Result) -> Result:
-    """The members that have a value: SQS's JSON leaves out absent and empty ones."""
-    return {k: v for k, v in result.items() if v is not None and v != [] and v != {}}

@@ -13,9 +13,12 @@ from typing import Any
 
 from skylift.queues.protocol import MessageAttributeValue, ReceivedMessage
 
-# The system attributes Lambda passes through in each record, in AWS's order.
+# The system attributes Lambda passes through in each record, in AWS's order. AWSTraceHeader
+# is there when the message was sent with that system attribute: the invoker reads it from
+# record["attributes"]["AWSTraceHeader"] to carry the trace into the invocation.
 _ATTRIBUTES = (
     "ApproximateReceiveCount",
+    "AWSTraceHeader",
     "SentTimestamp",
     "SequenceNumber",
     "MessageGroupId",

@@ -163,6 +163,8 @@ def aws_service(scope: Scope) -> str:
             s3 = True
     if s3 or b"%2Fs3%2Faws4_request" in scope.get("query_string", b""):
         return "s3"
+    if b"%2Fsqs%2Faws4_request" in scope.get("query_string", b""):
+        return "sqs"  # a presigned SQS query-protocol URL (X-Amz-Credential=.../sqs/...)
     if path.startswith(LAMBDA_PREFIXES):
         return "lambda"
     return ""

@@ -34,7 +34,8 @@ READ_ONLY_ATTRIBUTES = frozenset(
     }
 )
 # Accepted and returned so templates written for SQS work, but they change nothing here:
-# skylift has no IAM policies, no KMS and no high-throughput FIFO partitions.
+# skylift has no IAM policies, no KMS and no high-throughput FIFO partitions. An empty Policy
+# or RedriveAllowPolicy removes it, as in SQS.
 STORED_ATTRIBUTES: dict[str, frozenset[str] | None] = {
     "Policy": None,
     "RedriveAllowPolicy": None,
@@ -47,8 +48,14 @@ FIFO_STORED_ATTRIBUTES: dict[str, frozenset[str] | None] = {
     "FifoThroughputLimit": frozenset({"perQueue", "perMessageGroupId"}),
 }
 FIFO_DEFAULTS = {"DeduplicationScope": "queue", "FifoThroughputLimit": "perQueue"}
+_REMOVED_WHEN_EMPTY = frozenset({"Policy", "RedriveAllowPolicy"})
+_SSE_CONFLICT = (
+    "You can use one type of server-side encryption (SSE) at one time. You can either enable "
+    "KMS SSE or SQS SSE."
+)
 
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+MAX_TAGS = 50  # per queue, as in SQS
 _INTEGER = re.compile(r"-?[0-9]{1,12}")
 
 
@@ -57,21 +64,41 @@ def check_queue_name(name: str, fifo: bool) -> None:
     stem = name.removesuffix(".fifo")
     # The ".fifo" suffix counts towards the 80 characters.
     valid = _QUEUE_NAME.fullmatch(stem) is not None and len(name) <= 80
-    if fifo and not name.endswith(".fifo"):
+    if fifo and (not name.endswith(".fifo") or not valid):
         raise InvalidParameterValue(
-            f"The name of a FIFO queue must end with the .fifo suffix; rename {name!r} to "
-            f"'{stem[:75]}.fifo'."
+            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or "
+            "underscores, must end with .fifo suffix and be 1 to 80 in length.",
+            hint=f"a FIFO queue's name must end with the .fifo suffix: rename {name!r} to "
+            f"'{stem[:75]}.fifo'"
+            if valid
+            else None,
         )
-    if not fifo and name.endswith(".fifo"):
+    if not fifo and (name.endswith(".fifo") or not valid):
         raise InvalidParameterValue(
-            f"Queue name {name!r} ends with .fifo but FifoQueue is not 'true'; set the "
-            "FifoQueue attribute to 'true' or drop the suffix."
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
+            hint=f"{name!r} ends with .fifo: set the FifoQueue attribute to 'true' or drop the "
+            "suffix"
+            if valid
+            else None,
         )
-    if not valid:
+
+
+def check_tags(tags: Mapping[str, str]) -> None:
+    """Raise InvalidParameterValue unless tags are as SQS takes them: keys of 1 to 128
+    characters, values of at most 256, at most 50 in one request."""
+    if len(tags) > MAX_TAGS:
         raise InvalidParameterValue(
-            f"Invalid queue name {name!r}: can only include alphanumeric characters, hyphens, "
-            "or underscores, 1 to 80 in length (including a .fifo suffix)."
+            f"Too many tags added for queue. Maximum is {MAX_TAGS}.",
         )
+    for key, value in tags.items():
+        if not 1 <= len(key) <= 128:
+            raise InvalidParameterValue(
+                "Tag key must be between 1 and 128 characters.", hint=f"{key!r} is not"
+            )
+        if len(value) > 256:
+            raise InvalidParameterValue(
+                "Tag value must be less than 256 characters.", hint=f"the value of {key!r} is not"
+            )
 
 
 def queue_name_from_arn(arn: str) -> tuple[str, str, str]:
@@ -79,9 +106,9 @@ def queue_name_from_arn(arn: str) -> tuple[str, str, str]:
     parts = arn.split(":")
     if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not parts[5]:
         raise InvalidAttributeValue(
-            f"Invalid value for RedrivePolicy: deadLetterTargetArn {arn!r} is not an SQS queue "
-            "ARN; use the QueueArn attribute of the dead-letter queue "
-            "(arn:aws:sqs:{region}:{account}:{name})."
+            "Invalid value for deadLetterTargetArn.",
+            hint=f"{arn!r} is not an SQS queue ARN; use the QueueArn attribute of the "
+            "dead-letter queue (arn:aws:sqs:{region}:{account}:{name})",
         )
     return parts[3], parts[4], parts[5]
 
@@ -110,31 +137,45 @@ class RedrivePolicy:
     @classmethod
     def parse(cls, value: str) -> RedrivePolicy:
         hint = 'use {"deadLetterTargetArn": "<dead-letter queue ARN>", "maxReceiveCount": 5}'
+        prefix = f"Value {value} for parameter RedrivePolicy is invalid. Reason:"
         try:
             document: Any = json.loads(value)
         except ValueError:
             raise InvalidAttributeValue(
-                f"Invalid value for RedrivePolicy: not JSON; {hint}."
+                f"{prefix} Redrive policy is not a valid JSON map.", hint=hint
             ) from None
-        if not isinstance(document, dict) or set(document) != {
-            "deadLetterTargetArn",
-            "maxReceiveCount",
-        }:
+        if not isinstance(document, dict):
             raise InvalidAttributeValue(
-                f"Invalid value for RedrivePolicy: it must hold exactly deadLetterTargetArn and "
-                f"maxReceiveCount; {hint}."
+                f"{prefix} Redrive policy is not a valid JSON map.", hint=hint
+            )
+        for required in ("deadLetterTargetArn", "maxReceiveCount"):
+            if required not in document:
+                raise InvalidAttributeValue(
+                    f"{prefix} Redrive policy does not contain mandatory attribute: {required}.",
+                    hint=hint,
+                )
+        if len(document) != 2:
+            raise InvalidAttributeValue(
+                f"{prefix} Only following attributes are supported: [deadLetterTargetArn, "
+                "maxReceiveCount].",
+                hint=hint,
             )
         arn, count = document["deadLetterTargetArn"], document["maxReceiveCount"]
         if isinstance(count, str) and count.isdigit():
             count = int(count)
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1000:
             raise InvalidAttributeValue(
-                f"Invalid value for maxReceiveCount: {count!r}; valid values are from 1 to 1000 "
-                "both inclusive."
+                f"{prefix} Invalid value for maxReceiveCount: {count}, valid values are from 1 "
+                "to 1000 both inclusive."
             )
         if not isinstance(arn, str):
-            raise InvalidAttributeValue(f"Invalid value for deadLetterTargetArn: {arn!r}; {hint}.")
-        queue_name_from_arn(arn)
+            raise InvalidAttributeValue(f"{prefix} Invalid value for deadLetterTargetArn.")
+        try:
+            queue_name_from_arn(arn)
+        except InvalidAttributeValue as error:
+            raise InvalidAttributeValue(
+                f"{prefix} Invalid value for deadLetterTargetArn.", hint=error.hint
+            ) from None
         return cls(arn, count)
 
 
@@ -162,9 +203,15 @@ class QueueSettings:
         fifo_value = attributes.get("FifoQueue", "false")
         if fifo_value.lower() not in ("true", "false"):
             raise InvalidAttributeValue(
-                f"Invalid value for the parameter FifoQueue: {fifo_value!r}; use 'true' or 'false'."
+                "Invalid value for the parameter FifoQueue.", hint="use 'true' or 'false'"
             )
         fifo = fifo_value.lower() == "true"
+        if "FifoQueue" in attributes and not fifo:
+            # SQS knows the attribute only on FIFO queues, even set to false.
+            raise InvalidAttributeName(
+                "Unknown Attribute FifoQueue.",
+                hint="leave FifoQueue out to create a standard queue",
+            )
         check_queue_name(name, fifo)
         base = cls(fifo=fifo, stored=dict(FIFO_DEFAULTS) if fifo else {})
         return base._apply({k: v for k, v in attributes.items() if k != "FifoQueue"})
@@ -173,8 +220,9 @@ class QueueSettings:
         """These settings with ``attributes`` applied, as SetQueueAttributes does."""
         if "FifoQueue" in attributes:
             raise InvalidAttributeName(
-                "FifoQueue can only be set when a queue is created; create a new queue to change "
-                "the queue type."
+                "Invalid attribute name FifoQueue.",
+                hint="FifoQueue can only be set when a queue is created; create a new queue "
+                "to change the queue type",
             )
         return self._apply(attributes)
 
@@ -197,6 +245,11 @@ class QueueSettings:
             attributes["FifoQueue"] = "true"
             attributes["ContentBasedDeduplication"] = str(self.content_based_deduplication).lower()
         attributes.update(self.stored)
+        # Queues are encrypted at rest with SQS-owned keys by default (since 2022), unless
+        # they name a KMS key.
+        if "SqsManagedSseEnabled" not in attributes:
+            kms = "KmsMasterKeyId" in attributes
+            attributes["SqsManagedSseEnabled"] = "false" if kms else "true"
         return attributes
 
     def _apply(self, attributes: Mapping[str, str]) -> QueueSettings:
@@ -215,18 +268,25 @@ class QueueSettings:
                         "set to true."
                     )
                 changes["content_based_deduplication"] = _boolean(name, value)
+            elif name in _REMOVED_WHEN_EMPTY and value == "":
+                stored.pop(name, None)
             elif name in STORED_ATTRIBUTES or name in FIFO_STORED_ATTRIBUTES:
                 stored[name] = _stored(name, value, self.fifo)
             elif name in READ_ONLY_ATTRIBUTES:
                 raise InvalidAttributeName(
-                    f"Attribute {name} is computed by the queue and cannot be set."
+                    f"Unknown Attribute {name}.",
+                    hint=f"{name} is computed by the queue and cannot be set",
                 )
             else:
                 raise InvalidAttributeName(
-                    f"Unknown Attribute {name}. Settable attributes are: "
-                    + ", ".join(sorted(settable_attribute_names(self.fifo)))
-                    + "."
+                    f"Unknown Attribute {name}.",
+                    hint="settable attributes are "
+                    + ", ".join(sorted(settable_attribute_names(self.fifo))),
                 )
+        if stored.get("KmsMasterKeyId") and stored.get("SqsManagedSseEnabled") == "true":
+            if attributes.get("SqsManagedSseEnabled") == "true":
+                raise InvalidAttributeName(_SSE_CONFLICT)
+            stored["SqsManagedSseEnabled"] = "false"  # naming a key switches SQS's SSE off
         return replace(self, stored=stored, **changes)
 
 
@@ -258,8 +318,8 @@ def _integer(name: str, value: str, low: int, high: int) -> int:
     text = value.strip()
     if _INTEGER.fullmatch(text) is None or not low <= int(text) <= high:
         raise InvalidAttributeValue(
-            f"Invalid value for the parameter {name}: {value!r}; use an integer from {low} to "
-            f"{high}."
+            f"Invalid value for the parameter {name}.",
+            hint=f"{value!r}: use an integer from {low} to {high}",
         )
     return int(text)
 
@@ -267,19 +327,18 @@ def _integer(name: str, value: str, low: int, high: int) -> int:
 def _boolean(name: str, value: str) -> bool:
     if value.lower() not in ("true", "false"):
         raise InvalidAttributeValue(
-            f"Invalid value for the parameter {name}: {value!r}; use 'true' or 'false'."
+            f"Invalid value for the parameter {name}.", hint=f"{value!r}: use 'true' or 'false'"
         )
     return value.lower() == "true"
 
 
 def _stored(name: str, value: str, fifo: bool) -> str:
     if name in FIFO_STORED_ATTRIBUTES and not fifo:
-        raise InvalidAttributeName(f"You can specify {name} only when FifoQueue is set to true.")
+        raise InvalidAttributeName(f"Unknown Attribute {name}.", hint="it needs a FIFO queue")
     allowed = STORED_ATTRIBUTES.get(name) or FIFO_STORED_ATTRIBUTES.get(name)
     if allowed is not None and value not in allowed:
         raise InvalidAttributeValue(
-            f"Invalid value for the parameter {name}: {value!r}; use one of "
-            + ", ".join(sorted(allowed))
-            + "."
+            f"Invalid value for the parameter {name}.",
+            hint=f"{value!r}: use one of " + ", ".join(sorted(allowed)),
         )
     return value

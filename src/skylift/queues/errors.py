@@ -2,12 +2,18 @@
 
 Each class carries what an SQS error response needs:
 
-- ``code``: the shape name SQS's JSON protocol puts in ``__type``
-  (``com.amazonaws.sqs#<code>``, see ``QueueError.type``);
+- ``code``: SQS's error code, the shape name of SQS's API model where it has one;
+- ``json_type``: the name SQS's JSON protocol puts in ``__type``
+  (``com.amazonaws.sqs#<json_type>``, see ``QueueError.type``) where it differs from
+  ``code``: real SQS answers ``InvalidParameterValueException`` and
+  ``MissingRequiredParameterException`` for its two common errors;
 - ``query_code``: the legacy code SQS sends in the ``x-amzn-query-error`` header and in
   XML responses, where it differs (``AWS.SimpleQueueService.NonExistentQueue`` ...);
 - ``status``: the HTTP status SQS answers with;
-- ``message``: what was wrong and what to do about it.
+- ``aws_message``: what was wrong, in SQS's own words (clients may match on them): the
+  only text an API answer carries;
+- ``hint``: what to do about it, for skylift's log and its own output (CLI, template
+  errors); ``message`` is both together.
 
 Codes and statuses are those of the SQS API model (``com.amazonaws.sqs`` in the AWS SDKs);
 ``InvalidParameterValue`` and ``MissingParameter`` are SQS's common errors.
@@ -28,22 +34,29 @@ class QueueError(SkyliftError):
     """
 
     code: ClassVar[str] = "InternalError"
+    json_type: ClassVar[str | None] = None
     query_code: ClassVar[str | None] = None
     status: ClassVar[int] = 400
     sender_fault: ClassVar[bool] = True
 
-    def __init__(self, message: str, *, entry: int | None = None) -> None:
+    def __init__(self, message: str, *, entry: int | None = None, hint: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.aws_message = message
         self.entry = entry
+        self.hint = hint
 
     def __str__(self) -> str:
         return self.message if self.entry is None else f"entry {self.entry}: {self.message}"
 
     @property
+    def message(self) -> str:
+        """SQS's message with the hint after it, for skylift's own output (CLI, log)."""
+        return self.aws_message if self.hint is None else f"{self.aws_message} ({self.hint})"
+
+    @property
     def type(self) -> str:
         """The JSON protocol's ``__type``, e.g. ``com.amazonaws.sqs#QueueDoesNotExist``."""
-        return f"com.amazonaws.sqs#{self.code}"
+        return f"com.amazonaws.sqs#{self.json_type or self.code}"
 
     @property
     def aws_query_code(self) -> str:
@@ -81,12 +94,14 @@ class InvalidParameterValue(QueueError):
     """Raised when a request parameter (not a queue attribute) has an invalid value."""
 
     code = "InvalidParameterValue"
+    json_type = "InvalidParameterValueException"
 
 
 class MissingParameter(QueueError):
     """Raised when a required parameter is absent or empty."""
 
     code = "MissingParameter"
+    json_type = "MissingRequiredParameterException"
 
 
 class InvalidMessageContents(QueueError):
@@ -143,6 +158,20 @@ class InvalidBatchEntryId(QueueError):
 
     code = "InvalidBatchEntryId"
     query_code = "AWS.SimpleQueueService.InvalidBatchEntryId"
+
+
+class QueueDeletedRecently(QueueError):
+    """Raised when CreateQueue names a queue deleted less than 60 seconds ago."""
+
+    code = "QueueDeletedRecently"
+    query_code = "AWS.SimpleQueueService.QueueDeletedRecently"
+
+
+class ResourceNotFoundException(QueueError):
+    """Raised when a message move task names a queue or task that does not exist."""
+
+    code = "ResourceNotFoundException"
+    status = 404
 
 
 class UnsupportedOperation(QueueError):

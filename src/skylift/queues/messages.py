@@ -34,7 +34,8 @@ DEDUPLICATION_WINDOW_SECONDS = 300
 
 # The characters SQS allows in bodies and string attribute values (SendMessage reference).
 _ALLOWED_TEXT = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
-_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+# Letters and digits of any script, as SQS accepts them (not only A-Z, as its guide says).
+_ATTRIBUTE_NAME = re.compile(r"[\w.-]{1,256}")
 _DATA_TYPE = re.compile(r"(String|Number|Binary)(\..+)?", re.DOTALL)
 # MessageGroupId and MessageDeduplicationId: alphanumerics and ASCII punctuation.
 _FIFO_ID = re.compile(r"[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}")
@@ -51,6 +52,8 @@ class PreparedMessage:
     delay_seconds: int
     group_id: str | None
     deduplication_id: str | None
+    system_attributes: MessageAttributes | None = None
+    md5_of_system_attributes: str | None = None
 
 
 def prepare_batch(
@@ -66,8 +69,9 @@ def prepare_batch(
         total += size
     if total > MAX_BATCH_BYTES:
         raise BatchRequestTooLong(
-            f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes; this one has "
-            f"{total}. Split it into smaller batches."
+            f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent "
+            f"{total} bytes.",
+            hint="split it into smaller batches",
         )
     return prepared
 
@@ -78,8 +82,7 @@ def check_batch_size(count: int) -> None:
         raise EmptyBatchRequest("There should be at least one entry in the request.")
     if count > MAX_BATCH_ENTRIES:
         raise TooManyEntriesInBatchRequest(
-            f"Maximum number of entries per request are {MAX_BATCH_ENTRIES}. You have sent "
-            f"{count}; split the batch."
+            f"Maximum number of entries per request are {MAX_BATCH_ENTRIES}. You have sent {count}."
         )
 
 
@@ -165,7 +168,9 @@ def _prepare(
         raise MissingParameter("The request must contain the parameter MessageBody.", entry=index)
     # Printable ASCII is the common case and far cheaper to check than the regex.
     if not (body.isascii() and body.isprintable()) and _ALLOWED_TEXT.fullmatch(body) is None:
-        raise InvalidMessageContents(_invalid_characters("the message body"), entry=index)
+        raise InvalidMessageContents(
+            _INVALID_CHARACTERS, entry=index, hint=f"in the message body; {_ENCODE_HINT}"
+        )
     encoded = body.encode()
     size = len(encoded)
     attributes = entry.message_attributes or None
@@ -174,11 +179,14 @@ def _prepare(
     if size > settings.maximum_message_size:
         raise InvalidParameterValue(
             "One or more parameters are invalid. Reason: Message must be shorter than "
-            f"{settings.maximum_message_size} bytes (this one is {size}, body and attributes "
-            "together). Send large payloads by reference or raise MaximumMessageSize "
-            "(at most 1048576).",
+            f"{settings.maximum_message_size} bytes.",
             entry=index,
+            hint=f"this one has {size} bytes, body and attributes together; send large "
+            "payloads by reference or raise MaximumMessageSize (at most 1048576)",
         )
+    system = entry.system_attributes or None
+    if system:
+        _check_system_attributes(system, index)  # they do not count towards the size
     delay = _delay(entry, settings, index)
     group_id, deduplication_id = _fifo_ids(entry, settings, index)
     if settings.fifo and deduplication_id is None:
@@ -192,12 +200,15 @@ def _prepare(
         delay_seconds=delay,
         group_id=group_id,
         deduplication_id=deduplication_id,
+        system_attributes=system,
+        md5_of_system_attributes=md5_of_message_attributes(system) if system else None,
     )
     return message, size
 
 
 def _delay(entry: OutgoingMessage, settings: QueueSettings, index: int) -> int:
-    if entry.delay_seconds is None:
+    # On a FIFO queue 0 is what SDKs send for "not given", and means the queue's delay.
+    if entry.delay_seconds is None or (settings.fifo and entry.delay_seconds == 0):
         return settings.delay_seconds
     if not 0 <= entry.delay_seconds <= 900:
         raise InvalidParameterValue(
@@ -208,9 +219,9 @@ def _delay(entry: OutgoingMessage, settings: QueueSettings, index: int) -> int:
     if settings.fifo and entry.delay_seconds:
         raise InvalidParameterValue(
             f"Value {entry.delay_seconds} for parameter DelaySeconds is invalid. Reason: The "
-            "request include parameter that is not valid for this queue type. FIFO queues "
-            "delay per queue: set the queue's DelaySeconds attribute instead.",
+            "request include parameter that is not valid for this queue type.",
             entry=index,
+            hint="FIFO queues delay per queue: set the queue's DelaySeconds attribute instead",
         )
     return entry.delay_seconds
 
@@ -225,24 +236,24 @@ def _fifo_ids(
     ):
         if value is not None and _FIFO_ID.fullmatch(value) is None:
             raise InvalidParameterValue(
-                f"Value {value!r} for parameter {parameter} is invalid. Reason: it must be 1 to "
-                "128 alphanumeric or punctuation characters.",
+                f"Value {value} for parameter {parameter} is invalid. Reason: {parameter} can "
+                "only include alphanumeric and punctuation characters. 1 to 128 in length.",
                 entry=index,
             )
     if not settings.fifo:
         if deduplication_id is not None:
             raise InvalidParameterValue(
                 f"Value {deduplication_id} for parameter MessageDeduplicationId is invalid. "
-                "Reason: The request includes a parameter that is not valid for this queue "
-                "type. Deduplication needs a FIFO queue.",
+                "Reason: The request include parameter that is not valid for this queue type.",
                 entry=index,
+                hint="deduplication needs a FIFO queue",
             )
         return group_id, None
     if group_id is None:
         raise MissingParameter(
-            "The request must contain the parameter MessageGroupId; every message sent to a "
-            "FIFO queue belongs to a message group.",
+            "The request must contain the parameter MessageGroupId.",
             entry=index,
+            hint="every message sent to a FIFO queue belongs to a message group",
         )
     if deduplication_id is None and not settings.content_based_deduplication:
         raise InvalidParameterValue(
@@ -258,14 +269,30 @@ def _check_attributes(attributes: Mapping[str, MessageAttributeValue], index: in
     if len(attributes) > MAX_MESSAGE_ATTRIBUTES:
         raise InvalidParameterValue(
             f"Number of message attributes [{len(attributes)}] exceeds the allowed maximum "
-            f"[{MAX_MESSAGE_ATTRIBUTES}]. Move the rest into the body.",
+            f"[{MAX_MESSAGE_ATTRIBUTES}].",
             entry=index,
+            hint="move the rest into the body",
         )
     size = 0
     for name, value in attributes.items():
         _check_attribute_name(name, index)
         size += len(name.encode()) + _check_attribute_value(name, value, index)
     return size
+
+
+def _check_system_attributes(attributes: Mapping[str, MessageAttributeValue], index: int) -> None:
+    for name, value in attributes.items():
+        if name != "AWSTraceHeader":
+            raise InvalidParameterValue(
+                f"Message system attribute name '{name}' is invalid.",
+                entry=index,
+                hint="AWSTraceHeader is the only message system attribute",
+            )
+        if value.get("DataType") != "String":
+            raise InvalidParameterValue(
+                f"Message system attribute '{name}' must be of type String.", entry=index
+            )
+        _check_attribute_value(name, value, index)
 
 
 def _check_attribute_name(name: str, index: int) -> None:
@@ -278,10 +305,10 @@ def _check_attribute_name(name: str, index: int) -> None:
         or ".." in name
     ):
         raise InvalidParameterValue(
-            f"Message (user) attribute name {name!r} is invalid: use 1 to 256 of A-Z, a-z, "
-            "0-9, '_', '-', '.', without a leading, trailing or doubled period and without an "
-            "'AWS.' or 'Amazon.' prefix.",
+            f"Message (user) attribute name '{name}' is invalid.",
             entry=index,
+            hint="use 1 to 256 letters, digits, '_', '-', '.', without a leading, trailing or "
+            "doubled period and without an 'AWS.' or 'Amazon.' prefix",
         )
 
 
@@ -292,19 +319,20 @@ def _check_attribute_value(name: str, value: MessageAttributeValue, index: int) 
     extra = set(raw) - {"DataType", "StringValue", "BinaryValue"}
     if any(raw[key] for key in extra):
         raise InvalidParameterValue(
-            f"Message (user) attribute {name!r} uses {', '.join(sorted(extra))}, which SQS "
-            "reserves and does not implement; use StringValue or BinaryValue.",
+            f"Message (user) attribute '{name}' is invalid.",
             entry=index,
+            hint=f"it uses {', '.join(sorted(extra))}, which SQS reserves and does not "
+            "implement; use StringValue or BinaryValue",
         )
     if not isinstance(data_type, str) or not data_type or len(data_type) > 256:
         raise MissingParameter(
-            f"The message attribute {name!r} must contain a DataType of at most 256 characters.",
+            f"The message attribute '{name}' must contain a non-empty message attribute type.",
             entry=index,
         )
     match = _DATA_TYPE.fullmatch(data_type)
     if match is None or _ALLOWED_TEXT.fullmatch(data_type) is None:
         raise InvalidParameterValue(
-            f"The type of message (user) attribute {name!r} is invalid. You must use only the "
+            f"The type of message (user) attribute '{name}' is invalid. You must use only the "
             "following supported type prefixes: Binary, Number, String.",
             entry=index,
         )
@@ -313,27 +341,27 @@ def _check_attribute_value(name: str, value: MessageAttributeValue, index: int) 
         binary = value.get("BinaryValue")
         if not isinstance(binary, bytes | bytearray) or not binary or "StringValue" in value:
             raise InvalidParameterValue(
-                f"Message (user) attribute {name!r} must contain a non-empty BinaryValue (bytes) "
-                "and no StringValue.",
+                f"The message attribute '{name}' with type 'Binary' must use field 'Binary'.",
                 entry=index,
             )
         return len(data_type.encode()) + len(binary)
     text = value.get("StringValue")
     if not isinstance(text, str) or not text or "BinaryValue" in value:
         raise InvalidParameterValue(
-            f"Message (user) attribute {name!r} must contain a non-empty value of type "
-            f"'{base}' in StringValue and no BinaryValue.",
+            f"The message attribute '{name}' with type '{base}' must use field 'String'.",
             entry=index,
         )
     if _ALLOWED_TEXT.fullmatch(text) is None:
         raise InvalidMessageContents(
-            _invalid_characters(f"message attribute {name!r}"), entry=index
+            _INVALID_CHARACTERS,
+            entry=index,
+            hint=f"in message attribute {name!r}; {_ENCODE_HINT}",
         )
     if base == "Number" and not _is_sqs_number(text):
         raise InvalidParameterValue(
-            f"Can't cast the value of message (user) attribute {name!r} to a number: {text!r}. "
-            "Numbers have up to 38 significant digits, between -10^128 and 10^126.",
+            f"Can't cast the value of message (user) attribute '{name}' to a number.",
             entry=index,
+            hint=f"{text!r}: numbers have up to 38 significant digits, between -10^128 and 10^126",
         )
     return len(data_type.encode()) + len(text.encode())
 
@@ -353,9 +381,8 @@ def _is_sqs_number(text: str) -> bool:
     return digits <= 38 and Decimal("1e-128") <= abs(number) <= Decimal("1e126")
 
 
-def _invalid_characters(where: str) -> str:
-    return (
-        f"Invalid characters found in {where}. Valid unicode characters are #x9 | #xA | #xD | "
-        "#x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF; encode binary data "
-        "(e.g. base64) before sending it."
-    )
+_INVALID_CHARACTERS = (
+    "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | "
+    "#xE000 to #xFFFD | #x10000 to #x10FFFF"
+)
+_ENCODE_HINT = "encode binary data (e.g. base64) before sending it"

@@ -46,6 +46,9 @@ class QueueInfo:
 class OutgoingMessage:
     """One message to send. ``delay_seconds=None`` means the queue's ``DelaySeconds``.
 
+    ``system_attributes`` are SQS's MessageSystemAttributes: only ``AWSTraceHeader`` (a
+    String holding an X-Ray trace header) exists.
+
     Example: ``OutgoingMessage("hello", message_attributes={"n": {"DataType": "Number",
     "StringValue": "1"}})``.
     """
@@ -55,6 +58,7 @@ class OutgoingMessage:
     message_attributes: MessageAttributes = field(default_factory=dict)
     message_group_id: str | None = None
     message_deduplication_id: str | None = None
+    system_attributes: MessageAttributes = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,7 @@ class SendResult:
     md5_of_body: str
     md5_of_message_attributes: str | None
     sequence_number: str | None
+    md5_of_message_system_attributes: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +78,9 @@ class ReceivedMessage:
 
     ``attributes`` holds SenderId, SentTimestamp, ApproximateReceiveCount and
     ApproximateFirstReceiveTimestamp (plus MessageGroupId, MessageDeduplicationId and
-    SequenceNumber on FIFO queues, DeadLetterQueueSourceArn in a dead-letter queue); the API
-    layer filters them by the request's AttributeNames.
+    SequenceNumber on FIFO queues, DeadLetterQueueSourceArn in a dead-letter queue,
+    AWSTraceHeader when it was sent with one); the API layer filters them by the request's
+    AttributeNames.
     """
 
     message_id: str
@@ -113,8 +119,25 @@ class QueueBackend(Protocol):
             await backend.delete("jobs", [message.receipt_handle])
     """
 
-    async def create_queue(self, name: str, attributes: Mapping[str, str]) -> QueueInfo:
-        """Create a queue, or return it if it exists with the same given attribute values."""
+    async def create_queue(
+        self, name: str, attributes: Mapping[str, str], tags: Mapping[str, str] | None = None
+    ) -> QueueInfo:
+        """Create a queue, or return it if it exists with the same given attribute values.
+
+        ``tags`` are set on a new queue only, as SQS does.
+        """
+        ...
+
+    async def tag_queue(self, name: str, tags: Mapping[str, str]) -> None:
+        """Add or overwrite tags on a queue (at most 50 in all, as in SQS)."""
+        ...
+
+    async def untag_queue(self, name: str, keys: Sequence[str]) -> None:
+        """Remove tags by key; keys that are not there are ignored."""
+        ...
+
+    async def list_tags(self, name: str) -> dict[str, str]:
+        """A queue's tags."""
         ...
 
     async def delete_queue(self, name: str) -> None:
@@ -164,16 +187,19 @@ class QueueBackend(Protocol):
         ...
 
     async def purge(self, name: str) -> None:
-        """Delete every message in a queue; at most once every 60 seconds, as in SQS."""
+        """Delete every message in a queue and forget its deduplication ids; at most once every
+        60 seconds, as in SQS."""
         ...
 
     async def stats(self, name: str) -> QueueStats:
         """Depth of a queue and, if it has a redrive policy, of its dead-letter queue."""
         ...
 
-    async def redrive(self, name: str, destination: str | None = None) -> int:
+    async def redrive(
+        self, name: str, destination: str | None = None, limit: int | None = None
+    ) -> int:
         """Move the messages of dead-letter queue ``name`` back to the queues they came
-        from, or all to ``destination``; returns how many moved."""
+        from, or all to ``destination``; at most ``limit`` of them. Returns how many moved."""
         ...
 
     async def close(self) -> None:

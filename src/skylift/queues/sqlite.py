@@ -31,7 +31,7 @@ from contextlib import contextmanager
 
 from skylift.account import ACCOUNT_ID
 from skylift.queues import sqlite_fifo, sqlite_redrive
-from skylift.queues.attributes import QueueSettings, first_difference
+from skylift.queues.attributes import QueueSettings, check_tags, first_difference
 from skylift.queues.errors import (
     InvalidParameterValue,
     PurgeQueueInProgress,
@@ -95,8 +95,12 @@ class SqliteQueues:
 
     # -- queues -------------------------------------------------------------------------
 
-    async def create_queue(self, name: str, attributes: Mapping[str, str]) -> QueueInfo:
+    async def create_queue(
+        self, name: str, attributes: Mapping[str, str], tags: Mapping[str, str] | None = None
+    ) -> QueueInfo:
         settings = QueueSettings.create(name, attributes)
+        if tags:
+            check_tags(tags)
         with self._transaction() as catalog:
             queue = catalog.find(name)
             if queue is not None:
@@ -104,12 +108,14 @@ class SqliteQueues:
                 if different is not None:
                     raise QueueNameExists(
                         "A queue already exists with the same name and a different value for "
-                        f"attribute {different}. Use SetQueueAttributes to change {name!r}, or "
-                        "pick another name."
+                        f"attribute {different}",
+                        hint=f"use SetQueueAttributes to change {name!r}, or pick another name",
                     )
             else:
                 catalog.check_redrive(name, settings)
                 queue = catalog.create(name, settings, self._clock())
+                if tags:
+                    catalog.tag(queue, tags)
         return self._catalog.info(queue)
 
     async def delete_queue(self, name: str) -> None:
@@ -137,6 +143,23 @@ class SqliteQueues:
             **queue.settings.to_attributes(),
         }
 
+    async def tag_queue(self, name: str, tags: Mapping[str, str]) -> None:
+        check_tags(tags)
+        with self._transaction() as catalog:
+            catalog.tag(catalog.get(name), tags)
+
+    async def untag_queue(self, name: str, keys: Sequence[str]) -> None:
+        with self._transaction() as catalog:
+            queue = catalog.get(name)
+            self._db.executemany(
+                "DELETE FROM tags WHERE queue = ? AND key = ?", [(queue.id, k) for k in keys]
+            )
+
+    async def list_tags(self, name: str) -> dict[str, str]:
+        queue = self._open().get(name)
+        rows = self._db.execute("SELECT key, value FROM tags WHERE queue = ?", (queue.id,))
+        return dict(rows.fetchall())
+
     async def set_attributes(self, name: str, attributes: Mapping[str, str]) -> None:
         with self._transaction() as catalog:
             queue = catalog.get(name)
@@ -160,7 +183,13 @@ class SqliteQueues:
                     rows.append(message_row(queue.id, message_id, message, now, None))
                     md5_attributes = message.md5_of_message_attributes
                     results.append(
-                        SendResult(message_id, message.md5_of_body, md5_attributes, None)
+                        SendResult(
+                            message_id,
+                            message.md5_of_body,
+                            md5_attributes,
+                            None,
+                            message.md5_of_system_attributes,
+                        )
                     )
                 self._db.executemany(INSERT, rows)
         self._notify(queue.id)
@@ -231,16 +260,18 @@ class SqliteQueues:
         with self._transaction() as catalog:
             queue = catalog.get(name)
             receipt = _receipt(queue, receipt_handle)
+            # Any receive's handle works, as in SQS: a consumer that got the message again
+            # (after its visibility timeout ran out) may still hold the earlier handle.
             row = self._db.execute(
                 "SELECT receipt, visible_at, received_at FROM messages "
                 "WHERE id = ? AND queue = ? AND message_id = ?",
                 (receipt.row_id, queue.id, receipt.message_id),
             ).fetchone()
-            if row is None or row[0] != receipt.token:
+            if row is None:
                 raise InvalidParameterValue(
                     f"Value {receipt_handle} for parameter ReceiptHandle is invalid. Reason: "
-                    "Message does not exist or is not available for visibility timeout change. "
-                    "It was deleted or received again since; use the latest receipt handle."
+                    "Message does not exist or is not available for visibility timeout change.",
+                    hint="the message was deleted",
                 )
             now = self._now()
             if row[1] <= now:
@@ -251,9 +282,9 @@ class SqliteQueues:
             if (now - row[2]) // 1000 + timeout > _MAX_VISIBILITY:
                 raise InvalidParameterValue(
                     f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
-                    "VisibilityTimeout for the message is beyond the limit [43200 seconds] "
-                    "counted from when it was received; process the message faster or "
-                    "re-send it."
+                    "VisibilityTimeout for the message is beyond the limit [43200 seconds]",
+                    hint="the limit counts from when the message was received; process it "
+                    "faster or send it again",
                 )
             self._db.execute(
                 "UPDATE messages SET visible_at = ? WHERE id = ?",
@@ -271,10 +302,12 @@ class SqliteQueues:
             now = self._clock()
             if purged_at is not None and now - purged_at < _PURGE_INTERVAL:
                 raise PurgeQueueInProgress(
-                    f"Only one PurgeQueue operation on {name} is allowed every 60 seconds; try "
-                    f"again in {_PURGE_INTERVAL - (now - purged_at):.0f} s."
+                    f"Only one PurgeQueue operation on {name} is allowed every 60 seconds.",
+                    hint=f"try again in {_PURGE_INTERVAL - (now - purged_at):.0f} s",
                 )
             self._db.execute("DELETE FROM messages WHERE queue = ?", (queue.id,))
+            # A purge forgets deduplication ids too: a message sent again after it is new.
+            self._db.execute("DELETE FROM deduplication WHERE queue = ?", (queue.id,))
             self._db.execute("UPDATE queues SET purged_at = ? WHERE id = ?", (now, queue.id))
 
     async def stats(self, name: str) -> QueueStats:
@@ -293,21 +326,23 @@ class SqliteQueues:
             dead_letter_depth=sum(self._counts(dlq)[:3]) if dlq else None,
         )
 
-    async def redrive(self, name: str, destination: str | None = None) -> int:
+    async def redrive(
+        self, name: str, destination: str | None = None, limit: int | None = None
+    ) -> int:
         with self._transaction() as catalog:
             dlq = catalog.get(name)
             target = catalog.get(destination) if destination is not None else None
             if target is not None and target.settings.fifo != dlq.settings.fifo:
                 raise InvalidParameterValue(
-                    f"Cannot move messages from {name!r} to {destination!r}: both queues must be "
-                    "FIFO or both standard."
+                    "The source queue and the destination queue must be of the same type.",
+                    hint=f"{name!r} and {destination!r} must both be FIFO or both standard",
                 )
-            if target is None and not catalog.is_dead_letter_queue(dlq):
+            if not catalog.is_dead_letter_queue(dlq):
                 raise InvalidParameterValue(
-                    f"Source queue {name!r} must be configured as a dead-letter queue (the "
-                    "deadLetterTargetArn of another queue's RedrivePolicy), or pass a destination."
+                    "Source queue must be configured as a Dead Letter Queue.",
+                    hint=f"make {name!r} the deadLetterTargetArn of some queue's RedrivePolicy",
                 )
-            moved = sqlite_redrive.move_out(catalog, dlq, target, self._now())
+            moved = sqlite_redrive.move_out(catalog, dlq, target, self._now(), limit)
         for queue_id in moved:
             self._notify(queue_id)
         return sum(moved.values())
@@ -344,6 +379,8 @@ class SqliteQueues:
             cutoff = now - settings.retention_seconds * 1000
             policy = settings.redrive_policy
             dlq = catalog.find(policy.dead_letter_queue) if policy else None
+            if dlq is not None and dlq.id == queue.id:
+                dlq = None  # its own dead-letter queue: a move would leave it where it is
             max_receives = policy.max_receive_count if policy and dlq else math.inf
             while len(delivered) < limit:
                 want = limit - len(delivered)
@@ -424,7 +461,7 @@ def _receipt(queue: StoredQueue, handle: str) -> Receipt:
     receipt = decode(handle)
     if receipt.queue_id != queue.id:
         raise ReceiptHandleIsInvalid(
-            f'The input receipt handle "{handle}" is not a valid receipt handle for queue '
-            f"{queue.name!r}; it belongs to another queue."
+            f'The input receipt handle "{handle}" is not a valid receipt handle.',
+            hint=f"it belongs to another queue than {queue.name!r}",
         )
     return receipt

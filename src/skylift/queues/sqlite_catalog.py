@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from skylift.queues.attributes import QueueSettings, queue_name_from_arn
-from skylift.queues.errors import InvalidAttributeValue, QueueDoesNotExist
+from skylift.queues.attributes import MAX_TAGS, QueueSettings, queue_name_from_arn
+from skylift.queues.errors import InvalidAttributeValue, InvalidParameterValue, QueueDoesNotExist
 from skylift.queues.protocol import QueueInfo
 
 
@@ -37,8 +38,9 @@ class Catalog:
         queue = self.find(name)
         if queue is None:
             raise QueueDoesNotExist(
-                f"The specified queue {name!r} does not exist. Create it first, or check the "
-                "name against ListQueues."
+                "The specified queue does not exist.",
+                hint=f"no queue is named {name!r}: create it first, or check the name against "
+                "ListQueues",
             )
         return queue
 
@@ -78,9 +80,24 @@ class Catalog:
     def delete(self, queue: StoredQueue) -> None:
         self.db.execute("DELETE FROM messages WHERE queue = ?", (queue.id,))
         self.db.execute("DELETE FROM deduplication WHERE queue = ?", (queue.id,))
+        self.db.execute("DELETE FROM tags WHERE queue = ?", (queue.id,))
         self.db.execute("DELETE FROM queues WHERE id = ?", (queue.id,))
         self._by_name.pop(queue.name, None)
         self._names.pop(queue.id, None)
+
+    def tag(self, queue: StoredQueue, tags: Mapping[str, str]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO tags VALUES (?, ?, ?)",
+            [(queue.id, key, value) for key, value in tags.items()],
+        )
+        (count,) = self.db.execute(
+            "SELECT count(*) FROM tags WHERE queue = ?", (queue.id,)
+        ).fetchone()
+        if count > MAX_TAGS:
+            raise InvalidParameterValue(
+                f"Too many tags added for queue {queue.name}.",
+                hint=f"a queue holds at most {MAX_TAGS} tags; remove some with UntagQueue",
+            )
 
     def names(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT name FROM queues ORDER BY name")]
@@ -120,20 +137,22 @@ class Catalog:
             return
         region, account, target = queue_name_from_arn(policy.dead_letter_target_arn)
         dlq = self.find(target)
-        reason = None
+        # A queue may be its own dead-letter queue, as in SQS (the count then starts over).
+        own = target == name
+        reason = hint = None
         if (region, account) != (self.region, self.account_id):
-            reason = f"the dead-letter queue must be in {self.region}, account {self.account_id}"
-        elif target == name:
-            reason = "a queue cannot be its own dead-letter queue"
-        elif dlq is None:
-            reason = f"Dead letter target does not exist; create queue {target!r} first"
-        elif dlq.settings.fifo != settings.fifo:
-            kind = "FIFO" if settings.fifo else "standard"
-            reason = f"the dead-letter queue of a {kind} queue must also be a {kind} queue"
+            reason = "Dead-letter target owner should be same as the source."
+            hint = f"the dead-letter queue must be in {self.region}, account {self.account_id}"
+        elif dlq is None and not own:
+            reason = "Dead letter target does not exist."
+            hint = f"create queue {target!r} first"
+        elif dlq is not None and not own and dlq.settings.fifo != settings.fifo:
+            reason = "Dead-letter queue must be same type of queue as the source."
         if reason is not None:
             raise InvalidAttributeValue(
                 f"Value {policy.to_json()} for parameter RedrivePolicy is invalid. Reason: "
-                f"{reason}."
+                f"{reason}",
+                hint=hint,
             )
 
     def is_dead_letter_queue(self, queue: StoredQueue) -> bool:

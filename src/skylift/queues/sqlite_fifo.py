@@ -20,12 +20,13 @@ from skylift.queues.receipts import Receipt
 from skylift.queues.sqlite_catalog import Catalog, StoredQueue
 from skylift.queues.sqlite_store import INSERT, format_sequence, message_row
 
-# Groups whose oldest message is visible and which have nothing in flight, oldest first.
+# Groups whose first message is visible, oldest first. A group is read from its first
+# message up to the first one in flight or delayed: those behind it wait, as in SQS, but a
+# message given back (visibility timeout ended) before one still in flight is delivered.
 _GROUPS = (
     "SELECT group_id FROM messages WHERE queue = :queue AND group_id IS NOT NULL "
     "GROUP BY group_id "
-    "HAVING max(visible_at > :now AND receipt IS NOT NULL) = 0 "
-    "AND min(sequence) = min(CASE WHEN visible_at <= :now THEN sequence END) "
+    "HAVING min(sequence) = min(CASE WHEN visible_at <= :now THEN sequence END) "
     "ORDER BY min(sequence) LIMIT :limit"
 )
 _GROUP_HEAD = (
@@ -42,7 +43,7 @@ def candidates(db: sqlite3.Connection, queue_id: int, now: int, limit: int) -> l
             _GROUP_HEAD, (queue_id, group, limit - len(ids))
         ).fetchall():
             if visible_at > now:
-                break  # a delayed message holds back the rest of its group
+                break  # one in flight or delayed holds back the rest of its group
             ids.append(row_id)
         if len(ids) >= limit:
             break
@@ -80,6 +81,7 @@ def send(
                 message.md5_of_body,
                 message.md5_of_message_attributes,
                 format_sequence(sequence),
+                message.md5_of_system_attributes,
             )
         )
     return results
@@ -100,8 +102,9 @@ def delete(
         # group order.
         return InvalidParameterValue(
             f"Value {handle} for parameter ReceiptHandle is invalid. Reason: The receipt "
-            "handle has expired. Receive the message again and delete it with the new handle "
-            "before its visibility timeout runs out."
+            "handle has expired.",
+            hint="receive the message again and delete it with the new handle before its "
+            "visibility timeout runs out",
         )
     db.execute("DELETE FROM messages WHERE id = ?", (receipt.row_id,))
     return None

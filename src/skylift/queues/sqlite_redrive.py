@@ -35,9 +35,14 @@ def move_in(
 
 
 def move_out(
-    catalog: Catalog, dlq: StoredQueue, destination: StoredQueue | None, now: int
+    catalog: Catalog,
+    dlq: StoredQueue,
+    destination: StoredQueue | None,
+    now: int,
+    limit: int | None = None,
 ) -> dict[int, int]:
-    """Move the visible messages of ``dlq`` to ``destination`` or their source queues.
+    """Move the visible messages of ``dlq`` (at most ``limit``, oldest first) to
+    ``destination`` or their source queues.
 
     Returns how many moved, by destination queue id. Messages whose source queue was
     deleted stay where they are.
@@ -49,6 +54,8 @@ def move_out(
         (dlq.id, now),
     ).fetchall()
     for row_id, source in rows:
+        if limit is not None and sum(moved.values()) >= limit:
+            break
         home = destination
         if home is None and source is not None:
             source_name = catalog.name_of(source)

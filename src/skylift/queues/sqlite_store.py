@@ -18,7 +18,7 @@ from skylift.queues.messages import PreparedMessage, decode_attributes, encode_a
 from skylift.queues.protocol import ReceivedMessage
 from skylift.queues.receipts import Receipt
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queues (
@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS messages (
     group_id TEXT,
     dedup_id TEXT,
     sequence INTEGER,
-    source_queue INTEGER                   -- set while in a dead-letter queue
+    source_queue INTEGER,                  -- set while in a dead-letter queue
+    system_attributes TEXT                 -- MessageSystemAttributes (AWSTraceHeader), as JSON
 );
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at);
 CREATE INDEX IF NOT EXISTS messages_group ON messages (queue, group_id, sequence)
@@ -62,19 +63,38 @@ CREATE TABLE IF NOT EXISTS deduplication (
     PRIMARY KEY (queue, dedup_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deduplication_expiry ON deduplication (queue, expires_at);
+CREATE TABLE IF NOT EXISTS tags (
+    queue INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (queue, key)
+) WITHOUT ROWID;
 """
+# From each older version to the next: what a file written by an older skylift needs.
+_MIGRATIONS = {
+    1: """
+ALTER TABLE messages ADD COLUMN system_attributes TEXT;
+CREATE TABLE IF NOT EXISTS tags (
+    queue INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (queue, key)
+) WITHOUT ROWID;
+""",
+}
 
 Row = tuple[Any, ...]
 
 INSERT = (
     "INSERT INTO messages (queue, message_id, body, md5_body, attributes, md5_attributes, "
-    "sent_at, enqueued_at, visible_at, group_id, dedup_id, sequence) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    "sent_at, enqueued_at, visible_at, group_id, dedup_id, sequence, system_attributes) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 # Column order of every claimed Row; received_message() reads them by position.
 _RETURNING = (
     " RETURNING id, message_id, body, md5_body, attributes, md5_attributes, sent_at, "
-    "enqueued_at, receive_count, first_received_at, group_id, dedup_id, sequence, source_queue"
+    "enqueued_at, receive_count, first_received_at, group_id, dedup_id, sequence, source_queue, "
+    "system_attributes"
 )
 ENQUEUED_AT, RECEIVE_COUNT, SOURCE_QUEUE = 7, 8, 13
 _CLAIM = (
@@ -114,7 +134,23 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
         db.executescript(
             f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         )
-    elif version != SCHEMA_VERSION:
+    elif version in _MIGRATIONS:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated the file meanwhile: look again, locked.
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            while version in _MIGRATIONS:
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                version += 1
+                db.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            db.close()
+            raise
+        db.execute("COMMIT")
+    if version not in (0, SCHEMA_VERSION):
         db.close()
         raise SkyliftError(
             f"{os.fspath(path)!r} holds queue schema version {version}, but this skylift "
@@ -140,6 +176,7 @@ def message_row(
         message.group_id,
         message.deduplication_id,
         sequence,
+        encode_attributes(message.system_attributes) if message.system_attributes else None,
     )
 
 
@@ -167,6 +204,7 @@ def received_message(
         dedup_id,
         sequence,
         _source_queue,
+        system_attributes,
     ) = row
     system = {
         "SenderId": sender_id,
@@ -182,6 +220,9 @@ def received_message(
         system["SequenceNumber"] = format_sequence(sequence)
     if source_arn is not None:
         system["DeadLetterQueueSourceArn"] = source_arn
+    if system_attributes:
+        for name, value in decode_attributes(system_attributes).items():
+            system[name] = value.get("StringValue", "")  # AWSTraceHeader, a String
     return ReceivedMessage(
         message_id=message_id,
         receipt_handle=Receipt(queue_id, row_id, message_id, token).encode(),
