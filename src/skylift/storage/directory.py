@@ -26,47 +26,42 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from skylift.storage import layout
+from skylift.storage.directory_multipart import MultipartMethods
 from skylift.storage.errors import (
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
-    CorruptStore,
     NoSuchBucket,
     NoSuchKey,
+    PreconditionFailed,
 )
+from skylift.storage.files import file_etag, move_into, now, settle, unlink, write_file
 from skylift.storage.layout import INTERNAL, data_path, meta_path
 from skylift.storage.listing import Cursor, list_page
+from skylift.storage.multipart import Uploads
 from skylift.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     MAX_LIST_KEYS,
+    Attributes,
     BucketInfo,
+    Condition,
     ListResult,
     ObjectInfo,
     check_bucket_name,
     is_bucket_name,
     user_metadata,
 )
+from skylift.storage.records import object_info, object_record
 
 _RETRIES = (0.0, 0.001, 0.005, 0.02)  # seconds to wait for a writer between its two renames
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def _unlink(path: Path) -> bool:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-class DirectoryStore:
+class DirectoryStore(MultipartMethods):
     """An ``ObjectStore`` keeping each bucket as a folder under ``root``.
 
     Example: ``store = DirectoryStore(Path(".skylift/objects"))``.
@@ -80,6 +75,11 @@ class DirectoryStore:
         self._locks = [threading.Lock() for _ in range(64)]
         self._sequence_lock = threading.Lock()
         self._last_sequence = 0
+        self.uploads = Uploads(fsync=fsync)
+        # Multipart uploads do not outlive the server that took them: a client cannot
+        # resume one anyway once its process is gone, and the parts would fill the disk.
+        for name in self._bucket_names():
+            self.uploads.sweep(self.root / name)
 
     # -- the protocol: each call runs on a worker thread, off the event loop --
 
@@ -99,12 +99,51 @@ class DirectoryStore:
         self,
         bucket: str,
         key: str,
-        data: bytes,
+        data: bytes | Path,
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        attributes: Attributes | None = None,
+        condition: Condition | None = None,
+        etag: str | None = None,
     ) -> ObjectInfo:
-        return await asyncio.to_thread(self._put, bucket, key, data, content_type, metadata)
+        if attributes is None:
+            attributes = Attributes(content_type=content_type, metadata=metadata or {})
+        return await asyncio.to_thread(
+            self._put, bucket, key, data, attributes, condition=condition, etag=etag
+        )
+
+    async def temp_path(self, bucket: str) -> Path:
+        def make() -> Path:
+            tmp = self._bucket_dir(bucket) / INTERNAL / "tmp"
+            tmp.mkdir(parents=True, exist_ok=True)
+            return tmp / f"{uuid.uuid4().hex}.upload"
+
+        return await asyncio.to_thread(make)
+
+    async def set_tags(self, bucket: str, key: str, tags: Mapping[str, str]) -> ObjectInfo:
+        return await asyncio.to_thread(self._set_tags, bucket, key, dict(tags))
+
+    async def get_bucket_policy(self, bucket: str) -> str | None:
+        def read() -> str | None:
+            try:
+                return (self._bucket_dir(bucket) / INTERNAL / "policy.json").read_text()
+            except FileNotFoundError:
+                return None
+
+        return await asyncio.to_thread(read)
+
+    async def set_bucket_policy(self, bucket: str, policy: str | None) -> None:
+        def write() -> None:
+            path = self._bucket_dir(bucket) / INTERNAL / "policy.json"
+            if policy is None:
+                unlink(path)
+                return
+            staged = path.with_name(f"policy.{uuid.uuid4().hex}.tmp")
+            staged.write_text(policy)
+            os.replace(staged, path)
+
+        await asyncio.to_thread(write)
 
     async def get_object(self, bucket: str, key: str) -> tuple[ObjectInfo, bytes]:
         def read() -> tuple[ObjectInfo, bytes]:
@@ -183,7 +222,7 @@ class DirectoryStore:
             path.mkdir()
         except FileExistsError:
             raise BucketAlreadyOwnedByYou(name) from None
-        created = _now()
+        created = now()
         (path / INTERNAL / "tmp").mkdir(parents=True)
         (path / INTERNAL / "bucket.json").write_text(
             json.dumps({"created": int(created.timestamp())})
@@ -200,9 +239,11 @@ class DirectoryStore:
         shutil.rmtree(doomed)
 
     def _list_buckets(self) -> list[BucketInfo]:
+        return [self._bucket_info(name, self.root / name) for name in self._bucket_names()]
+
+    def _bucket_names(self) -> list[str]:
         with os.scandir(self.root) as entries:
-            names = [e.name for e in entries if e.is_dir() and is_bucket_name(e.name)]
-        return [self._bucket_info(name, self.root / name) for name in sorted(names)]
+            return sorted(e.name for e in entries if e.is_dir() and is_bucket_name(e.name))
 
     # -- objects --
 
@@ -218,71 +259,91 @@ class DirectoryStore:
         self,
         bucket: str,
         key: str,
-        data: bytes,
-        content_type: str | None,
-        metadata: Mapping[str, str] | None,
+        data: bytes | Path,
+        attributes: Attributes,
+        *,
+        condition: Condition | None = None,
+        etag: str | None = None,
+        parts: int | None = None,
     ) -> ObjectInfo:
         base, folder, leaf = self._locate(bucket, key)
-        user = user_metadata(bucket, key, metadata)
-        etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+        user = user_metadata(bucket, key, attributes.metadata)
         tmp = base / INTERNAL / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         stem = uuid.uuid4().hex
         data_tmp, meta_tmp = tmp / f"{stem}.data", tmp / f"{stem}.json"
         try:
-            inode = self._write(data_tmp, data)
+            if isinstance(data, Path):
+                os.replace(data, data_tmp)  # from this store's own temp_path: same disk
+                size, inode = settle(data_tmp, fsync=self.fsync)
+                etag = etag or file_etag(data_tmp)
+            else:
+                size, inode = len(data), write_file(data_tmp, data, fsync=self.fsync)
+                etag = etag or f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
             with self._lock(bucket, key):
+                if condition is not None:
+                    self._check(bucket, key, folder, leaf, condition)
                 # Stamped under the lock, so the later write of a key has the later sequencer.
                 info = ObjectInfo(
                     bucket,
                     key,
-                    len(data),
+                    size,
                     etag,
-                    content_type or DEFAULT_CONTENT_TYPE,
-                    _now(),
+                    attributes.content_type or DEFAULT_CONTENT_TYPE,
+                    now(),
                     user,
                     self.sequencer(bucket),
+                    headers=dict(attributes.headers),
+                    checksum=attributes.checksum,
+                    tags=dict(attributes.tags),
+                    parts=parts,
                 )
-                self._write(meta_tmp, json.dumps(_record(info, inode)).encode())
-                self._move(data_tmp, data_path(folder, leaf))
+                write_file(
+                    meta_tmp, json.dumps(object_record(info, inode)).encode(), fsync=self.fsync
+                )
+                move_into(data_tmp, data_path(folder, leaf))
                 os.replace(meta_tmp, meta_path(folder, leaf))
             return info
         finally:
-            _unlink(data_tmp)
-            _unlink(meta_tmp)
+            unlink(data_tmp)
+            unlink(meta_tmp)
 
-    def _write(self, path: Path, data: bytes) -> int:
-        with open(path, "xb") as file:
-            file.write(data)
-            if self.fsync:
-                file.flush()
-                os.fsync(file.fileno())
-            return os.fstat(file.fileno()).st_ino
+    def _check(self, bucket: str, key: str, folder: Path, leaf: str, condition: Condition) -> None:
+        try:
+            current: ObjectInfo | None = self._info(bucket, key, folder, leaf)
+        except NoSuchKey:
+            current = None
+        if condition.if_none_match and current is not None:
+            raise PreconditionFailed("If-None-Match")
+        if condition.if_match is not None:
+            if current is None:
+                raise NoSuchKey(bucket, key)
+            wanted = {
+                tag.strip().removeprefix("W/").strip('"') for tag in condition.if_match.split(",")
+            }
+            if "*" not in wanted and current.etag.strip('"') not in wanted:
+                raise PreconditionFailed("If-Match")
 
-    def _move(self, source: Path, target: Path) -> None:
-        # A delete of the folder's last object may remove the folder between our mkdir
-        # and the rename; then we simply make it again.
-        folder = target.parent
-        for _ in range(10):
+    def _set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo:
+        _, folder, leaf = self._locate(bucket, key)
+        with self._lock(bucket, key):
+            info = replace(self._info(bucket, key, folder, leaf), tags=tags)
+            stat = os.stat(data_path(folder, leaf))
+            staged = folder / f".{uuid.uuid4().hex}.tags"
             try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
-                raise CorruptStore(
-                    f"Cannot store under {folder}: part of that path is a file, not a folder. "
-                    "Move that file out of the bucket's folder."
-                ) from None
-            try:
-                os.replace(source, target)
-                return
-            except FileNotFoundError:
-                continue
-        raise CorruptStore(f"Could not keep the folder {folder} in place to write into it.")
+                write_file(
+                    staged, json.dumps(object_record(info, stat.st_ino)).encode(), fsync=self.fsync
+                )
+                os.replace(staged, meta_path(folder, leaf))
+            finally:
+                unlink(staged)
+        return info
 
     def _delete(self, bucket: str, key: str) -> bool:
         base, folder, leaf = self._locate(bucket, key)
         with self._lock(bucket, key):
-            existed = _unlink(data_path(folder, leaf))
-            if _unlink(meta_path(folder, leaf)) or existed:
+            existed = unlink(data_path(folder, leaf))
+            if unlink(meta_path(folder, leaf)) or existed:
                 while folder != base:  # drop folders the delete left empty
                     try:
                         folder.rmdir()
@@ -299,16 +360,7 @@ class DirectoryStore:
             record = json.loads(meta.read_bytes())
             if record["inode"] != stat.st_ino or record["size"] != stat.st_size:
                 return None
-            return ObjectInfo(
-                bucket,
-                key,
-                record["size"],
-                record["etag"],
-                record["content_type"],
-                datetime.fromtimestamp(record["last_modified"], UTC),
-                record["metadata"],
-                record["sequencer"],
-            )
+            return object_info(bucket, key, record)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -366,16 +418,3 @@ class DirectoryStore:
             if file is not None:
                 file.close()
             raise
-
-
-def _record(info: ObjectInfo, inode: int) -> dict[str, Any]:
-    return {
-        "key": info.key,
-        "inode": inode,
-        "size": info.size,
-        "etag": info.etag,
-        "content_type": info.content_type,
-        "last_modified": int(info.last_modified.timestamp()),
-        "metadata": dict(info.metadata),
-        "sequencer": info.sequencer,
-    }

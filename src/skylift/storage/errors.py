@@ -58,12 +58,8 @@ class NoSuchKey(StorageError):
     status = 404
 
     def __init__(self, bucket: str, key: str) -> None:
-        super().__init__(
-            f"The specified key does not exist: {key!r} in bucket {bucket!r}. "
-            "Check the key (keys are case-sensitive) or list the bucket to see what it holds.",
-            bucket=bucket,
-            key=key,
-        )
+        super().__init__("The specified key does not exist.", key=key)
+        self.bucket_name = bucket  # S3's NoSuchKey names only the <Key>
 
 
 class BucketAlreadyOwnedByYou(StorageError):
@@ -200,3 +196,105 @@ class CorruptStore(StorageError):
 
     code = "InternalError"
     status = 500
+
+
+class NoSuchUpload(StorageError):
+    """Raised when a multipart operation names an upload that does not exist (any more)."""
+
+    code = "NoSuchUpload"
+    status = 404
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(
+            "The specified upload does not exist. The upload ID may be invalid, or the "
+            "upload may have been aborted or completed."
+        )
+        self.upload_id = upload_id
+
+    def details(self) -> dict[str, str]:
+        return {"UploadId": self.upload_id}
+
+
+class InvalidPart(StorageError):
+    """Raised when CompleteMultipartUpload lists a part that was not uploaded as listed."""
+
+    code = "InvalidPart"
+    status = 400
+
+    def __init__(self, upload_id: str, number: int, etag: str) -> None:
+        super().__init__(
+            "One or more of the specified parts could not be found.  The part may not have "
+            "been uploaded, or the specified entity tag may not match the part's entity tag."
+        )
+        self.found = {"UploadId": upload_id, "PartNumber": str(number), "ETag": etag}
+
+    def details(self) -> dict[str, str]:
+        return dict(self.found)
+
+
+class InvalidPartOrder(StorageError):
+    """Raised when CompleteMultipartUpload lists parts out of ascending order."""
+
+    code = "InvalidPartOrder"
+    status = 400
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(
+            "The list of parts was not in ascending order. Parts must be ordered by part number."
+        )
+        self.upload_id = upload_id
+
+    def details(self) -> dict[str, str]:
+        return {"UploadId": self.upload_id}
+
+
+class EntityTooSmall(StorageError):
+    """Raised when a part other than the last of a multipart upload is under 5 MiB."""
+
+    code = "EntityTooSmall"
+    status = 400
+
+    def __init__(self, number: int, size: int, minimum: int) -> None:
+        super().__init__("Your proposed upload is smaller than the minimum allowed object size.")
+        self.found = {
+            "ProposedSize": str(size),
+            "MinSizeAllowed": str(minimum),
+            "PartNumber": str(number),
+        }
+
+    def details(self) -> dict[str, str]:
+        return dict(self.found)
+
+
+class PreconditionFailed(StorageError):
+    """Raised when a conditional request's condition does not hold (HTTP 412)."""
+
+    code = "PreconditionFailed"
+    status = 412
+
+    def __init__(self, condition: str) -> None:
+        super().__init__("At least one of the pre-conditions you specified did not hold")
+        self.condition = condition
+
+    def details(self) -> dict[str, str]:
+        return {"Condition": self.condition}
+
+
+class NoSuchBucketPolicy(StorageError):
+    """Raised when GetBucketPolicy asks for the policy of a bucket that has none."""
+
+    code = "NoSuchBucketPolicy"
+    status = 404
+
+    def __init__(self, bucket: str) -> None:
+        super().__init__("The bucket policy does not exist", bucket=bucket)
+
+
+class BadDigest(StorageError):
+    """Raised when a checksum the client sent does not match the bytes stored."""
+
+    code = "BadDigest"
+    status = 400
+
+    def __init__(self, algorithm: str) -> None:
+        super().__init__(f"The {algorithm} you specified did not match the calculated checksum.")
