@@ -21,7 +21,8 @@ Data files keep their extension, so ``cats/@tom.jpg`` opens in an image viewer.
 Keys are opaque to S3 but become paths here, so before touching anything ``locate``
 refuses (``InvalidArgument``) keys that hold NUL or have a "." or ".." segment, and
 (``KeyTooLongError``) segments over 253 bytes, the file name limit less our marks. A key
-may start with "/", as in S3: its first segment is empty, a folder named ``%``. A literal "%2e%2e/x" is only a name: it is stored in a folder called "%%2e%2e".
+may start with "/", as in S3: its first segment is empty, a folder named ``%``. A literal
+"%2e%2e/x" is only a name: it is stored in a folder called "%%2e%2e".
 """
 
 from __future__ import annotations
