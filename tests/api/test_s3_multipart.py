@@ -64,7 +64,7 @@ def test_upload_in_parts_lists_completes_and_fires_one_event(
         Key="big.bin",
         UploadId=upload_id,
         MultipartUpload={
-            "Parts": [{"PartNumber": 1, "ETag": one["ETag"]}, {"PartNumber": 2, "ETag": two["ETag"]}]
+            "Parts": [{"PartNumber": n, "ETag": a["ETag"]} for n, a in ((1, one), (2, two))]
         },
     )
     assert done["ETag"] == multipart_etag(first, last)
@@ -211,7 +211,7 @@ def test_upload_part_copy_takes_a_range_of_another_object(s3: Any) -> None:
         Key="joined",
         UploadId=upload_id,
         MultipartUpload={
-            "Parts": [{"PartNumber": 1, "ETag": one["ETag"]}, {"PartNumber": 2, "ETag": two["ETag"]}]
+            "Parts": [{"PartNumber": n, "ETag": a["ETag"]} for n, a in ((1, one), (2, two))]
         },
     )
     got = s3.get_object(Bucket="bkt", Key="joined")["Body"].read()
