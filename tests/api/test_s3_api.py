@@ -302,6 +302,9 @@ def test_aws_chunked_bodies_are_unframed_and_their_trailer_checked(
         assert "<Code>IncompleteBody</Code>" in cut.text
     for key in ("framed", "signed"):
         assert s3.get_object(Bucket="bkt", Key=key)["Body"].read() == payload
+    # The trailer's checksum is kept with the object, as S3 keeps it.
+    head = s3.head_object(Bucket="bkt", Key="framed", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC32"], head["ChecksumType"]) == (crc, "FULL_OBJECT")
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="bkt")["Contents"]] == ["framed", "signed"]
 
 
