@@ -6,12 +6,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 

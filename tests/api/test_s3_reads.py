@@ -4,7 +4,6 @@ kinds, listing details, virtual-hosted addressing and error wording."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Any
 
 import botocore.config
