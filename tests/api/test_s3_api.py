@@ -220,13 +220,20 @@ def test_multi_megabyte_upload_and_download_are_byte_exact(
         s3.meta.events.register("before-send.s3", close_after_response)
         s3.create_bucket(Bucket="bkt")
         s3.upload_file(str(source), "bkt", "big/upload.bin")
+        # In 5 MiB parts: each part's body is framed (and checksummed) like a PUT's.
+        in_parts = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20)
+        s3.upload_file(str(source), "bkt", "big/parts.bin", Config=in_parts)
         put = s3.put_object(Bucket="bkt", Key="big/put.bin", Body=data)
         # Small parts: the download is several concurrent ranged GETs.
         parts = TransferConfig(multipart_threshold=1 << 20, multipart_chunksize=1 << 20)
         s3.download_file("bkt", "big/upload.bin", str(target), Config=parts)
+        assert target.read_bytes() == data
         got = s3.get_object(Bucket="bkt", Key="big/put.bin")
         assert got["Body"].read() == data
-    assert target.read_bytes() == data
+        target.unlink()
+        s3.download_file("bkt", "big/parts.bin", str(target), Config=parts)
+        assert target.read_bytes() == data
+        assert s3.head_object(Bucket="bkt", Key="big/parts.bin")["ETag"].endswith('-2"')
     assert put["ETag"] == got["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
     puts = [headers for method, _, headers in recorder.requests if method == "PUT"][1:]
     encodings = {headers.get("content-encoding") for headers in puts}
