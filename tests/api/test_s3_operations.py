@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
+import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -120,6 +122,40 @@ def test_conditional_writes(s3: Any) -> None:
     s3.put_object(Bucket="bkt", Key="once", Body=b"fourth", IfMatch=etag)
     assert s3.get_object(Bucket="bkt", Key="once")["Body"].read() == b"fourth"
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="bkt")["Contents"]] == ["once"]
+
+
+def test_a_write_that_lands_during_a_conditional_upload_makes_it_409(
+    s3: Any, url: str, root: Path
+) -> None:
+    release = threading.Event()
+
+    def body() -> Iterator[bytes]:
+        yield b"first half, "
+        release.wait(10)
+        yield b"second half"
+
+    answers: list[httpx.Response] = []
+
+    def conditional_put() -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            headers = {"if-none-match": "*", "content-length": "23"}
+            answers.append(http.put("/bkt/race", content=body(), headers=headers))
+
+    thread = threading.Thread(target=conditional_put)
+    thread.start()
+    tmp = root / "bkt" / ".skylift" / "tmp"
+    deadline = time.monotonic() + 10
+    while not any(tmp.glob("*")):  # the condition held; its body is being received
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    s3.put_object(Bucket="bkt", Key="race", Body=b"the other writer")
+    release.set()
+    thread.join(15)
+    (answer,) = answers
+    assert answer.status_code == 409
+    assert "<Code>ConditionalRequestConflict</Code>" in answer.text
+    assert s3.get_object(Bucket="bkt", Key="race")["Body"].read() == b"the other writer"
+    assert not any(tmp.glob("*"))
 
 
 def test_storage_classes_s3_refuses_are_refused(s3: Any, url: str) -> None:

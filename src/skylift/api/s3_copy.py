@@ -19,7 +19,7 @@ from typing import BinaryIO
 from urllib.parse import unquote
 
 from skylift.api import s3_headers, s3_request, s3_xml
-from skylift.api.s3_objects import discard, write_condition
+from skylift.api.s3_objects import commit, discard, precheck, write_condition
 from skylift.api.s3_request import S3Request, S3RequestError
 from skylift.api.s3_response import Handler, Response, Service, xml
 from skylift.storage import checksums
@@ -127,6 +127,7 @@ async def copy_object(api: Service, request: S3Request, rid: str) -> Response:
             )
     requested = s3_headers.attributes(headers)
     condition = write_condition(headers)
+    await precheck(api, bucket, key, condition)
     target = await api.store.temp_path(bucket)
     info, file = await api.store.open_object(source_bucket, source_key)
     try:
@@ -155,9 +156,10 @@ async def copy_object(api: Service, request: S3Request, rid: str) -> Response:
                 copy_bytes, file, target, 0, info.size, algorithm
             )
         attributes = _copied(info, requested, directive, tagging, checksum)
-        copied = await api.store.put_object(
+        write = api.store.put_object(
             bucket, key, target, attributes=attributes, condition=condition, etag=etag
         )
+        copied = await commit(key, condition, write)
     finally:
         await discard(target)
     await api.notify("ObjectCreated:Copy", bucket, copied, rid)

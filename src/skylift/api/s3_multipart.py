@@ -14,7 +14,14 @@ from __future__ import annotations
 import asyncio
 
 from skylift.api import s3_body, s3_copy, s3_headers, s3_xml
-from skylift.api.s3_objects import checksum_headers, discard, receive_object, write_condition
+from skylift.api.s3_objects import (
+    checksum_headers,
+    commit,
+    discard,
+    precheck,
+    receive_object,
+    write_condition,
+)
 from skylift.api.s3_request import S3Request, S3RequestError, int_param
 from skylift.api.s3_response import Handler, Response, Service, xml
 from skylift.events.s3 import LOCAL_OWNER
@@ -164,7 +171,9 @@ async def complete_upload(api: Service, request: S3Request, rid: str) -> Respons
     checksum = None
     if sent is not None and upload.checksum_type == "FULL_OBJECT":
         checksum = Checksum(sent[0], sent[1], "FULL_OBJECT")
-    info = await api.store.complete_upload(upload, listed, condition=condition, checksum=checksum)
+    await precheck(api, upload.bucket, upload.key, condition)
+    write = api.store.complete_upload(upload, listed, condition=condition, checksum=checksum)
+    info = await commit(upload.key, condition, write)
     await api.notify("ObjectCreated:CompleteMultipartUpload", upload.bucket, info, rid)
     host = request.headers.get("host", "localhost")
     body = s3_xml.element("Location", f"http://{host}/{upload.bucket}/{upload.key}")

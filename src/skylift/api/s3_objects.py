@@ -5,6 +5,7 @@ object tagging."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
@@ -12,8 +13,13 @@ from typing import BinaryIO
 from skylift.api import s3_body, s3_headers, s3_request, s3_xml
 from skylift.api.s3_request import OVERRIDES, S3Request, S3RequestError
 from skylift.api.s3_response import Handler, Response, Service, xml
-from skylift.storage.errors import StorageError
-from skylift.storage.protocol import Condition, ObjectInfo, check_key
+from skylift.storage.errors import (
+    ConditionalRequestConflict,
+    NoSuchKey,
+    PreconditionFailed,
+    StorageError,
+)
+from skylift.storage.protocol import Condition, ObjectInfo, check_condition, check_key
 
 MAX_DELETE = 1000  # keys in one DeleteObjects
 _ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
@@ -32,6 +38,28 @@ def write_condition(headers: dict[str, str]) -> Condition | None:
             Header="If-None-Match",
         )
     return Condition(if_match=match, if_none_match=none_match is not None)
+
+
+async def precheck(api: Service, bucket: str, key: str, condition: Condition | None) -> None:
+    """Evaluate a write's condition before its body is read: 412 (or 404) at once."""
+    if condition is None:
+        return
+    try:
+        current: ObjectInfo | None = await api.store.head_object(bucket, key)
+    except NoSuchKey:
+        current = None
+    check_condition(bucket, key, condition, current)
+
+
+async def commit(key: str, condition: Condition | None, write: Awaitable[ObjectInfo]) -> ObjectInfo:
+    """Await ``write``; a condition that held at ``precheck`` but fails now means another
+    write came between: S3's 409 ``ConditionalRequestConflict``."""
+    try:
+        return await write
+    except (PreconditionFailed, NoSuchKey):
+        if condition is None:
+            raise
+        raise ConditionalRequestConflict(key) from None
 
 
 async def receive_object(
@@ -62,9 +90,10 @@ async def put_object(api: Service, request: S3Request, rid: str) -> Response:
     attributes = s3_headers.attributes(request.headers)
     condition = write_condition(request.headers)
     check_key(bucket, key)  # before reading the body
+    await precheck(api, bucket, key, condition)
     path, received = await receive_object(api, request, bucket, api.max_object_size)
     try:
-        info = await api.store.put_object(
+        write = api.store.put_object(
             bucket,
             key,
             path,
@@ -72,6 +101,7 @@ async def put_object(api: Service, request: S3Request, rid: str) -> Response:
             condition=condition,
             etag=received.etag,
         )
+        info = await commit(key, condition, write)
     finally:
         await discard(path)
     await api.notify("ObjectCreated:Put", bucket, info, rid)

@@ -4,8 +4,11 @@ Each bucket is a folder under ``root`` (the platform passes ``.skylift/objects/`
 each key's data and metadata files live is ``storage.layout``'s business, and listing
 pages come from ``storage.listing``.
 
-Writes are atomic: the bytes go to a temporary file in the bucket's ``.skylift/tmp``, then
-``os.replace`` moves the data and then the metadata into place. The metadata records the
+Writes are atomic: the bytes go to a temporary file in the bucket's ``.skylift/tmp`` (the
+S3 API streams a request body there, see ``temp_path``), then ``os.replace`` moves the
+data and then the metadata into place. Multipart uploads keep their parts under
+``.skylift/uploads`` until completed or aborted (``storage.multipart``); uploads left by
+an earlier run are removed when the store opens. The metadata records the
 data file's inode, so a reader that comes between the two renames (or finds a crash's
 leftovers) sees that they disagree, retries, and at last trusts the data file alone: an
 object is never served with another version's size or ETag. One process owns a store;
@@ -38,7 +41,6 @@ from skylift.storage.errors import (
     BucketNotEmpty,
     NoSuchBucket,
     NoSuchKey,
-    PreconditionFailed,
 )
 from skylift.storage.files import file_etag, move_into, now, settle, unlink, write_file
 from skylift.storage.layout import INTERNAL, data_path, meta_path
@@ -53,6 +55,7 @@ from skylift.storage.protocol import (
     ListResult,
     ObjectInfo,
     check_bucket_name,
+    check_condition,
     is_bucket_name,
     user_metadata,
 )
@@ -313,16 +316,7 @@ class DirectoryStore(MultipartMethods):
             current: ObjectInfo | None = self._info(bucket, key, folder, leaf)
         except NoSuchKey:
             current = None
-        if condition.if_none_match and current is not None:
-            raise PreconditionFailed("If-None-Match")
-        if condition.if_match is not None:
-            if current is None:
-                raise NoSuchKey(bucket, key)
-            wanted = {
-                tag.strip().removeprefix("W/").strip('"') for tag in condition.if_match.split(",")
-            }
-            if "*" not in wanted and current.etag.strip('"') not in wanted:
-                raise PreconditionFailed("If-Match")
+        check_condition(bucket, key, condition, current)
 
     def _set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo:
         _, folder, leaf = self._locate(bucket, key)

@@ -280,6 +280,21 @@ class PreconditionFailed(StorageError):
         return {"Condition": self.condition}
 
 
+class ConditionalRequestConflict(StorageError):
+    """Raised when a conditional write's condition held when it began, but another write
+    to the key changed that before it could be stored (HTTP 409: S3 asks for a retry)."""
+
+    code = "ConditionalRequestConflict"
+    status = 409
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "The conditional request cannot succeed due to a conflicting operation against "
+            "this resource.",
+            key=key,
+        )
+
+
 class NoSuchBucketPolicy(StorageError):
     """Raised when GetBucketPolicy asks for the policy of a bucket that has none."""
 

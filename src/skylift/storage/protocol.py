@@ -25,6 +25,8 @@ from skylift.storage.errors import (
     InvalidBucketName,
     KeyTooLongError,
     MetadataTooLarge,
+    NoSuchKey,
+    PreconditionFailed,
 )
 
 # What S3 stores, and answers on GET, when a PUT carries no Content-Type.
@@ -336,6 +338,21 @@ def is_bucket_name(name: str) -> bool:
     except InvalidBucketName:
         return False
     return True
+
+
+def check_condition(
+    bucket: str, key: str, condition: Condition, current: ObjectInfo | None
+) -> None:
+    """Raise what S3 answers when ``condition`` does not hold for ``current`` (the object
+    now under ``key``, or None): ``PreconditionFailed``, or ``NoSuchKey`` for If-Match."""
+    if condition.if_none_match and current is not None:
+        raise PreconditionFailed("If-None-Match")
+    if condition.if_match is not None:
+        if current is None:
+            raise NoSuchKey(bucket, key)
+        tags = {tag.strip().removeprefix("W/").strip('"') for tag in condition.if_match.split(",")}
+        if "*" not in tags and current.etag.strip('"') not in tags:
+            raise PreconditionFailed("If-Match")
 
 
 def check_key(bucket: str, key: str) -> bytes:
