@@ -129,7 +129,7 @@ class ObjectStoreConformance:
         with pytest.raises(InvalidBucketName) as caught:
             store.create_bucket(name)
         assert caught.value.status == 400
-        assert name in caught.value.message
+        assert caught.value.hint is not None and name in caught.value.hint
         assert store.list_buckets() == []
 
     @pytest.mark.parametrize("name", ["abc", "a" * 63, "my.bucket-1", "1.2.3", "0-0"])
@@ -416,4 +416,5 @@ class ObjectStoreConformance:
         with pytest.raises(StorageError) as caught:
             store.get_object("nope", "k")
         assert str(caught.value).startswith("NoSuchBucket: ")
-        assert "Create it first" in caught.value.message
+        assert caught.value.message == "The specified bucket does not exist"
+        assert caught.value.hint is not None and "create it first" in caught.value.hint

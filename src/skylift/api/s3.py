@@ -75,6 +75,9 @@ class S3Api:
             s3_request.check_presigned(request.query)
             response = await HANDLERS[s3_request.operation(request)](self, request, request_id)
         except (StorageError, S3RequestError) as exc:
+            hint = getattr(exc, "hint", None)
+            if hint:  # S3's message stays S3's; what to do about it goes to the log
+                logger.info("S3 request %s: %s: %s", request_id, exc.code, hint)
             response = error(exc, request_id)
         except Exception:  # a bug or a broken disk must still get an S3 answer
             logger.exception("S3 request %s failed", request_id)

@@ -21,11 +21,20 @@ class StorageError(SkyliftError):
     code: ClassVar[str] = "InternalError"
     status: ClassVar[int] = 500
 
-    def __init__(self, message: str, *, bucket: str | None = None, key: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        bucket: str | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ):
         self.message = message
         self.bucket = bucket
         self.key = key
-        super().__init__(f"{self.code}: {message}")
+        # What to do about it, for skylift's log: the message stays S3's own wording.
+        self.hint = hint
+        super().__init__(f"{self.code}: {message}" + (f" ({hint})" if hint else ""))
 
     def details(self) -> dict[str, str]:
         """Extra elements of the S3 XML error, e.g. ``{"BucketName": "photos"}``."""
@@ -45,9 +54,9 @@ class NoSuchBucket(StorageError):
 
     def __init__(self, bucket: str) -> None:
         super().__init__(
-            f"The specified bucket does not exist: {bucket!r}. Create it first "
-            f"(aws s3 mb s3://{bucket}) or check the bucket name.",
+            "The specified bucket does not exist",
             bucket=bucket,
+            hint=f"create it first (aws s3 mb s3://{bucket}) or check the bucket name",
         )
 
 
@@ -75,8 +84,9 @@ class BucketAlreadyOwnedByYou(StorageError):
     def __init__(self, bucket: str) -> None:
         super().__init__(
             "Your previous request to create the named bucket succeeded and you already "
-            f"own it: {bucket!r}. Use it as it is, or delete it first to start empty.",
+            "own it.",
             bucket=bucket,
+            hint="use it as it is, or delete it first to start empty",
         )
 
 
@@ -91,8 +101,8 @@ class BucketAlreadyExists(StorageError):
 
     def __init__(self, bucket: str) -> None:
         super().__init__(
-            f"The requested bucket name is not available: {bucket!r}. "
-            "Select a different name and try again.",
+            "The requested bucket name is not available. The bucket namespace is shared by "
+            "all users of the system. Please select a different name and try again.",
             bucket=bucket,
         )
 
@@ -105,9 +115,9 @@ class BucketNotEmpty(StorageError):
 
     def __init__(self, bucket: str) -> None:
         super().__init__(
-            f"The bucket you tried to delete is not empty: {bucket!r}. Delete its objects "
-            f"first (aws s3 rm s3://{bucket} --recursive), then delete the bucket.",
+            "The bucket you tried to delete is not empty",
             bucket=bucket,
+            hint=f"delete its objects first (aws s3 rm s3://{bucket} --recursive)",
         )
 
 
@@ -120,10 +130,10 @@ class InvalidBucketName(StorageError):
     def __init__(self, bucket: str, reason: str) -> None:
         self.reason = reason
         super().__init__(
-            f"The specified bucket is not valid: {bucket!r} {reason}. Bucket names are 3-63 "
-            "characters of lowercase letters, digits, dots and hyphens, and start and end "
-            "with a letter or digit.",
+            "The specified bucket is not valid.",
             bucket=bucket,
+            hint=f"{bucket!r} {reason}; bucket names are 3-63 characters of lowercase "
+            "letters, digits, dots and hyphens, and start and end with a letter or digit",
         )
 
 
@@ -135,10 +145,10 @@ class KeyTooLongError(StorageError):
 
     def __init__(self, bucket: str, key: str, limit: str) -> None:
         super().__init__(
-            f"Your key is too long: {len(key.encode('utf-8', 'replace'))} bytes, but {limit}. "
-            "Use a shorter key.",
+            "Your key is too long",
             bucket=bucket,
             key=key,
+            hint=f"{len(key.encode('utf-8', 'replace'))} bytes, but {limit}",
         )
 
 
@@ -150,11 +160,11 @@ class MetadataTooLarge(StorageError):
 
     def __init__(self, bucket: str, key: str, size: int, limit: int) -> None:
         super().__init__(
-            f"Your metadata headers exceed the maximum allowed metadata size: {size} bytes of "
-            f"user metadata (names plus values, UTF-8), the limit is {limit}. Store large "
-            "values in the object body or in a separate object.",
+            "Your metadata headers exceed the maximum allowed metadata size.",
             bucket=bucket,
             key=key,
+            hint=f"{size} bytes of user metadata (names plus values, UTF-8), the limit is "
+            f"{limit}; store large values in the object body",
         )
 
 
