@@ -83,8 +83,7 @@ class BucketAlreadyOwnedByYou(StorageError):
 
     def __init__(self, bucket: str) -> None:
         super().__init__(
-            "Your previous request to create the named bucket succeeded and you already "
-            "own it.",
+            "Your previous request to create the named bucket succeeded and you already own it.",
             bucket=bucket,
             hint="use it as it is, or delete it first to start empty",
         )
