@@ -59,7 +59,7 @@ from skylift.storage.protocol import (
     is_bucket_name,
     user_metadata,
 )
-from skylift.storage.records import object_info, object_record
+from skylift.storage.records import derived, object_record, recorded
 
 _RETRIES = (0.0, 0.001, 0.005, 0.02)  # seconds to wait for a writer between its two renames
 
@@ -346,32 +346,6 @@ class DirectoryStore(MultipartMethods):
                     folder = folder.parent
         return existed
 
-    def _recorded(
-        self, bucket: str, key: str, meta: Path, stat: os.stat_result
-    ) -> ObjectInfo | None:
-        """The metadata on file, if it describes the data file with this ``stat``."""
-        try:
-            record = json.loads(meta.read_bytes())
-            if record["inode"] != stat.st_ino or record["size"] != stat.st_size:
-                return None
-            return object_info(bucket, key, record)
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    def _derived(self, bucket: str, key: str, file: BinaryIO) -> ObjectInfo:
-        """What the data file alone says: its metadata was lost, or written by hand."""
-        stat = os.fstat(file.fileno())
-        digest = hashlib.md5(usedforsecurity=False)
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-        file.seek(0)
-        modified = datetime.fromtimestamp(int(stat.st_mtime), UTC)
-        sequencer = f"{stat.st_mtime_ns:018X}"
-        etag = f'"{digest.hexdigest()}"'
-        return ObjectInfo(
-            bucket, key, stat.st_size, etag, DEFAULT_CONTENT_TYPE, modified, {}, sequencer
-        )
-
     def _info(self, bucket: str, key: str, folder: Path, leaf: str) -> ObjectInfo:
         for wait in _RETRIES:
             if wait:
@@ -380,7 +354,7 @@ class DirectoryStore(MultipartMethods):
                 stat = os.stat(data_path(folder, leaf))
             except (FileNotFoundError, NotADirectoryError):
                 raise NoSuchKey(bucket, key) from None
-            info = self._recorded(bucket, key, meta_path(folder, leaf), stat)
+            info = recorded(bucket, key, meta_path(folder, leaf), stat)
             if info is not None:
                 return info
         info, file = self._open(bucket, key, (folder, leaf))
@@ -403,11 +377,11 @@ class DirectoryStore(MultipartMethods):
                 except (FileNotFoundError, NotADirectoryError):
                     raise NoSuchKey(bucket, key) from None
                 stat = os.fstat(file.fileno())
-                info = self._recorded(bucket, key, meta_path(folder, leaf), stat)
+                info = recorded(bucket, key, meta_path(folder, leaf), stat)
                 if info is not None:
                     return info, file
             assert file is not None
-            return self._derived(bucket, key, file), file
+            return derived(bucket, key, file), file
         except BaseException:
             if file is not None:
                 file.close()

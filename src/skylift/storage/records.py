@@ -6,10 +6,14 @@ earlier version still opens.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
-from skylift.storage.protocol import Attributes, Checksum, ObjectInfo
+from skylift.storage.protocol import DEFAULT_CONTENT_TYPE, Attributes, Checksum, ObjectInfo
 
 
 def object_record(info: ObjectInfo, inode: int) -> dict[str, Any]:
@@ -50,6 +54,32 @@ def object_info(bucket: str, key: str, record: dict[str, Any]) -> ObjectInfo:
         checksum=read_checksum(record.get("checksum")),
         tags=record.get("tags", {}),
         parts=record.get("parts"),
+    )
+
+
+def recorded(bucket: str, key: str, meta: Path, stat: os.stat_result) -> ObjectInfo | None:
+    """The metadata on file, if it describes the data file with this ``stat``."""
+    try:
+        record = json.loads(meta.read_bytes())
+        if record["inode"] != stat.st_ino or record["size"] != stat.st_size:
+            return None
+        return object_info(bucket, key, record)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def derived(bucket: str, key: str, file: BinaryIO) -> ObjectInfo:
+    """What the data file alone says: its metadata was lost, or written by hand."""
+    stat = os.fstat(file.fileno())
+    digest = hashlib.md5(usedforsecurity=False)
+    while chunk := file.read(1 << 20):
+        digest.update(chunk)
+    file.seek(0)
+    modified = datetime.fromtimestamp(int(stat.st_mtime), UTC)
+    sequencer = f"{stat.st_mtime_ns:018X}"
+    etag = f'"{digest.hexdigest()}"'
+    return ObjectInfo(
+        bucket, key, stat.st_size, etag, DEFAULT_CONTENT_TYPE, modified, {}, sequencer
     )
 
 
