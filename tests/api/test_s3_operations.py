@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
 import threading
 import time
 import tracemalloc
@@ -55,6 +56,26 @@ def test_a_large_put_streams_to_disk_without_holding_the_body(s3: Any, url: str)
     # Client and server share this process: both together stay far below the body's size.
     assert peak < 16 * MiB, peak
     assert s3.head_object(Bucket="bkt", Key="huge")["ContentLength"] == size
+
+
+def test_a_put_cut_short_leaves_no_object_and_no_temporary_file(
+    s3: Any, url: str, root: Path
+) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(
+            b"PUT /bkt/cut HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + b"a" * 5000
+        )
+        tmp = root / "bkt" / ".skylift" / "tmp"
+        deadline = time.monotonic() + 10
+        while not any(tmp.glob("*")):  # the body is being received
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    deadline = time.monotonic() + 10
+    while any(tmp.glob("*")):
+        assert time.monotonic() < deadline, list(tmp.glob("*"))
+        time.sleep(0.01)
+    assert "Contents" not in s3.list_objects_v2(Bucket="bkt")
 
 
 def test_system_headers_are_stored_and_returned(s3: Any) -> None:
