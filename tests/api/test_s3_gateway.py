@@ -75,6 +75,9 @@ def test_presigned_and_virtual_hosted_requests_reach_s3_not_the_app(app_dir: Pat
         port = url.rsplit(":", 1)[1]
         virtual = {"host": f"media.s3.localhost:{port}", "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
         assert httpx.get(url + "/a.txt", headers=virtual).content == b"shared"
+        # A BUCKET.s3.localhost host is S3's even without an SDK's headers (curl, a browser).
+        plain = {"host": f"media.s3.localhost:{port}"}
+        assert httpx.get(url + "/a.txt", headers=plain).content == b"shared"
         assert httpx.get(url + "/media/a.txt").json() == {"app": True}  # plain GET: the app's
 
 

@@ -151,8 +151,8 @@ def parse(scope: Scope, receive: Receive) -> S3Request:
         raise S3RequestError(
             "InvalidURI",
             400,
-            "Couldn't parse the specified URI: it is not UTF-8 once percent-decoded. "
-            "Percent-encode the UTF-8 bytes of the key.",
+            "Couldn't parse the specified URI.",
+            URI=raw.decode("latin-1"),
         ) from None
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:

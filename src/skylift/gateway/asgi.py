@@ -44,7 +44,7 @@ class Gateway:
     AWS SDK requests are told from the app's own by what the SDKs always send: SQS's
     `X-Amz-Target: AmazonSQS.*`, and S3's `x-amz-content-sha256` header or a SigV4
     credential scoped to `s3` (also in presigned URLs, and SigV2 presigned URLs by their
-    `AWSAccessKeyId`). Everything else is the app's.
+    `AWSAccessKeyId`), or a `BUCKET.s3.localhost` Host. Everything else is the app's.
     """
 
     def __init__(
@@ -158,6 +158,8 @@ def aws_service(scope: Scope) -> str:
                 return "sqs"
         elif name == b"x-amz-content-sha256":
             s3 = True
+        elif name == b"host" and b".s3.localhost" in value:
+            s3 = True  # virtual-hosted S3 (BUCKET.s3.localhost), even from a plain client
     query: bytes = scope.get("query_string", b"")
     # Presigned URLs: SigV4 names its scope; SigV2 (boto3's default for S3) its key id.
     if s3 or b"%2Fs3%2Faws4_request" in query or b"AWSAccessKeyId=" in query:
