@@ -38,7 +38,6 @@ _HEX_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _MAX_CHUNK_HEADER = 4096  # a hex size and a 64-digit signature fit many times over
 _MAX_TRAILERS = 16 * 1024
-# Checksum algorithm -> (digest size, digest function or None where we cannot compute it).
 _FLUSH = 1 << 20  # bytes gathered before each write to disk
 
 
@@ -88,7 +87,7 @@ async def receive_to_file(request: S3Request, path: Path, limit: int) -> Receive
         if n.startswith("x-amz-checksum-")
         and n not in ("x-amz-checksum-mode", "x-amz-checksum-type", "x-amz-checksum-algorithm")
     }
-    sink = _Sink(path, wanted, sha256=bool(_SHA256_HEX.fullmatch(sha256)))
+    sink = await asyncio.to_thread(_Sink, path, wanted, bool(_SHA256_HEX.fullmatch(sha256)))
     decoder = _AwsChunked(limit) if chunked else None
     pending = bytearray()
     size = 0
@@ -137,7 +136,7 @@ async def receive_to_file(request: S3Request, path: Path, limit: int) -> Receive
 class _Sink:
     """Where a streamed body goes: the file and the digests, fed on a worker thread."""
 
-    def __init__(self, path: Path, algorithms: set[str], *, sha256: bool) -> None:
+    def __init__(self, path: Path, algorithms: set[str], sha256: bool) -> None:
         self.file = open(path, "xb")  # noqa: SIM115 - closed by close()
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.sha256 = hashlib.sha256() if sha256 else None
