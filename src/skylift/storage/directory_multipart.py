@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from skylift.storage.errors import NoSuchUpload
 from skylift.storage.files import unlink
 from skylift.storage.multipart import Uploads
 from skylift.storage.protocol import (
@@ -113,7 +114,10 @@ class MultipartMethods:
                 )
             finally:
                 unlink(joined)
-            self.uploads.remove(base, upload.upload_id)
+            try:
+                self.uploads.remove(base, upload.upload_id)
+            except NoSuchUpload:
+                pass  # aborted while we joined: the object is stored all the same
             return info
 
         return await asyncio.to_thread(complete)

@@ -116,7 +116,7 @@ class Uploads:
         if not (folder / "upload.json").exists():
             raise NoSuchUpload(upload.upload_id)
         stem = uuid.uuid4().hex
-        staged = folder / f"{stem}.staged"
+        staged, meta = folder / f"{stem}.staged", folder / f"{stem}.meta"
         try:
             if isinstance(data, Path):
                 os.replace(data, staged)
@@ -137,17 +137,18 @@ class Uploads:
                 "checksum": checksum_record(checksum),
                 "inode": stat.st_ino,
             }
-            meta = folder / f"{stem}.meta"
             meta.write_text(json.dumps(record))
             with self._lock:
                 if not (folder / "upload.json").exists():  # aborted or completed meanwhile
-                    meta.unlink()
                     raise NoSuchUpload(upload.upload_id)
                 os.replace(staged, folder / f"{number:05d}.part")
                 os.replace(meta, folder / f"{number:05d}.json")
             return part
+        except FileNotFoundError:
+            raise NoSuchUpload(upload.upload_id) from None  # aborted while the part came in
         finally:
             staged.unlink(missing_ok=True)
+            meta.unlink(missing_ok=True)
 
     def join(
         self,
