@@ -1,6 +1,7 @@
-"""An S3 request as ``S3Api`` reads it: bucket and key from the path, the query, the headers
-and the operation they name; the Range and conditional headers of a read; and the error
-that refuses a request before it reaches the store.
+"""An S3 request as ``S3Api`` reads it: bucket and key from the Host (virtual-hosted
+style) or the path, the query, the headers and the operation they name; the Range and
+conditional headers of a read; a presigned URL's expiry; and the error that refuses a
+request before it reaches the store.
 
 Keys arrive percent-encoded in the path and are decoded exactly once, as S3 does: ``%XX``
 becomes its byte and "+" a space (S3's legacy reading of the path: "a+b" fetches key
