@@ -40,6 +40,11 @@ def test_ranges_as_s3_answers_them(s3: Any, url: str) -> None:
             assert refused.status_code == 416
             assert "<Code>InvalidRange</Code>" in refused.text
             assert "<ActualObjectSize>10</ActualObjectSize>" in refused.text
+            assert refused.headers["content-range"] == "bytes */10"
+        s3.put_object(Bucket="bkt", Key="empty", Body=b"")
+        assert http.get("/bkt/empty", headers={"range": "bytes=0-"}).status_code == 416
+        tail = http.get("/bkt/empty", headers={"range": "bytes=-5"})
+        assert (tail.status_code, tail.content) == (200, b"")
     with pytest.raises(ClientError) as caught:
         s3.get_object(Bucket="bkt", Key="missing", Range="bytes=0-1")
     assert error_of(caught) == ("NoSuchKey", 404)

@@ -110,6 +110,7 @@ class S3RequestError(SkyliftError):
         self.status = status
         self.message = message
         self._details = details
+        self.headers: list[tuple[str, str]] = []  # sent with the error, e.g. Content-Range
         super().__init__(f"{code}: {message}")
 
     def details(self) -> dict[str, str]:
@@ -202,8 +203,9 @@ def operation(request: S3Request) -> str:
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """(first byte, length) that a ``Range`` header asks for, or None for the whole object.
 
-    As S3: one range only; a header that is absent, malformed or names several ranges is
-    ignored; a range starting past the end is ``InvalidRange`` (416).
+    As S3: one range only; a header that is absent, malformed, reversed or names several
+    ranges is ignored; a range starting past the end (any range of an empty object but a
+    suffix) is ``InvalidRange`` (416, with ``Content-Range: bytes */SIZE``).
     """
     match = _RANGE.fullmatch(header.strip()) if header else None
     if match is None or match.group(1) == match.group(2) == "":
@@ -215,18 +217,21 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         if last and int(last) < start:
             return None  # "bytes=5-2" is malformed: RFC 9110 says to ignore it
     else:
+        if size == 0 and int(last) > 0:
+            return None  # the last bytes of nothing: S3 sends the (empty) object
         start, end = max(size - int(last), 0), size - 1
         if int(last) == 0:
             start = size  # "the last 0 bytes" cannot be satisfied
     if start >= size:
-        raise S3RequestError(
+        error = S3RequestError(
             "InvalidRange",
             416,
-            f"The requested range is not satisfiable: {header} of an object of {size} "
-            "bytes. Ask for a range that starts inside the object.",
+            "The requested range is not satisfiable",
             RangeRequested=header or "",
             ActualObjectSize=str(size),
         )
+        error.headers.append(("Content-Range", f"bytes */{size}"))
+        raise error
     return start, end - start + 1
 
 

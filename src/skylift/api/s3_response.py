@@ -62,7 +62,7 @@ Handler = Callable[[Service, S3Request, str], Awaitable[Response]]
 
 def error(exc: StorageError | S3RequestError, request_id: str) -> Response:
     body = s3_xml.error(exc.code, exc.message, exc.details(), request_id)
-    return Response(exc.status, [XML], body)
+    return Response(exc.status, [XML, *getattr(exc, "headers", [])], body)
 
 
 async def send(send: Send, response: Response, request_id: str, *, head: bool) -> None:
