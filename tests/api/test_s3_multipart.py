@@ -236,3 +236,26 @@ def test_conditional_completion(s3: Any) -> None:
         Bucket="bkt", Key="taken", UploadId=upload_id, MultipartUpload=parts, IfMatch=current
     )
     assert s3.get_object(Bucket="bkt", Key="taken")["Body"].read() == b"2"
+
+
+def test_list_multipart_uploads_pages_and_filters(s3: Any) -> None:
+    ids = {
+        key: s3.create_multipart_upload(Bucket="bkt", Key=key)["UploadId"]
+        for key in ("a/one", "a/two", "b/three", "top")
+    }
+    first = s3.list_multipart_uploads(Bucket="bkt", MaxUploads=2)
+    assert [u["Key"] for u in first["Uploads"]] == ["a/one", "a/two"]
+    assert first["IsTruncated"] is True
+    rest = s3.list_multipart_uploads(
+        Bucket="bkt", KeyMarker=first["NextKeyMarker"], UploadIdMarker=first["NextUploadIdMarker"]
+    )
+    assert [u["Key"] for u in rest["Uploads"]] == ["b/three", "top"]
+    assert rest["IsTruncated"] is False
+    grouped = s3.list_multipart_uploads(Bucket="bkt", Delimiter="/")
+    assert [u["Key"] for u in grouped["Uploads"]] == ["top"]
+    assert [p["Prefix"] for p in grouped["CommonPrefixes"]] == ["a/", "b/"]
+    only_a = s3.list_multipart_uploads(Bucket="bkt", Prefix="a/")
+    assert [(u["Key"], u["UploadId"]) for u in only_a["Uploads"]] == [
+        ("a/one", ids["a/one"]),
+        ("a/two", ids["a/two"]),
+    ]
