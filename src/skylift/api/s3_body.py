@@ -15,32 +15,30 @@ Signatures, chunk signatures included, are not verified. Digests are: ``Content-
 marker, and ``x-amz-checksum-{crc32,sha1,sha256}`` from headers or trailers.
 ``crc32c`` and ``crc64nvme`` need native code, so they are accepted unverified.
 
-The body is held in memory: at most about twice ``limit`` while it is being decoded.
+Object bodies stream to a file (``receive_to_file``), computing every digest on the way;
+small bodies (XML documents) are read whole (``read``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import re
-import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 from skylift.api.s3_request import S3Request, S3RequestError
+from skylift.storage import checksums
+from skylift.storage.protocol import Checksum
 
 _HEX_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _MAX_CHUNK_HEADER = 4096  # a hex size and a 64-digit signature fit many times over
 _MAX_TRAILERS = 16 * 1024
-# Checksum algorithm -> (digest size, digest function or None where we cannot compute it).
-_CHECKSUMS: dict[str, tuple[int, Callable[[bytes], bytes] | None]] = {
-    "crc32": (4, lambda data: zlib.crc32(data).to_bytes(4, "big")),
-    "crc32c": (4, None),
-    "crc64nvme": (8, None),
-    "sha1": (20, lambda data: hashlib.sha1(data, usedforsecurity=False).digest()),
-    "sha256": (32, lambda data: hashlib.sha256(data).digest()),
-}
+_FLUSH = 1 << 20  # bytes gathered before each write to disk
 
 
 async def read(request: S3Request, limit: int) -> bytes:
@@ -55,11 +53,22 @@ async def read(request: S3Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def read_object(request: S3Request, limit: int) -> tuple[bytes, list[tuple[str, str]]]:
-    """A PutObject body, decoded and verified, and the checksum headers to answer with.
+@dataclass(slots=True)
+class Received:
+    """An object body written to disk: its size, quoted MD5 ETag, the additional checksum
+    the client sent (verified where computable), and the headers that echo it."""
 
-    Example: ``data, checksums = await read_object(request, 1 << 30)``, where
-    ``checksums`` is e.g. ``[("x-amz-checksum-crc32", "NSRBwg==")]``.
+    size: int
+    etag: str
+    checksum: Checksum | None
+    echo: list[tuple[str, str]]
+
+
+async def receive_to_file(request: S3Request, path: Path, limit: int) -> Received:
+    """Stream a PutObject/UploadPart body to ``path``, decoded and verified as it comes.
+
+    Holds at most about 1 MiB in memory whatever the size. On any error the caller
+    removes ``path``. Example: ``got = await receive_to_file(request, tmp, 5 << 30)``.
     """
     headers = request.headers
     encodings = {token.strip().lower() for token in headers.get("content-encoding", "").split(",")}
@@ -69,41 +78,83 @@ async def read_object(request: S3Request, limit: int) -> tuple[bytes, list[tuple
     declared = headers.get(length_header)
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(int(declared), limit)  # before reading a byte of it
-    trailers: dict[str, str] = {}
-    if chunked:
-        decoder = _AwsChunked(limit)
+    announced = [
+        name.strip().lower() for name in headers.get("x-amz-trailer", "").split(",") if name.strip()
+    ]
+    wanted = {
+        n.removeprefix("x-amz-checksum-").upper()
+        for n in [*headers, *announced]
+        if n.startswith("x-amz-checksum-")
+        and n not in ("x-amz-checksum-mode", "x-amz-checksum-type", "x-amz-checksum-algorithm")
+    }
+    sink = await asyncio.to_thread(_Sink, path, wanted, bool(_SHA256_HEX.fullmatch(sha256)))
+    decoder = _AwsChunked(limit) if chunked else None
+    pending = bytearray()
+    size = 0
+    try:
         async for piece in _pieces(request):
-            decoder.feed(piece)
-        data, trailers = decoder.finish()
-    else:
-        data = await read(request, limit)
-    if declared is not None and declared != str(len(data)):
+            if decoder is not None:
+                piece = decoder.feed(piece)
+            size += len(piece)
+            if size > limit:
+                raise too_large(size, limit)
+            pending += piece
+            if len(pending) >= _FLUSH:
+                await asyncio.to_thread(sink.write, bytes(pending))
+                pending.clear()
+        await asyncio.to_thread(sink.write, bytes(pending))
+    finally:
+        await asyncio.to_thread(sink.close)
+    trailers = decoder.finish() if decoder is not None else {}
+    if declared is not None and declared != str(size):
         raise S3RequestError(
             "IncompleteBody",
             400,
-            f"You did not provide the number of bytes specified by {length_header}: it says "
-            f"{declared}, the body holds {len(data)}. Send the whole body.",
+            "You did not provide the number of bytes specified by the Content-Length HTTP header.",
         )
-    if _SHA256_HEX.fullmatch(sha256) and hashlib.sha256(data).hexdigest() != sha256:
+    if sink.sha256 is not None and sink.sha256.hexdigest() != sha256:
         raise S3RequestError(
             "XAmzContentSHA256Mismatch",
             400,
-            "The provided 'x-amz-content-sha256' header does not match what was computed: "
-            "the body changed on the way, or the header describes other bytes.",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
             ClientComputedContentSHA256=sha256,
-            S3ComputedContentSHA256=hashlib.sha256(data).hexdigest(),
+            S3ComputedContentSHA256=sink.sha256.hexdigest(),
         )
-    announced = headers.get("x-amz-trailer", "").lower().split(",")
-    for name in filter(None, map(str.strip, announced)):
+    for name in announced:
         if name not in trailers:
             raise S3RequestError(
                 "MalformedTrailerError",
                 400,
-                f"The request announced the trailer {name} (x-amz-trailer), but its body does "
-                "not end with it. Send the trailer after the final zero-size chunk.",
+                "The request contained trailing data that was not well-formed or did not "
+                "conform to our published schema.",
             )
-    _check_md5(headers.get("content-md5"), data)
-    return data, _check_checksums({**headers, **trailers}, data)
+    _check_md5(headers.get("content-md5"), sink.md5.digest())
+    checksum, echo = _check_checksums({**headers, **trailers}, sink.hashers)
+    return Received(size, f'"{sink.md5.hexdigest()}"', checksum, echo)
+
+
+class _Sink:
+    """Where a streamed body goes: the file and the digests, fed on a worker thread."""
+
+    def __init__(self, path: Path, algorithms: set[str], sha256: bool) -> None:
+        self.file = open(path, "xb")  # noqa: SIM115 - closed by close()
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.sha256 = hashlib.sha256() if sha256 else None
+        self.hashers: dict[str, checksums.Hasher | None] = {
+            name: checksums.hasher(name) for name in algorithms
+        }
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.md5.update(data)
+        if self.sha256 is not None:
+            self.sha256.update(data)
+        for hasher in self.hashers.values():
+            if hasher is not None:
+                hasher.update(data)
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def too_large(size: int, limit: int) -> S3RequestError:
@@ -111,9 +162,7 @@ def too_large(size: int, limit: int) -> S3RequestError:
     return S3RequestError(
         "EntityTooLarge",
         400,
-        f"Your proposed upload exceeds the maximum allowed object size: {size} bytes or "
-        f"more, where this server takes at most {limit} in one request (it holds the body "
-        "in memory). Store smaller objects.",
+        "Your proposed upload exceeds the maximum allowed size",
         ProposedSize=str(size),
         MaxSizeAllowed=str(limit),
     )
@@ -138,20 +187,22 @@ class _AwsChunked:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.data = bytearray()
+        self.decoded = 0
         self._pending = bytearray()
         self._size: int | None = None  # of the chunk being read; None before its header
         self._ended = False  # the zero-size chunk has been read; trailers follow
 
-    def feed(self, piece: bytes) -> None:
+    def feed(self, piece: bytes) -> bytes:
+        """The payload bytes ``piece`` completes (possibly none)."""
         self._pending += piece
+        out = bytearray()
         while not self._ended:
             if self._size is None:
                 end = self._pending.find(b"\r\n")
                 if end < 0:
                     if len(self._pending) > _MAX_CHUNK_HEADER:
                         raise _malformed("a chunk header does not end within 4 KiB")
-                    return
+                    return bytes(out)
                 size = bytes(self._pending[:end]).partition(b";")[0].strip()
                 if not _HEX_SIZE.fullmatch(size):
                     raise _malformed(f"a chunk header starts {bytes(self._pending[:20])!r}")
@@ -160,21 +211,30 @@ class _AwsChunked:
                 if self._size == 0:
                     self._ended = True
                     break
-                if len(self.data) + self._size > self.limit:
-                    raise too_large(len(self.data) + self._size, self.limit)
+                if self.decoded + self._size > self.limit:
+                    raise too_large(self.decoded + self._size, self.limit)
             need = self._size + 2
             if len(self._pending) < need:
-                return
+                # Pass on what we have of a large chunk rather than hold it whole.
+                take = min(len(self._pending), self._size)
+                if take >= _FLUSH:
+                    out += self._pending[:take]
+                    del self._pending[:take]
+                    self._size -= take
+                    self.decoded += take
+                return bytes(out)
             if self._pending[self._size : need] != b"\r\n":
                 raise _malformed(f"a chunk of {self._size} bytes is not followed by CRLF")
-            self.data += self._pending[: self._size]
+            out += self._pending[: self._size]
+            self.decoded += self._size
             del self._pending[:need]
             self._size = None
         if len(self._pending) > _MAX_TRAILERS:
             raise _malformed("the trailers are longer than 16 KiB")
+        return bytes(out)
 
-    def finish(self) -> tuple[bytes, dict[str, str]]:
-        """The payload and the trailers (names lower-cased)."""
+    def finish(self) -> dict[str, str]:
+        """The trailers (names lower-cased), once the whole body has been fed."""
         if not self._ended:
             raise S3RequestError(
                 "IncompleteBody",
@@ -188,7 +248,7 @@ class _AwsChunked:
                 if not colon:
                     raise _malformed(f"the trailer line {line[:40]!r} has no ':'")
                 trailers[name.decode("latin-1").strip().lower()] = value.decode("latin-1").strip()
-        return bytes(self.data), trailers
+        return trailers
 
 
 def _malformed(reason: str) -> S3RequestError:
@@ -200,7 +260,7 @@ def _malformed(reason: str) -> S3RequestError:
     )
 
 
-def _check_md5(value: str | None, data: bytes) -> None:
+def _check_md5(value: str | None, actual: bytes) -> None:
     if value is None:
         return
     try:
@@ -209,48 +269,51 @@ def _check_md5(value: str | None, data: bytes) -> None:
         expected = b""
     if len(expected) != 16:
         raise S3RequestError(
-            "InvalidDigest",
-            400,
-            "The Content-MD5 you specified is not valid: send the base64 of the body's "
-            "16-byte MD5 digest.",
-            ContentMD5=value,
+            "InvalidDigest", 400, "The Content-MD5 you specified was invalid.", ContentMD5=value
         )
-    actual = hashlib.md5(data, usedforsecurity=False).digest()
     if actual != expected:
         raise S3RequestError(
             "BadDigest",
             400,
-            "The Content-MD5 you specified did not match what we received: the body changed "
-            "on the way, or the digest describes other bytes. Nothing was stored.",
+            "The Content-MD5 you specified did not match what we received.",
             ExpectedDigest=value,
             CalculatedDigest=base64.b64encode(actual).decode(),
         )
 
 
-def _check_checksums(fields: dict[str, str], data: bytes) -> list[tuple[str, str]]:
+def checksum_header(fields: dict[str, str]) -> tuple[str, str] | None:
+    """(S3 algorithm name, base64 value) of the ``x-amz-checksum-*`` field present, if any."""
+    for name, value in fields.items():
+        algorithm = name.removeprefix("x-amz-checksum-").upper()
+        if name.startswith("x-amz-checksum-") and algorithm in checksums.SIZES:
+            return algorithm, value
+    return None
+
+
+def _check_checksums(
+    fields: dict[str, str], computed: dict[str, checksums.Hasher | None]
+) -> tuple[Checksum | None, list[tuple[str, str]]]:
+    found: Checksum | None = None
     echoed: list[tuple[str, str]] = []
     for name, value in fields.items():
-        algorithm = name.removeprefix("x-amz-checksum-")
-        if algorithm not in _CHECKSUMS or algorithm == name:
+        algorithm = name.removeprefix("x-amz-checksum-").upper()
+        if not name.startswith("x-amz-checksum-") or algorithm not in checksums.SIZES:
             continue
-        size, digest = _CHECKSUMS[algorithm]
         try:
             expected = base64.b64decode(value, validate=True)
         except binascii.Error:
             expected = b""
-        if len(expected) != size:
-            raise S3RequestError(
-                "InvalidRequest",
-                400,
-                f"Value for {name} header is invalid: send the base64 of the {size}-byte "
-                f"{algorithm.upper()} of the body.",
-            )
-        if digest is not None and digest(data) != expected:
+        if len(expected) != checksums.SIZES[algorithm]:
+            raise S3RequestError("InvalidRequest", 400, f"Value for {name} header is invalid.")
+        hasher = computed.get(algorithm)
+        if hasher is not None and hasher.digest() != expected:
             raise S3RequestError(
                 "BadDigest",
                 400,
-                f"The {algorithm.upper()} you specified did not match the calculated checksum: "
-                "the body changed on the way. Nothing was stored; send it again.",
+                f"The {algorithm} you specified did not match the calculated checksum.",
             )
+        if found is not None:
+            raise S3RequestError("InvalidRequest", 400, "Expecting a single x-amz-checksum- header")
+        found = Checksum(algorithm, value, "FULL_OBJECT")
         echoed.append((name, value))
-    return echoed
+    return found, echoed

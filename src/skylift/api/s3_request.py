@@ -1,6 +1,7 @@
-"""An S3 request as ``S3Api`` reads it: bucket and key from the path, the query, the headers
-and the operation they name; the Range and conditional headers of a read; and the error
-that refuses a request before it reaches the store.
+"""An S3 request as ``S3Api`` reads it: bucket and key from the Host (virtual-hosted
+style) or the path, the query, the headers and the operation they name; the Range and
+conditional headers of a read; a presigned URL's expiry; and the error that refuses a
+request before it reaches the store.
 
 Keys arrive percent-encoded in the path and are decoded exactly once, as S3 does: ``%XX``
 becomes its byte and "+" a space (S3's legacy reading of the path: "a+b" fetches key
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -21,8 +22,11 @@ from skylift.errors import SkyliftError
 from skylift.storage.protocol import ObjectInfo
 
 SERVED = (
-    "ListBuckets, CreateBucket, HeadBucket, DeleteBucket, ListObjects, ListObjectsV2, "
-    "PutObject, GetObject, HeadObject and DeleteObject"
+    "ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation, "
+    "Put/Get/DeleteBucketPolicy, ListObjects, ListObjectsV2, PutObject, CopyObject, "
+    "GetObject, HeadObject, DeleteObject, DeleteObjects, GetObjectAttributes, "
+    "Put/Get/DeleteObjectTagging, CreateMultipartUpload, UploadPart, UploadPartCopy, "
+    "CompleteMultipartUpload, AbortMultipartUpload, ListParts and ListMultipartUploads"
 )
 # Response header a GetObject/HeadObject query parameter overrides.
 OVERRIDES = {
@@ -33,17 +37,35 @@ OVERRIDES = {
     "response-content-disposition": "Content-Disposition",
     "response-content-encoding": "Content-Encoding",
 }
-_OPERATIONS = {
-    ("GET", "service"): "ListBuckets",
-    ("PUT", "bucket"): "CreateBucket",
-    ("HEAD", "bucket"): "HeadBucket",
-    ("DELETE", "bucket"): "DeleteBucket",
-    ("GET", "bucket"): "ListObjects",
-    ("PUT", "object"): "PutObject",
-    ("GET", "object"): "GetObject",
-    ("HEAD", "object"): "HeadObject",
-    ("DELETE", "object"): "DeleteObject",
+# (method, target, subresource) -> operation; the subresource is the query parameter
+# that names it, None for none.
+_OPERATIONS: dict[tuple[str, str, str | None], str] = {
+    ("GET", "service", None): "ListBuckets",
+    ("PUT", "bucket", None): "CreateBucket",
+    ("HEAD", "bucket", None): "HeadBucket",
+    ("DELETE", "bucket", None): "DeleteBucket",
+    ("GET", "bucket", None): "ListObjects",
+    ("GET", "bucket", "location"): "GetBucketLocation",
+    ("PUT", "bucket", "policy"): "PutBucketPolicy",
+    ("GET", "bucket", "policy"): "GetBucketPolicy",
+    ("DELETE", "bucket", "policy"): "DeleteBucketPolicy",
+    ("POST", "bucket", "delete"): "DeleteObjects",
+    ("GET", "bucket", "uploads"): "ListMultipartUploads",
+    ("PUT", "object", None): "PutObject",
+    ("GET", "object", None): "GetObject",
+    ("HEAD", "object", None): "HeadObject",
+    ("DELETE", "object", None): "DeleteObject",
+    ("GET", "object", "attributes"): "GetObjectAttributes",
+    ("PUT", "object", "tagging"): "PutObjectTagging",
+    ("GET", "object", "tagging"): "GetObjectTagging",
+    ("DELETE", "object", "tagging"): "DeleteObjectTagging",
+    ("POST", "object", "uploads"): "CreateMultipartUpload",
+    ("PUT", "object", "uploadId"): "UploadPart",
+    ("POST", "object", "uploadId"): "CompleteMultipartUpload",
+    ("DELETE", "object", "uploadId"): "AbortMultipartUpload",
+    ("GET", "object", "uploadId"): "ListParts",
 }
+_SUBRESOURCES = frozenset(sub for _, _, sub in _OPERATIONS if sub is not None)
 _PARAMS: dict[str, frozenset[str]] = {
     "ListBuckets": frozenset({"prefix", "max-buckets", "continuation-token", "bucket-region"}),
     "ListObjectsV2": frozenset(
@@ -53,28 +75,25 @@ _PARAMS: dict[str, frozenset[str]] = {
     "ListObjects": frozenset({"prefix", "delimiter", "max-keys", "marker", "encoding-type"}),
     "GetObject": frozenset(OVERRIDES),
     "HeadObject": frozenset(OVERRIDES),
+    "ListMultipartUploads": frozenset(
+        {"delimiter", "encoding-type", "key-marker", "max-uploads", "prefix", "upload-id-marker"}
+    ),
+    "ListParts": frozenset({"max-parts", "part-number-marker"}),
+    "UploadPart": frozenset({"partNumber"}),
 }
 # Parameters that never change the operation: botocore's operation hint and the
 # signature of a presigned URL (SigV4's X-Amz-* are matched by prefix; SigV2's three).
 _IGNORED = frozenset({"x-id", "AWSAccessKeyId", "Signature", "Expires"})
-# Subresources whose operation is not named "<Verb><Bucket|Object><Subresource>".
+# Subresources not served, whose operation is not named "<Verb><Bucket|Object><Subresource>".
 _NAMED = {
-    ("POST", "bucket", "delete"): "DeleteObjects",
-    ("GET", "bucket", "uploads"): "ListMultipartUploads",
-    ("POST", "object", "uploads"): "CreateMultipartUpload",
-    ("PUT", "object", "uploadId"): "UploadPart",
-    ("POST", "object", "uploadId"): "CompleteMultipartUpload",
-    ("DELETE", "object", "uploadId"): "AbortMultipartUpload",
-    ("GET", "object", "uploadId"): "ListParts",
     ("GET", "bucket", "versions"): "ListObjectVersions",
-    ("GET", "bucket", "location"): "GetBucketLocation",
     ("POST", "object", "restore"): "RestoreObject",
     ("POST", "object", "select"): "SelectObjectContent",
-    ("GET", "object", "attributes"): "GetObjectAttributes",
     ("GET", "object", "versionId"): "GetObject of a version",
     ("HEAD", "object", "versionId"): "HeadObject of a version",
     ("DELETE", "object", "versionId"): "DeleteObject of a version",
     ("GET", "object", "partNumber"): "GetObject of a part",
+    ("HEAD", "object", "partNumber"): "HeadObject of a part",
 }
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -91,6 +110,7 @@ class S3RequestError(SkyliftError):
         self.status = status
         self.message = message
         self._details = details
+        self.headers: list[tuple[str, str]] = []  # sent with the error, e.g. Content-Range
         super().__init__(f"{code}: {message}")
 
     def details(self) -> dict[str, str]:
@@ -133,21 +153,20 @@ def parse(scope: Scope, receive: Receive) -> S3Request:
         raise S3RequestError(
             "InvalidURI",
             400,
-            "Couldn't parse the specified URI: it is not UTF-8 once percent-decoded. "
-            "Percent-encode the UTF-8 bytes of the key.",
+            "Couldn't parse the specified URI.",
+            URI=raw.decode("latin-1"),
         ) from None
-    bucket, _, key = path.removeprefix("/").partition("/")
-    if key and not bucket:
-        raise S3RequestError(
-            "InvalidURI",
-            400,
-            f"Couldn't parse the specified URI: {path!r} names no bucket. "
-            "Send /<bucket>/<key> (path-style addressing).",
-        )
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         headers[name] = f"{headers[name]},{value}" if name in headers else value
+    virtual = virtual_bucket(headers.get("host", ""))
+    if virtual is not None:
+        bucket, key = virtual, path.removeprefix("/")
+    else:
+        bucket, _, key = path.removeprefix("/").partition("/")
+    if key and not bucket:
+        raise S3RequestError("InvalidURI", 400, "Couldn't parse the specified URI.")
     return S3Request(scope["method"], bucket or None, key or None, dict(pairs), headers, receive)
 
 
@@ -155,23 +174,26 @@ def operation(request: S3Request) -> str:
     """The S3 operation ``request`` asks for, e.g. ``"PutObject"``; an S3 error if not served."""
     method, query = request.method, request.query
     target = "service" if request.bucket is None else "object" if request.key else "bucket"
-    found = _OPERATIONS.get((method, target))
+    sub = next((param for param in query if param in _SUBRESOURCES), None)
+    found = _OPERATIONS.get((method, target, sub))
     if found == "ListObjects" and "list-type" in query:
         found = "ListObjectsV2"
-    allowed = _PARAMS.get(found or "", frozenset())
+    allowed = _PARAMS.get(found or "", frozenset()) | {sub}
     for param in query:
         if param not in allowed and param not in _IGNORED and not _is_signature(param):
             raise not_implemented(_named(method, target, param))
-    if found == "PutObject" and "x-amz-copy-source" in request.headers:
-        raise not_implemented("CopyObject")
+    if "x-amz-copy-source" in request.headers:
+        if found == "PutObject":
+            return "CopyObject"
+        if found == "UploadPart":
+            return "UploadPartCopy"
     if found is None:
-        if method == "POST" and target == "bucket":
+        if method == "POST" and target == "bucket" and sub is None:
             raise not_implemented("PostObject (browser form uploads)")
         raise S3RequestError(
             "MethodNotAllowed",
             405,
-            f"The specified method is not allowed against this resource: {method} on this "
-            f"{target}. This S3 API serves {SERVED}.",
+            "The specified method is not allowed against this resource.",
             Method=method,
             ResourceType=target.upper(),
         )
@@ -181,8 +203,9 @@ def operation(request: S3Request) -> str:
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """(first byte, length) that a ``Range`` header asks for, or None for the whole object.
 
-    As S3: one range only; a header that is absent, malformed or names several ranges is
-    ignored; a range starting past the end is ``InvalidRange`` (416).
+    As S3: one range only; a header that is absent, malformed, reversed or names several
+    ranges is ignored; a range starting past the end (any range of an empty object but a
+    suffix) is ``InvalidRange`` (416, with ``Content-Range: bytes */SIZE``).
     """
     match = _RANGE.fullmatch(header.strip()) if header else None
     if match is None or match.group(1) == match.group(2) == "":
@@ -194,18 +217,21 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         if last and int(last) < start:
             return None  # "bytes=5-2" is malformed: RFC 9110 says to ignore it
     else:
+        if size == 0 and int(last) > 0:
+            return None  # the last bytes of nothing: S3 sends the (empty) object
         start, end = max(size - int(last), 0), size - 1
         if int(last) == 0:
             start = size  # "the last 0 bytes" cannot be satisfied
     if start >= size:
-        raise S3RequestError(
+        error = S3RequestError(
             "InvalidRange",
             416,
-            f"The requested range is not satisfiable: {header} of an object of {size} "
-            "bytes. Ask for a range that starts inside the object.",
+            "The requested range is not satisfiable",
             RangeRequested=header or "",
             ActualObjectSize=str(size),
         )
+        error.headers.append(("Content-Range", f"bytes */{size}"))
+        raise error
     return start, end - start + 1
 
 
@@ -216,24 +242,94 @@ def not_modified(headers: dict[str, str], info: ObjectInfo) -> bool:
     Evaluated in RFC 9110's order (section 13.2.2), as S3 documents for GetObject.
     """
     if "if-match" in headers:
-        failed = not _etag_matches(headers["if-match"], info.etag)
+        failed = not etag_matches(headers["if-match"], info.etag)
         condition = "If-Match"
     else:
-        since = _http_date(headers.get("if-unmodified-since"))
+        since = http_date(headers.get("if-unmodified-since"))
         failed = since is not None and info.last_modified > since
         condition = "If-Unmodified-Since"
     if failed:
         raise S3RequestError(
             "PreconditionFailed",
             412,
-            f"At least one of the pre-conditions you specified did not hold: {condition}. "
-            f"The object's ETag is {info.etag}; read it again without the condition.",
+            "At least one of the pre-conditions you specified did not hold",
             Condition=condition,
         )
     if "if-none-match" in headers:
-        return _etag_matches(headers["if-none-match"], info.etag)
-    since = _http_date(headers.get("if-modified-since"))
-    return since is not None and info.last_modified <= since
+        return etag_matches(headers["if-none-match"], info.etag)
+    since = http_date(headers.get("if-modified-since"))
+    # A date in the future is ignored, as S3 (and RFC 9110) do: the object is sent.
+    return since is not None and info.last_modified <= since <= datetime.now(UTC)
+
+
+def check_presigned(query: dict[str, str]) -> None:
+    """Refuse a presigned URL (SigV4 or SigV2) whose time is up, as S3 does (403)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    server_time = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if "X-Amz-Date" in query and "X-Amz-Expires" in query:
+        try:
+            signed = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            seconds = int(query["X-Amz-Expires"])
+        except ValueError:
+            raise S3RequestError(
+                "AuthorizationQueryParametersError",
+                400,
+                "X-Amz-Expires should be a number",
+            ) from None
+        if seconds > 604800:
+            raise S3RequestError(
+                "AuthorizationQueryParametersError",
+                400,
+                "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+            )
+        if now > signed + timedelta(seconds=seconds):
+            raise S3RequestError(
+                "AccessDenied",
+                403,
+                "Request has expired",
+                **{"X-Amz-Expires": str(seconds)},
+                Expires=(signed + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                ServerTime=server_time,
+            )
+    elif "Signature" in query and "Expires" in query:
+        expires = query["Expires"]
+        if not expires.isdigit() or now.timestamp() > int(expires):
+            moment = datetime.fromtimestamp(int(expires), UTC) if expires.isdigit() else None
+            raise S3RequestError(
+                "AccessDenied",
+                403,
+                "Request has expired",
+                Expires=moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else expires,
+                ServerTime=server_time,
+            )
+
+
+def virtual_bucket(host: str) -> str | None:
+    """The bucket a virtual-hosted-style Host names: ``BUCKET.s3.localhost[:port]`` or
+    ``BUCKET.localhost[:port]``; None for path style."""
+    name = host.rpartition(":")[0] if host.count(":") == 1 else host
+    name = name.lower().rstrip(".")
+    for suffix in (".s3.localhost", ".localhost"):
+        if name.endswith(suffix):
+            bucket = name.removesuffix(suffix)
+            return bucket if bucket and bucket != "s3" else None
+    return None
+
+
+def int_param(query: dict[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    """The whole-number query parameter ``name``; ``InvalidArgument`` if out of range."""
+    text = query.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.lstrip("-").isdigit() and low <= int(text) <= high):
+        raise S3RequestError(
+            "InvalidArgument",
+            400,
+            f"Provided {name} not an integer or within integer range",
+            ArgumentName=name,
+            ArgumentValue=text,
+        )
+    return int(text)
 
 
 def _named(method: str, target: str, param: str) -> str:
@@ -249,12 +345,14 @@ def _is_signature(param: str) -> bool:
     return param.lower().startswith("x-amz-")
 
 
-def _etag_matches(condition: str, etag: str) -> bool:
+def etag_matches(condition: str, etag: str) -> bool:
+    """Whether an If-Match/If-None-Match list names ``etag`` (or is ``*``)."""
     tags = {tag.strip().removeprefix("W/") for tag in condition.split(",")}
     return "*" in tags or etag in tags or etag.strip('"') in tags
 
 
-def _http_date(value: str | None) -> datetime | None:
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP date header's moment (UTC), or None if absent or unreadable."""
     if not value:
         return None
     try:

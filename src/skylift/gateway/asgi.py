@@ -45,7 +45,8 @@ class Gateway:
 
     AWS SDK requests are told from the app's own by what the SDKs always send: SQS's
     `X-Amz-Target: AmazonSQS.*`, and S3's `x-amz-content-sha256` header or a SigV4
-    credential scoped to `s3` (also in presigned URLs). Everything else is the app's.
+    credential scoped to `s3` (also in presigned URLs, and SigV2 presigned URLs by their
+    `AWSAccessKeyId`), or a `BUCKET.s3.localhost` Host. Everything else is the app's.
     """
 
     def __init__(
@@ -161,7 +162,11 @@ def aws_service(scope: Scope) -> str:
                 return "sqs"
         elif name == b"x-amz-content-sha256":
             s3 = True
-    if s3 or b"%2Fs3%2Faws4_request" in scope.get("query_string", b""):
+        elif name == b"host" and b".s3.localhost" in value:
+            s3 = True  # virtual-hosted S3 (BUCKET.s3.localhost), even from a plain client
+    query: bytes = scope.get("query_string", b"")
+    # Presigned URLs: SigV4 names its scope; SigV2 (boto3's default for S3) its key id.
+    if s3 or b"%2Fs3%2Faws4_request" in query or b"AWSAccessKeyId=" in query:
         return "s3"
     if b"%2Fsqs%2Faws4_request" in scope.get("query_string", b""):
         return "sqs"  # a presigned SQS query-protocol URL (X-Amz-Credential=.../sqs/...)

@@ -4,8 +4,11 @@ Each bucket is a folder under ``root`` (the platform passes ``.skylift/objects/`
 each key's data and metadata files live is ``storage.layout``'s business, and listing
 pages come from ``storage.listing``.
 
-Writes are atomic: the bytes go to a temporary file in the bucket's ``.skylift/tmp``, then
-``os.replace`` moves the data and then the metadata into place. The metadata records the
+Writes are atomic: the bytes go to a temporary file in the bucket's ``.skylift/tmp`` (the
+S3 API streams a request body there, see ``temp_path``), then ``os.replace`` moves the
+data and then the metadata into place. Multipart uploads keep their parts under
+``.skylift/uploads`` until completed or aborted (``storage.multipart``); uploads left by
+an earlier run are removed when the store opens. The metadata records the
 data file's inode, so a reader that comes between the two renames (or finds a crash's
 leftovers) sees that they disagree, retries, and at last trusts the data file alone: an
 object is never served with another version's size or ETag. One process owns a store;
@@ -26,47 +29,42 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from skylift.storage import layout
+from skylift.storage.directory_multipart import MultipartMethods
 from skylift.storage.errors import (
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
-    CorruptStore,
     NoSuchBucket,
     NoSuchKey,
 )
+from skylift.storage.files import file_etag, move_into, now, settle, unlink, write_file
 from skylift.storage.layout import INTERNAL, data_path, meta_path
 from skylift.storage.listing import Cursor, list_page
+from skylift.storage.multipart import Uploads
 from skylift.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     MAX_LIST_KEYS,
+    Attributes,
     BucketInfo,
+    Condition,
     ListResult,
     ObjectInfo,
     check_bucket_name,
+    check_condition,
     is_bucket_name,
     user_metadata,
 )
+from skylift.storage.records import derived, object_record, recorded
 
 _RETRIES = (0.0, 0.001, 0.005, 0.02)  # seconds to wait for a writer between its two renames
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def _unlink(path: Path) -> bool:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-class DirectoryStore:
+class DirectoryStore(MultipartMethods):
     """An ``ObjectStore`` keeping each bucket as a folder under ``root``.
 
     Example: ``store = DirectoryStore(Path(".skylift/objects"))``.
@@ -80,6 +78,11 @@ class DirectoryStore:
         self._locks = [threading.Lock() for _ in range(64)]
         self._sequence_lock = threading.Lock()
         self._last_sequence = 0
+        self.uploads = Uploads(fsync=fsync)
+        # Multipart uploads do not outlive the server that took them: a client cannot
+        # resume one anyway once its process is gone, and the parts would fill the disk.
+        for name in self._bucket_names():
+            self.uploads.sweep(self.root / name)
 
     # -- the protocol: each call runs on a worker thread, off the event loop --
 
@@ -99,12 +102,51 @@ class DirectoryStore:
         self,
         bucket: str,
         key: str,
-        data: bytes,
+        data: bytes | Path,
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        attributes: Attributes | None = None,
+        condition: Condition | None = None,
+        etag: str | None = None,
     ) -> ObjectInfo:
-        return await asyncio.to_thread(self._put, bucket, key, data, content_type, metadata)
+        if attributes is None:
+            attributes = Attributes(content_type=content_type, metadata=metadata or {})
+        return await asyncio.to_thread(
+            self._put, bucket, key, data, attributes, condition=condition, etag=etag
+        )
+
+    async def temp_path(self, bucket: str) -> Path:
+        def make() -> Path:
+            tmp = self._bucket_dir(bucket) / INTERNAL / "tmp"
+            tmp.mkdir(parents=True, exist_ok=True)
+            return tmp / f"{uuid.uuid4().hex}.upload"
+
+        return await asyncio.to_thread(make)
+
+    async def set_tags(self, bucket: str, key: str, tags: Mapping[str, str]) -> ObjectInfo:
+        return await asyncio.to_thread(self._set_tags, bucket, key, dict(tags))
+
+    async def get_bucket_policy(self, bucket: str) -> str | None:
+        def read() -> str | None:
+            try:
+                return (self._bucket_dir(bucket) / INTERNAL / "policy.json").read_text()
+            except FileNotFoundError:
+                return None
+
+        return await asyncio.to_thread(read)
+
+    async def set_bucket_policy(self, bucket: str, policy: str | None) -> None:
+        def write() -> None:
+            path = self._bucket_dir(bucket) / INTERNAL / "policy.json"
+            if policy is None:
+                unlink(path)
+                return
+            staged = path.with_name(f"policy.{uuid.uuid4().hex}.tmp")
+            staged.write_text(policy)
+            os.replace(staged, path)
+
+        await asyncio.to_thread(write)
 
     async def get_object(self, bucket: str, key: str) -> tuple[ObjectInfo, bytes]:
         def read() -> tuple[ObjectInfo, bytes]:
@@ -183,7 +225,7 @@ class DirectoryStore:
             path.mkdir()
         except FileExistsError:
             raise BucketAlreadyOwnedByYou(name) from None
-        created = _now()
+        created = now()
         (path / INTERNAL / "tmp").mkdir(parents=True)
         (path / INTERNAL / "bucket.json").write_text(
             json.dumps({"created": int(created.timestamp())})
@@ -200,9 +242,11 @@ class DirectoryStore:
         shutil.rmtree(doomed)
 
     def _list_buckets(self) -> list[BucketInfo]:
+        return [self._bucket_info(name, self.root / name) for name in self._bucket_names()]
+
+    def _bucket_names(self) -> list[str]:
         with os.scandir(self.root) as entries:
-            names = [e.name for e in entries if e.is_dir() and is_bucket_name(e.name)]
-        return [self._bucket_info(name, self.root / name) for name in sorted(names)]
+            return sorted(e.name for e in entries if e.is_dir() and is_bucket_name(e.name))
 
     # -- objects --
 
@@ -218,71 +262,82 @@ class DirectoryStore:
         self,
         bucket: str,
         key: str,
-        data: bytes,
-        content_type: str | None,
-        metadata: Mapping[str, str] | None,
+        data: bytes | Path,
+        attributes: Attributes,
+        *,
+        condition: Condition | None = None,
+        etag: str | None = None,
+        parts: int | None = None,
     ) -> ObjectInfo:
         base, folder, leaf = self._locate(bucket, key)
-        user = user_metadata(bucket, key, metadata)
-        etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+        user = user_metadata(bucket, key, attributes.metadata)
         tmp = base / INTERNAL / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         stem = uuid.uuid4().hex
         data_tmp, meta_tmp = tmp / f"{stem}.data", tmp / f"{stem}.json"
         try:
-            inode = self._write(data_tmp, data)
+            if isinstance(data, Path):
+                os.replace(data, data_tmp)  # from this store's own temp_path: same disk
+                size, inode = settle(data_tmp, fsync=self.fsync)
+                etag = etag or file_etag(data_tmp)
+            else:
+                size, inode = len(data), write_file(data_tmp, data, fsync=self.fsync)
+                etag = etag or f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
             with self._lock(bucket, key):
+                if condition is not None:
+                    self._check(bucket, key, folder, leaf, condition)
                 # Stamped under the lock, so the later write of a key has the later sequencer.
                 info = ObjectInfo(
                     bucket,
                     key,
-                    len(data),
+                    size,
                     etag,
-                    content_type or DEFAULT_CONTENT_TYPE,
-                    _now(),
+                    attributes.content_type or DEFAULT_CONTENT_TYPE,
+                    now(),
                     user,
                     self.sequencer(bucket),
+                    headers=dict(attributes.headers),
+                    checksum=attributes.checksum,
+                    tags=dict(attributes.tags),
+                    parts=parts,
                 )
-                self._write(meta_tmp, json.dumps(_record(info, inode)).encode())
-                self._move(data_tmp, data_path(folder, leaf))
+                write_file(
+                    meta_tmp, json.dumps(object_record(info, inode)).encode(), fsync=self.fsync
+                )
+                move_into(data_tmp, data_path(folder, leaf))
                 os.replace(meta_tmp, meta_path(folder, leaf))
             return info
         finally:
-            _unlink(data_tmp)
-            _unlink(meta_tmp)
+            unlink(data_tmp)
+            unlink(meta_tmp)
 
-    def _write(self, path: Path, data: bytes) -> int:
-        with open(path, "xb") as file:
-            file.write(data)
-            if self.fsync:
-                file.flush()
-                os.fsync(file.fileno())
-            return os.fstat(file.fileno()).st_ino
+    def _check(self, bucket: str, key: str, folder: Path, leaf: str, condition: Condition) -> None:
+        try:
+            current: ObjectInfo | None = self._info(bucket, key, folder, leaf)
+        except NoSuchKey:
+            current = None
+        check_condition(bucket, key, condition, current)
 
-    def _move(self, source: Path, target: Path) -> None:
-        # A delete of the folder's last object may remove the folder between our mkdir
-        # and the rename; then we simply make it again.
-        folder = target.parent
-        for _ in range(10):
+    def _set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo:
+        _, folder, leaf = self._locate(bucket, key)
+        with self._lock(bucket, key):
+            info = replace(self._info(bucket, key, folder, leaf), tags=tags)
+            stat = os.stat(data_path(folder, leaf))
+            staged = folder / f".{uuid.uuid4().hex}.tags"
             try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
-                raise CorruptStore(
-                    f"Cannot store under {folder}: part of that path is a file, not a folder. "
-                    "Move that file out of the bucket's folder."
-                ) from None
-            try:
-                os.replace(source, target)
-                return
-            except FileNotFoundError:
-                continue
-        raise CorruptStore(f"Could not keep the folder {folder} in place to write into it.")
+                write_file(
+                    staged, json.dumps(object_record(info, stat.st_ino)).encode(), fsync=self.fsync
+                )
+                os.replace(staged, meta_path(folder, leaf))
+            finally:
+                unlink(staged)
+        return info
 
     def _delete(self, bucket: str, key: str) -> bool:
         base, folder, leaf = self._locate(bucket, key)
         with self._lock(bucket, key):
-            existed = _unlink(data_path(folder, leaf))
-            if _unlink(meta_path(folder, leaf)) or existed:
+            existed = unlink(data_path(folder, leaf))
+            if unlink(meta_path(folder, leaf)) or existed:
                 while folder != base:  # drop folders the delete left empty
                     try:
                         folder.rmdir()
@@ -290,41 +345,6 @@ class DirectoryStore:
                         break
                     folder = folder.parent
         return existed
-
-    def _recorded(
-        self, bucket: str, key: str, meta: Path, stat: os.stat_result
-    ) -> ObjectInfo | None:
-        """The metadata on file, if it describes the data file with this ``stat``."""
-        try:
-            record = json.loads(meta.read_bytes())
-            if record["inode"] != stat.st_ino or record["size"] != stat.st_size:
-                return None
-            return ObjectInfo(
-                bucket,
-                key,
-                record["size"],
-                record["etag"],
-                record["content_type"],
-                datetime.fromtimestamp(record["last_modified"], UTC),
-                record["metadata"],
-                record["sequencer"],
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    def _derived(self, bucket: str, key: str, file: BinaryIO) -> ObjectInfo:
-        """What the data file alone says: its metadata was lost, or written by hand."""
-        stat = os.fstat(file.fileno())
-        digest = hashlib.md5(usedforsecurity=False)
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-        file.seek(0)
-        modified = datetime.fromtimestamp(int(stat.st_mtime), UTC)
-        sequencer = f"{stat.st_mtime_ns:018X}"
-        etag = f'"{digest.hexdigest()}"'
-        return ObjectInfo(
-            bucket, key, stat.st_size, etag, DEFAULT_CONTENT_TYPE, modified, {}, sequencer
-        )
 
     def _info(self, bucket: str, key: str, folder: Path, leaf: str) -> ObjectInfo:
         for wait in _RETRIES:
@@ -334,7 +354,7 @@ class DirectoryStore:
                 stat = os.stat(data_path(folder, leaf))
             except (FileNotFoundError, NotADirectoryError):
                 raise NoSuchKey(bucket, key) from None
-            info = self._recorded(bucket, key, meta_path(folder, leaf), stat)
+            info = recorded(bucket, key, meta_path(folder, leaf), stat)
             if info is not None:
                 return info
         info, file = self._open(bucket, key, (folder, leaf))
@@ -357,25 +377,12 @@ class DirectoryStore:
                 except (FileNotFoundError, NotADirectoryError):
                     raise NoSuchKey(bucket, key) from None
                 stat = os.fstat(file.fileno())
-                info = self._recorded(bucket, key, meta_path(folder, leaf), stat)
+                info = recorded(bucket, key, meta_path(folder, leaf), stat)
                 if info is not None:
                     return info, file
             assert file is not None
-            return self._derived(bucket, key, file), file
+            return derived(bucket, key, file), file
         except BaseException:
             if file is not None:
                 file.close()
             raise
-
-
-def _record(info: ObjectInfo, inode: int) -> dict[str, Any]:
-    return {
-        "key": info.key,
-        "inode": inode,
-        "size": info.size,
-        "etag": info.etag,
-        "content_type": info.content_type,
-        "last_modified": int(info.last_modified.timestamp()),
-        "metadata": dict(info.metadata),
-        "sequencer": info.sequencer,
-    }

@@ -21,11 +21,20 @@ class StorageError(SkyliftError):
     code: ClassVar[str] = "InternalError"
     status: ClassVar[int] = 500
 
-    def __init__(self, message: str, *, bucket: str | None = None, key: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        bucket: str | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ):
         self.message = message
         self.bucket = bucket
         self.key = key
-        super().__init__(f"{self.code}: {message}")
+        # What to do about it, for skylift's log: the message stays S3's own wording.
+        self.hint = hint
+        super().__init__(f"{self.code}: {message}" + (f" ({hint})" if hint else ""))
 
     def details(self) -> dict[str, str]:
         """Extra elements of the S3 XML error, e.g. ``{"BucketName": "photos"}``."""
@@ -45,9 +54,9 @@ class NoSuchBucket(StorageError):
 
     def __init__(self, bucket: str) -> None:
         super().__init__(
-            f"The specified bucket does not exist: {bucket!r}. Create it first "
-            f"(aws s3 mb s3://{bucket}) or check the bucket name.",
+            "The specified bucket does not exist",
             bucket=bucket,
+            hint=f"create it first (aws s3 mb s3://{bucket}) or check the bucket name",
         )
 
 
@@ -58,12 +67,8 @@ class NoSuchKey(StorageError):
     status = 404
 
     def __init__(self, bucket: str, key: str) -> None:
-        super().__init__(
-            f"The specified key does not exist: {key!r} in bucket {bucket!r}. "
-            "Check the key (keys are case-sensitive) or list the bucket to see what it holds.",
-            bucket=bucket,
-            key=key,
-        )
+        super().__init__("The specified key does not exist.", key=key)
+        self.bucket_name = bucket  # S3's NoSuchKey names only the <Key>
 
 
 class BucketAlreadyOwnedByYou(StorageError):
@@ -78,9 +83,9 @@ class BucketAlreadyOwnedByYou(StorageError):
 
     def __init__(self, bucket: str) -> None:
         super().__init__(
-            "Your previous request to create the named bucket succeeded and you already "
-            f"own it: {bucket!r}. Use it as it is, or delete it first to start empty.",
+            "Your previous request to create the named bucket succeeded and you already own it.",
             bucket=bucket,
+            hint="use it as it is, or delete it first to start empty",
         )
 
 
@@ -95,8 +100,8 @@ class BucketAlreadyExists(StorageError):
 
     def __init__(self, bucket: str) -> None:
         super().__init__(
-            f"The requested bucket name is not available: {bucket!r}. "
-            "Select a different name and try again.",
+            "The requested bucket name is not available. The bucket namespace is shared by "
+            "all users of the system. Please select a different name and try again.",
             bucket=bucket,
         )
 
@@ -109,9 +114,9 @@ class BucketNotEmpty(StorageError):
 
     def __init__(self, bucket: str) -> None:
         super().__init__(
-            f"The bucket you tried to delete is not empty: {bucket!r}. Delete its objects "
-            f"first (aws s3 rm s3://{bucket} --recursive), then delete the bucket.",
+            "The bucket you tried to delete is not empty",
             bucket=bucket,
+            hint=f"delete its objects first (aws s3 rm s3://{bucket} --recursive)",
         )
 
 
@@ -124,10 +129,10 @@ class InvalidBucketName(StorageError):
     def __init__(self, bucket: str, reason: str) -> None:
         self.reason = reason
         super().__init__(
-            f"The specified bucket is not valid: {bucket!r} {reason}. Bucket names are 3-63 "
-            "characters of lowercase letters, digits, dots and hyphens, and start and end "
-            "with a letter or digit.",
+            "The specified bucket is not valid.",
             bucket=bucket,
+            hint=f"{bucket!r} {reason}; bucket names are 3-63 characters of lowercase "
+            "letters, digits, dots and hyphens, and start and end with a letter or digit",
         )
 
 
@@ -139,10 +144,10 @@ class KeyTooLongError(StorageError):
 
     def __init__(self, bucket: str, key: str, limit: str) -> None:
         super().__init__(
-            f"Your key is too long: {len(key.encode('utf-8', 'replace'))} bytes, but {limit}. "
-            "Use a shorter key.",
+            "Your key is too long",
             bucket=bucket,
             key=key,
+            hint=f"{len(key.encode('utf-8', 'replace'))} bytes, but {limit}",
         )
 
 
@@ -154,11 +159,11 @@ class MetadataTooLarge(StorageError):
 
     def __init__(self, bucket: str, key: str, size: int, limit: int) -> None:
         super().__init__(
-            f"Your metadata headers exceed the maximum allowed metadata size: {size} bytes of "
-            f"user metadata (names plus values, UTF-8), the limit is {limit}. Store large "
-            "values in the object body or in a separate object.",
+            "Your metadata headers exceed the maximum allowed metadata size.",
             bucket=bucket,
             key=key,
+            hint=f"{size} bytes of user metadata (names plus values, UTF-8), the limit is "
+            f"{limit}; store large values in the object body",
         )
 
 
@@ -200,3 +205,120 @@ class CorruptStore(StorageError):
 
     code = "InternalError"
     status = 500
+
+
+class NoSuchUpload(StorageError):
+    """Raised when a multipart operation names an upload that does not exist (any more)."""
+
+    code = "NoSuchUpload"
+    status = 404
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(
+            "The specified upload does not exist. The upload ID may be invalid, or the "
+            "upload may have been aborted or completed."
+        )
+        self.upload_id = upload_id
+
+    def details(self) -> dict[str, str]:
+        return {"UploadId": self.upload_id}
+
+
+class InvalidPart(StorageError):
+    """Raised when CompleteMultipartUpload lists a part that was not uploaded as listed."""
+
+    code = "InvalidPart"
+    status = 400
+
+    def __init__(self, upload_id: str, number: int, etag: str) -> None:
+        super().__init__(
+            "One or more of the specified parts could not be found.  The part may not have "
+            "been uploaded, or the specified entity tag may not match the part's entity tag."
+        )
+        self.found = {"UploadId": upload_id, "PartNumber": str(number), "ETag": etag}
+
+    def details(self) -> dict[str, str]:
+        return dict(self.found)
+
+
+class InvalidPartOrder(StorageError):
+    """Raised when CompleteMultipartUpload lists parts out of ascending order."""
+
+    code = "InvalidPartOrder"
+    status = 400
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(
+            "The list of parts was not in ascending order. Parts must be ordered by part number."
+        )
+        self.upload_id = upload_id
+
+    def details(self) -> dict[str, str]:
+        return {"UploadId": self.upload_id}
+
+
+class EntityTooSmall(StorageError):
+    """Raised when a part other than the last of a multipart upload is under 5 MiB."""
+
+    code = "EntityTooSmall"
+    status = 400
+
+    def __init__(self, number: int, size: int, minimum: int) -> None:
+        super().__init__("Your proposed upload is smaller than the minimum allowed object size.")
+        self.found = {
+            "ProposedSize": str(size),
+            "MinSizeAllowed": str(minimum),
+            "PartNumber": str(number),
+        }
+
+    def details(self) -> dict[str, str]:
+        return dict(self.found)
+
+
+class PreconditionFailed(StorageError):
+    """Raised when a conditional request's condition does not hold (HTTP 412)."""
+
+    code = "PreconditionFailed"
+    status = 412
+
+    def __init__(self, condition: str) -> None:
+        super().__init__("At least one of the pre-conditions you specified did not hold")
+        self.condition = condition
+
+    def details(self) -> dict[str, str]:
+        return {"Condition": self.condition}
+
+
+class ConditionalRequestConflict(StorageError):
+    """Raised when a conditional write's condition held when it began, but another write
+    to the key changed that before it could be stored (HTTP 409: S3 asks for a retry)."""
+
+    code = "ConditionalRequestConflict"
+    status = 409
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "The conditional request cannot succeed due to a conflicting operation against "
+            "this resource.",
+            key=key,
+        )
+
+
+class NoSuchBucketPolicy(StorageError):
+    """Raised when GetBucketPolicy asks for the policy of a bucket that has none."""
+
+    code = "NoSuchBucketPolicy"
+    status = 404
+
+    def __init__(self, bucket: str) -> None:
+        super().__init__("The bucket policy does not exist", bucket=bucket)
+
+
+class BadDigest(StorageError):
+    """Raised when a checksum the client sent does not match the bytes stored."""
+
+    code = "BadDigest"
+    status = 400
+
+    def __init__(self, algorithm: str) -> None:
+        super().__init__(f"The {algorithm} you specified did not match the calculated checksum.")

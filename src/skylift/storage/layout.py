@@ -19,9 +19,10 @@ the store's ``.skylift``, whatever the key: no key can collide with the store's 
 Data files keep their extension, so ``cats/@tom.jpg`` opens in an image viewer.
 
 Keys are opaque to S3 but become paths here, so before touching anything ``locate``
-refuses (``InvalidArgument``) keys that start with "/", hold NUL or have a "." or ".."
-segment, and (``KeyTooLongError``) segments over 253 bytes, the file name limit less our
-marks. A literal "%2e%2e/x" is only a name: it is stored in a folder called "%%2e%2e".
+refuses (``InvalidArgument``) keys that hold NUL or have a "." or ".." segment, and
+(``KeyTooLongError``) segments over 253 bytes, the file name limit less our marks. A key
+may start with "/", as in S3: its first segment is empty, a folder named ``%``. A literal
+"%2e%2e/x" is only a name: it is stored in a folder called "%%2e%2e".
 """
 
 from __future__ import annotations
@@ -62,15 +63,12 @@ def locate(base: Path, bucket: str, key: str) -> tuple[Path, str]:
     problem = None
     if "\x00" in key:
         problem = "contains a NUL character"
-    elif key.startswith("/"):
-        problem = "starts with '/', like an absolute path"
     elif "." in segments or ".." in segments:
         problem = "has a '.' or '..' path segment"
     if problem is not None:
         raise InvalidArgument(
             f"Object key {key!r} {problem}; this store keeps keys as file paths and "
-            "refuses such keys. Rename the object, e.g. without the leading '/' or the "
-            "'.'/'..' segments.",
+            "refuses such keys. Rename the object, e.g. without the '.'/'..' segments.",
             argument="key",
             value=key,
             bucket=bucket,

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from skylift.storage.errors import (
@@ -24,6 +25,8 @@ from skylift.storage.errors import (
     InvalidBucketName,
     KeyTooLongError,
     MetadataTooLarge,
+    NoSuchKey,
+    PreconditionFailed,
 )
 
 # What S3 stores, and answers on GET, when a PUT carries no Content-Type.
@@ -66,6 +69,72 @@ class ObjectInfo:
     last_modified: datetime
     metadata: Mapping[str, str]
     sequencer: str
+    # Cache-Control, Content-Disposition, Content-Encoding, Content-Language and Expires,
+    # by those names, as the client sent them.
+    headers: Mapping[str, str] = field(default_factory=dict)
+    checksum: Checksum | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    parts: int | None = None  # how many parts a multipart upload made it of
+
+
+@dataclass(frozen=True, slots=True)
+class Checksum:
+    """An object's additional checksum, as S3 reports it.
+
+    ``algorithm`` is S3's name (``"CRC32"``, ``"CRC32C"``, ``"SHA1"``, ``"SHA256"``,
+    ``"CRC64NVME"``), ``value`` the base64 digest (``"...-3"`` for a composite one of a
+    three-part upload), ``type`` ``"FULL_OBJECT"`` or ``"COMPOSITE"``.
+    """
+
+    algorithm: str
+    value: str
+    type: str = "FULL_OBJECT"
+
+
+@dataclass(frozen=True, slots=True)
+class Attributes:
+    """What a write stores beside the bytes (all optional): see ``ObjectInfo``."""
+
+    content_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    checksum: Checksum | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A conditional write: ``if_match`` an ETag the current object must have (a missing
+    object is ``NoSuchKey``), ``if_none_match`` that no object may exist
+    (``If-None-Match: *``). A failed condition is ``PreconditionFailed`` and writes nothing.
+    """
+
+    if_match: str | None = None
+    if_none_match: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A multipart upload in progress."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    initiated: datetime
+    attributes: Attributes
+    checksum_algorithm: str | None = None  # S3's name, e.g. "CRC32"
+    checksum_type: str | None = None  # "COMPOSITE" or "FULL_OBJECT"
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One uploaded part: ``etag`` is the quoted MD5 of its bytes."""
+
+    number: int
+    size: int
+    etag: str
+    last_modified: datetime
+    checksum: Checksum | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +173,92 @@ class ObjectStore(Protocol):
         self,
         bucket: str,
         key: str,
-        data: bytes,
+        data: bytes | Path,
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        attributes: Attributes | None = None,
+        condition: Condition | None = None,
+        etag: str | None = None,
     ) -> ObjectInfo:
         """Store ``data`` under ``key``, replacing any object there, all at once.
 
+        ``data`` is the bytes, or a file from ``temp_path(bucket)`` that the store takes
+        over (moves into place); ``etag`` saves reading it again when the caller computed
+        it while writing. ``attributes`` replace ``content_type`` and ``metadata``.
         Example: ``await store.put_object("photos", "cats/tom.jpg", body,
         content_type="image/jpeg", metadata={"owner": "ann"})``.
         """
+        ...
+
+    async def temp_path(self, bucket: str) -> Path:
+        """A fresh path to write an object's bytes to before ``put_object``; ``NoSuchBucket``.
+
+        The caller removes the file if it does not hand it to the store.
+        """
+        ...
+
+    async def set_tags(self, bucket: str, key: str, tags: Mapping[str, str]) -> ObjectInfo:
+        """Replace the object's tag set (an empty one removes the tags)."""
+        ...
+
+    async def get_bucket_policy(self, bucket: str) -> str | None:
+        """The bucket's policy document as it was stored, or None."""
+        ...
+
+    async def set_bucket_policy(self, bucket: str, policy: str | None) -> None:
+        """Store (or, with None, remove) the bucket's policy document."""
+        ...
+
+    async def create_upload(
+        self,
+        bucket: str,
+        key: str,
+        attributes: Attributes,
+        *,
+        checksum_algorithm: str | None = None,
+        checksum_type: str | None = None,
+    ) -> Upload:
+        """Start a multipart upload of ``key``."""
+        ...
+
+    async def upload_part(
+        self,
+        upload: Upload,
+        number: int,
+        data: bytes | Path,
+        *,
+        etag: str | None = None,
+        checksum: Checksum | None = None,
+    ) -> Part:
+        """Store part ``number`` (1-10000) of ``upload``, replacing one of that number."""
+        ...
+
+    async def get_upload(self, bucket: str, key: str, upload_id: str) -> tuple[Upload, list[Part]]:
+        """The upload and its parts by number; ``NoSuchUpload`` if absent."""
+        ...
+
+    async def list_uploads(self, bucket: str) -> list[Upload]:
+        """Every upload in progress, by key then initiation time."""
+        ...
+
+    async def complete_upload(
+        self,
+        upload: Upload,
+        parts: Sequence[tuple[int, str]],
+        *,
+        condition: Condition | None = None,
+        checksum: Checksum | None = None,
+    ) -> ObjectInfo:
+        """Join the listed (number, ETag) parts into the object, and end the upload.
+
+        ``InvalidPart``, ``InvalidPartOrder``, ``EntityTooSmall`` (a part but the last
+        under 5 MiB) as S3. The ETag is the MD5 of the parts' MD5s, then ``-N``.
+        """
+        ...
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Remove the upload and its parts; ``NoSuchUpload`` if absent."""
         ...
 
     async def get_object(self, bucket: str, key: str) -> tuple[ObjectInfo, bytes]:
@@ -193,6 +338,21 @@ def is_bucket_name(name: str) -> bool:
     except InvalidBucketName:
         return False
     return True
+
+
+def check_condition(
+    bucket: str, key: str, condition: Condition, current: ObjectInfo | None
+) -> None:
+    """Raise what S3 answers when ``condition`` does not hold for ``current`` (the object
+    now under ``key``, or None): ``PreconditionFailed``, or ``NoSuchKey`` for If-Match."""
+    if condition.if_none_match and current is not None:
+        raise PreconditionFailed("If-None-Match")
+    if condition.if_match is not None:
+        if current is None:
+            raise NoSuchKey(bucket, key)
+        tags = {tag.strip().removeprefix("W/").strip('"') for tag in condition.if_match.split(",")}
+        if "*" not in tags and current.etag.strip('"') not in tags:
+            raise PreconditionFailed("If-Match")
 
 
 def check_key(bucket: str, key: str) -> bytes:
