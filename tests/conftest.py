@@ -66,7 +66,13 @@ class LivePlatform:
 
 @pytest.fixture
 def live() -> Iterator[Any]:
-    """Start platforms for any target; all are closed after the test."""
+    """Start platforms for any target; all are closed after the test.
+
+    The instance sandbox is off unless a test asks for it (`sandbox=True`): these tests
+    watch instances from the host (their pids, files they write beside their code), which
+    the sandbox hides or makes read-only, as Lambda does. tests/engine/test_sandbox.py and
+    every test through `skylift up` run with it on.
+    """
     started: list[LivePlatform] = []
 
     def start(
@@ -75,6 +81,7 @@ def live() -> Iterator[Any]:
         target = resolve_target(
             str(app) if app is not None else None, str(template) if template else None
         )
+        options.setdefault("sandbox", False)
         platform = LivePlatform(target, **options)
         started.append(platform)
         return platform

@@ -66,6 +66,8 @@ def start(app: Path) -> tuple[subprocess.Popen[str], str]:
             "0",
             "--quiet",
             "--fast-retries",
+            "--sandbox",  # the handlers record runs in a file beside their code
+            "off",
         ],
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,

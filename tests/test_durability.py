@@ -36,7 +36,9 @@ def work(event, context):
 
 def start(app: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", "0", "--quiet"],
+        # --sandbox off: the handler records what it processed in a file beside its code.
+        [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", "0", "--quiet"]
+        + ["--sandbox", "off"],
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,

@@ -55,7 +55,8 @@ def removed(event, context):
 def server(tmp_path_factory):
     directory = tmp_path_factory.mktemp("sources")
     (directory / "app.py").write_text(textwrap.dedent(APP))
-    with serve(str(directory)) as url:
+    # The handlers record events in a file beside their code: no sandbox (it is read-only).
+    with serve(str(directory), options=["--sandbox", "off"]) as url:
         yield url, directory
 
 

@@ -115,7 +115,8 @@ def test_template_queues_and_buckets_fire_their_functions(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "handlers.py").write_text(textwrap.dedent(HANDLERS))
     (tmp_path / "template.yaml").write_text(textwrap.dedent(TEMPLATE))
-    with serve(str(tmp_path)) as url:
+    # The handlers record events in a file beside their code: no sandbox (it is read-only).
+    with serve(str(tmp_path), options=["--sandbox", "off"]) as url:
         sqs, s3 = boto("sqs", url), boto("s3", url)
         assert sorted(sqs.list_queues()["QueueUrls"]) == [
             f"{url}/123456789012/jobs",

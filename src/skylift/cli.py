@@ -93,6 +93,14 @@ def main() -> None:
     help="Start instances on demand only; do not pre-warm from observed concurrency.",
 )
 @click.option("--env-vars", "env_vars", default=None, metavar="FILE", help=ENV_VARS_HELP)
+@click.option(
+    "--sandbox",
+    type=click.Choice(["on", "off"]),
+    default="on",
+    show_default=True,
+    help="off: instances run without their own namespaces, read-only files, private /tmp "
+    "and memory limit (for debugging only).",
+)
 def up(
     app: str | None,
     template: str | None,
@@ -105,6 +113,7 @@ def up(
     scale_up_rate: float,
     no_autoscale: bool,
     env_vars: str | None,
+    sandbox: str,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -144,6 +153,9 @@ def up(
                 click.echo(
                     f"  {entry.trigger.expression}  -> {entry.function}  ({shown})", err=True
                 )
+        line = platform.sandbox_line()
+        if line is not None:
+            click.echo(f"  {line}", err=True)
         for name, fault in platform.faults.items():
             click.echo(
                 f"skylift: warning: function {name!r} failed its init phase; every "
@@ -164,6 +176,7 @@ def up(
                 idle_timeout=idle_timeout,
                 policy=None if no_autoscale else Policy(max_scale_up_rate=scale_up_rate),
                 overrides=overrides,
+                sandbox=sandbox == "on",
             )
         )
     except SkyliftError as exc:

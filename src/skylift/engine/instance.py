@@ -19,6 +19,7 @@ import orjson
 from skylift.engine.zygote import Forked
 from skylift.runtime import wire
 from skylift.runtime.output import tail
+from skylift.runtime.sandbox import OOM_SUFFIX
 from skylift.spec import FunctionSpec
 
 
@@ -58,7 +59,14 @@ def timed_out(request_id: str, seconds: float) -> dict[str, Any]:
 
 
 def exited(request_id: str, status: str) -> dict[str, Any]:
-    """Lambda's payload for an instance that died mid-invocation ("exit status 3")."""
+    """Lambda's payload for an instance that died mid-invocation ("exit status 3"), or
+    that its memory limit killed (`Runtime.OutOfMemory`)."""
+    if status.endswith(OOM_SUFFIX):
+        return {
+            "errorType": "Runtime.OutOfMemory",
+            "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+            + status.removesuffix(OOM_SUFFIX),
+        }
     reason = (
         "Runtime exited without providing a reason"
         if status == "exit status 0"
@@ -190,7 +198,10 @@ class Instance:
             raise
         except WorkerLost:
             status = await self.parent.exit_status(self.pid) or "signal: killed"
-            return self._failed(request_id, started, exited(request_id, status))
+            result = self._failed(request_id, started, exited(request_id, status))
+            if status.endswith(OOM_SUFFIX):
+                result.max_memory_mb = self.spec.memory  # as Lambda reports it: the limit
+            return result
         finally:
             timer.cancel()
             self._pending = None

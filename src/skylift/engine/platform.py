@@ -13,6 +13,7 @@ from skylift.engine.autoscaler import DEFAULT_POLICY, Autoscaler, Policy
 from skylift.engine.budget import DEFAULT_CONCURRENCY, Budget
 from skylift.engine.invoker import Invoker
 from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_WAIT, Pool
+from skylift.engine.sandboxing import Sandbox
 from skylift.engine.zygote import Zygote
 from skylift.env_vars import Overrides, ignored, override
 from skylift.loader import AppTarget, Target
@@ -45,6 +46,7 @@ class Platform:
     ) -> None:
         self.zygotes = zygotes
         self.environment = environment
+        self.sandbox: Sandbox | None = None
         self.resources = with_trigger_resources(resources, specs)
         self.state_dir = state_dir
         self.state: State | None = None
@@ -82,6 +84,7 @@ class Platform:
         policy: Policy | None = DEFAULT_POLICY,
         environment: Mapping[str, str] | None = None,
         overrides: Overrides | None = None,
+        sandbox: bool = True,
     ) -> Platform:
         """Load `target` and run its init phase. Raises DeclarationError / LoadError.
 
@@ -90,7 +93,8 @@ class Platform:
         autoscaler (None: instances start on demand only). `environment` is the
         platform's part of every instance's environment, set before its init phase
         (`environ.aws_environment(server_url)`; by default endpoints that reach nothing);
-        `overrides` are `--env-vars` values.
+        `overrides` are `--env-vars` values. `sandbox` puts every forked instance in a
+        sandbox of its own (`engine/sandboxing.py`).
         """
         environment = dict(offline_environment() if environment is None else environment)
         overrides = overrides or {}
@@ -98,8 +102,12 @@ class Platform:
         owners: dict[str, Zygote | None] = {}
         specs: list[FunctionSpec] = []
         resources = Resources()
+        home = Path(target.code_dir) if isinstance(target, AppTarget) else Path(target.path).parent
+        state_dir = state_dir or home / ".skylift"
+        jail: Sandbox | None = None
         try:
             if isinstance(target, AppTarget):
+                jail = Sandbox(sandbox, state_dir, [target.code_dir])
                 zygote = Zygote(
                     {
                         "mode": "app",
@@ -108,6 +116,7 @@ class Platform:
                         "attribute": target.attribute,
                         "environment": environment,
                         "overrides": overrides,
+                        "sandbox": jail.settings(),
                     },
                     label=f"app {target.module!r} in {target.code_dir}",
                 )
@@ -116,13 +125,12 @@ class Platform:
                 specs = [FunctionSpec.from_dict(s) for s in ready["specs"]]
                 owners = {spec.name: zygote for spec in specs}
                 resources = Resources.from_dict(ready.get("resources", {}))
-                home = Path(target.code_dir)
             else:
                 from skylift.sam import load
 
                 specs, resources = load(target.path)
                 specs = [override(spec, overrides) for spec in specs]
-                home = Path(target.path).parent
+                jail = Sandbox(sandbox, state_dir, [spec.code_dir for spec in specs])
                 # One zygote per function: its environment must be set before its import.
                 for spec in specs:
                     if spec.runtime_command or spec.spawn:
@@ -133,6 +141,7 @@ class Platform:
                             "code_dir": spec.code_dir,
                             "specs": [spec.to_dict()],
                             "environment": environment,
+                            "sandbox": jail.settings(),
                         },
                         label=f"function {spec.name!r}",
                     )
@@ -145,21 +154,35 @@ class Platform:
                 logger.warning("%s", note)
         except BaseException:
             await asyncio.gather(*(z.close() for z in zygotes))
+            if jail is not None:
+                jail.close()
             raise
         platform = cls(
             zygotes,
             specs,
             owners,
             resources,
-            state_dir or home / ".skylift",
+            state_dir,
             idle_timeout=idle_timeout,
             concurrency=concurrency,
             wait=wait,
             policy=policy,
             environment=environment,
         )
+        platform.sandbox = jail
         platform._scaling = asyncio.ensure_future(platform.autoscaler.run())
         return platform
+
+    def sandbox_line(self) -> str | None:
+        """What the instance sandbox does on this host, in one line (None: nothing forks)."""
+        if self.sandbox is None or not self.zygotes:
+            return None
+        reports = [z.ready.get("namespaces") for z in self.zygotes]
+        line = self.sandbox.describe(all(reports) if self.sandbox.enabled else None)
+        problems = sorted(
+            {str(p) for z in self.zygotes if (p := z.ready.get("namespaces_problem"))}
+        )
+        return line + (f" ({'; '.join(problems)})" if problems else "")
 
     async def start_sources(self, *, fast_retries: bool = False) -> None:
         """Open the app's state, create its queues and buckets, and start the triggers
@@ -188,6 +211,8 @@ class Platform:
         for pool in self.pools.values():
             pool.close()
         await asyncio.gather(*(z.close() for z in self.zygotes))
+        if self.sandbox is not None:
+            self.sandbox.close()
         if self.state is not None:
             await self.state.close()
 

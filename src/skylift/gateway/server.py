@@ -56,6 +56,7 @@ async def serve(
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     policy: Policy | None = DEFAULT_POLICY,
     overrides: Overrides | None = None,
+    sandbox: bool = True,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted."""
     sock = listen(host, port)  # before loading: a busy port should fail fast and clearly
@@ -69,6 +70,7 @@ async def serve(
             policy=policy,
             environment=aws_environment(url),
             overrides=overrides,
+            sandbox=sandbox,
         )
     except BaseException:
         sock.close()

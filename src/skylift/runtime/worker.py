@@ -90,20 +90,48 @@ def serve(
                 identity=header.get("identity"),
             ),
         )
-        sys.stdout.flush()
-        sys.stderr.flush()
+        intact = _restore_std_streams(log_fd)
         reply: dict[str, Any] = {
             "ok": ok,
             "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         }
         if init_ms is not None:
             reply["init_ms"], init_ms = init_ms, None
-        fatal = isinstance(handler, Fault) and handler.fatal
+        fatal = (isinstance(handler, Fault) and handler.fatal) or not intact
         if fatal:
             reply["exit"] = True  # so the supervisor never hands this instance more work
         channel.sendall(wire.pack(reply, out, output.drain()))
         if fatal:
             os._exit(1)  # e.g. an after_fork hook failed: a fresh instance may succeed
+
+
+def _restore_std_streams(log_fd: int) -> bool:
+    """Put fds 0, 1 and 2 (and sys.stdout/stderr) back as the runtime set them, whatever
+    the handler closed or replaced, so no invocation can break the next one. False when
+    the instance cannot be repaired (its log itself is gone): it retires after answering.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or its fd is gone
+            pass
+    try:
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+    except OSError:
+        return False
+    try:
+        os.fstat(0)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        if devnull != 0:
+            os.dup2(devnull, 0)
+            os.close(devnull)
+    if sys.stdout is None or sys.stdout.closed:
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    if sys.stderr is None or sys.stderr.closed:
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    return True
 
 
 def _invoke(handler: Handler | Fault, body: bytes, context: LambdaContext) -> tuple[bool, bytes]:

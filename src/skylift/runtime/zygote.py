@@ -32,7 +32,7 @@ import orjson
 
 from skylift.env_vars import Overrides, override
 from skylift.errors import DeclarationError
-from skylift.runtime import logs
+from skylift.runtime import logs, sandbox
 from skylift.runtime.environ import (
     apply,
     lambda_environment,
@@ -162,6 +162,7 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
             os.setpgid(0, 0)
             os.dup2(log_fd, 1)
             os.dup2(log_fd, 2)
+            sandbox.enter(SANDBOX, spec.memory, [theirs.fileno(), log_fd])
             handler = run_after_fork(handler)
             serve(theirs, log_fd, spec, handler, forked_at)
         except SystemExit as exc:  # the handler called sys.exit(): the runtime exits
@@ -186,7 +187,7 @@ def main() -> None:
     sys.path.insert(0, code_dir)
     started = time.monotonic()
     resources: dict[str, Any] = {}
-    prepare(setup)
+    no_namespaces = prepare(setup)
     try:
         if setup["mode"] == "app":
             # Lambda sets these before the init phase; per-function ones come after fork.
@@ -211,16 +212,30 @@ def main() -> None:
             "init_ms": (time.monotonic() - started) * 1000,
             "specs": [spec.to_dict() for spec, _ in functions.values()],
             "faults": faults,
+            "namespaces": None if not SANDBOX else no_namespaces is None,
+            "namespaces_problem": no_namespaces,
         },
     )
     serve_forks(ctl, functions)
 
 
-def prepare(setup: dict[str, Any]) -> None:
+SANDBOX: dict[str, Any] | None = None  # what workers enter (runtime/sandbox.py); None: off
+
+
+def prepare(setup: dict[str, Any]) -> str | None:
     """What the runtime does before any user code: the platform's environment (local
-    credentials, endpoints) and the root log handler (so `basicConfig()` adds none)."""
+    credentials, endpoints), the root log handler (so `basicConfig()` adds none), and
+    the sandbox's namespace probe. Returns why namespaces are unavailable, if they are."""
+    global SANDBOX
     apply(setup.get("environment", {}))
     logs.install()
+    SANDBOX = setup.get("sandbox")
+    if SANDBOX and SANDBOX.get("namespaces"):
+        reason = sandbox.probe()
+        if reason is not None:
+            SANDBOX = {**SANDBOX, "namespaces": False}
+            return reason
+    return None
 
 
 def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
@@ -258,6 +273,9 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
             kill_group(pid)
 
 
+LEFTOVERS: set[int] = set()  # workers whose cgroup folders were still busy when reaped
+
+
 def kill_group(pid: int) -> None:
     """Kill a worker and every process it started (it leads its own process group)."""
     try:
@@ -276,8 +294,17 @@ def reap(ctl: socket.socket, children: set[int]) -> None:
             return
         children.discard(pid)
         kill_group(pid)  # subprocesses a worker left behind die with it, as with a sandbox
+        described = describe_status(status)
+        if SANDBOX:
+            if sandbox.oom_killed(SANDBOX, pid) and described == "signal: killed":
+                described += sandbox.OOM_SUFFIX
+            if not sandbox.release(SANDBOX, pid):
+                LEFTOVERS.add(pid)
+        for left in list(LEFTOVERS):
+            if SANDBOX and sandbox.release(SANDBOX, left):
+                LEFTOVERS.discard(left)
         try:
-            send(ctl, {"op": "exited", "pid": pid, "status": describe_status(status)})
+            send(ctl, {"op": "exited", "pid": pid, "status": described})
         except OSError:
             return
 

@@ -1,0 +1,153 @@
+"""The supervisor's side of the instance sandbox: what the host offers, and the settings
+every zygote passes to the workers it forks (`skylift.runtime.sandbox` enters them).
+
+- Namespaces (user, PID, mount, IPC): each zygote probes them before importing user code
+  and reports whether they work; the first report is said once at start.
+- Memory and process limits: cgroup v1's memory and pids controllers when the server may
+  create folders in its own cgroups (root on most Linux hosts and VMs); otherwise
+  `RLIMIT_AS` (address space, not resident memory: the limit is the worker's address
+  space at fork plus the function's MemorySize, so large mappings fail sooner than RSS).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# Secrets a handler has no business reading, hidden when they exist (under HOME).
+HOME_SECRETS = (
+    ".aws",
+    ".ssh",
+    ".gnupg",
+    ".config",
+    ".docker",
+    ".kube",
+    ".netrc",
+    ".pypirc",
+    ".git-credentials",
+)
+HOST_SECRETS = ("/etc/shadow", "/etc/gshadow")
+
+
+class Sandbox:
+    """Per-server sandbox settings, and their cleanup when the server stops."""
+
+    def __init__(self, enabled: bool, state_dir: Path, code_dirs: list[str]) -> None:
+        self.enabled = enabled
+        self.memory_cgroup: str | None = None
+        self.pids_cgroup: str | None = None
+        self.tmp_root: str | None = None
+        self.hide: list[str] = []
+        self.code_dirs = [str(Path(d).resolve()) for d in code_dirs]
+        if not enabled:
+            return
+        tag = f"skylift-{os.getpid()}"
+        self.memory_cgroup = _make_cgroup("memory", tag)
+        self.pids_cgroup = _make_cgroup("pids", tag)
+        self.tmp_root = tempfile.mkdtemp(prefix=f"{tag}-tmp-")
+        self.hide = hidden_paths(state_dir, code_dirs)
+
+    def settings(self) -> dict[str, Any] | None:
+        """What workers need to enter the sandbox (None: sandbox off)."""
+        if not self.enabled:
+            return None
+        return {
+            "namespaces": True,
+            "memory_cgroup": self.memory_cgroup,
+            "pids_cgroup": self.pids_cgroup,
+            "rlimit_memory": self.memory_cgroup is None,
+            "tmp_root": self.tmp_root,
+            "hide": self.hide,
+            "code_dirs": self.code_dirs,
+        }
+
+    def describe(self, namespaces: bool | None) -> str:
+        """One line for the server's log: what is in force."""
+        if not self.enabled:
+            return "sandbox off (--sandbox off): instances share the host's view and limits"
+        parts = []
+        if namespaces is False:
+            parts.append("namespaces unavailable here (instances see the host's processes)")
+        elif namespaces:
+            parts.append("own PID/mount/IPC namespaces, read-only files, private /tmp")
+        parts.append(
+            "memory limit by cgroup v1"
+            if self.memory_cgroup
+            else "memory limit by RLIMIT_AS (address space)"
+        )
+        return "sandbox: " + ", ".join(parts)
+
+    def close(self) -> None:
+        for base in (self.memory_cgroup, self.pids_cgroup):
+            if base:
+                remove_cgroup(base)
+        if self.tmp_root:
+            shutil.rmtree(self.tmp_root, ignore_errors=True)
+
+
+def hidden_paths(state_dir: Path, code_dirs: list[str]) -> list[str]:
+    """The server's state and the host's usual secrets, except what holds code or Python."""
+    home = os.path.expanduser("~")
+    paths = [str(state_dir.resolve()), *HOST_SECRETS]
+    if home not in ("", "/"):
+        paths.extend(os.path.join(home, name) for name in HOME_SECRETS)
+    needed = [Path(d).resolve() for d in code_dirs]
+    needed += [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
+    return [p for p in paths if not any(Path(p) in (n, *n.parents) for n in needed)]
+
+
+def _make_cgroup(controller: str, tag: str) -> str | None:
+    """A folder for this server in its own cgroup of a v1 `controller`, or None."""
+    mount = _v1_mount(controller)
+    own = _own_cgroup(controller)
+    if mount is None or own is None:
+        return None
+    folder = os.path.join(mount, own.lstrip("/"), tag)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    return folder
+
+
+def _v1_mount(controller: str) -> str | None:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fields = right.split()
+                if len(fields) >= 3 and fields[0] == "cgroup":
+                    if controller in fields[2].split(","):
+                        return left.split()[4]
+    except OSError:
+        return None
+    return None
+
+
+def _own_cgroup(controller: str) -> str | None:
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                if controller in controllers.split(","):
+                    return path
+    except OSError:
+        return None
+    return None
+
+
+def remove_cgroup(folder: str) -> None:
+    """Remove a cgroup folder and the instance folders in it (empty ones only)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.is_dir():
+                with contextlib.suppress(OSError):
+                    os.rmdir(entry.path)
+        os.rmdir(folder)

@@ -1,0 +1,203 @@
+"""The instance sandbox, tried as an adversary would: each escape is a handler, and the
+server, the zygote and other functions keep serving. Real `skylift up`, real processes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from skylift.testing import ServerLog, serve
+
+CLIENT = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+MARKER = "987654"  # a sleep argument no other process on the host uses
+
+APP = f"""
+    import os, signal, subprocess, sys, time
+    from skylift import App
+
+    app = App()
+    app.declare_queue("orders")
+
+    @app.function()
+    def look(event, context):
+        seen = {{"pid": os.getpid(), "ppid": os.getppid()}}
+        seen["procs"] = sorted(p for p in os.listdir("/proc") if p.isdigit())
+        try:
+            os.kill(event["victim"], signal.SIGKILL)
+            seen["kill"] = "sent"
+        except OSError as exc:
+            seen["kill"] = type(exc).__name__
+        try:
+            with open(event["state"], "rb") as f:
+                seen["state"] = len(f.read())
+        except OSError as exc:
+            seen["state"] = type(exc).__name__
+        try:
+            with open(os.path.join(os.path.dirname(__file__), "app.py"), "a") as f:
+                f.write("# changed")
+            seen["code"] = "written"
+        except OSError as exc:
+            seen["code"] = type(exc).__name__
+        with open("/tmp/mine", "a") as f:
+            f.write("x")
+        seen["tmp"] = sorted(os.listdir("/tmp"))
+        seen["tmp_size"] = os.path.getsize("/tmp/mine")
+        return seen
+
+    @app.function(memory=128)
+    def hog(event, context):
+        blocks = []
+        for _ in range(64):
+            blocks.append(bytearray(16 * 1024 * 1024))
+        return len(blocks)
+
+    @app.function(timeout=1)
+    def escape(event, context):
+        subprocess.Popen(["sleep", "{MARKER}"], start_new_session=True)
+        if os.fork() == 0:  # a double fork, as a daemon does
+            os.setsid()
+            subprocess.Popen(["sleep", "{MARKER}"])
+            os._exit(0)
+        time.sleep(5)  # past the timeout: the instance is killed
+
+    @app.function()
+    def close_std(event, context):
+        os.close(0)
+        os.close(1)
+        os.close(2)
+        return "closed"
+
+    @app.function()
+    def innocent(event, context):
+        print("still logging")
+        return "fine"
+"""
+
+
+def write_app(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "app.py").write_text(textwrap.dedent(APP))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    app = write_app(tmp_path_factory.mktemp("sandboxed"))
+    log = ServerLog()
+    with serve(str(app), log=log) as url:
+        if "own PID/mount/IPC namespaces" not in log.text:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"the sandbox has no namespaces under CI: {log.text}")
+            pytest.skip(f"namespaces unavailable here: {log.text}")
+        yield url, app, log
+
+
+def invoke(url: str, function: str, event: Any = None) -> tuple[dict[str, Any], str]:
+    lam = boto3.client("lambda", endpoint_url=url, **CLIENT)
+    answer = lam.invoke(
+        FunctionName=function, Payload=json.dumps(event or {}).encode(), LogType="Tail"
+    )
+    lam.close()
+    payload = json.loads(answer["Payload"].read())
+    if "FunctionError" in answer:
+        payload = {"error": payload}
+    return payload, base64.b64decode(answer["LogResult"]).decode()
+
+
+def test_an_instance_sees_only_itself_and_cannot_touch_the_server(server):
+    url, app, _ = server
+    server_pid = json.loads((app / ".skylift" / "server.json").read_text())["pid"]
+    state = str(app / ".skylift" / "queues.db")
+    seen, _ = invoke(url, "look", {"victim": server_pid, "state": state})
+    assert seen["pid"] == 1 and seen["ppid"] == 0
+    assert seen["procs"] == ["1"]
+    assert seen["kill"] == "ProcessLookupError"  # the server's pid names nothing in there
+    assert seen["state"] == "FileNotFoundError"  # .skylift/ is hidden
+    assert seen["code"] == "OSError"  # read-only
+    assert (app / "app.py").read_text() == textwrap.dedent(APP)
+    os.kill(server_pid, 0)  # still alive
+    assert invoke(url, "innocent")[0] == "fine"
+
+
+def test_tmp_is_private_to_an_instance_and_goes_with_it(server):
+    url, app, _ = server
+    event = {"victim": 999999, "state": "/nonexistent"}
+    first, _ = invoke(url, "look", event)
+    second, _ = invoke(url, "look", event)  # the same warm instance keeps its /tmp
+    assert second["tmp_size"] == first["tmp_size"] + 1
+    assert "mine" in first["tmp"]
+
+
+def test_an_instances_tmp_is_removed_when_the_server_stops(tmp_path):
+    import glob
+    import tempfile
+
+    app = write_app(tmp_path / "tmpcheck")
+    with serve(str(app)) as url:
+        pid = json.loads((app / ".skylift" / "server.json").read_text())["pid"]
+        pattern = os.path.join(tempfile.gettempdir(), f"skylift-{pid}-tmp-*")
+        invoke(url, "look", {"victim": 999999, "state": "/nonexistent"})
+        assert len(glob.glob(pattern)) == 1
+    assert glob.glob(pattern) == []
+
+
+def test_memory_size_is_enforced_and_reported(server):
+    url, _, log = server
+    if "memory limit by cgroup" not in log.text:
+        pytest.skip("no memory cgroup here: the limit is RLIMIT_AS (MemoryError)")
+    answer, tail = invoke(url, "hog")
+    assert answer["error"]["errorType"] == "Runtime.OutOfMemory", answer
+    assert "Runtime exited with error: signal: killed" in answer["error"]["errorMessage"]
+    assert "Memory Size: 128 MB\tMax Memory Used: 128 MB" in tail
+    assert invoke(url, "innocent")[0] == "fine"  # the server and other functions go on
+
+
+def sleepers() -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmdline[:2] == [b"sleep", MARKER.encode()]:
+                found.append(int(entry))
+    return found
+
+
+def test_everything_an_instance_started_dies_with_it(server):
+    url, _, _ = server
+    answer, _ = invoke(url, "escape")
+    assert answer["error"]["errorType"] == "Sandbox.Timedout"
+    deadline = time.monotonic() + 5
+    while sleepers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = sleepers()
+    for pid in left:  # never leave them behind, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
+def test_closing_the_standard_streams_breaks_no_later_invocation(server):
+    url, _, _ = server
+    assert invoke(url, "close_std")[0] == "closed"
+    answer, tail = invoke(url, "innocent")
+    assert answer == "fine" and "still logging" in tail
+
+
+def test_sandbox_off_says_what_it_turns_off(tmp_path):
+    app = write_app(tmp_path / "open")
+    log = ServerLog()
+    with serve(str(app), log=log, options=["--sandbox", "off"]) as url:
+        seen, _ = invoke(url, "look", {"victim": 999999, "state": "/nonexistent"})
+    assert "sandbox off" in log.text and "for debugging" not in seen
+    assert seen["pid"] != 1
