@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from skylift.engine import state_guard
 from skylift.queues.errors import QueueDoesNotExist
 from skylift.queues.protocol import QueueBackend
 from skylift.queues.sqlite import SqliteQueues
@@ -37,8 +38,14 @@ class State:
 
     @classmethod
     def open(cls, directory: Path, region: str) -> State:
+        """Check the databases (`state_guard`: DamagedState if one was lost), then open."""
         directory.mkdir(parents=True, exist_ok=True)
-        return cls(directory, region)
+        for name in state_guard.DATABASES:
+            state_guard.check(directory, name)
+        state = cls(directory, region)
+        for name in state_guard.DATABASES:
+            state_guard.record(directory, name)
+        return state
 
     async def ensure(self, resources: Resources) -> None:
         """Create the declared buckets and queues that do not exist yet."""

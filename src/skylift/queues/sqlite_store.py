@@ -103,18 +103,25 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     # Autocommit mode: the backend issues BEGIN IMMEDIATE / COMMIT itself, so a write
     # transaction never has to upgrade a read lock (which can deadlock across processes).
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=5000")
-    # The default 2 MiB page cache makes every claim re-read index pages once a queue holds
-    # more than a few thousand messages; 64 MiB (allocated only as used) cut claim time ~3x.
-    db.execute("PRAGMA cache_size=-65536")
-    (version,) = db.execute("PRAGMA user_version").fetchone()
-    if version == 0:
-        db.executescript(
-            f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        )
-    elif version != SCHEMA_VERSION:
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        # The default 2 MiB page cache makes every claim re-read index pages once a queue
+        # holds more than a few thousand messages; 64 MiB (allocated as used) cut claims ~3x.
+        db.execute("PRAGMA cache_size=-65536")
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version == 0:
+            db.executescript(
+                f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise SkyliftError(
+            f"{os.fspath(path)!r} cannot be opened as a queue database (SQLite: {exc}); "
+            "restore it from a backup or move it aside."
+        ) from None
+    if version != SCHEMA_VERSION and version != 0:
         db.close()
         raise SkyliftError(
             f"{os.fspath(path)!r} holds queue schema version {version}, but this skylift "
