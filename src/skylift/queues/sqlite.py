@@ -23,7 +23,7 @@ import asyncio
 import json
 import math
 import os
-import random
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -63,6 +63,7 @@ from skylift.queues.sqlite_store import (
     Row,
     connect,
     message_row,
+    receipt_key,
     received_message,
 )
 
@@ -87,6 +88,7 @@ class SqliteQueues:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = connect(path)
+        self._key = receipt_key(self._db)
         self._catalog = Catalog(self._db, region, account_id)
         self._poll_interval = poll_interval
         self._clock = clock
@@ -209,7 +211,7 @@ class SqliteQueues:
             for index, handle in enumerate(receipt_handles):
                 error: QueueError | None = None
                 try:
-                    receipt = _receipt(queue, handle)
+                    receipt = _receipt(queue, handle, self._key)
                 except QueueError as invalid:
                     error = invalid
                 else:
@@ -230,7 +232,7 @@ class SqliteQueues:
         check_receive(1, timeout, None)
         with self._transaction() as catalog:
             queue = catalog.get(name)
-            receipt = _receipt(queue, receipt_handle)
+            receipt = _receipt(queue, receipt_handle, self._key)
             row = self._db.execute(
                 "SELECT receipt, visible_at, received_at FROM messages "
                 "WHERE id = ? AND queue = ? AND message_id = ?",
@@ -339,7 +341,7 @@ class SqliteQueues:
             settings = queue.settings
             now = self._now()
             vt = settings.visibility_timeout if visibility_timeout is None else visibility_timeout
-            token = random.getrandbits(63)
+            token = secrets.randbits(63)
             claim = (now + vt * 1000, now, now, token)
             cutoff = now - settings.retention_seconds * 1000
             policy = settings.redrive_policy
@@ -376,7 +378,9 @@ class SqliteQueues:
             self._notify(moved_to.id)
         catalog = self._catalog
         return [
-            received_message(row, queue.id, token, catalog.account_id, self._source_arn(row))
+            received_message(
+                row, queue.id, token, catalog.account_id, self._source_arn(row), self._key
+            )
             for row in delivered
         ]
 
@@ -420,8 +424,8 @@ class SqliteQueues:
         self._db.execute("COMMIT")
 
 
-def _receipt(queue: StoredQueue, handle: str) -> Receipt:
-    receipt = decode(handle)
+def _receipt(queue: StoredQueue, handle: str, key: bytes) -> Receipt:
+    receipt = decode(handle, key)
     if receipt.queue_id != queue.id:
         raise ReceiptHandleIsInvalid(
             f'The input receipt handle "{handle}" is not a valid receipt handle for queue '

@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS deduplication (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deduplication_expiry ON deduplication (queue, expires_at);
 """
+# Added within version 1: created on open when missing. One row: the key receipt handles
+# are signed with, so only handles this database gave out are accepted.
+_SECRET = """
+CREATE TABLE IF NOT EXISTS secret (key BLOB NOT NULL);
+INSERT INTO secret (key) SELECT randomblob(32) WHERE NOT EXISTS (SELECT 1 FROM secret);
+"""
 
 Row = tuple[Any, ...]
 
@@ -115,19 +121,28 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
             db.executescript(
                 f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             )
+            version = SCHEMA_VERSION
+        if version == SCHEMA_VERSION:
+            db.executescript(f"BEGIN IMMEDIATE; {_SECRET} COMMIT;")
     except sqlite3.DatabaseError as exc:
         db.close()
         raise SkyliftError(
             f"{os.fspath(path)!r} cannot be opened as a queue database (SQLite: {exc}); "
             "restore it from a backup or move it aside."
         ) from None
-    if version != SCHEMA_VERSION and version != 0:
+    if version != SCHEMA_VERSION:
         db.close()
         raise SkyliftError(
             f"{os.fspath(path)!r} holds queue schema version {version}, but this skylift "
             f"reads version {SCHEMA_VERSION}; use the matching skylift or a new file."
         )
     return db
+
+
+def receipt_key(db: sqlite3.Connection) -> bytes:
+    """The secret receipt handles of this database are signed with."""
+    (key,) = db.execute("SELECT key FROM secret").fetchone()
+    return bytes(key)
 
 
 def message_row(
@@ -156,7 +171,7 @@ def format_sequence(sequence: int) -> str:
 
 
 def received_message(
-    row: Row, queue_id: int, token: int, sender_id: str, source_arn: str | None
+    row: Row, queue_id: int, token: int, sender_id: str, source_arn: str | None, key: bytes
 ) -> ReceivedMessage:
     """A claimed row as ReceiveMessage returns it."""
     (
@@ -191,7 +206,7 @@ def received_message(
         system["DeadLetterQueueSourceArn"] = source_arn
     return ReceivedMessage(
         message_id=message_id,
-        receipt_handle=Receipt(queue_id, row_id, message_id, token).encode(),
+        receipt_handle=Receipt(queue_id, row_id, message_id, token).encode(key),
         body=body,
         md5_of_body=md5_body,
         attributes=system,
