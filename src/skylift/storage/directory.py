@@ -80,6 +80,7 @@ class DirectoryStore:
         self._locks = [threading.Lock() for _ in range(64)]
         self._sequence_lock = threading.Lock()
         self._last_sequence = 0
+        _clear_writes_in_flight(self.root)
 
     # -- the protocol: each call runs on a worker thread, off the event loop --
 
@@ -366,6 +367,27 @@ class DirectoryStore:
             if file is not None:
                 file.close()
             raise
+
+
+def _clear_writes_in_flight(root: Path) -> None:
+    """Remove what writes cut off by a kill left in the buckets' ``.skylift/tmp``.
+
+    One process owns a store, so at its start nothing there belongs to a live write; an
+    upload killed mid-write would otherwise keep its bytes on disk for good.
+    """
+    with os.scandir(root) as buckets:
+        folders = [Path(entry.path) for entry in buckets if entry.is_dir()]
+    for folder in folders:
+        tmp = folder / INTERNAL / "tmp"
+        try:
+            with os.scandir(tmp) as leftovers:
+                for entry in leftovers:
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        _unlink(Path(entry.path))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
 
 
 def _record(info: ObjectInfo, inode: int) -> dict[str, Any]:
