@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +14,8 @@ from skylift.errors import FunctionNotFound
 from skylift.spec import FunctionSpec
 
 Observer = Callable[[FunctionSpec, InvocationResult], None]
+# Told of an invocation cancelled before it ended (a shutdown): spec, request id, seconds run.
+CancelObserver = Callable[[FunctionSpec, str, float], None]
 
 
 class Invoker:
@@ -19,6 +23,7 @@ class Invoker:
         self.pools = pools
         # Called with every result, whatever triggered it: logs now, metrics later.
         self.observers: list[Observer] = []
+        self.cancel_observers: list[CancelObserver] = []
 
     def reserved(self, function: str) -> int | None:
         """The function's reserved concurrency now (`skylift scale` changes it), if any."""
@@ -41,10 +46,14 @@ class Invoker:
         if pool is None:
             raise FunctionNotFound(function, list(self.pools))
         instance = await pool.acquire()
+        request_id = request_id or str(uuid.uuid4())
+        started = time.monotonic()
         try:
-            result = await instance.invoke(
-                request_id or str(uuid.uuid4()), event, client_context=client_context
-            )
+            result = await instance.invoke(request_id, event, client_context=client_context)
+        except asyncio.CancelledError:
+            for cancelled in self.cancel_observers:
+                cancelled(pool.spec, request_id, time.monotonic() - started)
+            raise
         finally:
             pool.release(instance)
         for observer in self.observers:
