@@ -6,6 +6,7 @@ they exist (as a deploy would)."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from skylift.storage.directory import DirectoryStore
 from skylift.storage.errors import BucketAlreadyOwnedByYou
 from skylift.storage.protocol import ObjectStore
 
+logger = logging.getLogger("skylift.state")
 # Set only when a queue is created: SQS refuses to change them afterwards.
 _CREATE_ONLY = frozenset({"FifoQueue"})
 
@@ -32,9 +34,7 @@ class State:
         )
         self.objects: ObjectStore = DirectoryStore(directory / "objects")
         # Asynchronous invocations waiting to run: internal, so apart from the app's queues.
-        self.pending: QueueBackend = SqliteQueues(
-            directory / "async.db", region=region, account_id=ACCOUNT_ID
-        )
+        self.pending = SqliteQueues(directory / "async.db", region=region, account_id=ACCOUNT_ID)
 
     @classmethod
     def open(cls, directory: Path, region: str) -> State:
@@ -45,6 +45,16 @@ class State:
         state = cls(directory, region)
         for name in state_guard.DATABASES:
             state_guard.record(directory, name)
+        # One server owns the state: an async event in flight now was cut off by the last
+        # one's crash or stop. As Lambda does after a system error, it goes back to its
+        # queue and runs again at once, without counting as a retry.
+        resumed = state.pending.release_in_flight()
+        if resumed:
+            logger.warning(
+                "skylift: %d asynchronous event%s cut off by the last stop will run again",
+                resumed,
+                "s" * (resumed != 1),
+            )
         return state
 
     async def ensure(self, resources: Resources) -> None:

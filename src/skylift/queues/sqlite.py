@@ -314,6 +314,19 @@ class SqliteQueues:
             self._notify(queue_id)
         return sum(moved.values())
 
+    def release_in_flight(self) -> int:
+        """Make every received, undeleted message of every queue visible now; how many.
+
+        For a store one process owns, at its start: what is in flight then was taken by a
+        process that died before finishing it (skylift's async events).
+        """
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE messages SET visible_at = ? WHERE receipt IS NOT NULL AND visible_at > ?",
+                (now := self._now(), now),
+            )
+        return cursor.rowcount
+
     async def close(self) -> None:
         if self._closed:
             return
