@@ -34,6 +34,7 @@ from skylift.api.s3_request import (
     not_implemented,
 )
 from skylift.asgi_types import Receive, Scope, Send, lifespan
+from skylift.errors import is_disk_full
 from skylift.storage.errors import BucketAlreadyOwnedByYou, InvalidArgument, StorageError
 from skylift.storage.protocol import MAX_LIST_KEYS, ObjectInfo, ObjectStore
 
@@ -92,11 +93,19 @@ class S3Api:
             response = await self._serve(request, request_id)
         except (StorageError, S3RequestError) as exc:
             response = _error(exc, request_id)
-        except Exception:  # a bug or a broken disk must still get an S3 answer
-            logger.exception("S3 request %s failed", request_id)
-            failure = S3RequestError(
-                "InternalError", 500, "We encountered an internal error. Please try again."
-            )
+        except Exception as exc:  # a bug or a broken disk must still get an S3 answer
+            if is_disk_full(exc):  # SDKs retry a 503; it clears once space is freed
+                logger.error("S3 request %s: %s; free some disk space", request_id, exc)
+                failure = S3RequestError(
+                    "ServiceUnavailable",
+                    503,
+                    "Service is unable to handle request: no space is left on the server's disk.",
+                )
+            else:
+                logger.exception("S3 request %s failed", request_id)
+                failure = S3RequestError(
+                    "InternalError", 500, "We encountered an internal error. Please try again."
+                )
             response = _error(failure, request_id)
         if request is not None and not request.consumed:
             await _discard_body(request, response)

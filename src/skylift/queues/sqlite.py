@@ -21,24 +21,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
 import secrets
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from skylift.account import ACCOUNT_ID
+from skylift.errors import is_disk_full
 from skylift.queues import sqlite_fifo, sqlite_redrive
 from skylift.queues.attributes import QueueSettings, first_difference
 from skylift.queues.errors import (
+    DiskFull,
     InvalidParameterValue,
     PurgeQueueInProgress,
     QueueBackendClosed,
     QueueError,
     QueueNameExists,
     ReceiptHandleIsInvalid,
+    StoreFailed,
 )
 from skylift.queues.messages import check_batch_size, check_receive, prepare_batch
 from skylift.queues.protocol import (
@@ -67,6 +72,7 @@ from skylift.queues.sqlite_store import (
     received_message,
 )
 
+logger = logging.getLogger("skylift.queues")
 _MAX_VISIBILITY = 43_200
 _PURGE_INTERVAL = 60.0
 
@@ -88,6 +94,8 @@ class SqliteQueues:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = connect(path)
+        self._path = os.fspath(path)
+        self._last_failure_log = -math.inf
         self._key = receipt_key(self._db)
         self._catalog = Catalog(self._db, region, account_id)
         self._poll_interval = poll_interval
@@ -427,14 +435,38 @@ class SqliteQueues:
     @contextmanager
     def _transaction(self) -> Iterator[Catalog]:
         catalog = self._open()
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield catalog
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            catalog.forget()  # its cache may describe what was just rolled back
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield catalog
+                self._db.execute("COMMIT")
+            except BaseException:
+                # SQLite may have rolled back by itself (a full disk): then there is none.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                catalog.forget()  # its cache may describe what was just rolled back
+                raise
+        except sqlite3.DatabaseError as exc:  # a full disk, a file damaged under us
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: sqlite3.DatabaseError) -> StoreFailed:
+        """The SQS error for a failure of the store; said once a minute in the log."""
+        now = time.monotonic()
+        if now - self._last_failure_log > 60:
+            self._last_failure_log = now
+            hint = "free some disk space; " if is_disk_full(exc) else ""
+            logger.error(
+                "queue store %s failed: %s; %sthe server answers 5xx until it works again",
+                self._path,
+                exc,
+                hint,
+            )
+        if is_disk_full(exc):
+            return DiskFull(
+                "The request has failed due to a temporary failure of the server: no space "
+                "is left on its disk."
+            )
+        return StoreFailed("The request has failed due to an internal error of the server.")
 
 
 def _receipt(queue: StoredQueue, handle: str, key: bytes) -> Receipt:
