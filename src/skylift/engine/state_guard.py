@@ -43,8 +43,8 @@ class DamagedState(SkyliftError):
         holds = _HOLDS.get(path.name, "the app's state")
         shown = _shown(path)
         super().__init__(
-            f"{shown} {problem}. It holds {holds}; skylift will not start with an empty one "
-            "in its place. To recover, either\n"
+            f"{shown} {problem}.\nIt holds {holds}; skylift will not start with an empty "
+            "one in its place. To recover, either\n"
             f"  restore it from a backup:   rm -f {shown}-wal {shown}-shm && "
             f"cp BACKUP {shown}\n"
             f"  or set it aside and start with none:   skylift reset-db {path.name}"
