@@ -6,7 +6,8 @@ an empty one. To tell "never created" from "lost", `.skylift/databases` lists ev
 skylift created there, one name a line.
 
 The check is SQLite's ``PRAGMA quick_check`` (every page and index readable and consistent,
-O(size): about 10 ms per MiB) plus the schema version in ``PRAGMA user_version``.
+O(size): 76 ms for a 115 MiB database in the page cache) plus the schema version in
+``PRAGMA user_version``.
 """
 
 from __future__ import annotations
