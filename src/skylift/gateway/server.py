@@ -101,7 +101,7 @@ async def serve(
         router = Router(platform.specs.values())
         gateway = Gateway(router, platform.invoker, services=aws_services(platform))
         server = uvicorn.Server(build_config(gateway, host, port))
-        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        serving = asyncio.ensure_future(_serve_until_stopped(server, sock))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
         if server.started:
@@ -114,6 +114,17 @@ async def serve(
         server_file.withdraw(platform.state_dir)
         console.flush()
         await platform.close()
+
+
+async def _serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
+    try:
+        await server.serve(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn re-raises SIGTERM (made KeyboardInterrupt by `run`) once it has drained.
+        # Raised here, in its own task, it would escape the loop, and asyncio would cancel
+        # every task at once (queue pollers, async runners) before the platform's orderly
+        # close; ending normally lets `serve` close the platform first.
+        pass
 
 
 def url_host(host: str) -> str:
