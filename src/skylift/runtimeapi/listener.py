@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from skylift.runtimeapi.connection import Connection
 
+_ACCEPT_RETRY = 1.0  # seconds without accepting after running out of descriptors
+
 
 class Listener:
     """Accepts on 127.0.0.1:`port`; `close` closes the socket and every connection."""
@@ -33,7 +35,11 @@ class Listener:
         self._live: set[Connection] = set()
         # Sockets accepted whose transport is being made, by the task making it.
         self._landing: dict[asyncio.Task[object], socket.socket] = {}
-        self._loop.add_reader(self._sock.fileno(), self._accept)
+        self._watch()
+
+    def _watch(self) -> None:
+        if not self.closed:
+            self._loop.add_reader(self._sock.fileno(), self._accept)
 
     # what connections call (connection.Live)
 
@@ -52,7 +58,11 @@ class Listener:
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError:
-                return  # out of descriptors: the runtime's connect fails, it retries
+                # Out of descriptors: the socket stays readable, so stop watching it for a
+                # second rather than spin (as asyncio's own server does).
+                self._loop.remove_reader(self._sock.fileno())
+                self._loop.call_later(_ACCEPT_RETRY, self._watch)
+                return
             conn.setblocking(False)
             landing = self._loop.create_task(
                 self._loop.connect_accepted_socket(lambda: self._factory(self), conn)
