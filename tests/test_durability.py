@@ -37,8 +37,18 @@ def work(event, context):
 def start(app: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         # --sandbox off: the handler records what it processed in a file beside its code.
-        [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", "0", "--quiet"]
-        + ["--sandbox", "off"],
+        [
+            sys.executable,
+            "-m",
+            "skylift.cli",
+            "up",
+            str(app),
+            "--port",
+            "0",
+            "--quiet",
+            "--sandbox",
+            "off",
+        ],
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,

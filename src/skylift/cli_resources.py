@@ -17,7 +17,10 @@ from typing import NoReturn, TypeVar
 
 import click
 
+from skylift import server_file
 from skylift.client import DEFAULT_URL, Client
+from skylift.engine import state_guard
+from skylift.engine.state_guard import DamagedState
 from skylift.errors import SkyliftError
 from skylift.loader import AppTarget, resolve_target
 from skylift.queues.errors import QueueError
@@ -52,8 +55,13 @@ def _state_dir(app: str | None, template: str | None) -> Path:
 def _with_queues(
     app: str | None, template: str | None, use: Callable[[SqliteQueues], Awaitable[T]]
 ) -> T:
-    path = _state_dir(app, template) / "queues.db"
-    if not path.exists():
+    directory = _state_dir(app, template)
+    path = directory / "queues.db"
+    try:
+        exists = state_guard.check(directory, path.name)
+    except DamagedState as exc:
+        _fail(str(exc))
+    if not exists:
         _fail(f"no queues yet at {path}: run `skylift up` once to create the app's queues")
 
     async def run() -> T:
@@ -137,6 +145,21 @@ def redrive(queue: str, app: str | None, template: str | None, destination: str 
     click.echo(f"moved {moved} message{'s' * (moved != 1)} out of {queue}")
 
 
+@click.command("reset-db")
+@click.argument("database", type=click.Choice(state_guard.DATABASES))
+@APP_ARGUMENT
+@TEMPLATE_OPTION
+def reset_db(database: str, app: str | None, template: str | None) -> None:
+    """Set DATABASE aside (renamed, not deleted), so the next `skylift up` starts it empty."""
+    directory = _state_dir(app, template)
+    if server_file.find(directory) is not None:
+        _fail(f"a server is running on {directory}: stop it first")
+    moved = state_guard.reset(directory, database)
+    for path in moved:
+        click.echo(f"moved aside: {path}")
+    click.echo(f"the next `skylift up` starts with an empty {database}")
+
+
 def _split(location: str) -> tuple[str, str]:
     bucket, _, key = location.partition("/")
     if not bucket or not key:
@@ -181,4 +204,4 @@ def get(location: str, file: str | None, url: str) -> None:
         Path(file).write_bytes(data)
 
 
-COMMANDS = [send, queues, redrive, put, get]
+COMMANDS = [send, queues, redrive, reset_db, put, get]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class SkyliftError(Exception):
     """Root of every error skylift raises on purpose."""
@@ -52,3 +54,20 @@ class Throttled(SkyliftError):
 
 RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
 ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
+
+
+class OutOfSpace(SkyliftError):
+    """Raised when a store has no space left on its disk; calls succeed again once there is."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk, or the user's quota on it, is full.
+
+    Example: ``is_disk_full(OSError(errno.ENOSPC, "No space left on device"))`` is True, as
+    is SQLite's ``database or disk is full``.
+    """
+    if isinstance(exc, OutOfSpace):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return getattr(exc, "sqlite_errorname", None) == "SQLITE_FULL"

@@ -129,7 +129,7 @@ def test_an_instance_sees_only_itself_and_cannot_touch_the_server(server):
 
 
 def test_tmp_is_private_to_an_instance_and_goes_with_it(server):
-    url, app, _ = server
+    url, _, _ = server
     event = {"victim": 999999, "state": "/nonexistent"}
     first, _ = invoke(url, "look", event)
     second, _ = invoke(url, "look", event)  # the same warm instance keeps its /tmp

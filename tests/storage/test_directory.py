@@ -125,10 +125,33 @@ def test_keys_shaped_like_the_layout_never_collide_with_it(store: Blocking, root
     assert store.list_buckets() == []
 
 
-def test_a_path_segment_is_at_most_253_bytes(store: Blocking) -> None:
-    store.put_object("photos", "d/" + "x" * 253, b"ok")
+def test_a_key_of_1024_bytes_in_one_segment_is_stored_listed_and_deleted(
+    store: Blocking, root: Path
+) -> None:
+    long_leaf = "x" * 1024  # S3's longest key, with no "/" at all
+    nested = "d/" + "é" * 511  # 1,024 bytes, the last segment 1,022 of them
+    short = "d/" + "x" * 253  # the longest segment kept under its own name, as before
+    keys = [long_leaf, nested, short, "x" * 300, "d/y"]
+    for key in keys:
+        store.put_object("photos", key, key.encode()[:40])
+    assert {k: store.get_object("photos", k)[1] for k in keys} == {k: k.encode()[:40] for k in keys}
+    assert store.head_object("photos", nested).size == 40
+    listed = [o.key for o in store.list_objects("photos").objects]
+    assert listed == sorted(set(keys), key=lambda k: k.encode())
+    assert [o.key for o in store.list_objects("photos", prefix="d/").objects] == sorted(
+        [nested, short, "d/y"], key=lambda k: k.encode()
+    )
+    assert (root / "photos" / "d" / ("@" + "x" * 253)).exists()  # readable names kept
+    for key in keys:
+        store.delete_object("photos", key)
+    assert store.list_objects("photos").objects == []
+    assert tree(root / "photos") <= {".skylift", ".skylift/tmp", ".skylift/bucket.json"}
+
+
+def test_a_folder_segment_is_at_most_253_bytes(store: Blocking) -> None:
+    store.put_object("photos", "x" * 253 + "/d", b"ok")
     with pytest.raises(KeyTooLongError) as caught:
-        store.put_object("photos", "d/" + "x" * 254, b"no")
+        store.put_object("photos", "x" * 254 + "/d", b"no")
     assert caught.value.hint is not None and "253" in caught.value.hint
 
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, unquote
 import orjson
 
 from skylift.asgi_types import Receive, Scope, Send, lifespan
-from skylift.errors import SkyliftError
+from skylift.errors import SkyliftError, is_disk_full
 
 logger = logging.getLogger("skylift.api.lambda")
 Headers = list[tuple[bytes, bytes]]
@@ -286,11 +286,15 @@ async def serve_operation(scope: Scope, receive: Receive, send: Send, operation:
         await operation(scope, body, request_id, send)
     except LambdaError as error:
         await respond(send, error.status, orjson.dumps(error.body), request_id, error.code)
-    except Exception:
-        logger.exception("Lambda API request %s (%s) failed", request_id, scope["path"])
-        message = (
-            f"skylift's Lambda API failed on this request (id {request_id}); this is a "
-            "bug, see the server log."
-        )
+    except Exception as exc:
+        if is_disk_full(exc):  # a service-side failure that clears once space is freed
+            logger.error("Lambda API request %s: %s; free some disk space", request_id, exc)
+            message = "The Lambda service could not store the request: its disk is full."
+        else:
+            logger.exception("Lambda API request %s (%s) failed", request_id, scope["path"])
+            message = (
+                f"skylift's Lambda API failed on this request (id {request_id}); this is a "
+                "bug, see the server log."
+            )
         answer = orjson.dumps({"Type": "Service", "Message": message})
         await respond(send, 500, answer, request_id, "ServiceException")

@@ -25,6 +25,7 @@ from skylift.api import s3_body, s3_buckets, s3_copy, s3_multipart, s3_objects, 
 from skylift.api.s3_request import S3Request, S3RequestError
 from skylift.api.s3_response import ChangeListener, Handler, Response, error, send
 from skylift.asgi_types import Receive, Scope, Send, lifespan
+from skylift.errors import is_disk_full
 from skylift.storage.errors import StorageError
 from skylift.storage.protocol import ObjectInfo, ObjectStore
 
@@ -79,11 +80,19 @@ class S3Api:
             if hint:  # S3's message stays S3's; what to do about it goes to the log
                 logger.info("S3 request %s: %s: %s", request_id, exc.code, hint)
             response = error(exc, request_id)
-        except Exception:  # a bug or a broken disk must still get an S3 answer
-            logger.exception("S3 request %s failed", request_id)
-            failure = S3RequestError(
-                "InternalError", 500, "We encountered an internal error. Please try again."
-            )
+        except Exception as exc:  # a bug or a broken disk must still get an S3 answer
+            if is_disk_full(exc):  # SDKs retry a 503; it clears once space is freed
+                logger.error("S3 request %s: %s; free some disk space", request_id, exc)
+                failure = S3RequestError(
+                    "ServiceUnavailable",
+                    503,
+                    "Service is unable to handle request: no space is left on the server's disk.",
+                )
+            else:
+                logger.exception("S3 request %s failed", request_id)
+                failure = S3RequestError(
+                    "InternalError", 500, "We encountered an internal error. Please try again."
+                )
             response = error(failure, request_id)
         if request is not None and not request.consumed:
             await _discard_body(request, response)

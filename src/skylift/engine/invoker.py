@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +15,8 @@ from skylift.runtime.environ import new_trace_id
 from skylift.spec import FunctionSpec
 
 Observer = Callable[[FunctionSpec, InvocationResult], None]
+# Told of an invocation cancelled before it ended (a shutdown): spec, request id, seconds run.
+CancelObserver = Callable[[FunctionSpec, str, float], None]
 
 
 class Invoker:
@@ -20,6 +24,7 @@ class Invoker:
         self.pools = pools
         # Called with every result, whatever triggered it: logs now, metrics later.
         self.observers: list[Observer] = []
+        self.cancel_observers: list[CancelObserver] = []
 
     def reserved(self, function: str) -> int | None:
         """The function's reserved concurrency now (`skylift scale` changes it), if any."""
@@ -45,13 +50,19 @@ class Invoker:
         if pool is None:
             raise FunctionNotFound(function, list(self.pools))
         instance = await pool.acquire()
+        request_id = request_id or str(uuid.uuid4())
+        started = time.monotonic()
         try:
             result = await instance.invoke(
-                request_id or str(uuid.uuid4()),
+                request_id,
                 event,
                 client_context=client_context,
                 trace_id=trace_id or new_trace_id(),
             )
+        except asyncio.CancelledError:
+            for cancelled in self.cancel_observers:
+                cancelled(pool.spec, request_id, time.monotonic() - started)
+            raise
         finally:
             pool.release(instance)
         for observer in self.observers:

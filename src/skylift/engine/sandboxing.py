@@ -123,9 +123,9 @@ def _v1_mount(controller: str) -> str | None:
             for line in f:
                 left, _, right = line.partition(" - ")
                 fields = right.split()
-                if len(fields) >= 3 and fields[0] == "cgroup":
-                    if controller in fields[2].split(","):
-                        return left.split()[4]
+                cgroup = len(fields) >= 3 and fields[0] == "cgroup"
+                if cgroup and controller in fields[2].split(","):
+                    return left.split()[4]
     except OSError:
         return None
     return None

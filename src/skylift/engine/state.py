@@ -6,9 +6,11 @@ they exist (as a deploy would)."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+from skylift.engine import state_guard
 from skylift.queues.errors import QueueDoesNotExist
 from skylift.queues.protocol import QueueBackend
 from skylift.queues.sqlite import SqliteQueues
@@ -18,6 +20,7 @@ from skylift.storage.directory import DirectoryStore
 from skylift.storage.errors import BucketAlreadyOwnedByYou
 from skylift.storage.protocol import ObjectStore
 
+logger = logging.getLogger("skylift.state")
 # Set only when a queue is created: SQS refuses to change them afterwards.
 _CREATE_ONLY = frozenset({"FifoQueue"})
 
@@ -31,14 +34,28 @@ class State:
         )
         self.objects: ObjectStore = DirectoryStore(directory / "objects")
         # Asynchronous invocations waiting to run: internal, so apart from the app's queues.
-        self.pending: QueueBackend = SqliteQueues(
-            directory / "async.db", region=region, account_id=ACCOUNT_ID
-        )
+        self.pending = SqliteQueues(directory / "async.db", region=region, account_id=ACCOUNT_ID)
 
     @classmethod
     def open(cls, directory: Path, region: str) -> State:
+        """Check the databases (`state_guard`: DamagedState if one was lost), then open."""
         directory.mkdir(parents=True, exist_ok=True)
-        return cls(directory, region)
+        for name in state_guard.DATABASES:
+            state_guard.check(directory, name)
+        state = cls(directory, region)
+        for name in state_guard.DATABASES:
+            state_guard.record(directory, name)
+        # One server owns the state: an async event in flight now was cut off by the last
+        # one's crash or stop. As Lambda does after a system error, it goes back to its
+        # queue and runs again at once, without counting as a retry.
+        resumed = state.pending.release_in_flight()
+        if resumed:
+            logger.warning(
+                "skylift: %d asynchronous event%s cut off by the last stop will run again",
+                resumed,
+                "s" * (resumed != 1),
+            )
+        return state
 
     async def ensure(self, resources: Resources) -> None:
         """Create the declared buckets and queues that do not exist yet."""

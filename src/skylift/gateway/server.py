@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import signal
 import socket
 from collections.abc import Callable, Coroutine
@@ -26,7 +27,28 @@ from skylift.runtime.environ import ACCOUNT_ID, aws_environment
 from skylift.sources.http import Router
 
 
+class ShutdownNoise(logging.Filter):
+    """Drops uvicorn's reports of the requests a shutdown cancels: a count, then each task's
+    CancelledError traceback. The invoker names each cancelled invocation instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if message.startswith("Cancel ") and "graceful shutdown" in message:
+            return False
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
+
+
 def build_config(app: Gateway, host: str, port: int) -> uvicorn.Config:
+    config = _config(app, host, port)
+    # After the Config: creating it configures uvicorn's logging afresh.
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, ShutdownNoise) for f in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(ShutdownNoise())
+    return config
+
+
+def _config(app: Gateway, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
@@ -75,10 +97,11 @@ async def serve(
     except BaseException:
         sock.close()
         raise
-    console = None
+    console = ConsoleLog()
     if not quiet:
-        console = ConsoleLog()
         platform.invoker.observers.append(console)
+    # Even when quiet: what a shutdown cut off is said, one line each.
+    platform.invoker.cancel_observers.append(console.cancelled)
     # Long-lived startup objects never need collecting again, and a request makes
     # short-lived cycles rarely: fewer, cheaper collections trim the latency tail.
     gc.collect()
@@ -89,7 +112,7 @@ async def serve(
         router = Router(platform.specs.values())
         gateway = Gateway(router, platform.invoker, services=aws_services(platform))
         server = uvicorn.Server(build_config(gateway, host, port))
-        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        serving = asyncio.ensure_future(_serve_until_stopped(server, sock))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
         if server.started:
@@ -100,9 +123,19 @@ async def serve(
         await serving
     finally:
         server_file.withdraw(platform.state_dir)
-        if console is not None:
-            console.flush()
+        console.flush()
         await platform.close()
+
+
+async def _serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
+    try:
+        await server.serve(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn re-raises SIGTERM (made KeyboardInterrupt by `run`) once it has drained.
+        # Raised here, in its own task, it would escape the loop, and asyncio would cancel
+        # every task at once (queue pollers, async runners) before the platform's orderly
+        # close; ending normally lets `serve` close the platform first.
+        pass
 
 
 def url_host(host: str) -> str:

@@ -27,6 +27,14 @@ class ConsoleLog:
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)
 
+    def cancelled(self, spec: FunctionSpec, request_id: str, seconds: float) -> None:
+        """One line for an invocation a shutdown cut off (no END or REPORT follows)."""
+        self._parts.append(
+            f"skylift: cancelled {spec.name} RequestId: {request_id} after {seconds:.1f} s "
+            "(the server is stopping)\n"
+        )
+        self.flush()
+
     def flush(self) -> None:
         self._timer = None
         if self._parts:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from skylift.errors import SkyliftError
+from skylift.errors import OutOfSpace, SkyliftError
 
 
 class QueueError(SkyliftError):
@@ -187,3 +187,20 @@ class QueueBackendClosed(QueueError):
     code = "ServiceUnavailable"
     status = 503
     sender_fault = False
+
+
+class StoreFailed(QueueError):
+    """Raised when the queue store itself failed (a damaged file, an I/O error): SQS's
+    ``InternalError``. Nothing of the request was applied."""
+
+    code = "InternalError"
+    status = 500
+    sender_fault = False
+
+
+class DiskFull(StoreFailed, OutOfSpace):
+    """Raised when the store's disk is full: SQS's ``ServiceUnavailable``, which SDKs retry.
+    Nothing of the request was applied; once space is freed, calls succeed again."""
+
+    code = "ServiceUnavailable"
+    status = 503

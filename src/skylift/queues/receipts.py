@@ -1,14 +1,19 @@
 """Receipt handles: which receive of which message a handle stands for.
 
 A handle names the queue, the stored message, the message id (so a recycled storage slot
-never matches an old handle) and a token that changes on every receive, so a backend can
-tell the latest receive from an earlier one. It is opaque to clients, like SQS's.
+never matches an old handle) and a random token that changes on every receive, so a
+backend can tell the latest receive from an earlier one. It is opaque to clients, like
+SQS's, and signed: an HMAC with the database's own secret key ends it, so a handle made up
+or edited by a client (a guessed token, another row) is refused as ReceiptHandleIsInvalid
+instead of deleting a message someone else is processing.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import struct
 from dataclasses import dataclass
 
@@ -16,6 +21,7 @@ from skylift.queues.errors import ReceiptHandleIsInvalid
 
 _LAYOUT = struct.Struct(">QQq")
 _ID_LENGTH = 36  # a message id is a UUID in its 36-character text form
+_MAC_LENGTH = 16  # 128 bits of HMAC-SHA256: forging one is out of reach
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,22 +31,30 @@ class Receipt:
     message_id: str
     token: int
 
-    def encode(self) -> str:
+    def encode(self, key: bytes) -> str:
+        """The handle a client gets, signed with `key` (the database's secret)."""
         packed = _LAYOUT.pack(self.queue_id, self.row_id, self.token) + self.message_id.encode()
-        return base64.b64encode(packed).decode()
+        return base64.b64encode(packed + _mac(key, packed)).decode()
 
 
-def decode(handle: str) -> Receipt:
+def decode(handle: str, key: bytes) -> Receipt:
     """The receipt a handle stands for; ReceiptHandleIsInvalid if it is not one of ours."""
     try:
         raw = base64.b64decode(handle.encode(), validate=True)
-        if len(raw) != _LAYOUT.size + _ID_LENGTH:
+        if len(raw) != _LAYOUT.size + _ID_LENGTH + _MAC_LENGTH:
             raise ValueError(handle)
-        queue_id, row_id, token = _LAYOUT.unpack_from(raw)
-        message_id = raw[_LAYOUT.size :].decode("ascii")
+        packed, mac = raw[:-_MAC_LENGTH], raw[-_MAC_LENGTH:]
+        if not hmac.compare_digest(mac, _mac(key, packed)):
+            raise ValueError(handle)
+        queue_id, row_id, token = _LAYOUT.unpack_from(packed)
+        message_id = packed[_LAYOUT.size :].decode("ascii")
     except (binascii.Error, struct.error, ValueError, UnicodeError):
         raise ReceiptHandleIsInvalid(
             f'The input receipt handle "{handle}" is not a valid receipt handle. Pass the '
             "ReceiptHandle of a message received from this queue, unchanged."
         ) from None
     return Receipt(queue_id, row_id, message_id, token)
+
+
+def _mac(key: bytes, packed: bytes) -> bytes:
+    return hmac.digest(key, packed, hashlib.sha256)[:_MAC_LENGTH]

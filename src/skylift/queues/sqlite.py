@@ -21,24 +21,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
-import random
+import secrets
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from skylift.account import ACCOUNT_ID
+from skylift.errors import is_disk_full
 from skylift.queues import sqlite_fifo, sqlite_redrive
 from skylift.queues.attributes import QueueSettings, check_tags, first_difference
 from skylift.queues.errors import (
+    DiskFull,
     InvalidParameterValue,
     PurgeQueueInProgress,
     QueueBackendClosed,
     QueueError,
     QueueNameExists,
     ReceiptHandleIsInvalid,
+    StoreFailed,
 )
 from skylift.queues.messages import check_batch_size, check_receive, prepare_batch
 from skylift.queues.protocol import (
@@ -63,9 +68,11 @@ from skylift.queues.sqlite_store import (
     Row,
     connect,
     message_row,
+    receipt_key,
     received_message,
 )
 
+logger = logging.getLogger("skylift.queues")
 _MAX_VISIBILITY = 43_200
 _PURGE_INTERVAL = 60.0
 
@@ -87,6 +94,9 @@ class SqliteQueues:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = connect(path)
+        self._path = os.fspath(path)
+        self._last_failure_log = -math.inf
+        self._key = receipt_key(self._db)
         self._catalog = Catalog(self._db, region, account_id)
         self._poll_interval = poll_interval
         self._clock = clock
@@ -238,7 +248,7 @@ class SqliteQueues:
             for index, handle in enumerate(receipt_handles):
                 error: QueueError | None = None
                 try:
-                    receipt = _receipt(queue, handle)
+                    receipt = _receipt(queue, handle, self._key)
                 except QueueError as invalid:
                     error = invalid
                 else:
@@ -259,7 +269,7 @@ class SqliteQueues:
         check_receive(1, timeout, None)
         with self._transaction() as catalog:
             queue = catalog.get(name)
-            receipt = _receipt(queue, receipt_handle)
+            receipt = _receipt(queue, receipt_handle, self._key)
             # Any receive's handle works, as in SQS: a consumer that got the message again
             # (after its visibility timeout ran out) may still hold the earlier handle.
             row = self._db.execute(
@@ -347,6 +357,19 @@ class SqliteQueues:
             self._notify(queue_id)
         return sum(moved.values())
 
+    def release_in_flight(self) -> int:
+        """Make every received, undeleted message of every queue visible now; how many.
+
+        For a store one process owns, at its start: what is in flight then was taken by a
+        process that died before finishing it (skylift's async events).
+        """
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE messages SET visible_at = ? WHERE receipt IS NOT NULL AND visible_at > ?",
+                (now := self._now(), now),
+            )
+        return cursor.rowcount
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -374,7 +397,7 @@ class SqliteQueues:
             settings = queue.settings
             now = self._now()
             vt = settings.visibility_timeout if visibility_timeout is None else visibility_timeout
-            token = random.getrandbits(63)
+            token = secrets.randbits(63)
             claim = (now + vt * 1000, now, now, token)
             cutoff = now - settings.retention_seconds * 1000
             policy = settings.redrive_policy
@@ -413,7 +436,9 @@ class SqliteQueues:
             self._notify(moved_to.id)
         catalog = self._catalog
         return [
-            received_message(row, queue.id, token, catalog.account_id, self._source_arn(row))
+            received_message(
+                row, queue.id, token, catalog.account_id, self._source_arn(row), self._key
+            )
             for row in delivered
         ]
 
@@ -447,18 +472,42 @@ class SqliteQueues:
     @contextmanager
     def _transaction(self) -> Iterator[Catalog]:
         catalog = self._open()
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield catalog
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            catalog.forget()  # its cache may describe what was just rolled back
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield catalog
+                self._db.execute("COMMIT")
+            except BaseException:
+                # SQLite may have rolled back by itself (a full disk): then there is none.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                catalog.forget()  # its cache may describe what was just rolled back
+                raise
+        except sqlite3.DatabaseError as exc:  # a full disk, a file damaged under us
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: sqlite3.DatabaseError) -> StoreFailed:
+        """The SQS error for a failure of the store; said once a minute in the log."""
+        now = time.monotonic()
+        if now - self._last_failure_log > 60:
+            self._last_failure_log = now
+            hint = "free some disk space; " if is_disk_full(exc) else ""
+            logger.error(
+                "queue store %s failed: %s; %sthe server answers 5xx until it works again",
+                self._path,
+                exc,
+                hint,
+            )
+        if is_disk_full(exc):
+            return DiskFull(
+                "The request has failed due to a temporary failure of the server: no space "
+                "is left on its disk."
+            )
+        return StoreFailed("The request has failed due to an internal error of the server.")
 
 
-def _receipt(queue: StoredQueue, handle: str) -> Receipt:
-    receipt = decode(handle)
+def _receipt(queue: StoredQueue, handle: str, key: bytes) -> Receipt:
+    receipt = decode(handle, key)
     if receipt.queue_id != queue.id:
         raise ReceiptHandleIsInvalid(
             f'The input receipt handle "{handle}" is not a valid receipt handle.',

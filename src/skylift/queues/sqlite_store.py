@@ -82,6 +82,12 @@ CREATE TABLE IF NOT EXISTS tags (
 ) WITHOUT ROWID;
 """,
 }
+# Created on open when missing (any version). One row: the key receipt handles
+# are signed with, so only handles this database gave out are accepted.
+_SECRET = """
+CREATE TABLE IF NOT EXISTS secret (key BLOB NOT NULL);
+INSERT INTO secret (key) SELECT randomblob(32) WHERE NOT EXISTS (SELECT 1 FROM secret);
+"""
 
 Row = tuple[Any, ...]
 
@@ -123,40 +129,61 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     # Autocommit mode: the backend issues BEGIN IMMEDIATE / COMMIT itself, so a write
     # transaction never has to upgrade a read lock (which can deadlock across processes).
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=5000")
-    # The default 2 MiB page cache makes every claim re-read index pages once a queue holds
-    # more than a few thousand messages; 64 MiB (allocated only as used) cut claim time ~3x.
-    db.execute("PRAGMA cache_size=-65536")
-    (version,) = db.execute("PRAGMA user_version").fetchone()
-    if version == 0:
-        db.executescript(
-            f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        )
-    elif version in _MIGRATIONS:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            # Another process may have migrated the file meanwhile: look again, locked.
-            (version,) = db.execute("PRAGMA user_version").fetchone()
-            while version in _MIGRATIONS:
-                for statement in _MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                version += 1
-                db.execute(f"PRAGMA user_version = {version}")
-        except BaseException:
-            db.execute("ROLLBACK")
-            db.close()
-            raise
-        db.execute("COMMIT")
-    if version not in (0, SCHEMA_VERSION):
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        # The default 2 MiB page cache makes every claim re-read index pages once a queue
+        # holds more than a few thousand messages; 64 MiB (allocated as used) cut claims ~3x.
+        db.execute("PRAGMA cache_size=-65536")
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version == 0:
+            db.executescript(
+                f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
+            version = SCHEMA_VERSION
+        elif version in _MIGRATIONS:
+            version = _migrate(db)
+        if version == SCHEMA_VERSION:
+            db.executescript(f"BEGIN IMMEDIATE; {_SECRET} COMMIT;")
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise SkyliftError(
+            f"{os.fspath(path)!r} cannot be opened as a queue database (SQLite: {exc}); "
+            "restore it from a backup or move it aside."
+        ) from None
+    if version != SCHEMA_VERSION:
         db.close()
         raise SkyliftError(
             f"{os.fspath(path)!r} holds queue schema version {version}, but this skylift "
             f"reads version {SCHEMA_VERSION}; use the matching skylift or a new file."
         )
     return db
+
+
+def _migrate(db: sqlite3.Connection) -> int:
+    """Bring an older file up to SCHEMA_VERSION; returns the version it is at now."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have migrated the file meanwhile: look again, locked.
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        while version in _MIGRATIONS:
+            for statement in _MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            version += 1
+            db.execute(f"PRAGMA user_version = {version}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return int(version)
+
+
+def receipt_key(db: sqlite3.Connection) -> bytes:
+    """The secret receipt handles of this database are signed with."""
+    (key,) = db.execute("SELECT key FROM secret").fetchone()
+    return bytes(key)
 
 
 def message_row(
@@ -186,7 +213,7 @@ def format_sequence(sequence: int) -> str:
 
 
 def received_message(
-    row: Row, queue_id: int, token: int, sender_id: str, source_arn: str | None
+    row: Row, queue_id: int, token: int, sender_id: str, source_arn: str | None, key: bytes
 ) -> ReceivedMessage:
     """A claimed row as ReceiveMessage returns it."""
     (
@@ -225,7 +252,7 @@ def received_message(
             system[name] = value.get("StringValue", "")  # AWSTraceHeader, a String
     return ReceivedMessage(
         message_id=message_id,
-        receipt_handle=Receipt(queue_id, row_id, message_id, token).encode(),
+        receipt_handle=Receipt(queue_id, row_id, message_id, token).encode(key),
         body=body,
         md5_of_body=md5_body,
         attributes=system,

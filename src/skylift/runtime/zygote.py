@@ -268,6 +268,8 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
                     kill_group(request["pid"])
                 elif request["op"] == "exit":
                     return
+    except (ConnectionResetError, BrokenPipeError):
+        pass  # the supervisor stopped with a request in flight: nobody to answer
     finally:
         for pid in children:
             kill_group(pid)

@@ -15,7 +15,7 @@ import functools
 import http
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
 
@@ -69,10 +69,20 @@ def encode(response: Response, keep_alive: bool) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
 
 
+class Live(Protocol):
+    """Where a connection registers while it is open (`listener.Listener`)."""
+
+    closed: bool
+
+    def add(self, connection: Connection) -> None: ...
+
+    def discard(self, connection: Connection) -> None: ...
+
+
 class Connection(asyncio.Protocol):
     """Parses requests off one socket and writes the routes' answers back in order."""
 
-    def __init__(self, route: Route, live: set[Connection], max_body: int) -> None:
+    def __init__(self, route: Route, live: Live, max_body: int) -> None:
         self._route = route
         self._live = live  # the server's set, so closing the server closes us
         self._max_body = max_body
@@ -95,6 +105,8 @@ class Connection(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
         self._transport = cast(asyncio.Transport, transport)
         self._live.add(self)
+        if self._live.closed:  # accepted just before the listener closed
+            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._live.discard(self)
@@ -118,6 +130,7 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+            self._transport = None  # nothing more is read or written
 
     # httptools callbacks
 

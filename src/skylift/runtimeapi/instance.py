@@ -226,8 +226,14 @@ class RuntimeApiInstance:
         self._exited.set_result(describe_exit(returncode))
 
     async def wait(self) -> str:
-        """Wait for the process to end; say how ("exit status 0", "signal: killed")."""
-        return await asyncio.shield(self._exited)
+        """Wait for the process to end; say how ("exit status 0", "signal: killed").
+
+        After `close`, also wait until the Runtime API's connections are closed, so the
+        loop can be closed next without finding a transport still open.
+        """
+        status = await asyncio.shield(self._exited)
+        await self._server.wait_closed()
+        return status
 
     def kill(self) -> None:
         """Kill the process and everything it started; `alive` is False from now on."""

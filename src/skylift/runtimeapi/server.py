@@ -36,6 +36,7 @@ import orjson
 
 from skylift.engine.instance import MAX_RESPONSE
 from skylift.runtimeapi.connection import Connection, Reply, Request, Response
+from skylift.runtimeapi.listener import Listener
 
 PREFIX = "/2018-06-01/runtime/"
 
@@ -144,20 +145,16 @@ class RuntimeApiServer:
         self._queued: Job | None = None
         self._current: Job | None = None
         self._polls: collections.deque[asyncio.Future[Response]] = collections.deque()
-        self._connections: set[Connection] = set()
-        self._server: asyncio.Server | None = None
+        self._listener: Listener | None = None
         self.port = 0
 
     @classmethod
     async def start(cls, host: str = "127.0.0.1") -> RuntimeApiServer:
         self = cls()
-        loop = asyncio.get_running_loop()
         # The body limit leaves room for a response just over 6 MB, so it can be refused
         # with the size in the message.
-        self._server = await loop.create_server(
-            lambda: Connection(self.route, self._connections, MAX_RESPONSE), host, 0
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._listener = Listener(lambda live: Connection(self.route, live, MAX_RESPONSE), host)
+        self.port = self._listener.port
         return self
 
     @property
@@ -194,11 +191,13 @@ class RuntimeApiServer:
         for poll in self._polls:
             poll.cancel()
         self._polls.clear()
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for connection in list(self._connections):
-            connection.close()
+        if self._listener is not None:
+            self._listener.close()
+
+    async def wait_closed(self) -> None:
+        """After `close`: wait until its connections are closed, so a loop may end."""
+        if self._listener is not None:
+            await self._listener.wait_closed()
 
     # routes
 

@@ -78,8 +78,10 @@ class AsyncInvocations:
     async def open(self) -> None:
         for spec in self.specs.values():
             # In flight while the function runs: at most its timeout, plus a cold start
-            # (up to 10 s for a Runtime API process), plus waits for a slot. If the server
-            # dies meanwhile, the event comes back once this runs out.
+            # (up to 10 s for a Runtime API process), plus waits for a slot. A running server
+            # always deletes or re-stores the event before this runs out; if it dies, the
+            # next start returns the event at once (`State.open`), as Lambda returns an
+            # event cut off by a system error to its queue.
             visibility = str(min(43200, int(spec.timeout) * 2 + 30))
             name = store_name(spec.name)
             try:

@@ -83,6 +83,7 @@ class DirectoryStore(MultipartMethods):
         # resume one anyway once its process is gone, and the parts would fill the disk.
         for name in self._bucket_names():
             self.uploads.sweep(self.root / name)
+        _clear_writes_in_flight(self.root)
 
     # -- the protocol: each call runs on a worker thread, off the event loop --
 
@@ -386,3 +387,24 @@ class DirectoryStore(MultipartMethods):
             if file is not None:
                 file.close()
             raise
+
+
+def _clear_writes_in_flight(root: Path) -> None:
+    """Remove what writes cut off by a kill left in the buckets' ``.skylift/tmp``.
+
+    One process owns a store, so at its start nothing there belongs to a live write; an
+    upload killed mid-write would otherwise keep its bytes on disk for good.
+    """
+    with os.scandir(root) as buckets:
+        folders = [Path(entry.path) for entry in buckets if entry.is_dir()]
+    for folder in folders:
+        tmp = folder / INTERNAL / "tmp"
+        try:
+            with os.scandir(tmp) as leftovers:
+                for entry in leftovers:
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        unlink(Path(entry.path))
+        except (FileNotFoundError, NotADirectoryError):
+            continue

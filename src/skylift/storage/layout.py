@@ -18,15 +18,25 @@ named by its segment, with a ``%`` in front when the segment is empty or starts 
 the store's ``.skylift``, whatever the key: no key can collide with the store's own files.
 Data files keep their extension, so ``cats/@tom.jpg`` opens in an image viewer.
 
+A last segment longer than a file name can be (253 bytes; S3 allows the whole 1,024-byte
+key in one segment) is stored under ``%#`` and the SHA-256 of the segment, its metadata
+under ``.%#`` and the same digest; the metadata's ``key`` names it for listings. No other
+key maps to such a name: a folder named ``%`` + something is always ``%%``, ``%@``, ``%.``
+or just ``%``, and data files start with ``@``. Shorter segments keep their readable
+names, so stores written before this change read the same.
+
 Keys are opaque to S3 but become paths here, so before touching anything ``locate``
 refuses (``InvalidArgument``) keys that hold NUL or have a "." or ".." segment, and
-(``KeyTooLongError``) segments over 253 bytes, the file name limit less our marks. A key
-may start with "/", as in S3: its first segment is empty, a folder named ``%``. A literal
-"%2e%2e/x" is only a name: it is stored in a folder called "%%2e%2e".
+(``KeyTooLongError``) folder segments (those before the last "/") over 253 bytes, the
+file name limit less our marks. A key may start with "/", as in S3: its first segment is
+empty, a folder named ``%``. A literal "%2e%2e/x" is only a name: it is stored in a
+folder called "%%2e%2e".
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,17 +48,36 @@ from skylift.storage.protocol import check_key
 DATA = "@"
 META = ".@"
 INTERNAL = ".skylift"
+LONG = "%#"  # data file of a last segment too long for a file name; "." + it: metadata
 MAX_SEGMENT = 253  # NAME_MAX (255) less the ".@" of the metadata file
 
 
 def data_path(folder: Path, leaf: str) -> Path:
     """The file holding the bytes of the key whose last segment is ``leaf``."""
+    if len(leaf.encode()) > MAX_SEGMENT:
+        return folder / (LONG + _digest(leaf))
     return folder / (DATA + leaf)
 
 
 def meta_path(folder: Path, leaf: str) -> Path:
     """The file holding that key's metadata."""
+    if len(leaf.encode()) > MAX_SEGMENT:
+        return folder / ("." + LONG + _digest(leaf))
     return folder / (META + leaf)
+
+
+def _digest(leaf: str) -> str:
+    return hashlib.sha256(leaf.encode()).hexdigest()
+
+
+def _long_leaf(folder: Path, name: str) -> str | None:
+    """The last segment a ``%#`` data file stands for, from its metadata (None if lost)."""
+    try:
+        key = json.loads((folder / ("." + name)).read_bytes())["key"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    leaf = str(key).rsplit("/", 1)[-1]
+    return leaf if folder / name == data_path(folder, leaf) else None
 
 
 def locate(base: Path, bucket: str, key: str) -> tuple[Path, str]:
@@ -73,8 +102,10 @@ def locate(base: Path, bucket: str, key: str) -> tuple[Path, str]:
             value=key,
             bucket=bucket,
         )
-    if any(len(segment.encode()) > MAX_SEGMENT for segment in segments):
-        limit = f"each '/'-separated part is at most {MAX_SEGMENT} bytes in this store"
+    if any(len(segment.encode()) > MAX_SEGMENT for segment in folders):
+        limit = (
+            f"each '/'-separated part before the last is at most {MAX_SEGMENT} bytes in this store"
+        )
         raise KeyTooLongError(bucket, key, limit)
     folder = base.joinpath(*map(_folder_name, folders))
     # Defence in depth: whatever the checks above missed must still land in the bucket.
@@ -120,7 +151,11 @@ def walk(
                 name = entry.name
                 try:
                     if name.startswith(DATA):
-                        entries.append(((base + name[1:]).encode(), False, name))
+                        entries.append(((base + name[1:]).encode(), False, name[1:]))
+                    elif name.startswith(LONG):
+                        leaf = _long_leaf(folder, name)
+                        if leaf is not None:  # its metadata was lost: it cannot be named
+                            entries.append(((base + leaf).encode(), False, leaf))
                     elif not name.startswith(".") and entry.is_dir(follow_symlinks=False):
                         entries.append(((base + _segment(name) + "/").encode(), True, name))
                 except UnicodeEncodeError:
@@ -138,7 +173,7 @@ def walk(
             if after.startswith(sort_key) or after < sort_key:
                 yield from walk(folder / name, sort_key.decode(), cursor, prefix)
         elif sort_key > cursor.after:
-            yield sort_key.decode(), (folder, name[1:])
+            yield sort_key.decode(), (folder, name)
 
 
 def _folder_name(segment: str) -> str:

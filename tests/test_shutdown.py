@@ -1,0 +1,98 @@
+"""Stopping `skylift up` with invocations in flight: one line names each cancelled
+invocation, and no traceback from the server, its zygote or uvicorn reaches the terminal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+APP = """
+import os
+import time
+from skylift import App
+
+app = App()
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@app.function(timeout=120)
+def sleepy(event, context):
+    open(os.path.join(HERE, "started-" + context.aws_request_id), "w").close()
+    time.sleep(120)
+    return "done"
+
+
+@app.queue("work", batch_size=1)
+def worker(event, context):
+    sleepy(event, context)
+"""
+
+
+def invoke(url: str) -> None:
+    request = urllib.request.Request(
+        f"{url}/2015-03-31/functions/sleepy/invocations", data=b"{}", method="POST"
+    )
+    try:
+        urllib.request.urlopen(request, timeout=60).close()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        pass  # the server stopped under it: what the client sees is not this test's point
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "Ctrl-C"])
+def test_a_shutdown_names_what_it_cancelled_and_prints_no_traceback(tmp_path: Path, stop: str):
+    (tmp_path / "app.py").write_text(textwrap.dedent(APP))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "skylift.cli", "up", str(tmp_path), "--port", "0"],
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    assert server.stderr is not None
+    url = ""
+    for line in server.stderr:
+        if "serving on" in line:
+            url = line.split("serving on ")[1].strip()
+            break
+    assert url, "skylift up did not start"
+    callers = [threading.Thread(target=invoke, args=(url,), daemon=True) for _ in range(2)]
+    for caller in callers:
+        caller.start()
+    sent = subprocess.run(
+        [sys.executable, "-m", "skylift.cli", "send", "work", "{}", str(tmp_path)],
+        capture_output=True,
+        timeout=60,
+    )
+    assert sent.returncode == 0, sent.stderr
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.glob("started-*"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = sorted(p.name.removeprefix("started-") for p in tmp_path.glob("started-*"))
+    assert len(started) == 3, "all invocations must be running when the server stops"
+
+    if stop == "SIGTERM":
+        server.send_signal(signal.SIGTERM)
+    else:  # a terminal sends SIGINT to the whole foreground process group
+        os.killpg(server.pid, signal.SIGINT)
+    rest = server.stderr.read()
+    server.wait(30)
+    server.stderr.close()
+
+    assert server.returncode == 0, rest
+    assert "Traceback" not in rest and "ERROR" not in rest, rest
+    cancelled = [line for line in rest.splitlines() if line.startswith("skylift: cancelled")]
+    assert sorted(line.split("RequestId: ")[1].split()[0] for line in cancelled) == started
+    functions = sorted(line.split()[2] for line in cancelled)
+    assert functions == ["sleepy", "sleepy", "worker"]  # the queue's poller stopped in order
+    after_banner = [line for line in rest.splitlines() if not line.startswith("  ")]
+    assert after_banner == cancelled, "nothing but the cancellations"
