@@ -34,7 +34,19 @@ def slow(event, context):
 
 def start(app: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", "0", "--quiet"],
+        # --sandbox off: the handler records its runs in a file beside its code.
+        [
+            sys.executable,
+            "-m",
+            "skylift.cli",
+            "up",
+            str(app),
+            "--port",
+            "0",
+            "--quiet",
+            "--sandbox",
+            "off",
+        ],
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,

@@ -52,7 +52,18 @@ def invoke(url: str) -> None:
 def test_a_shutdown_names_what_it_cancelled_and_prints_no_traceback(tmp_path: Path, stop: str):
     (tmp_path / "app.py").write_text(textwrap.dedent(APP))
     server = subprocess.Popen(
-        [sys.executable, "-m", "skylift.cli", "up", str(tmp_path), "--port", "0"],
+        # --sandbox off: the handler marks its start in a file beside its code.
+        [
+            sys.executable,
+            "-m",
+            "skylift.cli",
+            "up",
+            str(tmp_path),
+            "--port",
+            "0",
+            "--sandbox",
+            "off",
+        ],
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,

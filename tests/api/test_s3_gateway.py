@@ -15,6 +15,9 @@ from botocore.config import Config
 
 from skylift.testing import serve
 
+# The handlers record events in a file beside their code, which the sandbox makes read-only.
+SANDBOX_OFF = ["--sandbox", "off"]
+
 APP = """
 import json, os
 from skylift import App
@@ -65,7 +68,7 @@ def app_dir(tmp_path: Path) -> Path:
 
 
 def test_presigned_and_virtual_hosted_requests_reach_s3_not_the_app(app_dir: Path) -> None:
-    with serve(str(app_dir)) as url:
+    with serve(str(app_dir), options=SANDBOX_OFF) as url:
         s3 = client(url)
         s3.put_object(Bucket="media", Key="a.txt", Body=b"shared")
         # boto3's default presigned URL is SigV2: no header says "S3" but its query.
@@ -82,7 +85,7 @@ def test_presigned_and_virtual_hosted_requests_reach_s3_not_the_app(app_dir: Pat
 
 
 def test_copy_and_multipart_fire_their_events_and_restart_sweeps_uploads(app_dir: Path) -> None:
-    with serve(str(app_dir)) as url:
+    with serve(str(app_dir), options=SANDBOX_OFF) as url:
         s3 = client(url)
         s3.put_object(Bucket="media", Key="one", Body=b"1")
         s3.copy_object(Bucket="media", Key="two", CopySource="media/one")
@@ -107,7 +110,7 @@ def test_copy_and_multipart_fire_their_events_and_restart_sweeps_uploads(app_dir
         )
     uploads = app_dir / ".skylift" / "objects" / "media" / ".skylift" / "uploads"
     assert any(uploads.rglob("*.part"))  # left behind by the stopped server
-    with serve(str(app_dir)) as url:
+    with serve(str(app_dir), options=SANDBOX_OFF) as url:
         s3 = client(url)
         assert s3.list_multipart_uploads(Bucket="media").get("Uploads", []) == []
         assert not any(uploads.rglob("*"))

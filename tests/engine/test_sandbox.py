@@ -94,6 +94,9 @@ def server(tmp_path_factory):
     app = write_app(tmp_path_factory.mktemp("sandboxed"))
     log = ServerLog()
     with serve(str(app), log=log) as url:
+        deadline = time.monotonic() + 10  # the sandbox line follows "serving on"
+        while "sandbox:" not in log.text and time.monotonic() < deadline:
+            time.sleep(0.02)
         if "own PID/mount/IPC namespaces" not in log.text:
             if os.environ.get("CI") == "true":
                 pytest.fail(f"the sandbox has no namespaces under CI: {log.text}")
