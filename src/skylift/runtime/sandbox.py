@@ -1,14 +1,15 @@
 """An instance's sandbox, entered by a new worker before any of its user code runs.
 
 A forked worker W calls `enter`. W joins the instance's memory and pids cgroups (the
-supervisor made a folder for the server; W makes its own below it), then unshares a user,
-PID and IPC namespace and forks H, the process that serves invocations, which takes a
-mount namespace of its own. H is PID 1 of its namespace: it sees only its own processes
-in `/proc`, cannot name (so cannot signal) any process outside, and when it dies the
-kernel kills everything it started, whatever `setsid` or double fork it did. In H's mount namespace the whole file system is
-read-only, `/tmp` is a private folder, `/proc` is its own, and the server's state and the
-host's secrets are hidden. W only waits for H, cleans up, and exits as H did, so the
-zygote's reaping and killing work unchanged (killing W kills H: parent-death signal).
+supervisor made a folder for the server; W makes its own below it), then unshares a
+user, PID and IPC namespace and forks H, the process that serves invocations, which
+takes a mount namespace of its own. H is PID 1 of its namespace: it sees only its own
+processes in `/proc`, cannot name (so cannot signal) any process outside, and when it
+dies the kernel kills everything it started, whatever `setsid` or double fork it did.
+In H's mount namespace the whole file system is read-only, `/tmp` is a private folder,
+`/proc` is its own, and the server's state and the host's secrets are hidden. W only
+waits for H, cleans up, and exits as H did, so the zygote's reaping and killing work
+unchanged (killing W kills H: parent-death signal).
 
 Settings come from the supervisor (`engine/sandboxing.py`) in the zygote's setup.
 """
