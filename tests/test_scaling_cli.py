@@ -93,6 +93,7 @@ def test_status_shows_each_function_with_its_instances_and_counters(app_dir):
         assert int(sleepy[9]) >= 3  # cold starts
         assert any(r.startswith("other ") for r in rows)
         assert "autoscaling on" in table.stdout
+        assert "sandbox: " in table.stdout and "memory limit by" in table.stdout
 
 
 def serve_url(app_dir: Path) -> str:

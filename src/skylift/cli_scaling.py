@@ -80,6 +80,8 @@ def render(status: dict[str, Any]) -> str:
         + ("on" if status["autoscaling"] else "off")
         + "; * = no reserved concurrency (the server's limit applies)"
     )
+    if status.get("sandbox"):
+        lines.append(status["sandbox"])
     decisions = [
         (d["at"], name, d)
         for name, entry in status["functions"].items()

@@ -35,10 +35,12 @@ class ControlApi:
         pools: Mapping[str, Pool],
         budget: Budget,
         autoscaler: Autoscaler,
+        sandbox: str | None = None,
     ) -> None:
         self.pools = pools
         self.budget = budget
         self.autoscaler = autoscaler
+        self.sandbox = sandbox  # what the instance sandbox does here, in one line
         self.started = time.time()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,6 +93,7 @@ class ControlApi:
                 "throttles": self.budget.throttles,
             },
             "functions": functions,
+            "sandbox": self.sandbox,
         }
 
     def scale(self, name: str, body: bytes) -> tuple[int, dict[str, Any]]:

@@ -47,6 +47,7 @@ class Sandbox:
         if not enabled:
             return
         tag = f"skylift-{os.getpid()}"
+        sweep_stale()
         self.memory_cgroup = _make_cgroup("memory", tag)
         self.pids_cgroup = _make_cgroup("pids", tag)
         self.tmp_root = tempfile.mkdtemp(prefix=f"{tag}-tmp-")
@@ -88,6 +89,41 @@ class Sandbox:
                 remove_cgroup(base)
         if self.tmp_root:
             shutil.rmtree(self.tmp_root, ignore_errors=True)
+
+
+def sweep_stale() -> None:
+    """Remove what servers killed before their cleanup left: their /tmp folders and
+    cgroup folders, named after a pid that no longer runs."""
+    found = [
+        (entry.path, entry.name)
+        for entry in os.scandir(tempfile.gettempdir())
+        if entry.name.startswith("skylift-") and "-tmp-" in entry.name
+    ]
+    for controller in ("memory", "pids"):
+        mount, own = _v1_mount(controller), _own_cgroup(controller)
+        if mount and own:
+            parent = os.path.join(mount, own.lstrip("/"))
+            with contextlib.suppress(OSError):
+                found += [
+                    (e.path, e.name) for e in os.scandir(parent) if e.name.startswith("skylift-")
+                ]
+    for path, name in found:
+        pid = name.split("-")[1]
+        if pid.isdigit() and not _running(int(pid)):
+            if "-tmp-" in name:
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                remove_cgroup(path)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def hidden_paths(state_dir: Path, code_dirs: list[str]) -> list[str]:

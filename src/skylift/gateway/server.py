@@ -175,7 +175,9 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
             FunctionsApi(platform.specs, platform.pools, region=state.region),
             MappingsApi(platform.specs, region=state.region),
         ),
-        "control": ControlApi(platform.pools, platform.budget, platform.autoscaler),
+        "control": ControlApi(
+            platform.pools, platform.budget, platform.autoscaler, platform.sandbox_line()
+        ),
         "unserved": Unserved(),
     }
 

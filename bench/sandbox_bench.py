@@ -1,0 +1,147 @@
+"""What the instance sandbox costs: cold start, warm invocation and memory, on vs off.
+
+Rounds alternate the sandbox on and off in one process, so both see the same machine.
+Cold start: a new instance from the zygote to its first answer (fork, sandbox, first
+invocation). Warm: one more invocation on a warm instance. Memory: the proportional set
+size of a warm instance's processes (with the sandbox: the waiting parent and the
+serving process).
+
+    python bench/sandbox_bench.py --out docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from report import write_section
+
+from skylift.engine.platform import Platform
+from skylift.loader import resolve_target
+
+APP = """
+from skylift import App
+
+app = App()
+
+
+@app.function()
+def probe(event, context):
+    return 1
+"""
+ROUNDS = 4
+COLD = 25
+WARM = 400
+
+
+def pss_kib(pid: int) -> int:
+    """Private memory (USS: pages no other process maps) of `pid` and its children (the
+    sandbox's serving process is W's child): what one more instance costs the host. PSS
+    would also charge each process a share of the zygote's pages, and the sandbox's
+    waiting parent would take its share of those without adding any memory."""
+    total = 0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    for each in pids:
+        try:
+            with open(f"/proc/{each}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+async def measure(app: Path, sandbox: bool) -> dict[str, list[float]]:
+    platform = await Platform.start(resolve_target(str(app), None), sandbox=sandbox, policy=None)
+    pool = platform.pools["probe"]
+    cold, warm, memory = [], [], []
+    try:
+        for _ in range(COLD):
+            started = time.perf_counter()
+            instance = await pool._start()
+            await instance.invoke("cold", b"{}")
+            cold.append((time.perf_counter() - started) * 1000)
+            memory.append(pss_kib(instance.pid) / 1024)
+            instance.kill()
+            instance.close()
+            pool.size -= 1
+        instance = await pool._start()
+        for _ in range(WARM):
+            started = time.perf_counter()
+            await instance.invoke("warm", b"{}")
+            warm.append((time.perf_counter() - started) * 1e6)
+        instance.kill()
+        instance.close()
+        pool.size -= 1
+    finally:
+        await platform.close()
+    return {"cold": cold, "warm": warm, "memory": memory}
+
+
+async def run(app: Path) -> dict[str, dict[str, list[float]]]:
+    results: dict[str, dict[str, list[float]]] = {
+        "on": {"cold": [], "warm": [], "memory": []},
+        "off": {"cold": [], "warm": [], "memory": []},
+    }
+    for _ in range(ROUNDS):
+        for mode in ("on", "off"):
+            for key, values in (await measure(app, mode == "on")).items():
+                results[mode][key] += values
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        app = Path(directory)
+        (app / "app.py").write_text(APP)
+        results = asyncio.run(run(app))
+
+    def row(name: str, r: dict[str, Any]) -> str:
+        return (
+            f"| {name} | {statistics.median(r['cold']):.2f} ms | "
+            f"{statistics.quantiles(r['cold'], n=10)[-1]:.2f} ms | "
+            f"{statistics.median(r['warm']):.0f} µs | {statistics.median(r['memory']):.2f} MiB |"
+        )
+
+    on, off = results["on"], results["off"]
+    added = statistics.median(on["cold"]) - statistics.median(off["cold"])
+    text = "\n".join(
+        [
+            "## Sandbox: what an instance's sandbox costs",
+            "",
+            f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} "
+            "cores. Command: `make bench` (`python bench/sandbox_bench.py`): "
+            f"{ROUNDS} alternating rounds of {COLD} cold starts (zygote fork to first "
+            f"answer) and {WARM} warm invocations each, sandbox on and off. Memory is the "
+            "private memory (USS) of a new instance's processes after its first answer.",
+            "",
+            "| sandbox | cold start p50 | cold start p90 | warm invocation p50 | USS |",
+            "|---|---:|---:|---:|---:|",
+            row("on (default)", on),
+            row("off (`--sandbox off`)", off),
+            "",
+            f"The sandbox adds {added:.2f} ms to a cold start (target: at most 3 ms).",
+        ]
+    )
+    print(text)
+    if args.out:
+        write_section(args.out, "sandbox", text)
+
+
+if __name__ == "__main__":
+    main()
