@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import boto3
@@ -341,3 +342,42 @@ def test_an_instance_calls_no_aws_from_a_bare_http_route(tmp_path):
     )
     with serve(str(app)) as url:
         assert httpx.get(url + "/env").json() == {"endpoint": url + "/_skylift/unserved"}
+
+
+def test_an_sqs_message_with_a_trace_header_continues_that_trace(tmp_path):
+    app = write(
+        tmp_path / "app",
+        """
+        import os
+        from skylift import App
+        app = App()
+
+        @app.queue("traced")
+        def consume(event, context):
+            record = event["Records"][0]
+            print("TRACE", os.environ["_X_AMZN_TRACE_ID"], record["attributes"]["AWSTraceHeader"])
+        """,
+    )
+    root = "1-5759e988-bd862e3fe1be46a994272793"
+    log = ServerLog()
+    with serve(str(app), log=log) as url:
+        sqs = boto3.client("sqs", endpoint_url=url, **CLIENT)
+        queue = sqs.get_queue_url(QueueName="traced")["QueueUrl"]
+        sqs.send_message(
+            QueueUrl=queue,
+            MessageBody="x",
+            MessageSystemAttributes={
+                "AWSTraceHeader": {
+                    "DataType": "String",
+                    "StringValue": f"Root={root};Parent=53995c3f42cd8ad8;Sampled=1",
+                }
+            },
+        )
+        deadline = time.monotonic() + 10
+        while "TRACE" not in log.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    line = next(line for line in log.text.splitlines() if "TRACE" in line)
+    trace, header = line.split("TRACE ", 1)[1].split(" ", 1)
+    assert trace.startswith(f"Root={root};Parent=") and trace.endswith(";Sampled=1")
+    assert "53995c3f42cd8ad8" not in trace  # Lambda's own segment is the parent
+    assert header == f"Root={root};Parent=53995c3f42cd8ad8;Sampled=1"

@@ -111,6 +111,20 @@ def new_trace_id() -> str:
     return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
 
 
+def continued_trace(header: str | None) -> str | None:
+    """The trace header of an invocation that continues `header` (an SQS message's
+    `AWSTraceHeader`): its Root and sampling decision, with Lambda's own segment as
+    Parent. None when it carries no Root (the invocation then starts a trace of its own)."""
+    if not header:
+        return None
+    fields = dict(part.split("=", 1) for part in header.split(";") if "=" in part)
+    root = fields.get("Root")
+    if not root:
+        return None
+    sampled = fields.get("Sampled", "0")
+    return f"Root={root};Parent={secrets.token_hex(8)};Sampled={sampled}"
+
+
 def shared_environment(code_dir: str, runtime: str) -> dict[str, str]:
     """The variables every function of a code package shares (set before its init phase).
 

@@ -29,6 +29,7 @@ from skylift.engine.invoker import Invoker
 from skylift.errors import SkyliftError
 from skylift.events.sqs import sqs_event
 from skylift.queues.protocol import QueueBackend, ReceivedMessage
+from skylift.runtime.environ import continued_trace
 from skylift.triggers import QueueTrigger
 
 logger = logging.getLogger("skylift.queues")
@@ -168,7 +169,9 @@ class QueueMapping:
         event = orjson.dumps(sqs_event(batch, self.queue_arn, self.region))
         self.invocations += 1
         try:
-            result = await self.invoker.invoke(self.function, event)
+            # As on Lambda, a message sent with a trace header continues that trace.
+            trace = continued_trace(batch[0].attributes.get("AWSTraceHeader"))
+            result = await self.invoker.invoke(self.function, event, trace_id=trace)
         except SkyliftError as exc:  # throttled, or the platform failed: the batch returns
             self.failures += 1
             logger.warning(
