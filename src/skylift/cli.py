@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 import orjson
@@ -11,6 +11,9 @@ import orjson
 from skylift.client import DEFAULT_URL
 from skylift.errors import SkyliftError
 from skylift.loader import Target, resolve_target
+
+if TYPE_CHECKING:
+    from skylift.gateway.guard import Guard
 
 APP_HELP = "a directory holding app.py or template.yaml, a .py file, or module:attribute"
 
@@ -101,6 +104,22 @@ def main() -> None:
     help="off: instances run without their own namespaces, read-only files, private /tmp "
     "and memory limit (for debugging only).",
 )
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Another Host name (and its subdomains) this server answers to, e.g. a shared "
+    "server's DNS name. Requests naming any other host get 421.",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="A web origin (https://app.example) whose browser pages may call the AWS and "
+    "control APIs; others are refused. '*' allows any (not advised).",
+)
 def up(
     app: str | None,
     template: str | None,
@@ -114,6 +133,8 @@ def up(
     no_autoscale: bool,
     env_vars: str | None,
     sandbox: str,
+    allow_hosts: tuple[str, ...],
+    cors_origins: tuple[str, ...],
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -123,6 +144,7 @@ def up(
 
     target = _target(app, template)
     overrides = _overrides(env_vars)
+    guard = _guard(host, allow_hosts, cors_origins)
 
     def ready(platform: Platform, router: Router, bound: int) -> None:
         base = f"http://{host}:{bound}"
@@ -177,6 +199,7 @@ def up(
                 policy=None if no_autoscale else Policy(max_scale_up_rate=scale_up_rate),
                 overrides=overrides,
                 sandbox=sandbox == "on",
+                guard=guard,
             )
         )
     except SkyliftError as exc:
@@ -185,6 +208,28 @@ def up(
         _fail(str(exc))
     except KeyboardInterrupt:
         pass
+
+
+def _guard(host: str, allow_hosts: tuple[str, ...], cors_origins: tuple[str, ...]) -> Guard:
+    from skylift.gateway.guard import Guard, loopback
+
+    token = None
+    if not loopback(host):
+        import os
+        import secrets
+
+        chosen = os.environ.get("SKYLIFT_TOKEN")
+        token = chosen or secrets.token_urlsafe(24)
+        click.echo(
+            f"skylift: warning: listening on {host} exposes this server beyond this machine: "
+            "the app's routes and the SQS and S3 APIs to anyone who reaches the port; the "
+            "control and Lambda APIs need the token "
+            + ("in SKYLIFT_TOKEN" if chosen else f"{token} (choose one with SKYLIFT_TOKEN)")
+            + ", sent as `Authorization: Bearer TOKEN` or as the AWS access key id. "
+            "See docs/security.md.",
+            err=True,
+        )
+    return Guard.build(host, allow_hosts, cors_origins, token)
 
 
 @main.command()

@@ -6,6 +6,7 @@ Both talk to the server's control API. They find it from `--url`, or from the
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -53,7 +54,7 @@ def _client(app: str | None, template: str | None, url: str | None) -> Client:
             f"no skylift server is running for {home} (no live {state / server_file.NAME}): "
             "start one with `skylift up`, or pass --url"
         )
-    return Client(found)
+    return Client(found, token=server_file.token(state) or os.environ.get("SKYLIFT_TOKEN"))
 
 
 def render(status: dict[str, Any]) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any, cast
 
@@ -34,6 +35,9 @@ class ClientError(SkyliftError):
 class Client:
     url: str = DEFAULT_URL
     timeout: float = 30.0
+    # The server's token (`skylift up` beyond loopback), sent as a bearer token; by
+    # default SKYLIFT_TOKEN, read here at the edge.
+    token: str | None = field(default_factory=lambda: os.environ.get("SKYLIFT_TOKEN") or None)
 
     def sqs(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """Call an SQS action, e.g. `sqs("SendMessage", {"QueueUrl": ..., ...})`."""
@@ -148,6 +152,8 @@ class Client:
         return f"{self.url.rstrip('/')}/{bucket}/{urllib.parse.quote(key, safe='/~')}"
 
     def _send(self, request: urllib.request.Request) -> tuple[int, bytes, Message]:
+        if self.token and not request.has_header("Authorization"):
+            request.add_header("Authorization", f"Bearer {self.token}")
         # Headers stay an email.message.Message: its lookups ignore case, as HTTP's do.
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:

@@ -12,10 +12,13 @@ from pathlib import Path
 NAME = "server.json"
 
 
-def announce(state_dir: Path, url: str) -> None:
+def announce(state_dir: Path, url: str, token: str | None = None) -> None:
+    """Say where the server is (and its token, for the CLI: readable by its owner only)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     temporary = state_dir / f".{NAME}.{os.getpid()}"
-    temporary.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as f:
+        json.dump({"url": url, "pid": os.getpid(), "token": token}, f)
     temporary.replace(state_dir / NAME)  # atomic: a reader sees the old file or the new
 
 
@@ -25,6 +28,14 @@ def withdraw(state_dir: Path) -> None:
     with contextlib.suppress(OSError, ValueError):
         if json.loads(path.read_text()).get("pid") == os.getpid():
             path.unlink()
+
+
+def token(state_dir: Path) -> str | None:
+    """The token of the server running for this state, if it has one."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        found = json.loads((state_dir / NAME).read_text()).get("token")
+        return str(found) if found else None
+    return None
 
 
 def find(state_dir: Path) -> str | None:

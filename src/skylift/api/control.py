@@ -115,6 +115,15 @@ class ControlApi:
                 "message": 'send a JSON object with "min" and/or "max" (whole numbers), '
                 f"got {body[:200].decode('utf-8', 'replace')}"
             }
+        minimum = request.get("min")
+        others = sum(p.minimum for n, p in self.pools.items() if n != name)
+        # (A minimum over the limit by itself is set_limits' to refuse, in its words.)
+        if isinstance(minimum, int) and others + minimum > self.budget.limit >= minimum:
+            return 400, {
+                "message": f"{name}: min {minimum} would keep {others + minimum} instances warm "
+                f"in all, over the server's --concurrency {self.budget.limit}; lower it (at "
+                f"most {max(self.budget.limit - others, 0)}) or start the server with more"
+            }
         try:
             pool.set_limits(request.get("min"), request.get("max"))
         except ValueError as exc:

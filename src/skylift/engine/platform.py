@@ -16,6 +16,7 @@ from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_WAIT, Pool
 from skylift.engine.sandboxing import Sandbox
 from skylift.engine.zygote import Zygote
 from skylift.env_vars import Overrides, ignored, override
+from skylift.errors import DeclarationError
 from skylift.loader import AppTarget, Target
 from skylift.runtime.environ import offline_environment, region
 from skylift.spec import FunctionSpec, Resources, validate_app, validate_destinations
@@ -150,6 +151,13 @@ class Platform:
                 await asyncio.gather(*(z.start() for z in zygotes))
             validate_app(specs)
             validate_destinations(specs)
+            warm = sum(spec.min_instances for spec in specs)
+            if warm > concurrency:
+                raise DeclarationError(
+                    f"the functions' minimum instances add up to {warm}, over the server's "
+                    f"--concurrency {concurrency}: lower min_instances (SAM "
+                    "ProvisionedConcurrencyConfig) or raise --concurrency"
+                )
             for note in ignored(specs, overrides):
                 logger.warning("%s", note)
         except BaseException:

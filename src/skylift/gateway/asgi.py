@@ -23,6 +23,7 @@ from skylift.events.http import (
     MalformedResponse,
     RequestIds,
 )
+from skylift.gateway.guard import Guard, refused
 from skylift.gateway.protocol import HEADER_NAMES
 from skylift.runtime.environ import UNSERVED_PATH
 from skylift.sources.http import Router
@@ -55,10 +56,12 @@ class Gateway:
         invoker: Invoker,
         *,
         services: Mapping[str, Asgi] | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.router = router
         self.invoker = invoker
         self.services = dict(services or {})
+        self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,7 +69,12 @@ class Gateway:
                 await lifespan(receive, send)
             return
         if self.services:
-            service = self.services.get(aws_service(scope))
+            name = aws_service(scope)
+            service = self.services.get(name)
+            if self.guard is not None and await refused(
+                self.guard, scope, name if service is not None else None, send
+            ):
+                return
             if service is not None:
                 await service(scope, receive, send)
                 return

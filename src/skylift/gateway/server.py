@@ -20,6 +20,7 @@ from skylift.engine.platform import Platform
 from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT
 from skylift.env_vars import Overrides
 from skylift.gateway.asgi import Gateway
+from skylift.gateway.guard import Guard
 from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import Target
 from skylift.observe.console import ConsoleLog
@@ -79,18 +80,27 @@ async def serve(
     policy: Policy | None = DEFAULT_POLICY,
     overrides: Overrides | None = None,
     sandbox: bool = True,
+    guard: Guard | None = None,
 ) -> None:
-    """Load `target`, then serve it until cancelled or interrupted."""
+    """Load `target`, then serve it until cancelled or interrupted.
+
+    `guard` checks who may drive the server (Host, browser origins, the token); by
+    default it admits only this machine's names (`Guard.build(host)`).
+    """
+    guard = guard or Guard.build(host)
     sock = listen(host, port)  # before loading: a busy port should fail fast and clearly
     # Known before the init phase, so clients created at import point at this server.
     url = f"http://{url_host(host)}:{sock.getsockname()[1]}"
+    environment = aws_environment(url)
+    if guard.token is not None:  # the server's own functions may call its Lambda API
+        environment["AWS_ACCESS_KEY_ID"] = guard.token
     try:
         platform = await Platform.start(
             target,
             concurrency=concurrency,
             idle_timeout=idle_timeout,
             policy=policy,
-            environment=aws_environment(url),
+            environment=environment,
             overrides=overrides,
             sandbox=sandbox,
         )
@@ -110,14 +120,14 @@ async def serve(
     try:
         await platform.start_sources(fast_retries=fast_retries)
         router = Router(platform.specs.values())
-        gateway = Gateway(router, platform.invoker, services=aws_services(platform))
+        gateway = Gateway(router, platform.invoker, services=aws_services(platform), guard=guard)
         server = uvicorn.Server(build_config(gateway, host, port))
         serving = asyncio.ensure_future(_serve_until_stopped(server, sock))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
         if server.started:
             bound = sock.getsockname()[1]  # the real port, for port 0
-            server_file.announce(platform.state_dir, url)
+            server_file.announce(platform.state_dir, url, guard.token)
             if on_ready is not None:
                 on_ready(platform, router, bound)
         await serving
