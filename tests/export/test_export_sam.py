@@ -191,6 +191,7 @@ def test_a_decorator_app_exports_to_a_template_that_loads_back_the_same(tmp_path
     out = tmp_path / "deploy" / "template.yaml"
     done = skylift("export", "sam", str(app), "--out", str(out))
     assert done.returncode == 0, done.stderr
+    assert "add skylift to" in done.stderr  # the handlers import it, on Lambda too
     model = loaded(str(app))
     specs, resources = sam.load(out)
     assert sorted(map(comparable, specs), key=lambda s: s["name"]) == sorted(

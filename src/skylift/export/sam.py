@@ -55,6 +55,11 @@ class SamExporter:
             "Description": f"{app.name}: exported by `skylift export sam`",
             "Resources": {**functions, **dict(sorted(resources.items()))},
         }
+        if not app.target.endswith((".yaml", ".yml", ".json")) and not _requires_skylift(app):
+            notes.append(
+                f"the handlers' module imports skylift (App): add skylift to "
+                f"{app.code_dir / 'requirements.txt'} so `sam build` packages it"
+            )
         text = yaml.safe_dump(template, sort_keys=False, default_flow_style=False, width=100)
         return Plan((File(self.out.name, text, "SAM template", app.name),), tuple(notes))
 
@@ -134,3 +139,11 @@ def _destination(ids: Ids, destination: Destination) -> dict[str, Any]:
     if destination.kind == "queue":
         return {"Type": "SQS", "Destination": arn(ids.queue(destination.name))}
     return {"Type": "Lambda", "Destination": arn(ids.function(destination.name))}
+
+
+def _requires_skylift(app: AppModel) -> bool:
+    requirements = app.code_dir / "requirements.txt"
+    if not requirements.is_file():
+        return False
+    lines = requirements.read_text(encoding="utf-8", errors="replace").splitlines()
+    return any(line.strip().lower().startswith("skylift") for line in lines)
