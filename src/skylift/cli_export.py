@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -24,6 +25,13 @@ def _fail(message: str) -> NoReturn:
 def _load(app: str | None, template: str | None, name: str | None) -> AppModel:
     from skylift.export.model import load_app
     from skylift.gateway.server import run
+
+    if name is not None and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?", name):
+        # It names the image, the Kubernetes objects and their DNS names.
+        _fail(
+            f"--name {name!r} is invalid: use up to 50 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
 
     loaded: list[AppModel] = []
 

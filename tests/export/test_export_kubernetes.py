@@ -167,3 +167,10 @@ def test_bad_replicas_are_refused_before_anything_is_written(tmp_path: Path) -> 
     assert done.returncode == 2
     assert "--replicas 12 must be from 1 to --max-replicas 10" in done.stderr
     assert not (app / "k8s").exists()
+
+
+def test_a_name_kubernetes_would_refuse_is_refused_here(tmp_path: Path) -> None:
+    app = write_app(tmp_path / "api", API)
+    done = skylift("export", "kubernetes", str(app), "--name", "My_App")
+    assert done.returncode == 2 and "--name 'My_App' is invalid" in done.stderr
+    assert not (app / "k8s").exists()
