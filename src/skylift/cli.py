@@ -359,10 +359,11 @@ def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:
 
 
 def _register() -> None:
+    from skylift.cli_export import COMMANDS as EXPORT
     from skylift.cli_resources import COMMANDS
     from skylift.cli_scaling import COMMANDS as SCALING
 
-    for command in (*COMMANDS, *SCALING):
+    for command in (*COMMANDS, *SCALING, *EXPORT):
         main.add_command(command)
 
 

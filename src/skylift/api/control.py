@@ -1,5 +1,9 @@
 """skylift's own control API, on the gateway's port under `/_skylift/`.
 
+- `GET /_skylift/health`: `{"status": "ok"}`, for container health checks and
+  Kubernetes probes. This API is mounted only once the init phase has run and the
+  sources (queues, schedules, uploads) are up, and uvicorn answers nothing before, so
+  any answer at all means ready: there is no "starting" state to report.
 - `GET /_skylift/status`: the server's concurrency budget, and per function its
   instances (busy, idle), the autoscaler's target and recent decisions, its limits,
   invocations, throttles and cold starts. `skylift status` shows it.
@@ -54,6 +58,12 @@ class ControlApi:
             await _answer(send, 413, {"message": f"the body is over {MAX_BODY} bytes"})
             return
         parts = path[len(CONTROL_PREFIX) :].strip("/").split("/")
+        if parts == ["health"]:
+            if method not in ("GET", "HEAD"):
+                await _answer(send, 405, {"message": f"{path} answers GET, not {method}"})
+                return
+            await _answer(send, 200, {"status": "ok"})
+            return
         if parts == ["status"]:
             if method != "GET":
                 await _answer(send, 405, {"message": f"{path} answers GET, not {method}"})
@@ -71,7 +81,8 @@ class ControlApi:
             send,
             404,
             {
-                "message": f"no control API at {path}: use GET {CONTROL_PREFIX}status or "
+                "message": f"no control API at {path}: use GET {CONTROL_PREFIX}health, "
+                f"GET {CONTROL_PREFIX}status or "
                 f"PUT {CONTROL_PREFIX}functions/NAME/scaling"
             },
         )

@@ -1,0 +1,194 @@
+"""`skylift export docker|kubernetes|sam`: files that run the app elsewhere; never a deploy."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from skylift.errors import SkyliftError
+from skylift.export.model import AppModel
+from skylift.export.plan import Exporter, Plan, table, write
+from skylift.loader import resolve_target
+
+APP_HELP = "APP: a directory holding app.py or template.yaml, a .py file, or module:attribute."
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"skylift: {message}", err=True)
+    sys.exit(2)
+
+
+def _load(app: str | None, template: str | None, name: str | None) -> AppModel:
+    from skylift.export.model import load_app
+    from skylift.gateway.server import run
+
+    if name is not None and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?", name):
+        # It names the image, the Kubernetes objects and their DNS names.
+        _fail(
+            f"--name {name!r} is invalid: use up to 50 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+
+    loaded: list[AppModel] = []
+
+    async def load() -> None:
+        loaded.append(await load_app(resolve_target(app, template), name))
+
+    try:
+        run(load)
+    except SkyliftError as exc:
+        _fail(str(exc))
+    return loaded[0]
+
+
+def _export(model: AppModel, exporter: Exporter, out: Path, dry_run: bool) -> None:
+    try:
+        plan: Plan = exporter.plan(model)
+    except SkyliftError as exc:
+        _fail(str(exc))
+    if dry_run:
+        click.echo(table(plan), nl=False)
+    else:
+        try:
+            written = write(plan, out)
+        except (SkyliftError, OSError) as exc:
+            _fail(f"cannot write the export to {out}: {exc}")
+        shown = [f for f in plan.files if f.source is None]
+        for entry in shown:
+            click.echo(f"wrote {out / entry.path}", err=True)
+        if len(written) > len(shown):
+            click.echo(f"copied {len(written) - len(shown)} source files into {out}", err=True)
+    for note in plan.notes:
+        click.echo(f"skylift: note: {note}", err=True)
+
+
+@click.group(epilog=APP_HELP)
+def export() -> None:
+    """Write files that run APP elsewhere: a container image, Kubernetes, AWS SAM."""
+
+
+_template = click.option(
+    "--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template."
+)
+_name = click.option("--name", default=None, help="The app's name (default: its folder's).")
+_dry_run = click.option("--dry-run", is_flag=True, help="Print the plan as a table; write nothing.")
+
+
+@export.command(epilog=APP_HELP)
+@click.argument("app", required=False)
+@_template
+@_name
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The build context to write (default: the app's folder).",
+)
+@click.option("--base-image", default=None, help="The Python image (default: pinned slim image).")
+@click.option(
+    "--skylift",
+    "skylift_requirement",
+    default=None,
+    metavar="REQUIREMENT",
+    help="Install skylift with this pip requirement instead of copying this source tree.",
+)
+@_dry_run
+def docker(
+    app: str | None,
+    template: str | None,
+    name: str | None,
+    out: str | None,
+    base_image: str | None,
+    skylift_requirement: str | None,
+    dry_run: bool,
+) -> None:
+    """A Dockerfile and .dockerignore serving APP with `skylift up` (nothing is built)."""
+    from skylift.export.docker import DockerExporter
+
+    model = _load(app, template, name)
+    where = Path(out) if out is not None else model.code_dir
+    _export(model, DockerExporter(where, base_image, skylift_requirement), where, dry_run)
+    if not dry_run:
+        click.echo(f"build it with: docker build -t {model.name} {where}", err=True)
+
+
+@export.command(epilog=APP_HELP)
+@click.argument("app", required=False)
+@_template
+@_name
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The folder for the manifests (default: k8s/ in the app's folder).",
+)
+@click.option("--image", default=None, help="The app's image (default: NAME:latest).")
+@click.option("--namespace", "-n", default="default", show_default=True)
+@click.option(
+    "--replicas",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Pods at least (the autoscaler's floor).",
+)
+@click.option(
+    "--max-replicas",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Pods at most.",
+)
+@_dry_run
+def kubernetes(
+    app: str | None,
+    template: str | None,
+    name: str | None,
+    out: str | None,
+    image: str | None,
+    namespace: str,
+    replicas: int,
+    max_replicas: int,
+    dry_run: bool,
+) -> None:
+    """Kubernetes manifests for APP's image: workload, Service, autoscaling, disruption budget."""
+    from skylift.export.kubernetes import KubernetesExporter
+
+    model = _load(app, template, name)
+    where = Path(out) if out is not None else model.code_dir / "k8s"
+    exporter = KubernetesExporter(image, namespace, replicas, max_replicas)
+    _export(model, exporter, where, dry_run)
+    if not dry_run:
+        click.echo(f"apply them with: kubectl apply -f {where}", err=True)
+
+
+@export.command(epilog=APP_HELP)
+@click.argument("app", required=False)
+@_template
+@_name
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The template to write (default: template.yaml in the app's folder).",
+)
+@_dry_run
+def sam(
+    app: str | None, template: str | None, name: str | None, out: str | None, dry_run: bool
+) -> None:
+    """An AWS SAM template for APP's functions, triggers, queues and buckets."""
+    from skylift.export.sam import SamExporter
+
+    model = _load(app, template, name)
+    where = Path(out) if out is not None else model.code_dir / "template.yaml"
+    if where.resolve() == (model.code_dir / model.target).resolve():
+        _fail(f"{where} is the template being exported: pass --out with another file")
+    _export(model, SamExporter(where), where.parent, dry_run)
+    if not dry_run:
+        click.echo(f"deploy it with: sam build -t {where} && sam deploy --guided", err=True)
+
+
+COMMANDS = (export,)

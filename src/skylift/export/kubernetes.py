@@ -1,0 +1,226 @@
+"""`skylift export kubernetes`: manifests that run the app's image on a cluster.
+
+One pod runs `skylift up` (every function, with skylift's own autoscaler inside it);
+Kubernetes scales pods. An app that keeps queues or buckets gets a StatefulSet, each pod
+with its own volume for `.skylift/`, so nothing a pod accepted is lost when it is
+rescheduled or scaled in (it is served again when the pod returns); other apps get a
+Deployment. Scaling: an HPA on CPU, or, for a queue-driven app, a KEDA ScaledObject on
+queue depth and CPU (see `kubernetes_scaling`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from skylift.export.docker import HEALTH_PATH, PORT, STATE_DIR, UID
+from skylift.export.kubernetes_scaling import Scaling, autoscaling
+from skylift.export.manifests import Manifest, labels, metadata, quantity_mib, to_yaml
+from skylift.export.model import AppModel
+from skylift.export.plan import ExportError, File, Plan
+from skylift.runtime.environ import region
+
+SUPERVISOR_MIB = 128  # the `skylift up` process and its zygote, before any instance
+LAMBDA_MIB_PER_VCPU = 1769  # Lambda gives a function one vCPU at 1,769 MB
+DRAIN_SECONDS = 10
+CONFIG_DIR = "/etc/skylift"
+ENV_VARS_FILE = "env-vars.json"
+
+
+@dataclass(frozen=True)
+class KubernetesExporter:
+    """Plan the manifests for `app`'s image `image` in `namespace`."""
+
+    image: str | None = None
+    namespace: str = "default"
+    replicas: int = 2
+    max_replicas: int = 10
+    storage: str = "1Gi"
+
+    def plan(self, app: AppModel) -> Plan:
+        if not 1 <= self.replicas <= self.max_replicas:
+            raise ExportError(
+                f"--replicas {self.replicas} must be from 1 to --max-replicas "
+                f"{self.max_replicas}: lower it or raise --max-replicas"
+            )
+        workload = self.workload(app)
+        scaling = Scaling(app, self.namespace, workload["kind"], self.replicas, self.max_replicas)
+        manifests = [
+            ("configmap.yaml", self.config_map(app)),
+            (f"{workload['kind'].lower()}.yaml", workload),
+            ("service.yaml", self.service(app)),
+            *autoscaling(scaling),
+            ("poddisruptionbudget.yaml", self.disruption_budget(app)),
+        ]
+        files = tuple(
+            File(path, to_yaml(manifest), manifest["kind"], manifest["metadata"]["name"])
+            for path, manifest in manifests
+        )
+        notes = []
+        if app.stateful:
+            notes.append(
+                "the app keeps queues or buckets: each pod keeps its own in a volume of its "
+                "StatefulSet, so a message is consumed by the pod that accepted it"
+            )
+        return Plan(files, tuple(notes))
+
+    # --- objects ---------------------------------------------------------------------
+
+    def config_map(self, app: AppModel) -> Manifest:
+        # The functions' variables as an --env-vars file: change them here, not in the image.
+        env_vars = {s.name: dict(s.environment) for s in app.specs if s.environment}
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata(f"{app.name}-config", self.namespace, app.name),
+            "data": {
+                "AWS_REGION": region(),
+                "AWS_DEFAULT_REGION": region(),
+                ENV_VARS_FILE: json.dumps(env_vars, indent=2, sort_keys=True) + "\n",
+            },
+        }
+
+    def workload(self, app: AppModel) -> Manifest:
+        pod = self.pod(app)
+        spec: dict[str, Any] = {
+            "replicas": self.replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": app.name}},
+        }
+        if app.stateful:
+            spec["serviceName"] = app.name
+            spec["podManagementPolicy"] = "Parallel"
+            spec["template"] = pod
+            spec["volumeClaimTemplates"] = [
+                {
+                    "metadata": {"name": "state"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": self.storage}},
+                    },
+                }
+            ]
+            kind = "StatefulSet"
+        else:
+            spec["strategy"] = {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
+            }
+            spec["template"] = pod
+            pod["spec"]["volumes"].append({"name": "state", "emptyDir": {}})
+            kind = "Deployment"
+        return {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": metadata(app.name, self.namespace, app.name),
+            "spec": spec,
+        }
+
+    def pod(self, app: AppModel) -> Manifest:
+        def probe(period: int, failures: int) -> dict[str, Any]:
+            return {
+                "httpGet": {"path": HEALTH_PATH, "port": "http"},
+                "periodSeconds": period,
+                "timeoutSeconds": 3,
+                "failureThreshold": failures,
+            }
+
+        longest = max((spec.timeout for spec in app.specs), default=3)
+        container = {
+            "name": "skylift",
+            "image": self.image or f"{app.name}:latest",
+            "args": [
+                "skylift",
+                "up",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                str(PORT),
+                "--env-vars",
+                f"{CONFIG_DIR}/{ENV_VARS_FILE}",
+                app.target,
+            ],
+            "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+            "envFrom": [{"configMapRef": {"name": f"{app.name}-config"}}],
+            # Up to 2 minutes for the init phase; then ready and alive on the same endpoint.
+            "startupProbe": probe(2, 60),
+            "readinessProbe": probe(5, 2),
+            "livenessProbe": probe(10, 3),
+            "resources": resources(app),
+            # Let endpoints drop the pod before SIGTERM; skylift then finishes what it runs.
+            "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(DRAIN_SECONDS)]}}},
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+            },
+            "volumeMounts": [
+                {"name": "state", "mountPath": STATE_DIR},
+                {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            ],
+        }
+        return {
+            "metadata": {"labels": labels(app.name)},
+            "spec": {
+                "terminationGracePeriodSeconds": DRAIN_SECONDS + math.ceil(longest) + 10,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": UID,
+                    "runAsGroup": UID,
+                    "fsGroup": UID,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [container],
+                "volumes": [
+                    {
+                        "name": "config",
+                        "configMap": {
+                            "name": f"{app.name}-config",
+                            "items": [{"key": ENV_VARS_FILE, "path": ENV_VARS_FILE}],
+                        },
+                    }
+                ],
+            },
+        }
+
+    def service(self, app: AppModel) -> Manifest:
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(app.name, self.namespace, app.name),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": {"app.kubernetes.io/name": app.name},
+                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            },
+        }
+
+    def disruption_budget(self, app: AppModel) -> Manifest:
+        # With one replica, minAvailable 1 would block every node drain: allow one down.
+        budget: dict[str, Any] = {"minAvailable": 1} if self.replicas > 1 else {"maxUnavailable": 1}
+        return {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": metadata(app.name, self.namespace, app.name),
+            "spec": {**budget, "selector": {"matchLabels": {"app.kubernetes.io/name": app.name}}},
+        }
+
+
+def warm_mib(app: AppModel) -> int:
+    """The functions' memory with their warm instances (at least one each), in MiB."""
+    return sum(spec.memory * max(1, spec.min_instances) for spec in app.specs)
+
+
+def resources(app: AppModel) -> dict[str, Any]:
+    """Requests from the functions' memory; CPU in proportion, as Lambda allocates it.
+
+    The request is the supervisor plus one instance of each function (or its warm
+    instances); the limit doubles it, for instances started by a burst. No CPU limit:
+    throttling a pod's CPU would stretch every invocation instead of scaling out.
+    """
+    memory = SUPERVISOR_MIB + warm_mib(app)
+    cpu = max(100, math.ceil(warm_mib(app) * 1000 / LAMBDA_MIB_PER_VCPU))
+    return {
+        "requests": {"cpu": f"{cpu}m", "memory": quantity_mib(memory)},
+        "limits": {"memory": quantity_mib(2 * memory)},
+    }
