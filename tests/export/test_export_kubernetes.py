@@ -147,7 +147,10 @@ def test_the_configmap_holds_an_env_vars_file_skylift_up_reads(tmp_path: Path) -
     assert env_vars.load(tmp_path / "env-vars.json") == {"item": {"TABLE": "items"}}
     assert data["AWS_REGION"]
     args = manifests["statefulset.yaml"]["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[-3:] == ["--env-vars", "/etc/skylift/env-vars.json", "."]
+    at = args.index("--env-vars")
+    assert args[at : at + 2] == ["--env-vars", "/etc/skylift/env-vars.json"] and args[-1] == "."
+    # The Service's names are this server's (any other Host gets 421).
+    assert "--allow-host" in args
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:

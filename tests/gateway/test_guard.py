@@ -125,6 +125,7 @@ def test_beyond_loopback_the_control_and_lambda_apis_need_the_token(tmp_path):
         assert json.loads((app / ".skylift" / "server.json").read_text())["token"] == token
         assert (app / ".skylift" / "server.json").stat().st_mode & 0o077 == 0
         assert httpx.get(url + "/_skylift/status").status_code == 403
+        assert httpx.get(url + "/_skylift/health").status_code == 200  # probes need no token
         bearer = {"Authorization": f"Bearer {token}"}
         assert httpx.get(url + "/_skylift/status", headers=bearer).status_code == 200
         with pytest.raises(ClientError) as refused:

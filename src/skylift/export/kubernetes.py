@@ -139,7 +139,27 @@ class KubernetesExporter:
                 str(PORT),
                 "--env-vars",
                 f"{CONFIG_DIR}/{ENV_VARS_FILE}",
+                # The Service's names: requests naming any other Host are refused (421).
+                *(
+                    arg
+                    for name in service_names(app.name, self.namespace)
+                    for arg in ("--allow-host", name)
+                ),
                 app.target,
+            ],
+            "env": [
+                {
+                    # The control and Lambda APIs' token (docs/kubernetes.md): from a Secret
+                    # you create; without one each pod makes its own and logs it.
+                    "name": "SKYLIFT_TOKEN",
+                    "valueFrom": {
+                        "secretKeyRef": {
+                            "name": f"{app.name}-token",
+                            "key": "SKYLIFT_TOKEN",
+                            "optional": True,
+                        }
+                    },
+                }
             ],
             "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
             "envFrom": [{"configMapRef": {"name": f"{app.name}-config"}}],
@@ -224,3 +244,8 @@ def resources(app: AppModel) -> dict[str, Any]:
         "requests": {"cpu": f"{cpu}m", "memory": quantity_mib(memory)},
         "limits": {"memory": quantity_mib(2 * memory)},
     }
+
+
+def service_names(name: str, namespace: str) -> list[str]:
+    """How pods and KEDA reach the app through its Service, short to fully qualified."""
+    return [name, f"{name}.{namespace}", f"{name}.{namespace}.svc.cluster.local"]

@@ -29,6 +29,8 @@ from skylift.asgi_types import Scope, Send
 logger = logging.getLogger("skylift.guard")
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+# Control API paths a probe or a scraper reads without the token (they reveal nothing).
+OPEN_PATHS = frozenset({"/_skylift/health"})
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 _CREDENTIAL = re.compile(rb"Credential=([^/,\s]+)/")
 
@@ -146,7 +148,12 @@ async def refused(guard: Guard, scope: Scope, service: str | None, send: Send) -
         )
         await _denied(send, service, "Cross-origin requests are not allowed.")
         return True
-    if service in ("control", "lambda") and not guard.authorized(headers.get(b"authorization")):
+    open_to_probes = scope["path"] in OPEN_PATHS  # health checks carry no token
+    if (
+        service in ("control", "lambda")
+        and not open_to_probes
+        and not guard.authorized(headers.get(b"authorization"))
+    ):
         _note(f"refused a {service} API request without the server's token")
         await _denied(send, service, "The security token included in the request is invalid.")
         return True
