@@ -301,10 +301,11 @@ def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:
 
 
 def _register() -> None:
+    from skylift.cli_logs import COMMANDS as LOGS
     from skylift.cli_resources import COMMANDS
     from skylift.cli_scaling import COMMANDS as SCALING
 
-    for command in (*COMMANDS, *SCALING):
+    for command in (*COMMANDS, *SCALING, *LOGS):
         main.add_command(command)
 
 

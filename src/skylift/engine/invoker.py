@@ -12,13 +12,14 @@ from skylift.errors import FunctionNotFound
 from skylift.runtime.environ import new_trace_id
 from skylift.spec import FunctionSpec
 
-Observer = Callable[[FunctionSpec, InvocationResult], None]
+# Called with the function, its result and the instance that ran it (its log stream).
+Observer = Callable[[FunctionSpec, InvocationResult, object], None]
 
 
 class Invoker:
     def __init__(self, pools: dict[str, Pool]) -> None:
         self.pools = pools
-        # Called with every result, whatever triggered it: logs now, metrics later.
+        # Called with every result, whatever triggered it: the console, stored logs, metrics.
         self.observers: list[Observer] = []
 
     def reserved(self, function: str) -> int | None:
@@ -55,5 +56,5 @@ class Invoker:
         finally:
             pool.release(instance)
         for observer in self.observers:
-            observer(pool.spec, result)
+            observer(pool.spec, result, instance)
         return result

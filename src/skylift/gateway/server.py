@@ -22,11 +22,12 @@ from skylift.gateway.asgi import Gateway
 from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import Target
 from skylift.observe.console import ConsoleLog
+from skylift.observe.observability import Observability
 from skylift.runtime.environ import ACCOUNT_ID, aws_environment
 from skylift.sources.http import Router
 
 
-def build_config(app: Gateway, host: str, port: int) -> uvicorn.Config:
+def build_config(app: Asgi, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
@@ -77,6 +78,7 @@ async def serve(
     if not quiet:
         console = ConsoleLog()
         platform.invoker.observers.append(console)
+    observability = Observability.from_environment(platform)  # stored logs, metrics
     # Long-lived startup objects never need collecting again, and a request makes
     # short-lived cycles rarely: fewer, cheaper collections trim the latency tail.
     gc.collect()
@@ -85,8 +87,9 @@ async def serve(
     try:
         await platform.start_sources(fast_retries=fast_retries)
         router = Router(platform.specs.values())
-        gateway = Gateway(router, platform.invoker, services=aws_services(platform))
-        server = uvicorn.Server(build_config(gateway, host, port))
+        services = {**aws_services(platform), **observability.services(router)}
+        gateway = Gateway(router, platform.invoker, services=services)
+        server = uvicorn.Server(build_config(observability.wrap(gateway), host, port))
         serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
@@ -101,6 +104,7 @@ async def serve(
         if console is not None:
             console.flush()
         await platform.close()
+        observability.close()
 
 
 def url_host(host: str) -> str:
