@@ -11,7 +11,7 @@ app.declare_queue("backlog")
 @app.http("/hello", methods=["GET"])
 def hello(event, context):
     print(f"hello from {context.aws_request_id}")
-    return {"statusCode": 200, "body": "hi"}
+    return {"statusCode": 200, "body": context.aws_request_id}
 
 
 @app.http("/boom", methods=["GET"])
@@ -30,15 +30,15 @@ def slow(event, context):
 def structured(event, context):
     import logging
 
-    logging.getLogger().info("structured hello")
-    return {"statusCode": 200, "body": "ok"}
+    logging.getLogger().warning("structured hello")
+    return {"statusCode": 200, "body": context.aws_request_id}
 
 
 @app.http("/wait", methods=["GET"])
 def wait(event, context):
     time.sleep(0.5)
     print("waited")
-    return {"statusCode": 200, "body": "waited"}
+    return {"statusCode": 200, "body": context.aws_request_id}
 
 
 @app.http("/single", methods=["GET"], max_concurrency=1)

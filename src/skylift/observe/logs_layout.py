@@ -3,8 +3,8 @@
 A function is a log group (`/aws/lambda/FUNCTION`), an instance a log stream named as
 Lambda names them (`2024/01/31/[$LATEST]` and 32 hex digits). A stream's file is split
 into segments (`STREAM.jsonl`, `STREAM.1.jsonl`, ...) so retention can drop the oldest
-part of a long-lived instance's log. Each line is one event:
-`{"timestamp": ms, "message": "...", "requestId": "...", "ingestionTime": ms}`.
+part of a long-lived instance's log. Each line is one invocation (`logs_store.stored`),
+which the reader turns into CloudWatch's events (`records.invocation_events`).
 """
 
 from __future__ import annotations

@@ -7,11 +7,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
+from skylift.engine.instance import InvocationResult
+from skylift.log_config import LogConfig
 from skylift.observe import logs_layout as layout
 from skylift.observe.log_filter import Filter
+from skylift.observe.records import invocation_events
+from skylift.spec import FunctionSpec
 
 
 @dataclass(frozen=True)
@@ -84,15 +89,33 @@ class Reader:
         for line in data[:end].splitlines():
             try:
                 raw = orjson.loads(line)
-                event = LogEvent(
-                    function,
-                    stream,
-                    int(raw["timestamp"]),
-                    str(raw["message"]),
-                    str(raw.get("requestId", "")),
-                    int(raw.get("ingestionTime", raw["timestamp"])),
-                )
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue  # a damaged line costs that line only
-            if self.query.matches(event):
-                yield event
+                spec, result, ended = _invocation(function, raw)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                continue  # a damaged line costs that invocation only
+            for ms, message in invocation_events(spec, result, ended):
+                event = LogEvent(function, stream, ms, message, result.request_id, ended)
+                if self.query.matches(event):
+                    yield event
+
+
+def _invocation(function: str, raw: dict[str, Any]) -> tuple[FunctionSpec, InvocationResult, int]:
+    """What `logs_store.stored` kept of an invocation, as records.py takes it."""
+    spec = FunctionSpec(
+        name=function,
+        handler="",
+        code_dir="",
+        memory=int(raw["memoryMB"]),
+        log_config=LogConfig(format=str(raw["format"])),
+    )
+    error = raw.get("error")
+    init = raw.get("initMs")
+    result = InvocationResult(
+        request_id=str(raw["requestId"]),
+        payload=error.encode() if error is not None else b"null",
+        error=None if error is None else "Unhandled",
+        logs=str(raw["output"]).encode(),
+        duration_ms=float(raw["durationMs"]),
+        init_ms=None if init is None else float(init),
+        max_memory_mb=int(raw["maxMemoryMB"]),
+    )
+    return spec, result, int(raw["end"])

@@ -1,8 +1,8 @@
 """Every invocation's log, stored under `.skylift/logs/` off the request path.
 
 The invoker calls the store with each result; the call only appends to a list. A
-background thread takes the list every `interval` seconds, formats the events
-(records.py) and appends them to their streams' files, one write per file per batch.
+background thread takes the list every `interval` seconds and appends each invocation,
+as one JSON line, to its stream's file: one write per file per batch.
 Retention runs in the same thread: files older than `max_age` go, then the oldest files
 of a function whose logs exceed `max_bytes`.
 """
@@ -23,7 +23,6 @@ import orjson
 
 from skylift.engine.instance import InvocationResult
 from skylift.observe import logs_layout as layout
-from skylift.observe.records import invocation_events
 from skylift.spec import FunctionSpec
 
 logger = logging.getLogger("skylift.logs")
@@ -119,20 +118,7 @@ class LogStore:
             return
         files: dict[tuple[str, str], list[bytes]] = {}
         for spec, result, stream, ended_ns in batch:
-            ingested = ended_ns // 1_000_000
-            lines = files.setdefault((spec.name, stream), [])
-            for ms, message in invocation_events(spec, result, ingested):
-                lines.append(
-                    orjson.dumps(
-                        {
-                            "timestamp": ms,
-                            "message": message,
-                            "requestId": result.request_id,
-                            "ingestionTime": ingested,
-                        },
-                        option=orjson.OPT_APPEND_NEWLINE,
-                    )
-                )
+            files.setdefault((spec.name, stream), []).append(stored(spec, result, ended_ns))
         for (function, stream), lines in files.items():
             self._append(function, stream, b"".join(lines))
 
@@ -169,16 +155,39 @@ class LogStore:
                     info = path.stat()
                 except FileNotFoundError:
                     continue
-                files.append((info.st_mtime, info.st_size, path))
-            files.sort()
-            total = sum(size for _, size, _ in files)
-            for mtime, size, path in files:
+                files.append((info.st_mtime, layout.segment(path), info.st_size, path))
+            files.sort()  # oldest first; a stream's segments in order when written together
+            total = sum(size for _, _, size, _ in files)
+            for mtime, _, size, path in files:
                 if now - mtime <= self.retention.max_age and total <= self.retention.max_bytes:
                     break
                 path.unlink(missing_ok=True)
                 total -= size
                 removed += 1
         return removed
+
+
+def stored(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes:
+    """One invocation as stored: what its log events are made of when read (records.py).
+
+    Storing the invocation, not its formatted events, keeps the server's share of the
+    work to one small serialisation; the reader (`skylift logs`) does the formatting.
+    """
+    ended = ended_ns // 1_000_000
+    return orjson.dumps(
+        {
+            "requestId": result.request_id,
+            "end": ended,
+            "durationMs": result.duration_ms,
+            "initMs": result.init_ms,
+            "maxMemoryMB": result.max_memory_mb,
+            "memoryMB": spec.memory,
+            "format": spec.log_config.format,
+            "output": result.logs.decode("utf-8", "replace"),
+            "error": None if result.error is None else result.payload.decode("utf-8", "replace"),
+        },
+        option=orjson.OPT_APPEND_NEWLINE,
+    )
 
 
 def new_stream_key() -> str:

@@ -50,16 +50,22 @@ def retention_from(environ: Mapping[str, str]) -> Retention:
 
 
 class Observability:
-    def __init__(self, platform: Platform, retention: Retention | None = None) -> None:
+    def __init__(
+        self, platform: Platform, retention: Retention | None = None, *, store_logs: bool = True
+    ) -> None:
         self.platform = platform
-        self.logs = LogStore(platform.state_dir, retention)
+        self.logs = LogStore(platform.state_dir, retention) if store_logs else None
         self.metrics = Metrics(platform.pools)
-        platform.invoker.observers.extend((self.logs, self.metrics))
-        self.logs.start()
+        platform.invoker.observers.append(self.metrics)
+        if self.logs is not None:
+            platform.invoker.observers.append(self.logs)
+            self.logs.start()
 
     @classmethod
     def from_environment(cls, platform: Platform) -> Observability:
-        return cls(platform, retention_from(os.environ))
+        """Settings from SKYLIFT_LOG_MAX_MB, SKYLIFT_LOG_RETENTION_DAYS, SKYLIFT_LOGS=off."""
+        store_logs = os.environ.get("SKYLIFT_LOGS", "").lower() not in ("off", "0", "false")
+        return cls(platform, retention_from(os.environ), store_logs=store_logs)
 
     def services(self, router: Router) -> dict[str, Asgi]:
         """The scrape endpoint, at `/metrics` too unless an app's route answers there."""
@@ -73,4 +79,5 @@ class Observability:
         return HttpMetrics(app, self.metrics)
 
     def close(self) -> None:
-        self.logs.close()
+        if self.logs is not None:
+            self.logs.close()
