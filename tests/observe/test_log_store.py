@@ -99,3 +99,19 @@ def test_filter_pattern() -> None:
     assert either.matches("WARN a") and either.matches("ERROR b") and not either.matches("INFO")
     with pytest.raises(BadFilter, match="unclosed quote"):
         parse('"open')
+
+
+def test_a_crash_is_logged_as_cloudwatch_shows_it(tmp_path: Path) -> None:
+    from skylift.engine.instance import exited, failed_result
+
+    crashed = failed_result("req-9", time.monotonic(), exited("req-9", "exit status 3"), b"bye\n")
+    store = LogStore(tmp_path)
+    store(spec(), crashed, Instance())
+    store.flush()
+    messages = [e.message for e in Reader(layout.root(tmp_path), Query()).poll()]
+    assert messages[1:4] == [
+        "bye",
+        "RequestId: req-9 Error: Runtime exited with error: exit status 3",
+        "Runtime.ExitError",
+    ]
+    assert messages[-1].endswith("Status: error\tError Type: Runtime.ExitError\t")
