@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import Served
+from conftest import Served, skylift
 from skylift.testing import serve
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -137,3 +137,6 @@ def test_an_apps_own_metrics_route_keeps_its_path(tmp_path: Path) -> None:
     with serve(str(tmp_path), options=["--quiet"]) as url:
         assert httpx.get(url + "/metrics").text == "the app's own"
         assert "skylift_invocations_total" in httpx.get(url + "/_skylift/metrics").text
+    # The server has stopped (its pending logs written): `skylift logs` reads the folder.
+    done = skylift("logs", "metrics", str(tmp_path))
+    assert done.returncode == 0 and "REPORT RequestId:" in done.stdout
