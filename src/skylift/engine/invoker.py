@@ -14,7 +14,8 @@ from skylift.errors import FunctionNotFound
 from skylift.runtime.environ import new_trace_id
 from skylift.spec import FunctionSpec
 
-Observer = Callable[[FunctionSpec, InvocationResult], None]
+# Called with the function, its result and the instance that ran it (its log stream).
+Observer = Callable[[FunctionSpec, InvocationResult, object], None]
 # Told of an invocation cancelled before it ended (a shutdown): spec, request id, seconds run.
 CancelObserver = Callable[[FunctionSpec, str, float], None]
 
@@ -22,7 +23,7 @@ CancelObserver = Callable[[FunctionSpec, str, float], None]
 class Invoker:
     def __init__(self, pools: dict[str, Pool]) -> None:
         self.pools = pools
-        # Called with every result, whatever triggered it: logs now, metrics later.
+        # Called with every result, whatever triggered it: the console, stored logs, metrics.
         self.observers: list[Observer] = []
         self.cancel_observers: list[CancelObserver] = []
 
@@ -66,5 +67,5 @@ class Invoker:
         finally:
             pool.release(instance)
         for observer in self.observers:
-            observer(pool.spec, result)
+            observer(pool.spec, result, instance)
         return result

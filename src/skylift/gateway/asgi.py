@@ -30,6 +30,7 @@ from skylift.sources.http import Router
 from skylift.spec import CONTROL_PREFIX
 
 logger = logging.getLogger("skylift.gateway")
+METRICS_PATH = CONTROL_PREFIX + "metrics"
 MAX_BODY = 6 * 1024 * 1024  # API Gateway's (and Lambda's) synchronous payload limit
 FORMATS: dict[str, ApiGatewayFormat] = {"1.0": RestApiV1(), "2.0": HttpApiV2()}
 V2 = HttpApiV2()
@@ -76,6 +77,7 @@ class Gateway:
             ):
                 return
             if service is not None:
+                scope["skylift.route"] = "aws:" + name  # for HTTP metrics
                 await service(scope, receive, send)
                 return
         method: str = scope["method"]
@@ -86,6 +88,7 @@ class Gateway:
             return
         target, match = matched
         route = target.route
+        scope["skylift.route"] = route.path  # for HTTP metrics
         fmt = FORMATS[route.payload]
         # The kind of API decides error pages; the payload version only the event shape.
         api = FORMATS["1.0" if route.api == "rest" else "2.0"]
@@ -142,8 +145,10 @@ def aws_service(scope: Scope) -> str:
 
     Lambda's API (Invoke, the concurrency operations, account settings) is told by its
     paths, which no API Gateway route can shadow, and skylift's control API ("control") by
-    its prefix, which no route may use. Any other path under one of Lambda's API versions
-    is Lambda's too, unless it is signed for S3 (a bucket may be named "2024-08-31").
+    its prefix, which no route may use; its metrics ("metrics") at `/_skylift/metrics`,
+    and `/metrics` ("metrics_root") when the app leaves that path free. Any other path
+    under one of Lambda's API versions is Lambda's too, unless it is signed for S3 (a
+    bucket may be named "2024-08-31").
     """
     path: str = scope["path"]
     # A tuple of constants is one constant to the compiler: no cost per request.
@@ -157,6 +162,8 @@ def aws_service(scope: Scope) -> str:
     ):
         return "lambda"
     if path.startswith(CONTROL_PREFIX):
+        if path == METRICS_PATH:
+            return "metrics"
         # Where instances' AWS calls for services skylift does not serve end (refused).
         return "unserved" if path.startswith(UNSERVED_PATH) else "control"
     s3 = False
@@ -180,7 +187,9 @@ def aws_service(scope: Scope) -> str:
         return "sqs"  # a presigned SQS query-protocol URL (X-Amz-Credential=.../sqs/...)
     if path.startswith(LAMBDA_PREFIXES):
         return "lambda"
-    return ""
+    # Prometheus' default path: skylift's metrics, unless the app has a route there (the
+    # server registers "metrics_root" only then), so a route can always have it.
+    return "metrics_root" if path == "/metrics" else ""
 
 
 def _forwarded(headers: list[tuple[str, str]], source_ip: str, port: int) -> list[tuple[str, str]]:

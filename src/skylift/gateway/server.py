@@ -24,6 +24,7 @@ from skylift.gateway.guard import Guard
 from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import Target
 from skylift.observe.console import ConsoleLog
+from skylift.observe.observability import Observability
 from skylift.runtime.environ import ACCOUNT_ID, aws_environment
 from skylift.sources.http import Router
 
@@ -40,7 +41,7 @@ class ShutdownNoise(logging.Filter):
         return not isinstance(exc, asyncio.CancelledError)
 
 
-def build_config(app: Gateway, host: str, port: int) -> uvicorn.Config:
+def build_config(app: Asgi, host: str, port: int) -> uvicorn.Config:
     config = _config(app, host, port)
     # After the Config: creating it configures uvicorn's logging afresh.
     uvicorn_errors = logging.getLogger("uvicorn.error")
@@ -49,7 +50,7 @@ def build_config(app: Gateway, host: str, port: int) -> uvicorn.Config:
     return config
 
 
-def _config(app: Gateway, host: str, port: int) -> uvicorn.Config:
+def _config(app: Asgi, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
@@ -112,6 +113,7 @@ async def serve(
         platform.invoker.observers.append(console)
     # Even when quiet: what a shutdown cut off is said, one line each.
     platform.invoker.cancel_observers.append(console.cancelled)
+    observability = Observability.from_environment(platform)  # stored logs, metrics
     # Long-lived startup objects never need collecting again, and a request makes
     # short-lived cycles rarely: fewer, cheaper collections trim the latency tail.
     gc.collect()
@@ -120,8 +122,9 @@ async def serve(
     try:
         await platform.start_sources(fast_retries=fast_retries)
         router = Router(platform.specs.values())
-        gateway = Gateway(router, platform.invoker, services=aws_services(platform), guard=guard)
-        server = uvicorn.Server(build_config(gateway, host, port))
+        services = {**aws_services(platform), **observability.services(router)}
+        gateway = Gateway(router, platform.invoker, services=services, guard=guard)
+        server = uvicorn.Server(build_config(observability.wrap(gateway), host, port))
         serving = asyncio.ensure_future(_serve_until_stopped(server, sock))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
@@ -135,6 +138,7 @@ async def serve(
         server_file.withdraw(platform.state_dir)
         console.flush()
         await platform.close()
+        observability.close()
 
 
 async def _serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:

@@ -22,7 +22,9 @@ class ConsoleLog:
         self._parts: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
 
-    def __call__(self, spec: FunctionSpec, result: InvocationResult) -> None:
+    def __call__(
+        self, spec: FunctionSpec, result: InvocationResult, instance: object = None
+    ) -> None:
         self._parts.append(f"[{spec.name}] " + invocation_log(spec, result))
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)

@@ -99,6 +99,8 @@ def configure() -> None:
     _handler.setFormatter(formatter)
     # awslambdaric maps TRACE to DEBUG and ignores names logging does not know.
     level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper().replace("TRACE", "DEBUG")
+    if not level and json_format():
+        level = "INFO"  # Lambda's default application log level with the JSON format
     if level in logging.getLevelNamesMapping():
         logging.getLogger().setLevel(level)
 

@@ -1,0 +1,198 @@
+"""Every invocation's log, stored under `.skylift/logs/` off the request path.
+
+The invoker calls the store with each result; the call serialises it (one JSON line)
+and appends it to a list. A background thread takes the list every `interval` seconds
+and appends the lines to their streams' files: one write per file per batch.
+Retention runs in the same thread: files older than `max_age` go, then the oldest files
+of a function whose logs exceed `max_bytes`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from skylift.engine.instance import InvocationResult
+from skylift.observe import logs_layout as layout
+from skylift.spec import FunctionSpec
+
+logger = logging.getLogger("skylift.logs")
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # per function
+DEFAULT_MAX_AGE = 7 * 24 * 3600.0  # seconds
+MAX_PENDING = 100_000  # invocations waiting to be written; past it they are dropped, counted
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How much log each function keeps: at most `max_bytes`, nothing older than `max_age`."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_age: float = DEFAULT_MAX_AGE
+
+    @property
+    def segment_bytes(self) -> int:
+        # Small enough that dropping one segment frees a fair share of the budget.
+        return max(64 * 1024, self.max_bytes // 8)
+
+
+_Pending = tuple[str, str, bytes]  # function, stream, the stored invocation
+
+
+class LogStore:
+    """An invoker observer that stores each invocation's log events in its stream."""
+
+    def __init__(
+        self, state_dir: Path, retention: Retention | None = None, interval: float = 0.2
+    ) -> None:
+        self.directory = layout.root(state_dir)
+        self.retention = retention or Retention()
+        self.interval = interval
+        self.dropped = 0  # invocations whose log was dropped because writing fell behind
+        self._pending: list[_Pending] = []
+        self._streams: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+        self._default_streams: dict[str, str] = {}
+        self._segments: dict[tuple[str, str], int] = {}  # (function, stream) -> segment
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_sweep = 0.0
+
+    def __call__(
+        self, spec: FunctionSpec, result: InvocationResult, instance: object | None = None
+    ) -> None:
+        # The request path: one small serialisation (~2 µs) and an append; no I/O. Doing
+        # the serialisation here rather than in the thread keeps that thread from
+        # contending for the GIL (measured: ~13 µs of server CPU a request, against ~3).
+        if len(self._pending) >= MAX_PENDING:
+            self.dropped += 1
+            return
+        stream = self._stream(spec, instance)
+        self._pending.append((spec.name, stream, stored(spec, result, time.time_ns())))
+
+    def _stream(self, spec: FunctionSpec, instance: object | None) -> str:
+        if instance is not None:
+            try:
+                found = self._streams.get(instance)
+                if found is None:
+                    found = self._streams[instance] = new_stream_key()
+                return found
+            except TypeError:  # an instance that cannot be weakly referenced
+                pass
+        found = self._default_streams.get(spec.name)
+        if found is None:
+            found = self._default_streams[spec.name] = new_stream_key()
+        return found
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name="skylift-logs", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Write what is pending and stop the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+                if time.monotonic() - self._last_sweep > 30:
+                    self.sweep()
+            except Exception:  # a full disk must not end logging for good
+                logger.exception("writing logs under %s failed", self.directory)
+
+    def flush(self) -> None:
+        """Write every pending invocation's events (called by the thread, and at close)."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        files: dict[tuple[str, str], list[bytes]] = {}
+        for function, stream, line in batch:
+            files.setdefault((function, stream), []).append(line)
+        for (function, stream), lines in files.items():
+            self._append(function, stream, b"".join(lines))
+
+    def _append(self, function: str, stream: str, data: bytes) -> None:
+        group = self.directory / function
+        key = (function, stream)
+        number = self._segments.get(key, 0)
+        path = group / layout.file_name(stream, number)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+            group.mkdir(parents=True, exist_ok=True)
+        if size and size + len(data) > self.retention.segment_bytes:
+            number += 1
+            self._segments[key] = number
+            path = group / layout.file_name(stream, number)
+        # O_APPEND: a reader following the file sees whole lines appear at its end.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Apply retention; returns how many files it removed."""
+        self._last_sweep = time.monotonic()
+        now = time.time() if now is None else now
+        removed = 0
+        for function in layout.functions(self.directory):
+            files = []
+            for _, path in layout.log_files(self.directory, function):
+                try:
+                    info = path.stat()
+                except FileNotFoundError:
+                    continue
+                files.append((info.st_mtime, layout.segment(path), info.st_size, path))
+            files.sort()  # oldest first; a stream's segments in order when written together
+            total = sum(size for _, _, size, _ in files)
+            for mtime, _, size, path in files:
+                if now - mtime <= self.retention.max_age and total <= self.retention.max_bytes:
+                    break
+                path.unlink(missing_ok=True)
+                total -= size
+                removed += 1
+        return removed
+
+
+def stored(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes:
+    """One invocation as stored: what its log events are made of when read (records.py).
+
+    Storing the invocation, not its formatted events, keeps the server's share of the
+    work to one small serialisation; the reader (`skylift logs`) does the formatting.
+    """
+    ended = ended_ns // 1_000_000
+    return orjson.dumps(
+        {
+            "requestId": result.request_id,
+            "end": ended,
+            "durationMs": result.duration_ms,
+            "initMs": result.init_ms,
+            "maxMemoryMB": result.max_memory_mb,
+            "memoryMB": spec.memory,
+            "format": spec.log_config.format,
+            "output": result.logs.decode("utf-8", "replace"),
+            "error": None if result.error is None else result.payload.decode("utf-8", "replace"),
+        },
+        option=orjson.OPT_APPEND_NEWLINE,
+    )
+
+
+def new_stream_key() -> str:
+    """A new stream's file key: today's date and 32 hex digits, as Lambda names streams."""
+    return datetime.now(UTC).strftime("%Y-%m-%d-") + secrets.token_hex(16)

@@ -1,0 +1,225 @@
+"""Prometheus metrics of functions, queues and HTTP requests, rendered on scrape.
+
+Counting happens on the request path, so it is plain ints and lists here (about 0.2 µs
+an invocation) rather than prometheus_client's labelled children (1.4 µs cached, 3.8 µs
+with `.labels()`, measured on this machine); `collect` turns them into
+prometheus_client metric families when Prometheus scrapes. What the pools already count
+(cold starts, throttles, busy and idle instances) and queue depths are read at scrape.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.process_collector import ProcessCollector
+
+from skylift.engine.instance import InvocationResult
+from skylift.observe.records import TIMED_OUT
+from skylift.queues.protocol import QueueStats
+from skylift.spec import FunctionSpec
+
+if TYPE_CHECKING:
+    from skylift.engine.pool import Pool
+
+# Seconds: from a warm in-process call (~0.1 ms) to Lambda's 15-minute limit.
+DURATION_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+)  # fmt: skip
+INIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+OUTCOMES = ("success", "error", "timeout")
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Counts per bucket (not cumulative: one increment per observation) and a sum."""
+
+    bounds: Sequence[float]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * (len(self.bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        """Cumulative, as the exposition format wants them, ending with +Inf."""
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip(self.bounds, self.counts, strict=False):
+            running += count
+            out.append((repr(bound), running))
+        out.append(("+Inf", running + self.counts[-1]))
+        return out
+
+
+@dataclass(slots=True)
+class FunctionCounts:
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    duration: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
+    init: Histogram = field(default_factory=lambda: Histogram(INIT_BUCKETS))
+
+
+class Metrics:
+    """An invoker observer and an HTTP counter; a prometheus_client collector on scrape."""
+
+    def __init__(self, pools: Mapping[str, Pool]) -> None:
+        self.pools = pools
+        self.functions: dict[str, FunctionCounts] = {name: FunctionCounts() for name in pools}
+        # (route, method, status) -> count; route -> duration histogram.
+        self.requests: dict[tuple[str, str, int], int] = {}
+        self.request_durations: dict[str, Histogram] = {}
+        # Filled by the scrape handler just before rendering (the backends are async).
+        self.queues: dict[str, QueueStats] = {}
+        self.async_events: dict[str, QueueStats] = {}
+
+    def __call__(
+        self, spec: FunctionSpec, result: InvocationResult, instance: object = None
+    ) -> None:
+        counts = self.functions.get(spec.name)
+        if counts is None:
+            counts = self.functions[spec.name] = FunctionCounts()
+        if result.error is None:
+            counts.outcomes["success"] += 1
+        elif TIMED_OUT in result.payload:
+            counts.outcomes["timeout"] += 1
+        else:
+            counts.outcomes["error"] += 1
+        counts.duration.observe(result.duration_ms / 1000)
+        if result.init_ms is not None:
+            counts.init.observe(result.init_ms / 1000)
+
+    def http(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        histogram = self.request_durations.get(route)
+        if histogram is None:
+            histogram = self.request_durations[route] = Histogram(DURATION_BUCKETS)
+        histogram.observe(seconds)
+
+    def registry(self) -> CollectorRegistry:
+        """A registry holding these metrics and the process's (CPU, memory, fds)."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(self)
+        ProcessCollector(registry=registry)
+        return registry
+
+    def collect(self) -> Iterable[Metric]:
+        yield from self._invocations()
+        yield from self._instances()
+        yield from self._queues()
+        yield from self._http()
+
+    def _invocations(self) -> Iterable[Metric]:
+        invocations = CounterMetricFamily(
+            "skylift_invocations",
+            "Invocations by outcome (success, error, timeout, throttle).",
+            labels=["function", "outcome"],
+        )
+        duration = HistogramMetricFamily(
+            "skylift_invocation_duration_seconds",
+            "How long invocations ran (REPORT's Duration).",
+            labels=["function"],
+        )
+        init = HistogramMetricFamily(
+            "skylift_init_duration_seconds",
+            "Init phases of new instances (REPORT's Init Duration).",
+            labels=["function"],
+        )
+        for name, counts in self.functions.items():
+            for outcome, count in counts.outcomes.items():
+                invocations.add_metric([name, outcome], count)
+            pool = self.pools.get(name)
+            invocations.add_metric([name, "throttle"], pool.throttles if pool else 0)
+            duration.add_metric([name], counts.duration.buckets(), counts.duration.total)
+            init.add_metric([name], counts.init.buckets(), counts.init.total)
+        yield from (invocations, duration, init)
+
+    def _instances(self) -> Iterable[Metric]:
+        cold = CounterMetricFamily(
+            "skylift_cold_starts", "Invocations that started a new instance.", labels=["function"]
+        )
+        throttles = CounterMetricFamily(
+            "skylift_throttles",
+            "Invocations refused (429, TooManyRequestsException) at a concurrency limit.",
+            labels=["function"],
+        )
+        concurrent = GaugeMetricFamily(
+            "skylift_concurrent_executions", "Invocations running now.", labels=["function"]
+        )
+        instances = GaugeMetricFamily(
+            "skylift_instances", "Live instances by state.", labels=["function", "state"]
+        )
+        limit = GaugeMetricFamily(
+            "skylift_concurrency_limit",
+            "The most instances the function may run at once.",
+            labels=["function"],
+        )
+        for name, pool in self.pools.items():
+            status = pool.status()
+            cold.add_metric([name], pool.cold_starts)
+            throttles.add_metric([name], pool.throttles)
+            concurrent.add_metric([name], pool.busy)
+            busy, idle = int(status["busy"]), int(status["idle"])
+            instances.add_metric([name, "busy"], busy)
+            instances.add_metric([name, "idle"], idle)
+            instances.add_metric([name, "starting"], max(0, int(status["instances"]) - busy - idle))
+            limit.add_metric([name], pool.limit)
+        yield from (cold, throttles, concurrent, instances, limit)
+
+    def _queues(self) -> Iterable[Metric]:
+        messages = GaugeMetricFamily(
+            "skylift_queue_messages",
+            "Messages in a queue: visible, in_flight (received, not deleted), delayed.",
+            labels=["queue", "state"],
+        )
+        oldest = GaugeMetricFamily(
+            "skylift_queue_oldest_message_age_seconds",
+            "Age of the oldest message (SQS's ApproximateAgeOfOldestMessage).",
+            labels=["queue"],
+        )
+        for name, stats in sorted(self.queues.items()):
+            messages.add_metric([name, "visible"], stats.visible)
+            messages.add_metric([name, "in_flight"], stats.in_flight)
+            messages.add_metric([name, "delayed"], stats.delayed)
+            oldest.add_metric([name], stats.oldest_age_seconds or 0.0)
+        events = GaugeMetricFamily(
+            "skylift_async_events",
+            "Asynchronous invocations: queued, running, waiting to retry (delayed).",
+            labels=["function", "state"],
+        )
+        for name, stats in sorted(self.async_events.items()):
+            events.add_metric([name, "queued"], stats.visible)
+            events.add_metric([name, "running"], stats.in_flight)
+            events.add_metric([name, "delayed"], stats.delayed)
+        yield from (messages, oldest, events)
+
+    def _http(self) -> Iterable[Metric]:
+        requests = CounterMetricFamily(
+            "skylift_http_requests",
+            "HTTP requests by route (the app's route, or aws:SERVICE), method and status.",
+            labels=["route", "method", "code"],
+        )
+        for (route, method, status), count in sorted(self.requests.items()):
+            requests.add_metric([route, method, str(status)], count)
+        duration = HistogramMetricFamily(
+            "skylift_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its response.",
+            labels=["route"],
+        )
+        for route, histogram in sorted(self.request_durations.items()):
+            duration.add_metric([route], histogram.buckets(), histogram.total)
+        yield from (requests, duration)

@@ -1,0 +1,97 @@
+"""The HTTP side of metrics: the scrape endpoint, and the middleware counting requests."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from skylift.asgi_types import Asgi, Message, Receive, Scope, Send
+from skylift.engine.state import State
+from skylift.observe.metrics import Metrics
+from skylift.queues.errors import QueueError
+from skylift.sources.async_invocations import store_name
+
+# The gateway puts the matched route here (or "aws:SERVICE"); unmatched requests have none.
+ROUTE_KEY = "skylift.route"
+UNMATCHED = "(unmatched)"
+
+
+class MetricsEndpoint:
+    """`GET /_skylift/metrics` (and `/metrics`): Prometheus' text format, or OpenMetrics
+    when the scraper asks for it."""
+
+    def __init__(self, metrics: Metrics, state: State | None) -> None:
+        self.metrics = metrics
+        self.state = state
+        self.registry: CollectorRegistry = metrics.registry()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        while message.get("more_body"):
+            message = await receive()
+        if scope["method"] not in ("GET", "HEAD"):
+            await _send(send, 405, b"text/plain", b"use GET\n")
+            return
+        await self.refresh()
+        accept = next((v.decode() for k, v in scope["headers"] if k == b"accept"), "")
+        encoder, content_type = choose_encoder(accept)
+        body = encoder(self.registry)
+        await _send(send, 200, content_type.encode(), b"" if scope["method"] == "HEAD" else body)
+
+    async def refresh(self) -> None:
+        """Read the queue backends' depths (they are async; rendering is not)."""
+        if self.state is None:
+            return
+        queues = {}
+        for name in await self.state.queues.list_queues():
+            try:
+                queues[name] = await self.state.queues.stats(name)
+            except QueueError:  # deleted between the listing and now
+                continue
+        self.metrics.queues = queues
+        pending = {}
+        for function in self.metrics.pools:
+            try:
+                pending[function] = await self.state.pending.stats(store_name(function))
+            except QueueError:
+                continue
+        self.metrics.async_events = pending
+
+
+class HttpMetrics:
+    """ASGI middleware: counts each request by route, method and status, and times it."""
+
+    def __init__(self, app: Asgi, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client sees if the app fails before answering
+
+        async def counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counted)
+        finally:
+            self.metrics.http(
+                scope.get(ROUTE_KEY, UNMATCHED),
+                scope["method"],
+                status,
+                time.perf_counter() - started,
+            )
+
+
+async def _send(send: Send, status: int, content_type: bytes, body: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,83 @@
+"""What `skylift up` attaches to a platform to observe it: stored logs and metrics.
+
+The server makes one `Observability` after loading the platform, adds its `services` to
+the gateway's, wraps the gateway with `wrap`, and closes it last (pending logs are
+written then).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from skylift.asgi_types import Asgi
+from skylift.engine.platform import Platform
+from skylift.observe.logs_store import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, LogStore, Retention
+from skylift.observe.metrics import Metrics
+from skylift.observe.metrics_http import HttpMetrics, MetricsEndpoint
+from skylift.sources.http import Router
+
+logger = logging.getLogger("skylift.logs")
+# Service names `gateway.asgi.aws_service` gives the two metrics paths.
+METRICS = "metrics"  # /_skylift/metrics, always skylift's
+METRICS_ROOT = "metrics_root"  # /metrics, skylift's unless the app has a route there
+
+
+def retention_from(environ: Mapping[str, str]) -> Retention:
+    """SKYLIFT_LOG_MAX_MB (per function) and SKYLIFT_LOG_RETENTION_DAYS, if set.
+
+    A value that is not a positive number is reported and its default used: a typo in
+    a setting must not stop the server.
+    """
+    max_bytes, max_age = DEFAULT_MAX_BYTES, DEFAULT_MAX_AGE
+    for name, scale in (("SKYLIFT_LOG_MAX_MB", 1024 * 1024), ("SKYLIFT_LOG_RETENTION_DAYS", 86400)):
+        text = environ.get(name)
+        if not text:
+            continue
+        try:
+            value = float(text)
+            if not value > 0:
+                raise ValueError
+        except ValueError:
+            logger.warning("%s=%r is not a positive number: using the default", name, text)
+            continue
+        if scale == 86400:
+            max_age = value * scale
+        else:
+            max_bytes = int(value * scale)
+    return Retention(max_bytes=max_bytes, max_age=max_age)
+
+
+class Observability:
+    def __init__(
+        self, platform: Platform, retention: Retention | None = None, *, store_logs: bool = True
+    ) -> None:
+        self.platform = platform
+        self.logs = LogStore(platform.state_dir, retention) if store_logs else None
+        self.metrics = Metrics(platform.pools)
+        platform.invoker.observers.append(self.metrics)
+        if self.logs is not None:
+            platform.invoker.observers.append(self.logs)
+            self.logs.start()
+
+    @classmethod
+    def from_environment(cls, platform: Platform) -> Observability:
+        """Settings from SKYLIFT_LOG_MAX_MB, SKYLIFT_LOG_RETENTION_DAYS, SKYLIFT_LOGS=off."""
+        store_logs = os.environ.get("SKYLIFT_LOGS", "").lower() not in ("off", "0", "false")
+        return cls(platform, retention_from(os.environ), store_logs=store_logs)
+
+    def services(self, router: Router) -> dict[str, Asgi]:
+        """The scrape endpoint, at `/metrics` too unless an app's route answers there."""
+        endpoint = MetricsEndpoint(self.metrics, self.platform.state)
+        found: dict[str, Asgi] = {METRICS: endpoint}
+        if router.match("GET", "/metrics") is None:
+            found[METRICS_ROOT] = endpoint
+        return found
+
+    def wrap(self, app: Asgi) -> Asgi:
+        return HttpMetrics(app, self.metrics)
+
+    def close(self) -> None:
+        if self.logs is not None:
+            self.logs.close()

@@ -1,0 +1,117 @@
+"""The log store's files and retention, and the filter pattern, on real files."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from skylift.engine.instance import InvocationResult
+from skylift.observe import logs_layout as layout
+from skylift.observe.log_filter import BadFilter, parse
+from skylift.observe.logs_read import Query, Reader
+from skylift.observe.logs_store import LogStore, Retention
+from skylift.spec import FunctionSpec
+
+
+def spec(name: str = "fn") -> FunctionSpec:
+    return FunctionSpec(name=name, handler="app.fn", code_dir=".")
+
+
+def result(n: int, output: bytes = b"x" * 1000) -> InvocationResult:
+    return InvocationResult(f"req-{n}", b"null", None, output, 1.5)
+
+
+class Instance:
+    """Stands for an instance: the store only needs something to key a stream by."""
+
+
+def sizes(directory: Path) -> int:
+    return sum(path.stat().st_size for _, path in layout.log_files(directory))
+
+
+def test_each_instance_gets_its_own_stream(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    first, second = Instance(), Instance()
+    store(spec(), result(1), first)
+    store(spec(), result(2), second)
+    store(spec(), result(3), first)
+    store.flush()
+    events = Reader(layout.root(tmp_path), Query()).poll()
+    streams = {e.request_id: e.stream for e in events}
+    assert streams["req-1"] == streams["req-3"] != streams["req-2"]
+
+
+def test_size_retention_drops_the_oldest_segments(tmp_path: Path) -> None:
+    retention = Retention(max_bytes=200_000, max_age=3600)
+    store = LogStore(tmp_path, retention)
+    instance = Instance()
+    for n in range(500):  # ~600 KB of events
+        store(spec(), result(n), instance)
+        if n % 50 == 0:
+            store.flush()
+    store.flush()
+    directory = layout.root(tmp_path)
+    assert sizes(directory) > retention.max_bytes
+    assert store.sweep() > 0
+    assert sizes(directory) <= retention.max_bytes
+    events = Reader(directory, Query()).poll()
+    assert events[-1].request_id == "req-499"  # the newest are kept
+    assert all(e.request_id != "req-0" for e in events)
+
+
+def test_age_retention_drops_old_files(tmp_path: Path) -> None:
+    store = LogStore(tmp_path, Retention(max_age=60))
+    store(spec("old"), result(1), Instance())
+    store(spec("new"), result(2), Instance())
+    store.flush()
+    directory = layout.root(tmp_path)
+    ((_, old),) = layout.log_files(directory, "old")
+    week_ago = time.time() - 7 * 86400
+    os.utime(old, (week_ago, week_ago))
+    assert store.sweep() == 1
+    assert [f for f, _ in layout.log_files(directory)] == ["new"]
+
+
+def test_close_writes_what_is_pending(tmp_path: Path) -> None:
+    store = LogStore(tmp_path, interval=60)
+    store.start()
+    store(spec(), result(1), Instance())
+    store.close()
+    assert [e.request_id for e in Reader(layout.root(tmp_path), Query()).poll()] == ["req-1"] * 4
+
+
+def test_filter_pattern() -> None:
+    assert parse("").matches("anything")
+    assert parse("ERROR").matches("[ERROR] boom") and not parse("ERROR").matches("error")
+    assert parse("ERROR -retry").matches("ERROR x") and not parse("ERROR -retry").matches(
+        "ERROR retry"
+    )
+    assert parse('"timed out"').matches("Task timed out after") and not parse(
+        '"timed out"'
+    ).matches("timed, out")
+    assert parse('-"not found"').matches("found") and not parse('-"not found"').matches(
+        "404 not found"
+    )
+    either = parse("?WARN ?ERROR")
+    assert either.matches("WARN a") and either.matches("ERROR b") and not either.matches("INFO")
+    with pytest.raises(BadFilter, match="unclosed quote"):
+        parse('"open')
+
+
+def test_a_crash_is_logged_as_cloudwatch_shows_it(tmp_path: Path) -> None:
+    from skylift.engine.instance import exited, failed_result
+
+    crashed = failed_result("req-9", time.monotonic(), exited("req-9", "exit status 3"), b"bye\n")
+    store = LogStore(tmp_path)
+    store(spec(), crashed, Instance())
+    store.flush()
+    messages = [e.message for e in Reader(layout.root(tmp_path), Query()).poll()]
+    assert messages[1:4] == [
+        "bye",
+        "RequestId: req-9 Error: Runtime exited with error: exit status 3",
+        "Runtime.ExitError",
+    ]
+    assert messages[-1].endswith("Status: error\tError Type: Runtime.ExitError\t")
