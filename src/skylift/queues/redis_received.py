@@ -1,0 +1,71 @@
+"""A message claimed by the Redis CLAIM script, as ReceiveMessage returns it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from skylift.queues.messages import decode_attributes
+from skylift.queues.protocol import ReceivedMessage
+from skylift.queues.receipts import Receipt
+
+# Values per claimed message in CLAIM's answer: its row id, then the hash fields named in
+# redis_scripts._RECEIVED_FIELDS (the source queue's id replaced by its name).
+FIELDS = 14
+
+
+def received_message(
+    values: Sequence[bytes | int | None],
+    queue_id: int,
+    token: int,
+    sender_id: str,
+    arn: Callable[[str], str],
+) -> ReceivedMessage:
+    (
+        row,
+        message_id,
+        body,
+        md5_body,
+        attributes,
+        md5_attributes,
+        sent_at,
+        receive_count,
+        first_received_at,
+        group_id,
+        dedup_id,
+        sequence,
+        source_name,
+        system_attributes,
+    ) = (_text(v) for v in values)
+    assert row is not None and message_id is not None and body is not None
+    system = {
+        "SenderId": sender_id,
+        "SentTimestamp": str(sent_at),
+        "ApproximateReceiveCount": str(receive_count),
+        "ApproximateFirstReceiveTimestamp": str(first_received_at),
+    }
+    if group_id is not None:
+        system["MessageGroupId"] = group_id
+    if dedup_id is not None:
+        system["MessageDeduplicationId"] = dedup_id
+    if sequence is not None:
+        system["SequenceNumber"] = f"{int(sequence):020d}"
+    if source_name is not None:
+        system["DeadLetterQueueSourceArn"] = arn(source_name)
+    if system_attributes:
+        for name, value in decode_attributes(system_attributes).items():
+            system[name] = value.get("StringValue", "")  # AWSTraceHeader, a String
+    return ReceivedMessage(
+        message_id=message_id,
+        receipt_handle=Receipt(queue_id, int(row), message_id, token).encode(),
+        body=body,
+        md5_of_body=str(md5_body),
+        attributes=system,
+        message_attributes=decode_attributes(attributes) if attributes else {},
+        md5_of_message_attributes=md5_attributes,
+    )
+
+
+def _text(value: bytes | int | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
