@@ -93,6 +93,13 @@ def main() -> None:
     help="Start instances on demand only; do not pre-warm from observed concurrency.",
 )
 @click.option("--env-vars", "env_vars", default=None, metavar="FILE", help=ENV_VARS_HELP)
+@click.option(
+    "--state",
+    "state_url",
+    default=None,
+    metavar="URL",
+    help="Keep the queues in this Redis (redis://HOST:PORT/DB), shared with other nodes.",
+)
 def up(
     app: str | None,
     template: str | None,
@@ -105,6 +112,7 @@ def up(
     scale_up_rate: float,
     no_autoscale: bool,
     env_vars: str | None,
+    state_url: str | None,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -114,6 +122,13 @@ def up(
 
     target = _target(app, template)
     overrides = _overrides(env_vars)
+    if state_url is not None:
+        from skylift.queues import redis_url
+
+        try:
+            redis_url.check(state_url)  # fail now, not after the init phase
+        except SkyliftError as exc:
+            _fail(str(exc))
 
     def ready(platform: Platform, router: Router, bound: int) -> None:
         base = f"http://{host}:{bound}"
@@ -132,10 +147,12 @@ def up(
                 where = f"{upload.bucket}/{upload.prefix}*{upload.suffix}"
                 click.echo(f"  {', '.join(upload.events)} {where}  -> {spec.name}", err=True)
         if platform.state is not None:
-            click.echo(
-                f"  SQS and S3 APIs for boto3 at {base} (state in {platform.state.directory})",
-                err=True,
-            )
+            where = str(platform.state.directory)
+            if state_url is not None:
+                from skylift.queues.redis_url import shown
+
+                where = f"{where}, queues in {shown(state_url)}"
+            click.echo(f"  SQS and S3 APIs for boto3 at {base} (state in {where})", err=True)
         if platform.sources is not None:
             scheduler = platform.sources.scheduler
             for entry in scheduler.entries:
@@ -164,6 +181,7 @@ def up(
                 idle_timeout=idle_timeout,
                 policy=None if no_autoscale else Policy(max_scale_up_rate=scale_up_rate),
                 overrides=overrides,
+                state_url=state_url,
             )
         )
     except SkyliftError as exc:

@@ -23,12 +23,20 @@ _CREATE_ONLY = frozenset({"FifoQueue"})
 
 
 class State:
-    def __init__(self, directory: Path, region: str) -> None:
+    def __init__(self, directory: Path, region: str, url: str | None = None) -> None:
         self.directory = directory
         self.region = region
-        self.queues: QueueBackend = SqliteQueues(
-            directory / "queues.db", region=region, account_id=ACCOUNT_ID
-        )
+        # `--state redis://...`: the app's queues live in Redis, shared by every node.
+        self.url = url
+        self.queues: QueueBackend
+        if url is not None:
+            from skylift.queues.redis import RedisQueues
+
+            self.queues = RedisQueues(url, region=region, account_id=ACCOUNT_ID)
+        else:
+            self.queues = SqliteQueues(
+                directory / "queues.db", region=region, account_id=ACCOUNT_ID
+            )
         self.objects: ObjectStore = DirectoryStore(directory / "objects")
         # Asynchronous invocations waiting to run: internal, so apart from the app's queues.
         self.pending: QueueBackend = SqliteQueues(
@@ -36,9 +44,9 @@ class State:
         )
 
     @classmethod
-    def open(cls, directory: Path, region: str) -> State:
+    def open(cls, directory: Path, region: str, url: str | None = None) -> State:
         directory.mkdir(parents=True, exist_ok=True)
-        return cls(directory, region)
+        return cls(directory, region, url)
 
     async def ensure(self, resources: Resources) -> None:
         """Create the declared buckets and queues that do not exist yet."""

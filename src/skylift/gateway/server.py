@@ -56,6 +56,7 @@ async def serve(
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     policy: Policy | None = DEFAULT_POLICY,
     overrides: Overrides | None = None,
+    state_url: str | None = None,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted."""
     sock = listen(host, port)  # before loading: a busy port should fail fast and clearly
@@ -83,7 +84,7 @@ async def serve(
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
     try:
-        await platform.start_sources(fast_retries=fast_retries)
+        await platform.start_sources(fast_retries=fast_retries, state_url=state_url)
         router = Router(platform.specs.values())
         gateway = Gateway(router, platform.invoker, services=aws_services(platform))
         server = uvicorn.Server(build_config(gateway, host, port))

@@ -20,10 +20,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from redis.asyncio import Redis
 
@@ -36,25 +34,23 @@ from skylift.queues.errors import (
     QueueBackendClosed,
     QueueError,
     QueueNameExists,
-    ReceiptHandleIsInvalid,
 )
 from skylift.queues.messages import (
     check_batch_size,
     check_receive,
-    encode_attributes,
     prepare_batch,
 )
 from skylift.queues.protocol import (
-    MessageAttributes,
     OutgoingMessage,
     QueueInfo,
     QueueStats,
     ReceivedMessage,
     SendResult,
 )
-from skylift.queues.receipts import Receipt, decode
+from skylift.queues.receipts import Receipt
 from skylift.queues.redis_catalog import Catalog, StoredQueue
-from skylift.queues.redis_received import FIELDS, received_message
+from skylift.queues.redis_received import FIELDS, receipt, received_message, send_values
+from skylift.queues.redis_url import split_url
 
 _MAX_VISIBILITY = 43_200
 _PURGE_INTERVAL_MS = 60_000
@@ -169,19 +165,7 @@ class RedisQueues:
     async def send(self, name: str, entries: Sequence[OutgoingMessage]) -> list[SendResult]:
         queue = await self._open().get(name)
         prepared = prepare_batch(entries, queue.settings)
-        values: list[str | int] = []
-        for message in prepared:
-            values += [
-                str(uuid.uuid4()),
-                message.body,
-                message.md5_of_body,
-                _json_attributes(message.attributes),
-                message.md5_of_message_attributes or "",
-                message.delay_seconds * 1000,
-                message.group_id or "",
-                message.deduplication_id or "",
-                _json_attributes(message.system_attributes),
-            ]
+        values = send_values(prepared)
         by_group = "1" if queue.settings.stored.get("DeduplicationScope") == "messageGroup" else "0"
         reply = await self._call(
             name, lambda q: self._send(args=self._args(q, by_group, len(prepared), *values))
@@ -191,7 +175,7 @@ class RedisQueues:
             message_id, sequence = reply[1 + index * 2], reply[2 + index * 2]
             results.append(
                 SendResult(
-                    _text(message_id),
+                    message_id.decode(),
                     message.md5_of_body,
                     message.md5_of_message_attributes,
                     f"{int(sequence):020d}" if sequence not in (b"", "") else None,
@@ -231,7 +215,7 @@ class RedisQueues:
         valid: list[tuple[int, Receipt]] = []
         for index, handle in enumerate(receipt_handles):
             try:
-                valid.append((index, _receipt(queue, handle)))
+                valid.append((index, receipt(queue.id, queue.name, handle)))
             except QueueError as invalid:
                 invalid.entry = index
                 results[index] = invalid
@@ -253,8 +237,9 @@ class RedisQueues:
 
     async def change_visibility(self, name: str, receipt_handle: str, timeout: int) -> None:
         check_receive(1, timeout, None)
-        receipt = _receipt(await self._open().get(name), receipt_handle)
-        args = (receipt.row_id, receipt.message_id, timeout, _MAX_VISIBILITY)
+        queue = await self._open().get(name)
+        found = receipt(queue.id, name, receipt_handle)
+        args = (found.row_id, found.message_id, timeout, _MAX_VISIBILITY)
         [status] = await self._call(
             name, lambda q: self._change_visibility(args=self._args(q, *args))
         )
@@ -406,30 +391,3 @@ class RedisQueues:
                 "This RedisQueues was closed; open a new one on the same URL to go on."
             )
         return self._catalog
-
-
-def split_url(url: str) -> tuple[str, str | None]:
-    """A state URL without skylift's own ``prefix`` parameter, and that prefix."""
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    prefix = query.pop("prefix", [None])[0]
-    rest = "&".join(f"{k}={v}" for k, values in query.items() for v in values)
-    return parts._replace(query=rest).geturl(), prefix
-
-
-def _json_attributes(attributes: MessageAttributes | None) -> str:
-    return encode_attributes(attributes) if attributes else ""
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _receipt(queue: StoredQueue, handle: str) -> Receipt:
-    receipt = decode(handle)
-    if str(receipt.queue_id) != queue.id:
-        raise ReceiptHandleIsInvalid(
-            f'The input receipt handle "{handle}" is not a valid receipt handle.',
-            hint=f"it belongs to another queue than {queue.name!r}",
-        )
-    return receipt

@@ -1,12 +1,15 @@
-"""A message claimed by the Redis CLAIM script, as ReceiveMessage returns it."""
+"""Messages across the Redis scripts' boundary: sent ones as SEND's arguments, claimed
+ones as ReceiveMessage returns them, and the receipt handles that name them."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 
-from skylift.queues.messages import decode_attributes
+from skylift.queues.errors import ReceiptHandleIsInvalid
+from skylift.queues.messages import PreparedMessage, decode_attributes, encode_attributes
 from skylift.queues.protocol import ReceivedMessage
-from skylift.queues.receipts import Receipt
+from skylift.queues.receipts import Receipt, decode
 
 # Values per claimed message in CLAIM's answer: its row id, then the hash fields named in
 # redis_scripts._RECEIVED_FIELDS (the source queue's id replaced by its name).
@@ -69,3 +72,32 @@ def _text(value: bytes | int | None) -> str | None:
     if value is None:
         return None
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def send_values(prepared: Sequence[PreparedMessage]) -> list[str | int]:
+    """SEND's nine arguments per message ('' for what a message does not have)."""
+    values: list[str | int] = []
+    for message in prepared:
+        values += [
+            str(uuid.uuid4()),
+            message.body,
+            message.md5_of_body,
+            encode_attributes(message.attributes) if message.attributes else "",
+            message.md5_of_message_attributes or "",
+            message.delay_seconds * 1000,
+            message.group_id or "",
+            message.deduplication_id or "",
+            encode_attributes(message.system_attributes) if message.system_attributes else "",
+        ]
+    return values
+
+
+def receipt(queue_id: str, queue_name: str, handle: str) -> Receipt:
+    """The receipt a handle for this queue stands for; ReceiptHandleIsInvalid otherwise."""
+    found = decode(handle)
+    if str(found.queue_id) != queue_id:
+        raise ReceiptHandleIsInvalid(
+            f'The input receipt handle "{handle}" is not a valid receipt handle.',
+            hint=f"it belongs to another queue than {queue_name!r}",
+        )
+    return found
