@@ -149,9 +149,9 @@ def up(
         if platform.state is not None:
             where = str(platform.state.directory)
             if state_url is not None:
-                from skylift.queues.redis_url import shown
+                from skylift.queues import redis_url
 
-                where = f"{where}, queues in {shown(state_url)}"
+                where = f"{where}, queues in {redis_url.shown(state_url)}"
             click.echo(f"  SQS and S3 APIs for boto3 at {base} (state in {where})", err=True)
         if platform.sources is not None:
             scheduler = platform.sources.scheduler
