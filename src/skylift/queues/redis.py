@@ -55,6 +55,9 @@ from skylift.queues.redis_url import split_url
 _MAX_VISIBILITY = 43_200
 _PURGE_INTERVAL_MS = 60_000
 DEFAULT_PREFIX = "skylift:"
+# A reply slower than this means Redis is gone; a long poll blocks in shorter slices.
+_SOCKET_TIMEOUT = 10.0
+_WAIT_SLICE = 5.0
 
 
 class RedisQueues:
@@ -75,7 +78,7 @@ class RedisQueues:
     ) -> None:
         url, url_prefix = split_url(url)
         self.prefix = prefix or url_prefix or DEFAULT_PREFIX
-        self._redis: Redis = Redis.from_url(url, decode_responses=False)
+        self._redis: Redis = Redis.from_url(url, socket_timeout=_SOCKET_TIMEOUT)
         self._catalog = Catalog(self._redis, self.prefix, region, account_id)
         self._poll_interval = poll_interval
         self._closed = False
@@ -204,7 +207,7 @@ class RedisQueues:
             timeout = min(remaining, self._poll_interval)
             if next_visible >= 0:
                 timeout = min(timeout, (next_visible - now) / 1000)
-            await self._wait(queue, max(timeout, 0.01))
+            await self._wait(queue, min(max(timeout, 0.01), _WAIT_SLICE))
             if self._closed:
                 return []
 
