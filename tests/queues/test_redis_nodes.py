@@ -21,9 +21,6 @@ from skylift.queues.redis import RedisQueues
 
 __all__ = ["redis_prefix"]  # a fixture, used by name
 
-Nodes = Callable[[int], Awaitable[list[RedisQueues]]]
-
-
 def run(prefix: str, test: Callable[[list[RedisQueues]], Awaitable[None]], nodes: int = 2) -> None:
     async def main() -> None:
         backends = [RedisQueues(URL, prefix=prefix) for _ in range(nodes)]
@@ -188,7 +185,9 @@ def test_one_mebibyte_messages_and_redrive_across_nodes(redis_prefix: str) -> No
         a, b = nodes
         await a.create_queue("dlq", {})
         policy = {"deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq"}
-        await a.create_queue("jobs", {"RedrivePolicy": json.dumps({**policy, "maxReceiveCount": 1})})
+        await a.create_queue(
+            "jobs", {"RedrivePolicy": json.dumps({**policy, "maxReceiveCount": 1})}
+        )
         body = "x" * 1_048_576
         await a.send("jobs", [msg(body)])
         [got] = await b.receive("jobs", visibility_timeout=0)
