@@ -21,6 +21,7 @@ from skylift.queues.redis import RedisQueues
 
 __all__ = ["redis_prefix"]  # a fixture, used by name
 
+
 def run(prefix: str, test: Callable[[list[RedisQueues]], Awaitable[None]], nodes: int = 2) -> None:
     async def main() -> None:
         backends = [RedisQueues(URL, prefix=prefix) for _ in range(nodes)]
