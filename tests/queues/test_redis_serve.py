@@ -1,0 +1,104 @@
+"""Two `skylift up` servers sharing one Redis: one set of queues, each message received once.
+
+Real servers (skylift.testing.serve), real boto3 against each, the real `skylift` CLI.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from collections import Counter
+from pathlib import Path
+
+import boto3
+from redis_server import URL, redis_prefix
+
+from skylift.testing import serve
+
+__all__ = ["redis_prefix"]  # a fixture, used by name
+
+CLIENT = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+APP = """
+    from skylift import App
+
+    app = App()
+    app.declare_queue("jobs", visibility_timeout=120)
+
+    @app.function()
+    def noop(event, context):
+        return None
+"""
+
+
+def write_app(directory: Path) -> str:
+    directory.mkdir()
+    (directory / "app.py").write_text(textwrap.dedent(APP))
+    return str(directory)
+
+
+def skylift(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "skylift.cli", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_two_servers_share_queues_and_receive_each_message_once(
+    tmp_path: Path, redis_prefix: str
+) -> None:
+    state = f"{URL}?prefix={redis_prefix}"
+    options = ["--quiet", "--state", state]
+    one, two = write_app(tmp_path / "one"), write_app(tmp_path / "two")
+    with serve(one, options=options) as url_one, serve(two, options=options) as url_two:
+        sqs = [boto3.client("sqs", endpoint_url=url, **CLIENT) for url in (url_one, url_two)]
+        queue_url = sqs[0].get_queue_url(QueueName="jobs")["QueueUrl"]
+        sent: list[str] = []
+        for batch in range(30):
+            entries = [{"Id": str(i), "MessageBody": f"m{batch}-{i}"} for i in range(10)]
+            answer = sqs[batch % 2].send_message_batch(QueueUrl=queue_url, Entries=entries)
+            sent += [entry["MessageId"] for entry in answer["Successful"]]
+        received: list[str] = []
+        lock = threading.Lock()
+
+        def consume(client: object) -> None:
+            while True:
+                answer = client.receive_message(  # type: ignore[attr-defined]
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                )
+                messages = answer.get("Messages", [])
+                if not messages:
+                    return
+                with lock:
+                    received.extend(m["MessageId"] for m in messages)
+
+        threads = [threading.Thread(target=consume, args=(sqs[i % 2],)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(sent) == 300
+        assert Counter(received) == Counter(sent)  # each once, in total across both servers
+        attributes = sqs[1].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
+        assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "300"
+
+        # The CLI reaches the same queues with --state, whether a server runs or not.
+        done = skylift("send", "jobs", "from the cli", one, "--state", state)
+        assert done.returncode == 0, done.stderr
+        [got] = sqs[1].receive_message(QueueUrl=queue_url)["Messages"]
+        assert (got["MessageId"], got["Body"]) == (done.stdout.strip(), "from the cli")
+    listing = skylift("queues", two, "--state", state)
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.splitlines()[1].split()[:4] == ["jobs", "0", "301", "0"]
+    # The servers kept nothing of the queues in their own state folders.
+    assert not (tmp_path / "one" / ".skylift" / "queues.db").exists()
+
+
+def test_an_unreachable_state_url_fails_at_once_with_advice(tmp_path: Path) -> None:
+    app = write_app(tmp_path / "app")
+    done = skylift("up", app, "--port", "0", "--state", "redis://127.0.0.1:1/0")
+    assert done.returncode == 2
+    assert "cannot reach Redis at redis://127.0.0.1:1/0" in done.stderr
+    assert "correct --state" in done.stderr
+    done = skylift("queues", app, "--state", "postgres://db/0")
+    assert done.returncode == 2 and "is not a Redis URL" in done.stderr
