@@ -35,11 +35,7 @@ from skylift.queues.errors import (
     QueueError,
     QueueNameExists,
 )
-from skylift.queues.messages import (
-    check_batch_size,
-    check_receive,
-    prepare_batch,
-)
+from skylift.queues.messages import PreparedMessage, check_batch_size, check_receive, prepare_batch
 from skylift.queues.protocol import (
     OutgoingMessage,
     QueueInfo,
@@ -166,13 +162,18 @@ class RedisQueues:
     # -- messages -----------------------------------------------------------------------
 
     async def send(self, name: str, entries: Sequence[OutgoingMessage]) -> list[SendResult]:
-        queue = await self._open().get(name)
-        prepared = prepare_batch(entries, queue.settings)
-        values = send_values(prepared)
-        by_group = "1" if queue.settings.stored.get("DeduplicationScope") == "messageGroup" else "0"
-        reply = await self._call(
-            name, lambda q: self._send(args=self._args(q, by_group, len(prepared), *values))
-        )
+        prepared: list[PreparedMessage] = []
+
+        async def send(queue: StoredQueue) -> Any:
+            # Validated against the settings the script checks, so a delay or size limit
+            # another node just changed applies.
+            prepared[:] = prepare_batch(entries, queue.settings)
+            scope = queue.settings.stored.get("DeduplicationScope")
+            by_group = "1" if scope == "messageGroup" else "0"
+            values = send_values(prepared)
+            return await self._send(args=self._args(queue, by_group, len(prepared), *values))
+
+        reply = await self._call(name, send)
         results = []
         for index, message in enumerate(prepared):
             message_id, sequence = reply[1 + index * 2], reply[2 + index * 2]
