@@ -200,3 +200,22 @@ def test_one_mebibyte_messages_and_redrive_across_nodes(redis_prefix: str) -> No
         assert (back.body == body, back.attributes["ApproximateReceiveCount"]) == (True, "1")
 
     run(redis_prefix, test)
+
+
+def test_a_receive_cancelled_mid_claim_gives_its_messages_back(redis_prefix: str) -> None:
+    async def test(nodes: list[RedisQueues]) -> None:
+        a, b = nodes
+        await a.create_queue("jobs", {"VisibilityTimeout": "60"})
+        await a.send("jobs", [msg("wanted")])
+        poll = asyncio.create_task(a.receive("jobs", wait_seconds=5))
+        await asyncio.sleep(0)  # the claim has started: its script is on its way to Redis
+        poll.cancel()  # as when an SQS client disconnects from a long poll
+        with pytest.raises(asyncio.CancelledError):
+            await poll
+        await asyncio.sleep(0.3)
+        # Not hidden for 60 s from everyone: the other node gets it at once.
+        [got] = await b.receive("jobs")
+        assert got.body == "wanted"
+        assert got.attributes["ApproximateReceiveCount"] == "2"
+
+    run(redis_prefix, test)

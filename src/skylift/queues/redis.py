@@ -17,13 +17,13 @@ sent on any node wakes one waiting receiver on any node; they also look again ev
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from skylift.account import ACCOUNT_ID
 from skylift.queues import redis_scripts
@@ -45,6 +45,7 @@ from skylift.queues.protocol import (
 )
 from skylift.queues.receipts import Receipt
 from skylift.queues.redis_catalog import Catalog, StoredQueue
+from skylift.queues.redis_polling import Waits
 from skylift.queues.redis_received import FIELDS, receipt, received_message, send_values
 from skylift.queues.redis_url import split_url
 
@@ -54,6 +55,8 @@ DEFAULT_PREFIX = "skylift:"
 # A reply slower than this means Redis is gone; a long poll blocks in shorter slices.
 _SOCKET_TIMEOUT = 10.0
 _WAIT_SLICE = 5.0
+# What a claim returns: the messages, the server's time, when the next one is due (or -1).
+Claimed = tuple[list[ReceivedMessage], int, int]
 
 
 class RedisQueues:
@@ -78,7 +81,7 @@ class RedisQueues:
         self._catalog = Catalog(self._redis, self.prefix, region, account_id)
         self._poll_interval = poll_interval
         self._closed = False
-        self._waits: set[asyncio.Task[Any]] = set()
+        self._waits = Waits(self._redis, self.prefix)
         register = self._redis.register_script
         self._send = register(redis_scripts.SEND)
         self._claim_script = register(redis_scripts.CLAIM)
@@ -201,14 +204,15 @@ class RedisQueues:
         wait = queue.settings.receive_wait_seconds if wait_seconds is None else wait_seconds
         deadline = time.monotonic() + wait
         while True:
-            messages, now, next_visible = await self._claim(name, max_messages, visibility_timeout)
+            claim = self._claim(name, max_messages, visibility_timeout)
+            messages, now, next_visible = await self._waits.finish(claim, self._give_back(name))
             remaining = deadline - time.monotonic()
             if messages or remaining <= 0:
                 return messages
             timeout = min(remaining, self._poll_interval)
             if next_visible >= 0:
                 timeout = min(timeout, (next_visible - now) / 1000)
-            await self._wait(queue, min(max(timeout, 0.01), _WAIT_SLICE))
+            await self._waits.wait(queue.id, min(max(timeout, 0.01), _WAIT_SLICE))
             if self._closed:
                 return []
 
@@ -310,15 +314,12 @@ class RedisQueues:
         if self._closed:
             return
         self._closed = True
-        for task in list(self._waits):
-            task.cancel()
+        self._waits.close()
         await self._redis.aclose()
 
     # -- internals ----------------------------------------------------------------------
 
-    async def _claim(
-        self, name: str, limit: int, visibility_timeout: int | None
-    ) -> tuple[list[ReceivedMessage], int, int]:
+    async def _claim(self, name: str, limit: int, visibility_timeout: int | None) -> Claimed:
         """Claim up to ``limit`` messages; also the server's time and when the next one is due.
 
         Claimed messages past the retention period are dropped, and those received more
@@ -358,19 +359,15 @@ class RedisQueues:
         queue = await self._catalog.find(name)
         return "" if queue is None else queue.id
 
-    async def _wait(self, queue: StoredQueue, timeout: float) -> None:
-        """Block until a wake token for ``queue`` comes (from any node) or ``timeout`` passes."""
-        task = asyncio.ensure_future(
-            self._redis.blpop([f"{self.prefix}q:{queue.id}:wake"], timeout=timeout)
-        )
-        self._waits.add(task)
-        try:
-            await task
-        except asyncio.CancelledError:
-            if not self._closed:
-                raise
-        finally:
-            self._waits.discard(task)
+    def _give_back(self, name: str) -> Callable[[Claimed], Awaitable[None]]:
+        async def give_back(claimed: Claimed) -> None:
+            for message in claimed[0]:
+                try:
+                    await self.change_visibility(name, message.receipt_handle, 0)
+                except (QueueError, RedisError):
+                    pass  # deleted meanwhile, or Redis is gone: it comes back by itself
+
+        return give_back
 
     async def _call(self, name: str, run: Callable[[StoredQueue], Awaitable[Any]]) -> list[Any]:
         """Run a message script on the queue's current settings, reloading them once if
