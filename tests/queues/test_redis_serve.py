@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -32,9 +33,26 @@ APP = """
 """
 
 
-def write_app(directory: Path) -> str:
+TRIGGERED_APP = """
+    import os
+    from skylift import App
+
+    app = App()
+    app.declare_queue("orders", visibility_timeout=120)
+    NODE = os.path.basename(os.path.dirname(os.path.abspath(__file__)))
+    HANDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "handled")
+
+    @app.queue("orders", batch_size=5)
+    def take(event, context):
+        lines = "".join(f"{NODE} {r['messageId']}\\n" for r in event["Records"])
+        with open(HANDLED, "a") as log:  # one write per batch: O_APPEND
+            log.write(lines)
+"""
+
+
+def write_app(directory: Path, source: str = APP) -> str:
     directory.mkdir()
-    (directory / "app.py").write_text(textwrap.dedent(APP))
+    (directory / "app.py").write_text(textwrap.dedent(source))
     return str(directory)
 
 
@@ -102,3 +120,33 @@ def test_an_unreachable_state_url_fails_at_once_with_advice(tmp_path: Path) -> N
     assert "correct --state" in done.stderr
     done = skylift("queues", app, "--state", "postgres://db/0")
     assert done.returncode == 2 and "is not a Redis URL" in done.stderr
+
+
+def test_a_queue_trigger_on_two_servers_handles_each_message_once(
+    tmp_path: Path, redis_prefix: str
+) -> None:
+    handled = tmp_path / "handled"  # both apps' handlers append to it
+    options = ["--quiet", "--state", f"{URL}?prefix={redis_prefix}"]
+    one = write_app(tmp_path / "one", TRIGGERED_APP)
+    two = write_app(tmp_path / "two", TRIGGERED_APP)
+    with serve(one, options=options) as url_one, serve(two, options=options):
+        sqs = boto3.client("sqs", endpoint_url=url_one, **CLIENT)
+        queue_url = sqs.get_queue_url(QueueName="orders")["QueueUrl"]
+        sent = []
+        for batch in range(20):
+            entries = [{"Id": str(i), "MessageBody": f"{batch}-{i}"} for i in range(10)]
+            answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            sent += [entry["MessageId"] for entry in answer["Successful"]]
+        deadline = time.monotonic() + 60
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            lines = handled.read_text().splitlines() if handled.exists() else []
+            if len(lines) >= len(sent):
+                break
+            time.sleep(0.2)
+        time.sleep(1)  # a duplicate would come now
+        lines = handled.read_text().splitlines()
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
+    assert Counter(line.split()[1] for line in lines) == Counter(sent)
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0"
