@@ -15,11 +15,12 @@ def split_url(url: str) -> tuple[str, str | None]:
     Example: ``split_url("redis://h:6379/0?prefix=app1:")`` is
     ``("redis://h:6379/0", "app1:")``.
     """
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    prefixes = query.pop("prefix", [])
-    rest = urlencode(query, doseq=True)
-    return parts._replace(query=rest).geturl(), prefixes[0] if prefixes else None
+    # Not urlsplit().geturl(): it turns unix:///path into unix:/path.
+    base, _, query = url.partition("?")
+    parameters = parse_qs(query, keep_blank_values=True)
+    prefixes = parameters.pop("prefix", [])
+    rest = urlencode(parameters, doseq=True)
+    return f"{base}?{rest}" if rest else base, prefixes[0] if prefixes else None
 
 
 def shown(url: str) -> str:
