@@ -219,3 +219,22 @@ def test_a_receive_cancelled_mid_claim_gives_its_messages_back(redis_prefix: str
         assert got.attributes["ApproximateReceiveCount"] == "2"
 
     run(redis_prefix, test)
+
+
+def test_a_dead_letter_queue_created_again_on_another_node_gets_the_messages(
+    redis_prefix: str,
+) -> None:
+    async def test(nodes: list[RedisQueues]) -> None:
+        a, b = nodes
+        await a.create_queue("dlq", {})
+        policy = {"deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq"}
+        policy["maxReceiveCount"] = "1"
+        await a.create_queue("jobs", {"RedrivePolicy": json.dumps(policy)})
+        await a.send("jobs", [msg("poison")])
+        assert len(await a.receive("jobs", visibility_timeout=0)) == 1
+        await b.delete_queue("dlq")
+        await b.create_queue("dlq", {})
+        assert await a.receive("jobs", visibility_timeout=0) == []  # moved, not delivered
+        assert [m.body for m in await b.receive("dlq")] == ["poison"]
+
+    run(redis_prefix, test)

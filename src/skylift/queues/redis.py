@@ -334,7 +334,7 @@ class RedisQueues:
             settings = queue.settings
             vt = settings.visibility_timeout if visibility_timeout is None else visibility_timeout
             policy = settings.redrive_policy
-            dlq = await self._queue_id(policy.dead_letter_queue) if policy else ""
+            dlq = policy.dead_letter_queue if policy else ""
             receives = policy.max_receive_count if policy else 0
             args = (limit, vt * 1000, settings.retention_seconds * 1000, dlq, receives, token)
             return await self._claim_script(args=self._args(queue, *args))
@@ -350,14 +350,10 @@ class RedisQueues:
 
     async def _count(self, queue: StoredQueue) -> Any:
         policy = queue.settings.redrive_policy
-        dlq = await self._queue_id(policy.dead_letter_queue) if policy else ""
+        dlq = policy.dead_letter_queue if policy else ""
         return await self._stats(
             args=self._args(queue, queue.settings.retention_seconds * 1000, dlq)
         )
-
-    async def _queue_id(self, name: str) -> str:
-        queue = await self._catalog.find(name)
-        return "" if queue is None else queue.id
 
     def _give_back(self, name: str) -> Callable[[Claimed], Awaitable[None]]:
         async def give_back(claimed: Claimed) -> None:

@@ -90,7 +90,7 @@ return out
 )
 
 # ARGV[4]: how many; [5]: visibility timeout (ms); [6]: retention (ms); [7]: dead-letter
-# queue id or ''; [8]: maxReceiveCount; [9]: the receipt token.
+# queue name or ''; [8]: maxReceiveCount; [9]: the receipt token.
 # Answers {'ok', now, next_visible_at or -1, (row, <_RECEIVED_FIELDS>)...}.
 CLAIM = script(
     """
@@ -137,8 +137,9 @@ local now = now_ms()
 local fifo = is_fifo(q)
 local want, vt = tonumber(ARGV[4]), tonumber(ARGV[5])
 local cutoff = now - tonumber(ARGV[6])
-local dlq = ARGV[7]
-if dlq == '' or dlq == q or redis.call('EXISTS', qkey(dlq, 'meta')) == 0 then dlq = nil end
+-- By name, here: a dead-letter queue deleted and created again has a new id.
+local dlq = ARGV[7] ~= '' and redis.call('HGET', P .. 'queues', ARGV[7])
+if not dlq or dlq == q then dlq = nil end
 local max_receives, token = tonumber(ARGV[8]), ARGV[9]
 sweep(q, cutoff, fifo, now)
 if fifo then promote_groups(q, now) end
@@ -249,7 +250,7 @@ return {'ok'}
 """
 )
 
-# ARGV[4]: retention (ms); [5]: dead-letter queue id or ''.
+# ARGV[4]: retention (ms); [5]: dead-letter queue name or ''.
 # Answers {'ok', now, visible, in flight, delayed, oldest enqueue time or -1, DLQ depth or -1}.
 STATS = script(
     """
@@ -262,10 +263,9 @@ local visible = redis.call('ZCOUNT', qkey(q, 'msgs'), '-inf', now)
 local hidden = redis.call('ZCOUNT', qkey(q, 'msgs'), later, '+inf')
 local delayed = redis.call('ZCOUNT', qkey(q, 'delayed'), later, '+inf')
 local oldest = redis.call('ZRANGE', qkey(q, 'age'), 0, 0, 'WITHSCORES')
-local dlq, depth = ARGV[5], -1
-if dlq ~= '' and redis.call('EXISTS', qkey(dlq, 'meta')) == 1 then
-  depth = redis.call('ZCARD', qkey(dlq, 'msgs'))
-end
+local dlq = ARGV[5] ~= '' and redis.call('HGET', P .. 'queues', ARGV[5])
+local depth = -1
+if dlq then depth = redis.call('ZCARD', qkey(dlq, 'msgs')) end
 return {'ok', now, visible, hidden - delayed, delayed, tonumber(oldest[2] or -1), depth}
 """
 )
