@@ -238,3 +238,46 @@ def test_a_dead_letter_queue_created_again_on_another_node_gets_the_messages(
         assert [m.body for m in await b.receive("dlq")] == ["poison"]
 
     run(redis_prefix, test)
+
+
+def test_fifo_groups_are_processed_in_order_and_one_at_a_time_across_nodes(
+    redis_prefix: str,
+) -> None:
+    async def test(nodes: list[RedisQueues]) -> None:
+        attributes = {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+        await nodes[0].create_queue("jobs.fifo", attributes)
+        groups = [f"g{i}" for i in range(5)]
+        for n in range(20):
+            batch = [msg(f"{g}:{n}", message_group_id=g) for g in groups]
+            await nodes[n % 2].send("jobs.fifo", batch)
+        busy: set[str] = set()
+        order: dict[str, list[int]] = {g: [] for g in groups}
+        overlaps = 0
+
+        async def worker(node: RedisQueues) -> None:
+            nonlocal overlaps
+            idle = 0
+            while idle < 3:
+                got = await node.receive("jobs.fifo", max_messages=3, visibility_timeout=30)
+                if not got:
+                    idle += 1
+                    await asyncio.sleep(0.05)
+                    continue
+                idle = 0
+                mine = {m.attributes["MessageGroupId"] for m in got}
+                overlaps += len(mine & busy)
+                busy.update(mine)
+                await asyncio.sleep(0.01)  # the work; other workers poll meanwhile
+                for m in got:
+                    group, n = m.body.split(":")
+                    order[group].append(int(n))
+                busy.difference_update(mine)
+                assert await node.delete("jobs.fifo", [m.receipt_handle for m in got]) == [
+                    None
+                ] * len(got)
+
+        await asyncio.gather(*(worker(nodes[i % 2]) for i in range(6)))
+        assert overlaps == 0
+        assert order == {g: list(range(20)) for g in groups}
+
+    run(redis_prefix, test)
