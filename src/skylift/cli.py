@@ -120,6 +120,13 @@ def main() -> None:
     help="A web origin (https://app.example) whose browser pages may call the AWS and "
     "control APIs; others are refused. '*' allows any (not advised).",
 )
+@click.option(
+    "--state",
+    "state_url",
+    default=None,
+    metavar="URL",
+    help="Keep the queues in this Redis (redis://HOST:PORT/DB), shared with other nodes.",
+)
 def up(
     app: str | None,
     template: str | None,
@@ -135,6 +142,7 @@ def up(
     sandbox: str,
     allow_hosts: tuple[str, ...],
     cors_origins: tuple[str, ...],
+    state_url: str | None,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -145,6 +153,13 @@ def up(
     target = _target(app, template)
     overrides = _overrides(env_vars)
     guard = _guard(host, allow_hosts, cors_origins)
+    if state_url is not None:
+        from skylift.queues import redis_url
+
+        try:
+            redis_url.check(state_url)  # fail now, not after the init phase
+        except SkyliftError as exc:
+            _fail(str(exc))
 
     def ready(platform: Platform, router: Router, bound: int) -> None:
         base = f"http://{host}:{bound}"
@@ -163,10 +178,12 @@ def up(
                 where = f"{upload.bucket}/{upload.prefix}*{upload.suffix}"
                 click.echo(f"  {', '.join(upload.events)} {where}  -> {spec.name}", err=True)
         if platform.state is not None:
-            click.echo(
-                f"  SQS and S3 APIs for boto3 at {base} (state in {platform.state.directory})",
-                err=True,
-            )
+            where = str(platform.state.directory)
+            if state_url is not None:
+                from skylift.queues import redis_url
+
+                where = f"{where}, queues in {redis_url.shown(state_url)}"
+            click.echo(f"  SQS and S3 APIs for boto3 at {base} (state in {where})", err=True)
         if platform.sources is not None:
             scheduler = platform.sources.scheduler
             for entry in scheduler.entries:
@@ -200,6 +217,7 @@ def up(
                 overrides=overrides,
                 sandbox=sandbox == "on",
                 guard=guard,
+                state_url=state_url,
             )
         )
     except SkyliftError as exc:

@@ -1,9 +1,9 @@
 """CLI commands for an app's queues and buckets.
 
-Queue commands work on the app's state (`.skylift/queues.db`) directly, so they work
-whether or not `skylift up` runs (a running server picks new messages up within a
-second). Object commands go through the running server's S3 API, so that uploads fire
-their functions.
+Queue commands work on the app's state (`.skylift/queues.db`, or the Redis that
+`--state redis://...` names) directly, so they work whether or not `skylift up` runs (a
+running server picks new messages up within a second). Object commands go through the
+running server's S3 API, so that uploads fire their functions.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from skylift.engine.state_guard import DamagedState
 from skylift.errors import SkyliftError
 from skylift.loader import AppTarget, resolve_target
 from skylift.queues.errors import QueueError
-from skylift.queues.protocol import MessageAttributeValue, OutgoingMessage
+from skylift.queues.protocol import MessageAttributeValue, OutgoingMessage, QueueBackend
 from skylift.queues.sqlite import SqliteQueues
 from skylift.runtime.environ import ACCOUNT_ID, region
 
@@ -33,6 +33,8 @@ APP_ARGUMENT = click.argument("app", required=False)
 TEMPLATE_OPTION = click.option(
     "--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template."
 )
+STATE_HELP = "Queues in this Redis (redis://HOST:PORT/DB) instead of .skylift/queues.db."
+STATE_OPTION = click.option("--state", "state", default=None, metavar="URL", help=STATE_HELP)
 URL_OPTION = click.option(
     "--url", default=DEFAULT_URL, show_default=True, help="The running skylift server."
 )
@@ -53,19 +55,37 @@ def _state_dir(app: str | None, template: str | None) -> Path:
 
 
 def _with_queues(
-    app: str | None, template: str | None, use: Callable[[SqliteQueues], Awaitable[T]]
+    app: str | None,
+    template: str | None,
+    state: str | None,
+    use: Callable[[QueueBackend], Awaitable[T]],
 ) -> T:
     directory = _state_dir(app, template)
     path = directory / "queues.db"
-    try:
-        exists = state_guard.check(directory, path.name)
-    except DamagedState as exc:
-        _fail(str(exc))
-    if not exists:
+    exists = True
+    if state is not None:
+        from skylift.queues import redis_url
+
+        try:
+            redis_url.check(state)
+        except SkyliftError as exc:
+            _fail(str(exc))
+    else:
+        try:
+            exists = state_guard.check(directory, path.name)
+        except DamagedState as exc:
+            _fail(str(exc))
+    if state is None and not exists:
         _fail(f"no queues yet at {path}: run `skylift up` once to create the app's queues")
 
     async def run() -> T:
-        queues = SqliteQueues(path, region=region(), account_id=ACCOUNT_ID)
+        queues: QueueBackend
+        if state is not None:
+            from skylift.queues.redis import RedisQueues
+
+            queues = RedisQueues(state, region=region(), account_id=ACCOUNT_ID)
+        else:
+            queues = SqliteQueues(path, region=region(), account_id=ACCOUNT_ID)
         try:
             return await use(queues)
         finally:
@@ -82,6 +102,7 @@ def _with_queues(
 @click.argument("body")
 @APP_ARGUMENT
 @TEMPLATE_OPTION
+@STATE_OPTION
 @click.option("--delay", type=int, default=None, help="DelaySeconds for this message (0-900).")
 @click.option("--group", default=None, help="MessageGroupId (FIFO queues).")
 @click.option("--dedup", default=None, help="MessageDeduplicationId (FIFO queues).")
@@ -93,6 +114,7 @@ def send(
     body: str,
     app: str | None,
     template: str | None,
+    state: str | None,
     delay: int | None,
     group: str | None,
     dedup: str | None,
@@ -108,17 +130,18 @@ def send(
             _fail(f"attribute {item!r} must be NAME=VALUE")
         attributes[name] = {"DataType": "String", "StringValue": value}
     message = OutgoingMessage(body, delay, attributes, group, dedup)
-    (result,) = _with_queues(app, template, lambda q: q.send(queue, [message]))
+    (result,) = _with_queues(app, template, state, lambda q: q.send(queue, [message]))
     click.echo(result.message_id)
 
 
 @click.command()
 @APP_ARGUMENT
 @TEMPLATE_OPTION
-def queues(app: str | None, template: str | None) -> None:
+@STATE_OPTION
+def queues(app: str | None, template: str | None, state: str | None) -> None:
     """List the app's queues: visible, in flight, delayed, oldest age, dead-letter depth."""
 
-    async def table(q: SqliteQueues) -> list[tuple[str, ...]]:
+    async def table(q: QueueBackend) -> list[tuple[str, ...]]:
         rows: list[tuple[str, ...]] = []
         for name in await q.list_queues():
             s = await q.stats(name)
@@ -127,7 +150,7 @@ def queues(app: str | None, template: str | None) -> None:
             rows.append((name, str(s.visible), str(s.in_flight), str(s.delayed), age, dlq))
         return rows
 
-    rows = _with_queues(app, template, table)
+    rows = _with_queues(app, template, state, table)
     header = ("QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST", "DEAD-LETTER QUEUE")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -138,10 +161,13 @@ def queues(app: str | None, template: str | None) -> None:
 @click.argument("queue")
 @APP_ARGUMENT
 @TEMPLATE_OPTION
+@STATE_OPTION
 @click.option("--to", "destination", default=None, help="Move here instead of the source queue.")
-def redrive(queue: str, app: str | None, template: str | None, destination: str | None) -> None:
+def redrive(
+    queue: str, app: str | None, template: str | None, state: str | None, destination: str | None
+) -> None:
     """Move the messages of dead-letter QUEUE back to the queues they came from."""
-    moved = _with_queues(app, template, lambda q: q.redrive(queue, destination))
+    moved = _with_queues(app, template, state, lambda q: q.redrive(queue, destination))
     click.echo(f"moved {moved} message{'s' * (moved != 1)} out of {queue}")
 
 

@@ -192,13 +192,19 @@ class Platform:
         )
         return line + (f" ({'; '.join(problems)})" if problems else "")
 
-    async def start_sources(self, *, fast_retries: bool = False) -> None:
+    async def start_sources(
+        self, *, fast_retries: bool = False, state_url: str | None = None
+    ) -> None:
         """Open the app's state, create its queues and buckets, and start the triggers
-        that fire by themselves (schedules, queue pollers, upload notifications)."""
+        that fire by themselves (schedules, queue pollers, upload notifications).
+
+        `state_url` (`redis://host:port/db`) keeps the queues in Redis instead of
+        `queues.db`; the rest of the state stays in `state_dir`.
+        """
         from skylift.engine.state import State
         from skylift.sources.runner import Sources
 
-        self.state = State.open(self.state_dir, self.region)
+        self.state = State.open(self.state_dir, self.region, state_url)
         await self.state.ensure(self.resources)
         self.sources = Sources(
             list(self.specs.values()), self.invoker, self.state, fast_retries=fast_retries

@@ -26,24 +26,36 @@ _CREATE_ONLY = frozenset({"FifoQueue"})
 
 
 class State:
-    def __init__(self, directory: Path, region: str) -> None:
+    def __init__(self, directory: Path, region: str, url: str | None = None) -> None:
         self.directory = directory
         self.region = region
-        self.queues: QueueBackend = SqliteQueues(
-            directory / "queues.db", region=region, account_id=ACCOUNT_ID
-        )
+        # `--state redis://...`: the app's queues live in Redis, shared by every node.
+        self.url = url
+        self.queues: QueueBackend
+        if url is not None:
+            from skylift.queues.redis import RedisQueues
+
+            self.queues = RedisQueues(url, region=region, account_id=ACCOUNT_ID)
+        else:
+            self.queues = SqliteQueues(
+                directory / "queues.db", region=region, account_id=ACCOUNT_ID
+            )
         self.objects: ObjectStore = DirectoryStore(directory / "objects")
         # Asynchronous invocations waiting to run: internal, so apart from the app's queues.
         self.pending = SqliteQueues(directory / "async.db", region=region, account_id=ACCOUNT_ID)
 
     @classmethod
-    def open(cls, directory: Path, region: str) -> State:
-        """Check the databases (`state_guard`: DamagedState if one was lost), then open."""
+    def open(cls, directory: Path, region: str, url: str | None = None) -> State:
+        """Check the databases (`state_guard`: DamagedState if one was lost), then open.
+
+        With `url` (Redis) the queues live there, so only `async.db` is checked here.
+        """
         directory.mkdir(parents=True, exist_ok=True)
-        for name in state_guard.DATABASES:
+        databases = [n for n in state_guard.DATABASES if url is None or n != "queues.db"]
+        for name in databases:
             state_guard.check(directory, name)
-        state = cls(directory, region)
-        for name in state_guard.DATABASES:
+        state = cls(directory, region, url)
+        for name in databases:
             state_guard.record(directory, name)
         # One server owns the state: an async event in flight now was cut off by the last
         # one's crash or stop. As Lambda does after a system error, it goes back to its

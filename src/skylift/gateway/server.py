@@ -82,6 +82,7 @@ async def serve(
     overrides: Overrides | None = None,
     sandbox: bool = True,
     guard: Guard | None = None,
+    state_url: str | None = None,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted.
 
@@ -120,7 +121,7 @@ async def serve(
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
     try:
-        await platform.start_sources(fast_retries=fast_retries)
+        await platform.start_sources(fast_retries=fast_retries, state_url=state_url)
         router = Router(platform.specs.values())
         services = {**aws_services(platform), **observability.services(router)}
         gateway = Gateway(router, platform.invoker, services=services, guard=guard)

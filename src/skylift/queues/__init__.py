@@ -1,4 +1,5 @@
-"""Durable queues with SQS semantics: one protocol, an embedded SQLite backend."""
+"""Durable queues with SQS semantics: one protocol, an embedded SQLite backend, and a Redis
+backend (`skylift.queues.redis.RedisQueues`, imported on demand) for several nodes."""
 
 from skylift.queues.errors import QueueError
 from skylift.queues.protocol import (

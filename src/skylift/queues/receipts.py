@@ -50,8 +50,8 @@ def decode(handle: str, key: bytes) -> Receipt:
         message_id = packed[_LAYOUT.size :].decode("ascii")
     except (binascii.Error, struct.error, ValueError, UnicodeError):
         raise ReceiptHandleIsInvalid(
-            f'The input receipt handle "{handle}" is not a valid receipt handle. Pass the '
-            "ReceiptHandle of a message received from this queue, unchanged."
+            f'The input receipt handle "{handle}" is not a valid receipt handle.',
+            hint="pass the ReceiptHandle of a message received from this queue, unchanged",
         ) from None
     return Receipt(queue_id, row_id, message_id, token)
 
