@@ -44,6 +44,8 @@ class Sandbox:
         self.tmp_root: str | None = None
         self.hide: list[str] = []
         self.code_dirs = [str(Path(d).resolve()) for d in code_dirs]
+        # What must stay visible once /tmp is the instance's own: code, Python, skylift.
+        self.under_tmp = kept_under_tmp(self.code_dirs)
         if not enabled:
             return
         tag = f"skylift-{os.getpid()}"
@@ -64,7 +66,7 @@ class Sandbox:
             "rlimit_memory": self.memory_cgroup is None,
             "tmp_root": self.tmp_root,
             "hide": self.hide,
-            "code_dirs": self.code_dirs,
+            "under_tmp": self.under_tmp,
         }
 
     def describe(self, namespaces: bool | None) -> str:
@@ -124,6 +126,28 @@ def _running(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def kept_under_tmp(code_dirs: list[str]) -> list[str]:
+    """The folders under /tmp an instance needs (its code, the Python installation and
+    import path, skylift itself), outermost only: bound read-only into its own /tmp."""
+    import skylift
+
+    tmp = Path("/tmp").resolve()
+    candidates = [
+        *code_dirs,
+        sys.prefix,
+        sys.base_prefix,
+        str(Path(skylift.__file__).parent.parent),
+        *(p for p in sys.path if p),
+    ]
+    found: set[Path] = set()
+    for candidate in candidates:
+        path = Path(candidate).resolve()
+        if tmp in path.parents and path.is_dir():
+            found.add(path)
+    outermost = [p for p in found if not any(q in p.parents for q in found)]
+    return sorted(str(p) for p in outermost)
 
 
 def hidden_paths(state_dir: Path, code_dirs: list[str]) -> list[str]:

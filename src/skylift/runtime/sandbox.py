@@ -213,7 +213,7 @@ def _mounts(settings: dict[str, Any], tmp: str) -> None:
     # Nothing done here may reach the host's mount table.
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     # Code folders under /tmp must stay visible once /tmp is the instance's own.
-    under_tmp = [d for d in settings.get("code_dirs", ()) if d.startswith("/tmp/")]
+    under_tmp = list(settings.get("under_tmp", ()))
     handles = {d: os.open(d, os.O_PATH | os.O_DIRECTORY) for d in under_tmp}
     _read_only_root()
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
