@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 from skylift.engine.autoscaler import DEFAULT_POLICY, Autoscaler, Policy
 from skylift.engine.budget import DEFAULT_CONCURRENCY, Budget
 from skylift.engine.invoker import Invoker
+from skylift.engine.loading import load_code
 from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_WAIT, Pool
 from skylift.engine.sandboxing import Sandbox
 from skylift.engine.zygote import Zygote
-from skylift.env_vars import Overrides, ignored, override
+from skylift.env_vars import Overrides, ignored
 from skylift.errors import DeclarationError
 from skylift.loader import AppTarget, Target
 from skylift.runtime.environ import offline_environment, region
@@ -48,6 +49,8 @@ class Platform:
         self.zygotes = zygotes
         self.environment = environment
         self.sandbox: Sandbox | None = None
+        self.target: Target | None = None  # what was loaded, and how: for a reload
+        self.overrides: Overrides = {}
         self.resources = with_trigger_resources(resources, specs)
         self.state_dir = state_dir
         self.state: State | None = None
@@ -99,77 +102,42 @@ class Platform:
         """
         environment = dict(offline_environment() if environment is None else environment)
         overrides = overrides or {}
-        zygotes: list[Zygote] = []
-        owners: dict[str, Zygote | None] = {}
-        specs: list[FunctionSpec] = []
-        resources = Resources()
         home = Path(target.code_dir) if isinstance(target, AppTarget) else Path(target.path).parent
         state_dir = state_dir or home / ".skylift"
         jail: Sandbox | None = None
-        try:
-            if isinstance(target, AppTarget):
-                jail = Sandbox(sandbox, state_dir, [target.code_dir])
-                zygote = Zygote(
-                    {
-                        "mode": "app",
-                        "code_dir": target.code_dir,
-                        "module": target.module,
-                        "attribute": target.attribute,
-                        "environment": environment,
-                        "overrides": overrides,
-                        "sandbox": jail.settings(),
-                    },
-                    label=f"app {target.module!r} in {target.code_dir}",
-                )
-                zygotes.append(zygote)
-                ready = await zygote.start()
-                specs = [FunctionSpec.from_dict(s) for s in ready["specs"]]
-                owners = {spec.name: zygote for spec in specs}
-                resources = Resources.from_dict(ready.get("resources", {}))
-            else:
-                from skylift.sam import load
 
-                specs, resources = load(target.path)
-                specs = [override(spec, overrides) for spec in specs]
-                jail = Sandbox(sandbox, state_dir, [spec.code_dir for spec in specs])
-                # One zygote per function: its environment must be set before its import.
-                for spec in specs:
-                    if spec.runtime_command or spec.spawn:
-                        continue  # each instance is a process of its own: nothing to fork
-                    zygote = Zygote(
-                        {
-                            "mode": "functions",
-                            "code_dir": spec.code_dir,
-                            "specs": [spec.to_dict()],
-                            "environment": environment,
-                            "sandbox": jail.settings(),
-                        },
-                        label=f"function {spec.name!r}",
+        def settings(code_dirs: list[str]) -> dict[str, Any] | None:
+            nonlocal jail
+            jail = Sandbox(sandbox, state_dir, code_dirs)
+            return jail.settings()
+
+        try:
+            loaded = await load_code(target, environment, overrides, settings)
+            try:
+                specs = loaded.specs
+                validate_app(specs)
+                validate_destinations(specs)
+                warm = sum(spec.min_instances for spec in specs)
+                if warm > concurrency:
+                    raise DeclarationError(
+                        f"the functions' minimum instances add up to {warm}, over the "
+                        f"server's --concurrency {concurrency}: lower min_instances (SAM "
+                        "ProvisionedConcurrencyConfig) or raise --concurrency"
                     )
-                    zygotes.append(zygote)
-                    owners[spec.name] = zygote
-                await asyncio.gather(*(z.start() for z in zygotes))
-            validate_app(specs)
-            validate_destinations(specs)
-            warm = sum(spec.min_instances for spec in specs)
-            if warm > concurrency:
-                raise DeclarationError(
-                    f"the functions' minimum instances add up to {warm}, over the server's "
-                    f"--concurrency {concurrency}: lower min_instances (SAM "
-                    "ProvisionedConcurrencyConfig) or raise --concurrency"
-                )
-            for note in ignored(specs, overrides):
-                logger.warning("%s", note)
+                for note in ignored(specs, overrides):
+                    logger.warning("%s", note)
+            except BaseException:
+                await loaded.close()
+                raise
         except BaseException:
-            await asyncio.gather(*(z.close() for z in zygotes))
             if jail is not None:
                 jail.close()
             raise
         platform = cls(
-            zygotes,
+            loaded.zygotes,
             specs,
-            owners,
-            resources,
+            loaded.owners,
+            loaded.resources,
             state_dir,
             idle_timeout=idle_timeout,
             concurrency=concurrency,
@@ -178,6 +146,7 @@ class Platform:
             environment=environment,
         )
         platform.sandbox = jail
+        platform.target, platform.overrides = target, overrides
         platform._scaling = asyncio.ensure_future(platform.autoscaler.run())
         return platform
 

@@ -304,23 +304,31 @@ class Pool:
             self._replace_for_waiters()
         self.prewarm()
 
-    def update(self, spec: FunctionSpec) -> None:
+    def update(self, spec: FunctionSpec, zygote: Zygote | None = None) -> None:
         """Serve `spec` (a changed configuration of the same function) from now on.
 
         New instances start with it; idle ones stop at once and busy ones when their
         invocation ends, so the next invocation sees the change, as after Lambda's
         UpdateFunctionConfiguration. A zygote forks workers with the configuration it
         loaded, so a forked function's new instances are then fresh interpreters
-        (`spawn=True`) given the new spec, whose init phase runs with it.
+        (`spawn=True`) given the new spec, whose init phase runs with it, unless a new
+        `zygote` that loaded `spec` comes with it (a reload of the code).
         """
         self.spec = spec
         forked = not (spec.runtime_command or spec.spawn)
-        self._start_spec = dataclasses.replace(spec, spawn=True) if forked else spec
+        if zygote is not None:
+            self.zygote = zygote
+        fresh = zygote is not None or not forked
+        self._start_spec = spec if fresh else dataclasses.replace(spec, spawn=True)
         self.generation += 1
         self._stale.update(self._all)
         while self._idle:
             self._discard(self._idle.pop())
         self.prewarm()
+
+    def forked_from(self, zygote: Zygote) -> bool:
+        """Whether any live instance of this pool came from `zygote`."""
+        return any(getattr(instance, "parent", None) is zygote for instance in self._all)
 
     def unreserve(self) -> None:
         """Drop the reserved concurrency: only the server's budget limits the function."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -18,6 +19,7 @@ from skylift.engine.autoscaler import DEFAULT_POLICY, Policy
 from skylift.engine.budget import DEFAULT_CONCURRENCY
 from skylift.engine.platform import Platform
 from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT
+from skylift.engine.reload import Reloader
 from skylift.env_vars import Overrides
 from skylift.gateway.asgi import Gateway
 from skylift.gateway.guard import Guard
@@ -83,6 +85,7 @@ async def serve(
     sandbox: bool = True,
     guard: Guard | None = None,
     state_url: str | None = None,
+    reload: bool = False,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted.
 
@@ -120,11 +123,16 @@ async def serve(
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    reloader: Reloader | None = None
+    watching: asyncio.Task[None] | None = None
     try:
         await platform.start_sources(fast_retries=fast_retries, state_url=state_url)
         router = Router(platform.specs.values())
         services = {**aws_services(platform), **observability.services(router)}
         gateway = Gateway(router, platform.invoker, services=services, guard=guard)
+        if reload:  # routes follow the code; the router is swapped whole, never mutated
+            reloader = Reloader(platform, lambda specs: setattr(gateway, "router", Router(specs)))
+            watching = asyncio.ensure_future(reloader.run())
         server = uvicorn.Server(build_config(observability.wrap(gateway), host, port))
         serving = asyncio.ensure_future(_serve_until_stopped(server, sock))
         while not server.started and not serving.done():
@@ -138,7 +146,13 @@ async def serve(
     finally:
         server_file.withdraw(platform.state_dir)
         console.flush()
+        if watching is not None:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watching
         await platform.close()
+        if reloader is not None:
+            await reloader.close()
         observability.close()
 
 

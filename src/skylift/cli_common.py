@@ -1,0 +1,45 @@
+"""What the command modules share: failing with a message, resolving APP, --env-vars."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import click
+
+from skylift.errors import SkyliftError
+from skylift.loader import Target, resolve_target
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"skylift: {message}", err=True)
+    sys.exit(2)
+
+
+def _target(app: str | None, template: str | None) -> Target:
+    try:
+        return resolve_target(app, template)
+    except SkyliftError as exc:
+        _fail(str(exc))
+
+
+def _overrides(path: str | None) -> dict[str, dict[str, str]]:
+    if path is None:
+        return {}
+    from skylift import env_vars
+
+    try:
+        return env_vars.load(path)
+    except SkyliftError as exc:
+        _fail(str(exc))
+
+
+NO_SERVER = (
+    "`skylift invoke` without --url runs the function with no server to serve AWS APIs. "
+    "Start `skylift up` and run `skylift invoke FUNCTION --url URL` to use its queues, "
+    "buckets and functions."
+)
+ENV_VARS_HELP = (
+    'SAM CLI\'s env-vars JSON: {"Parameters": {"VAR": "v"}, "Function": {"VAR": "v"}} '
+    "overrides variables the functions declare."
+)

@@ -1,0 +1,87 @@
+"""Loading an app's code: its zygotes (one per app, or one per SAM function), the init
+phase, and the specs they report. `Platform.start` loads once; a reload loads again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from skylift.engine.zygote import Zygote
+from skylift.env_vars import Overrides, override
+from skylift.loader import AppTarget, Target
+from skylift.spec import FunctionSpec, Resources
+
+# Given the code folders, the sandbox settings every zygote passes to its workers.
+SandboxSettings = Callable[[list[str]], dict[str, Any] | None]
+
+
+@dataclass
+class Loaded:
+    zygotes: list[Zygote]
+    owners: dict[str, Zygote | None]  # the zygote that forks each function's instances
+    specs: list[FunctionSpec]
+    resources: Resources
+
+    async def close(self) -> None:
+        await asyncio.gather(*(z.close() for z in self.zygotes))
+
+
+async def load_code(
+    target: Target,
+    environment: Mapping[str, str],
+    overrides: Overrides,
+    sandbox: SandboxSettings,
+) -> Loaded:
+    """Start `target`'s zygotes and run its init phase; their specs come back.
+
+    Raises DeclarationError / LoadError, with every zygote it started closed.
+    """
+    loaded = Loaded([], {}, [], Resources())
+    try:
+        if isinstance(target, AppTarget):
+            zygote = Zygote(
+                {
+                    "mode": "app",
+                    "code_dir": target.code_dir,
+                    "module": target.module,
+                    "attribute": target.attribute,
+                    "environment": dict(environment),
+                    "overrides": overrides,
+                    "sandbox": sandbox([target.code_dir]),
+                },
+                label=f"app {target.module!r} in {target.code_dir}",
+            )
+            loaded.zygotes.append(zygote)
+            ready = await zygote.start()
+            loaded.specs = [FunctionSpec.from_dict(s) for s in ready["specs"]]
+            loaded.owners = {spec.name: zygote for spec in loaded.specs}
+            loaded.resources = Resources.from_dict(ready.get("resources", {}))
+            return loaded
+        from skylift.sam import load
+
+        specs, loaded.resources = load(target.path)
+        loaded.specs = [override(spec, overrides) for spec in specs]
+        settings = sandbox([spec.code_dir for spec in loaded.specs])
+        # One zygote per function: its environment must be set before its import.
+        for spec in loaded.specs:
+            if spec.runtime_command or spec.spawn:
+                continue  # each instance is a process of its own: nothing to fork
+            zygote = Zygote(
+                {
+                    "mode": "functions",
+                    "code_dir": spec.code_dir,
+                    "specs": [spec.to_dict()],
+                    "environment": dict(environment),
+                    "sandbox": settings,
+                },
+                label=f"function {spec.name!r}",
+            )
+            loaded.zygotes.append(zygote)
+            loaded.owners[spec.name] = zygote
+        await asyncio.gather(*(z.start() for z in loaded.zygotes))
+        return loaded
+    except BaseException:
+        await loaded.close()
+        raise
