@@ -127,6 +127,22 @@ def test_checksums_are_verified_stored_and_returned_on_request(s3: Any, url: str
     assert attributes["Checksum"] == {"ChecksumSHA256": sha, "ChecksumType": "FULL_OBJECT"}
 
 
+@pytest.mark.parametrize("algorithm", ["CRC32C", "CRC64NVME"])
+def test_crc32c_and_crc64nvme_are_verified(s3: Any, url: str, algorithm: str) -> None:
+    from awscrt import checksums
+
+    compute = checksums.crc32c if algorithm == "CRC32C" else checksums.crc64nvme
+    size = 4 if algorithm == "CRC32C" else 8
+    expected = base64.b64encode(compute(b"hello", 0).to_bytes(size, "big")).decode()
+    put = s3.put_object(Bucket="bkt", Key="c", Body=b"hello", ChecksumAlgorithm=algorithm)
+    assert put[f"Checksum{algorithm}"] == expected
+    header = f"x-amz-checksum-{algorithm.lower()}"
+    with httpx.Client(base_url=url) as http:
+        bad = http.put("/bkt/c", content=b"HELLO", headers={header: expected})
+    assert (bad.status_code, "<Code>BadDigest</Code>" in bad.text) == (400, True)
+    assert s3.get_object(Bucket="bkt", Key="c")["Body"].read() == b"hello"
+
+
 def test_conditional_writes(s3: Any) -> None:
     s3.put_object(Bucket="bkt", Key="once", Body=b"first", IfNoneMatch="*")
     with pytest.raises(ClientError) as caught:
