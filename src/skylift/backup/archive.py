@@ -185,6 +185,24 @@ def members(path: Path) -> Iterator[tuple[str, IO[bytes]]]:
         ) from None
 
 
+def _check_end(path: Path) -> None:
+    """Refuse an archive cut inside its end-of-archive marker (two zero blocks after the
+    last member) or its padding to a whole tar record, which tar readers forgive: a cut
+    file is not a complete backup. `create` always writes both."""
+    with tarfile.open(path, mode="r:") as tar:
+        last = tar.getmembers()[-1]
+    end = last.offset_data + -(-last.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    with open(path, "rb") as file:
+        file.seek(end)
+        marker = file.read(2 * tarfile.BLOCKSIZE)
+        size = os.fstat(file.fileno()).st_size
+    padded = -(-(end + 2 * tarfile.BLOCKSIZE) // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
+    if last.name != MANIFEST_DIGEST or marker != bytes(2 * tarfile.BLOCKSIZE) or size < padded:
+        raise BackupError(f"{path} is truncated: it ends before tar's end-of-archive marker")
+    if size > padded:
+        raise BackupError(f"{path} is damaged: {size - padded} bytes follow the archive's end")
+
+
 def digest(reader: IO[bytes], sink: IO[bytes] | None = None) -> tuple[str, int]:
     """(SHA-256, size) of what `reader` yields, copied into `sink` when given."""
     hashing = hashlib.sha256()
@@ -224,6 +242,7 @@ def verify(path: Path) -> Manifest:
         raise BackupError(
             f"{where} is truncated or not a skylift backup: it ends without its manifest"
         )
+    _check_end(path)
     if hashlib.sha256(manifest_bytes).hexdigest().encode() != manifest_digest:
         raise BackupError(f"{where} is damaged: its manifest does not match its checksum")
     manifest = Manifest.from_json(manifest_bytes, where)
