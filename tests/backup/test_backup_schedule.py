@@ -18,7 +18,6 @@ from skylift.backup import rolling, snapshot
 from skylift.backup.archive import Manifest
 from skylift.testing import serve
 
-
 COMMAND = [sys.executable, "-m", "skylift.cli", "backup"]
 
 
