@@ -158,3 +158,13 @@ def test_an_app_without_state_says_so(tmp_path: Path) -> None:
     app = write_app(tmp_path / "app")
     done = skylift("backup", str(tmp_path / "b.tar"), str(app), check=False)
     assert done.returncode == 2 and "no skylift state" in done.stderr, done.stderr
+
+
+def test_a_lost_database_is_not_backed_up_as_absent(archive: Path, tmp_path: Path) -> None:
+    target = tmp_path / "restored"
+    skylift("restore", str(archive), "--to", str(target))
+    (target / ".skylift" / "queues.db").unlink()  # the restored marker remembers it
+    done = skylift("backup", str(tmp_path / "b.tar"), str(target), check=False)
+    assert done.returncode == 2 and "is missing" in done.stderr, done.stderr
+    queues = skylift("queues", str(target), check=False)
+    assert queues.returncode == 2 and "is missing" in queues.stderr, queues.stderr

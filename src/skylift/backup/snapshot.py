@@ -51,17 +51,18 @@ def take(
     Raises BackupError when there is no state there or a database is damaged.
     """
     databases = [n for n in state_guard.DATABASES if redis_url is None or n != "queues.db"]
-    present = [n for n in databases if (state_dir / n).exists()]
+    present = []
+    for name in databases:
+        try:
+            if state_guard.check(state_dir, name):  # False: never created here
+                present.append(name)
+        except state_guard.DamagedState as exc:
+            raise BackupError(f"cannot back up a damaged state: {exc}") from None
     if not present and not (state_dir / "objects").is_dir():
         raise BackupError(
             f"no skylift state at {state_dir}: run `skylift up` for the app first, "
             "or name the app whose state to back up"
         )
-    for name in present:
-        try:
-            state_guard.check(state_dir, name)
-        except state_guard.DamagedState as exc:
-            raise BackupError(f"cannot back up a damaged database: {exc}") from None
     manifest = Manifest(
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), source=str(state_dir)
     )
