@@ -62,14 +62,14 @@ class Load:
     def _upload(self) -> None:
         n = 0
         while not self.stop.is_set():
-            body = os.urandom(1000 + (n * 7919) % 300_000)
+            body = os.urandom(1000 + (n * 7919) % 120_000)
             digest = hashlib.sha256(body).hexdigest()
             key = f"load/{n:05d}.bin"
             self.s3.put_object(Bucket="files", Key=key, Body=body, Metadata={"sha256": digest})
             self.objects.append((time.monotonic(), key, digest))
             # One key written again and again: whichever version the backup holds must be
             # whole, its bytes matching the checksum stored with that same version.
-            hot = os.urandom(200_000 + n % 50_000)
+            hot = os.urandom(60_000 + n % 20_000)
             self.s3.put_object(
                 Bucket="files",
                 Key="hot.bin",

@@ -179,6 +179,8 @@ def members(path: Path) -> Iterator[tuple[str, IO[bytes]]]:
         raise BackupError(f"{where} does not exist: check the path") from None
     except IsADirectoryError:
         raise BackupError(f"{where} is a folder, not a backup archive") from None
+    except PermissionError as exc:
+        raise BackupError(f"{where} cannot be read ({exc.strerror}): check its owner") from None
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise BackupError(
             f"{where} is truncated or damaged: it cannot be read to its end ({exc})"
