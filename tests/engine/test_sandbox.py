@@ -70,6 +70,36 @@ APP = f"""
         time.sleep(5)  # past the timeout: the instance is killed
 
     @app.function()
+    def undo_mounts(event, context):
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        results = {{}}
+        for path in (event["state_dir"], "/proc", "/"):
+            results[path] = libc.umount2(path.encode(), 2)  # MNT_DETACH
+        # A remount writable of the root, the code folder's mount included.
+        results["remount"] = libc.mount(None, b"/", None, 32 | 4096, None)
+        try:
+            results["state"] = sorted(os.listdir(event["state_dir"]))
+        except OSError as exc:
+            results["state"] = type(exc).__name__
+        try:
+            with open(os.path.join(os.path.dirname(__file__), "app.py"), "a") as f:
+                f.write("# changed")
+            results["code"] = "written"
+        except OSError as exc:
+            results["code"] = type(exc).__name__
+        results["procs"] = sorted(p for p in os.listdir("/proc") if p.isdigit())
+        return results
+
+    @app.function(timeout=1)
+    def leave(event, context):
+        import ctypes
+        ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)  # clear the parent-death signal
+        os.setsid()  # and leave the process group
+        subprocess.Popen(["sleep", "{MARKER}"])
+        time.sleep(60)  # far past the timeout: it must be killed, not left to end
+
+    @app.function()
     def close_std(event, context):
         os.close(0)
         os.close(1)
@@ -186,6 +216,30 @@ def test_everything_an_instance_started_dies_with_it(server):
         time.sleep(0.05)
     left = sleepers()
     for pid in left:  # never leave them behind, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
+def test_a_handler_cannot_undo_its_sandbox(server):
+    url, app, _ = server
+    seen, _ = invoke(url, "undo_mounts", {"state_dir": str(app / ".skylift")})
+    assert all(seen[p] != 0 for p in (str(app / ".skylift"), "/proc", "/")), seen
+    assert seen["remount"] != 0
+    assert seen["state"] == []  # still the empty mount hiding it
+    assert seen["code"] == "OSError"
+    assert seen["procs"] == ["1"]
+    assert (app / "app.py").read_text() == textwrap.dedent(APP)
+
+
+def test_leaving_the_process_group_does_not_outlive_the_instance(server):
+    url, _, _ = server
+    answer, _ = invoke(url, "leave")
+    assert answer["error"]["errorType"] == "Sandbox.Timedout"
+    deadline = time.monotonic() + 5
+    while sleepers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = sleepers()
+    for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == []
 

@@ -54,6 +54,8 @@ class Sandbox:
         self.pids_cgroup = _make_cgroup("pids", tag)
         self.tmp_root = tempfile.mkdtemp(prefix=f"{tag}-tmp-")
         self.hide = hidden_paths(state_dir, code_dirs)
+        if not self.tmp_root.startswith("/tmp/"):  # (TMPDIR elsewhere) other instances' /tmp
+            self.hide.append(self.tmp_root)
 
     def settings(self) -> dict[str, Any] | None:
         """What workers need to enter the sandbox (None: sandbox off)."""

@@ -31,6 +31,8 @@ CLONE_NEWPID = 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
 SYS_MOUNT_SETATTR = 442  # x86_64 and aarch64 share it
 MOUNT_ATTR_RDONLY = 0x1
 AT_RECURSIVE = 0x8000
@@ -106,6 +108,7 @@ def enter(settings: dict[str, Any] | None, memory_mb: int, keep: list[int]) -> N
     os.close(alive_r)
     _check(_libc.unshare(CLONE_NEWNS), "unshare mount namespace")
     _mounts(settings, tmp)
+    _lock()
 
 
 def probe() -> str | None:
@@ -124,6 +127,7 @@ def probe() -> str | None:
                     _mount(None, "/", None, MS_REC | MS_PRIVATE)
                     _read_only_root()
                     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+                    _lock()
                 except OSError as exc:
                     os.write(write, str(exc).encode())
                     os._exit(1)
@@ -226,6 +230,50 @@ def _mounts(settings: dict[str, Any], tmp: str) -> None:
         os.close(fd)
     for path in settings.get("hide", ()):
         _hide(path)
+
+
+def become_subreaper() -> None:
+    """Orphans of this process's descendants become its children (see `kill_orphans`)."""
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def kill_orphans(workers: set[int]) -> None:
+    """Kill this process's children that are not `workers`: a sandboxed instance whose
+    waiting parent died came here (we are its subreaper). As our unreaped children, their
+    pids cannot have been reused. Killing one (PID 1 of its namespace) ends all it started.
+    """
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as f:
+            found = [int(pid) for pid in f.read().split()]
+    except OSError:
+        return
+    for pid in found:
+        if pid not in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _lock() -> None:
+    """Make the mounts just set up permanent for the handler.
+
+    The process that made them holds every capability in the user namespace that owns
+    its mount namespace, so it could unmount or remount them (and reach `.skylift/`, the
+    host's /proc or the cgroup files). Entering a new user and mount namespace locks every
+    mount it inherits: from here on they cannot be unmounted, made writable or moved.
+    No new privileges either: a setuid program cannot gain any.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare (lock the mounts)")
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"{uid} {uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"{gid} {gid} 1")
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl no_new_privs")
 
 
 def _read_only_root() -> None:

@@ -246,6 +246,10 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     # The supervisor decides when we stop; a terminal's Ctrl-C reaches it, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if SANDBOX:
+        # A sandboxed instance's serving process may leave its waiting parent's process
+        # group and parent-death signal; when the parent dies it comes to us, and dies.
+        sandbox.become_subreaper()
     selector = selectors.DefaultSelector()
     selector.register(ctl, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
@@ -273,6 +277,7 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
     finally:
         for pid in children:
             kill_group(pid)
+        sandbox.kill_orphans(children)
 
 
 LEFTOVERS: set[int] = set()  # workers whose cgroup folders were still busy when reaped
@@ -287,15 +292,19 @@ def kill_group(pid: int) -> None:
 
 
 def reap(ctl: socket.socket, children: set[int]) -> None:
-    while children:
+    while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        if pid not in children:
+            continue  # an orphaned instance process, killed below when its worker ended
         children.discard(pid)
         kill_group(pid)  # subprocesses a worker left behind die with it, as with a sandbox
+        if SANDBOX:
+            sandbox.kill_orphans(children)
         described = describe_status(status)
         if SANDBOX:
             if sandbox.oom_killed(SANDBOX, pid) and described == "signal: killed":
