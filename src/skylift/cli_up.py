@@ -192,22 +192,32 @@ def up(
 
 
 def _guard(host: str, allow_hosts: tuple[str, ...], cors_origins: tuple[str, ...]) -> Guard:
+    """Who may drive the server. A token guards the control and Lambda APIs whenever
+    anyone beyond this machine may reach them: listening beyond loopback, a name given
+    with --allow-host (a reverse proxy in front), or SKYLIFT_TOKEN set."""
+    import os
+    import secrets
+
     from skylift.gateway.guard import Guard, loopback
 
-    token = None
-    if not loopback(host):
-        import os
-        import secrets
-
-        chosen = os.environ.get("SKYLIFT_TOKEN")
-        token = chosen or secrets.token_urlsafe(24)
+    chosen = os.environ.get("SKYLIFT_TOKEN") or None
+    exposed = not loopback(host)
+    if not (exposed or allow_hosts or chosen):
+        return Guard.build(host, allow_hosts, cors_origins, None)
+    token = chosen or secrets.token_urlsafe(24)
+    shown = "in SKYLIFT_TOKEN" if chosen else f"{token} (choose one with SKYLIFT_TOKEN)"
+    if exposed:
         click.echo(
             f"skylift: warning: listening on {host} exposes this server beyond this machine: "
             "the app's routes and the SQS and S3 APIs to anyone who reaches the port; the "
-            "control and Lambda APIs need the token "
-            + ("in SKYLIFT_TOKEN" if chosen else f"{token} (choose one with SKYLIFT_TOKEN)")
-            + ", sent as `Authorization: Bearer TOKEN` or as the AWS access key id. "
-            "See docs/security.md.",
+            f"control and Lambda APIs need the token {shown}, sent as `Authorization: Bearer "
+            "TOKEN` or as the AWS access key id. See docs/security.md.",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"skylift: the control and Lambda APIs need the token {shown}, sent as "
+            "`Authorization: Bearer TOKEN` or as the AWS access key id.",
             err=True,
         )
     return Guard.build(host, allow_hosts, cors_origins, token)

@@ -99,16 +99,29 @@ APP = f"""
         subprocess.Popen(["sleep", "{MARKER}"])
         time.sleep(60)  # far past the timeout: it must be killed, not left to end
 
-    @app.function()
-    def close_std(event, context):
-        os.close(0)
-        os.close(1)
-        os.close(2)
-        return "closed"
+    @app.function(max_concurrency=1)  # one instance: each call sees what the last did
+    def streams(event, context):
+        import io, logging
+        action = event["do"]
+        if action == "close_fds":
+            os.close(0)
+            os.close(1)
+            os.close(2)
+            return [action, os.getpid()]  # and returns normally
+        if action == "replace":
+            sys.stdout = io.StringIO()
+        elif action == "close_and_fail":
+            sys.stdout.close()
+            raise ValueError("boom")
+        print("still logging")
+        logging.getLogger("app").warning("still warning")
+        return [action, os.getpid()]
 
     @app.function()
     def innocent(event, context):
+        import logging
         print("still logging")
+        logging.getLogger("app").warning("still warning")
         return "fine"
 """
 
@@ -244,11 +257,19 @@ def test_leaving_the_process_group_does_not_outlive_the_instance(server):
     assert left == []
 
 
-def test_closing_the_standard_streams_breaks_no_later_invocation(server):
+def test_closing_or_replacing_the_standard_streams_breaks_no_later_invocation(server):
     url, _, _ = server
-    assert invoke(url, "close_std")[0] == "closed"
-    answer, tail = invoke(url, "innocent")
-    assert answer == "fine" and "still logging" in tail
+    assert invoke(url, "streams", {"do": "close_fds"})[0] == ["close_fds", 1]
+    answer, tail = invoke(url, "streams", {"do": "log"})
+    assert answer == ["log", 1] and "still logging" in tail and "still warning" in tail
+    assert invoke(url, "streams", {"do": "replace"})[0] == ["replace", 1]
+    answer, tail = invoke(url, "streams", {"do": "log"})
+    assert "still logging" in tail and "still warning" in tail
+    failed, tail = invoke(url, "streams", {"do": "close_and_fail"})
+    assert failed["error"]["errorType"] == "ValueError", failed  # its own error, no crash
+    assert "[ERROR] ValueError: boom" in tail
+    answer, tail = invoke(url, "streams", {"do": "log"})
+    assert "still warning" in tail and "Logging error" not in tail
 
 
 def test_sandbox_off_says_what_it_turns_off(tmp_path):

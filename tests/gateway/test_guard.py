@@ -33,6 +33,11 @@ APP = """
         return "ran"
 
     @app.function()
+    def key(event, context):
+        import os
+        return os.environ["AWS_ACCESS_KEY_ID"]
+
+    @app.function()
     def relay(event, context):
         import boto3, json
         answer = boto3.client("lambda").invoke(FunctionName="secret", Payload=b"{}")
@@ -47,13 +52,21 @@ def write_app(directory: Path) -> Path:
     return directory
 
 
+TOKEN = "test-token-0123456789"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
     app = write_app(tmp_path_factory.mktemp("guarded"))
     log = ServerLog()
+    # A name beyond this machine (a reverse proxy in front): the token is required.
     options = ["--allow-host", "skylift.lan", "--cors-origin", "https://app.example"]
-    with serve(str(app), log=log, options=options) as url:
-        yield url, log
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SKYLIFT_TOKEN", TOKEN)
+        with serve(str(app), log=log, options=options) as url:
+            env.delenv("SKYLIFT_TOKEN")
+            yield url, log
 
 
 def port_of(url: str) -> int:
@@ -95,11 +108,13 @@ def test_a_cross_origin_browser_request_cannot_run_a_function(local):
     time.sleep(0.2)
     assert "SECRET RAN" not in log.text
     # The server's own pages, the allowed origin and SDKs (no Origin) are served.
-    own = {"Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"}
+    own = {"Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin", **BEARER}
     assert httpx.post(url + INVOKE, content=b"{}", headers=own).json() == "ran"
-    allowed = {"Origin": "https://app.example", "Sec-Fetch-Site": "cross-site"}
+    allowed = {"Origin": "https://app.example", "Sec-Fetch-Site": "cross-site", **BEARER}
     assert httpx.post(url + INVOKE, content=b"{}", headers=allowed).status_code == 200
-    assert httpx.post(url + INVOKE, content=b"{}").json() == "ran"
+    assert httpx.post(url + INVOKE, content=b"{}", headers=BEARER).json() == "ran"
+    # Behind a proxy (--allow-host), the Lambda API needs the token even on loopback.
+    assert httpx.post(url + INVOKE, content=b"{}").status_code == 403
     # The app's own routes keep their own behaviour.
     assert httpx.get(url + "/hello", headers={"Origin": "https://evil.example"}).status_code == 200
 
@@ -133,9 +148,15 @@ def test_beyond_loopback_the_control_and_lambda_apis_need_the_token(tmp_path):
         assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
         answer = lambda_client(url, token).invoke(FunctionName="secret", Payload=b"{}")
         assert json.loads(answer["Payload"].read()) == "ran"
-        # The server's own functions call its Lambda API with the token as their key.
+        # The server's own functions call its Lambda API with a key of their own, which
+        # opens the Lambda API only: not the control API, and it is not the token.
         answer = lambda_client(url, token).invoke(FunctionName="relay", Payload=b"{}")
         assert json.loads(answer["Payload"].read()) == "ran"
+        answer = lambda_client(url, token).invoke(FunctionName="key", Payload=b"{}")
+        functions_key = json.loads(answer["Payload"].read())
+        assert functions_key.startswith("ASIASKYLIFT") and token not in functions_key
+        own = {"Authorization": f"Bearer {functions_key}"}
+        assert httpx.get(url + "/_skylift/status", headers=own).status_code == 403
         # The CLI finds the token beside the server's URL.
         status = subprocess.run(
             [sys.executable, "-m", "skylift.cli", "status", str(app)],

@@ -15,6 +15,7 @@ and, beyond loopback, a token for the control and Lambda APIs.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -101,16 +102,32 @@ class Guard:
                 return fetch_site == b"cross-site"
         return True
 
-    def authorized(self, authorization: bytes | None) -> bool:
+    @property
+    def functions_key(self) -> str | None:
+        """The access key id the server's own functions get: it opens the Lambda API (so
+        they can invoke each other) but not the control API, and is not the token."""
+        if self.token is None:
+            return None
+        digest = hmac.digest(self.token.encode(), b"skylift functions", hashlib.sha256)
+        return "ASIASKYLIFT" + digest.hex()[:16].upper()
+
+    def authorized(self, authorization: bytes | None, service: str = "control") -> bool:
         if self.token is None:
             return True
         if not authorization:
             return False
-        expected = self.token.encode()
-        if authorization.startswith(b"Bearer "):
-            return hmac.compare_digest(authorization[7:].strip(), expected)
-        found = _CREDENTIAL.search(authorization)
-        return found is not None and hmac.compare_digest(found.group(1), expected)
+        accepted = [self.token.encode()]
+        if service == "lambda" and self.functions_key is not None:
+            accepted.append(self.functions_key.encode())
+        if authorization[:7].lower() == b"bearer ":
+            given = authorization[7:].strip()
+        else:
+            found = _CREDENTIAL.search(authorization)
+            if found is None:
+                return False
+            given = found.group(1)
+        # Compare with every accepted key, always: the time taken says nothing.
+        return sum(hmac.compare_digest(given, key) for key in accepted) > 0
 
 
 def _hostname(host: str) -> str:
@@ -152,7 +169,7 @@ async def refused(guard: Guard, scope: Scope, service: str | None, send: Send) -
     if (
         service in ("control", "lambda")
         and not open_to_probes
-        and not guard.authorized(headers.get(b"authorization"))
+        and not guard.authorized(headers.get(b"authorization"), service)
     ):
         _note(f"refused a {service} API request without the server's token")
         await _denied(send, service, "The security token included in the request is invalid.")

@@ -97,8 +97,8 @@ async def serve(
     # Known before the init phase, so clients created at import point at this server.
     url = f"http://{url_host(host)}:{sock.getsockname()[1]}"
     environment = aws_environment(url)
-    if guard.token is not None:  # the server's own functions may call its Lambda API
-        environment["AWS_ACCESS_KEY_ID"] = guard.token
+    if guard.functions_key is not None:  # the server's own functions may call its Lambda API
+        environment["AWS_ACCESS_KEY_ID"] = guard.functions_key
     try:
         platform = await Platform.start(
             target,

@@ -88,6 +88,12 @@ def install() -> None:
     configure()
 
 
+def set_stream(stream: Any) -> None:
+    """Point the root handler at `stream` (the handler's old one may have been closed)."""
+    if _handler is not None and isinstance(_handler, logging.StreamHandler):
+        _handler.stream = stream
+
+
 def configure() -> None:
     """Apply the format and level the environment asks for now (a worker's function may
     ask for other ones than its app's zygote had)."""

@@ -57,6 +57,7 @@ def serve(
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(line_buffering=True)
+    _STREAMS[:] = [sys.stdout, sys.stderr]
     logs.install()  # normally done before the init phase; this applies the function's format
     arn = function_arn(spec.name)
     group = log_group(spec.name)
@@ -89,6 +90,7 @@ def serve(
                 client_context=header.get("cc"),
                 identity=header.get("identity"),
             ),
+            log_fd,
         )
         intact = _restore_std_streams(log_fd)
         reply: dict[str, Any] = {
@@ -105,6 +107,9 @@ def serve(
             os._exit(1)  # e.g. an after_fork hook failed: a fresh instance may succeed
 
 
+_STREAMS: list[Any] = []  # the runtime's own sys.stdout and sys.stderr, once set up
+
+
 def _restore_std_streams(log_fd: int) -> bool:
     """Put fds 0, 1 and 2 (and sys.stdout/stderr) back as the runtime set them, whatever
     the handler closed or replaced, so no invocation can break the next one. False when
@@ -115,6 +120,8 @@ def _restore_std_streams(log_fd: int) -> bool:
             stream.flush()
         except (OSError, ValueError):  # closed, or its fd is gone
             pass
+    if _STREAMS:  # a handler's replacement (an io.StringIO, say) goes; ours come back
+        sys.stdout, sys.stderr = _STREAMS
     try:
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
@@ -131,10 +138,14 @@ def _restore_std_streams(log_fd: int) -> bool:
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
     if sys.stderr is None or sys.stderr.closed:
         sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    _STREAMS[:] = [sys.stdout, sys.stderr]
+    logs.set_stream(sys.stdout)  # the root handler writes where print does
     return True
 
 
-def _invoke(handler: Handler | Fault, body: bytes, context: LambdaContext) -> tuple[bool, bytes]:
+def _invoke(
+    handler: Handler | Fault, body: bytes, context: LambdaContext, log_fd: int
+) -> tuple[bool, bytes]:
     request_id = context.aws_request_id
     try:
         if isinstance(handler, Fault):
@@ -151,6 +162,7 @@ def _invoke(handler: Handler | Fault, body: bytes, context: LambdaContext) -> tu
             payload = error_payload(
                 f"Unable to marshal response: {exc}", "Runtime.MarshalError", request_id
             )
+    _restore_std_streams(log_fd)  # the handler may have closed what the error goes to
     _log_error(payload)
     return False, json.dumps(payload).encode()
 
