@@ -377,12 +377,13 @@ def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:
 
 
 def _register() -> None:
+    from skylift.cli_alerts import COMMANDS as ALERTS
     from skylift.cli_export import COMMANDS as EXPORT
     from skylift.cli_logs import COMMANDS as LOGS
     from skylift.cli_resources import COMMANDS
     from skylift.cli_scaling import COMMANDS as SCALING
 
-    for command in (*COMMANDS, *SCALING, *EXPORT, *LOGS):
+    for command in (*COMMANDS, *SCALING, *EXPORT, *LOGS, *ALERTS):
         main.add_command(command)
 
 

@@ -23,6 +23,7 @@ from skylift.gateway.asgi import Gateway
 from skylift.gateway.guard import Guard
 from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import Target
+from skylift.observe.alerts_service import Alerting, policy_for
 from skylift.observe.console import ConsoleLog
 from skylift.observe.observability import Observability
 from skylift.runtime.environ import ACCOUNT_ID, aws_environment
@@ -90,6 +91,8 @@ async def serve(
     default it admits only this machine's names (`Guard.build(host)`).
     """
     guard = guard or Guard.build(host)
+    alert_policy = policy_for(target)  # a bad skylift.toml fails before anything starts
+    alerting: Alerting | None = None
     sock = listen(host, port)  # before loading: a busy port should fail fast and clearly
     # Known before the init phase, so clients created at import point at this server.
     url = f"http://{url_host(host)}:{sock.getsockname()[1]}"
@@ -122,6 +125,7 @@ async def serve(
     gc.set_threshold(20_000, 20, 20)
     try:
         await platform.start_sources(fast_retries=fast_retries, state_url=state_url)
+        alerting = Alerting.attach(alert_policy, observability.metrics, platform)
         router = Router(platform.specs.values())
         services = {**aws_services(platform), **observability.services(router)}
         gateway = Gateway(router, platform.invoker, services=services, guard=guard)
@@ -138,6 +142,8 @@ async def serve(
     finally:
         server_file.withdraw(platform.state_dir)
         console.flush()
+        if alerting is not None:
+            await alerting.close()
         await platform.close()
         observability.close()
 
