@@ -237,4 +237,5 @@ class AlertStore:
             rows = self.db.execute(
                 "SELECT * FROM deliveries WHERE alert_id = ? ORDER BY id", (alert_id,)
             ).fetchall()
-        return [Delivery(**{k: row[k] for k in row if k != "id"}) for row in rows]
+        # sqlite3.Row iterates over values; its keys() are the column names.
+        return [Delivery(**{k: row[k] for k in row.keys() if k != "id"}) for row in rows]  # noqa: SIM118
