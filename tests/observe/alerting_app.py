@@ -3,6 +3,7 @@
 from skylift import App
 
 app = App("alerting")
+app.declare_queue("backlog")  # nothing consumes it: its oldest message only ages
 
 
 @app.function()

@@ -23,6 +23,7 @@ from skylift.gateway.asgi import Gateway
 from skylift.gateway.guard import Guard
 from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import Target
+from skylift.observe.alerts_api import AlertsApi
 from skylift.observe.alerts_service import Alerting, policy_for
 from skylift.observe.console import ConsoleLog
 from skylift.observe.observability import Observability
@@ -128,6 +129,8 @@ async def serve(
         alerting = Alerting.attach(alert_policy, observability.metrics, platform)
         router = Router(platform.specs.values())
         services = {**aws_services(platform), **observability.services(router)}
+        engine = alerting.engine if alerting is not None else None
+        services["control"] = AlertsApi(platform.state_dir, services["control"], engine)
         gateway = Gateway(router, platform.invoker, services=services, guard=guard)
         server = uvicorn.Server(build_config(observability.wrap(gateway), host, port))
         serving = asyncio.ensure_future(_serve_until_stopped(server, sock))
