@@ -17,6 +17,7 @@ class Hooks:
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # path -> how many requests to it still fail with 503 (to prove retries)
     failing: dict[str, int] = field(default_factory=dict)
+    refusing: set[str] = field(default_factory=set)  # paths answered 404
 
     def to(self, path: str) -> list[dict[str, Any]]:
         return [body for where, body in list(self.received) if where == path]
@@ -30,13 +31,17 @@ def webhook_server() -> Iterator[Hooks]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            status = 200
             with lock:
                 left = hooks.failing.get(self.path, 0)
                 if left:
                     hooks.failing[self.path] = left - 1
+                    status = 503
+                elif self.path in hooks.refusing:
+                    status = 404
                 else:
                     hooks.received.append((self.path, json.loads(body)))
-            self.send_response(503 if left else 200)
+            self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
