@@ -143,6 +143,8 @@ def test_three_sigma_pages_escalates_and_an_ack_stops_the_escalation(
     slack = eventually(lambda: len(hooks.to("/ops")) >= 3 and hooks.to("/ops"), 10)
     assert all(set(message) == {"text", "username"} for message in slack)
     assert any("[PAGE] alert" in m["text"] and "charge error_rate" in m["text"] for m in slack)
+    acked_line = f"[ACKED] alert {page['alert']['id']}: function charge error_rate, by alice"
+    eventually(lambda: any(m["text"].startswith(acked_line) for m in hooks.to("/ops")), 10)
     # `skylift alerts` shows both, with who was paged and each delivery.
     found = {a["subject"]: a for a in alerts(app)}
     assert (found["charge"]["state"], found["charge"]["acked_by"]) == ("acked", "alice")

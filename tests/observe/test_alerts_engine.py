@@ -175,9 +175,15 @@ def test_an_acked_page_is_not_escalated(store: AlertStore) -> None:
     alert = store.active()[0]
     # Another process (the CLI) acks it through its own connection.
     other = AlertStore(store.path.parent)
-    assert other.ack(alert.id, "alice").state == "acked"  # type: ignore[union-attr]
+    assert other.ack(alert.id, "alice", now + 1).state == "acked"  # type: ignore[union-attr]
+    e.tick(now + 15, {SERIES: 0.5})
     e.tick(now + 3600, {SERIES: 0.5})
-    assert [s.event for s in sent] == ["page"]
+    # Everyone who was told hears who is on it, once; the backup hears nothing.
+    assert [(s.event, s.to) for s in sent] == [
+        ("page", ["alice", "#ops"]),
+        ("ack", ["#ops", "alice"]),
+    ]
+    assert sent[1].alert.acked_by == "alice"
 
 
 def test_two_sigma_tells_the_channel_and_pages_nobody(store: AlertStore) -> None:
@@ -228,7 +234,8 @@ def test_a_manual_resolve_starts_the_cooldown(store: AlertStore) -> None:
     e.tick(now, {SERIES: 0.5})
     store.resolve(store.active()[0].id, "alice", now + 5)
     e.tick(now + 15, {SERIES: 0.5})
-    assert [s.event for s in sent] == ["page"] and store.active() == []
+    assert [s.event for s in sent] == ["page", "resolve"] and store.active() == []
+    assert sent[1].alert.resolved_by == "alice"
 
 
 def test_metrics_left_out_of_the_policy_are_not_watched(store: AlertStore) -> None:
@@ -245,4 +252,4 @@ def test_a_person_resolving_restarts_the_baseline(store: AlertStore) -> None:
     store.resolve(store.active()[0].id, "alice", now + 1)  # "0.5 s is the new normal"
     for i in range(19):  # fewer than min_samples of the new level: no judgement yet
         e.tick(now + 15 * (i + 1), {SERIES: 0.5 + (0.01 if i % 2 else -0.01)})
-    assert [s.event for s in sent] == ["page"] and store.active() == []
+    assert [s.event for s in sent] == ["page", "resolve"] and store.active() == []

@@ -9,7 +9,8 @@ last alert ended:
   grows to 3 sigma is raised to a page;
 - a page still open (not acked) `escalate_after` later is sent to the backup, once;
 - a sample back under `notify_at` resolves it, and everyone told hears so;
-- a person resolving it (`skylift alerts resolve`) says "this is fixed or the new
+- a person acking or resolving it (`skylift alerts ack|resolve`, from any process) is
+  told to everyone who heard of it; a resolution says "this is fixed or the new
   normal": the series' baseline starts afresh (after the cool-down, `min_samples` again).
 
 `tick(now, samples)` is the whole interface: time comes from the caller, so tests
@@ -21,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from skylift.observe.alerts_detector import Detector, Judgement, Level
-from skylift.observe.alerts_store import OPEN, Alert, AlertStore
+from skylift.observe.alerts_store import OPEN, RESOLVED, Alert, AlertStore
 from skylift.observe.policy import Contact, Policy
 
 # (kind, subject, metric): ("function", "hello", "error_rate"), ("queue", "jobs", "queue_age")
@@ -35,7 +36,9 @@ class AlertEngine:
         self.store = store
         self.send = send
         self.detectors: dict[Series, Detector] = {}
-        self.checked = float("-inf")  # resolutions by people are looked for since then
+        # People's acks and resolutions are looked for since then (None: not yet
+        # started; those made before this server started were told by the last one).
+        self.checked: float | None = None
 
     def detector(self, series: Series) -> Detector:
         found = self.detectors.get(series)
@@ -53,8 +56,8 @@ class AlertEngine:
 
     def tick(self, now: float, samples: Mapping[Series, float]) -> None:
         """Judge one round of samples, then escalate what has waited too long."""
-        for series in self.store.resolved_by_people(self.checked):
-            self.detectors.pop(series, None)
+        if self.checked is not None:
+            self._people(self.checked, now)
         self.checked = now
         active = {alert.series: alert for alert in self.store.active()}
         for series, value in samples.items():
@@ -93,6 +96,16 @@ class AlertEngine:
             refreshed = self.store.get(alert.id)
             if refreshed is not None:
                 self._page(refreshed, now)
+
+    def _people(self, since: float, until: float) -> None:
+        """Tell everyone told of an alert that someone acked or resolved it; a series
+        someone resolved starts its baseline afresh."""
+        for alert in self.store.changed_by_people(since, until):
+            if alert.state == RESOLVED:
+                self.detectors.pop(alert.series, None)
+                self.send("resolve", alert, self._told(alert))
+            else:
+                self.send("ack", alert, self._told(alert))
 
     def _page(self, alert: Alert, now: float) -> None:
         primary = self.policy.primary

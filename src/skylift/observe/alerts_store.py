@@ -34,7 +34,7 @@ CREATE INDEX IF NOT EXISTS alerts_state ON alerts(state);
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     alert_id INTEGER NOT NULL,
-    event TEXT NOT NULL,         -- notify | page | escalate | resolve
+    event TEXT NOT NULL,         -- notify | page | escalate | ack | resolve
     recipient TEXT NOT NULL,
     notifier TEXT NOT NULL,      -- webhook | slack
     url TEXT NOT NULL,
@@ -162,14 +162,15 @@ class AlertStore:
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
-    def resolved_by_people(self, since: float) -> list[tuple[str, str, str]]:
-        """Series whose alert someone (not skylift itself) resolved at or after `since`."""
+    def changed_by_people(self, since: float, until: float) -> list[Alert]:
+        """Alerts someone (not skylift itself) acked or resolved in [since, until)."""
         rows = self.db.execute(
-            "SELECT kind, subject, metric FROM alerts WHERE resolved_at >= ? "
-            "AND resolved_by NOT LIKE 'skylift:%'",
-            (since,),
+            "SELECT * FROM alerts WHERE (acked_at >= ? AND acked_at < ? AND state = 'acked') "
+            "OR (resolved_at >= ? AND resolved_at < ? AND resolved_by NOT LIKE 'skylift:%') "
+            "ORDER BY id",
+            (since, until, since, until),
         ).fetchall()
-        return [(row[0], row[1], row[2]) for row in rows]
+        return [Alert(**dict(row)) for row in rows]
 
     def update(self, alert_id: int, values: dict[str, float]) -> None:
         self.db.execute(

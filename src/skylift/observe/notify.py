@@ -31,8 +31,11 @@ def summary(event: str, alert: Alert) -> str:
     head = {"page": "PAGE", "escalate": "PAGE (escalated)", "notify": "NOTICE"}.get(
         event, event.upper()
     )
+    what = f"alert {alert.id}: {alert.kind} {alert.subject} {alert.metric}"
     if event == "resolve":
-        return f"[RESOLVED] alert {alert.id}: {alert.kind} {alert.subject} {alert.metric}"
+        return f"[RESOLVED] {what}, by {alert.resolved_by}"
+    if event == "ack":
+        return f"[ACKED] {what}, by {alert.acked_by}: escalation stopped"
     return (
         f"[{head}] alert {alert.id}: {alert.kind} {alert.subject} {alert.metric} is "
         f"{alert.value:.4g}{unit}, {alert.sigma:.1f} sigma above its mean {alert.mean:.4g}{unit} "
