@@ -17,8 +17,10 @@ from typing import NoReturn
 import click
 import orjson
 
+from skylift import server_file
 from skylift.errors import SkyliftError
 from skylift.loader import AppTarget, resolve_target
+from skylift.observe.alerts_actions import taken
 from skylift.observe.alerts_store import FILE, RESOLVED, Alert, AlertStore
 
 RECENT = 86400.0  # resolved alerts listed for a day
@@ -107,7 +109,11 @@ def alerts(ctx: click.Context, app: str | None, template: str | None, as_json: b
     found = store.recent(time.time() - RECENT) if store is not None else []
     if as_json:
         entries = [
-            {**a.to_dict(), "deliveries": [d.to_dict() for d in store.deliveries(a.id)]}
+            {
+                **a.to_dict(),
+                "deliveries": [d.to_dict() for d in store.deliveries(a.id)],
+                "actions": [t.to_dict() for t in taken(store, a.id)],
+            }
             for a in found
             if store is not None
         ]
@@ -159,6 +165,46 @@ def resolve(ctx: click.Context, alert_id: int, app: str | None, by: str | None) 
     changed = store.resolve(alert_id, by or getpass.getuser())
     assert changed is not None
     click.echo(f"alert {alert_id} resolved by {changed.resolved_by}")
+
+
+@alerts.command()
+@click.argument("alert_id", metavar="ID", type=int)
+@click.argument("app", required=False)
+@click.pass_context
+def undo(ctx: click.Context, alert_id: int, app: str | None) -> None:
+    """Undo what alert ID's actions changed (its `scale`), on the running server."""
+    import urllib.error
+    import urllib.request
+
+    given = ctx.obj or {}
+    state_dir = _state_dir(app or given.get("app"), given.get("template"))
+    url = server_file.find(state_dir)
+    if url is None:
+        _fail(
+            f"no server is running for {state_dir.parent}: an action's change lives in the "
+            "server that took it, and ended with it"
+        )
+    request = urllib.request.Request(
+        f"{url}/_skylift/alerts/{alert_id}/undo", data=b"{}", method="POST"
+    )
+    token = server_file.token(state_dir)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            undone = orjson.loads(answer.read())["undone"]
+    except urllib.error.HTTPError as exc:
+        _fail(str(orjson.loads(exc.read() or b"{}").get("message", exc)))
+    except urllib.error.URLError as exc:
+        _fail(f"cannot reach the server at {url}: {exc.reason}")
+    if not undone:
+        click.echo(f"alert {alert_id} has no action left to undo")
+    for action in undone:
+        before, after = action["before"], action["after"]
+        click.echo(
+            f"alert {alert_id}: {action['function']} back to min {before['min']}, max "
+            f"{before['max']} (from min {after['min']}, max {after['max']})"
+        )
 
 
 COMMANDS = [alerts]

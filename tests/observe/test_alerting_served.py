@@ -49,6 +49,12 @@ webhook = "{hooks.url}/bob"
 [[alerts.channels]]
 name = "#ops"
 slack = "{hooks.url}/ops"
+
+[[alerts.actions]]
+function = "pay"
+metric = "error_rate"
+at = "page"
+scale = {{ min = 1 }}
 """
 
 
@@ -176,6 +182,21 @@ def test_resolve_from_the_cli(served: tuple[str, Path, Hooks, ServerLog]) -> Non
         traffic.stop.set()
         traffic.thread.join()
     alert_id = str(page["alert"]["id"])
+    # The policy's action: pay keeps a warm instance from the page on; undo restores it.
+    status = httpx.get(f"{url}/_skylift/status", timeout=30).json()
+    assert status["functions"]["pay"]["min"] == 1
+    (action,) = alerts(app)[0]["actions"]  # type: ignore[misc]
+    assert (action["before"]["min"], action["after"]["min"]) == (0, 1)
+    undone = skylift("alerts", "undo", alert_id, str(app))
+    assert undone.returncode == 0, undone.stderr
+    assert (
+        undone.stdout.strip()
+        == f"alert {alert_id}: pay back to min 0, max 1000 (from min 1, max 1000)"
+    )
+    status = httpx.get(f"{url}/_skylift/status", timeout=30).json()
+    assert status["functions"]["pay"]["min"] == 0
+    again = skylift("alerts", "undo", alert_id, str(app))
+    assert again.stdout.strip() == f"alert {alert_id} has no action left to undo"
     done = skylift("alerts", "resolve", alert_id, str(app), "--by", "carol")
     assert done.returncode == 0 and "resolved by carol" in done.stdout
     again = skylift("alerts", "ack", alert_id, str(app))
@@ -227,3 +248,16 @@ def test_a_queue_that_stops_draining_pages_and_the_control_api_acks(
     assert httpx.get(f"{url}/_skylift/status", timeout=30).status_code == 200
     # The CLI reads the same alerts.
     assert [a["state"] for a in alerts(app)] == ["resolved"]
+
+
+def test_an_action_for_an_unknown_function_stops_skylift_up(tmp_path: Path) -> None:
+    shutil.copy(HERE / "alerting_app.py", tmp_path / "app.py")
+    (tmp_path / "skylift.toml").write_text(
+        '[alerts]\n[[alerts.actions]]\nfunction = "refund"\nscale = { min = 1 }\n'
+    )
+    done = skylift("up", str(tmp_path), "--port", "0", timeout=60)
+    assert done.returncode == 2
+    assert "[[alerts.actions]] names function 'refund', which the app does not declare" in (
+        done.stderr
+    )
+    assert "(functions: charge, pay)" in done.stderr

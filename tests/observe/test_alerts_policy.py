@@ -104,3 +104,51 @@ def test_notify_must_be_below_page(tmp_path: Path) -> None:
     path = write(tmp_path, "[alerts]\npage_at = 2\nnotify_at = 3\n")
     with pytest.raises(PolicyError, match=r"line 3: \[alerts\] notify_at \(3.0\) must be .* below"):
         load(path)
+
+
+ACTIONS = """\
+[alerts]
+
+[[alerts.actions]]
+function = "pay"
+scale = { min = 2 }
+
+[[alerts.actions]]
+function = "pay"
+metric = "throttles"
+at = "notify"
+scale = { reserved = 50 }
+"""
+
+
+def test_actions_read_as_written(tmp_path: Path) -> None:
+    policy = load(write(tmp_path, ACTIONS))
+    assert policy is not None
+    first, second = policy.actions
+    assert (first.function, first.metric, first.at.name, first.minimum, first.reserved) == (
+        "pay",
+        None,
+        "PAGE",
+        2,
+        None,
+    )
+    assert (second.metric, second.at.name, second.reserved) == ("throttles", "NOTIFY", 50)
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "words"),
+    [
+        (("scale = { reserved = 50 }", "scale = { reserved = -1 }"), 11, "scale must be"),
+        (("scale = { min = 2 }", "scale = { max = 2 }"), 5, "scale must be"),
+        (('metric = "throttles"', 'metric = "queue_age"'), 9, "metric must be one of"),
+        (('at = "notify"', 'at = "always"'), 10, 'at must be "page" or "notify"'),
+    ],
+)
+def test_a_bad_action_names_its_line(
+    tmp_path: Path, change: tuple[str, str], line: int, words: str
+) -> None:
+    path = write(tmp_path, ACTIONS.replace(change[0], change[1], 1))
+    with pytest.raises(PolicyError) as caught:
+        load(path)
+    assert caught.value.line == line, str(caught.value)
+    assert words in str(caught.value)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from skylift.observe.alerts_actions import Actions
 from skylift.observe.alerts_detector import Detector, Judgement, Level
 from skylift.observe.alerts_store import OPEN, RESOLVED, Alert, AlertStore
 from skylift.observe.policy import Contact, Policy
@@ -31,10 +32,13 @@ Send = Callable[[str, Alert, Sequence[Contact]], None]
 
 
 class AlertEngine:
-    def __init__(self, policy: Policy, store: AlertStore, send: Send) -> None:
+    def __init__(
+        self, policy: Policy, store: AlertStore, send: Send, actions: Actions | None = None
+    ) -> None:
         self.policy = policy
         self.store = store
         self.send = send
+        self.actions = actions  # what alerts do by themselves (`scale`), if the policy says
         self.detectors: dict[Series, Detector] = {}
         # People's acks and resolutions are looked for since then (None: not yet
         # started; those made before this server started were told by the last one).
@@ -85,6 +89,8 @@ class AlertEngine:
                 self._page(alert, now)
             else:
                 self.send("notify", alert, self.policy.channels)
+            if self.actions is not None:
+                self.actions.take(alert, judged.firing, now)
             return
         if judged.level is Level.NONE:
             resolved = self.store.resolve(alert.id, "skylift: back within the threshold", now)
@@ -96,6 +102,8 @@ class AlertEngine:
             refreshed = self.store.get(alert.id)
             if refreshed is not None:
                 self._page(refreshed, now)
+                if self.actions is not None:
+                    self.actions.take(refreshed, Level.PAGE, now)
 
     def _people(self, since: float, until: float) -> None:
         """Tell everyone told of an alert that someone acked or resolved it; a series

@@ -4,7 +4,9 @@
   resolved in the last day, each with its deliveries; and, when a policy is in force,
   every watched series' baseline (`samples`, `mean`, `stddev` of its window);
 - `POST /_skylift/alerts/{id}/ack` and `/resolve`, with an optional `{"by": "NAME"}`:
-  the alert after the change. 404 for no such alert, 409 when it is resolved already
+  the alert after the change;
+- `POST /_skylift/alerts/{id}/undo`: restore what the alert's actions changed
+  (`{"undone": [...]}`). 404 for no such alert, 409 when it is resolved already
   (or, for an ack, acked already), 400 for a body that is not that JSON.
 
 It sits in front of the control API (same prefix, same guard) and passes every other
@@ -21,6 +23,7 @@ import orjson
 
 from skylift.asgi_types import Asgi, Receive, Scope, Send
 from skylift.observe.alerts import AlertEngine
+from skylift.observe.alerts_actions import taken
 from skylift.observe.alerts_store import ACKED, OPEN, RESOLVED, AlertStore
 from skylift.spec import CONTROL_PREFIX
 
@@ -64,11 +67,17 @@ class AlertsApi:
             if method != "GET":
                 return 405, {"message": f"{PATH} answers GET, not {method}"}
             alerts = [
-                {**a.to_dict(), "deliveries": [d.to_dict() for d in self.store.deliveries(a.id)]}
+                {
+                    **a.to_dict(),
+                    "deliveries": [d.to_dict() for d in self.store.deliveries(a.id)],
+                    "actions": [t.to_dict() for t in taken(self.store, a.id)],
+                }
                 for a in self.store.recent(time.time() - RECENT)
             ]
             return 200, {"alerts": alerts, "series": self.series()}
         parts = rest.split("/")
+        if len(parts) == 2 and parts[1] == "undo" and parts[0].isdigit() and method == "POST":
+            return self.undo(int(parts[0]))
         if len(parts) != 2 or parts[1] not in ("ack", "resolve") or not parts[0].isdigit():
             return 404, {
                 "message": f"no alerts API at {PATH}/{rest}: use GET {PATH}, "
@@ -100,6 +109,18 @@ class AlertsApi:
         if action == "ack" and changed.state == OPEN:  # pragma: no cover (a race lost)
             return 409, {"message": f"alert {alert_id} changed meanwhile", **changed.to_dict()}
         return 200, changed.to_dict()
+
+    def undo(self, alert_id: int) -> tuple[int, dict[str, Any]]:
+        if self.store.get(alert_id) is None:
+            return 404, {"message": f"there is no alert {alert_id}"}
+        actions = self.engine.actions if self.engine is not None else None
+        if actions is None:
+            return 409, {"message": "the policy takes no actions: there is nothing to undo"}
+        try:
+            undone = actions.undo(alert_id)
+        except ValueError as exc:  # the limits changed since in a way that forbids it
+            return 409, {"message": f"cannot undo alert {alert_id}'s actions: {exc}"}
+        return 200, {"undone": [a.to_dict() for a in undone]}
 
     def series(self) -> list[dict[str, Any]]:
         if self.engine is None:

@@ -15,18 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from skylift.engine.platform import Platform
+from skylift.engine.pool import Pool
 from skylift.loader import AppTarget, Target
 from skylift.observe import policy as policies
 from skylift.observe.alerts import AlertEngine, Series
+from skylift.observe.alerts_actions import Actions
 from skylift.observe.alerts_store import AlertStore
 from skylift.observe.metrics import DURATION_BUCKETS, Metrics
 from skylift.observe.notify import Dispatcher
-from skylift.observe.policy import Policy
+from skylift.observe.policy import Policy, PolicyError
 from skylift.queues.errors import QueueError
 from skylift.queues.protocol import QueueBackend
 
@@ -120,14 +122,22 @@ class Alerting:
     """The running detector: a task sampling every interval, and the deliveries."""
 
     def __init__(
-        self, policy: Policy, metrics: Metrics, queues: QueueBackend | None, state_dir: Path
+        self,
+        policy: Policy,
+        metrics: Metrics,
+        queues: QueueBackend | None,
+        state_dir: Path,
+        pools: Mapping[str, Pool] | None = None,
     ) -> None:
         self.policy = policy
         self.store = AlertStore(state_dir)
         self.dispatcher = Dispatcher(
             self.store, retries=policy.retries, backoff=policy.retry_backoff
         )
-        self.engine = AlertEngine(policy, self.store, self.dispatcher.send)
+        actions = None
+        if policy.actions:
+            actions = Actions(policy.actions, self.store, pools or {}, policy.cooldown)
+        self.engine = AlertEngine(policy, self.store, self.dispatcher.send, actions)
         self.sampler = Sampler(metrics, queues)
         self.task: asyncio.Task[None] | None = None
 
@@ -136,8 +146,19 @@ class Alerting:
         """Start alerting on a started platform's metrics and queues; None without a policy."""
         if policy is None:
             return None
+        unknown = sorted({a.function for a in policy.actions} - set(platform.pools))
+        if unknown:
+            known = ", ".join(sorted(platform.pools)) or "none"
+            raise PolicyError(
+                platform.state_dir.parent / policies.FILE,
+                None,
+                f"[[alerts.actions]] names function {unknown[0]!r}, which the app does not "
+                f"declare (functions: {known})",
+            )
         state = platform.state
-        alerting = cls(policy, metrics, state.queues if state else None, platform.state_dir)
+        alerting = cls(
+            policy, metrics, state.queues if state else None, platform.state_dir, platform.pools
+        )
         alerting.task = asyncio.ensure_future(alerting._run())
         return alerting
 

@@ -47,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from skylift.errors import SkyliftError
+from skylift.observe.alerts_actions import ScaleAction
+from skylift.observe.alerts_detector import Level
 
 FILE = "skylift.toml"
 METRICS = ("duration_p99", "error_rate", "throttles", "queue_age")
@@ -71,6 +73,7 @@ _SETTINGS = {
     "primary",
     "backup",
     "channels",
+    "actions",
 }
 _CONTACT_KEYS = {"name", "webhook", "slack"}
 
@@ -111,6 +114,7 @@ class Policy:
     primary: Contact | None = None
     backup: Contact | None = None
     channels: tuple[Contact, ...] = ()
+    actions: tuple[ScaleAction, ...] = ()
 
     @property
     def window_samples(self) -> int:
@@ -236,7 +240,65 @@ class _Reader:
             primary=self.contact(table, "primary"),
             backup=self.contact(table, "backup"),
             channels=tuple(self.channel(c, i) for i, c in enumerate(channels)),
+            actions=self.actions(table.get("actions", [])),
         )
+
+    def actions(self, entries: Any) -> tuple[ScaleAction, ...]:
+        if not isinstance(entries, list):
+            raise self.fail("alerts", "actions", "actions must be [[alerts.actions]] tables")
+        found = []
+        where = "alerts.actions"
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise self.fail("alerts", "actions", "actions must be [[alerts.actions]] tables")
+            unknown = sorted(set(entry) - {"function", "metric", "at", "scale"})
+            if unknown:
+                raise self.fail(
+                    where,
+                    unknown[0],
+                    f"unknown key {unknown[0]!r}; use function, metric, at and scale",
+                    index,
+                )
+            function = entry.get("function")
+            if not isinstance(function, str) or not function:
+                raise self.fail(where, "function", 'an action needs function = "NAME"', index)
+            metric = entry.get("metric")
+            if metric is not None and metric not in METRICS[:3]:
+                raise self.fail(
+                    where,
+                    "metric",
+                    f"metric must be one of {', '.join(METRICS[:3])}, got {metric!r}",
+                    index,
+                )
+            at = entry.get("at", "page")
+            if at not in ("page", "notify"):
+                raise self.fail(where, "at", f'at must be "page" or "notify", got {at!r}', index)
+            scale = entry.get("scale")
+            if (
+                not isinstance(scale, dict)
+                or not scale
+                or set(scale) - {"min", "reserved"}
+                or any(
+                    isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in scale.values()
+                )
+            ):
+                raise self.fail(
+                    where,
+                    "scale",
+                    "scale must be { min = N, reserved = M } (either may be left "
+                    f"out; whole numbers, raised to, never lowered), got {scale!r}",
+                    index,
+                )
+            found.append(
+                ScaleAction(
+                    function,
+                    metric,
+                    Level.PAGE if at == "page" else Level.NOTIFY,
+                    scale.get("min"),
+                    scale.get("reserved"),
+                )
+            )
+        return tuple(found)
 
     def channel(self, entry: Any, index: int) -> Contact:
         found = self.contact({"channels": entry}, "channels", index)
