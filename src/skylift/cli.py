@@ -149,13 +149,14 @@ def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:
 
 def _register() -> None:
     from skylift.cli_backup import COMMANDS as BACKUP
+    from skylift.cli_alerts import COMMANDS as ALERTS
     from skylift.cli_export import COMMANDS as EXPORT
     from skylift.cli_logs import COMMANDS as LOGS
     from skylift.cli_resources import COMMANDS
     from skylift.cli_scaling import COMMANDS as SCALING
     from skylift.cli_up import COMMANDS as UP
 
-    for command in (*UP, *COMMANDS, *SCALING, *EXPORT, *LOGS, *BACKUP):
+    for command in (*UP, *COMMANDS, *SCALING, *EXPORT, *LOGS, *BACKUP, *ALERTS):
         main.add_command(command)
 
 

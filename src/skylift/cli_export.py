@@ -1,4 +1,5 @@
-"""`skylift export docker|kubernetes|sam`: files that run the app elsewhere; never a deploy."""
+"""`skylift export docker|kubernetes|sam|prometheus`: files that run the app (or watch
+it) elsewhere; never a deploy."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def _export(model: AppModel, exporter: Exporter, out: Path, dry_run: bool) -> No
 
 @click.group(epilog=APP_HELP)
 def export() -> None:
-    """Write files that run APP elsewhere: a container image, Kubernetes, AWS SAM."""
+    """Write files that run APP elsewhere: a container image, Kubernetes, AWS SAM, and
+    Prometheus alerting."""
 
 
 _template = click.option(
@@ -189,6 +191,30 @@ def sam(
     _export(model, SamExporter(where), where.parent, dry_run)
     if not dry_run:
         click.echo(f"deploy it with: sam build -t {where} && sam deploy --guided", err=True)
+
+
+@export.command(epilog=APP_HELP)
+@click.argument("app", required=False)
+@_template
+@_name
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The folder for rules.yml and alertmanager.yml (default: prometheus/ in the app's).",
+)
+@_dry_run
+def prometheus(
+    app: str | None, template: str | None, name: str | None, out: str | None, dry_run: bool
+) -> None:
+    """Prometheus rules (2 and 3 sigma) and Alertmanager routing from APP's skylift.toml."""
+    from skylift.export.prometheus import PrometheusExporter
+
+    model = _load(app, template, name)
+    where = Path(out) if out is not None else model.code_dir / "prometheus"
+    _export(model, PrometheusExporter(), where, dry_run)
+    if not dry_run:
+        click.echo(f"check them with: promtool check rules {where / 'rules.yml'}", err=True)
 
 
 COMMANDS = (export,)

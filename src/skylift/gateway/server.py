@@ -25,6 +25,8 @@ from skylift.gateway.asgi import Gateway
 from skylift.gateway.guard import Guard
 from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import Target
+from skylift.observe.alerts_api import AlertsApi
+from skylift.observe.alerts_service import Alerting, policy_for
 from skylift.observe.console import ConsoleLog
 from skylift.observe.observability import Observability
 from skylift.runtime.environ import ACCOUNT_ID, aws_environment
@@ -93,6 +95,8 @@ async def serve(
     default it admits only this machine's names (`Guard.build(host)`).
     """
     guard = guard or Guard.build(host)
+    alert_policy = policy_for(target)  # a bad skylift.toml fails before anything starts
+    alerting: Alerting | None = None
     sock = listen(host, port)  # before loading: a busy port should fail fast and clearly
     # Known before the init phase, so clients created at import point at this server.
     url = f"http://{url_host(host)}:{sock.getsockname()[1]}"
@@ -127,8 +131,11 @@ async def serve(
     watching: asyncio.Task[None] | None = None
     try:
         await platform.start_sources(fast_retries=fast_retries, state_url=state_url)
+        alerting = Alerting.attach(alert_policy, observability.metrics, platform)
         router = Router(platform.specs.values())
         services = {**aws_services(platform), **observability.services(router)}
+        engine = alerting.engine if alerting is not None else None
+        services["control"] = AlertsApi(platform.state_dir, services["control"], engine)
         gateway = Gateway(router, platform.invoker, services=services, guard=guard)
         if reload:  # routes follow the code; the router is swapped whole, never mutated
             reloader = Reloader(platform, lambda specs: setattr(gateway, "router", Router(specs)))
@@ -150,6 +157,8 @@ async def serve(
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await watching
+        if alerting is not None:
+            await alerting.close()
         await platform.close()
         if reloader is not None:
             await reloader.close()
