@@ -148,8 +148,8 @@ def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:
 
 
 def _register() -> None:
-    from skylift.cli_backup import COMMANDS as BACKUP
     from skylift.cli_alerts import COMMANDS as ALERTS
+    from skylift.cli_backup import COMMANDS as BACKUP
     from skylift.cli_export import COMMANDS as EXPORT
     from skylift.cli_logs import COMMANDS as LOGS
     from skylift.cli_resources import COMMANDS
