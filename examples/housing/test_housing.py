@@ -1,0 +1,90 @@
+"""housing through a real skylift server, with the model `make model` trains."""
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from skylift.testing import serve
+
+HERE = Path(__file__).parent
+FEATURES = ["CHAS", "RM", "TAX", "PTRATIO", "B", "LSTAT"]
+COURSE = {
+    "CHAS": {"0": 0},
+    "RM": {"0": 6.575},
+    "TAX": {"0": 296.0},
+    "PTRATIO": {"0": 15.3},
+    "B": {"0": 396.9},
+    "LSTAT": {"0": 4.98},
+}
+
+
+@pytest.fixture(scope="module")
+def bound():
+    # What `make model` runs; the service then loads the file it writes.
+    subprocess.run([sys.executable, str(HERE / "train.py")], check=True, capture_output=True)
+    return json.loads((HERE / "model.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def client(bound):
+    with serve(str(HERE)) as url, httpx.Client(base_url=url, timeout=30) as c:
+        yield c
+
+
+def test_the_course_payload_gets_one_prediction(client):
+    response = client.post("/predict", json=COURSE)
+    assert response.status_code == 200, response.text
+    (value,) = response.json()["prediction"]
+    assert 5 < value < 50  # MEDV, in $1000s
+
+
+def test_predictions_on_the_training_rows_are_within_the_training_error(client, bound):
+    with open(HERE / "housing.csv") as f:
+        rows = list(csv.DictReader(f))
+    payload = {name: {str(i): float(r[name]) for i, r in enumerate(rows)} for name in FEATURES}
+    response = client.post("/predict", json=payload)
+    assert response.status_code == 200
+    predictions = response.json()["prediction"]
+    assert len(predictions) == len(rows) == bound["rows"]
+    errors = [p - float(r["MEDV"]) for p, r in zip(predictions, rows, strict=True)]
+    rmse = math.sqrt(sum(e * e for e in errors) / len(errors))
+    assert rmse == pytest.approx(bound["rmse"], rel=1e-6)
+    assert max(abs(e) for e in errors) <= bound["max_abs_error"] + 1e-9
+    assert rmse < 4  # and the bound itself is a useful one: MEDV spans 5..50
+
+
+def test_rows_are_answered_in_order(client):
+    two = {name: {"0": rows["0"], "1": rows["0"]} for name, rows in COURSE.items()}
+    two["RM"]["1"] = 8.5  # more rooms: a higher value
+    low, high = client.post("/predict", json=two).json()["prediction"]
+    assert high > low
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({k: v for k, v in COURSE.items() if k != "TAX"}, "no column TAX"),
+        ({**COURSE, "RM": {"0": "six"}}, "RM row 0"),
+        ({**COURSE, "LSTAT": {"0": None}}, "LSTAT row 0"),
+        ({**COURSE, "B": {"0": 1.0, "1": 2.0}}, "rows of unequal length: B"),
+        ({**COURSE, "PTRATIO": {}}, "PTRATIO"),
+        ({}, "empty"),
+        ({**COURSE, "CHAS": {}}, "CHAS has no rows"),
+    ],
+)
+def test_bad_payloads_are_400_naming_the_column_or_row(client, payload, message):
+    response = client.post("/predict", json=payload)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+def test_a_body_that_is_not_json_is_400(client):
+    response = client.post("/predict", content=b"RM=6.5")
+    assert response.status_code == 400
+    assert "must be JSON" in response.json()["error"]
