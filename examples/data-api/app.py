@@ -20,7 +20,7 @@ import pandas as pd
 
 from skylift import App
 
-app = App("data-api")
+app = App("data-api", docs=True)  # /openapi.json and Swagger UI at /docs
 
 # name -> (pandas' name of the numpy reduction, whether it needs numbers, description).
 # The course's names are numpy's; pandas' own groupby reductions compute the same in C.

@@ -1,6 +1,9 @@
 """data-api through a real skylift server, as the course's clients use it."""
 
 import base64
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -9,6 +12,7 @@ import pytest
 from skylift.testing import serve
 
 HERE = Path(__file__).parent
+PATHS = {"/api/funcs", "/api/{op}"}
 CSV = b"first_name,last_name,count\nMary,Smith,5\nJohn,Doe,7\nMary,Jones,7\nAnn,Lee,1\n"
 JSON = {"Content-Type": "application/json"}
 
@@ -132,3 +136,46 @@ def test_a_non_numeric_column_for_a_numeric_op_is_400(client):
     response = put(client, "npmean", params={"column": "last_name", "group_by": "first_name"})
     assert response.status_code == 400
     assert "'last_name' is not numeric" in response.json()["error"]
+
+
+def test_openapi_json_documents_the_routes(client):
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"] == "3.1.0"
+    assert "servers" not in doc  # Swagger UI's "Try it out" calls the server it came from
+    assert set(doc["paths"]) == PATHS
+
+
+def test_swagger_ui_is_served_by_the_server_itself(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "https://" not in page.text and "http://" not in page.text  # no CDN
+    assert '"/openapi.json"' in page.text
+    for asset, kind in [("swagger-ui-bundle.js", "javascript"), ("swagger-ui.css", "css")]:
+        response = client.get(f"/docs/{asset}")
+        assert response.status_code == 200
+        assert kind in response.headers["content-type"]
+        assert f"/docs/{asset}" in page.text
+    assert client.get("/docs/..%2Fcore.py").status_code == 404
+
+
+def test_schemathesis_finds_no_server_error_and_no_response_off_schema(client):
+    st = Path(sys.executable).with_name("st")
+    run = subprocess.run(
+        [
+            str(st),
+            "run",
+            str(client.base_url.join("/openapi.json")),
+            "--max-examples",
+            "30",
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert re.search(r"(\d+) generated, \1 passed", run.stdout), run.stdout[-3000:]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from skylift import App
 
@@ -40,7 +41,31 @@ def load_model():
 
 
 MODEL = load_model()
-app = App("housing")
+app = App("housing", docs=True)  # /openapi.json and Swagger UI at /docs
+COURSE_PAYLOAD = {
+    "CHAS": {"0": 0},
+    "RM": {"0": 6.575},
+    "TAX": {"0": 296.0},
+    "PTRATIO": {"0": 15.3},
+    "B": {"0": 396.9},
+    "LSTAT": {"0": 4.98},
+}
+
+
+class Houses(BaseModel):
+    """One {"row": value} map per column; every column has the same rows."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [COURSE_PAYLOAD]})
+    CHAS: dict[str, float]  # 1 if the tract bounds the river, else 0
+    RM: dict[str, float]  # average rooms per dwelling
+    TAX: dict[str, float]  # property-tax rate per $10,000
+    PTRATIO: dict[str, float]  # pupil-teacher ratio
+    B: dict[str, float]  # the original's B column; the synthetic target ignores it
+    LSTAT: dict[str, float]  # % lower status of the population
+
+
+class Prediction(BaseModel):
+    prediction: list[float]  # MEDV in $1000s, one per row, in the payload's row order
 
 
 class BadPayload(ValueError):
@@ -99,9 +124,19 @@ def respond(status: int, payload: dict) -> dict:
     }
 
 
-@app.http("/predict", methods=["POST"], memory=512, timeout=10)
+@app.http(
+    "/predict",
+    methods=["POST"],
+    memory=512,
+    timeout=10,
+    request_model=Houses,
+    response_model=Prediction,
+)
 def predict(event, context):
-    """Predict MEDV for each row of the payload."""
+    """Predict the median house value (MEDV, $1000s) of each row.
+
+    Columns CHAS, RM, TAX, PTRATIO, B and LSTAT, each a {"row": value} map.
+    """
     try:
         body = event.get("body")
         if body and event.get("isBase64Encoded"):  # sent without a text Content-Type
@@ -109,4 +144,7 @@ def predict(event, context):
         rows = parse(body)
     except BadPayload as exc:
         return respond(400, {"error": str(exc)})
-    return respond(200, {"prediction": MODEL.predict(rows).tolist()})
+    prediction = MODEL.predict(rows)
+    if not np.isfinite(prediction).all():  # inputs so large the arithmetic overflows
+        return respond(400, {"error": "the values are out of range: no finite prediction"})
+    return respond(200, {"prediction": prediction.tolist()})

@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from skylift.testing import serve
 
 HERE = Path(__file__).parent
+PATHS = {"/predict"}
 FEATURES = ["CHAS", "RM", "TAX", "PTRATIO", "B", "LSTAT"]
 COURSE = {
     "CHAS": {"0": 0},
@@ -67,24 +69,73 @@ def test_rows_are_answered_in_order(client):
 
 
 @pytest.mark.parametrize(
-    ("payload", "message"),
+    ("payload", "message", "where"),
     [
-        ({k: v for k, v in COURSE.items() if k != "TAX"}, "no column TAX"),
-        ({**COURSE, "RM": {"0": "six"}}, "RM row 0"),
-        ({**COURSE, "LSTAT": {"0": None}}, "LSTAT row 0"),
-        ({**COURSE, "B": {"0": 1.0, "1": 2.0}}, "rows of unequal length: B"),
-        ({**COURSE, "PTRATIO": {}}, "PTRATIO"),
-        ({}, "empty"),
-        ({**COURSE, "CHAS": {}}, "CHAS has no rows"),
+        # caught by the request model, before the handler: pydantic's errors come along
+        ({k: v for k, v in COURSE.items() if k != "TAX"}, "TAX: Field required", ["TAX"]),
+        ({**COURSE, "RM": {"0": "six"}}, "RM.0: Input should be a valid number", ["RM", "0"]),
+        ({**COURSE, "LSTAT": {"0": None}}, "LSTAT.0:", ["LSTAT", "0"]),
+        ({}, "CHAS: Field required", ["CHAS"]),
+        # caught by the handler
+        ({**COURSE, "B": {"0": 1.0, "1": 2.0}}, "rows of unequal length: B", None),
+        ({**COURSE, "PTRATIO": {}}, "PTRATIO has 0 rows", None),
+        ({**COURSE, "CHAS": {}}, "CHAS has no rows", None),
+        ({**COURSE, "RM": {"0": 1e308}}, "out of range", None),
     ],
 )
-def test_bad_payloads_are_400_naming_the_column_or_row(client, payload, message):
+def test_bad_payloads_are_400_naming_the_column_or_row(client, payload, message, where):
     response = client.post("/predict", json=payload)
     assert response.status_code == 400
-    assert message in response.json()["error"]
+    body = response.json()
+    assert message in body["error"]
+    if where is not None:
+        assert body["detail"][0]["loc"] == where
 
 
 def test_a_body_that_is_not_json_is_400(client):
     response = client.post("/predict", content=b"RM=6.5")
     assert response.status_code == 400
-    assert "must be JSON" in response.json()["error"]
+    assert "Invalid JSON" in response.json()["error"]
+
+
+def test_openapi_json_documents_the_routes(client):
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"] == "3.1.0"
+    assert "servers" not in doc  # Swagger UI's "Try it out" calls the server it came from
+    assert set(doc["paths"]) == PATHS
+
+
+def test_swagger_ui_is_served_by_the_server_itself(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "https://" not in page.text and "http://" not in page.text  # no CDN
+    assert '"/openapi.json"' in page.text
+    for asset, kind in [("swagger-ui-bundle.js", "javascript"), ("swagger-ui.css", "css")]:
+        response = client.get(f"/docs/{asset}")
+        assert response.status_code == 200
+        assert kind in response.headers["content-type"]
+        assert f"/docs/{asset}" in page.text
+    assert client.get("/docs/..%2Fcore.py").status_code == 404
+
+
+def test_schemathesis_finds_no_server_error_and_no_response_off_schema(client):
+    st = Path(sys.executable).with_name("st")
+    run = subprocess.run(
+        [
+            str(st),
+            "run",
+            str(client.base_url.join("/openapi.json")),
+            "--max-examples",
+            "30",
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert re.search(r"(\d+) generated, \1 passed", run.stdout), run.stdout[-3000:]
