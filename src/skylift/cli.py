@@ -384,6 +384,7 @@ def _register() -> None:
 
     for command in (*COMMANDS, *SCALING, *EXPORT, *LOGS):
         main.add_command(command)
+    main.add_command(__import__("skylift.cli_load", fromlist=["load"]).load)  # skylift load
 
 
 _register()
