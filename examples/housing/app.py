@@ -16,6 +16,7 @@ The data is synthetic: see synthesize.py and README.md.
 import base64
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -40,7 +41,19 @@ def load_model():
     return fit()[0]
 
 
+def closed_form(model):
+    """The fitted scaler + linear model as one weight vector and bias: the same numbers,
+    without scikit-learn's per-call checks (about 0.2 ms a call; see load-testing.md)."""
+    scaler, linear = model[0], model[-1]
+    weights = linear.coef_ / scaler.scale_
+    bias = linear.intercept_ - float(np.dot(scaler.mean_ / scaler.scale_, linear.coef_))
+    return lambda rows: rows @ weights + bias
+
+
 MODEL = load_model()
+# "sklearn" (default) calls the pipeline; "numpy" the same model as one matrix product.
+# Read at import: an instance's environment is fixed, as on Lambda.
+PREDICT = MODEL.predict if os.environ.get("PREDICT_WITH") != "numpy" else closed_form(MODEL)
 app = App("housing", docs=True)  # /openapi.json and Swagger UI at /docs
 COURSE_PAYLOAD = {
     "CHAS": {"0": 0},
@@ -129,6 +142,7 @@ def respond(status: int, payload: dict) -> dict:
     methods=["POST"],
     memory=512,
     timeout=10,
+    environment={"PREDICT_WITH": "sklearn"},
     request_model=Houses,
     response_model=Prediction,
 )
@@ -144,7 +158,7 @@ def predict(event, context):
         rows = parse(body)
     except BadPayload as exc:
         return respond(400, {"error": str(exc)})
-    prediction = MODEL.predict(rows)
+    prediction = PREDICT(rows)
     if not np.isfinite(prediction).all():  # inputs so large the arithmetic overflows
         return respond(400, {"error": "the values are out of range: no finite prediction"})
     return respond(200, {"prediction": prediction.tolist()})
