@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,24 @@ def test_a_sam_app_gets_paths_methods_and_parameters(tmp_path: Path) -> None:
     doc = document("orders", operations(load_template(tmp_path / "template.yaml")))
     assert set(doc["paths"]["/orders/{id}"]) == {"get", "put"}
     assert doc["paths"]["/orders/{id}"]["put"]["parameters"][0]["name"] == "id"
+
+
+def test_a_body_off_the_model_is_400_before_the_handler_runs() -> None:
+    app = App()
+    ran: list[Any] = []
+
+    @app.http("/items", methods=["POST"], request_model=Item)
+    def add(event: Any, context: Any) -> dict[str, Any]:
+        ran.append(event)
+        return {"statusCode": 201}
+
+    [(_, handler)] = app.resolve("/tmp", "app")
+    gateway = {"requestContext": {}, "isBase64Encoded": False}
+    answer = handler({**gateway, "body": '{"name": "pen", "price": "cheap"}'}, None)
+    assert answer["statusCode"] == 400 and not ran
+    body = json.loads(answer["body"])
+    assert body["detail"][0]["loc"] == ["price"]
+    assert "price: Input should be a valid number" in body["error"]
+    assert handler({**gateway, "body": '{"name": "pen", "price": 2}'}, None)["statusCode"] == 201
+    # an Invoke API payload is the handler's own business
+    assert handler({"anything": 1}, None)["statusCode"] == 201

@@ -32,6 +32,8 @@ def validating(handler: Handler, model: Any) -> Handler:
 
     @functools.wraps(handler)
     def check(event: dict[str, Any], context: Any) -> Any:
+        if not isinstance(event, dict) or "requestContext" not in event:
+            return handler(event, context)  # not from the gateway: an Invoke's own payload
         body = event.get("body") or ""
         if body and event.get("isBase64Encoded"):
             body = base64.b64decode(body).decode("utf-8", "replace")
