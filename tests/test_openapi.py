@@ -141,3 +141,17 @@ def test_a_body_off_the_model_is_400_before_the_handler_runs() -> None:
     assert handler({**gateway, "body": '{"name": "pen", "price": 2}'}, None)["statusCode"] == 201
     # an Invoke API payload is the handler's own business
     assert handler({"anything": 1}, None)["statusCode"] == 201
+
+
+def test_openapi_keys_are_added_to_the_operation() -> None:
+    app = App()
+    query = {"name": "q", "in": "query", "required": True, "schema": {"type": "string"}}
+    op_enum = {"name": "op", "in": "path", "required": True, "schema": {"enum": ["a", "b"]}}
+    extra = {"parameters": [op_enum, query], "responses": {"404": {"description": "no such op"}}}
+
+    @app.http("/run/{op}", methods=["PUT"], openapi=extra)
+    def run(event: Any, context: Any) -> None: ...
+
+    put = app.openapi()["paths"]["/run/{op}"]["put"]
+    assert put["parameters"] == [op_enum, query]  # the route's own `op` is replaced
+    assert set(put["responses"]) == {"200", "404"}

@@ -123,7 +123,51 @@ def plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
-@app.http("/api/{op}", methods=["PUT"], memory=1024, timeout=30)
+def _query(name: str, example: str) -> dict:
+    schema = {"type": "string", "minLength": 1}
+    return {"name": name, "in": "query", "required": True, "schema": schema, "example": example}
+
+
+ERROR = {
+    "application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}
+}
+# What /openapi.json says of PUT /api/{op} beyond its route: no pydantic model describes
+# a base64 body, so the operation's keys are given as they are.
+AGGREGATE_DOC = {
+    "parameters": [
+        {"name": "op", "in": "path", "required": True, "schema": {"enum": list(OPS)}},
+        _query("column", "count"),
+        _query("group_by", "first_name"),
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "string", "contentEncoding": "base64"},
+                "example": base64.b64encode(b"first_name,count\nMary,5\nJohn,7\nMary,7\n").decode(),
+            }
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "The column aggregated per group",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "additionalProperties": {"type": ["number", "null"]},
+                    }
+                }
+            },
+        },
+        "400": {"description": "A parameter, the body or the CSV is wrong", "content": ERROR},
+        "404": {"description": "Unknown op; `ops` lists the known ones", "content": ERROR},
+        "415": {"description": "The body is not sent as application/json", "content": ERROR},
+    },
+}
+
+
+@app.http("/api/{op}", methods=["PUT"], memory=1024, timeout=30, openapi=AGGREGATE_DOC)
 def aggregate_csv(event, context):
     """Aggregate `column` of the CSV in the body, grouped by `group_by`."""
     try:

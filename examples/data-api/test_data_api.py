@@ -179,3 +179,15 @@ def test_schemathesis_finds_no_server_error_and_no_response_off_schema(client):
     )
     assert run.returncode == 0, run.stdout[-3000:]
     assert re.search(r"(\d+) generated, \1 passed", run.stdout), run.stdout[-3000:]
+
+
+def test_the_document_describes_the_query_and_the_body_for_try_it_out(client):
+    put_op = client.get("/openapi.json").json()["paths"]["/api/{op}"]["put"]
+    params = {(p["name"], p["in"]): p for p in put_op["parameters"]}
+    assert set(params) == {("op", "path"), ("column", "query"), ("group_by", "query")}
+    assert set(params["op", "path"]["schema"]["enum"]) == set(client.get("/api/funcs").json())
+    body = put_op["requestBody"]["content"]["application/json"]
+    # the documented example is one Swagger UI's "Try it out" sends: it must work
+    query = {"column": "count", "group_by": "first_name"}
+    response = client.put("/api/npsum", params=query, content=body["example"], headers=JSON)
+    assert response.json() == {"John": 7, "Mary": 12}

@@ -102,6 +102,7 @@ class App:
         self.after_fork_hooks: list[Callable[[], None]] = []
         # function name -> (request model, response model): pydantic classes or None
         self.models: dict[str, tuple[Any, Any]] = {}
+        self.openapi_extra: dict[str, dict[str, Any]] = {}  # function name -> operation keys
         self._undocumented: set[str] = set()
         if docs:
             from skylift import swagger
@@ -120,6 +121,7 @@ class App:
         name: str | None = None,
         request_model: Any = None,
         response_model: Any = None,
+        openapi: Mapping[str, Any] | None = None,
         **options: Unpack[FunctionOptions],
     ) -> Callable[[F], F]:
         """Serve the decorated handler on `methods` `path` through the HTTP gateway.
@@ -127,7 +129,8 @@ class App:
         `payload` "2.0" delivers HTTP API events, "1.0" REST API proxy events.
         `request_model` and `response_model` (pydantic models) document the body and
         the answer in /openapi.json; a body that fails `request_model` gets a 400 with
-        pydantic's errors, and the handler does not run.
+        pydantic's errors, and the handler does not run. `openapi` adds keys to the
+        route's operation there (`parameters` and `responses` are merged).
 
         >>> @app.http("/items/{id}", methods=["GET"])  # doctest: +SKIP
         ... def get_item(event, context): ...
@@ -136,7 +139,7 @@ class App:
             methods = [methods]
         route = HttpRoute(path, tuple(m.upper() for m in methods), payload)
         register = self._decorator(name, options, lambda s: replace(s, routes=(*s.routes, route)))
-        if request_model is None and response_model is None:
+        if request_model is None and response_model is None and openapi is None:
             return register
 
         def with_models(fn: F) -> F:
@@ -144,6 +147,7 @@ class App:
                 check_model(model, name or fn.__name__)
             register(fn)
             self.models[name or fn.__name__] = (request_model, response_model)
+            self.openapi_extra[name or fn.__name__] = dict(openapi or {})
             return fn
 
         return with_models
@@ -411,5 +415,5 @@ class App:
 
         shown = [d for n, d in self._functions.items() if n not in self._undocumented]
         docs = {d.spec.name: d.fn.__doc__ or "" for d in shown}
-        ops = openapi.operations((d.spec for d in shown), docs, self.models)
+        ops = openapi.operations((d.spec for d in shown), docs, self.models, self.openapi_extra)
         return openapi.document(self.name, ops)

@@ -33,15 +33,17 @@ class Operation:
     description: str = ""
     request_model: Any = None  # a pydantic model class
     response_model: Any = None
+    extra: Mapping[str, Any] | None = None  # keys added to the operation
 
 
 def operations(
     specs: Iterable[FunctionSpec],
     docs: Mapping[str, str] | None = None,
     models: Mapping[str, tuple[Any, Any]] | None = None,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Operation]:
     """The operations of `specs`' routes; `docs` maps a function to its docstring,
-    `models` to its (request, response) pydantic models."""
+    `models` to its (request, response) pydantic models, `extra` to operation keys."""
     found = []
     for spec in specs:
         summary, description = split_doc((docs or {}).get(spec.name, ""))
@@ -50,7 +52,10 @@ def operations(
             if route.path == "$default":  # a catch-all: no path to document
                 continue
             for method in route.methods:
-                found.append(Operation(route.path, method, summary, description, request, response))
+                more = (extra or {}).get(spec.name)
+                found.append(
+                    Operation(route.path, method, summary, description, request, response, more)
+                )
     return found
 
 
@@ -112,6 +117,15 @@ def _operation(op: Operation, method: str, path: str, schemas: dict[str, Any]) -
             "content": {"application/json": {"schema": VALIDATION_ERROR}},
         }
     out["responses"] = responses
+    for key, value in (op.extra or {}).items():
+        if key == "parameters":  # one of the same name and place replaces the route's
+            given = {(p["name"], p["in"]) for p in value}
+            kept = [p for p in out.get("parameters", []) if (p["name"], p["in"]) not in given]
+            out["parameters"] = [*kept, *value]
+        elif key == "responses":
+            out["responses"] = {**responses, **value}
+        else:
+            out[key] = value
     return out
 
 
