@@ -191,3 +191,8 @@ def test_the_document_describes_the_query_and_the_body_for_try_it_out(client):
     query = {"column": "count", "group_by": "first_name"}
     response = client.put("/api/npsum", params=query, content=body["example"], headers=JSON)
     assert response.json() == {"John": 7, "Mary": 12}
+
+
+def test_a_json_string_holding_the_base64_is_as_good(client):
+    quoted = '"' + base64.b64encode(CSV).decode() + '"'  # what a JSON client sends for a string
+    assert put(client, "npsum", body=quoted).json() == {"Ann": 1, "John": 7, "Mary": 12}
