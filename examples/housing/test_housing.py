@@ -6,12 +6,14 @@ import math
 import re
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from skylift.testing import serve
+from skylift.testing import ServerLog, serve
 
 HERE = Path(__file__).parent
 PATHS = {"/predict"}
@@ -150,3 +152,31 @@ def test_the_closed_form_model_predicts_the_same(client):
     with serve(str(HERE), options=["--env-vars", str(HERE / "numpy.env.json")]) as url:
         response = httpx.post(url + "/predict", json=two, timeout=30)
     assert response.json()["prediction"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_model_is_loaded_once_in_the_init_phase_and_shared_by_instances(tmp_path):
+    # A copy without model.joblib: the app fits the model at import and says so, once.
+    for name in ("app.py", "train.py", "housing.csv"):
+        (tmp_path / name).write_bytes((HERE / name).read_bytes())
+    log = ServerLog()
+
+    def skylift(*args):
+        run = subprocess.run(
+            [sys.executable, "-m", "skylift.cli", *args, "--url", url],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return run.stdout
+
+    with serve(str(tmp_path), log=log) as url, httpx.Client(base_url=url, timeout=30) as c:
+        skylift("scale", "predict", "--min", "3")  # three instances, forked from the zygote
+        deadline = time.monotonic() + 20
+        while json.loads(skylift("status", "--json"))["functions"]["predict"]["instances"] < 3:
+            assert time.monotonic() < deadline, "the minimum instances did not start"
+            time.sleep(0.1)
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: c.post("/predict", json=COURSE), range(24)))
+    assert all(a.status_code == 200 for a in answers)
+    assert len({a.json()["prediction"][0] for a in answers}) == 1
+    assert log.text.count("fitting on housing.csv") == 1
