@@ -45,6 +45,7 @@ from skylift.triggers import (
     validate_bucket_name,
     validate_queue_name,
 )
+from skylift.validation import check_model
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,12 +92,23 @@ class _Declared:
 class App:
     """A set of functions declared with decorators; `skylift up` serves it."""
 
-    def __init__(self, name: str = "skylift") -> None:
+    def __init__(self, name: str = "skylift", *, docs: bool = False) -> None:
+        """`docs=True` serves the app's OpenAPI document at /openapi.json and Swagger UI
+        at /docs (needs `pip install 'skylift[openapi]'`)."""
         self.name = name
         self._functions: dict[str, _Declared] = {}
         self.queues: dict[str, dict[str, str]] = {}  # name -> SQS attributes
         self.buckets: set[str] = set()
         self.after_fork_hooks: list[Callable[[], None]] = []
+        # function name -> (request model, response model): pydantic classes or None
+        self.models: dict[str, tuple[Any, Any]] = {}
+        self.openapi_extra: dict[str, dict[str, Any]] = {}  # function name -> operation keys
+        self._undocumented: set[str] = set()
+        if docs:
+            from skylift import swagger
+
+            swagger.declare(self)
+            self._undocumented = {"openapi", "swagger-ui"}
 
     # --- triggers -----------------------------------------------------------------------
 
@@ -107,11 +119,18 @@ class App:
         *,
         payload: PayloadVersion = "2.0",
         name: str | None = None,
+        request_model: Any = None,
+        response_model: Any = None,
+        openapi: Mapping[str, Any] | None = None,
         **options: Unpack[FunctionOptions],
     ) -> Callable[[F], F]:
         """Serve the decorated handler on `methods` `path` through the HTTP gateway.
 
         `payload` "2.0" delivers HTTP API events, "1.0" REST API proxy events.
+        `request_model` and `response_model` (pydantic models) document the body and
+        the answer in /openapi.json; a body that fails `request_model` gets a 400 with
+        pydantic's errors, and the handler does not run. `openapi` adds keys to the
+        route's operation there (`parameters` and `responses` are merged).
 
         >>> @app.http("/items/{id}", methods=["GET"])  # doctest: +SKIP
         ... def get_item(event, context): ...
@@ -119,7 +138,19 @@ class App:
         if isinstance(methods, str):
             methods = [methods]
         route = HttpRoute(path, tuple(m.upper() for m in methods), payload)
-        return self._decorator(name, options, lambda s: replace(s, routes=(*s.routes, route)))
+        register = self._decorator(name, options, lambda s: replace(s, routes=(*s.routes, route)))
+        if request_model is None and response_model is None and openapi is None:
+            return register
+
+        def with_models(fn: F) -> F:
+            for model in (request_model, response_model):
+                check_model(model, name or fn.__name__)
+            register(fn)
+            self.models[name or fn.__name__] = (request_model, response_model)
+            self.openapi_extra[name or fn.__name__] = dict(openapi or {})
+            return fn
+
+        return with_models
 
     def function(
         self,
@@ -369,4 +400,20 @@ class App:
     def resolve(self, code_dir: str, module: str) -> list[tuple[FunctionSpec, Callable[..., Any]]]:
         """The app's specs, rooted at `code_dir`, each with its handler callable."""
         del module  # handlers are known by object; `_HANDLER` names where they live
-        return [(replace(d.spec, code_dir=code_dir), d.fn) for d in self._functions.values()]
+        from skylift.validation import validating
+
+        out = []
+        for name, d in self._functions.items():
+            request_model = self.models.get(name, (None, None))[0]
+            fn = d.fn if request_model is None else validating(d.fn, request_model)
+            out.append((replace(d.spec, code_dir=code_dir), fn))
+        return out
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of the app's HTTP routes (what /openapi.json serves)."""
+        from skylift import openapi
+
+        shown = [d for n, d in self._functions.items() if n not in self._undocumented]
+        docs = {d.spec.name: d.fn.__doc__ or "" for d in shown}
+        ops = openapi.operations((d.spec for d in shown), docs, self.models, self.openapi_extra)
+        return openapi.document(self.name, ops)

@@ -158,6 +158,7 @@ def _register() -> None:
 
     for command in (*UP, *COMMANDS, *SCALING, *EXPORT, *LOGS, *BACKUP, *ALERTS):
         main.add_command(command)
+    main.add_command(__import__("skylift.cli_load", fromlist=["load"]).load)  # skylift load
 
 
 _register()
