@@ -46,7 +46,10 @@ def main() -> None:
                 time.sleep(0.3)  # let the previous reload's old instances go
                 saved = time.perf_counter()
                 (app / "app.py").write_text(APP.format(version=version))
+                deadline = saved + 30
                 while client.get("/v").json() != {"v": version}:
+                    if time.perf_counter() > deadline:
+                        raise SystemExit(f"version {version} was never served: the reload failed")
                     time.sleep(0.002)
                 times.append((time.perf_counter() - saved) * 1000)
     text = "\n".join(

@@ -114,3 +114,44 @@ def test_no_reload_keeps_the_code_it_started_with(tmp_path):
         write(app, 2)
         time.sleep(1.5)
         assert httpx.get(url + "/v").json() == {"v": 1}
+
+
+def test_a_reload_keeps_what_the_lambda_api_changed(tmp_path):
+    import json
+
+    import boto3
+
+    app = tmp_path / "app"
+    app.mkdir()
+    source = """
+        import os
+        from skylift import App
+
+        app = App()
+
+        @app.function(environment={{"MODE": "declared"}})
+        def show(event, context):
+            return {{"x": os.environ.get("MODE"), "v": {version}}}
+    """
+    (app / "app.py").write_text(textwrap.dedent(source.format(version=1)))
+    log = ServerLog()
+    with serve(str(app), log=log, options=["--quiet"]) as url:
+        lam = boto3.client(
+            "lambda",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+
+        def show() -> object:
+            return json.loads(lam.invoke(FunctionName="show", Payload=b"{}")["Payload"].read())
+
+        lam.update_function_configuration(
+            FunctionName="show", Environment={"Variables": {"MODE": "api"}}
+        )
+        assert show() == {"x": "api", "v": 1}
+        (app / "app.py").write_text(textwrap.dedent(source.format(version=2)))
+        wait_for_line(log, "reloaded after a change to app.py")
+        assert show() == {"x": "api", "v": 2}
+        lam.close()

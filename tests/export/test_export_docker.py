@@ -49,7 +49,7 @@ def test_the_image_runs_skylift_up_as_a_non_root_user_with_a_health_check(tmp_pa
     assert "USER 10001:10001" in text and "EXPOSE 8080" in text
     assert "http://127.0.0.1:8080/_skylift/health" in text
     assert text.rstrip().endswith(
-        'CMD ["skylift", "up", "--host", "0.0.0.0", "--port", "8080", "."]'
+        'CMD ["skylift", "up", "--host", "0.0.0.0", "--port", "8080", "--no-reload", "."]'
     )
     ignored = (app / ".dockerignore").read_text().splitlines()
     assert ".skylift/" in ignored and "**/__pycache__/" in ignored
@@ -109,4 +109,4 @@ def test_the_base_image_follows_the_functions_runtime(tmp_path: Path, runtime: s
     done = skylift("export", "docker", "--template", str(template))
     text = (tmp_path / "Dockerfile").read_text()
     assert f"FROM python:{runtime.removeprefix('python')}." in text
-    assert text.rstrip().endswith('"8080", "template.yaml"]')
+    assert text.rstrip().endswith('"8080", "--no-reload", "template.yaml"]')

@@ -45,6 +45,7 @@ class Pool:
         self._start_spec = spec  # how new instances start (see `update`)
         self.generation = 0  # how many times `update` changed the spec
         self._stale: set[Instance] = set()  # started before the last `update`
+        self._starting: dict[Zygote | None, int] = {}  # instances starting, by zygote
         self.zygote = zygote
         self.environment = environment  # the platform's part of every instance's
         self.idle_timeout = spec.idle_timeout or idle_timeout
@@ -155,7 +156,15 @@ class Pool:
 
     async def _new_instance(self) -> Instance:
         generation = self.generation
-        instance = await start_instance(self._start_spec, self.zygote, self.environment)
+        zygote = self.zygote
+        # Counted while it starts, so a reload does not close its zygote under the fork.
+        self._starting[zygote] = self._starting.get(zygote, 0) + 1
+        try:
+            instance = await start_instance(self._start_spec, zygote, self.environment)
+        finally:
+            self._starting[zygote] -= 1
+            if not self._starting[zygote]:
+                del self._starting[zygote]
         if generation != self.generation:  # updated while it started: serves once at most
             self._stale.add(instance)
         return instance
@@ -328,6 +337,8 @@ class Pool:
 
     def forked_from(self, zygote: Zygote) -> bool:
         """Whether any live instance of this pool came from `zygote`."""
+        if zygote in self._starting:
+            return True
         return any(getattr(instance, "parent", None) is zygote for instance in self._all)
 
     def unreserve(self) -> None:

@@ -5,14 +5,17 @@ when it loaded do the pools switch to it: new invocations get instances of the n
 idle old instances stop, busy ones finish what they run and stop, and each old zygote
 closes once no instance of it is left. A change that no longer loads (a syntax error, a
 bad declaration) changes nothing: the old code keeps serving and the error is printed.
-Routes of existing functions follow the new code too; added or removed functions and
-queue, schedule or upload triggers need a restart, which the reload says.
+Routes of existing functions follow the new code too; added or removed functions, queue,
+schedule or upload triggers, and scaling or asynchronous settings need a restart, which
+the reload says. What the Lambda API changed (UpdateFunctionConfiguration: environment,
+timeout, memory) is kept across reloads, as UpdateFunctionCode keeps it on Lambda.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sys
 import time
@@ -55,6 +58,9 @@ class Reloader:
         self.reloads = 0
         self._retiring: set[asyncio.Task[None]] = set()
         self._old: set[Zygote] = set()  # replaced zygotes whose instances still run
+        # What the code declared at the last load: a spec that differs from it now was
+        # changed through the Lambda API (UpdateFunctionConfiguration), and keeps that.
+        self._declared: dict[str, FunctionSpec] = dict(platform.specs)
         self._lock = asyncio.Lock()
 
     def paths(self) -> list[str]:
@@ -82,8 +88,11 @@ class Reloader:
             *self.paths(), watch_filter=watched, debounce=50, step=10, recursive=True
         ):
             paths = {path for _, path in changes}
-            _forget_bytecode(paths)
-            await self.reload(", ".join(sorted({Path(path).name for path in paths})))
+            try:
+                _forget_bytecode(paths)
+                await self.reload(", ".join(sorted({Path(path).name for path in paths})))
+            except Exception:  # a reload that breaks must not end reloading for good
+                logger.exception("skylift: the reload failed; still serving the previous code")
 
     async def reload(self, what: str = "the code") -> bool:
         """Load the code again and switch to it; False (old code kept) if it failed."""
@@ -132,12 +141,16 @@ class Reloader:
             for name in set(new) & set(platform.specs)
             if _triggers(new[name]) != _triggers(platform.specs[name])
         )
-        for name, spec in new.items():
+        for name, declared in new.items():
             pool = platform.pools.get(name)
             if pool is None:
                 continue
-            pool.update(spec, loaded.owners.get(name))
+            spec, kept_environment = self._keep_api_changes(name, declared)
+            # A zygote loaded the code with its declared environment: with one set through
+            # the API instead, new instances are fresh interpreters given the spec.
+            pool.update(spec, None if kept_environment else loaded.owners.get(name))
             platform.specs[name] = spec
+        self._declared = dict(new)
         if self.on_specs is not None:
             self.on_specs(platform.specs.values())
         old = platform.zygotes
@@ -154,7 +167,7 @@ class Reloader:
             for label, names in (
                 ("new functions", added),
                 ("removed functions", removed),
-                ("changed queue, schedule or upload triggers", changed),
+                ("changed triggers, scaling, async or start settings", changed),
             )
             if names
         ]
@@ -165,12 +178,25 @@ class Reloader:
                 + " (the code of the others is reloaded)"
             )
 
+    def _keep_api_changes(self, name: str, declared: FunctionSpec) -> tuple[FunctionSpec, bool]:
+        """`declared` with what the Lambda API changed since the last load kept; True
+        when that includes the environment."""
+        current, before = self.platform.specs.get(name), self._declared.get(name)
+        if current is None or before is None:
+            return declared, False
+        changes = {
+            field: getattr(current, field)
+            for field in ("environment", "timeout", "memory")
+            if getattr(current, field) != getattr(before, field)
+        }
+        return dataclasses.replace(declared, **changes), "environment" in changes
+
     async def _retire(self, zygote: Zygote) -> None:
         """Close an old zygote once no instance forked from it is left."""
         while any(pool.forked_from(zygote) for pool in self.platform.pools.values()):
             await asyncio.sleep(0.1)
-        self._old.discard(zygote)
         await zygote.close()
+        self._old.discard(zygote)  # only now: a close cut off at shutdown is finished there
 
     async def close(self) -> None:
         """Close the old zygotes still waiting for their instances (the server stops)."""
@@ -203,4 +229,17 @@ def _check_init(loaded: Loaded) -> None:
 
 
 def _triggers(spec: FunctionSpec) -> tuple[object, ...]:
-    return (spec.queues, spec.schedules, spec.uploads)
+    """What a reload does not apply (a restart does): triggers that fire by themselves,
+    scaling settings, asynchronous settings, and how instances start."""
+    return (
+        spec.queues,
+        spec.schedules,
+        spec.uploads,
+        spec.min_instances,
+        spec.max_concurrency,
+        spec.idle_timeout,
+        spec.async_config,
+        spec.code_dir,
+        spec.spawn,
+        spec.runtime_command,
+    )

@@ -199,6 +199,10 @@ class Zygote:
 
     async def close(self) -> None:
         self._stopped = True
+        while self._forks:  # nobody will answer these now: never leave a caller waiting
+            fut = self._forks.popleft()
+            if not fut.done():
+                fut.set_exception(LoadError(f"{self.label}: the zygote was closed"))
         if self._ctl is not None:
             if not self._closed:
                 asyncio.get_running_loop().remove_reader(self._ctl.fileno())

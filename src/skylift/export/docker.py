@@ -158,7 +158,8 @@ def dockerfile(
         "# The health endpoint answers only once the init phase has run and the triggers are up.",
         "HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \\",
         f'    CMD ["python", "-c", "{probe}"]',
-        f'CMD ["skylift", "up", "--host", "0.0.0.0", "--port", "{PORT}", "{app.target}"]',
+        f'CMD ["skylift", "up", "--host", "0.0.0.0", "--port", "{PORT}", "--no-reload", '
+        f'"{app.target}"]',
     ]
     return "\n".join(lines) + "\n"
 

@@ -137,6 +137,7 @@ class KubernetesExporter:
                 "0.0.0.0",
                 "--port",
                 str(PORT),
+                "--no-reload",  # an image's code does not change: no file watching
                 "--env-vars",
                 f"{CONFIG_DIR}/{ENV_VARS_FILE}",
                 # The Service's names: requests naming any other Host are refused (421).
