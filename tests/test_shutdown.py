@@ -69,36 +69,41 @@ def test_a_shutdown_names_what_it_cancelled_and_prints_no_traceback(tmp_path: Pa
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
-    assert server.stderr is not None
-    url = ""
-    for line in server.stderr:
-        if "serving on" in line:
-            url = line.split("serving on ")[1].strip()
-            break
-    assert url, "skylift up did not start"
-    callers = [threading.Thread(target=invoke, args=(url,), daemon=True) for _ in range(2)]
-    for caller in callers:
-        caller.start()
-    sent = subprocess.run(
-        [sys.executable, "-m", "skylift.cli", "send", "work", "{}", str(tmp_path)],
-        capture_output=True,
-        timeout=60,
-    )
-    assert sent.returncode == 0, sent.stderr
-    deadline = time.monotonic() + 30
-    while len(list(tmp_path.glob("started-*"))) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    started = sorted(p.name.removeprefix("started-") for p in tmp_path.glob("started-*"))
-    assert len(started) == 3, "all invocations must be running when the server stops"
+    try:
+        assert server.stderr is not None
+        url = ""
+        for line in server.stderr:
+            if "serving on" in line:
+                url = line.split("serving on ")[1].strip()
+                break
+        assert url, "skylift up did not start"
+        callers = [threading.Thread(target=invoke, args=(url,), daemon=True) for _ in range(2)]
+        for caller in callers:
+            caller.start()
+        sent = subprocess.run(
+            [sys.executable, "-m", "skylift.cli", "send", "work", "{}", str(tmp_path)],
+            capture_output=True,
+            timeout=60,
+        )
+        assert sent.returncode == 0, sent.stderr
+        deadline = time.monotonic() + 30
+        while len(list(tmp_path.glob("started-*"))) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        started = sorted(p.name.removeprefix("started-") for p in tmp_path.glob("started-*"))
+        assert len(started) == 3, "all invocations must be running when the server stops"
 
-    if stop == "SIGTERM":
-        server.send_signal(signal.SIGTERM)
-    else:  # a terminal sends SIGINT to the whole foreground process group
-        os.killpg(server.pid, signal.SIGINT)
-    rest = server.stderr.read()
-    server.wait(30)
-    server.stderr.close()
+        if stop == "SIGTERM":
+            server.send_signal(signal.SIGTERM)
+        else:  # a terminal sends SIGINT to the whole foreground process group
+            os.killpg(server.pid, signal.SIGINT)
+        rest = server.stderr.read()
+        server.wait(30)
+        server.stderr.close()
 
+    finally:
+        if server.poll() is None:  # a failed step above must not leave a server behind
+            server.kill()
+            server.wait(10)
     assert server.returncode == 0, rest
     assert "Traceback" not in rest and "ERROR" not in rest, rest
     cancelled = [line for line in rest.splitlines() if line.startswith("skylift: cancelled")]

@@ -162,7 +162,9 @@ def test_three_sigma_pages_escalates_and_an_ack_stops_the_escalation(
     )
     deliveries = [d for a in found.values() for d in a["deliveries"]]  # type: ignore[attr-defined]
     to_ops = [d for d in deliveries if d["recipient"] == "#ops"]
-    assert to_ops[0]["status"] == 503 and to_ops[0]["attempt"] == 1
+    # The channel's first delivery failed; which alert's it was depends on which page fired
+    # first (both fire in the same round), so look for it among both alerts' deliveries.
+    assert any(d["status"] == 503 and d["attempt"] == 1 for d in to_ops), to_ops
     assert any(d["attempt"] == 2 and d["status"] == 200 and d["error"] is None for d in to_ops)
     table = skylift("alerts", "--app", str(app)).stdout
     assert "function pay" in table and "function charge" in table and "acked" in table
