@@ -107,7 +107,7 @@ class App:
         if docs:
             from skylift import swagger
 
-            swagger.declare(self)
+            swagger.declare(self.http, self.openapi, self.name)
             self._undocumented = {"openapi", "swagger-ui"}
 
     # --- triggers -----------------------------------------------------------------------

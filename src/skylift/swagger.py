@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from skylift.errors import DeclarationError
 
-if TYPE_CHECKING:
-    from skylift.app import App
+# How an app declares an HTTP route: `App.http` (passed in, so this module needs no App).
+Declare = Callable[..., Callable[[Callable[..., Any]], Any]]
 
 SPEC_PATH = "/openapi.json"
 UI_PATH = "/docs"
@@ -64,15 +65,15 @@ def assets() -> Path:
     return Path(swagger_ui.__file__).parent / "static"
 
 
-def declare(app: App) -> None:
-    """Add the functions serving /openapi.json and /docs to `app`."""
+def declare(http: Declare, document: Callable[[], dict[str, Any]], title: str) -> None:
+    """Add the functions serving /openapi.json (`document()`) and /docs with `http`."""
     folder = assets()  # at declaration: a missing package fails `skylift up`, not a request
     served = {p.name for p in folder.iterdir() if p.suffix in _TYPES and p.is_file()}
 
     @cache
     def spec_body() -> str:
         # At the first request, not at import: every route is declared by then.
-        return json.dumps(app.openapi())
+        return json.dumps(document())
 
     def openapi(event: dict[str, Any], context: Any) -> dict[str, Any]:
         """The OpenAPI document of this app."""
@@ -82,14 +83,14 @@ def declare(app: App) -> None:
         """Swagger UI for this app's OpenAPI document."""
         asset = (event.get("pathParameters") or {}).get("asset")
         if asset is None:
-            return _response(200, _TYPES[".html"], _page(app.name))
+            return _response(200, _TYPES[".html"], _page(title))
         if asset not in served:  # names only: no path reaches outside the folder
             return _response(404, "application/json", '{"message":"Not Found"}')
         return _file(folder / asset)
 
-    app.http(SPEC_PATH, methods=["GET"], name="openapi")(openapi)
-    app.http(UI_PATH, methods=["GET"], name="swagger-ui")(swagger_ui)
-    app.http(UI_PATH + "/{asset}", methods=["GET"], name="swagger-ui")(swagger_ui)
+    http(SPEC_PATH, methods=["GET"], name="openapi")(openapi)
+    http(UI_PATH, methods=["GET"], name="swagger-ui")(swagger_ui)
+    http(UI_PATH + "/{asset}", methods=["GET"], name="swagger-ui")(swagger_ui)
 
 
 def _page(title: str) -> str:
