@@ -18,6 +18,8 @@ import struct
 from dataclasses import dataclass
 
 from skylift.queues.errors import ReceiptHandleIsInvalid
+from skylift.queues.messages import decode_attributes
+from skylift.queues.protocol import ReceivedMessage
 
 _LAYOUT = struct.Struct(">QQq")
 _ID_LENGTH = 36  # a message id is a UUID in its 36-character text form
@@ -58,3 +60,51 @@ def decode(handle: str, key: bytes) -> Receipt:
 
 def _mac(key: bytes, packed: bytes) -> bytes:
     return hmac.digest(key, packed, hashlib.sha256)[:_MAC_LENGTH]
+
+
+def received(
+    receipt: Receipt,
+    key: bytes,
+    *,
+    body: str,
+    md5_of_body: str,
+    attributes: str | None,
+    md5_of_attributes: str | None,
+    sender_id: str,
+    sent_at: object,
+    receive_count: object,
+    first_received_at: object,
+    group_id: str | None,
+    dedup_id: str | None,
+    sequence: int | str | None,
+    source_arn: str | None,
+    system_attributes: str | None,
+) -> ReceivedMessage:
+    """A claimed message as ReceiveMessage returns it, whichever backend stored it."""
+    system = {
+        "SenderId": sender_id,
+        "SentTimestamp": str(sent_at),
+        "ApproximateReceiveCount": str(receive_count),
+        "ApproximateFirstReceiveTimestamp": str(first_received_at),
+    }
+    if group_id is not None:
+        system["MessageGroupId"] = group_id
+    if dedup_id is not None:
+        system["MessageDeduplicationId"] = dedup_id
+    if sequence is not None:
+        # Zero-padded like SQS's 20-digit numbers, so string order matches numeric order.
+        system["SequenceNumber"] = f"{int(sequence):020d}"
+    if source_arn is not None:
+        system["DeadLetterQueueSourceArn"] = source_arn
+    if system_attributes:
+        for name, value in decode_attributes(system_attributes).items():
+            system[name] = value.get("StringValue", "")  # AWSTraceHeader, a String
+    return ReceivedMessage(
+        message_id=receipt.message_id,
+        receipt_handle=receipt.encode(key),
+        body=body,
+        md5_of_body=md5_of_body,
+        attributes=system,
+        message_attributes=decode_attributes(attributes) if attributes else {},
+        md5_of_message_attributes=md5_of_attributes,
+    )

@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from skylift.queues.errors import ReceiptHandleIsInvalid
-from skylift.queues.messages import PreparedMessage, decode_attributes, encode_attributes
+from skylift.queues.messages import PreparedMessage, encode_attributes
 from skylift.queues.protocol import ReceivedMessage
-from skylift.queues.receipts import Receipt, decode
+from skylift.queues.receipts import Receipt, decode, received
 
 # Values per claimed message in CLAIM's answer: its row id, then the hash fields named in
 # redis_scripts._RECEIVED_FIELDS (the source queue's id replaced by its name).
@@ -41,31 +41,22 @@ def received_message(
         system_attributes,
     ) = (_text(v) for v in values)
     assert row is not None and message_id is not None and body is not None
-    system = {
-        "SenderId": sender_id,
-        "SentTimestamp": str(sent_at),
-        "ApproximateReceiveCount": str(receive_count),
-        "ApproximateFirstReceiveTimestamp": str(first_received_at),
-    }
-    if group_id is not None:
-        system["MessageGroupId"] = group_id
-    if dedup_id is not None:
-        system["MessageDeduplicationId"] = dedup_id
-    if sequence is not None:
-        system["SequenceNumber"] = f"{int(sequence):020d}"
-    if source_name is not None:
-        system["DeadLetterQueueSourceArn"] = arn(source_name)
-    if system_attributes:
-        for name, value in decode_attributes(system_attributes).items():
-            system[name] = value.get("StringValue", "")  # AWSTraceHeader, a String
-    return ReceivedMessage(
-        message_id=message_id,
-        receipt_handle=Receipt(queue_id, int(row), message_id, token).encode(key),
+    return received(
+        Receipt(queue_id, int(row), message_id, token),
+        key,
         body=body,
         md5_of_body=str(md5_body),
-        attributes=system,
-        message_attributes=decode_attributes(attributes) if attributes else {},
-        md5_of_message_attributes=md5_attributes,
+        attributes=attributes,
+        md5_of_attributes=md5_attributes,
+        sender_id=sender_id,
+        sent_at=sent_at,
+        receive_count=receive_count,
+        first_received_at=first_received_at,
+        group_id=group_id,
+        dedup_id=dedup_id,
+        sequence=sequence,
+        source_arn=arn(source_name) if source_name is not None else None,
+        system_attributes=system_attributes,
     )
 
 

@@ -14,9 +14,9 @@ import sqlite3
 from typing import Any
 
 from skylift.errors import SkyliftError
-from skylift.queues.messages import PreparedMessage, decode_attributes, encode_attributes
+from skylift.queues.messages import PreparedMessage, encode_attributes
 from skylift.queues.protocol import ReceivedMessage
-from skylift.queues.receipts import Receipt
+from skylift.queues.receipts import Receipt, received
 
 SCHEMA_VERSION = 2
 
@@ -233,29 +233,20 @@ def received_message(
         _source_queue,
         system_attributes,
     ) = row
-    system = {
-        "SenderId": sender_id,
-        "SentTimestamp": str(sent_at),
-        "ApproximateReceiveCount": str(receive_count),
-        "ApproximateFirstReceiveTimestamp": str(first_received_at),
-    }
-    if group_id is not None:
-        system["MessageGroupId"] = group_id
-    if dedup_id is not None:
-        system["MessageDeduplicationId"] = dedup_id
-    if sequence is not None:
-        system["SequenceNumber"] = format_sequence(sequence)
-    if source_arn is not None:
-        system["DeadLetterQueueSourceArn"] = source_arn
-    if system_attributes:
-        for name, value in decode_attributes(system_attributes).items():
-            system[name] = value.get("StringValue", "")  # AWSTraceHeader, a String
-    return ReceivedMessage(
-        message_id=message_id,
-        receipt_handle=Receipt(queue_id, row_id, message_id, token).encode(key),
+    return received(
+        Receipt(queue_id, row_id, message_id, token),
+        key,
         body=body,
         md5_of_body=md5_body,
-        attributes=system,
-        message_attributes=decode_attributes(attributes) if attributes else {},
-        md5_of_message_attributes=md5_attributes,
+        attributes=attributes,
+        md5_of_attributes=md5_attributes,
+        sender_id=sender_id,
+        sent_at=sent_at,
+        receive_count=receive_count,
+        first_received_at=first_received_at,
+        group_id=group_id,
+        dedup_id=dedup_id,
+        sequence=sequence,
+        source_arn=source_arn,
+        system_attributes=system_attributes,
     )
