@@ -26,7 +26,12 @@ def main() -> None:
 @click.argument("app", required=False)
 @click.option("--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template.")
 @click.option(
-    "--event", "-e", "event_path", default=None, help="JSON event file, or - for stdin. Default: {}"
+    "--event",
+    "-e",
+    "event_path",
+    default=None,
+    help="JSON event file, or - for stdin. Default: the sample event of the function's queue, "
+    "schedule or bucket trigger (`skylift events generate`), else {}.",
 )
 @click.option(
     "--url", default=None, help="Invoke on this running server (Invoke API) instead of loading APP."
@@ -50,9 +55,9 @@ def invoke(
     """Invoke FUNCTION once: result JSON on stdout, its log on stderr, exit 1 on error."""
     event = _read_event(event_path)
     if asynchronous:
-        _invoke_async(url or DEFAULT_URL, function, event)
+        _invoke_async(url or DEFAULT_URL, function, event or b"{}")
     if url is not None:
-        _invoke_remote(url, function, event)
+        _invoke_remote(url, function, event or b"{}")
         return
     from skylift.gateway.server import run
 
@@ -63,6 +68,7 @@ def invoke(
     async def once() -> None:
         nonlocal failed
         from skylift.engine.platform import Platform
+        from skylift.events import samples
         from skylift.gateway.refuser import refusing
         from skylift.observe.report import invocation_log
 
@@ -70,7 +76,11 @@ def invoke(
         async with refusing(NO_SERVER) as environment:
             platform = await Platform.start(target, environment=environment, overrides=overrides)
             async with platform:
-                result = await platform.invoker.invoke(function, event)
+                payload = event
+                if payload is None and function in platform.specs:
+                    sample = samples.for_function(platform.specs[function], platform.region)
+                    payload = b"{}" if sample is None else orjson.dumps(sample)
+                result = await platform.invoker.invoke(function, payload or b"{}")
                 sys.stderr.write(invocation_log(platform.specs[function], result))
                 sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
                 failed = result.error is not None
@@ -150,13 +160,14 @@ def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:
 def _register() -> None:
     from skylift.cli_alerts import COMMANDS as ALERTS
     from skylift.cli_backup import COMMANDS as BACKUP
+    from skylift.cli_events import COMMANDS as EVENTS
     from skylift.cli_export import COMMANDS as EXPORT
     from skylift.cli_logs import COMMANDS as LOGS
     from skylift.cli_resources import COMMANDS
     from skylift.cli_scaling import COMMANDS as SCALING
     from skylift.cli_up import COMMANDS as UP
 
-    for command in (*UP, *COMMANDS, *SCALING, *EXPORT, *LOGS, *BACKUP, *ALERTS):
+    for command in (*UP, *COMMANDS, *SCALING, *EXPORT, *LOGS, *BACKUP, *ALERTS, *EVENTS):
         main.add_command(command)
     main.add_command(__import__("skylift.cli_load", fromlist=["load"]).load)  # skylift load
 
@@ -164,9 +175,9 @@ def _register() -> None:
 _register()
 
 
-def _read_event(path: str | None) -> bytes:
+def _read_event(path: str | None) -> bytes | None:
     if path is None:
-        return b"{}"
+        return None
     try:
         data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
     except OSError as exc:
