@@ -77,6 +77,53 @@ def test_invoke_unknown_function_names_the_known_ones():
     assert "no function named 'nope'" in done.stderr and "change" in done.stderr
 
 
+def test_invoke_on_a_server_shows_its_error_message():
+    with serve(str(EXAMPLE)) as url:
+        done = skylift("invoke", "nope", "--url", url)
+    assert done.returncode == 2
+    # The Lambda API's own words: its error type and message, never an empty message.
+    assert "ResourceNotFoundException: Function not found:" in done.stderr
+    assert ":function:nope" in done.stderr
+
+
+def test_invoke_without_a_name_runs_the_only_function():
+    event = json.dumps({"body": json.dumps({"amount": "0.41"})})
+    done = skylift("invoke", str(EXAMPLE), "-e", "-", stdin=event)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(json.loads(done.stdout)["body"])["res"][0] == {"1": "quarters"}
+
+
+def test_invoke_without_a_name_on_an_app_of_several_names_them(tmp_path):
+    app = write(
+        tmp_path / "two",
+        """
+        from skylift import App
+        app = App()
+
+        @app.function()
+        def first(event, context):
+            return 1
+
+        @app.function()
+        def second(event, context):
+            return 2
+        """,
+    )
+    done = skylift("invoke", str(app))
+    assert done.returncode == 2
+    assert "the app declares 2 functions (first, second): name the one" in done.stderr
+
+
+def test_an_event_file_given_as_the_app_gets_the_hint_to_use_e(tmp_path):
+    event = tmp_path / "event.json"
+    event.write_text("{}")
+    done = skylift("invoke", "change", str(event))
+    assert done.returncode == 2
+    assert f"is a JSON file, not an app: to send it as the event, use -e {event}" in (
+        done.stderr
+    )
+
+
 def test_up_refuses_a_bad_declaration_naming_the_function(tmp_path):
     app = write(
         tmp_path,

@@ -187,6 +187,38 @@ def test_a_stopped_server_withdraws_its_address(app_dir):
     assert not (app_dir / ".skylift" / "server.json").exists()
 
 
+def test_a_second_server_on_the_same_app_refuses_and_names_the_first(app_dir):
+    with serve(str(app_dir)):
+        first = json.loads((app_dir / ".skylift" / "server.json").read_text())
+        second = skylift("up", str(app_dir), "--port", "0")
+        assert second.returncode == 2
+        assert f"already serving {app_dir} at {first['url']} (pid {first['pid']})" in (
+            second.stderr
+        )
+        # The refused server left the first's address alone.
+        assert json.loads((app_dir / ".skylift" / "server.json").read_text()) == first
+        assert httpx.get(f"{first['url']}/_skylift/status").status_code == 200
+
+
+def test_a_killed_server_does_not_block_the_next(app_dir):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skylift.cli", "up", str(app_dir), "--port", "0"],
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        address = app_dir / ".skylift" / "server.json"
+        deadline = time.monotonic() + 30
+        while not address.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert address.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+    with serve(str(app_dir)):  # the lock went with the process; the stale file is replaced
+        assert json.loads(address.read_text())["pid"] != proc.pid
+
+
 def test_asynchronous_invocations_follow_a_raised_limit(app_dir):
     from skylift.client import Client
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import NoReturn
 
@@ -22,7 +23,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("function")
+@click.argument("function", required=False)
 @click.argument("app", required=False)
 @click.option("--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template.")
 @click.option(
@@ -44,7 +45,7 @@ def main() -> None:
 )
 @click.option("--env-vars", "env_vars", default=None, metavar="FILE", help=ENV_VARS_HELP)
 def invoke(
-    function: str,
+    function: str | None,
     app: str | None,
     template: str | None,
     event_path: str | None,
@@ -52,13 +53,18 @@ def invoke(
     asynchronous: bool,
     env_vars: str | None,
 ) -> None:
-    """Invoke FUNCTION once: result JSON on stdout, its log on stderr, exit 1 on error."""
+    """Invoke FUNCTION once: result JSON on stdout, its log on stderr, exit 1 on error.
+
+    FUNCTION may be left out when APP declares just one function.
+    """
+    function, app = _function_and_app(function, app)
     event = _read_event(event_path)
-    if asynchronous:
-        _invoke_async(url or DEFAULT_URL, function, event or b"{}")
-    if url is not None:
-        _invoke_remote(url, function, event or b"{}")
-        return
+    if asynchronous or url is not None:
+        if function is None:
+            _fail("name the function to invoke on the server: skylift invoke FUNCTION --url URL")
+        if asynchronous:
+            _invoke_async(url or DEFAULT_URL, function, event or b"{}")
+        _invoke_remote(url or DEFAULT_URL, function, event or b"{}")
     from skylift.gateway.server import run
 
     target = _target(app, template)
@@ -76,12 +82,13 @@ def invoke(
         async with refusing(NO_SERVER) as environment:
             platform = await Platform.start(target, environment=environment, overrides=overrides)
             async with platform:
+                name = function or _only_function(list(platform.specs))
                 payload = event
-                if payload is None and function in platform.specs:
-                    sample = samples.for_function(platform.specs[function], platform.region)
+                if payload is None and name in platform.specs:
+                    sample = samples.for_function(platform.specs[name], platform.region)
                     payload = b"{}" if sample is None else orjson.dumps(sample)
-                result = await platform.invoker.invoke(function, payload or b"{}")
-                sys.stderr.write(invocation_log(platform.specs[function], result))
+                result = await platform.invoker.invoke(name, payload or b"{}")
+                sys.stderr.write(invocation_log(platform.specs[name], result))
                 sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
                 failed = result.error is not None
 
@@ -132,6 +139,29 @@ def schedules(app: str | None, template: str | None, count: int) -> None:
         run(show)
     except SkyliftError as exc:
         _fail(str(exc))
+
+
+def _function_and_app(function: str | None, app: str | None) -> tuple[str | None, str | None]:
+    """Read `invoke`'s positionals: a lone APP (a path or module:attr) names no function."""
+    if app is not None and app.endswith(".json") and os.path.isfile(app):
+        _fail(f"{app!r} is a JSON file, not an app: to send it as the event, use -e {app}")
+    # Lambda function names hold only letters, digits, '-' and '_'.
+    if (
+        function is not None
+        and app is None
+        and (any(c in function for c in "/.:") or os.path.isdir(function))
+    ):
+        return None, function
+    return function, app
+
+
+def _only_function(names: list[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    raise SkyliftError(
+        f"the app declares {len(names)} functions ({', '.join(sorted(names)) or 'none'}): "
+        "name the one to invoke, e.g. skylift invoke FUNCTION APP"
+    )
 
 
 def _invoke_async(url: str, function: str, event: bytes) -> NoReturn:

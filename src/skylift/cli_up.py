@@ -122,6 +122,18 @@ def up(
             redis_url.check(state_url)  # fail now, not after the init phase
         except SkyliftError as exc:
             _fail(str(exc))
+    else:
+        # One server per app folder: a second would share its databases and server.json.
+        # Nodes sharing a Redis state coordinate there, and may share a folder.
+        from pathlib import Path
+
+        from skylift import server_file
+        from skylift.loader import home
+
+        try:
+            lock = server_file.hold(Path(home(target)) / ".skylift")  # noqa: F841 (held)
+        except SkyliftError as exc:
+            _fail(str(exc))
 
     def ready(platform: Platform, router: Router, bound: int) -> None:
         base = f"http://{host}:{bound}"

@@ -68,9 +68,7 @@ class Client:
         )
         status, body, headers = self._send(request)
         if status >= 400:
-            data = json.loads(body or b"{}")
-            code = headers.get("x-amzn-ErrorType", f"HTTP {status}").split(":")[0]
-            raise ClientError(f"{code}: {data.get('message', '')}", code=code, status=status)
+            raise _invoke_error(status, body, headers)
         log = base64.b64decode(headers.get("X-Amz-Log-Result", "")).decode("utf-8", "replace")
         return body, headers.get("X-Amz-Function-Error"), log
 
@@ -85,10 +83,7 @@ class Client:
         )
         status, body, headers = self._send(request)
         if status != 202:
-            data = json.loads(body or b"{}")
-            code = (headers.get("x-amzn-ErrorType") or f"HTTP {status}").split(":")[0]
-            message = data.get("message") or data.get("Message", "")
-            raise ClientError(f"{code}: {message}", code=code, status=status)
+            raise _invoke_error(status, body, headers)
         return str(headers.get("x-amzn-RequestId", ""))
 
     def status(self) -> dict[str, Any]:
@@ -179,3 +174,15 @@ def _between(text: str, start: str, end: str) -> str | None:
     i = text.find(start)
     j = text.find(end, i + len(start))
     return text[i + len(start) : j] if i >= 0 and j >= 0 else None
+
+
+def _invoke_error(status: int, body: bytes, headers: Any) -> ClientError:
+    """The Lambda API's error as AWS words it: its type and message (either casing)."""
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    code = (headers.get("x-amzn-ErrorType") or f"HTTP {status}").split(":")[0]
+    message = data.get("message") or data.get("Message") or body.decode("utf-8", "replace")
+    return ClientError(f"{code}: {message}", code=code, status=status)

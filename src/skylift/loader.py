@@ -29,6 +29,13 @@ class TemplateTarget:
 Target = AppTarget | TemplateTarget
 
 
+def home(target: Target) -> str:
+    """The app's folder: where its `.skylift/` state lives."""
+    if isinstance(target, AppTarget):
+        return target.code_dir
+    return os.path.dirname(os.path.abspath(target.path))
+
+
 def resolve_target(app: str | None = None, template: str | None = None) -> Target:
     """Where the functions are: a directory, a file, `module:attribute`, or a template.
 

@@ -9,6 +9,8 @@ import json
 import os
 from pathlib import Path
 
+from skylift.errors import SkyliftError
+
 NAME = "server.json"
 
 
@@ -52,3 +54,40 @@ def find(state_dir: Path) -> str | None:
     except PermissionError:
         pass  # alive, but another user's
     return str(url)
+
+
+LOCK = "server.lock"
+
+
+def hold(state_dir: Path) -> int:
+    """Take the app's server lock for this process's life; SkyliftError if a server has it.
+
+    An flock on `.skylift/server.lock`: the kernel releases it however the process ends
+    (even kill -9), so a crashed server never blocks the next. Returns the descriptor,
+    which must stay open; no child inherits it across exec (close-on-exec).
+    """
+    import fcntl
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(state_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise SkyliftError(_held_message(state_dir)) from None
+    return descriptor
+
+
+def _held_message(state_dir: Path) -> str:
+    app = state_dir.parent
+    try:
+        announced = json.loads((state_dir / NAME).read_text())
+        where = f"at {announced['url']} (pid {announced['pid']})"
+        stop = f"stop it (Ctrl-C in its terminal, or kill {announced['pid']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        where = "(still starting: it has not announced its URL yet)"
+        stop = "stop it"
+    return (
+        f"another `skylift up` is already serving {app} {where}: use that server, or "
+        f"{stop} first"
+    )

@@ -18,7 +18,8 @@ from skylift.engine.sandboxing import Sandbox
 from skylift.engine.zygote import Zygote
 from skylift.env_vars import Overrides, ignored
 from skylift.errors import DeclarationError
-from skylift.loader import AppTarget, Target
+from skylift.loader import Target
+from skylift.loader import home as app_home
 from skylift.runtime.environ import offline_environment, region
 from skylift.spec import FunctionSpec, Resources, validate_app, validate_destinations
 
@@ -102,8 +103,7 @@ class Platform:
         """
         environment = dict(offline_environment() if environment is None else environment)
         overrides = overrides or {}
-        home = Path(target.code_dir) if isinstance(target, AppTarget) else Path(target.path).parent
-        state_dir = state_dir or home / ".skylift"
+        state_dir = state_dir or Path(app_home(target)) / ".skylift"
         jail: Sandbox | None = None
 
         def settings(code_dirs: list[str]) -> dict[str, Any] | None:
