@@ -149,6 +149,52 @@ def test_up_refuses_a_directory_without_an_app(tmp_path):
     assert "neither app.py nor template.yaml" in done.stderr
 
 
+SAM_BESIDE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Handler: app.lambda_handler
+      Runtime: python3.11
+"""
+
+
+def test_a_sam_folder_with_app_py_beside_its_template_loads_the_template(tmp_path):
+    project = write(
+        tmp_path / "sam-app",
+        """
+        def lambda_handler(event, context):
+            return {"hello": "from the template"}
+        """,
+    )
+    (project / "template.yaml").write_text(SAM_BESIDE)
+    done = skylift("invoke", "Hello", str(project))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"hello": "from the template"}
+
+
+def test_a_skylift_app_py_without_an_app_beside_a_template_names_template(tmp_path):
+    project = write(
+        tmp_path / "mixed",
+        """
+        import skylift
+
+        def lambda_handler(event, context):
+            return 1
+        """,
+    )
+    (project / "template.yaml").write_text(SAM_BESIDE)
+    done = skylift("invoke", "Hello", str(project))
+    assert done.returncode == 2
+    assert "defines 0 skylift App objects" in done.stderr
+    assert "to load the SAM template beside it instead, pass --template template.yaml" in (
+        done.stderr
+    )
+
+
 def test_up_reports_an_app_that_fails_to_import(tmp_path):
     app = write(tmp_path, "import not_installed_anywhere\n")
     done = skylift("up", str(app), "--port", "0")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 from dataclasses import dataclass
 
@@ -36,6 +37,23 @@ def home(target: Target) -> str:
     return os.path.dirname(os.path.abspath(target.path))
 
 
+def _imports_skylift(path: str) -> bool:
+    """Whether the module at `path` imports skylift (read, never run)."""
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return True  # let loading it report what is wrong
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(
+            a.name.split(".")[0] == "skylift" for a in node.names
+        ):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "skylift":
+            return True
+    return False
+
+
 def resolve_target(app: str | None = None, template: str | None = None) -> Target:
     """Where the functions are: a directory, a file, `module:attribute`, or a template.
 
@@ -49,11 +67,18 @@ def resolve_target(app: str | None = None, template: str | None = None) -> Targe
     app = app or "."
     if os.path.isdir(app):
         directory = os.path.abspath(app)
-        if os.path.isfile(os.path.join(directory, "app.py")):
+        source = os.path.join(directory, "app.py")
+        templates = [
+            os.path.join(directory, n)
+            for n in TEMPLATE_NAMES
+            if os.path.isfile(os.path.join(directory, n))
+        ]
+        # SAM projects often keep a handler module named app.py beside template.yaml: the
+        # template wins unless app.py imports skylift (a decorator app).
+        if os.path.isfile(source) and (not templates or _imports_skylift(source)):
             return AppTarget(directory, "app")
-        for name in TEMPLATE_NAMES:
-            if os.path.isfile(os.path.join(directory, name)):
-                return TemplateTarget(os.path.join(directory, name))
+        if templates:
+            return TemplateTarget(templates[0])
         raise LoadError(
             f"{app!r} holds neither app.py nor template.yaml: point at a directory that "
             "has one, a .py file, a template, or module:attribute"

@@ -84,6 +84,7 @@ def load_app(
     overrides: Overrides | None = None,
 ) -> Loaded:
     from skylift.app import App  # imported here: only the zygote ever needs it
+    from skylift.loader import TEMPLATE_NAMES
 
     mod = importlib.import_module(module)
     if attribute:
@@ -96,9 +97,14 @@ def load_app(
     else:
         apps = [v for v in vars(mod).values() if isinstance(v, App)]
         if len(apps) != 1:
+            hint = ""
+            for name in TEMPLATE_NAMES:
+                if not apps and os.path.isfile(os.path.join(code_dir, name)):
+                    hint = f"; to load the SAM template beside it instead, pass --template {name}"
+                    break
             raise DeclarationError(
                 f"module {module!r} defines {len(apps)} skylift App objects; define exactly "
-                f"one, or name it: {module}:ATTRIBUTE"
+                f"one, or name it: {module}:ATTRIBUTE{hint}"
             )
         app = apps[0]
     resources["queues"] = app.queues
