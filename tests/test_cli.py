@@ -119,9 +119,7 @@ def test_an_event_file_given_as_the_app_gets_the_hint_to_use_e(tmp_path):
     event.write_text("{}")
     done = skylift("invoke", "change", str(event))
     assert done.returncode == 2
-    assert f"is a JSON file, not an app: to send it as the event, use -e {event}" in (
-        done.stderr
-    )
+    assert f"is a JSON file, not an app: to send it as the event, use -e {event}" in (done.stderr)
 
 
 def test_up_refuses_a_bad_declaration_naming_the_function(tmp_path):

@@ -88,6 +88,5 @@ def _held_message(state_dir: Path) -> str:
         where = "(still starting: it has not announced its URL yet)"
         stop = "stop it"
     return (
-        f"another `skylift up` is already serving {app} {where}: use that server, or "
-        f"{stop} first"
+        f"another `skylift up` is already serving {app} {where}: use that server, or {stop} first"
     )

@@ -1,4 +1,5 @@
-"""Helpers for testing skylift apps through a real server.
+"""Helpers for testing skylift apps through a real server: `serve` runs `skylift up` as a
+process; `Client` (skylift.testclient) serves the app in-process, for pytest.
 
 from skylift.testing import serve
 
@@ -91,3 +92,12 @@ def serve(
         pumper.join(5)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def __getattr__(name: str) -> object:
+    # The test client loads the whole platform: imported only when a test asks for it.
+    if name in ("Client", "Invocation", "Events"):
+        from skylift import testclient
+
+        return getattr(testclient, name)
+    raise AttributeError(f"module 'skylift.testing' has no attribute {name!r}")

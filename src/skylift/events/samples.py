@@ -111,11 +111,9 @@ def lambda_url(options: Options) -> dict[str, Any]:
     return event
 
 
-def sqs(options: Options) -> dict[str, Any]:
-    """An SQS event with one message whose body is --body (default: "Hello from SQS!")."""
-    body = options.body if options.body is not None else "Hello from SQS!"
+def _message(body: str) -> ReceivedMessage:
     now = str(int(time.time() * 1000))
-    message = ReceivedMessage(
+    return ReceivedMessage(
         message_id=str(uuid.uuid4()),
         receipt_handle=base64.b64encode(secrets.token_bytes(48)).decode(),
         body=body,
@@ -129,8 +127,17 @@ def sqs(options: Options) -> dict[str, Any]:
         message_attributes={},
         md5_of_message_attributes=None,
     )
+
+
+def sqs_batch(bodies: list[str], options: Options) -> dict[str, Any]:
+    """An SQS event with one record per body, from queue --queue."""
     arn = f"arn:aws:sqs:{options.region}:{ACCOUNT_ID}:{options.queue}"
-    return sqs_event([message], arn, options.region)
+    return sqs_event([_message(body) for body in bodies], arn, options.region)
+
+
+def sqs(options: Options) -> dict[str, Any]:
+    """An SQS event with one message whose body is --body (default: "Hello from SQS!")."""
+    return sqs_batch([options.body if options.body is not None else "Hello from SQS!"], options)
 
 
 @dataclass(frozen=True)

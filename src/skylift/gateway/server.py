@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -88,8 +89,11 @@ async def serve(
     guard: Guard | None = None,
     state_url: str | None = None,
     reload: bool = False,
+    state_dir: Path | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Load `target`, then serve it until cancelled or interrupted.
+    """Load `target`, then serve it until cancelled or interrupted, or `stop` is set
+    (then as after Ctrl-C: in-flight requests finish, connections close, then the platform).
 
     `guard` checks who may drive the server (Host, browser origins, the token); by
     default it admits only this machine's names (`Guard.build(host)`).
@@ -112,6 +116,7 @@ async def serve(
             environment=environment,
             overrides=overrides,
             sandbox=sandbox,
+            state_dir=state_dir,
         )
     except BaseException:
         sock.close()
@@ -141,7 +146,7 @@ async def serve(
             reloader = Reloader(platform, lambda specs: setattr(gateway, "router", Router(specs)))
             watching = asyncio.ensure_future(reloader.run())
         server = uvicorn.Server(build_config(observability.wrap(gateway), host, port))
-        serving = asyncio.ensure_future(_serve_until_stopped(server, sock))
+        serving = asyncio.ensure_future(_serve_until_stopped(server, sock, stop))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
         if server.started:
@@ -165,7 +170,14 @@ async def serve(
         observability.close()
 
 
-async def _serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
+async def _serve_until_stopped(
+    server: uvicorn.Server, sock: socket.socket, stop: asyncio.Event | None
+) -> None:
+    async def stopping(stop: asyncio.Event) -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    watch = asyncio.ensure_future(stopping(stop)) if stop is not None else None
     try:
         await server.serve(sockets=[sock])
     except KeyboardInterrupt:
@@ -174,6 +186,9 @@ async def _serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> N
         # every task at once (queue pollers, async runners) before the platform's orderly
         # close; ending normally lets `serve` close the platform first.
         pass
+    finally:
+        if watch is not None:
+            watch.cancel()
 
 
 def url_host(host: str) -> str:

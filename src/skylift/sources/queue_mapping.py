@@ -21,10 +21,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from skylift.engine.instance import InvocationResult
 from skylift.engine.invoker import Invoker
 from skylift.errors import SkyliftError
 from skylift.events.sqs import sqs_event
@@ -78,6 +80,9 @@ class QueueMapping:
         self.pollers: set[asyncio.Task[None]] = set()
         self.invocations = 0
         self.failures = 0
+        # Told of each batch's message ids and its invocation's result (None: the
+        # invocation did not run, e.g. throttled); `skylift.testing.Client.send` waits here.
+        self.batch_observers: list[Callable[[list[str], InvocationResult | None], None]] = []
         self._stopping = False
 
     @property
@@ -165,6 +170,12 @@ class QueueMapping:
             batch.extend(more)
         return batch
 
+    def _observe(self, batch: list[ReceivedMessage], result: InvocationResult | None) -> None:
+        if self.batch_observers:
+            ids = [m.message_id for m in batch]
+            for observer in self.batch_observers:
+                observer(ids, result)
+
     async def _process(self, batch: list[ReceivedMessage]) -> None:
         event = orjson.dumps(sqs_event(batch, self.queue_arn, self.region))
         self.invocations += 1
@@ -173,12 +184,14 @@ class QueueMapping:
             trace = continued_trace(batch[0].attributes.get("AWSTraceHeader"))
             result = await self.invoker.invoke(self.function, event, trace_id=trace)
         except SkyliftError as exc:  # throttled, or the platform failed: the batch returns
+            self._observe(batch, None)
             self.failures += 1
             logger.warning(
                 "%s: a batch from %s returns later: %s", self.function, self.trigger.queue, exc
             )
             await asyncio.sleep(1)  # back off, as Lambda's pollers do when throttled
             return
+        self._observe(batch, result)
         if result.error is not None:
             self.failures += 1
             logger.warning(
