@@ -192,12 +192,13 @@ def _register() -> None:
     from skylift.cli_backup import COMMANDS as BACKUP
     from skylift.cli_events import COMMANDS as EVENTS
     from skylift.cli_export import COMMANDS as EXPORT
+    from skylift.cli_init import COMMANDS as INIT
     from skylift.cli_logs import COMMANDS as LOGS
     from skylift.cli_resources import COMMANDS
     from skylift.cli_scaling import COMMANDS as SCALING
     from skylift.cli_up import COMMANDS as UP
 
-    for command in (*UP, *COMMANDS, *SCALING, *EXPORT, *LOGS, *BACKUP, *ALERTS, *EVENTS):
+    for command in (*UP, *COMMANDS, *SCALING, *EXPORT, *LOGS, *BACKUP, *ALERTS, *EVENTS, *INIT):
         main.add_command(command)
     main.add_command(__import__("skylift.cli_load", fromlist=["load"]).load)  # skylift load
 
