@@ -8,13 +8,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from skylift.engine.instance import Instance, InvocationResult
 from skylift.engine.zygote import Zygote
 from skylift.errors import LoadError
 from skylift.spec import FunctionSpec
+
+# Told of an invocation's output while it runs, in whole lines (`on_output`).
+OutputSink = Callable[[bytes], None]
 
 
 class FunctionInstance(Protocol):
@@ -32,6 +35,7 @@ class FunctionInstance(Protocol):
         *,
         client_context: dict[str, Any] | None = None,
         trace_id: str | None = None,
+        on_output: OutputSink | None = None,
     ) -> InvocationResult: ...
 
     def close(self) -> None: ...

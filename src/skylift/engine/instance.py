@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -164,8 +165,13 @@ class Instance:
         *,
         client_context: dict[str, Any] | None = None,
         trace_id: str | None = None,
+        on_output: Callable[[bytes], None] | None = None,
     ) -> InvocationResult:
-        """Run one invocation; never raises for anything the function does."""
+        """Run one invocation; never raises for anything the function does.
+
+        `on_output`, if given, gets the output in whole lines while it runs (looked at
+        every `STREAM_EVERY` seconds, so a quick invocation never pays for it).
+        """
         assert self._transport is not None and self._pending is None
         loop = asyncio.get_running_loop()
         timeout = self.spec.timeout
@@ -184,6 +190,7 @@ class Instance:
         else:  # the worker died before this invocation reached it (e.g. in its init phase)
             fut.set_exception(WorkerLost())
         timer = loop.call_later(timeout, self._on_timeout, fut)
+        streaming = None if on_output is None else _Streamer(self, fut, on_output)
         cold, self.cold = self.cold, False
         try:
             reply, body, logs = await fut
@@ -204,6 +211,8 @@ class Instance:
             return result
         finally:
             timer.cancel()
+            if streaming is not None:
+                streaming.stop()
             self._pending = None
             self.last_used = time.monotonic()
         if reply.get("exit"):
@@ -250,3 +259,43 @@ class Instance:
 
 def _read_all(fd: int) -> bytes:
     return tail(fd)[0] if fd >= 0 else b""
+
+
+STREAM_EVERY = 0.1  # seconds between looks at a running invocation's output
+
+
+class _Streamer:
+    """Hands a running invocation's new output, in whole lines, to `sink`.
+
+    It reads the worker's memfd from where it last stopped; the worker only truncates it
+    once the invocation is over (or when it grows past `output.TRIM_AT`, then it starts
+    again from the new start).
+    """
+
+    def __init__(self, instance: Instance, fut: asyncio.Future[Any], sink: Callable[[bytes], None]):
+        self.instance = instance
+        self.fut = fut
+        self.sink = sink
+        self.offset = 0
+        self.timer = asyncio.get_running_loop().call_later(STREAM_EVERY, self.look)
+
+    def look(self) -> None:
+        fd = self.instance._forked.log_fd
+        if self.fut.done() or fd < 0:
+            return
+        try:
+            size = os.fstat(fd).st_size
+            if size < self.offset:  # trimmed under us: go on from its new start
+                self.offset = 0
+            if size > self.offset:
+                data = os.pread(fd, min(size - self.offset, 1 << 20), self.offset)
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    self.offset += cut
+                    self.sink(data[:cut])
+        except OSError:
+            return
+        self.timer = asyncio.get_running_loop().call_later(STREAM_EVERY, self.look)
+
+    def stop(self) -> None:
+        self.timer.cancel()

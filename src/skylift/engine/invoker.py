@@ -18,6 +18,8 @@ from skylift.spec import FunctionSpec
 Observer = Callable[[FunctionSpec, InvocationResult, object], None]
 # Told of an invocation cancelled before it ended (a shutdown): spec, request id, seconds run.
 CancelObserver = Callable[[FunctionSpec, str, float], None]
+# Told of a running invocation's output, in whole lines: spec, request id, the bytes.
+OutputObserver = Callable[[FunctionSpec, str, bytes], None]
 
 
 class Invoker:
@@ -26,6 +28,15 @@ class Invoker:
         # Called with every result, whatever triggered it: the console, stored logs, metrics.
         self.observers: list[Observer] = []
         self.cancel_observers: list[CancelObserver] = []
+        # The terminal of `skylift up` shows output as it is printed.
+        self.output_observers: list[OutputObserver] = []
+
+    def _sink(self, spec: FunctionSpec, request_id: str) -> Callable[[bytes], None]:
+        def sink(data: bytes) -> None:
+            for observer in self.output_observers:
+                observer(spec, request_id, data)
+
+        return sink
 
     def reserved(self, function: str) -> int | None:
         """The function's reserved concurrency now (`skylift scale` changes it), if any."""
@@ -59,6 +70,7 @@ class Invoker:
                 event,
                 client_context=client_context,
                 trace_id=trace_id or new_trace_id(),
+                on_output=self._sink(pool.spec, request_id) if self.output_observers else None,
             )
         except asyncio.CancelledError:
             for cancelled in self.cancel_observers:

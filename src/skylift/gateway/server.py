@@ -124,6 +124,7 @@ async def serve(
     console = ConsoleLog()
     if not quiet:
         platform.invoker.observers.append(console)
+        platform.invoker.output_observers.append(console.output)
     # Even when quiet: what a shutdown cut off is said, one line each.
     platform.invoker.cancel_observers.append(console.cancelled)
     observability = Observability.from_environment(platform)  # stored logs, metrics

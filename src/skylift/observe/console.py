@@ -1,7 +1,10 @@
-"""Invocation logs on the terminal of `skylift up`, as `sam local` shows them.
+"""Invocation logs on the terminal of `skylift up`, as CloudWatch shows them.
 
-Each invocation's START / output / END / REPORT block is buffered and written in one
-go every `interval` seconds, so logging costs one write per tick, not per request.
+Each invocation's lines — START, what the function printed, the platform's timeout or
+crash line, END, REPORT — every one prefixed with `[function]`. An invocation that runs
+longer than `engine.instance.STREAM_EVERY` shows its output as it is printed (START
+first, then its lines); the rest follows when it ends. Lines are buffered and written
+every `interval` seconds, so logging costs one write per tick, not per request.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import sys
 from typing import TextIO
 
 from skylift.engine.instance import InvocationResult
-from skylift.observe.report import invocation_log
+from skylift.observe.records import invocation_events
+from skylift.observe.report import start_line
 from skylift.spec import FunctionSpec
 
 
@@ -21,21 +25,51 @@ class ConsoleLog:
         self.interval = interval
         self._parts: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
+        # Request id -> bytes of its output already shown while it ran.
+        self._streamed: dict[str, int] = {}
 
     def __call__(
         self, spec: FunctionSpec, result: InvocationResult, instance: object = None
     ) -> None:
-        self._parts.append(f"[{spec.name}] " + invocation_log(spec, result))
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)
+        shown = self._streamed.pop(result.request_id, 0)
+        lines = [message for _, message in invocation_events(spec, result)]
+        if shown:
+            # The streamed output (and, in text format, START) is on the terminal already:
+            # go on from where it ended; if it was trimmed meanwhile, show it all again.
+            start, rest = lines[:1], lines[1:]
+            text = result.logs[:shown].decode("utf-8", "replace")
+            already = [line for line in text.splitlines() if line]
+            if not result.logs.startswith(b"[skylift: ") and rest[: len(already)] == already:
+                rest = rest[len(already) :]
+            lines = (start if spec.log_config.format == "JSON" else []) + rest
+        prefix = f"[{spec.name}] "
+        self._parts.append("".join(f"{prefix}{line}\n" for line in lines))
+        self._schedule()
+
+    def output(self, spec: FunctionSpec, request_id: str, data: bytes) -> None:
+        """Output of a running invocation, in whole lines."""
+        prefix = f"[{spec.name}] "
+        if request_id not in self._streamed:
+            self._streamed[request_id] = 0
+            if spec.log_config.format != "JSON":  # JSON's platform.start comes at the end
+                self._parts.append(f"{prefix}{start_line(request_id)}\n")
+        self._streamed[request_id] += len(data)
+        text = data.decode("utf-8", "replace")
+        self._parts.append("".join(f"{prefix}{line}\n" for line in text.splitlines() if line))
+        self._schedule()
 
     def cancelled(self, spec: FunctionSpec, request_id: str, seconds: float) -> None:
         """One line for an invocation a shutdown cut off (no END or REPORT follows)."""
+        self._streamed.pop(request_id, None)
         self._parts.append(
             f"skylift: cancelled {spec.name} RequestId: {request_id} after {seconds:.1f} s "
             "(the server is stopping)\n"
         )
         self.flush()
+
+    def _schedule(self) -> None:
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)
 
     def flush(self) -> None:
         self._timer = None

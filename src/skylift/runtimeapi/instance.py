@@ -25,7 +25,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -141,8 +141,12 @@ class RuntimeApiInstance:
         client_context: dict[str, Any] | None = None,
         trace_id: str | None = None,
         cognito_identity: dict[str, Any] | None = None,
+        on_output: Callable[[bytes], None] | None = None,
     ) -> InvocationResult:
-        """Run one invocation; never raises for anything the function does."""
+        """Run one invocation; never raises for anything the function does.
+
+        `on_output` is not called: a runtime's output is shown when the invocation ends.
+        """
         assert self._job is None, "one invocation at a time"
         started = time.monotonic()
         cold, self.cold = self.cold, False
