@@ -44,6 +44,18 @@ def main() -> None:
     help="InvocationType Event: store it on the running server (--url), print its request id.",
 )
 @click.option("--env-vars", "env_vars", default=None, metavar="FILE", help=ENV_VARS_HELP)
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Connect the terminal to the instance: breakpoint() and pdb work; no timeout.",
+)
+@click.option(
+    "--debug-port",
+    type=int,
+    default=None,
+    metavar="PORT",
+    help="Start the instance under debugpy on 127.0.0.1:PORT and wait for the editor.",
+)
 def invoke(
     function: str | None,
     app: str | None,
@@ -52,6 +64,8 @@ def invoke(
     url: str | None,
     asynchronous: bool,
     env_vars: str | None,
+    debug: bool,
+    debug_port: int | None,
 ) -> None:
     """Invoke FUNCTION once: result JSON on stdout, its log on stderr, exit 1 on error.
 
@@ -59,6 +73,7 @@ def invoke(
     """
     function, app = _function_and_app(function, app)
     event = _read_event(event_path)
+    debugging = _debug_mode(function, debug, debug_port, url is not None or asynchronous)
     if asynchronous or url is not None:
         if function is None:
             _fail("name the function to invoke on the server: skylift invoke FUNCTION --url URL")
@@ -80,7 +95,9 @@ def invoke(
 
         # No server here: the function's AWS calls are refused at once, never sent to AWS.
         async with refusing(NO_SERVER) as environment:
-            platform = await Platform.start(target, environment=environment, overrides=overrides)
+            platform = await Platform.start(
+                target, environment=environment, overrides=overrides, debug=debugging
+            )
             async with platform:
                 name = function or _only_function(list(platform.specs))
                 payload = event
@@ -153,6 +170,21 @@ def _function_and_app(function: str | None, app: str | None) -> tuple[str | None
     ):
         return None, function
     return function, app
+
+
+def _debug_mode(
+    function: str | None, pdb: bool, port: int | None, remote: bool
+) -> dict[str, str] | None:
+    """`--debug` / `--debug-port` as Platform.start takes them; says what it does."""
+    from skylift.cli_common import debug_mode
+
+    if not (pdb or port is not None):
+        return None
+    if remote:
+        _fail("--debug runs the function here: leave out --url and --async")
+    if function is None:
+        _fail("name the function to debug: skylift invoke FUNCTION APP --debug")
+    return debug_mode(function, pdb, port)
 
 
 def _only_function(names: list[str]) -> str:

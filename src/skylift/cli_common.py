@@ -43,3 +43,32 @@ ENV_VARS_HELP = (
     'SAM CLI\'s env-vars JSON: {"Parameters": {"VAR": "v"}, "Function": {"VAR": "v"}} '
     "overrides variables the functions declare."
 )
+
+
+def debug_mode(function: str, pdb: bool, port: int | None) -> dict[str, str]:
+    """{function: mode} for `--debug` / `--debug-port`, after saying what changes."""
+    import importlib.util
+
+    from skylift.engine import debugging
+
+    try:
+        chosen = debugging.mode(pdb, port)
+    except SkyliftError as exc:
+        _fail(str(exc))
+    assert chosen is not None
+    if port is not None:
+        if importlib.util.find_spec("debugpy") is None:
+            _fail("--debug-port needs debugpy: pip install debugpy (or skylift[debug])")
+        click.echo(
+            f"skylift: debugging {function}: its instance waits for a debugger on "
+            f"127.0.0.1:{port} (VS Code: a 'Python Debugger: Remote Attach' launch "
+            "configuration); its timeout is suspended while you debug.",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"skylift: debugging {function}: its instance uses this terminal, so "
+            "breakpoint() and pdb work here; its timeout is suspended while you debug.",
+            err=True,
+        )
+    return {function: chosen}

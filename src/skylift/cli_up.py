@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from skylift.cli_common import ENV_VARS_HELP, _fail, _overrides, _target
+from skylift.cli_common import ENV_VARS_HELP, _fail, _overrides, _target, debug_mode
 from skylift.errors import SkyliftError
 
 if TYPE_CHECKING:
@@ -88,6 +88,21 @@ if TYPE_CHECKING:
     metavar="URL",
     help="Keep the queues in this Redis (redis://HOST:PORT/DB), shared with other nodes.",
 )
+@click.option(
+    "--debug",
+    "debug_function",
+    default=None,
+    metavar="FUNCTION",
+    help="Debug FUNCTION: its instance uses this terminal (breakpoint(), pdb), one at a "
+    "time, with no timeout; implies --no-reload.",
+)
+@click.option(
+    "--debug-port",
+    type=int,
+    default=None,
+    metavar="PORT",
+    help="With --debug: start its instance under debugpy on 127.0.0.1:PORT instead.",
+)
 def up(
     app: str | None,
     template: str | None,
@@ -105,6 +120,8 @@ def up(
     cors_origins: tuple[str, ...],
     reload: bool,
     state_url: str | None,
+    debug_function: str | None,
+    debug_port: int | None,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -114,6 +131,12 @@ def up(
 
     target = _target(app, template)
     overrides = _overrides(env_vars)
+    debugging = None
+    if debug_port is not None and debug_function is None:
+        _fail("--debug-port goes with --debug FUNCTION: name the function to debug")
+    if debug_function is not None:
+        debugging = debug_mode(debug_function, debug_port is None, debug_port)
+        reload = False  # a reload would start the function afresh, without its debugger
     guard = _guard(host, allow_hosts, cors_origins)
     if state_url is not None:
         from skylift.queues import redis_url
@@ -193,6 +216,7 @@ def up(
                 guard=guard,
                 state_url=state_url,
                 reload=reload,
+                debug=debugging,
             )
         )
     except SkyliftError as exc:

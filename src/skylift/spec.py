@@ -122,6 +122,9 @@ class FunctionSpec:
     # A fresh interpreter per instance (imports the code itself) instead of a fork.
     spawn: bool = False
     log_config: LogConfig = field(default_factory=LogConfig)
+    # How a debugger reaches its instances (a run mode, never declared): "pdb" (the
+    # instance's stdio is the terminal) or "debugpy:PORT"; see engine/debugging.py.
+    debug: str | None = None
 
     @property
     def module(self) -> str:
@@ -152,6 +155,7 @@ class FunctionSpec:
             "idle_timeout": self.idle_timeout,
             "spawn": self.spawn,
             "log_config": self.log_config.to_dict(),
+            "debug": self.debug,
         }
 
     @classmethod
@@ -177,6 +181,7 @@ class FunctionSpec:
             idle_timeout=data.get("idle_timeout"),
             spawn=data.get("spawn", False),
             log_config=LogConfig.from_dict(data.get("log_config")),
+            debug=data.get("debug"),
         )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skylift.engine import debugging
 from skylift.engine.autoscaler import DEFAULT_POLICY, Autoscaler, Policy
 from skylift.engine.budget import DEFAULT_CONCURRENCY, Budget
 from skylift.engine.invoker import Invoker
@@ -90,6 +91,7 @@ class Platform:
         environment: Mapping[str, str] | None = None,
         overrides: Overrides | None = None,
         sandbox: bool = True,
+        debug: Mapping[str, str] | None = None,
     ) -> Platform:
         """Load `target` and run its init phase. Raises DeclarationError / LoadError.
 
@@ -99,7 +101,8 @@ class Platform:
         platform's part of every instance's environment, set before its init phase
         (`environ.aws_environment(server_url)`; by default endpoints that reach nothing);
         `overrides` are `--env-vars` values. `sandbox` puts every forked instance in a
-        sandbox of its own (`engine/sandboxing.py`).
+        sandbox of its own (`engine/sandboxing.py`). `debug` names functions whose
+        instances a debugger drives, and how (`engine/debugging.py`).
         """
         environment = dict(offline_environment() if environment is None else environment)
         overrides = overrides or {}
@@ -117,6 +120,8 @@ class Platform:
                 specs = loaded.specs
                 validate_app(specs)
                 validate_destinations(specs)
+                if debug:  # after validation: a debugged function has no timeout
+                    specs = debugging.apply(specs, debug)
                 warm = sum(spec.min_instances for spec in specs)
                 if warm > concurrency:
                     raise DeclarationError(

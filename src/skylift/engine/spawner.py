@@ -89,10 +89,11 @@ class Spawner:
                 # Built, not inherited: nothing of the shell's environment reaches it.
                 env={**host_environment(), SETUP_VARIABLE: orjson.dumps(setup).decode()},
                 cwd=code_dir,
-                stdin=subprocess.DEVNULL,
                 # From the interpreter's first byte: even a crash before the import is logged.
-                stdout=log_fd,
-                stderr=log_fd,
+                # Under pdb (`--debug`) the terminal instead: the debugger talks there.
+                stdin=None if self.spec.debug == "pdb" else subprocess.DEVNULL,
+                stdout=None if self.spec.debug == "pdb" else log_fd,
+                stderr=None if self.spec.debug == "pdb" else log_fd,
                 start_new_session=True,
             )
         except OSError as exc:

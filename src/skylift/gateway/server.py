@@ -8,7 +8,7 @@ import gc
 import logging
 import signal
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,7 @@ async def serve(
     reload: bool = False,
     state_dir: Path | None = None,
     stop: asyncio.Event | None = None,
+    debug: Mapping[str, str] | None = None,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted, or `stop` is set
     (then as after Ctrl-C: in-flight requests finish, connections close, then the platform).
@@ -117,6 +118,7 @@ async def serve(
             overrides=overrides,
             sandbox=sandbox,
             state_dir=state_dir,
+            debug=debug,
         )
     except BaseException:
         sock.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import threading
 import time
 
@@ -34,13 +35,18 @@ class Output:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+        # A terminal (an instance under pdb) shows the output itself: nothing to keep.
+        self.captured = stat.S_ISREG(os.fstat(fd).st_mode)
         self._lock = threading.Lock()
         self._dropped = 0
-        threading.Thread(target=self._trim_forever, name="skylift-output", daemon=True).start()
+        if self.captured:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+            threading.Thread(target=self._trim_forever, name="skylift-output", daemon=True).start()
 
     def drain(self) -> bytes:
         """Everything written since the last drain (its tail, if it was trimmed)."""
+        if not self.captured:
+            return b""
         with self._lock:
             data, before = tail(self.fd)
             dropped = self._dropped + before

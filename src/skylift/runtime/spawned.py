@@ -54,6 +54,10 @@ def main() -> None:
     ).start()
     spec = FunctionSpec.from_dict(setup["spec"])
     prepare(setup)
+    if spec.debug == "pdb":
+        log_fd = os.dup(1)  # the terminal: every invocation's output and pdb stay there
+    elif spec.debug is not None:
+        attach_debugger(spec.debug)
     try:
         handler = run_after_fork(load(setup, spec))
         sys.stdout.flush()
@@ -68,6 +72,15 @@ def main() -> None:
     finally:
         sys.stderr.flush()
         os._exit(1)
+
+
+def attach_debugger(debug: str) -> None:
+    """Listen for the editor on loopback (`debugpy:PORT`) and wait until it attaches,
+    before the init phase: breakpoints anywhere in the code hit."""
+    import debugpy  # an optional dependency; `skylift` checked it is installed
+
+    debugpy.listen(("127.0.0.1", int(debug.split(":", 1)[1])))
+    debugpy.wait_for_client()
 
 
 def load(setup: dict[str, Any], spec: FunctionSpec) -> Handler | Fault:
