@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import NoReturn
@@ -10,13 +11,27 @@ import click
 import orjson
 
 from skylift.cli_common import ENV_VARS_HELP, NO_SERVER, _fail, _overrides, _target
-from skylift.client import DEFAULT_URL
 from skylift.errors import SkyliftError
 
 APP_HELP = "a directory holding app.py or template.yaml, a .py file, or module:attribute"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands in `LAZY` are imported when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = LAZY.get(cmd_name)
+        if found is None:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = found.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="skylift")
 def main() -> None:
     """skylift: run AWS Lambda functions locally, with every trigger."""
@@ -77,6 +92,8 @@ def invoke(
     if asynchronous or url is not None:
         if function is None:
             _fail("name the function to invoke on the server: skylift invoke FUNCTION --url URL")
+        from skylift.client import DEFAULT_URL
+
         if asynchronous:
             _invoke_async(url or DEFAULT_URL, function, event or b"{}")
         _invoke_remote(url or DEFAULT_URL, function, event or b"{}")
@@ -219,23 +236,27 @@ def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:
     sys.exit(1 if error else 0)
 
 
-def _register() -> None:
-    from skylift.cli_alerts import COMMANDS as ALERTS
-    from skylift.cli_backup import COMMANDS as BACKUP
-    from skylift.cli_events import COMMANDS as EVENTS
-    from skylift.cli_export import COMMANDS as EXPORT
-    from skylift.cli_init import COMMANDS as INIT
-    from skylift.cli_logs import COMMANDS as LOGS
-    from skylift.cli_resources import COMMANDS
-    from skylift.cli_scaling import COMMANDS as SCALING
-    from skylift.cli_up import COMMANDS as UP
-
-    for command in (*UP, *COMMANDS, *SCALING, *EXPORT, *LOGS, *BACKUP, *ALERTS, *EVENTS, *INIT):
-        main.add_command(command)
-    main.add_command(__import__("skylift.cli_load", fromlist=["load"]).load)  # skylift load
-
-
-_register()
+# The commands kept in modules of their own, imported only when one of them runs (or
+# `--help` lists them), so `skylift invoke` loads none of them.
+LAZY = {
+    "up": "skylift.cli_up:up",
+    "status": "skylift.cli_scaling:status",
+    "scale": "skylift.cli_scaling:scale",
+    "send": "skylift.cli_resources:send",
+    "queues": "skylift.cli_resources:queues",
+    "redrive": "skylift.cli_resources:redrive",
+    "reset-db": "skylift.cli_resources:reset_db",
+    "put": "skylift.cli_resources:put",
+    "get": "skylift.cli_resources:get",
+    "export": "skylift.cli_export:export",
+    "logs": "skylift.cli_logs:logs",
+    "backup": "skylift.cli_backup:backup",
+    "restore": "skylift.cli_backup:restore",
+    "alerts": "skylift.cli_alerts:alerts",
+    "load": "skylift.cli_load:load",
+    "events": "skylift.cli_events:events",
+    "init": "skylift.cli_init:init",
+}
 
 
 def _read_event(path: str | None) -> bytes | None:

@@ -63,6 +63,7 @@ def _config(app: Asgi, host: str, port: int) -> uvicorn.Config:
         loop="none",  # we own the loop (uvloop, installed by `run`)
         http=CasePreservingHttpTools,
         lifespan="off",
+        ws="none",  # skylift serves no WebSockets: do not load their protocol libraries
         access_log=False,
         server_header=False,
         # Clients' long polls (SQS WaitTimeSeconds up to 20 s) must not hold a shutdown.

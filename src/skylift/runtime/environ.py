@@ -7,6 +7,7 @@ a function. `host_environment` is the whole list of what passes through.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import time
@@ -66,6 +67,7 @@ def host_environment() -> dict[str, str]:
     return env
 
 
+@functools.cache
 def _source_root() -> str | None:
     import importlib.metadata
 

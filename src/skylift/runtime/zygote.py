@@ -223,6 +223,11 @@ def main() -> None:
         },
     )
     serve_forks(ctl, functions)
+    # Over: no interpreter teardown of the user's modules (100+ ms for boto3 and
+    # friends, which the supervisor would wait for). Lambda runs no atexit hooks either.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 SANDBOX: dict[str, Any] | None = None  # what workers enter (runtime/sandbox.py); None: off
