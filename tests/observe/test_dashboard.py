@@ -282,3 +282,31 @@ def test_the_page_shows_what_metrics_says_acks_an_alert_and_filters_logs(
     wanted = os.environ.get("SKYLIFT_DASHBOARD_SCREENSHOT")
     if wanted:
         shutil.copy(shot, wanted)
+
+
+def test_a_guarded_server_s_page_takes_the_token_from_its_address(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "dashboard-browser-token-0123456789"
+    monkeypatch.setenv("SKYLIFT_TOKEN", token)
+    shutil.copy(HERE / "dashboard_app.py", tmp_path / "app.py")
+    with serve(str(tmp_path), options=["--quiet"]) as url:
+        context = browser.new_context()
+        try:
+            # Without the token the page loads, but shows no data and says what to do.
+            page = context.new_page()
+            page.goto(url + "/_skylift/")
+            page.wait_for_selector("#status.failed")
+            assert "/_skylift/#token=TOKEN" in page.inner_text("#error")
+            assert page.query_selector("#functions tbody tr") is None
+            # With it in the fragment (which never leaves the browser): live, and the
+            # address bar no longer shows it; a reload keeps it for this tab.
+            page = context.new_page()
+            page.goto(f"{url}/_skylift/#token={token}")
+            page.wait_for_selector('#functions tr[data-function="pay"]')
+            assert token not in page.url
+            page.reload()
+            page.wait_for_selector("#status.live")
+            page.wait_for_selector('#functions tr[data-function="pay"]')
+        finally:
+            context.close()

@@ -120,7 +120,7 @@ function showAlerts(alerts) {
 
 async function ack(id, button, state) {
   button.disabled = true;
-  const error = $("alert-error");
+  const error = $("error");
   try {
     const response = await fetch(`alerts/${id}/ack`, {
       method: "POST",
@@ -236,7 +236,7 @@ async function connect() {
       if (controller.signal.aborted) return;
       if (e.status === 400 || e.status === 403) {
         // A bad filter or a missing token: retrying would not help; say what to change.
-        const where = e.status === 400 ? $("log-error") : $("alert-error");
+        const where = e.status === 400 ? $("log-error") : $("error");
         where.textContent = e.status === 403
           ? `${e.message} Open this page as /_skylift/#token=TOKEN (the token skylift up printed).`
           : e.message;
