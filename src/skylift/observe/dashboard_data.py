@@ -5,15 +5,18 @@ a scrape does, then reads the samples by name and label. Rates and percentiles a
 Prometheus users compute from the same series: invocations per second over the last
 `RATE_WINDOW` seconds (`rate(skylift_invocations_total[10s])`), and p50 / p99 over the
 last `QUANTILE_WINDOW` (`histogram_quantile(0.99, rate(..._bucket[1m]))`), from snapshots
-kept while someone watches. Totals (invocations, errors, throttles, cold starts) and
-gauges (instances, queue depths and ages) are the scraped values as they are.
+kept while someone watches: the increase since the newest snapshot at or before the
+window's start (a page open for less than a window counts from its first snapshot).
+Totals (invocations, errors, throttles, cold starts) and gauges (instances, queue depths
+and ages) are the scraped values as they are.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,25 +100,35 @@ def read(families: Iterable[Metric]) -> tuple[dict[str, FunctionTotals], dict[st
 class Board:
     """Snapshots of the metrics for the dashboard, with the history its rates need."""
 
-    def __init__(self, endpoint: MetricsEndpoint) -> None:
+    def __init__(
+        self, endpoint: MetricsEndpoint, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.endpoint = endpoint
+        self.clock = clock
         self.history: deque[tuple[float, dict[str, FunctionTotals]]] = deque()
         self._last: dict[str, Any] | None = None
         self._last_at = 0.0
+        self._lock = asyncio.Lock()
 
     async def snapshot(self) -> dict[str, Any]:
         """`{"functions": [...], "queues": [...]}`, shared by callers within MIN_GAP."""
-        now = time.monotonic()
-        if self._last is not None and now - self._last_at < MIN_GAP:
+        async with self._lock:  # one refresh at a time keeps the history in time order
+            now = self.clock()
+            if self._last is None or now - self._last_at >= MIN_GAP:
+                self._last = await self._take(now)
+                self._last_at = now
             return self._last
+
+    async def _take(self, now: float) -> dict[str, Any]:
         await self.endpoint.refresh()
         functions, queues = read(self.endpoint.registry.collect())
-        while self.history and self.history[0][0] < now - QUANTILE_WINDOW:
+        # Keep one snapshot from before the longest window: the base of its increase.
+        while len(self.history) > 1 and self.history[1][0] <= now - QUANTILE_WINDOW:
             self.history.popleft()
-        rate_base = next((h for h in self.history if h[0] >= now - RATE_WINDOW), None)
-        quantile_base = self.history[0] if self.history else None
+        rate_base = self._base(now - RATE_WINDOW)
+        quantile_base = self._base(now - QUANTILE_WINDOW)
         self.history.append((now, functions))
-        self._last = {
+        return {
             "functions": [
                 _function(name, totals, now, rate_base, quantile_base)
                 for name, totals in sorted(functions.items())
@@ -132,8 +145,16 @@ class Board:
             ],
             "time": time.time(),
         }
-        self._last_at = now
-        return self._last
+
+    def _base(self, start: float) -> tuple[float, dict[str, FunctionTotals]] | None:
+        """The newest snapshot taken at or before `start`, else the oldest one kept (a
+        page open for less than a window counts from its first snapshot)."""
+        base = None
+        for entry in self.history:
+            if entry[0] > start:
+                break
+            base = entry
+        return base or (self.history[0] if self.history else None)
 
 
 def _function(
