@@ -129,6 +129,7 @@ def test_the_guard_covers_the_dashboard_and_bad_requests_say_why(
             assert refused.json()["__type"] == "AccessDeniedException"
         state = httpx.get(url + "/_skylift/dashboard/state", headers=bearer, timeout=30)
         assert state.status_code == 200 and state.json()["alerts"] == []
+        assert not (app / ".skylift" / "alerts.db").exists()  # no policy: no alerts database
         # Another site's page cannot read it, even with the token; nor a rebound name.
         other = httpx.get(
             url + "/_skylift/dashboard/state",

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from skylift.asgi_types import Asgi, Receive, Scope, Send
-from skylift.observe import logs_layout
+from skylift.observe import alerts_store, logs_layout
 from skylift.observe.alerts_api import RECENT, AlertsApi
 from skylift.observe.alerts_store import RESOLVED
 from skylift.observe.dashboard_data import Board
@@ -83,7 +83,8 @@ class Dashboard:
             await _drain(receive)
             await _json(send, 405, {"message": f"{path} answers GET, not {scope['method']}"})
             return
-        query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        query = {k: v[-1] for k, v in parse_qs(raw_query).items()}
         if path == PAGE or path.startswith(STATIC):
             name = "dashboard.html" if path == PAGE else path[len(STATIC) :]
             await self.asset(send, name)
@@ -141,6 +142,8 @@ class Dashboard:
 
     def open_alerts(self) -> list[dict[str, Any]]:
         """Alerts not resolved yet (open or acked), newest first."""
+        if not (self.alerts.state_dir / alerts_store.FILE).exists():
+            return []  # no policy ever ran here: no alerts, and no database made for none
         recent = self.alerts.store.recent(time.time() - RECENT)
         found = [a.to_dict() for a in recent if a.state != RESOLVED]
         return sorted(found, key=lambda a: -float(a["opened_at"]))
