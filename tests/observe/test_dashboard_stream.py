@@ -71,6 +71,12 @@ def test_a_closed_stream_ends_its_task(app: Path) -> None:
         assert first_event(lines)[0] in ("snapshot", "logs")
         response.close()
         eventually(lambda: viewers(url) == 0, 10)
+        # Counted as the dashboard's, not as the control API's (whose durations they'd skew).
+        scraped = httpx.get(url + "/metrics", timeout=30).text
+        assert 'skylift_http_requests_total{code="200",method="GET",route="aws:dashboard"}' in (
+            scraped
+        )
+        assert 'route="aws:control"' not in scraped
 
 
 def test_shutdown_ends_open_streams_cleanly(app: Path) -> None:

@@ -36,6 +36,7 @@ from skylift.observe.alerts_store import RESOLVED
 from skylift.observe.dashboard_data import Board
 from skylift.observe.log_filter import BadFilter, parse
 from skylift.observe.logs_read import LogEvent, Query, Reader
+from skylift.observe.metrics_http import ROUTE_KEY
 from skylift.spec import CONTROL_PREFIX
 
 PAGE = CONTROL_PREFIX
@@ -79,6 +80,8 @@ class Dashboard:
         ):
             await self.control(scope, receive, send)
             return
+        # Counted apart from the control API: a stream's duration is how long a tab stayed.
+        scope[ROUTE_KEY] = "aws:dashboard"
         if scope["method"] != "GET":
             await _drain(receive)
             await _json(send, 405, {"message": f"{path} answers GET, not {scope['method']}"})
