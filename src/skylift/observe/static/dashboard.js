@@ -89,7 +89,13 @@ function showQueues(queues) {
   }
 }
 
+let shownAlerts = "";
+
 function showAlerts(alerts) {
+  // Redrawn only when they change: a button replaced under the pointer loses its click.
+  const key = JSON.stringify(alerts);
+  if (key === shownAlerts) return;
+  shownAlerts = key;
   const body = $("alerts").tBodies[0];
   body.replaceChildren();
   $("no-alerts").hidden = alerts.length > 0;
