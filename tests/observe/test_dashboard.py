@@ -228,7 +228,7 @@ def test_the_page_shows_what_metrics_says_acks_an_alert_and_filters_logs(
         return not last[-1]
 
     try:
-        eventually(agree, 20)
+        eventually(agree, 30)
     except AssertionError:
         raise AssertionError(f"the page never agreed with /metrics: {last[-1]}") from None
     functions, _ = scraped(url)
