@@ -152,7 +152,6 @@ async def serve(
             reloader = Reloader(platform, lambda specs: setattr(gateway, "router", Router(specs)))
             watching = asyncio.ensure_future(reloader.run())
         server = uvicorn.Server(build_config(observability.wrap(gateway), host, port))
-        dashboard.stopping = lambda: server.should_exit  # open event streams end at once
         serving = asyncio.ensure_future(_serve_until_stopped(server, sock))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
@@ -161,6 +160,7 @@ async def serve(
             server_file.announce(platform.state_dir, url, guard.token)
             if on_ready is not None:
                 on_ready(platform, router, bound)
+        dashboard.stopping = lambda: server.should_exit  # open event streams end at once
         await serving
     finally:
         server_file.withdraw(platform.state_dir)
