@@ -181,6 +181,7 @@ def up(
 
                 where = f"{where}, queues in {redis_url.shown(state_url)}"
             click.echo(f"  SQS and S3 APIs for boto3 at {base} (state in {where})", err=True)
+        click.echo(f"  dashboard at {base}/_skylift/", err=True)
         if platform.sources is not None:
             scheduler = platform.sources.scheduler
             for entry in scheduler.entries:

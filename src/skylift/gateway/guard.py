@@ -31,7 +31,10 @@ logger = logging.getLogger("skylift.guard")
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 # Control API paths a probe or a scraper reads without the token (they reveal nothing).
-OPEN_PATHS = frozenset({"/_skylift/health"})
+# The dashboard's page and assets too: they hold no data, and a browser loads them before
+# its script can send the token (observe/dashboard.py).
+OPEN_PATHS = frozenset({"/_skylift/health", "/_skylift/"})
+OPEN_PREFIX = "/_skylift/static/"
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 _CREDENTIAL = re.compile(rb"Credential=([^/,\s]+)/")
 
@@ -165,7 +168,8 @@ async def refused(guard: Guard, scope: Scope, service: str | None, send: Send) -
         )
         await _denied(send, service, "Cross-origin requests are not allowed.")
         return True
-    open_to_probes = scope["path"] in OPEN_PATHS  # health checks carry no token
+    path: str = scope["path"]
+    open_to_probes = path in OPEN_PATHS or path.startswith(OPEN_PREFIX)  # no token there
     if (
         service in ("control", "lambda")
         and not open_to_probes

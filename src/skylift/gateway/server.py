@@ -29,6 +29,8 @@ from skylift.loader import Target
 from skylift.observe.alerts_api import AlertsApi
 from skylift.observe.alerts_service import Alerting, policy_for
 from skylift.observe.console import ConsoleLog
+from skylift.observe.dashboard import INTERVAL, Dashboard
+from skylift.observe.dashboard_data import Board
 from skylift.observe.observability import Observability
 from skylift.runtime.environ import ACCOUNT_ID, aws_environment
 from skylift.sources.http import Router
@@ -144,7 +146,16 @@ async def serve(
         router = Router(platform.specs.values())
         services = {**aws_services(platform), **observability.services(router)}
         engine = alerting.engine if alerting is not None else None
-        services["control"] = AlertsApi(platform.state_dir, services["control"], engine)
+        alerts_api = AlertsApi(platform.state_dir, services["control"], engine)
+        assert observability.endpoint is not None
+        dashboard = Dashboard(
+            alerts_api,
+            Board(observability.endpoint),
+            alerts_api,
+            platform.state_dir,
+            interval=INTERVAL,
+        )
+        services["control"] = dashboard
         gateway = Gateway(router, platform.invoker, services=services, guard=guard)
         if reload:  # routes follow the code; the router is swapped whole, never mutated
             reloader = Reloader(platform, lambda specs: setattr(gateway, "router", Router(specs)))
@@ -158,6 +169,7 @@ async def serve(
             server_file.announce(platform.state_dir, url, guard.token)
             if on_ready is not None:
                 on_ready(platform, router, bound)
+        dashboard.stopping = lambda: server.should_exit  # open event streams end at once
         await serving
     finally:
         server_file.withdraw(platform.state_dir)

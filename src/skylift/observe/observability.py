@@ -56,6 +56,7 @@ class Observability:
         self.platform = platform
         self.logs = LogStore(platform.state_dir, retention) if store_logs else None
         self.metrics = Metrics(platform.pools)
+        self.endpoint: MetricsEndpoint | None = None  # made by `services`
         platform.invoker.observers.append(self.metrics)
         if self.logs is not None:
             platform.invoker.observers.append(self.logs)
@@ -69,7 +70,7 @@ class Observability:
 
     def services(self, router: Router) -> dict[str, Asgi]:
         """The scrape endpoint, at `/metrics` too unless an app's route answers there."""
-        endpoint = MetricsEndpoint(self.metrics, self.platform.state)
+        endpoint = self.endpoint = MetricsEndpoint(self.metrics, self.platform.state)
         found: dict[str, Asgi] = {METRICS: endpoint}
         if router.match("GET", "/metrics") is None:
             found[METRICS_ROOT] = endpoint
