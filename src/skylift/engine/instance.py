@@ -135,7 +135,7 @@ class Instance:
         self.spec = spec
         self.parent = parent
         self.pid = forked.pid
-        self.alive = True
+        self.alive = not forked.dead
         self.cold = True
         self.last_used = time.monotonic()
         self._forked = forked

@@ -186,7 +186,9 @@ class Platform:
         await self.sources.open()
         self.sources.start()
         for pool in self.pools.values():
-            await pool.fill()  # provisioned instances are warm before the first request
+            # Provisioned instances are warm before the first request; one that cannot
+            # start is logged and tried again later, as Lambda retries provisioning.
+            await pool.fill_or_log()
         self.autoscaler.prewarm = True  # only a server keeps instances warm ahead of use
 
     async def close(self) -> None:

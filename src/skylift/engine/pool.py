@@ -266,9 +266,10 @@ class Pool:
             and self.size < self.floor
             and time.monotonic() - self._warming_failed >= RETRY_WARMING
         ):
-            self._warming = asyncio.ensure_future(self._fill_logged())
+            self._warming = asyncio.ensure_future(self.fill_or_log())
 
-    async def _fill_logged(self) -> None:
+    async def fill_or_log(self) -> None:
+        """`fill`; a failure is logged and holds the next attempt back `RETRY_WARMING` s."""
         try:
             await self.fill()
         except Exception as exc:

@@ -14,6 +14,7 @@ timeout, and the first invocation's `init_ms` reports it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import os
 import socket
@@ -109,7 +110,8 @@ class Spawner:
         forked = Forked(process.pid, ours, log_fd)
         try:
             self._watch(process)
-            await self._init_phase(forked)
+            if not await self._init_phase(forked):
+                forked = dataclasses.replace(forked, dead=True)
         except BaseException:  # the asker gave up: do not leak the worker
             self.kill(process.pid)
             ours.close()
@@ -117,20 +119,24 @@ class Spawner:
             raise
         return forked
 
-    async def _init_phase(self, forked: Forked) -> None:
+    async def _init_phase(self, forked: Forked) -> bool:
+        """Whether the worker finished its init phase (False: it died, or took too long
+        and was killed)."""
         # Lambda allows 10 s, then retries the init within the invocation's own timeout.
         limit = INIT_TIMEOUT + self.spec.timeout
         forked.channel.setblocking(False)
         loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(loop.sock_recv(forked.channel, len(READY)), limit)
+            return (
+                await asyncio.wait_for(loop.sock_recv(forked.channel, len(READY)), limit) == READY
+            )
         except TimeoutError:
             self.kill(forked.pid)
             note = f"[skylift] the init phase (importing your code) took over {limit:.0f} s\n"
             os.write(forked.log_fd, note.encode())
         except OSError:
             pass
-        # Ready, or dead (read nothing): the first invocation then reports how it ended.
+        return False  # dead (read nothing): the first invocation reports how it ended
 
     def _watch(self, process: subprocess.Popen[bytes]) -> None:
         loop = asyncio.get_running_loop()

@@ -30,6 +30,9 @@ class Forked:
     pid: int
     channel: socket.socket
     log_fd: int
+    # Known dead already: it ended in its init phase (a spawned instance's), so it must
+    # count as failed at once, before its channel's end of file is read.
+    dead: bool = False
 
 
 class Zygote:
