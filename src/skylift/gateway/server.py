@@ -136,6 +136,7 @@ async def serve(
         services = {**aws_services(platform), **observability.services(router)}
         engine = alerting.engine if alerting is not None else None
         services["control"] = AlertsApi(platform.state_dir, services["control"], engine)
+        services["control"] = backup_api(platform, state_url, services["control"])
         gateway = Gateway(router, platform.invoker, services=services, guard=guard)
         if reload:  # routes follow the code; the router is swapped whole, never mutated
             reloader = Reloader(platform, lambda specs: setattr(gateway, "router", Router(specs)))
@@ -218,6 +219,14 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
         ),
         "unserved": Unserved(),
     }
+
+
+def backup_api(platform: Platform, state_url: str | None, inner: Asgi) -> Asgi:
+    """`POST /_skylift/backup` (`skylift backup FILE --url URL`) before the other paths."""
+    from skylift.backup.served import BackupApi, app_files
+
+    config = app_files(platform.target)[1] if platform.target is not None else []
+    return BackupApi(platform.state_dir, config, state_url, inner)
 
 
 def listen(host: str, port: int) -> socket.socket:
