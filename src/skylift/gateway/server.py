@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -24,11 +25,12 @@ from skylift.env_vars import Overrides
 from skylift.gateway.asgi import Gateway
 from skylift.gateway.guard import Guard
 from skylift.gateway.protocol import CasePreservingHttpTools
-from skylift.loader import Target
+from skylift.loader import AppTarget, Target
 from skylift.observe.alerts_api import AlertsApi
 from skylift.observe.alerts_service import Alerting, policy_for
 from skylift.observe.console import ConsoleLog
 from skylift.observe.observability import Observability
+from skylift.openapi_served import TemplateDocs
 from skylift.runtime.environ import ACCOUNT_ID, aws_environment
 from skylift.sources.http import Router
 
@@ -137,7 +139,8 @@ async def serve(
         engine = alerting.engine if alerting is not None else None
         services["control"] = AlertsApi(platform.state_dir, services["control"], engine)
         services["control"] = backup_api(platform, state_url, services["control"])
-        gateway = Gateway(router, platform.invoker, services=services, guard=guard)
+        docs = template_docs(target, platform)
+        gateway = Gateway(router, platform.invoker, services=services, guard=guard, docs=docs)
         if reload:  # routes follow the code; the router is swapped whole, never mutated
             reloader = Reloader(platform, lambda specs: setattr(gateway, "router", Router(specs)))
             watching = asyncio.ensure_future(reloader.run())
@@ -219,6 +222,15 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
         ),
         "unserved": Unserved(),
     }
+
+
+def template_docs(target: Target, platform: Platform) -> TemplateDocs | None:
+    """/openapi.json and /docs for a SAM template's routes (an App opts in with docs=True)."""
+    if isinstance(target, AppTarget):
+        return None
+    name = Path(target.path).parent.resolve().name or "app"
+    # The functions served now: a reload's new routes are documented at once.
+    return TemplateDocs(lambda: platform.specs.values(), name)
 
 
 def backup_api(platform: Platform, state_url: str | None, inner: Asgi) -> Asgi:
