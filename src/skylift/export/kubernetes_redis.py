@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from skylift.export.manifests import Manifest, labels, metadata
 from skylift.export.plan import ExportError
-from skylift.queues.redis_url import SCHEMES, shown, split_url
+from skylift.queues.redis_url import SCHEMES, shown
 
 REDIS_IMAGE = "redis:7.4.2-bookworm"  # Docker Official image, pinned to a release
 REDIS_UID = 999  # the image's `redis` user
@@ -41,7 +41,6 @@ class State:
             parts.port  # noqa: B018 - raises on a port that is not a number
         except ValueError:
             raise ExportError(f"--state {shown(url)!r}: the port is not a number") from None
-        split_url(url)
         return cls(url)
 
     @property
