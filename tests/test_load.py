@@ -28,6 +28,12 @@ app = App("slow")
 def slow(event, context):
     time.sleep(0.02)
     return {"statusCode": 200, "body": event["body"]}
+
+@app.function()
+def echo(event, context):  # no route: reached through the Lambda Invoke API
+    if event.get("fail"):
+        raise ValueError("asked to")
+    return event
 """
 
 
@@ -131,3 +137,53 @@ def test_percentiles_are_nearest_rank() -> None:
     measured = measure(3, [3.0, 1.0, 2.0], failures=1, seconds=2.0)
     assert (measured.requests, measured.rps, measured.p50, measured.p99) == (3, 1.5, 2.0, 3.0)
     assert re.fullmatch(r"0\.33+", str(round(measured.error_ratio, 4)))
+
+
+def short(*target: str) -> list[str]:
+    return [*target, "--users", "1", "--step-time", "0.5s", "--save", "run.json"]
+
+
+def test_a_function_is_loaded_by_name_through_its_route_or_the_invoke_api(
+    slow_app: tuple[str, Path], tmp_path: Path
+) -> None:
+    _, folder = slow_app
+    routed = load(*short("slow"), "--app", str(folder), "--body", '{"n": 1}', cwd=tmp_path)
+    assert routed.returncode == 0, routed.stderr
+    assert "loading slow's route POST /slow" in routed.stderr
+    saved = json.loads((tmp_path / "run.json").read_text())
+    assert saved["target"].endswith("/slow") and saved["steps"][0]["failures"] == 0
+
+    invoked = load(*short("echo"), "--app", str(folder), cwd=tmp_path)
+    assert invoked.returncode == 0, invoked.stderr
+    assert "echo through the Lambda Invoke API" in invoked.stderr
+    saved = json.loads((tmp_path / "run.json").read_text())
+    assert saved["target"].endswith("/2015-03-31/functions/echo/invocations")
+    first = saved["steps"][0]
+    assert first["requests"] > 5 and first["failures"] == 0
+
+    # A function error is a 200 from the Invoke API, and a failure here.
+    failing = load(*short("echo"), "--app", str(folder), "--body", '{"fail": 1}', cwd=tmp_path)
+    assert failing.returncode == 0, failing.stderr
+    first = json.loads((tmp_path / "run.json").read_text())["steps"][0]
+    assert first["failures"] == first["requests"] > 0
+
+    unknown = load(*short("nope"), "--app", str(folder), cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "'nope' is not a function this server serves (functions: echo, slow)" in unknown.stderr
+    wrong = load(*short("echo"), "--app", str(folder), "--method", "GET", cwd=tmp_path)
+    assert wrong.returncode == 2 and "which takes POST" in wrong.stderr
+
+
+def test_a_function_of_a_server_with_a_token_is_loaded_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "guarded"
+    folder.mkdir()
+    (folder / "app.py").write_text(SLOW_APP)
+    monkeypatch.setenv("SKYLIFT_TOKEN", "load-test-token-1")
+    with serve(str(folder), options=["--quiet"]):
+        monkeypatch.delenv("SKYLIFT_TOKEN")  # the client finds it in .skylift/server.json
+        run = load(*short("echo"), "--app", str(folder), cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        first = json.loads((tmp_path / "run.json").read_text())["steps"][0]
+        assert first["requests"] > 5 and first["failures"] == 0  # no 403 among them

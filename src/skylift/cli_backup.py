@@ -1,12 +1,14 @@
 """CLI commands for backups: `skylift backup` and `skylift restore`.
 
 `skylift backup` works on the app's files in its own process, whether or not `skylift up`
-runs (see `backup/snapshot.py` for why that is consistent); `--schedule` keeps it running
-beside the server as a rolling backup.
+runs (see `backup/snapshot.py` for why that is consistent), or asks a running server
+for one with `--url` (`backup/fetch.py`); `--schedule` keeps it running beside the server
+as a rolling backup.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -82,6 +84,13 @@ def _count(n: int, noun: str) -> str:
     default=None,
     help="With --schedule: how many backups to keep (default 24); older ones are removed.",
 )
+@click.option(
+    "--url",
+    default=None,
+    metavar="URL",
+    help="Ask the skylift server at URL for the backup (its token in SKYLIFT_TOKEN), "
+    "instead of reading APP's files.",
+)
 def backup(
     file: Path,
     app: str | None,
@@ -89,6 +98,7 @@ def backup(
     state: str | None,
     schedule: str | None,
     keep: int | None,
+    url: str | None,
 ) -> None:
     """Back up APP's queues, objects and definition to the archive FILE (a tar file).
 
@@ -97,6 +107,21 @@ def backup(
     """
     from skylift.backup import snapshot
 
+    if url is not None:
+        if app is not None or template is not None or state is not None:
+            _fail(
+                "--url backs up the server there, which knows its app and state: "
+                "leave out APP, --template and --state"
+            )
+        from skylift.backup.fetch import fetch
+
+        token = os.environ.get("SKYLIFT_TOKEN") or None
+
+        def take_remote(path: Path) -> Manifest:
+            return fetch(url, path, token)
+
+        _take(file, schedule, keep, take_remote)
+        return
     state_dir, config = _app(app, template)
     if state is not None:
         from skylift.queues import redis_url
@@ -109,6 +134,13 @@ def backup(
     def take(path: Path) -> Manifest:
         return snapshot.take(state_dir, path, config=config, redis_url=state)
 
+    _take(file, schedule, keep, take)
+
+
+def _take(
+    file: Path, schedule: str | None, keep: int | None, take: Callable[[Path], Manifest]
+) -> None:
+    """One backup into `file`, or with `schedule` rolling ones in the folder `file`."""
     if schedule is None:
         if keep is not None:
             _fail("--keep goes with --schedule (rolling backups in a folder)")

@@ -144,6 +144,20 @@ def docker(
     type=click.IntRange(1, 1000),
     help="Pods at most.",
 )
+@click.option(
+    "--state",
+    default=None,
+    metavar="URL",
+    help="Pods keep the queues in this Redis (redis://HOST:PORT/DB); a HOST without dots "
+    "(or NAME.NS.svc.cluster.local) gets a Redis StatefulSet and Service.",
+)
+@click.option(
+    "--monitoring/--no-monitoring",
+    default=True,
+    show_default=True,
+    help="A ServiceMonitor, a PrometheusRule and the HPA's concurrency metric (Prometheus "
+    "Operator and Adapter).",
+)
 @_dry_run
 def kubernetes(
     app: str | None,
@@ -154,14 +168,19 @@ def kubernetes(
     namespace: str,
     replicas: int,
     max_replicas: int,
+    state: str | None,
+    monitoring: bool,
     dry_run: bool,
 ) -> None:
-    """Kubernetes manifests for APP's image: workload, Service, autoscaling, disruption budget."""
+    """Kubernetes manifests for APP's image: workload, Service, autoscaling, disruption
+    budget, monitoring, and Redis for --state."""
     from skylift.export.kubernetes import KubernetesExporter
 
     model = _load(app, template, name)
     where = Path(out) if out is not None else model.code_dir / "k8s"
-    exporter = KubernetesExporter(image, namespace, replicas, max_replicas)
+    exporter = KubernetesExporter(
+        image, namespace, replicas, max_replicas, state=state, monitoring=monitoring
+    )
     _export(model, exporter, where, dry_run)
     if not dry_run:
         click.echo(f"apply them with: kubectl apply -f {where}", err=True)

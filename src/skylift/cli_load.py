@@ -2,9 +2,11 @@
 
     skylift load POST /predict --body-file payload.json --save before.json --chart before.png
     skylift load POST /predict --body-file payload.json --baseline before.json
+    skylift load predict --body-file payload.json
 
-TARGET is a URL on the loopback interface, or `[METHOD] PATH` of the server that
-`skylift up` runs for `--app` (found through its `.skylift/server.json`) or at `--url`.
+TARGET is a URL on the loopback interface, or `[METHOD] PATH` or `FUNCTION` of the server
+that `skylift up` runs for `--app` (found through its `.skylift/server.json`) or at
+`--url` (a function through its route, or the Lambda Invoke API: `load/target.py`).
 Locust runs in this process (it patches it for gevent), so it is imported last.
 """
 
@@ -12,11 +14,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 import sys
 import urllib.error
 import urllib.request
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -57,6 +61,52 @@ def seconds(text: str) -> float:
     return {"ms": value / 1000, "m": value * 60}.get(found.group(2) or "s", value)
 
 
+_FUNCTION = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str  # absolute
+    method: str | None  # named by TARGET (or chosen for a function), if any
+    headers: dict[str, str] = field(default_factory=dict)
+    how: str = ""
+    invoke: bool = False  # through the Lambda Invoke API
+
+
+def resolve(
+    target: tuple[str, ...], url: str | None, app: str, method: str | None, has_body: bool
+) -> Target:
+    """What TARGET names: a URL, a path of the server, or one of its functions."""
+    parts = target[0].split() if len(target) == 1 else list(target)
+    if len(parts) != 1 or parts[0].startswith(("/", "http://", "https://")):
+        full, named = resolve_url(target, url, app)
+        return Target(full, named)
+    name = parts[0]
+    if not _FUNCTION.match(name):
+        _fail(f"TARGET {name!r}: give a FUNCTION, a PATH, METHOD PATH (POST /predict) or a URL")
+    from skylift.load.target import TargetError, resolve_function
+
+    state = Path(app) / ".skylift"
+    base = url or _server(state)
+    check_loopback(base)  # before anything, the token included, is sent there
+    token = (server_file.token(state) if url is None else None) or os.environ.get("SKYLIFT_TOKEN")
+    try:
+        found = resolve_function(base, name, token, method, has_body)
+    except TargetError as exc:
+        _fail(str(exc))
+    return Target(found.url, found.method, found.headers, found.how, found.invoke)
+
+
+def _server(state: Path) -> str:
+    url = server_file.find(state)
+    if url is None:
+        _fail(
+            f"no skylift server is running for {state.parent.resolve()} (no live "
+            f"{state / server_file.NAME}): start one with `skylift up`, or pass --url"
+        )
+    return url
+
+
 def resolve_url(target: tuple[str, ...], url: str | None, app: str) -> tuple[str, str | None]:
     """(the absolute URL, the method TARGET names, if any)."""
     method = None
@@ -76,13 +126,7 @@ def resolve_url(target: tuple[str, ...], url: str | None, app: str) -> tuple[str
             "(a function is reached through its route)"
         )
     if url is None:
-        state = Path(app) / ".skylift"
-        url = server_file.find(state)
-        if url is None:
-            _fail(
-                f"no skylift server is running for {Path(app).resolve()} (no live "
-                f"{state / server_file.NAME}): start one with `skylift up`, or pass --url"
-            )
+        url = _server(Path(app) / ".skylift")
     return url.rstrip("/") + where, method
 
 
@@ -98,9 +142,12 @@ def check_loopback(url: str) -> None:
     _fail(f"{url}: skylift load only loads servers on this machine (127.0.0.1, ::1, localhost)")
 
 
-def preflight(url: str, method: str, body: bytes | None) -> None:
+def preflight(
+    url: str, method: str, body: bytes | None, extra: dict[str, str] | None = None
+) -> None:
     """One request first, so a wrong URL fails with a message, not 100% errors."""
     headers = {"Content-Type": "application/json"} if body is not None else {}
+    headers.update(extra or {})
     request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -116,7 +163,7 @@ def preflight(url: str, method: str, body: bytes | None) -> None:
         _fail(f"no server answers at {url} ({exc}): start it with `skylift up`")
 
 
-@click.command()
+@click.command(epilog="TARGET: a URL, PATH, METHOD PATH (POST /predict), or FUNCTION.")
 @click.argument("target", nargs=-1, required=True)
 @click.option("--users", default="1..50", show_default=True, help="Users to ramp through.")
 @click.option(
@@ -164,17 +211,23 @@ def load(
     counts = user_steps(users, step)
     duration = seconds(step_time)
     payload = _body(body, body_file)
-    full_url, named = resolve_url(target, url, app)
+    resolved = resolve(target, url, app, method.upper() if method else None, payload is not None)
+    full_url, named = resolved.url, resolved.method
     verb = (method or named or ("POST" if payload is not None else "GET")).upper()
+    if resolved.invoke and payload is None:
+        payload = b"{}"  # the event of each Invoke
     check_loopback(full_url)
     earlier = _baseline(baseline) if baseline else None
-    preflight(full_url, verb, payload)
+    if resolved.how:
+        click.echo(f"loading {resolved.how}", err=True)
+    preflight(full_url, verb, payload, resolved.headers)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gevent's notes on modules imported before it
         from skylift.load import live, locust_run
 
-    steps = live.show(locust_run.run(locust_run.Request(full_url, verb, payload), counts, duration))
+    request = locust_run.Request(full_url, verb, payload, resolved.headers, resolved.invoke)
+    steps = live.show(locust_run.run(request, counts, duration))
     from skylift.load import steps as results
 
     complete = len(steps) == len(counts) and (not steps or results.holds(steps[-1], steps[0].p95))

@@ -68,7 +68,7 @@ def assets() -> Path:
 def declare(http: Declare, document: Callable[[], dict[str, Any]], title: str) -> None:
     """Add the functions serving /openapi.json (`document()`) and /docs with `http`."""
     folder = assets()  # at declaration: a missing package fails `skylift up`, not a request
-    served = {p.name for p in folder.iterdir() if p.suffix in _TYPES and p.is_file()}
+    served = asset_names(folder)
 
     @cache
     def spec_body() -> str:
@@ -83,23 +83,28 @@ def declare(http: Declare, document: Callable[[], dict[str, Any]], title: str) -
         """Swagger UI for this app's OpenAPI document."""
         asset = (event.get("pathParameters") or {}).get("asset")
         if asset is None:
-            return _response(200, _TYPES[".html"], _page(title))
+            return _response(200, _TYPES[".html"], page(title))
         if asset not in served:  # names only: no path reaches outside the folder
             return _response(404, "application/json", '{"message":"Not Found"}')
-        return _file(folder / asset)
+        return asset_file(folder / asset)
 
     http(SPEC_PATH, methods=["GET"], name="openapi")(openapi)
     http(UI_PATH, methods=["GET"], name="swagger-ui")(swagger_ui)
     http(UI_PATH + "/{asset}", methods=["GET"], name="swagger-ui")(swagger_ui)
 
 
-def _page(title: str) -> str:
+def asset_names(folder: Path) -> frozenset[str]:
+    """The files of `folder` that /docs/NAME serves (by name only: nothing outside it)."""
+    return frozenset(p.name for p in folder.iterdir() if p.suffix in _TYPES and p.is_file())
+
+
+def page(title: str) -> str:
     escaped = title.replace("&", "&amp;").replace("<", "&lt;")
     return _PAGE.format(title=escaped, ui=UI_PATH, spec=SPEC_PATH)
 
 
 @cache
-def _file(path: Path) -> dict[str, Any]:
+def asset_file(path: Path) -> dict[str, Any]:
     data = path.read_bytes()
     kind = _TYPES[path.suffix]
     if path.suffix == ".png":

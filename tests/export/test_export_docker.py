@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from export_apps import EXAMPLES, SHOP, all_apps, skylift, tool, write_app
 
 import skylift as skylift_package
+from skylift.export.docker import TINI
 
 
 def hadolint(dockerfile: Path) -> subprocess.CompletedProcess[str]:
@@ -49,8 +51,10 @@ def test_the_image_runs_skylift_up_as_a_non_root_user_with_a_health_check(tmp_pa
     assert "USER 10001:10001" in text and "EXPOSE 8080" in text
     assert "http://127.0.0.1:8080/_skylift/health" in text
     assert text.rstrip().endswith(
+        'ENTRYPOINT ["/usr/bin/tini", "--"]\n'
         'CMD ["skylift", "up", "--host", "0.0.0.0", "--port", "8080", "--no-reload", "."]'
-    )
+    )  # tini is PID 1: signals reach skylift, orphans are reaped
+    assert f"apt-get install --yes --no-install-recommends {TINI}" in text
     ignored = (app / ".dockerignore").read_text().splitlines()
     assert ".skylift/" in ignored and "**/__pycache__/" in ignored
     assert "build it with: docker build -t shop" in done.stderr
@@ -110,3 +114,17 @@ def test_the_base_image_follows_the_functions_runtime(tmp_path: Path, runtime: s
     text = (tmp_path / "Dockerfile").read_text()
     assert f"FROM python:{runtime.removeprefix('python')}." in text
     assert text.rstrip().endswith('"8080", "--no-reload", "template.yaml"]')
+
+
+def test_the_pinned_tini_is_the_one_debian_bookworm_ships() -> None:
+    # A pin the archive no longer has would fail every `docker build`.
+    os_release = Path("/etc/os-release")
+    if not shutil.which("apt-cache") or "bookworm" not in (
+        os_release.read_text() if os_release.exists() else ""
+    ):
+        pytest.skip("needs Debian bookworm's apt-cache (the images' base)")
+    madison = subprocess.run(["apt-cache", "madison", "tini"], capture_output=True, text=True)
+    versions = {line.split("|")[1].strip() for line in madison.stdout.splitlines() if "|" in line}
+    if not versions:
+        pytest.skip("apt-cache knows no tini: run apt-get update")
+    assert TINI.split("=", 1)[1] in versions

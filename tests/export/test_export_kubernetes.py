@@ -1,5 +1,5 @@
 """`skylift export kubernetes`, validated by kubernetes-validate --strict (core kinds) and
-KEDA's schemas (see data/README.md)."""
+the CRD schemas of KEDA and the Prometheus Operator (see data/README.md)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from export_apps import API, SHOP, all_apps, skylift, tool, write_app
 from skylift import env_vars
 
 DATA = Path(__file__).parent / "data"
-KEDA_SCHEMAS = {
+CRD_SCHEMAS = {
     "ScaledObject": DATA / "keda-scaledobject.schema.json",
     "TriggerAuthentication": DATA / "keda-triggerauthentication.schema.json",
+    "ServiceMonitor": DATA / "prometheus-operator-servicemonitor.schema.json",
+    "PrometheusRule": DATA / "prometheus-operator-prometheusrule.schema.json",
 }
 
 
@@ -33,8 +35,8 @@ def closed(schema: Any) -> Any:
     return schema
 
 
-def keda_errors(manifest: dict[str, Any]) -> list[str]:
-    schema = closed(json.loads(KEDA_SCHEMAS[manifest["kind"]].read_text()))
+def crd_errors(manifest: dict[str, Any]) -> list[str]:
+    schema = closed(json.loads(CRD_SCHEMAS[manifest["kind"]].read_text()))
     validator = jsonschema.Draft202012Validator(schema)
     return [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(manifest)]
 
@@ -56,14 +58,17 @@ def export(app: Path, out: Path, *options: str) -> dict[str, dict[str, Any]]:
 def test_every_manifest_of_every_app_validates(tmp_path: Path) -> None:
     for app in all_apps(tmp_path):
         out = tmp_path / "k8s" / app.name
-        manifests = export(app, out)
-        core = [out / n for n, m in manifests.items() if m["kind"] not in KEDA_SCHEMAS]
+        manifests = export(app, out, "--state", "redis://redis:6379/0")
+        assert {"servicemonitor.yaml", "prometheusrule.yaml", "redis-statefulset.yaml"} <= set(
+            manifests
+        )
+        core = [out / n for n, m in manifests.items() if m["kind"] not in CRD_SCHEMAS]
         checked = kubernetes_validate(*core)
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert checked.stdout.count(" passed for resource ") == len(core)
         for name, manifest in manifests.items():
-            if manifest["kind"] in KEDA_SCHEMAS:
-                assert keda_errors(manifest) == [], name
+            if manifest["kind"] in CRD_SCHEMAS:
+                assert crd_errors(manifest) == [], name
 
 
 def test_the_validators_refuse_what_kubernetes_and_keda_would(tmp_path: Path) -> None:
@@ -74,9 +79,9 @@ def test_the_validators_refuse_what_kubernetes_and_keda_would(tmp_path: Path) ->
     assert kubernetes_validate(tmp_path / "broken.yaml").returncode != 0
     scaled = manifests["scaledobject.yaml"]
     scaled["spec"]["minReplicas"] = 1
-    assert any("minReplicas" in error for error in keda_errors(scaled))
+    assert any("minReplicas" in error for error in crd_errors(scaled))
     del scaled["spec"]["minReplicas"], scaled["spec"]["scaleTargetRef"]
-    assert any("scaleTargetRef" in error for error in keda_errors(scaled))
+    assert any("scaleTargetRef" in error for error in crd_errors(scaled))
 
 
 def test_an_http_app_gets_a_deployment_probed_on_health_and_an_hpa(tmp_path: Path) -> None:
@@ -94,6 +99,8 @@ def test_an_http_app_gets_a_deployment_probed_on_health_and_an_hpa(tmp_path: Pat
         "service.yaml",
         "horizontalpodautoscaler.yaml",
         "poddisruptionbudget.yaml",
+        "servicemonitor.yaml",
+        "prometheusrule.yaml",
     }
     deployment = manifests["deployment.yaml"]
     assert deployment["spec"]["replicas"] == 3

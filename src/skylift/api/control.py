@@ -6,7 +6,7 @@
   any answer at all means ready: there is no "starting" state to report.
 - `GET /_skylift/status`: the server's concurrency budget, and per function its
   instances (busy, idle), the autoscaler's target and recent decisions, its limits,
-  invocations, throttles and cold starts. `skylift status` shows it.
+  invocations, throttles, cold starts and HTTP routes. `skylift status` shows it.
 - `PUT /_skylift/functions/{name}/scaling` with `{"min": N, "max": M}` (either may be
   left out): change the function's minimum warm instances and its reserved concurrency
   on the running server, as `skylift scale` does. The answer is the function's status.
@@ -94,6 +94,10 @@ class ControlApi:
             entry: dict[str, Any] = pool.status()
             entry["mode"] = "panic" if scaler.panicking_since is not None else "stable"
             entry["decisions"] = [d.to_dict() for d in list(scaler.decisions)[-RECENT_DECISIONS:]]
+            # Its HTTP routes, so a client can reach it by name (`skylift load FUNCTION`).
+            entry["routes"] = [
+                {"path": route.path, "methods": list(route.methods)} for route in pool.spec.routes
+            ]
             functions[name] = entry
         return {
             "uptime": round(time.time() - self.started, 3),

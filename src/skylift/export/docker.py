@@ -25,6 +25,8 @@ UID = 10001
 HEALTH_PATH = "/_skylift/health"
 STATE_DIR = "/app/.skylift"
 SKYLIFT_DIST = "skylift-dist"
+# Debian bookworm's tini (the init `docker run --init` uses), pinned as hadolint asks.
+TINI = "tini=0.19.0-1+b3"
 # Slim Debian images of the Docker Official `python` repository, pinned to a release.
 PYTHON_IMAGES = {
     "3.11": "python:3.11.14-slim-bookworm",
@@ -147,6 +149,11 @@ def dockerfile(
         "ENV PATH=/opt/venv/bin:$PATH \\",
         "    PYTHONDONTWRITEBYTECODE=1 \\",
         "    PYTHONUNBUFFERED=1",
+        "# tini runs as PID 1: it passes SIGTERM on to skylift (which then drains) and reaps",
+        "# any orphaned process, which a Python PID 1 would leave as zombies.",
+        "RUN apt-get update \\",
+        f"    && apt-get install --yes --no-install-recommends {TINI} \\",
+        "    && rm -rf /var/lib/apt/lists/*",
         f"RUN useradd --system --uid {UID} --user-group --home-dir /app --no-create-home skylift",
         "COPY --from=builder /opt/venv /opt/venv",
         "WORKDIR /app",
@@ -158,6 +165,7 @@ def dockerfile(
         "# The health endpoint answers only once the init phase has run and the triggers are up.",
         "HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \\",
         f'    CMD ["python", "-c", "{probe}"]',
+        'ENTRYPOINT ["/usr/bin/tini", "--"]',
         f'CMD ["skylift", "up", "--host", "0.0.0.0", "--port", "{PORT}", "--no-reload", '
         f'"{app.target}"]',
     ]

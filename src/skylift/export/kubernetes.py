@@ -5,7 +5,9 @@ Kubernetes scales pods. An app that keeps queues or buckets gets a StatefulSet, 
 with its own volume for `.skylift/`, so nothing a pod accepted is lost when it is
 rescheduled or scaled in (it is served again when the pod returns); other apps get a
 Deployment. Scaling: an HPA on CPU, or, for a queue-driven app, a KEDA ScaledObject on
-queue depth and CPU (see `kubernetes_scaling`).
+queue depth and CPU (see `kubernetes_scaling`). With `monitoring`, a ServiceMonitor and
+a PrometheusRule (`kubernetes_monitoring`); with `state`, the pods keep their queues in
+Redis, which runs in the cluster when the URL names it there (`kubernetes_redis`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from skylift.export.docker import HEALTH_PATH, PORT, STATE_DIR, UID
+from skylift.export.kubernetes_monitoring import monitoring
+from skylift.export.kubernetes_redis import (
+    STATE_VARIABLE,
+    State,
+    redis_manifests,
+    state_environment,
+)
 from skylift.export.kubernetes_scaling import Scaling, autoscaling
 from skylift.export.manifests import Manifest, labels, metadata, quantity_mib, to_yaml
 from skylift.export.model import AppModel
@@ -38,6 +47,8 @@ class KubernetesExporter:
     replicas: int = 2
     max_replicas: int = 10
     storage: str = "1Gi"
+    state: str | None = None  # --state redis://...: the queues are kept there
+    monitoring: bool = True  # the Prometheus Operator's objects and the adapter's metric
 
     def plan(self, app: AppModel) -> Plan:
         if not 1 <= self.replicas <= self.max_replicas:
@@ -45,21 +56,45 @@ class KubernetesExporter:
                 f"--replicas {self.replicas} must be from 1 to --max-replicas "
                 f"{self.max_replicas}: lower it or raise --max-replicas"
             )
-        workload = self.workload(app)
-        scaling = Scaling(app, self.namespace, workload["kind"], self.replicas, self.max_replicas)
+        state = State.parse(self.state) if self.state is not None else None
+        workload = self.workload(app, state)
+        scaling = Scaling(
+            app,
+            self.namespace,
+            workload["kind"],
+            self.replicas,
+            self.max_replicas,
+            self.monitoring,
+        )
         manifests = [
-            ("configmap.yaml", self.config_map(app)),
+            ("configmap.yaml", self.config_map(app, state)),
             (f"{workload['kind'].lower()}.yaml", workload),
             ("service.yaml", self.service(app)),
             *autoscaling(scaling),
             ("poddisruptionbudget.yaml", self.disruption_budget(app)),
+            *(monitoring(app, self.namespace) if self.monitoring else []),
+            *(redis_manifests(state, self.namespace, app.name) if state else []),
         ]
         files = tuple(
             File(path, to_yaml(manifest), manifest["kind"], manifest["metadata"]["name"])
             for path, manifest in manifests
         )
         notes = []
-        if app.stateful:
+        if state is not None and state.secret:
+            notes.append(
+                f"--state holds a password: the pods read it from the Secret {app.name}-state; "
+                f"create it with kubectl create secret generic {app.name}-state "
+                f"--from-literal={STATE_VARIABLE}='URL'"
+            )
+        if state is not None and not state.in_cluster():
+            notes.append(f"--state names {state.host}: run that Redis yourself")
+        if self.monitoring:
+            notes.append(
+                "servicemonitor.yaml and prometheusrule.yaml need the Prometheus Operator, the "
+                "HPA's concurrency metric the Prometheus Adapter (docs/kubernetes.md); "
+                "--no-monitoring leaves them out"
+            )
+        if stateful(app, state):
             notes.append(
                 "the app keeps queues or buckets: each pod keeps its own in a volume of its "
                 "StatefulSet, so a message is consumed by the pod that accepted it"
@@ -68,27 +103,30 @@ class KubernetesExporter:
 
     # --- objects ---------------------------------------------------------------------
 
-    def config_map(self, app: AppModel) -> Manifest:
+    def config_map(self, app: AppModel, state: State | None) -> Manifest:
         # The functions' variables as an --env-vars file: change them here, not in the image.
         env_vars = {s.name: dict(s.environment) for s in app.specs if s.environment}
+        data = {
+            "AWS_REGION": region(),
+            "AWS_DEFAULT_REGION": region(),
+            ENV_VARS_FILE: json.dumps(env_vars, indent=2, sort_keys=True) + "\n",
+        }
+        if state is not None and not state.secret:
+            data[STATE_VARIABLE] = state.url
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": metadata(f"{app.name}-config", self.namespace, app.name),
-            "data": {
-                "AWS_REGION": region(),
-                "AWS_DEFAULT_REGION": region(),
-                ENV_VARS_FILE: json.dumps(env_vars, indent=2, sort_keys=True) + "\n",
-            },
+            "data": data,
         }
 
-    def workload(self, app: AppModel) -> Manifest:
-        pod = self.pod(app)
+    def workload(self, app: AppModel, state: State | None = None) -> Manifest:
+        pod = self.pod(app, state)
         spec: dict[str, Any] = {
             "replicas": self.replicas,
             "selector": {"matchLabels": {"app.kubernetes.io/name": app.name}},
         }
-        if app.stateful:
+        if stateful(app, state):
             spec["serviceName"] = app.name
             spec["podManagementPolicy"] = "Parallel"
             spec["template"] = pod
@@ -117,7 +155,7 @@ class KubernetesExporter:
             "spec": spec,
         }
 
-    def pod(self, app: AppModel) -> Manifest:
+    def pod(self, app: AppModel, state: State | None = None) -> Manifest:
         def probe(period: int, failures: int) -> dict[str, Any]:
             return {
                 "httpGet": {"path": HEALTH_PATH, "port": "http"},
@@ -146,6 +184,8 @@ class KubernetesExporter:
                     for name in service_names(app.name, self.namespace)
                     for arg in ("--allow-host", name)
                 ),
+                # Kubernetes puts the variable's value in: the URL is in no manifest's args.
+                *(("--state", f"$({STATE_VARIABLE})") if state is not None else ()),
                 app.target,
             ],
             "env": [
@@ -160,7 +200,8 @@ class KubernetesExporter:
                             "optional": True,
                         }
                     },
-                }
+                },
+                *(state_environment(state, app.name) if state is not None else []),
             ],
             "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
             "envFrom": [{"configMapRef": {"name": f"{app.name}-config"}}],
@@ -225,6 +266,11 @@ class KubernetesExporter:
             "metadata": metadata(app.name, self.namespace, app.name),
             "spec": {**budget, "selector": {"matchLabels": {"app.kubernetes.io/name": app.name}}},
         }
+
+
+def stateful(app: AppModel, state: State | None) -> bool:
+    """Whether each pod keeps state in its own volume: buckets, or queues not in Redis."""
+    return bool(app.resources.buckets or (app.resources.queues and state is None))
 
 
 def warm_mib(app: AppModel) -> int:

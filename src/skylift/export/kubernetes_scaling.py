@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from skylift.export.kubernetes_monitoring import concurrency_metric
 from skylift.export.manifests import Manifest, metadata
 from skylift.export.model import AppModel
 from skylift.runtime.environ import ACCOUNT_ID, region
@@ -42,6 +43,7 @@ class Scaling:
     kind: str  # of the workload: Deployment or StatefulSet
     replicas: int
     max_replicas: int
+    concurrency: bool = False  # also on skylift's concurrency, through the Prometheus Adapter
 
     @property
     def target(self) -> dict[str, str]:
@@ -70,7 +72,10 @@ def horizontal_pod_autoscaler(scaling: Scaling) -> Manifest:
             "scaleTargetRef": scaling.target,
             "minReplicas": scaling.replicas,
             "maxReplicas": scaling.max_replicas,
-            "metrics": [cpu_metric()],
+            "metrics": [
+                cpu_metric(),
+                *([concurrency_metric(scaling.app)] if scaling.concurrency else []),
+            ],
             "behavior": BEHAVIOR,
         },
     }

@@ -17,9 +17,14 @@ def metadata(name: str, namespace: str, app: str) -> dict[str, Any]:
     return {"name": name, "namespace": namespace, "labels": labels(app)}
 
 
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # a value used twice is written twice: no &id001 anchors to read
+
+
 def to_yaml(manifest: Manifest) -> str:
     """One manifest as YAML, keys in the order written (as `kubectl` users read them)."""
-    return yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False, width=100)
+    return yaml.dump(manifest, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
 
 
 def quantity_mib(mib: int) -> str:

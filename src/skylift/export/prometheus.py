@@ -226,6 +226,11 @@ class PrometheusExporter:
         )
 
 
+def app_policy(code_dir: Path) -> Policy:
+    """The alerting policy of the app in `code_dir`: its `skylift.toml`'s, or the default."""
+    return _policy(code_dir) or Policy()
+
+
 def _policy(code_dir: Path) -> Policy | None:
     path = policies.find(code_dir)
     if path is None:

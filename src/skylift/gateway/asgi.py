@@ -25,6 +25,7 @@ from skylift.events.http import (
 )
 from skylift.gateway.guard import Guard, refused
 from skylift.gateway.protocol import HEADER_NAMES
+from skylift.openapi_served import TemplateDocs
 from skylift.runtime.environ import UNSERVED_PATH
 from skylift.sources.http import Router
 from skylift.spec import CONTROL_PREFIX
@@ -58,11 +59,13 @@ class Gateway:
         *,
         services: Mapping[str, Asgi] | None = None,
         guard: Guard | None = None,
+        docs: TemplateDocs | None = None,
     ) -> None:
         self.router = router
         self.invoker = invoker
         self.services = dict(services or {})
         self.guard = guard
+        self.docs = docs  # a template app's /openapi.json and /docs, where it has no route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,6 +87,10 @@ class Gateway:
         matched = self.router.match(method, scope["path"])
         if matched is None:
             await _drain(receive)
+            if self.docs is not None and self.docs.handles(method, scope["path"]):
+                scope["skylift.route"] = scope["path"]  # for HTTP metrics
+                await self.docs(scope, receive, send)
+                return
             await _respond(send, V2.not_found())
             return
         target, match = matched

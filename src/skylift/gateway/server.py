@@ -25,13 +25,14 @@ from skylift.env_vars import Overrides
 from skylift.gateway.asgi import Gateway
 from skylift.gateway.guard import Guard
 from skylift.gateway.protocol import CasePreservingHttpTools
-from skylift.loader import Target
+from skylift.loader import AppTarget, Target
 from skylift.observe.alerts_api import AlertsApi
 from skylift.observe.alerts_service import Alerting, policy_for
 from skylift.observe.console import ConsoleLog
 from skylift.observe.dashboard import INTERVAL, Dashboard
 from skylift.observe.dashboard_data import Board
 from skylift.observe.observability import Observability
+from skylift.openapi_served import TemplateDocs
 from skylift.runtime.environ import ACCOUNT_ID, aws_environment
 from skylift.sources.http import Router
 
@@ -147,16 +148,18 @@ async def serve(
         services = {**aws_services(platform), **observability.services(router)}
         engine = alerting.engine if alerting is not None else None
         alerts_api = AlertsApi(platform.state_dir, services["control"], engine)
+        control = backup_api(platform, state_url, alerts_api)
         assert observability.endpoint is not None
         dashboard = Dashboard(
-            alerts_api,
+            control,
             Board(observability.endpoint),
             alerts_api,
             platform.state_dir,
             interval=INTERVAL,
         )
         services["control"] = dashboard
-        gateway = Gateway(router, platform.invoker, services=services, guard=guard)
+        docs = template_docs(target, platform)
+        gateway = Gateway(router, platform.invoker, services=services, guard=guard, docs=docs)
         if reload:  # routes follow the code; the router is swapped whole, never mutated
             reloader = Reloader(platform, lambda specs: setattr(gateway, "router", Router(specs)))
             watching = asyncio.ensure_future(reloader.run())
@@ -249,6 +252,23 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
         ),
         "unserved": Unserved(),
     }
+
+
+def template_docs(target: Target, platform: Platform) -> TemplateDocs | None:
+    """/openapi.json and /docs for a SAM template's routes (an App opts in with docs=True)."""
+    if isinstance(target, AppTarget):
+        return None
+    name = Path(target.path).parent.resolve().name or "app"
+    # The functions served now: a reload's new routes are documented at once.
+    return TemplateDocs(lambda: platform.specs.values(), name)
+
+
+def backup_api(platform: Platform, state_url: str | None, inner: Asgi) -> Asgi:
+    """`POST /_skylift/backup` (`skylift backup FILE --url URL`) before the other paths."""
+    from skylift.backup.served import BackupApi, app_files
+
+    config = app_files(platform.target)[1] if platform.target is not None else []
+    return BackupApi(platform.state_dir, config, state_url, inner)
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -8,7 +8,7 @@ only `skylift load`'s own process may import it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +29,8 @@ class Request:
     url: str  # absolute: http://127.0.0.1:PORT/path?query
     method: str = "GET"
     body: bytes | None = None
+    headers: Mapping[str, str] | None = None  # e.g. the server's token for its Lambda API
+    invoke: bool = False  # a Lambda Invoke: a function error (200 with a header) fails too
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ def run(request: Request, users: Sequence[int], step_time: float) -> Iterator[Pr
     if parts.query:
         path += "?" + parts.query
     headers = {"Content-Type": "application/json"} if request.body is not None else {}
+    headers.update(request.headers or {})
     data = None if request.body is None else request.body.decode("utf-8")  # JSON is text
 
     class Client(FastHttpUser):
@@ -56,7 +59,15 @@ def run(request: Request, users: Sequence[int], step_time: float) -> Iterator[Pr
 
         @task
         def send(self) -> None:
-            self.client.request(request.method, path, data=data, headers=headers)
+            if not request.invoke:
+                self.client.request(request.method, path, data=data, headers=headers)
+                return
+            with self.client.request(
+                request.method, path, data=data, headers=headers, catch_response=True
+            ) as answer:
+                failed = answer.headers.get("X-Amz-Function-Error")
+                if failed:
+                    answer.failure(f"function error: {failed}")
 
     latencies: list[float] = []
     failures = [0]
