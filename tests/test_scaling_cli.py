@@ -90,7 +90,7 @@ def test_status_shows_each_function_with_its_instances_and_counters(app_dir):
         sleepy = next(r for r in rows if r.startswith("sleepy")).split()
         assert int(sleepy[1]) >= 3  # three clients at once needed three instances
         assert int(sleepy[7]) == len(codes)  # invocations
-        assert int(sleepy[9]) >= 3  # cold starts
+        assert int(sleepy[9]) >= 2  # cold starts: one instance was warm when the port opened
         assert any(r.startswith("other ") for r in rows)
         assert "autoscaling on" in table.stdout
         assert "sandbox: " in table.stdout and "memory limit by" in table.stdout
@@ -258,7 +258,8 @@ def test_scaling_past_the_server_s_concurrency_is_refused(app_dir):
         assert "exceeds the server's concurrency limit 50" in done.stderr
         assert "--concurrency" in done.stderr
         entry = status(app_dir)["functions"]["sleepy"]
-        assert entry["max"] == 50 and not entry["reserved"] and entry["instances"] == 0
+        # One instance: the one warm since the port opened.
+        assert entry["max"] == 50 and not entry["reserved"] and entry["instances"] == 1
 
 
 def test_max_zero_turns_a_function_off_and_its_queue_waits(app_dir):

@@ -61,7 +61,8 @@ def test_invocations_are_counted_by_outcome(observed: Served) -> None:
     bucket = "skylift_invocation_duration_seconds_bucket"
     assert delta(bucket, function="slow", le="0.5") == 0
     assert delta(bucket, function="slow", le="+Inf") == 1
-    assert value(after, "skylift_cold_starts_total", function="hello") >= 1
+    # The server opened its port with an instance of each HTTP function warm.
+    assert value(after, "skylift_cold_starts_total", function="hello") == 0
     assert value(after, "skylift_init_duration_seconds_count", function="hello") >= 1
     assert value(after, "skylift_instances", function="hello", state="idle") >= 1
     assert value(after, "skylift_concurrency_limit", function="single") == 1

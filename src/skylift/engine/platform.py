@@ -191,6 +191,13 @@ class Platform:
             await pool.fill_or_log()
         self.autoscaler.prewarm = True  # only a server keeps instances warm ahead of use
 
+    async def warm_routes(self) -> None:
+        """One warm instance of every function with HTTP routes, so a server opens its port
+        ready: the first request there pays no cold start."""
+        await asyncio.gather(
+            *(self.pools[spec.name].fill_or_log(1) for spec in self.specs.values() if spec.routes)
+        )
+
     async def close(self) -> None:
         if self.sources is not None:
             await self.sources.stop()

@@ -231,10 +231,11 @@ class Pool:
         """Instances kept warm: the minimum or the autoscaler's target, within the limit."""
         return min(self.limit, max(self.minimum, self.target))
 
-    async def fill(self) -> int:
-        """Start instances until the floor is met; how many were started."""
+    async def fill(self, at_least: int = 0) -> int:
+        """Start instances until the floor (or `at_least`, within the limit) is met; how
+        many were started."""
         started = 0
-        while self.size < self.floor and not self._closed:
+        while self.size < max(self.floor, min(at_least, self.limit)) and not self._closed:
             instance = await self._start()
             died = not instance.alive
             if self._closed or self.size > self.limit or died or instance in self._stale:
@@ -268,10 +269,10 @@ class Pool:
         ):
             self._warming = asyncio.ensure_future(self.fill_or_log())
 
-    async def fill_or_log(self) -> None:
+    async def fill_or_log(self, at_least: int = 0) -> None:
         """`fill`; a failure is logged and holds the next attempt back `RETRY_WARMING` s."""
         try:
-            await self.fill()
+            await self.fill(at_least)
         except Exception as exc:
             self._warming_failed = time.monotonic()
             logger.error(

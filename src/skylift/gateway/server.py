@@ -163,6 +163,7 @@ async def serve(
         if reload:  # routes follow the code; the router is swapped whole, never mutated
             reloader = Reloader(platform, lambda specs: setattr(gateway, "router", Router(specs)))
             watching = asyncio.ensure_future(reloader.run())
+        await platform.warm_routes()  # the port opens ready: no cold first request
         server = uvicorn.Server(build_config(observability.wrap(gateway), host, port))
         serving = asyncio.ensure_future(_serve_until_stopped(server, sock, stop))
         while not server.started and not serving.done():
@@ -272,7 +273,7 @@ def backup_api(platform: Platform, state_url: str | None, inner: Asgi) -> Asgi:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port, or an OSError that says what to do."""
+    """A socket bound to host:port, or an OSError that says what to do."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -284,7 +285,9 @@ def listen(host: str, port: int) -> socket.socket:
             f"cannot listen on {host}:{port}: {exc.strerror}; if another server has the "
             "port, stop it or choose another with --port"
         ) from None
-    sock.listen(2048)
+    # Not listening yet: connections are refused, not queued, until the server is ready
+    # (asyncio listens when serving starts). A port another server listens on fails
+    # here already, before the init phase.
     return sock
 
 
