@@ -88,6 +88,12 @@ if TYPE_CHECKING:
     metavar="URL",
     help="Keep the queues in this Redis (redis://HOST:PORT/DB), shared with other nodes.",
 )
+@click.option(
+    "--no-observe",
+    is_flag=True,
+    help="Serve without stored logs, metrics (/metrics) and alerting (for measuring "
+    "what they cost; `skylift logs` then reads only older logs).",
+)
 def up(
     app: str | None,
     template: str | None,
@@ -105,6 +111,7 @@ def up(
     cors_origins: tuple[str, ...],
     reload: bool,
     state_url: str | None,
+    no_observe: bool,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -181,6 +188,7 @@ def up(
                 guard=guard,
                 state_url=state_url,
                 reload=reload,
+                observe=not no_observe,
             )
         )
     except SkyliftError as exc:
