@@ -204,3 +204,15 @@ def test_a_failing_queue_worker_is_drained_and_undo_resumes_its_mapping(
             )
             assert mapping_state(url) == "Enabled"
             eventually(lambda: successes(url) >= done + 20, 30)  # the backlog is read
+
+
+def test_a_drain_of_a_queue_the_function_does_not_consume_stops_skylift_up(
+    tmp_path: Path,
+) -> None:
+    shutil.copy(HERE / "drain_app.py", tmp_path / "app.py")
+    (tmp_path / "skylift.toml").write_text(
+        '[alerts]\n[[alerts.actions]]\nfunction = "worker"\ndrain = "refunds"\n'
+    )
+    done = skylift("up", str(tmp_path), "--port", "0", timeout=60)
+    assert done.returncode == 2
+    assert "drains refunds of function 'worker', which consumes orders" in done.stderr

@@ -178,8 +178,8 @@ class Alerting:
                 raise PolicyError(
                     source,
                     None,
-                    f"[[alerts.actions]] drains {', '.join(missing) or 'the queues of'} "
-                    f"{rule.function!r}, but it consumes "
+                    f"[[alerts.actions]] drains {', '.join(missing) or 'the queues'} of "
+                    f"function {rule.function!r}, which consumes "
                     f"{', '.join(consumed) if consumed else 'no queue'}",
                 )
         if any(isinstance(rule, RollbackAction) for rule in policy.actions):
