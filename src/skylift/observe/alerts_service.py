@@ -23,6 +23,7 @@ from skylift.engine.platform import Platform
 from skylift.engine.reload import Reloader
 from skylift.loader import AppTarget, Target
 from skylift.observe import policy as policies
+from skylift.observe import policy_sam
 from skylift.observe.alerts import AlertEngine, Series
 from skylift.observe.alerts_actions import Actions, Handler
 from skylift.observe.alerts_drain import DrainAction, Drains, unknown_queues
@@ -112,13 +113,14 @@ class Sampler:
 
 
 def policy_for(target: Target) -> Policy | None:
-    """The `[alerts]` policy in `skylift.toml` beside the app or template, if any.
+    """The `[alerts]` policy in `skylift.toml` beside the app or template, or in the
+    template's `Metadata.skylift.alerts`, if any.
 
-    Raises PolicyError (with the line at fault) for a file that cannot be used.
+    Raises PolicyError (with the line at fault) for a policy that cannot be used.
     """
-    home = Path(target.code_dir) if isinstance(target, AppTarget) else Path(target.path).parent
-    path = policies.find(home)
-    return policies.load(path) if path is not None else None
+    if isinstance(target, AppTarget):
+        return policy_sam.for_app(Path(target.code_dir))
+    return policy_sam.for_app(Path(target.path).parent, Path(target.path))
 
 
 class Alerting:

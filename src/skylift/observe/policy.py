@@ -1,4 +1,5 @@
-"""The alerting policy: `[alerts]` in the app's `skylift.toml`, read once at start.
+"""The alerting policy: `[alerts]` in the app's `skylift.toml` (or, with the same keys,
+a SAM template's `Metadata.skylift.alerts`: see `policy_sam.py`), read once at start.
 
 Thresholds, windows, who is primary and backup, which channels hear of what: all of it
 is the app's file, not code. A file that cannot be used fails `skylift up` with its
@@ -36,6 +37,10 @@ The format (every key optional except a contact's `name`):
     [[alerts.channels]]
     name = "#payments"
     slack = "https://hooks.slack.com/services/…"
+
+    [[alerts.actions]]      # see policy_actions.py: scale, rollback or drain
+    function = "pay"
+    rollback = true
 """
 
 from __future__ import annotations
@@ -144,10 +149,10 @@ def load(path: Path) -> Policy | None:
     table = document.get("alerts")
     if table is None:
         return None
-    return _Reader(path, text).policy(table)
+    return Reader(path, text).policy(table)
 
 
-class _Reader:
+class Reader:
     """Turns the parsed table into a Policy, pointing at the line of any bad value."""
 
     def __init__(
