@@ -10,13 +10,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from skylift.backup.archive import BackupError, Manifest
 from skylift.errors import SkyliftError
-from skylift.loader import AppTarget, resolve_target
+from skylift.loader import AppTarget, TemplateTarget, resolve_target
+
+if TYPE_CHECKING:
+    from skylift.observe.alerts_backup import BackupAlarm
 
 
 def _fail(message: str) -> NoReturn:
@@ -98,6 +101,7 @@ def backup(
     from skylift.backup import snapshot
 
     state_dir, config = _app(app, template)
+    alarm = _alarm(app, template, state_dir, file) if schedule is not None else None
     if state is not None:
         from skylift.queues import redis_url
 
@@ -120,10 +124,34 @@ def backup(
             _fail(str(exc))
         click.echo(f"backed up to {file}: {summary(manifest)}")
         return
-    _rolling(file, schedule, keep or 24, take)
+    assert alarm is not None
+    _rolling(file, schedule, keep or 24, take, alarm)
 
 
-def _rolling(folder: Path, expression: str, keep: int, take: Callable[[Path], Manifest]) -> None:
+def _alarm(app: str | None, template: str | None, state_dir: Path, folder: Path) -> BackupAlarm:
+    """What raises an alert when a scheduled backup fails: the app's alerting policy
+    (skylift.toml or the template's Metadata) says whom it pages."""
+    from skylift.observe import policy_sam
+    from skylift.observe.alerts_backup import BackupAlarm
+
+    template_path = None
+    target = resolve_target(app, template)
+    if isinstance(target, TemplateTarget):
+        template_path = Path(target.path)
+    try:
+        policy = policy_sam.for_app(state_dir.parent, template_path)
+    except SkyliftError as exc:
+        _fail(str(exc))
+    return BackupAlarm(state_dir, folder.resolve(), policy)
+
+
+def _rolling(
+    folder: Path,
+    expression: str,
+    keep: int,
+    take: Callable[[Path], Manifest],
+    alarm: BackupAlarm,
+) -> None:
     from skylift.backup import rolling
     from skylift.schedules.expressions import ScheduleError, parse_schedule
 
@@ -137,12 +165,17 @@ def _rolling(folder: Path, expression: str, keep: int, take: Callable[[Path], Ma
     def report(outcome: rolling.Outcome) -> None:
         if outcome.error is not None:
             click.echo(f"skylift: backup FAILED ({outcome.path.name}): {outcome.error}", err=True)
+            alert = alarm.failed(outcome.error)
+            click.echo(f"skylift: alert {alert.id} raised (`skylift alerts` lists it)", err=True)
             return
         assert outcome.manifest is not None
         click.echo(
             f"backed up to {outcome.path} and test-restored: {summary(outcome.manifest)}",
             err=True,
         )
+        resolved = alarm.passed()
+        if resolved is not None:
+            click.echo(f"skylift: alert {resolved.id} resolved: this backup passed", err=True)
         for path in outcome.removed:
             click.echo(f"removed {path.name} (keeping {keep})", err=True)
 
