@@ -7,6 +7,7 @@ beside the server as a rolling backup.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -165,7 +166,11 @@ def _rolling(
     def report(outcome: rolling.Outcome) -> None:
         if outcome.error is not None:
             click.echo(f"skylift: backup FAILED ({outcome.path.name}): {outcome.error}", err=True)
-            alert = alarm.failed(outcome.error)
+            try:
+                alert = alarm.failed(outcome.error)
+            except (sqlite3.Error, OSError) as exc:  # e.g. the disk the app is on is full
+                click.echo(f"skylift: could not raise an alert for it: {exc}", err=True)
+                return
             click.echo(f"skylift: alert {alert.id} raised (`skylift alerts` lists it)", err=True)
             return
         assert outcome.manifest is not None
@@ -173,7 +178,11 @@ def _rolling(
             f"backed up to {outcome.path} and test-restored: {summary(outcome.manifest)}",
             err=True,
         )
-        resolved = alarm.passed()
+        try:
+            resolved = alarm.passed()
+        except (sqlite3.Error, OSError) as exc:
+            click.echo(f"skylift: could not resolve the backup's alert: {exc}", err=True)
+            resolved = None
         if resolved is not None:
             click.echo(f"skylift: alert {resolved.id} resolved: this backup passed", err=True)
         for path in outcome.removed:
