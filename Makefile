@@ -46,6 +46,7 @@ bench: $(VENV)/.installed-bench
 	cd bench && ../$(PY) sandbox_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) reload_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) cli_bench.py --out ../docs/benchmarks.md
+	cd bench && ../$(PY) observe_cost_bench.py --out ../docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

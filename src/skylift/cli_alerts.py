@@ -172,7 +172,7 @@ def resolve(ctx: click.Context, alert_id: int, app: str | None, by: str | None) 
 @click.argument("app", required=False)
 @click.pass_context
 def undo(ctx: click.Context, alert_id: int, app: str | None) -> None:
-    """Undo what alert ID's actions changed (its `scale`), on the running server."""
+    """Undo what alert ID's actions changed (scale, rollback, drain) on the running server."""
     import urllib.error
     import urllib.request
 
@@ -200,11 +200,7 @@ def undo(ctx: click.Context, alert_id: int, app: str | None) -> None:
     if not undone:
         click.echo(f"alert {alert_id} has no action left to undo")
     for action in undone:
-        before, after = action["before"], action["after"]
-        click.echo(
-            f"alert {alert_id}: {action['function']} back to min {before['min']}, max "
-            f"{before['max']} (from min {after['min']}, max {after['max']})"
-        )
+        click.echo(f"alert {alert_id}: {action['summary']}")
 
 
 COMMANDS = [alerts]

@@ -9,16 +9,20 @@ as a rolling backup.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from skylift.backup.archive import BackupError, Manifest
 from skylift.errors import SkyliftError
-from skylift.loader import AppTarget, resolve_target
+from skylift.loader import AppTarget, TemplateTarget, resolve_target
+
+if TYPE_CHECKING:
+    from skylift.observe.alerts_backup import BackupAlarm
 
 
 def _fail(message: str) -> NoReturn:
@@ -120,9 +124,11 @@ def backup(
         def take_remote(path: Path) -> Manifest:
             return fetch(url, path, token)
 
-        _take(file, schedule, keep, take_remote)
+        # The server's app is not here to say whom to page: failures are printed only.
+        _take(file, schedule, keep, take_remote, None)
         return
     state_dir, config = _app(app, template)
+    alarm = _alarm(app, template, state_dir, file) if schedule is not None else None
     if state is not None:
         from skylift.queues import redis_url
 
@@ -134,11 +140,15 @@ def backup(
     def take(path: Path) -> Manifest:
         return snapshot.take(state_dir, path, config=config, redis_url=state)
 
-    _take(file, schedule, keep, take)
+    _take(file, schedule, keep, take, alarm)
 
 
 def _take(
-    file: Path, schedule: str | None, keep: int | None, take: Callable[[Path], Manifest]
+    file: Path,
+    schedule: str | None,
+    keep: int | None,
+    take: Callable[[Path], Manifest],
+    alarm: BackupAlarm | None,
 ) -> None:
     """One backup into `file`, or with `schedule` rolling ones in the folder `file`."""
     if schedule is None:
@@ -152,10 +162,33 @@ def _take(
             _fail(str(exc))
         click.echo(f"backed up to {file}: {summary(manifest)}")
         return
-    _rolling(file, schedule, keep or 24, take)
+    _rolling(file, schedule, keep or 24, take, alarm)
 
 
-def _rolling(folder: Path, expression: str, keep: int, take: Callable[[Path], Manifest]) -> None:
+def _alarm(app: str | None, template: str | None, state_dir: Path, folder: Path) -> BackupAlarm:
+    """What raises an alert when a scheduled backup fails: the app's alerting policy
+    (skylift.toml or the template's Metadata) says whom it pages."""
+    from skylift.observe import policy_sam
+    from skylift.observe.alerts_backup import BackupAlarm
+
+    template_path = None
+    target = resolve_target(app, template)
+    if isinstance(target, TemplateTarget):
+        template_path = Path(target.path)
+    try:
+        policy = policy_sam.for_app(state_dir.parent, template_path)
+    except SkyliftError as exc:
+        _fail(str(exc))
+    return BackupAlarm(state_dir, folder.resolve(), policy)
+
+
+def _rolling(
+    folder: Path,
+    expression: str,
+    keep: int,
+    take: Callable[[Path], Manifest],
+    alarm: BackupAlarm | None,
+) -> None:
     from skylift.backup import rolling
     from skylift.schedules.expressions import ScheduleError, parse_schedule
 
@@ -169,12 +202,27 @@ def _rolling(folder: Path, expression: str, keep: int, take: Callable[[Path], Ma
     def report(outcome: rolling.Outcome) -> None:
         if outcome.error is not None:
             click.echo(f"skylift: backup FAILED ({outcome.path.name}): {outcome.error}", err=True)
+            if alarm is None:
+                return
+            try:
+                alert = alarm.failed(outcome.error)
+            except (sqlite3.Error, OSError) as exc:  # e.g. the disk the app is on is full
+                click.echo(f"skylift: could not raise an alert for it: {exc}", err=True)
+                return
+            click.echo(f"skylift: alert {alert.id} raised (`skylift alerts` lists it)", err=True)
             return
         assert outcome.manifest is not None
         click.echo(
             f"backed up to {outcome.path} and test-restored: {summary(outcome.manifest)}",
             err=True,
         )
+        resolved = None
+        try:
+            resolved = alarm.passed() if alarm is not None else None
+        except (sqlite3.Error, OSError) as exc:
+            click.echo(f"skylift: could not resolve the backup's alert: {exc}", err=True)
+        if resolved is not None:
+            click.echo(f"skylift: alert {resolved.id} resolved: this backup passed", err=True)
         for path in outcome.removed:
             click.echo(f"removed {path.name} (keeping {keep})", err=True)
 

@@ -103,6 +103,12 @@ if TYPE_CHECKING:
     metavar="PORT",
     help="With --debug: start its instance under debugpy on 127.0.0.1:PORT instead.",
 )
+@click.option(
+    "--no-observe",
+    is_flag=True,
+    help="Serve without stored logs, metrics (/metrics) and alerting (for measuring "
+    "what they cost; `skylift logs` then reads only older logs).",
+)
 def up(
     app: str | None,
     template: str | None,
@@ -122,6 +128,7 @@ def up(
     state_url: str | None,
     debug_function: str | None,
     debug_port: int | None,
+    no_observe: bool,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -181,7 +188,8 @@ def up(
 
                 where = f"{where}, queues in {redis_url.shown(state_url)}"
             click.echo(f"  SQS and S3 APIs for boto3 at {base} (state in {where})", err=True)
-        click.echo(f"  dashboard at {base}/_skylift/", err=True)
+        if not no_observe:
+            click.echo(f"  dashboard at {base}/_skylift/", err=True)
         if platform.sources is not None:
             scheduler = platform.sources.scheduler
             for entry in scheduler.entries:
@@ -218,6 +226,7 @@ def up(
                 state_url=state_url,
                 reload=reload,
                 debug=debugging,
+                observe=not no_observe,
             )
         )
     except SkyliftError as exc:

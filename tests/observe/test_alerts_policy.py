@@ -152,3 +152,49 @@ def test_a_bad_action_names_its_line(
         load(path)
     assert caught.value.line == line, str(caught.value)
     assert words in str(caught.value)
+
+
+MORE_ACTIONS = """\
+[alerts]
+
+[[alerts.actions]]
+function = "pay"
+rollback = true
+
+[[alerts.actions]]
+function = "worker"
+metric = "error_rate"
+drain = "orders"
+
+[[alerts.actions]]
+function = "worker"
+drain = true
+"""
+
+
+def test_rollback_and_drain_read_as_written(tmp_path: Path) -> None:
+    policy = load(write(tmp_path, MORE_ACTIONS))
+    assert policy is not None
+    rollback, drain, every = policy.actions
+    assert (rollback.kind, rollback.function, rollback.metric) == ("rollback", "pay", None)
+    assert (drain.kind, drain.queues, every.queues) == ("drain", ("orders",), None)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "words"),
+    [
+        (("rollback = true", "rollback = 1"), 5, "rollback must be true"),
+        (('drain = "orders"', "drain = 3"), 10, "drain must be true"),
+        (("drain = true", "drain = true\nscale = { min = 1 }"), 14, "exactly one of"),
+        (('function = "pay"\nrollback = true', 'function = "pay"'), 4, "exactly one of"),
+        (("drain = true", "undo = true"), 14, "unknown key 'undo'"),
+    ],
+)
+def test_a_bad_rollback_or_drain_names_its_line(
+    tmp_path: Path, change: tuple[str, str], line: int, words: str
+) -> None:
+    path = write(tmp_path, MORE_ACTIONS.replace(change[0], change[1], 1))
+    with pytest.raises(PolicyError) as caught:
+        load(path)
+    assert caught.value.line == line, str(caught.value)
+    assert words in str(caught.value)

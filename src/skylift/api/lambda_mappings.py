@@ -4,14 +4,15 @@
 ``GET /2015-03-31/event-source-mappings/{UUID}`` GetEventSourceMapping.
 
 Each queue trigger is one mapping. Its UUID is derived from the function and the queue,
-so it is the same after a restart, as a deployed mapping's is.
+so it is the same after a restart, as a deployed mapping's is. A mapping an alert's
+`drain` action paused is `Disabled` until the action is undone.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -53,8 +54,10 @@ class MappingsApi:
         *,
         region: str,
         account_id: str = ACCOUNT_ID,
+        paused: Callable[[str, str], bool] = lambda function, queue: False,
     ) -> None:
         self.specs = specs
+        self.paused = paused  # (function, queue) -> paused on the running server
         self.region = region
         self.account_id = account_id
         self.started = time.time()  # when the server created the mappings
@@ -121,7 +124,11 @@ class MappingsApi:
             "EventSourceArn": f"arn:aws:sqs:{self.region}:{self.account_id}:{trigger.queue}",
             "FunctionArn": self._function_arn(FunctionRef(spec.name)),
             "LastModified": self.started,
-            "State": "Enabled" if trigger.enabled else "Disabled",
+            "State": (
+                "Enabled"
+                if trigger.enabled and not self.paused(spec.name, trigger.queue)
+                else "Disabled"
+            ),
             "StateTransitionReason": "USER_INITIATED",
             "FunctionResponseTypes": (
                 ["ReportBatchItemFailures"] if trigger.report_batch_item_failures else []

@@ -4,7 +4,8 @@ it into a temporary folder at once (a backup not restored is not a backup), and 
 newest N that passed.
 
 A backup that fails its test-restore is renamed `NAME.failed` (kept for inspection, not
-counted among the N) and reported on stderr; the schedule goes on.
+counted among the N) and reported on stderr; a backup that cannot be written or fails
+its test-restore raises an alert (`observe/alerts_backup.py`); the schedule goes on.
 """
 
 from __future__ import annotations
@@ -61,10 +62,10 @@ def test_restore(path: Path) -> Manifest:
 
 def tick(folder: Path, keep: int, take: Callable[[Path], Manifest]) -> Outcome:
     """Take one backup into `folder`, test-restore it, and keep the newest `keep`."""
-    folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     path = folder / f"{PREFIX}{stamp}{SUFFIX}"
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         take(path)
         manifest = test_restore(path)
     except (BackupError, OSError) as exc:

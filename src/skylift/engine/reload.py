@@ -9,6 +9,10 @@ Routes of existing functions follow the new code too; added or removed functions
 schedule or upload triggers, and scaling or asynchronous settings need a restart, which
 the reload says. What the Lambda API changed (UpdateFunctionConfiguration: environment,
 timeout, memory) is kept across reloads, as UpdateFunctionCode keeps it on Lambda.
+
+With `keep_previous` (an alert policy with a `rollback` action sets it), the version a
+reload replaces stays loaded, its zygotes up, until the next reload: `rollback(name)`
+switches a function back to it, and `undo_rollback` forward again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +47,29 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+@dataclass(frozen=True)
+class Version:
+    """What the pools ran before a reload, kept loaded while a rollback may want it."""
+
+    loaded_at: float
+    pools: dict[str, tuple[FunctionSpec, Zygote | None]]
+    declared: dict[str, FunctionSpec]
+    zygotes: tuple[Zygote, ...]
+
+
+@dataclass(frozen=True)
+class Switched:
+    """A function a rollback switched to its previous version: what undo goes back to."""
+
+    function: str
+    spec: FunctionSpec
+    zygote: Zygote | None
+    declared: FunctionSpec | None
+    reload: int  # the reload it undid: after a later one, undo has nothing to go back to
+    loaded_at: float  # when the version now served was loaded
+    replaced_loaded_at: float  # when the version switched away from was loaded
+
+
 class Reloader:
     """Reloads `platform`'s code when its files change; `on_specs` hears the new specs
     (the server rebuilds its routes from them)."""
@@ -62,6 +90,9 @@ class Reloader:
         # changed through the Lambda API (UpdateFunctionConfiguration), and keeps that.
         self._declared: dict[str, FunctionSpec] = dict(platform.specs)
         self._lock = asyncio.Lock()
+        self.keep_previous = False
+        self.previous: Version | None = None
+        self.loaded_at = time.time()  # of the code the pools serve
 
     def paths(self) -> list[str]:
         """The folders to watch: the app's, or the template's and every CodeUri."""
@@ -133,6 +164,8 @@ class Reloader:
 
     def _switch(self, loaded: Loaded) -> None:
         platform = self.platform
+        before = {name: (pool.spec, pool.zygote) for name, pool in platform.pools.items()}
+        declared_before = dict(self._declared)
         new = {spec.name: spec for spec in loaded.specs}
         added = sorted(set(new) - set(platform.specs))
         removed = sorted(set(platform.specs) - set(new))
@@ -156,12 +189,24 @@ class Reloader:
         old = platform.zygotes
         kept = [z for z in old if any(p.zygote is z for p in platform.pools.values())]
         platform.zygotes = [*loaded.zygotes, *kept]
-        for zygote in old:
-            if zygote not in kept:
-                self._old.add(zygote)
-                task = asyncio.ensure_future(self._retire(zygote))
-                self._retiring.add(task)
-                task.add_done_callback(self._retiring.discard)
+        leaving = [z for z in old if z not in kept]
+        if self.keep_previous:
+            earlier = self.previous.zygotes if self.previous is not None else ()
+            held = {z for _, z in before.values() if z is not None}
+            candidates = list(dict.fromkeys([*leaving, *earlier]))
+            self.previous = Version(
+                self.loaded_at,
+                before,
+                declared_before,
+                tuple(z for z in candidates if z in held),
+            )
+            leaving = [z for z in candidates if z not in held and z not in platform.zygotes]
+        self.loaded_at = time.time()
+        for zygote in leaving:
+            self._old.add(zygote)
+            task = asyncio.ensure_future(self._retire(zygote))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
         unapplied = [
             f"{label}: {', '.join(names)}"
             for label, names in (
@@ -191,6 +236,54 @@ class Reloader:
         }
         return dataclasses.replace(declared, **changes), "environment" in changes
 
+    def rollback(self, name: str) -> Switched:
+        """Serve function `name` from the version before the last reload again.
+
+        Raises ValueError saying why there is nothing to go back to.
+        """
+        previous, pool = self.previous, self.platform.pools.get(name)
+        if not self.keep_previous or previous is None or pool is None:
+            raise ValueError(f"{name}'s code has not been reloaded since the server started")
+        spec, zygote = previous.pools.get(name, (None, None))
+        if spec is None or zygote is None or zygote not in previous.zygotes:
+            raise ValueError(
+                f"{name}'s previous version is not kept loaded: only a function forked from "
+                "its code's zygote (not spawn, not a runtime command) keeps it"
+            )
+        if pool.zygote is zygote:
+            raise ValueError(f"{name} serves its previous version already")
+        switched = Switched(
+            name, pool.spec, pool.zygote, self._declared.get(name), self.reloads,
+            previous.loaded_at, self.loaded_at,
+        )  # fmt: skip
+        self._serve(name, spec, zygote, previous.declared.get(name))
+        self.say(
+            f"skylift: rolled back {name} to the code it ran before the last reload "
+            "(the files on disk are unchanged; the next edit reloads as usual)"
+        )
+        return switched
+
+    def undo_rollback(self, switched: Switched) -> None:
+        """Serve what `rollback` switched away from again. Raises ValueError when a
+        reload replaced it since."""
+        if switched.reload != self.reloads or switched.zygote not in self.platform.zygotes:
+            raise ValueError(
+                f"the code was reloaded since the rollback: {switched.function} serves "
+                "the newest code already"
+            )
+        self._serve(switched.function, switched.spec, switched.zygote, switched.declared)
+        self.say(f"skylift: {switched.function} serves its reloaded code again (rollback undone)")
+
+    def _serve(
+        self, name: str, spec: FunctionSpec, zygote: Zygote | None, declared: FunctionSpec | None
+    ) -> None:
+        self.platform.pools[name].update(spec, zygote)
+        self.platform.specs[name] = spec
+        if declared is not None:
+            self._declared[name] = declared
+        if self.on_specs is not None:
+            self.on_specs(self.platform.specs.values())
+
     async def _retire(self, zygote: Zygote) -> None:
         """Close an old zygote once no instance forked from it is left."""
         while any(pool.forked_from(zygote) for pool in self.platform.pools.values()):
@@ -204,8 +297,10 @@ class Reloader:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await asyncio.gather(*(zygote.close() for zygote in self._old))
+        kept = set(self.previous.zygotes) if self.previous is not None else set()
+        await asyncio.gather(*(zygote.close() for zygote in self._old | kept))
         self._old.clear()
+        self.previous = None
 
 
 def _forget_bytecode(paths: Iterable[str]) -> None:

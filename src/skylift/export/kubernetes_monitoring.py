@@ -68,7 +68,7 @@ def prometheus_rule(app: AppModel, namespace: str) -> Manifest:
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": metadata(app.name, namespace, app.name),
-        "spec": rule_groups(app_policy(app.code_dir)),
+        "spec": rule_groups(app_policy(app)),
     }
 
 

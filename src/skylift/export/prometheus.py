@@ -29,6 +29,7 @@ import yaml
 from skylift.export.model import AppModel
 from skylift.export.plan import ExportError, File, Plan
 from skylift.observe import policy as policies
+from skylift.observe import policy_sam
 from skylift.observe.policy import Contact, Policy, PolicyError
 
 RULES = "rules.yml"
@@ -195,7 +196,7 @@ class PrometheusExporter:
     """Plans `rules.yml` and `alertmanager.yml` from the app's `skylift.toml` policy."""
 
     def plan(self, app: AppModel) -> Plan:
-        return self.plan_policy(_policy(app.code_dir), app.name)
+        return self.plan_policy(_app_policy(app), app.name)
 
     def plan_policy(self, policy: Policy | None, name: str = "app") -> Plan:
         notes: list[str] = []
@@ -226,16 +227,19 @@ class PrometheusExporter:
         )
 
 
-def app_policy(code_dir: Path) -> Policy:
-    """The alerting policy of the app in `code_dir`: its `skylift.toml`'s, or the default."""
-    return _policy(code_dir) or Policy()
+def app_policy(app: AppModel) -> Policy:
+    """The app's alerting policy: its `skylift.toml`'s or its template's, or the default."""
+    return _app_policy(app) or Policy()
 
 
-def _policy(code_dir: Path) -> Policy | None:
-    path = policies.find(code_dir)
-    if path is None:
-        return None
+def _app_policy(app: AppModel) -> Policy | None:
+    template = app.code_dir / app.target
+    is_template = app.target.endswith((".yaml", ".yml", ".json")) and template.is_file()
+    return _policy(app.code_dir, template if is_template else None)
+
+
+def _policy(code_dir: Path, template: Path | None) -> Policy | None:
     try:
-        return policies.load(path)
+        return policy_sam.for_app(code_dir, template)
     except PolicyError as exc:
         raise ExportError(str(exc)) from None

@@ -96,12 +96,14 @@ async def serve(
     state_dir: Path | None = None,
     stop: asyncio.Event | None = None,
     debug: Mapping[str, str] | None = None,
+    observe: bool = True,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted, or `stop` is set
     (then as after Ctrl-C: in-flight requests finish, connections close, then the platform).
 
     `guard` checks who may drive the server (Host, browser origins, the token); by
-    default it admits only this machine's names (`Guard.build(host)`).
+    default it admits only this machine's names (`Guard.build(host)`). `observe=False`
+    (`--no-observe`) serves without stored logs, metrics and alerting.
     """
     guard = guard or Guard.build(host)
     alert_policy = policy_for(target)  # a bad skylift.toml fails before anything starts
@@ -133,7 +135,10 @@ async def serve(
         platform.invoker.output_observers.append(console.output)
     # Even when quiet: what a shutdown cut off is said, one line each.
     platform.invoker.cancel_observers.append(console.cancelled)
-    observability = Observability.from_environment(platform)  # stored logs, metrics
+    # Stored logs and metrics; without them (--no-observe) nothing watches either.
+    observability = Observability.from_environment(platform) if observe else None
+    if observability is None:
+        alert_policy = None
     # Long-lived startup objects never need collecting again, and a request makes
     # short-lived cycles rarely: fewer, cheaper collections trim the latency tail.
     gc.collect()
@@ -143,28 +148,36 @@ async def serve(
     watching: asyncio.Task[None] | None = None
     try:
         await platform.start_sources(fast_retries=fast_retries, state_url=state_url)
-        alerting = Alerting.attach(alert_policy, observability.metrics, platform)
-        router = Router(platform.specs.values())
-        services = {**aws_services(platform), **observability.services(router)}
-        engine = alerting.engine if alerting is not None else None
-        alerts_api = AlertsApi(platform.state_dir, services["control"], engine)
-        control = backup_api(platform, state_url, alerts_api)
-        assert observability.endpoint is not None
-        dashboard = Dashboard(
-            control,
-            Board(observability.endpoint),
-            alerts_api,
-            platform.state_dir,
-            interval=INTERVAL,
-        )
-        services["control"] = dashboard
-        docs = template_docs(target, platform)
-        gateway = Gateway(router, platform.invoker, services=services, guard=guard, docs=docs)
         if reload:  # routes follow the code; the router is swapped whole, never mutated
             reloader = Reloader(platform, lambda specs: setattr(gateway, "router", Router(specs)))
+        if observability is not None:
+            alerting = Alerting.attach(alert_policy, observability.metrics, platform, reloader)
+        router = Router(platform.specs.values())
+        services = aws_services(platform)
+        if observability is not None:
+            services.update(observability.services(router))
+        engine = alerting.engine if alerting is not None else None
+        alerts_api = AlertsApi(platform.state_dir, services["control"], engine)
+        control: Asgi = backup_api(platform, state_url, alerts_api)
+        dashboard: Dashboard | None = None
+        if observability is not None:  # its numbers are the metrics'
+            assert observability.endpoint is not None
+            dashboard = Dashboard(
+                control,
+                Board(observability.endpoint),
+                alerts_api,
+                platform.state_dir,
+                interval=INTERVAL,
+            )
+            control = dashboard
+        services["control"] = control
+        docs = template_docs(target, platform)
+        gateway = Gateway(router, platform.invoker, services=services, guard=guard, docs=docs)
+        if reloader is not None:
             watching = asyncio.ensure_future(reloader.run())
         await platform.warm_routes()  # the port opens ready: no cold first request
-        server = uvicorn.Server(build_config(observability.wrap(gateway), host, port))
+        front = observability.wrap(gateway) if observability is not None else gateway
+        server = uvicorn.Server(build_config(front, host, port))
         serving = asyncio.ensure_future(_serve_until_stopped(server, sock, stop))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
@@ -173,7 +186,8 @@ async def serve(
             server_file.announce(platform.state_dir, url, guard.token)
             if on_ready is not None:
                 on_ready(platform, router, bound)
-        dashboard.stopping = lambda: server.should_exit  # open event streams end at once
+        if dashboard is not None:
+            dashboard.stopping = lambda: server.should_exit  # open event streams end at once
         await serving
     finally:
         server_file.withdraw(platform.state_dir)
@@ -187,7 +201,8 @@ async def serve(
         await platform.close()
         if reloader is not None:
             await reloader.close()
-        observability.close()
+        if observability is not None:
+            observability.close()
 
 
 async def _serve_until_stopped(
@@ -233,6 +248,11 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
     from skylift.api.unserved import Unserved
 
     assert platform.state is not None and platform.sources is not None
+    mappings = platform.sources.mappings
+
+    def paused(function: str, queue: str) -> bool:
+        return any(m.paused for m in mappings if (m.function, m.trigger.queue) == (function, queue))
+
     state = platform.state
     return {
         "sqs": SqsApi(state.queues, region=state.region, account_id=ACCOUNT_ID),
@@ -246,7 +266,7 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
             ),
             ConcurrencyApi(platform.pools, platform.budget, region=state.region),
             FunctionsApi(platform.specs, platform.pools, region=state.region),
-            MappingsApi(platform.specs, region=state.region),
+            MappingsApi(platform.specs, region=state.region, paused=paused),
         ),
         "control": ControlApi(
             platform.pools, platform.budget, platform.autoscaler, platform.sandbox_line()

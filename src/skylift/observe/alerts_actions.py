@@ -1,6 +1,7 @@
-"""Actions an alert takes by itself: `scale` a function (raise its warm minimum and/or
-its reserved concurrency, never lower them), recorded with the alert and undone with
-`skylift alerts undo ID`.
+"""Actions an alert takes by itself, recorded with the alert and undone with
+`skylift alerts undo ID`: `scale` (alerts_scale.py), `rollback` (alerts_rollback.py),
+`drain` (alerts_drain.py). A rule names the function, optionally the metric, and the
+level (`page` or `notify`) from which it acts:
 
     [[alerts.actions]]
     function = "pay"
@@ -9,7 +10,7 @@ its reserved concurrency, never lower them), recorded with the alert and undone 
     scale = { min = 4, reserved = 200 }
 
 The same action on the same function is never taken twice within the policy's
-cool-down, whichever alert asks. The change lives in the running server (as `skylift
+cool-down, whichever alert asks. Each change lives in the running server (as `skylift
 scale` does), so it ends with it.
 """
 
@@ -20,20 +21,21 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from skylift.observe.alerts_detector import Level
+from skylift.observe.alerts_drain import DrainAction
+from skylift.observe.alerts_rollback import RollbackAction
+from skylift.observe.alerts_scale import ScaleAction
 from skylift.observe.alerts_store import Alert, AlertStore
 
-if TYPE_CHECKING:
-    from skylift.engine.pool import Pool
-
 logger = logging.getLogger("skylift.alerts")
+Rule = ScaleAction | RollbackAction | DrainAction
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     alert_id INTEGER NOT NULL,
-    action TEXT NOT NULL,        -- scale
+    action TEXT NOT NULL,        -- scale | rollback | drain
     function TEXT NOT NULL,
     before TEXT NOT NULL,        -- JSON: what undo restores
     after TEXT NOT NULL,         -- JSON: what was set
@@ -43,13 +45,16 @@ CREATE TABLE IF NOT EXISTS actions (
 """
 
 
-@dataclass(frozen=True)
-class ScaleAction:
-    function: str
-    metric: str | None
-    at: Level
-    minimum: int | None
-    reserved: int | None
+class Handler(Protocol):
+    """One kind of action: make the change, undo it, and say each in a line."""
+
+    def apply(self, rule: Any) -> tuple[dict[str, Any], dict[str, Any]] | None: ...
+
+    def revert(self, function: str, before: dict[str, Any], after: dict[str, Any]) -> None: ...
+
+    def said(self, function: str, before: dict[str, Any], after: dict[str, Any]) -> str: ...
+
+    def undone(self, function: str, before: dict[str, Any], after: dict[str, Any]) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -85,78 +90,77 @@ def _taken(row: Any) -> Taken:
 
 class Actions:
     def __init__(
-        self, rules: tuple[ScaleAction, ...], store: AlertStore, pools: Mapping[str, Pool],
+        self,
+        rules: tuple[Rule, ...],
+        store: AlertStore,
+        handlers: Mapping[str, Handler],
         cooldown: float,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.rules = rules
         self.store = store
-        self.pools = pools
+        self.handlers = handlers
         self.cooldown = cooldown
         store.db.executescript(_SCHEMA)
 
     def take(self, alert: Alert, level: Level, now: float) -> None:
         """Run every rule matching this alert at this level (called as it opens or pages)."""
         for rule in self.rules:
+            metric = rule.metric or ("error_rate" if rule.kind == "rollback" else None)
             if (
                 alert.kind != "function"
                 or alert.subject != rule.function
-                or (rule.metric is not None and rule.metric != alert.metric)
+                or (metric is not None and metric != alert.metric)
                 or level < rule.at
             ):
                 continue
             last = self.store.db.execute(
-                "SELECT MAX(taken_at) FROM actions WHERE action = 'scale' AND function = ?",
-                (rule.function,),
+                "SELECT MAX(taken_at) FROM actions WHERE action = ? AND function = ?",
+                (rule.kind, rule.function),
             ).fetchone()[0]
             if last is not None and now - last < self.cooldown:
                 logger.warning(
-                    "alert %s: not scaling %s again within the cool-down", alert.id, rule.function
-                )
+                    "alert %s: not taking %s on %s again within the cool-down",
+                    alert.id, rule.kind, rule.function,
+                )  # fmt: skip
                 continue
-            self._scale(alert, rule, now)
+            self._take(alert, rule, now)
 
-    def _scale(self, alert: Alert, rule: ScaleAction, now: float) -> None:
-        pool = self.pools.get(rule.function)
-        if pool is None:
-            return
-        before = {"min": pool.minimum, "max": pool.limit, "reserved": pool.reserved}
-        minimum = max(pool.minimum, rule.minimum) if rule.minimum is not None else None
-        maximum = max(pool.limit, rule.reserved) if rule.reserved is not None else None
-        if (minimum is None or minimum == pool.minimum) and (
-            maximum is None or maximum == pool.limit
-        ):
-            return  # already there: nothing to record or undo
+    def _take(self, alert: Alert, rule: Rule, now: float) -> None:
+        handler = self.handlers[rule.kind]
         try:
-            pool.set_limits(minimum, maximum)
+            change = handler.apply(rule)
         except ValueError as exc:
-            logger.warning("alert %s: cannot scale %s: %s", alert.id, rule.function, exc)
+            logger.warning("alert %s: cannot %s %s: %s", alert.id, rule.kind, rule.function, exc)
             return
-        after = {"min": pool.minimum, "max": pool.limit, "reserved": pool.reserved}
+        if change is None:
+            return  # already so: nothing to record or undo
+        before, after = change
         self.store.db.execute(
             "INSERT INTO actions (alert_id, action, function, before, after, taken_at) "
-            "VALUES (?, 'scale', ?, ?, ?, ?)",
-            (alert.id, rule.function, json.dumps(before), json.dumps(after), now),
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (alert.id, rule.kind, rule.function, json.dumps(before), json.dumps(after), now),
         )
         logger.warning(
-            "alert %s: scaled %s: min %s -> %s, max %s -> %s (undo: skylift alerts undo %s)",
-            alert.id, rule.function, before["min"], after["min"], before["max"], after["max"],
-            alert.id,
+            "alert %s: %s (undo: skylift alerts undo %s)",
+            alert.id, handler.said(rule.function, before, after), alert.id,
         )  # fmt: skip
 
-    def undo(self, alert_id: int, now: float | None = None) -> list[Taken]:
-        """Restore what the alert's actions changed; the actions undone."""
+    def undo(self, alert_id: int, now: float | None = None) -> list[dict[str, Any]]:
+        """Restore what the alert's actions changed: each action undone, with a `summary`.
+
+        Raises ValueError when one cannot be undone (those before it are undone).
+        """
         undone = []
         for action in taken(self.store, alert_id):
-            if action.undone_at is not None:
+            handler = self.handlers.get(action.action)
+            if action.undone_at is not None or handler is None:
                 continue
-            pool = self.pools.get(action.function)
-            if pool is None:
-                continue
-            pool.set_limits(action.before["min"], action.before["max"])
-            pool.reserved = bool(action.before["reserved"])
+            handler.revert(action.function, action.before, action.after)
             self.store.db.execute(
                 "UPDATE actions SET undone_at = ? WHERE id = ?",
                 (time.time() if now is None else now, action.id),
             )
-            undone.append(action)
+            summary = handler.undone(action.function, action.before, action.after)
+            logger.warning("alert %s: undone: %s", alert_id, summary)
+            undone.append({**action.to_dict(), "summary": summary})
         return undone

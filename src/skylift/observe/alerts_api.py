@@ -6,8 +6,9 @@
 - `POST /_skylift/alerts/{id}/ack` and `/resolve`, with an optional `{"by": "NAME"}`:
   the alert after the change;
 - `POST /_skylift/alerts/{id}/undo`: restore what the alert's actions changed
-  (`{"undone": [...]}`). 404 for no such alert, 409 when it is resolved already
-  (or, for an ack, acked already), 400 for a body that is not that JSON.
+  (`{"undone": [...]}`, each with a one-line `summary`). 404 for no such alert, 409
+  when it is resolved already (or, for an ack, acked already), 400 for a body that is
+  not that JSON.
 
 It sits in front of the control API (same prefix, same guard) and passes every other
 path on, so `api/control.py` needs no change.
@@ -118,9 +119,9 @@ class AlertsApi:
             return 409, {"message": "the policy takes no actions: there is nothing to undo"}
         try:
             undone = actions.undo(alert_id)
-        except ValueError as exc:  # the limits changed since in a way that forbids it
+        except ValueError as exc:  # what changed since forbids it (limits, a later reload)
             return 409, {"message": f"cannot undo alert {alert_id}'s actions: {exc}"}
-        return 200, {"undone": [a.to_dict() for a in undone]}
+        return 200, {"undone": undone}
 
     def series(self) -> list[dict[str, Any]]:
         if self.engine is None:

@@ -20,11 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skylift.engine.platform import Platform
-from skylift.engine.pool import Pool
+from skylift.engine.reload import Reloader
 from skylift.loader import AppTarget, Target
 from skylift.observe import policy as policies
+from skylift.observe import policy_sam
 from skylift.observe.alerts import AlertEngine, Series
-from skylift.observe.alerts_actions import Actions
+from skylift.observe.alerts_actions import Actions, Handler
+from skylift.observe.alerts_drain import DrainAction, Drains, unknown_queues
+from skylift.observe.alerts_rollback import RollbackAction, Rollbacks
+from skylift.observe.alerts_scale import Scaler
 from skylift.observe.alerts_store import AlertStore
 from skylift.observe.metrics import DURATION_BUCKETS, Metrics
 from skylift.observe.notify import Dispatcher
@@ -109,13 +113,14 @@ class Sampler:
 
 
 def policy_for(target: Target) -> Policy | None:
-    """The `[alerts]` policy in `skylift.toml` beside the app or template, if any.
+    """The `[alerts]` policy in `skylift.toml` beside the app or template, or in the
+    template's `Metadata.skylift.alerts`, if any.
 
-    Raises PolicyError (with the line at fault) for a file that cannot be used.
+    Raises PolicyError (with the line at fault) for a policy that cannot be used.
     """
-    home = Path(target.code_dir) if isinstance(target, AppTarget) else Path(target.path).parent
-    path = policies.find(home)
-    return policies.load(path) if path is not None else None
+    if isinstance(target, AppTarget):
+        return policy_sam.for_app(Path(target.code_dir))
+    return policy_sam.for_app(Path(target.path).parent, Path(target.path))
 
 
 class Alerting:
@@ -127,7 +132,7 @@ class Alerting:
         metrics: Metrics,
         queues: QueueBackend | None,
         state_dir: Path,
-        pools: Mapping[str, Pool] | None = None,
+        handlers: Mapping[str, Handler] | None = None,
     ) -> None:
         self.policy = policy
         self.store = AlertStore(state_dir)
@@ -136,28 +141,62 @@ class Alerting:
         )
         actions = None
         if policy.actions:
-            actions = Actions(policy.actions, self.store, pools or {}, policy.cooldown)
+            actions = Actions(policy.actions, self.store, handlers or {}, policy.cooldown)
         self.engine = AlertEngine(policy, self.store, self.dispatcher.send, actions)
         self.sampler = Sampler(metrics, queues)
         self.task: asyncio.Task[None] | None = None
 
     @classmethod
-    def attach(cls, policy: Policy | None, metrics: Metrics, platform: Platform) -> Alerting | None:
-        """Start alerting on a started platform's metrics and queues; None without a policy."""
+    def attach(
+        cls,
+        policy: Policy | None,
+        metrics: Metrics,
+        platform: Platform,
+        reloader: Reloader | None = None,
+    ) -> Alerting | None:
+        """Start alerting on a started platform's metrics and queues; None without a policy.
+
+        `reloader` (None under --no-reload) is what a `rollback` action switches back.
+        """
         if policy is None:
             return None
+        source = policy.source or platform.state_dir.parent / policies.FILE
         unknown = sorted({a.function for a in policy.actions} - set(platform.pools))
         if unknown:
             known = ", ".join(sorted(platform.pools)) or "none"
             raise PolicyError(
-                platform.state_dir.parent / policies.FILE,
+                source,
                 None,
                 f"[[alerts.actions]] names function {unknown[0]!r}, which the app does not "
                 f"declare (functions: {known})",
             )
+        mappings = platform.sources.mappings if platform.sources is not None else []
+        for rule in policy.actions:
+            if not isinstance(rule, DrainAction):
+                continue
+            consumed = sorted(m.trigger.queue for m in mappings if m.function == rule.function)
+            missing = unknown_queues(rule, mappings)
+            if missing or not consumed:
+                raise PolicyError(
+                    source,
+                    None,
+                    f"[[alerts.actions]] drains {', '.join(missing) or 'the queues'} of "
+                    f"function {rule.function!r}, which consumes "
+                    f"{', '.join(consumed) if consumed else 'no queue'}",
+                )
+        if any(isinstance(rule, RollbackAction) for rule in policy.actions):
+            if reloader is None:
+                logger.warning("alerting: rollback actions do nothing under --no-reload")
+            else:
+                reloader.keep_previous = True  # a reload keeps the version it replaces
+        handlers: dict[str, Handler] = {
+            "scale": Scaler(platform.pools),
+            "rollback": Rollbacks(reloader),
+            "drain": Drains(mappings),
+        }
         state = platform.state
         alerting = cls(
-            policy, metrics, state.queues if state else None, platform.state_dir, platform.pools
+            policy, metrics, state.queues if state else None, platform.state_dir, handlers
         )
         alerting.task = asyncio.ensure_future(alerting._run())
         return alerting

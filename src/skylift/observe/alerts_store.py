@@ -18,7 +18,7 @@ OPEN, ACKED, RESOLVED = "open", "acked", "resolved"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,          -- function | queue
+    kind TEXT NOT NULL,          -- function | queue | backup
     subject TEXT NOT NULL,       -- its name
     metric TEXT NOT NULL,
     severity TEXT NOT NULL,      -- notify | page
@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     paged_at REAL, paged TEXT,   -- when and whom the page went to
     escalated_at REAL, escalated_to TEXT,
     acked_at REAL, acked_by TEXT,
-    resolved_at REAL, resolved_by TEXT
+    resolved_at REAL, resolved_by TEXT,
+    detail TEXT                  -- what happened, in words (a failed backup's error)
 );
 CREATE INDEX IF NOT EXISTS alerts_state ON alerts(state);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -68,6 +69,7 @@ class Alert:
     acked_by: str | None = None
     resolved_at: float | None = None
     resolved_by: str | None = None
+    detail: str | None = None
 
     @property
     def series(self) -> tuple[str, str, str]:
@@ -104,6 +106,9 @@ class AlertStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(_SCHEMA)
+        columns = {row["name"] for row in self.db.execute("PRAGMA table_info(alerts)")}
+        if "detail" not in columns:  # a database from before failed backups raised alerts
+            self.db.execute("ALTER TABLE alerts ADD COLUMN detail TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -116,10 +121,11 @@ class AlertStore:
         severity: str,
         values: dict[str, float],
         now: float,
+        detail: str | None = None,
     ) -> Alert:
         cursor = self.db.execute(
             "INSERT INTO alerts (kind, subject, metric, severity, state, value, mean, stddev, "
-            "sigma, opened_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+            "sigma, opened_at, detail) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
             (
                 kind,
                 subject,
@@ -130,6 +136,7 @@ class AlertStore:
                 values["stddev"],
                 values["sigma"],
                 now,
+                detail,
             ),
         )
         found = self.get(int(cursor.lastrowid or 0))
@@ -176,6 +183,12 @@ class AlertStore:
         self.db.execute(
             "UPDATE alerts SET value = ?, mean = ?, stddev = ?, sigma = ? WHERE id = ?",
             (values["value"], values["mean"], values["stddev"], values["sigma"], alert_id),
+        )
+
+    def note(self, alert_id: int, value: float, detail: str) -> None:
+        """A new value and detail for an alert that is not judged in sigmas (a backup)."""
+        self.db.execute(
+            "UPDATE alerts SET value = ?, detail = ? WHERE id = ?", (value, detail, alert_id)
         )
 
     def page(self, alert_id: int, recipient: str, now: float) -> bool:

@@ -36,6 +36,12 @@ def summary(event: str, alert: Alert) -> str:
         return f"[RESOLVED] {what}, by {alert.resolved_by}"
     if event == "ack":
         return f"[ACKED] {what}, by {alert.acked_by}: escalation stopped"
+    if alert.kind == "backup":
+        times = f" ({alert.value:.0f} in a row)" if alert.value > 1 else ""
+        return (
+            f"[{head}] alert {alert.id}: the scheduled backup into {alert.subject} failed"
+            f"{times}: {alert.detail}; ack with `skylift alerts ack {alert.id}`"
+        )
     return (
         f"[{head}] alert {alert.id}: {alert.kind} {alert.subject} {alert.metric} is "
         f"{alert.value:.4g}{unit}, {alert.sigma:.1f} sigma above its mean {alert.mean:.4g}{unit} "

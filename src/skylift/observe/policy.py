@@ -1,4 +1,5 @@
-"""The alerting policy: `[alerts]` in the app's `skylift.toml`, read once at start.
+"""The alerting policy: `[alerts]` in the app's `skylift.toml` (or, with the same keys,
+a SAM template's `Metadata.skylift.alerts`: see `policy_sam.py`), read once at start.
 
 Thresholds, windows, who is primary and backup, which channels hear of what: all of it
 is the app's file, not code. A file that cannot be used fails `skylift up` with its
@@ -36,19 +37,24 @@ The format (every key optional except a contact's `name`):
     [[alerts.channels]]
     name = "#payments"
     slack = "https://hooks.slack.com/services/…"
+
+    [[alerts.actions]]      # see policy_actions.py: scale, rollback or drain
+    function = "pay"
+    rollback = true
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from skylift.errors import SkyliftError
-from skylift.observe.alerts_actions import ScaleAction
-from skylift.observe.alerts_detector import Level
+from skylift.observe.alerts_actions import Rule
+from skylift.observe.policy_actions import read_actions
 
 FILE = "skylift.toml"
 METRICS = ("duration_p99", "error_rate", "throttles", "queue_age")
@@ -114,7 +120,8 @@ class Policy:
     primary: Contact | None = None
     backup: Contact | None = None
     channels: tuple[Contact, ...] = ()
-    actions: tuple[ScaleAction, ...] = ()
+    actions: tuple[Rule, ...] = ()
+    source: Path | None = None  # the file it was read from
 
     @property
     def window_samples(self) -> int:
@@ -142,19 +149,27 @@ def load(path: Path) -> Policy | None:
     table = document.get("alerts")
     if table is None:
         return None
-    return _Reader(path, text).policy(table)
+    return Reader(path, text).policy(table)
 
 
-class _Reader:
+class Reader:
     """Turns the parsed table into a Policy, pointing at the line of any bad value."""
 
-    def __init__(self, path: Path, text: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        text: str,
+        locate: Callable[[str, str, int], int | None] | None = None,
+        label: Callable[[str], str] = lambda table: f"[{table}]",
+    ) -> None:
         self.path = path
         self.lines = text.splitlines()
+        self.locate = locate or self.line_of
+        self.label = label
 
     def fail(self, table: str, key: str, message: str, index: int = 0) -> PolicyError:
-        line = self.line_of(table, key, index)
-        return PolicyError(self.path, line, f"[{table}] {message}")
+        line = self.locate(table, key, index)
+        return PolicyError(self.path, line, f"{self.label(table)} {message}")
 
     def line_of(self, table: str, key: str, index: int = 0) -> int | None:
         """The line setting `key` inside the index-th `[table]` (or `[[table]]`), else
@@ -178,7 +193,7 @@ class _Reader:
 
     def policy(self, table: Any) -> Policy:
         if not isinstance(table, dict):
-            raise PolicyError(self.path, self.line_of("", "alerts"), "alerts must be a table")
+            raise PolicyError(self.path, self.locate("", "alerts", 0), "alerts must be a table")
         unknown = sorted(set(table) - _SETTINGS)
         if unknown:
             raise self.fail(
@@ -240,65 +255,9 @@ class _Reader:
             primary=self.contact(table, "primary"),
             backup=self.contact(table, "backup"),
             channels=tuple(self.channel(c, i) for i, c in enumerate(channels)),
-            actions=self.actions(table.get("actions", [])),
+            actions=read_actions(table.get("actions", []), self.fail),
+            source=self.path,
         )
-
-    def actions(self, entries: Any) -> tuple[ScaleAction, ...]:
-        if not isinstance(entries, list):
-            raise self.fail("alerts", "actions", "actions must be [[alerts.actions]] tables")
-        found = []
-        where = "alerts.actions"
-        for index, entry in enumerate(entries):
-            if not isinstance(entry, dict):
-                raise self.fail("alerts", "actions", "actions must be [[alerts.actions]] tables")
-            unknown = sorted(set(entry) - {"function", "metric", "at", "scale"})
-            if unknown:
-                raise self.fail(
-                    where,
-                    unknown[0],
-                    f"unknown key {unknown[0]!r}; use function, metric, at and scale",
-                    index,
-                )
-            function = entry.get("function")
-            if not isinstance(function, str) or not function:
-                raise self.fail(where, "function", 'an action needs function = "NAME"', index)
-            metric = entry.get("metric")
-            if metric is not None and metric not in METRICS[:3]:
-                raise self.fail(
-                    where,
-                    "metric",
-                    f"metric must be one of {', '.join(METRICS[:3])}, got {metric!r}",
-                    index,
-                )
-            at = entry.get("at", "page")
-            if at not in ("page", "notify"):
-                raise self.fail(where, "at", f'at must be "page" or "notify", got {at!r}', index)
-            scale = entry.get("scale")
-            if (
-                not isinstance(scale, dict)
-                or not scale
-                or set(scale) - {"min", "reserved"}
-                or any(
-                    isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in scale.values()
-                )
-            ):
-                raise self.fail(
-                    where,
-                    "scale",
-                    "scale must be { min = N, reserved = M } (either may be left "
-                    f"out; whole numbers, raised to, never lowered), got {scale!r}",
-                    index,
-                )
-            found.append(
-                ScaleAction(
-                    function,
-                    metric,
-                    Level.PAGE if at == "page" else Level.NOTIFY,
-                    scale.get("min"),
-                    scale.get("reserved"),
-                )
-            )
-        return tuple(found)
 
     def channel(self, entry: Any, index: int) -> Contact:
         found = self.contact({"channels": entry}, "channels", index)

@@ -13,6 +13,9 @@ Pollers scale with the backlog: a full batch starts another poller, up to the ma
 `max_concurrency`. Only the first poller long-polls; the others poll without waiting and
 stop as soon as a batch comes back short, so an idle queue has one waiter, and a send
 wakes one poller, not a herd of them.
+
+`pause()` disables the mapping while the server runs (`Enabled: false`, as an alert's
+`drain` action does): messages wait in the queue, unread; `resume()` enables it again.
 """
 
 from __future__ import annotations
@@ -83,12 +86,27 @@ class QueueMapping:
         # Told of each batch's message ids and its invocation's result (None: the
         # invocation did not run, e.g. throttled); `skylift.testing.Client.send` waits here.
         self.batch_observers: list[Callable[[list[str], InvocationResult | None], None]] = []
+        self.paused = False
         self._stopping = False
+
+    @property
+    def enabled(self) -> bool:
+        """Polling (the mapping's State is Enabled): declared enabled and not paused."""
+        return self.trigger.enabled and not self.paused
+
+    def pause(self) -> None:
+        """Stop taking messages; the invocations under way finish."""
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
 
     @property
     def max_pollers(self) -> int:
         """The trigger's maximum concurrency, within the function's reserved concurrency
-        as it is now (a running server's limits can change)."""
+        as it is now (a running server's limits can change); 0 while paused."""
+        if self.paused:
+            return 0
         most = self.trigger.max_concurrency or DEFAULT_MAX_POLLERS
         reserved = self.invoker.reserved(self.function)
         return most if reserved is None else min(most, reserved)
@@ -124,13 +142,13 @@ class QueueMapping:
         while not self._stopping:
             if not primary and len(self.pollers) > self.max_pollers:
                 return  # the function's reserved concurrency was lowered: scale down
-            if self.max_pollers == 0:  # reserved concurrency 0: messages wait, unread
+            if self.max_pollers == 0:  # paused, or reserved concurrency 0: messages wait
                 await asyncio.sleep(PAUSED_CHECK)
                 continue
             try:
                 batch = await self._gather(LONG_POLL_SECONDS if primary else 0)
                 if batch and self.max_pollers == 0:
-                    # Turned off while this poll waited: the messages go back at once.
+                    # Paused or turned off while this poll waited: the messages go back.
                     for message in batch:
                         await self.queues.change_visibility(
                             self.trigger.queue, message.receipt_handle, 0
