@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import pytest
 
-from skylift.cli_load import seconds, user_steps
+from skylift.cli.load import seconds, user_steps
 from skylift.load.steps import Step, change, holds, knee, measure, percentile
 from skylift.testing import serve
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from skylift.cli_common import _fail
+from skylift.cli.common import _fail
 
 
 @click.command()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from skylift.cli_common import ENV_VARS_HELP, _fail, _overrides, _target, debug_mode
+from skylift.cli.common import ENV_VARS_HELP, _fail, _overrides, _target, debug_mode
 from skylift.errors import SkyliftError
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import orjson
 
-from skylift.cli_common import _fail
+from skylift.cli.common import _fail
 
 TYPES = "apigateway rest|http, lambda-url, sqs, s3 put|delete, schedule"
 

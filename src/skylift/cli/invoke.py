@@ -1,8 +1,7 @@
-"""The `skylift` command line."""
+"""`skylift invoke`: one invocation, on a running server or with none."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from typing import NoReturn
@@ -10,34 +9,11 @@ from typing import NoReturn
 import click
 import orjson
 
-from skylift.cli_common import ENV_VARS_HELP, NO_SERVER, _fail, _overrides, _target
+from skylift.cli.common import ENV_VARS_HELP, NO_SERVER, _fail, _overrides, _target
 from skylift.errors import SkyliftError
 
-APP_HELP = "a directory holding app.py or template.yaml, a .py file, or module:attribute"
 
-
-class LazyGroup(click.Group):
-    """A group whose commands in `LAZY` are imported when asked for."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *LAZY})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        found = LAZY.get(cmd_name)
-        if found is None:
-            return super().get_command(ctx, cmd_name)
-        module, attribute = found.split(":")
-        command: click.Command = getattr(importlib.import_module(module), attribute)
-        return command
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="skylift")
-def main() -> None:
-    """skylift: run AWS Lambda functions locally, with every trigger."""
-
-
-@main.command()
+@click.command()
 @click.argument("function", required=False)
 @click.argument("app", required=False)
 @click.option("--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template.")
@@ -133,48 +109,6 @@ def invoke(
     sys.exit(1 if failed else 0)
 
 
-@main.command()
-@click.argument("app", required=False)
-@click.option("--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template.")
-@click.option("--count", "-n", default=3, show_default=True, help="Fire times to show for each.")
-def schedules(app: str | None, template: str | None, count: int) -> None:
-    """List APP's schedules and their next fire times (UTC).
-
-    Rates count from when `skylift up` starts; here, as if it started now.
-    """
-    from skylift.gateway.server import run
-
-    target = _target(app, template)
-
-    async def show() -> None:
-        from skylift.engine.platform import Platform
-        from skylift.sources.scheduler import Scheduler, entries
-
-        async with await Platform.start(target) as platform:
-            found = entries(list(platform.specs.values()), platform.region)
-            scheduler = Scheduler(found, platform.invoker.invoke, platform.region)
-            if not found:
-                click.echo("no schedules")
-            for entry in found:
-                times: list[str] = []
-                when = None
-                while entry.trigger.enabled and len(times) < count:
-                    when = scheduler.next_fire(entry, after=when)
-                    if when is None:
-                        break
-                    times.append(f"{when:%Y-%m-%d %H:%M}Z")
-                state = "enabled" if entry.trigger.enabled else "disabled"
-                click.echo(
-                    f"{entry.function}\t{entry.trigger.expression}\t{state}\t"
-                    + (", ".join(times) or "never")
-                )
-
-    try:
-        run(show)
-    except SkyliftError as exc:
-        _fail(str(exc))
-
-
 def _function_and_app(function: str | None, app: str | None) -> tuple[str | None, str | None]:
     """Read `invoke`'s positionals: a lone APP (a path or module:attr) names no function."""
     if app is not None and app.endswith(".json") and os.path.isfile(app):
@@ -193,7 +127,7 @@ def _debug_mode(
     function: str | None, pdb: bool, port: int | None, remote: bool
 ) -> dict[str, str] | None:
     """`--debug` / `--debug-port` as Platform.start takes them; says what it does."""
-    from skylift.cli_common import debug_mode
+    from skylift.cli.common import debug_mode
 
     if not (pdb or port is not None):
         return None
@@ -238,25 +172,6 @@ def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:
 
 # The commands kept in modules of their own, imported only when one of them runs (or
 # `--help` lists them), so `skylift invoke` loads none of them.
-LAZY = {
-    "up": "skylift.cli_up:up",
-    "status": "skylift.cli_scaling:status",
-    "scale": "skylift.cli_scaling:scale",
-    "send": "skylift.cli_resources:send",
-    "queues": "skylift.cli_resources:queues",
-    "redrive": "skylift.cli_resources:redrive",
-    "reset-db": "skylift.cli_resources:reset_db",
-    "put": "skylift.cli_resources:put",
-    "get": "skylift.cli_resources:get",
-    "export": "skylift.cli_export:export",
-    "logs": "skylift.cli_logs:logs",
-    "backup": "skylift.cli_backup:backup",
-    "restore": "skylift.cli_backup:restore",
-    "alerts": "skylift.cli_alerts:alerts",
-    "load": "skylift.cli_load:load",
-    "events": "skylift.cli_events:events",
-    "init": "skylift.cli_init:init",
-}
 
 
 def _read_event(path: str | None) -> bytes | None:
@@ -272,7 +187,3 @@ def _read_event(path: str | None) -> bytes | None:
         source = "stdin" if path == "-" else repr(path)
         _fail(f"the event from {source} is not valid JSON ({exc}); pass a JSON document")
     return data
-
-
-if __name__ == "__main__":
-    main()

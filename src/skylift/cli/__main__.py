@@ -1,0 +1,5 @@
+"""`python -m skylift.cli`."""
+
+from skylift.cli import main
+
+main()
