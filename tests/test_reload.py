@@ -155,3 +155,95 @@ def test_a_reload_keeps_what_the_lambda_api_changed(tmp_path):
         wait_for_line(log, "reloaded after a change to app.py")
         assert show() == {"x": "api", "v": 2}
         lam.close()
+
+
+GROWN = """
+    from skylift import App
+
+    app = App()
+
+    @app.http("/v", methods=["GET"])
+    def version(event, context):
+        return {"v": 2}
+
+    @app.queue("jobs")
+    def worker(event, context):
+        with open("MARKS_PATH", "a") as f:
+            for record in event["Records"]:
+                f.write(record["body"] + "\\n")
+
+    @app.schedule("rate(1 minute)")
+    def ticker(event, context):
+        with open("MARKS_PATH.ticks", "a") as f:
+            f.write(event["detail-type"] + "\\n")
+"""
+
+
+def test_added_and_removed_functions_and_their_triggers_follow_the_code(tmp_path):
+    import boto3
+
+    app = tmp_path / "app"
+    app.mkdir()
+    marks = tmp_path / "marks.txt"
+    write(app, 1)
+    log = ServerLog()
+    with serve(str(app), log=log, options=["--sandbox", "off"]) as url:
+        (app / "app.py").write_text(textwrap.dedent(GROWN).replace("MARKS_PATH", str(marks)))
+        wait_for(url + "/v", {"v": 2}, log=log)
+        wait_for_line(log, "skylift: added ticker, worker")
+        # A new queue, created by the reload, with its function polling it.
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        queue = sqs.get_queue_url(QueueName="jobs")["QueueUrl"]
+        sqs.send_message(QueueUrl=queue, MessageBody="first job")
+        deadline = time.monotonic() + 15
+        while "first job" not in (marks.read_text() if marks.exists() else ""):
+            assert time.monotonic() < deadline, f"the new queue was never polled:\n{log.text}"
+            time.sleep(0.1)
+        # Removed again: the schedule stops, the function is gone from the Invoke API.
+        write(app, 3)
+        wait_for(url + "/v", {"v": 3}, log=log)
+        wait_for_line(log, "skylift: removed ticker, worker")
+        missing = httpx.post(f"{url}/2015-03-31/functions/worker/invocations", content=b"{}")
+        assert missing.status_code == 404
+        assert "restart" not in log.text
+
+
+def test_a_reload_restarts_only_the_triggers_that_changed(live, tmp_path):
+    from skylift.engine.reload import Reloader
+
+    app = tmp_path / "app"
+    app.mkdir()
+    write(app, 1)
+    running = live(app, state_dir=tmp_path / "state")
+    platform = running.platform
+    running.run(platform.start_sources())
+    reloader = Reloader(platform, say=lambda _: None)
+    assert platform.sources is not None
+
+    def reload() -> None:
+        assert running.run(reloader.reload())
+
+    (app / "app.py").write_text(textwrap.dedent(GROWN))
+    reload()
+    sources = platform.sources
+    assert [(m.function, m.trigger.queue) for m in sources.mappings] == [("worker", "jobs")]
+    assert [(e.function, e.trigger.expression) for e in sources.scheduler.entries] == [
+        ("ticker", "rate(1 minute)")
+    ]
+    assert set(sources.async_invocations.specs) == {"version", "worker", "ticker"}
+    mapping = sources.mappings[0]
+    # The same triggers again: the running mapping stays (a paused one would stay paused).
+    (app / "app.py").write_text(textwrap.dedent(GROWN) + "\n# an edit\n")
+    reload()
+    assert sources.mappings == [mapping]
+    write(app, 3)
+    reload()
+    assert sources.mappings == [] and sources.scheduler.entries == []
+    assert set(sources.async_invocations.specs) == {"version"}
+    assert set(platform.pools) == {"version"}

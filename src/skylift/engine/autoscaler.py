@@ -237,10 +237,11 @@ class Autoscaler:
         self._at = now
         for name, pool in self.pools.items():
             area = pool.sample()
-            concurrency = (area - self._area[name]) / elapsed if elapsed > 0 else 0.0
+            # A function a reload added starts from here; one it removed is forgotten.
+            concurrency = (area - self._area.get(name, area)) / elapsed if elapsed > 0 else 0.0
             self._area[name] = area
             if self.policy is not None:
-                scaler = self.scalers[name]
+                scaler = self.scalers.setdefault(name, Scaler(self.policy, now))
                 scaler.observe(now, concurrency, elapsed)
                 decision = scaler.decide(now, pool.size, pool.minimum, pool.limit)
                 if decision is not None:
@@ -256,6 +257,9 @@ class Autoscaler:
             if self.prewarm:
                 pool.prewarm()
             pool.reap(now)
+        for name in [n for n in self._area if n not in self.pools]:
+            del self._area[name]
+            self.scalers.pop(name, None)
 
     async def run(self) -> None:
         """Tick until cancelled; one failure never stops the scaling of the rest."""

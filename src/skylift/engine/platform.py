@@ -62,6 +62,7 @@ class Platform:
         for zygote in zygotes:
             self.faults.update(zygote.ready.get("faults", {}))
         self.budget = Budget(concurrency)
+        self._pool_settings = {"idle_timeout": idle_timeout, "wait": wait}
         self.pools = {
             spec.name: Pool(
                 spec,
@@ -190,6 +191,26 @@ class Platform:
             # start is logged and tried again later, as Lambda retries provisioning.
             await pool.fill_or_log()
         self.autoscaler.prewarm = True  # only a server keeps instances warm ahead of use
+
+    def add_function(self, spec: FunctionSpec, zygote: Zygote | None) -> None:
+        """Serve a function a reload added (its triggers follow with `sources.apply`)."""
+        self.pools[spec.name] = Pool(
+            spec,
+            zygote,
+            budget=self.budget,
+            environment=self.environment,
+            idle_timeout=self._pool_settings["idle_timeout"],
+            wait=self._pool_settings["wait"],
+        )
+        self.specs[spec.name] = spec
+
+    def remove_function(self, name: str) -> None:
+        """Stop serving a function a reload removed: its instances stop (a running
+        invocation of it ends as cut off) and new invocations get ResourceNotFound."""
+        self.specs.pop(name, None)
+        pool = self.pools.pop(name, None)
+        if pool is not None:
+            pool.close()
 
     async def warm_routes(self) -> None:
         """One warm instance of every function with HTTP routes, so a server opens its port

@@ -5,10 +5,11 @@ when it loaded do the pools switch to it: new invocations get instances of the n
 idle old instances stop, busy ones finish what they run and stop, and each old zygote
 closes once no instance of it is left. A change that no longer loads (a syntax error, a
 bad declaration) changes nothing: the old code keeps serving and the error is printed.
-Routes of existing functions follow the new code too; added or removed functions, queue,
-schedule or upload triggers, and scaling or asynchronous settings need a restart, which
-the reload says. What the Lambda API changed (UpdateFunctionConfiguration: environment,
-timeout, memory) is kept across reloads, as UpdateFunctionCode keeps it on Lambda.
+Routes follow the new code too, and so do added and removed functions and their queue,
+schedule and upload triggers (new queues and buckets are created); scaling, asynchronous
+and start settings of existing functions need a restart, which the reload says. What
+the Lambda API changed (UpdateFunctionConfiguration: environment, timeout, memory) is
+kept across reloads, as UpdateFunctionCode keeps it on Lambda.
 
 With `keep_previous` (an alert policy with a `rollback` action sets it), the version a
 reload replaces stays loaded, its zygotes up, until the next reload: `rollback(name)`
@@ -84,6 +85,7 @@ class Reloader:
         self.on_specs = on_specs
         self.say = say
         self.reloads = 0
+        self.sources_changed = False  # by the last switch: triggers to restart
         self._retiring: set[asyncio.Task[None]] = set()
         self._old: set[Zygote] = set()  # replaced zygotes whose instances still run
         # What the code declared at the last load: a spec that differs from it now was
@@ -157,6 +159,8 @@ class Reloader:
                 )
                 return False
             self._switch(loaded)
+            if self.sources_changed:
+                await self._apply_sources(loaded)
             self.reloads += 1
             elapsed = (time.monotonic() - started) * 1000
             self.say(f"skylift: reloaded after a change to {what} ({elapsed:.0f} ms)")
@@ -172,11 +176,22 @@ class Reloader:
         changed = sorted(
             name
             for name in set(new) & set(platform.specs)
-            if _triggers(new[name]) != _triggers(platform.specs[name])
+            if _settings(new[name]) != _settings(platform.specs[name])
         )
+        self.sources_changed = bool(added or removed) or any(
+            _sources(new[name]) != _sources(platform.specs[name])
+            for name in set(new) & set(platform.specs)
+        )
+        for name in removed:
+            platform.remove_function(name)
+        for name in added:
+            platform.add_function(new[name], loaded.owners.get(name))
+            platform.faults.update(
+                {k: v for z in loaded.zygotes for k, v in z.ready.get("faults", {}).items()}
+            )
         for name, declared in new.items():
             pool = platform.pools.get(name)
-            if pool is None:
+            if pool is None or name in added:
                 continue
             spec, kept_environment = self._keep_api_changes(name, declared)
             # A zygote loaded the code with its declared environment: with one set through
@@ -207,21 +222,27 @@ class Reloader:
             task = asyncio.ensure_future(self._retire(zygote))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
-        unapplied = [
-            f"{label}: {', '.join(names)}"
-            for label, names in (
-                ("new functions", added),
-                ("removed functions", removed),
-                ("changed triggers, scaling, async or start settings", changed),
-            )
-            if names
-        ]
-        if unapplied:
+        for label, names in (("added", added), ("removed", removed)):
+            if names:
+                self.say(f"skylift: {label} {', '.join(names)}")
+        if changed:
             self.say(
-                "skylift: restart `skylift up` to apply "
-                + "; ".join(unapplied)
-                + " (the code of the others is reloaded)"
+                "skylift: restart `skylift up` to apply the changed scaling, async or start "
+                f"settings of {', '.join(changed)} (their code is reloaded)"
             )
+
+    async def _apply_sources(self, loaded: Loaded) -> None:
+        """New queues and buckets created; queue mappings, schedules, upload
+        notifications and asynchronous invocations follow the new triggers."""
+        from skylift.engine.platform import with_trigger_resources
+
+        platform = self.platform
+        specs = list(platform.specs.values())
+        platform.resources = with_trigger_resources(loaded.resources, specs)
+        if platform.state is not None:
+            await platform.state.ensure(platform.resources)
+        if platform.sources is not None:
+            await platform.sources.apply(specs)
 
     def _keep_api_changes(self, name: str, declared: FunctionSpec) -> tuple[FunctionSpec, bool]:
         """`declared` with what the Lambda API changed since the last load kept; True
@@ -323,13 +344,15 @@ def _check_init(loaded: Loaded) -> None:
             raise LoadError(f"function {name!r}: {fault['errorType']}: {fault['errorMessage']}")
 
 
-def _triggers(spec: FunctionSpec) -> tuple[object, ...]:
-    """What a reload does not apply (a restart does): triggers that fire by themselves,
-    scaling settings, asynchronous settings, and how instances start."""
+def _sources(spec: FunctionSpec) -> tuple[object, ...]:
+    """The triggers that fire by themselves: a reload restarts what changed of them."""
+    return (spec.queues, spec.schedules, spec.uploads)
+
+
+def _settings(spec: FunctionSpec) -> tuple[object, ...]:
+    """What a reload does not apply (a restart does): scaling settings, asynchronous
+    settings, and how instances start."""
     return (
-        spec.queues,
-        spec.schedules,
-        spec.uploads,
         spec.min_instances,
         spec.max_concurrency,
         spec.idle_timeout,

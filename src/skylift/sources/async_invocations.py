@@ -74,22 +74,27 @@ class AsyncInvocations:
         self.delays = FAST_RETRY_DELAYS if fast_retries else RETRY_DELAYS
         self.outcomes: dict[str, int] = {}
         self._background = Background()
+        self._runners: dict[str, asyncio.Task[None]] = {}
 
     async def open(self) -> None:
         for spec in self.specs.values():
-            # In flight while the function runs: at most its timeout, plus a cold start
-            # (up to 10 s for a Runtime API process), plus waits for a slot. A running server
-            # always deletes or re-stores the event before this runs out; if it dies, the
-            # next start returns the event at once (`State.open`), as Lambda returns an
-            # event cut off by a system error to its queue.
-            visibility = str(min(43200, int(spec.timeout) * 2 + 30))
-            name = store_name(spec.name)
-            try:
-                await self.store.get_queue(name)
-            except QueueDoesNotExist:
-                await self.store.create_queue(name, {"VisibilityTimeout": visibility})
-            else:
-                await self.store.set_attributes(name, {"VisibilityTimeout": visibility})
+            await self._open(spec)
+
+    async def _open(self, spec: FunctionSpec) -> None:
+        """The store queue of `spec`'s events, with its visibility timeout."""
+        # In flight while the function runs: at most its timeout, plus a cold start
+        # (up to 10 s for a Runtime API process), plus waits for a slot. A running server
+        # always deletes or re-stores the event before this runs out; if it dies, the
+        # next start returns the event at once (`State.open`), as Lambda returns an
+        # event cut off by a system error to its queue.
+        visibility = str(min(43200, int(spec.timeout) * 2 + 30))
+        name = store_name(spec.name)
+        try:
+            await self.store.get_queue(name)
+        except QueueDoesNotExist:
+            await self.store.create_queue(name, {"VisibilityTimeout": visibility})
+        else:
+            await self.store.set_attributes(name, {"VisibilityTimeout": visibility})
 
     async def enqueue(self, function: str, payload: bytes, request_id: str | None = None) -> str:
         """Store an event for `function`; returns its request id once it is durable."""
@@ -109,7 +114,22 @@ class AsyncInvocations:
 
     def start(self) -> None:
         for name in self.specs:
-            self._background.spawn(self._run(name))
+            self._runners[name] = self._background.spawn(self._run(name))
+
+    async def apply(self, specs: dict[str, FunctionSpec]) -> None:
+        """Serve these functions from now on (a reload added, removed or changed some).
+        A removed function's stored events stay stored; a runner stopped while it held
+        one lets it return after its visibility timeout."""
+        added = [name for name in specs if name not in self.specs]
+        removed = [name for name in self.specs if name not in specs]
+        self.specs = dict(specs)
+        for name in removed:
+            runner = self._runners.pop(name, None)
+            if runner is not None:
+                runner.cancel()
+        for name in added:
+            await self._open(specs[name])
+            self._runners[name] = self._background.spawn(self._run(name))
 
     async def _run(self, function: str) -> None:
         # Take an event only when the function has room to run it: a backlog waits in

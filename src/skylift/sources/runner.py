@@ -11,7 +11,9 @@ from skylift.sources.async_invocations import AsyncInvocations
 from skylift.sources.queue_mapping import QueueMapping
 from skylift.sources.scheduler import Scheduler, entries
 from skylift.sources.uploads import UploadNotifier
+from skylift.sources.uploads import targets as upload_targets
 from skylift.spec import FunctionSpec
+from skylift.triggers import QueueTrigger
 
 
 class Sources:
@@ -24,19 +26,8 @@ class Sources:
         fast_retries: bool = False,
     ) -> None:
         region = state.region
-
-        self.mappings = [
-            QueueMapping(
-                spec.name,
-                trigger,
-                state.queues,
-                invoker,
-                queue_arn=state.queue_arn(trigger.queue),
-                region=region,
-            )
-            for spec in specs
-            for trigger in spec.queues
-        ]
+        self._invoker, self._state = invoker, state
+        self.mappings = [self._mapping(spec.name, t) for spec in specs for t in spec.queues]
         self.async_invocations = AsyncInvocations(
             {spec.name: spec for spec in specs},
             invoker,
@@ -58,6 +49,42 @@ class Sources:
         self.scheduler.start()
         for mapping in self.mappings:
             mapping.start()
+
+    def _mapping(self, function: str, trigger: QueueTrigger) -> QueueMapping:
+        state = self._state
+        return QueueMapping(
+            function,
+            trigger,
+            state.queues,
+            self._invoker,
+            queue_arn=state.queue_arn(trigger.queue),
+            region=state.region,
+        )
+
+    async def apply(self, specs: list[FunctionSpec]) -> None:
+        """Fire for these functions' triggers from now on (a reload changed them): queue
+        mappings of unchanged triggers keep running (paused ones stay paused), others stop
+        or start; schedules restart when any changed (rates count from then on); upload
+        notifications and asynchronous invocations follow at once."""
+        wanted = [(spec.name, trigger) for spec in specs for trigger in spec.queues]
+        keep = [m for m in self.mappings if (m.function, m.trigger) in wanted]
+        gone = [m for m in self.mappings if m not in keep]
+        await asyncio.gather(*(mapping.stop() for mapping in gone))
+        have = {(m.function, m.trigger) for m in keep}
+        new = [self._mapping(name, t) for name, t in wanted if (name, t) not in have]
+        for mapping in new:
+            mapping.start()
+        self.mappings = keep + new
+        self.notifier.targets = upload_targets(specs)
+        await self.async_invocations.apply({spec.name: spec for spec in specs})
+        found = entries(specs, self._state.region)
+        scheduler = self.scheduler
+        if [(e.function, e.trigger) for e in found] != [
+            (e.function, e.trigger) for e in scheduler.entries
+        ]:
+            await scheduler.stop()
+            scheduler.entries = found
+            scheduler.start()
 
     async def stop(self) -> None:
         await asyncio.gather(

@@ -21,17 +21,22 @@ from skylift.triggers import UploadTrigger
 Dispatch = Callable[[str, bytes], Awaitable[object]]  # (function, event)
 
 
+def targets(specs: list[FunctionSpec]) -> list[tuple[str, str, UploadTrigger]]:
+    """(function, configuration id, trigger) for every upload trigger of `specs`."""
+    return [
+        (spec.name, f"{spec.name}-upload-{i + 1}", trigger)
+        for spec in specs
+        for i, trigger in enumerate(spec.uploads)
+    ]
+
+
 class UploadNotifier:
     """Called by the S3 API after every change; invokes the matching functions."""
 
     def __init__(
         self, specs: list[FunctionSpec], dispatch: Dispatch, store: ObjectStore, region: str
     ) -> None:
-        self.targets: list[tuple[str, str, UploadTrigger]] = [
-            (spec.name, f"{spec.name}-upload-{i + 1}", trigger)
-            for spec in specs
-            for i, trigger in enumerate(spec.uploads)
-        ]
+        self.targets = targets(specs)
         self.dispatch = dispatch
         self.store = store
         self.region = region
