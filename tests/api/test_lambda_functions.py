@@ -316,10 +316,12 @@ def test_mappings_are_filtered_by_function_and_by_source(lam: Any) -> None:
 
 
 def test_a_mapping_keeps_its_uuid_across_restarts(
-    app_dir: Path, lam: Any, lambda_client: Any
+    app_dir: Path, lam: Any, lambda_client: Any, tmp_path: Path
 ) -> None:
     first = {m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]}
-    with serve(str(app_dir), options=["--quiet"]) as other:
+    # The same app started again (beside the running one: one server per folder).
+    (tmp_path / "app.py").write_bytes((app_dir / "app.py").read_bytes())
+    with serve(str(tmp_path), options=["--quiet"]) as other:
         client = lambda_client(other)
         again = client.list_event_source_mappings()["EventSourceMappings"]
         client.close()
