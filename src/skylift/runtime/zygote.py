@@ -162,7 +162,7 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
             os.setpgid(0, 0)
             os.dup2(log_fd, 1)
             os.dup2(log_fd, 2)
-            sandbox.enter(SANDBOX, spec.memory, [theirs.fileno(), log_fd])
+            sandbox.enter(SANDBOX, spec.memory, [theirs.fileno(), log_fd], spec.ephemeral_storage)
             handler = run_after_fork(handler)
             serve(theirs, log_fd, spec, handler, forked_at)
         except SystemExit as exc:  # the handler called sys.exit(): the runtime exits
