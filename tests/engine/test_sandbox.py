@@ -10,6 +10,7 @@ import os
 import signal
 import textwrap
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ APP = f"""
             seen["init_root"] = type(exc).__name__
         with open("/tmp/mine", "a") as f:
             f.write("x")
-        open("/tmp/mine-{MARKER}", "w").close()
+        open("/tmp/mine-" + event.get("mark", "x"), "w").close()
         seen["tmp"] = sorted(os.listdir("/tmp"))
         seen["tmp_size"] = os.path.getsize("/tmp/mine")
         return seen
@@ -226,10 +227,11 @@ def test_tmp_is_private_to_an_instance_and_goes_with_it(server):
 
 def test_tmp_is_not_the_hosts_nor_another_functions(server):
     url, _, _ = server
-    seen, _ = invoke(url, "look", {"victim": 999999, "state": "/nonexistent"})
-    assert f"mine-{MARKER}" in seen["tmp"]
-    assert not Path(f"/tmp/mine-{MARKER}").exists()  # nothing of it on the host
-    assert f"mine-{MARKER}" not in invoke(url, "peek")[0]
+    mark = uuid.uuid4().hex
+    seen, _ = invoke(url, "look", {"victim": 999999, "state": "/nonexistent", "mark": mark})
+    assert f"mine-{mark}" in seen["tmp"]
+    assert not Path(f"/tmp/mine-{mark}").exists()  # nothing of it on the host
+    assert f"mine-{mark}" not in invoke(url, "peek")[0]
 
 
 def test_tmp_has_the_functions_ephemeral_storage_size(server):
@@ -339,7 +341,9 @@ def test_closing_or_replacing_the_standard_streams_breaks_no_later_invocation(se
 def test_sandbox_off_says_what_it_turns_off(tmp_path):
     app = write_app(tmp_path / "open")
     log = ServerLog()
+    mark = uuid.uuid4().hex
     with serve(str(app), log=log, options=["--sandbox", "off"]) as url:
-        seen, _ = invoke(url, "look", {"victim": 999999, "state": "/nonexistent"})
+        seen, _ = invoke(url, "look", {"victim": 999999, "state": "/nonexistent", "mark": mark})
+    os.unlink(f"/tmp/mine-{mark}")  # the host's /tmp, without the sandbox
     assert "sandbox off" in log.text and "for debugging" not in seen
     assert seen["pid"] != 1

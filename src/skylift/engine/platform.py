@@ -146,6 +146,8 @@ class Platform:
             environment=environment,
         )
         platform.sandbox = jail
+        for pool in platform.pools.values():  # spawned and Runtime API instances enter it too
+            pool.sandbox = jail.settings() if jail is not None else None
         platform.target, platform.overrides = target, overrides
         platform._scaling = asyncio.ensure_future(platform.autoscaler.run())
         return platform

@@ -226,6 +226,31 @@ def oom_killed(settings: dict[str, Any], pid: int) -> bool:
     return False
 
 
+def ended(settings: dict[str, Any] | None, pid: int, status: str) -> str:
+    """For a sandboxed process the supervisor started itself (spawned, Runtime API) and
+    has just reaped: its exit status, marked when its memory limit killed it; its
+    cgroup folders go."""
+    if not settings:
+        return status
+    if status == "signal: killed" and oom_killed(settings, pid):
+        status += OOM_SUFFIX
+    release(settings, pid)
+    return status
+
+
+def peak_memory_mb(settings: dict[str, Any] | None, pid: int) -> int | None:
+    """The peak memory of the instance whose waiting parent is `pid`, from its memory
+    cgroup (None without one): what Lambda's "Max Memory Used" reports."""
+    memory = settings.get("memory_cgroup") if settings else None
+    if not memory:
+        return None
+    try:
+        with open(os.path.join(cgroup_folder(memory, pid), "memory.max_usage_in_bytes")) as f:
+            return int(f.read()) // MIB
+    except (OSError, ValueError):
+        return None
+
+
 def release(settings: dict[str, Any], pid: int) -> bool:
     """Remove what worker `pid` left (its cgroup folders); False to retry later (a
     cgroup folder stays busy until the last process of the instance is gone)."""
