@@ -153,11 +153,11 @@ class Platform:
         return platform
 
     def sandbox_line(self) -> str | None:
-        """What the instance sandbox does on this host, in one line (None: nothing forks)."""
-        if self.sandbox is None or not self.zygotes:
+        """What the instance sandbox does on this host, in one line."""
+        if self.sandbox is None:
             return None
         reports = [z.ready.get("namespaces") for z in self.zygotes]
-        line = self.sandbox.describe(all(reports) if self.sandbox.enabled else None)
+        line = self.sandbox.describe(all(reports) if reports and self.sandbox.enabled else None)
         problems = sorted(
             {str(p) for z in self.zygotes if (p := z.ready.get("namespaces_problem"))}
         )

@@ -75,6 +75,8 @@ class Sandbox:
             parts.append("namespaces unavailable here (instances see the host's processes)")
         elif namespaces:
             parts.append("own PID/mount/IPC namespaces, read-only files, private size-limited /tmp")
+        else:  # no zygote probed them: each spawned or Runtime API instance does
+            parts.append("namespaces where each instance finds them (it says so in its log)")
         parts.append(
             "memory limit by cgroup v1"
             if self.memory_cgroup
