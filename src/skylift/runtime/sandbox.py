@@ -51,9 +51,7 @@ def cgroup_folder(base: str, pid: int) -> str:
     return os.path.join(base, f"instance-{pid}")
 
 
-def enter(
-    settings: dict[str, Any] | None, memory_mb: int, keep: list[int], tmp_mb: int = 512
-) -> None:
+def enter(settings: dict[str, Any] | None, memory_mb: int, keep: list[int], tmp_mb: int) -> None:
     """Make this new worker a sandboxed instance; returns in H, never in W.
 
     `keep` are the fds H needs and W must let go (its channel and log), so that when H
