@@ -3,8 +3,8 @@
 Rounds alternate the sandbox on and off in one process, so both see the same machine.
 Cold start: a new instance from the zygote to its first answer (fork, sandbox, first
 invocation). Warm: one more invocation on a warm instance. Memory: the proportional set
-size of a warm instance's processes (with the sandbox: the waiting parent and the
-serving process).
+size of a warm instance's processes (with the sandbox: the waiting parent, the
+namespace's PID 1 and the serving process).
 
     python bench/sandbox_bench.py --out docs/benchmarks.md
 """
@@ -106,6 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as directory:
         app = Path(directory)
         (app / "app.py").write_text(APP)
@@ -125,7 +126,8 @@ def main() -> None:
             "## Sandbox: what an instance's sandbox costs",
             "",
             f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} "
-            "cores. Command: `make bench` (`python bench/sandbox_bench.py`): "
+            f"cores (load average {load:.1f} at the start). Command: `make bench` "
+            "(`python bench/sandbox_bench.py`): "
             f"{ROUNDS} alternating rounds of {COLD} cold starts (zygote fork to first "
             f"answer) and {WARM} warm invocations each, sandbox on and off. Memory is the "
             "private memory (USS) of a new instance's processes after its first answer.",
