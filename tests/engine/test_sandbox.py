@@ -49,6 +49,13 @@ APP = f"""
             seen["code"] = "written"
         except OSError as exc:
             seen["code"] = type(exc).__name__
+        import ctypes
+        seen["init_trace"] = ctypes.CDLL(None).ptrace(16, 1, 0, 0)  # PTRACE_ATTACH to PID 1
+        try:  # PID 1 shares the memory of the sandbox's parent, outside: not readable
+            open("/proc/1/mem", "rb").close()
+            seen["init_mem"] = "opened"
+        except OSError as exc:
+            seen["init_mem"] = type(exc).__name__
         try:  # PID 1's root is the host's file system: it must not open
             seen["init_root"] = len(os.listdir("/proc/1/root" + os.path.dirname(event["state"])))
         except OSError as exc:
@@ -207,7 +214,8 @@ def test_an_instance_sees_only_itself_and_cannot_touch_the_server(server):
     # PID 1 is the sandbox's init; the serving process comes second, its parent outside.
     assert seen["pid"] == 2 and seen["ppid"] == 0
     assert seen["procs"] == ["1", "2"]
-    assert seen["init_root"] == "PermissionError"
+    assert seen["init_root"] == seen["init_mem"] == "PermissionError"
+    assert seen["init_trace"] == -1
     assert seen["kill"] == "ProcessLookupError"  # the server's pid names nothing in there
     assert seen["state"] == "FileNotFoundError"  # .skylift/ is hidden
     assert seen["code"] == "OSError"  # read-only

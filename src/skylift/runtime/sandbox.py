@@ -2,16 +2,17 @@
 
 A forked worker W calls `enter`. W joins the instance's memory and pids cgroups (the
 supervisor made a folder for the server; W makes its own below it), then unshares a
-user, PID and IPC namespace and forks twice: first the namespace's PID 1, a process that
-only reaps orphans (`sandbox_init`), then H, the process that serves invocations (PID
-2), which takes a mount namespace of its own. H sees only its namespace's processes in
-`/proc`, cannot name (so cannot signal) any process outside, and when the instance ends
-the kernel kills everything it started, whatever `setsid` or double fork it did. In H's
-mount namespace the whole file system is read-only, `/tmp` is a tmpfs of the function's
-EphemeralStorage size, `/proc` is its own, and the server's state and the host's secrets
-are hidden (`sandbox_mounts`). W only waits for H, ends the namespace, and exits as H
-did, so the zygote's reaping and killing work unchanged (killing W kills H and PID 1:
-parent-death signal).
+user, PID and IPC namespace and starts two processes: first the namespace's PID 1, which
+only reaps orphans (`sandbox_init`: a clone sharing W's memory), then, by fork, H, the
+process that serves invocations (PID 2), which takes a mount namespace of its own. H sees
+only its namespace's processes in `/proc`, cannot name (so cannot signal) any process
+outside, and when the instance ends the kernel kills everything it started, whatever
+`setsid` or double fork it did. In H's mount namespace the whole file system is
+read-only, `/tmp` is a tmpfs of the function's EphemeralStorage size, `/proc` is its own,
+and the server's state and the host's secrets are hidden (`sandbox_mounts`). W only
+waits for H, ends the namespace, and exits as H did, so the zygote's reaping and killing
+work unchanged (killing W's process group kills all three; killing W alone kills H by
+its parent-death signal, and PID 1 through the zygote, their subreaper).
 
 Settings come from the supervisor (`engine/sandboxing.py`) in the zygote's setup.
 """
@@ -29,6 +30,7 @@ from skylift.runtime.sandbox_mounts import (
     MS_NOEXEC,
     MS_NOSUID,
     PR_SET_CHILD_SUBREAPER,
+    PR_SET_DUMPABLE,
     PR_SET_PDEATHSIG,
     instance_mounts,
     libc,
@@ -64,11 +66,12 @@ def enter(settings: dict[str, Any] | None, memory_mb: int, keep: list[int], tmp_
         return
     namespaces(os.getuid(), os.getgid())
     alive_r, alive_w = os.pipe()
-    init = sandbox_init.start(alive_r, alive_w)
+    init = sandbox_init.start()
     child = os.fork()
     if child:
         _wait_as_parent(child, init, alive_r, keep)
     os.close(alive_w)
+    prctl(PR_SET_DUMPABLE, 1, "prctl dumpable")  # W is not (it shares PID 1's memory)
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "prctl pdeathsig")
     os.set_blocking(alive_r, False)
     try:
@@ -91,6 +94,7 @@ def probe() -> str | None:
         os.close(read)
         try:
             namespaces(os.getuid(), os.getgid())
+            init = sandbox_init.start()
             child = os.fork()
             if child == 0:
                 try:
@@ -104,6 +108,7 @@ def probe() -> str | None:
                     os._exit(1)
                 os._exit(0)
             _, status = os.waitpid(child, 0)
+            os.kill(init, signal.SIGKILL)
             os._exit(os.waitstatus_to_exitcode(status))
         except OSError as exc:
             os.write(write, str(exc).encode())
