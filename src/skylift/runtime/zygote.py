@@ -17,6 +17,7 @@ imported) and may carry "overrides" (`--env-vars`, per function).
 from __future__ import annotations
 
 import array
+import gc
 import importlib
 import os
 import selectors
@@ -149,6 +150,9 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
     log_fd = os.memfd_create(f"skylift-{spec.name}", os.MFD_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
+    # What the zygote holds is the workers' to share: a collection in a worker must not
+    # write to it (each write copies a page into the worker). O(1).
+    gc.freeze()
     forked_at = time.monotonic()
     pid = os.fork()
     if pid == 0:  # the worker
