@@ -53,7 +53,9 @@ def main() -> None:
     os.set_inheritable(channel.fileno(), False)
     os.set_inheritable(log_fd, False)
     spec = FunctionSpec.from_dict(setup["spec"])
-    prepare(setup)
+    problem = prepare(setup)
+    if problem is not None:  # the supervisor's start line cannot know: say it here
+        print(f"[skylift] no namespaces for this instance: {problem}", file=sys.stderr)
     # Before any thread (a user namespace needs a single-threaded process) and any import.
     sandbox.enter(zygote.SANDBOX, spec.memory, [channel.fileno(), log_fd], spec.ephemeral_storage)
     threading.Thread(
