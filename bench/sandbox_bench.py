@@ -3,8 +3,8 @@
 Rounds alternate the sandbox on and off in one process, so both see the same machine.
 Cold start: a new instance from the zygote to its first answer (fork, sandbox, first
 invocation). Warm: one more invocation on a warm instance. Memory: the proportional set
-size of a warm instance's processes (with the sandbox: the waiting parent and the
-serving process).
+size of a warm instance's processes (with the sandbox: the waiting parent, the
+namespace's PID 1 and the serving process).
 
     python bench/sandbox_bench.py --out docs/benchmarks.md
 """
@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import os
+import platform
 import statistics
 import tempfile
 import time
@@ -42,9 +44,10 @@ WARM = 400
 
 def pss_kib(pid: int) -> int:
     """Private memory (USS: pages no other process maps) of `pid` and its children (the
-    sandbox's serving process is W's child): what one more instance costs the host. PSS
-    would also charge each process a share of the zygote's pages, and the sandbox's
-    waiting parent would take its share of those without adding any memory."""
+    sandbox's serving process and PID 1 are W's children): what one more instance costs
+    the host. PSS would also charge each process a share of the zygote's pages, and the
+    sandbox's waiting parent would take its share of those without adding any memory.
+    PID 1 shares W's memory (one address space, two processes): counted once."""
     total = 0
     pids = [pid]
     try:
@@ -52,7 +55,11 @@ def pss_kib(pid: int) -> int:
             pids += [int(p) for p in f.read().split()]
     except OSError:
         pass
+    counted: list[int] = []
     for each in pids:
+        if any(_same_memory(each, other) for other in counted):
+            continue
+        counted.append(each)
         try:
             with open(f"/proc/{each}/smaps_rollup") as f:
                 for line in f:
@@ -61,6 +68,16 @@ def pss_kib(pid: int) -> int:
         except OSError:
             pass
     return total
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+SYS_KCMP = {"x86_64": 312, "aarch64": 272}.get(platform.machine(), -1)
+KCMP_VM = 1
+
+
+def _same_memory(a: int, b: int) -> bool:
+    """Whether processes `a` and `b` share one address space (kcmp(2))."""
+    return bool(_libc.syscall(SYS_KCMP, a, b, KCMP_VM, 0, 0) == 0)
 
 
 async def measure(app: Path, sandbox: bool) -> dict[str, list[float]]:
@@ -106,6 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as directory:
         app = Path(directory)
         (app / "app.py").write_text(APP)
@@ -125,7 +143,8 @@ def main() -> None:
             "## Sandbox: what an instance's sandbox costs",
             "",
             f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} "
-            "cores. Command: `make bench` (`python bench/sandbox_bench.py`): "
+            f"cores (load average {load:.1f} at the start). Command: `make bench` "
+            "(`python bench/sandbox_bench.py`): "
             f"{ROUNDS} alternating rounds of {COLD} cold starts (zygote fork to first "
             f"answer) and {WARM} warm invocations each, sandbox on and off. Memory is the "
             "private memory (USS) of a new instance's processes after its first answer.",

@@ -17,6 +17,8 @@ def handler(event, context):
         ({"timeout": 0}, "timeout 0 is out of range: use 1 to 900 seconds"),
         ({"timeout": 901}, "timeout 901 is out of range"),
         ({"memory": 64}, "memory 64 MB is out of range: use 128 to 10240"),
+        ({"ephemeral_storage": 256}, "ephemeral_storage (MB of /tmp) must be 512 to 10240"),
+        ({"ephemeral_storage": 10241}, "ephemeral_storage (MB of /tmp) must be 512 to 10240"),
         ({"environment": {"AWS_REGION": "x"}}, "AWS_REGION is reserved by Lambda"),
         ({"environment": {"1BAD": "x"}}, "environment variable name '1BAD' is invalid"),
         ({"environment": {"N": 1}}, "environment variable N must be a string"),

@@ -300,6 +300,21 @@ def test_reserved_concurrency_becomes_max_concurrency(tmp_path: Path) -> None:
     assert only(load(tmp_path, template)).max_concurrency == 4
 
 
+def test_ephemeral_storage_sizes_tmp_from_globals_or_the_function(tmp_path: Path) -> None:
+    template = {
+        "Globals": {"Function": {"EphemeralStorage": {"Size": 2048}}},
+        "Resources": {
+            "Sized": function(EphemeralStorage={"Size": "10240"}),  # a parameter's text
+            "Inherits": function(),
+        },
+    }
+    specs = {spec.name: spec for spec in load(tmp_path, template)}
+
+    assert specs["Sized"].ephemeral_storage == 10240
+    assert specs["Inherits"].ephemeral_storage == 2048
+    assert only(load(tmp_path, {"Resources": {"Plain": function()}})).ephemeral_storage == 512
+
+
 def test_parameters_feed_numeric_properties(tmp_path: Path) -> None:
     template = {
         "Parameters": {"Seconds": {"Type": "Number", "Default": 42}},
@@ -385,6 +400,14 @@ DECLARATION_ERRORS = {
     "zero reserved concurrency": (
         function(ReservedConcurrentExecutions=0),
         ["ReservedConcurrentExecutions 0", "set it to 1 or more"],
+    ),
+    "ephemeral storage too small": (
+        function(EphemeralStorage={"Size": 256}),
+        ["EphemeralStorage needs Size", "512 to 10240", "got 256"],
+    ),
+    "ephemeral storage without Size": (
+        function(EphemeralStorage=1024),
+        ["EphemeralStorage needs Size", "got None"],
     ),
     "missing CodeUri directory": (
         function(CodeUri="build/hello"),

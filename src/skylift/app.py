@@ -30,6 +30,7 @@ from skylift.log_config import LogConfig
 from skylift.spec import (
     DEFAULT_MEMORY,
     DEFAULT_TIMEOUT,
+    DEFAULT_TMP,
     FunctionSpec,
     HttpRoute,
     PayloadVersion,
@@ -65,6 +66,7 @@ class FunctionOptions(TriggerOptions, total=False):
     min_instances: int  # instances kept warm (provisioned concurrency)
     idle_timeout: float | None  # seconds an idle instance stays warm (None: the server's)
     spawn: bool  # a fresh interpreter per instance instead of a fork of the app's zygote
+    ephemeral_storage: int  # MB of /tmp (Lambda's EphemeralStorage), 512 to 10240
 
 
 _SETTINGS = (
@@ -79,6 +81,7 @@ _SETTINGS = (
     "spawn",
     "log_format",
     "log_level",
+    "ephemeral_storage",
 )
 
 
@@ -370,6 +373,7 @@ class App:
                 idle_timeout=explicit.get("idle_timeout"),
                 spawn=explicit.get("spawn", False),
                 log_config=LogConfig(explicit.get("log_format", "Text"), explicit.get("log_level")),
+                ephemeral_storage=explicit.get("ephemeral_storage", DEFAULT_TMP),
             )
             validate_function(spec)
             declared = self._functions[fname] = _Declared(spec, fn, explicit)

@@ -32,7 +32,7 @@ from skylift.sam_async import async_config
 from skylift.sam_events import read_events
 from skylift.sam_logging import logging_config
 from skylift.sam_resources import TemplateResources, function_physical, warn_stand_ins
-from skylift.sam_scaling import provisioned_concurrency, reserved_concurrency
+from skylift.sam_scaling import ephemeral_storage, provisioned_concurrency, reserved_concurrency
 from skylift.spec import (
     DEFAULT_MEMORY,
     DEFAULT_TIMEOUT,
@@ -325,6 +325,7 @@ class _Function:
             async_config=async_config(self, dict(self.properties)),
             runtime_command=self.bootstrap(base_dir) if provided else (),
             log_config=logging_config(self, dict(self.properties)),
+            ephemeral_storage=ephemeral_storage(self, dict(self.properties)),
         )
 
     def bootstrap(self, base_dir: Path) -> tuple[str, ...]:

@@ -1,11 +1,12 @@
-"""A SAM function's concurrency: `ReservedConcurrentExecutions` (its limit) and
-`ProvisionedConcurrencyConfig` (instances kept warm)."""
+"""A SAM function's concurrency and sizes: `ReservedConcurrentExecutions` (its limit),
+`ProvisionedConcurrencyConfig` (instances kept warm) and `EphemeralStorage` (/tmp)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from skylift.sam_async import Resolving
+from skylift.spec import DEFAULT_TMP, MAX_TMP
 
 
 def reserved_concurrency(function: Resolving, reserved: int | None) -> int | None:
@@ -34,3 +35,19 @@ def provisioned_concurrency(function: Resolving, properties: dict[str, Any]) -> 
             f"number >= 0, got {value!r}"
         )
     return value
+
+
+def ephemeral_storage(function: Resolving, properties: dict[str, Any]) -> int:
+    """EphemeralStorage.Size: MB of /tmp, 512 (the default) to 10,240, as on Lambda."""
+    config = function.resolve(properties.get("EphemeralStorage"), "EphemeralStorage")
+    if config is None:
+        return DEFAULT_TMP
+    size = config.get("Size") if isinstance(config, dict) else None
+    size = function.resolve(size, "EphemeralStorage.Size")
+    if isinstance(size, str) and size.strip().isdigit():
+        size = int(size)  # a parameter's value is text
+    if isinstance(size, bool) or not isinstance(size, int) or not DEFAULT_TMP <= size <= MAX_TMP:
+        raise function.fail(
+            f"EphemeralStorage needs Size: the MB of /tmp, {DEFAULT_TMP} to {MAX_TMP}, got {size!r}"
+        )
+    return size

@@ -27,6 +27,8 @@ CONTROL_PREFIX = "/_skylift/"  # the server's own API; no route may live under i
 MAX_IDLE_TIMEOUT = 86400  # a day: an instance idle longer than that is surely not needed
 DEFAULT_MEMORY = 128
 MIN_MEMORY, MAX_MEMORY = 128, 10240
+# /tmp's size in MB (Lambda's EphemeralStorage): 512 by default, up to 10,240.
+DEFAULT_TMP, MAX_TMP = 512, 10240
 DEFAULT_RUNTIME = "python3.11"
 
 # Lambda refuses these in a function's Environment.Variables; so do we.
@@ -122,6 +124,7 @@ class FunctionSpec:
     # A fresh interpreter per instance (imports the code itself) instead of a fork.
     spawn: bool = False
     log_config: LogConfig = field(default_factory=LogConfig)
+    ephemeral_storage: int = DEFAULT_TMP  # MB of /tmp
     # How a debugger reaches its instances (a run mode, never declared): "pdb" (the
     # instance's stdio is the terminal) or "debugpy:PORT"; see engine/debugging.py.
     debug: str | None = None
@@ -155,6 +158,7 @@ class FunctionSpec:
             "idle_timeout": self.idle_timeout,
             "spawn": self.spawn,
             "log_config": self.log_config.to_dict(),
+            "ephemeral_storage": self.ephemeral_storage,
             "debug": self.debug,
         }
 
@@ -181,6 +185,7 @@ class FunctionSpec:
             idle_timeout=data.get("idle_timeout"),
             spawn=data.get("spawn", False),
             log_config=LogConfig.from_dict(data.get("log_config")),
+            ephemeral_storage=data.get("ephemeral_storage", DEFAULT_TMP),
             debug=data.get("debug"),
         )
 
@@ -226,6 +231,9 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
         raise fail(f"memory must be a whole number of MB, got {spec.memory!r}")
     if not MIN_MEMORY <= spec.memory <= MAX_MEMORY:
         raise fail(f"memory {spec.memory} MB is out of range: use {MIN_MEMORY} to {MAX_MEMORY}")
+    tmp = spec.ephemeral_storage
+    if isinstance(tmp, bool) or not isinstance(tmp, int) or not DEFAULT_TMP <= tmp <= MAX_TMP:
+        raise fail(f"ephemeral_storage (MB of /tmp) must be {DEFAULT_TMP} to {MAX_TMP}: {tmp!r}")
     if spec.max_concurrency is not None and (
         isinstance(spec.max_concurrency, bool)
         or not isinstance(spec.max_concurrency, int)

@@ -26,6 +26,11 @@ import time
 from skylift import App
 
 app = App("update-api")
+INSTANCE = {}  # set by each instance's first invocation (a pid is 2 in every sandbox)
+
+
+def instance_id():
+    return INSTANCE.setdefault("id", os.urandom(8).hex())
 
 
 @app.function(environment={"MODE": "first", "KEEP": "kept"})
@@ -34,7 +39,7 @@ def changeable(event, context):
     return {
         "mode": os.environ.get("MODE"),
         "keep": os.environ.get("KEEP"),
-        "pid": os.getpid(),
+        "instance": instance_id(),
         "memory": context.memory_limit_in_mb,
         "env_memory": os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
     }
@@ -53,7 +58,7 @@ def spawned(event, context):
 
 @app.function(environment={"MODE": "mine"})
 def bystander(event, context):
-    return {"mode": os.environ.get("MODE"), "pid": os.getpid()}
+    return {"mode": os.environ.get("MODE"), "instance": instance_id()}
 
 
 @app.function()
@@ -127,7 +132,7 @@ def test_a_change_reaches_the_next_invocation(lam: Any) -> None:
     assert after["mode"] == "second"
     assert after["keep"] is None  # Variables replace the whole set, as on Lambda
     assert after["memory"] == "512" and after["env_memory"] == "512"
-    assert after["pid"] != before["pid"]  # the idle instance was retired
+    assert after["instance"] != before["instance"]  # the idle instance was retired
     got = lam.get_function_configuration(FunctionName="changeable")
     assert got["Environment"] == {"Variables": {"MODE": "second"}}
     assert got["RevisionId"] == updated["RevisionId"]

@@ -4,11 +4,13 @@ server, the zygote and other functions keep serving. Real `skylift up`, real pro
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import signal
 import textwrap
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +49,20 @@ APP = f"""
             seen["code"] = "written"
         except OSError as exc:
             seen["code"] = type(exc).__name__
+        import ctypes
+        seen["init_trace"] = ctypes.CDLL(None).ptrace(16, 1, 0, 0)  # PTRACE_ATTACH to PID 1
+        try:  # PID 1 shares the memory of the sandbox's parent, outside: not readable
+            open("/proc/1/mem", "rb").close()
+            seen["init_mem"] = "opened"
+        except OSError as exc:
+            seen["init_mem"] = type(exc).__name__
+        try:  # PID 1's root is the host's file system: it must not open
+            seen["init_root"] = len(os.listdir("/proc/1/root" + os.path.dirname(event["state"])))
+        except OSError as exc:
+            seen["init_root"] = type(exc).__name__
         with open("/tmp/mine", "a") as f:
             f.write("x")
+        open("/tmp/mine-" + event.get("mark", "x"), "w").close()
         seen["tmp"] = sorted(os.listdir("/tmp"))
         seen["tmp_size"] = os.path.getsize("/tmp/mine")
         return seen
@@ -118,6 +132,39 @@ APP = f"""
         return [action, os.getpid()]
 
     @app.function()
+    def peek(event, context):
+        return sorted(os.listdir("/tmp"))
+
+    @app.function(memory=1024, ephemeral_storage=600)
+    def fill_tmp(event, context):
+        written = 0
+        try:
+            with open("/tmp/big", "wb") as f:
+                while True:
+                    f.write(bytes(1024 * 1024))
+                    f.flush()
+                    written += 1
+        except OSError as exc:
+            return {{"errno": exc.errno, "written_mb": written}}
+
+    @app.function()
+    def terminate(event, context):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(2)
+        return "survived its own SIGTERM"
+
+    @app.function()
+    def orphans(event, context):
+        # The shell ends at once; its background sleep is orphaned, then ends too.
+        subprocess.run(["sh", "-c", "sleep 0.1 & exit 0"], check=True)
+        time.sleep(0.6)
+        states = {{}}
+        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+            with open(f"/proc/{{pid}}/stat") as f:
+                states[pid] = f.read().rsplit(")", 1)[1].split()[0]
+        return states
+
+    @app.function()
     def innocent(event, context):
         import logging
         print("still logging")
@@ -164,8 +211,11 @@ def test_an_instance_sees_only_itself_and_cannot_touch_the_server(server):
     server_pid = json.loads((app / ".skylift" / "server.json").read_text())["pid"]
     state = str(app / ".skylift" / "queues.db")
     seen, _ = invoke(url, "look", {"victim": server_pid, "state": state})
-    assert seen["pid"] == 1 and seen["ppid"] == 0
-    assert seen["procs"] == ["1"]
+    # PID 1 is the sandbox's init; the serving process comes second, its parent outside.
+    assert seen["pid"] == 2 and seen["ppid"] == 0
+    assert seen["procs"] == ["1", "2"]
+    assert seen["init_root"] == seen["init_mem"] == "PermissionError"
+    assert seen["init_trace"] == -1
     assert seen["kill"] == "ProcessLookupError"  # the server's pid names nothing in there
     assert seen["state"] == "FileNotFoundError"  # .skylift/ is hidden
     assert seen["code"] == "OSError"  # read-only
@@ -183,17 +233,41 @@ def test_tmp_is_private_to_an_instance_and_goes_with_it(server):
     assert "mine" in first["tmp"]
 
 
-def test_an_instances_tmp_is_removed_when_the_server_stops(tmp_path):
-    import glob
-    import tempfile
+def test_tmp_is_not_the_hosts_nor_another_functions(server):
+    url, _, _ = server
+    mark = uuid.uuid4().hex
+    seen, _ = invoke(url, "look", {"victim": 999999, "state": "/nonexistent", "mark": mark})
+    assert f"mine-{mark}" in seen["tmp"]
+    assert not Path(f"/tmp/mine-{mark}").exists()  # nothing of it on the host
+    assert f"mine-{mark}" not in invoke(url, "peek")[0]
 
-    app = write_app(tmp_path / "tmpcheck")
-    with serve(str(app)) as url:
-        pid = json.loads((app / ".skylift" / "server.json").read_text())["pid"]
-        pattern = os.path.join(tempfile.gettempdir(), f"skylift-{pid}-tmp-*")
-        invoke(url, "look", {"victim": 999999, "state": "/nonexistent"})
-        assert len(glob.glob(pattern)) == 1
-    assert glob.glob(pattern) == []
+
+def test_tmp_has_the_functions_ephemeral_storage_size(server):
+    url, _, _ = server
+    seen, _ = invoke(url, "fill_tmp")
+    assert seen["errno"] == errno.ENOSPC  # the handler's own OSError, not a crash
+    assert 590 <= seen["written_mb"] <= 600
+    # The next invocation of that instance finds its full /tmp; another instance its own.
+    lam = boto3.client("lambda", endpoint_url=url, **CLIENT)
+    config = lam.get_function_configuration(FunctionName="fill_tmp")
+    lam.close()
+    assert config["EphemeralStorage"] == {"Size": 600}
+
+
+def test_a_handler_that_signals_itself_ends_as_on_lambda(server):
+    url, _, _ = server
+    answer, _ = invoke(url, "terminate")
+    assert answer["error"]["errorType"] == "Runtime.ExitError", answer
+    assert answer["error"]["errorMessage"].endswith(
+        "Error: Runtime exited with error: signal: terminated"
+    )
+    assert invoke(url, "innocent")[0] == "fine"
+
+
+def test_a_handlers_orphans_are_reaped(server):
+    url, _, _ = server
+    states, _ = invoke(url, "orphans")
+    assert "Z" not in states.values(), states
 
 
 def test_memory_size_is_enforced_and_reported(server):
@@ -240,7 +314,7 @@ def test_a_handler_cannot_undo_its_sandbox(server):
     assert seen["remount"] != 0
     assert seen["state"] == []  # still the empty mount hiding it
     assert seen["code"] == "OSError"
-    assert seen["procs"] == ["1"]
+    assert seen["procs"] == ["1", "2"]
     assert (app / "app.py").read_text() == textwrap.dedent(APP)
 
 
@@ -259,10 +333,10 @@ def test_leaving_the_process_group_does_not_outlive_the_instance(server):
 
 def test_closing_or_replacing_the_standard_streams_breaks_no_later_invocation(server):
     url, _, _ = server
-    assert invoke(url, "streams", {"do": "close_fds"})[0] == ["close_fds", 1]
+    assert invoke(url, "streams", {"do": "close_fds"})[0] == ["close_fds", 2]
     answer, tail = invoke(url, "streams", {"do": "log"})
-    assert answer == ["log", 1] and "still logging" in tail and "still warning" in tail
-    assert invoke(url, "streams", {"do": "replace"})[0] == ["replace", 1]
+    assert answer == ["log", 2] and "still logging" in tail and "still warning" in tail
+    assert invoke(url, "streams", {"do": "replace"})[0] == ["replace", 2]
     answer, tail = invoke(url, "streams", {"do": "log"})
     assert "still logging" in tail and "still warning" in tail
     failed, tail = invoke(url, "streams", {"do": "close_and_fail"})
@@ -275,7 +349,9 @@ def test_closing_or_replacing_the_standard_streams_breaks_no_later_invocation(se
 def test_sandbox_off_says_what_it_turns_off(tmp_path):
     app = write_app(tmp_path / "open")
     log = ServerLog()
+    mark = uuid.uuid4().hex
     with serve(str(app), log=log, options=["--sandbox", "off"]) as url:
-        seen, _ = invoke(url, "look", {"victim": 999999, "state": "/nonexistent"})
+        seen, _ = invoke(url, "look", {"victim": 999999, "state": "/nonexistent", "mark": mark})
+    os.unlink(f"/tmp/mine-{mark}")  # the host's /tmp, without the sandbox
     assert "sandbox off" in log.text and "for debugging" not in seen
     assert seen["pid"] != 1

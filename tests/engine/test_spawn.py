@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -74,9 +75,10 @@ def busy(event, context):
 
 
 def sleep_with_a_child(event):
-    child = subprocess.Popen(["sleep", "300"])
-    with open(event["pidfile"], "w") as f:
-        f.write(f"{os.getpid()} {child.pid}")
+    child = subprocess.Popen(["sleep", event.get("marker", "300")])
+    if "pidfile" in event:
+        with open(event["pidfile"], "w") as f:
+            f.write(f"{os.getpid()} {child.pid}")
     print("going to sleep")
     time.sleep(event.get("seconds", 5))
     return os.getpid()
@@ -243,20 +245,40 @@ def test_an_exit_during_the_import_gives_runtime_exit_error(live, tmp_path):
 
 
 def test_a_busy_instance_does_not_outlive_its_server(tmp_path):
+    # Sandboxed (the default): the instance can write nothing on the host and its pids
+    # are its namespace's, so its child is found by a marker in its command line.
     (tmp_path / "app.py").write_text(APP)
-    pidfile = tmp_path / "pids"
+    marker = "300.4242"
     event = tmp_path / "event.json"
-    event.write_text(json.dumps({"pidfile": str(pidfile), "seconds": 60}))
+    event.write_text(json.dumps({"marker": marker, "seconds": 60}))
     command = [sys.executable, "-m", "skylift.cli", "invoke", "busy", str(tmp_path), "-e", event]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while not pidfile.exists() or len(pidfile.read_text().split()) < 2:
-        assert time.monotonic() < deadline, "the handler never started"
-        time.sleep(0.05)
-    server.kill()  # no clean shutdown: only the closed channel tells the instance
-    server.wait()
-    for pid in pidfile.read_text().split():
-        wait_gone(int(pid))
+    try:
+        deadline = time.monotonic() + 20
+        while not (found := _running_sleep(marker)):
+            assert time.monotonic() < deadline, "the handler never started"
+            time.sleep(0.05)
+        child = found[0]
+        with open(f"/proc/{child}/stat") as f:
+            handler = int(f.read().rsplit(")", 1)[1].split()[1])  # the sleep's parent
+    finally:
+        server.kill()  # no clean shutdown: only the closed channel tells the instance
+        server.wait()
+    for pid in (handler, child):
+        wait_gone(pid)
+
+
+def _running_sleep(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmdline[:2] == [b"sleep", marker.encode()] and _alive(int(entry)):
+                found.append(int(entry))
+    return found
 
 
 def test_a_sam_function_spawns_with_its_environment_set_before_the_import(tmp_path):

@@ -61,6 +61,7 @@ Resources:
       Handler: handlers.api
       CodeUri: src
       MemorySize: 512
+      EphemeralStorage: {Size: 2048}
       ReservedConcurrentExecutions: 20
       AutoPublishAlias: live
       ProvisionedConcurrencyConfig:

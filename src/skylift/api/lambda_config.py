@@ -25,7 +25,6 @@ from typing import Any
 from skylift.spec import FunctionSpec
 
 # What a function gets when its template does not say (as Lambda's CreateFunction).
-EPHEMERAL_STORAGE_MB = 512
 # Lambda's limit on unzipped code: past it, CodeSha256 hashes the file list, not the bytes.
 HASHED_LIMIT = 262_144_000
 ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
@@ -168,7 +167,7 @@ def configuration(
         config["LastUpdateStatus"] = "Successful"
     config["PackageType"] = "Zip"
     config["Architectures"] = [architecture()]
-    config["EphemeralStorage"] = {"Size": EPHEMERAL_STORAGE_MB}
+    config["EphemeralStorage"] = {"Size": spec.ephemeral_storage}
     config["SnapStart"] = {"ApplyOn": "None", "OptimizationStatus": "Off"}
     if not listed:
         config["RuntimeVersionConfig"] = {

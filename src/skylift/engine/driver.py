@@ -44,24 +44,28 @@ class FunctionInstance(Protocol):
 
 
 async def start_instance(
-    spec: FunctionSpec, zygote: Zygote | None, environment: Mapping[str, str] | None = None
+    spec: FunctionSpec,
+    zygote: Zygote | None,
+    environment: Mapping[str, str] | None = None,
+    sandbox: dict[str, Any] | None = None,
 ) -> FunctionInstance:
     """A new instance of `spec`; `zygote` is its app's (or its own), None if it has none.
 
     `environment` is the platform's part of an instance's environment (local credentials
-    and endpoints, `environ.aws_environment`); a forked worker has it from its zygote.
+    and endpoints, `environ.aws_environment`), `sandbox` the sandbox's settings (None:
+    off); a forked worker has both from its zygote.
     """
     if spec.runtime_command:
         from skylift.runtimeapi.instance import RuntimeApiInstance
 
         return await RuntimeApiInstance.start(
-            spec, list(spec.runtime_command), spec.code_dir, environment
+            spec, list(spec.runtime_command), spec.code_dir, environment, sandbox
         )
     if spec.spawn:
         from skylift.engine.spawner import Spawner, load_setup
 
         # The zygote is only asked how it loads the code: it need not even be running.
-        setup = load_setup(spec, zygote.setup if zygote is not None else None, environment)
+        setup = load_setup(spec, zygote.setup if zygote is not None else None, environment, sandbox)
         return await Instance.start(spec, Spawner(spec, setup))
     if zygote is None:
         raise LoadError(f"function {spec.name!r} has no zygote to fork its instances from")

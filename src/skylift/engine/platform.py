@@ -152,16 +152,18 @@ class Platform:
             environment=environment,
         )
         platform.sandbox = jail
+        for pool in platform.pools.values():  # spawned and Runtime API instances enter it too
+            pool.sandbox = jail.settings() if jail is not None else None
         platform.target, platform.overrides = target, overrides
         platform._scaling = asyncio.ensure_future(platform.autoscaler.run())
         return platform
 
     def sandbox_line(self) -> str | None:
-        """What the instance sandbox does on this host, in one line (None: nothing forks)."""
-        if self.sandbox is None or not self.zygotes:
+        """What the instance sandbox does on this host, in one line."""
+        if self.sandbox is None:
             return None
         reports = [z.ready.get("namespaces") for z in self.zygotes]
-        line = self.sandbox.describe(all(reports) if self.sandbox.enabled else None)
+        line = self.sandbox.describe(all(reports) if reports and self.sandbox.enabled else None)
         problems = sorted(
             {str(p) for z in self.zygotes if (p := z.ready.get("namespaces_problem"))}
         )

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from skylift.engine.budget import Budget, room_to_wait
 from skylift.engine.driver import FunctionInstance as Instance
@@ -48,6 +49,7 @@ class Pool:
         self._starting: dict[Zygote | None, int] = {}  # instances starting, by zygote
         self.zygote = zygote
         self.environment = environment  # the platform's part of every instance's
+        self.sandbox: dict[str, Any] | None = None  # the sandbox's settings (None: off)
         self.idle_timeout = spec.idle_timeout or idle_timeout
         self.budget = budget or Budget()
         self.wait = wait
@@ -160,7 +162,9 @@ class Pool:
         # Counted while it starts, so a reload does not close its zygote under the fork.
         self._starting[zygote] = self._starting.get(zygote, 0) + 1
         try:
-            instance = await start_instance(self._start_spec, zygote, self.environment)
+            instance = await start_instance(
+                self._start_spec, zygote, self.environment, self.sandbox
+            )
         finally:
             self._starting[zygote] -= 1
             if not self._starting[zygote]:

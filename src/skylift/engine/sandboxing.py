@@ -41,7 +41,6 @@ class Sandbox:
         self.enabled = enabled
         self.memory_cgroup: str | None = None
         self.pids_cgroup: str | None = None
-        self.tmp_root: str | None = None
         self.hide: list[str] = []
         self.code_dirs = [str(Path(d).resolve()) for d in code_dirs]
         # What must stay visible once /tmp is the instance's own: code, Python, skylift.
@@ -52,10 +51,7 @@ class Sandbox:
         sweep_stale()
         self.memory_cgroup = _make_cgroup("memory", tag)
         self.pids_cgroup = _make_cgroup("pids", tag)
-        self.tmp_root = tempfile.mkdtemp(prefix=f"{tag}-tmp-")
         self.hide = hidden_paths(state_dir, code_dirs)
-        if not self.tmp_root.startswith("/tmp/"):  # (TMPDIR elsewhere) other instances' /tmp
-            self.hide.append(self.tmp_root)
 
     def settings(self) -> dict[str, Any] | None:
         """What workers need to enter the sandbox (None: sandbox off)."""
@@ -66,7 +62,6 @@ class Sandbox:
             "memory_cgroup": self.memory_cgroup,
             "pids_cgroup": self.pids_cgroup,
             "rlimit_memory": self.memory_cgroup is None,
-            "tmp_root": self.tmp_root,
             "hide": self.hide,
             "under_tmp": self.under_tmp,
         }
@@ -79,7 +74,9 @@ class Sandbox:
         if namespaces is False:
             parts.append("namespaces unavailable here (instances see the host's processes)")
         elif namespaces:
-            parts.append("own PID/mount/IPC namespaces, read-only files, private /tmp")
+            parts.append("own PID/mount/IPC namespaces, read-only files, private size-limited /tmp")
+        else:  # no zygote probed them: each spawned or Runtime API instance does
+            parts.append("namespaces where each instance finds them (it says so in its log)")
         parts.append(
             "memory limit by cgroup v1"
             if self.memory_cgroup
@@ -91,13 +88,12 @@ class Sandbox:
         for base in (self.memory_cgroup, self.pids_cgroup):
             if base:
                 remove_cgroup(base)
-        if self.tmp_root:
-            shutil.rmtree(self.tmp_root, ignore_errors=True)
 
 
 def sweep_stale() -> None:
-    """Remove what servers killed before their cleanup left: their /tmp folders and
-    cgroup folders, named after a pid that no longer runs."""
+    """Remove what servers killed before their cleanup left: their cgroup folders (and
+    the /tmp folders of versions before /tmp was a tmpfs), named after a pid that no
+    longer runs."""
     found = [
         (entry.path, entry.name)
         for entry in os.scandir(tempfile.gettempdir())

@@ -4,7 +4,8 @@ A `Spawner` stands where a `Zygote` does for an `Instance` (`fork`, `kill`,
 `exit_status`), so channels, timeouts, crashes and captured output work as for forked
 workers. The process (`skylift.runtime.spawned`) imports the code itself; as with
 `RuntimeApiInstance`, it runs in its own session (its pid is the process group a kill
-takes down) and a pidfd tells when it ends.
+takes down) and a pidfd tells when it ends. With the sandbox on, it enters the same
+sandbox as a forked worker before it imports anything of the app.
 
 The init phase (interpreter start, import, after-fork hooks) happens in `fork`, before
 the first invocation is sent: as on Lambda, it does not count against the function's
@@ -28,6 +29,7 @@ import orjson
 
 from skylift.engine.zygote import Forked
 from skylift.errors import LoadError
+from skylift.runtime import sandbox
 from skylift.runtime.environ import host_environment, offline_environment
 from skylift.runtime.spawned import READY, SETUP_VARIABLE
 from skylift.runtime.zygote import kill_group
@@ -44,15 +46,19 @@ def load_setup(
     spec: FunctionSpec,
     zygote_setup: dict[str, Any] | None,
     environment: Mapping[str, str] | None = None,
+    sandbox: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """How a spawned instance of `spec` loads its code: as its app's zygote does, or
     (a SAM function) by importing its handler module with its environment set first.
-    `environment` is the platform's (credentials, endpoints): see `start_instance`."""
+    `environment` is the platform's (credentials, endpoints), `sandbox` the settings of
+    the sandbox it enters before its import: see `start_instance`."""
     env = dict(offline_environment() if environment is None else environment)
     if zygote_setup is not None and zygote_setup["mode"] == "app":
         keys = ("mode", "code_dir", "module", "attribute")
-        return {**{key: zygote_setup.get(key) for key in keys}, "environment": env}
-    return {"mode": "functions", "code_dir": spec.code_dir, "environment": env}
+        setup = {**{key: zygote_setup.get(key) for key in keys}, "environment": env}
+    else:
+        setup = {"mode": "functions", "code_dir": spec.code_dir, "environment": env}
+    return {**setup, "sandbox": sandbox}
 
 
 class Spawner:
@@ -153,6 +159,7 @@ class Spawner:
         # it, as a sandbox's end would.
         kill_group(process.pid)
         status = describe_exit(process.wait())  # at once: the process has ended
+        status = sandbox.ended(self.setup.get("sandbox"), process.pid, status)
         del _UNREAPED[process.pid]
         exited = self._exits[process.pid]
         if not exited.done():

@@ -20,7 +20,7 @@ import yaml
 from skylift.export.model import AppModel
 from skylift.export.plan import ExportError, File, Plan
 from skylift.export.sam_events import Ids, Template, arn, bucket_resource, events, queue_resource
-from skylift.spec import PROVIDED_RUNTIMES, FunctionSpec
+from skylift.spec import DEFAULT_TMP, PROVIDED_RUNTIMES, FunctionSpec
 from skylift.triggers import AsyncConfig, Destination
 
 TRANSFORM = "AWS::Serverless-2016-10-31"
@@ -84,6 +84,8 @@ class SamExporter:
                 f"{spec.name}: Lambda's Timeout is whole seconds: {spec.timeout} -> "
                 f"{math.ceil(spec.timeout)}"
             )
+        if spec.ephemeral_storage != DEFAULT_TMP:
+            properties["EphemeralStorage"] = {"Size": spec.ephemeral_storage}
         if spec.environment:
             properties["Environment"] = {"Variables": dict(spec.environment)}
         if spec.max_concurrency is not None:

@@ -14,8 +14,11 @@ Everything the import opens (threads, sockets, connections) belongs to this proc
 the reason to spawn rather than fork. `@app.after_fork` hooks run here too, once, before
 the first invocation: in both modes a hook runs once in every new instance.
 
-Once imported it writes `READY` on the channel (the init phase is over: the first
-invocation's timeout starts after it), then runs the same loop as a forked worker.
+With the sandbox on it first enters it (`sandbox.enter`), as a forked worker does: the
+pid the supervisor knows is the waiting parent, the import and the invocations happen in
+the sandboxed process. Once imported it writes `READY` on the channel (the init phase is
+over: the first invocation's timeout starts after it), then runs the same loop as a
+forked worker.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from skylift.runtime import logs
+from skylift.runtime import logs, sandbox, zygote
 from skylift.runtime.environ import apply, shared_environment
 from skylift.runtime.faults import Fault, handler_not_found, import_fault
 from skylift.runtime.worker import Handler, serve
@@ -49,15 +52,19 @@ def main() -> None:
     # The handler's subprocesses inherit fds 1 and 2, never the channel.
     os.set_inheritable(channel.fileno(), False)
     os.set_inheritable(log_fd, False)
+    spec = FunctionSpec.from_dict(setup["spec"])
+    problem = prepare(setup)
+    if problem is not None:  # the supervisor's start line cannot know: say it here
+        print(f"[skylift] no namespaces for this instance: {problem}", file=sys.stderr)
+    if spec.debug == "pdb":
+        log_fd = os.dup(1)  # the terminal: every invocation's output and pdb stay there
+    # Before any thread (a user namespace needs a single-threaded process) and any import.
+    sandbox.enter(zygote.SANDBOX, spec.memory, [channel.fileno(), log_fd], spec.ephemeral_storage)
     threading.Thread(
         target=exit_with_supervisor, args=(channel.fileno(),), name="skylift-watch", daemon=True
     ).start()
-    spec = FunctionSpec.from_dict(setup["spec"])
-    prepare(setup)
-    if spec.debug == "pdb":
-        log_fd = os.dup(1)  # the terminal: every invocation's output and pdb stay there
-    elif spec.debug is not None:
-        attach_debugger(spec.debug)
+    if spec.debug is not None and spec.debug != "pdb":
+        attach_debugger(spec.debug)  # after the sandbox: debugpy starts threads
     try:
         handler = run_after_fork(load(setup, spec))
         sys.stdout.flush()

@@ -17,6 +17,7 @@ imported) and may carry "overrides" (`--env-vars`, per function).
 from __future__ import annotations
 
 import array
+import gc
 import importlib
 import os
 import selectors
@@ -155,6 +156,9 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
     log_fd = os.memfd_create(f"skylift-{spec.name}", os.MFD_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
+    # What the zygote holds is the workers' to share: a collection in a worker must not
+    # write to it (each write copies a page into the worker). O(1).
+    gc.freeze()
     forked_at = time.monotonic()
     pid = os.fork()
     if pid == 0:  # the worker
@@ -168,7 +172,7 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
             os.setpgid(0, 0)
             os.dup2(log_fd, 1)
             os.dup2(log_fd, 2)
-            sandbox.enter(SANDBOX, spec.memory, [theirs.fileno(), log_fd])
+            sandbox.enter(SANDBOX, spec.memory, [theirs.fileno(), log_fd], spec.ephemeral_storage)
             handler = run_after_fork(handler)
             serve(theirs, log_fd, spec, handler, forked_at)
         except SystemExit as exc:  # the handler called sys.exit(): the runtime exits

@@ -15,15 +15,21 @@ Lifecycle, as on Lambda:
   Either way a timeout kills the process group and answers `Sandbox.Timedout`.
 - a process that dies before answering gives `Runtime.ExitError` with its exit status
   in the Go runtime's words ("exit status 3", "signal: killed").
-The process runs in its own session, so a kill takes whatever it started with it.
+The process runs in its own session, so a kill takes whatever it started with it. With
+the sandbox on, `runtime/sandbox_exec.py` starts it inside the sandbox a forked worker
+gets (the pid here is then the sandbox's waiting parent, the runtime is PID 2 inside).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -32,6 +38,7 @@ import orjson
 
 from skylift.engine.instance import InvocationResult, exited, failed_result, timed_out
 from skylift.errors import LoadError
+from skylift.runtime import sandbox, sandbox_exec
 from skylift.runtime.environ import (
     function_arn,
     host_environment,
@@ -74,6 +81,7 @@ class RuntimeApiInstance:
         server: RuntimeApiServer,
         process: subprocess.Popen[bytes],
         output: Output,
+        sandbox: dict[str, Any] | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         self.spec = spec
@@ -86,6 +94,7 @@ class RuntimeApiInstance:
         self._process = process
         self._output = output
         self._job: Job | None = None
+        self._sandbox = sandbox
         self._exited: asyncio.Future[str] = loop.create_future()
         # A pidfd turns readable when the process ends: no SIGCHLD handler, no watcher
         # thread, and the same on uvloop as on asyncio's own loop.
@@ -99,12 +108,13 @@ class RuntimeApiInstance:
         command: list[str],
         cwd: str,
         environment: Mapping[str, str] | None = None,
+        sandbox: dict[str, Any] | None = None,
     ) -> RuntimeApiInstance:
         """Spawn `command` in `cwd` as a new instance of `spec`; its init runs meanwhile.
 
         Its environment is built, never inherited: the host's few pass-through variables,
         `environment` (local credentials and endpoints; by default ones that reach
-        nothing), then Lambda's own.
+        nothing), then Lambda's own. `sandbox`: the sandbox's settings (None: off).
         """
         server = await RuntimeApiServer.start()
         env = host_environment()
@@ -114,7 +124,7 @@ class RuntimeApiInstance:
         read, write = os.pipe()
         try:
             process = subprocess.Popen(
-                command,
+                _sandboxed(command, cwd, spec, sandbox) if sandbox else command,
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -131,7 +141,7 @@ class RuntimeApiInstance:
             ) from None
         finally:
             os.close(write)
-        return cls(spec, server, process, Output(read, asyncio.get_running_loop()))
+        return cls(spec, server, process, Output(read, asyncio.get_running_loop()), sandbox)
 
     async def invoke(
         self,
@@ -199,6 +209,8 @@ class RuntimeApiInstance:
         now = time.monotonic()
         ended = self._server.init_ended_at
         memory = 0 if self._exited.done() else _peak_rss_mb(self.pid)
+        if self._sandbox:  # the pid is the sandbox's waiting parent: ask its cgroup
+            memory = sandbox.peak_memory_mb(self._sandbox, self.pid) or memory
         if outcome.init_error:
             self.kill()  # Lambda discards a sandbox whose init failed
         return InvocationResult(
@@ -227,7 +239,7 @@ class RuntimeApiInstance:
         returncode = self._process.wait()  # returns at once: the process has ended
         self.alive = False
         self._output.drain()
-        self._exited.set_result(describe_exit(returncode))
+        self._exited.set_result(sandbox.ended(self._sandbox, self.pid, describe_exit(returncode)))
 
     async def wait(self) -> str:
         """Wait for the process to end; say how ("exit status 0", "signal: killed").
@@ -250,6 +262,29 @@ class RuntimeApiInstance:
         self.kill()
         self._server.close()
         self._output.close()
+
+
+def _sandboxed(
+    command: list[str], cwd: str, spec: FunctionSpec, settings: dict[str, Any]
+) -> list[str]:
+    """`command`, started inside the sandbox by `runtime/sandbox_exec.py`. Its program is
+    looked up here, so a missing one still fails the start (OSError) rather than the
+    first invocation."""
+    program = command[0]
+    found = os.path.join(cwd, program) if os.sep in program else shutil.which(program) or program
+    if not os.access(found, os.X_OK) or os.path.isdir(found):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    return [
+        sys.executable,
+        "-I",
+        sandbox_exec.__file__,
+        json.dumps(settings),
+        str(spec.memory),
+        str(spec.ephemeral_storage),
+        "--",
+        found,
+        *command[1:],
+    ]
 
 
 def _json(value: dict[str, Any] | None) -> str | None:
