@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -154,7 +155,8 @@ def damage_between_runs(server: Server) -> dict[str, str]:
         command = [sys.executable, "-m", "skylift.cli", "up", str(server.app), "--port", "0"]
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
         said = done.stderr.strip().splitlines()
-        outcome[name] = f"exit {done.returncode}: {said[0] if said else ''}"
+        first = re.sub(r"\S*/(\.skylift/)", r"\1", said[0]) if said else ""
+        outcome[name] = f"exit {done.returncode}: {first}"
     backup.replace(db)
     try:
         server.start()
@@ -202,6 +204,7 @@ def report(result: Result, command: str) -> str:
     lines = [
         "## Fault injection (`make chaos`)",
         "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC. "
         f"`{command}` on {os.cpu_count()} cores: {result.duration:.0f} s of mixed load "
         "(HTTP, SQS sends, async invokes; 3 clients) with faults: "
         + ", ".join(f"{n}x {k}" for k, n in sorted(result.faults.items()) if n)

@@ -161,7 +161,9 @@ class Verifier:
         if signed.presigned:
             query = [(k, v) for k, v in query if k != "X-Amz-Signature"]
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        request = AWSRequest(method=scope["method"], url="http://skylift" + raw_path.decode())
+        request = AWSRequest(
+            method=scope["method"], url="http://skylift" + raw_path.decode("latin-1")
+        )
         request.context["timestamp"] = signed.timestamp
         signer = _Expected(secret, signed, to_sign, query, payload)
         canonical = signer.canonical_request(request)
