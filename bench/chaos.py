@@ -76,6 +76,7 @@ class Result:
     restarts: list[float]
     orphans: int
     damaged_start: dict[str, str]
+    tracebacks: list[str]  # the last line of each traceback in the server's log
 
 
 def run(workdir: Path, duration: float, disk: Path | None, drain: float = 90.0) -> Result:
@@ -139,6 +140,7 @@ def run(workdir: Path, duration: float, disk: Path | None, drain: float = 90.0) 
         restarts=server.restarts,
         orphans=server.orphans,
         damaged_start=damaged,
+        tracebacks=_tracebacks(server.log),
     )
 
 
@@ -164,6 +166,18 @@ def damage_between_runs(server: Server) -> dict[str, str]:
     finally:
         server.stop()
     return outcome
+
+
+def _tracebacks(log: Path) -> list[str]:
+    """What the server's log shows of internal errors: each traceback's last line."""
+    found, inside = [], False
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("Traceback (most recent call last)"):
+            inside = True
+        elif inside and line and not line[0].isspace():
+            found.append(line.strip())
+            inside = False
+    return found
 
 
 def _plan(duration: float, disk: bool) -> list[tuple[float, str]]:
@@ -229,6 +243,8 @@ def report(result: Result, command: str) -> str:
         f"2 s after: {result.orphans}",
         "- queues.db damaged between runs: "
         + "; ".join(f"{k}: {v}" for k, v in result.damaged_start.items()),
+        f"- tracebacks in the server's log: {len(result.tracebacks)}"
+        + "".join(f"; {line}" for line in sorted(set(result.tracebacks))),
     ]
     return "\n".join(lines)
 
