@@ -6,7 +6,7 @@ PIP     = $(PY) -m pip install --quiet --disable-pip-version-check
 APP    ?= examples/make-change
 PORT   ?= 8080
 
-.PHONY: all setup install lint test run bench clean
+.PHONY: all setup install lint test run bench chaos clean
 
 all: lint test
 
@@ -47,6 +47,11 @@ bench: $(VENV)/.installed-bench
 	cd bench && ../$(PY) reload_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) cli_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) observe_cost_bench.py --out ../docs/benchmarks.md
+
+# Fault injection (kill -9 of server, zygote, instances; a full disk; a damaged database)
+# for 3 minutes; the suite runs a 30 s form (tests/chaos). The tmpfs it fills needs root.
+chaos: setup
+	cd bench && ../$(PY) chaos.py --duration 180 --out ../docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

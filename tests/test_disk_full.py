@@ -9,6 +9,7 @@ import errno
 import os
 import subprocess
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from skylift.testing import serve
+from skylift.testing import ServerLog, serve
 
 APP = """
 from skylift import App
@@ -127,3 +128,21 @@ def test_a_full_disk_is_a_503_then_the_server_carries_on(small_disk: Path) -> No
         assert s3.get_object(Bucket="files", Key="after.txt")["Body"].read() == b"new"
         listed = [o["Key"] for o in s3.list_objects_v2(Bucket="files")["Contents"]]
         assert listed == ["after.txt", "before.txt"]
+
+
+def test_invocation_logs_that_cannot_be_written_are_said_once_not_as_tracebacks(
+    small_disk: Path,
+) -> None:
+    (small_disk / "app.py").write_text(textwrap.dedent(APP))
+    log = ServerLog()
+    with serve(str(small_disk), log=log) as url:
+        lam = client("lambda", url)
+        lam.invoke(FunctionName="noop")
+        filler = fill(small_disk)
+        for _ in range(4):  # each one's log is due to be written while the disk is full
+            assert lam.invoke(FunctionName="noop")["StatusCode"] == 200
+            time.sleep(0.5)
+        filler.unlink()
+        time.sleep(0.5)
+    assert "Traceback" not in log.text
+    assert log.text.count("invocation logs are dropped until space is freed") == 1

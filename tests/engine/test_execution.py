@@ -299,3 +299,40 @@ def test_a_start_cancelled_after_the_fork_leaves_no_worker_or_descriptor(probe):
     while os.path.exists(f"/proc/{forked[0]}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{forked[0]}"), "the forked worker was left running"
+
+
+def test_a_zygote_killed_while_it_starts_again_is_started_once_more(probe):
+    """A second kill -9 during the restart's init phase used to leave the function
+    without a zygote for good: every cold start failed "the zygote is not running"."""
+    import signal
+    import threading
+
+    zygote = probe.platform.zygotes[0]
+    os.kill(zygote._proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while not zygote._closed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    dead = zygote._proc.pid if zygote._proc else None
+    outcome: list[object] = []
+
+    def invoke() -> None:
+        try:
+            outcome.append(probe.invoke("inspect"))
+        except Exception as exc:  # the platform's error for a failed cold start
+            outcome.append(exc)
+
+    cold = threading.Thread(target=invoke)
+    cold.start()  # a new instance needs the zygote: it starts again...
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        proc = zygote._proc
+        if proc is not None and proc.pid != dead:
+            os.kill(proc.pid, signal.SIGKILL)  # ...and is killed in its init phase
+            break
+        time.sleep(0.001)
+    cold.join(30)
+    assert outcome and "zygote" in str(getattr(outcome[0], "payload", outcome[0]))
+    time.sleep(1.1)  # a failed restart is tried again after a pause, not at once
+    fresh = probe.invoke("inspect")
+    assert fresh.error is None, fresh.payload
+    assert payload(fresh)["function_name"] == "inspect"

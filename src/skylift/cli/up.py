@@ -76,6 +76,14 @@ if TYPE_CHECKING:
     "control APIs; others are refused. '*' allows any (not advised).",
 )
 @click.option(
+    "--credentials",
+    default=None,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="AWS credentials file ([profile] with aws_access_key_id, aws_secret_access_key): "
+    "every SQS, S3 and Lambda request must carry a SigV4 signature by one of its keys.",
+)
+@click.option(
     "--reload/--no-reload",
     default=True,
     show_default=True,
@@ -124,6 +132,7 @@ def up(
     sandbox: str,
     allow_hosts: tuple[str, ...],
     cors_origins: tuple[str, ...],
+    credentials: str | None,
     reload: bool,
     state_url: str | None,
     debug_function: str | None,
@@ -144,7 +153,7 @@ def up(
     if debug_function is not None:
         debugging = debug_mode(debug_function, debug_port is None, debug_port)
         reload = False  # a reload would start the function afresh, without its debugger
-    guard = _guard(host, allow_hosts, cors_origins)
+    guard = _guard(host, allow_hosts, cors_origins, credentials)
     if state_url is not None:
         from skylift.queues import redis_url
 
@@ -237,22 +246,43 @@ def up(
         pass
 
 
-def _guard(host: str, allow_hosts: tuple[str, ...], cors_origins: tuple[str, ...]) -> Guard:
+def _guard(
+    host: str,
+    allow_hosts: tuple[str, ...],
+    cors_origins: tuple[str, ...],
+    credentials: str | None = None,
+) -> Guard:
     """Who may drive the server. A token guards the control and Lambda APIs whenever
     anyone beyond this machine may reach them: listening beyond loopback, a name given
-    with --allow-host (a reverse proxy in front), or SKYLIFT_TOKEN set."""
+    with --allow-host (a reverse proxy in front), SKYLIFT_TOKEN set, or --credentials
+    (whose keys then sign every AWS API request)."""
     import os
     import secrets
 
+    from skylift.gateway import credentials as credentials_file
     from skylift.gateway.guard import Guard, loopback
 
+    keys = None
+    if credentials is not None:
+        try:
+            keys = credentials_file.load(credentials)
+        except SkyliftError as exc:
+            _fail(str(exc))
     chosen = os.environ.get("SKYLIFT_TOKEN") or None
     exposed = not loopback(host)
-    if not (exposed or allow_hosts or chosen):
+    if not (exposed or allow_hosts or chosen or keys):
         return Guard.build(host, allow_hosts, cors_origins, None)
     token = chosen or secrets.token_urlsafe(24)
     shown = "in SKYLIFT_TOKEN" if chosen else f"{token} (choose one with SKYLIFT_TOKEN)"
-    if exposed:
+    if keys is not None:
+        count = len(keys)
+        click.echo(
+            f"skylift: the SQS, S3 and Lambda APIs need a SigV4 signature by one of the "
+            f"{count} key{'s' * (count != 1)} in {credentials}; the control API needs the token "
+            f"{shown}.",
+            err=True,
+        )
+    elif exposed:
         click.echo(
             f"skylift: warning: listening on {host} exposes this server beyond this machine: "
             "the app's routes and the SQS and S3 APIs to anyone who reaches the port; the "
@@ -266,7 +296,13 @@ def _guard(host: str, allow_hosts: tuple[str, ...], cors_origins: tuple[str, ...
             "`Authorization: Bearer TOKEN` or as the AWS access key id.",
             err=True,
         )
-    return Guard.build(host, allow_hosts, cors_origins, token)
+    if keys is not None and exposed:
+        click.echo(
+            f"skylift: warning: listening on {host}: the app's own routes are open to anyone "
+            "who reaches the port. See docs/security.md.",
+            err=True,
+        )
+    return Guard.build(host, allow_hosts, cors_origins, token, keys)
 
 
 COMMANDS = (up,)

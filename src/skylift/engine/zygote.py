@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from skylift.runtime.wire import MAX_PACKET
 
 logger = logging.getLogger("skylift.zygote")
 INIT_TIMEOUT = 60.0
+RESTART_PAUSE = 1.0  # seconds between attempts to start a dead zygote again, after one failed
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Zygote:
         self._closed = False
         self._stopped = False  # closed on purpose: do not restart
         self._restarting = asyncio.Lock()
+        self._retry_at = 0.0  # after a failed restart: when the next may be tried
 
     async def start(self) -> dict[str, Any]:
         """Spawn the zygote, run the init phase, return its `ready` message."""
@@ -151,19 +154,35 @@ class Zygote:
         self._closed = True
 
     async def fork(self, function: str) -> Forked:
-        """A new warm worker for `function`; restarts the zygote if it died."""
+        """A new warm worker for `function`; restarts the zygote if it died (again after
+        RESTART_PAUSE when a restart itself failed, e.g. killed in its init phase)."""
         if self._closed and not self._stopped:
             async with self._restarting:
                 if self._closed and not self._stopped:
-                    logger.warning("%s: the zygote died; starting it again", self.label)
-                    await self._reset()
-                    await self.start()
+                    await self._restart()
         if self._closed or self._ctl is None:
             raise LoadError(f"{self.label}: the zygote is not running")
         fut: asyncio.Future[Forked] = asyncio.get_running_loop().create_future()
         self._forks.append(fut)
         self._ctl.send(orjson.dumps({"op": "fork", "function": function}))
         return await fut
+
+    async def _restart(self) -> None:
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:
+            raise LoadError(
+                f"{self.label}: the zygote is not running (starting it again failed; "
+                f"next try in {wait:.1f} s)"
+            )
+        logger.warning("%s: the zygote died; starting it again", self.label)
+        await self._reset()
+        try:
+            await self.start()
+        except (LoadError, DeclarationError):
+            # start() closed it as if on purpose: keep it restartable, but not at once.
+            self._stopped = False
+            self._retry_at = time.monotonic() + RESTART_PAUSE
+            raise
 
     def kill(self, pid: int) -> None:
         """Kill worker `pid` and anything it started (its process group)."""

@@ -25,6 +25,7 @@ from skylift.events.http import (
 )
 from skylift.gateway.guard import Guard, refused
 from skylift.gateway.protocol import HEADER_NAMES
+from skylift.gateway.signatures import verified
 from skylift.openapi_served import TemplateDocs
 from skylift.runtime.environ import UNSERVED_PATH
 from skylift.sources.http import Router
@@ -37,6 +38,7 @@ FORMATS: dict[str, ApiGatewayFormat] = {"1.0": RestApiV1(), "2.0": HttpApiV2()}
 V2 = HttpApiV2()
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 _NO_BODY = frozenset({204, 304})
+SIGNED = frozenset({"sqs", "s3", "lambda"})  # the APIs --credentials guards with SigV4
 # What both kinds of API Gateway answer when the function is throttled.
 TOO_MANY_REQUESTS = HttpResponse(
     429, [("Content-Type", "application/json")], b'{"message":"Too Many Requests"}'
@@ -66,6 +68,7 @@ class Gateway:
         self.services = dict(services or {})
         self.guard = guard
         self.docs = docs  # a template app's /openapi.json and /docs, where it has no route
+        self.verifier = guard.verifier() if guard is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,6 +82,16 @@ class Gateway:
                 self.guard, scope, name if service is not None else None, send
             ):
                 return
+            if (
+                service is not None
+                and self.verifier is not None
+                and name in SIGNED
+                and not _bearer(self.guard, scope)
+            ):
+                checked = await verified(self.verifier, name, scope, receive, send)
+                if checked is None:
+                    return
+                receive = checked
             if service is not None:
                 scope["skylift.route"] = "aws:" + name  # for HTTP metrics
                 await service(scope, receive, send)
@@ -197,6 +210,13 @@ def aws_service(scope: Scope) -> str:
     # Prometheus' default path: skylift's metrics, unless the app has a route there (the
     # server registers "metrics_root" only then), so a route can always have it.
     return "metrics_root" if path == "/metrics" else ""
+
+
+def _bearer(guard: Guard | None, scope: Scope) -> bool:
+    if guard is None:
+        return False
+    found = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+    return guard.bearer(found)
 
 
 def _forwarded(headers: list[tuple[str, str]], source_ip: str, port: int) -> list[tuple[str, str]]:

@@ -11,6 +11,8 @@ and, beyond loopback, a token for the control and Lambda APIs.
   and the CLI send no `Origin`; the app's own routes keep their own CORS behaviour.
 - **Token**: when the server listens beyond loopback, the control API and the Lambda API
   need it, as `Authorization: Bearer TOKEN` or as the access key id of a SigV4 request.
+- **Signatures** (`--credentials FILE`): every SQS, S3 and Lambda request must be signed
+  with one of the file's keys (verified in `signatures.py`); a bearer token still opens them.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import hmac
 import ipaddress
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import orjson
 
 from skylift.asgi_types import Scope, Send
+from skylift.gateway.sigv4 import Verifier
 
 logger = logging.getLogger("skylift.guard")
 
@@ -55,6 +58,8 @@ class Guard:
     any_ip: bool  # listening on every address: any IP literal reaches it legitimately
     origins: frozenset[str]  # cross-origin callers allowed by --cors-origin ("*": any)
     token: str | None  # required by the control and Lambda APIs, when set
+    # --credentials: the keys (id -> secret) whose SigV4 signatures open the AWS APIs
+    keys: Mapping[str, str] | None = None
 
     @classmethod
     def build(
@@ -63,6 +68,7 @@ class Guard:
         allow_hosts: Iterable[str] = (),
         cors_origins: Iterable[str] = (),
         token: str | None = None,
+        keys: Mapping[str, str] | None = None,
     ) -> Guard:
         names = {*LOOPBACK, *(h.lower().rstrip(".") for h in allow_hosts)}
         if listen not in WILDCARDS:
@@ -72,6 +78,7 @@ class Guard:
             listen in WILDCARDS,
             frozenset(o.rstrip("/") for o in cors_origins),
             token,
+            keys,
         )
 
     def host_allowed(self, host: bytes | None) -> bool:
@@ -113,6 +120,30 @@ class Guard:
             return None
         digest = hmac.digest(self.token.encode(), b"skylift functions", hashlib.sha256)
         return "ASIASKYLIFT" + digest.hex()[:16].upper()
+
+    @property
+    def functions_secret(self) -> str | None:
+        """The secret that goes with `functions_key` when signatures are verified."""
+        if self.token is None or self.keys is None:
+            return None
+        return hmac.digest(self.token.encode(), b"skylift functions secret", hashlib.sha256).hex()
+
+    def verifier(self) -> Verifier | None:
+        """What checks SigV4 signatures (--credentials): the file's keys, the functions'
+        derived key, and the token as a key whose secret is itself."""
+        if self.keys is None:
+            return None
+        keys = dict(self.keys)
+        if self.token is not None and self.functions_key and self.functions_secret:
+            keys[self.functions_key] = self.functions_secret
+            keys[self.token] = self.token
+        return Verifier(keys)
+
+    def bearer(self, authorization: bytes | None) -> bool:
+        """Whether the request carries the server's token as a bearer token."""
+        if self.token is None or not authorization or authorization[:7].lower() != b"bearer ":
+            return False
+        return hmac.compare_digest(authorization[7:].strip(), self.token.encode())
 
     def authorized(self, authorization: bytes | None, service: str = "control") -> bool:
         if self.token is None:
@@ -170,8 +201,10 @@ async def refused(guard: Guard, scope: Scope, service: str | None, send: Send) -
         return True
     path: str = scope["path"]
     open_to_probes = path in OPEN_PATHS or path.startswith(OPEN_PREFIX)  # no token there
+    signed = guard.keys is not None and service == "lambda"  # signatures checked next
     if (
         service in ("control", "lambda")
+        and not signed
         and not open_to_probes
         and not guard.authorized(headers.get(b"authorization"), service)
     ):

@@ -114,6 +114,8 @@ async def serve(
     environment = aws_environment(url)
     if guard.functions_key is not None:  # the server's own functions may call its Lambda API
         environment["AWS_ACCESS_KEY_ID"] = guard.functions_key
+    if guard.functions_secret is not None:  # ...signed with a secret only they hold
+        environment["AWS_SECRET_ACCESS_KEY"] = guard.functions_secret
     try:
         platform = await Platform.start(
             target,

@@ -22,6 +22,7 @@ from pathlib import Path
 import orjson
 
 from skylift.engine.instance import InvocationResult
+from skylift.errors import is_disk_full
 from skylift.observe import logs_layout as layout
 from skylift.spec import FunctionSpec
 
@@ -65,6 +66,7 @@ class LogStore:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_sweep = 0.0
+        self._disk_full_noted = -1e9  # when a full disk was last said (once a minute)
 
     def __call__(
         self, spec: FunctionSpec, result: InvocationResult, instance: object | None = None
@@ -111,7 +113,17 @@ class LogStore:
                 self.flush()
                 if time.monotonic() - self._last_sweep > 30:
                     self.sweep()
-            except Exception:  # a full disk must not end logging for good
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    logger.exception("writing logs under %s failed", self.directory)
+                elif time.monotonic() - self._disk_full_noted > 60:  # said once a minute
+                    self._disk_full_noted = time.monotonic()
+                    logger.warning(
+                        "writing logs under %s failed: no space is left on its disk; "
+                        "invocation logs are dropped until space is freed",
+                        self.directory,
+                    )
+            except Exception:  # nothing must end logging for good
                 logger.exception("writing logs under %s failed", self.directory)
 
     def flush(self) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from skylift.engine.instance import InvocationResult
 from skylift.engine.invoker import Invoker
-from skylift.errors import SkyliftError, Throttled
+from skylift.errors import OutOfSpace, SkyliftError, Throttled
 from skylift.events.invocation_record import (
     EVENT_AGE_EXCEEDED,
     RETRIES_EXHAUSTED,
@@ -170,6 +170,13 @@ class AsyncInvocations:
     async def _handle_logged(self, function: str, message: Stored) -> None:
         try:
             await self._handle(function, message)
+        except OutOfSpace as exc:  # said in one line: the store says which disk, once a minute
+            logger.warning(
+                "async invocation of %s could not be completed (%s); the event runs again "
+                "after its visibility timeout",
+                function,
+                exc,
+            )
         except Exception:  # the event returns after its visibility timeout and runs again
             logger.exception("async invocation of %s could not be completed", function)
 
