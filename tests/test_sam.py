@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from skylift import cfn_yaml
 from skylift.errors import DeclarationError, LoadError
-from skylift.sam import load_template
+from skylift.sam import cfn_yaml, load_template
 from skylift.spec import FunctionSpec, HttpRoute
 
 HANDLER_CODE = "def handler(event, context):\n    return {}\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from skylift.sam_async import Resolving
+from skylift.sam.async_config import Resolving
 
 
 def reserved_concurrency(function: Resolving, reserved: int | None) -> int | None:

@@ -3,8 +3,8 @@
 Only what changes how a function runs is read: `AWS::Serverless::Function` resources
 (with `Globals.Function` merged in as SAM merges it), their Handler, CodeUri, Runtime,
 Timeout, MemorySize, Environment, ReservedConcurrentExecutions, FunctionName and events
-(see `sam_events`), plus the `AWS::SQS::Queue` and `AWS::S3::Bucket` resources skylift
-creates (see `sam_resources`). Intrinsics are resolved the way a deploy with every
+(see `events`), plus the `AWS::SQS::Queue` and `AWS::S3::Bucket` resources skylift
+creates (see `resources`). Intrinsics are resolved the way a deploy with every
 parameter at its Default would resolve them, in the region of the environment
 (AWS_REGION); `!GetAtt` of a resource skylift does not create gets a stand-in value and
 a warning, and what only a real deploy knows (`!ImportValue`, ...) is an error naming
@@ -23,16 +23,16 @@ from typing import Any
 
 import yaml
 
-from skylift import cfn_yaml
-from skylift.cfn_yaml import NO_VALUE, Physical, Resolver, Unresolvable, is_intrinsic, kind
 from skylift.errors import DeclarationError, LoadError
 from skylift.loader import TEMPLATE_NAMES
 from skylift.runtime import environ
-from skylift.sam_async import async_config
-from skylift.sam_events import read_events
-from skylift.sam_logging import logging_config
-from skylift.sam_resources import TemplateResources, function_physical, warn_stand_ins
-from skylift.sam_scaling import provisioned_concurrency, reserved_concurrency
+from skylift.sam import cfn_yaml
+from skylift.sam.async_config import async_config
+from skylift.sam.cfn_yaml import NO_VALUE, Physical, Resolver, Unresolvable, is_intrinsic, kind
+from skylift.sam.events import read_events
+from skylift.sam.log_config import logging_config
+from skylift.sam.resources import TemplateResources, function_physical, warn_stand_ins
+from skylift.sam.scaling import provisioned_concurrency, reserved_concurrency
 from skylift.spec import (
     DEFAULT_MEMORY,
     DEFAULT_TIMEOUT,

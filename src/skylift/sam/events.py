@@ -13,9 +13,9 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from skylift.cfn_yaml import kind
 from skylift.errors import DeclarationError
-from skylift.sam_resources import queue_name_of
+from skylift.sam.cfn_yaml import kind
+from skylift.sam.resources import queue_name_of
 from skylift.schedules.expressions import ScheduleError, parse_schedule
 from skylift.spec import HttpRoute, PayloadVersion
 from skylift.triggers import QueueTrigger, ScheduleTrigger, UploadTrigger
