@@ -268,7 +268,6 @@ def test_env_vars_resolve_refs_subs_and_conditions(
     [
         ({"Fn::GetAtt": ["Nowhere", "Arn"]}, "Fn::GetAtt Nowhere.Arn names no resource"),
         ({"Fn::Sub": "${Nowhere.Arn}"}, "Fn::GetAtt Nowhere.Arn names no resource"),
-        ({"Ref": "NoDefault"}, "parameter NoDefault has no Default"),
         ({"Ref": "Nowhere"}, "Ref Nowhere names no parameter"),
         ({"Fn::ImportValue": "shared"}, "Fn::ImportValue can only be evaluated by AWS"),
     ],
@@ -277,7 +276,6 @@ def test_unresolvable_env_var_names_function_and_variable(
     tmp_path: Path, value: Any, reason: str
 ) -> None:
     template = {
-        "Parameters": {"NoDefault": {"Type": "String"}},
         "Resources": {
             "Queue": {"Type": "AWS::SQS::Queue"},
             "Hello": function(Environment={"Variables": {"QUEUE_ARN": value}}),

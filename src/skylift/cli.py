@@ -9,7 +9,14 @@ from typing import NoReturn
 import click
 import orjson
 
-from skylift.cli_common import ENV_VARS_HELP, NO_SERVER, _fail, _overrides, _target
+from skylift.cli_common import (
+    ENV_VARS_HELP,
+    NO_SERVER,
+    _fail,
+    _overrides,
+    _target,
+    parameter_overrides_option,
+)
 from skylift.client import DEFAULT_URL
 from skylift.errors import SkyliftError
 
@@ -44,6 +51,7 @@ def main() -> None:
     help="InvocationType Event: store it on the running server (--url), print its request id.",
 )
 @click.option("--env-vars", "env_vars", default=None, metavar="FILE", help=ENV_VARS_HELP)
+@parameter_overrides_option
 def invoke(
     function: str | None,
     app: str | None,
@@ -52,6 +60,7 @@ def invoke(
     url: str | None,
     asynchronous: bool,
     env_vars: str | None,
+    parameter_overrides: tuple[str, ...],
 ) -> None:
     """Invoke FUNCTION once: result JSON on stdout, its log on stderr, exit 1 on error.
 
@@ -67,7 +76,7 @@ def invoke(
         _invoke_remote(url or DEFAULT_URL, function, event or b"{}")
     from skylift.gateway.server import run
 
-    target = _target(app, template)
+    target = _target(app, template, parameter_overrides)
     overrides = _overrides(env_vars)
     failed = False
 
@@ -103,14 +112,17 @@ def invoke(
 @click.argument("app", required=False)
 @click.option("--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template.")
 @click.option("--count", "-n", default=3, show_default=True, help="Fire times to show for each.")
-def schedules(app: str | None, template: str | None, count: int) -> None:
+@parameter_overrides_option
+def schedules(
+    app: str | None, template: str | None, count: int, parameter_overrides: tuple[str, ...]
+) -> None:
     """List APP's schedules and their next fire times (UTC).
 
     Rates count from when `skylift up` starts; here, as if it started now.
     """
     from skylift.gateway.server import run
 
-    target = _target(app, template)
+    target = _target(app, template, parameter_overrides)
 
     async def show() -> None:
         from skylift.engine.platform import Platform

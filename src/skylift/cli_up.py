@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from skylift.cli_common import ENV_VARS_HELP, _fail, _overrides, _target
+from skylift.cli_common import (
+    ENV_VARS_HELP,
+    _fail,
+    _overrides,
+    _target,
+    parameter_overrides_option,
+)
 from skylift.errors import SkyliftError
 
 if TYPE_CHECKING:
@@ -88,6 +94,7 @@ if TYPE_CHECKING:
     metavar="URL",
     help="Keep the queues in this Redis (redis://HOST:PORT/DB), shared with other nodes.",
 )
+@parameter_overrides_option
 def up(
     app: str | None,
     template: str | None,
@@ -105,6 +112,7 @@ def up(
     cors_origins: tuple[str, ...],
     reload: bool,
     state_url: str | None,
+    parameter_overrides: tuple[str, ...],
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -112,7 +120,7 @@ def up(
     from skylift.gateway.server import run, serve
     from skylift.sources.http import Router
 
-    target = _target(app, template)
+    target = _target(app, template, parameter_overrides)
     overrides = _overrides(env_vars)
     guard = _guard(host, allow_hosts, cors_origins)
     if state_url is not None:

@@ -61,7 +61,7 @@ async def load_code(
             return loaded
         from skylift.sam import load
 
-        specs, loaded.resources = load(target.path)
+        specs, loaded.resources = load(target.path, dict(target.parameters))
         loaded.specs = [override(spec, overrides) for spec in specs]
         settings = sandbox([spec.code_dir for spec in loaded.specs])
         # One zygote per function: its environment must be set before its import.

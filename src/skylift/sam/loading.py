@@ -23,6 +23,7 @@ from skylift.errors import DeclarationError, LoadError
 from skylift.runtime import environ
 from skylift.sam.cfn_yaml import Resolver, Unresolvable
 from skylift.sam.function import Function, check_handler_file
+from skylift.sam.parameters import check as check_parameters
 from skylift.sam.resources import TemplateResources
 from skylift.sam.template import find_template, merge, read, section
 from skylift.spec import (
@@ -34,13 +35,20 @@ from skylift.spec import (
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 
 
-def load_template(path: str | os.PathLike[str]) -> list[FunctionSpec]:
+def load_template(
+    path: str | os.PathLike[str], parameters: Mapping[str, str] | None = None
+) -> list[FunctionSpec]:
     """The functions of the SAM template at `path`; see `load`."""
-    return load(path)[0]
+    return load(path, parameters)[0]
 
 
-def load(path: str | os.PathLike[str]) -> tuple[list[FunctionSpec], Resources]:
+def load(
+    path: str | os.PathLike[str], parameters: Mapping[str, str] | None = None
+) -> tuple[list[FunctionSpec], Resources]:
     """Read the SAM template at `path` (or `template.yaml` in a directory).
+
+    `parameters` are the `--parameter-overrides`: a value for each parameter the template
+    declares, over its Default.
 
     Returns the functions' specs and the queues and buckets to create for them:
 
@@ -62,7 +70,9 @@ def load(path: str | os.PathLike[str]) -> tuple[list[FunctionSpec], Resources]:
         )
     global_function = section(doc.get("Globals"), "Globals").get("Function")
     global_properties = section(global_function, "Globals.Function")
-    resolver = Resolver(doc, region=environ.region())
+    overrides = dict(parameters or {})
+    check_parameters(section(doc.get("Parameters"), "Parameters"), overrides)
+    resolver = Resolver(doc, region=environ.region(), overrides=overrides)
     # Queues and buckets first, so a function's `!Ref Queue` or `!GetAtt Queue.Arn` resolves.
     template_resources = TemplateResources(resources, resolver)
 
