@@ -359,13 +359,6 @@ DECLARATION_ERRORS = {
         function(Handler="main.handler"),
         ["Handler 'main.handler' needs module 'main'", "main.py", "fix Handler or CodeUri"],
     ),
-    "unsupported event type": (
-        function(**events(Changes={"Type": "DynamoDB", "Properties": {"Stream": "arn"}})),
-        [
-            "event 'Changes' has type 'DynamoDB', which skylift does not support yet",
-            "supported: Api, HttpApi, SQS, Schedule, S3",
-        ],
-    ),
     "Api event without Method": (
         function(**events(Get={"Type": "Api", "Properties": {"Path": "/"}})),
         ["event 'Get'", "needs Properties.Method", "add it"],
@@ -379,9 +372,9 @@ DECLARATION_ERRORS = {
         ["timeout 901 is out of range", "use 1 to 900 seconds"],
     ),
     "timeout not a number": (function(Timeout="soon"), ["Timeout must be a whole number"]),
-    "zero reserved concurrency": (
-        function(ReservedConcurrentExecutions=0),
-        ["ReservedConcurrentExecutions 0", "set it to 1 or more"],
+    "negative reserved concurrency": (
+        function(ReservedConcurrentExecutions=-1),
+        ["ReservedConcurrentExecutions -1 is negative", "set it to 0 (the function is off)"],
     ),
     "missing CodeUri directory": (
         function(CodeUri="build/hello"),
@@ -454,7 +447,7 @@ def test_duplicate_function_names_are_rejected(tmp_path: Path) -> None:
         ("Description: nothing here\n", ["has no Resources section"]),
         (
             "Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n",
-            ["declares no AWS::Serverless::Function resources"],
+            ["declares no AWS::Serverless::Function (or AWS::Lambda::Function) resources"],
         ),
     ],
     ids=["malformed YAML", "unknown tag", "no Resources", "no functions"],

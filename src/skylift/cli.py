@@ -213,6 +213,7 @@ def _register() -> None:
     for command in (*UP, *COMMANDS, *SCALING, *EXPORT, *LOGS, *BACKUP, *ALERTS, *EVENTS, *INIT):
         main.add_command(command)
     main.add_command(__import__("skylift.cli_load", fromlist=["load"]).load)  # skylift load
+    main.add_command(__import__("skylift.cli_build", fromlist=["build"]).build)  # skylift build
 
 
 _register()

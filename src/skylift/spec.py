@@ -122,6 +122,8 @@ class FunctionSpec:
     # A fresh interpreter per instance (imports the code itself) instead of a fork.
     spawn: bool = False
     log_config: LogConfig = field(default_factory=LogConfig)
+    # Folders imported from after code_dir, in order: installed requirements, layers.
+    python_path: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -152,6 +154,7 @@ class FunctionSpec:
             "idle_timeout": self.idle_timeout,
             "spawn": self.spawn,
             "log_config": self.log_config.to_dict(),
+            "python_path": list(self.python_path),
         }
 
     @classmethod
@@ -177,6 +180,7 @@ class FunctionSpec:
             idle_timeout=data.get("idle_timeout"),
             spawn=data.get("spawn", False),
             log_config=LogConfig.from_dict(data.get("log_config")),
+            python_path=tuple(data.get("python_path", ())),
         )
 
 
@@ -224,10 +228,11 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
     if spec.max_concurrency is not None and (
         isinstance(spec.max_concurrency, bool)
         or not isinstance(spec.max_concurrency, int)
-        or spec.max_concurrency < 1
+        or spec.max_concurrency < 0
     ):
         raise fail(
-            f"max_concurrency must be a whole number >= 1 (or None), got {spec.max_concurrency!r}"
+            "max_concurrency must be a whole number >= 0 (0 turns the function off) or None, "
+            f"got {spec.max_concurrency!r}"
         )
     if (
         isinstance(spec.min_instances, bool)

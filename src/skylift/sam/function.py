@@ -9,17 +9,22 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from skylift.errors import DeclarationError
 from skylift.sam.async_config import async_config
+from skylift.sam.build import install_for
 from skylift.sam.cfn_yaml import NO_VALUE, Physical, Resolver, Unresolvable, is_intrinsic, kind
+from skylift.sam.code import code_dir
+from skylift.sam.context import TemplateContext
 from skylift.sam.events import read_events
+from skylift.sam.layers import python_path
 from skylift.sam.log_config import logging_config
 from skylift.sam.resources import function_physical, warn_stand_ins
 from skylift.sam.scaling import provisioned_concurrency, reserved_concurrency
+from skylift.sam.unhonoured import HONOURED, HONOURED_CFN, IAM, INSTEAD
 from skylift.spec import (
     DEFAULT_MEMORY,
     DEFAULT_TIMEOUT,
@@ -40,7 +45,15 @@ class Function:
     logical_id: str
     properties: Mapping[str, Any]
     resolver: Resolver
-    buckets: Collection[str] = frozenset()  # the names of the template's buckets
+    context: TemplateContext = field(default_factory=lambda: TemplateContext(Path(".")))
+    serverless: bool = True  # AWS::Serverless::Function; False: AWS::Lambda::Function
+
+    @property
+    def buckets(self) -> Collection[str]:
+        return self.context.buckets
+
+    def note(self, where: str, instead: str) -> None:
+        self.context.notes.add(f"function {self.logical_id!r} {where}", instead)
 
     def fail(self, message: str) -> DeclarationError:
         return DeclarationError(message, function=self.logical_id)
@@ -92,17 +105,21 @@ class Function:
     def physical(self) -> Physical:
         return function_physical(self.name(), self.resolver.region)
 
-    def spec(self, base_dir: Path) -> FunctionSpec:
+    def spec(self) -> FunctionSpec:
         if self.string("PackageType") == "Image":
             raise self.fail(
                 "PackageType Image is not supported: skylift runs zip functions; "
                 "set CodeUri to the folder with your code and Runtime to python3.x"
             )
-        if "InlineCode" in self.properties:
-            raise self.fail(
-                "InlineCode is not supported: put the code in a file and point CodeUri "
-                "at its folder"
-            )
+        self.context.notes.properties(
+            f"function {self.logical_id!r}",
+            self.properties,
+            HONOURED if self.serverless else HONOURED_CFN,
+            "ignored",
+            INSTEAD,
+        )
+        if any(key in self.properties for key in IAM):
+            self.context.notes.iam(self.logical_id)
         runtime = self.string("Runtime")
         if runtime is None:
             raise self.fail("Runtime is missing: set Runtime: python3.12 (or in Globals.Function)")
@@ -118,10 +135,15 @@ class Function:
         reserved = reserved_concurrency(self, self.integer("ReservedConcurrentExecutions"))
         timeout, memory = self.integer("Timeout"), self.integer("MemorySize")
         triggers = read_events(self, self.properties.get("Events"))
+        code = code_dir(self, self.properties)
+        own = install_for(f"function {self.logical_id!r}", Path(code), self.context.build_root)
+        if own is not None:
+            self.context.installs.append(own)
+        layers = python_path(self, self.properties.get("Layers"), runtime)
         return FunctionSpec(
             name=self.name(),
             handler=handler or "bootstrap",
-            code_dir=self.code_dir(base_dir),
+            code_dir=code,
             runtime=runtime,
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             memory=DEFAULT_MEMORY if memory is None else memory,
@@ -133,13 +155,14 @@ class Function:
             schedules=tuple(t for t in triggers if isinstance(t, ScheduleTrigger)),
             uploads=tuple(t for t in triggers if isinstance(t, UploadTrigger)),
             async_config=async_config(self, dict(self.properties)),
-            runtime_command=self.bootstrap(base_dir) if provided else (),
+            runtime_command=self.bootstrap(code) if provided else (),
             log_config=logging_config(self, dict(self.properties)),
+            python_path=((str(own.folder),) if own else ()) + layers,
         )
 
-    def bootstrap(self, base_dir: Path) -> tuple[str, ...]:
+    def bootstrap(self, code: str) -> tuple[str, ...]:
         """A provided runtime's command: CodeUri's executable `bootstrap`, as on Lambda."""
-        path = Path(self.code_dir(base_dir)) / "bootstrap"
+        path = Path(code) / "bootstrap"
         if not path.is_file():
             raise self.fail(
                 f"Runtime {self.string('Runtime')} runs CodeUri's bootstrap, but {path} does "
@@ -148,25 +171,6 @@ class Function:
         if not os.access(path, os.X_OK):
             raise self.fail(f"{path} is not executable: chmod +x it")
         return (str(path),)
-
-    def code_dir(self, base_dir: Path) -> str:
-        raw = self.properties.get("CodeUri")
-        if (isinstance(raw, dict) and not is_intrinsic(raw)) or (
-            isinstance(raw, str) and raw.startswith("s3://")
-        ):
-            raise self.fail(
-                f"CodeUri {raw!r} is in S3, but skylift runs code from a local directory: "
-                "set CodeUri to the folder holding your handler, relative to the template"
-            )
-        code_uri = self.string("CodeUri") or "."
-        path = (base_dir / code_uri).resolve()
-        if not path.is_dir():
-            found = "is a file, not a directory" if path.exists() else "does not exist"
-            raise self.fail(
-                f"CodeUri {code_uri!r} ({path}) {found}: set CodeUri to the folder holding "
-                "your handler, relative to the template's directory"
-            )
-        return str(path)
 
     def environment(self) -> dict[str, str]:
         # Resolve level by level, so an unresolvable value is reported with its name.
