@@ -148,3 +148,27 @@ def test_a_sam_build_output_is_not_installed_again(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "pip" not in done.stdout
     assert not (root / ".aws-sam" / "build" / ".skylift-build").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("requirements", "installed by skylift build"),
+        ("layers", ["b", "only a", "b site-packages"]),
+    ],
+)
+def test_skylift_up_builds_first_and_sandboxed_instances_import_it(
+    name: str, body: Any, tmp_path: Path
+) -> None:
+    import httpx
+
+    from skylift.testing import ServerLog, serve
+
+    root, _ = copy(name, tmp_path)
+    log = ServerLog()
+    with serve(str(root), log=log, timeout=90) as url:
+        response = httpx.get(f"{url}/{name}", timeout=30)
+    assert response.status_code == 200, log.text
+    assert response.json() == body
+    if name == "requirements":
+        assert "Successfully installed skylift-sample-dep-1.0" in log.text
