@@ -172,3 +172,11 @@ def test_skylift_up_builds_first_and_sandboxed_instances_import_it(
     assert response.json() == body
     if name == "requirements":
         assert "Successfully installed skylift-sample-dep-1.0" in log.text
+
+
+def test_a_lambda_function_with_code_zipfile_runs_as_index_py(tmp_path: Path) -> None:
+    root, _ = copy("lambda-function", tmp_path)
+    done = skylift("invoke", "ZipFileInline", str(root))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == "zipfile"
+    assert (root / ".skylift-build" / "inline" / "ZipFileInline" / "index.py").is_file()
