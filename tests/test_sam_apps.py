@@ -180,3 +180,26 @@ def test_a_lambda_function_with_code_zipfile_runs_as_index_py(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == "zipfile"
     assert (root / ".skylift-build" / "inline" / "ZipFileInline" / "index.py").is_file()
+
+
+def test_a_changed_requirements_txt_reloads_and_a_failed_install_keeps_serving(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    import httpx
+
+    from skylift.testing import ServerLog, serve
+
+    root, _ = copy("requirements", tmp_path)
+    log = ServerLog()
+    with serve(str(root), log=log, timeout=90) as url:
+        assert httpx.get(f"{url}/requirements").json() == "installed by skylift build"
+        requirements = root / "hello" / "requirements.txt"
+        requirements.write_text("./wheels/skylift_missing_dep-1.0-py3-none-any.whl\n")
+        deadline = time.monotonic() + 60
+        while "does not load; still serving" not in log.text and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "requirements.txt changed but does not load" in log.text, log.text
+        assert "pip could not install" in log.text
+        assert httpx.get(f"{url}/requirements").json() == "installed by skylift build"

@@ -4,6 +4,7 @@ phase, and the specs they report. `Platform.start` loads once; a reload loads ag
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,7 +70,12 @@ async def load_code(
             lambda installs: build.run(installs, echo=lambda line: print(line, file=sys.stderr)),
         )
         loaded.specs = [override(spec, overrides) for spec in specs]
-        settings = sandbox([d for spec in loaded.specs for d in (spec.code_dir, *spec.python_path)])
+        # The template's folder too: its .skylift-build/ (a reload may add a folder there)
+        # and layers stay readable when the app lives under /tmp.
+        home = os.path.dirname(os.path.abspath(target.path))
+        settings = sandbox(
+            [home, *(d for spec in loaded.specs for d in (spec.code_dir, *spec.python_path))]
+        )
         # One zygote per function: its environment must be set before its import.
         for spec in loaded.specs:
             if spec.runtime_command or spec.spawn:
