@@ -22,7 +22,7 @@ def handler(event, context):
         ({"environment": {"AWS_REGION": "x"}}, "AWS_REGION is reserved by Lambda"),
         ({"environment": {"1BAD": "x"}}, "environment variable name '1BAD' is invalid"),
         ({"environment": {"N": 1}}, "environment variable N must be a string"),
-        ({"max_concurrency": 0}, "max_concurrency must be a whole number >= 1"),
+        ({"max_concurrency": -1}, "max_concurrency must be a whole number >= 0"),
         ({"idle_timeout": 0}, "idle_timeout must be a number of seconds from 0 to 86400"),
         ({"idle_timeout": "5"}, "idle_timeout must be a number of seconds"),
         ({"spawn": "yes"}, "spawn must be True or False"),

@@ -325,10 +325,11 @@ def test_getatt_of_a_resource_skylift_does_not_create_is_a_stand_in(
 
     stand_in = "arn:aws:skylift:eu-west-1:123456789012:Table/StreamArn"
     assert only(specs).environment == {"TABLE": "Table", "TABLE_STREAM": stand_in}
-    (record,) = caplog.records
+    record, notes = caplog.records
     assert record.levelno == logging.WARNING
     message = record.getMessage()
     assert message.startswith("function 'Reader': environment variable TABLE_STREAM ")
+    assert "resource 'Table' (AWS::DynamoDB::Table): not created" in notes.getMessage()
     assert "Fn::GetAtt Table.StreamArn" in message
     assert "AWS::DynamoDB::Table" in message
     assert f"stand-in value {stand_in!r}" in message
@@ -401,10 +402,6 @@ ERRORS = {
         "Type: Schedule\n        Properties:\n"
         "          {Schedule: rate(1 day), Enabled: true, State: ENABLED}",
         ["set Enabled or State, not both"],
-    ),
-    "unsupported event type": (
-        "Type: SNS\n        Properties: {Topic: arn}",
-        ["type 'SNS', which skylift does not support yet", "supported: Api, HttpApi, SQS"],
     ),
 }
 

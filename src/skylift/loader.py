@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from skylift.errors import LoadError
@@ -22,9 +23,10 @@ class AppTarget:
 
 @dataclass(frozen=True)
 class TemplateTarget:
-    """An AWS SAM template."""
+    """An AWS SAM template, and the values given for its parameters."""
 
     path: str
+    parameters: tuple[tuple[str, str], ...] = ()
 
 
 Target = AppTarget | TemplateTarget
@@ -54,12 +56,30 @@ def _imports_skylift(path: str) -> bool:
     return False
 
 
-def resolve_target(app: str | None = None, template: str | None = None) -> Target:
+def resolve_target(
+    app: str | None = None,
+    template: str | None = None,
+    parameters: Mapping[str, str] | None = None,
+) -> Target:
     """Where the functions are: a directory, a file, `module:attribute`, or a template.
+
+    `parameters` (a template's `--parameter-overrides`) are refused for an App.
 
     >>> resolve_target("examples/make-change")  # doctest: +SKIP
     AppTarget(code_dir='/…/examples/make-change', module='app', attribute=None)
     """
+    target = _resolve(app, template)
+    if not parameters:
+        return target
+    if isinstance(target, AppTarget):
+        raise LoadError(
+            "--parameter-overrides sets a SAM template's Parameters, but this app is a "
+            f"skylift App ({target.module}.py): drop the option or pass --template"
+        )
+    return TemplateTarget(target.path, tuple(sorted(parameters.items())))
+
+
+def _resolve(app: str | None, template: str | None) -> Target:
     if template is not None:
         if not os.path.isfile(template):
             raise LoadError(f"template {template!r} does not exist: check the --template path")

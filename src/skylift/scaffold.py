@@ -204,7 +204,7 @@ extend-exclude = ["skylift-dist"]
 testpaths = ["tests"]
 """
 
-GITIGNORE = ".venv/\n.skylift/\n__pycache__/\n.pytest_cache/\n.ruff_cache/\n"
+GITIGNORE = ".venv/\n.skylift/\n.skylift-build/\n__pycache__/\n.pytest_cache/\n.ruff_cache/\n"
 
 README = """\
 # {name}

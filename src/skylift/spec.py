@@ -128,6 +128,8 @@ class FunctionSpec:
     # How a debugger reaches its instances (a run mode, never declared): "pdb" (the
     # instance's stdio is the terminal) or "debugpy:PORT"; see engine/debugging.py.
     debug: str | None = None
+    # Folders imported from after code_dir, in order: installed requirements, layers.
+    python_path: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -160,6 +162,7 @@ class FunctionSpec:
             "log_config": self.log_config.to_dict(),
             "ephemeral_storage": self.ephemeral_storage,
             "debug": self.debug,
+            "python_path": list(self.python_path),
         }
 
     @classmethod
@@ -187,6 +190,7 @@ class FunctionSpec:
             log_config=LogConfig.from_dict(data.get("log_config")),
             ephemeral_storage=data.get("ephemeral_storage", DEFAULT_TMP),
             debug=data.get("debug"),
+            python_path=tuple(data.get("python_path", ())),
         )
 
 
@@ -237,10 +241,11 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
     if spec.max_concurrency is not None and (
         isinstance(spec.max_concurrency, bool)
         or not isinstance(spec.max_concurrency, int)
-        or spec.max_concurrency < 1
+        or spec.max_concurrency < 0
     ):
         raise fail(
-            f"max_concurrency must be a whole number >= 1 (or None), got {spec.max_concurrency!r}"
+            "max_concurrency must be a whole number >= 0 (0 turns the function off) or None, "
+            f"got {spec.max_concurrency!r}"
         )
     if (
         isinstance(spec.min_instances, bool)

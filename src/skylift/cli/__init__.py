@@ -28,6 +28,7 @@ LAZY = {
     "load": "skylift.cli.load:load",
     "events": "skylift.cli.events:events",
     "init": "skylift.cli.init:init",
+    "build": "skylift.cli.build:build",
 }
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import click
 
@@ -16,11 +17,24 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def _target(app: str | None, template: str | None) -> Target:
+def _target(app: str | None, template: str | None, overrides: tuple[str, ...] = ()) -> Target:
+    from skylift.sam.parameters import parse_overrides
+
     try:
-        return resolve_target(app, template)
+        return resolve_target(app, template, parse_overrides(overrides))
     except SkyliftError as exc:
         _fail(str(exc))
+
+
+def parameter_overrides_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--parameter-overrides Key=Value ...`, SAM CLI's option, on a command."""
+    return click.option(
+        "--parameter-overrides",
+        "parameter_overrides",
+        multiple=True,
+        metavar="KEY=VALUE ...",
+        help="Values for the SAM template's Parameters, over their Defaults (SAM CLI's syntax).",
+    )(command)
 
 
 def _overrides(path: str | None) -> dict[str, dict[str, str]]:

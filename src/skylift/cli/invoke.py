@@ -9,7 +9,14 @@ from typing import NoReturn
 import click
 import orjson
 
-from skylift.cli.common import ENV_VARS_HELP, NO_SERVER, _fail, _overrides, _target
+from skylift.cli.common import (
+    ENV_VARS_HELP,
+    NO_SERVER,
+    _fail,
+    _overrides,
+    _target,
+    parameter_overrides_option,
+)
 from skylift.errors import SkyliftError
 
 
@@ -47,6 +54,7 @@ from skylift.errors import SkyliftError
     metavar="PORT",
     help="Start the instance under debugpy on 127.0.0.1:PORT and wait for the editor.",
 )
+@parameter_overrides_option
 def invoke(
     function: str | None,
     app: str | None,
@@ -57,6 +65,7 @@ def invoke(
     env_vars: str | None,
     debug: bool,
     debug_port: int | None,
+    parameter_overrides: tuple[str, ...],
 ) -> None:
     """Invoke FUNCTION once: result JSON on stdout, its log on stderr, exit 1 on error.
 
@@ -75,7 +84,7 @@ def invoke(
         _invoke_remote(url or DEFAULT_URL, function, event or b"{}")
     from skylift.gateway.server import run
 
-    target = _target(app, template)
+    target = _target(app, template, parameter_overrides)
     overrides = _overrides(env_vars)
     failed = False
 
@@ -168,10 +177,6 @@ def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:
     sys.stderr.write(log if log.endswith("\n") or not log else log + "\n")
     sys.stdout.write(result.decode("utf-8", "replace") + "\n")
     sys.exit(1 if error else 0)
-
-
-# The commands kept in modules of their own, imported only when one of them runs (or
-# `--help` lists them), so `skylift invoke` loads none of them.
 
 
 def _read_event(path: str | None) -> bytes | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from skylift.cli.common import _fail, _target
+from skylift.cli.common import _fail, _target, parameter_overrides_option
 from skylift.errors import SkyliftError
 
 
@@ -12,14 +12,17 @@ from skylift.errors import SkyliftError
 @click.argument("app", required=False)
 @click.option("--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template.")
 @click.option("--count", "-n", default=3, show_default=True, help="Fire times to show for each.")
-def schedules(app: str | None, template: str | None, count: int) -> None:
+@parameter_overrides_option
+def schedules(
+    app: str | None, template: str | None, count: int, parameter_overrides: tuple[str, ...]
+) -> None:
     """List APP's schedules and their next fire times (UTC).
 
     Rates count from when `skylift up` starts; here, as if it started now.
     """
     from skylift.gateway.server import run
 
-    target = _target(app, template)
+    target = _target(app, template, parameter_overrides)
 
     async def show() -> None:
         from skylift.engine.platform import Platform

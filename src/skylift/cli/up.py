@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from skylift.cli.common import ENV_VARS_HELP, _fail, _overrides, _target, debug_mode
+from skylift.cli.common import (
+    ENV_VARS_HELP,
+    _fail,
+    _overrides,
+    _target,
+    debug_mode,
+    parameter_overrides_option,
+)
 from skylift.errors import SkyliftError
 
 if TYPE_CHECKING:
@@ -117,6 +124,7 @@ if TYPE_CHECKING:
     help="Serve without stored logs, metrics (/metrics) and alerting (for measuring "
     "what they cost; `skylift logs` then reads only older logs).",
 )
+@parameter_overrides_option
 def up(
     app: str | None,
     template: str | None,
@@ -138,6 +146,7 @@ def up(
     debug_function: str | None,
     debug_port: int | None,
     no_observe: bool,
+    parameter_overrides: tuple[str, ...],
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -145,7 +154,7 @@ def up(
     from skylift.gateway.server import run, serve
     from skylift.sources.http import Router
 
-    target = _target(app, template)
+    target = _target(app, template, parameter_overrides)
     overrides = _overrides(env_vars)
     debugging = None
     if debug_port is not None and debug_function is None:

@@ -4,6 +4,8 @@ phase, and the specs they report. `Platform.start` loads once; a reload loads ag
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,11 +61,21 @@ async def load_code(
             loaded.owners = {spec.name: zygote for spec in loaded.specs}
             loaded.resources = Resources.from_dict(ready.get("resources", {}))
             return loaded
-        from skylift.sam import load
+        from skylift.sam import build, load
 
-        specs, loaded.resources = load(target.path)
+        # Requirements not installed yet are installed first, pip's output on stderr.
+        specs, loaded.resources = load(
+            target.path,
+            dict(target.parameters),
+            lambda installs: build.run(installs, echo=lambda line: print(line, file=sys.stderr)),
+        )
         loaded.specs = [override(spec, overrides) for spec in specs]
-        settings = sandbox([spec.code_dir for spec in loaded.specs])
+        # The template's folder too: its .skylift-build/ (a reload may add a folder there)
+        # and layers stay readable when the app lives under /tmp.
+        home = os.path.dirname(os.path.abspath(target.path))
+        settings = sandbox(
+            [home, *(d for spec in loaded.specs for d in (spec.code_dir, *spec.python_path))]
+        )
         # One zygote per function: its environment must be set before its import.
         for spec in loaded.specs:
             if spec.runtime_command or spec.spawn:

@@ -53,7 +53,7 @@ class Pool:
         self.idle_timeout = spec.idle_timeout or idle_timeout
         self.budget = budget or Budget()
         self.wait = wait
-        self.limit = spec.max_concurrency or self.budget.limit
+        self.limit = self.budget.limit if spec.max_concurrency is None else spec.max_concurrency
         self.reserved = spec.max_concurrency is not None  # else the server's budget rules
         self.minimum = spec.min_instances
         self.target = 0  # the autoscaler's: instances to keep warm ahead of demand

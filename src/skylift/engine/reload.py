@@ -39,9 +39,9 @@ if TYPE_CHECKING:
     from skylift.engine.platform import Platform
 
 logger = logging.getLogger("skylift.reload")
-IGNORED_DIRS = (".skylift", ".aws-sam")
+IGNORED_DIRS = (".skylift", ".skylift-build", ".aws-sam")
 # Code and templates; data files a function or a test writes beside them do not reload.
-WATCHED_SUFFIXES = (".py", ".yaml", ".yml")
+WATCHED_SUFFIXES = (".py", ".yaml", ".yml", "requirements.txt")
 
 
 def _say(message: str) -> None:

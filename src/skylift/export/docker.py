@@ -36,6 +36,7 @@ PYTHON_IMAGES = {
 # Never part of the image: local state, environments, caches, and the build's own files.
 IGNORED = (
     ".skylift/",
+    ".skylift-build/",
     ".aws-sam/",
     ".git/",
     ".venv/",
@@ -51,6 +52,7 @@ IGNORED = (
 _IGNORED_DIRS = frozenset(
     {
         ".skylift",
+        ".skylift-build",
         ".aws-sam",
         ".git",
         ".venv",

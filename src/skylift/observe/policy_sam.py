@@ -26,9 +26,9 @@ from typing import Any
 
 import yaml
 
-from skylift import cfn_yaml
 from skylift.observe import policy as policies
 from skylift.observe.policy import Policy, PolicyError, Reader
+from skylift.sam import cfn_yaml
 
 PATH = ("Metadata", "skylift", "alerts")
 

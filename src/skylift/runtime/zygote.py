@@ -121,6 +121,7 @@ def load_functions(specs: list[FunctionSpec]) -> Loaded:
     found: Loaded = {}
     for spec in specs:
         apply(lambda_environment(spec, new_log_stream()))
+        import_path(spec)
         logs.configure()  # the function's log format, before its import logs anything
         handler: Handler | Fault
         try:
@@ -133,6 +134,20 @@ def load_functions(specs: list[FunctionSpec]) -> Loaded:
             )
         found[spec.name] = (spec, handler)
     return found
+
+
+def import_path(spec: FunctionSpec) -> None:
+    """Put the function's PYTHONPATH (its Environment's, relative to its code) and its
+    `python_path` (requirements, layers) on the import path, after its code folder.
+
+    The interpreter read PYTHONPATH when it started, before the function's environment
+    was set; on Lambda the runtime starts with it, so it takes effect there.
+    """
+    declared = spec.environment.get("PYTHONPATH", "")
+    extra = [os.path.join(spec.code_dir, p) for p in declared.split(os.pathsep) if p]
+    extra += [p for p in spec.python_path if p not in extra]
+    at = sys.path.index(spec.code_dir) + 1 if spec.code_dir in sys.path else 0
+    sys.path[at:at] = [p for p in extra if p not in sys.path]
 
 
 AFTER_FORK: list[Callable[[], None]] = []  # the app's @app.after_fork hooks

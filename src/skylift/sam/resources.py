@@ -20,11 +20,11 @@ from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
-from skylift.cfn_yaml import NO_VALUE, Physical, Resolver, StandIn, Unresolvable, kind
 from skylift.errors import DeclarationError
 from skylift.queues.attributes import QueueSettings, check_queue_name
 from skylift.queues.errors import QueueError
 from skylift.runtime.environ import ACCOUNT_ID, function_arn
+from skylift.sam.cfn_yaml import NO_VALUE, Physical, Resolver, StandIn, Unresolvable, kind
 from skylift.spec import FunctionSpec, Resources
 from skylift.triggers import validate_bucket_name
 

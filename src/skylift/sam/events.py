@@ -8,75 +8,18 @@ that would make skylift behave differently from AWS without saying so are refuse
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
-from skylift.cfn_yaml import kind
 from skylift.errors import DeclarationError
-from skylift.sam_resources import queue_name_of
-from skylift.schedules.expressions import ScheduleError, parse_schedule
+from skylift.sam.event import FunctionContext, SamEvent
+from skylift.sam.resources import queue_name_of
+from skylift.sam.schedules import rule_event, schedule_event, schedule_v2_event
+from skylift.schedules.expressions import ScheduleError
 from skylift.spec import HttpRoute, PayloadVersion
 from skylift.triggers import QueueTrigger, ScheduleTrigger, UploadTrigger
 
 Trigger = HttpRoute | QueueTrigger | ScheduleTrigger | UploadTrigger
-
-
-class FunctionContext(Protocol):
-    """What an event handler may ask of the function that declares the event."""
-
-    @property
-    def logical_id(self) -> str: ...
-
-    @property
-    def buckets(self) -> Collection[str]:
-        """The names of the buckets the template declares."""
-        ...
-
-    def fail(self, message: str) -> DeclarationError: ...
-
-    def resolve(self, value: Any, where: str) -> Any: ...
-
-    def string_value(self, value: Any, where: str) -> str | None: ...
-
-    def integer_value(self, value: Any, where: str) -> int | None: ...
-
-    def boolean_value(self, value: Any, where: str) -> bool | None: ...
-
-
-@dataclass(frozen=True)
-class SamEvent:
-    """One entry of a function's Events, for an event-type handler to read."""
-
-    function: FunctionContext
-    name: str
-    properties: Mapping[str, Any]
-
-    def fail(self, message: str) -> DeclarationError:
-        return self.function.fail(f"event {self.name!r}: {message}")
-
-    def where(self, key: str) -> str:
-        return f"event {self.name!r} {key}"
-
-    def value(self, key: str) -> Any:
-        return self.function.resolve(self.properties.get(key), self.where(key))
-
-    def string(self, key: str) -> str | None:
-        return self.function.string_value(self.properties.get(key), self.where(key))
-
-    def integer(self, key: str) -> int | None:
-        return self.function.integer_value(self.properties.get(key), self.where(key))
-
-    def boolean(self, key: str) -> bool | None:
-        return self.function.boolean_value(self.properties.get(key), self.where(key))
-
-    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(f"{where} must be a mapping, got {kind(value)}")
-        return value
 
 
 # --- HTTP -------------------------------------------------------------------------------
@@ -155,42 +98,6 @@ def _sqs_event(event: SamEvent) -> QueueTrigger:
     )
 
 
-# --- Schedule ---------------------------------------------------------------------------
-
-
-def _schedule_event(event: SamEvent) -> ScheduleTrigger:
-    expression = event.string("Schedule")
-    if expression is None:
-        raise event.fail("a Schedule event needs Properties.Schedule, e.g. rate(5 minutes): add it")
-    try:
-        parse_schedule(expression, function=event.function.logical_id)
-    except ScheduleError as exc:
-        reason = f"{exc.reason} (event {event.name!r})"
-        raise ScheduleError(exc.expression, reason, function=exc.function) from None
-    raw_input = event.value("Input")
-    if raw_input is not None and not isinstance(raw_input, str):
-        raise event.fail(
-            f"Input must be JSON text, got {kind(raw_input)}: quote it, e.g. "
-            'Input: \'{"job": "nightly"}\''
-        )
-    if raw_input is not None:
-        try:
-            json.loads(raw_input)
-        except ValueError as exc:
-            raise event.fail(
-                f"Input {raw_input!r} is not valid JSON ({exc}): write JSON text, e.g. "
-                'Input: \'{"job": "nightly"}\''
-            ) from None
-    enabled, state = event.boolean("Enabled"), event.string("State")
-    if enabled is not None and state is not None:
-        raise event.fail("set Enabled or State, not both (SAM refuses both)")
-    if state is not None:
-        if state not in ("ENABLED", "DISABLED"):
-            raise event.fail(f"State {state!r} is unknown: use ENABLED or DISABLED")
-        enabled = state == "ENABLED"
-    return ScheduleTrigger(expression, raw_input, True if enabled is None else enabled)
-
-
 # --- S3 ---------------------------------------------------------------------------------
 
 
@@ -229,12 +136,32 @@ def _s3_event(event: SamEvent) -> UploadTrigger:
     return UploadTrigger(bucket, tuple(events), rules.get("prefix", ""), rules.get("suffix", ""))
 
 
-EVENT_TYPES: dict[str, Callable[[SamEvent], Trigger]] = {
+EVENT_TYPES: dict[str, Callable[[SamEvent], Trigger | None]] = {
     "Api": _api_event,
     "HttpApi": _http_api_event,
     "SQS": _sqs_event,
-    "Schedule": _schedule_event,
+    "Schedule": schedule_event,
+    "ScheduleV2": schedule_v2_event,
+    "EventBridgeRule": rule_event,
+    "CloudWatchEvent": rule_event,
     "S3": _s3_event,
+}
+
+
+# Properties each event type reads; others get a note (see `unhonoured`).
+READ = {
+    "Api": {"Path", "Method", "RestApiId"},
+    "HttpApi": {"Path", "Method", "PayloadFormatVersion", "ApiId"},
+    "Schedule": {"Schedule", "Input", "Enabled", "State", "Name", "Description"},
+    "S3": {"Bucket", "Events", "Filter"},
+}
+
+
+EVENT_INSTEAD = {
+    "Auth": "ignored: every request is let through (authorizers and API keys are not served yet)",
+    "RequestModel": "ignored: request bodies are not validated",
+    "RequestParameters": "ignored: request parameters are not checked",
+    "FilterCriteria": "ignored: every message reaches the function",
 }
 
 
@@ -251,14 +178,24 @@ def read_events(function: FunctionContext, events: Any) -> list[Trigger]:
         event_type = event.get("Type")
         handler = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
         if handler is None:
-            raise function.fail(
-                f"event {name!r} has type {event_type!r}, which skylift does not support yet; "
-                f"supported: {', '.join(EVENT_TYPES)}"
+            function.note(
+                f"event {name!r} (Type {event_type})",
+                "never fires: skylift does not serve this event source; invoke the "
+                f"function yourself (skylift invoke); served: {', '.join(EVENT_TYPES)}",
             )
+            continue
         properties = event.get("Properties") or {}
         if not isinstance(properties, dict):
             raise function.fail(f"event {name!r}: Properties must be a mapping")
+        if event_type in READ:
+            for key in properties:
+                if key not in READ[event_type]:
+                    function.note(
+                        f"event {name!r} property {key}", EVENT_INSTEAD.get(key, "ignored")
+                    )
         trigger = handler(SamEvent(function, str(name), properties))
+        if trigger is None:
+            continue
         if not isinstance(trigger, HttpRoute):
             # Checked here too (the spec checks it again) so the message names the event.
             try:

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from skylift.sam_async import Resolving
+from skylift.sam.async_config import Resolving
 from skylift.spec import DEFAULT_TMP, MAX_TMP
 
 
 def reserved_concurrency(function: Resolving, reserved: int | None) -> int | None:
-    """ReservedConcurrentExecutions, already read as an integer: 1 or more, or None."""
-    if reserved is not None and reserved < 1:
+    """ReservedConcurrentExecutions, already read as an integer: 0 or more, or None.
+
+    0 loads and turns the function off, as on AWS: every invocation is throttled.
+    """
+    if reserved is not None and reserved < 0:
         raise function.fail(
-            f"ReservedConcurrentExecutions {reserved} would never let the function run: "
-            "set it to 1 or more, or remove it"
+            f"ReservedConcurrentExecutions {reserved} is negative: set it to 0 (the "
+            "function is off) or more, or remove it"
         )
     return reserved
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from skylift.log_config import LogConfig
-from skylift.sam_async import Resolving
+from skylift.sam.async_config import Resolving
 
 
 def logging_config(function: Resolving, properties: dict[str, Any]) -> LogConfig:

@@ -169,13 +169,20 @@ def _section(doc: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 class Resolver:
-    """Evaluates intrinsics as a deploy with every parameter at its Default would.
+    """Evaluates intrinsics as a deploy would, with each parameter at its override or Default.
 
     `region` is what `AWS::Region` (and every ARN built here) says.
     """
 
-    def __init__(self, doc: Mapping[str, Any], *, region: str = DEFAULT_REGION) -> None:
+    def __init__(
+        self,
+        doc: Mapping[str, Any],
+        *,
+        region: str = DEFAULT_REGION,
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
         self.parameters = _section(doc, "Parameters")
+        self.overrides = dict(overrides or {})
         self.mappings = _section(doc, "Mappings")
         self.conditions = _section(doc, "Conditions")
         self.resources = _section(doc, "Resources")
@@ -307,12 +314,16 @@ class Resolver:
 
     def _parameter(self, name: str) -> Any:
         declaration = self.parameters[name]
-        if not isinstance(declaration, dict) or "Default" not in declaration:
+        if not isinstance(declaration, dict):
+            declaration = {}
+        if name in self.overrides:
+            default: Any = self.overrides[name]
+        elif "Default" in declaration:
+            default = declaration["Default"]
+        else:
             raise Unresolvable(
-                f"parameter {name} has no Default, and skylift deploys with parameter "
-                "defaults: give it a Default"
+                f"parameter {name} has no Default: pass --parameter-overrides {name}=VALUE"
             )
-        default = declaration["Default"]
         declared_type = str(declaration.get("Type", "String"))
         if declared_type == "CommaDelimitedList" or declared_type.startswith("List<"):
             items = default if isinstance(default, list) else self.text(default).split(",")

@@ -1,0 +1,1 @@
+WHERE = "vendored by sam build"
