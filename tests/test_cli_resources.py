@@ -18,6 +18,7 @@ app = App()
 app.declare_queue("jobs", visibility_timeout=60, dead_letter_queue="jobs-dlq",
                   max_receive_count=3)
 app.declare_queue("orders.fifo", content_based_deduplication=True)
+app.declare_bucket("uploads")
 
 
 @app.function()
@@ -86,3 +87,22 @@ def test_send_reports_what_is_wrong(app):
     assert grouped.returncode == 0, grouped.stderr
     bad_attribute = skylift("send", "jobs", "x", app, "--attribute", "novalue")
     assert bad_attribute.returncode == 2 and "NAME=VALUE" in bad_attribute.stderr
+
+
+def test_put_get_and_async_invoke_find_the_apps_running_server(app, tmp_path):
+    source = tmp_path / "report.csv"
+    source.write_text("a,b\n1,2\n")
+    # No server yet: said plainly, with what to do.
+    missing = skylift("put", "uploads/in/report.csv", str(source), "--app", app)
+    assert missing.returncode == 2
+    assert "no skylift server is running for" in missing.stderr and "--url" in missing.stderr
+    with serve(app):
+        # Found through the app's .skylift/server.json: no --url needed.
+        done = skylift("put", "uploads/in/report.csv", str(source), "--app", app)
+        assert done.returncode == 0, done.stderr
+        fetched = skylift("get", "uploads/in/report.csv", "--app", app)
+        assert fetched.returncode == 0, fetched.stderr
+        assert fetched.stdout == "a,b\n1,2\n"
+        queued = skylift("invoke", "noop", app, "--async")
+        assert queued.returncode == 0, queued.stderr
+        assert len(queued.stdout.strip()) == 36  # the request id

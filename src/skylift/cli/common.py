@@ -86,3 +86,28 @@ def debug_mode(function: str, pdb: bool, port: int | None) -> dict[str, str]:
             err=True,
         )
     return {function: chosen}
+
+
+def running_server(
+    app: str | None, template: str | None, url: str | None
+) -> tuple[str, str | None]:
+    """(URL, token) of the server to talk to: `url` when given, else the one `skylift up`
+    runs for APP (its `.skylift/server.json`), as every command finds it."""
+    import os
+    from pathlib import Path
+
+    from skylift import server_file
+    from skylift.loader import home
+
+    token = os.environ.get("SKYLIFT_TOKEN") or None
+    if url is not None:
+        return url, token
+    target = _target(app, template)
+    state = Path(home(target)) / ".skylift"
+    found = server_file.find(state)
+    if found is None:
+        _fail(
+            f"no skylift server is running for {home(target)} (no live "
+            f"{state / server_file.NAME}): start one with `skylift up`, or pass --url"
+        )
+    return found, server_file.token(state) or token

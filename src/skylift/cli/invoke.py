@@ -39,7 +39,8 @@ from skylift.errors import SkyliftError
     "--async",
     "asynchronous",
     is_flag=True,
-    help="InvocationType Event: store it on the running server (--url), print its request id.",
+    help="InvocationType Event: store it on the running server (--url, or the one `skylift "
+    "up` runs for APP), print its request id.",
 )
 @click.option("--env-vars", "env_vars", default=None, metavar="FILE", help=ENV_VARS_HELP)
 @click.option(
@@ -77,11 +78,12 @@ def invoke(
     if asynchronous or url is not None:
         if function is None:
             _fail("name the function to invoke on the server: skylift invoke FUNCTION --url URL")
-        from skylift.client import DEFAULT_URL
+        from skylift.cli.common import running_server
 
+        found, token = running_server(app, template, url)
         if asynchronous:
-            _invoke_async(url or DEFAULT_URL, function, event or b"{}")
-        _invoke_remote(url or DEFAULT_URL, function, event or b"{}")
+            _invoke_async(found, token, function, event or b"{}")
+        _invoke_remote(found, token, function, event or b"{}")
     from skylift.gateway.server import run
 
     target = _target(app, template, parameter_overrides)
@@ -156,22 +158,22 @@ def _only_function(names: list[str]) -> str:
     )
 
 
-def _invoke_async(url: str, function: str, event: bytes) -> NoReturn:
+def _invoke_async(url: str, token: str | None, function: str, event: bytes) -> NoReturn:
     from skylift.client import Client
 
     try:
-        request_id = Client(url).invoke_async(function, event)
+        request_id = Client(url, token=token).invoke_async(function, event)
     except SkyliftError as exc:
         _fail(str(exc))
     click.echo(request_id)
     sys.exit(0)
 
 
-def _invoke_remote(url: str, function: str, event: bytes) -> NoReturn:
+def _invoke_remote(url: str, token: str | None, function: str, event: bytes) -> NoReturn:
     from skylift.client import Client
 
     try:
-        result, error, log = Client(url).invoke(function, event)
+        result, error, log = Client(url, token=token).invoke(function, event)
     except SkyliftError as exc:
         _fail(str(exc))
     sys.stderr.write(log if log.endswith("\n") or not log else log + "\n")

@@ -18,7 +18,8 @@ from typing import NoReturn, TypeVar
 import click
 
 from skylift import server_file
-from skylift.client import DEFAULT_URL, Client
+from skylift.cli.common import running_server
+from skylift.client import Client
 from skylift.engine import state_guard
 from skylift.engine.state_guard import DamagedState
 from skylift.errors import SkyliftError
@@ -36,8 +37,18 @@ TEMPLATE_OPTION = click.option(
 STATE_HELP = "Queues in this Redis (redis://HOST:PORT/DB) instead of .skylift/queues.db."
 STATE_OPTION = click.option("--state", "state", default=None, metavar="URL", help=STATE_HELP)
 URL_OPTION = click.option(
-    "--url", default=DEFAULT_URL, show_default=True, help="The running skylift server."
+    "--url",
+    default=None,
+    help="The running skylift server. Default: the one `skylift up` runs for --app.",
 )
+APP_OPTION = click.option(
+    "--app", "app", default=None, help="The app whose running server to use. Default: here."
+)
+
+
+def _client(app: str | None, url: str | None) -> Client:
+    found, token = running_server(app, None, url)
+    return Client(found, token=token)
 
 
 def _fail(message: str) -> NoReturn:
@@ -197,8 +208,11 @@ def _split(location: str) -> tuple[str, str]:
 @click.argument("location", metavar="BUCKET/KEY")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @URL_OPTION
+@APP_OPTION
 @click.option("--content-type", default=None, help="Default: guessed from the file name.")
-def put(location: str, file: str, url: str, content_type: str | None) -> None:
+def put(
+    location: str, file: str, url: str | None, app: str | None, content_type: str | None
+) -> None:
     """Upload FILE (- for stdin) to BUCKET/KEY on the running server (fires uploads)."""
     bucket, key = _split(location)
     try:
@@ -207,7 +221,7 @@ def put(location: str, file: str, url: str, content_type: str | None) -> None:
         _fail(f"cannot read {file}: {exc.strerror}")
     content_type = content_type or mimetypes.guess_type(key)[0]
     try:
-        etag = Client(url).put_object(bucket, key, data, content_type)
+        etag = _client(app, url).put_object(bucket, key, data, content_type)
     except SkyliftError as exc:
         _fail(str(exc))
     click.echo(f"uploaded {len(data)} bytes to {bucket}/{key} (ETag {etag})")
@@ -217,11 +231,12 @@ def put(location: str, file: str, url: str, content_type: str | None) -> None:
 @click.argument("location", metavar="BUCKET/KEY")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @URL_OPTION
-def get(location: str, file: str | None, url: str) -> None:
+@APP_OPTION
+def get(location: str, file: str | None, url: str | None, app: str | None) -> None:
     """Download BUCKET/KEY from the running server to FILE (default: stdout)."""
     bucket, key = _split(location)
     try:
-        data = Client(url).get_object(bucket, key)
+        data = _client(app, url).get_object(bucket, key)
     except SkyliftError as exc:
         _fail(str(exc))
     if file is None or file == "-":
