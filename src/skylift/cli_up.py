@@ -88,6 +88,12 @@ if TYPE_CHECKING:
     metavar="URL",
     help="Keep the queues in this Redis (redis://HOST:PORT/DB), shared with other nodes.",
 )
+@click.option(
+    "--schedule-speed",
+    type=click.FloatRange(min=1.0),
+    default=1.0,
+    help="For tests: run schedules N times faster (60: a rate(1 minute) fires every second).",
+)
 def up(
     app: str | None,
     template: str | None,
@@ -105,6 +111,7 @@ def up(
     cors_origins: tuple[str, ...],
     reload: bool,
     state_url: str | None,
+    schedule_speed: float,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -181,6 +188,7 @@ def up(
                 guard=guard,
                 state_url=state_url,
                 reload=reload,
+                schedule_speed=schedule_speed,
             )
         )
     except SkyliftError as exc:

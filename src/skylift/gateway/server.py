@@ -88,6 +88,7 @@ async def serve(
     guard: Guard | None = None,
     state_url: str | None = None,
     reload: bool = False,
+    schedule_speed: float = 1.0,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted.
 
@@ -130,7 +131,12 @@ async def serve(
     reloader: Reloader | None = None
     watching: asyncio.Task[None] | None = None
     try:
-        await platform.start_sources(fast_retries=fast_retries, state_url=state_url)
+        await platform.start_sources(
+            fast_retries=fast_retries,
+            state_url=state_url,
+            schedule_speed=schedule_speed,
+            node_url=url,
+        )
         alerting = Alerting.attach(alert_policy, observability.metrics, platform)
         router = Router(platform.specs.values())
         services = {**aws_services(platform), **observability.services(router)}

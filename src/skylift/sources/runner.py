@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from skylift.cluster.schedules import LEASE_TTL, LeasedSchedules
 from skylift.engine.invoker import Invoker
 from skylift.engine.state import State
 from skylift.sources.async_invocations import AsyncInvocations
@@ -22,6 +23,7 @@ class Sources:
         state: State,
         *,
         fast_retries: bool = False,
+        schedule_speed: float = 1.0,
     ) -> None:
         region = state.region
 
@@ -47,7 +49,13 @@ class Sources:
         )
         # Schedules and uploads invoke asynchronously, as EventBridge and S3 do.
         enqueue = self.async_invocations.enqueue
-        self.scheduler = Scheduler(entries(specs, region), enqueue, region)
+        schedules = entries(specs, region, schedule_speed)
+        if state.node is None:
+            self.scheduler = Scheduler(schedules, enqueue, region)
+        else:  # several nodes: each tick fires on one, the holder of the schedule's lease
+            ttl = LEASE_TTL / schedule_speed
+            gate = LeasedSchedules(state.node, ttl)
+            self.scheduler = Scheduler(schedules, enqueue, region, gate=gate, handover=3 * ttl)
         self.notifier = UploadNotifier(specs, enqueue, state.objects, region)
 
     async def open(self) -> None:
