@@ -76,3 +76,12 @@ def test_a_killed_node_is_lost_and_its_messages_come_back(
             assert "1 node(s) up, 1 lost" in table.stdout
         # A node that stops cleanly leaves the list at once.
         assert [n["id"] for n in cluster(state)["nodes"]] == [killed]
+
+
+def test_status_cluster_says_which_redis_to_read() -> None:
+    done = skylift("status", "--cluster")
+    assert done.returncode == 2
+    assert "pass --state URL, as given to skylift up" in done.stderr
+    done = skylift("status", "--cluster", "--state", "redis://127.0.0.1:1/0")
+    assert done.returncode == 2
+    assert "cannot reach Redis at redis://127.0.0.1:1/0" in done.stderr
