@@ -170,19 +170,21 @@ class Platform:
         state_url: str | None = None,
         schedule_speed: float = 1.0,
         node_url: str = "",
+        objects_dir: Path | None = None,
     ) -> None:
         """Open the app's state, create its queues and buckets, and start the triggers
         that fire by themselves (schedules, queue pollers, upload notifications).
 
         `state_url` (`redis://host:port/db`) keeps the queues and async events in Redis
         instead of `queues.db` and `async.db`, and makes this server a node of the cluster
-        on that Redis, listed with `node_url`; objects stay in `state_dir`.
+        on that Redis, listed with `node_url`. Objects stay in `state_dir`, or in
+        `objects_dir`, a folder other nodes may share.
         """
         from skylift.cluster.members import Membership
         from skylift.engine.state import State
         from skylift.sources.runner import Sources
 
-        self.state = State.open(self.state_dir, self.region, state_url)
+        self.state = State.open(self.state_dir, self.region, state_url, objects_dir)
         await self.state.ensure(self.resources)
         self.sources = Sources(
             list(self.specs.values()),

@@ -28,7 +28,9 @@ _CREATE_ONLY = frozenset({"FifoQueue"})
 
 
 class State:
-    def __init__(self, directory: Path, region: str, url: str | None = None) -> None:
+    def __init__(
+        self, directory: Path, region: str, url: str | None = None, objects: Path | None = None
+    ) -> None:
         self.directory = directory
         self.region = region
         # `--state redis://...`: the app's queues live in Redis, shared by every node.
@@ -53,10 +55,17 @@ class State:
             self.pending = SqliteQueues(
                 directory / "async.db", region=region, account_id=ACCOUNT_ID
             )
-        self.objects: ObjectStore = DirectoryStore(directory / "objects")
+        # `--objects DIR`: buckets in a folder every node shares (its writes lock across them).
+        self.objects: ObjectStore = (
+            DirectoryStore(directory / "objects")
+            if objects is None
+            else DirectoryStore(objects, shared=True)
+        )
 
     @classmethod
-    def open(cls, directory: Path, region: str, url: str | None = None) -> State:
+    def open(
+        cls, directory: Path, region: str, url: str | None = None, objects: Path | None = None
+    ) -> State:
         """Check the databases (`state_guard`: DamagedState if one was lost), then open.
 
         With `url` (Redis) the queues and async events live there: no database is checked.
@@ -65,7 +74,7 @@ class State:
         databases = state_guard.DATABASES if url is None else ()
         for name in databases:
             state_guard.check(directory, name)
-        state = cls(directory, region, url)
+        state = cls(directory, region, url, objects)
         for name in databases:
             state_guard.record(directory, name)
         if not isinstance(state.pending, SqliteQueues):

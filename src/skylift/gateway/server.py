@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -89,6 +90,7 @@ async def serve(
     state_url: str | None = None,
     reload: bool = False,
     schedule_speed: float = 1.0,
+    objects_dir: Path | None = None,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted.
 
@@ -136,6 +138,7 @@ async def serve(
             state_url=state_url,
             schedule_speed=schedule_speed,
             node_url=url,
+            objects_dir=objects_dir,
         )
         alerting = Alerting.attach(alert_policy, observability.metrics, platform)
         router = Router(platform.specs.values())
