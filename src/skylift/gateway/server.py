@@ -137,7 +137,11 @@ async def serve(
             fast_retries=fast_retries,
             state_url=state_url,
             schedule_speed=schedule_speed,
-            node_url=url,
+            # How other nodes and operators reach this one: its host name when it listens
+            # on every interface (`url` is then loopback, right only for this machine).
+            node_url=url.replace(url_host(host), socket.gethostname(), 1)
+            if host in ("0.0.0.0", "", "::")
+            else url,
             objects_dir=objects_dir,
         )
         alerting = Alerting.attach(alert_policy, observability.metrics, platform)

@@ -153,8 +153,16 @@ class Scheduler:
         anchor = self.anchors.get(entry.rule_arn, self.started)
         return entry.schedule.next_after(after or self.clock.now(), anchor=anchor)
 
+    async def _anchor(self, entry: Entry) -> None:
+        while entry.rule_arn not in self.anchors:
+            try:
+                self.anchors[entry.rule_arn] = await self.gate.anchor(entry, self.started)
+            except Exception as exc:  # e.g. Redis is unreachable: try again shortly
+                logger.error("schedule %s: cannot read its anchor: %s", entry.rule_arn, exc)
+                await asyncio.sleep(1.0)
+
     async def _run(self, entry: Entry) -> None:
-        self.anchors[entry.rule_arn] = await self.gate.anchor(entry, self.started)
+        await self._anchor(entry)
         while True:
             when = self.next_fire(entry)
             if when is None:
@@ -165,8 +173,7 @@ class Scheduler:
     async def _catch_up(self, entry: Entry) -> None:
         # The node that held the schedule died: fire the tick it missed meanwhile, if it
         # is recent (no older tick is replayed, as after a restart).
-        if entry.rule_arn not in self.anchors:
-            self.anchors[entry.rule_arn] = await self.gate.anchor(entry, self.started)
+        await self._anchor(entry)
         now = self.clock.now()
         missed = self.next_fire(entry, after=now - timedelta(seconds=self.handover))
         if missed is not None and missed <= now:
