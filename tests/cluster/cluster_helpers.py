@@ -80,3 +80,21 @@ def reports(url: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]
             found.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
     return found
+
+
+def async_in_flight(state: str, function: str) -> int:
+    """How many of `function`'s asynchronous events some node is running now."""
+    import asyncio
+
+    from skylift.cluster.node import async_prefix
+    from skylift.queues.redis import RedisQueues
+    from skylift.sources.async_invocations import store_name
+
+    async def count() -> int:
+        store = RedisQueues(state, prefix=async_prefix(state))
+        try:
+            return (await store.stats(store_name(function))).in_flight
+        finally:
+            await store.close()
+
+    return asyncio.run(count())

@@ -13,7 +13,15 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from cluster_helpers import URL, cluster, kill, redis_prefix, reports, write_app
+from cluster_helpers import (
+    URL,
+    async_in_flight,
+    cluster,
+    kill,
+    redis_prefix,
+    reports,
+    write_app,
+)
 
 from skylift.testing import serve
 
@@ -43,8 +51,11 @@ def test_each_tick_fires_once_across_nodes_and_survives_the_holder(
         [holder] = schedules.values()
         [killed] = [u for u in (url_one, url_two) if kill_candidate(state, u) == holder]
         survivor = url_two if killed == url_one else url_one
-        # Kill between two ticks, when no tick's invocation is in flight on the holder.
+        # Kill between two ticks, when no tick's invocation is in flight on any node (one
+        # cut off would come back only after its visibility timeout, and might run twice).
         time.sleep(PERIOD / 2)
+        while async_in_flight(state, "tick"):
+            time.sleep(0.05)
         assert kill(killed, state) == holder
         after = reports(survivor, 5)
         [new_holder] = cluster(state)["schedules"].values()
