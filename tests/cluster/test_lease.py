@@ -44,7 +44,7 @@ def test_a_lease_has_one_holder_and_a_stale_holder_can_do_nothing(redis_prefix: 
         finally:
             await node.close()
 
-    asyncio.run(scenario())
+    asyncio.run(asyncio.wait_for(scenario(), 60))  # a hang fails, never blocks the suite
 
 
 def test_a_tick_missed_by_a_dead_holder_fires_once_on_the_other_node(
@@ -97,7 +97,7 @@ def test_a_tick_missed_by_a_dead_holder_fires_once_on_the_other_node(
             for node in nodes.values():
                 await node.close()
 
-    asyncio.run(scenario())
+    asyncio.run(asyncio.wait_for(scenario(), 60))  # a hang fails, never blocks the suite
     times = [when for _, when in fired]
     assert len(times) == len(set(times)) >= 4  # no tick twice
     steps = {round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(times)}

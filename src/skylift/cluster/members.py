@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skylift.cluster.node import Node
+from skylift.sources.background import stopping
 
 logger = logging.getLogger("skylift.cluster")
 HEARTBEAT = 2.0  # seconds between heartbeats
@@ -69,6 +70,8 @@ class Membership:
                 await self._beat()
                 await forget_lost(self.node)
             except Exception as exc:  # Redis is away: say so, and beat again when it is back
+                if stopping():
+                    raise asyncio.CancelledError from exc
                 logger.error("cluster: heartbeat failed: %s", exc)
 
     async def leave(self) -> None:

@@ -22,7 +22,7 @@ from datetime import datetime
 
 from skylift.cluster.lease import Lease
 from skylift.cluster.node import Node
-from skylift.sources.background import Background
+from skylift.sources.background import Background, stopping
 from skylift.sources.scheduler import Entry
 
 logger = logging.getLogger("skylift.schedules")
@@ -70,6 +70,8 @@ class LeasedSchedules:
             try:
                 await lease.keep()
             except Exception as exc:  # Redis is unreachable: hold nothing until it is back
+                if stopping():
+                    raise asyncio.CancelledError from exc
                 lease.token = 0
                 logger.error("schedule %s: cannot reach the lease: %s", entry.rule_arn, exc)
             if lease.token and lease.token != held:

@@ -27,7 +27,7 @@ from skylift.events.eventbridge import scheduled_event
 from skylift.runtime.environ import ACCOUNT_ID
 from skylift.schedules.expressions import Schedule, parse_schedule
 from skylift.schedules.speed import Faster
-from skylift.sources.background import Background
+from skylift.sources.background import Background, stopping
 from skylift.spec import FunctionSpec
 from skylift.triggers import ScheduleTrigger
 
@@ -158,6 +158,8 @@ class Scheduler:
             try:
                 self.anchors[entry.rule_arn] = await self.gate.anchor(entry, self.started)
             except Exception as exc:  # e.g. Redis is unreachable: try again shortly
+                if stopping():
+                    raise asyncio.CancelledError from exc
                 logger.error("schedule %s: cannot read its anchor: %s", entry.rule_arn, exc)
                 await asyncio.sleep(1.0)
 
