@@ -49,6 +49,7 @@ class Sources:
         )
         # Schedules and uploads invoke asynchronously, as EventBridge and S3 do.
         enqueue = self.async_invocations.enqueue
+        self.schedule_speed = schedule_speed  # for schedules a reload changes, too
         schedules = entries(specs, region, schedule_speed)
         if state.node is None:
             self.scheduler = Scheduler(schedules, enqueue, region)

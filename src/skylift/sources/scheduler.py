@@ -141,6 +141,7 @@ class Scheduler:
 
     def start(self) -> None:
         self.started = self.clock.now()
+        self.anchors = {}  # read again: alone, a (re)start counts rates from now on
         enabled = [entry for entry in self.entries if entry.trigger.enabled]
         for entry in enabled:
             self._background.spawn(self._run(entry))
