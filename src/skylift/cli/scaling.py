@@ -113,8 +113,20 @@ URL_OPTION = click.option(
 @TEMPLATE_OPTION
 @URL_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the control API's JSON.")
-def status(app: str | None, template: str | None, url: str | None, as_json: bool) -> None:
+@click.option("--cluster", is_flag=True, help="List the nodes sharing --state's Redis.")
+@click.option("--state", "state_url", metavar="URL", help="The nodes' Redis (with --cluster).")
+def status(
+    app: str | None,
+    template: str | None,
+    url: str | None,
+    as_json: bool,
+    cluster: bool,
+    state_url: str | None,
+) -> None:
     """Show a running server's functions: instances, limits, throttles, cold starts."""
+    if cluster:
+        _cluster(state_url, as_json)
+        return
     try:
         answer = _client(app, template, url).status()
     except SkyliftError as exc:
@@ -123,6 +135,21 @@ def status(app: str | None, template: str | None, url: str | None, as_json: bool
         click.echo(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
     else:
         click.echo(render(answer))
+
+
+def _cluster(state_url: str | None, as_json: bool) -> None:
+    from skylift.cli import cluster as cli_cluster
+
+    if state_url is None:
+        _fail("--cluster reads the nodes' Redis: pass --state URL, as given to skylift up")
+    try:
+        answer = cli_cluster.read(state_url)
+    except SkyliftError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(cli_cluster.render(answer))
 
 
 @click.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -104,6 +105,19 @@ if TYPE_CHECKING:
     help="Keep the queues in this Redis (redis://HOST:PORT/DB), shared with other nodes.",
 )
 @click.option(
+    "--objects",
+    "objects_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep buckets in this folder (default .skylift/objects), e.g. one all nodes share.",
+)
+@click.option(
+    "--schedule-speed",
+    type=click.FloatRange(min=1.0),
+    default=1.0,
+    help="For tests: run schedules N times faster (60: a rate(1 minute) fires every second).",
+)
+@click.option(
     "--debug",
     "debug_function",
     default=None,
@@ -147,6 +161,8 @@ def up(
     debug_port: int | None,
     no_observe: bool,
     parameter_overrides: tuple[str, ...],
+    schedule_speed: float,
+    objects_dir: Path | None,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -205,6 +221,8 @@ def up(
                 from skylift.queues import redis_url
 
                 where = f"{where}, queues in {redis_url.shown(state_url)}"
+            if objects_dir is not None:
+                where = f"{where}, buckets in {objects_dir}"
             click.echo(f"  SQS and S3 APIs for boto3 at {base} (state in {where})", err=True)
         if not no_observe:
             click.echo(f"  dashboard at {base}/_skylift/", err=True)
@@ -245,6 +263,8 @@ def up(
                 reload=reload,
                 debug=debugging,
                 observe=not no_observe,
+                schedule_speed=schedule_speed,
+                objects_dir=objects_dir,
             )
         )
     except SkyliftError as exc:

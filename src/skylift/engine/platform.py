@@ -25,6 +25,7 @@ from skylift.runtime.environ import offline_environment, region
 from skylift.spec import FunctionSpec, Resources, validate_app, validate_destinations
 
 if TYPE_CHECKING:
+    from skylift.cluster.members import Membership
     from skylift.engine.state import State
     from skylift.sources.runner import Sources
 
@@ -57,6 +58,7 @@ class Platform:
         self.state_dir = state_dir
         self.state: State | None = None
         self.sources: Sources | None = None
+        self.membership: Membership | None = None  # with a Redis state: this node's entry
         self.specs = {spec.name: spec for spec in specs}
         self.faults: dict[str, dict[str, Any]] = {}
         for zygote in zygotes:
@@ -170,23 +172,39 @@ class Platform:
         return line + (f" ({'; '.join(problems)})" if problems else "")
 
     async def start_sources(
-        self, *, fast_retries: bool = False, state_url: str | None = None
+        self,
+        *,
+        fast_retries: bool = False,
+        state_url: str | None = None,
+        schedule_speed: float = 1.0,
+        node_url: str = "",
+        objects_dir: Path | None = None,
     ) -> None:
         """Open the app's state, create its queues and buckets, and start the triggers
         that fire by themselves (schedules, queue pollers, upload notifications).
 
-        `state_url` (`redis://host:port/db`) keeps the queues in Redis instead of
-        `queues.db`; the rest of the state stays in `state_dir`.
+        `state_url` (`redis://host:port/db`) keeps the queues and async events in Redis
+        instead of `queues.db` and `async.db`, and makes this server a node of the cluster
+        on that Redis, listed with `node_url`. Objects stay in `state_dir`, or in
+        `objects_dir`, a folder other nodes may share.
         """
+        from skylift.cluster.members import Membership
         from skylift.engine.state import State
         from skylift.sources.runner import Sources
 
-        self.state = State.open(self.state_dir, self.region, state_url)
+        self.state = State.open(self.state_dir, self.region, state_url, objects_dir)
         await self.state.ensure(self.resources)
         self.sources = Sources(
-            list(self.specs.values()), self.invoker, self.state, fast_retries=fast_retries
+            list(self.specs.values()),
+            self.invoker,
+            self.state,
+            fast_retries=fast_retries,
+            schedule_speed=schedule_speed,
         )
         await self.sources.open()
+        if self.state.node is not None:
+            self.membership = Membership(self.state.node, node_url, self._node_report)
+            await self.membership.join()
         self.sources.start()
         for pool in self.pools.values():
             # Provisioned instances are warm before the first request; one that cannot
@@ -221,9 +239,17 @@ class Platform:
             *(self.pools[spec.name].fill_or_log(1) for spec in self.specs.values() if spec.routes)
         )
 
+    def _node_report(self) -> dict[str, Any]:
+        return {
+            "functions": sorted(self.specs),
+            "instances": sum(pool.size for pool in self.pools.values()),
+        }
+
     async def close(self) -> None:
         if self.sources is not None:
             await self.sources.stop()
+        if self.membership is not None:
+            await self.membership.leave()
         if self._scaling is not None:
             self._scaling.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

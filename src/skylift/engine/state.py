@@ -1,7 +1,8 @@
 """What an app keeps between runs, under `.skylift/` beside it: queues in one SQLite
 database (WAL) and objects in a folder per bucket. Declared queues and buckets are
 created here at startup when missing, and brought to their declared attributes when
-they exist (as a deploy would)."""
+they exist (as a deploy would). With a Redis URL, the queues and the asynchronous
+events live in Redis instead, shared by every node (`node` is this one's handle)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+from skylift.cluster.node import Node, async_prefix
 from skylift.engine import state_guard
 from skylift.queues.errors import QueueDoesNotExist
 from skylift.queues.protocol import QueueBackend
@@ -26,37 +28,59 @@ _CREATE_ONLY = frozenset({"FifoQueue"})
 
 
 class State:
-    def __init__(self, directory: Path, region: str, url: str | None = None) -> None:
+    def __init__(
+        self, directory: Path, region: str, url: str | None = None, objects: Path | None = None
+    ) -> None:
         self.directory = directory
         self.region = region
         # `--state redis://...`: the app's queues live in Redis, shared by every node.
         self.url = url
         self.queues: QueueBackend
+        # Asynchronous invocations waiting to run: internal, so apart from the app's queues.
+        self.pending: QueueBackend
+        self.node: Node | None = None
         if url is not None:
             from skylift.queues.redis import RedisQueues
 
             self.queues = RedisQueues(url, region=region, account_id=ACCOUNT_ID)
+            # An event accepted by any node runs on any node, once per attempt.
+            self.pending = RedisQueues(
+                url, prefix=async_prefix(url), region=region, account_id=ACCOUNT_ID
+            )
+            self.node = Node(url)
         else:
             self.queues = SqliteQueues(
                 directory / "queues.db", region=region, account_id=ACCOUNT_ID
             )
-        self.objects: ObjectStore = DirectoryStore(directory / "objects")
-        # Asynchronous invocations waiting to run: internal, so apart from the app's queues.
-        self.pending = SqliteQueues(directory / "async.db", region=region, account_id=ACCOUNT_ID)
+            self.pending = SqliteQueues(
+                directory / "async.db", region=region, account_id=ACCOUNT_ID
+            )
+        # `--objects DIR`: buckets in a folder every node shares (its writes lock across them).
+        self.objects: ObjectStore = (
+            DirectoryStore(directory / "objects")
+            if objects is None
+            else DirectoryStore(objects, shared=True)
+        )
 
     @classmethod
-    def open(cls, directory: Path, region: str, url: str | None = None) -> State:
+    def open(
+        cls, directory: Path, region: str, url: str | None = None, objects: Path | None = None
+    ) -> State:
         """Check the databases (`state_guard`: DamagedState if one was lost), then open.
 
-        With `url` (Redis) the queues live there, so only `async.db` is checked here.
+        With `url` (Redis) the queues and async events live there: no database is checked.
         """
         directory.mkdir(parents=True, exist_ok=True)
-        databases = [n for n in state_guard.DATABASES if url is None or n != "queues.db"]
+        databases = state_guard.DATABASES if url is None else ()
         for name in databases:
             state_guard.check(directory, name)
-        state = cls(directory, region, url)
+        state = cls(directory, region, url, objects)
         for name in databases:
             state_guard.record(directory, name)
+        if not isinstance(state.pending, SqliteQueues):
+            # Other nodes may be running the events in flight now: those of a node that
+            # died come back after their visibility timeout, as any SQS message does.
+            return state
         # One server owns the state: an async event in flight now was cut off by the last
         # one's crash or stop. As Lambda does after a system error, it goes back to its
         # queue and runs again at once, without counting as a retry.
@@ -101,6 +125,8 @@ class State:
     async def close(self) -> None:
         await self.queues.close()
         await self.pending.close()
+        if self.node is not None:
+            await self.node.close()
 
 
 def _with_arn(policy: str, state: State) -> str:

@@ -97,6 +97,8 @@ async def serve(
     stop: asyncio.Event | None = None,
     debug: Mapping[str, str] | None = None,
     observe: bool = True,
+    schedule_speed: float = 1.0,
+    objects_dir: Path | None = None,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted, or `stop` is set
     (then as after Ctrl-C: in-flight requests finish, connections close, then the platform).
@@ -149,7 +151,17 @@ async def serve(
     reloader: Reloader | None = None
     watching: asyncio.Task[None] | None = None
     try:
-        await platform.start_sources(fast_retries=fast_retries, state_url=state_url)
+        await platform.start_sources(
+            fast_retries=fast_retries,
+            state_url=state_url,
+            schedule_speed=schedule_speed,
+            # How other nodes and operators reach this one: its host name when it listens
+            # on every interface (`url` is then loopback, right only for this machine).
+            node_url=url.replace(url_host(host), socket.gethostname(), 1)
+            if host in ("0.0.0.0", "", "::")
+            else url,
+            objects_dir=objects_dir,
+        )
         if reload:  # routes follow the code; the router is swapped whole, never mutated
             reloader = Reloader(platform, lambda specs: setattr(gateway, "router", Router(specs)))
         if observability is not None:

@@ -8,6 +8,13 @@ from collections.abc import Coroutine
 from typing import Any
 
 
+def stopping() -> bool:
+    """True in a task asked to stop: a loop that catches a client's errors must end, even
+    when a client turned the cancellation into an error of its own."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Background:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()

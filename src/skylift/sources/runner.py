@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from skylift.cluster.schedules import LEASE_TTL, LeasedSchedules
 from skylift.engine.invoker import Invoker
 from skylift.engine.state import State
 from skylift.sources.async_invocations import AsyncInvocations
@@ -24,6 +25,7 @@ class Sources:
         state: State,
         *,
         fast_retries: bool = False,
+        schedule_speed: float = 1.0,
     ) -> None:
         region = state.region
         self._invoker, self._state = invoker, state
@@ -38,7 +40,14 @@ class Sources:
         )
         # Schedules and uploads invoke asynchronously, as EventBridge and S3 do.
         enqueue = self.async_invocations.enqueue
-        self.scheduler = Scheduler(entries(specs, region), enqueue, region)
+        self.schedule_speed = schedule_speed  # for schedules a reload changes, too
+        schedules = entries(specs, region, schedule_speed)
+        if state.node is None:
+            self.scheduler = Scheduler(schedules, enqueue, region)
+        else:  # several nodes: each tick fires on one, the holder of the schedule's lease
+            ttl = LEASE_TTL / schedule_speed
+            gate = LeasedSchedules(state.node, ttl)
+            self.scheduler = Scheduler(schedules, enqueue, region, gate=gate, handover=3 * ttl)
         self.notifier = UploadNotifier(specs, enqueue, state.objects, region)
 
     async def open(self) -> None:
@@ -77,7 +86,7 @@ class Sources:
         self.mappings = keep + new
         self.notifier.targets = upload_targets(specs)
         await self.async_invocations.apply({spec.name: spec for spec in specs})
-        found = entries(specs, self._state.region)
+        found = entries(specs, self._state.region, self.schedule_speed)
         scheduler = self.scheduler
         if [(e.function, e.trigger) for e in found] != [
             (e.function, e.trigger) for e in scheduler.entries

@@ -6,15 +6,19 @@ EventBridge's Scheduled Event (or the rule's fixed Input) to `dispatch`: under
 destinations as EventBridge's asynchronous invocation of Lambda is. Rates count from when the
 server started (EventBridge counts from when the rule was created). Ticks missed while
 the server was down are not replayed.
+
+Whether a node may fire a tick is its `Gate`'s call: alone, always (`Alone`); with
+several nodes on one Redis, only the holder of the schedule's lease, once per tick
+(`cluster/schedules.py`), and rates count from when the first node started.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import orjson
@@ -22,7 +26,8 @@ import orjson
 from skylift.events.eventbridge import scheduled_event
 from skylift.runtime.environ import ACCOUNT_ID
 from skylift.schedules.expressions import Schedule, parse_schedule
-from skylift.sources.background import Background
+from skylift.schedules.speed import Faster
+from skylift.sources.background import Background, stopping
 from skylift.spec import FunctionSpec
 from skylift.triggers import ScheduleTrigger
 
@@ -59,49 +64,131 @@ class Entry:
     rule_arn: str
 
 
-def entries(specs: list[FunctionSpec], region: str) -> list[Entry]:
+def entries(specs: list[FunctionSpec], region: str, speed: float = 1.0) -> list[Entry]:
+    """The app's schedules; `speed` above 1 runs them faster, for tests (`Faster`)."""
     found = []
     for spec in specs:
         for i, trigger in enumerate(spec.schedules):
             rule = f"{spec.name}-schedule-{i + 1}"
+            schedule = parse_schedule(trigger.expression, function=spec.name)
             found.append(
                 Entry(
                     spec.name,
                     trigger,
-                    parse_schedule(trigger.expression, function=spec.name),
+                    schedule if speed == 1 else Faster(schedule, speed),
                     f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{rule}",
                 )
             )
     return found
 
 
+class Gate(Protocol):
+    """Whether this node fires a schedule's ticks, and from when its rate counts."""
+
+    async def anchor(self, entry: Entry, started: datetime) -> datetime:
+        """Where `entry`'s rate counts from, given when this node started."""
+        ...
+
+    async def claim(self, entry: Entry, when: datetime) -> bool:
+        """True if this node is to fire `entry`'s tick `when` (once per tick)."""
+        ...
+
+    def start(self, entries: Sequence[Entry], acquired: Callable[[Entry], None]) -> None:
+        """Begin; call `acquired(entry)` whenever this node becomes `entry`'s firer."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+class Alone:
+    """One node: it fires every tick, counting rates from its own start."""
+
+    async def anchor(self, entry: Entry, started: datetime) -> datetime:
+        return started
+
+    async def claim(self, entry: Entry, when: datetime) -> bool:
+        return True
+
+    def start(self, entries: Sequence[Entry], acquired: Callable[[Entry], None]) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
 class Scheduler:
     def __init__(
-        self, schedule: list[Entry], dispatch: Dispatch, region: str, clock: Clock | None = None
+        self,
+        schedule: list[Entry],
+        dispatch: Dispatch,
+        region: str,
+        clock: Clock | None = None,
+        gate: Gate | None = None,
+        handover: float = 0.0,
     ) -> None:
+        """`handover`: how late (seconds) a node that just became a schedule's firer
+        still fires the tick the last one missed (the time a lease takes to pass on)."""
         self.entries = schedule
         self.dispatch = dispatch
         self.region = region
         self.clock = clock or RealClock()
+        self.gate: Gate = gate or Alone()
+        self.handover = handover
         self.started = self.clock.now()
+        self.anchors: dict[str, datetime] = {}
         self.fired: dict[str, int] = {e.rule_arn: 0 for e in schedule}
         self._background = Background()
 
     def start(self) -> None:
         self.started = self.clock.now()
-        for entry in self.entries:
-            if entry.trigger.enabled:
-                self._background.spawn(self._run(entry))
+        self.anchors = {}  # read again: alone, a (re)start counts rates from now on
+        enabled = [entry for entry in self.entries if entry.trigger.enabled]
+        for entry in enabled:
+            self._background.spawn(self._run(entry))
+        self.gate.start(enabled, self._acquired)
+
+    def _acquired(self, entry: Entry) -> None:
+        self._background.spawn(self._catch_up(entry))
 
     def next_fire(self, entry: Entry, after: datetime | None = None) -> datetime | None:
-        return entry.schedule.next_after(after or self.clock.now(), anchor=self.started)
+        anchor = self.anchors.get(entry.rule_arn, self.started)
+        return entry.schedule.next_after(after or self.clock.now(), anchor=anchor)
+
+    async def _anchor(self, entry: Entry) -> None:
+        while entry.rule_arn not in self.anchors:
+            try:
+                self.anchors[entry.rule_arn] = await self.gate.anchor(entry, self.started)
+            except Exception as exc:  # e.g. Redis is unreachable: try again shortly
+                if stopping():
+                    raise asyncio.CancelledError from exc
+                logger.error("schedule %s: cannot read its anchor: %s", entry.rule_arn, exc)
+                await asyncio.sleep(1.0)
 
     async def _run(self, entry: Entry) -> None:
+        await self._anchor(entry)
         while True:
             when = self.next_fire(entry)
             if when is None:
                 return  # a cron whose years are all past
             await self.clock.sleep_until(when)
+            await self._claimed(entry, when)
+
+    async def _catch_up(self, entry: Entry) -> None:
+        # The node that held the schedule died: fire the tick it missed meanwhile, if it
+        # is recent (no older tick is replayed, as after a restart).
+        await self._anchor(entry)
+        now = self.clock.now()
+        missed = self.next_fire(entry, after=now - timedelta(seconds=self.handover))
+        if missed is not None and missed <= now:
+            await self._claimed(entry, missed)
+
+    async def _claimed(self, entry: Entry, when: datetime) -> None:
+        try:
+            claimed = await self.gate.claim(entry, when)
+        except Exception as exc:  # e.g. Redis is unreachable: this tick is not ours to fire
+            logger.error("schedule %s: cannot claim the tick: %s", entry.rule_arn, exc)
+            return
+        if claimed:
             self.fired[entry.rule_arn] += 1
             self._background.spawn(self._fire(entry, when))
 
@@ -119,3 +206,4 @@ class Scheduler:
 
     async def stop(self) -> None:
         await self._background.stop()
+        await self.gate.stop()

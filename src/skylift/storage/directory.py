@@ -11,8 +11,8 @@ data and then the metadata into place. Multipart uploads keep their parts under
 an earlier run are removed when the store opens. The metadata records the
 data file's inode, so a reader that comes between the two renames (or finds a crash's
 leftovers) sees that they disagree, retries, and at last trusts the data file alone: an
-object is never served with another version's size or ETag. One process owns a store;
-writes to one key are serialised by in-process locks.
+object is never served with another version's size or ETag. Writes to one key are
+serialised by ``key_locks.py``; ``shared=True`` is a folder several nodes write to.
 
 On a case-insensitive file system (macOS's default), keys that differ only in case share
 one object, although S3 keys are case-sensitive.
@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,7 @@ from skylift.storage.errors import (
     NoSuchKey,
 )
 from skylift.storage.files import file_etag, move_into, now, settle, unlink, write_file
+from skylift.storage.key_locks import KeyLocks
 from skylift.storage.layout import INTERNAL, data_path, meta_path
 from skylift.storage.listing import Cursor, list_page
 from skylift.storage.multipart import Uploads
@@ -70,15 +72,17 @@ class DirectoryStore(MultipartMethods):
     Example: ``store = DirectoryStore(Path(".skylift/objects"))``.
     """
 
-    def __init__(self, root: Path, *, fsync: bool = False) -> None:
+    def __init__(self, root: Path, *, fsync: bool = False, shared: bool = False) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         # fsync costs a disk flush per write; a local platform rarely needs it.
         self.fsync = fsync
-        self._locks = [threading.Lock() for _ in range(64)]
+        self._locks = KeyLocks(self.root, shared=shared)
         self._sequence_lock = threading.Lock()
         self._last_sequence = 0
         self.uploads = Uploads(fsync=fsync)
+        if shared:
+            return  # what is in flight may be another live node's
         # Multipart uploads do not outlive the server that took them: a client cannot
         # resume one anyway once its process is gone, and the parts would fill the disk.
         for name in self._bucket_names():
@@ -256,8 +260,8 @@ class DirectoryStore(MultipartMethods):
         base = self._bucket_dir(bucket)
         return (base, *layout.locate(base, bucket, key))
 
-    def _lock(self, bucket: str, key: str) -> threading.Lock:
-        return self._locks[hash((bucket, key)) % len(self._locks)]
+    def _lock(self, bucket: str, key: str) -> AbstractContextManager[None]:
+        return self._locks.hold(bucket, key)
 
     def _put(
         self,
