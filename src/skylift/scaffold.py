@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from importlib import metadata
+from urllib.parse import unquote
 
 NAME = re.compile(r"[a-z][a-z0-9-]{0,48}[a-z0-9]")
 PYTHON = "3.11"
@@ -239,7 +240,7 @@ def skylift_requirement() -> str:
         found = json.loads(direct)
         url = str(found.get("url", ""))
         if found.get("dir_info", {}).get("editable") and url.startswith("file://"):
-            return f"-e {url.removeprefix('file://')}"
+            return f"-e {unquote(url.removeprefix('file://'))}"
         if url:
             return f"skylift@{url}"
     return f"skylift=={distribution.version}"

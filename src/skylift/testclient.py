@@ -132,6 +132,7 @@ class Client:
                 sandbox=sandbox,
                 state_dir=self._state,
                 stop=self._stop,
+                tune_gc=False,
             ),
             self._loop,
         )
@@ -161,12 +162,16 @@ class Client:
 
     def invoke(self, function: str, payload: Any = None) -> Invocation:
         """Invoke `function` synchronously with `payload` (JSON-able, or bytes)."""
-        data = payload if isinstance(payload, bytes) else orjson.dumps(payload or {})
+        data = (
+            payload
+            if isinstance(payload, bytes)
+            else orjson.dumps({} if payload is None else payload)
+        )
         return Invocation.of(self._run(self.platform.invoker.invoke(function, data)))
 
     def send(self, queue: str, body: str, *, timeout: float = 30.0) -> Invocation:
         """Send `body` to `queue` and return the invocation its event source mapping made
-        of it (after the mapping deleted it, or left it to return on failure)."""
+        of it (the mapping deletes the message right after a success)."""
         sources = self.platform.sources
         mappings = [m for m in sources.mappings if m.trigger.queue == queue] if sources else []
         if not mappings:

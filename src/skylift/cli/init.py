@@ -45,6 +45,8 @@ def init(name: str, layout: str, parent: Path) -> None:
             "starting with a letter (it names the folder, the image and the stack)"
         )
     root = parent / name
+    if root.exists() and not root.is_dir():
+        _fail(f"{root} is a file: choose another NAME or --dir")
     if root.exists() and any(root.iterdir()):
         _fail(f"{root} already exists and is not empty: choose another NAME or --dir")
     sam = layout == "sam"
@@ -74,6 +76,13 @@ def init(name: str, layout: str, parent: Path) -> None:
         if created:
             shutil.rmtree(root, ignore_errors=True)
         _fail(f"cannot create {root}: {exc}")
+    if requirement.startswith("-e ") or "@file:" in requirement:
+        click.echo(
+            f"skylift: note: the Makefile installs skylift from {requirement.split()[-1]}, "
+            "which exists on this machine only: before pushing, set SKYLIFT in the Makefile "
+            "to a release (skylift==VERSION) or a git URL, or the CI files cannot install it",
+            err=True,
+        )
     click.echo(f"created {root} ({'SAM template' if sam else 'app.py'}); next:", err=True)
     click.echo(f"  cd {root} && make run    # serve it on http://127.0.0.1:8080", err=True)
     click.echo("  make test    # its tests; `make all` (lint and tests) is what CI runs", err=True)

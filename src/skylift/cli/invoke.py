@@ -74,7 +74,9 @@ def invoke(
     """
     function, app = _function_and_app(function, app)
     event = _read_event(event_path)
-    debugging = _debug_mode(function, debug, debug_port, url is not None or asynchronous)
+    debugging = _debug_mode(
+        function, debug, debug_port, url is not None or asynchronous, event_path
+    )
     if asynchronous or url is not None:
         if function is None:
             _fail("name the function to invoke on the server: skylift invoke FUNCTION --url URL")
@@ -135,7 +137,7 @@ def _function_and_app(function: str | None, app: str | None) -> tuple[str | None
 
 
 def _debug_mode(
-    function: str | None, pdb: bool, port: int | None, remote: bool
+    function: str | None, pdb: bool, port: int | None, remote: bool, event_path: str | None
 ) -> dict[str, str] | None:
     """`--debug` / `--debug-port` as Platform.start takes them; says what it does."""
     from skylift.cli.common import debug_mode
@@ -146,6 +148,8 @@ def _debug_mode(
         _fail("--debug runs the function here: leave out --url and --async")
     if function is None:
         _fail("name the function to debug: skylift invoke FUNCTION APP --debug")
+    if pdb and event_path == "-":
+        _fail("--debug keeps stdin for pdb: pass the event as a file, -e event.json")
     return debug_mode(function, pdb, port)
 
 

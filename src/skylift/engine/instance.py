@@ -289,7 +289,8 @@ class _Streamer:
                 self.offset = 0
             if size > self.offset:
                 data = os.pread(fd, min(size - self.offset, 1 << 20), self.offset)
-                cut = data.rfind(b"\n") + 1
+                # Whole lines; a line longer than what is read at once goes as it is.
+                cut = data.rfind(b"\n") + 1 or (len(data) if len(data) == 1 << 20 else 0)
                 if cut:
                     self.offset += cut
                     self.sink(data[:cut])

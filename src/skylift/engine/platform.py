@@ -222,6 +222,8 @@ class Platform:
             idle_timeout=self._pool_settings["idle_timeout"],
             wait=self._pool_settings["wait"],
         )
+        # Sandboxed as the pools made at start: spawned and Runtime API instances too.
+        self.pools[spec.name].sandbox = self.sandbox.settings() if self.sandbox else None
         self.specs[spec.name] = spec
 
     def remove_function(self, name: str) -> None:
@@ -236,7 +238,11 @@ class Platform:
         """One warm instance of every function with HTTP routes, so a server opens its port
         ready: the first request there pays no cold start."""
         await asyncio.gather(
-            *(self.pools[spec.name].fill_or_log(1) for spec in self.specs.values() if spec.routes)
+            *(
+                self.pools[spec.name].fill_or_log(1)
+                for spec in self.specs.values()
+                if spec.routes and spec.debug is None  # a debugged one waits for its debugger
+            )
         )
 
     def _node_report(self) -> dict[str, Any]:

@@ -160,7 +160,13 @@ class Reloader:
                 return False
             self._switch(loaded)
             if self.sources_changed:
-                await self._apply_sources(loaded)
+                try:
+                    await self._apply_sources(loaded)
+                except Exception as exc:  # the code switched; its triggers did not all follow
+                    self.say(
+                        f"skylift: reloaded {what}, but its queue, schedule or upload triggers "
+                        f"could not all be applied ({exc}); restart `skylift up` to apply them"
+                    )
             self.reloads += 1
             elapsed = (time.monotonic() - started) * 1000
             self.say(f"skylift: reloaded after a change to {what} ({elapsed:.0f} ms)")

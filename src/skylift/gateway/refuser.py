@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 
@@ -23,6 +23,12 @@ class _Server(uvicorn.Server):
 
     async def main_loop(self) -> None:
         await self.stopping.wait()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Signals are not this helper server's: Ctrl-C goes to `skylift invoke` itself
+        # (asyncio cancels its main task), and this server stops with it.
+        yield
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # uvicorn's waits 0.1 s for connections to notice; these answer at once, and

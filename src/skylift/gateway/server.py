@@ -95,6 +95,7 @@ async def serve(
     reload: bool = False,
     state_dir: Path | None = None,
     stop: asyncio.Event | None = None,
+    tune_gc: bool = True,
     debug: Mapping[str, str] | None = None,
     observe: bool = True,
     schedule_speed: float = 1.0,
@@ -145,9 +146,10 @@ async def serve(
         alert_policy = None
     # Long-lived startup objects never need collecting again, and a request makes
     # short-lived cycles rarely: fewer, cheaper collections trim the latency tail.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
+    if tune_gc:  # not in a test's process (skylift.testing.Client): its GC is its own
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
     reloader: Reloader | None = None
     watching: asyncio.Task[None] | None = None
     try:
@@ -190,6 +192,7 @@ async def serve(
         if reloader is not None:
             watching = asyncio.ensure_future(reloader.run())
         await platform.warm_routes()  # the port opens ready: no cold first request
+        start_listening(sock, host, port)
         front = observability.wrap(gateway) if observability is not None else gateway
         server = uvicorn.Server(build_config(front, host, port))
         serving = asyncio.ensure_future(_serve_until_stopped(server, sock, stop))
@@ -323,6 +326,18 @@ def listen(host: str, port: int) -> socket.socket:
     # (asyncio listens when serving starts). A port another server listens on fails
     # here already, before the init phase.
     return sock
+
+
+def start_listening(sock: socket.socket, host: str, port: int) -> None:
+    """Open the bound port, or an OSError that says what to do (another server bound it
+    meanwhile: with SO_REUSEADDR two binds succeed until one listens)."""
+    try:
+        sock.listen(2048)
+    except OSError as exc:
+        raise OSError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; another server took the port "
+            "while this one started: stop it or choose another with --port"
+        ) from None
 
 
 def run(coro_factory: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import stat
 import threading
 import time
 
@@ -33,10 +32,11 @@ def tail(fd: int, limit: int = KEEP) -> tuple[bytes, int]:
 class Output:
     """The captured output of one worker."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, captured: bool = True) -> None:
         self.fd = fd
-        # A terminal (an instance under pdb) shows the output itself: nothing to keep.
-        self.captured = stat.S_ISREG(os.fstat(fd).st_mode)
+        # Not captured: an instance under pdb writes to the terminal (or wherever the
+        # server's output goes), which shows it itself; nothing to keep, nothing to cut.
+        self.captured = captured
         self._lock = threading.Lock()
         self._dropped = 0
         if self.captured:

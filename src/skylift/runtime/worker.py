@@ -61,7 +61,7 @@ def serve(
     logs.install()  # normally done before the init phase; this applies the function's format
     arn = function_arn(spec.name)
     group = log_group(spec.name)
-    output = Output(log_fd)
+    output = Output(log_fd, captured=spec.debug != "pdb")
     init_ms: float | None = (time.monotonic() - forked_at) * 1000
     while True:
         try:

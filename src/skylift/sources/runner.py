@@ -83,7 +83,7 @@ class Sources:
         new = [self._mapping(name, t) for name, t in wanted if (name, t) not in have]
         for mapping in new:
             mapping.start()
-        self.mappings = keep + new
+        self.mappings[:] = keep + new  # in place: the Lambda API and drains hold it
         self.notifier.targets = upload_targets(specs)
         await self.async_invocations.apply({spec.name: spec for spec in specs})
         found = entries(specs, self._state.region, self.schedule_speed)
