@@ -27,6 +27,7 @@ import orjson
 
 from skylift.engine.instance import InvocationResult
 from skylift.engine.recording import Record
+from skylift.errors import is_disk_full
 from skylift.spec import FunctionSpec
 
 if TYPE_CHECKING:
@@ -166,10 +167,21 @@ class EventLog:
         self.flush()
 
     def _run(self) -> None:
+        noted = -3600.0
         while not self._stop.wait(self.interval):
             try:
                 self.flush()
-            except Exception:  # a full disk must not end recording for good
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    logger.exception("writing events under %s failed", folder(self.state_dir))
+                elif time.monotonic() - noted > 60:  # said once a minute, not as tracebacks
+                    noted = time.monotonic()
+                    logger.warning(
+                        "writing events under %s failed: no space is left on its disk; "
+                        "they are written once space is freed",
+                        folder(self.state_dir),
+                    )
+            except Exception:  # nothing must end recording for good
                 logger.exception("writing events under %s failed", folder(self.state_dir))
 
     def flush(self) -> None:
