@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-bench
 	cd bench && ../$(PY) queue_e2e.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) concurrency_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) autoscale_bench.py --out ../docs/benchmarks.md
+	cd bench && ../$(PY) history_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) sandbox_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) reload_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) cli_bench.py --out ../docs/benchmarks.md

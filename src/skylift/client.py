@@ -96,6 +96,14 @@ class Client:
         path = f"functions/{urllib.parse.quote(function, safe='')}/scaling"
         return self._control("PUT", path, json.dumps(limits).encode())
 
+    def describe(self, function: str) -> dict[str, Any]:
+        """A function's configuration, status and recent events (`skylift describe`)."""
+        return self._control("GET", f"functions/{urllib.parse.quote(function, safe='')}")
+
+    def invocation(self, request_id: str) -> dict[str, Any]:
+        """What the server kept of a past invocation: its event and result."""
+        return self._control("GET", f"invocations/{urllib.parse.quote(request_id, safe='')}")
+
     def _control(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
         request = urllib.request.Request(
             f"{self.url.rstrip('/')}/_skylift/{path}",

@@ -29,6 +29,8 @@ LAZY = {
     "events": "skylift.cli.events:events",
     "init": "skylift.cli.init:init",
     "build": "skylift.cli.build:build",
+    "describe": "skylift.cli.describe:describe",
+    "replay": "skylift.cli.describe:replay",
 }
 
 

@@ -19,6 +19,7 @@ from skylift import server_file
 from skylift.client import Client
 from skylift.errors import SkyliftError
 from skylift.loader import AppTarget, resolve_target
+from skylift.observe.events import age
 
 COLUMNS = (
     ("FUNCTION", None),
@@ -31,6 +32,9 @@ COLUMNS = (
     ("INVOCATIONS", "invocations"),
     ("THROTTLES", "throttles"),
     ("COLD STARTS", "cold_starts"),
+    ("ERRORS (5m)", "error_rate"),
+    ("TRIGGERS", "triggers"),
+    ("LAST ERROR", "last_error"),
 )
 
 
@@ -63,10 +67,7 @@ def render(status: dict[str, Any]) -> str:
     for name, entry in sorted(status["functions"].items()):
         cells = [name]
         for _, key in COLUMNS[1:]:
-            value = entry[key]
-            cells.append(
-                f"{value}{'' if entry['reserved'] else '*'}" if key == "max" else str(value)
-            )
+            cells.append(_cell(entry, key))
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = [
@@ -99,6 +100,26 @@ def render(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _cell(entry: dict[str, Any], key: str) -> str:
+    # Servers before `describe` did not report errors or triggers: "-" then.
+    if key == "max":
+        return f"{entry[key]}{'' if entry['reserved'] else '*'}"
+    if key == "error_rate":
+        rate = entry.get("error_rate")
+        return "-" if rate is None else f"{rate * 100:.3g}%"
+    if key == "triggers":
+        return ",".join(entry.get("triggers") or []) or "-"
+    if key == "last_error":
+        error = entry.get("last_error")
+        if not error:
+            return "-"
+        message = (error["message"].splitlines() or [""])[0]
+        message = message if len(message) <= 50 else message[:49] + "…"
+        ago = time.time() - error["at"]
+        return f"{age(ago)} ago {error['type']}: {message}"
+    return str(entry[key])
+
+
 APP_ARGUMENT = click.argument("app", required=False)
 TEMPLATE_OPTION = click.option(
     "--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template."
@@ -123,7 +144,8 @@ def status(
     cluster: bool,
     state_url: str | None,
 ) -> None:
-    """Show a running server's functions: instances, limits, throttles, cold starts."""
+    """Show a running server's functions: instances, limits, throttles, cold starts,
+    error rate over 5 minutes, triggers and last error."""
     if cluster:
         _cluster(state_url, as_json)
         return

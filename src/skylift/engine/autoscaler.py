@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from skylift.engine.pool import Pool
+from skylift.engine.recording import Record, ignore
 
 logger = logging.getLogger("skylift.autoscaler")
 TICK = 0.25
@@ -222,6 +223,7 @@ class Autoscaler:
         self.pools = pools
         self.policy = policy  # None: no autoscaling, only minimums and idle reaping
         self.prewarm = False  # only a serving platform keeps instances warm
+        self.record: Record = ignore  # decisions are events `skylift describe` lists
         now = time.monotonic()
         self.scalers = {name: Scaler(policy or Policy(), now) for name in pools}
         self._area = {name: pool.sample() for name, pool in pools.items()}
@@ -245,6 +247,13 @@ class Autoscaler:
                 scaler.observe(now, concurrency, elapsed)
                 decision = scaler.decide(now, pool.size, pool.minimum, pool.limit)
                 if decision is not None:
+                    self.record(
+                        name,
+                        "Scaled",
+                        f"target {decision.desired} instance{'' if decision.desired == 1 else 's'} "
+                        f"({decision.current} running; "
+                        f"{decision.mode}: {decision.reason})",
+                    )
                     logger.debug(
                         "%s: %d -> %d instances (%s: %s)",
                         name,

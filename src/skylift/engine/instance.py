@@ -35,6 +35,7 @@ class InvocationResult:
     duration_ms: float
     init_ms: float | None = None  # set when the invocation started a new instance
     max_memory_mb: int = 0
+    event: bytes | None = None  # what it ran on: set by the invoker, stored for replay
 
     def decoded(self) -> Any:
         return orjson.loads(self.payload)

@@ -10,7 +10,8 @@ from typing import Any
 
 from skylift.engine.instance import InvocationResult
 from skylift.engine.pool import Pool
-from skylift.errors import FunctionNotFound
+from skylift.engine.recording import Record, ignore
+from skylift.errors import FunctionNotFound, Throttled
 from skylift.runtime.environ import new_trace_id
 from skylift.spec import FunctionSpec
 
@@ -25,6 +26,7 @@ OutputObserver = Callable[[FunctionSpec, str, bytes], None]
 class Invoker:
     def __init__(self, pools: dict[str, Pool]) -> None:
         self.pools = pools
+        self.record: Record = ignore  # throttles are events `skylift describe` lists
         # Called with every result, whatever triggered it: the console, stored logs, metrics.
         self.observers: list[Observer] = []
         self.cancel_observers: list[CancelObserver] = []
@@ -61,7 +63,11 @@ class Invoker:
         pool = self.pools.get(function)
         if pool is None:
             raise FunctionNotFound(function, list(self.pools))
-        instance = await pool.acquire()
+        try:
+            instance = await pool.acquire()
+        except Throttled as exc:
+            self.record(function, "Throttled", f"{exc.reason}: limit {exc.limit}")
+            raise
         request_id = request_id or str(uuid.uuid4())
         started = time.monotonic()
         try:
@@ -78,6 +84,7 @@ class Invoker:
             raise
         finally:
             pool.release(instance)
+        result.event = event  # kept with the log, for `skylift replay`
         for observer in self.observers:
             observer(pool.spec, result, instance)
         return result

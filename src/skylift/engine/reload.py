@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from skylift.engine.loading import Loaded, load_code
+from skylift.engine.recording import Record, ignore
 from skylift.engine.zygote import Zygote
 from skylift.errors import LoadError, SkyliftError
 from skylift.loader import AppTarget
@@ -86,6 +87,7 @@ class Reloader:
         self.say = say
         self.reloads = 0
         self.sources_changed = False  # by the last switch: triggers to restart
+        self.record: Record = ignore  # reloads are events `skylift describe` lists
         self._retiring: set[asyncio.Task[None]] = set()
         self._old: set[Zygote] = set()  # replaced zygotes whose instances still run
         # What the code declared at the last load: a spec that differs from it now was
@@ -142,10 +144,7 @@ class Reloader:
                     lambda _: sandbox.settings() if sandbox is not None else None,
                 )
             except SkyliftError as exc:
-                self.say(
-                    f"skylift: {what} changed but does not load; still serving the "
-                    f"previous code:\n{exc}"
-                )
+                self._failed(what, exc)
                 return False
             try:
                 validate_app(loaded.specs)
@@ -153,10 +152,7 @@ class Reloader:
                 _check_init(loaded)
             except SkyliftError as exc:
                 await loaded.close()
-                self.say(
-                    f"skylift: {what} changed but does not load; still serving the "
-                    f"previous code:\n{exc}"
-                )
+                self._failed(what, exc)
                 return False
             self._switch(loaded)
             if self.sources_changed:
@@ -170,7 +166,20 @@ class Reloader:
             self.reloads += 1
             elapsed = (time.monotonic() - started) * 1000
             self.say(f"skylift: reloaded after a change to {what} ({elapsed:.0f} ms)")
+            for name in platform.specs:
+                self.record(name, "Reloaded", f"new code after a change to {what}")
             return True
+
+    def _failed(self, what: str, exc: SkyliftError) -> None:
+        self.say(
+            f"skylift: {what} changed but does not load; still serving the previous code:\n{exc}"
+        )
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        # The first line says what failed; an import's traceback ends with why.
+        first = " … ".join(lines[:1] + lines[-1:] if len(lines) > 1 else lines)
+        first = first or type(exc).__name__
+        for name in self.platform.specs:
+            self.record(name, "ReloadFailed", f"{what} does not load, old code kept: {first}")
 
     def _switch(self, loaded: Loaded) -> None:
         platform = self.platform

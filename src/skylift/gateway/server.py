@@ -31,6 +31,7 @@ from skylift.observe.alerts_service import Alerting, policy_for
 from skylift.observe.console import ConsoleLog
 from skylift.observe.dashboard import INTERVAL, Dashboard
 from skylift.observe.dashboard_data import Board
+from skylift.observe.events import alert_events
 from skylift.observe.observability import Observability
 from skylift.openapi_served import TemplateDocs
 from skylift.runtime.environ import ACCOUNT_ID, aws_environment
@@ -176,6 +177,12 @@ async def serve(
         alerts_api = AlertsApi(platform.state_dir, services["control"], engine)
         control: Asgi = backup_api(platform, state_url, alerts_api)
         dashboard: Dashboard | None = None
+        if observability is not None:  # events for describe, past invocations for replay
+            control = observability.control(control)
+            if engine is not None:
+                engine.send = alert_events(engine.send, observability.events.record)
+            if reloader is not None:
+                reloader.record = observability.events.record
         if observability is not None:  # its numbers are the metrics'
             assert observability.endpoint is not None
             dashboard = Dashboard(

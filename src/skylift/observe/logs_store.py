@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
-
 from skylift.engine.instance import InvocationResult
 from skylift.errors import is_disk_full
+from skylift.observe import history
 from skylift.observe import logs_layout as layout
 from skylift.spec import FunctionSpec
 
@@ -31,6 +30,7 @@ logger = logging.getLogger("skylift.logs")
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # per function
 DEFAULT_MAX_AGE = 7 * 24 * 3600.0  # seconds
 MAX_PENDING = 100_000  # invocations waiting to be written; past it they are dropped, counted
+MAX_PENDING_BYTES = 256 * 1024 * 1024  # ... and their bytes (events of up to 6 MB are kept)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class Retention:
         return max(64 * 1024, self.max_bytes // 8)
 
 
-_Pending = tuple[str, str, bytes]  # function, stream, the stored invocation
+# function, stream, the stored invocation (a large event's digest is the thread's to compute)
+_Pending = tuple[str, str, bytes | history.Deferred]
 
 
 class LogStore:
@@ -60,6 +61,7 @@ class LogStore:
         self.interval = interval
         self.dropped = 0  # invocations whose log was dropped because writing fell behind
         self._pending: list[_Pending] = []
+        self._pending_bytes = 0  # roughly: the writer resets it with each batch it takes
         self._streams: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
         self._default_streams: dict[str, str] = {}
         self._segments: dict[tuple[str, str], int] = {}  # (function, stream) -> segment
@@ -74,11 +76,13 @@ class LogStore:
         # The request path: one small serialisation (~2 µs) and an append; no I/O. Doing
         # the serialisation here rather than in the thread keeps that thread from
         # contending for the GIL (measured: ~13 µs of server CPU a request, against ~3).
-        if len(self._pending) >= MAX_PENDING:
+        if len(self._pending) >= MAX_PENDING or self._pending_bytes >= MAX_PENDING_BYTES:
             self.dropped += 1
             return
         stream = self._stream(spec, instance)
-        self._pending.append((spec.name, stream, stored(spec, result, time.time_ns())))
+        line = stored(spec, result, time.time_ns())
+        self._pending_bytes += len(line) if isinstance(line, bytes) else line.size
+        self._pending.append((spec.name, stream, line))
 
     def _stream(self, spec: FunctionSpec, instance: object | None) -> str:
         if instance is not None:
@@ -129,11 +133,13 @@ class LogStore:
     def flush(self) -> None:
         """Write every pending invocation's events (called by the thread, and at close)."""
         batch, self._pending = self._pending, []
+        self._pending_bytes = 0
         if not batch:
             return
         files: dict[tuple[str, str], list[bytes]] = {}
         for function, stream, line in batch:
-            files.setdefault((function, stream), []).append(line)
+            data = line if isinstance(line, bytes) else line.render()
+            files.setdefault((function, stream), []).append(data)
         for (function, stream), lines in files.items():
             self._append(function, stream, b"".join(lines))
 
@@ -182,14 +188,15 @@ class LogStore:
         return removed
 
 
-def stored(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes:
-    """One invocation as stored: what its log events are made of when read (records.py).
+def stored(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes | history.Deferred:
+    """One invocation as stored: what its log events are made of when read (records.py),
+    and its event and result for `skylift replay` (history.py).
 
     Storing the invocation, not its formatted events, keeps the server's share of the
     work to one small serialisation; the reader (`skylift logs`) does the formatting.
     """
     ended = ended_ns // 1_000_000
-    return orjson.dumps(
+    return history.line(
         {
             "requestId": result.request_id,
             "end": ended,
@@ -201,7 +208,7 @@ def stored(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes
             "output": result.logs.decode("utf-8", "replace"),
             "error": None if result.error is None else result.payload.decode("utf-8", "replace"),
         },
-        option=orjson.OPT_APPEND_NEWLINE,
+        result,
     )
 
 

@@ -1,4 +1,5 @@
-"""What `skylift up` attaches to a platform to observe it: stored logs and metrics.
+"""What `skylift up` attaches to a platform to observe it: stored logs (with each
+invocation's event and result), metrics, and the events `skylift describe` lists.
 
 The server makes one `Observability` after loading the platform, adds its `services` to
 the gateway's, wraps the gateway with `wrap`, and closes it last (pending logs are
@@ -13,9 +14,12 @@ from collections.abc import Mapping
 
 from skylift.asgi_types import Asgi
 from skylift.engine.platform import Platform
+from skylift.observe.events import EventLog, InvocationEvents
+from skylift.observe.events_api import EventsApi
 from skylift.observe.logs_store import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, LogStore, Retention
 from skylift.observe.metrics import Metrics
 from skylift.observe.metrics_http import HttpMetrics, MetricsEndpoint
+from skylift.observe.outcomes import Outcomes
 from skylift.sources.http import Router
 
 logger = logging.getLogger("skylift.logs")
@@ -61,6 +65,11 @@ class Observability:
         if self.logs is not None:
             platform.invoker.observers.append(self.logs)
             self.logs.start()
+        self.events = EventLog(platform.state_dir, platform.specs)
+        self.outcomes = Outcomes()
+        platform.invoker.observers += [InvocationEvents(self.events), self.outcomes]
+        platform.invoker.record = platform.autoscaler.record = self.events.record
+        self.events.start()
 
     @classmethod
     def from_environment(cls, platform: Platform) -> Observability:
@@ -76,9 +85,14 @@ class Observability:
             found[METRICS_ROOT] = endpoint
         return found
 
+    def control(self, control: Asgi) -> Asgi:
+        """The control API with events, descriptions and past invocations in front."""
+        return EventsApi(self.platform, self.events, self.outcomes, control)
+
     def wrap(self, app: Asgi) -> Asgi:
         return HttpMetrics(app, self.metrics)
 
     def close(self) -> None:
         if self.logs is not None:
             self.logs.close()
+        self.events.close()

@@ -1,0 +1,107 @@
+"""Request-path cost of keeping each invocation's event and result with its log.
+
+The log store's call on the request path (`LogStore.__call__`: one serialisation and an
+append) is timed with the invocation's event kept (what `skylift replay` needs) and
+without it (the log alone, as before). A typical API Gateway event (~1.3 KB) is kept
+whole; a 300 KiB event is only handed to the writer thread, which hashes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from report import write_section
+
+from skylift.engine.instance import InvocationResult
+from skylift.observe.logs_store import LogStore
+from skylift.spec import FunctionSpec
+
+NUMBER = 20_000
+ROUNDS = 9
+EVENT = orjson.dumps(
+    {
+        "version": "2.0",
+        "routeKey": "POST /orders",
+        "rawPath": "/orders",
+        "rawQueryString": "",
+        "headers": {f"x-header-{i}": "v" * 40 for i in range(12)},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "http": {"method": "POST", "path": "/orders", "protocol": "HTTP/1.1"},
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "time": "05/Dec/2026:21:00:00 +0000",
+        },
+        "body": '{"item": "book", "quantity": 2}',
+        "isBase64Encoded": False,
+    }
+)
+
+
+def per_call_us(
+    store: LogStore, spec: FunctionSpec, results: list[InvocationResult]
+) -> list[float]:
+    """Best time per call of each result's store call; rounds alternate between them, so
+    a neighbour's load on a shared machine weighs on all alike."""
+    best = [float("inf")] * len(results)
+    for _ in range(ROUNDS):
+        for i, result in enumerate(results):
+            started = time.perf_counter()
+            for _ in range(NUMBER):
+                store(spec, result, None)
+            best[i] = min(best[i], (time.perf_counter() - started) / NUMBER * 1e6)
+            store._pending.clear()
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    spec = FunctionSpec(name="f", handler="app.f", code_dir=".")
+    output = b"processed order 42\n"
+    with tempfile.TemporaryDirectory() as directory:
+        store = LogStore(Path(directory))  # not started: only the request path is timed
+
+        def result(event: bytes | None) -> InvocationResult:
+            return InvocationResult("r", b'{"statusCode": 201}', None, output, 2.0, event=event)
+
+        big = orjson.dumps({"blob": "x" * (300 * 1024)})
+        without, typical, large = per_call_us(
+            store, spec, [result(None), result(EVENT), result(big)]
+        )
+        store(spec, result(big), None)
+        started = time.perf_counter()
+        store.flush()  # the writer thread's share: the digest and the write
+        thread_ms = (time.perf_counter() - started) * 1000
+    text = "\n".join(
+        [
+            "## Invocation history: request-path cost of keeping each event and result",
+            "",
+            f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} "
+            "cores. Command: `make bench` (`python bench/history_bench.py`): the best of "
+            f"{ROUNDS} rounds of {NUMBER} calls of the log store's request-path part, "
+            "rounds alternating between the three.",
+            "",
+            "| stored per invocation | µs per invocation |",
+            "|---|---:|",
+            f"| log only (no event kept) | {without:.2f} |",
+            f"| log + a {len(EVENT)}-byte API Gateway event and the result | {typical:.2f} |",
+            f"| log + a {len(big) // 1024} KiB event (handed to the writer thread) | {large:.2f} |",
+            "",
+            f"The writer thread's share for the 300 KiB event (SHA-256 digest and write): "
+            f"{thread_ms:.2f} ms, off the request path.",
+        ]
+    )
+    print(text)
+    if args.out:
+        write_section(args.out, "history", text)
+
+
+if __name__ == "__main__":
+    main()
