@@ -314,3 +314,42 @@ def test_a_guarded_server_s_page_takes_the_token_from_its_address(
             page.wait_for_selector('#functions tr[data-function="pay"]')
         finally:
             context.close()
+
+
+REPLAYED_APP = """
+from skylift import App
+
+app = App()
+
+
+@app.http("/add", methods=["POST"])
+def add(event, context):
+    numbers = __import__("json").loads(event["body"])
+    {fix}
+    return {{"sum": sum(numbers)}}
+"""
+
+
+def test_a_failed_invocation_is_replayed_from_the_page_against_the_fixed_code(
+    browser: Any, tmp_path: Path
+) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "app.py").write_text(REPLAYED_APP.format(fix='raise ValueError("not yet")'))
+    with serve(str(app), options=["--quiet"]) as url:
+        page = browser.new_page()
+        page.goto(url + "/_skylift/")
+        page.wait_for_selector("#status.live")
+        assert httpx.post(f"{url}/add", content=b"[1, 2]", timeout=30).status_code >= 500
+        button = "#logs button[data-replay]"
+        page.wait_for_selector(button, timeout=30_000)
+        # Fixed in the editor: the reload serves the new code.
+        (app / "app.py").write_text(REPLAYED_APP.format(fix="pass"))
+        eventually(
+            lambda: httpx.post(f"{url}/add", content=b"[2, 2]", timeout=30).status_code == 200,
+            30,
+        )
+        page.click(button)
+        page.wait_for_selector("#logs .replayed:has-text('now success')", timeout=30_000)
+        shown = page.inner_text("#logs .replayed")
+        assert "was error, now success" in shown and '"sum":3' in shown.replace(" ", "")

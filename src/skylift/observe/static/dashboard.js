@@ -146,6 +146,55 @@ async function ack(id, button, state) {
   }
 }
 
+// Per function, the invocation whose lines are arriving and whether it failed: its REPORT
+// line then offers a Replay (an "[ERROR]" line, or REPORT's own Status: error/timeout).
+const running = new Map();
+
+function failedInvocation(line) {
+  const start = /^START RequestId: (\S+)/.exec(line.message);
+  if (start) {
+    running.set(line.function, { id: start[1], failed: false });
+    return null;
+  }
+  const current = running.get(line.function);
+  if (current && line.message.startsWith("[ERROR]")) current.failed = true;
+  const report = /^REPORT RequestId: (\S+)/.exec(line.message);
+  if (!report) return null;
+  const failed = /\tStatus: (error|timeout)/.test(line.message)
+    || (current && current.id === report[1] && current.failed);
+  running.delete(line.function);
+  return failed ? report[1] : null;
+}
+
+function replayButton(requestId) {
+  const button = document.createElement("button");
+  button.textContent = "Replay";
+  button.className = "replay";
+  button.dataset.replay = requestId;
+  const outcome = document.createElement("span");
+  outcome.className = "replayed";
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const response = await fetch(`invocations/${encodeURIComponent(requestId)}/replay`, {
+        method: "POST",
+        headers: authHeaders(),
+      });
+      const answer = await response.json();
+      if (!response.ok) throw new Error(answer.message || `HTTP ${response.status}`);
+      const show = (side) => side.error || JSON.stringify(side.payload);
+      outcome.textContent = ` was ${answer.before.status}, now ${answer.after.status}: `
+        + show(answer.after);
+    } catch (e) {
+      outcome.textContent = ` could not replay: ${e.message}`;
+      button.disabled = false;
+    }
+  });
+  const span = document.createElement("span");
+  span.append(" ", button, outcome);
+  return span;
+}
+
 function addLines(lines) {
   const box = $("logs");
   const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
@@ -162,6 +211,8 @@ function addLines(lines) {
     message.className = "message";
     message.textContent = line.message.replace(/\n$/, "");
     div.append(time, fn, message);
+    const failed = failedInvocation(line);
+    if (failed) div.append(replayButton(failed));
     box.append(div);
   }
   while (box.childElementCount > MAX_LINES) box.firstElementChild.remove();
