@@ -73,8 +73,8 @@ def describe(
 
 def _offline(function: str, app: str | None, template: str | None) -> dict[str, Any]:
     """No server: the configuration from the app's code, the events from the state folder."""
+    from skylift.aio import run
     from skylift.engine.platform import Platform
-    from skylift.gateway.server import run
     from skylift.observe.events_api import configuration
 
     state = _state_dir(app, template)

@@ -24,8 +24,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def _load(app: str | None, template: str | None, name: str | None) -> AppModel:
+    from skylift.aio import run
     from skylift.export.model import load_app
-    from skylift.gateway.server import run
 
     if name is not None and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?", name):
         # It names the image, the Kubernetes objects and their DNS names.

@@ -32,11 +32,11 @@ def init(name: str, layout: str, parent: Path) -> None:
     """Create a new app in the folder NAME: one HTTP and one queue function, their tests,
     requirements.txt, a Makefile, GitHub Actions and CircleCI files, a Dockerfile."""
     from skylift import scaffold
+    from skylift.aio import run
     from skylift.errors import SkyliftError
     from skylift.export.docker import DockerExporter
     from skylift.export.model import load_app
     from skylift.export.plan import write
-    from skylift.gateway.server import run
     from skylift.loader import resolve_target
 
     if not scaffold.NAME.fullmatch(name):

@@ -86,7 +86,7 @@ def invoke(
         if asynchronous:
             _invoke_async(found, token, function, event or b"{}")
         _invoke_remote(found, token, function, event or b"{}")
-    from skylift.gateway.server import run
+    from skylift.aio import run
 
     target = _target(app, template, parameter_overrides)
     overrides = _overrides(env_vars)

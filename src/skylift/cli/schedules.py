@@ -20,7 +20,7 @@ def schedules(
 
     Rates count from when `skylift up` starts; here, as if it started now.
     """
-    from skylift.gateway.server import run
+    from skylift.aio import run
 
     target = _target(app, template, parameter_overrides)
 

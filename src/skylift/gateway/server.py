@@ -6,15 +6,14 @@ import asyncio
 import contextlib
 import gc
 import logging
-import signal
 import socket
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 
 from skylift import server_file
+from skylift.aio import run as run  # the command line's runner, re-exported
 from skylift.asgi_types import Asgi
 from skylift.engine.autoscaler import DEFAULT_POLICY, Policy
 from skylift.engine.budget import DEFAULT_CONCURRENCY
@@ -345,17 +344,3 @@ def start_listening(sock: socket.socket, host: str, port: int) -> None:
             f"cannot listen on {host}:{port}: {exc.strerror}; another server took the port "
             "while this one started: stop it or choose another with --port"
         ) from None
-
-
-def run(coro_factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run a coroutine on uvloop (the faster loop; a dependency on Linux).
-
-    SIGTERM (how Kubernetes and process managers stop a server) shuts down as Ctrl-C
-    does: uvicorn drains connections, then re-raises the signal, which must become an
-    exception so the platform still closes (zygotes, workers, state) rather than dying.
-    """
-    import uvloop
-
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    uvloop.install()
-    asyncio.run(coro_factory())
