@@ -118,8 +118,9 @@ def main() -> None:
             "## Observability: what logs, metrics and alerting cost",
             "",
             f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
-            f"{os.cpu_count()} cores, Python {platform.python_version()}, while other work "
-            "shared the machine. Command: `make bench` (`python bench/observe_cost_bench.py`): "
+            f"{os.cpu_count()} cores, Python {platform.python_version()}, load average "
+            f"{os.getloadavg()[0]:.1f} at the end. Command: `make bench` "
+            "(`python bench/observe_cost_bench.py`): "
             f"wrk -t2 -c{CONNECTIONS} -d{SECONDS}s on POST /change (examples/make-change) "
             "after a 2 s warm-up, a fresh server per run; "
             f"{args.rounds} interleaved rounds of `skylift up` (stored logs, `/metrics`, an "
