@@ -266,6 +266,23 @@ def test_a_busy_instance_does_not_outlive_its_server(tmp_path):
         server.wait()
     for pid in (handler, child):
         wait_gone(pid)
+    # Nor does anything of its sandbox: the waiting parent and the namespace's PID 1.
+    for pid in _started_for(tmp_path):
+        wait_gone(pid)
+
+
+def _started_for(app: Path) -> list[int]:
+    """Processes whose environment names `app` (spawned instances carry its setup)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                environment = Path(f"/proc/{entry}/environ").read_bytes()
+            except OSError:
+                continue
+            if str(app).encode() in environment:
+                found.append(int(entry))
+    return found
 
 
 def _running_sleep(marker: str) -> list[int]:

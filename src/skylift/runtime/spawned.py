@@ -60,8 +60,12 @@ def main() -> None:
         log_fd = os.dup(1)  # the terminal: every invocation's output and pdb stay there
     # Before any thread (a user namespace needs a single-threaded process) and any import.
     sandbox.enter(zygote.SANDBOX, spec.memory, [channel.fileno(), log_fd], spec.ephemeral_storage)
+    sandboxed = bool(zygote.SANDBOX and zygote.SANDBOX.get("namespaces"))
     threading.Thread(
-        target=exit_with_supervisor, args=(channel.fileno(),), name="skylift-watch", daemon=True
+        target=exit_with_supervisor,
+        args=(channel.fileno(), sandboxed),
+        name="skylift-watch",
+        daemon=True,
     ).start()
     if spec.debug is not None and spec.debug != "pdb":
         attach_debugger(spec.debug)  # after the sandbox: debugpy starts threads
@@ -109,16 +113,22 @@ def load(setup: dict[str, Any], spec: FunctionSpec) -> Handler | Fault:
     return found[1] if found else handler_not_found(spec.module, spec.attribute)
 
 
-def exit_with_supervisor(channel: int) -> None:
+def exit_with_supervisor(channel: int, sandboxed: bool) -> None:
     """Kill this instance and what it started once the supervisor closes the channel.
 
     A forked worker's zygote does this for it; without it a spawned instance busy in a
-    handler would run on after the server stopped (or died).
+    handler would run on after the server stopped (or died). In a sandbox this process
+    only ends itself: its waiting parent outside the namespace then ends the namespace's
+    PID 1, and so everything in it. (A process-group kill from in here would reach that
+    parent too, the kernel does not filter a group by namespace, and leave PID 1, which
+    ignores signals from inside, running for good.)
     """
     poller = select.poll()
     poller.register(channel, select.POLLRDHUP)  # the peer closed; reads nothing
     while not poller.poll():
         pass
+    if sandboxed:
+        os._exit(1)
     os.killpg(0, signal.SIGKILL)  # it leads its own process group
 
 
