@@ -198,9 +198,10 @@ async def serve(
         if reloader is not None:
             watching = asyncio.ensure_future(reloader.run())
         await platform.warm_routes()  # the port opens ready: no cold first request
-        start_listening(sock, host, port)
         front = observability.wrap(gateway) if observability is not None else gateway
         server = uvicorn.Server(build_config(front, host, port))
+        server.config.load()  # uvicorn's own start-up work, before the port opens
+        start_listening(sock, host, port)
         serving = asyncio.ensure_future(_serve_until_stopped(server, sock, stop))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
