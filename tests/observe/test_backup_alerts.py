@@ -69,9 +69,13 @@ def scheduled_backup(folder: Path, app: Path, until: str) -> list[str]:
             if until in line:
                 break
     finally:
-        os.kill(proc.pid, signal.SIGINT)
-        proc.wait(30)
-        proc.stderr.close()
+        # SIGTERM, as a process manager stops it (SIGINT may be ignored when the suite
+        # itself runs in the background, and is then inherited as ignored).
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            assert proc.wait(30) == 0, "skylift backup --schedule did not stop cleanly"
+        finally:
+            proc.stderr.close()
     return lines
 
 

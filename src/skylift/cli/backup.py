@@ -9,6 +9,7 @@ as a rolling backup.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -227,6 +228,8 @@ def _rolling(
             click.echo(f"removed {path.name} (keeping {keep})", err=True)
 
     click.echo(f"skylift: backing up now and on {expression} into {folder}/", err=True)
+    # SIGTERM (how process managers and Kubernetes stop it) ends it as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         rolling.run(folder, expression, keep, take, report)
     except KeyboardInterrupt:
