@@ -73,9 +73,15 @@ def scheduled_backup(folder: Path, app: Path, until: str) -> list[str]:
         # itself runs in the background, and is then inherited as ignored).
         os.kill(proc.pid, signal.SIGTERM)
         try:
-            assert proc.wait(30) == 0, "skylift backup --schedule did not stop cleanly"
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            code = None
         finally:
+            if proc.poll() is None:
+                proc.kill()  # never leaked into the next test
+                proc.wait()
             proc.stderr.close()
+    assert code == 0, f"skylift backup --schedule did not stop on SIGTERM: exit {code}"
     return lines
 
 

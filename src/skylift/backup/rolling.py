@@ -10,9 +10,12 @@ its test-restore raises an alert (`observe/alerts_backup.py`); the schedule goes
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
+import signal
 import tempfile
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,13 +97,44 @@ def run(
     """Back up at once, then on each fire of `expression`, until interrupted."""
     schedule = parse_schedule(expression)
     anchor = datetime.now(UTC)
-    report(tick(folder, keep, take))
-    moment = anchor
-    while True:
-        fire = schedule.next_after(moment, anchor=anchor)
-        if fire is None:
-            return
-        while (wait := (fire - datetime.now(UTC)).total_seconds()) > 0:
-            time.sleep(min(wait, 60.0))  # short naps: a suspended laptop wakes on time
-        moment = fire
+    with _wakeable_nap() as nap:
         report(tick(folder, keep, take))
+        moment = anchor
+        while True:
+            fire = schedule.next_after(moment, anchor=anchor)
+            if fire is None:
+                return
+            while (wait := (fire - datetime.now(UTC)).total_seconds()) > 0:
+                nap(min(wait, 60.0))  # short naps: a suspended laptop wakes on time
+            moment = fire
+            report(tick(folder, keep, take))
+
+
+@contextlib.contextmanager
+def _wakeable_nap() -> Iterator[Callable[[float], None]]:
+    """A sleep that any signal cuts short, so SIGTERM or Ctrl-C stops the loop at once.
+
+    `time.sleep` misses a signal that lands after Python last checked for one and before
+    the sleep itself begins: it then sleeps on, up to a minute. The signal module's wakeup
+    fd is written by the C handler whenever the signal lands, so `select` on it returns
+    at once, and the Python handler runs right after."""
+    readable, writable = os.pipe()
+    os.set_blocking(readable, False)
+    os.set_blocking(writable, False)
+    try:
+        previous = signal.set_wakeup_fd(writable)
+    except ValueError:  # not the main thread, which alone receives signals
+        previous = None
+
+    def nap(seconds: float) -> None:
+        select.select([readable], [], [], seconds)
+        with contextlib.suppress(BlockingIOError):
+            os.read(readable, 4096)
+
+    try:
+        yield nap
+    finally:
+        if previous is not None:
+            signal.set_wakeup_fd(previous)
+        os.close(readable)
+        os.close(writable)
