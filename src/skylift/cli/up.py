@@ -112,6 +112,13 @@ if TYPE_CHECKING:
     help="Keep buckets in this folder (default .skylift/objects), e.g. one all nodes share.",
 )
 @click.option(
+    "--no-queue-polling",
+    is_flag=True,
+    help="With --state: take messages through the SQS API but leave their processing to "
+    "the other nodes on that Redis (a front node whose queue workers scale apart, even to "
+    "zero).",
+)
+@click.option(
     "--schedule-speed",
     type=click.FloatRange(min=1.0),
     default=1.0,
@@ -163,6 +170,7 @@ def up(
     parameter_overrides: tuple[str, ...],
     schedule_speed: float,
     objects_dir: Path | None,
+    no_queue_polling: bool,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
@@ -179,6 +187,11 @@ def up(
         debugging = debug_mode(debug_function, debug_port is None, debug_port)
         reload = False  # a reload would start the function afresh, without its debugger
     guard = _guard(host, allow_hosts, cors_origins, credentials)
+    if no_queue_polling and state_url is None:
+        _fail(
+            "--no-queue-polling needs --state redis://...: with the app's own state no other "
+            "node could ever process the messages this one takes"
+        )
     if state_url is not None:
         from skylift.queues import redis_url
 
@@ -209,8 +222,10 @@ def up(
             click.echo(f"  {method:<7} {shown}  -> {route_target.function}", err=True)
         for spec in platform.specs.values():
             for queue in spec.queues:
+                polled = "polled by the other nodes, " if no_queue_polling else ""
                 click.echo(
-                    f"  queue {queue.queue} (batch {queue.batch_size})  -> {spec.name}", err=True
+                    f"  queue {queue.queue} ({polled}batch {queue.batch_size})  -> {spec.name}",
+                    err=True,
                 )
             for upload in spec.uploads:
                 where = f"{upload.bucket}/{upload.prefix}*{upload.suffix}"
@@ -265,6 +280,7 @@ def up(
                 observe=not no_observe,
                 schedule_speed=schedule_speed,
                 objects_dir=objects_dir,
+                poll_queues=not no_queue_polling,
             )
         )
     except SkyliftError as exc:

@@ -179,6 +179,7 @@ class Platform:
         schedule_speed: float = 1.0,
         node_url: str = "",
         objects_dir: Path | None = None,
+        poll_queues: bool = True,
     ) -> None:
         """Open the app's state, create its queues and buckets, and start the triggers
         that fire by themselves (schedules, queue pollers, upload notifications).
@@ -186,7 +187,8 @@ class Platform:
         `state_url` (`redis://host:port/db`) keeps the queues and async events in Redis
         instead of `queues.db` and `async.db`, and makes this server a node of the cluster
         on that Redis, listed with `node_url`. Objects stay in `state_dir`, or in
-        `objects_dir`, a folder other nodes may share.
+        `objects_dir`, a folder other nodes may share. `poll_queues=False` leaves the
+        queues' messages to the other nodes (a front node whose workers scale apart).
         """
         from skylift.cluster.members import Membership
         from skylift.engine.state import State
@@ -200,6 +202,7 @@ class Platform:
             self.state,
             fast_retries=fast_retries,
             schedule_speed=schedule_speed,
+            poll_queues=poll_queues,
         )
         await self.sources.open()
         if self.state.node is not None:

@@ -100,6 +100,7 @@ async def serve(
     observe: bool = True,
     schedule_speed: float = 1.0,
     objects_dir: Path | None = None,
+    poll_queues: bool = True,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted, or `stop` is set
     (then as after Ctrl-C: in-flight requests finish, connections close, then the platform).
@@ -163,6 +164,7 @@ async def serve(
             if host in ("0.0.0.0", "", "::")
             else url,
             objects_dir=objects_dir,
+            poll_queues=poll_queues,
         )
         if reload:  # routes follow the code; the router is swapped whole, never mutated
             reloader = Reloader(platform, lambda specs: setattr(gateway, "router", Router(specs)))

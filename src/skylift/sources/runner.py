@@ -26,8 +26,12 @@ class Sources:
         *,
         fast_retries: bool = False,
         schedule_speed: float = 1.0,
+        poll_queues: bool = True,
     ) -> None:
         region = state.region
+        # False (`--no-queue-polling`): the mappings exist (the Lambda API lists them) but
+        # poll nowhere here; other nodes sharing the state take the messages.
+        self.poll_queues = poll_queues
         self._invoker, self._state = invoker, state
         self.mappings = [self._mapping(spec.name, t) for spec in specs for t in spec.queues]
         self.async_invocations = AsyncInvocations(
@@ -56,8 +60,9 @@ class Sources:
     def start(self) -> None:
         self.async_invocations.start()
         self.scheduler.start()
-        for mapping in self.mappings:
-            mapping.start()
+        if self.poll_queues:
+            for mapping in self.mappings:
+                mapping.start()
 
     def _mapping(self, function: str, trigger: QueueTrigger) -> QueueMapping:
         state = self._state
@@ -81,8 +86,9 @@ class Sources:
         await asyncio.gather(*(mapping.stop() for mapping in gone))
         have = {(m.function, m.trigger) for m in keep}
         new = [self._mapping(name, t) for name, t in wanted if (name, t) not in have]
-        for mapping in new:
-            mapping.start()
+        if self.poll_queues:
+            for mapping in new:
+                mapping.start()
         self.mappings[:] = keep + new  # in place: the Lambda API and drains hold it
         self.notifier.targets = upload_targets(specs)
         await self.async_invocations.apply({spec.name: spec for spec in specs})
