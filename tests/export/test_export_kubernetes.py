@@ -137,14 +137,36 @@ def test_a_queue_app_keeps_its_state_per_pod_and_scales_on_queue_depth(tmp_path:
     scaled = manifests["scaledobject.yaml"]["spec"]
     assert scaled["scaleTargetRef"]["kind"] == "StatefulSet"
     assert scaled["minReplicaCount"] == 2  # not zero: the queues live in the pods
+    # The depth from skylift's /metrics, through the Operator's Prometheus: each pod's
+    # own queues, summed.
+    queue = next(t for t in scaled["triggers"] if t["type"] == "prometheus")
+    assert queue["metadata"] == {
+        "serverAddress": "http://prometheus-operated.monitoring.svc:9090",
+        "query": 'sum(sum by (state) (skylift_queue_messages{namespace="shop",service="shop",'
+        'queue="orders",state=~"visible|in_flight"}))',
+        "threshold": "50",
+        "activationThreshold": "0",
+    }
+    assert {t["type"] for t in scaled["triggers"]} == {"prometheus", "cpu"}
+    assert "triggerauthentication.yaml" not in manifests  # Prometheus needs no keys
+    assert all(m["metadata"]["namespace"] == "shop" for m in manifests.values())
+
+
+def test_without_monitoring_keda_reads_the_depth_through_the_sqs_api(tmp_path: Path) -> None:
+    app = write_app(tmp_path / "shop", SHOP)
+    manifests = export(app, tmp_path / "k8s", "-n", "shop", "--no-monitoring")
+    scaled = manifests["scaledobject.yaml"]["spec"]
     queue = next(t for t in scaled["triggers"] if t["type"] == "aws-sqs-queue")
     assert queue["metadata"]["queueURL"] == (
         "http://shop.shop.svc.cluster.local/123456789012/orders"
     )
     assert queue["metadata"]["awsEndpoint"] == "http://shop.shop.svc.cluster.local"
     assert queue["metadata"]["queueLength"] == "50"
+    assert queue["authenticationRef"]["name"] == "shop-keda-sqs"
     assert {t["type"] for t in scaled["triggers"]} == {"aws-sqs-queue", "cpu"}
-    assert all(m["metadata"]["namespace"] == "shop" for m in manifests.values())
+    assert "triggerauthentication.yaml" in manifests and "secret.yaml" in manifests
+    for name in ("scaledobject.yaml", "triggerauthentication.yaml"):
+        assert crd_errors(manifests[name]) == []
 
 
 def test_the_configmap_holds_an_env_vars_file_skylift_up_reads(tmp_path: Path) -> None:

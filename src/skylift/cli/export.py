@@ -158,6 +158,13 @@ def docker(
     help="A ServiceMonitor, a PrometheusRule and the HPA's concurrency metric (Prometheus "
     "Operator and Adapter).",
 )
+@click.option(
+    "--prometheus-url",
+    default=None,
+    metavar="URL",
+    help="The Prometheus KEDA asks for queue depth (default: the Prometheus Operator's "
+    "prometheus-operated.monitoring.svc:9090).",
+)
 @_dry_run
 def kubernetes(
     app: str | None,
@@ -170,16 +177,29 @@ def kubernetes(
     max_replicas: int,
     state: str | None,
     monitoring: bool,
+    prometheus_url: str | None,
     dry_run: bool,
 ) -> None:
     """Kubernetes manifests for APP's image: workload, Service, autoscaling, disruption
     budget, monitoring, and Redis for --state."""
     from skylift.export.kubernetes import KubernetesExporter
+    from skylift.export.kubernetes_scaling import PROMETHEUS_URL
 
+    if prometheus_url is not None:
+        if not monitoring:
+            _fail("--prometheus-url goes with monitoring: leave out --no-monitoring")
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", prometheus_url):
+            _fail(f"--prometheus-url {prometheus_url!r} is not an http(s) URL")
     model = _load(app, template, name)
     where = Path(out) if out is not None else model.code_dir / "k8s"
     exporter = KubernetesExporter(
-        image, namespace, replicas, max_replicas, state=state, monitoring=monitoring
+        image,
+        namespace,
+        replicas,
+        max_replicas,
+        state=state,
+        monitoring=monitoring,
+        prometheus=prometheus_url or PROMETHEUS_URL,
     )
     _export(model, exporter, where, dry_run)
     if not dry_run:

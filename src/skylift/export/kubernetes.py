@@ -5,7 +5,9 @@ Kubernetes scales pods. An app that keeps queues or buckets gets a StatefulSet, 
 with its own volume for `.skylift/`, so nothing a pod accepted is lost when it is
 rescheduled or scaled in (it is served again when the pod returns); other apps get a
 Deployment. Scaling: an HPA on CPU, or, for a queue-driven app, a KEDA ScaledObject on
-queue depth and CPU (see `kubernetes_scaling`). With `monitoring`, a ServiceMonitor and
+queue depth and CPU (see `kubernetes_scaling`); with the queues in Redis, their workers
+are a Deployment of their own (`NAME-queues`) that KEDA scales from zero, while the
+app's pods take messages without polling them. With `monitoring`, a ServiceMonitor and
 a PrometheusRule (`kubernetes_monitoring`); with `state`, the pods keep their queues in
 Redis, which runs in the cluster when the URL names it there (`kubernetes_redis`).
 """
@@ -25,7 +27,7 @@ from skylift.export.kubernetes_redis import (
     redis_manifests,
     state_environment,
 )
-from skylift.export.kubernetes_scaling import Scaling, autoscaling
+from skylift.export.kubernetes_scaling import PROMETHEUS_URL, Scaling, autoscaling
 from skylift.export.manifests import Manifest, labels, metadata, quantity_mib, to_yaml
 from skylift.export.model import AppModel
 from skylift.export.plan import ExportError, File, Plan
@@ -49,6 +51,7 @@ class KubernetesExporter:
     storage: str = "1Gi"
     state: str | None = None  # --state redis://...: the queues are kept there
     monitoring: bool = True  # the Prometheus Operator's objects and the adapter's metric
+    prometheus: str = PROMETHEUS_URL  # where KEDA reads the queue depth (with monitoring)
 
     def plan(self, app: AppModel) -> Plan:
         if not 1 <= self.replicas <= self.max_replicas:
@@ -57,7 +60,8 @@ class KubernetesExporter:
                 f"{self.max_replicas}: lower it or raise --max-replicas"
             )
         state = State.parse(self.state) if self.state is not None else None
-        workload = self.workload(app, state)
+        workers = queue_workers(app, state)
+        workload = self.workload(app, state, polling=workers is None)
         scaling = Scaling(
             app,
             self.namespace,
@@ -65,10 +69,13 @@ class KubernetesExporter:
             self.replicas,
             self.max_replicas,
             self.monitoring,
+            prometheus=self.prometheus if self.monitoring else None,
+            workers=workers,
         )
         manifests = [
             ("configmap.yaml", self.config_map(app, state)),
             (f"{workload['kind'].lower()}.yaml", workload),
+            *([("queues-deployment.yaml", self.workers(app, state, workers))] if workers else []),
             ("service.yaml", self.service(app)),
             *autoscaling(scaling),
             ("poddisruptionbudget.yaml", self.disruption_budget(app)),
@@ -93,6 +100,11 @@ class KubernetesExporter:
                 "servicemonitor.yaml and prometheusrule.yaml need the Prometheus Operator, the "
                 "HPA's concurrency metric the Prometheus Adapter (docs/kubernetes.md); "
                 "--no-monitoring leaves them out"
+            )
+        if workers is not None:
+            notes.append(
+                f"the queues are in Redis: {workers} polls them, scaled by KEDA from zero on "
+                f"their depth; the {app.name} pods take messages (--no-queue-polling)"
             )
         if stateful(app, state):
             notes.append(
@@ -120,8 +132,10 @@ class KubernetesExporter:
             "data": data,
         }
 
-    def workload(self, app: AppModel, state: State | None = None) -> Manifest:
-        pod = self.pod(app, state)
+    def workload(
+        self, app: AppModel, state: State | None = None, *, polling: bool = True
+    ) -> Manifest:
+        pod = self.pod(app, state, polling=polling)
         spec: dict[str, Any] = {
             "replicas": self.replicas,
             "selector": {"matchLabels": {"app.kubernetes.io/name": app.name}},
@@ -155,7 +169,29 @@ class KubernetesExporter:
             "spec": spec,
         }
 
-    def pod(self, app: AppModel, state: State | None = None) -> Manifest:
+    def workers(self, app: AppModel, state: State | None, name: str) -> Manifest:
+        """The queue workers: the same pods, polling the queues in Redis, behind no
+        Service. One to begin with, so the queues drain even where KEDA is missing; KEDA
+        then scales them, to zero when the queues are empty."""
+        pod = self.pod(app, state)
+        pod["metadata"]["labels"] = {**labels(name), "app.kubernetes.io/part-of": app.name}
+        pod["spec"]["volumes"].append({"name": "state", "emptyDir": {}})
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": metadata(name, self.namespace, app.name),
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
+                },
+                "template": pod,
+            },
+        }
+
+    def pod(self, app: AppModel, state: State | None = None, *, polling: bool = True) -> Manifest:
         def probe(period: int, failures: int) -> dict[str, Any]:
             return {
                 "httpGet": {"path": HEALTH_PATH, "port": "http"},
@@ -186,6 +222,7 @@ class KubernetesExporter:
                 ),
                 # Kubernetes puts the variable's value in: the URL is in no manifest's args.
                 *(("--state", f"$({STATE_VARIABLE})") if state is not None else ()),
+                *(() if polling else ("--no-queue-polling",)),
                 app.target,
             ],
             "env": [
@@ -266,6 +303,15 @@ class KubernetesExporter:
             "metadata": metadata(app.name, self.namespace, app.name),
             "spec": {**budget, "selector": {"matchLabels": {"app.kubernetes.io/name": app.name}}},
         }
+
+
+def queue_workers(app: AppModel, state: State | None) -> str | None:
+    """The name of the queue workers' Deployment, when the queues are in Redis and
+    nothing else ties a message to a pod (no buckets in pods' volumes); else None."""
+    polled = any(spec.queues for spec in app.specs)
+    if state is None or not polled or stateful(app, state):
+        return None
+    return f"{app.name}-queues"
 
 
 def stateful(app: AppModel, state: State | None) -> bool:

@@ -1,5 +1,12 @@
 """How pods scale: a HorizontalPodAutoscaler on CPU, or for a queue-driven app a KEDA
-ScaledObject on queue depth (read through skylift's own SQS API) and CPU.
+ScaledObject on queue depth and CPU.
+
+The depth comes from skylift's own `/metrics` (`skylift_queue_messages`, visible and in
+flight), through the Prometheus that the ServiceMonitor feeds; without monitoring, KEDA
+reads it through skylift's SQS API instead. With queues in Redis (`--state`) the queue
+workers are a Deployment of their own, which KEDA scales from zero: the app's pods take
+messages (`skylift up --no-queue-polling`) and report the depth, so there is always
+someone to ask. With the queues in the pods' own volumes, the floor is `--replicas`.
 
 Inside a pod, skylift's autoscaler keeps instances warm for the pod's share of the load
 (HPA's formula, target 0.7 busy per instance); these scale the pods around it, with the
@@ -18,6 +25,9 @@ from skylift.runtime.environ import ACCOUNT_ID, region
 
 CPU_TARGET = 70  # percent of the request: skylift's own target of 0.7 busy per instance
 MESSAGES_PER_BATCH_IN_FLIGHT = 10  # queue depth per pod: ten batches waiting for each
+# The Service the Prometheus Operator makes for its Prometheus (kube-prometheus-stack's
+# is `NAME-kube-prometheus-prometheus.monitoring`): --prometheus-url names yours.
+PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090"
 
 BEHAVIOR: dict[str, Any] = {
     "scaleUp": {
@@ -44,22 +54,39 @@ class Scaling:
     replicas: int
     max_replicas: int
     concurrency: bool = False  # also on skylift's concurrency, through the Prometheus Adapter
+    prometheus: str | None = None  # where KEDA asks for the queue depth; None: the SQS API
+    workers: str | None = None  # the queue workers' Deployment (queues in Redis), or None
 
     @property
     def target(self) -> dict[str, str]:
         return {"apiVersion": "apps/v1", "kind": self.kind, "name": self.app.name}
 
+    @property
+    def queues(self) -> dict[str, int]:
+        """The app's polled queues, each with the depth per pod KEDA aims for."""
+        found: dict[str, int] = {}
+        for spec in self.app.specs:
+            for trigger in spec.queues:
+                depth = trigger.batch_size * MESSAGES_PER_BATCH_IN_FLIGHT
+                found.setdefault(trigger.queue, depth)
+        return found
+
 
 def autoscaling(scaling: Scaling) -> list[tuple[str, Manifest]]:
-    """The scaling objects' files: KEDA's for a queue-driven app (KEDA then owns the HPA,
-    and a second HPA on the same workload would fight it), else an HPA."""
-    if any(spec.queues for spec in scaling.app.specs):
-        return [
+    """The scaling objects' files. A queue-driven app gets KEDA's ScaledObject, which
+    owns the HPA of what it scales (a second HPA on the same workload would fight it):
+    on the app's workload, or on the queue workers beside an HPA for the app's pods."""
+    if not scaling.queues:
+        return [("horizontalpodautoscaler.yaml", horizontal_pod_autoscaler(scaling))]
+    keda = [("scaledobject.yaml", scaled_object(scaling))]
+    if scaling.prometheus is None:  # KEDA's SQS client needs keys, which skylift ignores
+        keda[:0] = [
             ("secret.yaml", queue_credentials(scaling)),
             ("triggerauthentication.yaml", trigger_authentication(scaling)),
-            ("scaledobject.yaml", scaled_object(scaling)),
         ]
-    return [("horizontalpodautoscaler.yaml", horizontal_pod_autoscaler(scaling))]
+    if scaling.workers is not None:
+        return [("horizontalpodautoscaler.yaml", horizontal_pod_autoscaler(scaling)), *keda]
+    return keda
 
 
 def horizontal_pod_autoscaler(scaling: Scaling) -> Manifest:
@@ -124,46 +151,71 @@ def trigger_authentication(scaling: Scaling) -> Manifest:
 
 
 def scaled_object(scaling: Scaling) -> Manifest:
-    """KEDA's aws-sqs-queue scaler, pointed at skylift's SQS API through the Service.
+    """KEDA's ScaledObject: one trigger per queue, and CPU.
 
-    The floor is one pod, not zero: the queues live in the pods (their `.skylift/`), so
-    with none running there would be no queue to read the depth of.
+    On the queue workers (queues in Redis) the floor is zero: KEDA activates them when a
+    queue holds a message and ends the last one `cooldownPeriod` after they all emptied.
+    On the app's own pods it is `--replicas`: their queues live in their volumes, and
+    with no pod there would be nobody to take or count a message.
     """
-    app, url = scaling.app, service_url(scaling)
-    triggers: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for spec in app.specs:
-        for trigger in spec.queues:
-            if trigger.queue in seen:
-                continue
-            seen.add(trigger.queue)
-            triggers.append(
-                {
-                    "type": "aws-sqs-queue",
-                    "name": f"queue-{trigger.queue.replace('.', '-')}".lower()[:63],
-                    "authenticationRef": {"name": f"{app.name}-keda-sqs"},
-                    "metadata": {
-                        "queueURL": f"{url}/{ACCOUNT_ID}/{trigger.queue}",
-                        "queueLength": str(trigger.batch_size * MESSAGES_PER_BATCH_IN_FLIGHT),
-                        "awsRegion": region(),
-                        "awsEndpoint": url,
-                    },
-                }
-            )
+    app = scaling.app
+    workers = scaling.workers
+    triggers = [queue_trigger(scaling, queue, depth) for queue, depth in scaling.queues.items()]
     triggers.append(
         {"type": "cpu", "metricType": "Utilization", "metadata": {"value": str(CPU_TARGET)}}
     )
+    target = scaling.target if workers is None else {**scaling.target, "kind": "Deployment"}
+    if workers is not None:
+        target["name"] = workers
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": metadata(app.name, scaling.namespace, app.name),
+        "metadata": metadata(workers or app.name, scaling.namespace, app.name),
         "spec": {
-            "scaleTargetRef": scaling.target,
-            "minReplicaCount": scaling.replicas,
+            "scaleTargetRef": target,
+            "minReplicaCount": 0 if workers is not None else scaling.replicas,
             "maxReplicaCount": scaling.max_replicas,
             "pollingInterval": 15,
             "cooldownPeriod": 300,
             "advanced": {"horizontalPodAutoscalerConfig": {"behavior": BEHAVIOR}},
             "triggers": triggers,
+        },
+    }
+
+
+def depth_query(scaling: Scaling, queue: str) -> str:
+    """PromQL for a queue's messages waiting or being processed, as the app's pods report
+    them: each its own queues' (summed), or, from Redis, all the same ones (one counted)."""
+    pick = "max" if scaling.workers is not None else "sum"
+    selector = (
+        f'namespace="{scaling.namespace}",service="{scaling.app.name}",'
+        f'queue="{queue}",state=~"visible|in_flight"'
+    )
+    return f"sum({pick} by (state) (skylift_queue_messages{{{selector}}}))"
+
+
+def queue_trigger(scaling: Scaling, queue: str, depth: int) -> dict[str, Any]:
+    name = f"queue-{queue.replace('.', '-')}".lower()[:63]
+    if scaling.prometheus is not None:
+        return {
+            "type": "prometheus",
+            "name": name,
+            "metadata": {
+                "serverAddress": scaling.prometheus,
+                "query": depth_query(scaling, queue),
+                "threshold": str(depth),
+                "activationThreshold": "0",  # one message wakes the workers from zero
+            },
+        }
+    url = service_url(scaling)
+    return {
+        "type": "aws-sqs-queue",
+        "name": name,
+        "authenticationRef": {"name": f"{scaling.app.name}-keda-sqs"},
+        "metadata": {
+            "queueURL": f"{url}/{ACCOUNT_ID}/{queue}",
+            "queueLength": str(depth),
+            "awsRegion": region(),
+            "awsEndpoint": url,
         },
     }
