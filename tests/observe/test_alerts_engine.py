@@ -186,6 +186,29 @@ def test_an_acked_page_is_not_escalated(store: AlertStore) -> None:
     assert sent[1].alert.acked_by == "alice"
 
 
+def test_an_ack_committed_after_the_tick_its_time_belongs_to_is_still_told(
+    store: AlertStore,
+) -> None:
+    e, sent = engine(store, replace(POLICY, hold=0))
+    now = warm(e)
+    e.tick(now, {SERIES: 0.5})
+    alert = store.active()[0]
+    e.tick(now + 15, {SERIES: 0.5})
+    # The CLI took its time (now + 14) before that tick, but committed after it.
+    other = AlertStore(store.path.parent)
+    assert other.ack(alert.id, "alice", now + 14) is not None
+    e.tick(now + 30, {SERIES: 0.5})
+    e.tick(now + 45, {SERIES: 0.5})
+    assert [(s.event, s.to) for s in sent] == [
+        ("page", ["alice", "#ops"]),
+        ("ack", ["#ops", "alice"]),  # told once, though two ticks' windows hold it
+    ]
+    other.resolve(alert.id, "alice", now + 44)  # late again, and resolved
+    e.tick(now + 60, {})
+    e.tick(now + 75, {})
+    assert [s.event for s in sent] == ["page", "ack", "resolve"]
+
+
 def test_two_sigma_tells_the_channel_and_pages_nobody(store: AlertStore) -> None:
     e, sent = engine(store, replace(POLICY, hold=0))
     now = warm(e)

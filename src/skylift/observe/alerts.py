@@ -29,6 +29,10 @@ from skylift.observe.policy import Contact, Policy
 # (kind, subject, metric): ("function", "hello", "error_rate"), ("queue", "jobs", "queue_age")
 Series = tuple[str, str, str]
 Send = Callable[[str, Alert, Sequence[Contact]], None]
+# How far back each tick looks again for people's acks and resolutions: another process
+# takes its timestamp before it commits, so a change may land after the tick that its
+# time belongs to was judged. What was told already is remembered, never told twice.
+LOOKBACK = 60.0
 
 
 class AlertEngine:
@@ -43,6 +47,8 @@ class AlertEngine:
         # People's acks and resolutions are looked for since then (None: not yet
         # started; those made before this server started were told by the last one).
         self.checked: float | None = None
+        self.started: float | None = None
+        self.told: dict[tuple[int, str], float] = {}  # (alert id, state) -> when told
 
     def detector(self, series: Series) -> Detector:
         found = self.detectors.get(series)
@@ -60,8 +66,10 @@ class AlertEngine:
 
     def tick(self, now: float, samples: Mapping[Series, float]) -> None:
         """Judge one round of samples, then escalate what has waited too long."""
-        if self.checked is not None:
-            self._people(self.checked, now)
+        if self.checked is not None and self.started is not None:
+            self._people(max(self.started, self.checked - LOOKBACK), now)
+        else:
+            self.started = now
         self.checked = now
         active = {alert.series: alert for alert in self.store.active()}
         for series, value in samples.items():
@@ -108,7 +116,15 @@ class AlertEngine:
     def _people(self, since: float, until: float) -> None:
         """Tell everyone told of an alert that someone acked or resolved it; a series
         someone resolved starts its baseline afresh."""
+        told = self.told
+        for key, when in list(told.items()):
+            if when < since:
+                del told[key]  # out of the window: never looked at again
         for alert in self.store.changed_by_people(since, until):
+            key = (alert.id, alert.state)
+            if key in told:
+                continue
+            told[key] = until
             if alert.state == RESOLVED:
                 self.detectors.pop(alert.series, None)
                 self.send("resolve", alert, self._told(alert))
