@@ -20,11 +20,9 @@ process's sends at once. ``SqliteQueues(":memory:")`` makes a throwaway backend 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import os
-import secrets
 import sqlite3
 import time
 import uuid
@@ -33,7 +31,7 @@ from contextlib import contextmanager
 
 from skylift.account import ACCOUNT_ID
 from skylift.errors import is_disk_full
-from skylift.queues import sqlite_fifo, sqlite_redrive
+from skylift.queues import sqlite_claim, sqlite_fifo, sqlite_redrive
 from skylift.queues.attributes import QueueSettings, check_tags, first_difference
 from skylift.queues.errors import (
     DiskFull,
@@ -56,14 +54,10 @@ from skylift.queues.protocol import (
 from skylift.queues.receipts import Receipt, decode
 from skylift.queues.sqlite_catalog import Catalog, StoredQueue
 from skylift.queues.sqlite_store import (
-    CLAIM_IDS,
-    CLAIM_STANDARD,
     COUNTS,
     DELETE_STANDARD,
-    ENQUEUED_AT,
     INSERT,
     NEXT_VISIBLE,
-    RECEIVE_COUNT,
     SOURCE_QUEUE,
     Row,
     connect,
@@ -73,7 +67,6 @@ from skylift.queues.sqlite_store import (
 )
 
 logger = logging.getLogger("skylift.queues")
-_MAX_VISIBILITY = 43_200
 _PURGE_INTERVAL = 60.0
 
 
@@ -270,36 +263,7 @@ class SqliteQueues:
         with self._transaction() as catalog:
             queue = catalog.get(name)
             receipt = _receipt(queue, receipt_handle, self._key)
-            # Any receive's handle works, as in SQS: a consumer that got the message again
-            # (after its visibility timeout ran out) may still hold the earlier handle.
-            row = self._db.execute(
-                "SELECT receipt, visible_at, received_at FROM messages "
-                "WHERE id = ? AND queue = ? AND message_id = ?",
-                (receipt.row_id, queue.id, receipt.message_id),
-            ).fetchone()
-            if row is None:
-                raise InvalidParameterValue(
-                    f"Value {receipt_handle} for parameter ReceiptHandle is invalid. Reason: "
-                    "Message does not exist or is not available for visibility timeout change.",
-                    hint="the message was deleted",
-                )
-            now = self._now()
-            if row[1] <= now:
-                # Its visibility timeout already ran out: SQS accepts the call and changes
-                # nothing, the message stays visible.
-                return
-            # Whole seconds, as SQS counts: 43200 right after the receive is allowed.
-            if (now - row[2]) // 1000 + timeout > _MAX_VISIBILITY:
-                raise InvalidParameterValue(
-                    f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
-                    "VisibilityTimeout for the message is beyond the limit [43200 seconds]",
-                    hint="the limit counts from when the message was received; process it "
-                    "faster or send it again",
-                )
-            self._db.execute(
-                "UPDATE messages SET visible_at = ? WHERE id = ?",
-                (now + timeout * 1000, receipt.row_id),
-            )
+            sqlite_claim.change_visibility(self._db, receipt, receipt_handle, self._now(), timeout)
         if timeout == 0:
             self._notify(queue.id)
 
@@ -384,62 +348,20 @@ class SqliteQueues:
     def _claim(
         self, name: str, limit: int, visibility_timeout: int | None
     ) -> list[ReceivedMessage]:
-        """Claim up to ``limit`` messages in one transaction.
-
-        Claimed messages past the retention period are dropped, and those received more
-        than maxReceiveCount times move to the dead-letter queue instead of being returned:
-        SQS moves a message on the receive that would exceed the count.
-        """
-        delivered: list[Row] = []
-        moved_to: StoredQueue | None = None
+        """Claim up to ``limit`` messages in one transaction (see ``sqlite_claim``)."""
         with self._transaction() as catalog:
             queue = catalog.get(name)
-            settings = queue.settings
-            now = self._now()
-            vt = settings.visibility_timeout if visibility_timeout is None else visibility_timeout
-            token = secrets.randbits(63)
-            claim = (now + vt * 1000, now, now, token)
-            cutoff = now - settings.retention_seconds * 1000
-            policy = settings.redrive_policy
-            dlq = catalog.find(policy.dead_letter_queue) if policy else None
-            if dlq is not None and dlq.id == queue.id:
-                dlq = None  # its own dead-letter queue: a move would leave it where it is
-            max_receives = policy.max_receive_count if policy and dlq else math.inf
-            while len(delivered) < limit:
-                want = limit - len(delivered)
-                if settings.fifo:
-                    ids = sqlite_fifo.candidates(self._db, queue.id, now, want)
-                    rows = self._db.execute(CLAIM_IDS, (*claim, json.dumps(ids))).fetchall()
-                    rows.sort(key=lambda row: ids.index(row[0]))
-                else:
-                    rows = self._db.execute(
-                        CLAIM_STANDARD, (*claim, queue.id, now, want)
-                    ).fetchall()
-                    rows.sort(key=lambda row: row[0])
-                expired = {row[0] for row in rows if row[ENQUEUED_AT] <= cutoff}
-                over = {row[0] for row in rows if row[RECEIVE_COUNT] > max_receives} - expired
-                dead = [row for row in rows if row[0] in over]
-                delivered += [row for row in rows if row[0] not in expired and row[0] not in over]
-                if expired:
-                    self._db.executemany(
-                        "DELETE FROM messages WHERE id = ?", [(i,) for i in expired]
-                    )
-                if dead and dlq is not None:
-                    sqlite_redrive.move_in(catalog, queue, dlq, dead, now)
-                    moved_to = dlq
-                # Claim more only to replace what was dropped or moved. With a zero visibility
-                # timeout the rows just claimed are claimable again: a second round could
-                # return them twice.
-                if not (expired or dead) or vt == 0:
-                    break
-        if moved_to is not None:
-            self._notify(moved_to.id)
+            claimed = sqlite_claim.claim(
+                self._db, catalog, queue, self._now(), limit, visibility_timeout
+            )
+        if claimed.moved_to is not None:
+            self._notify(claimed.moved_to.id)
         catalog = self._catalog
         return [
             received_message(
-                row, queue.id, token, catalog.account_id, self._source_arn(row), self._key
+                row, queue.id, claimed.token, catalog.account_id, self._source_arn(row), self._key
             )
-            for row in delivered
+            for row in claimed.rows
         ]
 
     def _source_arn(self, row: Row) -> str | None:
