@@ -16,6 +16,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -162,8 +163,8 @@ class Started:
         ]
         return " / ".join(lines[-4:]) or "(it printed nothing)"
 
-    def stop(self) -> None:
-        proctree.stop(self.proc)
+    def stop(self) -> list[int]:
+        return proctree.stop(self.proc)
 
 
 def measure(server: Server, folder: Path, args: argparse.Namespace, script: str) -> Run:
@@ -201,9 +202,17 @@ def check(names: list[str], folder: Path) -> dict[str, str]:
             running = Started(server, folder)
             try:
                 _, body = running.first_response(server.start_timeout)
+                tree = proctree.tree(running.proc.pid)
             finally:
                 running.stop()
-            verdicts[name] = "" if body == EXPECTED else f"answered {body!r}"
+            left = proctree.alive(tree)
+            verdicts[name] = (
+                f"answered {body!r}"
+                if body != EXPECTED
+                else f"left processes {left} running after its stop"
+                if left
+                else ""
+            )
         except NotRunnable as exc:
             verdicts[name] = f"not runnable: {exc}"
     return verdicts
@@ -214,8 +223,10 @@ def run_all(names: list[str], folder: Path, args: argparse.Namespace, script: st
     for peer in peers:
         try:
             peer.server = peer_servers.prepare(peer.name, folder)
-        except NotRunnable as exc:
-            peer.reason = str(exc)
+        except Exception as exc:  # recorded: one peer's failure must not stop the others
+            peer.reason = (
+                str(exc) if isinstance(exc, NotRunnable) else f"{type(exc).__name__}: {exc}"
+            )
     for round_ in range(args.rounds):
         for peer in peers:
             if peer.server is None or peer.reason:
@@ -223,7 +234,7 @@ def run_all(names: list[str], folder: Path, args: argparse.Namespace, script: st
             print(f"round {round_ + 1}/{args.rounds}: {peer.name}", file=sys.stderr, flush=True)
             try:
                 peer.runs.append(measure(peer.server, folder, args, script))
-            except (NotRunnable, OSError, ValueError, subprocess.SubprocessError) as exc:
+            except Exception as exc:  # recorded: one peer's failure must not stop the others
                 why = str(exc) if isinstance(exc, NotRunnable) else f"{type(exc).__name__}: {exc}"
                 if peer.runs:  # it ran before: keep those rounds, say what went wrong
                     peer.failures.append(f"round {round_ + 1}: {why}")
@@ -336,6 +347,8 @@ def main() -> None:
         "--out", type=Path, help="write the report here (Markdown) and the chart beside it"
     )
     args = parser.parse_args()
+    # A SIGTERM to the bench unwinds like Ctrl-C, so every server started is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     names = args.peers.split(",")
     unknown = sorted(set(names) - set(NAMES))
     if unknown:

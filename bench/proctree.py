@@ -71,8 +71,17 @@ def pss_bytes(root: int) -> int:
     return total
 
 
-def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-    """SIGTERM to the server's process group, then SIGKILL to whatever is left."""
+def alive(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (not gone, not zombies)."""
+    return [pid for pid in pids if (fields := _stat(pid)) is not None and fields[0] != "Z"]
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> list[int]:
+    """SIGTERM to the server's process group, then SIGKILL to whatever is left.
+
+    Returns the processes of its tree still running after that (none, unless one
+    cannot be killed).
+    """
     pids = tree(proc.pid)
     try:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -99,3 +108,4 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
             except ProcessLookupError:
                 break
             time.sleep(0.01)
+    return alive(pids)
