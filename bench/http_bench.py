@@ -353,8 +353,6 @@ def main() -> None:
     unknown = sorted(set(names) - set(NAMES))
     if unknown:
         sys.exit(f"unknown peers {unknown}: choose among {', '.join(NAMES)}")
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install wrk")
     with tempfile.TemporaryDirectory(prefix="skylift-http-bench-") as directory:
         folder = Path(directory)
         if args.check:
@@ -364,6 +362,8 @@ def main() -> None:
             sys.exit(
                 1 if any(v and not v.startswith("not runnable") for v in verdicts.values()) else 0
             )
+        if shutil.which("wrk") is None:
+            sys.exit("wrk is not installed: apt-get install wrk")
         script = folder / "post.lua"
         script.write_text(LUA)
         started_load = machine()
