@@ -89,9 +89,14 @@ def _run(command: list[str], what: str, timeout: float = 900, cwd: Path | None =
 
 
 def _skylift(folder: Path) -> Server:
+    # A copy of the example, so its state (.skylift/, whose lock allows one server per
+    # app) is the bench's own: a `skylift up` of the example elsewhere does not collide.
+    app = folder / "make-change-skylift"
+    app.mkdir(exist_ok=True)
+    shutil.copy(peers.EXAMPLE, app / "app.py")
     return Server(
         "skylift",
-        [sys.executable, "-m", "skylift.cli", "up", str(peers.EXAMPLE.parent), "--port", "{port0}"],
+        [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", "{port0}"],
         versions=_version("skylift", "uvicorn", "httptools", "uvloop"),
     )
 
