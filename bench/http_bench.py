@@ -351,7 +351,7 @@ def report(peers: list[Peer], args: argparse.Namespace, started_load: str, ended
                 else ""
             ),
         ]
-    lines += ["", f"![requests/s, p99 and PSS under load per server]({CHART})", ""]
+    lines += ["", f"![requests/s, p99, CPU per request and PSS under load per server]({CHART})", ""]
     return "\n".join(lines)
 
 

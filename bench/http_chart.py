@@ -1,4 +1,4 @@
-"""The PNG chart of `bench/http_bench.py`: requests/s, p99 and PSS under load per server."""
+"""The PNG chart of `bench/http_bench.py`: requests/s, p99, CPU per request and PSS per server."""
 
 from __future__ import annotations
 
@@ -30,14 +30,15 @@ def draw(peers: list[Peer], path: Path) -> None:
     names = [SHORT.get(p.name, p.name) for p in ran]
     medians = [p.median() for p in ran]
     colors = ["#d9480f" if p.name == "skylift" else "#868e96" for p in ran]
-    figure, axes = plt.subplots(1, 3, figsize=(12, 0.45 * len(ran) + 1.6), sharey=True)
+    figure, axes = plt.subplots(1, 4, figsize=(15, 0.45 * len(ran) + 1.6), sharey=True)
     rps = [m.rps for m in medians]
     low = [m.rps - min(r.rps for r in p.runs) for m, p in zip(medians, ran, strict=True)]
     high = [max(r.rps for r in p.runs) - m.rps for m, p in zip(medians, ran, strict=True)]
     panels = [
         (axes[0], rps, "requests/s (median, range)", "{:,.0f}"),
         (axes[1], [m.p99_ms for m in medians], "p99 latency, ms (c=32)", "{:.1f}"),
-        (axes[2], [m.pss_load / 2**20 for m in medians], "PSS under load, MiB", "{:,.0f}"),
+        (axes[2], [m.cpu_us for m in medians], "server CPU per request, µs", "{:,.0f}"),
+        (axes[3], [m.pss_load / 2**20 for m in medians], "PSS under load, MiB", "{:,.0f}"),
     ]
     for axis, values, title, fmt in panels:
         bars = axis.barh(names, values, color=colors, xerr=[low, high] if axis is axes[0] else None)
