@@ -38,6 +38,8 @@ test: setup
 run: setup
 	$(VENV)/bin/skylift up $(APP) --port $(PORT)
 
+# http_bench.py installs the peers not on PyPI's bench extra itself: serverless 3 and
+# serverless-offline 13 with npm into bench/.node, the SAM CLI into bench/.sam-venv.
 bench: $(VENV)/.installed-bench
 	cd bench && ../$(PY) http_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) queue_e2e.py --out ../docs/benchmarks.md

@@ -1,9 +1,12 @@
-"""POST /change through skylift vs FastAPI/uvicorn vs Flask, with wrk, in one run.
+"""POST /change (examples/make-change) on skylift and its peers, interleaved, in one run.
 
-    python bench/http_bench.py --out docs/benchmarks.md
+    python bench/http_bench.py --out docs/benchmarks.md [--rounds 3] [--seconds 10]
+    python bench/http_bench.py --check        # one request to each peer, bodies compared
 
-Reports requests/s, p50 and p99 at 32 connections, and skylift's cold start (first
-response from a function with no warm instance) against its warm latency.
+Each round starts every server fresh, in turn, on free loopback ports: it times the
+first 200 from the start, compares the body with skylift's, measures PSS idle, warms up,
+then runs wrk -t1 -c32 while sampling the server's process tree (CPU time, PSS). A peer
+that cannot be installed or started is recorded with its reason; the others still run.
 """
 
 from __future__ import annotations
@@ -15,18 +18,18 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import peer_servers
+import proctree
+from peer_servers import LABELS, NAMES, NotRunnable, Server
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "make-change"
 BODY = '{"amount": "1.89"}'
 EXPECTED = '{"res": [{"7": "quarters"}, {"1": "dimes"}, {"4": "pennies"}]}'
 LUA = f"""
@@ -34,242 +37,366 @@ wrk.method = "POST"
 wrk.body = '{BODY}'
 wrk.headers["Content-Type"] = "application/json"
 """
+CHART = "bench-http.png"
 
 
 @dataclass
-class Result:
-    name: str
+class Run:
     rps: float
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float  # server process tree's CPU per request
+    first_ms: float  # process start to the first 200 of POST /change
+    open_ms: float  # the port's opening (first connection not refused) to that 200
+    pss_idle: int
+    pss_load: int
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass
+class Peer:
+    name: str
+    server: Server | None = None
+    reason: str = ""  # why it did not run
+    failures: list[str] = field(default_factory=list)  # rounds that failed after one ran
+    runs: list[Run] = field(default_factory=list)
+
+    def median(self) -> Run:
+        return sorted(self.runs, key=lambda r: r.rps)[len(self.runs) // 2]
 
 
-def start(name: str, port: int) -> subprocess.Popen[bytes]:
-    if name == "skylift":
-        cmd = [sys.executable, "-m", "skylift.cli", "up", str(EXAMPLE), "--port", str(port)]
-    elif name == "granian":
-        cmd = [
-            str(Path(sys.executable).with_name("granian")),
-            "--interface",
-            "asgi",
-            "--loop",
-            "uvloop",
-            "--workers",
-            "1",
-            "--runtime-mode",
-            "mt",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--working-dir",
-            str(ROOT / "bench"),
-            "granian_app:app",
-        ]
-    else:
-        cmd = [sys.executable, str(ROOT / "bench" / "peers.py"), name, str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            # skylift listens before it has loaded the app (connections wait in the
-            # backlog), so ask for an unknown path: the router answers 404 once loaded,
-            # without starting an instance of the function.
-            httpx.get(f"http://127.0.0.1:{port}/--ready--", timeout=10)
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.02)
-    stop(proc)
-    raise RuntimeError(f"{name} did not start on port {port}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def to_ms(text: str) -> float:
     found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
     if found is None:
-        raise ValueError(f"wrk printed a latency skylift cannot read: {text!r}")
+        raise ValueError(f"wrk printed a latency the bench cannot read: {text!r}")
     value, unit = found.groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(url: str, connections: int, seconds: int, script: str) -> tuple[float, float, float, int]:
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
-        capture_output=True,
+def parse_wrk(out: str) -> tuple[int, float, float, float, int]:
+    """(requests, rps, p50 ms, p99 ms, errors) from wrk's --latency summary."""
+
+    def find(pattern: str) -> str:
+        found = re.search(pattern, out, re.M)
+        if found is None:
+            raise ValueError(f"wrk's output lacks {pattern!r}:\n{out}")
+        return found.group(1)
+
+    errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)) else 0
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    if sockets:
+        errors += sum(int(g) for g in sockets.groups())
+    return (
+        int(find(r"(\d+) requests in")),
+        float(find(r"Requests/sec:\s+([\d.]+)")),
+        to_ms(find(r"^\s+50%\s+(\S+)")),
+        to_ms(find(r"^\s+99%\s+(\S+)")),
+        errors,
+    )
+
+
+def wrk(url: str, connections: int, seconds: int, script: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
-    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    count = int(bad.group(1)) if bad else 0
-    if errors:
-        count += sum(int(g) for g in errors.groups())
-    return rps, p50, p99, count
+    )
 
 
-def throughput(
-    names: list[str], seconds: int, connections: int, script: str, rounds: int
-) -> list[Result]:
-    """Each server's median round (by requests/s) of `rounds` fresh servers.
+class Started:
+    """A running server: its process (leader of its own session) and its log file."""
 
-    The servers take turns within each round, so a noisy spell on the machine falls on
-    all of them alike rather than on whichever ran then.
-    """
-    runs: dict[str, list[Result]] = {name: [] for name in names}
-    for _ in range(rounds):
-        for name in names:
-            runs[name].append(_throughput_once(name, seconds, connections, script))
-    return [sorted(runs[n], key=lambda r: r.rps)[rounds // 2] for n in names]
+    def __init__(self, server: Server, folder: Path) -> None:
+        ports = free_ports(server.ports)
+        self.url = f"http://127.0.0.1:{ports[0]}/change"
+        command = [
+            part.format(**{f"port{i}": p for i, p in enumerate(ports)}) for part in server.command
+        ]
+        self.log = folder / f"{server.name}.log"
+        self.started = time.perf_counter()
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                command,
+                cwd=server.cwd,
+                env=peer_servers.environment(server),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def first_response(self, timeout: float) -> tuple[float, float, str]:
+        """Milliseconds from the start to the first 200, from the port's opening (the
+        first attempt not refused) to that 200, and that response's body."""
+        deadline = self.started + timeout
+        opened: float | None = None
+        with httpx.Client(timeout=timeout) as client:
+            while time.perf_counter() < deadline:
+                if self.proc.poll() is not None:
+                    raise NotRunnable(f"exited with {self.proc.returncode}: {self.last_words()}")
+                attempt = time.perf_counter()
+                try:
+                    answer = client.post(
+                        self.url, content=BODY, headers={"content-type": "application/json"}
+                    )
+                except httpx.ConnectError:
+                    time.sleep(0.002)
+                    continue
+                except httpx.HTTPError:
+                    opened = attempt if opened is None else opened
+                    time.sleep(0.002)
+                    continue
+                opened = attempt if opened is None else opened
+                if answer.status_code == 200:
+                    now = time.perf_counter()
+                    return (now - self.started) * 1000, (now - opened) * 1000, answer.text
+                time.sleep(0.002)
+        raise NotRunnable(f"no 200 from POST /change within {timeout:.0f} s: {self.last_words()}")
+
+    def last_words(self) -> str:
+        lines = [
+            ln.strip() for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()
+        ]
+        return " / ".join(lines[-4:]) or "(it printed nothing)"
+
+    def stop(self) -> list[int]:
+        return proctree.stop(self.proc)
 
 
-def _throughput_once(name: str, seconds: int, connections: int, script: str) -> Result:
-    port = free_port()
-    proc = start(name, port)
+def measure(server: Server, folder: Path, args: argparse.Namespace, script: str) -> Run:
+    running = Started(server, folder)
     try:
-        url = f"http://127.0.0.1:{port}/change"
-        answer = httpx.post(url, content=BODY, headers={"content-type": "application/json"})
-        assert answer.text == EXPECTED, f"{name} answered {answer.text!r}"
-        wrk(url, connections, 2, script)  # warm-up: instances, caches, JIT-free but fair
-        rps, p50, p99, errors = wrk(url, connections, seconds, script)
-        return Result(name, rps, p50, p99, errors)
+        first_ms, open_ms, body = running.first_response(server.start_timeout)
+        if body != EXPECTED:
+            raise NotRunnable(f"answered {body!r}, not skylift's {EXPECTED!r}")
+        time.sleep(0.5)
+        pss_idle = proctree.pss_bytes(running.proc.pid)
+        warm = wrk(running.url, args.connections, 2, script)
+        warm.communicate()
+        cpu_before = proctree.cpu_seconds(running.proc.pid)
+        load = wrk(running.url, args.connections, args.seconds, script)
+        samples = []
+        while load.poll() is None:
+            time.sleep(args.seconds / 5)
+            samples.append(proctree.pss_bytes(running.proc.pid))
+        cpu = proctree.cpu_seconds(running.proc.pid) - cpu_before
+        out = load.communicate()[0]
+        requests, rps, p50, p99, errors = parse_wrk(out)
+        return Run(
+            rps,
+            p50,
+            p99,
+            errors,
+            cpu / max(requests, 1) * 1e6,
+            first_ms,
+            open_ms,
+            pss_idle,
+            max(samples),
+        )
     finally:
-        stop(proc)
+        running.stop()
 
 
-def cold_start(rounds: int) -> tuple[float, float, float]:
-    """Median first-response latency, median warm latency, and the handler's own time."""
-    cold, warm, handler = [], [], []
-    for _ in range(rounds):
-        port = free_port()
-        proc = start("skylift", port)
+def check(names: list[str], folder: Path) -> dict[str, str]:
+    """One POST /change to each peer: '' where the body equals skylift's, else why not."""
+    verdicts = {}
+    for name in names:
         try:
-            with httpx.Client() as client:
-                url = f"http://127.0.0.1:{port}/change"
-                started = time.perf_counter()
-                client.post(url, content=BODY)  # no instance yet: this one forks it
-                cold.append((time.perf_counter() - started) * 1000)
-                samples = []
-                for _ in range(50):
-                    started = time.perf_counter()
-                    client.post(url, content=BODY)
-                    samples.append((time.perf_counter() - started) * 1000)
-                warm.append(statistics.median(samples))
-        finally:
-            stop(proc)
-    # The handler's own time, measured in-process without any server.
-    sys.path.insert(0, str(ROOT / "bench"))
-    from peers import load_handler
-
-    change = load_handler()
-    event = {"body": BODY}
-    for _ in range(200):
-        started = time.perf_counter()
-        change(event, None)
-        handler.append((time.perf_counter() - started) * 1000)
-    return statistics.median(cold), statistics.median(warm), statistics.median(handler)
+            server = peer_servers.prepare(name, folder)
+            running = Started(server, folder)
+            try:
+                _, _, body = running.first_response(server.start_timeout)
+                tree = proctree.tree(running.proc.pid)
+            finally:
+                running.stop()
+            left = proctree.alive(tree)
+            verdicts[name] = (
+                f"answered {body!r}"
+                if body != EXPECTED
+                else f"left processes {left} running after its stop"
+                if left
+                else ""
+            )
+        except NotRunnable as exc:
+            verdicts[name] = f"not runnable: {exc}"
+    return verdicts
 
 
-def report(
-    results: list[Result], cold: tuple[float, float, float], args: argparse.Namespace
-) -> str:
-    base = next(r for r in results if r.name == "fastapi")
-    cpu = "unknown"
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        pass
+def run_all(names: list[str], folder: Path, args: argparse.Namespace, script: str) -> list[Peer]:
+    peers = [Peer(name) for name in names]
+    for peer in peers:
+        try:
+            peer.server = peer_servers.prepare(peer.name, folder)
+        except Exception as exc:  # recorded: one peer's failure must not stop the others
+            peer.reason = (
+                str(exc) if isinstance(exc, NotRunnable) else f"{type(exc).__name__}: {exc}"
+            )
+    for round_ in range(args.rounds):
+        for peer in peers:
+            if peer.server is None or peer.reason:
+                continue
+            print(f"round {round_ + 1}/{args.rounds}: {peer.name}", file=sys.stderr, flush=True)
+            try:
+                peer.runs.append(measure(peer.server, folder, args, script))
+            except Exception as exc:  # recorded: one peer's failure must not stop the others
+                why = str(exc) if isinstance(exc, NotRunnable) else f"{type(exc).__name__}: {exc}"
+                if peer.runs:  # it ran before: keep those rounds, say what went wrong
+                    peer.failures.append(f"round {round_ + 1}: {why}")
+                else:
+                    peer.reason = why
+    return peers
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) / 2**20
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Linux {platform.release()}, "
+        f"Python {platform.python_version()}, wrk "
+        + subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[1]
+        + f". Load at the start: `{uptime}`"
+    )
+
+
+def mib(value: int) -> str:
+    return f"{value / 2**20:,.0f} MiB"
+
+
+def report(peers: list[Peer], args: argparse.Namespace, started_load: str, ended_load: str) -> str:
+    ran = {p.name: p.median() for p in peers if p.runs}
+    base = ran.get("fastapi")
     lines = [
-        "## HTTP: POST /change (examples/make-change)",
+        "## HTTP: POST /change on skylift and its peers (examples/make-change)",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} "
-        f"cores ({cpu}), Python {platform.python_version()}, Linux {platform.release()}.",
-        f"Command: `make bench` (`python bench/http_bench.py`): wrk -t2 -c{args.connections} "
-        f"-d{args.seconds}s on loopback after a 2 s warm-up; each row is the median (by "
-        f"requests/s) of {args.rounds} fresh servers, the servers taking turns in each "
-        "round. wrk and the server share the 2 cores.",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {started_load}; "
+        f"at the end: `{ended_load}`.",
         "",
-        "| server | requests/s | vs FastAPI | p50 | p99 | errors |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"Command: `make bench` (`python bench/http_bench.py --rounds {args.rounds} --seconds "
+        f"{args.seconds}`). Every server runs the same handler (examples/make-change/app.py) on "
+        f"loopback; each of {args.rounds} rounds starts every server fresh, in turn, so a busy "
+        "spell on the machine falls on all of them alike. Per run: the time from the "
+        "process's start to its first 200 on POST /change (whose body must equal skylift's) "
+        "and from the port's opening (the first connection not refused, polled every 2 ms) "
+        "to that 200, "
+        "PSS of the server's process tree 0.5 s later (idle), a 2 s warm-up, then "
+        f"wrk -t1 -c{args.connections} -d{args.seconds}s with the tree's PSS sampled 5 times "
+        "(the largest kept) and its CPU time (/proc/PID/stat, user + system, children "
+        "included) divided by the requests served. Each row is the median round by "
+        "requests/s (its p50, p99, CPU and memory); the range is the slowest and fastest "
+        "round. wrk and the servers share the cores.",
+        "",
+        "| server | requests/s | range | vs FastAPI | p50 | p99 | CPU / request "
+        "| first 200 from start | from port open | PSS idle | PSS under load | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    labels = {
-        "skylift": "skylift (forked worker per instance)",
-        "granian": "skylift's gateway on granian instead of uvicorn",
-        "fastapi": "FastAPI on uvicorn, 1 worker",
-        "flask": "Flask dev server (threaded)",
-    }
-    for r in results:
+    for peer in peers:
+        label = LABELS[peer.name]
+        if peer.name not in ran:
+            lines.append(f"| {label} | not runnable | | | | | | | | | | |")
+            continue
+        r = ran[peer.name]
+        low, high = min(x.rps for x in peer.runs), max(x.rps for x in peer.runs)
+        ratio = f"{r.rps / base.rps:.2f}x" if base else "-"
         lines.append(
-            f"| {labels[r.name]} | {r.rps:,.0f} | {r.rps / base.rps:.2f}x | {r.p50_ms:.2f} ms "
-            f"| {r.p99_ms:.2f} ms | {r.errors} |"
+            f"| {label} | {r.rps:,.0f} | {low:,.0f} - {high:,.0f} | {ratio} | {r.p50_ms:.2f} ms "
+            f"| {r.p99_ms:.2f} ms | {r.cpu_us:,.0f} µs | {r.first_ms:,.0f} ms "
+            f"| {r.open_ms:,.1f} ms | {mib(r.pss_idle)} | {mib(r.pss_load)} | {r.errors} |"
         )
-    first, warm, own = cold
-    lines += [
-        "",
-        f"Cold start (skylift, median of {args.rounds} fresh servers): first response "
-        f"{first:.2f} ms against {warm:.2f} ms warm, so a new instance costs "
-        f"{first - warm:.2f} ms above a warm request; the handler itself takes {own:.3f} ms.",
-        "",
-        "skylift serves with uvicorn (httptools + uvloop) because it measured faster than "
-        "granian for this gateway (the granian row: same gateway, same platform).",
-        "",
-        "Targets (issue 2, 2 cores): skylift rps >= FastAPI rps; p99 <= 10 ms at 32 "
-        "connections; cold start <= 20 ms above the handler's own time.",
-        "",
-    ]
+    lines += ["", "Versions:"]
+    lines += [f"- {LABELS[p.name]}: {p.server.versions}" for p in peers if p.server]
+    for peer in peers:
+        if peer.runs and peer.failures:
+            lines.append(f"- {LABELS[peer.name]}: failed in " + "; ".join(peer.failures))
+    missing = [p for p in peers if not p.runs]
+    if missing:
+        lines += ["", "Not runnable here:"]
+        lines += [f"- {LABELS[p.name]}: {p.reason}" for p in missing]
+    if "skylift" in ran and base:
+        s = ran["skylift"]
+        lines += [
+            "",
+            f"skylift against FastAPI in this run: {s.rps / base.rps:.2f}x the requests/s "
+            f"(target 2.0x), {s.p99_ms / base.p99_ms:.2f}x the p99 (target <= 0.5x), "
+            f"{s.cpu_us / base.cpu_us:.2f}x the CPU per request (target <= 0.6x)"
+            + (
+                f"; {s.pss_load / ran['serverless'].pss_load:.2f}x serverless-offline's PSS "
+                "under load (target <= 0.25x)"
+                if "serverless" in ran
+                else ""
+            )
+            + f"; first 200 {s.first_ms:,.0f} ms after the start, {s.open_ms:,.1f} ms after "
+            "the port opened (target <= 5 ms). "
+            + (
+                f"The ceiling (raw ASGI) is {ran['asgi'].rps / s.rps:.2f}x skylift."
+                if "asgi" in ran
+                else ""
+            ),
+        ]
+    lines += ["", f"![requests/s, p99, CPU per request and PSS under load per server]({CHART})", ""]
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=5, help="fresh servers per measurement")
-    parser.add_argument("--out", type=Path, help="write the report here (Markdown)")
+    parser.add_argument("--rounds", type=int, default=3, help="fresh servers per peer (>= 3)")
+    parser.add_argument(
+        "--peers", default=",".join(NAMES), help="comma-separated, of: " + ", ".join(NAMES)
+    )
+    parser.add_argument("--check", action="store_true", help="only compare one response per peer")
+    parser.add_argument(
+        "--out", type=Path, help="write the report here (Markdown) and the chart beside it"
+    )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install wrk")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(LUA)
-    try:
-        results = throughput(
-            ["skylift", "granian", "fastapi", "flask"],
-            args.seconds,
-            args.connections,
-            f.name,
-            args.rounds,
-        )
-    finally:
-        os.unlink(f.name)
-    text = report(results, cold_start(args.rounds), args)
+    # A SIGTERM to the bench unwinds like Ctrl-C, so every server started is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    names = args.peers.split(",")
+    unknown = sorted(set(names) - set(NAMES))
+    if unknown:
+        sys.exit(f"unknown peers {unknown}: choose among {', '.join(NAMES)}")
+    with tempfile.TemporaryDirectory(prefix="skylift-http-bench-") as directory:
+        folder = Path(directory)
+        if args.check:
+            verdicts = check(names, folder)
+            for name, verdict in verdicts.items():
+                print(f"{name:15} {verdict or 'same body as skylift'}")
+            sys.exit(
+                1 if any(v and not v.startswith("not runnable") for v in verdicts.values()) else 0
+            )
+        if shutil.which("wrk") is None:
+            sys.exit("wrk is not installed: apt-get install wrk")
+        script = folder / "post.lua"
+        script.write_text(LUA)
+        started_load = machine()
+        peers = run_all(names, folder, args, str(script))
+    ended_load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    text = report(peers, args, started_load, ended_load)
     print(text)
     if args.out:
+        from http_chart import draw
         from report import write_section
 
+        draw(peers, args.out.parent / CHART)
         write_section(args.out, "http", text)
 
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,26 +26,53 @@ from report import write_section
 from skylift.queues.protocol import OutgoingMessage
 from skylift.queues.sqlite import SqliteQueues
 
+# The handler tells the bench what it handled in a UDP datagram: an instance's sandbox
+# makes the app's files read-only and /tmp its own, but leaves it the loopback.
 APP = """
-import os
+import socket
 from skylift import App
 
 app = App()
 app.declare_queue("work", visibility_timeout=5)
-DONE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "done.txt")
-RECORD = os.environ.get("RECORD") == "1"
+RECORD = ("127.0.0.1", RECORD_PORT)
+SOCKET = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
 
 @app.queue("work", batch_size=10)
 def work(event, context):
-    if RECORD:
-        with open(DONE, "a") as f:
-            f.write("".join(r["body"] + "\\n" for r in event["Records"]))
+    SOCKET.sendto(" ".join(r["body"] for r in event["Records"]).encode(), RECORD)
 """
 
 
-def start(app: Path, record: bool) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "RECORD": "1" if record else "0"}
+class Recorder:
+    """The bodies handled so far, as the handler's datagrams report them."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.01)
+        self.port = int(self.socket.getsockname()[1])
+        self.seen: list[str] = []
+
+    def drain(self) -> int:
+        """Reads what has arrived; returns how many bodies were handled so far."""
+        try:
+            while True:
+                self.seen += self.socket.recv(65536).decode().split()
+        except TimeoutError:
+            pass
+        return len(self.seen)
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def start(app: Path, recorder: Recorder) -> tuple[subprocess.Popen[str], str]:
+    # A function sees only the environment its app declares, as on Lambda: the port to
+    # report to is written into its code.
+    (app / "app.py").write_text(f"RECORD_PORT = {recorder.port}\n" + textwrap.dedent(APP))
+    env = dict(os.environ)
     proc = subprocess.Popen(
         [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", "0", "--quiet"],
         stderr=subprocess.PIPE,
@@ -127,44 +155,48 @@ def end_to_end(messages: int) -> float:
     """Messages per second from the first send until the handler has seen them all."""
     with tempfile.TemporaryDirectory() as directory:
         app = Path(directory)
-        (app / "app.py").write_text(textwrap.dedent(APP))
-        done = app / "done.txt"
-        server, url = start(app, record=True)
+        recorder = Recorder()
+        server, url = start(app, recorder)
         try:
             started = time.perf_counter()
             sender = send_wrk(url, messages)
             deadline = time.monotonic() + 300
-            # Each handled message is one line of 101 bytes ("x" * 100 and a newline).
-            while not done.exists() or done.stat().st_size < messages * 101:
+            while recorder.drain() < messages:
                 if time.monotonic() > deadline:
-                    raise RuntimeError("the messages were not all handled in time")
-                time.sleep(0.005)
+                    raise RuntimeError(
+                        f"only {len(recorder.seen):,} of {messages:,} messages were handled "
+                        "in 300 s: see the server's log"
+                    )
             elapsed = time.perf_counter() - started
             finish_wrk(sender)
             return messages / elapsed
         finally:
             stop(server)
+            recorder.close()
 
 
 def kill_run(messages: int) -> tuple[int, int, int]:
     """(processed at the kill, missing after restart, duplicates)."""
     with tempfile.TemporaryDirectory() as directory:
         app = Path(directory)
-        (app / "app.py").write_text(textwrap.dedent(APP))
         db = app / ".skylift" / "queues.db"
-        done = app / "done.txt"
-        server, _ = start(app, record=True)
-        asyncio.run(send_numbered(db, messages))
-        while len(read(done)) < messages // 2:
-            time.sleep(0.005)
-        stop(server, signal.SIGKILL)
-        at_kill = len(read(done))
-        server, _ = start(app, record=True)
+        recorder = Recorder()
         try:
-            wait_empty(db, 300)
+            server, _ = start(app, recorder)
+            asyncio.run(send_numbered(db, messages))
+            while recorder.drain() < messages // 2:
+                pass
+            stop(server, signal.SIGKILL)
+            at_kill = recorder.drain()
+            server, _ = start(app, recorder)
+            try:
+                wait_empty(db, 300)
+            finally:
+                stop(server)
+            recorder.drain()
+            seen = recorder.seen[:]
         finally:
-            stop(server)
-        seen = read(done)
+            recorder.close()
         missing = len(set(map(str, range(messages))) - set(seen))
         return at_kill, missing, len(seen) - len(set(seen))
 
@@ -176,10 +208,6 @@ async def send_numbered(db: Path, messages: int) -> None:
     await queues.close()
 
 
-def read(path: Path) -> list[str]:
-    return path.read_text().split() if path.exists() else []
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
@@ -188,6 +216,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         raw = asyncio.run(raw_bench(Path(directory) / "q.db", args.messages, 100))
     e2e = end_to_end(args.messages)
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     at_kill, missing, duplicates = kill_run(args.messages)
     text = "\n".join(
         [
@@ -197,7 +226,8 @@ def main() -> None:
             f"cores. Command: `make bench` (`python bench/queue_e2e.py`), {args.messages:,} "
             "messages of 100 bytes sent with SendMessageBatch (10 per call) over the SQS API "
             f"by wrk with {SENDERS} connections to a running `skylift up`, whose handler "
-            "appends each batch to a file; the clock runs from the first send until the "
+            "reports each batch's bodies to the bench in a UDP datagram; the clock runs from "
+            "the first send until the "
             "handler has seen every message. wrk, the server and its workers share the cores.",
             "",
             "| measurement | messages/s |",
@@ -211,7 +241,8 @@ def main() -> None:
             f"{at_kill:,} messages were handled and restarted; {missing} accepted messages were "
             f"lost, {duplicates} were handled twice (batches in flight at the kill).",
             "",
-            "Target (issue 4, 2 cores): end to end >= 10,000 msg/s.",
+            f"Target (issue 8, 2 cores): end to end >= 20,000 msg/s; measured {e2e / 20_000:.2f}x "
+            f"of it, {e2e / raw['receive 10 + delete 10']:.2f}x the raw ceiling. Load: `{load}`.",
         ]
     )
     print(text)

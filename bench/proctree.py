@@ -1,0 +1,111 @@
+"""A server's process tree read from /proc: its CPU time and memory, and stopping it.
+
+Every server is started in a session of its own (`start_new_session=True`), so the tree
+is the leader's descendants plus whatever else is in its session (a worker that
+double-forked is still counted), and stopping it is one signal to the process group.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its end.
+    return text[text.rindex(")") + 2 :].split()
+
+
+def tree(root: int) -> list[int]:
+    """`root`, its live descendants, and the other processes of its session."""
+    parents: dict[int, int] = {}
+    sessions: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
+            parents[int(entry)] = int(fields[1])
+            sessions[int(entry)] = int(fields[3])
+    found = {root} if root in parents else set()
+    session = sessions.get(root)
+    changed = True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if pid not in found and (parent in found or sessions[pid] == session):
+                found.add(pid)
+                changed = True
+    return sorted(found)
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU of the tree, including children it has already reaped."""
+    total = 0
+    for pid in tree(root):
+        fields = _stat(pid)
+        if fields is not None:
+            # utime, stime, cutime, cstime: fields 14-17 of stat, 11-14 after the name.
+            total += sum(int(f) for f in fields[11:15])
+    return total / TICKS
+
+
+def pss_bytes(root: int) -> int:
+    """Proportional set size of the tree: shared pages split among their sharers."""
+    total = 0
+    for pid in tree(root):
+        try:
+            lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("Pss:"):
+                total += int(line.split()[1]) * 1024
+                break
+    return total
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (not gone, not zombies)."""
+    return [pid for pid in pids if (fields := _stat(pid)) is not None and fields[0] != "Z"]
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> list[int]:
+    """SIGTERM to the server's process group, then SIGKILL to whatever is left.
+
+    Returns the processes of its tree still running after that (none, unless one
+    cannot be killed).
+    """
+    pids = tree(proc.pid)
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if proc.poll() is None:
+        proc.wait()
+    # Processes that left the group (a new session of their own) but were in the tree.
+    deadline = time.monotonic() + grace
+    for pid in pids:
+        while (fields := _stat(pid)) is not None and fields[0] != "Z":
+            if time.monotonic() > deadline:
+                break
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            time.sleep(0.01)
+    return alive(pids)
