@@ -8,10 +8,12 @@ and round-trips through `to_dict` / `from_dict`, as specs travel to the zygotes.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 AuthorizerKind = Literal["TOKEN", "REQUEST"]
 DEFAULT_REST_TTL = 300  # REST APIs cache a Lambda authorizer's result 300 s by default
@@ -134,3 +136,16 @@ class RouteAccess:
 
 def _tuples(data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether `url` is http(s) on this machine (the only JWKS URLs skylift reads)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False

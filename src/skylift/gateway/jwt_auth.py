@@ -10,13 +10,11 @@ admitted request's `requestContext.authorizer` is `{"jwt": {"claims": ..., "scop
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import jwt
@@ -24,7 +22,7 @@ import jwt
 from skylift.events import _common
 from skylift.events.http import HttpRequest, HttpResponse, RequestIds
 from skylift.gateway.authorizers import identity_value
-from skylift.route_access import JwtAuthorizer
+from skylift.route_access import JwtAuthorizer, is_loopback_url
 
 logger = logging.getLogger("skylift.gateway")
 JWKS_TTL = 300.0
@@ -32,17 +30,11 @@ _NO_IDS = RequestIds("", 0)  # a JWT's identity source is a header or query stri
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"]
 
 
-def is_loopback_url(url: str) -> bool:
-    """Whether `url` is http(s) on this machine (the only JWKS URLs skylift reads)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
+async def _fetch(url: str) -> Any:
+    if not is_loopback_url(url):
+        raise ValueError(f"{url} is not on loopback; skylift reads keys only from this machine")
+    async with httpx.AsyncClient(timeout=5) as client:
+        return (await client.get(url)).raise_for_status().json()
 
 
 def _challenge(description: str | None) -> HttpResponse:
@@ -76,10 +68,9 @@ class JwtAuthorizers:
         if cached is not None and not refresh and cached[0] > time.monotonic():
             return cached[1]
         if source.startswith(("http://", "https://")):
-            if not is_loopback_url(source):
-                raise ValueError(f"JWKS URL {source} is not on loopback; skylift reads only those")
-            async with httpx.AsyncClient(timeout=5) as client:
-                document = (await client.get(source)).raise_for_status().json()
+            document = await _fetch(source)
+            if source.endswith("/.well-known/openid-configuration"):
+                document = await _fetch(str(document.get("jwks_uri")))
         else:
             document = json.loads(Path(source).read_text())
         keys = jwt.PyJWKSet.from_dict(document)
@@ -93,6 +84,8 @@ class JwtAuthorizers:
         token = identity_value(authorizer.identity_sources[0], request, _NO_IDS)
         if not token:
             return _challenge(None)
+        if not authorizer.jwks:  # noted at load: no keys to verify with
+            return _challenge("unable to find a signing key that matches")
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from skylift.errors import DeclarationError
@@ -25,6 +26,7 @@ from skylift.route_access import (
     JwtAuthorizer,
     LambdaAuthorizer,
     UsagePlan,
+    is_loopback_url,
 )
 from skylift.sam.cfn_yaml import NO_VALUE, Resolver, Unresolvable
 from skylift.sam.template import merge, section
@@ -77,11 +79,14 @@ class TemplateApis:
         resolver: Resolver,
         notes: Notes,
         salt: str,
+        base_dir: Path | None = None,
     ) -> None:
+        self.base_dir = base_dir or Path(".")
         self.resolver = resolver
         self.notes = notes
         self.salt = salt
         self.apis: dict[str, ApiAuth] = {}
+        self.jwks: Mapping[str, Any] = {}  # the API being read: JWKS by authorizer name
         for api_kind, global_key in (("rest", "Api"), ("http", "HttpApi")):
             global_props = section(globals_.get(global_key), f"Globals.{global_key}")
             self._read(IMPLICIT[api_kind], api_kind, global_props)
@@ -90,7 +95,11 @@ class TemplateApis:
                     REST_API if api_kind == "rest" else HTTP_API
                 ):
                     props = section(resource.get("Properties"), f"resource {logical_id!r}")
+                    metadata = section(resource.get("Metadata"), f"resource {logical_id!r}")
+                    jwks = section(metadata.get("skylift"), "Metadata.skylift").get("jwks")
+                    self.jwks = section(jwks, "Metadata.skylift.jwks")
                     self._read(str(logical_id), api_kind, merge(global_props, props))
+                    self.jwks = {}
         self._plans(resources)
 
     def api(self, logical_id: str | None, api_kind: str) -> ApiAuth:
@@ -206,11 +215,34 @@ class TemplateApis:
             raise _fail(where, "JwtConfiguration needs issuer and audience: add them")
         source = definition.get("IdentitySource") or "$request.header.Authorization"
         scopes = definition.get("AuthorizationScopes") or ()
+        jwks = self.jwks.get(name)
+        if isinstance(jwks, str) and jwks.startswith(("http://", "https://")):
+            if not is_loopback_url(jwks):
+                raise _fail(
+                    where,
+                    f"Metadata.skylift.jwks URL {jwks} is not on loopback: "
+                    "skylift reads keys only from this machine; give a file or a "
+                    "127.0.0.1 URL",
+                )
+        elif isinstance(jwks, str):
+            jwks = str((self.base_dir / jwks).resolve())
+            if not Path(jwks).is_file():
+                raise _fail(where, f"Metadata.skylift.jwks file {jwks} does not exist")
+        elif is_loopback_url(issuer):
+            jwks = issuer.rstrip("/") + "/.well-known/openid-configuration"  # as AWS finds it
+        else:
+            jwks = ""
+            self.notes.add(
+                where,
+                f"its issuer {issuer} is not on this machine, so its keys are unknown: every "
+                "request gets 401; name a JWKS file or loopback URL in the API's "
+                f"Metadata: {{skylift: {{jwks: {{{name}: ./jwks.json}}}}}}",
+            )
         return JwtAuthorizer(
             name,
             issuer,
             tuple(audience if isinstance(audience, list) else [audience]),
-            issuer.rstrip("/") + "/.well-known/openid-configuration",
+            jwks,
             (str(source),),
             tuple(scopes),
         )

@@ -152,6 +152,7 @@ def load(
             resolver,
             context.notes,
             str(template_path.resolve()),
+            base_dir,
         ),
     )
     functions = [Function(lid, props, resolver, context, sl) for lid, props, sl in declared]

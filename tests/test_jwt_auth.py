@@ -1,0 +1,75 @@
+"""HTTP API JWT authorizers through `skylift up` (tests/sam_apps/jwt): the signature,
+issuer, audience, expiry and route scopes checked, the claims handed to the function."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from skylift.testing import ServerLog, serve
+
+APP = Path(__file__).parent / "sam_apps" / "jwt"
+KEY = (APP / "signing-key.pem").read_text()
+ISSUER = "https://issuer.example.com/"
+
+
+def token(**changes: Any) -> str:
+    claims = {"iss": ISSUER, "aud": "my-app", "sub": "alice", "exp": int(time.time()) + 600}
+    claims.update(changes)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, KEY, algorithm="RS256", headers={"kid": "test-key"})
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("jwt") / "app"
+    shutil.copytree(APP, root)
+    with serve(str(root), log=ServerLog(), timeout=90) as base:
+        yield base
+
+
+def get(url: str, path: str, bearer: str | None) -> httpx.Response:
+    headers = {} if bearer is None else {"Authorization": f"Bearer {bearer}"}
+    return httpx.get(url + path, headers=headers, timeout=30)
+
+
+def test_a_valid_token_reaches_the_function_with_its_claims(url: str) -> None:
+    response = get(url, "/me", token(scope="read write"))
+    assert response.status_code == 200, response.text
+    authorizer = response.json()["jwt"]
+    assert authorizer["claims"]["sub"] == "alice"
+    assert authorizer["claims"]["iss"] == ISSUER
+    assert authorizer["scopes"] == ["read", "write"]
+
+
+@pytest.mark.parametrize(
+    ("bearer", "challenge"),
+    [
+        (None, "Bearer"),
+        (token(aud="other-app"), "the token does not have a valid audience"),
+        (token(iss="https://elsewhere.example.com/"), "the token does not have a valid issuer"),
+        (token(exp=int(time.time()) - 10), "the token has expired"),
+        (token()[:-6] + "AAAAAA", "invalid"),
+        ("not-a-jwt", "malformed"),
+    ],
+)
+def test_a_bad_token_gets_401_with_www_authenticate(
+    url: str, bearer: str | None, challenge: str
+) -> None:
+    response = get(url, "/me", bearer)
+    assert response.status_code == 401
+    assert response.json() == {"message": "Unauthorized"}
+    assert challenge in response.headers["www-authenticate"]
+
+
+def test_a_route_scope_the_token_lacks_is_forbidden(url: str) -> None:
+    refused = get(url, "/admin", token(scope="read"))
+    assert (refused.status_code, refused.json()) == (403, {"message": "Forbidden"})
+    assert get(url, "/admin", token(scope="read admin")).status_code == 200
