@@ -122,3 +122,19 @@ def test_a_request_model_validates_the_body(url: str, body: bytes, status: int) 
     assert response.status_code == status
     if status == 400:
         assert response.content == b'{"message": "Invalid request body"}'
+
+
+def test_an_http_api_authorizer_answering_with_a_policy(url: str) -> None:
+    allowed = get(url, "/http-policy", headers={"X-Token": "ok"})
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["authorizer"] == {"lambda": {"shape": "1.0 REQUEST ok"}}
+    denied = get(url, "/http-policy", headers={"X-Token": "no"})
+    assert (denied.status_code, denied.json()) == (403, {"message": "Forbidden"})
+    assert get(url, "/http-policy").status_code == 401
+
+
+def test_required_request_parameters_are_checked(url: str) -> None:
+    missing = get(url, "/search")
+    assert missing.status_code == 400
+    assert missing.content == b'{"message": "Missing required request parameters: [q]"}'
+    assert get(url, "/search", params={"q": "pens"}).status_code == 200

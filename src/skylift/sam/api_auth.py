@@ -172,6 +172,11 @@ class TemplateApis:
             raise _fail(where, f"FunctionArn {arn!r} is not a function ARN: use !GetAtt Fn.Arn")
         function = arn.split(":function:", 1)[1].split(":")[0]
         identity = section(definition.get("Identity"), f"{where} Identity")
+        if identity.get("StageVariables"):
+            self.notes.add(
+                f"{where} Identity.StageVariables",
+                "skylift has no stage variables: that identity source is always missing (401)",
+            )
         ttl = identity.get("ReauthorizeEvery")
         if api_kind == "http":
             payload = str(definition.get("AuthorizerPayloadFormatVersion") or "")

@@ -38,3 +38,10 @@ def request(event, context):
 def simple(event, context):
     allowed = event["identitySource"] == ["secret"]
     return {"isAuthorized": allowed, "context": {"who": "http-user", "route": event["routeKey"]}}
+
+
+def policy(event, context):
+    """An HTTP API authorizer with payload 1.0, answering with an IAM policy."""
+    effect = "Allow" if event["identitySource"] == "ok" else "Deny"
+    shape = f"{event['version']} {event['type']} {event['authorizationToken']}"
+    return _policy(effect, event["methodArn"], "http-policy", {"shape": shape})
