@@ -121,9 +121,11 @@ class TemplateApis:
 
     def _read(self, logical_id: str, api_kind: str, props: Mapping[str, Any]) -> None:
         where = f"resource {logical_id!r} ({REST_API if api_kind == 'rest' else HTTP_API})"
+        if logical_id in IMPLICIT.values():  # its settings are the Globals'
+            where = f"Globals.{'Api' if api_kind == 'rest' else 'HttpApi'}"
         api = self.api(logical_id, api_kind)
         for key in props:
-            if key not in _QUIET and logical_id not in IMPLICIT.values():
+            if key not in _QUIET:
                 self.notes.add(f"{where} property {key}", "ignored")
         auth = section(self.value(props.get("Auth"), f"{where} Auth"), f"{where} Auth")
         for key in auth:
@@ -146,14 +148,16 @@ class TemplateApis:
                 api.unenforced.add(str(name))
         plan = auth.get("UsagePlan")
         if isinstance(plan, dict) and plan.get("CreateUsagePlan") in ("PER_API", "SHARED"):
-            key_id = f"{logical_id}ApiKey"
+            # SAM's names: one plan and key per API, or one shared by every API (counted once).
+            prefix = logical_id if plan["CreateUsagePlan"] == "PER_API" else "Serverless"
+            key_id = f"{prefix}ApiKey"
             value = generated_key(key_id, self.salt)
             self.notes.add(
                 f"{where} Auth.UsagePlan",
                 f"AWS generates its API key's value; skylift's is {value} (send it as x-api-key)",
             )
             api.plans.append(
-                self._plan(f"{logical_id}UsagePlan", plan, (ApiKey(key_id, key_id, value),))
+                self._plan(f"{prefix}UsagePlan", plan, (ApiKey(key_id, key_id, value),))
             )
 
     def _authorizer(
