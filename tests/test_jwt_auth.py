@@ -73,3 +73,48 @@ def test_a_route_scope_the_token_lacks_is_forbidden(url: str) -> None:
     refused = get(url, "/admin", token(scope="read"))
     assert (refused.status_code, refused.json()) == (403, {"message": "Forbidden"})
     assert get(url, "/admin", token(scope="read admin")).status_code == 200
+
+
+def test_a_loopback_issuer_is_found_by_openid_discovery(tmp_path: Path) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    jwks = (APP / "jwks.json").read_bytes()
+
+    class Provider(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            base = f"http://127.0.0.1:{self.server.server_address[1]}"
+            documents = {
+                "/.well-known/openid-configuration": json.dumps(
+                    {"issuer": base + "/", "jwks_uri": base + "/keys"}
+                ).encode(),
+                "/keys": jwks,
+            }
+            body = documents.get(self.path)
+            self.send_response(200 if body else 404)
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    provider = ThreadingHTTPServer(("127.0.0.1", 0), Provider)
+    threading.Thread(target=provider.serve_forever, daemon=True).start()
+    issuer = f"http://127.0.0.1:{provider.server_address[1]}/"
+    root = tmp_path / "app"
+    shutil.copytree(APP, root)
+    template = (root / "template.yaml").read_text()
+    template = template.replace("https://issuer.example.com/", "!Ref Issuer")
+    template = template.replace("        jwks: {Tokens: ./jwks.json}\n", "        {}\n")
+    template = template.replace("Resources:", "Parameters:\n  Issuer: {Type: String}\nResources:")
+    (root / "template.yaml").write_text(template)
+    try:
+        options = ["--parameter-overrides", f"Issuer={issuer}"]
+        with serve(str(root), log=ServerLog(), timeout=90, options=options) as base:
+            response = get(base, "/me", token(iss=issuer))
+            assert response.status_code == 200, response.text
+            assert get(base, "/me", token()).status_code == 401  # another issuer
+    finally:
+        provider.shutdown()
+        provider.server_close()
