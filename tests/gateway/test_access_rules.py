@@ -104,3 +104,31 @@ Resources:
     with pytest.raises(DeclarationError) as caught:
         load(tmp_path)
     assert "Auth.Authorizer 'Missing' is not among the API's Auth.Authorizers" in str(caught.value)
+
+
+def test_an_authorizer_outside_the_template_names_what_to_change(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    (tmp_path / "template.yaml").write_text(
+        """
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Api:
+    Auth:
+      DefaultAuthorizer: Remote
+      Authorizers:
+        Remote: {FunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:elsewhere"}
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: app.handler
+      Events:
+        Get: {Type: Api, Properties: {Path: /, Method: get}}
+"""
+    )
+    with pytest.raises(DeclarationError) as caught:
+        load(tmp_path)
+    assert "Globals.Api authorizer 'Remote': FunctionArn names function 'elsewhere'" in str(
+        caught.value
+    )

@@ -13,7 +13,7 @@ settings, ...) gets a note.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,8 +80,10 @@ class TemplateApis:
         notes: Notes,
         salt: str,
         base_dir: Path | None = None,
+        functions: Collection[str] | None = None,
     ) -> None:
         self.base_dir = base_dir or Path(".")
+        self.functions = functions  # the template's function names; None: not checked
         self.resolver = resolver
         self.notes = notes
         self.salt = salt
@@ -175,6 +177,12 @@ class TemplateApis:
         if not isinstance(arn, str) or ":function:" not in arn:
             raise _fail(where, f"FunctionArn {arn!r} is not a function ARN: use !GetAtt Fn.Arn")
         function = arn.split(":function:", 1)[1].split(":")[0]
+        if self.functions is not None and function not in self.functions:
+            raise _fail(
+                where,
+                f"FunctionArn names function {function!r}, which this template does not "
+                "declare: declare the authorizer's function here and use !GetAtt Fn.Arn",
+            )
         identity = section(definition.get("Identity"), f"{where} Identity")
         if identity.get("StageVariables"):
             self.notes.add(

@@ -153,6 +153,7 @@ def load(
             context.notes,
             str(template_path.resolve()),
             base_dir,
+            set(logical_ids),
         ),
     )
     functions = [Function(lid, props, resolver, context, sl) for lid, props, sl in declared]
