@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,21 +49,20 @@ def test_a_valid_token_reaches_the_function_with_its_claims(url: str) -> None:
     assert authorizer["scopes"] == ["read", "write"]
 
 
-@pytest.mark.parametrize(
-    ("bearer", "challenge"),
-    [
-        (None, "Bearer"),
-        (token(aud="other-app"), "the token does not have a valid audience"),
-        (token(iss="https://elsewhere.example.com/"), "the token does not have a valid issuer"),
-        (token(exp=int(time.time()) - 10), "the token has expired"),
-        (token()[:-6] + "AAAAAA", "invalid"),
-        ("not-a-jwt", "malformed"),
-    ],
-)
-def test_a_bad_token_gets_401_with_www_authenticate(
-    url: str, bearer: str | None, challenge: str
-) -> None:
-    response = get(url, "/me", bearer)
+# Tokens are made when the test runs: made at collection, they could expire before it.
+BAD_TOKENS: dict[str, Callable[[], str | None]] = {
+    "Bearer": lambda: None,
+    "the token does not have a valid audience": lambda: token(aud="other-app"),
+    "the token does not have a valid issuer": lambda: token(iss="https://elsewhere.example.com/"),
+    "the token has expired": lambda: token(exp=int(time.time()) - 10),
+    "the token signature is invalid": lambda: token()[:-6] + "AAAAAA",
+    "the token is malformed": lambda: "not-a-jwt",
+}
+
+
+@pytest.mark.parametrize("challenge", BAD_TOKENS)
+def test_a_bad_token_gets_401_with_www_authenticate(url: str, challenge: str) -> None:
+    response = get(url, "/me", BAD_TOKENS[challenge]())
     assert response.status_code == 401
     assert response.json() == {"message": "Unauthorized"}
     assert challenge in response.headers["www-authenticate"]
