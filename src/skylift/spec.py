@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from skylift.errors import DeclarationError
 from skylift.log_config import LogConfig
+from skylift.route_access import RouteAccess
 from skylift.triggers import AsyncConfig, QueueTrigger, ScheduleTrigger, UploadTrigger
 
 PayloadVersion = Literal["1.0", "2.0"]
@@ -77,6 +78,8 @@ class HttpRoute:
     methods: tuple[str, ...] = ("ANY",)
     payload: PayloadVersion = "2.0"
     api: ApiKind | None = None  # None: "rest" for payload 1.0, "http" for 2.0
+    # Authorizer, API key and request checks before the function runs (SAM's Auth, ...).
+    access: RouteAccess | None = None
 
     def __post_init__(self) -> None:
         if self.api is None:
@@ -88,11 +91,19 @@ class HttpRoute:
             "methods": list(self.methods),
             "payload": self.payload,
             "api": self.api,
+            "access": None if self.access is None else self.access.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HttpRoute:
-        return cls(data["path"], tuple(data["methods"]), data["payload"], data.get("api"))
+        access = data.get("access")
+        return cls(
+            data["path"],
+            tuple(data["methods"]),
+            data["payload"],
+            data.get("api"),
+            None if access is None else RouteAccess.from_dict(access),
+        )
 
 
 @dataclass(frozen=True)

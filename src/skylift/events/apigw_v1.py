@@ -79,7 +79,7 @@ class RestApiV1:
         body, is_base64 = _common.encode_body(request.body, content_type)
         path = unquote(request.raw_path)
         stage = DEFAULT_STAGE if ids.stage is None else ids.stage
-        return {
+        event: dict[str, Any] = {
             "resource": match.resource,
             "path": path,
             "httpMethod": request.method,
@@ -99,8 +99,8 @@ class RestApiV1:
                 "identity": {
                     "accessKey": None,
                     "accountId": None,
-                    "apiKey": None,
-                    "apiKeyId": None,
+                    "apiKey": ids.api_key,
+                    "apiKeyId": ids.api_key_id,
                     "caller": None,
                     "cognitoAuthenticationProvider": None,
                     "cognitoAuthenticationType": None,
@@ -124,6 +124,9 @@ class RestApiV1:
             "body": body,
             "isBase64Encoded": is_base64,
         }
+        if ids.authorizer is not None:
+            event["requestContext"]["authorizer"] = ids.authorizer
+        return event
 
     def response(self, result: Any) -> HttpResponse:
         """The HTTP response for a handler's result (see "Output format of a Lambda function")."""

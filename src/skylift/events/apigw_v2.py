@@ -96,6 +96,8 @@ class HttpApiV2:
             "time": _common.clf_time(ids.time_epoch_ms),
             "timeEpoch": ids.time_epoch_ms,
         }
+        if ids.authorizer is not None:
+            event["requestContext"]["authorizer"] = ids.authorizer
         body, is_base64 = _common.encode_body(request.body, content_type)
         if body is not None:
             event["body"] = body

@@ -44,6 +44,11 @@ class RequestIds:
     api_id: str = "skylift"
     account_id: str = ACCOUNT_ID
     stage: str | None = None  # None: "Prod" for REST, "$default" for HTTP APIs
+    # What the route's authorizer put in requestContext.authorizer, shaped for the
+    # payload format (see skylift.gateway.admission); None: no authorizer ran.
+    authorizer: dict[str, Any] | None = None
+    api_key: str | None = None  # the x-api-key a REST API checked, and its key's id
+    api_key_id: str | None = None
 
 
 @dataclass

@@ -23,6 +23,7 @@ from skylift.events.http import (
     MalformedResponse,
     RequestIds,
 )
+from skylift.gateway.admission import Admission
 from skylift.gateway.guard import Guard, refused
 from skylift.gateway.protocol import HEADER_NAMES
 from skylift.gateway.signatures import verified
@@ -69,6 +70,7 @@ class Gateway:
         self.guard = guard
         self.docs = docs  # a template app's /openapi.json and /docs, where it has no route
         self.verifier = guard.verifier() if guard is not None else None
+        self.admission = Admission(invoker.invoke)  # authorizers, API keys, validation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -138,6 +140,12 @@ class Gateway:
             time_epoch_ms=int(time.time() * 1000),
             stage="$default" if route.api == "http" else None,
         )
+        if route.access is not None:
+            admitted = await self.admission.check(target, request, match, ids)
+            if isinstance(admitted, HttpResponse):
+                await _respond(send, admitted, ids.request_id)
+                return
+            ids = admitted
         event = orjson.dumps(fmt.event(request, match, ids))
         if len(event) > MAX_BODY:  # base64 and headers can push a large body over the limit
             await _respond(send, api.too_large())

@@ -6,9 +6,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from skylift.sam.build import Install
 from skylift.sam.unhonoured import Notes
+
+if TYPE_CHECKING:
+    from skylift.sam.api_auth import TemplateApis
 
 # Where code skylift prepares (inline code, unpacked zips, installed requirements) goes,
 # beside the template. Not under `.skylift/`: sandboxed instances never see the server's
@@ -31,6 +35,7 @@ class TemplateContext:
     layers: Mapping[str, Layer] = field(default_factory=dict)  # by logical id
     notes: Notes = field(default_factory=Notes)
     installs: list[Install] = field(default_factory=list)  # requirements to install
+    apis: TemplateApis | None = None  # read once functions are named (FunctionArn)
 
     @property
     def build_root(self) -> Path:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from skylift.errors import DeclarationError
 from skylift.sam.cfn_yaml import kind
+
+if TYPE_CHECKING:
+    from skylift.sam.api_auth import TemplateApis
 
 
 class FunctionContext(Protocol):
@@ -19,6 +22,11 @@ class FunctionContext(Protocol):
     @property
     def buckets(self) -> Collection[str]:
         """The names of the buckets the template declares."""
+        ...
+
+    @property
+    def apis(self) -> TemplateApis:
+        """The template's APIs: authorizers, API keys, models."""
         ...
 
     def fail(self, message: str) -> DeclarationError: ...

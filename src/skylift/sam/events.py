@@ -14,6 +14,7 @@ from typing import Any
 from skylift.errors import DeclarationError
 from skylift.sam.event import FunctionContext, SamEvent
 from skylift.sam.resources import queue_name_of
+from skylift.sam.route_auth import route_access
 from skylift.sam.schedules import rule_event, schedule_event, schedule_v2_event
 from skylift.schedules.expressions import ScheduleError
 from skylift.spec import HttpRoute, PayloadVersion
@@ -37,7 +38,8 @@ def _api_event(event: SamEvent) -> HttpRoute:
         raise event.fail(
             f"an Api event needs Properties.{missing} (e.g. Path: /items, Method: get): add it"
         )
-    return HttpRoute(path, _methods(method), "1.0", "rest")
+    access = route_access(event, event.function.apis, "rest")
+    return HttpRoute(path, _methods(method), "1.0", "rest", access)
 
 
 def _http_api_event(event: SamEvent) -> HttpRoute:
@@ -54,7 +56,8 @@ def _http_api_event(event: SamEvent) -> HttpRoute:
             f"an HttpApi event needs both Path and Method, or neither (for the $default "
             f"route): add {missing}"
         )
-    return HttpRoute(path, _methods(method), version, "http")
+    access = route_access(event, event.function.apis, "http")
+    return HttpRoute(path, _methods(method), version, "http", access)
 
 
 # --- SQS --------------------------------------------------------------------------------
@@ -150,17 +153,14 @@ EVENT_TYPES: dict[str, Callable[[SamEvent], Trigger | None]] = {
 
 # Properties each event type reads; others get a note (see `unhonoured`).
 READ = {
-    "Api": {"Path", "Method", "RestApiId"},
-    "HttpApi": {"Path", "Method", "PayloadFormatVersion", "ApiId"},
+    "Api": {"Path", "Method", "RestApiId", "Auth", "RequestModel", "RequestParameters"},
+    "HttpApi": {"Path", "Method", "PayloadFormatVersion", "ApiId", "Auth"},
     "Schedule": {"Schedule", "Input", "Enabled", "State", "Name", "Description"},
     "S3": {"Bucket", "Events", "Filter"},
 }
 
 
 EVENT_INSTEAD = {
-    "Auth": "ignored: every request is let through (authorizers and API keys are not served yet)",
-    "RequestModel": "ignored: request bodies are not validated",
-    "RequestParameters": "ignored: request parameters are not checked",
     "FilterCriteria": "ignored: every message reaches the function",
 }
 

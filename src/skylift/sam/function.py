@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from skylift.errors import DeclarationError
+from skylift.sam.api_auth import TemplateApis
 from skylift.sam.async_config import async_config
 from skylift.sam.build import install_for
 from skylift.sam.cfn_yaml import NO_VALUE, Physical, Resolver, Unresolvable, is_intrinsic, kind
@@ -51,6 +52,12 @@ class Function:
     @property
     def buckets(self) -> Collection[str]:
         return self.context.buckets
+
+    @property
+    def apis(self) -> TemplateApis:
+        if self.context.apis is None:  # a function read on its own (tests, exports)
+            return TemplateApis({}, {}, self.resolver, self.context.notes, "")
+        return self.context.apis
 
     def note(self, where: str, instead: str) -> None:
         self.context.notes.add(f"function {self.logical_id!r} {where}", instead)

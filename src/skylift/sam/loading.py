@@ -22,6 +22,7 @@ from typing import Any
 
 from skylift.errors import DeclarationError, LoadError
 from skylift.runtime import environ
+from skylift.sam.api_auth import TemplateApis
 from skylift.sam.build import Install
 from skylift.sam.cfn_yaml import Resolver, Unresolvable
 from skylift.sam.context import TemplateContext
@@ -142,6 +143,19 @@ def load(
             )
         logical_ids[name] = logical_id
 
+    # The APIs once functions are named: an authorizer's FunctionArn is a `!GetAtt Fn.Arn`.
+    context = replace(
+        context,
+        apis=TemplateApis(
+            resources,
+            section(doc.get("Globals"), "Globals"),
+            resolver,
+            context.notes,
+            str(template_path.resolve()),
+            base_dir,
+            set(logical_ids),
+        ),
+    )
     functions = [Function(lid, props, resolver, context, sl) for lid, props, sl in declared]
     scheduled = _scheduler_schedules(resources, resolver, functions)
     specs = [

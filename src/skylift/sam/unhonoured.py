@@ -150,13 +150,14 @@ SERVED_TYPES = frozenset(
         "AWS::Serverless::LayerVersion",
         "AWS::Lambda::LayerVersion",
         "AWS::Scheduler::Schedule",
+        "AWS::ApiGateway::ApiKey",
+        "AWS::ApiGateway::UsagePlan",
+        "AWS::ApiGateway::UsagePlanKey",
+        "AWS::Serverless::Api",  # its Auth and Models: sam/api_auth.py, which notes the rest
+        "AWS::Serverless::HttpApi",
     }
 )
 INSTEAD_OF_TYPE = {
-    "AWS::Serverless::Api": "its routes come from the functions' Api events; Auth, models, "
-    "stages and other settings are not applied",
-    "AWS::Serverless::HttpApi": "its routes come from the functions' HttpApi events; Auth, "
-    "CORS and stages are not applied",
     "AWS::Events::Rule": "not connected: its targets are not invoked",
     "AWS::Lambda::EventSourceMapping": "not connected: declare the queue as an SQS event of "
     "the function",
