@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from skylift.errors import DeclarationError
+from skylift.function_urls import FunctionUrl
 from skylift.log_config import LogConfig
 from skylift.triggers import AsyncConfig, QueueTrigger, ScheduleTrigger, UploadTrigger
 
@@ -130,6 +131,7 @@ class FunctionSpec:
     debug: str | None = None
     # Folders imported from after code_dir, in order: installed requirements, layers.
     python_path: tuple[str, ...] = ()
+    url: FunctionUrl | None = None  # its function URL (FunctionUrlConfig, AWS::Lambda::Url)
 
     @property
     def module(self) -> str:
@@ -163,6 +165,7 @@ class FunctionSpec:
             "ephemeral_storage": self.ephemeral_storage,
             "debug": self.debug,
             "python_path": list(self.python_path),
+            "url": self.url.to_dict() if self.url is not None else None,
         }
 
     @classmethod
@@ -191,6 +194,7 @@ class FunctionSpec:
             ephemeral_storage=data.get("ephemeral_storage", DEFAULT_TMP),
             debug=data.get("debug"),
             python_path=tuple(data.get("python_path", ())),
+            url=FunctionUrl.from_dict(data["url"]) if data.get("url") else None,
         )
 
 
@@ -290,6 +294,8 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
             )
     for route in spec.routes:
         validate_route(route, name)
+    if spec.url is not None:
+        spec.url.validate(name)
     triggers: list[QueueTrigger | ScheduleTrigger | UploadTrigger] = [
         *spec.queues,
         *spec.schedules,

@@ -20,6 +20,7 @@ from skylift.sam.cfn_yaml import NO_VALUE, Physical, Resolver, Unresolvable, is_
 from skylift.sam.code import code_dir
 from skylift.sam.context import TemplateContext
 from skylift.sam.events import read_events
+from skylift.sam.function_url import function_url
 from skylift.sam.layers import python_path
 from skylift.sam.log_config import logging_config
 from skylift.sam.resources import function_physical, warn_stand_ins
@@ -140,6 +141,7 @@ class Function:
         if own is not None:
             self.context.installs.append(own)
         layers = python_path(self, self.properties.get("Layers"), runtime)
+        url_config = self.properties.get("FunctionUrlConfig") if self.serverless else None
         return FunctionSpec(
             name=self.name(),
             handler=handler or "bootstrap",
@@ -159,6 +161,7 @@ class Function:
             log_config=logging_config(self, dict(self.properties)),
             ephemeral_storage=ephemeral_storage(self, dict(self.properties)),
             python_path=((str(own.folder),) if own else ()) + layers,
+            url=function_url(self, url_config) if url_config is not None else None,
         )
 
     def bootstrap(self, code: str) -> tuple[str, ...]:

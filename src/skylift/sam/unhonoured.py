@@ -55,19 +55,20 @@ HONOURED = frozenset(
         "DeadLetterQueue",
         "LoggingConfig",
         "Layers",
+        "FunctionUrlConfig",
     }
     | WITHOUT_EFFECT
     | IAM
 )
-HONOURED_CFN = (HONOURED - {"CodeUri", "InlineCode", "Events", "DeadLetterQueue"}) | {"Code"}
+HONOURED_CFN = (
+    HONOURED - {"CodeUri", "InlineCode", "Events", "DeadLetterQueue", "FunctionUrlConfig"}
+) | {"Code"}
 
 # What happens instead, for the properties real templates use most.
 INSTEAD = {
     "Tracing": "no X-Ray traces are recorded",
     "VpcConfig": "the function reaches the network as the host does",
     "EphemeralStorage": "/tmp is the instance's own, limited by the host's disk",
-    "FunctionUrlConfig": "no function URL is served; call it through an Api/HttpApi event "
-    "or the Invoke API",
     "FileSystemConfigs": "no EFS file system is mounted: its path does not exist",
     "SnapStart": "every instance starts cold",
     "ImageConfig": "ignored: skylift runs zip functions",
@@ -150,6 +151,7 @@ SERVED_TYPES = frozenset(
         "AWS::Serverless::LayerVersion",
         "AWS::Lambda::LayerVersion",
         "AWS::Scheduler::Schedule",
+        "AWS::Lambda::Url",
     }
 )
 INSTEAD_OF_TYPE = {
@@ -160,7 +162,6 @@ INSTEAD_OF_TYPE = {
     "AWS::Events::Rule": "not connected: its targets are not invoked",
     "AWS::Lambda::EventSourceMapping": "not connected: declare the queue as an SQS event of "
     "the function",
-    "AWS::Lambda::Url": "no function URL is served",
 }
 
 
