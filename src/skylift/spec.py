@@ -132,6 +132,11 @@ class FunctionSpec:
     # Folders imported from after code_dir, in order: installed requirements, layers.
     python_path: tuple[str, ...] = ()
     url: FunctionUrl | None = None  # its function URL (FunctionUrlConfig, AWS::Lambda::Url)
+    # The Python its instances run on, when not skylift's own (the version `runtime` names;
+    # see interpreters.py): they are then spawned with it, as a fork would be skylift's.
+    interpreter: str | None = None
+    # TenancyConfig PER_TENANT: every invocation names a tenant, and an instance serves one.
+    tenant_isolation: bool = False
 
     @property
     def module(self) -> str:
@@ -166,6 +171,8 @@ class FunctionSpec:
             "debug": self.debug,
             "python_path": list(self.python_path),
             "url": self.url.to_dict() if self.url is not None else None,
+            "interpreter": self.interpreter,
+            "tenant_isolation": self.tenant_isolation,
         }
 
     @classmethod
@@ -195,6 +202,8 @@ class FunctionSpec:
             debug=data.get("debug"),
             python_path=tuple(data.get("python_path", ())),
             url=FunctionUrl.from_dict(data["url"]) if data.get("url") else None,
+            interpreter=data.get("interpreter"),
+            tenant_isolation=data.get("tenant_isolation", False),
         )
 
 
@@ -296,6 +305,11 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
         validate_route(route, name)
     if spec.url is not None:
         spec.url.validate(name)
+        if spec.tenant_isolation:
+            raise fail(
+                "a function URL cannot invoke a function with tenant isolation (it passes no "
+                "tenant id): drop the URL or the tenant isolation"
+            )
     triggers: list[QueueTrigger | ScheduleTrigger | UploadTrigger] = [
         *spec.queues,
         *spec.schedules,

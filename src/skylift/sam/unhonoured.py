@@ -56,6 +56,7 @@ HONOURED = frozenset(
         "LoggingConfig",
         "Layers",
         "FunctionUrlConfig",
+        "TenancyConfig",
     }
     | WITHOUT_EFFECT
     | IAM
@@ -72,7 +73,6 @@ INSTEAD = {
     "FileSystemConfigs": "no EFS file system is mounted: its path does not exist",
     "SnapStart": "every instance starts cold",
     "ImageConfig": "ignored: skylift runs zip functions",
-    "TenancyConfig": "context.tenant_id is not set",
     "DeadLetterConfig": "failed asynchronous invocations are not sent to it",
     "CodeUri": "ignored",
 }
