@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from skylift.errors import DeclarationError, LoadError
+from skylift.interpreters import for_runtime
 from skylift.sam import cfn_yaml, load_template
 from skylift.spec import FunctionSpec, HttpRoute
 
@@ -44,6 +45,9 @@ def only(specs: list[FunctionSpec]) -> FunctionSpec:
 
 def test_minimal_function_gets_lambda_defaults(tmp_path: Path) -> None:
     spec = only(load(tmp_path, {"Resources": {"Hello": function()}}))
+    python = for_runtime(
+        "python3.12"
+    )  # installed here, or skylift's own (tests/test_runtime_interpreter.py)
 
     assert spec == FunctionSpec(
         name="Hello",
@@ -55,6 +59,8 @@ def test_minimal_function_gets_lambda_defaults(tmp_path: Path) -> None:
         environment={},
         max_concurrency=None,
         routes=(),
+        spawn=not python.own,
+        interpreter=None if python.own else python.path,
     )
 
 

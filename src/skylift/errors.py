@@ -52,6 +52,22 @@ class Throttled(SkyliftError):
         )
 
 
+class TenantMismatch(SkyliftError):
+    """Raised when an invocation's tenant id does not fit the function: none for a function
+    with tenant isolation (TenancyConfig PER_TENANT), or one for a function without it."""
+
+    def __init__(self, function: str, isolated: bool) -> None:
+        self.function = function
+        self.isolated = isolated
+        hint = (
+            "it has tenant isolation (TenancyConfig PER_TENANT): invoke it with a tenant id "
+            "(boto3 invoke(TenantId=...), header X-Amz-Tenant-Id, skylift invoke --tenant-id)"
+            if isolated
+            else "it has no tenant isolation: invoke it without a tenant id"
+        )
+        super().__init__(f"function {function!r}: {hint}")
+
+
 RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
 ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from skylift.errors import DeclarationError
+from skylift.function_urls import FunctionUrl
 from skylift.log_config import LogConfig
 from skylift.route_access import RouteAccess
 from skylift.triggers import AsyncConfig, QueueTrigger, ScheduleTrigger, UploadTrigger
@@ -141,6 +142,12 @@ class FunctionSpec:
     debug: str | None = None
     # Folders imported from after code_dir, in order: installed requirements, layers.
     python_path: tuple[str, ...] = ()
+    url: FunctionUrl | None = None  # its function URL (FunctionUrlConfig, AWS::Lambda::Url)
+    # The Python its instances run on, when not skylift's own (the version `runtime` names;
+    # see interpreters.py): they are then spawned with it, as a fork would be skylift's.
+    interpreter: str | None = None
+    # TenancyConfig PER_TENANT: every invocation names a tenant, and an instance serves one.
+    tenant_isolation: bool = False
 
     @property
     def module(self) -> str:
@@ -174,6 +181,9 @@ class FunctionSpec:
             "ephemeral_storage": self.ephemeral_storage,
             "debug": self.debug,
             "python_path": list(self.python_path),
+            "url": self.url.to_dict() if self.url is not None else None,
+            "interpreter": self.interpreter,
+            "tenant_isolation": self.tenant_isolation,
         }
 
     @classmethod
@@ -202,6 +212,9 @@ class FunctionSpec:
             ephemeral_storage=data.get("ephemeral_storage", DEFAULT_TMP),
             debug=data.get("debug"),
             python_path=tuple(data.get("python_path", ())),
+            url=FunctionUrl.from_dict(data["url"]) if data.get("url") else None,
+            interpreter=data.get("interpreter"),
+            tenant_isolation=data.get("tenant_isolation", False),
         )
 
 
@@ -301,6 +314,13 @@ def validate_function(spec: FunctionSpec) -> FunctionSpec:
             )
     for route in spec.routes:
         validate_route(route, name)
+    if spec.url is not None:
+        spec.url.validate(name)
+        if spec.tenant_isolation:
+            raise fail(
+                "a function URL cannot invoke a function with tenant isolation (it passes no "
+                "tenant id): drop the URL or the tenant isolation"
+            )
     triggers: list[QueueTrigger | ScheduleTrigger | UploadTrigger] = [
         *spec.queues,
         *spec.schedules,

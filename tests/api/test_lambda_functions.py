@@ -345,7 +345,7 @@ def test_an_unknown_mapping_is_not_found(lam: Any) -> None:
         ("DELETE", "/2015-03-31/functions/greet"),
         ("GET", "/2015-03-31/functions/greet/policy"),
         ("GET", "/2019-09-25/functions/greet/event-invoke-config"),
-        ("GET", "/2021-10-31/functions/greet/url"),
+        ("DELETE", "/2021-10-31/functions/greet/url"),  # DeleteFunctionUrlConfig
         ("GET", "/2018-10-31/layers"),
         ("GET", "/2020-04-22/code-signing-configs/"),
         ("GET", "/2017-03-31/nothing-here"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -36,7 +37,7 @@ from skylift.api.lambda_rest import (
 from skylift.asgi_types import Receive, Scope, Send
 from skylift.engine.instance import InvocationResult
 from skylift.engine.invoker import Invoker
-from skylift.errors import FunctionNotFound, Throttled
+from skylift.errors import FunctionNotFound, TenantMismatch, Throttled
 from skylift.observe.report import invocation_log
 from skylift.spec import FunctionSpec
 
@@ -45,7 +46,9 @@ Headers = list[tuple[bytes, bytes]]
 
 PREFIX = "/2015-03-31/functions/"
 MAX_ASYNC_PAYLOAD = 1024 * 1024  # Lambda's limit for an asynchronous invocation's event
-Enqueue = Callable[[str, bytes], Awaitable[str]]
+# (function, event, tenant_id=...) -> the stored event's request id
+logger = logging.getLogger("skylift.api.lambda")
+Enqueue = Callable[..., Awaitable[str]]
 MAX_CLIENT_CONTEXT = 3583  # bytes of base64, as the Invoke API reference documents
 LOG_TAIL = 4096  # X-Amz-Log-Result carries the last 4 KB of the log
 INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
@@ -69,6 +72,15 @@ def _too_large(limit: int = MAX_PAYLOAD) -> LambdaError:
         413,
         "RequestEntityTooLargeException",
         {"Message": f"Request must be smaller than {limit} bytes for the InvokeFunction operation"},
+    )
+
+
+def _tenant_mismatch(exc: TenantMismatch) -> LambdaError:
+    # AWS's words ("Troubleshooting tenant isolation"); what to change goes to the log.
+    logger.warning("Invoke: %s", exc)
+    return invalid_parameter(
+        "Tenant ID configuration not specified or passed to a function when tenant "
+        "isolation is not enabled."
     )
 
 
@@ -136,6 +148,9 @@ class LambdaApi:
         if spec is None:
             raise function_not_found(arn, self.specs)
         client_context = _client_context(headers.get("x-amz-client-context"))
+        tenant_id = headers.get("x-amz-tenant-id")
+        if spec.tenant_isolation != (tenant_id is not None):
+            raise _tenant_mismatch(TenantMismatch(spec.name, spec.tenant_isolation))
         # An empty body is no event at all; Lambda hands the function {} then.
         event = body or b"{}"
         _check_json(event)
@@ -147,7 +162,7 @@ class LambdaApi:
                 )
             if len(event) > MAX_ASYNC_PAYLOAD:
                 raise _too_large(MAX_ASYNC_PAYLOAD)
-            stored = await self.enqueue(spec.name, event)  # durable before the 202
+            stored = await self.enqueue(spec.name, event, tenant_id=tenant_id)  # durable first
             await respond(send, 202, b"", stored)
             return
         if invocation_type == "DryRun":
@@ -155,8 +170,14 @@ class LambdaApi:
             return
         try:
             result = await self.invoker.invoke(
-                spec.name, event, request_id=request_id, client_context=client_context
+                spec.name,
+                event,
+                request_id=request_id,
+                client_context=client_context,
+                tenant_id=tenant_id,
             )
+        except TenantMismatch as exc:  # changed meanwhile (UpdateFunctionConfiguration)
+            raise _tenant_mismatch(exc) from None
         except FunctionNotFound:
             raise function_not_found(arn, self.specs) from None
         except Throttled as exc:

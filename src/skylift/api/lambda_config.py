@@ -174,6 +174,8 @@ def configuration(
             "RuntimeVersionArn": runtime_version_arn(spec.runtime, region)
         }
     config["LoggingConfig"] = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"}
+    if spec.tenant_isolation:
+        config["TenancyConfig"] = {"TenantIsolationMode": "PER_TENANT"}
     return config
 
 

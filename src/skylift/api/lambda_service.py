@@ -6,7 +6,8 @@ every other path under Lambda's API versions gets Lambda's UnknownOperationExcep
   `FunctionsApi`;
 - ``/2015-03-31/event-source-mappings[/{uuid}]``: `MappingsApi`;
 - ``/2017-10-31/functions/``, ``/2019-09-30/functions/``, ``/2016-08-19/account-settings``:
-  `ConcurrencyApi`.
+  `ConcurrencyApi`;
+- ``/2021-10-31/functions/{name}/url[s]``: `UrlsApi` (function URL configurations).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from skylift.asgi_types import Asgi, Receive, Scope, Send, lifespan
 
 FUNCTIONS = ("/2015-03-31/functions", "/2017-03-31/tags/")
 MAPPINGS = "/2015-03-31/event-source-mappings"
+URLS = "/2021-10-31/functions/"
 
 
 def lambda_service(
@@ -27,6 +29,7 @@ def lambda_service(
     concurrency: ConcurrencyApi,
     functions: FunctionsApi,
     mappings: MappingsApi,
+    urls: Asgi | None = None,
 ) -> Asgi:
     """One ASGI app for Lambda's API over the apps serving its operations.
 
@@ -55,6 +58,8 @@ def lambda_service(
             target = functions
         elif path.startswith(MAPPINGS):
             target = mappings
+        elif urls is not None and path.startswith(URLS):
+            target = urls
         else:
             target = unknown
         await target(scope, receive, send)

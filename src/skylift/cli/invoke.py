@@ -55,6 +55,12 @@ from skylift.errors import SkyliftError
     metavar="PORT",
     help="Start the instance under debugpy on 127.0.0.1:PORT and wait for the editor.",
 )
+@click.option(
+    "--tenant-id",
+    default=None,
+    metavar="ID",
+    help="The tenant to invoke a function with TenancyConfig for (its context.tenant_id).",
+)
 @parameter_overrides_option
 def invoke(
     function: str | None,
@@ -67,6 +73,7 @@ def invoke(
     debug: bool,
     debug_port: int | None,
     parameter_overrides: tuple[str, ...],
+    tenant_id: str | None,
 ) -> None:
     """Invoke FUNCTION once: result JSON on stdout, its log on stderr, exit 1 on error.
 
@@ -78,6 +85,8 @@ def invoke(
         function, debug, debug_port, url is not None or asynchronous, event_path
     )
     if asynchronous or url is not None:
+        if tenant_id is not None:
+            _fail("--tenant-id works when skylift invoke loads the app: drop --url / --async")
         if function is None:
             _fail("name the function to invoke on the server: skylift invoke FUNCTION --url URL")
         from skylift.cli.common import running_server
@@ -110,7 +119,7 @@ def invoke(
                 if payload is None and name in platform.specs:
                     sample = samples.for_function(platform.specs[name], platform.region)
                     payload = b"{}" if sample is None else orjson.dumps(sample)
-                result = await platform.invoker.invoke(name, payload or b"{}")
+                result = await platform.invoker.invoke(name, payload or b"{}", tenant_id=tenant_id)
                 sys.stderr.write(invocation_log(platform.specs[name], result))
                 sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
                 failed = result.error is not None

@@ -230,6 +230,15 @@ def up(
             for upload in spec.uploads:
                 where = f"{upload.bucket}/{upload.prefix}*{upload.suffix}"
                 click.echo(f"  {', '.join(upload.events)} {where}  -> {spec.name}", err=True)
+            if spec.url is not None and platform.state is not None:
+                from skylift.api.lambda_urls import local_url
+
+                url = local_url(spec.name, platform.state.region, bound)
+                click.echo(
+                    f"  URL     {url} (or {base}/_skylift/url/{spec.name}/, "
+                    f"AuthType {spec.url.auth_type})  -> {spec.name}",
+                    err=True,
+                )
         if platform.state is not None:
             where = str(platform.state.directory)
             if state_url is not None:

@@ -27,6 +27,7 @@ class FunctionInstance(Protocol):
     cold: bool
     last_used: float
     pid: int
+    tenant: str | None  # the one tenant it serves (TenancyConfig PER_TENANT)
 
     async def invoke(
         self,
@@ -36,6 +37,7 @@ class FunctionInstance(Protocol):
         client_context: dict[str, Any] | None = None,
         trace_id: str | None = None,
         on_output: OutputSink | None = None,
+        tenant_id: str | None = None,
     ) -> InvocationResult: ...
 
     def close(self) -> None: ...

@@ -138,6 +138,7 @@ class Instance:
         self.pid = forked.pid
         self.alive = not forked.dead
         self.cold = True
+        self.tenant: str | None = None  # the one tenant it serves (TenancyConfig PER_TENANT)
         self.last_used = time.monotonic()
         self._forked = forked
         self._transport: asyncio.Transport | None = None
@@ -167,6 +168,7 @@ class Instance:
         client_context: dict[str, Any] | None = None,
         trace_id: str | None = None,
         on_output: Callable[[bytes], None] | None = None,
+        tenant_id: str | None = None,
     ) -> InvocationResult:
         """Run one invocation; never raises for anything the function does.
 
@@ -185,6 +187,8 @@ class Instance:
             header["cc"] = client_context
         if trace_id:
             header["trace"] = trace_id
+        if tenant_id is not None:
+            header["tenant"] = tenant_id
         fut = self._pending = loop.create_future()
         if self.alive:
             self._transport.write(wire.pack(header, event))

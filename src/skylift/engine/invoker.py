@@ -11,7 +11,7 @@ from typing import Any
 from skylift.engine.instance import InvocationResult
 from skylift.engine.pool import Pool
 from skylift.engine.recording import Record, ignore
-from skylift.errors import FunctionNotFound, Throttled
+from skylift.errors import FunctionNotFound, TenantMismatch, Throttled
 from skylift.runtime.environ import new_trace_id
 from skylift.spec import FunctionSpec
 
@@ -53,6 +53,7 @@ class Invoker:
         request_id: str | None = None,
         client_context: dict[str, Any] | None = None,
         trace_id: str | None = None,
+        tenant_id: str | None = None,
     ) -> InvocationResult:
         """Run `function` on `event` (JSON bytes) and return what it produced.
 
@@ -63,8 +64,10 @@ class Invoker:
         pool = self.pools.get(function)
         if pool is None:
             raise FunctionNotFound(function, list(self.pools))
+        if pool.spec.tenant_isolation != (tenant_id is not None):
+            raise TenantMismatch(function, pool.spec.tenant_isolation)
         try:
-            instance = await pool.acquire()
+            instance = await pool.acquire(tenant_id)
         except Throttled as exc:
             self.record(function, "Throttled", f"{exc.reason}: limit {exc.limit}")
             raise
@@ -76,6 +79,7 @@ class Invoker:
                 event,
                 client_context=client_context,
                 trace_id=trace_id or new_trace_id(),
+                tenant_id=tenant_id,
                 on_output=self._sink(pool.spec, request_id) if self.output_observers else None,
             )
         except asyncio.CancelledError:

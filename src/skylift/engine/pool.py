@@ -74,8 +74,9 @@ class Pool:
         self._all: set[Instance] = set()  # every live instance, idle or busy
         self._closed = False
 
-    async def acquire(self) -> Instance:
-        """An instance to run one invocation on; raises `Throttled` past the limits."""
+    async def acquire(self, tenant: str | None = None) -> Instance:
+        """An instance to run one invocation on; raises `Throttled` past the limits.
+        With a `tenant`, one that serves that tenant only (TenancyConfig PER_TENANT)."""
         if self.limit == 0:  # reserved concurrency 0: the function is turned off
             self.throttles += 1
             raise Throttled(self.spec.name, RESERVED_LIMIT, 0)
@@ -83,10 +84,37 @@ class Pool:
             self.throttles += 1
             raise Throttled(self.spec.name, ACCOUNT_LIMIT, self.budget.limit)
         try:
-            return await self._instance()
+            return await (self._instance() if tenant is None else self._tenant_instance(tenant))
         except BaseException:
             self.budget.give_back()
             raise
+
+    async def _tenant_instance(self, tenant: str) -> Instance:
+        """An idle instance of `tenant` (or one that never served anyone), else a new one;
+        at the limit, the least recently used idle instance of another tenant makes room.
+        Invocations of a tenant never wait for another tenant's instance: past the limit
+        with none idle, they are throttled."""
+        for index in range(len(self._idle) - 1, -1, -1):
+            instance = self._idle[index]
+            if instance.tenant not in (tenant, None):
+                continue
+            del self._idle[index]
+            if not instance.alive:
+                self._discard(instance)
+                continue
+            instance.tenant = tenant
+            self._took()
+            return instance
+        if self.size >= self.limit and self._idle:
+            self._discard(self._idle.pop(0))
+        if self.size >= self.limit:
+            self.throttles += 1
+            raise Throttled(self.spec.name, RESERVED_LIMIT, self.limit)
+        instance = await self._start()
+        instance.tenant = tenant
+        self.cold_starts += 1
+        self._took()
+        return instance
 
     async def _instance(self) -> Instance:
         """A warm instance, a new one if under the limit, else wait for one to free up."""

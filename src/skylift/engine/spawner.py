@@ -61,6 +61,20 @@ def load_setup(
     return {**setup, "sandbox": sandbox}
 
 
+def skylift_path() -> list[str]:
+    """What another interpreter needs on its path to run skylift's instance side (which
+    needs only the stdlib): the folder holding the `skylift` package, then skylift's
+    site-packages, last, for pure-Python libraries such as boto3 that Lambda provides
+    (compiled ones are built for skylift's Python, and fail to import: jsonlib falls back)."""
+    import site
+
+    import skylift
+
+    own = os.path.dirname(os.path.dirname(os.path.abspath(skylift.__file__)))
+    rest = [p for p in site.getsitepackages() if p != own]
+    return [own, *rest]
+
+
 class Spawner:
     """Starts fresh-interpreter workers for one function and learns how they exit.
 
@@ -89,12 +103,16 @@ class Spawner:
         setup = {**self.setup, "spec": self.spec.to_dict(), "spawned_at": time.monotonic()}
         code_dir = self.setup["code_dir"]
         fds = (theirs.fileno(), log_fd)  # CHANNEL_FD LOG_FD
+        env = {**host_environment(), SETUP_VARIABLE: orjson.dumps(setup).decode()}
+        if self.spec.interpreter is not None:  # another Python: it finds skylift here
+            env["PYTHONPATH"] = os.pathsep.join(skylift_path())
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "skylift.runtime.spawned", *map(str, fds)],
+                [self.spec.interpreter or sys.executable, "-m", "skylift.runtime.spawned"]
+                + [str(fd) for fd in fds],
                 pass_fds=fds,
                 # Built, not inherited: nothing of the shell's environment reaches it.
-                env={**host_environment(), SETUP_VARIABLE: orjson.dumps(setup).decode()},
+                env=env,
                 cwd=code_dir,
                 # From the interpreter's first byte: even a crash before the import is logged.
                 # Under pdb (`--debug`) the terminal instead: the debugger talks there.

@@ -26,6 +26,7 @@ from skylift.events.apigw_v1 import RestApiV1
 from skylift.events.apigw_v2 import HttpApiV2
 from skylift.events.eventbridge import scheduled_event
 from skylift.events.http import HttpRequest, RequestIds, RouteMatch
+from skylift.events.lambda_url import domain_name, url_event
 from skylift.events.s3 import s3_event, s3_event_record
 from skylift.events.sqs import sqs_event
 from skylift.queues.protocol import ReceivedMessage
@@ -101,14 +102,8 @@ def apigateway_http(options: Options) -> dict[str, Any]:
 def lambda_url(options: Options) -> dict[str, Any]:
     """A function URL event: payload 2.0 on `{url-id}.lambda-url.{region}.on.aws`."""
     url_id = secrets.token_hex(16)
-    host = f"{url_id}.lambda-url.{options.region}.on.aws"
-    ids = RequestIds(
-        request_id=str(uuid.uuid4()), time_epoch_ms=int(time.time() * 1000), api_id=url_id
-    )
-    event = HttpApiV2().event(_request(options, host), RouteMatch("$default", "$default", {}), ids)
-    # Function URLs carry no stage variables or path parameters, and no route of their own.
-    event.pop("pathParameters", None)
-    return event
+    request = _request(options, domain_name(url_id, options.region))
+    return url_event(request, url_id, options.region, _ids())
 
 
 def _message(body: str) -> ReceivedMessage:

@@ -34,6 +34,7 @@ from skylift.spec import CONTROL_PREFIX
 
 logger = logging.getLogger("skylift.gateway")
 METRICS_PATH = CONTROL_PREFIX + "metrics"
+URL_PATH = CONTROL_PREFIX + "url/"  # function URLs (gateway/function_url.py)
 MAX_BODY = 6 * 1024 * 1024  # API Gateway's (and Lambda's) synchronous payload limit
 FORMATS: dict[str, ApiGatewayFormat] = {"1.0": RestApiV1(), "2.0": HttpApiV2()}
 V2 = HttpApiV2()
@@ -192,6 +193,8 @@ def aws_service(scope: Scope) -> str:
     if path.startswith(CONTROL_PREFIX):
         if path == METRICS_PATH:
             return "metrics"
+        if path.startswith(URL_PATH):
+            return "url"  # function URLs by path, for clients that cannot set a Host
         # Where instances' AWS calls for services skylift does not serve end (refused).
         return "unserved" if path.startswith(UNSERVED_PATH) else "control"
     s3 = False
@@ -205,8 +208,11 @@ def aws_service(scope: Scope) -> str:
                 return "sqs"
         elif name == b"x-amz-content-sha256":
             s3 = True
-        elif name == b"host" and b".s3.localhost" in value:
-            s3 = True  # virtual-hosted S3 (BUCKET.s3.localhost), even from a plain client
+        elif name == b"host":
+            if b".s3.localhost" in value:
+                s3 = True  # virtual-hosted S3 (BUCKET.s3.localhost), even from a plain client
+            elif b".lambda-url." in value:
+                return "url"  # a function URL's own host, {url-id}.lambda-url.localhost
     query: bytes = scope.get("query_string", b"")
     # Presigned URLs: SigV4 names its scope; SigV2 (boto3's default for S3) its key id.
     if s3 or b"%2Fs3%2Faws4_request" in query or b"AWSAccessKeyId=" in query:

@@ -39,6 +39,9 @@ LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 OPEN_PATHS = frozenset({"/_skylift/health", "/_skylift/"})
 OPEN_PREFIX = "/_skylift/static/"
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+# Served like the app's own routes (only the Host check): function URLs, whose AuthType
+# and Cors decide who may call them.
+PUBLIC = frozenset({"url"})
 _CREDENTIAL = re.compile(rb"Credential=([^/,\s]+)/")
 
 
@@ -190,7 +193,7 @@ async def refused(guard: Guard, scope: Scope, service: str | None, send: Send) -
         _note(f"refused a request for Host {host!r}: not this server's; add it with --allow-host")
         await _answer(send, 421, b"application/json", b'{"message":"Misdirected Request"}')
         return True
-    if service is None:
+    if service is None or service in PUBLIC:
         return False
     if guard.cross_origin(headers.get(b"origin"), headers.get(b"sec-fetch-site"), host):
         _note(

@@ -172,6 +172,7 @@ async def serve(
             alerting = Alerting.attach(alert_policy, observability.metrics, platform, reloader)
         router = Router(platform.specs.values())
         services = aws_services(platform)
+        services["url"] = function_urls(platform, guard)
         if observability is not None:
             services.update(observability.services(router))
         engine = alerting.engine if alerting is not None else None
@@ -261,6 +262,15 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def function_urls(platform: Platform, guard: Guard) -> Asgi:
+    """The function URLs of the platform's functions (gateway/function_url.py)."""
+    from skylift.gateway.function_url import FunctionUrls
+
+    assert platform.state is not None
+    region = platform.state.region
+    return FunctionUrls(platform.specs, platform.invoker, region=region, verifier=guard.verifier())
+
+
 def aws_services(platform: Platform) -> dict[str, Asgi]:
     """The AWS-compatible APIs over the platform's state, keyed by service name."""
     from skylift.api.control import ControlApi
@@ -269,6 +279,7 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
     from skylift.api.lambda_functions import FunctionsApi
     from skylift.api.lambda_mappings import MappingsApi
     from skylift.api.lambda_service import lambda_service
+    from skylift.api.lambda_urls import UrlsApi
     from skylift.api.s3 import S3Api
     from skylift.api.sqs import SqsApi
     from skylift.api.unserved import Unserved
@@ -293,6 +304,7 @@ def aws_services(platform: Platform) -> dict[str, Asgi]:
             ConcurrencyApi(platform.pools, platform.budget, region=state.region),
             FunctionsApi(platform.specs, platform.pools, region=state.region),
             MappingsApi(platform.specs, region=state.region, paused=paused),
+            UrlsApi(platform.specs, region=state.region),
         ),
         "control": ControlApi(
             platform.pools, platform.budget, platform.autoscaler, platform.sandbox_line()

@@ -62,6 +62,7 @@ class LambdaContext:
         log_stream_name: str,
         client_context: dict[str, Any] | None = None,
         identity: dict[str, Any] | None = None,
+        tenant_id: str | None = None,
     ) -> None:
         self.aws_request_id = aws_request_id
         self.invoked_function_arn = invoked_function_arn
@@ -73,6 +74,7 @@ class LambdaContext:
         self.log_stream_name = log_stream_name
         self.client_context = ClientContext(client_context) if client_context else None
         self.identity = CognitoIdentity(identity)
+        self.tenant_id = tenant_id  # the invocation's tenant (TenancyConfig), else None
         self._deadline_ms = deadline_ms
 
     def get_remaining_time_in_millis(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import secrets
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -141,11 +142,18 @@ def shared_environment(code_dir: str, runtime: str) -> dict[str, str]:
         "PYTHONPATH": code_dir,
         "AWS_REGION": region_name,
         "AWS_DEFAULT_REGION": region_name,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{_running(runtime)}",
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "LAMBDA_TASK_ROOT": code_dir,
         "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.dirname(os.__file__)),
     }
+
+
+def _running(runtime: str) -> str:
+    """The runtime that really runs: a python3.x runtime is this interpreter's version."""
+    if runtime.startswith("python3."):
+        return f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return runtime
 
 
 def apply(env: dict[str, str]) -> None:

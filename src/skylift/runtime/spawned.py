@@ -32,8 +32,7 @@ import threading
 import traceback
 from typing import Any
 
-import orjson
-
+from skylift.runtime import jsonlib as orjson
 from skylift.runtime import logs, sandbox, zygote
 from skylift.runtime.environ import apply, shared_environment
 from skylift.runtime.faults import Fault, handler_not_found, import_fault

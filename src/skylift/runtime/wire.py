@@ -11,7 +11,7 @@ import socket
 import struct
 from typing import Any
 
-import orjson
+from skylift.runtime import jsonlib as orjson
 
 PREFIX = struct.Struct("!III")
 MAX_PACKET = 8 << 20  # largest control message between supervisor and zygote

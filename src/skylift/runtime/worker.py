@@ -89,6 +89,7 @@ def serve(
                 log_stream_name=log_stream,
                 client_context=header.get("cc"),
                 identity=header.get("identity"),
+                tenant_id=header.get("tenant"),
             ),
             log_fd,
         )

@@ -29,10 +29,9 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from skylift.env_vars import Overrides, override
 from skylift.errors import DeclarationError
+from skylift.runtime import jsonlib as orjson
 from skylift.runtime import logs, sandbox
 from skylift.runtime.environ import (
     apply,

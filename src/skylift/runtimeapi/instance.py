@@ -88,6 +88,7 @@ class RuntimeApiInstance:
         self.pid = process.pid
         self.alive = True
         self.cold = True
+        self.tenant: str | None = None  # the one tenant it serves (TenancyConfig PER_TENANT)
         self.spawned_at = self.last_used = time.monotonic()
         self._arn = function_arn(spec.name)
         self._server = server
@@ -152,6 +153,7 @@ class RuntimeApiInstance:
         trace_id: str | None = None,
         cognito_identity: dict[str, Any] | None = None,
         on_output: Callable[[bytes], None] | None = None,
+        tenant_id: str | None = None,
     ) -> InvocationResult:
         """Run one invocation; never raises for anything the function does.
 
@@ -168,6 +170,7 @@ class RuntimeApiInstance:
             trace_id=trace_id or new_trace_id(),
             client_context=_json(client_context),
             cognito_identity=_json(cognito_identity),
+            tenant_id=tenant_id,
         )
         if self._exited.done() and self._server.init_error is None:
             return self._failed(request_id, started, exited(request_id, self._exited.result()))

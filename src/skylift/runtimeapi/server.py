@@ -52,6 +52,7 @@ class Invocation:
     trace_id: str
     client_context: str | None = None  # JSON text, as the header carries it
     cognito_identity: str | None = None  # JSON text
+    tenant_id: str | None = None  # TenancyConfig PER_TENANT: the invocation's tenant
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,8 @@ class RuntimeApiServer:
             headers.append(("Lambda-Runtime-Client-Context", invocation.client_context))
         if invocation.cognito_identity is not None:
             headers.append(("Lambda-Runtime-Cognito-Identity", invocation.cognito_identity))
+        if invocation.tenant_id is not None:
+            headers.append(("Lambda-Runtime-Aws-Tenant-Id", invocation.tenant_id))
         return Response(200, invocation.event, headers)
 
     def _answer(self, request_id: str, request: Request, target: str) -> Response:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skylift.errors import LoadError
+from skylift.interpreters import CURRENT, Interpreter
 
 REQUIREMENTS = "requirements.txt"
 
@@ -34,19 +35,23 @@ class Install:
     owner: str  # "function 'Hello'" or "layer 'Deps'"
     requirements: Path
     folder: Path
+    python: str = sys.executable  # the interpreter whose pip installs (the one that runs it)
 
     @property
     def done(self) -> bool:
         return self.folder.is_dir()
 
 
-def install_for(owner: str, source_dir: Path, build_root: Path) -> Install | None:
-    """The install `source_dir`'s requirements.txt needs, or None without one."""
+def install_for(
+    owner: str, source_dir: Path, build_root: Path, python: Interpreter = CURRENT
+) -> Install | None:
+    """The install `source_dir`'s requirements.txt needs, or None without one; `python`
+    is the interpreter that runs the code (its version is part of the folder's key)."""
     requirements = source_dir / REQUIREMENTS
     if not requirements.is_file():
         return None
-    digest = hashlib.sha256(requirements.read_bytes() + python_version().encode()).hexdigest()
-    return Install(owner, requirements, build_root / "deps" / digest[:16])
+    digest = hashlib.sha256(requirements.read_bytes() + python.version.encode()).hexdigest()
+    return Install(owner, requirements, build_root / "deps" / digest[:16], python.path)
 
 
 def run(installs: Iterable[Install], echo: Callable[[str], None] = print) -> list[Install]:
@@ -60,7 +65,8 @@ def run(installs: Iterable[Install], echo: Callable[[str], None] = print) -> lis
         if install.done or install.folder in seen:
             continue
         seen.add(install.folder)
-        echo(f"skylift build: {install.owner}: pip install -r {install.requirements}")
+        python = "" if install.python == sys.executable else f" (with {install.python})"
+        echo(f"skylift build: {install.owner}: pip install -r {install.requirements}{python}")
         _install(install, echo)
         ran.append(install)
     return ran
@@ -70,7 +76,7 @@ def _install(install: Install, echo: Callable[[str], None]) -> None:
     install.folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".installing-", dir=install.folder.parent))
     command = [
-        sys.executable,
+        install.python,
         "-m",
         "pip",
         "install",

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skylift import interpreters
 from skylift.errors import DeclarationError
+from skylift.interpreters import CURRENT
 from skylift.sam.api_auth import TemplateApis
 from skylift.sam.async_config import async_config
 from skylift.sam.build import install_for
@@ -21,6 +23,7 @@ from skylift.sam.cfn_yaml import NO_VALUE, Physical, Resolver, Unresolvable, is_
 from skylift.sam.code import code_dir
 from skylift.sam.context import TemplateContext
 from skylift.sam.events import read_events
+from skylift.sam.function_url import function_url
 from skylift.sam.layers import python_path
 from skylift.sam.log_config import logging_config
 from skylift.sam.resources import function_physical, warn_stand_ins
@@ -143,10 +146,13 @@ class Function:
         timeout, memory = self.integer("Timeout"), self.integer("MemorySize")
         triggers = read_events(self, self.properties.get("Events"))
         code = code_dir(self, self.properties)
-        own = install_for(f"function {self.logical_id!r}", Path(code), self.context.build_root)
+        python = interpreters.for_runtime(runtime, self.logical_id) if not provided else CURRENT
+        owner = f"function {self.logical_id!r}"
+        own = install_for(owner, Path(code), self.context.build_root, python)
         if own is not None:
             self.context.installs.append(own)
         layers = python_path(self, self.properties.get("Layers"), runtime)
+        url_config = self.properties.get("FunctionUrlConfig") if self.serverless else None
         return FunctionSpec(
             name=self.name(),
             handler=handler or "bootstrap",
@@ -166,7 +172,43 @@ class Function:
             log_config=logging_config(self, dict(self.properties)),
             ephemeral_storage=ephemeral_storage(self, dict(self.properties)),
             python_path=((str(own.folder),) if own else ()) + layers,
+            url=function_url(self, url_config) if url_config is not None else None,
+            # Another Python cannot fork from skylift's zygote: each instance is spawned.
+            spawn=not python.own,
+            interpreter=None if python.own else python.path,
+            tenant_isolation=self.tenancy(triggers, url_config),
         )
+
+    def tenancy(self, triggers: list[Any], url_config: Any) -> bool:
+        """Whether `TenancyConfig` isolates tenants (PER_TENANT); refused, as AWS refuses
+        it, with what cannot invoke such a function (a URL, queues, schedules, uploads)."""
+        config = self.resolve(self.properties.get("TenancyConfig"), "TenancyConfig")
+        if config is None:
+            return False
+        mode = config.get("TenantIsolationMode") if isinstance(config, dict) else None
+        if mode != "PER_TENANT":
+            raise self.fail(
+                f"TenancyConfig.TenantIsolationMode {mode!r} is not valid: the one mode is "
+                "PER_TENANT (or drop TenancyConfig)"
+            )
+        if url_config is not None:
+            raise self.fail(
+                "a function URL cannot invoke a function with TenancyConfig (it passes no "
+                "tenant id): drop FunctionUrlConfig or TenancyConfig"
+            )
+        others = [t for t in triggers if not isinstance(t, HttpRoute)]
+        if others:
+            raise self.fail(
+                "with TenancyConfig only API Gateway and the Invoke API (with a tenant id) may "
+                f"invoke it, not a {type(others[0]).__name__}: drop the event or TenancyConfig"
+            )
+        if any(isinstance(t, HttpRoute) for t in triggers):
+            self.note(
+                "TenancyConfig with Api/HttpApi events",
+                "requests to its routes carry no tenant id (a mapping template would add "
+                "X-Amz-Tenant-Id on AWS), so they fail with 500; invoke it with a tenant id",
+            )
+        return True
 
     def bootstrap(self, code: str) -> tuple[str, ...]:
         """A provided runtime's command: CodeUri's executable `bootstrap`, as on Lambda."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from skylift.errors import DeclarationError
+from skylift.interpreters import for_runtime
 from skylift.runtime.environ import ACCOUNT_ID
 from skylift.sam.build import install_for
 from skylift.sam.cfn_yaml import Physical, Resolver, Unresolvable, is_intrinsic
@@ -100,7 +101,10 @@ def python_path(function: LayerUser, raw: Any, runtime: str) -> tuple[str, ...]:
     plain: list[str] = []
     for layer in reversed(used):
         own = install_for(
-            f"layer {layer.logical_id!r}", layer.content_dir, function.context.build_root
+            f"layer {layer.logical_id!r}",
+            layer.content_dir,
+            function.context.build_root,
+            for_runtime(runtime),  # built for the Python that imports it
         )
         if own is not None:
             function.context.installs.append(own)

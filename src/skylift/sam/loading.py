@@ -28,6 +28,7 @@ from skylift.sam.cfn_yaml import Resolver, Unresolvable
 from skylift.sam.context import TemplateContext
 from skylift.sam.event import SamEvent
 from skylift.sam.function import Function, check_handler_file
+from skylift.sam.function_url import url_resources
 from skylift.sam.layers import read_layers
 from skylift.sam.parameters import check as check_parameters
 from skylift.sam.resources import TemplateResources
@@ -158,8 +159,13 @@ def load(
     )
     functions = [Function(lid, props, resolver, context, sl) for lid, props, sl in declared]
     scheduled = _scheduler_schedules(resources, resolver, functions)
+    urls = url_resources(resources, functions)
     specs = [
-        replace(spec, schedules=spec.schedules + tuple(scheduled.get(function.logical_id, ())))
+        replace(
+            spec,
+            schedules=spec.schedules + tuple(scheduled.get(function.logical_id, ())),
+            url=urls.get(function.logical_id, spec.url),
+        )
         for function in functions
         for spec in (function.spec(),)
     ]

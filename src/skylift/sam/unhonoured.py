@@ -55,23 +55,24 @@ HONOURED = frozenset(
         "DeadLetterQueue",
         "LoggingConfig",
         "Layers",
+        "FunctionUrlConfig",
+        "TenancyConfig",
     }
     | WITHOUT_EFFECT
     | IAM
 )
-HONOURED_CFN = (HONOURED - {"CodeUri", "InlineCode", "Events", "DeadLetterQueue"}) | {"Code"}
+HONOURED_CFN = (
+    HONOURED - {"CodeUri", "InlineCode", "Events", "DeadLetterQueue", "FunctionUrlConfig"}
+) | {"Code"}
 
 # What happens instead, for the properties real templates use most.
 INSTEAD = {
     "Tracing": "no X-Ray traces are recorded",
     "VpcConfig": "the function reaches the network as the host does",
     "EphemeralStorage": "/tmp is the instance's own, limited by the host's disk",
-    "FunctionUrlConfig": "no function URL is served; call it through an Api/HttpApi event "
-    "or the Invoke API",
     "FileSystemConfigs": "no EFS file system is mounted: its path does not exist",
     "SnapStart": "every instance starts cold",
     "ImageConfig": "ignored: skylift runs zip functions",
-    "TenancyConfig": "context.tenant_id is not set",
     "DeadLetterConfig": "failed asynchronous invocations are not sent to it",
     "CodeUri": "ignored",
 }
@@ -155,13 +156,13 @@ SERVED_TYPES = frozenset(
         "AWS::ApiGateway::UsagePlanKey",
         "AWS::Serverless::Api",  # its Auth and Models: sam/api_auth.py, which notes the rest
         "AWS::Serverless::HttpApi",
+        "AWS::Lambda::Url",
     }
 )
 INSTEAD_OF_TYPE = {
     "AWS::Events::Rule": "not connected: its targets are not invoked",
     "AWS::Lambda::EventSourceMapping": "not connected: declare the queue as an SQS event of "
     "the function",
-    "AWS::Lambda::Url": "no function URL is served",
 }
 
 

@@ -96,8 +96,16 @@ class AsyncInvocations:
         else:
             await self.store.set_attributes(name, {"VisibilityTimeout": visibility})
 
-    async def enqueue(self, function: str, payload: bytes, request_id: str | None = None) -> str:
-        """Store an event for `function`; returns its request id once it is durable."""
+    async def enqueue(
+        self,
+        function: str,
+        payload: bytes,
+        request_id: str | None = None,
+        *,
+        tenant_id: str | None = None,
+    ) -> str:
+        """Store an event for `function` (for tenant `tenant_id`, if given); returns its
+        request id once it is durable."""
         request_id = request_id or str(uuid.uuid4())
         body = {
             "requestId": request_id,
@@ -106,6 +114,8 @@ class AsyncInvocations:
             "attempts": 0,
             "throttles": 0,
         }
+        if tenant_id is not None:
+            body["tenantId"] = tenant_id
         await self._store(function, body, delay=0)
         return request_id
 
@@ -190,7 +200,9 @@ class AsyncInvocations:
             await self._done(function, message, EVENT_AGE_EXCEEDED)
             return
         try:
-            result = await self.invoker.invoke(function, payload, request_id=body["requestId"])
+            result = await self.invoker.invoke(
+                function, payload, request_id=body["requestId"], tenant_id=body.get("tenantId")
+            )
         except Throttled:
             step = THROTTLE_BACKOFF[min(body["throttles"], len(THROTTLE_BACKOFF) - 1)]
             # Jitter, so events throttled together do not all come back together.
