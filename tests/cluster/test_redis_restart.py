@@ -144,7 +144,9 @@ def test_nodes_ride_out_a_redis_restart_and_lose_nothing_acknowledged(
         senders = [threading.Thread(target=send, args=(w,)) for w in range(2)]
         for sender in senders:
             sender.start()
+        deadline = time.monotonic() + 60
         while seen.llen(key) < MESSAGES // 4:
+            assert time.monotonic() < deadline, "the nodes handle nothing"
             time.sleep(0.01)
         own_redis.crash()
         # Each node notices, and says so in /metrics (which answers throughout).
