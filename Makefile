@@ -43,6 +43,7 @@ run: setup
 bench: $(VENV)/.installed-bench
 	cd bench && ../$(PY) http_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) queue_e2e.py --out ../docs/benchmarks.md
+	cd bench && ../$(PY) cluster_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) concurrency_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) autoscale_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) history_bench.py --out ../docs/benchmarks.md

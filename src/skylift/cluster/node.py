@@ -8,6 +8,7 @@ import socket
 
 from redis.asyncio import Redis
 
+from skylift.cluster.health import BackendHealth
 from skylift.queues.redis import DEFAULT_PREFIX
 from skylift.queues.redis_url import split_url
 
@@ -33,9 +34,11 @@ class Node:
         self.prefix = prefix or DEFAULT_PREFIX
         self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.redis: Redis = Redis.from_url(plain, socket_timeout=_SOCKET_TIMEOUT)
+        self.health = BackendHealth(plain)  # started by the server
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
     async def close(self) -> None:
+        await self.health.stop()
         await self.redis.aclose()

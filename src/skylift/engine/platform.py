@@ -208,6 +208,7 @@ class Platform:
         if self.state.node is not None:
             self.membership = Membership(self.state.node, node_url, self._node_report)
             await self.membership.join()
+            self.state.node.health.start()  # logs and counts Redis outages
         self.sources.start()
         for pool in self.pools.values():
             # Provisioned instances are warm before the first request; one that cannot

@@ -29,6 +29,7 @@ from skylift.queues.protocol import QueueStats
 from skylift.spec import FunctionSpec
 
 if TYPE_CHECKING:
+    from skylift.cluster.health import BackendHealth
     from skylift.engine.pool import Pool
 
 # Seconds: from a warm in-process call (~0.1 ms) to Lambda's 15-minute limit.
@@ -85,6 +86,7 @@ class Metrics:
         # Filled by the scrape handler just before rendering (the backends are async).
         self.queues: dict[str, QueueStats] = {}
         self.async_events: dict[str, QueueStats] = {}
+        self.backend: BackendHealth | None = None  # with a Redis state: is it reachable
 
     def __call__(
         self, spec: FunctionSpec, result: InvocationResult, instance: object = None
@@ -122,6 +124,7 @@ class Metrics:
         yield from self._instances()
         yield from self._queues()
         yield from self._http()
+        yield from self._backend()
 
     def _invocations(self) -> Iterable[Metric]:
         invocations = CounterMetricFamily(
@@ -223,3 +226,20 @@ class Metrics:
         for route, histogram in sorted(self.request_durations.items()):
             duration.add_metric([route], histogram.buckets(), histogram.total)
         yield from (requests, duration)
+
+    def _backend(self) -> Iterable[Metric]:
+        if self.backend is None:
+            return
+        up = GaugeMetricFamily(
+            "skylift_state_backend_up", "1 while this node reaches its Redis state, else 0."
+        )
+        up.add_metric([], 1 if self.backend.up else 0)
+        errors = CounterMetricFamily(
+            "skylift_state_backend_errors", "Probes of the Redis state that failed."
+        )
+        errors.add_metric([], self.backend.errors)
+        outages = CounterMetricFamily(
+            "skylift_state_backend_outages", "Times the Redis state became unreachable."
+        )
+        outages.add_metric([], self.backend.outages)
+        yield from (up, errors, outages)

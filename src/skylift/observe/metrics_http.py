@@ -44,6 +44,23 @@ class MetricsEndpoint:
         """Read the queue backends' depths (they are async; rendering is not)."""
         if self.state is None:
             return
+        node = self.state.node
+        self.metrics.backend = node.health if node is not None else None
+        if node is not None and not node.health.up:
+            # Redis is away: answer now with the outage, not after every call's retries.
+            self.metrics.queues, self.metrics.async_events = {}, {}
+            return
+        try:
+            await self._read_depths()
+        except Exception as exc:
+            if node is None:
+                raise
+            # Redis went away since the last probe: the scrape still answers, with that.
+            node.health.failed(exc)
+            self.metrics.queues, self.metrics.async_events = {}, {}
+
+    async def _read_depths(self) -> None:
+        assert self.state is not None
         queues = {}
         for name in await self.state.queues.list_queues():
             try:

@@ -40,7 +40,7 @@ from skylift.queues.errors import QueueDoesNotExist
 from skylift.queues.protocol import MessageAttributeValue, OutgoingMessage, QueueBackend
 from skylift.queues.protocol import ReceivedMessage as Stored
 from skylift.runtime.environ import function_arn
-from skylift.sources.background import Background
+from skylift.sources.background import Background, backoff
 from skylift.spec import FunctionSpec
 from skylift.triggers import Destination
 
@@ -146,6 +146,7 @@ class AsyncInvocations:
         # the store, not as tasks in memory or as invocations bound to be throttled.
         # The room is the function's reserved concurrency as it is now (`skylift scale`).
         running = 0
+        failures = 0  # in a row: the store may be away (a Redis restarting)
         freed = asyncio.Event()
 
         def done(_: object) -> None:
@@ -168,9 +169,12 @@ class AsyncInvocations:
                 )
             except Exception as exc:  # the runner must outlive any one failure
                 done(None)
-                logger.error("async invocations of %s: %s", function, exc)
-                await asyncio.sleep(1)
+                failures += 1
+                log = logger.error if failures == 1 else logger.debug  # once per outage
+                log("async invocations of %s: %s", function, exc)
+                await asyncio.sleep(backoff(failures, first=1.0))
                 continue
+            failures = 0
             if not batch:
                 done(None)
                 continue

@@ -15,6 +15,13 @@ def stopping() -> bool:
     return task is not None and task.cancelling() > 0
 
 
+def backoff(failures: int, first: float = 0.1, most: float = 5.0) -> float:
+    """Seconds to wait after `failures` failures in a row: exponential, capped, so a loop
+    retrying a backend that is away (a Redis restarting) neither spins nor waits long
+    once it is back. Example: ``backoff(1)`` is 0.1, ``backoff(3)`` 0.4, ``backoff(9)`` 5."""
+    return min(most, first * 2.0 ** max(0, min(failures - 1, 30)))
+
+
 class Background:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()

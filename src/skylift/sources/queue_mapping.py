@@ -35,6 +35,7 @@ from skylift.errors import SkyliftError
 from skylift.events.sqs import sqs_event
 from skylift.queues.protocol import QueueBackend, ReceivedMessage
 from skylift.runtime.environ import continued_trace
+from skylift.sources.background import backoff
 from skylift.triggers import QueueTrigger
 
 logger = logging.getLogger("skylift.queues")
@@ -139,6 +140,7 @@ class QueueMapping:
                 await task
 
     async def _poll(self, primary: bool) -> None:
+        failures = 0  # in a row: the backend may be away (a Redis restarting)
         while not self._stopping:
             if not primary and len(self.pollers) > self.max_pollers:
                 return  # the function's reserved concurrency was lowered: scale down
@@ -160,9 +162,12 @@ class QueueMapping:
                 if batch:
                     await self._process(batch)
             except Exception as exc:  # e.g. the queue was deleted under us: keep polling
-                logger.error("%s: polling %s failed: %s", self.function, self.trigger.queue, exc)
-                await asyncio.sleep(1)
+                failures += 1
+                log = logger.error if failures == 1 else logger.debug  # once per outage
+                log("%s: polling %s failed: %s", self.function, self.trigger.queue, exc)
+                await asyncio.sleep(backoff(failures, first=1.0))
                 continue
+            failures = 0
             if not full and not primary:
                 return  # the backlog is gone: scale down
 
