@@ -86,16 +86,21 @@ def invoke(
         if asynchronous:
             _invoke_async(found, token, function, event or b"{}")
         _invoke_remote(found, token, function, event or b"{}")
-    from skylift.aio import run
-
     target = _target(app, template, parameter_overrides)
     overrides = _overrides(env_vars)
+    from skylift.engine import zygote_process
+    from skylift.loader import AppTarget
+
+    if isinstance(target, AppTarget):
+        # Its interpreter starts while this one imports the engine (`zygote_process`).
+        zygote_process.start_spare(target.code_dir)
+    from skylift.aio import run
+
     failed = False
 
     async def once() -> None:
         nonlocal failed
         from skylift.engine.platform import Platform
-        from skylift.events import samples
         from skylift.gateway.refuser import refusing
         from skylift.observe.report import invocation_log
 
@@ -108,6 +113,8 @@ def invoke(
                 name = function or _only_function(list(platform.specs))
                 payload = event
                 if payload is None and name in platform.specs:
+                    from skylift.events import samples  # ~40 ms of imports: only if needed
+
                     sample = samples.for_function(platform.specs[name], platform.region)
                     payload = b"{}" if sample is None else orjson.dumps(sample)
                 result = await platform.invoker.invoke(name, payload or b"{}")
@@ -119,6 +126,8 @@ def invoke(
         run(once)
     except SkyliftError as exc:
         _fail(str(exc))
+    finally:
+        zygote_process.drop_spares()
     sys.exit(1 if failed else 0)
 
 
