@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -46,3 +48,42 @@ def test_each_command_has_a_summary_saying_what_its_help_says(name):
     listed = click.Command(name, help=SUMMARIES[name])
     for limit in (30, 45, 60, 80, 120, 400):
         assert listed.get_short_help_str(limit) == command.get_short_help_str(limit)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "make-change"
+
+
+def test_invoke_of_a_function_that_calls_no_aws_api_imports_no_server(tmp_path):
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"body": json.dumps({"amount": "0.41"})}))
+    modules = imported_by("invoke", "change", str(EXAMPLE), "-e", str(event))
+    assert "skylift.engine.platform" in modules  # it did run the function here
+    # The refusal server starts only when a function calls AWS; sample events only
+    # without -e.
+    assert not {"uvicorn", "skylift.api", "skylift.events.samples"} & modules
+
+
+def test_invoke_imports_the_app_from_its_folder_not_from_where_it_runs(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "helper.py").write_text("WHERE = 'the app folder'\n")
+    (app / "app.py").write_text(
+        "import sys\nfrom skylift import App\nimport helper\napp = App()\n"
+        "@app.function()\ndef where(event, context):\n"
+        "    return {'helper': helper.WHERE, 'path': sys.path[:2]}\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "helper.py").write_text("WHERE = 'the shell folder'\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "skylift.cli", "invoke", "where", str(app)],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["helper"] == "the app folder"
+    assert str(elsewhere) not in result["path"]
