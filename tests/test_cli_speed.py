@@ -58,10 +58,11 @@ def test_invoke_of_a_function_that_calls_no_aws_api_imports_no_server(tmp_path):
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"body": json.dumps({"amount": "0.41"})}))
     modules = imported_by("invoke", "change", str(EXAMPLE), "-e", str(event))
-    assert "skylift.engine.platform" in modules  # it did run the function here
+    assert "skylift.engine.oneshot" in modules  # it did run the function here
     # The refusal server starts only when a function calls AWS; sample events only
-    # without -e.
-    assert not {"uvicorn", "skylift.api", "skylift.events.samples"} & modules
+    # without -e; no server machinery (pools, autoscaler), no uvloop.
+    unneeded = {"uvicorn", "skylift.api", "skylift.events.samples", "skylift.engine.pool"}
+    assert not (unneeded | {"skylift.engine.autoscaler", "uvloop"}) & modules
 
 
 def test_invoke_imports_the_app_from_its_folder_not_from_where_it_runs(tmp_path):
@@ -87,3 +88,24 @@ def test_invoke_imports_the_app_from_its_folder_not_from_where_it_runs(tmp_path)
     result = json.loads(done.stdout)
     assert result["helper"] == "the app folder"
     assert str(elsewhere) not in result["path"]
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_skylift_counts_as_installed_exactly_when_importlib_metadata_finds_it(
+    installed, tmp_path, monkeypatch
+):
+    import importlib.metadata
+
+    from skylift.runtime import environ
+
+    if not installed:  # an import path without site-packages: a bare source tree
+        (tmp_path / "skylift_extras-1.0.dist-info").mkdir()  # another project's
+        (tmp_path / "Sky_Lift-2.0.dist-info").mkdir()  # normalized, not "skylift"
+        monkeypatch.setattr(sys, "path", [str(tmp_path), str(tmp_path / "missing")])
+    try:
+        importlib.metadata.distribution("skylift")
+        found = True
+    except importlib.metadata.PackageNotFoundError:
+        found = False
+    assert found is installed
+    assert environ._installed() is installed

@@ -100,30 +100,31 @@ def invoke(
 
     async def once() -> None:
         nonlocal failed
-        from skylift.engine.platform import Platform
+        from skylift.engine.oneshot import OneShot
         from skylift.gateway.refuser import refusing
         from skylift.observe.report import invocation_log
 
         # No server here: the function's AWS calls are refused at once, never sent to AWS.
         async with refusing(NO_SERVER) as environment:
-            platform = await Platform.start(
+            shot = await OneShot.start(
                 target, environment=environment, overrides=overrides, debug=debugging
             )
-            async with platform:
-                name = function or _only_function(list(platform.specs))
+            async with shot:
+                name = function or _only_function(list(shot.specs))
                 payload = event
-                if payload is None and name in platform.specs:
+                if payload is None and name in shot.specs:
                     from skylift.events import samples  # ~40 ms of imports: only if needed
 
-                    sample = samples.for_function(platform.specs[name], platform.region)
+                    sample = samples.for_function(shot.specs[name], shot.region)
                     payload = b"{}" if sample is None else orjson.dumps(sample)
-                result = await platform.invoker.invoke(name, payload or b"{}")
-                sys.stderr.write(invocation_log(platform.specs[name], result))
+                result = await shot.invoke(name, payload or b"{}")
+                sys.stderr.write(invocation_log(shot.specs[name], result))
                 sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
                 failed = result.error is not None
 
     try:
-        run(once)
+        # asyncio's own loop: uvloop's import would cost more than it saves here.
+        run(once, fast_loop=False)
     except SkyliftError as exc:
         _fail(str(exc))
     finally:
