@@ -18,8 +18,13 @@ from skylift.cli.summaries import SUMMARIES
 def imported_by(*args: str) -> set[str]:
     """The modules `skylift ARGS` has imported when it exits."""
     script = (
-        "import atexit, sys\n"
-        "atexit.register(lambda: sys.__stderr__.write('MODULES ' + ' '.join(sys.modules)))\n"
+        "import atexit, os, sys\n"
+        "def report():\n"
+        "    sys.__stderr__.write('MODULES ' + ' '.join(sys.modules))\n"
+        "    sys.__stderr__.flush()\n"
+        "atexit.register(report)\n"
+        "_exit = os._exit\n"  # `skylift invoke` ends without the interpreter's teardown
+        "os._exit = lambda code: (report(), _exit(code))\n"
         "from skylift.cli import main\n"
         "main()\n"
     )
