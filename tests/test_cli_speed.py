@@ -114,3 +114,10 @@ def test_skylift_counts_as_installed_exactly_when_importlib_metadata_finds_it(
         found = False
     assert found is installed
     assert environ._installed() is installed
+
+
+def test_invoke_on_a_server_is_one_request_without_the_engine():
+    # Nothing listens on port 9: the request fails, after the imports this checks.
+    modules = imported_by("invoke", "change", "--url", "http://127.0.0.1:9")
+    assert "skylift.client" in modules
+    assert not {"asyncio", "skylift.engine.oneshot", "skylift.engine.zygote"} & modules
