@@ -12,15 +12,18 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 
-def run(coro_factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run a coroutine on uvloop (the faster loop; a dependency on Linux).
+def run(coro_factory: Callable[[], Coroutine[Any, Any, None]], *, fast_loop: bool = True) -> None:
+    """Run a coroutine on uvloop (the faster loop; a dependency on Linux), or with
+    `fast_loop=False` on asyncio's own: a command that runs a few operations and exits
+    (`skylift invoke`) would wait longer for uvloop's import than it gains.
 
     SIGTERM (how Kubernetes and process managers stop a server) shuts down as Ctrl-C
     does: uvicorn drains connections, then re-raises the signal, which must become an
     exception so the platform still closes (zygotes, workers, state) rather than dying.
     """
-    import uvloop
-
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    uvloop.install()
+    if fast_loop:
+        import uvloop
+
+        uvloop.install()
     asyncio.run(coro_factory())

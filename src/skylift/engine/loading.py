@@ -1,19 +1,27 @@
 """Loading an app's code: its zygotes (one per app, or one per SAM function), the init
-phase, and the specs they report. `Platform.start` loads once; a reload loads again."""
+phase, and the specs they report. `Platform.start` loads once (`load_checked`, as
+`skylift invoke`'s `OneShot` does); a reload loads again."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from skylift.engine import debugging
+from skylift.engine.sandboxing import Sandbox
 from skylift.engine.zygote import Zygote
-from skylift.env_vars import Overrides, override
+from skylift.env_vars import Overrides, ignored, override
+from skylift.errors import DeclarationError
 from skylift.loader import AppTarget, Target
-from skylift.spec import FunctionSpec, Resources
+from skylift.spec import FunctionSpec, Resources, validate_app, validate_destinations
+
+logger = logging.getLogger("skylift.platform")
 
 # Given the code folders, the sandbox settings every zygote passes to its workers.
 SandboxSettings = Callable[[list[str]], dict[str, Any] | None]
@@ -97,3 +105,53 @@ async def load_code(
     except BaseException:
         await loaded.close()
         raise
+
+
+async def load_checked(
+    target: Target,
+    environment: Mapping[str, str],
+    overrides: Overrides,
+    *,
+    sandbox: bool,
+    state_dir: Path,
+    debug: Mapping[str, str] | None,
+    concurrency: int,
+) -> tuple[Loaded, Sandbox]:
+    """Load `target` in its sandbox (`Platform.start`'s arguments) and check what it
+    declares: the loaded code with the specs to serve, and the sandbox, which the caller
+    closes after the zygotes. Raises DeclarationError / LoadError with nothing left open.
+    """
+    jail: Sandbox | None = None
+
+    def settings(code_dirs: list[str]) -> dict[str, Any] | None:
+        nonlocal jail
+        jail = Sandbox(sandbox, state_dir, code_dirs)
+        return jail.settings()
+
+    try:
+        loaded = await load_code(target, environment, overrides, settings)
+        try:
+            specs = loaded.specs
+            validate_app(specs)
+            validate_destinations(specs)
+            if debug:  # after validation: a debugged function has no timeout
+                specs = debugging.apply(specs, debug)
+            warm = sum(spec.min_instances for spec in specs)
+            if warm > concurrency:
+                raise DeclarationError(
+                    f"the functions' minimum instances add up to {warm}, over the "
+                    f"server's --concurrency {concurrency}: lower min_instances (SAM "
+                    "ProvisionedConcurrencyConfig) or raise --concurrency"
+                )
+            for note in ignored(specs, overrides):
+                logger.warning("%s", note)
+        except BaseException:
+            await loaded.close()
+            raise
+    except BaseException:
+        if jail is not None:
+            jail.close()
+        raise
+    assert jail is not None  # every load asks for the sandbox's settings
+    loaded.specs = specs
+    return loaded, jail

@@ -4,32 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from skylift.engine import debugging
 from skylift.engine.autoscaler import DEFAULT_POLICY, Autoscaler, Policy
 from skylift.engine.budget import DEFAULT_CONCURRENCY, Budget
 from skylift.engine.invoker import Invoker
-from skylift.engine.loading import load_code
+from skylift.engine.loading import load_checked
 from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT, DEFAULT_WAIT, Pool
 from skylift.engine.sandboxing import Sandbox
 from skylift.engine.zygote import Zygote
-from skylift.env_vars import Overrides, ignored
-from skylift.errors import DeclarationError
+from skylift.env_vars import Overrides
 from skylift.loader import Target
 from skylift.loader import home as app_home
 from skylift.runtime.environ import offline_environment, region
-from skylift.spec import FunctionSpec, Resources, validate_app, validate_destinations
+from skylift.spec import FunctionSpec, Resources
 
 if TYPE_CHECKING:
     from skylift.cluster.members import Membership
     from skylift.engine.state import State
     from skylift.sources.runner import Sources
-
-logger = logging.getLogger("skylift.platform")
 
 
 class Platform:
@@ -110,40 +105,18 @@ class Platform:
         environment = dict(offline_environment() if environment is None else environment)
         overrides = overrides or {}
         state_dir = state_dir or Path(app_home(target)) / ".skylift"
-        jail: Sandbox | None = None
-
-        def settings(code_dirs: list[str]) -> dict[str, Any] | None:
-            nonlocal jail
-            jail = Sandbox(sandbox, state_dir, code_dirs)
-            return jail.settings()
-
-        try:
-            loaded = await load_code(target, environment, overrides, settings)
-            try:
-                specs = loaded.specs
-                validate_app(specs)
-                validate_destinations(specs)
-                if debug:  # after validation: a debugged function has no timeout
-                    specs = debugging.apply(specs, debug)
-                warm = sum(spec.min_instances for spec in specs)
-                if warm > concurrency:
-                    raise DeclarationError(
-                        f"the functions' minimum instances add up to {warm}, over the "
-                        f"server's --concurrency {concurrency}: lower min_instances (SAM "
-                        "ProvisionedConcurrencyConfig) or raise --concurrency"
-                    )
-                for note in ignored(specs, overrides):
-                    logger.warning("%s", note)
-            except BaseException:
-                await loaded.close()
-                raise
-        except BaseException:
-            if jail is not None:
-                jail.close()
-            raise
+        loaded, jail = await load_checked(
+            target,
+            environment,
+            overrides,
+            sandbox=sandbox,
+            state_dir=state_dir,
+            debug=debug,
+            concurrency=concurrency,
+        )
         platform = cls(
             loaded.zygotes,
-            specs,
+            loaded.specs,
             loaded.owners,
             loaded.resources,
             state_dir,
@@ -155,7 +128,7 @@ class Platform:
         )
         platform.sandbox = jail
         for pool in platform.pools.values():  # spawned and Runtime API instances enter it too
-            pool.sandbox = jail.settings() if jail is not None else None
+            pool.sandbox = jail.settings()
         platform.target, platform.overrides = target, overrides
         platform._scaling = asyncio.ensure_future(platform.autoscaler.run())
         return platform

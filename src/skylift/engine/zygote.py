@@ -9,15 +9,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from skylift.engine import zygote_process
 from skylift.errors import DeclarationError, LoadError
-from skylift.runtime.environ import host_environment
 from skylift.runtime.wire import MAX_PACKET
 
 logger = logging.getLogger("skylift.zygote")
@@ -58,20 +57,8 @@ class Zygote:
     async def start(self) -> dict[str, Any]:
         """Spawn the zygote, run the init phase, return its `ready` message."""
         loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        for s in (ours, theirs):
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_PACKET)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "skylift.runtime.zygote", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL,
-            # Init-phase output goes to our stderr: stdout is for results (skylift invoke).
-            stdout=sys.stderr.fileno(),
-            cwd=self.setup["code_dir"],
-            # Built, not inherited: nothing of the shell's environment reaches user code.
-            env=host_environment(),
-        )
-        theirs.close()
+        # A process started ahead for this folder (`zygote_process.start_spare`), or now.
+        self._proc, ours = zygote_process.take(self.setup["code_dir"])
         ours.setblocking(False)
         self._ctl = ours
         self._ready = loop.create_future()
@@ -234,9 +221,30 @@ class Zygote:
         if self._proc is not None:
             proc, self._proc = self._proc, None
             # Closing the channel makes the zygote kill its workers and exit.
-            for _ in range(100):
-                if proc.poll() is not None:
-                    return
-                await asyncio.sleep(0.01)
-            proc.kill()
-            proc.wait()
+            if not await _ended(proc, 1.0):
+                proc.kill()
+                proc.wait()
+
+
+async def _ended(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Whether `proc` ends (and is reaped) within `timeout` seconds: a pidfd tells at
+    once, where polling would add up to its interval to every `skylift invoke`."""
+    if proc.poll() is not None:
+        return True
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    pidfd = os.pidfd_open(proc.pid)
+    loop.add_reader(pidfd, readable)
+    try:
+        await asyncio.wait_for(ended, timeout)
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+    return proc.poll() is not None

@@ -205,7 +205,10 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
 
 def main() -> None:
     ctl = socket.socket(fileno=int(sys.argv[1]))
-    setup = orjson.loads(ctl.recv(MAX_PACKET))
+    data = ctl.recv(MAX_PACKET)
+    if not data:  # a spare nobody took (engine/zygote_process.py): nothing to do
+        os._exit(0)
+    setup = orjson.loads(data)
     code_dir = setup["code_dir"]
     os.chdir(code_dir)
     sys.path.insert(0, code_dir)
