@@ -24,13 +24,15 @@ from skylift.events.http import (
     RouteMatch,
 )
 from skylift.gateway.guard import Guard, refused
-from skylift.gateway.protocol import HEADER_NAMES
 from skylift.gateway.routing import aws_service, control_path
 from skylift.gateway.signatures import verified
 from skylift.openapi_served import TemplateDocs
 from skylift.sources.http import Router, Target
 
 logger = logging.getLogger("skylift.gateway")
+# The scope key where the front puts header names as the client sent them (ASGI lowercases
+# them, but a REST API event carries them in the client's case).
+HEADER_NAMES = "skylift.header_names"
 MAX_BODY = 6 * 1024 * 1024  # API Gateway's (and Lambda's) synchronous payload limit
 FORMATS: dict[str, ApiGatewayFormat] = {"1.0": RestApiV1(), "2.0": HttpApiV2()}
 V2 = HttpApiV2()
