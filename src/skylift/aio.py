@@ -16,8 +16,9 @@ def run(coro_factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run a coroutine on uvloop (the faster loop; a dependency on Linux).
 
     SIGTERM (how Kubernetes and process managers stop a server) shuts down as Ctrl-C
-    does: uvicorn drains connections, then re-raises the signal, which must become an
-    exception so the platform still closes (zygotes, workers, state) rather than dying.
+    does: while serving, the front drains connections on either; before and after, the
+    signal must become an exception so the platform still closes (zygotes, workers,
+    state) rather than dying.
     """
     import uvloop
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
 import httptools
@@ -34,7 +35,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("skylift.gateway")
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
-_BAD_HEADER = frozenset("\r\n\0")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_BAD_VALUE = re.compile(r"[\r\n\0]")
+INTERNAL_ERROR = HttpResponse(
+    500, [("Content-Type", "application/json")], b'{"message":"Internal Server Error"}'
+)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 BODY_HIGH_WATER = 256 * 1024  # an ASGI app's unread body past which reading pauses
 
@@ -141,23 +146,23 @@ class FunctionCycle:
             response = await front.gateway.dispatch(self.matched, request, front.port)
         except Exception:
             logger.exception("serving %s %s failed", request.method, request.raw_path)
-            response = HttpResponse(
-                500, [("Content-Type", "application/json")], b'{"message":"Internal Server Error"}'
-            )
+            response = INTERNAL_ERROR
         conn.write(render(response, request.method == "HEAD", self.keep_alive, front.date))
         front.record(self.matched[0].route.path, request.method, response.status, started)
         conn.finish(self)
 
 
 def render(response: HttpResponse, head: bool, keep_alive: bool, date: bytes) -> bytes:
-    """Status line, headers and body as one buffer (API Gateway always sends a length)."""
+    """Status line, headers and body as one buffer (API Gateway always sends a length).
+    A header HTTP cannot carry (a line break in its value, a name that is no token) makes
+    the response a 500, as a malformed proxy response is."""
     parts = [b"HTTP/1.1 %d %s\r\n" % (response.status, reason(response.status)), date]
     for name, value in response.headers:
         if name.lower() in _FRAMING:
             continue  # the gateway frames the body itself
-        if _BAD_HEADER.intersection(name) or _BAD_HEADER.intersection(value):
-            logger.error("a response header %r had a line break: dropped", name)
-            continue
+        if _TOKEN.match(name) is None or _BAD_VALUE.search(value) is not None:
+            logger.error("a function's response header %r cannot be sent: answered 500", name)
+            return render(INTERNAL_ERROR, head, keep_alive, date)
         parts.append(b"%s: %s\r\n" % (name.encode(), value.encode()))
     body = response.body
     if response.status in (204, 304) or response.status < 200:
@@ -201,12 +206,12 @@ class Connection(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         front = self.front
         if len(front.connections) >= front.limits.max_connections:
             # Over the cap: answer at once rather than let accept fail for everyone.
-            transport.write(UNAVAILABLE)
-            transport.close()
+            self.transport.write(UNAVAILABLE)
+            self.transport.close()
             self.closing = True
             front.refuse()
             return

@@ -39,6 +39,7 @@ class AsgiCycle:
         self.body: list[bytes] = []
         self.buffered = 0
         self.complete = False  # the whole request body has been read off the wire
+        self.delivered = False  # ...and handed to the app
         self.gone = False  # the client disconnected
         self.arrived: asyncio.Event | None = None
         self.started = False  # response headers written
@@ -91,6 +92,11 @@ class AsgiCycle:
         self.conn.finish(self)
 
     async def receive(self) -> Message:
+        if self.delivered:  # as uvicorn: after the whole body, wait for a disconnect
+            while not (self.gone or self.finished):
+                self.arrived = self.arrived or asyncio.Event()
+                self.arrived.clear()
+                await self.arrived.wait()
         if self.gone or self.finished:
             return {"type": "http.disconnect"}
         if self.continue_wanted and not self.continue_sent and not self.complete:
@@ -106,6 +112,7 @@ class AsgiCycle:
         self.body = []
         self.buffered = 0
         self.conn.body_buffered(0)
+        self.delivered = self.complete
         return {"type": "http.request", "body": body, "more_body": not self.complete}
 
     async def send(self, message: Message) -> None:
@@ -132,6 +139,8 @@ class AsgiCycle:
             if self.chunked and not self.head:
                 conn.write(b"0\r\n\r\n")
             self.finished = True
+            if self.arrived is not None:
+                self.arrived.set()  # a receive() waiting for a disconnect returns
         else:
             await conn.drain()
 
