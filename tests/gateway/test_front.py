@@ -286,3 +286,36 @@ def test_the_control_prefix_cannot_be_disguised(tmp_path, monkeypatch, path):
         )
         allowed = _read_response(sock)
         assert allowed.startswith(b"HTTP/1.1 200 ") and b"functions" in allowed
+
+
+def test_past_the_file_descriptor_limit_clients_get_503_not_a_silent_queue(tmp_path):
+    import resource
+
+    shutil.copy(APP, tmp_path / "app.py")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (400, hard))  # inherited by `skylift up`
+    try:
+        server = serve(str(tmp_path), options=["--quiet", "--keep-alive", "30"])
+        base = server.__enter__()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        import select
+
+        socks = [_connect(base) for _ in range(400)]  # more than the server may hold
+        time.sleep(1)
+        # Refused ones are answered at once, before any request; held ones wait for one.
+        refused, _, _ = select.select(socks, [], [], 1)
+        held = [sock for sock in socks if sock not in refused]
+        assert refused and held
+        assert all(_read_response(sock).startswith(b"HTTP/1.1 503 ") for sock in refused)
+        for sock in held:
+            sock.sendall(b"GET /_skylift/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert all(_read_response(sock).startswith(b"HTTP/1.1 200 ") for sock in held)
+        for sock in socks:
+            sock.close()
+        _opened.clear()
+        time.sleep(0.2)
+        assert httpx.get(base + "/_skylift/health", timeout=10).status_code == 200
+    finally:
+        server.__exit__(None, None, None)
