@@ -36,7 +36,7 @@ def wrk_p99(url: str, script: str, seconds: int) -> tuple[float, float]:
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return rps, to_ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    return rps, to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
 
 
 def slowloris(port: int, count: int, stop: threading.Event) -> None:

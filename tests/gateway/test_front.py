@@ -319,3 +319,46 @@ def test_past_the_file_descriptor_limit_clients_get_503_not_a_silent_queue(tmp_p
         assert httpx.get(base + "/_skylift/health", timeout=10).status_code == 200
     finally:
         server.__exit__(None, None, None)
+
+
+def test_a_slow_reader_of_a_large_object_gets_it_whole_and_others_are_served(url):
+    s3 = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
+    assert httpx.put(url + "/slowbucket", headers=s3, timeout=10).status_code == 200
+    blob = bytes(range(256)) * (24 * 4096)  # 24 MiB: far past the socket buffers
+    put = httpx.put(url + "/slowbucket/blob", content=blob, headers=s3, timeout=30)
+    assert put.status_code == 200
+    sock = _connect(url)
+    sock.sendall(
+        b"GET /slowbucket/blob HTTP/1.1\r\nHost: localhost\r\n%s\r\n"
+        % b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in s3.items())
+    )
+    time.sleep(1)  # not reading: the server must wait, not buffer the object or stall
+    assert httpx.get(url + "/v2/meanwhile", timeout=10).status_code == 200
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    chunked = b"transfer-encoding: chunked" in head.lower()
+    pieces, size, tail = [body], len(body), body[-7:]
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        pieces.append(chunk)
+        size += len(chunk)
+        tail = (tail + chunk)[-7:]
+        if (not chunked and size >= len(blob)) or (chunked and tail == b"\r\n0\r\n\r\n"):
+            break
+    body = b"".join(pieces)
+    if chunked:
+        parts, at = [], 0
+        while True:
+            end = body.index(b"\r\n", at)
+            size = int(body[at:end], 16)
+            if size == 0:
+                break
+            parts.append(body[end + 2 : end + 2 + size])
+            at = end + 4 + size
+        body = b"".join(parts)
+    assert body == blob
