@@ -218,7 +218,7 @@ class Connection(asyncio.Protocol):
         front.connections.add(self)
         peer = transport.get_extra_info("peername")
         self.client = (peer[0], peer[1]) if isinstance(peer, tuple) else None
-        self.idle_since = front.now
+        self.idle_since = time.monotonic()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -258,7 +258,7 @@ class Connection(asyncio.Protocol):
                     self.fail(TOO_LARGE_HEAD)
                     return
             if self.head_since is None:
-                self.head_since = self.front.now
+                self.head_since = time.monotonic()
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -361,11 +361,13 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         self.body_paused = False
+        if self.head_since is not None:
+            self.head_since = time.monotonic()  # its deadline runs from now on
         if self.waiting:
             self.current = self.waiting.popleft()
             self.current.start()
         else:
-            self.idle_since = self.front.now
+            self.idle_since = time.monotonic()
         self._flow()
 
     def fail(self, response: bytes) -> None:
@@ -385,7 +387,11 @@ class Connection(asyncio.Protocol):
     def check(self, now: float) -> None:
         """The sweep's look at this connection: its head deadline, its idle timeout."""
         limits = self.front.limits
-        if self.head_since is not None and now - self.head_since > limits.head_timeout:
+        if (
+            self.head_since is not None
+            and self.current is None  # a head pipelined behind a running request waits
+            and now - self.head_since > limits.head_timeout
+        ):
             self.fail(TIMED_OUT)
         elif (
             self.idle_since is not None
