@@ -18,8 +18,9 @@ def run(coro_factory: Callable[[], Coroutine[Any, Any, None]], *, fast_loop: boo
     (`skylift invoke`) would wait longer for uvloop's import than it gains.
 
     SIGTERM (how Kubernetes and process managers stop a server) shuts down as Ctrl-C
-    does: uvicorn drains connections, then re-raises the signal, which must become an
-    exception so the platform still closes (zygotes, workers, state) rather than dying.
+    does: while serving, the front drains connections on either; before and after, the
+    signal must become an exception so the platform still closes (zygotes, workers,
+    state) rather than dying.
     """
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     if fast_loop:

@@ -140,6 +140,31 @@ if TYPE_CHECKING:
     help="With --debug: start its instance under debugpy on 127.0.0.1:PORT instead.",
 )
 @click.option(
+    "--keep-alive",
+    "keep_alive",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Close a client's connection after it has been idle this long.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Answer 408 and close when a request's line and headers take longer to arrive.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Open connections at most (beyond: 503). Default: the file-descriptor limit "
+    "(ulimit -n) less a reserve for the server's own files.",
+)
+@click.option(
     "--no-observe",
     is_flag=True,
     help="Serve without stored logs, metrics (/metrics) and alerting (for measuring "
@@ -166,6 +191,9 @@ def up(
     state_url: str | None,
     debug_function: str | None,
     debug_port: int | None,
+    keep_alive: float,
+    header_timeout: float,
+    max_connections: int | None,
     no_observe: bool,
     parameter_overrides: tuple[str, ...],
     schedule_speed: float,
@@ -175,6 +203,7 @@ def up(
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
     from skylift.engine.platform import Platform
+    from skylift.gateway.front import Limits, connection_cap
     from skylift.gateway.server import run, serve
     from skylift.sources.http import Router
 
@@ -290,6 +319,11 @@ def up(
                 schedule_speed=schedule_speed,
                 objects_dir=objects_dir,
                 poll_queues=not no_queue_polling,
+                limits=Limits(
+                    head_timeout=header_timeout,
+                    keep_alive=keep_alive,
+                    max_connections=connection_cap(max_connections),
+                ),
             )
         )
     except SkyliftError as exc:

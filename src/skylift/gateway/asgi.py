@@ -10,7 +10,6 @@ from collections.abc import Mapping
 
 import orjson
 
-from skylift.api.lambda_rest import LAMBDA_PREFIXES
 from skylift.asgi_types import Asgi, Receive, Scope, Send, lifespan
 from skylift.engine.invoker import Invoker
 from skylift.errors import SkyliftError, Throttled
@@ -22,19 +21,19 @@ from skylift.events.http import (
     HttpResponse,
     MalformedResponse,
     RequestIds,
+    RouteMatch,
 )
 from skylift.gateway.admission import Admission
 from skylift.gateway.guard import Guard, refused
-from skylift.gateway.protocol import HEADER_NAMES
+from skylift.gateway.routing import aws_service, control_path
 from skylift.gateway.signatures import verified
 from skylift.openapi_served import TemplateDocs
-from skylift.runtime.environ import UNSERVED_PATH
-from skylift.sources.http import Router
-from skylift.spec import CONTROL_PREFIX
+from skylift.sources.http import Router, Target
 
 logger = logging.getLogger("skylift.gateway")
-METRICS_PATH = CONTROL_PREFIX + "metrics"
-URL_PATH = CONTROL_PREFIX + "url/"  # function URLs (gateway/function_url.py)
+# The scope key where the front puts header names as the client sent them (ASGI lowercases
+# them, but a REST API event carries them in the client's case).
+HEADER_NAMES = "skylift.header_names"
 MAX_BODY = 6 * 1024 * 1024  # API Gateway's (and Lambda's) synchronous payload limit
 FORMATS: dict[str, ApiGatewayFormat] = {"1.0": RestApiV1(), "2.0": HttpApiV2()}
 V2 = HttpApiV2()
@@ -50,10 +49,9 @@ TOO_MANY_REQUESTS = HttpResponse(
 class Gateway:
     """An ASGI app serving a platform's HTTP routes, and AWS's APIs beside them.
 
-    AWS SDK requests are told from the app's own by what the SDKs always send: SQS's
-    `X-Amz-Target: AmazonSQS.*`, and S3's `x-amz-content-sha256` header or a SigV4
-    credential scoped to `s3` (also in presigned URLs, and SigV2 presigned URLs by their
-    `AWSAccessKeyId`), or a `BUCKET.s3.localhost` Host. Everything else is the app's.
+    AWS SDK requests are told from the app's own by the exact protocol markers the SDKs
+    send (`routing.aws_service`). Everything else is the app's: `dispatch` invokes a
+    function route's function, for this ASGI path and for the HTTP front (`front.py`).
     """
 
     def __init__(
@@ -79,7 +77,7 @@ class Gateway:
                 await lifespan(receive, send)
             return
         if self.services:
-            name = aws_service(scope)
+            name = scope_service(scope)
             service = self.services.get(name)
             if self.guard is not None and await refused(
                 self.guard, scope, name if service is not None else None, send
@@ -109,33 +107,41 @@ class Gateway:
                 return
             await _respond(send, V2.not_found())
             return
-        target, match = matched
-        route = target.route
-        scope["skylift.route"] = route.path  # for HTTP metrics
-        fmt = FORMATS[route.payload]
-        # The kind of API decides error pages; the payload version only the event shape.
-        api = FORMATS["1.0" if route.api == "rest" else "2.0"]
+        scope["skylift.route"] = matched[0].route.path  # for HTTP metrics
         body = await _read_body(scope, receive)
         if body is None:
-            await _respond(send, api.too_large())
+            await _respond(send, too_large(matched[0]))
             return
         client = scope.get("client")
         server = scope.get("server")
-        source_ip = client[0] if client else "127.0.0.1"
+        raw_path = scope.get("raw_path")
         headers = _decode_headers(scope["headers"], scope.get(HEADER_NAMES))
         host = next((v for k, v in headers if k.lower() == "host"), None)
-        headers.extend(_forwarded(headers, source_ip, server[1] if server else 80))
-        raw_path = scope.get("raw_path")
         request = HttpRequest(
             method=method,
             raw_path=raw_path.decode("latin-1") if raw_path else scope["path"],
             raw_query=scope["query_string"].decode("latin-1"),
             headers=headers,
             body=body,
-            source_ip=source_ip,
+            source_ip=client[0] if client else "127.0.0.1",
             protocol="HTTP/" + scope["http_version"],
             host=host or (f"{server[0]}:{server[1]}" if server else "localhost"),
         )
+        await _respond(send, await self.dispatch(matched, request, server[1] if server else 80))
+
+    async def dispatch(
+        self, matched: tuple[Target, RouteMatch], request: HttpRequest, port: int
+    ) -> HttpResponse:
+        """A function route's request, whole: event -> invoke -> the proxy response, with
+        API Gateway's `apigw-requestid` header. Both the HTTP front and the ASGI path
+        call it; `port` is the server's, for `X-Forwarded-Port`.
+        """
+        target, match = matched
+        route = target.route
+        fmt = FORMATS[route.payload]
+        # The kind of API decides error pages; the payload version only the event shape.
+        api = FORMATS["1.0" if route.api == "rest" else "2.0"]
+        request.headers.extend(_forwarded(request.headers, request.source_ip, port))
         ids = RequestIds(
             request_id=str(uuid.uuid4()),
             time_epoch_ms=int(time.time() * 1000),
@@ -144,86 +150,50 @@ class Gateway:
         if route.access is not None:
             admitted = await self.admission.check(target, request, match, ids)
             if isinstance(admitted, HttpResponse):
-                await _respond(send, admitted, ids.request_id)
-                return
+                return _with_id(admitted, ids.request_id)
             ids = admitted
         event = orjson.dumps(fmt.event(request, match, ids))
         if len(event) > MAX_BODY:  # base64 and headers can push a large body over the limit
-            await _respond(send, api.too_large())
-            return
+            return api.too_large()
         try:
             result = await self.invoker.invoke(target.function, event)
         except Throttled:
-            await _respond(send, TOO_MANY_REQUESTS, ids.request_id)
-            return
+            return _with_id(TOO_MANY_REQUESTS, ids.request_id)
         except SkyliftError as exc:  # the platform failed, not the function: say so, once
             logger.error("invoking %s failed: %s", target.function, exc)
-            await _respond(send, api.function_error(), ids.request_id)
-            return
+            return _with_id(api.function_error(), ids.request_id)
         response = api.function_error()
         if result.error is None:
             try:
                 response = fmt.response(orjson.loads(result.payload))
             except (MalformedResponse, orjson.JSONDecodeError):
                 pass  # API Gateway answers a malformed proxy response with its error page
-        await _respond(send, response, ids.request_id)
+        return _with_id(response, ids.request_id)
 
 
-def aws_service(scope: Scope) -> str:
-    """The AWS service ("sqs", "s3", "lambda") an SDK request is for, or "" for the app's.
+def too_large(target: Target) -> HttpResponse:
+    """The 413 page of the kind of API `target`'s route belongs to."""
+    return FORMATS["1.0" if target.route.api == "rest" else "2.0"].too_large()
 
-    Lambda's API (Invoke, the concurrency operations, account settings) is told by its
-    paths, which no API Gateway route can shadow, and skylift's control API ("control") by
-    its prefix, which no route may use; its metrics ("metrics") at `/_skylift/metrics`,
-    and `/metrics` ("metrics_root") when the app leaves that path free. Any other path
-    under one of Lambda's API versions is Lambda's too, unless it is signed for S3 (a
-    bucket may be named "2024-08-31").
-    """
+
+def not_found() -> HttpResponse:
+    return V2.not_found()
+
+
+def _with_id(response: HttpResponse, request_id: str) -> HttpResponse:
+    return HttpResponse(
+        response.status, [*response.headers, ("apigw-requestid", request_id)], response.body
+    )
+
+
+def scope_service(scope: Scope) -> str:
+    """`routing.aws_service` for an ASGI scope; a control path is normalised in the scope,
+    so `//_skylift/x` or `/%5fskylift/x` reach the control API, behind its guard."""
     path: str = scope["path"]
-    # A tuple of constants is one constant to the compiler: no cost per request.
-    if path.startswith(
-        (
-            "/2015-03-31/functions/",
-            "/2017-10-31/functions/",
-            "/2019-09-30/functions/",
-            "/2016-08-19/account-settings",
-        )
-    ):
-        return "lambda"
-    if path.startswith(CONTROL_PREFIX):
-        if path == METRICS_PATH:
-            return "metrics"
-        if path.startswith(URL_PATH):
-            return "url"  # function URLs by path, for clients that cannot set a Host
-        # Where instances' AWS calls for services skylift does not serve end (refused).
-        return "unserved" if path.startswith(UNSERVED_PATH) else "control"
-    s3 = False
-    for name, value in scope["headers"]:
-        if name == b"x-amz-target":
-            return "sqs" if value.startswith(b"AmazonSQS.") else ""
-        if name == b"authorization":
-            if b"/s3/aws4_request" in value:
-                return "s3"
-            if b"/sqs/aws4_request" in value:
-                return "sqs"
-        elif name == b"x-amz-content-sha256":
-            s3 = True
-        elif name == b"host":
-            if b".s3.localhost" in value:
-                s3 = True  # virtual-hosted S3 (BUCKET.s3.localhost), even from a plain client
-            elif b".lambda-url." in value:
-                return "url"  # a function URL's own host, {url-id}.lambda-url.localhost
-    query: bytes = scope.get("query_string", b"")
-    # Presigned URLs: SigV4 names its scope; SigV2 (boto3's default for S3) its key id.
-    if s3 or b"%2Fs3%2Faws4_request" in query or b"AWSAccessKeyId=" in query:
-        return "s3"
-    if b"%2Fsqs%2Faws4_request" in scope.get("query_string", b""):
-        return "sqs"  # a presigned SQS query-protocol URL (X-Amz-Credential=.../sqs/...)
-    if path.startswith(LAMBDA_PREFIXES):
-        return "lambda"
-    # Prometheus' default path: skylift's metrics, unless the app has a route there (the
-    # server registers "metrics_root" only then), so a route can always have it.
-    return "metrics_root" if path == "/metrics" else ""
+    control = control_path(path)
+    if control is not None:
+        scope["path"] = path = control
+    return aws_service(path, scope["headers"], scope.get("query_string", b""))
 
 
 def _bearer(guard: Guard | None, scope: Scope) -> bool:
@@ -286,7 +256,7 @@ async def _drain(receive: Receive) -> None:
         message = await receive()
 
 
-async def _respond(send: Send, response: HttpResponse, request_id: str | None = None) -> None:
+async def _respond(send: Send, response: HttpResponse) -> None:
     # The gateway frames the body itself; a handler's own framing headers would clash.
     headers = [(k.encode(), v.encode()) for k, v in response.headers if k.lower() not in _FRAMING]
     body = response.body
@@ -295,7 +265,5 @@ async def _respond(send: Send, response: HttpResponse, request_id: str | None = 
     else:
         # API Gateway always answers with a length, never chunked.
         headers.append((b"content-length", str(len(body)).encode()))
-    if request_id is not None:
-        headers.append((b"apigw-requestid", request_id.encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

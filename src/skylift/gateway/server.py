@@ -1,16 +1,15 @@
-"""Serve a platform over HTTP: uvicorn (httptools + uvloop) in front of the gateway."""
+"""Serve a platform over HTTP: skylift's front (httptools + uvloop) before the gateway."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gc
-import logging
+import signal
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-
-import uvicorn
 
 from skylift import server_file
 from skylift.aio import run as run  # the command line's runner, re-exported
@@ -22,8 +21,8 @@ from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT
 from skylift.engine.reload import Reloader
 from skylift.env_vars import Overrides
 from skylift.gateway.asgi import Gateway
+from skylift.gateway.front import KEEP_ALIVE, Front, Limits, connection_cap
 from skylift.gateway.guard import Guard
-from skylift.gateway.protocol import CasePreservingHttpTools
 from skylift.loader import AppTarget, Target
 from skylift.observe.alerts_api import AlertsApi
 from skylift.observe.alerts_service import Alerting, policy_for
@@ -35,46 +34,6 @@ from skylift.observe.observability import Observability
 from skylift.openapi_served import TemplateDocs
 from skylift.runtime.environ import ACCOUNT_ID, aws_environment
 from skylift.sources.http import Router
-
-
-class ShutdownNoise(logging.Filter):
-    """Drops uvicorn's reports of the requests a shutdown cancels: a count, then each task's
-    CancelledError traceback. The invoker names each cancelled invocation instead."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = str(record.msg)
-        if message.startswith("Cancel ") and "graceful shutdown" in message:
-            return False
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, asyncio.CancelledError)
-
-
-def build_config(app: Asgi, host: str, port: int) -> uvicorn.Config:
-    config = _config(app, host, port)
-    # After the Config: creating it configures uvicorn's logging afresh.
-    uvicorn_errors = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, ShutdownNoise) for f in uvicorn_errors.filters):
-        uvicorn_errors.addFilter(ShutdownNoise())
-    return config
-
-
-def _config(app: Asgi, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop="none",  # we own the loop (uvloop, installed by `run`)
-        http=CasePreservingHttpTools,
-        lifespan="off",
-        ws="none",  # skylift serves no WebSockets: do not load their protocol libraries
-        access_log=False,
-        server_header=False,
-        # Clients' long polls (SQS WaitTimeSeconds up to 20 s) must not hold a shutdown.
-        timeout_graceful_shutdown=2,
-        log_level="warning",
-        # Lambda-style callers hold connections open; keep them across bursts.
-        timeout_keep_alive=30,
-    )
 
 
 async def serve(
@@ -101,14 +60,22 @@ async def serve(
     schedule_speed: float = 1.0,
     objects_dir: Path | None = None,
     poll_queues: bool = True,
+    keep_alive: float = KEEP_ALIVE,
+    max_connections: int | None = None,
+    limits: Limits | None = None,
 ) -> None:
     """Load `target`, then serve it until cancelled or interrupted, or `stop` is set
     (then as after Ctrl-C: in-flight requests finish, connections close, then the platform).
 
     `guard` checks who may drive the server (Host, browser origins, the token); by
     default it admits only this machine's names (`Guard.build(host)`). `observe=False`
-    (`--no-observe`) serves without stored logs, metrics and alerting.
+    (`--no-observe`) serves without stored logs, metrics and alerting. `keep_alive`
+    (`--keep-alive`) closes idle connections; `max_connections` (`--max-connections`)
+    caps open ones, below the file-descriptor limit; `limits` sets every limit at once.
     """
+    limits = limits or Limits(
+        keep_alive=keep_alive, max_connections=connection_cap(max_connections)
+    )
     guard = guard or Guard.build(host)
     alert_policy = policy_for(target)  # a bad skylift.toml fails before anything starts
     alerting: Alerting | None = None
@@ -201,21 +168,24 @@ async def serve(
         if reloader is not None:
             watching = asyncio.ensure_future(reloader.run())
         await platform.warm_routes()  # the port opens ready: no cold first request
-        front = observability.wrap(gateway) if observability is not None else gateway
-        server = uvicorn.Server(build_config(front, host, port))
-        server.config.load()  # uvicorn's own start-up work, before the port opens
+        app = observability.wrap(gateway) if observability is not None else gateway
+        front = Front(
+            gateway,
+            app,
+            limits,
+            metrics=observability.metrics if observability is not None else None,
+            host=host,
+            port=sock.getsockname()[1],
+        )
         start_listening(sock, host, port)
-        serving = asyncio.ensure_future(_serve_until_stopped(server, sock, stop))
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.005)
-        if server.started:
-            bound = sock.getsockname()[1]  # the real port, for port 0
-            server_file.announce(platform.state_dir, url, guard.token)
-            if on_ready is not None:
-                on_ready(platform, router, bound)
+        await front.start(sock)
+        bound = sock.getsockname()[1]  # the real port, for port 0
+        server_file.announce(platform.state_dir, url, guard.token)
+        if on_ready is not None:
+            on_ready(platform, router, bound)
         if dashboard is not None:
-            dashboard.stopping = lambda: server.should_exit  # open event streams end at once
-        await serving
+            dashboard.stopping = lambda: front.stopping  # open event streams end at once
+        await _serve_until_stopped(front, stop)
     finally:
         server_file.withdraw(platform.state_dir)
         console.flush()
@@ -232,25 +202,25 @@ async def serve(
             observability.close()
 
 
-async def _serve_until_stopped(
-    server: uvicorn.Server, sock: socket.socket, stop: asyncio.Event | None
-) -> None:
-    async def stopping(stop: asyncio.Event) -> None:
-        await stop.wait()
-        server.should_exit = True
-
-    watch = asyncio.ensure_future(stopping(stop)) if stop is not None else None
+async def _serve_until_stopped(front: Front, stop: asyncio.Event | None) -> None:
+    """Serve until `stop` is set, or Ctrl-C or SIGTERM (in the main thread), or the task
+    is cancelled; then stop `front` in order: in-flight requests finish first."""
+    stopped = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        for sig in signals:
+            loop.add_signal_handler(sig, stopped.set)
     try:
-        await server.serve(sockets=[sock])
-    except KeyboardInterrupt:
-        # uvicorn re-raises SIGTERM (made KeyboardInterrupt by `run`) once it has drained.
-        # Raised here, in its own task, it would escape the loop, and asyncio would cancel
-        # every task at once (queue pollers, async runners) before the platform's orderly
-        # close; ending normally lets `serve` close the platform first.
-        pass
+        await stopped.wait()
     finally:
-        if watch is not None:
-            watch.cancel()
+        if main:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            # SIGTERM stays an exception (aio.run) for the platform's orderly close.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+        await front.shutdown()
 
 
 def url_host(host: str) -> str:

@@ -23,7 +23,7 @@ from skylift.observe.outcomes import Outcomes
 from skylift.sources.http import Router
 
 logger = logging.getLogger("skylift.logs")
-# Service names `gateway.asgi.aws_service` gives the two metrics paths.
+# Service names `gateway.routing.aws_service` gives the two metrics paths.
 METRICS = "metrics"  # /_skylift/metrics, always skylift's
 METRICS_ROOT = "metrics_root"  # /metrics, skylift's unless the app has a route there
 

@@ -1,0 +1,359 @@
+"""One HTTP/1.1 connection of the front (`front.py`): httptools (llhttp) parses, this
+module decides what each request is for and answers in order.
+
+A function route's request is read whole, then `Gateway.dispatch` runs it, and its
+response goes out in one write. Anything else (the AWS APIs, the control API, metrics,
+docs, 404s, refusals) goes to the ASGI gateway through `AsgiCycle` (`front_asgi.py`).
+Requests pipelined behind a running one wait their turn (reading pauses meanwhile), so
+responses leave in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import unquote
+
+import httptools
+
+from skylift.events.http import HttpRequest
+from skylift.gateway.asgi import MAX_BODY
+from skylift.gateway.front_asgi import AsgiCycle
+from skylift.gateway.front_function import (
+    BAD_REQUEST,
+    SERVER_ERROR,
+    TIMED_OUT,
+    TOO_LARGE_HEAD,
+    UNAVAILABLE,
+    FunctionCycle,
+)
+from skylift.gateway.routing import aws_service, control_path
+
+if TYPE_CHECKING:
+    from skylift.gateway.front import Front
+
+logger = logging.getLogger("skylift.gateway")
+BODY_HIGH_WATER = 256 * 1024  # an ASGI app's unread body past which reading pauses
+
+
+class Connection(asyncio.Protocol):
+    """The parser's callbacks, the order of answers, and flow control for one client."""
+
+    def __init__(self, front: Front) -> None:
+        self.front = front
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.client: tuple[str, int] | None = None
+        self.current: FunctionCycle | AsgiCycle | None = None  # the one answering now
+        self.parsing: FunctionCycle | AsgiCycle | None = None  # the one being read
+        self.waiting: deque[FunctionCycle | AsgiCycle] = deque()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.closing = False
+        self.in_head = False
+        self.head_size = 0  # exact, from the parser's callbacks
+        self.head_read = 0  # bytes read in later packets while a head is incomplete
+        self.head_since: float | None = None  # when an incomplete head was first seen
+        self.idle_since: float | None = None
+        self.write_paused = False
+        self.body_paused = False
+        self.reading = True
+        self.drained: asyncio.Event | None = None
+        self._url = b""
+        self._names: list[bytes] = []
+        self._headers: list[tuple[bytes, bytes]] = []
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        front = self.front
+        if len(front.connections) >= front.limits.max_connections:
+            # Over the cap: answer at once rather than let accept fail for everyone.
+            self.transport.write(UNAVAILABLE)
+            self.transport.close()
+            self.closing = True
+            front.refuse()
+            return
+        front.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.client = (peer[0], peer[1]) if isinstance(peer, tuple) else None
+        self.idle_since = time.monotonic()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.front.connections.discard(self)
+        for cycle in (self.parsing, self.current, *self.waiting):
+            if cycle is not None:
+                cycle.disconnected()
+        self.waiting.clear()
+        if self.drained is not None:
+            self.drained.set()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.idle_since = None
+        was_in_head = self.in_head
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.fail(BAD_REQUEST)  # skylift serves no WebSockets or CONNECT tunnels
+            return
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge):
+                self.fail(TOO_LARGE_HEAD)
+            elif isinstance(exc, httptools.HttpParserCallbackError):
+                logger.error("reading a request failed", exc_info=exc.__context__)
+                self.fail(SERVER_ERROR)
+            else:
+                self.fail(BAD_REQUEST)
+            return
+        if self.in_head:
+            # The head's bytes so far: at least those of the packets after the one it
+            # began in (llhttp does not say where in a packet a message begins).
+            if was_in_head:
+                self.head_read += len(data)
+                if self.head_read > self.front.limits.max_head:
+                    self.fail(TOO_LARGE_HEAD)
+                    return
+            if self.head_since is None:
+                self.head_since = time.monotonic()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self._flow()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._flow()
+        if self.drained is not None:
+            self.drained.set()
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self.in_head = True
+        self.head_size = 0
+        self.head_read = 0
+        self._url = b""
+        self._names = []
+        self._headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self.head_size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_size += len(name) + len(value) + 4
+        if self.head_size > self.front.limits.max_head:
+            raise _HeadTooLarge
+        self._names.append(name)
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.head_since = None
+        if self.head_size > self.front.limits.max_head:
+            raise _HeadTooLarge
+        cycle = self._cycle()
+        self.parsing = cycle
+        if self.current is None:
+            self.current = cycle
+            cycle.start()
+        else:
+            self.waiting.append(cycle)
+            self._flow()
+
+    def on_body(self, body: bytes) -> None:
+        cycle = self.parsing
+        if cycle is not None:
+            cycle.on_body(body)
+
+    def on_message_complete(self) -> None:
+        cycle = self.parsing
+        self.parsing = None
+        if cycle is not None:
+            cycle.on_complete()
+
+    # what a cycle calls
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait while the client reads slower than the app writes (backpressure)."""
+        while self.write_paused and not self.transport_gone():
+            self.drained = self.drained or asyncio.Event()
+            self.drained.clear()
+            await self.drained.wait()
+
+    def transport_gone(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
+
+    def body_buffered(self, size: int) -> None:
+        """An ASGI cycle's unread body: pause reading above the high-water mark."""
+        paused = size > BODY_HIGH_WATER
+        if paused != self.body_paused:
+            self.body_paused = paused
+            self._flow()
+
+    def finish(self, cycle: FunctionCycle | AsgiCycle) -> None:
+        """`cycle` answered: close, or start the next pipelined request, or wait idle."""
+        if self.current is not cycle:
+            return
+        self.current = None
+        if not cycle.keep_alive or self.closing or self.front.stopping:
+            self.close()
+            return
+        if (
+            cycle is self.parsing
+            and isinstance(cycle, AsgiCycle)
+            and cycle.continue_wanted
+            and not cycle.continue_sent
+        ):  # the client waits for a 100 that will not come: its body never will
+            self.close()
+            return
+        self.body_paused = False
+        if self.head_since is not None:
+            self.head_since = time.monotonic()  # its deadline runs from now on
+        if self.waiting:
+            self.current = self.waiting.popleft()
+            self.current.start()
+        else:
+            self.idle_since = time.monotonic()
+        self._flow()
+
+    def fail(self, response: bytes) -> None:
+        """Answer a request the front refuses, and close (the stream is unusable)."""
+        self.closing = True
+        self.in_head = False
+        if self.transport is not None and not self.transport.is_closing():
+            if self.current is None:
+                self.transport.write(response)
+            self.transport.close()
+
+    def close(self) -> None:
+        self.closing = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def check(self, now: float) -> None:
+        """The sweep's look at this connection: its head deadline, its idle timeout."""
+        limits = self.front.limits
+        if (
+            self.head_since is not None
+            and self.current is None  # a head pipelined behind a running request waits
+            and now - self.head_since > limits.head_timeout
+        ):
+            self.fail(TIMED_OUT)
+        elif (
+            self.idle_since is not None
+            and self.current is None
+            and now - self.idle_since > limits.keep_alive
+        ):
+            self.close()
+
+    def shutdown(self) -> None:
+        """The server is stopping: close when idle, else after the current answer."""
+        if self.current is None and not self.waiting:
+            self.close()
+
+    # internals
+
+    def _flow(self) -> None:
+        read = not (self.waiting or self.write_paused or self.body_paused)
+        if read != self.reading and self.transport is not None and not self.closing:
+            self.reading = read
+            if read:
+                self.transport.resume_reading()
+            else:
+                self.transport.pause_reading()
+
+    def _cycle(self) -> FunctionCycle | AsgiCycle:
+        front = self.front
+        parser = self.parser
+        method = parser.get_method().decode("ascii")
+        url = httptools.parse_url(self._url)
+        raw_path: bytes = url.path or b"/"
+        query: bytes = url.query or b""
+        path = raw_path.decode("latin-1")
+        if "%" in path:
+            path = unquote(path)
+        headers = self._headers
+        gateway = front.gateway
+        control = control_path(path)
+        matched = None
+        if control is not None:
+            path = control
+        elif not gateway.services or aws_service(path, headers, query) not in gateway.services:
+            matched = gateway.router.match(method, path)
+        host = None
+        for name, value in headers:
+            if name == b"host":
+                host = value
+                break
+        keep_alive = parser.should_keep_alive()
+        expect = any(n == b"expect" and v.lower() == b"100-continue" for n, v in headers)
+        if matched is not None and (gateway.guard is None or gateway.guard.host_allowed(host)):
+            length = next((v for n, v in headers if n == b"content-length"), None)
+            source_ip = self.client[0] if self.client else "127.0.0.1"
+            names = self._names
+            try:
+                decoded = [
+                    (n.decode(), v.decode()) for n, (_, v) in zip(names, headers, strict=True)
+                ]
+            except UnicodeDecodeError:
+                decoded = [
+                    (n.decode("latin-1"), v.decode("latin-1"))
+                    for n, (_, v) in zip(names, headers, strict=True)
+                ]
+            version = parser.get_http_version()
+            request = HttpRequest(
+                method,
+                raw_path.decode("latin-1"),
+                query.decode("latin-1"),
+                decoded,
+                b"",
+                source_ip,
+                "HTTP/" + version,
+                host.decode("latin-1") if host else f"{front.host}:{front.port}",
+            )
+            function = FunctionCycle(self, matched, request)
+            if length is not None and length.isdigit() and int(length) > MAX_BODY:
+                function.size = -1  # refused before its body is read
+            cycle: FunctionCycle | AsgiCycle = function
+        else:
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0", "spec_version": "2.3"},
+                "http_version": parser.get_http_version(),
+                "server": (front.host, front.port),
+                "client": self.client,
+                "scheme": "http",
+                "method": method,
+                "root_path": "",
+                "path": path,
+                "raw_path": raw_path,
+                "query_string": query,
+                "headers": headers,
+                "skylift.header_names": self._names,
+                "state": {},
+            }
+            cycle = AsgiCycle(self, scope, front.app)
+        cycle.keep_alive = keep_alive
+        cycle.continue_wanted = expect
+        return cycle
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback: the head is over the limit (431)."""

@@ -1,0 +1,163 @@
+"""A function route's request on the front: read whole, dispatched by
+`Gateway.dispatch`, answered with status line, headers and body in one write. Also the
+front's own canned refusals (400, 408, 431, 500, 503)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import TYPE_CHECKING
+
+from skylift.events.http import HttpRequest, HttpResponse
+from skylift.gateway.asgi import MAX_BODY, too_large
+from skylift.gateway.front_asgi import reason
+
+if TYPE_CHECKING:
+    from skylift.events.http import RouteMatch
+    from skylift.gateway.connection import Connection
+    from skylift.sources.http import Target
+
+    Matched = tuple[Target, RouteMatch]
+
+logger = logging.getLogger("skylift.gateway")
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_BAD_VALUE = re.compile(r"[\r\n\0]")
+INTERNAL_ERROR = HttpResponse(
+    500, [("Content-Type", "application/json")], b'{"message":"Internal Server Error"}'
+)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def canned(status: int, message: str) -> bytes:
+    """A complete response that closes the connection, for the front's own refusals."""
+    body = b'{"message":"%s"}' % message.encode()
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+        % (
+            status,
+            message.encode(),
+            len(body),
+        )
+        + b"connection: close\r\n\r\n"
+        + body
+    )
+
+
+BAD_REQUEST = canned(400, "Bad Request")
+TIMED_OUT = canned(408, "Request Timeout")
+TOO_LARGE_HEAD = canned(431, "Request Header Fields Too Large")
+SERVER_ERROR = canned(500, "Internal Server Error")
+UNAVAILABLE = canned(503, "Service Unavailable")
+
+
+class FunctionCycle:
+    """A function route's request: its body is buffered, then dispatched whole."""
+
+    __slots__ = (
+        "body",
+        "complete",
+        "conn",
+        "continue_wanted",
+        "keep_alive",
+        "matched",
+        "request",
+        "size",
+    )
+
+    def __init__(self, conn: Connection, matched: Matched, request: HttpRequest) -> None:
+        self.conn = conn
+        self.matched = matched
+        self.request = request
+        self.body: list[bytes] = []
+        self.size = 0  # -1: over API Gateway's payload limit
+        self.complete = False
+        self.keep_alive = True
+        self.continue_wanted = False
+
+    def start(self) -> None:
+        if self.size < 0:
+            self.refuse()
+        elif self.complete:
+            self.conn.spawn(self.run())
+        elif self.continue_wanted:
+            self.conn.write(CONTINUE)
+
+    def on_body(self, chunk: bytes) -> None:
+        if self.size < 0:
+            return
+        self.size += len(chunk)
+        if self.size > MAX_BODY:
+            self.body.clear()
+            self.size = -1
+            if self.conn.current is self:
+                self.refuse()
+            return
+        self.body.append(chunk)
+
+    def refuse(self) -> None:
+        """413, before the body is read further: the connection cannot be reused."""
+        method = self.request.method
+        response = render(too_large(self.matched[0]), method == "HEAD", False, self.conn.front.date)
+        self.conn.write(response)
+        self.conn.front.record(self.matched[0].route.path, method, 413, time.perf_counter())
+        self.conn.fail(b"")
+
+    def on_complete(self) -> None:
+        self.complete = True
+        if self.conn.current is self and self.size >= 0:
+            self.conn.spawn(self.run())
+
+    def disconnected(self) -> None:
+        pass  # an incomplete request never runs; a running one finishes unseen
+
+    async def run(self) -> None:
+        conn = self.conn
+        front = conn.front
+        started = time.perf_counter()
+        request = self.request
+        body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
+        request = HttpRequest(
+            request.method,
+            request.raw_path,
+            request.raw_query,
+            request.headers,
+            body,
+            request.source_ip,
+            request.protocol,
+            request.host,
+        )
+        try:
+            response = await front.gateway.dispatch(self.matched, request, front.port)
+        except Exception:
+            logger.exception("serving %s %s failed", request.method, request.raw_path)
+            response = INTERNAL_ERROR
+        conn.write(render(response, request.method == "HEAD", self.keep_alive, front.date))
+        front.record(self.matched[0].route.path, request.method, response.status, started)
+        conn.finish(self)
+
+
+def render(response: HttpResponse, head: bool, keep_alive: bool, date: bytes) -> bytes:
+    """Status line, headers and body as one buffer (API Gateway always sends a length).
+    A header HTTP cannot carry (a line break in its value, a name that is no token) makes
+    the response a 500, as a malformed proxy response is."""
+    parts = [b"HTTP/1.1 %d %s\r\n" % (response.status, reason(response.status)), date]
+    for name, value in response.headers:
+        if name.lower() in _FRAMING:
+            continue  # the gateway frames the body itself
+        if _TOKEN.match(name) is None or _BAD_VALUE.search(value) is not None:
+            logger.error("a function's response header %r cannot be sent: answered 500", name)
+            return render(INTERNAL_ERROR, head, keep_alive, date)
+        parts.append(b"%s: %s\r\n" % (name.encode(), value.encode()))
+    body = response.body
+    if response.status in (204, 304) or response.status < 200:
+        body = b""
+    else:
+        parts.append(b"content-length: %d\r\n" % len(body))
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    if not head:
+        parts.append(body)
+    return b"".join(parts)
