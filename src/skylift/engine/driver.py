@@ -38,6 +38,9 @@ class FunctionInstance(Protocol):
         on_output: OutputSink | None = None,
     ) -> InvocationResult: ...
 
+    async def warm(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) until it is ready to serve; runs no user code."""
+
     def close(self) -> None: ...
 
     def kill(self) -> None: ...

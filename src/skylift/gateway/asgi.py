@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 
 import orjson
@@ -26,6 +25,7 @@ from skylift.events.http import (
 from skylift.gateway.guard import Guard, refused
 from skylift.gateway.protocol import HEADER_NAMES
 from skylift.gateway.signatures import verified
+from skylift.ids import request_id as new_request_id
 from skylift.openapi_served import TemplateDocs
 from skylift.runtime.environ import UNSERVED_PATH
 from skylift.sources.http import Router
@@ -134,7 +134,7 @@ class Gateway:
             host=host or (f"{server[0]}:{server[1]}" if server else "localhost"),
         )
         ids = RequestIds(
-            request_id=str(uuid.uuid4()),
+            request_id=new_request_id(),
             time_epoch_ms=int(time.time() * 1000),
             stage="$default" if route.api == "http" else None,
         )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 import os
-import secrets
 import time
 import uuid
 from pathlib import Path
 
 from skylift.account import ACCOUNT_ID, DEFAULT_REGION, region
+from skylift.ids import hex_id
 from skylift.spec import FunctionSpec
 
 __all__ = ["ACCOUNT_ID", "DEFAULT_REGION", "region"]
@@ -109,8 +109,8 @@ def offline_environment() -> dict[str, str]:
 
 def new_trace_id() -> str:
     """An X-Ray trace header; Lambda hands every invocation one, sampled or not."""
-    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
-    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
+    root = f"1-{int(time.time()):08x}-{hex_id(24)}"
+    return f"Root={root};Parent={hex_id(16)};Sampled=0"
 
 
 def continued_trace(header: str | None) -> str | None:
@@ -124,7 +124,7 @@ def continued_trace(header: str | None) -> str | None:
     if not root:
         return None
     sampled = fields.get("Sampled", "0")
-    return f"Root={root};Parent={secrets.token_hex(8)};Sampled={sampled}"
+    return f"Root={root};Parent={hex_id(16)};Sampled={sampled}"
 
 
 def shared_environment(code_dir: str, runtime: str) -> dict[str, str]:
