@@ -136,7 +136,6 @@ class _Call:
     deadline: float  # time.monotonic() at its timeout
     cold: bool
     done: Done
-    timer: asyncio.TimerHandle | None = None
     streamer: _Streamer | None = None
 
 
@@ -154,6 +153,11 @@ class Instance:
         self._transport: asyncio.Transport | None = None
         self._call: _Call | None = None
         self._warming: asyncio.Future[None] | None = None
+        # One timer per instance for timeouts and output streaming, moved only when an
+        # invocation needs it earlier: invocations far shorter than their timeout do not
+        # each make and cancel one.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when it fires, in time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -253,9 +257,17 @@ class Instance:
         self._transport.write(wire.pack(header, event))
         if on_output is not None:
             call.streamer = _Streamer(self, on_output)
-        # One timer per invocation, for its timeout and for streaming its output.
-        wait = timeout if on_output is None else min(timeout, STREAM_EVERY)
-        call.timer = asyncio.get_running_loop().call_later(wait, self._tick)
+        self._arm(started + (timeout if on_output is None else min(timeout, STREAM_EVERY)))
+
+    def _arm(self, due: float) -> None:
+        """Have the timer fire at `due` at the latest."""
+        if self._timer is not None:
+            if self._timer_at <= due:
+                return  # it fires first, and moves itself on then
+            self._timer.cancel()
+        self._timer_at = due
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, due - time.monotonic()), self._tick)
 
     def abandon(self) -> None:
         """The caller gave up on the running invocation (a shutdown). The worker is still
@@ -266,8 +278,6 @@ class Instance:
     def _end(self) -> _Call | None:
         call, self._call = self._call, None
         if call is not None:
-            if call.timer is not None:
-                call.timer.cancel()
             self.last_used = time.monotonic()
         return call
 
@@ -298,15 +308,20 @@ class Instance:
         )
 
     def _tick(self) -> None:
+        self._timer = None
         call = self._call
         if call is None:
-            return
+            return  # idle: the next invocation arms it again
         now = time.monotonic()
         if now < call.deadline:
+            due = call.deadline
             if call.streamer is not None:
-                call.streamer.look()
-            wait = min(STREAM_EVERY, call.deadline - now)
-            call.timer = asyncio.get_running_loop().call_later(wait, self._tick)
+                if now - call.started >= STREAM_EVERY:
+                    call.streamer.look()
+                    due = min(due, now + STREAM_EVERY)
+                else:  # the timer was set for an earlier invocation
+                    due = min(due, call.started + STREAM_EVERY)
+            self._arm(due)
             return
         self._end()
         self.kill()
@@ -344,6 +359,9 @@ class Instance:
     def close(self) -> None:
         """Stop the worker (closing its channel makes it exit) and free its resources."""
         self.alive = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None

@@ -126,9 +126,11 @@ class Invoker:
         def finish(result: InvocationResult) -> None:
             pool.release(instance)
             result.event = event  # kept with the log, for `skylift replay`
-            for observer in self.observers:
-                observer(pool.spec, result, instance)
-            done(result)
+            try:
+                for observer in self.observers:
+                    observer(pool.spec, result, instance)
+            finally:  # a failing observer (logged by the loop) must not hang the caller
+                done(result)
 
         sink = self._sink(pool.spec, request_id) if self.output_observers else None
         trace = trace_id or new_trace_id()
