@@ -21,10 +21,16 @@ class Budget:
         self.waiting = 0  # callers waiting for a slot now
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    async def take(self, wait: float) -> bool:
-        """A slot within `wait` seconds (True), or False: the caller throttles."""
+    def try_take(self) -> bool:
+        """A slot now (True), without waiting; False when the caller would have to wait."""
         if self.running < self.limit:
             self.running += 1
+            return True
+        return False
+
+    async def take(self, wait: float) -> bool:
+        """A slot within `wait` seconds (True), or False: the caller throttles."""
+        if self.try_take():
             return True
         if wait <= 0 or not room_to_wait(self._waiters, self.waiting):
             self.throttles += 1

@@ -40,6 +40,9 @@ class FunctionInstance(Protocol):
         tenant_id: str | None = None,
     ) -> InvocationResult: ...
 
+    async def warm(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) until it is ready to serve; runs no user code."""
+
     def close(self) -> None: ...
 
     def kill(self) -> None: ...

@@ -108,7 +108,10 @@ class Parent(Protocol):
 
 
 class WorkerLost(Exception):
-    """Raised inside `Instance.invoke` when the worker's channel closes mid-invocation."""
+    """The worker's channel closed mid-invocation (it died, or was killed)."""
+
+
+Done = Callable[[InvocationResult], None]
 
 
 class _Channel(asyncio.Protocol):
@@ -118,15 +121,22 @@ class _Channel(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         for frame in self.reader.feed(data):
-            fut = self.instance._pending
-            if fut is not None and not fut.done():
-                fut.set_result(frame)
+            self.instance._answered(frame)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.instance.alive = False
-        fut = self.instance._pending
-        if fut is not None and not fut.done():
-            fut.set_exception(WorkerLost())
+        self.instance._lost()
+
+
+@dataclass
+class _Call:
+    """The invocation an instance is running."""
+
+    request_id: str
+    started: float
+    deadline: float  # time.monotonic() at its timeout
+    cold: bool
+    done: Done
+    streamer: _Streamer | None = None
 
 
 class Instance:
@@ -142,7 +152,14 @@ class Instance:
         self.last_used = time.monotonic()
         self._forked = forked
         self._transport: asyncio.Transport | None = None
-        self._pending: asyncio.Future[tuple[dict[str, Any], bytes, bytes]] | None = None
+        self._call: _Call | None = None
+        self._warming: asyncio.Future[None] | None = None
+        # One timer per instance for timeouts and output streaming, moved only when an
+        # invocation needs it earlier: invocations far shorter than their timeout do not
+        # each make and cancel one.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when it fires, in time.monotonic()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def start(cls, spec: FunctionSpec, parent: Parent) -> Instance:
@@ -160,6 +177,21 @@ class Instance:
         instance._transport = transport
         return instance
 
+    async def warm(self, timeout: float) -> None:
+        """Wait until the worker is ready to serve (its sandbox entered, its after-fork
+        hooks run), at most `timeout` seconds, and warm the channel's code paths on both
+        sides with one round trip that runs no user code and is no invocation."""
+        if self._transport is None or not self.alive or self._call is not None:
+            return
+        self._warming = asyncio.get_running_loop().create_future()
+        self._transport.write(wire.pack({"warm": True}))
+        try:
+            await asyncio.wait_for(self._warming, timeout)
+        except (TimeoutError, WorkerLost):
+            pass  # the first invocation will wait for it, or say how it died
+        finally:
+            self._warming = None
+
     async def invoke(
         self,
         request_id: str,
@@ -175,8 +207,42 @@ class Instance:
         `on_output`, if given, gets the output in whole lines while it runs (looked at
         every `STREAM_EVERY` seconds, so a quick invocation never pays for it).
         """
-        assert self._transport is not None and self._pending is None
-        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
+
+        def done(result: InvocationResult) -> None:
+            if not fut.done():  # not cancelled meanwhile
+                fut.set_result(result)
+
+        self.start_invoke(
+            request_id,
+            event,
+            done,
+            client_context=client_context,
+            trace_id=trace_id,
+            on_output=on_output,
+            tenant_id=tenant_id,
+        )
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self.abandon()
+            raise
+
+    def start_invoke(
+        self,
+        request_id: str,
+        event: bytes,
+        done: Done,
+        *,
+        client_context: dict[str, Any] | None = None,
+        trace_id: str | None = None,
+        on_output: Callable[[bytes], None] | None = None,
+        tenant_id: str | None = None,
+    ) -> None:
+        """Send one invocation and return; `done` gets its result, called from the
+        channel's callback when the answer arrives (no task, no future), from the timer
+        at the timeout, or when the worker died, once its exit status is known."""
+        assert self._transport is not None and self._call is None
         timeout = self.spec.timeout
         started = time.monotonic()
         header: dict[str, Any] = {
@@ -189,56 +255,101 @@ class Instance:
             header["trace"] = trace_id
         if tenant_id is not None:
             header["tenant"] = tenant_id
-        fut = self._pending = loop.create_future()
-        if self.alive:
-            self._transport.write(wire.pack(header, event))
-        else:  # the worker died before this invocation reached it (e.g. in its init phase)
-            fut.set_exception(WorkerLost())
-        timer = loop.call_later(timeout, self._on_timeout, fut)
-        streaming = None if on_output is None else _Streamer(self, fut, on_output)
-        cold, self.cold = self.cold, False
-        try:
-            reply, body, logs = await fut
-        except TimeoutError:
-            return self._failed(
-                request_id, started, timed_out(request_id, time.monotonic() - started)
-            )
-        except asyncio.CancelledError:
-            # Our caller gave up, but the worker is still busy with this invocation: it
-            # must not serve another, or that one would get this one's answer.
+        call = self._call = _Call(request_id, started, started + timeout, self.cold, done)
+        self.cold = False
+        if not self.alive:  # the worker died before this invocation reached it
+            self._lost()
+            return
+        self._transport.write(wire.pack(header, event))
+        if on_output is not None:
+            call.streamer = _Streamer(self, on_output)
+        self._arm(started + (timeout if on_output is None else min(timeout, STREAM_EVERY)))
+
+    def _arm(self, due: float) -> None:
+        """Have the timer fire at `due` at the latest."""
+        if self._timer is not None:
+            if self._timer_at <= due:
+                return  # it fires first, and moves itself on then
+            self._timer.cancel()
+        self._timer_at = due
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, due - time.monotonic()), self._tick)
+
+    def abandon(self) -> None:
+        """The caller gave up on the running invocation (a shutdown). The worker is still
+        busy with it, so it must not serve another, or that one would get this answer."""
+        if self._end() is not None:
             self.kill()
-            raise
-        except WorkerLost:
-            status = await self.parent.exit_status(self.pid) or "signal: killed"
-            result = self._failed(request_id, started, exited(request_id, status))
-            if status.endswith(OOM_SUFFIX):
-                result.max_memory_mb = self.spec.memory  # as Lambda reports it: the limit
-            return result
-        finally:
-            timer.cancel()
-            if streaming is not None:
-                streaming.stop()
-            self._pending = None
+
+    def _end(self) -> _Call | None:
+        call, self._call = self._call, None
+        if call is not None:
             self.last_used = time.monotonic()
+        return call
+
+    def _answered(self, frame: tuple[dict[str, Any], bytes, bytes]) -> None:
+        reply, body, logs = frame
+        if "warm" in reply:
+            if self._warming is not None and not self._warming.done():
+                self._warming.set_result(None)
+            return
+        call = self._end()
+        if call is None:
+            return  # the answer of an invocation abandoned or timed out meanwhile
         if reply.get("exit"):
             self.alive = False  # the worker exits after this answer: retire it now
         error = None if reply["ok"] else "Unhandled"
         if len(body) > MAX_RESPONSE:
             body, error = _too_large(len(body)), "Unhandled"
-        return InvocationResult(
-            request_id=request_id,
-            payload=body,
-            error=error,
-            logs=logs,
-            duration_ms=(time.monotonic() - started) * 1000,
-            init_ms=reply.get("init_ms") if cold else None,
-            max_memory_mb=reply["rss_kb"] // 1024,
+        call.done(
+            InvocationResult(
+                request_id=call.request_id,
+                payload=body,
+                error=error,
+                logs=logs,
+                duration_ms=(time.monotonic() - call.started) * 1000,
+                init_ms=reply.get("init_ms") if call.cold else None,
+                max_memory_mb=reply["rss_kb"] // 1024,
+            )
         )
 
-    def _on_timeout(self, fut: asyncio.Future[Any]) -> None:
-        if not fut.done():
-            fut.set_exception(TimeoutError())
+    def _tick(self) -> None:
+        self._timer = None
+        call = self._call
+        if call is None:
+            return  # idle: the next invocation arms it again
+        now = time.monotonic()
+        if now < call.deadline:
+            due = call.deadline
+            if call.streamer is not None:
+                if now - call.started >= STREAM_EVERY:
+                    call.streamer.look()
+                    due = min(due, now + STREAM_EVERY)
+                else:  # the timer was set for an earlier invocation
+                    due = min(due, call.started + STREAM_EVERY)
+            self._arm(due)
+            return
+        self._end()
         self.kill()
+        payload = timed_out(call.request_id, time.monotonic() - call.started)
+        call.done(self._failed(call.request_id, call.started, payload))
+
+    def _lost(self) -> None:
+        self.alive = False
+        if self._warming is not None and not self._warming.done():
+            self._warming.set_exception(WorkerLost())
+        call = self._end()
+        if call is not None:  # it died mid-invocation: ask its parent how, then answer
+            task = asyncio.ensure_future(self._report_exit(call))
+            self._tasks.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._tasks.discard)
+
+    async def _report_exit(self, call: _Call) -> None:
+        status = await self.parent.exit_status(self.pid) or "signal: killed"
+        result = self._failed(call.request_id, call.started, exited(call.request_id, status))
+        if status.endswith(OOM_SUFFIX):
+            result.max_memory_mb = self.spec.memory  # as Lambda reports it: the limit
+        call.done(result)
 
     def _failed(self, request_id: str, started: float, payload: dict[str, Any]) -> InvocationResult:
         self.alive = False
@@ -254,6 +365,9 @@ class Instance:
     def close(self) -> None:
         """Stop the worker (closing its channel makes it exit) and free its resources."""
         self.alive = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -270,23 +384,22 @@ STREAM_EVERY = 0.1  # seconds between looks at a running invocation's output
 
 
 class _Streamer:
-    """Hands a running invocation's new output, in whole lines, to `sink`.
+    """Hands a running invocation's new output, in whole lines, to `sink`, each time the
+    invocation's timer looks (every `STREAM_EVERY` seconds).
 
     It reads the worker's memfd from where it last stopped; the worker only truncates it
     once the invocation is over (or when it grows past `output.TRIM_AT`, then it starts
     again from the new start).
     """
 
-    def __init__(self, instance: Instance, fut: asyncio.Future[Any], sink: Callable[[bytes], None]):
+    def __init__(self, instance: Instance, sink: Callable[[bytes], None]):
         self.instance = instance
-        self.fut = fut
         self.sink = sink
         self.offset = 0
-        self.timer = asyncio.get_running_loop().call_later(STREAM_EVERY, self.look)
 
     def look(self) -> None:
         fd = self.instance._forked.log_fd
-        if self.fut.done() or fd < 0:
+        if fd < 0:
             return
         try:
             size = os.fstat(fd).st_size
@@ -301,7 +414,3 @@ class _Streamer:
                     self.sink(data[:cut])
         except OSError:
             return
-        self.timer = asyncio.get_running_loop().call_later(STREAM_EVERY, self.look)
-
-    def stop(self) -> None:
-        self.timer.cancel()

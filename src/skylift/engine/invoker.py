@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from skylift.engine.instance import InvocationResult
+from skylift import ids
+from skylift.engine.driver import FunctionInstance
+from skylift.engine.instance import Instance, InvocationResult
 from skylift.engine.pool import Pool
 from skylift.engine.recording import Record, ignore
 from skylift.errors import FunctionNotFound, TenantMismatch, Throttled
@@ -32,6 +33,7 @@ class Invoker:
         self.cancel_observers: list[CancelObserver] = []
         # The terminal of `skylift up` shows output as it is printed.
         self.output_observers: list[OutputObserver] = []
+        self._tasks: set[asyncio.Task[InvocationResult]] = set()  # Runtime API invocations
 
     def _sink(self, spec: FunctionSpec, request_id: str) -> Callable[[bytes], None]:
         def sink(data: bytes) -> None:
@@ -44,6 +46,27 @@ class Invoker:
         """The function's reserved concurrency now (`skylift scale` changes it), if any."""
         pool = self.pools.get(function)
         return pool.limit if pool is not None and pool.reserved else None
+
+    def invoke_soon(
+        self, function: str, event: bytes, done: Callable[[InvocationResult], None]
+    ) -> str | None:
+        """Start `function` on `event` now if it has an idle instance and the server has
+        room; `done` gets the result later, called from the instance's channel (no task,
+        no coroutine: an HTTP front can answer from its protocol's callbacks). Returns
+        the request id, or None when the invocation would have to wait for an instance
+        or a slot (or be throttled, or the function is unknown): then `await invoke()`.
+
+        >>> invoker.invoke_soon("change", b'{"body": "..."}', respond)  # doctest: +SKIP
+        """
+        pool = self.pools.get(function)
+        if pool is None or pool.spec.tenant_isolation:  # a tenant's instance: `invoke()`
+            return None
+        instance = pool.try_acquire()
+        if instance is None:
+            return None
+        request_id = ids.request_id()
+        self._run(pool, instance, request_id, event, None, None, done)
+        return request_id
 
     async def invoke(
         self,
@@ -66,29 +89,104 @@ class Invoker:
             raise FunctionNotFound(function, list(self.pools))
         if pool.spec.tenant_isolation != (tenant_id is not None):
             raise TenantMismatch(function, pool.spec.tenant_isolation)
-        try:
-            instance = await pool.acquire(tenant_id)
-        except Throttled as exc:
-            self.record(function, "Throttled", f"{exc.reason}: limit {exc.limit}")
-            raise
-        request_id = request_id or str(uuid.uuid4())
+        # No awaits when an instance is idle (a tenant's instance is picked by the pool).
+        instance = pool.try_acquire() if tenant_id is None else None
+        if instance is None:
+            try:
+                instance = await pool.acquire(tenant_id)
+            except Throttled as exc:
+                self.record(function, "Throttled", f"{exc.reason}: limit {exc.limit}")
+                raise
+        request_id = request_id or ids.request_id()
+        fut: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
+
+        def done(result: InvocationResult) -> None:
+            if not fut.done():
+                fut.set_result(result)
+
         started = time.monotonic()
+        stop = self._run(
+            pool, instance, request_id, event, client_context, trace_id, done, tenant_id
+        )
         try:
-            result = await instance.invoke(
+            return await fut
+        except asyncio.CancelledError:
+            if fut.cancelled():  # cancelled while it ran (a shutdown): it ends here
+                stop()
+                for cancelled in self.cancel_observers:
+                    cancelled(pool.spec, request_id, time.monotonic() - started)
+            raise
+
+    def _run(
+        self,
+        pool: Pool,
+        instance: FunctionInstance,
+        request_id: str,
+        event: bytes,
+        client_context: dict[str, Any] | None,
+        trace_id: str | None,
+        done: Callable[[InvocationResult], None],
+        tenant_id: str | None = None,
+    ) -> Callable[[], None]:
+        """Run one invocation on an acquired instance; `done` gets the result once the
+        instance is back in its pool and every observer has seen it. Returns what stops
+        it (the instance is killed and given back; `done` is not called)."""
+
+        def finish(result: InvocationResult) -> None:
+            pool.release(instance)
+            result.event = event  # kept with the log, for `skylift replay`
+            try:
+                for observer in self.observers:
+                    observer(pool.spec, result, instance)
+            finally:  # a failing observer (logged by the loop) must not hang the caller
+                done(result)
+
+        sink = self._sink(pool.spec, request_id) if self.output_observers else None
+        trace = trace_id or new_trace_id()
+        if isinstance(instance, Instance):
+            instance.start_invoke(
+                request_id,
+                event,
+                finish,
+                client_context=client_context,
+                trace_id=trace,
+                tenant_id=tenant_id,
+                on_output=sink,
+            )
+
+            def stop() -> None:
+                instance.abandon()
+                pool.release(instance)
+
+            return stop
+        # A Runtime API instance answers through its own server: follow it in a task.
+        task = asyncio.ensure_future(
+            instance.invoke(
                 request_id,
                 event,
                 client_context=client_context,
-                trace_id=trace_id or new_trace_id(),
+                trace_id=trace,
+                on_output=sink,
                 tenant_id=tenant_id,
-                on_output=self._sink(pool.spec, request_id) if self.output_observers else None,
             )
-        except asyncio.CancelledError:
-            for cancelled in self.cancel_observers:
-                cancelled(pool.spec, request_id, time.monotonic() - started)
-            raise
-        finally:
-            pool.release(instance)
-        result.event = event  # kept with the log, for `skylift replay`
-        for observer in self.observers:
-            observer(pool.spec, result, instance)
-        return result
+        )
+        self._tasks.add(task)
+        task.add_done_callback(lambda task: self._followed(task, pool, instance, finish))
+
+        def stop_task() -> None:
+            task.cancel()  # `_followed` gives the instance back
+
+        return stop_task
+
+    def _followed(
+        self,
+        task: asyncio.Task[InvocationResult],
+        pool: Pool,
+        instance: FunctionInstance,
+        finish: Callable[[InvocationResult], None],
+    ) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or task.exception() is not None:
+            pool.release(instance)  # cancelled by a shutdown; it never raises otherwise
+            return
+        finish(task.result())

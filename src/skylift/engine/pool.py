@@ -29,6 +29,7 @@ logger = logging.getLogger("skylift.pool")
 DEFAULT_IDLE_TIMEOUT = 300.0
 RETRY_WARMING = 5.0  # seconds between attempts to keep a function warm after a failure
 DEFAULT_WAIT = 0.5  # seconds an invocation may wait for a slot before it is throttled
+WARM_WAIT = 5.0  # seconds a kept-warm instance is given to get ready before it counts
 
 
 class Pool:
@@ -73,6 +74,18 @@ class Pool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._all: set[Instance] = set()  # every live instance, idle or busy
         self._closed = False
+
+    def try_acquire(self) -> Instance | None:
+        """The fast path of `acquire`, synchronous: a warm instance when one is idle and
+        the budget has room, else None (then `await acquire()` starts, waits or throttles).
+        """
+        idle = self._idle
+        while idle and not idle[-1].alive:
+            self._discard(idle.pop())  # died while idle: free its channel and log memfd
+        if not idle or self.limit == 0 or not self.budget.try_take():
+            return None
+        self._took()
+        return idle.pop()
 
     async def acquire(self, tenant: str | None = None) -> Instance:
         """An instance to run one invocation on; raises `Throttled` past the limits.
@@ -269,6 +282,8 @@ class Pool:
         started = 0
         while self.size < max(self.floor, min(at_least, self.limit)) and not self._closed:
             instance = await self._start()
+            # Ready before it counts as warm: its sandbox entered, its hooks run.
+            await instance.warm(min(self.spec.timeout, WARM_WAIT))
             died = not instance.alive
             if self._closed or self.size > self.limit or died or instance in self._stale:
                 # Closed, or the limit fell, while it started; or it died at once.

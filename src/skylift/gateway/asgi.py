@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 
 import orjson
@@ -27,6 +26,7 @@ from skylift.gateway.admission import Admission
 from skylift.gateway.guard import Guard, refused
 from skylift.gateway.routing import aws_service, control_path
 from skylift.gateway.signatures import verified
+from skylift.ids import request_id as new_request_id
 from skylift.openapi_served import TemplateDocs
 from skylift.sources.http import Router, Target
 
@@ -143,7 +143,7 @@ class Gateway:
         api = FORMATS["1.0" if route.api == "rest" else "2.0"]
         request.headers.extend(_forwarded(request.headers, request.source_ip, port))
         ids = RequestIds(
-            request_id=str(uuid.uuid4()),
+            request_id=new_request_id(),
             time_epoch_ms=int(time.time() * 1000),
             stage="$default" if route.api == "http" else None,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import TextIO
 
 from skylift.engine.instance import InvocationResult
@@ -23,7 +24,8 @@ class ConsoleLog:
     def __init__(self, stream: TextIO | None = None, interval: float = 0.05) -> None:
         self.stream = stream or sys.stderr
         self.interval = interval
-        self._parts: list[str] = []
+        # Text, or an invocation's result to format when flushed.
+        self._parts: list[str | tuple[FunctionSpec, InvocationResult, int, int]] = []
         self._timer: asyncio.TimerHandle | None = None
         # Request id -> bytes of its output already shown while it ran.
         self._streamed: dict[str, int] = {}
@@ -31,8 +33,14 @@ class ConsoleLog:
     def __call__(
         self, spec: FunctionSpec, result: InvocationResult, instance: object = None
     ) -> None:
+        # Formatted when flushed, off the request's path; its time is taken now.
         shown = self._streamed.pop(result.request_id, 0)
-        lines = [message for _, message in invocation_events(spec, result)]
+        self._parts.append((spec, result, shown, int(time.time() * 1000)))
+        self._schedule()
+
+    @staticmethod
+    def _render(spec: FunctionSpec, result: InvocationResult, shown: int, ended_ms: int) -> str:
+        lines = [message for _, message in invocation_events(spec, result, ended_ms)]
         if shown:
             # The streamed output (and, in text format, START) is on the terminal already:
             # go on from where it ended; if it was trimmed meanwhile, show it all again.
@@ -43,8 +51,7 @@ class ConsoleLog:
                 rest = rest[len(already) :]
             lines = (start if spec.log_config.format == "JSON" else []) + rest
         prefix = f"[{spec.name}] "
-        self._parts.append("".join(f"{prefix}{line}\n" for line in lines))
-        self._schedule()
+        return "".join(f"{prefix}{line}\n" for line in lines)
 
     def output(self, spec: FunctionSpec, request_id: str, data: bytes) -> None:
         """Output of a running invocation, in whole lines."""
@@ -74,7 +81,8 @@ class ConsoleLog:
     def flush(self) -> None:
         self._timer = None
         if self._parts:
-            text, self._parts = "".join(self._parts), []
+            parts, self._parts = self._parts, []
+            text = "".join(p if isinstance(p, str) else self._render(*p) for p in parts)
             try:
                 self.stream.write(text)
                 self.stream.flush()

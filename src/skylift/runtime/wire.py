@@ -66,6 +66,12 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[tuple[dict[str, Any], bytes, bytes]]:
         buf = self._buf
+        if not buf and len(data) >= PREFIX.size:
+            h, b, e = PREFIX.unpack_from(data)
+            start = PREFIX.size
+            if len(data) == start + h + b + e:  # the usual case: one whole frame, no copy
+                body = start + h
+                return [(orjson.loads(data[start:body]), data[body : body + b], data[body + b :])]
         buf += data
         frames = []
         while len(buf) >= PREFIX.size:

@@ -13,11 +13,14 @@ import io
 import json
 import os
 import resource
+import select
 import socket
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn
+
+import orjson
 
 from skylift.runtime import logs, wire
 from skylift.runtime.context import LambdaContext
@@ -43,6 +46,39 @@ def _encode_default(obj: object) -> object:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
+# The stdlib encoder with the runtime's settings, made once: `json.dumps(default=...)`
+# builds a new encoder per call. Results keep the stdlib's bytes (`", "` and `": "`
+# separators, ASCII escapes), as the Lambda runtime's encoder writes them; orjson's
+# differ for any non-empty object or array, so it does not encode results.
+_ENCODER = json.JSONEncoder(default=_encode_default)
+# Digits to "0", everything else to " ": 19 zeros in a row mean an integer literal that
+# orjson would turn into a float (beyond 64 bits), or a long number the stdlib parses.
+_DIGITS = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_LONG_NUMBER = b"0" * 19
+
+
+def decode_event(body: bytes) -> Any:
+    """The event as the Lambda runtime's `json.loads` reads it, with orjson where it
+    agrees: a long integer (which orjson would make a float), NaN, a byte-order mark or
+    anything else orjson refuses goes to the stdlib, which also raises what Lambda does."""
+    if _LONG_NUMBER not in body.translate(_DIGITS):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(body)
+
+
+def _batch_scheduling() -> None:
+    """SCHED_BATCH: a worker woken by its next invocation does not preempt the supervisor
+    (which is then still answering the last one), saving a context switch per request
+    under load. Its threads and subprocesses inherit it. Skipped where not permitted."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
+
+
 def serve(
     channel: socket.socket,
     log_fd: int,
@@ -51,6 +87,7 @@ def serve(
     forked_at: float,
 ) -> NoReturn:
     """Serve invocations until the supervisor closes the channel."""
+    _batch_scheduling()
     log_stream = new_log_stream()
     apply(lambda_environment(spec, log_stream))
     # Line buffering: a worker killed mid-invocation still leaves its printed lines.
@@ -63,11 +100,21 @@ def serve(
     group = log_group(spec.name)
     output = Output(log_fd, captured=spec.debug != "pdb")
     init_ms: float | None = (time.monotonic() - forked_at) * 1000
+    # Wait in poll(), not recv(): when the supervisor reads our answer, the kernel wakes
+    # whoever sleeps on this socket for its write space, and a recv() waiter wakes, finds
+    # nothing and sleeps again (a second context switch per invocation); poll() only
+    # wakes for input.
+    incoming = select.poll()
+    incoming.register(channel, select.POLLIN)
     while True:
         try:
+            incoming.poll()
             header, body, _ = wire.read_frame(channel)
         except (EOFError, ConnectionError):
             os._exit(0)
+        if "warm" in header:  # the supervisor's warm-up: ready, and no user code runs
+            channel.sendall(wire.pack({"warm": True}))
+            continue
         request_id = header["id"]
         logs.set_request_id(request_id)
         trace = header.get("trace")
@@ -151,14 +198,14 @@ def _invoke(
     try:
         if isinstance(handler, Fault):
             raise handler
-        result = handler(json.loads(body), context)
+        result = handler(decode_event(body), context)
     except Fault as fault:
         payload = fault.payload(request_id)
     except Exception as exc:
         payload = exception_payload(exc, request_id)
     else:
         try:
-            return True, json.dumps(result, default=_encode_default).encode()
+            return True, _ENCODER.encode(result).encode()
         except (TypeError, ValueError) as exc:
             payload = error_payload(
                 f"Unable to marshal response: {exc}", "Runtime.MarshalError", request_id

@@ -260,6 +260,10 @@ class RuntimeApiInstance:
         if not self._exited.done():
             _kill_group(self.pid)
 
+    async def warm(self, timeout: float) -> None:
+        """Nothing to wait for: its runtime asks for work when its init is done, and an
+        invocation waits for that."""
+
     def close(self) -> None:
         """Stop the process and free the instance's resources. Idempotent."""
         self.kill()
