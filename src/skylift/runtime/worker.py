@@ -20,7 +20,10 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-import orjson
+try:
+    import orjson
+except ImportError:  # a function on another interpreter (`Runtime`): skylift's orjson is
+    orjson = None  # type: ignore[assignment]  # built for skylift's Python; the stdlib decodes
 
 from skylift.runtime import logs, wire
 from skylift.runtime.context import LambdaContext
@@ -61,7 +64,7 @@ def decode_event(body: bytes) -> Any:
     """The event as the Lambda runtime's `json.loads` reads it, with orjson where it
     agrees: a long integer (which orjson would make a float), NaN, a byte-order mark or
     anything else orjson refuses goes to the stdlib, which also raises what Lambda does."""
-    if _LONG_NUMBER not in body.translate(_DIGITS):
+    if orjson is not None and _LONG_NUMBER not in body.translate(_DIGITS):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
