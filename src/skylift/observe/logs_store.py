@@ -1,8 +1,10 @@
 """Every invocation's log, stored under `.skylift/logs/` off the request path.
 
-The invoker calls the store with each result; the call serialises it (one JSON line)
-and appends it to a list. A background thread takes the list every `interval` seconds
-and appends the lines to their streams' files: one write per file per batch.
+The store gets finished invocations in batches (`add`, from `observe/intake.py`, on the
+event loop's thread a fraction of a second after they ended); it serialises each (one
+JSON line) and appends it to a list. A background thread takes the list every
+`interval` seconds and appends the lines to their streams' files: one write per file
+per batch.
 Retention runs in the same thread: files older than `max_age` go, then the oldest files
 of a function whose logs exceed `max_bytes`.
 """
@@ -15,15 +17,22 @@ import secrets
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
 
 from skylift.engine.instance import InvocationResult
 from skylift.errors import is_disk_full
 from skylift.observe import history
 from skylift.observe import logs_layout as layout
 from skylift.spec import FunctionSpec
+
+if TYPE_CHECKING:
+    from skylift.observe.intake import Observed
 
 logger = logging.getLogger("skylift.logs")
 
@@ -73,16 +82,23 @@ class LogStore:
     def __call__(
         self, spec: FunctionSpec, result: InvocationResult, instance: object | None = None
     ) -> None:
-        # The request path: one small serialisation (~2 µs) and an append; no I/O. Doing
-        # the serialisation here rather than in the thread keeps that thread from
-        # contending for the GIL (measured: ~13 µs of server CPU a request, against ~3).
-        if len(self._pending) >= MAX_PENDING or self._pending_bytes >= MAX_PENDING_BYTES:
-            self.dropped += 1
-            return
-        stream = self._stream(spec, instance)
-        line = stored(spec, result, time.time_ns())
-        self._pending_bytes += len(line) if isinstance(line, bytes) else line.size
-        self._pending.append((spec.name, stream, line))
+        self.add([(spec, result, instance, time.time_ns())])
+
+    def add(self, batch: Sequence[Observed]) -> None:
+        """Serialise a batch of finished invocations for the writer thread; no I/O.
+
+        Serialising here, on the event loop's thread, rather than in the writer keeps
+        that thread from contending for the GIL (measured: ~13 µs of server CPU a
+        request, against ~3).
+        """
+        pending = self._pending
+        for spec, result, instance, ended_ns in batch:
+            if len(pending) >= MAX_PENDING or self._pending_bytes >= MAX_PENDING_BYTES:
+                self.dropped += 1
+                continue
+            line = _plain(spec, result, ended_ns) or stored(spec, result, ended_ns)
+            self._pending_bytes += len(line) if isinstance(line, bytes) else line.size
+            pending.append((spec.name, self._stream(spec, instance), line))
 
     def _stream(self, spec: FunctionSpec, instance: object | None) -> str:
         if instance is not None:
@@ -209,6 +225,44 @@ def stored(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes
             "error": None if result.error is None else result.payload.decode("utf-8", "replace"),
         },
         result,
+    )
+
+
+# `stored`'s line for a successful invocation, field for field, in one formatting call.
+_PLAIN = (
+    b'{"requestId":%s,"end":%d,"durationMs":%s,"initMs":%s,"maxMemoryMB":%d,"memoryMB":%d,'
+    b'"format":%s,"output":%s,"error":null,"event":%s,"result":%s}\n'
+)
+_FORMATS = {name: orjson.dumps(name) for name in ("Text", "JSON")}
+
+
+def _plain(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes | None:
+    """The common case of `stored` (a success with a small single-line event and result)
+    about twice as fast, byte for byte the same; None for any other."""
+    event, payload = result.event, result.payload
+    if (
+        result.error is not None
+        or event is None
+        or len(event) > history.LIMIT
+        or len(payload) > history.LIMIT
+        or b"\n" in event
+        or b"\r" in event
+        or b"\n" in payload
+        or b"\r" in payload
+    ):
+        return None
+    init, logs, form = result.init_ms, result.logs, spec.log_config.format
+    return _PLAIN % (
+        orjson.dumps(result.request_id),
+        ended_ns // 1_000_000,
+        orjson.dumps(result.duration_ms),
+        b"null" if init is None else orjson.dumps(init),
+        result.max_memory_mb,
+        spec.memory,
+        _FORMATS.get(form) or orjson.dumps(form),
+        orjson.dumps(logs.decode("utf-8", "replace")) if logs else b'""',
+        event,
+        payload,
     )
 
 
