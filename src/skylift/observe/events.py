@@ -125,7 +125,6 @@ class EventLog:
         self._changed: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._wake = threading.Event()  # set when an event changed: the thread writes
         self._thread: threading.Thread | None = None
         # Called before events are read or recorded: records what pending results tell
         # of first (the intake's `drain`).
@@ -147,7 +146,6 @@ class EventLog:
             else:
                 events.append(Event(kind, reason, source, message, now, now))
             self._changed.add(function)
-        self._wake.set()
 
     def events(self, function: str) -> list[Event]:
         """The function's events, oldest first (kubectl lists the newest last)."""
@@ -169,7 +167,6 @@ class EventLog:
 
     def close(self) -> None:
         self._stop.set()
-        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -177,16 +174,10 @@ class EventLog:
 
     def _run(self) -> None:
         noted = -3600.0
-        # Woken by a change only, then at most once per interval: an idle wake-up would
-        # take the GIL from the busy event loop for nothing.
-        while not self._stop.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            self._stop.wait(self.interval)
+        while not self._stop.wait(self.interval):
             try:
                 self.flush()
             except OSError as exc:
-                self._wake.set()  # tried again after the interval
                 if not is_disk_full(exc):
                     logger.exception("writing events under %s failed", folder(self.state_dir))
                 elif time.monotonic() - noted > 60:  # said once a minute, not as tracebacks
