@@ -2,9 +2,9 @@
 
 The store gets finished invocations in batches (`add`, from `observe/intake.py`, on the
 event loop's thread a fraction of a second after they ended); it serialises each (one
-JSON line) and appends it to a list. A background thread, woken when lines wait (at
-most once per `interval` seconds), appends them to their streams' files: one write per
-stream per batch, to files it keeps open.
+JSON line) and appends it to a list. A background thread wakes every `interval` seconds
+and appends the lines waiting to their streams' files: one write per stream per batch,
+to files it keeps open.
 Retention runs in the same thread: files older than `max_age` go, then the oldest files
 of a function whose logs exceed `max_bytes`.
 """
@@ -296,6 +296,7 @@ def _plain(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes
         or b"\r" in event
         or b"\n" in payload
         or b"\r" in payload
+        or type(result.max_memory_mb) is not int  # %d would drop a fraction
     ):
         return None
     init, logs, form = result.init_ms, result.logs, spec.log_config.format
