@@ -77,6 +77,7 @@ class Sampler:
 
     async def sample(self, now: float) -> dict[Series, float]:
         samples: dict[Series, float] = {}
+        self.metrics.sync()  # invocations not yet counted are this interval's too
         for name, counts in list(self.metrics.functions.items()):
             pool = self.metrics.pools.get(name)
             outcomes = counts.outcomes

@@ -32,6 +32,7 @@ from skylift.spec import FunctionSpec
 
 if TYPE_CHECKING:
     from skylift.observe.alerts_store import Alert
+    from skylift.observe.intake import Observed
     from skylift.observe.policy import Contact
 
     AlertSend = Callable[[str, Alert, Sequence[Contact]], None]
@@ -125,11 +126,15 @@ class EventLog:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Called before events are read or recorded: records what pending results tell
+        # of first (the intake's `drain`).
+        self.sync: Callable[[], None] = _nothing
         for name in functions:  # read now, not on the request path of a first event
             self._function(name)
 
     def record(self, function: str, reason: str, message: str) -> None:
         """Keep an event (the engine's `Record` hook); cheap, no I/O."""
+        self.sync()  # the pending invocations' events happened before this one
         kind, source = REASONS.get(reason, (NORMAL, "skylift"))
         now = time.time()
         with self._lock:
@@ -144,6 +149,7 @@ class EventLog:
 
     def events(self, function: str) -> list[Event]:
         """The function's events, oldest first (kubectl lists the newest last)."""
+        self.sync()
         with self._lock:
             return [Event(**e.to_dict()) for e in self._function(function)]
 
@@ -211,6 +217,11 @@ class InvocationEvents:
         # even one that never finished (its result then has no init duration).
         self._served: weakref.WeakSet[object] = weakref.WeakSet()
 
+    def count(self, batch: Sequence[Observed]) -> None:
+        """The events of a batch of finished invocations, in the order they ended."""
+        for spec, result, instance, _ in batch:
+            self(spec, result, instance)
+
     def __call__(
         self, spec: FunctionSpec, result: InvocationResult, instance: object | None = None
     ) -> None:
@@ -234,6 +245,10 @@ class InvocationEvents:
         except TypeError:  # an instance that cannot be weakly referenced
             return result.init_ms is not None
         return True
+
+
+def _nothing() -> None:
+    """The default `sync`: nothing is held back."""
 
 
 # errorType of a platform failure -> the event's reason

@@ -1,16 +1,19 @@
 """Prometheus metrics of functions, queues and HTTP requests, rendered on scrape.
 
-Counting happens on the request path, so it is plain ints and lists here (about 0.2 µs
-an invocation) rather than prometheus_client's labelled children (1.4 µs cached, 3.8 µs
-with `.labels()`, measured on this machine); `collect` turns them into
-prometheus_client metric families when Prometheus scrapes. What the pools already count
-(cold starts, throttles, busy and idle instances) and queue depths are read at scrape.
+Counts are plain ints and lists here (about 0.2 µs an invocation) rather than
+prometheus_client's labelled children (1.4 µs cached, 3.8 µs with `.labels()`, measured
+on this machine); `collect` turns them into prometheus_client metric families when
+Prometheus scrapes. Invocations are counted in batches (`count`, fed by
+`observe/intake.py`), HTTP requests are appended to a list and counted when it fills or
+when read; `sync` (the intake's `drain`) runs before every read, so a scrape includes
+every invocation that ended before it. What the pools already count (cold starts,
+throttles, busy and idle instances) and queue depths are read at scrape.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +34,7 @@ from skylift.spec import FunctionSpec
 if TYPE_CHECKING:
     from skylift.cluster.health import BackendHealth
     from skylift.engine.pool import Pool
+    from skylift.observe.intake import Observed
 
 # Seconds: from a warm in-process call (~0.1 ms) to Lambda's 15-minute limit.
 DURATION_BUCKETS = (
@@ -39,6 +43,7 @@ DURATION_BUCKETS = (
 )  # fmt: skip
 INIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OUTCOMES = ("success", "error", "timeout")
+HTTP_BATCH = 1024  # requests noted before they are counted (and when read)
 
 
 @dataclass(slots=True)
@@ -83,6 +88,9 @@ class Metrics:
         # (route, method, status) -> count; route -> duration histogram.
         self.requests: dict[tuple[str, str, int], int] = {}
         self.request_durations: dict[str, Histogram] = {}
+        self._noted: list[tuple[str, str, int, float]] = []  # requests not yet counted
+        # Called before any read: hands over invocations not yet counted (the intake's).
+        self.sync: Callable[[], None] = _nothing
         # Filled by the scrape handler just before rendering (the backends are async).
         self.queues: dict[str, QueueStats] = {}
         self.async_events: dict[str, QueueStats] = {}
@@ -104,13 +112,41 @@ class Metrics:
         if result.init_ms is not None:
             counts.init.observe(result.init_ms / 1000)
 
+    def count(self, batch: Sequence[Observed]) -> None:
+        """Count a batch of finished invocations (what `__call__` does for one)."""
+        functions = self.functions
+        for spec, result, _, _ in batch:
+            counts = functions.get(spec.name)
+            if counts is None:
+                counts = functions[spec.name] = FunctionCounts()
+            if result.error is None:
+                counts.outcomes["success"] += 1
+            elif TIMED_OUT in result.payload:
+                counts.outcomes["timeout"] += 1
+            else:
+                counts.outcomes["error"] += 1
+            counts.duration.observe(result.duration_ms / 1000)
+            if result.init_ms is not None:
+                counts.init.observe(result.init_ms / 1000)
+
     def http(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        histogram = self.request_durations.get(route)
-        if histogram is None:
-            histogram = self.request_durations[route] = Histogram(DURATION_BUCKETS)
-        histogram.observe(seconds)
+        """Note one HTTP request (the request path: an append; counted in batches)."""
+        noted = self._noted
+        noted.append((route, method, status, seconds))
+        if len(noted) >= HTTP_BATCH:
+            self.count_http()
+
+    def count_http(self) -> None:
+        """Count the requests noted so far (before a read)."""
+        noted, self._noted = self._noted, []
+        requests, durations = self.requests, self.request_durations
+        for route, method, status, seconds in noted:
+            key = (route, method, status)
+            requests[key] = requests.get(key, 0) + 1
+            histogram = durations.get(route)
+            if histogram is None:
+                histogram = durations[route] = Histogram(DURATION_BUCKETS)
+            histogram.observe(seconds)
 
     def registry(self) -> CollectorRegistry:
         """A registry holding these metrics and the process's (CPU, memory, fds)."""
@@ -120,6 +156,8 @@ class Metrics:
         return registry
 
     def collect(self) -> Iterable[Metric]:
+        self.sync()
+        self.count_http()
         yield from self._invocations()
         yield from self._instances()
         yield from self._queues()
@@ -243,3 +281,7 @@ class Metrics:
         )
         outages.add_metric([], self.backend.outages)
         yield from (up, errors, outages)
+
+
+def _nothing() -> None:
+    """The default `sync`: nothing is held back (results are counted as they come)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -89,23 +90,32 @@ class HttpMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # what the client sees if the app fails before answering
-
-        async def counted(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        counted = _Counted(send)
         try:
             await self.app(scope, receive, counted)
         finally:
             self.metrics.http(
                 scope.get(ROUTE_KEY, UNMATCHED),
                 scope["method"],
-                status,
+                counted.status,
                 time.perf_counter() - started,
             )
+
+
+class _Counted:
+    """`send`, noting the response's status on the way. Not a coroutine function: it
+    hands back the wrapped `send`'s awaitable, so no coroutine is added per message."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500  # what the client sees if the app fails before answering
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        return self.send(message)
 
 
 async def _send(send: Send, status: int, content_type: bytes, body: bytes) -> None:

@@ -3,7 +3,8 @@ invocation's event and result), metrics, and the events `skylift describe` lists
 
 The server makes one `Observability` after loading the platform, adds its `services` to
 the gateway's, wraps the gateway with `wrap`, and closes it last (pending logs are
-written then).
+written then). One observer (`Intake`) takes every result; metrics, error rates, events
+and stored logs get them in batches, off the request path.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from skylift.asgi_types import Asgi
 from skylift.engine.platform import Platform
 from skylift.observe.events import EventLog, InvocationEvents
 from skylift.observe.events_api import EventsApi
+from skylift.observe.intake import Batch, Intake
 from skylift.observe.logs_store import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, LogStore, Retention
 from skylift.observe.metrics import Metrics
 from skylift.observe.metrics_http import HttpMetrics, MetricsEndpoint
@@ -61,13 +63,20 @@ class Observability:
         self.logs = LogStore(platform.state_dir, retention) if store_logs else None
         self.metrics = Metrics(platform.pools)
         self.endpoint: MetricsEndpoint | None = None  # made by `services`
-        platform.invoker.observers.append(self.metrics)
-        if self.logs is not None:
-            platform.invoker.observers.append(self.logs)
-            self.logs.start()
         self.events = EventLog(platform.state_dir, platform.specs)
         self.outcomes = Outcomes()
-        platform.invoker.observers += [InvocationEvents(self.events), self.outcomes]
+        consumers: list[Batch] = [
+            self.metrics.count,
+            self.outcomes.count,
+            InvocationEvents(self.events).count,
+        ]
+        if self.logs is not None:
+            consumers.append(self.logs.add)
+            self.logs.start()
+        self.intake = Intake(consumers)
+        platform.invoker.observers.append(self.intake)
+        # Whoever reads the counts first takes in what is pending.
+        self.metrics.sync = self.outcomes.sync = self.events.sync = self.intake.drain
         platform.invoker.record = platform.autoscaler.record = self.events.record
         self.events.start()
 
@@ -93,6 +102,7 @@ class Observability:
         return HttpMetrics(app, self.metrics)
 
     def close(self) -> None:
+        self.intake.drain()
         if self.logs is not None:
             self.logs.close()
         self.events.close()

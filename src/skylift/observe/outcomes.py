@@ -1,21 +1,26 @@
 """Each function's recent error rate and last error, for `skylift status` and `describe`.
 
 An invoker observer: per function, counts of invocations and errors in 10-second
-buckets over the last `WINDOW` seconds (two integer increments on the request path),
-and the last failed invocation's request id, error type and message.
+buckets over the last `WINDOW` seconds (two integer increments per invocation, counted
+in batches by `count`), and the last failed invocation's request id, error type and
+message. `sync` (the intake's `drain`) runs before a summary is read.
 """
 
 from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from skylift.engine.instance import InvocationResult
 from skylift.spec import FunctionSpec
+
+if TYPE_CHECKING:
+    from skylift.observe.intake import Observed
 
 WINDOW = 300.0  # seconds over which the error rate is counted
 BUCKET = 10.0
@@ -32,26 +37,36 @@ class _Function:
 class Outcomes:
     def __init__(self) -> None:
         self._functions: dict[str, _Function] = {}
+        self.sync: Callable[[], None] = _nothing  # before a read: count what is pending
 
     def __call__(
         self, spec: FunctionSpec, result: InvocationResult, instance: object | None = None
     ) -> None:
-        entry = self._functions.get(spec.name)
-        if entry is None:
-            size = int(WINDOW // BUCKET) + 1
-            entry = self._functions[spec.name] = _Function(collections.deque(maxlen=size))
+        self.count([(spec, result, instance, time.time_ns())])
+
+    def count(self, batch: Sequence[Observed]) -> None:
+        """Count a batch of finished invocations (in the bucket of now: a batch waits
+        a fraction of a second, a bucket lasts `BUCKET`)."""
         number = int(time.monotonic() // BUCKET)
-        if not entry.buckets or entry.buckets[-1][0] != number:
-            entry.buckets.append([number, 0, 0])
-        bucket = entry.buckets[-1]
-        bucket[1] += 1
-        if result.error is not None:
-            bucket[2] += 1
-            entry.last_error = (result.request_id, result.payload)
-            entry.last_error_at = time.time()
+        functions = self._functions
+        for spec, result, _, ended_ns in batch:
+            entry = functions.get(spec.name)
+            if entry is None:
+                size = int(WINDOW // BUCKET) + 1
+                entry = functions[spec.name] = _Function(collections.deque(maxlen=size))
+            buckets = entry.buckets
+            if not buckets or buckets[-1][0] != number:
+                buckets.append([number, 0, 0])
+            bucket = buckets[-1]
+            bucket[1] += 1
+            if result.error is not None:
+                bucket[2] += 1
+                entry.last_error = (result.request_id, result.payload)
+                entry.last_error_at = ended_ns / 1e9
 
     def summary(self, function: str) -> dict[str, Any]:
         """`invocations` and `errors` over the window, `error_rate` (0-1), `last_error`."""
+        self.sync()
         entry = self._functions.get(function)
         if entry is None:
             return {
@@ -90,3 +105,7 @@ def _error(entry: _Function) -> dict[str, Any] | None:
         # is shown beside it already.
         "message": str(payload.get("errorMessage", "")).split(" Error: ", 1)[-1],
     }
+
+
+def _nothing() -> None:
+    """The default `sync`: nothing is held back."""
