@@ -141,3 +141,22 @@ def test_a_warm_up_runs_no_user_code_and_the_first_invocation_reports_init(live,
     assert json.loads(first.payload)["n"] == 1  # the warm-up did not call the handler
     assert first.init_ms is not None and first.init_ms > 0
     assert platform.invoke("echo").init_ms is None
+
+
+def test_a_failing_observer_costs_neither_the_result_nor_the_instance(app):
+    invoker = app.platform.invoker
+
+    def broken(spec, result, instance):  # type: ignore[no-untyped-def]
+        raise RuntimeError("an observer's bug")
+
+    first = app.invoke("echo")
+    invoker.observers.append(broken)
+    try:
+        second = app.invoke("echo")
+    finally:
+        invoker.observers.remove(broken)
+    third = app.invoke("echo")
+    assert first.error is None and second.error is None and third.error is None
+    # The same warm instance served all three: the observer's error did not kill it.
+    assert [json.loads(r.payload)["n"] for r in (first, second, third)] == [1, 2, 3]
+    assert app.platform.pools["echo"].status()["instances"] == 1

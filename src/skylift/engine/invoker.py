@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from skylift import ids
 from skylift.engine.driver import FunctionInstance
-from skylift.engine.instance import Instance, InvocationResult
+from skylift.engine.instance import Instance, InvocationResult, failed_result
 from skylift.engine.pool import Pool
 from skylift.engine.recording import Record, ignore
 from skylift.errors import FunctionNotFound, TenantMismatch, Throttled
@@ -22,6 +23,8 @@ Observer = Callable[[FunctionSpec, InvocationResult, object], None]
 CancelObserver = Callable[[FunctionSpec, str, float], None]
 # Told of a running invocation's output, in whole lines: spec, request id, the bytes.
 OutputObserver = Callable[[FunctionSpec, str, bytes], None]
+
+logger = logging.getLogger("skylift.invoker")
 
 
 class Invoker:
@@ -131,32 +134,49 @@ class Invoker:
         """Run one invocation on an acquired instance; `done` gets the result once the
         instance is back in its pool and every observer has seen it. Returns what stops
         it (the instance is killed and given back; `done` is not called)."""
+        released = False
+
+        def give_back() -> bool:
+            """Give the instance back to its pool, once (False: it was already)."""
+            nonlocal released
+            if released:
+                return False
+            released = True
+            pool.release(instance)
+            return True
 
         def finish(result: InvocationResult) -> None:
-            pool.release(instance)
+            if not give_back():
+                return  # stopped meanwhile (a shutdown): nobody waits for it
             result.event = event  # kept with the log, for `skylift replay`
-            try:
-                for observer in self.observers:
+            for observer in self.observers:
+                try:
                     observer(pool.spec, result, instance)
-            finally:  # a failing observer (logged by the loop) must not hang the caller
-                done(result)
+                except Exception:  # an observer's bug must not cost the caller its result
+                    logger.exception("an observer of %s failed", pool.spec.name)
+            done(result)
 
         sink = self._sink(pool.spec, request_id) if self.output_observers else None
         trace = trace_id or new_trace_id()
         if isinstance(instance, Instance):
-            instance.start_invoke(
-                request_id,
-                event,
-                finish,
-                client_context=client_context,
-                trace_id=trace,
-                tenant_id=tenant_id,
-                on_output=sink,
-            )
+            try:
+                instance.start_invoke(
+                    request_id,
+                    event,
+                    finish,
+                    client_context=client_context,
+                    trace_id=trace,
+                    tenant_id=tenant_id,
+                    on_output=sink,
+                )
+            except BaseException:  # e.g. a client context that does not serialise
+                instance.abandon()  # its call was set: it must not serve another
+                give_back()
+                raise
 
             def stop() -> None:
                 instance.abandon()
-                pool.release(instance)
+                give_back()
 
             return stop
         # A Runtime API instance answers through its own server: follow it in a task.
@@ -171,22 +191,25 @@ class Invoker:
             )
         )
         self._tasks.add(task)
-        task.add_done_callback(lambda task: self._followed(task, pool, instance, finish))
+
+        def followed(task: asyncio.Task[InvocationResult]) -> None:
+            self._tasks.discard(task)
+            if task.cancelled():  # stopped by a shutdown
+                give_back()
+                return
+            exc = task.exception()
+            if exc is None:
+                finish(task.result())
+                return
+            # It never raises for what the function does: this is skylift's own failure.
+            logger.error("invoking %s failed: %r", pool.spec.name, exc)
+            payload = {"errorType": "ServiceException", "errorMessage": str(exc)}
+            finish(failed_result(request_id, started, payload, b""))
+
+        started = time.monotonic()
+        task.add_done_callback(followed)
 
         def stop_task() -> None:
-            task.cancel()  # `_followed` gives the instance back
+            task.cancel()  # `followed` gives the instance back
 
         return stop_task
-
-    def _followed(
-        self,
-        task: asyncio.Task[InvocationResult],
-        pool: Pool,
-        instance: FunctionInstance,
-        finish: Callable[[InvocationResult], None],
-    ) -> None:
-        self._tasks.discard(task)
-        if task.cancelled() or task.exception() is not None:
-            pool.release(instance)  # cancelled by a shutdown; it never raises otherwise
-            return
-        finish(task.result())
