@@ -171,8 +171,9 @@ class KubernetesExporter:
 
     def workers(self, app: AppModel, state: State | None, name: str) -> Manifest:
         """The queue workers: the same pods, polling the queues in Redis, behind no
-        Service. One to begin with, so the queues drain even where KEDA is missing; KEDA
-        then scales them, to zero when the queues are empty."""
+        Service. No `replicas`: Kubernetes starts one, so the queues drain even where KEDA
+        is missing, and a later `kubectl apply` leaves KEDA's count alone (a written
+        count would reset a scaled-to-zero Deployment to it)."""
         pod = self.pod(app, state)
         pod["metadata"]["labels"] = {**labels(name), "app.kubernetes.io/part-of": app.name}
         pod["spec"]["volumes"].append({"name": "state", "emptyDir": {}})
@@ -181,7 +182,6 @@ class KubernetesExporter:
             "kind": "Deployment",
             "metadata": metadata(name, self.namespace, app.name),
             "spec": {
-                "replicas": 1,
                 "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
                 "strategy": {
                     "type": "RollingUpdate",
