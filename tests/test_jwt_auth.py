@@ -224,3 +224,16 @@ def test_a_rotated_key_is_found_once_the_refresh_interval_passes(jwks: CountingJ
     now[0] += 10
     assert _statuses(authorizers, jwks.url, [rotated, rotated]) == [200, 200]
     assert jwks.reads == 2
+
+
+def test_a_failing_jwks_is_not_read_again_for_every_unknown_key_id(jwks: CountingJwks) -> None:
+    from skylift.gateway.jwt_auth import JwtAuthorizers
+
+    now = [1000.0]
+    authorizers = JwtAuthorizers(monotonic=lambda: now[0])
+    assert _statuses(authorizers, jwks.url, [token()]) == [200]
+    jwks.keys = [{"kty": "RSA"}]  # the provider breaks: its keys no longer parse
+    forged = jwt.encode({"iss": ISSUER}, KEY, algorithm="RS256", headers={"kid": "made-up"})
+    now[0] += 20
+    assert _statuses(authorizers, jwks.url, [forged] * 5) == [500] + [401] * 4
+    assert jwks.reads == 2

@@ -82,6 +82,7 @@ class JwtAuthorizers:
         self._monotonic = monotonic
         self._keys: dict[str, tuple[float, jwt.PyJWKSet]] = {}  # -> (read at, keys)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._tried: dict[str, float] = {}  # when each source was last read, or tried
 
     async def _key_set(self, source: str, kid: str | None) -> jwt.PyJWKSet:
         """The cached keys, read again when stale or (rate-limited) when `kid` is new."""
@@ -92,8 +93,10 @@ class JwtAuthorizers:
                 read_at, keys = cached
                 fresh = now - read_at < JWKS_TTL
                 known = kid is None or kid in {k.key_id for k in keys.keys}
-                if fresh and (known or now - read_at < JWKS_MIN_REFRESH):
+                recent = now - self._tried.get(source, read_at) < JWKS_MIN_REFRESH
+                if fresh and (known or recent):
                     return keys
+            self._tried[source] = now  # a failing read is rate-limited too
             if source.startswith(("http://", "https://")):
                 document = await _fetch(source)
                 if source.endswith("/.well-known/openid-configuration"):
