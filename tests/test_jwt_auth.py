@@ -117,3 +117,123 @@ def test_a_loopback_issuer_is_found_by_openid_discovery(tmp_path: Path) -> None:
     finally:
         provider.shutdown()
         provider.server_close()
+
+
+class CountingJwks:
+    """A JWKS on a loopback port that counts how often it is read; `keys` may change."""
+
+    def __init__(self, keys: list[dict[str, Any]]) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.keys, self.reads = keys, 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.reads += 1
+                body = json.dumps({"keys": owner.keys}).encode()
+                self.send_response(200)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def jwks() -> Iterator[CountingJwks]:
+    import json
+
+    provider = CountingJwks(json.loads((APP / "jwks.json").read_text())["keys"])
+    yield provider
+    provider.close()
+
+
+def _statuses(authorizers: Any, source: str, tokens: list[str]) -> list[int]:
+    import asyncio
+
+    from skylift.events.http import HttpRequest
+    from skylift.route_access import JwtAuthorizer
+
+    authorizer = JwtAuthorizer("Tokens", ISSUER, ("my-app",), source)
+
+    async def run() -> list[int]:
+        answers = [
+            await authorizers.authorize(
+                authorizer, HttpRequest("GET", "/", "", [("Authorization", f"Bearer {t}")], b"")
+            )
+            for t in tokens
+        ]
+        return [getattr(answer, "status", 200) for answer in answers]
+
+    return asyncio.run(run())
+
+
+def _kidless(**changes: Any) -> str:
+    claims = {"iss": ISSUER, "aud": "my-app", "sub": "alice", "exp": int(time.time()) + 600}
+    return jwt.encode({**claims, **changes}, KEY, algorithm="RS256")
+
+
+def test_tokens_without_a_key_id_use_the_cached_keys(jwks: CountingJwks) -> None:
+    from skylift.gateway.jwt_auth import JwtAuthorizers
+
+    statuses = _statuses(JwtAuthorizers(), jwks.url, [_kidless() for _ in range(20)])
+    assert statuses == [200] * 20
+    assert jwks.reads == 1
+
+
+def test_unknown_key_ids_do_not_make_every_request_a_fetch(jwks: CountingJwks) -> None:
+    from skylift.gateway.jwt_auth import JwtAuthorizers
+
+    forged = [
+        jwt.encode({"iss": ISSUER}, KEY, algorithm="RS256", headers={"kid": f"made-up-{n}"})
+        for n in range(20)
+    ]
+    statuses = _statuses(JwtAuthorizers(), jwks.url, forged)
+    assert statuses == [401] * 20
+    assert jwks.reads <= 2  # the first read, and at most one more for the unknown ids
+
+
+def test_a_rotated_key_is_found_once_the_refresh_interval_passes(jwks: CountingJwks) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from skylift.gateway.jwt_auth import JwtAuthorizers
+
+    now = [1000.0]
+    authorizers = JwtAuthorizers(monotonic=lambda: now[0])
+    assert _statuses(authorizers, jwks.url, [token()]) == [200]
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = jwt.algorithms.RSAAlgorithm.to_jwk(new_key.public_key(), as_dict=True)
+    jwks.keys = [*jwks.keys, {**public, "kid": "new", "alg": "RS256", "use": "sig"}]
+    claims = {"iss": ISSUER, "aud": "my-app", "exp": int(time.time()) + 600}
+    rotated = jwt.encode(claims, new_key, algorithm="RS256", headers={"kid": "new"})
+    now[0] += 2  # too soon after the last read: the cached keys answer
+    assert _statuses(authorizers, jwks.url, [rotated]) == [401]
+    assert jwks.reads == 1
+    now[0] += 10
+    assert _statuses(authorizers, jwks.url, [rotated, rotated]) == [200, 200]
+    assert jwks.reads == 2
+
+
+def test_a_failing_jwks_is_not_read_again_for_every_unknown_key_id(jwks: CountingJwks) -> None:
+    from skylift.gateway.jwt_auth import JwtAuthorizers
+
+    now = [1000.0]
+    authorizers = JwtAuthorizers(monotonic=lambda: now[0])
+    assert _statuses(authorizers, jwks.url, [token()]) == [200]
+    jwks.keys = [{"kty": "RSA"}]  # the provider breaks: its keys no longer parse
+    forged = jwt.encode({"iss": ISSUER}, KEY, algorithm="RS256", headers={"kid": "made-up"})
+    now[0] += 20
+    assert _statuses(authorizers, jwks.url, [forged] * 5) == [500] + [401] * 4
+    assert jwks.reads == 2

@@ -10,7 +10,7 @@ import pytest
 
 from skylift.errors import DeclarationError
 from skylift.events.http import HttpRequest
-from skylift.gateway.api_keys import ApiKeys
+from skylift.gateway.api_keys import FORBIDDEN, ApiKeys
 from skylift.gateway.iam_policy import evaluate
 from skylift.route_access import ApiKey, RouteAccess, UsagePlan
 from skylift.sam import load
@@ -132,3 +132,27 @@ Resources:
     assert "Globals.Api authorizer 'Remote': FunctionArn names function 'elsewhere'" in str(
         caught.value
     )
+
+
+def test_a_request_the_quota_refuses_does_not_spend_the_throttle() -> None:
+    day = 86400.0
+    now = [10 * day]
+    keys = ApiKeys(clock=lambda: now[0], monotonic=lambda: 0.0)  # no refill: tokens only spent
+    plan = UsagePlan(
+        "Plan", (ApiKey("K", "K", "secret-key-value"),), quota_limit=1, rate=1.0, burst=2
+    )
+    access = RouteAccess("Api", api_key_required=True, usage_plans=(plan,))
+    assert isinstance(keys.check(access, _request("secret-key-value")), ApiKey)
+    refused = keys.check(access, _request("secret-key-value"))
+    assert getattr(refused, "body", b"") == b'{"message":"Limit Exceeded"}'
+    now[0] += day  # a new quota window; the one throttle token left is still there
+    assert isinstance(keys.check(access, _request("secret-key-value")), ApiKey)
+
+
+def test_only_the_exact_key_value_is_admitted() -> None:
+    keys = ApiKeys()
+    plan = UsagePlan("Plan", (ApiKey("K", "K", "secret-key-value"),))
+    access = RouteAccess("Api", api_key_required=True, usage_plans=(plan,))
+    for wrong in ("secret-key-valu", "secret-key-value2", "SECRET-KEY-VALUE", "sécret"):
+        assert getattr(keys.check(access, _request(wrong)), "body", b"") == FORBIDDEN
+    assert isinstance(keys.check(access, _request("secret-key-value")), ApiKey)

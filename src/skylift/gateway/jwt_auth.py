@@ -2,17 +2,22 @@
 
 The signing keys are a JWKS read from a local file or a URL on loopback (never the
 internet: skylift does not reach out), cached five minutes and read again for a key id
-it does not know. PyJWT (with its crypto extra) verifies. As API Gateway answers: 401
-`{"message":"Unauthorized"}` with a `www-authenticate` header naming what was wrong;
-403 `{"message":"Forbidden"}` when the route wants a scope the token lacks. An
-admitted request's `requestContext.authorizer` is `{"jwt": {"claims": ..., "scopes": ...}}`.
+it does not know, at most once every ten seconds per JWKS (so that clients sending
+made-up key ids cannot make every request a fetch). A token without a key id is checked
+against the cached keys for its algorithm. PyJWT (with its crypto extra) verifies.
+As API Gateway answers: 401 `{"message":"Unauthorized"}` with a `www-authenticate`
+header naming what was wrong; 403 `{"message":"Forbidden"}` when the route wants a
+scope the token lacks. An admitted request's `requestContext.authorizer` is
+`{"jwt": {"claims": ..., "scopes": ...}}`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,7 @@ from skylift.route_access import JwtAuthorizer, is_loopback_url
 
 logger = logging.getLogger("skylift.gateway")
 JWKS_TTL = 300.0
+JWKS_MIN_REFRESH = 10.0  # seconds between reads of one JWKS for an unknown key id
 _NO_IDS = RequestIds("", 0)  # a JWT's identity source is a header or query string
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"]
 
@@ -57,25 +63,49 @@ def _claim_text(value: Any) -> str:
     return str(value)
 
 
+def _decode(token: str, key: jwt.PyJWK, issuer: str) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key=key,
+        algorithms=ALGORITHMS,
+        issuer=issuer,
+        options={"verify_aud": False, "require": ["exp", "iss"]},
+        leeway=0,
+    )
+    return claims
+
+
 class JwtAuthorizers:
     """Verifies tokens for routes with a JWT authorizer, caching each JWKS."""
 
-    def __init__(self) -> None:
-        self._keys: dict[str, tuple[float, jwt.PyJWKSet]] = {}
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._keys: dict[str, tuple[float, jwt.PyJWKSet]] = {}  # -> (read at, keys)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tried: dict[str, float] = {}  # when each source was last read, or tried
 
-    async def _key_set(self, source: str, refresh: bool = False) -> jwt.PyJWKSet:
-        cached = self._keys.get(source)
-        if cached is not None and not refresh and cached[0] > time.monotonic():
-            return cached[1]
-        if source.startswith(("http://", "https://")):
-            document = await _fetch(source)
-            if source.endswith("/.well-known/openid-configuration"):
-                document = await _fetch(str(document.get("jwks_uri")))
-        else:
-            document = json.loads(Path(source).read_text())
-        keys = jwt.PyJWKSet.from_dict(document)
-        self._keys[source] = (time.monotonic() + JWKS_TTL, keys)
-        return keys
+    async def _key_set(self, source: str, kid: str | None) -> jwt.PyJWKSet:
+        """The cached keys, read again when stale or (rate-limited) when `kid` is new."""
+        async with self._locks.setdefault(source, asyncio.Lock()):  # one read at a time
+            cached = self._keys.get(source)
+            now = self._monotonic()
+            if cached is not None:
+                read_at, keys = cached
+                fresh = now - read_at < JWKS_TTL
+                known = kid is None or kid in {k.key_id for k in keys.keys}
+                recent = now - self._tried.get(source, read_at) < JWKS_MIN_REFRESH
+                if fresh and (known or recent):
+                    return keys
+            self._tried[source] = now  # a failing read is rate-limited too
+            if source.startswith(("http://", "https://")):
+                document = await _fetch(source)
+                if source.endswith("/.well-known/openid-configuration"):
+                    document = await _fetch(str(document.get("jwks_uri")))
+            else:
+                document = json.loads(Path(source).read_text())
+            keys = jwt.PyJWKSet.from_dict(document)
+            self._keys[source] = (self._monotonic(), keys)
+            return keys
 
     async def authorize(
         self, authorizer: JwtAuthorizer, request: HttpRequest
@@ -89,28 +119,41 @@ class JwtAuthorizers:
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
         try:
-            kid = jwt.get_unverified_header(token).get("kid")
+            header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             return _challenge("the token is malformed")
+        kid = header.get("kid")
         try:
-            keys = await self._key_set(authorizer.jwks)
-            if kid is None or kid not in {k.key_id for k in keys.keys}:
-                keys = await self._key_set(authorizer.jwks, refresh=True)
+            keys = await self._key_set(authorizer.jwks, kid)
         except (OSError, ValueError, httpx.HTTPError, jwt.PyJWKSetError) as exc:
             logger.error("JWT authorizer %r cannot read its JWKS: %s", authorizer.name, exc)
             return _common.json_response(500, b'{"message":"Internal Server Error"}')
-        key = next((k for k in keys.keys if kid is None or k.key_id == kid), None)
-        if key is None:
+        if kid is not None:
+            candidates = [k for k in keys.keys if k.key_id == kid]
+        else:  # no key id: each signing key for the token's algorithm, or the only key
+            alg = header.get("alg")
+            candidates = [
+                k for k in keys.keys if k.algorithm_name == alg and k.public_key_use != "enc"
+            ]
+            if not candidates and len(keys.keys) == 1:
+                candidates = keys.keys  # PyJWT then says why it does not fit
+        if not candidates:
             return _challenge("unable to find a signing key that matches")
+        return self._verified(authorizer, token, candidates)
+
+    def _verified(
+        self, authorizer: JwtAuthorizer, token: str, candidates: list[jwt.PyJWK]
+    ) -> HttpResponse | dict[str, Any]:
+        """The token checked with the first candidate key whose signature matches."""
         try:
-            claims = jwt.decode(
-                token,
-                key=key,
-                algorithms=ALGORITHMS,
-                issuer=authorizer.issuer,
-                options={"verify_aud": False, "require": ["exp", "iss"]},
-                leeway=0,
-            )
+            for key in candidates[:-1]:
+                try:
+                    claims = _decode(token, key, authorizer.issuer)
+                    break
+                except jwt.InvalidSignatureError:
+                    continue  # another key may have signed it
+            else:
+                claims = _decode(token, candidates[-1], authorizer.issuer)
         except jwt.ExpiredSignatureError:
             return _challenge("the token has expired")
         except jwt.ImmatureSignatureError:
