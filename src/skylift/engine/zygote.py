@@ -238,7 +238,15 @@ async def _ended(proc: subprocess.Popen[bytes], timeout: float) -> bool:
         if not ended.done():
             ended.set_result(None)
 
-    pidfd = os.pidfd_open(proc.pid)
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except OSError:  # no pidfd here (an old kernel, a seccomp filter): poll instead
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
     loop.add_reader(pidfd, readable)
     try:
         await asyncio.wait_for(ended, timeout)

@@ -54,8 +54,10 @@ class MetricsEndpoint:
         try:
             await self._read_depths()
         except Exception as exc:
-            if node is None:
-                raise
+            from redis.exceptions import RedisError
+
+            if node is None or not isinstance(exc, (RedisError, OSError)):
+                raise  # skylift's own failure, not an outage: logged as the error it is
             # Redis went away since the last probe: the scrape still answers, with that.
             node.health.failed(exc)
             self.metrics.queues, self.metrics.async_events = {}, {}
