@@ -68,6 +68,8 @@ class FunctionUrls:
             return
         found = self._target(scope)
         body = await _read_body(scope, receive)
+        if body is DISCONNECTED:
+            return  # the client left mid-upload: a truncated body never reaches the function
         if found is None:
             await _respond(send, lambda_url.not_found())
             return
@@ -80,7 +82,7 @@ class FunctionUrls:
         if url.cors is not None and lambda_url_cors.is_preflight(method, headers):
             await _respond(send, lambda_url_cors.preflight(url.cors, headers))
             return
-        if body is None:
+        if not isinstance(body, bytes):
             await _respond(send, lambda_url.too_large())
             return
         caller: lambda_url.IamCaller | None = None
@@ -204,15 +206,23 @@ def _forwarded(headers: list[tuple[str, str]], source_ip: str, port: int) -> lis
     return [(name, value) for name, value in wanted if name not in present]
 
 
-async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
-    """The whole body, or None past MAX_BODY (read to its end either way)."""
+class _Disconnected:
+    """The client disconnected before its whole body arrived."""
+
+
+DISCONNECTED = _Disconnected()
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes | None | _Disconnected:
+    """The whole body, None past MAX_BODY (read to its end either way), or DISCONNECTED
+    when the client left before its end."""
     chunks: list[bytes] = []
     size = 0
     more = True
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return DISCONNECTED
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size <= MAX_BODY:

@@ -1,0 +1,103 @@
+"""The HTTP front and function URLs at their edges, through raw sockets against `skylift
+up` serving the function-url app: cut uploads, stalled bodies, early answers, odd
+request-targets and hosts, pipelined garbage."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from skylift.function_urls import url_id
+from skylift.testing import ServerLog, serve
+
+APP = Path(__file__).parents[1] / "sam_apps" / "function-url"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ServerLog]]:
+    root = tmp_path_factory.mktemp("edges") / "app"
+    shutil.copytree(APP, root)
+    log = ServerLog()
+    options = ["--keep-alive", "1", "--header-timeout", "1"]
+    with serve(str(root), log=log, timeout=60, options=options) as url:
+        yield url, log
+
+
+_opened: list[socket.socket] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sockets() -> Iterator[None]:
+    yield
+    while _opened:
+        _opened.pop().close()
+
+
+def _connect(url: str) -> socket.socket:
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=15)
+    _opened.append(sock)
+    return sock
+
+
+def _host(url: str, function: str) -> str:
+    return f"{url_id(function, 'us-east-1')}.lambda-url.localhost:{urlsplit(url).port}"
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole length-framed response, or what came before the server closed."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+    want = int(length.group(1)) if length else 0
+    while len(body) < want:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def _rest(sock: socket.socket) -> bytes:
+    """Everything until the server closes (a timeout fails the test)."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def _invocations(url: str, function: str) -> float:
+    text = httpx.get(url + "/_skylift/metrics", timeout=10).text
+    found = re.search(
+        rf'^skylift_invocations_total{{function="{function}"[^}}]*}} (\S+)$', text, re.M
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_function_url_upload_cut_short_never_invokes_the_function(
+    server: tuple[str, ServerLog],
+) -> None:
+    url, _ = server
+    assert httpx.post(url + "/_skylift/url/Public/warm", content=b"{}").status_code == 200
+    before = _invocations(url, "Public")
+    cut = _connect(url)
+    cut.sendall(
+        b"POST /_skylift/url/Public/cut HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Length: 100\r\n\r\n0123456789"
+    )
+    cut.close()
+    # A whole request after it: whatever the cut one caused has happened by its answer.
+    assert httpx.post(url + "/_skylift/url/Public/whole", content=b"{}").status_code == 200
+    assert _invocations(url, "Public") == before + 1
