@@ -101,3 +101,15 @@ def test_a_function_url_upload_cut_short_never_invokes_the_function(
     # A whole request after it: whatever the cut one caused has happened by its answer.
     assert httpx.post(url + "/_skylift/url/Public/whole", content=b"{}").status_code == 200
     assert _invocations(url, "Public") == before + 1
+
+
+def test_the_keep_alive_timeout_applies_after_an_early_answer(
+    server: tuple[str, ServerLog],
+) -> None:
+    url, _ = server
+    sock = _connect(url)
+    # The guard refuses a foreign Host before the body is read; the body then arrives.
+    sock.sendall(b"POST /items HTTP/1.1\r\nHost: evil.example\r\nContent-Length: 20\r\n\r\n0123")
+    assert _read_response(sock).startswith(b"HTTP/1.1 421 ")
+    sock.sendall(b"4567890123456789")
+    assert _rest(sock) == b""  # --keep-alive 1: closed by the server, well within 15 s

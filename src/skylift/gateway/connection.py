@@ -178,6 +178,10 @@ class Connection(asyncio.Protocol):
         self.parsing = None
         if cycle is not None:
             cycle.on_complete()
+        if self.current is None and not self.waiting:
+            # Answered early (a refusal before its body was read): the body is now read
+            # off and discarded, so the connection is idle from here.
+            self.idle_since = time.monotonic()
 
     # what a cycle calls
 
