@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -113,3 +114,25 @@ def test_the_keep_alive_timeout_applies_after_an_early_answer(
     assert _read_response(sock).startswith(b"HTTP/1.1 421 ")
     sock.sendall(b"4567890123456789")
     assert _rest(sock) == b""  # --keep-alive 1: closed by the server, well within 15 s
+
+
+def test_a_body_that_stalls_gets_408_and_one_that_progresses_is_served(
+    server: tuple[str, ServerLog],
+) -> None:
+    url, _ = server
+    stalled = _connect(url)
+    stalled.sendall(
+        b"POST /_skylift/url/Public/slow HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Length: 1000000\r\n\r\n0123456789"
+    )
+    steady = _connect(url)
+    steady.sendall(
+        b"POST /_skylift/url/Public/steady HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Length: 6\r\n\r\nab"
+    )
+    for piece in (b"cd", b"ef"):  # each within --header-timeout (1 s) of the one before
+        time.sleep(0.6)
+        steady.sendall(piece)
+    assert _read_response(steady).startswith(b"HTTP/1.1 200 ")
+    answer = _rest(stalled)  # no byte after the first ten: 408 and closed, within 15 s
+    assert answer.startswith(b"HTTP/1.1 408 ")

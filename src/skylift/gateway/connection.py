@@ -58,6 +58,7 @@ class Connection(asyncio.Protocol):
         self.head_read = 0  # bytes read in later packets while a head is incomplete
         self.head_since: float | None = None  # when an incomplete head was first seen
         self.idle_since: float | None = None
+        self.body_since: float | None = None  # the last progress of a body being read
         self.write_paused = False
         self.body_paused = False
         self.reading = True
@@ -161,6 +162,7 @@ class Connection(asyncio.Protocol):
             raise _HeadTooLarge
         cycle = self._cycle()
         self.parsing = cycle
+        self.body_since = time.monotonic()
         if self.current is None:
             self.current = cycle
             cycle.start()
@@ -169,6 +171,7 @@ class Connection(asyncio.Protocol):
             self._flow()
 
     def on_body(self, body: bytes) -> None:
+        self.body_since = time.monotonic()
         cycle = self.parsing
         if cycle is not None:
             cycle.on_body(body)
@@ -176,6 +179,7 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         cycle = self.parsing
         self.parsing = None
+        self.body_since = None
         if cycle is not None:
             cycle.on_complete()
         if self.current is None and not self.waiting:
@@ -230,6 +234,8 @@ class Connection(asyncio.Protocol):
         self.body_paused = False
         if self.head_since is not None:
             self.head_since = time.monotonic()  # its deadline runs from now on
+        if self.body_since is not None:
+            self.body_since = time.monotonic()
         if self.waiting:
             self.current = self.waiting.popleft()
             self.current.start()
@@ -252,7 +258,8 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
     def check(self, now: float) -> None:
-        """The sweep's look at this connection: its head deadline, its idle timeout."""
+        """The sweep's look at this connection: its head deadline, its body deadline (the
+        same span between two reads of a body), its idle timeout."""
         limits = self.front.limits
         if (
             self.head_since is not None
@@ -260,6 +267,16 @@ class Connection(asyncio.Protocol):
             and now - self.head_since > limits.head_timeout
         ):
             self.fail(TIMED_OUT)
+        elif (
+            self.body_since is not None
+            and self.reading  # not while the front itself holds the body back
+            and (self.current is None or self.current is self.parsing)
+            and now - self.body_since > limits.head_timeout
+        ):
+            parsing = self.parsing
+            if not (isinstance(parsing, AsgiCycle) and parsing.started):
+                self.write(TIMED_OUT)  # nothing answered it yet
+            self.close()
         elif (
             self.idle_since is not None
             and self.current is None
@@ -279,6 +296,8 @@ class Connection(asyncio.Protocol):
         if read != self.reading and self.transport is not None and not self.closing:
             self.reading = read
             if read:
+                if self.body_since is not None:
+                    self.body_since = time.monotonic()  # the client was held back till now
                 self.transport.resume_reading()
             else:
                 self.transport.pause_reading()
