@@ -238,7 +238,7 @@ class _Disconnected:
 DISCONNECTED = _Disconnected()
 
 
-async def _read_body(scope: Scope, receive: Receive) -> bytes | None | _Disconnected:
+async def _read_body(scope: Scope, receive: Receive) -> bytes | _Disconnected | None:
     """The whole body, None when it exceeds MAX_BODY (checked before buffering it), or
     DISCONNECTED when the client left before its end (a truncated body is never run)."""
     for name, value in scope["headers"]:

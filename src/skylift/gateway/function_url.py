@@ -213,7 +213,7 @@ class _Disconnected:
 DISCONNECTED = _Disconnected()
 
 
-async def _read_body(scope: Scope, receive: Receive) -> bytes | None | _Disconnected:
+async def _read_body(scope: Scope, receive: Receive) -> bytes | _Disconnected | None:
     """The whole body, None past MAX_BODY (read to its end either way), or DISCONNECTED
     when the client left before its end."""
     chunks: list[bytes] = []
