@@ -4,6 +4,7 @@ request-targets and hosts, pipelined garbage."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -136,3 +137,37 @@ def test_a_body_that_stalls_gets_408_and_one_that_progresses_is_served(
     assert _read_response(steady).startswith(b"HTTP/1.1 200 ")
     answer = _rest(stalled)  # no byte after the first ten: 408 and closed, within 15 s
     assert answer.startswith(b"HTTP/1.1 408 ")
+
+
+def _get(url: str, target: str, host: str = "localhost") -> tuple[int, bytes]:
+    sock = _connect(url)
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target.encode(), host.encode()))
+    response = _read_response(sock)
+    return int(response.split(b" ", 2)[1]), response.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize(
+    ("target", "raw_path"),
+    [
+        ("/_skylift/url/Public/a%20b", "/a%20b"),
+        ("/%5fskylift/url/Public/a%20b", "/a%20b"),
+        ("//_skylift/url/Public/x", "/x"),
+        ("/_skylift/./url/Public/x/", "/x/"),
+    ],
+)
+def test_a_url_by_path_is_found_as_routing_decides(
+    server: tuple[str, ServerLog], target: str, raw_path: str
+) -> None:
+    url, _ = server
+    status, body = _get(url, target)
+    assert status == 200
+    assert json.loads(body)["rawPath"] == raw_path
+
+
+def test_a_url_by_host_is_found_whatever_the_case_of_the_host(
+    server: tuple[str, ServerLog],
+) -> None:
+    url, _ = server
+    status, body = _get(url, "/items", _host(url, "Public").upper())
+    assert status == 200
+    assert json.loads(body)["rawPath"] == "/items"

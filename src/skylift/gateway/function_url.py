@@ -19,7 +19,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import orjson
 
@@ -30,12 +30,12 @@ from skylift.errors import SkyliftError, Throttled
 from skylift.events import lambda_url, lambda_url_cors
 from skylift.events.http import HttpRequest, HttpResponse, MalformedResponse, RequestIds
 from skylift.function_urls import url_id
+from skylift.gateway.routing import normalised, url_host
 from skylift.gateway.sigv4 import Verifier, body_hash
 from skylift.spec import CONTROL_PREFIX, FunctionSpec
 
 logger = logging.getLogger("skylift.gateway")
 PATH_PREFIX = CONTROL_PREFIX + "url/"
-HOST_MARK = b".lambda-url."
 MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
@@ -132,16 +132,19 @@ class FunctionUrls:
             return lambda_url.function_error()
 
     def _target(self, scope: Scope) -> tuple[FunctionSpec, str] | None:
-        """The function a request is for and the raw path it sees, or None."""
+        """The function a request is for and the raw path it sees, or None. By path, it is
+        found on the decoded, normalised path, as `routing` decides (`/%5fskylift/url/f/`
+        and `//_skylift/url/f/` are `/_skylift/url/f/`)."""
         raw: bytes = scope.get("raw_path") or scope["path"].encode()
         raw_path = raw.split(b"?", 1)[0].decode("latin-1")
         host = next((v for k, v in scope["headers"] if k == b"host"), b"")
-        if HOST_MARK in host:
+        if url_host(host):
             return self._spec(host.split(b".", 1)[0].decode("latin-1").lower(), raw_path)
-        if not raw_path.startswith(PATH_PREFIX):
+        path = normalised(scope["path"])
+        if not path.startswith(PATH_PREFIX):
             return None
-        name, _, rest = raw_path[len(PATH_PREFIX) :].partition("/")
-        return self._spec(unquote(name), "/" + rest)
+        name, _, rest = path[len(PATH_PREFIX) :].partition("/")
+        return self._spec(name, _raw_rest(raw_path, name, rest))
 
     def _spec(self, key: str, raw_path: str) -> tuple[FunctionSpec, str] | None:
         spec = self.specs.get(key)
@@ -183,6 +186,15 @@ class FunctionUrls:
             )
             return None
         return _iam(found.group(1))
+
+
+def _raw_rest(raw_path: str, name: str, rest: str) -> str:
+    """The raw (undecoded) path after `/_skylift/url/{name}/`, the function's `rawPath`;
+    `rest` is the decoded one, re-encoded where the raw path's segments do not line up."""
+    parts = normalised(raw_path).split("/", 4)
+    if len(parts) >= 4 and unquote("/".join(parts[:4])) == PATH_PREFIX + name:
+        return "/" + (parts[4] if len(parts) > 4 else "")
+    return "/" + quote(rest, safe="/!$&'()*+,;=:@~")
 
 
 def _iam(key_id: str) -> lambda_url.IamCaller:

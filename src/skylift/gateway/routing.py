@@ -100,7 +100,7 @@ def aws_service(path: str, headers: Iterable[tuple[bytes, bytes]], query: bytes)
         elif name == b"host":
             if _s3_host(value):
                 s3 = True  # virtual-hosted S3 (BUCKET.s3.localhost), even from a plain client
-            elif _url_host(value):
+            elif url_host(value):
                 url = True  # a function URL's own host, {url-id}.lambda-url.localhost
     if url:
         return "url"
@@ -158,7 +158,7 @@ def _s3_host(value: bytes) -> bool:
     return name == "s3.localhost" or name.endswith(".s3.localhost")
 
 
-def _url_host(value: bytes) -> bool:
+def url_host(value: bytes) -> bool:
     """A function URL's host: `{url-id}.lambda-url.{anything}` (a port may follow)."""
     labels = value.decode("latin-1").lower().split(".")
     return len(labels) >= 3 and labels[1] == "lambda-url"
