@@ -171,3 +171,16 @@ def test_a_url_by_host_is_found_whatever_the_case_of_the_host(
     status, body = _get(url, "/items", _host(url, "Public").upper())
     assert status == 200
     assert json.loads(body)["rawPath"] == "/items"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/2015-03-31/functions/Public/invocations", "/_skylift/health", "/%5fskylift/functions"],
+)
+def test_a_url_by_host_gets_every_path_even_lambdas_and_skylifts(
+    server: tuple[str, ServerLog], target: str
+) -> None:
+    url, _ = server
+    status, body = _get(url, target, _host(url, "Public"))
+    assert status == 200
+    assert json.loads(body)["rawPath"] == target  # the function's, not Lambda's or skylift's
