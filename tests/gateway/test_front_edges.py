@@ -184,3 +184,16 @@ def test_a_url_by_host_gets_every_path_even_lambdas_and_skylifts(
     status, body = _get(url, target, _host(url, "Public"))
     assert status == 200
     assert json.loads(body)["rawPath"] == target  # the function's, not Lambda's or skylift's
+
+
+@pytest.mark.parametrize("target", [b"foo", b"http://[x/", b"http://[::1/x"])
+def test_an_invalid_request_target_gets_400_without_a_traceback(
+    server: tuple[str, ServerLog], target: bytes
+) -> None:
+    url, log = server
+    sock = _connect(url)
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % target)
+    assert _read_response(sock).startswith(b"HTTP/1.1 400 ")
+    assert httpx.get(url + "/_skylift/health").status_code == 200  # the log is written by now
+    assert "Traceback" not in log.text
+    assert "reading a request failed" not in log.text

@@ -107,6 +107,8 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if isinstance(exc.__context__, _HeadTooLarge):
                 self.fail(TOO_LARGE_HEAD)
+            elif isinstance(exc.__context__, _BadTarget):
+                self.fail(BAD_REQUEST)  # the client's mistake: no traceback for it
             elif isinstance(exc, httptools.HttpParserCallbackError):
                 logger.error("reading a request failed", exc_info=exc.__context__)
                 self.fail(SERVER_ERROR)
@@ -306,7 +308,10 @@ class Connection(asyncio.Protocol):
         front = self.front
         parser = self.parser
         method = parser.get_method().decode("ascii")
-        url = httptools.parse_url(self._url)
+        try:
+            url = httptools.parse_url(self._url)
+        except httptools.HttpParserInvalidURLError:
+            raise _BadTarget from None  # e.g. `GET foo HTTP/1.1`: 400
         raw_path: bytes = url.path or b"/"
         query: bytes = url.query or b""
         path = raw_path.decode("latin-1")
@@ -380,3 +385,7 @@ class Connection(asyncio.Protocol):
 
 class _HeadTooLarge(Exception):
     """Raised from a parser callback: the head is over the limit (431)."""
+
+
+class _BadTarget(Exception):
+    """Raised from a parser callback: the request-target is no URL path (400)."""
