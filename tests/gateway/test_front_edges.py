@@ -197,3 +197,28 @@ def test_an_invalid_request_target_gets_400_without_a_traceback(
     assert httpx.get(url + "/_skylift/health").status_code == 200  # the log is written by now
     assert "Traceback" not in log.text
     assert "reading a request failed" not in log.text
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"GET /_skylift/url/Public/b HTTP/1.1\r\nHost: localhost\r\nX-Big: %s\r\n\r\n"
+        % (b"x" * 11_000),
+    ],
+    ids=["garbage", "431"],
+)
+def test_a_bad_request_pipelined_behind_good_ones_waits_for_their_answers(
+    server: tuple[str, ServerLog], after: bytes
+) -> None:
+    url, _ = server
+    sock = _connect(url)
+    sock.sendall(
+        b"GET /_skylift/url/Public/first HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        b"GET /_skylift/url/Public/second HTTP/1.1\r\nHost: localhost\r\n\r\n" + after
+    )
+    data = _rest(sock)
+    answers = data.split(b"HTTP/1.1 ")[1:]
+    assert [a[:3] for a in answers] == [b"200", b"200", b"400" if b"NOT" in after else b"431"]
+    assert b'"rawPath": "/first"' in answers[0]
+    assert b'"rawPath": "/second"' in answers[1]

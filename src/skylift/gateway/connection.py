@@ -63,6 +63,7 @@ class Connection(asyncio.Protocol):
         self.body_paused = False
         self.reading = True
         self.drained: asyncio.Event | None = None
+        self.failed: bytes | None = None  # a refusal sent once the running answers are out
         self._url = b""
         self._names: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
@@ -222,6 +223,15 @@ class Connection(asyncio.Protocol):
         if self.current is not cycle:
             return
         self.current = None
+        if self.failed is not None:  # a refusal waits behind the answers before it
+            if cycle.keep_alive and self.waiting and not self.front.stopping:
+                self.current = self.waiting.popleft()
+                self.current.start()
+                return
+            if cycle.keep_alive:
+                self.write(self.failed)
+            self.close()
+            return
         if not cycle.keep_alive or self.closing or self.front.stopping:
             self.close()
             return
@@ -246,13 +256,28 @@ class Connection(asyncio.Protocol):
         self._flow()
 
     def fail(self, response: bytes) -> None:
-        """Answer a request the front refuses, and close (the stream is unusable)."""
+        """Answer a request the front refuses, and close (the stream is unusable). Answers
+        to the requests before it that are running or waiting go out first; a request
+        whose own body is what failed is not answered."""
         self.closing = True
         self.in_head = False
-        if self.transport is not None and not self.transport.is_closing():
-            if self.current is None:
-                self.transport.write(response)
-            self.transport.close()
+        self.head_since = self.body_since = None
+        parsing, current = self.parsing, self.current
+        self.parsing = None
+        if parsing is not None and parsing is not current:
+            if parsing in self.waiting:
+                self.waiting.remove(parsing)  # cut off mid-body: it never runs
+            parsing.disconnected()
+        if self.transport is None or self.transport.is_closing():
+            return
+        if current is not None and current is not parsing:
+            self.failed = response
+            self.reading = False
+            self.transport.pause_reading()
+            return
+        if current is None:
+            self.transport.write(response)
+        self.transport.close()
 
     def close(self) -> None:
         self.closing = True
