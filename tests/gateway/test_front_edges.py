@@ -4,19 +4,22 @@ request-targets and hosts, pipelined garbage."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from skylift.asgi_types import Message, Receive, Scope
 from skylift.function_urls import url_id
+from skylift.gateway import asgi, function_url
 from skylift.testing import ServerLog, serve
 
 APP = Path(__file__).parents[1] / "sam_apps" / "function-url"
@@ -222,3 +225,28 @@ def test_a_bad_request_pipelined_behind_good_ones_waits_for_their_answers(
     assert [a[:3] for a in answers] == [b"200", b"200", b"400" if b"NOT" in after else b"431"]
     assert b'"rawPath": "/first"' in answers[0]
     assert b'"rawPath": "/second"' in answers[1]
+
+
+@pytest.mark.parametrize(
+    ("read_body", "marker"),
+    [
+        (asgi._read_body, asgi.DISCONNECTED),
+        (function_url._read_body, function_url.DISCONNECTED),
+    ],
+    ids=["gateway", "function_url"],
+)
+def test_an_asgi_body_cut_by_a_disconnect_is_never_taken_as_whole(
+    read_body: Callable[[Scope, Receive], Awaitable[object]], marker: object
+) -> None:
+    """The ASGI path (in-process clients) reads bodies as the front does: a disconnect
+    mid-body is no end of it."""
+    messages: list[Message] = [
+        {"type": "http.request", "body": b"0123456789", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    scope: Scope = {"type": "http", "headers": [(b"content-length", b"100")]}
+    assert asyncio.run(read_body(scope, receive)) is marker
