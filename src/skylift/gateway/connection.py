@@ -1,5 +1,6 @@
-"""One HTTP/1.1 connection of the front (`front.py`): httptools (llhttp) parses, this
-module decides what each request is for and answers in order.
+"""One HTTP/1.1 connection of the front (`front.py`): httptools (llhttp) parses,
+`front_request.py` decides what each request is for, this module answers in order and
+keeps the connection's deadlines.
 
 A function route's request is read whole, then `Gateway.dispatch` runs it, and its
 response goes out in one write. Anything else (the AWS APIs, the control API, metrics,
@@ -16,12 +17,9 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote
 
 import httptools
 
-from skylift.events.http import HttpRequest
-from skylift.gateway.asgi import MAX_BODY
 from skylift.gateway.front_asgi import AsgiCycle
 from skylift.gateway.front_function import (
     BAD_REQUEST,
@@ -31,7 +29,7 @@ from skylift.gateway.front_function import (
     UNAVAILABLE,
     FunctionCycle,
 )
-from skylift.gateway.routing import aws_service, control_path
+from skylift.gateway.front_request import BadTarget, new_cycle
 
 if TYPE_CHECKING:
     from skylift.gateway.front import Front
@@ -108,7 +106,7 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if isinstance(exc.__context__, _HeadTooLarge):
                 self.fail(TOO_LARGE_HEAD)
-            elif isinstance(exc.__context__, _BadTarget):
+            elif isinstance(exc.__context__, BadTarget):
                 self.fail(BAD_REQUEST)  # the client's mistake: no traceback for it
             elif isinstance(exc, httptools.HttpParserCallbackError):
                 logger.error("reading a request failed", exc_info=exc.__context__)
@@ -163,7 +161,7 @@ class Connection(asyncio.Protocol):
         self.head_since = None
         if self.head_size > self.front.limits.max_head:
             raise _HeadTooLarge
-        cycle = self._cycle()
+        cycle = new_cycle(self, self._url, self._names, self._headers)
         self.parsing = cycle
         self.body_since = time.monotonic()
         if self.current is None:
@@ -329,88 +327,6 @@ class Connection(asyncio.Protocol):
             else:
                 self.transport.pause_reading()
 
-    def _cycle(self) -> FunctionCycle | AsgiCycle:
-        front = self.front
-        parser = self.parser
-        method = parser.get_method().decode("ascii")
-        try:
-            url = httptools.parse_url(self._url)
-        except httptools.HttpParserInvalidURLError:
-            raise _BadTarget from None  # e.g. `GET foo HTTP/1.1`: 400
-        raw_path: bytes = url.path or b"/"
-        query: bytes = url.query or b""
-        path = raw_path.decode("latin-1")
-        if "%" in path:
-            path = unquote(path)
-        headers = self._headers
-        gateway = front.gateway
-        control = control_path(path)
-        matched = None
-        if control is not None:
-            path = control
-        elif not gateway.services or aws_service(path, headers, query) not in gateway.services:
-            matched = gateway.router.match(method, path)
-        host = None
-        for name, value in headers:
-            if name == b"host":
-                host = value
-                break
-        keep_alive = parser.should_keep_alive()
-        expect = any(n == b"expect" and v.lower() == b"100-continue" for n, v in headers)
-        if matched is not None and (gateway.guard is None or gateway.guard.host_allowed(host)):
-            length = next((v for n, v in headers if n == b"content-length"), None)
-            source_ip = self.client[0] if self.client else "127.0.0.1"
-            names = self._names
-            try:
-                decoded = [
-                    (n.decode(), v.decode()) for n, (_, v) in zip(names, headers, strict=True)
-                ]
-            except UnicodeDecodeError:
-                decoded = [
-                    (n.decode("latin-1"), v.decode("latin-1"))
-                    for n, (_, v) in zip(names, headers, strict=True)
-                ]
-            version = parser.get_http_version()
-            request = HttpRequest(
-                method,
-                raw_path.decode("latin-1"),
-                query.decode("latin-1"),
-                decoded,
-                b"",
-                source_ip,
-                "HTTP/" + version,
-                host.decode("latin-1") if host else f"{front.host}:{front.port}",
-            )
-            function = FunctionCycle(self, matched, request)
-            if length is not None and length.isdigit() and int(length) > MAX_BODY:
-                function.size = -1  # refused before its body is read
-            cycle: FunctionCycle | AsgiCycle = function
-        else:
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0", "spec_version": "2.3"},
-                "http_version": parser.get_http_version(),
-                "server": (front.host, front.port),
-                "client": self.client,
-                "scheme": "http",
-                "method": method,
-                "root_path": "",
-                "path": path,
-                "raw_path": raw_path,
-                "query_string": query,
-                "headers": headers,
-                "skylift.header_names": self._names,
-                "state": {},
-            }
-            cycle = AsgiCycle(self, scope, front.app)
-        cycle.keep_alive = keep_alive
-        cycle.continue_wanted = expect
-        return cycle
-
 
 class _HeadTooLarge(Exception):
     """Raised from a parser callback: the head is over the limit (431)."""
-
-
-class _BadTarget(Exception):
-    """Raised from a parser callback: the request-target is no URL path (400)."""
