@@ -296,6 +296,7 @@ class Connection(asyncio.Protocol):
             self.body_since is not None
             and self.reading  # not while the front itself holds the body back
             and (self.current is None or self.current is self.parsing)
+            and not self._awaiting_continue()  # the client waits for our 100 to send it
             and now - self.body_since > limits.head_timeout
         ):
             parsing = self.parsing
@@ -309,12 +310,23 @@ class Connection(asyncio.Protocol):
         ):
             self.close()
 
+    def continued(self) -> None:
+        """A 100 Continue went out: the body's deadline runs from now."""
+        if self.body_since is not None:
+            self.body_since = time.monotonic()
+
     def shutdown(self) -> None:
         """The server is stopping: close when idle, else after the current answer."""
         if self.current is None and not self.waiting:
             self.close()
 
     # internals
+
+    def _awaiting_continue(self) -> bool:
+        parsing = self.parsing
+        return (
+            isinstance(parsing, AsgiCycle) and parsing.continue_wanted and not parsing.continue_sent
+        )
 
     def _flow(self) -> None:
         read = not (self.waiting or self.write_paused or self.body_paused)
