@@ -154,7 +154,10 @@ if TYPE_CHECKING:
     default=10.0,
     show_default=True,
     metavar="SECONDS",
-    help="Answer 408 and close when a request's line and headers take longer to arrive.",
+    help=(
+        "Answer 408 and close when a request's line and headers take longer to arrive, "
+        "or its body stalls that long."
+    ),
 )
 @click.option(
     "--max-connections",

@@ -109,7 +109,9 @@ class Gateway:
             return
         scope["skylift.route"] = matched[0].route.path  # for HTTP metrics
         body = await _read_body(scope, receive)
-        if body is None:
+        if body is DISCONNECTED:
+            return  # the client left mid-upload: the function never sees a truncated body
+        if not isinstance(body, bytes):
             await _respond(send, too_large(matched[0]))
             return
         client = scope.get("client")
@@ -229,12 +231,22 @@ def _decode_headers(
         return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
 
 
-async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
-    """The whole body, or None when it exceeds MAX_BODY (checked before buffering it)."""
+class _Disconnected:
+    """The client disconnected before its whole body arrived."""
+
+
+DISCONNECTED = _Disconnected()
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes | _Disconnected | None:
+    """The whole body, None when it exceeds MAX_BODY (checked before buffering it), or
+    DISCONNECTED when the client left before its end (a truncated body is never run)."""
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
             return None
     message = await receive()
+    if message["type"] == "http.disconnect":
+        return DISCONNECTED
     body: bytes = message.get("body", b"")
     if not message.get("more_body"):
         return body
@@ -242,6 +254,8 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
     size = len(body)
     while message.get("more_body"):
         message = await receive()
+        if message["type"] == "http.disconnect":
+            return DISCONNECTED
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:

@@ -1,5 +1,6 @@
-"""One HTTP/1.1 connection of the front (`front.py`): httptools (llhttp) parses, this
-module decides what each request is for and answers in order.
+"""One HTTP/1.1 connection of the front (`front.py`): httptools (llhttp) parses,
+`front_request.py` decides what each request is for, this module answers in order and
+keeps the connection's deadlines.
 
 A function route's request is read whole, then `Gateway.dispatch` runs it, and its
 response goes out in one write. Anything else (the AWS APIs, the control API, metrics,
@@ -16,12 +17,9 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote
 
 import httptools
 
-from skylift.events.http import HttpRequest
-from skylift.gateway.asgi import MAX_BODY
 from skylift.gateway.front_asgi import AsgiCycle
 from skylift.gateway.front_function import (
     BAD_REQUEST,
@@ -31,7 +29,7 @@ from skylift.gateway.front_function import (
     UNAVAILABLE,
     FunctionCycle,
 )
-from skylift.gateway.routing import aws_service, control_path
+from skylift.gateway.front_request import BadTarget, new_cycle
 
 if TYPE_CHECKING:
     from skylift.gateway.front import Front
@@ -58,10 +56,12 @@ class Connection(asyncio.Protocol):
         self.head_read = 0  # bytes read in later packets while a head is incomplete
         self.head_since: float | None = None  # when an incomplete head was first seen
         self.idle_since: float | None = None
+        self.body_since: float | None = None  # the last progress of a body being read
         self.write_paused = False
         self.body_paused = False
         self.reading = True
         self.drained: asyncio.Event | None = None
+        self.failed: bytes | None = None  # a refusal sent once the running answers are out
         self._url = b""
         self._names: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
@@ -106,6 +106,8 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if isinstance(exc.__context__, _HeadTooLarge):
                 self.fail(TOO_LARGE_HEAD)
+            elif isinstance(exc.__context__, BadTarget):
+                self.fail(BAD_REQUEST)  # the client's mistake: no traceback for it
             elif isinstance(exc, httptools.HttpParserCallbackError):
                 logger.error("reading a request failed", exc_info=exc.__context__)
                 self.fail(SERVER_ERROR)
@@ -159,8 +161,9 @@ class Connection(asyncio.Protocol):
         self.head_since = None
         if self.head_size > self.front.limits.max_head:
             raise _HeadTooLarge
-        cycle = self._cycle()
+        cycle = new_cycle(self, self._url, self._names, self._headers)
         self.parsing = cycle
+        self.body_since = time.monotonic()
         if self.current is None:
             self.current = cycle
             cycle.start()
@@ -169,6 +172,7 @@ class Connection(asyncio.Protocol):
             self._flow()
 
     def on_body(self, body: bytes) -> None:
+        self.body_since = time.monotonic()
         cycle = self.parsing
         if cycle is not None:
             cycle.on_body(body)
@@ -176,8 +180,13 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         cycle = self.parsing
         self.parsing = None
+        self.body_since = None
         if cycle is not None:
             cycle.on_complete()
+        if self.current is None and not self.waiting:
+            # Answered early (a refusal before its body was read): the body is now read
+            # off and discarded, so the connection is idle from here.
+            self.idle_since = time.monotonic()
 
     # what a cycle calls
 
@@ -212,6 +221,15 @@ class Connection(asyncio.Protocol):
         if self.current is not cycle:
             return
         self.current = None
+        if self.failed is not None:  # a refusal waits behind the answers before it
+            if cycle.keep_alive and self.waiting and not self.front.stopping:
+                self.current = self.waiting.popleft()
+                self.current.start()
+                return
+            if cycle.keep_alive:
+                self.write(self.failed)
+            self.close()
+            return
         if not cycle.keep_alive or self.closing or self.front.stopping:
             self.close()
             return
@@ -226,6 +244,8 @@ class Connection(asyncio.Protocol):
         self.body_paused = False
         if self.head_since is not None:
             self.head_since = time.monotonic()  # its deadline runs from now on
+        if self.body_since is not None:
+            self.body_since = time.monotonic()
         if self.waiting:
             self.current = self.waiting.popleft()
             self.current.start()
@@ -234,13 +254,28 @@ class Connection(asyncio.Protocol):
         self._flow()
 
     def fail(self, response: bytes) -> None:
-        """Answer a request the front refuses, and close (the stream is unusable)."""
+        """Answer a request the front refuses, and close (the stream is unusable). Answers
+        to the requests before it that are running or waiting go out first; a request
+        whose own body is what failed is not answered."""
         self.closing = True
         self.in_head = False
-        if self.transport is not None and not self.transport.is_closing():
-            if self.current is None:
-                self.transport.write(response)
-            self.transport.close()
+        self.head_since = self.body_since = None
+        parsing, current = self.parsing, self.current
+        self.parsing = None
+        if parsing is not None and parsing is not current:
+            if parsing in self.waiting:
+                self.waiting.remove(parsing)  # cut off mid-body: it never runs
+            parsing.disconnected()
+        if self.transport is None or self.transport.is_closing():
+            return
+        if current is not None and current is not parsing:
+            self.failed = response
+            self.reading = False
+            self.transport.pause_reading()
+            return
+        if current is None:
+            self.transport.write(response)
+        self.transport.close()
 
     def close(self) -> None:
         self.closing = True
@@ -248,7 +283,8 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
     def check(self, now: float) -> None:
-        """The sweep's look at this connection: its head deadline, its idle timeout."""
+        """The sweep's look at this connection: its head deadline, its body deadline (the
+        same span between two reads of a body), its idle timeout."""
         limits = self.front.limits
         if (
             self.head_since is not None
@@ -257,11 +293,27 @@ class Connection(asyncio.Protocol):
         ):
             self.fail(TIMED_OUT)
         elif (
+            self.body_since is not None
+            and self.reading  # not while the front itself holds the body back
+            and (self.current is None or self.current is self.parsing)
+            and not self._awaiting_continue()  # the client waits for our 100 to send it
+            and now - self.body_since > limits.head_timeout
+        ):
+            parsing = self.parsing
+            if not (isinstance(parsing, AsgiCycle) and parsing.started):
+                self.write(TIMED_OUT)  # nothing answered it yet
+            self.close()
+        elif (
             self.idle_since is not None
             and self.current is None
             and now - self.idle_since > limits.keep_alive
         ):
             self.close()
+
+    def continued(self) -> None:
+        """A 100 Continue went out: the body's deadline runs from now."""
+        if self.body_since is not None:
+            self.body_since = time.monotonic()
 
     def shutdown(self) -> None:
         """The server is stopping: close when idle, else after the current answer."""
@@ -270,89 +322,22 @@ class Connection(asyncio.Protocol):
 
     # internals
 
+    def _awaiting_continue(self) -> bool:
+        parsing = self.parsing
+        return (
+            isinstance(parsing, AsgiCycle) and parsing.continue_wanted and not parsing.continue_sent
+        )
+
     def _flow(self) -> None:
         read = not (self.waiting or self.write_paused or self.body_paused)
         if read != self.reading and self.transport is not None and not self.closing:
             self.reading = read
             if read:
+                if self.body_since is not None:
+                    self.body_since = time.monotonic()  # the client was held back till now
                 self.transport.resume_reading()
             else:
                 self.transport.pause_reading()
-
-    def _cycle(self) -> FunctionCycle | AsgiCycle:
-        front = self.front
-        parser = self.parser
-        method = parser.get_method().decode("ascii")
-        url = httptools.parse_url(self._url)
-        raw_path: bytes = url.path or b"/"
-        query: bytes = url.query or b""
-        path = raw_path.decode("latin-1")
-        if "%" in path:
-            path = unquote(path)
-        headers = self._headers
-        gateway = front.gateway
-        control = control_path(path)
-        matched = None
-        if control is not None:
-            path = control
-        elif not gateway.services or aws_service(path, headers, query) not in gateway.services:
-            matched = gateway.router.match(method, path)
-        host = None
-        for name, value in headers:
-            if name == b"host":
-                host = value
-                break
-        keep_alive = parser.should_keep_alive()
-        expect = any(n == b"expect" and v.lower() == b"100-continue" for n, v in headers)
-        if matched is not None and (gateway.guard is None or gateway.guard.host_allowed(host)):
-            length = next((v for n, v in headers if n == b"content-length"), None)
-            source_ip = self.client[0] if self.client else "127.0.0.1"
-            names = self._names
-            try:
-                decoded = [
-                    (n.decode(), v.decode()) for n, (_, v) in zip(names, headers, strict=True)
-                ]
-            except UnicodeDecodeError:
-                decoded = [
-                    (n.decode("latin-1"), v.decode("latin-1"))
-                    for n, (_, v) in zip(names, headers, strict=True)
-                ]
-            version = parser.get_http_version()
-            request = HttpRequest(
-                method,
-                raw_path.decode("latin-1"),
-                query.decode("latin-1"),
-                decoded,
-                b"",
-                source_ip,
-                "HTTP/" + version,
-                host.decode("latin-1") if host else f"{front.host}:{front.port}",
-            )
-            function = FunctionCycle(self, matched, request)
-            if length is not None and length.isdigit() and int(length) > MAX_BODY:
-                function.size = -1  # refused before its body is read
-            cycle: FunctionCycle | AsgiCycle = function
-        else:
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0", "spec_version": "2.3"},
-                "http_version": parser.get_http_version(),
-                "server": (front.host, front.port),
-                "client": self.client,
-                "scheme": "http",
-                "method": method,
-                "root_path": "",
-                "path": path,
-                "raw_path": raw_path,
-                "query_string": query,
-                "headers": headers,
-                "skylift.header_names": self._names,
-                "state": {},
-            }
-            cycle = AsgiCycle(self, scope, front.app)
-        cycle.keep_alive = keep_alive
-        cycle.continue_wanted = expect
-        return cycle
 
 
 class _HeadTooLarge(Exception):

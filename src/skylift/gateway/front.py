@@ -7,6 +7,8 @@ ways, HEAD, backpressure, a graceful shutdown) and adds the limits uvicorn lacke
 
 - request line and headers at most `max_head` bytes (API Gateway's 10,240): 431;
 - a whole head within `head_timeout` seconds of its first byte: 408, then close;
+- a body that makes no progress for `head_timeout` seconds (while the front reads it):
+  408 (unless its answer began), then close;
 - idle keep-alive connections closed after `keep_alive` seconds;
 - at most `max_connections` open at once, below the file-descriptor limit: beyond it a
   new connection gets 503 at once, rather than `accept` failing for everyone.

@@ -102,6 +102,7 @@ class AsgiCycle:
         if self.continue_wanted and not self.continue_sent and not self.complete:
             self.continue_sent = True
             self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.conn.continued()
         while not self.body and not self.complete and not self.gone:
             self.arrived = self.arrived or asyncio.Event()
             self.arrived.clear()

@@ -102,7 +102,7 @@ class FunctionCycle:
         response = render(too_large(self.matched[0]), method == "HEAD", False, self.conn.front.date)
         self.conn.write(response)
         self.conn.front.record(self.matched[0].route.path, method, 413, time.perf_counter())
-        self.conn.fail(b"")
+        self.conn.close()  # the rest of its body is not read: the stream is unusable
 
     def on_complete(self) -> None:
         self.complete = True

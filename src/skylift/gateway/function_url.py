@@ -19,7 +19,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import orjson
 
@@ -30,12 +30,12 @@ from skylift.errors import SkyliftError, Throttled
 from skylift.events import lambda_url, lambda_url_cors
 from skylift.events.http import HttpRequest, HttpResponse, MalformedResponse, RequestIds
 from skylift.function_urls import url_id
+from skylift.gateway.routing import normalised, url_host
 from skylift.gateway.sigv4 import Verifier, body_hash
 from skylift.spec import CONTROL_PREFIX, FunctionSpec
 
 logger = logging.getLogger("skylift.gateway")
 PATH_PREFIX = CONTROL_PREFIX + "url/"
-HOST_MARK = b".lambda-url."
 MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
@@ -68,6 +68,8 @@ class FunctionUrls:
             return
         found = self._target(scope)
         body = await _read_body(scope, receive)
+        if body is DISCONNECTED:
+            return  # the client left mid-upload: a truncated body never reaches the function
         if found is None:
             await _respond(send, lambda_url.not_found())
             return
@@ -80,7 +82,7 @@ class FunctionUrls:
         if url.cors is not None and lambda_url_cors.is_preflight(method, headers):
             await _respond(send, lambda_url_cors.preflight(url.cors, headers))
             return
-        if body is None:
+        if not isinstance(body, bytes):
             await _respond(send, lambda_url.too_large())
             return
         caller: lambda_url.IamCaller | None = None
@@ -130,16 +132,19 @@ class FunctionUrls:
             return lambda_url.function_error()
 
     def _target(self, scope: Scope) -> tuple[FunctionSpec, str] | None:
-        """The function a request is for and the raw path it sees, or None."""
+        """The function a request is for and the raw path it sees, or None. By path, it is
+        found on the decoded, normalised path, as `routing` decides (`/%5fskylift/url/f/`
+        and `//_skylift/url/f/` are `/_skylift/url/f/`)."""
         raw: bytes = scope.get("raw_path") or scope["path"].encode()
         raw_path = raw.split(b"?", 1)[0].decode("latin-1")
         host = next((v for k, v in scope["headers"] if k == b"host"), b"")
-        if HOST_MARK in host:
+        if url_host(host):
             return self._spec(host.split(b".", 1)[0].decode("latin-1").lower(), raw_path)
-        if not raw_path.startswith(PATH_PREFIX):
+        path = normalised(scope["path"])
+        if not path.startswith(PATH_PREFIX):
             return None
-        name, _, rest = raw_path[len(PATH_PREFIX) :].partition("/")
-        return self._spec(unquote(name), "/" + rest)
+        name, _, rest = path[len(PATH_PREFIX) :].partition("/")
+        return self._spec(name, _raw_rest(raw_path, name, rest))
 
     def _spec(self, key: str, raw_path: str) -> tuple[FunctionSpec, str] | None:
         spec = self.specs.get(key)
@@ -183,6 +188,15 @@ class FunctionUrls:
         return _iam(found.group(1))
 
 
+def _raw_rest(raw_path: str, name: str, rest: str) -> str:
+    """The raw (undecoded) path after `/_skylift/url/{name}/`, the function's `rawPath`;
+    `rest` is the decoded one, re-encoded where the raw path's segments do not line up."""
+    parts = normalised(raw_path).split("/", 4)
+    if len(parts) >= 4 and unquote("/".join(parts[:4])) == PATH_PREFIX + name:
+        return "/" + (parts[4] if len(parts) > 4 else "")
+    return "/" + quote(rest, safe="/!$&'()*+,;=:@~")
+
+
 def _iam(key_id: str) -> lambda_url.IamCaller:
     user = "AIDA" + key_id[-16:].upper().rjust(16, "X")
     return lambda_url.IamCaller(
@@ -204,15 +218,23 @@ def _forwarded(headers: list[tuple[str, str]], source_ip: str, port: int) -> lis
     return [(name, value) for name, value in wanted if name not in present]
 
 
-async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
-    """The whole body, or None past MAX_BODY (read to its end either way)."""
+class _Disconnected:
+    """The client disconnected before its whole body arrived."""
+
+
+DISCONNECTED = _Disconnected()
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes | _Disconnected | None:
+    """The whole body, None past MAX_BODY (read to its end either way), or DISCONNECTED
+    when the client left before its end."""
     chunks: list[bytes] = []
     size = 0
     more = True
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return DISCONNECTED
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size <= MAX_BODY:

@@ -13,8 +13,8 @@ alike. The markers are protocol fields, parsed, never substrings found anywhere:
   and `Expires` (boto3's S3 presigned URLs);
 - S3's `x-amz-content-sha256` header, or virtual-hosted S3: a Host that is
   `s3.localhost` or ends with `.s3.localhost`;
-- a function URL by its Host (`{url-id}.lambda-url.localhost`) or its path under
-  `/_skylift/url/`;
+- a function URL by its Host (`{url-id}.lambda-url.localhost`), before anything else,
+  or by its path under `/_skylift/url/`;
 - Lambda's API and the control API by their paths, which no route may use.
 """
 
@@ -71,9 +71,16 @@ def aws_service(path: str, headers: Iterable[tuple[bytes, bytes]], query: bytes)
     a request is for, or "" for the app's routes. `path` is decoded and, when it is under
     the control prefix, normalised; header names are lower case.
 
-    Any other path under one of Lambda's API versions is Lambda's too, unless it is
-    signed for S3 (a bucket may be named "2024-08-31").
+    A function URL's own Host comes first: AWS hands every path on it to the function,
+    Lambda's API paths and `/_skylift/` ones too (which then reach only that function,
+    never the control API). Any other path under one of Lambda's API versions is
+    Lambda's too, unless it is signed for S3 (a bucket may be named "2024-08-31").
     """
+    for name, value in headers:
+        if name == b"host":
+            if url_host(value):
+                return "url"  # a function URL's own host, {url-id}.lambda-url.localhost
+            break
     if path.startswith(_LAMBDA_PATHS):
         return "lambda"
     if path.startswith(CONTROL_PREFIX):
@@ -84,7 +91,7 @@ def aws_service(path: str, headers: Iterable[tuple[bytes, bytes]], query: bytes)
         # Where instances' AWS calls for services skylift does not serve end (refused).
         return "unserved" if path.startswith(UNSERVED_PATH) else "control"
     target = content_type = None
-    s3 = url = False
+    s3 = False
     for name, value in headers:
         if name == b"authorization":
             if value.startswith(_SIGV4):
@@ -97,13 +104,8 @@ def aws_service(path: str, headers: Iterable[tuple[bytes, bytes]], query: bytes)
             content_type = value
         elif name == b"x-amz-content-sha256":
             s3 = True  # S3's own header (every SigV4 S3 request, and unsigned SDK ones)
-        elif name == b"host":
-            if _s3_host(value):
-                s3 = True  # virtual-hosted S3 (BUCKET.s3.localhost), even from a plain client
-            elif _url_host(value):
-                url = True  # a function URL's own host, {url-id}.lambda-url.localhost
-    if url:
-        return "url"
+        elif name == b"host" and _s3_host(value):
+            s3 = True  # virtual-hosted S3 (BUCKET.s3.localhost), even from a plain client
     if (
         target is not None
         and target.startswith(b"AmazonSQS.")
@@ -158,7 +160,7 @@ def _s3_host(value: bytes) -> bool:
     return name == "s3.localhost" or name.endswith(".s3.localhost")
 
 
-def _url_host(value: bytes) -> bool:
+def url_host(value: bytes) -> bool:
     """A function URL's host: `{url-id}.lambda-url.{anything}` (a port may follow)."""
     labels = value.decode("latin-1").lower().split(".")
     return len(labels) >= 3 and labels[1] == "lambda-url"
