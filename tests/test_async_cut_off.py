@@ -28,7 +28,10 @@ def slow(event, context):
     with open(os.path.join(HERE, "runs.txt"), "a") as f:
         f.write(context.aws_request_id + "\\n")
     if os.path.exists(os.path.join(HERE, "hang")):
-        time.sleep(300)
+        # Long enough to be cut off by the kill; short, since the worker (its own
+        # process group, with no PID namespace under --sandbox off) outlives the killed
+        # server and zygote until its handler returns.
+        time.sleep(30)
 """
 
 

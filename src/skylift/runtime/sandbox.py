@@ -53,16 +53,6 @@ def cgroup_folder(base: str, pid: int) -> str:
     return os.path.join(base, f"instance-{pid}")
 
 
-def die_with(parent: int) -> None:
-    """Have the kernel kill this new worker when `parent` (its zygote) dies, whatever
-    killed it: a SIGKILL to the server's process group does not reach a worker, which
-    leads its own group, and without a PID namespace (`--sandbox off`, or none available)
-    nothing else would end it. If the parent is already gone, end now."""
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "prctl pdeathsig")
-    if os.getppid() != parent:
-        os._exit(1)
-
-
 def enter(settings: dict[str, Any] | None, memory_mb: int, keep: list[int], tmp_mb: int) -> None:
     """Make this new worker a sandboxed instance; returns in H, never in W.
 

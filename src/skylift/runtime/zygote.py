@@ -174,7 +174,6 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
     # write to it (each write copies a page into the worker). O(1).
     gc.freeze()
     forked_at = time.monotonic()
-    zygote = os.getpid()
     pid = os.fork()
     if pid == 0:  # the worker
         try:
@@ -185,7 +184,6 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
             ours.close()
             # Its own process group: a timeout or reap kills what the handler started too.
             os.setpgid(0, 0)
-            sandbox.die_with(zygote)
             os.dup2(log_fd, 1)
             os.dup2(log_fd, 2)
             sandbox.enter(SANDBOX, spec.memory, [theirs.fileno(), log_fd], spec.ephemeral_storage)
