@@ -160,4 +160,3 @@ def test_a_failing_observer_costs_neither_the_result_nor_the_instance(app):
     # The same warm instance served all three: the observer's error did not kill it.
     assert [json.loads(r.payload)["n"] for r in (first, second, third)] == [1, 2, 3]
     assert app.platform.pools["echo"].status()["instances"] == 1
-
