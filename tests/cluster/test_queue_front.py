@@ -52,6 +52,7 @@ def test_a_front_node_takes_messages_and_a_polling_node_processes_them(
         assert sorted(r["body"] for r in handled) == ["order-0", "order-1", "order-2"]
         assert {r["node"] for r in handled} == {"worker"}
         assert visible(sqs, orders) == 0
+        sqs.close()
 
 
 def test_no_queue_polling_without_a_shared_state_is_refused(tmp_path: Path) -> None:
