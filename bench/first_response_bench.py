@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from http_bench import BODY, EXPECTED, free_port, stop
+from bench_common import BODY, EXPECTED, free_port, stop
 
 REQUEST = (
     "POST /change HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
-from http_bench import EXAMPLE, LUA, free_port, stop, wrk
+from bench_common import EXAMPLE, LUA, free_port, stop, wrk
 from report import write_section
 
 ROUNDS = 7

@@ -25,7 +25,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from http_bench import LUA, free_port, to_ms  # noqa: E402
+from bench_common import LUA, free_port, to_ms  # noqa: E402
 
 
 def wrk_p99(url: str, script: str, seconds: int) -> tuple[float, float]:
