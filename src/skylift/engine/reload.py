@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from skylift.engine import zygote_process
 from skylift.engine.loading import Loaded, load_code
 from skylift.engine.recording import Record, ignore
 from skylift.engine.zygote import Zygote
@@ -119,6 +120,7 @@ class Reloader:
         def watched(change: Change, path: str) -> bool:
             return path.endswith(WATCHED_SUFFIXES) and ignored(change, path)
 
+        self._keep_spares()
         async for changes in awatch(
             *self.paths(), watch_filter=watched, debounce=50, step=10, recursive=True
         ):
@@ -128,6 +130,17 @@ class Reloader:
                 await self.reload(", ".join(sorted({Path(path).name for path in paths})))
             except Exception:  # a reload that breaks must not end reloading for good
                 logger.exception("skylift: the reload failed; still serving the previous code")
+            self._keep_spares()
+
+    def _keep_spares(self) -> None:
+        """Keep one zygote interpreter started ahead for each code folder, so the next
+        reload's new zygote skips the interpreter's start (~40 ms of the reload): one
+        idle process per folder while reloading is on (`--no-reload` starts none)."""
+        try:
+            for zygote in self.platform.zygotes:
+                zygote_process.start_spare(zygote.setup["code_dir"])
+        except OSError as exc:  # no process to spare (a limit): reloads start their own
+            logger.warning("skylift: could not start a spare zygote: %s", exc)
 
     async def reload(self, what: str = "the code") -> bool:
         """Load the code again and switch to it; False (old code kept) if it failed."""
@@ -333,6 +346,7 @@ class Reloader:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        zygote_process.drop_spares()
         kept = set(self.previous.zygotes) if self.previous is not None else set()
         await asyncio.gather(*(zygote.close() for zygote in self._old | kept))
         self._old.clear()

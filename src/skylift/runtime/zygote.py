@@ -205,6 +205,9 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
 
 def main() -> None:
     ctl = socket.socket(fileno=int(sys.argv[1]))
+    # The supervisor decides when a zygote stops; a terminal's Ctrl-C reaches it, not us
+    # (nor a spare still waiting here for its setup: engine/zygote_process.py).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     data = ctl.recv(MAX_PACKET)
     if not data:  # a spare nobody took (engine/zygote_process.py): nothing to do
         os._exit(0)
