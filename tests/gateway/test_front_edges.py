@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from test_front import _read_response
 
 from skylift.asgi_types import Message, Receive, Scope
 from skylift.function_urls import url_id
@@ -54,25 +55,6 @@ def _connect(url: str) -> socket.socket:
 
 def _host(url: str, function: str) -> str:
     return f"{url_id(function, 'us-east-1')}.lambda-url.localhost:{urlsplit(url).port}"
-
-
-def _read_response(sock: socket.socket) -> bytes:
-    """One whole length-framed response, or what came before the server closed."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
-    want = int(length.group(1)) if length else 0
-    while len(body) < want:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body
 
 
 def _rest(sock: socket.socket) -> bytes:

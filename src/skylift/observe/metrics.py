@@ -99,35 +99,13 @@ class Metrics:
     def __call__(
         self, spec: FunctionSpec, result: InvocationResult, instance: object = None
     ) -> None:
-        counts = self.functions.get(spec.name)
-        if counts is None:
-            counts = self.functions[spec.name] = FunctionCounts()
-        if result.error is None:
-            counts.outcomes["success"] += 1
-        elif TIMED_OUT in result.payload:
-            counts.outcomes["timeout"] += 1
-        else:
-            counts.outcomes["error"] += 1
-        counts.duration.observe(result.duration_ms / 1000)
-        if result.init_ms is not None:
-            counts.init.observe(result.init_ms / 1000)
+        _count(self.functions, spec, result)
 
     def count(self, batch: Sequence[Observed]) -> None:
         """Count a batch of finished invocations (what `__call__` does for one)."""
         functions = self.functions
         for spec, result, _, _ in batch:
-            counts = functions.get(spec.name)
-            if counts is None:
-                counts = functions[spec.name] = FunctionCounts()
-            if result.error is None:
-                counts.outcomes["success"] += 1
-            elif TIMED_OUT in result.payload:
-                counts.outcomes["timeout"] += 1
-            else:
-                counts.outcomes["error"] += 1
-            counts.duration.observe(result.duration_ms / 1000)
-            if result.init_ms is not None:
-                counts.init.observe(result.init_ms / 1000)
+            _count(functions, spec, result)
 
     def http(self, route: str, method: str, status: int, seconds: float) -> None:
         """Note one HTTP request (the request path: an append; counted in batches)."""
@@ -285,3 +263,20 @@ class Metrics:
 
 def _nothing() -> None:
     """The default `sync`: nothing is held back (results are counted as they come)."""
+
+
+def _count(
+    functions: dict[str, FunctionCounts], spec: FunctionSpec, result: InvocationResult
+) -> None:
+    counts = functions.get(spec.name)
+    if counts is None:
+        counts = functions[spec.name] = FunctionCounts()
+    if result.error is None:
+        counts.outcomes["success"] += 1
+    elif TIMED_OUT in result.payload:
+        counts.outcomes["timeout"] += 1
+    else:
+        counts.outcomes["error"] += 1
+    counts.duration.observe(result.duration_ms / 1000)
+    if result.init_ms is not None:
+        counts.init.observe(result.init_ms / 1000)
