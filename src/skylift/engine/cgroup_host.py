@@ -1,0 +1,225 @@
+"""The cgroups a host offers a skylift server, and the server's folders in them.
+
+Three kinds of host, found at start from `/proc/self/mountinfo` and `/proc/self/cgroup`:
+
+- cgroup v2 only (`/sys/fs/cgroup` is cgroup2), or a subtree delegated to the server's
+  user (systemd's `Delegate=yes`, a container's own cgroup namespace): the server makes
+  `skylift-PID` in its own cgroup and enables the memory and pids controllers for the
+  instance groups below it. The "no internal processes" rule forbids a cgroup with
+  processes to enable controllers for its children, so when its own cgroup does not
+  already do so, the server first moves itself into a leaf, `skylift-PID/server`.
+- hybrid (v1 controllers beside a cgroup2 mount, such as `/sys/fs/cgroup/unified`): the
+  cgroup2 groups serve only to end an instance (`cgroup.kill`, no controller needed);
+  the limits come from v1's memory and pids controllers (`memory_v1`, `pids_v1`).
+- v1 only: v1's controllers; an instance ends by what its pids group lists.
+
+Per-instance groups are made and read by `runtime/sandbox_cgroups.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+
+from skylift.runtime import sandbox_cgroups
+
+LIMITS = ("memory", "pids")
+
+
+@dataclass
+class Cgroups:
+    """The server's folders: None where the host offers no such hierarchy to it."""
+
+    v2: str | None = None  # in the cgroup2 hierarchy; instance groups go below
+    v2_limits: list[str] = field(default_factory=list)  # controllers enabled for them
+    moved_from: str | None = None  # the cgroup2 folder the server left for v2/server
+    memory_v1: str | None = None
+    pids_v1: str | None = None
+
+    def close(self) -> None:
+        """End what the instances left and remove the folders (busy ones stay, for the
+        next start's `sweep_stale`)."""
+        if self.v2:
+            for group in _children(self.v2, "instance-"):
+                sandbox_cgroups.kill_group(group)
+            if self.moved_from:  # back where the server came from, if it may go there
+                with contextlib.suppress(OSError):
+                    _write(self.moved_from, "cgroup.procs", os.getpid())
+            remove(self.v2)
+        for base in (self.memory_v1, self.pids_v1):
+            if base:
+                remove(base)
+
+
+def find(tag: str, limits: bool, wanted: tuple[str, ...] = LIMITS) -> Cgroups:
+    """Make the server's folder `tag` in each hierarchy it may write to. With `limits`
+    False (`--sandbox off`) only the cgroup2 one, to end instances."""
+    found = Cgroups()
+    parent = own_folder("cgroup2", "")
+    if parent is not None:
+        found.v2 = _mkdir(os.path.join(parent, tag))
+    if found.v2 and limits:
+        found.v2_limits, found.moved_from = delegate(parent or "", found.v2, wanted)
+    if limits and "memory" not in found.v2_limits:
+        found.memory_v1 = _v1_folder("memory", tag)
+    if limits and "pids" not in found.v2_limits:
+        found.pids_v1 = _v1_folder("pids", tag)
+    return found
+
+
+def delegate(parent: str, base: str, wanted: tuple[str, ...]) -> tuple[list[str], str | None]:
+    """Enable what of `wanted` `parent` offers for the groups below `base`; the
+    controllers enabled, and the folder the server left (None if it stayed)."""
+    offered = _words(parent, "cgroup.controllers")
+    want = [c for c in wanted if c in offered]
+    if not want:
+        return [], None
+    moved_from = None
+    missing = [c for c in want if c not in _words(parent, "cgroup.subtree_control")]
+    if missing:
+        if _words(parent, "cgroup.procs") and not _is_root(parent):
+            leaf = _mkdir(os.path.join(base, "server"))
+            try:
+                if leaf is None:
+                    raise OSError("no leaf")
+                _write(leaf, "cgroup.procs", os.getpid())
+                moved_from = parent
+            except OSError:
+                return [], None
+        try:
+            _write(parent, "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+        except OSError:  # other processes share the server's cgroup: it cannot delegate
+            if moved_from:
+                with contextlib.suppress(OSError):
+                    _write(parent, "cgroup.procs", os.getpid())
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(base, "server"))
+            want = [c for c in want if c not in missing]
+            moved_from = None
+    enabled = []
+    for controller in want:
+        with contextlib.suppress(OSError):
+            _write(base, "cgroup.subtree_control", f"+{controller}")
+            enabled.append(controller)
+    return enabled, moved_from
+
+
+def sweep_stale() -> list[str]:
+    """Kill what servers that died before their cleanup left in their groups (a worker
+    busy in its handler outlives a SIGKILL of the server's process group) and remove the
+    groups: folders named `skylift-PID` after a pid that no longer runs. The folders swept."""
+    swept = []
+    for kind in ("cgroup2", "memory", "pids"):
+        parent = own_folder(kind, "")
+        if parent is None:
+            continue
+        for path in _children(parent, "skylift-"):
+            pid = os.path.basename(path).split("-")[1]
+            if not pid.isdigit() or _running(int(pid)):
+                continue
+            if kind == "cgroup2":
+                sandbox_cgroups.kill_group(path, wait=1.0)
+            else:
+                for group in _children(path, "instance-"):
+                    sandbox_cgroups.kill_v1(group)
+            remove(path)
+            swept.append(path)
+    return swept
+
+
+def remove(folder: str) -> None:
+    """Remove a cgroup folder and the (empty) groups in it."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.is_dir():
+                with contextlib.suppress(OSError):
+                    os.rmdir(entry.path)
+        os.rmdir(folder)
+
+
+def own_folder(kind: str, tag: str) -> str | None:
+    """This process's folder in the hierarchy of `kind` ("cgroup2", or a v1 controller)."""
+    mount, own = _mount(kind), _own(kind)
+    if mount is None or own is None:
+        return None
+    return os.path.join(mount, own.lstrip("/"), tag).rstrip("/")
+
+
+def _v1_folder(controller: str, tag: str) -> str | None:
+    folder = own_folder(controller, tag)
+    return _mkdir(folder) if folder else None
+
+
+def _mount(kind: str) -> str | None:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fields = right.split()
+                if kind == "cgroup2" and fields and fields[0] == "cgroup2":
+                    return left.split()[4]
+                if len(fields) >= 3 and fields[0] == "cgroup" and kind in fields[2].split(","):
+                    return left.split()[4]
+    except OSError:
+        return None
+    return None
+
+
+def _own(kind: str) -> str | None:
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                number, controllers, path = line.rstrip("\n").split(":", 2)
+                if kind == "cgroup2" and number == "0" and controllers == "":
+                    return path
+                if kind in controllers.split(","):
+                    return path
+    except OSError:
+        return None
+    return None
+
+
+def _is_root(folder: str) -> bool:
+    # Only the root has no cgroup.type; it alone may hold processes and delegate.
+    return not os.path.exists(os.path.join(folder, "cgroup.type"))
+
+
+def _mkdir(folder: str) -> str | None:
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    return folder
+
+
+def _children(folder: str, prefix: str) -> list[str]:
+    try:
+        return [e.path for e in os.scandir(folder) if e.is_dir() and e.name.startswith(prefix)]
+    except OSError:
+        return []
+
+
+def _words(folder: str, name: str) -> list[str]:
+    try:
+        with open(os.path.join(folder, name)) as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def _write(folder: str, name: str, value: object) -> None:
+    with open(os.path.join(folder, name), "w") as f:
+        f.write(str(value))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
