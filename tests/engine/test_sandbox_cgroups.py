@@ -15,8 +15,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import IO
 from pathlib import Path
+from typing import IO
 
 import boto3
 import pytest
