@@ -305,3 +305,95 @@ def test_the_next_start_ends_what_a_dead_server_left(killed_server, app_dir, tmp
     with serve(str(app_dir), options=["--sandbox", "off"]):
         assert not alive(worker) and not marked(mark)
     assert gone_within(lambda: everything, 0) == []
+
+
+def delegated(parent: str, controller: str, crowded: bool) -> dict[str, object]:
+    """In a child process moved into cgroup `parent` (with a sleeper beside it when
+    `crowded`): what `cgroup_host.find` made, where the server went, and whether an
+    instance's group has `controller`'s files."""
+    sleeper = subprocess.Popen(["sleep", "60"]) if crowded else None
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            Path(parent, "cgroup.procs").write_text(str(os.getpid()))
+            if sleeper:
+                Path(parent, "cgroup.procs").write_text(str(sleeper.pid))
+            found = cgroup_host.find(f"skylift-{os.getpid()}", limits=True, wanted=(controller,))
+            seen: dict[str, object] = {
+                "limits": found.v2_limits,
+                "moved_from": found.moved_from,
+                "own": Path("/proc/self/cgroup").read_text().splitlines()[-1],
+                "base": found.v2,
+            }
+            instance = os.fork()
+            if instance == 0:
+                sandbox_cgroups.join({"cgroup2": found.v2}, os.getpid(), 128)
+                os._exit(0)
+            os.waitpid(instance, 0)
+            group = sandbox_cgroups.folder(str(found.v2), instance)
+            seen["instance_files"] = sorted(
+                f for f in os.listdir(group) if f.startswith(controller + ".")
+            )
+            sandbox_cgroups.release({"cgroup2": found.v2}, instance)
+            found.close()
+            seen["after_close"] = Path("/proc/self/cgroup").read_text().splitlines()[-1]
+            seen["left"] = os.path.exists(str(found.v2))
+            os.write(write, json.dumps(seen).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        seen = json.loads(f.read() or "{}")
+    os.waitpid(pid, 0)
+    if sleeper:
+        sleeper.kill()
+        sleeper.wait()
+    return seen
+
+
+def test_delegation_moves_the_server_into_a_leaf_before_enabling_controllers():
+    """The "no internal processes" rule, for real, with whichever controller the host's
+    cgroup2 hierarchy offers (hugetlb on a hybrid host, where memory is bound to v1)."""
+    own = cgroup2_base()
+    offered = Path(own, "cgroup.controllers").read_text().split()
+    if not offered:
+        pytest.skip(f"{own} offers no cgroup2 controller to delegate")
+    controller = offered[0]
+    enabled_here = controller in Path(own, "cgroup.subtree_control").read_text().split()
+    if not enabled_here and os.path.exists(os.path.join(own, "cgroup.type")):
+        pytest.skip(f"{own} does not enable {controller} for its children")
+    parent = os.path.join(own, f"skylift-test-{os.getpid()}")
+    os.mkdir(parent)
+    try:
+        if not enabled_here:  # the root may hold processes and still enable it
+            Path(own, "cgroup.subtree_control").write_text(f"+{controller}")
+        seen = delegated(parent, controller, crowded=False)
+        assert seen["limits"] == [controller]
+        assert (
+            seen["own"]
+            == f"0::{parent[len(cgroup2_root(own)) :]}/{Path(str(seen['base'])).name}/server"
+        )
+        assert seen["instance_files"], f"the instance's group has no {controller} files"
+        assert seen["after_close"] == f"0::{parent[len(cgroup2_root(own)) :]}"
+        assert not seen["left"]  # the server went back and removed its folder
+        crowded = delegated(parent, controller, crowded=True)
+        assert crowded["limits"] == []  # another process shares the cgroup: no delegation
+        assert crowded["own"].endswith(os.path.basename(parent))  # and the server stayed
+    finally:
+        for sub in sorted(Path(parent).glob("**/"), key=lambda p: -len(p.parts)):
+            if sub != Path(parent):
+                sub.rmdir()
+        with open(os.path.join(parent, "cgroup.subtree_control"), "w") as f:
+            f.write("")
+        os.rmdir(parent)
+        if not enabled_here:
+            Path(own, "cgroup.subtree_control").write_text(f"-{controller}")
+
+
+def cgroup2_root(folder: str) -> str:
+    """The cgroup2 mount point `folder` is under."""
+    while os.path.exists(os.path.join(folder, "cgroup.type")):
+        folder = os.path.dirname(folder)
+    return folder

@@ -34,6 +34,7 @@ class Cgroups:
     v2: str | None = None  # in the cgroup2 hierarchy; instance groups go below
     v2_limits: list[str] = field(default_factory=list)  # controllers enabled for them
     moved_from: str | None = None  # the cgroup2 folder the server left for v2/server
+    enabled_in_parent: list[str] = field(default_factory=list)  # by us, to undo
     memory_v1: str | None = None
     pids_v1: str | None = None
 
@@ -43,13 +44,28 @@ class Cgroups:
         if self.v2:
             for group in _children(self.v2, "instance-"):
                 sandbox_cgroups.kill_group(group)
-            if self.moved_from:  # back where the server came from, if it may go there
-                with contextlib.suppress(OSError):
-                    _write(self.moved_from, "cgroup.procs", os.getpid())
+            if self.moved_from:
+                self._move_back(self.moved_from, self.v2)
             remove(self.v2)
         for base in (self.memory_v1, self.pids_v1):
             if base:
                 remove(base)
+
+    def _move_back(self, parent: str, base: str) -> None:
+        """Undo `delegate`: a cgroup that enables controllers for its children may hold no
+        process, so those it enabled go first (unless a sibling uses them too: then the
+        server stays in its leaf and the next start removes it)."""
+        for group in _children(base, "instance-"):
+            with contextlib.suppress(OSError):
+                os.rmdir(group)
+        with contextlib.suppress(OSError):
+            _write(base, "cgroup.subtree_control", " ".join(f"-{c}" for c in self.v2_limits))
+        if self.enabled_in_parent:
+            with contextlib.suppress(OSError):
+                minus = " ".join(f"-{c}" for c in self.enabled_in_parent)
+                _write(parent, "cgroup.subtree_control", minus)
+        with contextlib.suppress(OSError):
+            _write(parent, "cgroup.procs", os.getpid())
 
 
 def find(tag: str, limits: bool, wanted: tuple[str, ...] = LIMITS) -> Cgroups:
@@ -60,7 +76,9 @@ def find(tag: str, limits: bool, wanted: tuple[str, ...] = LIMITS) -> Cgroups:
     if parent is not None:
         found.v2 = _mkdir(os.path.join(parent, tag))
     if found.v2 and limits:
-        found.v2_limits, found.moved_from = delegate(parent or "", found.v2, wanted)
+        found.v2_limits, found.moved_from, found.enabled_in_parent = delegate(
+            parent or "", found.v2, wanted
+        )
     if limits and "memory" not in found.v2_limits:
         found.memory_v1 = _v1_folder("memory", tag)
     if limits and "pids" not in found.v2_limits:
@@ -68,14 +86,18 @@ def find(tag: str, limits: bool, wanted: tuple[str, ...] = LIMITS) -> Cgroups:
     return found
 
 
-def delegate(parent: str, base: str, wanted: tuple[str, ...]) -> tuple[list[str], str | None]:
-    """Enable what of `wanted` `parent` offers for the groups below `base`; the
-    controllers enabled, and the folder the server left (None if it stayed)."""
+def delegate(
+    parent: str, base: str, wanted: tuple[str, ...]
+) -> tuple[list[str], str | None, list[str]]:
+    """Enable what of `wanted` `parent` offers for the groups below `base`: the
+    controllers enabled, the folder the server left (None if it stayed), and those it
+    enabled in `parent` (to undo at close)."""
     offered = _words(parent, "cgroup.controllers")
     want = [c for c in wanted if c in offered]
     if not want:
-        return [], None
+        return [], None, []
     moved_from = None
+    enabled_in_parent: list[str] = []
     missing = [c for c in want if c not in _words(parent, "cgroup.subtree_control")]
     if missing:
         if _words(parent, "cgroup.procs") and not _is_root(parent):
@@ -86,9 +108,10 @@ def delegate(parent: str, base: str, wanted: tuple[str, ...]) -> tuple[list[str]
                 _write(leaf, "cgroup.procs", os.getpid())
                 moved_from = parent
             except OSError:
-                return [], None
+                return [], None, []
         try:
             _write(parent, "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+            enabled_in_parent = missing
         except OSError:  # other processes share the server's cgroup: it cannot delegate
             if moved_from:
                 with contextlib.suppress(OSError):
@@ -102,7 +125,7 @@ def delegate(parent: str, base: str, wanted: tuple[str, ...]) -> tuple[list[str]
         with contextlib.suppress(OSError):
             _write(base, "cgroup.subtree_control", f"+{controller}")
             enabled.append(controller)
-    return enabled, moved_from
+    return enabled, moved_from, enabled_in_parent
 
 
 def sweep_stale() -> list[str]:
