@@ -107,8 +107,7 @@ def gone_within(pids_of: object, seconds: float) -> list[int]:
 
 def test_cgroup_kill_ends_a_daemon_that_left_its_session():
     cgroup2_base()
-    tag = f"skylift-{os.getpid()}"
-    groups = cgroup_host.find(tag, limits=False)
+    groups = cgroup_host.find(cgroup_host.server_tag(), limits=False)
     assert groups.v2 is not None
     settings = {"cgroup2": groups.v2}
     mark = str(900000 + os.getpid() % 10000)
@@ -320,7 +319,7 @@ def delegated(parent: str, controller: str, crowded: bool) -> dict[str, object]:
             Path(parent, "cgroup.procs").write_text(str(os.getpid()))
             if sleeper:
                 Path(parent, "cgroup.procs").write_text(str(sleeper.pid))
-            found = cgroup_host.find(f"skylift-{os.getpid()}", limits=True, wanted=(controller,))
+            found = cgroup_host.find(cgroup_host.server_tag(), limits=True, wanted=(controller,))
             seen: dict[str, object] = {
                 "limits": found.v2_limits,
                 "moved_from": found.moved_from,

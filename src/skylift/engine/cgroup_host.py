@@ -4,10 +4,10 @@ Three kinds of host, found at start from `/proc/self/mountinfo` and `/proc/self/
 
 - cgroup v2 only (`/sys/fs/cgroup` is cgroup2), or a subtree delegated to the server's
   user (systemd's `Delegate=yes`, a container's own cgroup namespace): the server makes
-  `skylift-PID` in its own cgroup and enables the memory and pids controllers for the
+  `skylift-PID-NS` in its own cgroup and enables the memory and pids controllers for the
   instance groups below it. The "no internal processes" rule forbids a cgroup with
   processes to enable controllers for its children, so when its own cgroup does not
-  already do so, the server first moves itself into a leaf, `skylift-PID/server`.
+  already do so, the server first moves itself into a leaf, `skylift-PID-NS/server`.
 - hybrid (v1 controllers beside a cgroup2 mount, such as `/sys/fs/cgroup/unified`): the
   cgroup2 groups serve only to end an instance (`cgroup.kill`, no controller needed);
   the limits come from v1's memory and pids controllers (`memory_v1`, `pids_v1`).
@@ -66,6 +66,18 @@ class Cgroups:
                 _write(parent, "cgroup.subtree_control", minus)
         with contextlib.suppress(OSError):
             _write(parent, "cgroup.procs", os.getpid())
+
+
+def server_tag() -> str:
+    """The server's folder name: its pid, and its PID namespace's, which gives it meaning."""
+    return f"skylift-{os.getpid()}-{pid_namespace()}"
+
+
+def pid_namespace() -> int:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
 
 
 def find(tag: str, limits: bool, wanted: tuple[str, ...] = LIMITS) -> Cgroups:
@@ -131,14 +143,19 @@ def delegate(
 def sweep_stale() -> list[str]:
     """Kill what servers that died before their cleanup left in their groups (a worker
     busy in its handler outlives a SIGKILL of the server's process group) and remove the
-    groups: folders named `skylift-PID` after a pid that no longer runs. The folders swept."""
+    groups: folders named `skylift-PID-NS` after a pid that no longer runs in our PID
+    namespace NS (a server in another container sharing the hierarchy is not ours to
+    judge; folders of versions before NS was in the name, `skylift-PID`, are). The
+    folders swept."""
     swept = []
     for kind in ("cgroup2", "memory", "pids"):
         parent = own_folder(kind, "")
         if parent is None:
             continue
         for path in _children(parent, "skylift-"):
-            pid = os.path.basename(path).split("-")[1]
+            _, pid, *namespace = os.path.basename(path).split("-")
+            if namespace not in ([], [str(pid_namespace())]):
+                continue
             if not pid.isdigit() or _running(int(pid)):
                 continue
             if kind == "cgroup2":

@@ -47,7 +47,7 @@ class Sandbox:
         self.under_tmp = kept_under_tmp(self.code_dirs)
         # Before our own groups: what a killed server left must not run on beside us.
         sweep_stale()
-        self.cgroups = cgroup_host.find(f"skylift-{os.getpid()}", limits=enabled)
+        self.cgroups = cgroup_host.find(cgroup_host.server_tag(), limits=enabled)
         if enabled:
             self.hide = hidden_paths(state_dir, code_dirs)
 
