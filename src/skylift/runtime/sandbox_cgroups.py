@@ -43,9 +43,14 @@ def join(settings: dict[str, Any], pid: int, memory_mb: int) -> None:
         limit = mapped + memory_mb * MIB
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     limit_bytes = memory_mb * MIB
-    if base := settings.get("cgroup2"):
+    limits = settings.get("cgroup2_limits") or ()
+    if (base := settings.get("cgroup2")) and not limits:
+        # Only to end the instance: without it (a cgroup.max.descendants reached, say)
+        # the instance still serves, ended by its process group or PID namespace.
+        with contextlib.suppress(OSError):
+            _write(_new(base, pid), "cgroup.procs", pid)
+    elif base:
         group = _new(base, pid)
-        limits = settings.get("cgroup2_limits") or ()
         if "memory" in limits:
             _write(group, "memory.max", limit_bytes)
             _write(group, "memory.swap.max", 0, optional=True)  # no swapping past it
