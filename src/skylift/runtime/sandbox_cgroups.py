@@ -97,9 +97,10 @@ def peak_memory_mb(settings: dict[str, Any] | None, pid: int) -> int | None:
 
 def kill(settings: dict[str, Any], pid: int) -> None:
     """End every process worker `pid`'s instance started, wherever it went: by the cgroup2
-    group's `cgroup.kill`, else by what its v1 pids group holds."""
+    group's `cgroup.kill`, else by what its v1 pids group holds. Without waiting for them
+    to be gone (the caller serves on): `release` fails until they are."""
     if base := settings.get("cgroup2"):
-        kill_group(folder(base, pid))
+        kill_group(folder(base, pid), wait=0)
     elif base := settings.get("pids_cgroup"):
         kill_v1(folder(base, pid))
 
@@ -121,7 +122,7 @@ def release(settings: dict[str, Any], pid: int) -> bool:
 
 def kill_group(group: str, wait: float = 0.1) -> bool:
     """Kill everything in cgroup2 group `group` and below (Linux 5.14+'s `cgroup.kill`;
-    before it, each process it lists), waiting up to `wait` seconds for it to empty.
+    before it, each process it lists), waiting up to `wait` seconds (0: not) for it to empty.
     True when it is empty."""
     try:
         _write(group, "cgroup.kill", 1)
