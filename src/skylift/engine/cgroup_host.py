@@ -64,8 +64,7 @@ class Cgroups:
             with contextlib.suppress(OSError):
                 minus = " ".join(f"-{c}" for c in self.enabled_in_parent)
                 _write(parent, "cgroup.subtree_control", minus)
-        with contextlib.suppress(OSError):
-            _write(parent, "cgroup.procs", os.getpid())
+        _move_here(parent)
 
 
 def server_tag() -> str:
@@ -104,40 +103,45 @@ def delegate(
     """Enable what of `wanted` `parent` offers for the groups below `base`: the
     controllers enabled, the folder the server left (None if it stayed), and those it
     enabled in `parent` (to undo at close)."""
-    offered = _words(parent, "cgroup.controllers")
-    want = [c for c in wanted if c in offered]
-    if not want:
-        return [], None, []
-    moved_from = None
-    enabled_in_parent: list[str] = []
+    want = [c for c in wanted if c in _words(parent, "cgroup.controllers")]
     missing = [c for c in want if c not in _words(parent, "cgroup.subtree_control")]
+    moved_from, enabled_in_parent = None, []
     if missing:
+        # "No internal processes": the server's cgroup may enable them for its children
+        # only once the server has left it (the root alone is exempt).
         if _words(parent, "cgroup.procs") and not _is_root(parent):
             leaf = _mkdir(os.path.join(base, "server"))
-            try:
-                if leaf is None:
-                    raise OSError("no leaf")
-                _write(leaf, "cgroup.procs", os.getpid())
-                moved_from = parent
-            except OSError:
+            if leaf is None or not _move_here(leaf):
                 return [], None, []
+            moved_from = parent
         try:
             _write(parent, "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
             enabled_in_parent = missing
-        except OSError:  # other processes share the server's cgroup: it cannot delegate
-            if moved_from:
-                with contextlib.suppress(OSError):
-                    _write(parent, "cgroup.procs", os.getpid())
+        except OSError:  # other processes share the server's cgroup: not those, then
+            if moved_from and _move_here(parent):
                 with contextlib.suppress(OSError):
                     os.rmdir(os.path.join(base, "server"))
+                moved_from = None
             want = [c for c in want if c not in missing]
-            moved_from = None
-    enabled = []
-    for controller in want:
-        with contextlib.suppress(OSError):
-            _write(base, "cgroup.subtree_control", f"+{controller}")
-            enabled.append(controller)
+    enabled = [c for c in want if _enable(base, c)]
     return enabled, moved_from, enabled_in_parent
+
+
+def _move_here(folder: str) -> bool:
+    """Move the server (all its threads) into cgroup `folder`."""
+    try:
+        _write(folder, "cgroup.procs", os.getpid())
+    except OSError:
+        return False
+    return True
+
+
+def _enable(folder: str, controller: str) -> bool:
+    try:
+        _write(folder, "cgroup.subtree_control", f"+{controller}")
+    except OSError:
+        return False
+    return True
 
 
 def sweep_stale() -> list[str]:
