@@ -91,9 +91,10 @@ class Sandbox:
             else "what an instance starts ends with its process group or PID namespace"
         )
         if not self.enabled:
+            if not groups.v2:
+                ending = "what an instance starts ends with its process group (no cgroup2 here)"
             return (
-                "sandbox off (--sandbox off): instances share the host's view and limits; "
-                + ending.replace("PID namespace", "pids cgroup")
+                f"sandbox off (--sandbox off): instances share the host's view and limits; {ending}"
             )
         parts = []
         if namespaces is False:
