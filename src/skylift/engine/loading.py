@@ -126,7 +126,7 @@ async def load_checked(
     def settings(code_dirs: list[str]) -> dict[str, Any] | None:
         nonlocal jail
         jail = Sandbox(sandbox, state_dir, code_dirs)
-        return jail.settings()
+        return jail.zygote_settings()
 
     try:
         loaded = await load_code(target, environment, overrides, settings)

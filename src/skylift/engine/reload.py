@@ -154,7 +154,7 @@ class Reloader:
                     platform.target,
                     platform.environment,
                     platform.overrides,
-                    lambda _: sandbox.settings() if sandbox is not None else None,
+                    lambda _: sandbox.zygote_settings() if sandbox is not None else None,
                 )
             except SkyliftError as exc:
                 self._failed(what, exc)
