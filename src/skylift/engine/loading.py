@@ -19,7 +19,8 @@ from skylift.engine.zygote import Zygote
 from skylift.env_vars import Overrides, ignored, override
 from skylift.errors import DeclarationError
 from skylift.loader import AppTarget, Target
-from skylift.spec import FunctionSpec, Resources, validate_app, validate_destinations
+from skylift.spec import FunctionSpec, Resources
+from skylift.spec_checks import validate_app, validate_destinations
 
 logger = logging.getLogger("skylift.platform")
 

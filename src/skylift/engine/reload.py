@@ -35,7 +35,8 @@ from skylift.engine.recording import Record, ignore
 from skylift.engine.zygote import Zygote
 from skylift.errors import LoadError, SkyliftError
 from skylift.loader import AppTarget
-from skylift.spec import FunctionSpec, validate_app, validate_destinations
+from skylift.spec import FunctionSpec
+from skylift.spec_checks import validate_app, validate_destinations
 
 if TYPE_CHECKING:
     from skylift.engine.platform import Platform
