@@ -5,6 +5,9 @@ event loop's thread a fraction of a second after they ended); it serialises each
 JSON line) and appends it to a list. A background thread wakes every `interval` seconds
 and appends the lines waiting to their streams' files: one write per stream per batch,
 to files it keeps open.
+A common line is not formatted whole on the event loop: it is kept as its pieces (a
+short head, the event and result bytes the invoker already holds, two constants), which
+the writer joins, so the ~1 KB of its replay record is copied once, off the loop.
 Retention runs in the same thread: files older than `max_age` go, then the oldest files
 of a function whose logs exceed `max_bytes`.
 """
@@ -57,8 +60,10 @@ class Retention:
         return max(64 * 1024, self.max_bytes // 8)
 
 
+# A stored line as its pieces, written one after the other (`_plain`).
+Pieces = tuple[bytes, ...]
 # function, stream, the stored invocation (a large event's digest is the thread's to compute)
-_Pending = tuple[str, str, bytes | history.Deferred]
+_Pending = tuple[str, str, bytes | Pieces | history.Deferred]
 
 
 class LogStore:
@@ -102,13 +107,20 @@ class LogStore:
         room_bytes = MAX_PENDING_BYTES - (self._added_bytes - self._taken_bytes)
         lines: list[_Pending] = []
         size = 0
+        # Each instance's stream, looked up once a batch (the batch holds the instances,
+        # so no id is reused while it runs).
+        streams: dict[tuple[str, int], str] = {}
         for spec, result, instance, ended_ns in batch:
             if len(lines) >= room or size >= room_bytes:
                 self.dropped += 1
                 continue
             line = _plain(spec, result, ended_ns) or stored(spec, result, ended_ns)
-            size += len(line) if isinstance(line, bytes) else line.size
-            lines.append((spec.name, self._stream(spec, instance), line))
+            size += _size(line)
+            key = (spec.name, id(instance))
+            stream = streams.get(key)
+            if stream is None:
+                stream = streams[key] = self._stream(spec, instance)
+            lines.append((spec.name, stream, line))
         self._added_bytes += size
         self._pending.extend(lines)
 
@@ -170,31 +182,35 @@ class LogStore:
             return
         batch = self._pending[:taken]
         del self._pending[:taken]  # what the loop appended meanwhile stays
-        self._taken_bytes += sum(
-            len(line) if isinstance(line, bytes) else line.size for _, _, line in batch
-        )
+        self._taken_bytes += sum(_size(line) for _, _, line in batch)
         files: dict[tuple[str, str], list[bytes]] = {}
         for function, stream, line in batch:
-            data = line if isinstance(line, bytes) else line.render()
-            files.setdefault((function, stream), []).append(data)
-        for (function, stream), lines in files.items():
-            self._append(function, stream, b"".join(lines))
+            pieces = files.get((function, stream))
+            if pieces is None:
+                pieces = files[function, stream] = []
+            if type(line) is tuple:
+                pieces += line
+            else:
+                pieces.append(line if isinstance(line, bytes) else line.render())  # type: ignore[union-attr]
+        for (function, stream), pieces in files.items():
+            self._append(function, stream, pieces)
 
-    def _append(self, function: str, stream: str, data: bytes) -> None:
+    def _append(self, function: str, stream: str, pieces: list[bytes]) -> None:
         # A stream's file stays open between writes (one syscall a batch, not four); the
         # sweep closes them all, so a file removed meanwhile is created again.
         key = (function, stream)
+        size = sum(map(len, pieces))
         found = self._files.get(key)
-        if found is not None and found[1] and found[1] + len(data) > self.retention.segment_bytes:
+        if found is not None and found[1] and found[1] + size > self.retention.segment_bytes:
             os.close(found[0])
             del self._files[key]
             self._segments[key] = self._segments.get(key, 0) + 1
             found = None
         if found is None:
-            found = self._open(function, stream, len(data))
+            found = self._open(function, stream, size)
         # O_APPEND: a reader following the file sees whole lines appear at its end.
-        os.write(found[0], data)
-        found[1] += len(data)
+        _write(found[0], pieces)
+        found[1] += size
 
     def _open(self, function: str, stream: str, adding: int) -> list[int]:
         """The stream's current segment, open for appending: [fd, size]."""
@@ -275,32 +291,40 @@ def stored(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes
     )
 
 
-# `stored`'s line for a successful invocation, field for field, in one formatting call.
-_PLAIN = (
+# `stored`'s line for a successful invocation, field for field: a head formatted in one
+# call, then the event and the result as they are, between constants.
+_HEAD = (
     b'{"requestId":%s,"end":%d,"durationMs":%s,"initMs":%s,"maxMemoryMB":%d,"memoryMB":%d,'
-    b'"format":%s,"output":%s,"error":null,"event":%s,"result":%s}\n'
+    b'"format":%s,"output":%s,"error":null,"event":'
 )
+_RESULT = b',"result":'
+_END = b"}\n"
 _FORMATS = {name: orjson.dumps(name) for name in ("Text", "JSON")}
 
 
-def _plain(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes | None:
+def _plain(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> Pieces | None:
     """The common case of `stored` (a success with a small single-line event and result)
-    about twice as fast, byte for byte the same; None for any other."""
+    as the pieces of its line, byte for byte the same once joined; None for any other.
+
+    No copy of the event or the result is made (the writer hands them to `writev`), and
+    a line break is looked for with an int (`10 in event`: memchr, ~5x faster than
+    `b"\\n" in event`, which dominated this function's time).
+    """
     event, payload = result.event, result.payload
     if (
         result.error is not None
         or event is None
         or len(event) > history.LIMIT
         or len(payload) > history.LIMIT
-        or b"\n" in event
-        or b"\r" in event
-        or b"\n" in payload
-        or b"\r" in payload
+        or 10 in event  # \n
+        or 13 in event  # \r
+        or 10 in payload
+        or 13 in payload
         or type(result.max_memory_mb) is not int  # %d would drop a fraction
     ):
         return None
     init, logs, form = result.init_ms, result.logs, spec.log_config.format
-    return _PLAIN % (
+    head = _HEAD % (
         orjson.dumps(result.request_id),
         ended_ns // 1_000_000,
         orjson.dumps(result.duration_ms),
@@ -309,9 +333,26 @@ def _plain(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes
         spec.memory,
         _FORMATS.get(form) or orjson.dumps(form),
         orjson.dumps(logs.decode("utf-8", "replace")) if logs else b'""',
-        event,
-        payload,
     )
+    return (head, event, _RESULT, payload, _END)
+
+
+def _size(line: bytes | Pieces | history.Deferred) -> int:
+    """The bytes a pending line holds (a large body's, for one kept as a digest)."""
+    if type(line) is tuple:  # `_plain`'s: head, event, _RESULT, result, _END
+        return len(line[0]) + len(line[1]) + len(line[3]) + len(_RESULT) + len(_END)
+    return len(line) if isinstance(line, bytes) else line.size  # type: ignore[union-attr]
+
+
+def _write(fd: int, pieces: list[bytes]) -> None:
+    """Append `pieces` to the file, in order, in one write.
+
+    Joined first: `writev` of the pieces as they are (no copy in Python) measured ~0.6 µs
+    a line more, in the kernel, than one copy here and one write.
+    """
+    data = memoryview(b"".join(pieces))
+    while data:  # a write cut short (a signal, a nearly full disk): the rest, in order
+        data = data[os.write(fd, data) :]
 
 
 def new_stream_key() -> str:
