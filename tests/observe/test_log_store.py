@@ -119,8 +119,8 @@ def test_a_crash_is_logged_as_cloudwatch_shows_it(tmp_path: Path) -> None:
 
 
 def test_every_invocation_of_a_large_batch_is_kept_whole_for_replay(tmp_path: Path) -> None:
-    """One batch of many lines (a ~700 KB write), in every form a
-    line takes: each invocation reads back with its own event and result, in order."""
+    """One write of 700 invocations, in every form a stored line takes: each reads back
+    with its own event and result, in order."""
     from skylift.observe import history
 
     store = LogStore(tmp_path)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import orjson
 
@@ -62,8 +62,10 @@ class Retention:
 
 # A stored line as its pieces, written one after the other (`_plain`).
 Pieces = tuple[bytes, ...]
-# function, stream, the stored invocation (a large event's digest is the thread's to compute)
-_Pending = tuple[str, str, bytes | Pieces | history.Deferred]
+# One batch for the writer: (function, stream) -> the pieces of its lines in order (a
+# large event's digest is the thread's to compute: `Deferred`), how many invocations,
+# their bytes, and whether a `Deferred` is among the pieces.
+_Batch = tuple[dict[tuple[str, str], list[bytes | history.Deferred]], int, int, bool]
 
 
 class LogStore:
@@ -76,9 +78,10 @@ class LogStore:
         self.retention = retention or Retention()
         self.interval = interval
         self.dropped = 0  # invocations whose log was dropped because writing fell behind
-        self._pending: list[_Pending] = []
-        # Bytes of lines added and taken by the writer (each counter has one writer thread).
-        self._added_bytes = self._taken_bytes = 0
+        self._pending: list[_Batch] = []
+        # Invocations and bytes added, and taken by the writer (each counter has one
+        # writer thread).
+        self._added = self._taken = self._added_bytes = self._taken_bytes = 0
         self._streams: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
         self._default_streams: dict[str, str] = {}
         self._segments: dict[tuple[str, str], int] = {}  # (function, stream) -> segment
@@ -103,26 +106,37 @@ class LogStore:
         # No lock: only this thread appends (at the end), only the writer takes (from the
         # front, `del` of a prefix), each in one step under the GIL. A lock here could
         # hold the event loop while the OS had the writer thread waiting for a CPU.
-        room = MAX_PENDING - len(self._pending)
+        room = MAX_PENDING - (self._added - self._taken)
         room_bytes = MAX_PENDING_BYTES - (self._added_bytes - self._taken_bytes)
-        lines: list[_Pending] = []
-        size = 0
-        # Each instance's stream, looked up once a batch (the batch holds the instances,
+        # The lines go to their stream's list here, so the writer has no work per line.
+        files: dict[tuple[str, str], list[bytes | history.Deferred]] = {}
+        # Each instance's list, looked up once a batch (the batch holds the instances,
         # so no id is reused while it runs).
-        streams: dict[tuple[str, int], str] = {}
+        streams: dict[tuple[str, int], list[bytes | history.Deferred]] = {}
+        count = size = 0
+        deferred = False
         for spec, result, instance, ended_ns in batch:
-            if len(lines) >= room or size >= room_bytes:
+            if count >= room or size >= room_bytes:
                 self.dropped += 1
                 continue
             line = _plain(spec, result, ended_ns) or stored(spec, result, ended_ns)
-            size += _size(line)
             key = (spec.name, id(instance))
-            stream = streams.get(key)
-            if stream is None:
-                stream = streams[key] = self._stream(spec, instance)
-            lines.append((spec.name, stream, line))
-        self._added_bytes += size
-        self._pending.extend(lines)
+            pieces = streams.get(key)
+            if pieces is None:
+                where = (spec.name, self._stream(spec, instance))
+                pieces = streams[key] = files.setdefault(where, [])
+            count += 1
+            if type(line) is tuple:  # `_plain`'s: head, event, _RESULT, result, _END
+                size += len(line[0]) + len(line[1]) + len(line[3]) + _JOINERS
+                pieces += line
+            else:
+                size += _size(line)  # type: ignore[arg-type]
+                deferred = deferred or not isinstance(line, bytes)
+                pieces.append(line)  # type: ignore[arg-type]
+        if count:
+            self._added += count
+            self._added_bytes += size
+            self._pending.append((files, count, size, deferred))
 
     def _stream(self, spec: FunctionSpec, instance: object | None) -> str:
         if instance is not None:
@@ -180,18 +194,22 @@ class LogStore:
         taken = len(self._pending)
         if not taken:
             return
-        batch = self._pending[:taken]
+        batches = self._pending[:taken]
         del self._pending[:taken]  # what the loop appended meanwhile stays
-        self._taken_bytes += sum(_size(line) for _, _, line in batch)
         files: dict[tuple[str, str], list[bytes]] = {}
-        for function, stream, line in batch:
-            pieces = files.get((function, stream))
-            if pieces is None:
-                pieces = files[function, stream] = []
-            if type(line) is tuple:
-                pieces += line
-            else:
-                pieces.append(line if isinstance(line, bytes) else line.render())  # type: ignore[union-attr]
+        for found, count, size, deferred in batches:
+            self._taken += count
+            self._taken_bytes += size
+            for key, held in found.items():
+                if deferred:
+                    pieces = [p if isinstance(p, bytes) else p.render() for p in held]
+                else:
+                    pieces = cast(list[bytes], held)
+                out = files.get(key)
+                if out is None:
+                    files[key] = pieces
+                else:
+                    out += pieces
         for (function, stream), pieces in files.items():
             self._append(function, stream, pieces)
 
@@ -337,11 +355,12 @@ def _plain(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> Piece
     return (head, event, _RESULT, payload, _END)
 
 
-def _size(line: bytes | Pieces | history.Deferred) -> int:
+_JOINERS = len(_RESULT) + len(_END)
+
+
+def _size(line: bytes | history.Deferred) -> int:
     """The bytes a pending line holds (a large body's, for one kept as a digest)."""
-    if type(line) is tuple:  # `_plain`'s: head, event, _RESULT, result, _END
-        return len(line[0]) + len(line[1]) + len(line[3]) + len(_RESULT) + len(_END)
-    return len(line) if isinstance(line, bytes) else line.size  # type: ignore[union-attr]
+    return len(line) if isinstance(line, bytes) else line.size
 
 
 def _write(fd: int, pieces: list[bytes]) -> None:
