@@ -92,6 +92,15 @@ def alive(pid: int) -> bool:
         return False
 
 
+def seen_within(mark: str, seconds: float) -> list[int]:
+    """The processes running `sleep MARK`, waiting up to `seconds` for one: a daemon
+    forked twice execs after its parent has already answered."""
+    deadline = time.monotonic() + seconds
+    while not (found := marked(mark)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
+
+
 def gone_within(pids_of: object, seconds: float) -> list[int]:
     """What `pids_of()` still lists after up to `seconds`; killed, so no test leaves any."""
     assert callable(pids_of)
@@ -130,7 +139,7 @@ def test_cgroup_kill_ends_a_daemon_that_left_its_session():
     try:
         os.close(ready_w)
         assert os.read(ready_r, 1) == b"x"
-        assert marked(mark), "the daemon started"
+        assert seen_within(mark, 10), "the daemon started"
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         assert marked(mark), "a kill of the instance's process alone leaves the daemon"
@@ -213,8 +222,7 @@ def test_with_the_sandbox_off_a_warm_instances_daemon_lives_until_the_instance_g
     mark = str(uuid.uuid4().int % 10**9 + 10**9)
     with serve(str(app_dir), options=["--sandbox", "off"]) as url:
         invoke(url, "leave_behind", {"mark": mark})
-        time.sleep(0.3)
-        assert marked(mark), "as on Lambda, a warm instance's background process runs on"
+        assert seen_within(mark, 10), "as on Lambda, a warm instance's background process runs on"
     assert gone_within(lambda: marked(mark), 5) == []
 
 
@@ -291,7 +299,7 @@ def killed_server(app_dir, tmp_path):
 def test_a_server_killed_with_its_process_group_leaves_no_process(killed_server):
     cgroup2_base()
     proc, worker, mark = killed_server
-    everything = descendants(proc.pid) | set(marked(mark))
+    everything = descendants(proc.pid) | set(seen_within(mark, 10))
     assert worker in everything and marked(mark)
     os.killpg(proc.pid, signal.SIGKILL)  # the server, and whatever shares its group
     proc.wait()
@@ -302,7 +310,7 @@ def test_a_server_killed_with_its_process_group_leaves_no_process(killed_server)
 def test_the_next_start_ends_what_a_dead_server_left(killed_server, app_dir, tmp_path):
     cgroup2_base()
     proc, worker, mark = killed_server
-    everything = descendants(proc.pid) | set(marked(mark))
+    everything = descendants(proc.pid) | set(seen_within(mark, 10))
     others = everything - {worker} - set(marked(mark))  # the zygote, mostly
     for pid in others:  # stopped first: a zygote seeing its server die would end the worker
         signal_if_alive(pid, signal.SIGSTOP)
@@ -313,7 +321,8 @@ def test_the_next_start_ends_what_a_dead_server_left(killed_server, app_dir, tmp
     time.sleep(0.5)
     assert alive(worker) and marked(mark), "busy in its handler, the worker outlived all"
     with serve(str(app_dir), options=["--sandbox", "off"]):
-        assert not alive(worker) and not marked(mark)
+        # Killed before the port opened; a SIGKILLed process may take a moment to exit.
+        assert gone_within(lambda: [worker, *marked(mark)], 5) == []
     assert gone_within(lambda: everything, 0) == []
 
 
