@@ -84,6 +84,17 @@ def claim(
     return Claimed(delivered, token, moved_to)
 
 
+def release(db: sqlite3.Connection, claimed: Claimed, now: int) -> None:
+    """Undo a claim whose receive never returned: its messages are visible again, and the
+    receive is not counted, as if it had not happened. Only rows this claim still holds."""
+    db.execute(
+        "UPDATE messages SET visible_at = ?, receive_count = receive_count - 1, "
+        "first_received_at = CASE WHEN receive_count = 1 THEN NULL ELSE first_received_at END "
+        "WHERE receipt = ? AND id IN (SELECT value FROM json_each(?))",
+        (now, claimed.token, json.dumps([row[0] for row in claimed.rows])),
+    )
+
+
 def change_visibility(
     db: sqlite3.Connection, receipt: Receipt, handle: str, now: int, timeout: int
 ) -> None:
