@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from skylift.account import ACCOUNT_ID
+from skylift.ids import request_id
 from skylift.queues import sqlite_claim, sqlite_fifo, sqlite_redrive
 from skylift.queues.attributes import QueueSettings, check_tags, first_difference
 from skylift.queues.errors import (
@@ -59,7 +60,6 @@ from skylift.queues.sqlite_store import (
     Row,
     connect,
     message_row,
-    new_message_ids,
     receipt_key,
     received_message,
 )
@@ -177,7 +177,8 @@ class SqliteQueues:
             if queue.settings.fifo:
                 return queue.id, sqlite_fifo.send(catalog, queue, prepared, now)
             results, rows = [], []
-            for message, message_id in zip(prepared, new_message_ids(len(prepared)), strict=True):
+            for message in prepared:
+                message_id = request_id()
                 rows.append(message_row(queue.id, message_id, message, now, None))
                 results.append(
                     SendResult(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import uuid
 from typing import Any
 
 from skylift.errors import SkyliftError
@@ -206,13 +205,6 @@ def message_row(
         sequence,
         encode_attributes(message.system_attributes) if message.system_attributes else None,
     )
-
-
-def new_message_ids(count: int) -> list[str]:
-    """``count`` random (version 4) UUIDs, as ``uuid.uuid4`` makes them, from one read of
-    the system's random source instead of one per message."""
-    raw = os.urandom(16 * count)
-    return [str(uuid.UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, 16 * count, 16)]
 
 
 def format_sequence(sequence: int) -> str:
