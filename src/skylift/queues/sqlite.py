@@ -29,7 +29,6 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from skylift.account import ACCOUNT_ID
-from skylift.ids import request_id
 from skylift.queues import sqlite_claim, sqlite_fifo, sqlite_redrive
 from skylift.queues.attributes import QueueSettings, check_tags, first_difference
 from skylift.queues.errors import (
@@ -38,7 +37,6 @@ from skylift.queues.errors import (
     QueueBackendClosed,
     QueueError,
     QueueNameExists,
-    ReceiptHandleIsInvalid,
 )
 from skylift.queues.messages import check_batch_size, check_receive, prepare_batch
 from skylift.queues.protocol import (
@@ -48,18 +46,15 @@ from skylift.queues.protocol import (
     ReceivedMessage,
     SendResult,
 )
-from skylift.queues.receipts import Receipt, decode
 from skylift.queues.sqlite_catalog import Catalog, StoredQueue
 from skylift.queues.sqlite_group import Transactions
 from skylift.queues.sqlite_store import (
     COUNTS,
-    DELETE_STANDARD,
-    INSERT,
     NEXT_VISIBLE,
     SOURCE_QUEUE,
     Row,
     connect,
-    message_row,
+    insert_standard,
     receipt_key,
     received_message,
 )
@@ -176,21 +171,7 @@ class SqliteQueues:
             now = self._now()
             if queue.settings.fifo:
                 return queue.id, sqlite_fifo.send(catalog, queue, prepared, now)
-            results, rows = [], []
-            for message in prepared:
-                message_id = request_id()
-                rows.append(message_row(queue.id, message_id, message, now, None))
-                results.append(
-                    SendResult(
-                        message_id,
-                        message.md5_of_body,
-                        message.md5_of_message_attributes,
-                        None,
-                        message.md5_of_system_attributes,
-                    )
-                )
-            self._db.executemany(INSERT, rows)
-            return queue.id, results
+            return queue.id, insert_standard(self._db, queue.id, prepared, now)
 
         queue_id, results = await self._transactions.write(write)
         self._notify(queue_id)
@@ -234,26 +215,9 @@ class SqliteQueues:
 
         def write(catalog: Catalog) -> tuple[StoredQueue, list[QueueError | None]]:
             queue = catalog.get(name)
-            results: list[QueueError | None] = []
-            now = self._now()
-            standard: list[tuple[int, int, str]] = []
-            for index, handle in enumerate(receipt_handles):
-                error: QueueError | None = None
-                try:
-                    receipt = _receipt(queue, handle, self._key)
-                except QueueError as invalid:
-                    error = invalid
-                else:
-                    if queue.settings.fifo:
-                        error = sqlite_fifo.delete(self._db, queue, receipt, handle, now)
-                    else:
-                        # Any receive's handle deletes a standard message, as in SQS.
-                        standard.append((receipt.row_id, queue.id, receipt.message_id))
-                if error is not None:
-                    error.entry = index
-                results.append(error)
-            self._db.executemany(DELETE_STANDARD, standard)
-            return queue, results
+            return queue, sqlite_claim.delete(
+                catalog.db, queue, receipt_handles, self._key, self._now()
+            )
 
         queue, results = await self._transactions.write(write)
         if queue.settings.fifo:
@@ -264,7 +228,7 @@ class SqliteQueues:
         check_receive(1, timeout, None)
         with self._transaction() as catalog:
             queue = catalog.get(name)
-            receipt = _receipt(queue, receipt_handle, self._key)
+            receipt = sqlite_claim.receipt(queue, receipt_handle, self._key)
             sqlite_claim.change_visibility(self._db, receipt, receipt_handle, self._now(), timeout)
         if timeout == 0:
             self._notify(queue.id)
@@ -406,13 +370,3 @@ class SqliteQueues:
 
     def _transaction(self) -> AbstractContextManager[Catalog]:
         return self._transactions.transaction()
-
-
-def _receipt(queue: StoredQueue, handle: str, key: bytes) -> Receipt:
-    receipt = decode(handle, key)
-    if receipt.queue_id != queue.id:
-        raise ReceiptHandleIsInvalid(
-            f'The input receipt handle "{handle}" is not a valid receipt handle.',
-            hint=f"it belongs to another queue than {queue.name!r}",
-        )
-    return receipt
