@@ -54,7 +54,12 @@ class Transactions:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield catalog
+                catalog.refresh()
+                catalog.locked = True
+                try:
+                    yield catalog
+                finally:
+                    catalog.locked = False
                 self._db.execute("COMMIT")
             except BaseException:
                 # SQLite may have rolled back by itself (a full disk): then there is none.
