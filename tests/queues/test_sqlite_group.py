@@ -100,3 +100,23 @@ def test_a_send_cancelled_before_the_commit_stores_nothing(tmp_path: Path) -> No
         await queues.close()
 
     asyncio.run(main())
+
+
+def test_a_handle_from_another_database_is_refused_in_the_same_process(tmp_path: Path) -> None:
+    # The process keeps the handles it just gave out (to skip their HMAC on delete); one
+    # given out by another database, signed with another key, must still be refused.
+    async def main() -> None:
+        first = SqliteQueues(tmp_path / "first.db")
+        second = SqliteQueues(tmp_path / "second.db")
+        for queues in (first, second):
+            await queues.create_queue("jobs", {})
+            await queues.send("jobs", [msg("a")])
+        [got] = await first.receive("jobs")
+        [error] = await second.delete("jobs", [got.receipt_handle])
+        assert error is not None and error.code == "ReceiptHandleIsInvalid"
+        assert (await second.stats("jobs")).visible == 1
+        assert await first.delete("jobs", [got.receipt_handle]) == [None]
+        await first.close()
+        await second.close()
+
+    asyncio.run(main())
