@@ -3,6 +3,13 @@
 the kill -9 durability run at full size.
 
     python bench/queue_e2e.py --out docs/benchmarks.md
+
+Each end-to-end run also reports the server process's CPU per message and its whole
+tree's (server, zygote, instances), from /proc: under load that is the number to compare.
+`--rounds N` (default 3) takes the median run, `--no-kill` skips the kill -9 run, and
+`QUEUE_PROFILE=out.txt` records the server with py-spy (raw format) during each run. For an
+A/B against another checkout, run it with `PYTHONPATH=<checkout>/src`: the server started
+is then that checkout's.
 """
 
 from __future__ import annotations
