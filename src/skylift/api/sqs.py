@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable
 from typing import Any
 
@@ -27,6 +26,7 @@ from skylift.api import sqs_query
 from skylift.api.sqs_actions import Result, SqsActions
 from skylift.api.sqs_params import Params
 from skylift.asgi_types import Receive, Scope, Send, lifespan
+from skylift.ids import request_id as new_request_id
 from skylift.queues.errors import InvalidParameterValue, QueueError, UnsupportedOperation
 from skylift.queues.protocol import QueueBackend
 
@@ -109,7 +109,7 @@ class SqsApi:
             return
         if scope["type"] != "http":
             return
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         headers = dict(scope["headers"])  # ASGI lower-cases header names
         target = headers.get(b"x-amz-target", b"").decode("latin-1")
         query = not target and _is_query_protocol(scope, headers)

@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from skylift.account import ACCOUNT_ID
-from skylift.queues import redis_scripts
+from skylift.queues import redis_received, redis_scripts
 from skylift.queues.attributes import QueueSettings, check_tags, first_difference
 from skylift.queues.errors import (
     InvalidParameterValue,
@@ -247,13 +247,7 @@ class RedisQueues:
             )
             for (index, _), status in zip(valid, reply[1:], strict=True):
                 if status == b"expired":
-                    results[index] = InvalidParameterValue(
-                        f"Value {receipt_handles[index]} for parameter ReceiptHandle is invalid. "
-                        "Reason: The receipt handle has expired.",
-                        entry=index,
-                        hint="receive the message again and delete it with the new handle "
-                        "before its visibility timeout runs out",
-                    )
+                    results[index] = redis_received.expired(receipt_handles[index], index)
         return results
 
     async def change_visibility(self, name: str, receipt_handle: str, timeout: int) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 
-from skylift.queues.errors import ReceiptHandleIsInvalid
+from skylift.queues.errors import InvalidParameterValue, ReceiptHandleIsInvalid
 from skylift.queues.messages import PreparedMessage, encode_attributes
 from skylift.queues.protocol import ReceivedMessage
 from skylift.queues.receipts import Receipt, decode, received
@@ -93,3 +93,14 @@ def receipt(queue_id: str, queue_name: str, handle: str, key: bytes) -> Receipt:
             hint=f"it belongs to another queue than {queue_name!r}",
         )
     return found
+
+
+def expired(handle: str, index: int) -> InvalidParameterValue:
+    """The error of a batch entry whose handle is not the latest receive's."""
+    return InvalidParameterValue(
+        f"Value {handle} for parameter ReceiptHandle is invalid. Reason: The receipt handle "
+        "has expired.",
+        entry=index,
+        hint="receive the message again and delete it with the new handle before its "
+        "visibility timeout runs out",
+    )

@@ -6,11 +6,13 @@ the process being killed, SIGKILL included. A power loss or OS crash may lose th
 transactions committed before it (SQLite's documented trade-off for NORMAL in WAL mode,
 which skips an fsync per commit); it does not corrupt the file.
 
-Speed: every call is one transaction. A batch send is one ``executemany`` INSERT, a receive
-claims its batch with one ``UPDATE ... RETURNING`` walking the (queue, visible_at) index, and
-a batch delete is one ``executemany`` DELETE by rowid; the sqlite3 module caches the
-prepared statements. Calls run synchronously inside the async methods: each is tens of
-microseconds, cheaper than handing it to a thread.
+Speed: sends, receives' claims and deletes are group-committed (``sqlite_group``): those
+started in the same turn of the event loop share one transaction, and each returns after
+its COMMIT; every other call is one transaction. A batch send is one ``executemany``
+INSERT, a receive claims its batch with one ``UPDATE ... RETURNING`` walking the (queue,
+visible_at) index, and a batch delete is one ``executemany`` DELETE by rowid; the sqlite3
+module caches the prepared statements. SQLite runs in the event loop's thread: each
+statement is microseconds, cheaper than handing it to a thread.
 
 Use one ``SqliteQueues`` from one event loop. Several processes may share a file; a long
 poll learns of another process's sends within ``poll_interval`` seconds, and of its own
@@ -21,27 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
-import sqlite3
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 
 from skylift.account import ACCOUNT_ID
-from skylift.errors import is_disk_full
 from skylift.queues import sqlite_claim, sqlite_fifo, sqlite_redrive
 from skylift.queues.attributes import QueueSettings, check_tags, first_difference
 from skylift.queues.errors import (
-    DiskFull,
     InvalidParameterValue,
     PurgeQueueInProgress,
     QueueBackendClosed,
     QueueError,
     QueueNameExists,
-    ReceiptHandleIsInvalid,
-    StoreFailed,
 )
 from skylift.queues.messages import check_batch_size, check_receive, prepare_batch
 from skylift.queues.protocol import (
@@ -51,17 +46,15 @@ from skylift.queues.protocol import (
     ReceivedMessage,
     SendResult,
 )
-from skylift.queues.receipts import Receipt, decode
 from skylift.queues.sqlite_catalog import Catalog, StoredQueue
+from skylift.queues.sqlite_group import Transactions
 from skylift.queues.sqlite_store import (
     COUNTS,
-    DELETE_STANDARD,
-    INSERT,
     NEXT_VISIBLE,
     SOURCE_QUEUE,
     Row,
     connect,
-    message_row,
+    insert_standard,
     receipt_key,
     received_message,
 )
@@ -87,8 +80,7 @@ class SqliteQueues:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = connect(path)
-        self._path = os.fspath(path)
-        self._last_failure_log = -math.inf
+        self._transactions = Transactions(self._db, os.fspath(path), self._open)
         self._key = receipt_key(self._db)
         self._catalog = Catalog(self._db, region, account_id)
         self._poll_interval = poll_interval
@@ -173,29 +165,16 @@ class SqliteQueues:
     # -- messages -----------------------------------------------------------------------
 
     async def send(self, name: str, entries: Sequence[OutgoingMessage]) -> list[SendResult]:
-        with self._transaction() as catalog:
+        def write(catalog: Catalog) -> tuple[int, list[SendResult]]:
             queue = catalog.get(name)
             prepared = prepare_batch(entries, queue.settings)
             now = self._now()
             if queue.settings.fifo:
-                results = sqlite_fifo.send(catalog, queue, prepared, now)
-            else:
-                results, rows = [], []
-                for message in prepared:
-                    message_id = str(uuid.uuid4())
-                    rows.append(message_row(queue.id, message_id, message, now, None))
-                    md5_attributes = message.md5_of_message_attributes
-                    results.append(
-                        SendResult(
-                            message_id,
-                            message.md5_of_body,
-                            md5_attributes,
-                            None,
-                            message.md5_of_system_attributes,
-                        )
-                    )
-                self._db.executemany(INSERT, rows)
-        self._notify(queue.id)
+                return queue.id, sqlite_fifo.send(catalog, queue, prepared, now)
+            return queue.id, insert_standard(self._db, queue.id, prepared, now)
+
+        queue_id, results = await self._transactions.write(write)
+        self._notify(queue_id)
         return results
 
     async def receive(
@@ -213,7 +192,7 @@ class SqliteQueues:
         while True:
             # Take the wake-up event before looking, so a send in between is not missed.
             wakeup = self._wakeups.setdefault(queue.id, asyncio.Event())
-            messages = self._claim(name, max_messages, visibility_timeout)
+            messages = await self._claim(name, max_messages, visibility_timeout)
             remaining = deadline - time.monotonic()
             if messages or remaining <= 0:
                 return messages
@@ -233,27 +212,14 @@ class SqliteQueues:
 
     async def delete(self, name: str, receipt_handles: Sequence[str]) -> list[QueueError | None]:
         check_batch_size(len(receipt_handles))
-        results: list[QueueError | None] = []
-        with self._transaction() as catalog:
+
+        def write(catalog: Catalog) -> tuple[StoredQueue, list[QueueError | None]]:
             queue = catalog.get(name)
-            now = self._now()
-            standard: list[tuple[int, int, str]] = []
-            for index, handle in enumerate(receipt_handles):
-                error: QueueError | None = None
-                try:
-                    receipt = _receipt(queue, handle, self._key)
-                except QueueError as invalid:
-                    error = invalid
-                else:
-                    if queue.settings.fifo:
-                        error = sqlite_fifo.delete(self._db, queue, receipt, handle, now)
-                    else:
-                        # Any receive's handle deletes a standard message, as in SQS.
-                        standard.append((receipt.row_id, queue.id, receipt.message_id))
-                if error is not None:
-                    error.entry = index
-                results.append(error)
-            self._db.executemany(DELETE_STANDARD, standard)
+            return queue, sqlite_claim.delete(
+                catalog.db, queue, receipt_handles, self._key, self._now()
+            )
+
+        queue, results = await self._transactions.write(write)
         if queue.settings.fifo:
             self._notify(queue.id)  # a delete can unblock the message's group
         return results
@@ -262,7 +228,7 @@ class SqliteQueues:
         check_receive(1, timeout, None)
         with self._transaction() as catalog:
             queue = catalog.get(name)
-            receipt = _receipt(queue, receipt_handle, self._key)
+            receipt = sqlite_claim.receipt(queue, receipt_handle, self._key)
             sqlite_claim.change_visibility(self._db, receipt, receipt_handle, self._now(), timeout)
         if timeout == 0:
             self._notify(queue.id)
@@ -345,15 +311,19 @@ class SqliteQueues:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _claim(
+    async def _claim(
         self, name: str, limit: int, visibility_timeout: int | None
     ) -> list[ReceivedMessage]:
-        """Claim up to ``limit`` messages in one transaction (see ``sqlite_claim``)."""
-        with self._transaction() as catalog:
+        """Claim up to ``limit`` messages, group-committed (see ``sqlite_claim``)."""
+
+        def write(catalog: Catalog) -> tuple[StoredQueue, sqlite_claim.Claimed]:
             queue = catalog.get(name)
-            claimed = sqlite_claim.claim(
-                self._db, catalog, queue, self._now(), limit, visibility_timeout
+            now = self._now()
+            return queue, sqlite_claim.claim(
+                self._db, catalog, queue, now, limit, visibility_timeout
             )
+
+        queue, claimed = await self._transactions.write(write, lost=self._release)
         if claimed.moved_to is not None:
             self._notify(claimed.moved_to.id)
         catalog = self._catalog
@@ -363,6 +333,13 @@ class SqliteQueues:
             )
             for row in claimed.rows
         ]
+
+    def _release(self, result: tuple[StoredQueue, sqlite_claim.Claimed]) -> None:
+        """Give back what a receive claimed but could not return (it was cancelled)."""
+        queue, claimed = result
+        with self._transaction():
+            sqlite_claim.release(self._db, claimed, self._now())
+        self._notify(queue.id)
 
     def _source_arn(self, row: Row) -> str | None:
         source = row[SOURCE_QUEUE]
@@ -391,48 +368,5 @@ class SqliteQueues:
             )
         return self._catalog
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Catalog]:
-        catalog = self._open()
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield catalog
-                self._db.execute("COMMIT")
-            except BaseException:
-                # SQLite may have rolled back by itself (a full disk): then there is none.
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                catalog.forget()  # its cache may describe what was just rolled back
-                raise
-        except sqlite3.DatabaseError as exc:  # a full disk, a file damaged under us
-            raise self._failed(exc) from exc
-
-    def _failed(self, exc: sqlite3.DatabaseError) -> StoreFailed:
-        """The SQS error for a failure of the store; said once a minute in the log."""
-        now = time.monotonic()
-        if now - self._last_failure_log > 60:
-            self._last_failure_log = now
-            hint = "free some disk space; " if is_disk_full(exc) else ""
-            logger.error(
-                "queue store %s failed: %s; %sthe server answers 5xx until it works again",
-                self._path,
-                exc,
-                hint,
-            )
-        if is_disk_full(exc):
-            return DiskFull(
-                "The request has failed due to a temporary failure of the server: no space "
-                "is left on its disk."
-            )
-        return StoreFailed("The request has failed due to an internal error of the server.")
-
-
-def _receipt(queue: StoredQueue, handle: str, key: bytes) -> Receipt:
-    receipt = decode(handle, key)
-    if receipt.queue_id != queue.id:
-        raise ReceiptHandleIsInvalid(
-            f'The input receipt handle "{handle}" is not a valid receipt handle.',
-            hint=f"it belongs to another queue than {queue.name!r}",
-        )
-    return receipt
+    def _transaction(self) -> AbstractContextManager[Catalog]:
+        return self._transactions.transaction()

@@ -33,6 +33,9 @@ class Catalog:
         self._by_name: dict[str, StoredQueue] = {}
         self._names: dict[int, str] = {}
         self._data_version = -1
+        # True inside this connection's write transaction: no other connection can commit
+        # then, so the cache checked at its start stays good until it ends.
+        self.locked = False
 
     def get(self, name: str) -> StoredQueue:
         queue = self.find(name)
@@ -45,10 +48,8 @@ class Catalog:
         return queue
 
     def find(self, name: str) -> StoredQueue | None:
-        (version,) = self.db.execute("PRAGMA data_version").fetchone()
-        if version != self._data_version:
-            self._data_version = version
-            self.forget()
+        if not self.locked:
+            self.refresh()
         queue = self._by_name.get(name)
         if queue is None:
             row = self.db.execute(
@@ -116,6 +117,13 @@ class Catalog:
             (queue.id,),
         ).fetchone()
         return int(sequence)
+
+    def refresh(self) -> None:
+        """Drop the caches if another connection has committed since the last look."""
+        (version,) = self.db.execute("PRAGMA data_version").fetchone()
+        if version != self._data_version:
+            self._data_version = version
+            self.forget()
 
     def forget(self) -> None:
         """Drop the caches, e.g. after a rolled-back transaction changed them."""

@@ -1,6 +1,6 @@
 """Receiving from SQLite queues: claim a batch in one transaction, dropping what outlived
 its retention period and moving what was received too often to the dead-letter queue;
-and changing the visibility of what was received."""
+changing the visibility of what was received, and deleting it."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ import json
 import math
 import secrets
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from skylift.queues import sqlite_fifo, sqlite_redrive
-from skylift.queues.errors import InvalidParameterValue
-from skylift.queues.receipts import Receipt
+from skylift.queues.errors import InvalidParameterValue, QueueError, ReceiptHandleIsInvalid
+from skylift.queues.receipts import Receipt, decode
 from skylift.queues.sqlite_catalog import Catalog, StoredQueue
 from skylift.queues.sqlite_store import (
     CLAIM_IDS,
     CLAIM_STANDARD,
+    DELETE_STANDARD,
     ENQUEUED_AT,
     RECEIVE_COUNT,
     Row,
@@ -84,6 +86,17 @@ def claim(
     return Claimed(delivered, token, moved_to)
 
 
+def release(db: sqlite3.Connection, claimed: Claimed, now: int) -> None:
+    """Undo a claim whose receive never returned: its messages are visible again, and the
+    receive is not counted, as if it had not happened. Only rows this claim still holds."""
+    db.execute(
+        "UPDATE messages SET visible_at = ?, receive_count = receive_count - 1, "
+        "first_received_at = CASE WHEN receive_count = 1 THEN NULL ELSE first_received_at END "
+        "WHERE receipt = ? AND id IN (SELECT value FROM json_each(?))",
+        (now, claimed.token, json.dumps([row[0] for row in claimed.rows])),
+    )
+
+
 def change_visibility(
     db: sqlite3.Connection, receipt: Receipt, handle: str, now: int, timeout: int
 ) -> None:
@@ -116,3 +129,39 @@ def change_visibility(
     db.execute(
         "UPDATE messages SET visible_at = ? WHERE id = ?", (now + timeout * 1000, receipt.row_id)
     )
+
+
+def delete(
+    db: sqlite3.Connection, queue: StoredQueue, handles: Sequence[str], key: bytes, now: int
+) -> list[QueueError | None]:
+    """Delete by receipt handles, inside the caller's transaction; each entry's error."""
+    results: list[QueueError | None] = []
+    standard: list[tuple[int, int, str]] = []
+    for index, handle in enumerate(handles):
+        error: QueueError | None = None
+        try:
+            found = receipt(queue, handle, key)
+        except QueueError as invalid:
+            error = invalid
+        else:
+            if queue.settings.fifo:
+                error = sqlite_fifo.delete(db, queue, found, handle, now)
+            else:
+                # Any receive's handle deletes a standard message, as in SQS.
+                standard.append((found.row_id, queue.id, found.message_id))
+        if error is not None:
+            error.entry = index
+        results.append(error)
+    db.executemany(DELETE_STANDARD, standard)
+    return results
+
+
+def receipt(queue: StoredQueue, handle: str, key: bytes) -> Receipt:
+    """The receipt a handle names; ReceiptHandleIsInvalid unless it is one of this queue's."""
+    found = decode(handle, key)
+    if found.queue_id != queue.id:
+        raise ReceiptHandleIsInvalid(
+            f'The input receipt handle "{handle}" is not a valid receipt handle.',
+            hint=f"it belongs to another queue than {queue.name!r}",
+        )
+    return found

@@ -11,8 +11,8 @@ message id.
 from __future__ import annotations
 
 import sqlite3
-import uuid
 
+from skylift.ids import request_id
 from skylift.queues.errors import InvalidParameterValue, QueueError
 from skylift.queues.messages import DEDUPLICATION_WINDOW_SECONDS, PreparedMessage
 from skylift.queues.protocol import SendResult
@@ -69,7 +69,7 @@ def send(
         if original is not None:
             message_id, sequence = original
         else:
-            message_id, sequence = str(uuid.uuid4()), catalog.next_sequence(queue)
+            message_id, sequence = request_id(), catalog.next_sequence(queue)
             db.execute(INSERT, message_row(queue.id, message_id, message, now, sequence))
             db.execute(
                 "INSERT INTO deduplication VALUES (?, ?, ?, ?, ?)",

@@ -14,8 +14,9 @@ import sqlite3
 from typing import Any
 
 from skylift.errors import SkyliftError
+from skylift.ids import request_id
 from skylift.queues.messages import PreparedMessage, encode_attributes
-from skylift.queues.protocol import ReceivedMessage
+from skylift.queues.protocol import ReceivedMessage, SendResult
 from skylift.queues.receipts import Receipt, received
 
 SCHEMA_VERSION = 2
@@ -205,6 +206,27 @@ def message_row(
         sequence,
         encode_attributes(message.system_attributes) if message.system_attributes else None,
     )
+
+
+def insert_standard(
+    db: sqlite3.Connection, queue_id: int, prepared: list[PreparedMessage], now: int
+) -> list[SendResult]:
+    """Store a standard queue's new messages, inside the caller's transaction."""
+    results, rows = [], []
+    for message in prepared:
+        message_id = request_id()
+        rows.append(message_row(queue_id, message_id, message, now, None))
+        results.append(
+            SendResult(
+                message_id,
+                message.md5_of_body,
+                message.md5_of_message_attributes,
+                None,
+                message.md5_of_system_attributes,
+            )
+        )
+    db.executemany(INSERT, rows)
+    return results
 
 
 def format_sequence(sequence: int) -> str:
