@@ -29,7 +29,7 @@ class Endpoint:
     """A boto3 S3 client for ``target``, with the server's own AWS credentials."""
 
     def __init__(self, target: S3Target, *, connect_timeout: float = 3.0) -> None:
-        import boto3
+        import boto3  # type: ignore[import-untyped]  # boto3 ships no type hints
         from botocore.config import Config
 
         self.target = target
@@ -123,7 +123,7 @@ class Endpoint:
             "NoSuchBucketPolicy": errors.NoSuchBucketPolicy,
         }
         if code in simple:
-            return simple[code](name)  # type: ignore[call-arg]  # each takes the bucket
+            return simple[code](name)
         if code == "PreconditionFailed" or status == 412:
             return errors.PreconditionFailed(str(error.get("Condition", "If-Match")))
         if code == "ConditionalRequestConflict":
@@ -147,4 +147,3 @@ class Endpoint:
         )
         logger.warning("skylift: %s", failure.hint)
         return failure
-

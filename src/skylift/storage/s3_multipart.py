@@ -94,9 +94,7 @@ class S3MultipartMethods:
             **upload_params(attributes, checksum_algorithm, checksum_type),
         )
         upload_id = _upload_id(checksum_algorithm, checksum_type, str(answer["UploadId"]))
-        return Upload(
-            bucket, key, upload_id, now(), attributes, checksum_algorithm, checksum_type
-        )
+        return Upload(bucket, key, upload_id, now(), attributes, checksum_algorithm, checksum_type)
 
     async def upload_part(
         self,

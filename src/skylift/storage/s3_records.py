@@ -14,7 +14,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from skylift.storage.protocol import DEFAULT_CONTENT_TYPE, Attributes, Checksum, ObjectInfo
+from skylift.storage.protocol import DEFAULT_CONTENT_TYPE, Attributes, ObjectInfo
 from skylift.storage.records import checksum_record, read_checksum
 
 RECORD = "skylift"
@@ -43,7 +43,9 @@ def put_params(info: ObjectInfo) -> dict[str, Any]:
     return {"ContentType": info.content_type, "Metadata": native}
 
 
-def upload_params(attributes: Attributes, algorithm: str | None, kind: str | None) -> dict[str, Any]:
+def upload_params(
+    attributes: Attributes, algorithm: str | None, kind: str | None
+) -> dict[str, Any]:
     """CreateMultipartUpload parameters: the attributes the finished object will carry."""
     native, extra = _split_metadata(attributes.metadata)
     record: dict[str, Any] = {"h": dict(attributes.headers), "t": dict(attributes.tags)}
@@ -93,10 +95,6 @@ def upload_attributes(answer: dict[str, Any]) -> Attributes:
         headers=record.get("h", {}),
         tags=record.get("t", {}),
     )
-
-
-def checksum_of(info: ObjectInfo) -> Checksum | None:
-    return info.checksum
 
 
 def _split_metadata(metadata: Any) -> tuple[dict[str, str], dict[str, str]]:

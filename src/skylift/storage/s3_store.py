@@ -23,7 +23,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from skylift.storage.errors import BucketAlreadyOwnedByYou, InvalidBucketName, NoSuchBucket, NoSuchBucketPolicy, NoSuchKey
+from skylift.storage.errors import (
+    BucketAlreadyOwnedByYou,
+    InvalidBucketName,
+    NoSuchBucket,
+    NoSuchBucketPolicy,
+    NoSuchKey,
+)
 from skylift.storage.files import now
 from skylift.storage.listing import Cursor, list_page
 from skylift.storage.protocol import (
@@ -183,7 +189,7 @@ class S3Store(S3MultipartMethods):
             answer = self._get(bucket, key)
             # Spooled, so the caller may seek (ranges) and read at its pace: exactly this
             # version, whatever is written to the key meanwhile.
-            file = tempfile.SpooledTemporaryFile(_SPOOL_IN_MEMORY, dir=self.spool)  # noqa: SIM115
+            file = tempfile.SpooledTemporaryFile(_SPOOL_IN_MEMORY, dir=str(self.spool))  # noqa: SIM115
             try:
                 with answer["Body"] as body:
                     while chunk := body.read(1 << 20):
@@ -192,6 +198,7 @@ class S3Store(S3MultipartMethods):
             except BaseException:
                 file.close()
                 raise
+            # SpooledTemporaryFile is a binary file, though not typed as BinaryIO.
             return read_info(bucket, key, answer), file  # type: ignore[return-value]
 
         return await asyncio.to_thread(fetch)
@@ -229,7 +236,9 @@ class S3Store(S3MultipartMethods):
             while True:
                 after = cursor.after
                 # The cursor may end past a common prefix with 0xff, which is no UTF-8.
-                start = after.rstrip(b"\xff").decode() + ("\U0010ffff" if after[-1:] == b"\xff" else "")
+                start = after.rstrip(b"\xff").decode() + (
+                    "\U0010ffff" if after[-1:] == b"\xff" else ""
+                )
                 params: dict[str, Any] = {"Bucket": external, "Prefix": wanted, "MaxKeys": 1000}
                 if start:
                     params["StartAfter"] = start
@@ -322,7 +331,9 @@ class S3Store(S3MultipartMethods):
                 params = {"Bucket": external, "Key": key, **native, **put_params(info)}
                 if isinstance(data, Path):
                     with open(data, "rb") as body:
-                        self.endpoint.call("put_object", bucket=bucket, key=key, Body=body, **params)
+                        self.endpoint.call(
+                            "put_object", bucket=bucket, key=key, Body=body, **params
+                        )
                 else:
                     self.endpoint.call("put_object", bucket=bucket, key=key, Body=data, **params)
             return info
@@ -347,7 +358,9 @@ class S3Store(S3MultipartMethods):
         external = self._external(bucket)
         check_key(bucket, key)
         try:
-            answer = self.endpoint.call("head_object", bucket=bucket, key=key, Bucket=external, Key=key)
+            answer = self.endpoint.call(
+                "head_object", bucket=bucket, key=key, Bucket=external, Key=key
+            )
         except NoSuchKey:
             # A HEAD's 404 says nothing of why: the bucket may be the missing one.
             self.endpoint.call("head_bucket", bucket=bucket, Bucket=external)
