@@ -79,7 +79,8 @@ def test_skylift_up_with_no_endpoint_listening_says_what_to_do(tmp_path: Path) -
     )
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
-    assert url in done.stderr and "does not answer" in done.stderr
+    assert url in done.stderr and "does not answer ListBuckets" in done.stderr
+    assert "Could not connect to the endpoint URL" in done.stderr
     assert "Start it" in done.stderr
 
 

@@ -81,16 +81,23 @@ class Endpoint:
 
     def check(self) -> None:
         """Raise ``SkyliftError`` saying what to do unless the endpoint answers ListBuckets."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            self.call("list_buckets")
-        except errors.StorageError as exc:
-            detail = exc.hint or exc.message
-            raise SkyliftError(
-                f"--objects {self.target.url}: the S3 endpoint {self.target.shown} does not "
-                f"answer ({detail}). Start it (or check the address), and give skylift "
-                "credentials it accepts through the server's AWS environment "
-                "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ?profile=NAME)"
-            ) from None
+            self.client.list_buckets()
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            detail = f"it answered {error.get('Code')}: {error.get('Message')}"
+        except BotoCoreError as exc:
+            detail = str(exc)
+        else:
+            return
+        raise SkyliftError(
+            f"--objects {self.target.url}: the S3 endpoint {self.target.shown} does not "
+            f"answer ListBuckets ({detail}). Start it (or correct the address), and give "
+            "skylift credentials it accepts through the server's AWS environment "
+            "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or ?profile=NAME in the URL)"
+        )
 
     def _outage(self, detail: str) -> errors.ServiceUnavailable:
         hint = (
