@@ -18,11 +18,13 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from skylift.storage import s3_listing
 from skylift.storage.errors import (
     BucketAlreadyOwnedByYou,
     InvalidBucketName,
@@ -31,7 +33,6 @@ from skylift.storage.errors import (
     NoSuchKey,
 )
 from skylift.storage.files import now
-from skylift.storage.listing import Cursor, list_page
 from skylift.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     MAX_LIST_KEYS,
@@ -70,6 +71,8 @@ class S3Store(S3MultipartMethods):
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
         self._sequence_lock = threading.Lock()
         self._last_sequence = 0
+        # A listing page heads its keys this many at a time (boto3's pool holds 32).
+        self._pool = ThreadPoolExecutor(16, thread_name_prefix="skylift-s3-head")
 
     # -- buckets --
 
@@ -231,43 +234,19 @@ class S3Store(S3MultipartMethods):
         start_after: str | None = None,
     ) -> ListResult:
         external = self._external(bucket)
-
-        def keys(wanted: str, cursor: Cursor) -> Iterator[tuple[str, None]]:
-            while True:
-                after = cursor.after
-                # The cursor may end past a common prefix with 0xff, which is no UTF-8.
-                start = after.rstrip(b"\xff").decode() + (
-                    "\U0010ffff" if after[-1:] == b"\xff" else ""
-                )
-                params: dict[str, Any] = {"Bucket": external, "Prefix": wanted, "MaxKeys": 1000}
-                if start:
-                    params["StartAfter"] = start
-                page = self.endpoint.call("list_objects_v2", bucket=bucket, **params)
-                contents = page.get("Contents", [])
-                for item in contents:
-                    key = str(item["Key"])
-                    if key.encode() > cursor.after:
-                        yield key, None
-                if not page.get("IsTruncated") or not contents:
-                    return
-                last = str(contents[-1]["Key"]).encode()
-                cursor.after = max(cursor.after, last)
-
-        def page() -> ListResult:
-            if max_keys == 0:
-                self.endpoint.call("head_bucket", bucket=bucket, Bucket=external)
-            return list_page(
-                bucket,
-                keys,
-                lambda key, _: self._head(bucket, key)[0],
-                prefix=prefix,
-                delimiter=delimiter,
-                max_keys=max_keys,
-                continuation_token=continuation_token,
-                start_after=start_after,
-            )
-
-        return await asyncio.to_thread(page)
+        return await asyncio.to_thread(
+            s3_listing.list_objects,
+            self.endpoint,
+            self._pool,
+            bucket,
+            external,
+            lambda key: self._head(bucket, key)[0],
+            prefix=prefix,
+            delimiter=delimiter,
+            max_keys=max_keys,
+            continuation_token=continuation_token,
+            start_after=start_after,
+        )
 
     def sequencer(self, bucket: str) -> str:
         # As DirectoryStore's: nanoseconds since the epoch, kept apart by a counter. Nodes
