@@ -16,7 +16,7 @@ import pytest
 from cluster_helpers import CLIENT, URL, redis_prefix, reports, write_app
 
 from skylift.testing import serve
-from storage.s3_server import moto_server, s3_endpoint
+from storage.s3_server import CREDENTIALS, moto_server, s3_endpoint
 
 __all__ = ["moto_server", "redis_prefix", "s3_endpoint"]  # fixtures, used by name
 
@@ -24,7 +24,8 @@ APP = """
     @app.upload("uploads", prefix="in/")
     def uploaded(event, context):
         for record in event["Records"]:
-            report(key=record["s3"]["object"]["key"], event=record["eventName"])
+            key_id = os.environ["AWS_ACCESS_KEY_ID"]
+            report(key=record["s3"]["object"]["key"], event=record["eventName"], key_id=key_id)
 """
 
 
@@ -49,6 +50,8 @@ def test_nodes_share_buckets_and_fire_each_upload_event_once(
         found = reports(url_one, 10)
         assert Counter(r["key"] for r in found) == Counter(f"in/{n}.txt" for n in range(10))
         assert {r["event"] for r in found} == {"ObjectCreated:Put"}
+        # The server's credentials for the external store never reach a function.
+        assert CREDENTIALS["AWS_ACCESS_KEY_ID"] not in {r["key_id"] for r in found}
         assert not reports(url_one, 1, timeout=2)  # and no event twice
 
         # Both nodes write one key at once: the last whole version wins.
