@@ -4,9 +4,12 @@ when the endpoint is missing at start or goes away later."""
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,10 @@ __all__ = ["moto_server", "s3_endpoint"]  # fixtures, used by name
 
 CLIENT = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
 ONCE = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1})
+
+
+def crc32(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 def s3_url(endpoint: str, prefix: str = "") -> str:
@@ -148,6 +155,39 @@ def test_the_s3_api_fires_each_write_event_once(api: tuple[Any, list[Any]]) -> N
     assert s3.head_object(Bucket="bkt", Key="b.txt")["Metadata"] == {"who": "ann"}
     listed = s3.list_objects_v2(Bucket="bkt")["Contents"]
     assert [(o["Key"], o["Size"]) for o in listed] == [("b.txt", 11), ("big.bin", 10)]
+
+
+@pytest.mark.parametrize("kind", ["COMPOSITE", "FULL_OBJECT"])
+def test_multipart_checksums_are_computed_from_the_parts(
+    api: tuple[Any, list[Any]], kind: str
+) -> None:
+    s3, _ = api
+    s3.create_bucket(Bucket="bkt")
+    first, last = os.urandom(5 * 1024 * 1024), os.urandom(1000)
+    upload = s3.create_multipart_upload(
+        Bucket="bkt", Key="c", ChecksumAlgorithm="CRC32", ChecksumType=kind
+    )["UploadId"]
+    parts = []
+    for number, data in ((1, first), (2, last)):
+        answer = s3.upload_part(
+            Bucket="bkt",
+            Key="c",
+            UploadId=upload,
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm="CRC32",
+        )
+        parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32": crc32(data)})
+    done = s3.complete_multipart_upload(
+        Bucket="bkt", Key="c", UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    if kind == "COMPOSITE":
+        expected = crc32(base64.b64decode(crc32(first)) + base64.b64decode(crc32(last))) + "-2"
+    else:
+        expected = crc32(first + last)
+    assert (done["ChecksumCRC32"], done["ChecksumType"]) == (expected, kind)
+    head = s3.head_object(Bucket="bkt", Key="c", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC32"], head["ContentLength"]) == (expected, len(first) + 1000)
 
 
 def test_an_outage_answers_service_unavailable_and_logs_the_endpoint(

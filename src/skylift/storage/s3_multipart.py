@@ -14,11 +14,14 @@ import asyncio
 import hashlib
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from skylift.storage import checksums
 from skylift.storage.errors import (
+    BadDigest,
     EntityTooSmall,
     InvalidPart,
     InvalidPartOrder,
@@ -26,7 +29,7 @@ from skylift.storage.errors import (
     StorageError,
 )
 from skylift.storage.files import now
-from skylift.storage.multipart import MIN_PART_SIZE
+from skylift.storage.multipart import MIN_PART_SIZE, object_checksum
 from skylift.storage.protocol import (
     Attributes,
     Checksum,
@@ -261,6 +264,16 @@ class S3MultipartMethods:
             answer = self.endpoint.call(
                 "head_object", bucket=bucket, key=key, Bucket=external, Key=key
             )
+            checksum = sent
+            if upload.checksum_algorithm is not None:
+                try:
+                    checksum = self._checksum(upload, chosen, str(answer["ETag"]), sent)
+                except BadDigest:
+                    # Not announced yet; S3 would have stored nothing.
+                    self.endpoint.call(
+                        "delete_object", bucket=bucket, key=key, Bucket=external, Key=key
+                    )
+                    raise
             attributes = upload_attributes(answer)
             info = ObjectInfo(
                 bucket,
@@ -272,8 +285,7 @@ class S3MultipartMethods:
                 dict(attributes.metadata),
                 self.sequencer(bucket),
                 headers=dict(attributes.headers),
-                # The parts' checksums stay with the endpoint: the object's is the client's.
-                checksum=sent,
+                checksum=checksum,
                 tags=dict(attributes.tags),
                 parts=len(chosen),
             )
@@ -289,3 +301,43 @@ class S3MultipartMethods:
                 **put_params(info),
             )
         return info
+
+    def _checksum(
+        self, upload: Upload, parts: list[Part], etag: str, sent: Checksum | None
+    ) -> Checksum | None:
+        """The joined object's additional checksum, read back from the endpoint: S3 keeps
+        the parts' checksums nowhere a client of any S3-compatible server can read them."""
+        algorithm = upload.checksum_algorithm
+        assert algorithm is not None
+        answer = self.endpoint.call(
+            "get_object",
+            bucket=upload.bucket,
+            key=upload.key,
+            Bucket=self._external(upload.bucket),
+            Key=upload.key,
+            IfMatch=etag,
+        )
+        whole = checksums.hasher(algorithm)
+        summed: list[Part] = []
+        with answer["Body"] as body:
+            for part in parts:
+                one = checksums.hasher(algorithm)
+                left = part.size
+                while left:
+                    chunk = body.read(min(left, 1 << 20))
+                    if not chunk:
+                        raise StorageError(
+                            "We encountered an internal error. Please try again.",
+                            hint=f"the S3 endpoint sent fewer bytes of {upload.key!r} than "
+                            "its parts hold",
+                        )
+                    left -= len(chunk)
+                    for hasher in (one, whole):
+                        if hasher is not None:
+                            hasher.update(chunk)
+                if one is not None:
+                    part = replace(
+                        part, checksum=Checksum(algorithm, checksums.encode(one.digest()))
+                    )
+                summed.append(part)
+        return object_checksum(upload, summed, whole, sent)
