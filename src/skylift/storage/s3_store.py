@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import tempfile
 import threading
 import time
@@ -48,12 +49,13 @@ from skylift.storage.protocol import (
     user_metadata,
 )
 from skylift.storage.s3_endpoint import Endpoint
+from skylift.storage.s3_files import RemoteObject
 from skylift.storage.s3_multipart import S3MultipartMethods
 from skylift.storage.s3_records import put_params, read_info
 from skylift.storage.s3_url import S3Target
 
 _STRIPES = 64
-_SPOOL_IN_MEMORY = 8 << 20  # an object read for streaming stays in memory up to this size
+_READ_BUFFER = 1 << 20
 
 
 class S3Store(S3MultipartMethods):
@@ -190,19 +192,11 @@ class S3Store(S3MultipartMethods):
     async def open_object(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
         def fetch() -> tuple[ObjectInfo, BinaryIO]:
             answer = self._get(bucket, key)
-            # Spooled, so the caller may seek (ranges) and read at its pace: exactly this
-            # version, whatever is written to the key meanwhile.
-            file = tempfile.SpooledTemporaryFile(_SPOOL_IN_MEMORY, dir=str(self.spool))  # noqa: SIM115
-            try:
-                with answer["Body"] as body:
-                    while chunk := body.read(1 << 20):
-                        file.write(chunk)
-                file.seek(0)
-            except BaseException:
-                file.close()
-                raise
-            # SpooledTemporaryFile is a binary file, though not typed as BinaryIO.
-            return read_info(bucket, key, answer), file  # type: ignore[return-value]
+            where = {"bucket": bucket, "key": key, "Bucket": self._external(bucket), "Key": key}
+            raw = RemoteObject(
+                self.endpoint, where, answer["ETag"], int(answer["ContentLength"]), answer["Body"]
+            )
+            return read_info(bucket, key, answer), io.BufferedReader(raw, _READ_BUFFER)
 
         return await asyncio.to_thread(fetch)
 
