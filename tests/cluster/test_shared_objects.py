@@ -1,6 +1,8 @@
-"""Two nodes on one Redis and one objects folder (`--objects DIR`): an object put through
-either node is read through the other, its upload event fires once, and writes to one key
-from both nodes leave a whole object, never one version's bytes with another's ETag."""
+"""Two nodes on one Redis and one object store, a shared folder (`--objects DIR`) or an
+external S3-compatible server (`--objects s3+http://...`, moto_server on loopback): an
+object put through either node is read through the other, its upload event fires once,
+and writes to one key from both nodes leave a whole object, never one version's bytes
+with another's ETag."""
 
 from __future__ import annotations
 
@@ -10,23 +12,31 @@ from collections import Counter
 from pathlib import Path
 
 import boto3
+import pytest
 from cluster_helpers import CLIENT, URL, nodes, redis_prefix, reports, write_apps
+from storage.s3_server import CREDENTIALS, moto_server, s3_endpoint
 
-__all__ = ["redis_prefix"]  # a fixture, used by name
+__all__ = ["moto_server", "redis_prefix", "s3_endpoint"]  # fixtures, used by name
 
 APP = """
     @app.upload("uploads", prefix="in/")
     def uploaded(event, context):
         for record in event["Records"]:
-            report(key=record["s3"]["object"]["key"], event=record["eventName"])
+            key_id = os.environ["AWS_ACCESS_KEY_ID"]
+            report(key=record["s3"]["object"]["key"], event=record["eventName"], key_id=key_id)
 """
 
 
+@pytest.mark.parametrize("objects", ["dir", "s3"])
 def test_nodes_share_buckets_and_fire_each_upload_event_once(
-    tmp_path: Path, redis_prefix: str
+    tmp_path: Path, redis_prefix: str, objects: str, request: pytest.FixtureRequest
 ) -> None:
     shared = tmp_path / "objects"
-    options = ["--quiet", "--state", f"{URL}?prefix={redis_prefix}", "--objects", str(shared)]
+    where = str(shared)
+    if objects == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        where = endpoint.replace("http://", "s3+http://", 1) + "/node-test-"
+    options = ["--quiet", "--state", f"{URL}?prefix={redis_prefix}", "--objects", where]
     with nodes(write_apps(tmp_path, APP), options) as [url_one, url_two]:
         s3 = [boto3.client("s3", endpoint_url=url, **CLIENT) for url in (url_one, url_two)]
         for n in range(10):
@@ -37,6 +47,8 @@ def test_nodes_share_buckets_and_fire_each_upload_event_once(
         found = reports(url_one, 10)
         assert Counter(r["key"] for r in found) == Counter(f"in/{n}.txt" for n in range(10))
         assert {r["event"] for r in found} == {"ObjectCreated:Put"}
+        # The server's credentials for the external store never reach a function.
+        assert CREDENTIALS["AWS_ACCESS_KEY_ID"] not in {r["key_id"] for r in found}
         assert not reports(url_one, 1, timeout=2)  # and no event twice
 
         # Both nodes write one key at once: the last whole version wins.
@@ -60,6 +72,11 @@ def test_nodes_share_buckets_and_fire_each_upload_event_once(
             assert got["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
             assert got["ContentLength"] == len(body)
             assert got["Metadata"] == {"writer": str(bodies.index(body))}  # its own metadata
-    # The buckets were in the shared folder, not in either node's own state.
-    assert (shared / "uploads").is_dir()
+    # The buckets were in the shared store, not in either node's own state.
     assert not (tmp_path / "one" / ".skylift" / "objects" / "uploads").exists()
+    if objects == "dir":
+        assert (shared / "uploads").is_dir()
+    else:  # the external bucket, named with the URL's prefix, holds the objects as they are
+        external = boto3.client("s3", endpoint_url=endpoint, **CLIENT)
+        got = external.get_object(Bucket="node-test-uploads", Key="in/3.txt")
+        assert got["Body"].read() == b"body 3"

@@ -1,4 +1,5 @@
-"""DirectoryStore: the conformance suite, then what only a folder layout can get wrong."""
+"""DirectoryStore: what only a folder layout can get wrong (the conformance suite runs in
+test_conformance.py)."""
 
 from __future__ import annotations
 
@@ -16,16 +17,7 @@ import pytest
 from skylift.storage.directory import DirectoryStore
 from skylift.storage.errors import InvalidArgument, KeyTooLongError, NoSuchBucket
 from skylift.storage.protocol import Attributes
-from storage.conformance import Blocking, ObjectStoreConformance, md5_etag
-from storage.conformance_writes import ObjectStoreWritesConformance
-
-
-class TestDirectoryStoreConformance(ObjectStoreConformance):
-    @pytest.fixture(params=[False, True], ids=["no-fsync", "fsync"])
-    def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Blocking]:
-        blocking = Blocking(DirectoryStore(tmp_path / "objects", fsync=request.param))
-        yield blocking
-        blocking.close()
+from storage.conformance import Blocking, md5_etag
 
 
 @pytest.fixture
@@ -276,14 +268,6 @@ def test_deleted_bucket_folder_is_gone(store: Blocking, root: Path) -> None:
     assert list(root.iterdir()) == []
     with pytest.raises(NoSuchBucket):
         store.get_object("photos", "k")
-
-
-class TestDirectoryStoreWritesConformance(ObjectStoreWritesConformance):
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[Blocking]:
-        blocking = Blocking(DirectoryStore(tmp_path / "objects"))
-        yield blocking
-        blocking.close()
 
 
 def test_uploads_left_by_an_earlier_run_are_swept_at_start(store: Blocking, root: Path) -> None:

@@ -107,9 +107,11 @@ if TYPE_CHECKING:
 @click.option(
     "--objects",
     "objects_dir",
-    type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Keep buckets in this folder (default .skylift/objects), e.g. one all nodes share.",
+    metavar="DIR|URL",
+    help="Keep buckets in this folder (default .skylift/objects), e.g. one all nodes share, "
+    "or in an S3-compatible server: s3+http://HOST:PORT/PREFIX (s3:// for HTTPS), with "
+    "the server's AWS credentials (docs/scaling.md).",
 )
 @click.option(
     "--no-queue-polling",
@@ -200,7 +202,7 @@ def up(
     no_observe: bool,
     parameter_overrides: tuple[str, ...],
     schedule_speed: float,
-    objects_dir: Path | None,
+    objects_dir: str | None,
     no_queue_polling: bool,
 ) -> None:
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
@@ -225,6 +227,14 @@ def up(
             "--no-queue-polling needs --state redis://...: with the app's own state no other "
             "node could ever process the messages this one takes"
         )
+    objects: Path | str | None = None
+    if objects_dir is not None:
+        from skylift.storage import opening
+
+        try:
+            objects = opening.resolve(objects_dir)  # an endpoint down fails now, with a hint
+        except SkyliftError as exc:
+            _fail(str(exc))
     if state_url is not None:
         from skylift.queues import redis_url
 
@@ -278,8 +288,10 @@ def up(
                 from skylift.queues import redis_url
 
                 where = f"{where}, queues in {redis_url.shown(state_url)}"
-            if objects_dir is not None:
-                where = f"{where}, buckets in {objects_dir}"
+            if objects is not None:
+                from skylift.storage import opening
+
+                where = f"{where}, buckets in {opening.shown(objects)}"
             click.echo(f"  SQS and S3 APIs for boto3 at {base} (state in {where})", err=True)
         if not no_observe:
             click.echo(f"  dashboard at {base}/_skylift/", err=True)
@@ -321,7 +333,7 @@ def up(
                 debug=debugging,
                 observe=not no_observe,
                 schedule_speed=schedule_speed,
-                objects_dir=objects_dir,
+                objects_dir=objects,
                 poll_queues=not no_queue_polling,
                 limits=Limits(
                     head_timeout=header_timeout,

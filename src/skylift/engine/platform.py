@@ -151,7 +151,7 @@ class Platform:
         state_url: str | None = None,
         schedule_speed: float = 1.0,
         node_url: str = "",
-        objects_dir: Path | None = None,
+        objects_dir: Path | str | None = None,
         poll_queues: bool = True,
     ) -> None:
         """Open the app's state, create its queues and buckets, and start the triggers
@@ -160,8 +160,9 @@ class Platform:
         `state_url` (`redis://host:port/db`) keeps the queues and async events in Redis
         instead of `queues.db` and `async.db`, and makes this server a node of the cluster
         on that Redis, listed with `node_url`. Objects stay in `state_dir`, or in
-        `objects_dir`, a folder other nodes may share. `poll_queues=False` leaves the
-        queues' messages to the other nodes (a front node whose workers scale apart).
+        `objects_dir`, a folder other nodes may share, or an S3 endpoint (an `s3://` URL).
+        `poll_queues=False` leaves the queues' messages to the other nodes (a front node
+        whose workers scale apart).
         """
         from skylift.cluster.members import Membership
         from skylift.engine.state import State

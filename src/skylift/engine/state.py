@@ -20,6 +20,7 @@ from skylift.runtime.environ import ACCOUNT_ID
 from skylift.spec import Resources
 from skylift.storage.directory import DirectoryStore
 from skylift.storage.errors import BucketAlreadyOwnedByYou
+from skylift.storage.opening import open_store
 from skylift.storage.protocol import ObjectStore
 
 logger = logging.getLogger("skylift.state")
@@ -29,7 +30,11 @@ _CREATE_ONLY = frozenset({"FifoQueue"})
 
 class State:
     def __init__(
-        self, directory: Path, region: str, url: str | None = None, objects: Path | None = None
+        self,
+        directory: Path,
+        region: str,
+        url: str | None = None,
+        objects: Path | str | None = None,
     ) -> None:
         self.directory = directory
         self.region = region
@@ -55,16 +60,19 @@ class State:
             self.pending = SqliteQueues(
                 directory / "async.db", region=region, account_id=ACCOUNT_ID
             )
-        # `--objects DIR`: buckets in a folder every node shares (its writes lock across them).
+        # `--objects DIR`: buckets in a folder every node shares (its writes lock across
+        # them); `--objects s3://...`: in an external S3-compatible store (storage.opening).
         self.objects: ObjectStore = (
-            DirectoryStore(directory / "objects")
-            if objects is None
-            else DirectoryStore(objects, shared=True)
+            DirectoryStore(directory / "objects") if objects is None else open_store(objects)
         )
 
     @classmethod
     def open(
-        cls, directory: Path, region: str, url: str | None = None, objects: Path | None = None
+        cls,
+        directory: Path,
+        region: str,
+        url: str | None = None,
+        objects: Path | str | None = None,
     ) -> State:
         """Check the databases (`state_guard`: DamagedState if one was lost), then open.
 

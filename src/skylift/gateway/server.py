@@ -59,7 +59,7 @@ async def serve(
     debug: Mapping[str, str] | None = None,
     observe: bool = True,
     schedule_speed: float = 1.0,
-    objects_dir: Path | None = None,
+    objects_dir: Path | str | None = None,
     poll_queues: bool = True,
     keep_alive: float = KEEP_ALIVE,
     max_connections: int | None = None,

@@ -1,4 +1,5 @@
-"""The object store: S3 buckets and objects behind one protocol, kept as local folders."""
+"""The object store: S3 buckets and objects behind one protocol, kept as local folders
+(``DirectoryStore``) or in an external S3-compatible endpoint (``S3Store``)."""
 
 from skylift.storage.directory import DirectoryStore
 from skylift.storage.errors import StorageError

@@ -24,29 +24,32 @@ import asyncio
 import hashlib
 import json
 import os
-import shutil
 import threading
 import time
 import uuid
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from skylift.storage import layout
+from skylift.storage.directory_buckets import (
+    bucket_info,
+    bucket_names,
+    clear_writes_in_flight,
+    create_bucket,
+    delete_bucket,
+)
 from skylift.storage.directory_multipart import MultipartMethods
 from skylift.storage.errors import (
-    BucketAlreadyOwnedByYou,
-    BucketNotEmpty,
     NoSuchBucket,
     NoSuchKey,
 )
 from skylift.storage.files import file_etag, move_into, now, settle, unlink, write_file
 from skylift.storage.key_locks import KeyLocks
 from skylift.storage.layout import INTERNAL, data_path, meta_path
-from skylift.storage.listing import Cursor, list_page
+from skylift.storage.listing import list_page
 from skylift.storage.multipart import Uploads
 from skylift.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
@@ -56,7 +59,6 @@ from skylift.storage.protocol import (
     Condition,
     ListResult,
     ObjectInfo,
-    check_bucket_name,
     check_condition,
     is_bucket_name,
     user_metadata,
@@ -85,23 +87,23 @@ class DirectoryStore(MultipartMethods):
             return  # what is in flight may be another live node's
         # Multipart uploads do not outlive the server that took them: a client cannot
         # resume one anyway once its process is gone, and the parts would fill the disk.
-        for name in self._bucket_names():
+        for name in bucket_names(self.root):
             self.uploads.sweep(self.root / name)
-        _clear_writes_in_flight(self.root)
+        clear_writes_in_flight(self.root)
 
     # -- the protocol: each call runs on a worker thread, off the event loop --
 
     async def create_bucket(self, name: str) -> BucketInfo:
-        return await asyncio.to_thread(self._create_bucket, name)
+        return await asyncio.to_thread(create_bucket, self.root, name)
 
     async def delete_bucket(self, name: str) -> None:
-        await asyncio.to_thread(self._delete_bucket, name)
+        await asyncio.to_thread(lambda: delete_bucket(self.root, self._bucket_dir(name), name))
 
     async def list_buckets(self) -> list[BucketInfo]:
         return await asyncio.to_thread(self._list_buckets)
 
     async def head_bucket(self, name: str) -> BucketInfo:
-        return await asyncio.to_thread(lambda: self._bucket_info(name, self._bucket_dir(name)))
+        return await asyncio.to_thread(lambda: bucket_info(name, self._bucket_dir(name)))
 
     async def put_object(
         self,
@@ -216,42 +218,8 @@ class DirectoryStore(MultipartMethods):
             raise NoSuchBucket(name)
         return path
 
-    def _bucket_info(self, name: str, path: Path) -> BucketInfo:
-        try:
-            created = json.loads((path / INTERNAL / "bucket.json").read_bytes())["created"]
-        except (OSError, ValueError, KeyError, TypeError):
-            created = int(path.stat().st_mtime)  # a folder made by hand is a bucket too
-        return BucketInfo(name, datetime.fromtimestamp(created, UTC))
-
-    def _create_bucket(self, name: str) -> BucketInfo:
-        check_bucket_name(name)
-        path = self.root / name
-        try:
-            path.mkdir()
-        except FileExistsError:
-            raise BucketAlreadyOwnedByYou(name) from None
-        created = now()
-        (path / INTERNAL / "tmp").mkdir(parents=True)
-        (path / INTERNAL / "bucket.json").write_text(
-            json.dumps({"created": int(created.timestamp())})
-        )
-        return BucketInfo(name, created)
-
-    def _delete_bucket(self, name: str) -> None:
-        path = self._bucket_dir(name)
-        if next(layout.walk(path, "", Cursor(b""), b""), None) is not None:
-            raise BucketNotEmpty(name)
-        # Renamed first, so the bucket vanishes at once rather than file by file.
-        doomed = self.root / f".deleting-{uuid.uuid4().hex}"
-        path.rename(doomed)
-        shutil.rmtree(doomed)
-
     def _list_buckets(self) -> list[BucketInfo]:
-        return [self._bucket_info(name, self.root / name) for name in self._bucket_names()]
-
-    def _bucket_names(self) -> list[str]:
-        with os.scandir(self.root) as entries:
-            return sorted(e.name for e in entries if e.is_dir() and is_bucket_name(e.name))
+        return [bucket_info(name, self.root / name) for name in bucket_names(self.root)]
 
     # -- objects --
 
@@ -391,24 +359,3 @@ class DirectoryStore(MultipartMethods):
             if file is not None:
                 file.close()
             raise
-
-
-def _clear_writes_in_flight(root: Path) -> None:
-    """Remove what writes cut off by a kill left in the buckets' ``.skylift/tmp``.
-
-    One process owns a store, so at its start nothing there belongs to a live write; an
-    upload killed mid-write would otherwise keep its bytes on disk for good.
-    """
-    with os.scandir(root) as buckets:
-        folders = [Path(entry.path) for entry in buckets if entry.is_dir()]
-    for folder in folders:
-        tmp = folder / INTERNAL / "tmp"
-        try:
-            with os.scandir(tmp) as leftovers:
-                for entry in leftovers:
-                    if entry.is_dir(follow_symlinks=False):
-                        shutil.rmtree(entry.path, ignore_errors=True)
-                    else:
-                        unlink(Path(entry.path))
-        except (FileNotFoundError, NotADirectoryError):
-            continue

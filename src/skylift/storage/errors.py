@@ -322,3 +322,17 @@ class BadDigest(StorageError):
 
     def __init__(self, algorithm: str) -> None:
         super().__init__(f"The {algorithm} you specified did not match the calculated checksum.")
+
+
+class ServiceUnavailable(StorageError):
+    """Raised when the store's own backend (an external S3 endpoint) cannot be reached.
+
+    S3's ``ServiceUnavailable`` (503), which SDKs retry with backoff; ``hint`` names the
+    endpoint and what to do, for skylift's log.
+    """
+
+    code = "ServiceUnavailable"
+    status = 503
+
+    def __init__(self, hint: str) -> None:
+        super().__init__("Service is unable to handle request.", hint=hint)

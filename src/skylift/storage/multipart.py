@@ -187,7 +187,7 @@ class Uploads:
                             out.write(chunk)
                             if whole is not None:
                                 whole.update(chunk)
-            checksum = _object_checksum(upload, chosen, whole, sent)
+            checksum = object_checksum(upload, chosen, whole, sent)
         except BaseException:
             joined.unlink(missing_ok=True)
             raise
@@ -250,7 +250,7 @@ class Uploads:
         return parts
 
 
-def _object_checksum(
+def object_checksum(
     upload: Upload, parts: list[Part], whole: checksums.Hasher | None, sent: Checksum | None
 ) -> Checksum | None:
     algorithm = upload.checksum_algorithm

@@ -1,0 +1,343 @@
+"""``S3Store``'s multipart uploads: the external endpoint's own multipart uploads.
+
+The parts go straight to the endpoint; completing checks the listed parts as S3 does
+(``InvalidPartOrder``, ``InvalidPart``, ``EntityTooSmall``) before the endpoint joins
+them, then stores skylift's record on the result (a copy onto itself, as S3 changes
+metadata). The upload id skylift hands out carries the upload's additional checksum
+algorithm and type before the endpoint's id (``CRC32.COMPOSITE.<id>``), since S3 keeps
+no place to read them back from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from skylift.storage import checksums
+from skylift.storage.errors import (
+    BadDigest,
+    EntityTooSmall,
+    InvalidPart,
+    InvalidPartOrder,
+    NoSuchUpload,
+    StorageError,
+)
+from skylift.storage.files import now
+from skylift.storage.multipart import MIN_PART_SIZE, object_checksum
+from skylift.storage.protocol import (
+    Attributes,
+    Checksum,
+    Condition,
+    ObjectInfo,
+    Part,
+    Upload,
+    check_key,
+    user_metadata,
+)
+from skylift.storage.s3_endpoint import Endpoint
+from skylift.storage.s3_records import put_params, upload_attributes, upload_params
+
+
+def _upload_id(algorithm: str | None, kind: str | None, external: str) -> str:
+    return f"{algorithm or '-'}.{kind or '-'}.{external}"
+
+
+def _split_id(upload_id: str) -> tuple[str | None, str | None, str]:
+    """(checksum algorithm, checksum type, the endpoint's upload id); ``NoSuchUpload``."""
+    parts = upload_id.split(".", 2)
+    if len(parts) != 3 or not parts[2]:
+        raise NoSuchUpload(upload_id)
+    algorithm, kind, external = parts
+    return (None if algorithm == "-" else algorithm), (None if kind == "-" else kind), external
+
+
+class S3MultipartMethods:
+    """Mixed into ``S3Store``: the ``ObjectStore`` multipart methods."""
+
+    endpoint: Endpoint
+    min_part_size: int = MIN_PART_SIZE
+
+    def _external(self, name: str) -> str:
+        raise NotImplementedError
+
+    def _lock(self, bucket: str, key: str) -> threading.Lock:
+        raise NotImplementedError
+
+    def _condition(self, bucket: str, key: str, condition: Condition) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def sequencer(self, bucket: str) -> str:
+        raise NotImplementedError
+
+    async def create_upload(
+        self,
+        bucket: str,
+        key: str,
+        attributes: Attributes,
+        *,
+        checksum_algorithm: str | None = None,
+        checksum_type: str | None = None,
+    ) -> Upload:
+        external = self._external(bucket)
+        check_key(bucket, key)
+        user_metadata(bucket, key, attributes.metadata)  # refused now, not at the end
+        answer = await asyncio.to_thread(
+            self.endpoint.call,
+            "create_multipart_upload",
+            bucket=bucket,
+            key=key,
+            Bucket=external,
+            Key=key,
+            **upload_params(attributes, checksum_algorithm, checksum_type),
+        )
+        upload_id = _upload_id(checksum_algorithm, checksum_type, str(answer["UploadId"]))
+        return Upload(bucket, key, upload_id, now(), attributes, checksum_algorithm, checksum_type)
+
+    async def upload_part(
+        self,
+        upload: Upload,
+        number: int,
+        data: bytes | Path,
+        *,
+        etag: str | None = None,
+        checksum: Checksum | None = None,
+    ) -> Part:
+        def put() -> Part:
+            external_id = _split_id(upload.upload_id)[2]
+            params: dict[str, Any] = {
+                "Bucket": self._external(upload.bucket),
+                "Key": upload.key,
+                "UploadId": external_id,
+                "PartNumber": number,
+            }
+            where = {"bucket": upload.bucket, "key": upload.key, "upload": upload.upload_id}
+            try:
+                if isinstance(data, Path):
+                    size = data.stat().st_size
+                    with open(data, "rb") as body:
+                        answer = self.endpoint.call("upload_part", Body=body, **where, **params)
+                else:
+                    size = len(data)
+                    answer = self.endpoint.call("upload_part", Body=data, **where, **params)
+            except StorageError as exc:
+                if exc.code != "InternalError":
+                    raise
+                # Some endpoints (moto) fail a part of an aborted upload with a 500: S3
+                # answers NoSuchUpload, which this raises if the upload is gone.
+                self._parts(upload.bucket, upload.key, upload.upload_id)
+                raise
+            return Part(number, size, str(answer["ETag"]), now(), checksum)
+
+        return await asyncio.to_thread(put)
+
+    async def get_upload(self, bucket: str, key: str, upload_id: str) -> tuple[Upload, list[Part]]:
+        return await asyncio.to_thread(self._get_upload, bucket, key, upload_id)
+
+    async def list_uploads(self, bucket: str) -> list[Upload]:
+        def listed() -> list[Upload]:
+            found = []
+            for item in self._uploads(bucket, ""):
+                algorithm = item.get("ChecksumAlgorithm")
+                kind = item.get("ChecksumType")
+                upload_id = _upload_id(algorithm, kind, str(item["UploadId"]))
+                initiated = item["Initiated"].astimezone(UTC).replace(microsecond=0)
+                found.append(
+                    Upload(bucket, item["Key"], upload_id, initiated, Attributes(), algorithm, kind)
+                )
+            return sorted(found, key=lambda u: (u.key.encode(), u.initiated, u.upload_id))
+
+        return await asyncio.to_thread(listed)
+
+    async def complete_upload(
+        self,
+        upload: Upload,
+        parts: Sequence[tuple[int, str]],
+        *,
+        condition: Condition | None = None,
+        checksum: Checksum | None = None,
+    ) -> ObjectInfo:
+        return await asyncio.to_thread(self._complete, upload, parts, condition, checksum)
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        def abort() -> None:
+            self._parts(bucket, key, upload_id)  # NoSuchUpload, as S3, if it is gone
+            self.endpoint.call(
+                "abort_multipart_upload",
+                bucket=bucket,
+                key=key,
+                upload=upload_id,
+                Bucket=self._external(bucket),
+                Key=key,
+                UploadId=_split_id(upload_id)[2],
+            )
+
+        await asyncio.to_thread(abort)
+
+    # -- on worker threads --
+
+    def _get_upload(self, bucket: str, key: str, upload_id: str) -> tuple[Upload, list[Part]]:
+        algorithm, kind, external_id = _split_id(upload_id)
+        parts = self._parts(bucket, key, upload_id)
+        for item in self._uploads(bucket, key):
+            if item["UploadId"] == external_id and item["Key"] == key:
+                initiated = item["Initiated"].astimezone(UTC).replace(microsecond=0)
+                upload = Upload(bucket, key, upload_id, initiated, Attributes(), algorithm, kind)
+                return upload, parts
+        raise NoSuchUpload(upload_id)
+
+    def _uploads(self, bucket: str, prefix: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"Bucket": self._external(bucket), "Prefix": prefix}
+        while True:
+            page = self.endpoint.call("list_multipart_uploads", bucket=bucket, **params)
+            found.extend(page.get("Uploads", []))
+            if not page.get("IsTruncated"):
+                return found
+            params["KeyMarker"] = page["NextKeyMarker"]
+            params["UploadIdMarker"] = page["NextUploadIdMarker"]
+
+    def _parts(self, bucket: str, key: str, upload_id: str) -> list[Part]:
+        external_id = _split_id(upload_id)[2]
+        parts: list[Part] = []
+        params: dict[str, Any] = {
+            "Bucket": self._external(bucket),
+            "Key": key,
+            "UploadId": external_id,
+        }
+        while True:
+            page = self.endpoint.call(
+                "list_parts", bucket=bucket, key=key, upload=upload_id, **params
+            )
+            for item in page.get("Parts", []):
+                modified: datetime = item["LastModified"].astimezone(UTC).replace(microsecond=0)
+                parts.append(
+                    Part(int(item["PartNumber"]), int(item["Size"]), str(item["ETag"]), modified)
+                )
+            if not page.get("IsTruncated"):
+                return parts
+            params["PartNumberMarker"] = page["NextPartNumberMarker"]
+
+    def _complete(
+        self,
+        upload: Upload,
+        listed: Sequence[tuple[int, str]],
+        condition: Condition | None,
+        sent: Checksum | None,
+    ) -> ObjectInfo:
+        bucket, key = upload.bucket, upload.key
+        external = self._external(bucket)
+        stored = {part.number: part for part in self._parts(bucket, key, upload.upload_id)}
+        chosen: list[Part] = []
+        for index, (number, etag) in enumerate(listed):
+            if index and number <= listed[index - 1][0]:
+                raise InvalidPartOrder(upload.upload_id)
+            part = stored.get(number)
+            if part is None or part.etag.strip('"') != etag.strip().strip('"'):
+                raise InvalidPart(upload.upload_id, number, etag)
+            chosen.append(part)
+        for part in chosen[:-1]:
+            if part.size < self.min_part_size:
+                raise EntityTooSmall(part.number, part.size, self.min_part_size)
+        md5s = b"".join(bytes.fromhex(part.etag.strip('"')) for part in chosen)
+        etag = f'"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(chosen)}"'
+        with self._lock(bucket, key):
+            native = self._condition(bucket, key, condition) if condition is not None else {}
+            self.endpoint.call(
+                "complete_multipart_upload",
+                bucket=bucket,
+                key=key,
+                upload=upload.upload_id,
+                Bucket=external,
+                Key=key,
+                UploadId=_split_id(upload.upload_id)[2],
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in chosen]
+                },
+                **native,
+            )
+            answer = self.endpoint.call(
+                "head_object", bucket=bucket, key=key, Bucket=external, Key=key
+            )
+            checksum = sent
+            if upload.checksum_algorithm is not None:
+                try:
+                    checksum = self._checksum(upload, chosen, str(answer["ETag"]), sent)
+                except BadDigest:
+                    # Not announced yet; S3 would have stored nothing.
+                    self.endpoint.call(
+                        "delete_object", bucket=bucket, key=key, Bucket=external, Key=key
+                    )
+                    raise
+            attributes = upload_attributes(answer)
+            info = ObjectInfo(
+                bucket,
+                key,
+                int(answer["ContentLength"]),
+                etag,
+                attributes.content_type or answer.get("ContentType", ""),
+                now(),
+                dict(attributes.metadata),
+                self.sequencer(bucket),
+                headers=dict(attributes.headers),
+                checksum=checksum,
+                tags=dict(attributes.tags),
+                parts=len(chosen),
+            )
+            self.endpoint.call(
+                "copy_object",
+                bucket=bucket,
+                key=key,
+                Bucket=external,
+                Key=key,
+                CopySource={"Bucket": external, "Key": key},
+                CopySourceIfMatch=answer["ETag"],
+                MetadataDirective="REPLACE",
+                **put_params(info),
+            )
+        return info
+
+    def _checksum(
+        self, upload: Upload, parts: list[Part], etag: str, sent: Checksum | None
+    ) -> Checksum | None:
+        """The joined object's additional checksum, read back from the endpoint: S3 keeps
+        the parts' checksums nowhere a client of any S3-compatible server can read them."""
+        algorithm = upload.checksum_algorithm
+        assert algorithm is not None
+        answer = self.endpoint.call(
+            "get_object",
+            bucket=upload.bucket,
+            key=upload.key,
+            Bucket=self._external(upload.bucket),
+            Key=upload.key,
+            IfMatch=etag,
+        )
+        whole = checksums.hasher(algorithm)
+        summed: list[Part] = []
+        with answer["Body"] as body:
+            for part in parts:
+                one = checksums.hasher(algorithm)
+                left = part.size
+                while left:
+                    chunk = body.read(min(left, 1 << 20))
+                    if not chunk:
+                        raise StorageError(
+                            "We encountered an internal error. Please try again.",
+                            hint=f"the S3 endpoint sent fewer bytes of {upload.key!r} than "
+                            "its parts hold",
+                        )
+                    left -= len(chunk)
+                    for hasher in (one, whole):
+                        if hasher is not None:
+                            hasher.update(chunk)
+                if one is not None:
+                    part = replace(
+                        part, checksum=Checksum(algorithm, checksums.encode(one.digest()))
+                    )
+                summed.append(part)
+        return object_checksum(upload, summed, whole, sent)
