@@ -14,6 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 from cluster_helpers import CLIENT, URL, nodes, redis_prefix, reports, write_apps
+
 from storage.s3_server import CREDENTIALS, moto_server, s3_endpoint
 
 __all__ = ["moto_server", "redis_prefix", "s3_endpoint"]  # fixtures, used by name
