@@ -154,7 +154,10 @@ class Invoker:
                     observer(pool.spec, result, instance)
                 except Exception:  # an observer's bug must not cost the caller its result
                     logger.exception("an observer of %s failed", pool.spec.name)
-            done(result)
+            try:
+                done(result)
+            except Exception:  # called from the instance's channel: it must not break it
+                logger.exception("answering an invocation of %s failed", pool.spec.name)
 
         sink = self._sink(pool.spec, request_id) if self.output_observers else None
         trace = trace_id or new_trace_id()

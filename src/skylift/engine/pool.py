@@ -21,6 +21,7 @@ from typing import Any
 from skylift.engine.budget import Budget, room_to_wait
 from skylift.engine.driver import FunctionInstance as Instance
 from skylift.engine.driver import start_instance
+from skylift.engine.pool_tenants import tenant_instance
 from skylift.engine.zygote import Zygote
 from skylift.errors import ACCOUNT_LIMIT, RESERVED_LIMIT, LoadError, Throttled
 from skylift.spec import FunctionSpec
@@ -97,37 +98,10 @@ class Pool:
             self.throttles += 1
             raise Throttled(self.spec.name, ACCOUNT_LIMIT, self.budget.limit)
         try:
-            return await (self._instance() if tenant is None else self._tenant_instance(tenant))
+            return await (self._instance() if tenant is None else tenant_instance(self, tenant))
         except BaseException:
             self.budget.give_back()
             raise
-
-    async def _tenant_instance(self, tenant: str) -> Instance:
-        """An idle instance of `tenant` (or one that never served anyone), else a new one;
-        at the limit, the least recently used idle instance of another tenant makes room.
-        Invocations of a tenant never wait for another tenant's instance: past the limit
-        with none idle, they are throttled."""
-        for index in range(len(self._idle) - 1, -1, -1):
-            instance = self._idle[index]
-            if instance.tenant not in (tenant, None):
-                continue
-            del self._idle[index]
-            if not instance.alive:
-                self._discard(instance)
-                continue
-            instance.tenant = tenant
-            self._took()
-            return instance
-        if self.size >= self.limit and self._idle:
-            self._discard(self._idle.pop(0))
-        if self.size >= self.limit:
-            self.throttles += 1
-            raise Throttled(self.spec.name, RESERVED_LIMIT, self.limit)
-        instance = await self._start()
-        instance.tenant = tenant
-        self.cold_starts += 1
-        self._took()
-        return instance
 
     async def _instance(self) -> Instance:
         """A warm instance, a new one if under the limit, else wait for one to free up."""

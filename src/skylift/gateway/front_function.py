@@ -15,6 +15,7 @@ from skylift.gateway.front_asgi import reason
 
 if TYPE_CHECKING:
     from skylift.events.http import RouteMatch
+    from skylift.gateway.asgi import Prepared
     from skylift.gateway.connection import Connection
     from skylift.sources.http import Target
 
@@ -64,6 +65,7 @@ class FunctionCycle:
         "matched",
         "request",
         "size",
+        "started",
     )
 
     def __init__(self, conn: Connection, matched: Matched, request: HttpRequest) -> None:
@@ -75,12 +77,13 @@ class FunctionCycle:
         self.complete = False
         self.keep_alive = True
         self.continue_wanted = False
+        self.started = 0.0
 
     def start(self) -> None:
         if self.size < 0:
             self.refuse()
         elif self.complete:
-            self.conn.spawn(self.run())
+            self.go()
         elif self.continue_wanted:
             self.conn.write(CONTINUE)
 
@@ -107,34 +110,61 @@ class FunctionCycle:
     def on_complete(self) -> None:
         self.complete = True
         if self.conn.current is self and self.size >= 0:
-            self.conn.spawn(self.run())
+            self.go()
 
     def disconnected(self) -> None:
         pass  # an incomplete request never runs; a running one finishes unseen
 
-    async def run(self) -> None:
+    def go(self) -> None:
+        """Run the request: from the parser's callback to the instance's and back, with
+        no task, when no admission is needed and an instance is idle; else in a task."""
         conn = self.conn
         front = conn.front
-        started = time.perf_counter()
-        request = self.request
-        body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
-        request = HttpRequest(
-            request.method,
-            request.raw_path,
-            request.raw_query,
-            request.headers,
-            body,
-            request.source_ip,
-            request.protocol,
-            request.host,
+        self.started = time.perf_counter()
+        head = self.request
+        chunks = self.body
+        self.request = request = HttpRequest(
+            head.method,
+            head.raw_path,
+            head.raw_query,
+            head.headers,
+            chunks[0] if len(chunks) == 1 else b"".join(chunks),
+            head.source_ip,
+            head.protocol,
+            head.host,
         )
         try:
-            response = await front.gateway.dispatch(self.matched, request, front.port)
+            prepared = front.gateway.prepare(self.matched, request, front.port)
         except Exception:
             logger.exception("serving %s %s failed", request.method, request.raw_path)
+            self.respond(INTERNAL_ERROR)
+            return
+        if isinstance(prepared, HttpResponse):
+            self.respond(prepared)
+        elif prepared is None or not front.gateway.invoke_soon(prepared, self.respond):
+            conn.spawn(self.run(prepared))
+
+    async def run(self, prepared: Prepared | None) -> None:
+        """The slow path: admission first (`prepared` is None), or waiting for an
+        instance or a slot."""
+        gateway = self.conn.front.gateway
+        try:
+            if prepared is None:
+                response = await gateway.dispatch(self.matched, self.request, self.conn.front.port)
+            else:
+                response = await gateway.invoke(prepared)
+        except Exception:
+            request = self.request
+            logger.exception("serving %s %s failed", request.method, request.raw_path)
             response = INTERNAL_ERROR
-        conn.write(render(response, request.method == "HEAD", self.keep_alive, front.date))
-        front.record(self.matched[0].route.path, request.method, response.status, started)
+        self.respond(response)
+
+    def respond(self, response: HttpResponse) -> None:
+        conn = self.conn
+        front = conn.front
+        method = self.request.method
+        conn.write(render(response, method == "HEAD", self.keep_alive, front.date))
+        front.record(self.matched[0].route.path, method, response.status, self.started)
         conn.finish(self)
 
 
