@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from skylift.sources.http import Target
 
     Matched = tuple[Target, RouteMatch]
+    # A request's head: method, raw path, raw query, headers, source IP, protocol, host.
+    Head = tuple[str, str, str, list[tuple[str, str]], str, str, str]
 
 logger = logging.getLogger("skylift.gateway")
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
@@ -61,17 +63,21 @@ class FunctionCycle:
         "complete",
         "conn",
         "continue_wanted",
+        "head",
         "keep_alive",
         "matched",
+        "method",
         "request",
         "size",
         "started",
     )
 
-    def __init__(self, conn: Connection, matched: Matched, request: HttpRequest) -> None:
+    def __init__(self, conn: Connection, matched: Matched, head: Head) -> None:
         self.conn = conn
         self.matched = matched
-        self.request = request
+        self.head = head
+        self.method = head[0]
+        self.request: HttpRequest | None = None  # once its body is complete
         self.body: list[bytes] = []
         self.size = 0  # -1: over API Gateway's payload limit
         self.complete = False
@@ -101,7 +107,7 @@ class FunctionCycle:
 
     def refuse(self) -> None:
         """413, before the body is read further: the connection cannot be reused."""
-        method = self.request.method
+        method = self.method
         response = render(too_large(self.matched[0]), method == "HEAD", False, self.conn.front.date)
         self.conn.write(response)
         self.conn.front.record(self.matched[0].route.path, method, 413, time.perf_counter())
@@ -121,17 +127,17 @@ class FunctionCycle:
         conn = self.conn
         front = conn.front
         self.started = time.perf_counter()
-        head = self.request
+        method, raw_path, raw_query, headers, source_ip, protocol, host = self.head
         chunks = self.body
         self.request = request = HttpRequest(
-            head.method,
-            head.raw_path,
-            head.raw_query,
-            head.headers,
+            method,
+            raw_path,
+            raw_query,
+            headers,
             chunks[0] if len(chunks) == 1 else b"".join(chunks),
-            head.source_ip,
-            head.protocol,
-            head.host,
+            source_ip,
+            protocol,
+            host,
         )
         try:
             prepared = front.gateway.prepare(self.matched, request, front.port)
@@ -148,13 +154,14 @@ class FunctionCycle:
         """The slow path: admission first (`prepared` is None), or waiting for an
         instance or a slot."""
         gateway = self.conn.front.gateway
+        request = self.request
+        assert request is not None
         try:
             if prepared is None:
-                response = await gateway.dispatch(self.matched, self.request, self.conn.front.port)
+                response = await gateway.dispatch(self.matched, request, self.conn.front.port)
             else:
                 response = await gateway.invoke(prepared)
         except Exception:
-            request = self.request
             logger.exception("serving %s %s failed", request.method, request.raw_path)
             response = INTERNAL_ERROR
         self.respond(response)
@@ -162,7 +169,7 @@ class FunctionCycle:
     def respond(self, response: HttpResponse) -> None:
         conn = self.conn
         front = conn.front
-        method = self.request.method
+        method = self.method
         conn.write(render(response, method == "HEAD", self.keep_alive, front.date))
         front.record(self.matched[0].route.path, method, response.status, self.started)
         conn.finish(self)
