@@ -52,12 +52,14 @@ class Invoker:
 
     def invoke_soon(
         self, function: str, event: bytes, done: Callable[[InvocationResult], None]
-    ) -> str | None:
+    ) -> Callable[[], None] | None:
         """Start `function` on `event` now if it has an idle instance and the server has
         room; `done` gets the result later, called from the instance's channel (no task,
         no coroutine: an HTTP front can answer from its protocol's callbacks). Returns
-        the request id, or None when the invocation would have to wait for an instance
-        or a slot (or be throttled, or the function is unknown): then `await invoke()`.
+        what cancels it (a shutdown: the instance is killed, `done` is not called, the
+        cancel observers are told; after `done`, it does nothing), or None when the
+        invocation would have to wait for an instance or a slot (or be throttled, or the
+        function is unknown): then `await invoke()`.
 
         >>> invoker.invoke_soon("change", b'{"body": "..."}', respond)  # doctest: +SKIP
         """
@@ -68,8 +70,15 @@ class Invoker:
         if instance is None:
             return None
         request_id = ids.request_id()
-        self._run(pool, instance, request_id, event, None, None, done)
-        return request_id
+        started = time.monotonic()
+        stop = self._run(pool, instance, request_id, event, None, None, done)
+
+        def cancel() -> None:
+            if stop():
+                for cancelled in self.cancel_observers:
+                    cancelled(pool.spec, request_id, time.monotonic() - started)
+
+        return cancel
 
     async def invoke(
         self,
@@ -114,8 +123,8 @@ class Invoker:
         try:
             return await fut
         except asyncio.CancelledError:
-            if fut.cancelled():  # cancelled while it ran (a shutdown): it ends here
-                stop()
+            # Cancelled while it ran (a shutdown): it ends here, unless it just finished.
+            if fut.cancelled() and stop():
                 for cancelled in self.cancel_observers:
                     cancelled(pool.spec, request_id, time.monotonic() - started)
             raise
@@ -130,10 +139,12 @@ class Invoker:
         trace_id: str | None,
         done: Callable[[InvocationResult], None],
         tenant_id: str | None = None,
-    ) -> Callable[[], None]:
+    ) -> Callable[[], bool]:
         """Run one invocation on an acquired instance; `done` gets the result once the
         instance is back in its pool and every observer has seen it. Returns what stops
-        it (the instance is killed and given back; `done` is not called)."""
+        it (the instance is killed and given back; `done` is not called): True if it
+        stopped it, False if it had already finished (its instance may serve another
+        invocation by now, which must not be touched)."""
         released = False
 
         def give_back() -> bool:
@@ -177,9 +188,11 @@ class Invoker:
                 give_back()
                 raise
 
-            def stop() -> None:
+            def stop() -> bool:
+                if released:
+                    return False
                 instance.abandon()
-                give_back()
+                return give_back()
 
             return stop
         # A Runtime API instance answers through its own server: follow it in a task.
@@ -212,7 +225,7 @@ class Invoker:
         started = time.monotonic()
         task.add_done_callback(followed)
 
-        def stop_task() -> None:
-            task.cancel()  # `followed` gives the instance back
+        def stop_task() -> bool:
+            return not released and task.cancel()  # `followed` gives the instance back
 
         return stop_task

@@ -185,10 +185,13 @@ class Gateway:
             return _api(route).too_large()
         return Prepared(target, ids.request_id, event)
 
-    def invoke_soon(self, prepared: Prepared, respond: Callable[[HttpResponse], None]) -> bool:
+    def invoke_soon(
+        self, prepared: Prepared, respond: Callable[[HttpResponse], None]
+    ) -> Callable[[], None] | None:
         """Start `prepared`'s invocation now, with no task or future, if an instance is
         idle and the server has room: `respond` gets the response from the instance's
-        channel callback. False when it has to wait (then `await invoke(prepared)`)."""
+        channel callback. Returns what cancels it (a shutdown), or None when it has to
+        wait (then `await invoke(prepared)`)."""
 
         def done(result: InvocationResult) -> None:
             try:
@@ -200,7 +203,7 @@ class Gateway:
                 )
             respond(response)
 
-        return self.invoker.invoke_soon(prepared.target.function, prepared.event, done) is not None
+        return self.invoker.invoke_soon(prepared.target.function, prepared.event, done)
 
     async def invoke(self, prepared: Prepared) -> HttpResponse:
         """Invoke `prepared`'s function, waiting for an instance or a slot if need be."""

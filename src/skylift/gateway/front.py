@@ -123,6 +123,7 @@ class Front:
         for conn in list(self.connections):
             for task in list(conn.tasks):
                 task.cancel()
+            conn.cancel_running()
             if conn.transport is not None:
                 conn.transport.abort()
         if self._sweeper is not None:

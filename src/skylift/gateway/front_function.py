@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from skylift.events.http import HttpRequest, HttpResponse
@@ -60,6 +61,7 @@ class FunctionCycle:
 
     __slots__ = (
         "body",
+        "cancel",
         "complete",
         "conn",
         "continue_wanted",
@@ -84,6 +86,8 @@ class FunctionCycle:
         self.keep_alive = True
         self.continue_wanted = False
         self.started = 0.0
+        # What stops its invocation when it runs with no task (a shutdown's deadline).
+        self.cancel: Callable[[], None] | None = None
 
     def start(self) -> None:
         if self.size < 0:
@@ -147,8 +151,12 @@ class FunctionCycle:
             return
         if isinstance(prepared, HttpResponse):
             self.respond(prepared)
-        elif prepared is None or not front.gateway.invoke_soon(prepared, self.respond):
-            conn.spawn(self.run(prepared))
+            return
+        if prepared is not None:
+            self.cancel = front.gateway.invoke_soon(prepared, self.respond)
+            if self.cancel is not None:
+                return
+        conn.spawn(self.run(prepared))
 
     async def run(self, prepared: Prepared | None) -> None:
         """The slow path: admission first (`prepared` is None), or waiting for an
@@ -167,6 +175,7 @@ class FunctionCycle:
         self.respond(response)
 
     def respond(self, response: HttpResponse) -> None:
+        self.cancel = None
         conn = self.conn
         front = conn.front
         method = self.method
