@@ -93,7 +93,7 @@ class FunctionCycle:
         if self.size < 0:
             self.refuse()
         elif self.complete:
-            self.go()
+            self.conn.front.run_soon(self)
         elif self.continue_wanted:
             self.conn.write(CONTINUE)
 
@@ -120,7 +120,7 @@ class FunctionCycle:
     def on_complete(self) -> None:
         self.complete = True
         if self.conn.current is self and self.size >= 0:
-            self.go()
+            self.conn.front.run_soon(self)
 
     def disconnected(self) -> None:
         pass  # an incomplete request never runs; a running one finishes unseen
@@ -145,17 +145,17 @@ class FunctionCycle:
         )
         try:
             prepared = front.gateway.prepare(self.matched, request, front.port)
+            if isinstance(prepared, HttpResponse):
+                self.respond(prepared)
+                return
+            if prepared is not None:
+                self.cancel = front.gateway.invoke_soon(prepared, self.respond)
+                if self.cancel is not None:
+                    return
         except Exception:
             logger.exception("serving %s %s failed", request.method, request.raw_path)
             self.respond(INTERNAL_ERROR)
             return
-        if isinstance(prepared, HttpResponse):
-            self.respond(prepared)
-            return
-        if prepared is not None:
-            self.cancel = front.gateway.invoke_soon(prepared, self.respond)
-            if self.cancel is not None:
-                return
         conn.spawn(self.run(prepared))
 
     async def run(self, prepared: Prepared | None) -> None:
