@@ -52,14 +52,13 @@ class Invoker:
 
     def invoke_soon(
         self, function: str, event: bytes, done: Callable[[InvocationResult], None]
-    ) -> Callable[[], None] | None:
+    ) -> Soon | None:
         """Start `function` on `event` now if it has an idle instance and the server has
         room; `done` gets the result later, called from the instance's channel (no task,
         no coroutine: an HTTP front can answer from its protocol's callbacks). Returns
-        what cancels it (a shutdown: the instance is killed, `done` is not called, the
-        cancel observers are told; after `done`, it does nothing), or None when the
-        invocation would have to wait for an instance or a slot (or be throttled, or the
-        function is unknown): then `await invoke()`.
+        the invocation started (its request id, and what cancels it), or None when it
+        would have to wait for an instance or a slot (or be throttled, or the function
+        is unknown): then `await invoke()`.
 
         >>> invoker.invoke_soon("change", b'{"body": "..."}', respond)  # doctest: +SKIP
         """
@@ -70,15 +69,8 @@ class Invoker:
         if instance is None:
             return None
         request_id = ids.request_id()
-        started = time.monotonic()
         stop = self._run(pool, instance, request_id, event, None, None, done)
-
-        def cancel() -> None:
-            if stop():
-                for cancelled in self.cancel_observers:
-                    cancelled(pool.spec, request_id, time.monotonic() - started)
-
-        return cancel
+        return Soon(self, pool.spec, request_id, stop)
 
     async def invoke(
         self,
@@ -229,3 +221,25 @@ class Invoker:
             return not released and task.cancel()  # `followed` gives the instance back
 
         return stop_task
+
+
+class Soon:
+    """An invocation `Invoker.invoke_soon` started: its request id, and `cancel()`."""
+
+    __slots__ = ("_invoker", "_spec", "_started", "_stop", "request_id")
+
+    def __init__(
+        self, invoker: Invoker, spec: FunctionSpec, request_id: str, stop: Callable[[], bool]
+    ) -> None:
+        self._invoker = invoker
+        self._spec = spec
+        self._started = time.monotonic()
+        self._stop = stop
+        self.request_id = request_id
+
+    def cancel(self) -> None:
+        """Stop it (a shutdown): its instance is killed, `done` is not called, and the
+        cancel observers are told. After `done`, it does nothing."""
+        if self._stop():
+            for cancelled in self._invoker.cancel_observers:
+                cancelled(self._spec, self.request_id, time.monotonic() - self._started)

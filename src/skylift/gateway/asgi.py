@@ -12,7 +12,7 @@ import orjson
 
 from skylift.asgi_types import Asgi, Receive, Scope, Send, lifespan
 from skylift.engine.instance import InvocationResult
-from skylift.engine.invoker import Invoker
+from skylift.engine.invoker import Invoker, Soon
 from skylift.errors import SkyliftError, Throttled
 from skylift.events.apigw_v1 import RestApiV1
 from skylift.events.apigw_v2 import HttpApiV2
@@ -187,11 +187,11 @@ class Gateway:
 
     def invoke_soon(
         self, prepared: Prepared, respond: Callable[[HttpResponse], None]
-    ) -> Callable[[], None] | None:
+    ) -> Soon | None:
         """Start `prepared`'s invocation now, with no task or future, if an instance is
         idle and the server has room: `respond` gets the response from the instance's
-        channel callback. Returns what cancels it (a shutdown), or None when it has to
-        wait (then `await invoke(prepared)`)."""
+        channel callback. Returns it (`cancel()` stops it: a shutdown), or None when it
+        has to wait (then `await invoke(prepared)`)."""
 
         def done(result: InvocationResult) -> None:
             try:

@@ -319,9 +319,9 @@ class Connection(asyncio.Protocol):
         """The shutdown's deadline passed: stop the invocation answering now if it runs
         with no task (a task's is cancelled with the task)."""
         current = self.current
-        if isinstance(current, FunctionCycle) and current.cancel is not None:
-            cancel, current.cancel = current.cancel, None
-            cancel()
+        if isinstance(current, FunctionCycle) and current.running is not None:
+            running, current.running = current.running, None
+            running.cancel()
 
     def shutdown(self) -> None:
         """The server is stopping: close when idle, else after the current answer."""

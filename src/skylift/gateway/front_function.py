@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from skylift.events.http import HttpRequest, HttpResponse
@@ -15,6 +14,7 @@ from skylift.gateway.asgi import MAX_BODY, too_large
 from skylift.gateway.front_asgi import reason
 
 if TYPE_CHECKING:
+    from skylift.engine.invoker import Soon
     from skylift.events.http import RouteMatch
     from skylift.gateway.asgi import Prepared
     from skylift.gateway.connection import Connection
@@ -61,7 +61,6 @@ class FunctionCycle:
 
     __slots__ = (
         "body",
-        "cancel",
         "complete",
         "conn",
         "continue_wanted",
@@ -70,6 +69,7 @@ class FunctionCycle:
         "matched",
         "method",
         "request",
+        "running",
         "size",
         "started",
     )
@@ -86,8 +86,8 @@ class FunctionCycle:
         self.keep_alive = True
         self.continue_wanted = False
         self.started = 0.0
-        # What stops its invocation when it runs with no task (a shutdown's deadline).
-        self.cancel: Callable[[], None] | None = None
+        # Its invocation when it runs with no task (a shutdown's deadline cancels it).
+        self.running: Soon | None = None
 
     def start(self) -> None:
         if self.size < 0:
@@ -149,8 +149,8 @@ class FunctionCycle:
                 self.respond(prepared)
                 return
             if prepared is not None:
-                self.cancel = front.gateway.invoke_soon(prepared, self.respond)
-                if self.cancel is not None:
+                self.running = front.gateway.invoke_soon(prepared, self.respond)
+                if self.running is not None:
                     return
         except Exception:
             logger.exception("serving %s %s failed", request.method, request.raw_path)
@@ -175,7 +175,7 @@ class FunctionCycle:
         self.respond(response)
 
     def respond(self, response: HttpResponse) -> None:
-        self.cancel = None
+        self.running = None
         conn = self.conn
         front = conn.front
         method = self.method
