@@ -3,13 +3,26 @@ only, as Lambda keeps tenants' execution environments apart."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from skylift.engine.driver import FunctionInstance as Instance
 from skylift.errors import RESERVED_LIMIT, Throttled
+from skylift.spec import FunctionSpec
 
-if TYPE_CHECKING:
-    from skylift.engine.pool import Pool
+
+class Pool(Protocol):
+    """What this module uses of `skylift.engine.pool.Pool` (which imports it)."""
+
+    spec: FunctionSpec
+    size: int
+    limit: int
+    throttles: int
+    cold_starts: int
+    _idle: list[Instance]
+
+    def _discard(self, instance: Instance) -> None: ...
+    def _took(self) -> None: ...
+    async def _start(self) -> Instance: ...
 
 
 async def tenant_instance(pool: Pool, tenant: str) -> Instance:

@@ -3,12 +3,32 @@ the pool's floor (its minimum, or the autoscaler's target), each ready before it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import collections
+from typing import Protocol
 
+from skylift.engine.driver import FunctionInstance as Instance
 from skylift.errors import LoadError
+from skylift.spec import FunctionSpec
 
-if TYPE_CHECKING:
-    from skylift.engine.pool import Pool
+
+class Pool(Protocol):
+    """What this module uses of `skylift.engine.pool.Pool` (which imports it)."""
+
+    spec: FunctionSpec
+    size: int
+    limit: int
+    prewarmed: int
+    _closed: bool
+    _idle: list[Instance]
+    _stale: set[Instance]
+    _waiters: collections.deque[asyncio.Future[Instance]]
+
+    @property
+    def floor(self) -> int: ...
+    def _discard(self, instance: Instance) -> None: ...
+    async def _start(self) -> Instance: ...
+
 
 WARM_WAIT = 5.0  # seconds a kept-warm instance is given to get ready before it counts
 

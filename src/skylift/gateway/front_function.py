@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from skylift.events.http import HttpRequest, HttpResponse
 from skylift.gateway.asgi import MAX_BODY, too_large
 from skylift.gateway.front_asgi import reason
+from skylift.gateway.front_types import Link
 
 if TYPE_CHECKING:
     from skylift.engine.invoker import Soon
     from skylift.events.http import RouteMatch
     from skylift.gateway.asgi import Prepared
-    from skylift.gateway.connection import Connection
     from skylift.sources.http import Target
 
     Matched = tuple[Target, RouteMatch]
@@ -74,7 +74,7 @@ class FunctionCycle:
         "started",
     )
 
-    def __init__(self, conn: Connection, matched: Matched, head: Head) -> None:
+    def __init__(self, conn: Link, matched: Matched, head: Head) -> None:
         self.conn = conn
         self.matched = matched
         self.head = head
