@@ -1,5 +1,6 @@
-"""Stopping `skylift up` with invocations in flight: one line names each cancelled
-invocation, and no traceback from the server, its zygote or uvicorn reaches the terminal."""
+"""Stopping `skylift up` with invocations in flight (by the Invoke API, a queue, an HTTP
+route): one line names each cancelled invocation, and no traceback from the server, its
+zygote or its HTTP front reaches the terminal."""
 
 from __future__ import annotations
 
@@ -35,13 +36,21 @@ def sleepy(event, context):
 @app.queue("work", batch_size=1)
 def worker(event, context):
     sleepy(event, context)
+
+
+@app.http("/sleep", methods=["GET"], timeout=120)
+def web(event, context):
+    sleepy(event, context)
 """
 
 
 def invoke(url: str) -> None:
-    request = urllib.request.Request(
-        f"{url}/2015-03-31/functions/sleepy/invocations", data=b"{}", method="POST"
-    )
+    if url.endswith("/sleep"):  # an HTTP route's request, answered with no task
+        request = urllib.request.Request(url)
+    else:
+        request = urllib.request.Request(
+            f"{url}/2015-03-31/functions/sleepy/invocations", data=b"{}", method="POST"
+        )
     try:
         urllib.request.urlopen(request, timeout=60).close()
     except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -77,7 +86,10 @@ def test_a_shutdown_names_what_it_cancelled_and_prints_no_traceback(tmp_path: Pa
                 url = line.split("serving on ")[1].strip()
                 break
         assert url, "skylift up did not start"
-        callers = [threading.Thread(target=invoke, args=(url,), daemon=True) for _ in range(2)]
+        callers = [
+            threading.Thread(target=invoke, args=(target,), daemon=True)
+            for target in (url, url, url + "/sleep")
+        ]
         for caller in callers:
             caller.start()
         sent = subprocess.run(
@@ -87,10 +99,10 @@ def test_a_shutdown_names_what_it_cancelled_and_prints_no_traceback(tmp_path: Pa
         )
         assert sent.returncode == 0, sent.stderr
         deadline = time.monotonic() + 30
-        while len(list(tmp_path.glob("started-*"))) < 3 and time.monotonic() < deadline:
+        while len(list(tmp_path.glob("started-*"))) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
         started = sorted(p.name.removeprefix("started-") for p in tmp_path.glob("started-*"))
-        assert len(started) == 3, "all invocations must be running when the server stops"
+        assert len(started) == 4, "all invocations must be running when the server stops"
 
         if stop == "SIGTERM":
             server.send_signal(signal.SIGTERM)
@@ -109,6 +121,7 @@ def test_a_shutdown_names_what_it_cancelled_and_prints_no_traceback(tmp_path: Pa
     cancelled = [line for line in rest.splitlines() if line.startswith("skylift: cancelled")]
     assert sorted(line.split("RequestId: ")[1].split()[0] for line in cancelled) == started
     functions = sorted(line.split()[2] for line in cancelled)
-    assert functions == ["sleepy", "sleepy", "worker"]  # the queue's poller stopped in order
+    # The queue's poller stopped in order; the HTTP route's request had no task to cancel.
+    assert functions == ["sleepy", "sleepy", "web", "worker"]
     after_banner = [line for line in rest.splitlines() if not line.startswith("  ")]
     assert after_banner == cancelled, "nothing but the cancellations"

@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from skylift.engine.instance import InvocationResult
+from skylift.engine.invoker import Soon
 
 APP = """
 import os
@@ -117,18 +118,37 @@ def test_a_worker_sleeps_once_per_invocation(app):
 def test_invoke_soon_answers_from_the_channel_when_an_instance_is_idle(app):
     invoker = app.platform.invoker
 
-    async def soon() -> tuple[str | None, str | None, InvocationResult]:
+    async def soon() -> tuple[Soon | None, Soon | None, InvocationResult]:
         got: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
         cold = invoker.invoke_soon("echo", b"{}", got.set_result)  # no instance yet
         await invoker.invoke("echo", b"{}")  # starts one, idle afterwards
-        request_id = invoker.invoke_soon("echo", b'{"k": 1}', got.set_result)
-        return cold, request_id, await got
+        started = invoker.invoke_soon("echo", b'{"k": 1}', got.set_result)
+        return cold, started, await got
 
-    cold, request_id, result = app.run(soon())
-    assert cold is None
-    assert result.request_id == request_id and result.error is None
+    cold, started, result = app.run(soon())
+    assert cold is None and started is not None
+    assert result.request_id == started.request_id and result.error is None
     assert json.loads(result.payload) == {"event": {"k": 1}, "n": 2}
     assert app.platform.pools["echo"].status()["busy"] == 0  # given back
+
+
+def test_cancelling_an_invocation_that_finished_leaves_its_instance_serving(app):
+    invoker = app.platform.invoker
+    told: list[str] = []
+    invoker.cancel_observers.append(lambda spec, request_id, seconds: told.append(request_id))
+
+    async def soon() -> tuple[InvocationResult, InvocationResult]:
+        await invoker.invoke("echo", b"{}")  # an idle instance for the fast path
+        got: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
+        started = invoker.invoke_soon("echo", b"{}", got.set_result)
+        assert started is not None
+        first = await got
+        started.cancel()  # too late: a shutdown must not kill the instance it gave back
+        return first, await invoker.invoke("echo", b"{}")
+
+    first, after = app.run(soon())
+    assert first.error is None and after.error is None and told == []
+    assert json.loads(after.payload)["n"] == json.loads(first.payload)["n"] + 1  # same one
 
 
 def test_a_warm_up_runs_no_user_code_and_the_first_invocation_reports_init(live, tmp_path):

@@ -21,6 +21,23 @@ class Budget:
         self.waiting = 0  # callers waiting for a slot now
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
+    def check_limits(self, minimum: int, maximum: int) -> None:
+        """Raise ValueError unless a function's minimum and maximum (reserved)
+        concurrency are whole numbers, within this budget, the minimum not above the
+        maximum."""
+        for name, value in (("minimum", minimum), ("maximum", maximum)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+            if value > self.limit:
+                raise ValueError(
+                    f"{name} {value} exceeds the server's concurrency limit "
+                    f"{self.limit}: lower it, or restart with skylift up --concurrency"
+                )
+        if minimum > maximum:
+            raise ValueError(
+                f"minimum {minimum} exceeds maximum {maximum}: lower one or raise the other"
+            )
+
     def try_take(self) -> bool:
         """A slot now (True), without waiting; False when the caller would have to wait."""
         if self.running < self.limit:

@@ -52,12 +52,13 @@ class Invoker:
 
     def invoke_soon(
         self, function: str, event: bytes, done: Callable[[InvocationResult], None]
-    ) -> str | None:
+    ) -> Soon | None:
         """Start `function` on `event` now if it has an idle instance and the server has
         room; `done` gets the result later, called from the instance's channel (no task,
         no coroutine: an HTTP front can answer from its protocol's callbacks). Returns
-        the request id, or None when the invocation would have to wait for an instance
-        or a slot (or be throttled, or the function is unknown): then `await invoke()`.
+        the invocation started (its request id, and what cancels it), or None when it
+        would have to wait for an instance or a slot (or be throttled, or the function
+        is unknown): then `await invoke()`.
 
         >>> invoker.invoke_soon("change", b'{"body": "..."}', respond)  # doctest: +SKIP
         """
@@ -68,8 +69,8 @@ class Invoker:
         if instance is None:
             return None
         request_id = ids.request_id()
-        self._run(pool, instance, request_id, event, None, None, done)
-        return request_id
+        stop = self._run(pool, instance, request_id, event, None, None, done)
+        return Soon(self, pool.spec, request_id, stop)
 
     async def invoke(
         self,
@@ -114,8 +115,8 @@ class Invoker:
         try:
             return await fut
         except asyncio.CancelledError:
-            if fut.cancelled():  # cancelled while it ran (a shutdown): it ends here
-                stop()
+            # Cancelled while it ran (a shutdown): it ends here, unless it just finished.
+            if fut.cancelled() and stop():
                 for cancelled in self.cancel_observers:
                     cancelled(pool.spec, request_id, time.monotonic() - started)
             raise
@@ -130,10 +131,12 @@ class Invoker:
         trace_id: str | None,
         done: Callable[[InvocationResult], None],
         tenant_id: str | None = None,
-    ) -> Callable[[], None]:
+    ) -> Callable[[], bool]:
         """Run one invocation on an acquired instance; `done` gets the result once the
         instance is back in its pool and every observer has seen it. Returns what stops
-        it (the instance is killed and given back; `done` is not called)."""
+        it (the instance is killed and given back; `done` is not called): True if it
+        stopped it, False if it had already finished (its instance may serve another
+        invocation by now, which must not be touched)."""
         released = False
 
         def give_back() -> bool:
@@ -154,7 +157,10 @@ class Invoker:
                     observer(pool.spec, result, instance)
                 except Exception:  # an observer's bug must not cost the caller its result
                     logger.exception("an observer of %s failed", pool.spec.name)
-            done(result)
+            try:
+                done(result)
+            except Exception:  # called from the instance's channel: it must not break it
+                logger.exception("answering an invocation of %s failed", pool.spec.name)
 
         sink = self._sink(pool.spec, request_id) if self.output_observers else None
         trace = trace_id or new_trace_id()
@@ -174,9 +180,11 @@ class Invoker:
                 give_back()
                 raise
 
-            def stop() -> None:
+            def stop() -> bool:
+                if released:
+                    return False
                 instance.abandon()
-                give_back()
+                return give_back()
 
             return stop
         # A Runtime API instance answers through its own server: follow it in a task.
@@ -209,7 +217,29 @@ class Invoker:
         started = time.monotonic()
         task.add_done_callback(followed)
 
-        def stop_task() -> None:
-            task.cancel()  # `followed` gives the instance back
+        def stop_task() -> bool:
+            return not released and task.cancel()  # `followed` gives the instance back
 
         return stop_task
+
+
+class Soon:
+    """An invocation `Invoker.invoke_soon` started: its request id, and `cancel()`."""
+
+    __slots__ = ("_invoker", "_spec", "_started", "_stop", "request_id")
+
+    def __init__(
+        self, invoker: Invoker, spec: FunctionSpec, request_id: str, stop: Callable[[], bool]
+    ) -> None:
+        self._invoker = invoker
+        self._spec = spec
+        self._started = time.monotonic()
+        self._stop = stop
+        self.request_id = request_id
+
+    def cancel(self) -> None:
+        """Stop it (a shutdown): its instance is killed, `done` is not called, and the
+        cancel observers are told. After `done`, it does nothing."""
+        if self._stop():
+            for cancelled in self._invoker.cancel_observers:
+                cancelled(self._spec, self.request_id, time.monotonic() - self._started)

@@ -21,6 +21,8 @@ from typing import Any
 from skylift.engine.budget import Budget, room_to_wait
 from skylift.engine.driver import FunctionInstance as Instance
 from skylift.engine.driver import start_instance
+from skylift.engine.pool_tenants import tenant_instance
+from skylift.engine.pool_warming import fill
 from skylift.engine.zygote import Zygote
 from skylift.errors import ACCOUNT_LIMIT, RESERVED_LIMIT, LoadError, Throttled
 from skylift.spec import FunctionSpec
@@ -29,7 +31,6 @@ logger = logging.getLogger("skylift.pool")
 DEFAULT_IDLE_TIMEOUT = 300.0
 RETRY_WARMING = 5.0  # seconds between attempts to keep a function warm after a failure
 DEFAULT_WAIT = 0.5  # seconds an invocation may wait for a slot before it is throttled
-WARM_WAIT = 5.0  # seconds a kept-warm instance is given to get ready before it counts
 
 
 class Pool:
@@ -97,37 +98,10 @@ class Pool:
             self.throttles += 1
             raise Throttled(self.spec.name, ACCOUNT_LIMIT, self.budget.limit)
         try:
-            return await (self._instance() if tenant is None else self._tenant_instance(tenant))
+            return await (self._instance() if tenant is None else tenant_instance(self, tenant))
         except BaseException:
             self.budget.give_back()
             raise
-
-    async def _tenant_instance(self, tenant: str) -> Instance:
-        """An idle instance of `tenant` (or one that never served anyone), else a new one;
-        at the limit, the least recently used idle instance of another tenant makes room.
-        Invocations of a tenant never wait for another tenant's instance: past the limit
-        with none idle, they are throttled."""
-        for index in range(len(self._idle) - 1, -1, -1):
-            instance = self._idle[index]
-            if instance.tenant not in (tenant, None):
-                continue
-            del self._idle[index]
-            if not instance.alive:
-                self._discard(instance)
-                continue
-            instance.tenant = tenant
-            self._took()
-            return instance
-        if self.size >= self.limit and self._idle:
-            self._discard(self._idle.pop(0))
-        if self.size >= self.limit:
-            self.throttles += 1
-            raise Throttled(self.spec.name, RESERVED_LIMIT, self.limit)
-        instance = await self._start()
-        instance.tenant = tenant
-        self.cold_starts += 1
-        self._took()
-        return instance
 
     async def _instance(self) -> Instance:
         """A warm instance, a new one if under the limit, else wait for one to free up."""
@@ -278,31 +252,8 @@ class Pool:
 
     async def fill(self, at_least: int = 0) -> int:
         """Start instances until the floor (or `at_least`, within the limit) is met; how
-        many were started."""
-        started = 0
-        while self.size < max(self.floor, min(at_least, self.limit)) and not self._closed:
-            instance = await self._start()
-            # Ready before it counts as warm: its sandbox entered, its hooks run.
-            await instance.warm(min(self.spec.timeout, WARM_WAIT))
-            died = not instance.alive
-            if self._closed or self.size > self.limit or died or instance in self._stale:
-                # Closed, or the limit fell, while it started; or it died at once.
-                self._discard(instance)
-                if died and not self._closed:
-                    raise LoadError(
-                        f"a new instance of {self.spec.name} exited during its init phase"
-                        " (its first invocation shows why)"
-                    )
-                break
-            self.prewarmed += 1
-            started += 1
-            waiter = next((fut for fut in self._waiters if not fut.done()), None)
-            if waiter is not None:  # the limit was raised while callers waited
-                self._waiters.remove(waiter)
-                waiter.set_result(instance)
-            else:
-                self._idle.insert(0, instance)  # under the warmer ones: they serve first
-        return started
+        many were started (`pool_warming.fill`)."""
+        return await fill(self, at_least)
 
     def prewarm(self) -> None:
         """`fill` in the background, one filler at a time; a failure is logged, and the
@@ -337,18 +288,7 @@ class Pool:
         """
         new_min = self.minimum if minimum is None else minimum
         new_max = self.limit if maximum is None else maximum
-        for name, value, least in (("minimum", new_min, 0), ("maximum", new_max, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
-            if value > self.budget.limit:
-                raise ValueError(
-                    f"{name} {value} exceeds the server's concurrency limit "
-                    f"{self.budget.limit}: lower it, or restart with skylift up --concurrency"
-                )
-        if new_min > new_max:
-            raise ValueError(
-                f"minimum {new_min} exceeds maximum {new_max}: lower one or raise the other"
-            )
+        self.budget.check_limits(new_min, new_max)
         self.minimum = new_min
         if maximum is not None:
             self.limit, self.reserved = new_max, True

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import orjson
 
 from skylift.asgi_types import Asgi, Receive, Scope, Send, lifespan
-from skylift.engine.invoker import Invoker
+from skylift.engine.instance import InvocationResult
+from skylift.engine.invoker import Invoker, Soon
 from skylift.errors import SkyliftError, Throttled
 from skylift.events.apigw_v1 import RestApiV1
 from skylift.events.apigw_v2 import HttpApiV2
@@ -29,6 +31,7 @@ from skylift.gateway.signatures import verified
 from skylift.ids import request_id as new_request_id
 from skylift.openapi_served import TemplateDocs
 from skylift.sources.http import Router, Target
+from skylift.spec import HttpRoute
 
 logger = logging.getLogger("skylift.gateway")
 # The scope key where the front puts header names as the client sent them (ASGI lowercases
@@ -138,39 +141,108 @@ class Gateway:
         API Gateway's `apigw-requestid` header. Both the HTTP front and the ASGI path
         call it; `port` is the server's, for `X-Forwarded-Port`.
         """
-        target, match = matched
-        route = target.route
-        fmt = FORMATS[route.payload]
-        # The kind of API decides error pages; the payload version only the event shape.
-        api = FORMATS["1.0" if route.api == "rest" else "2.0"]
-        request.headers.extend(_forwarded(request.headers, request.source_ip, port))
-        ids = RequestIds(
-            request_id=new_request_id(),
-            time_epoch_ms=int(time.time() * 1000),
-            stage="$default" if route.api == "http" else None,
-        )
-        if route.access is not None:
+        prepared = self.prepare(matched, request, port)
+        if prepared is None:  # admission first (authorizers, API keys, validation)
+            target, match = matched
+            ids = self.request_ids(target)
+            request.headers.extend(_forwarded(request.headers, request.source_ip, port))
             admitted = await self.admission.check(target, request, match, ids)
             if isinstance(admitted, HttpResponse):
                 return _with_id(admitted, ids.request_id)
-            ids = admitted
+            prepared = self.prepare(matched, request, port, admitted)
+            assert prepared is not None
+        if isinstance(prepared, HttpResponse):
+            return prepared
+        return await self.invoke(prepared)
+
+    def request_ids(self, target: Target) -> RequestIds:
+        return RequestIds(
+            request_id=new_request_id(),
+            time_epoch_ms=int(time.time() * 1000),
+            stage="$default" if target.route.api == "http" else None,
+        )
+
+    def prepare(
+        self,
+        matched: tuple[Target, RouteMatch],
+        request: HttpRequest,
+        port: int,
+        ids: RequestIds | None = None,
+    ) -> Prepared | HttpResponse | None:
+        """The invocation a function route's request makes, its event built; None when
+        the route needs admission first (`ids`: what admission returned, then), or an
+        `HttpResponse` when it is answered without invoking (an event over the limit)."""
+        target, match = matched
+        route = target.route
+        if ids is None:
+            if route.access is not None:
+                return None
+            ids = self.request_ids(target)
+            request.headers.extend(_forwarded(request.headers, request.source_ip, port))
+        fmt = FORMATS[route.payload]
         event = orjson.dumps(fmt.event(request, match, ids))
         if len(event) > MAX_BODY:  # base64 and headers can push a large body over the limit
-            return api.too_large()
+            return _api(route).too_large()
+        return Prepared(target, ids.request_id, event)
+
+    def invoke_soon(
+        self, prepared: Prepared, respond: Callable[[HttpResponse], None]
+    ) -> Soon | None:
+        """Start `prepared`'s invocation now, with no task or future, if an instance is
+        idle and the server has room: `respond` gets the response from the instance's
+        channel callback. Returns it (`cancel()` stops it: a shutdown), or None when it
+        has to wait (then `await invoke(prepared)`)."""
+
+        def done(result: InvocationResult) -> None:
+            try:
+                response = self.answer(prepared, result)
+            except Exception:
+                logger.exception("answering %s failed", prepared.target.function)
+                response = _with_id(
+                    _api(prepared.target.route).function_error(), prepared.request_id
+                )
+            respond(response)
+
+        return self.invoker.invoke_soon(prepared.target.function, prepared.event, done)
+
+    async def invoke(self, prepared: Prepared) -> HttpResponse:
+        """Invoke `prepared`'s function, waiting for an instance or a slot if need be."""
+        target = prepared.target
         try:
-            result = await self.invoker.invoke(target.function, event)
+            result = await self.invoker.invoke(target.function, prepared.event)
         except Throttled:
-            return _with_id(TOO_MANY_REQUESTS, ids.request_id)
+            return _with_id(TOO_MANY_REQUESTS, prepared.request_id)
         except SkyliftError as exc:  # the platform failed, not the function: say so, once
             logger.error("invoking %s failed: %s", target.function, exc)
-            return _with_id(api.function_error(), ids.request_id)
-        response = api.function_error()
+            return _with_id(_api(target.route).function_error(), prepared.request_id)
+        return self.answer(prepared, result)
+
+    def answer(self, prepared: Prepared, result: InvocationResult) -> HttpResponse:
+        """The proxy response for an invocation's result, with `apigw-requestid`."""
+        route = prepared.target.route
         if result.error is None:
             try:
-                response = fmt.response(orjson.loads(result.payload))
+                response = FORMATS[route.payload].response(orjson.loads(result.payload))
             except (MalformedResponse, orjson.JSONDecodeError):
-                pass  # API Gateway answers a malformed proxy response with its error page
-        return _with_id(response, ids.request_id)
+                response = _api(route).function_error()  # API Gateway's error page
+        else:
+            response = _api(route).function_error()
+        response.headers.append(("apigw-requestid", prepared.request_id))
+        return response
+
+
+class Prepared(NamedTuple):
+    """A function route's invocation, ready to run: its target, API Gateway's request
+    id, and the event."""
+
+    target: Target
+    request_id: str
+    event: bytes
+
+
+def _api(route: HttpRoute) -> ApiGatewayFormat:
+    """The kind of API decides error pages; the payload version only the event shape."""
+    return FORMATS["1.0" if route.api == "rest" else "2.0"]
 
 
 def too_large(target: Target) -> HttpResponse:

@@ -313,6 +313,14 @@ class Connection(asyncio.Protocol):
         if self.body_since is not None:
             self.body_since = time.monotonic()
 
+    def cancel_running(self) -> None:
+        """The shutdown's deadline passed: stop the invocation answering now if it runs
+        with no task (a task's is cancelled with the task)."""
+        current = self.current
+        if isinstance(current, FunctionCycle) and current.running is not None:
+            running, current.running = current.running, None
+            running.cancel()
+
     def shutdown(self) -> None:
         """The server is stopping: close when idle, else after the current answer."""
         if self.current is None and not self.waiting:

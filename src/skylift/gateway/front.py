@@ -29,7 +29,7 @@ import time
 from skylift.asgi_types import Asgi
 from skylift.gateway.asgi import Gateway
 from skylift.gateway.connection import Connection
-from skylift.gateway.front_types import Limits
+from skylift.gateway.front_types import Limits, Ready
 from skylift.observe.metrics import Metrics
 
 logger = logging.getLogger("skylift.gateway")
@@ -70,8 +70,25 @@ class Front:
         self.now = time.monotonic()
         self.date = b""
         self._server: asyncio.base_events.Server | None = None
+        self._ready: list[Ready] = []  # complete function requests, not yet run
         self._sweeper: asyncio.Task[None] | None = None
         self._tick()
+
+    def run_soon(self, cycle: Ready) -> None:
+        """Run a complete function request once this turn of the loop has read what it
+        can, with the others that became ready in it: one callback for them all. Woken
+        per request from inside the read callbacks, workers would take the CPU from the
+        supervisor while it still has requests to read (measured: about 15% more
+        supervisor CPU per request under load)."""
+        ready = self._ready
+        ready.append(cycle)
+        if len(ready) == 1:
+            asyncio.get_running_loop().call_soon(self._run_ready)
+
+    def _run_ready(self) -> None:
+        ready, self._ready = self._ready, []
+        for cycle in ready:
+            cycle.go()
 
     def record(self, route: str, method: str, status: int, started: float) -> None:
         if self.metrics is not None:
@@ -109,6 +126,7 @@ class Front:
         for conn in list(self.connections):
             for task in list(conn.tasks):
                 task.cancel()
+            conn.cancel_running()
             if conn.transport is not None:
                 conn.transport.abort()
         if self._sweeper is not None:

@@ -15,10 +15,14 @@ from skylift.gateway.front_asgi import reason
 from skylift.gateway.front_types import Link
 
 if TYPE_CHECKING:
+    from skylift.engine.invoker import Soon
     from skylift.events.http import RouteMatch
+    from skylift.gateway.asgi import Prepared
     from skylift.sources.http import Target
 
     Matched = tuple[Target, RouteMatch]
+    # A request's head: method, raw path, raw query, headers, source IP, protocol, host.
+    Head = tuple[str, str, str, list[tuple[str, str]], str, str, str]
 
 logger = logging.getLogger("skylift.gateway")
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
@@ -60,27 +64,36 @@ class FunctionCycle:
         "complete",
         "conn",
         "continue_wanted",
+        "head",
         "keep_alive",
         "matched",
+        "method",
         "request",
+        "running",
         "size",
+        "started",
     )
 
-    def __init__(self, conn: Link, matched: Matched, request: HttpRequest) -> None:
+    def __init__(self, conn: Link, matched: Matched, head: Head) -> None:
         self.conn = conn
         self.matched = matched
-        self.request = request
+        self.head = head
+        self.method = head[0]
+        self.request: HttpRequest | None = None  # once its body is complete
         self.body: list[bytes] = []
         self.size = 0  # -1: over API Gateway's payload limit
         self.complete = False
         self.keep_alive = True
         self.continue_wanted = False
+        self.started = 0.0
+        # Its invocation when it runs with no task (a shutdown's deadline cancels it).
+        self.running: Soon | None = None
 
     def start(self) -> None:
         if self.size < 0:
             self.refuse()
         elif self.complete:
-            self.conn.spawn(self.run())
+            self.conn.front.run_soon(self)
         elif self.continue_wanted:
             self.conn.write(CONTINUE)
 
@@ -98,7 +111,7 @@ class FunctionCycle:
 
     def refuse(self) -> None:
         """413, before the body is read further: the connection cannot be reused."""
-        method = self.request.method
+        method = self.method
         response = render(too_large(self.matched[0]), method == "HEAD", False, self.conn.front.date)
         self.conn.write(response)
         self.conn.front.record(self.matched[0].route.path, method, 413, time.perf_counter())
@@ -107,34 +120,67 @@ class FunctionCycle:
     def on_complete(self) -> None:
         self.complete = True
         if self.conn.current is self and self.size >= 0:
-            self.conn.spawn(self.run())
+            self.conn.front.run_soon(self)
 
     def disconnected(self) -> None:
         pass  # an incomplete request never runs; a running one finishes unseen
 
-    async def run(self) -> None:
+    def go(self) -> None:
+        """Run the request: from the parser's callback to the instance's and back, with
+        no task, when no admission is needed and an instance is idle; else in a task."""
         conn = self.conn
         front = conn.front
-        started = time.perf_counter()
-        request = self.request
-        body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
-        request = HttpRequest(
-            request.method,
-            request.raw_path,
-            request.raw_query,
-            request.headers,
-            body,
-            request.source_ip,
-            request.protocol,
-            request.host,
+        self.started = time.perf_counter()
+        method, raw_path, raw_query, headers, source_ip, protocol, host = self.head
+        chunks = self.body
+        self.request = request = HttpRequest(
+            method,
+            raw_path,
+            raw_query,
+            headers,
+            chunks[0] if len(chunks) == 1 else b"".join(chunks),
+            source_ip,
+            protocol,
+            host,
         )
         try:
-            response = await front.gateway.dispatch(self.matched, request, front.port)
+            prepared = front.gateway.prepare(self.matched, request, front.port)
+            if isinstance(prepared, HttpResponse):
+                self.respond(prepared)
+                return
+            if prepared is not None:
+                self.running = front.gateway.invoke_soon(prepared, self.respond)
+                if self.running is not None:
+                    return
+        except Exception:
+            logger.exception("serving %s %s failed", request.method, request.raw_path)
+            self.respond(INTERNAL_ERROR)
+            return
+        conn.spawn(self.run(prepared))
+
+    async def run(self, prepared: Prepared | None) -> None:
+        """The slow path: admission first (`prepared` is None), or waiting for an
+        instance or a slot."""
+        gateway = self.conn.front.gateway
+        request = self.request
+        assert request is not None
+        try:
+            if prepared is None:
+                response = await gateway.dispatch(self.matched, request, self.conn.front.port)
+            else:
+                response = await gateway.invoke(prepared)
         except Exception:
             logger.exception("serving %s %s failed", request.method, request.raw_path)
             response = INTERNAL_ERROR
-        conn.write(render(response, request.method == "HEAD", self.keep_alive, front.date))
-        front.record(self.matched[0].route.path, request.method, response.status, started)
+        self.respond(response)
+
+    def respond(self, response: HttpResponse) -> None:
+        self.running = None
+        conn = self.conn
+        front = conn.front
+        method = self.method
+        conn.write(render(response, method == "HEAD", self.keep_alive, front.date))
+        front.record(self.matched[0].route.path, method, response.status, self.started)
         conn.finish(self)
 
 

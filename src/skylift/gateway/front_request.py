@@ -8,7 +8,6 @@ from urllib.parse import unquote
 
 import httptools
 
-from skylift.events.http import HttpRequest
 from skylift.gateway.asgi import MAX_BODY
 from skylift.gateway.front_asgi import AsgiCycle
 from skylift.gateway.front_function import FunctionCycle
@@ -63,17 +62,16 @@ def new_cycle(
                 for n, (_, v) in zip(names, headers, strict=True)
             ]
         version = parser.get_http_version()
-        request = HttpRequest(
+        head = (
             method,
             raw_path.decode("latin-1"),
             query.decode("latin-1"),
             decoded,
-            b"",
             source_ip,
             "HTTP/" + version,
             host.decode("latin-1") if host else f"{front.host}:{front.port}",
         )
-        function = FunctionCycle(conn, matched, request)
+        function = FunctionCycle(conn, matched, head)
         if length is not None and length.isdigit() and int(length) > MAX_BODY:
             function.size = -1  # refused before its body is read
         cycle: FunctionCycle | AsgiCycle = function

@@ -4,7 +4,8 @@ which make request cycles (`front_request.py`, `front_function.py`, `front_asgi.
 
 - `Server`: what a connection and its cycles use of the server;
 - `Link`: what a cycle uses of its connection;
-- `Cycle`: what a connection is handed back when a cycle has answered.
+- `Cycle`: what a connection is handed back when a cycle has answered;
+- `Ready`: a complete function request the server starts (`Server.run_soon`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,13 @@ class Server(Protocol[ConnT]):
     def connections(self) -> set[ConnT]: ...
     def record(self, route: str, method: str, status: int, started: float) -> None: ...
     def refuse(self) -> None: ...
+    def run_soon(self, cycle: Ready) -> None: ...
+
+
+class Ready(Protocol):
+    """A complete function request, which the server starts after the loop's reads."""
+
+    def go(self) -> None: ...
 
 
 class Cycle(Protocol):

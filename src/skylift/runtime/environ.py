@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from skylift.account import ACCOUNT_ID, DEFAULT_REGION, region
+from skylift.ids import hex_id
 
 if TYPE_CHECKING:  # not imported: starting a zygote (host_environment) needs no spec
     from skylift.spec import FunctionSpec
@@ -131,10 +132,9 @@ def offline_environment() -> dict[str, str]:
 def new_trace_id() -> str:
     """An X-Ray trace header; Lambda hands every invocation one, sampled or not.
 
-    Its random parts as `secrets.token_hex` makes them, without importing `secrets`
-    (hmac and OpenSSL: 2-3 ms for `skylift invoke`)."""
-    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
-    return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"
+    Its ids are unique, not secret: `skylift.ids.hex_id`, with no syscall per
+    invocation (`os.urandom` made two)."""
+    return f"Root=1-{int(time.time()):08x}-{hex_id(24)};Parent={hex_id(16)};Sampled=0"
 
 
 def continued_trace(header: str | None) -> str | None:
