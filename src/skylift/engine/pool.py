@@ -1,7 +1,9 @@
 """The instances of one function: created on demand up to its concurrency limit,
 reused while warm (most recently used first), reaped after an idle period, kept at a
 floor: its minimum (provisioned concurrency) or the autoscaler's target, whichever is
-higher, which `prewarm` fills ahead of demand.
+higher, which `prewarm` fills ahead of demand. An invocation that finds none idle waits
+briefly for a busy one when the function's instances turn around faster than a new one
+starts, else starts one (engine/scale_out.py).
 
 Past a limit (the function's reserved concurrency, or the server's budget) an
 invocation waits at most `wait` seconds for a slot, then is throttled, as Lambda
@@ -15,9 +17,10 @@ import collections
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from skylift.engine import scale_out
 from skylift.engine.budget import Budget, room_to_wait
 from skylift.engine.driver import FunctionInstance as Instance
 from skylift.engine.driver import start_instance
@@ -54,6 +57,8 @@ class Pool:
         self.idle_timeout = spec.idle_timeout or idle_timeout
         self.budget = budget or Budget()
         self.wait = wait
+        self.start_seconds = scale_out.FIRST_START  # a start's time, a moving average
+        self.turnaround = 0.0  # recent busy seconds per invocation (0: not known yet)
         self.limit = self.budget.limit if spec.max_concurrency is None else spec.max_concurrency
         self.reserved = spec.max_concurrency is not None  # else the server's budget rules
         self.minimum = spec.min_instances
@@ -70,7 +75,7 @@ class Pool:
         self._warming: asyncio.Task[None] | None = None
         self._warming_failed = -RETRY_WARMING  # when prewarming last failed
         self._idle: list[Instance] = []  # a stack: the warmest on top
-        self._waiters: collections.deque[asyncio.Future[Instance]] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[Instance | None]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._all: set[Instance] = set()  # every live instance, idle or busy
         self._closed = False
@@ -138,6 +143,13 @@ class Pool:
                 return instance
             self._discard(instance)  # died while idle: free its channel and log memfd
         if self.size < self.limit:
+            if scale_out.worth_waiting(self):  # a busy one is due back sooner than a start
+                freed = await scale_out.wait_for_busy(self)
+                if freed is not None:
+                    self._took()
+                    return freed
+                if self.size >= self.limit:  # others started meanwhile: wait as usual
+                    return await self._instance()
             instance = await self._start()
             self.cold_starts += 1
             self._took()
@@ -145,23 +157,32 @@ class Pool:
         if self.wait <= 0 or not room_to_wait(self._waiters, self.waiting):
             self.throttles += 1
             raise Throttled(self.spec.name, RESERVED_LIMIT, self.limit)
+        handed = await self._wait_for_instance(self.wait, self._expire)
+        assert handed is not None  # _expire raises instead
+        self._took()
+        return handed
+
+    async def _wait_for_instance(
+        self, wait: float, expire: Callable[[asyncio.Future[Instance | None]], None] | None
+    ) -> Instance | None:
+        """The next instance released within `wait` seconds; past it `expire(fut)`
+        throttles, or, without `expire`, None."""
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Instance] = loop.create_future()
+        fut: asyncio.Future[Instance | None] = loop.create_future()
         self._waiters.append(fut)
         self.waiting += 1
-        timer = loop.call_later(self.wait, self._expire, fut)
+        timer = loop.call_later(wait, expire or _give_up, fut)
         try:
-            instance = await fut
+            return await fut
         except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
+            handed = fut.done() and not fut.cancelled() and fut.exception() is None
+            if handed and (instance := fut.result()) is not None:
                 self._took()  # handed over just as we gave up: give it back
-                self._release_instance(fut.result())
+                self._release_instance(instance)
             raise
         finally:
             timer.cancel()
             self.waiting -= 1
-        self._took()
-        return instance
 
     def _took(self) -> None:
         self._account()
@@ -179,7 +200,7 @@ class Pool:
         self._account()
         return self._area
 
-    def _expire(self, fut: asyncio.Future[Instance]) -> None:
+    def _expire(self, fut: asyncio.Future[Instance | None]) -> None:
         if not fut.done():
             self.throttles += 1
             fut.set_exception(Throttled(self.spec.name, RESERVED_LIMIT, self.limit))
@@ -188,12 +209,14 @@ class Pool:
         if self._closed:
             raise LoadError(f"{self.spec.name}: the server is shutting down")
         self.size += 1
+        began = time.monotonic()
         try:
             instance = await self._new_instance()
         except BaseException:
             self.size -= 1
             self._replace_for_waiters()  # the slot it held is free again
             raise
+        self.start_seconds += (time.monotonic() - began - self.start_seconds) / 4
         self._all.add(instance)
         return instance
 
@@ -457,3 +480,8 @@ class Pool:
             else:
                 instance.kill()  # busy: its invocation ends now; release() discards it
         self._idle.clear()
+
+
+def _give_up(fut: asyncio.Future[Instance | None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

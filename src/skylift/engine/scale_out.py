@@ -1,0 +1,49 @@
+"""Scale-out: whether an invocation that finds no idle instance waits for a busy one or
+starts a new one.
+
+Lambda starts a new execution environment for every invocation that finds none free.
+Forking one costs a few milliseconds and a few MiB for as long as it stays warm; a
+function whose invocations take microseconds gets a busy instance back sooner than that.
+So a pool waits for one when it is due back sooner than a new one would start: the
+callers waiting already and this one, served in turn by the busy (or starting)
+instances, each taking the function's recent turnaround (busy seconds per invocation,
+measured by the autoscaler's tick), within the time a start takes (a moving average of
+the pool's starts, at most `MAX_SCALE_OUT_WAIT`). A caller that waited that long in vain
+starts an instance, one at a time: while another instance starts, it waits again.
+
+A function whose invocations keep an instance longer than a start takes, or whose
+turnaround is not known yet, starts an instance for each invocation that finds none
+idle, as Lambda does. Either way an instance serves one invocation at a time, and the
+concurrency limits and their throttling are unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from skylift.engine.driver import FunctionInstance as Instance
+    from skylift.engine.pool import Pool
+
+FIRST_START = 0.005  # seconds a start is taken to last until one has been measured
+MAX_SCALE_OUT_WAIT = 0.05  # the longest a caller waits for a busy instance before starting
+
+
+def wait_limit(pool: Pool) -> float:
+    """How long a caller may wait for a busy instance before it starts a new one."""
+    return min(pool.start_seconds, MAX_SCALE_OUT_WAIT)
+
+
+def worth_waiting(pool: Pool) -> bool:
+    """Whether a busy instance is expected back within `wait_limit`."""
+    serving = pool.size - len(pool._idle)
+    return 0 < (pool.waiting + 1) * pool.turnaround < serving * wait_limit(pool)
+
+
+async def wait_for_busy(pool: Pool) -> Instance | None:
+    """A busy instance of `pool` once released; None if none came within `wait_limit`
+    and no other instance is starting meanwhile: the caller starts one."""
+    freed = await pool._wait_for_instance(wait_limit(pool), None)
+    while freed is None and pool._starting and pool.size < pool.limit:
+        freed = await pool._wait_for_instance(wait_limit(pool), None)
+    return freed
