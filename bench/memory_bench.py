@@ -31,6 +31,7 @@ import httpx
 import peers
 import proctree
 from http_bench import LUA, free_ports, parse_wrk, wrk
+from report import write_section
 
 MIB = 1024 * 1024
 
@@ -169,6 +170,9 @@ def run(src: str, folder: Path, args: argparse.Namespace, script: str) -> dict[s
         "idle_mib": idle.total_mib(),
         "load_mib": peak.total_mib(),
         "workers": max(len(s.roles.get("instance", [])) for s in samples),
+        "supervisor_mib": sum(peak.roles.get("supervisor", [])) / 1024,
+        "zygotes_mib": sum(peak.roles.get("zygote", [])) / 1024,
+        "instances_mib": sum(sum(peak.roles.get(r, [])) for r in ("instance", "serving")) / 1024,
         "rps": rps,
         "p99_ms": p99,
         "errors": errors,
@@ -190,11 +194,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--after", type=float, default=0, help="seconds idle after the load")
-    parser.add_argument("--src", action="append", help="a checkout's src/ (default: this one)")
+    parser.add_argument(
+        "--src", action="append", help="[LABEL=]a checkout's src/ (default: this one)"
+    )
+    parser.add_argument("--out", type=Path, help="write the runs here (Markdown section)")
     parser.add_argument("--up", action="append", default=[], help="an option for skylift up")
     args = parser.parse_args()
-    sources = args.src or [str(Path(__file__).resolve().parent.parent / "src")]
+    given = args.src or [str(Path(__file__).resolve().parent.parent / "src")]
+    labels = {s.split("=", 1)[-1]: s.split("=", 1)[0] if "=" in s else s for s in given}
+    sources = list(labels)
     results: dict[str, list[dict[str, float]]] = {s: [] for s in sources}
+    started = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="skylift-mem-") as tmp:
         script = Path(tmp) / "post.lua"
         script.write_text(LUA)
@@ -209,6 +219,44 @@ def main() -> None:
             f"{med['load_mib']:.1f} MiB, {med['workers']:.0f} instances, {med['rps']:.0f} rps, "
             f"p99 {med['p99_ms']:.2f} ms, {med['cpu_us']:.0f} us CPU/request"
         )
+    if args.out:
+        ended = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+        write_section(args.out, "memory", report(results, labels, args, started, ended))
+
+
+def report(
+    results: dict[str, list[dict[str, float]]],
+    labels: dict[str, str],
+    args: argparse.Namespace,
+    started: str,
+    ended: str,
+) -> str:
+    lines = [
+        "## Memory under load: where skylift's PSS goes (bench/memory_bench.py)",
+        "",
+        f"`python bench/memory_bench.py --rounds {args.rounds} --seconds {args.seconds}"
+        f"{' --src LABEL=SRC' * len(labels) if len(labels) > 1 else ''}`: `skylift up` on "
+        f"examples/make-change, wrk -t1 -c{args.connections} POST /change for "
+        f"{args.seconds} s after a 2 s warm-up; every second the PSS of each process of "
+        "the server's tree (smaps_rollup; an address space two processes share, as a "
+        "sandboxed instance and its PID 1 do, counted once), by role; the largest sample "
+        "is kept. Runs alternate between the versions. Started: "
+        f"`{started}`; ended: `{ended}`.",
+        "",
+        "| version | round | instances | PSS idle | PSS under load | supervisor | zygotes "
+        "| instances' PSS | requests/s | p99 | CPU / request | load average |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for src, runs in results.items():
+        for i, r in enumerate(runs, 1):
+            lines.append(
+                f"| {labels[src]} | {i} | {r['workers']:.0f} | {r['idle_mib']:.0f} MiB "
+                f"| {r['load_mib']:.0f} MiB | {r['supervisor_mib']:.0f} MiB "
+                f"| {r['zygotes_mib']:.0f} MiB | {r['instances_mib']:.0f} MiB "
+                f"| {r['rps']:,.0f} | {r['p99_ms']:.1f} ms | {r['cpu_us']:.0f} µs "
+                f"| {r['load_avg']:.1f} |"
+            )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

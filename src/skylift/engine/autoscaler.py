@@ -229,7 +229,7 @@ class _Window:
 
 class _Turns:
     """A function's recent turnaround: busy seconds per invocation over the last
-    `TURNS` ticks (kept while it has no invocations)."""
+    `TURNS` ticks (kept while it has no invocations and no busy instance)."""
 
     def __init__(self, invocations: int) -> None:
         self._ticks: collections.deque[tuple[float, int]] = collections.deque(maxlen=TURNS)
@@ -240,8 +240,9 @@ class _Turns:
         self._ticks.append((area, invocations - self._invocations))
         self._invocations = invocations
         count = sum(n for _, n in self._ticks)
-        if count:
-            self.seconds = sum(a for a, _ in self._ticks) / count
+        busy = sum(a for a, _ in self._ticks)
+        if count or busy:  # busy without a new invocation: at least that long each
+            self.seconds = busy / max(count, 1)
         return self.seconds
 
 

@@ -9,7 +9,9 @@ callers waiting already and this one, served in turn by the busy (or starting)
 instances, each taking the function's recent turnaround (busy seconds per invocation,
 measured by the autoscaler's tick), within the time a start takes (a moving average of
 the pool's starts, at most `MAX_SCALE_OUT_WAIT`). A caller that waited that long in vain
-starts an instance, one at a time: while another instance starts, it waits again.
+waits again while another instance is starting (one start at a time), or while the wait
+still looks short (the whole server stalled: a busy machine) for up to
+`MAX_WAIT_IN_VAIN` in all; then it starts an instance.
 
 A function whose invocations keep an instance longer than a start takes, or whose
 turnaround is not known yet, starts an instance for each invocation that finds none
@@ -19,6 +21,7 @@ concurrency limits and their throttling are unchanged.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
 FIRST_START = 0.005  # seconds a start is taken to last until one has been measured
 MAX_SCALE_OUT_WAIT = 0.05  # the longest a caller waits for a busy instance before starting
+MAX_WAIT_IN_VAIN = 0.25  # ... and in all, however short the wait still looks
 
 
 def wait_limit(pool: Pool) -> float:
@@ -41,9 +45,18 @@ def worth_waiting(pool: Pool) -> bool:
 
 
 async def wait_for_busy(pool: Pool) -> Instance | None:
-    """A busy instance of `pool` once released; None if none came within `wait_limit`
-    and no other instance is starting meanwhile: the caller starts one."""
+    """A busy instance of `pool` once released; None when the caller should start one:
+    no instance came within `wait_limit`, none is starting, and the wait no longer
+    looks short or has lasted `MAX_WAIT_IN_VAIN`. One start at a time: while another
+    instance starts, the caller waits on (for it, or any other, to be released)."""
+    began = time.monotonic()
     freed = await pool._wait_for_instance(wait_limit(pool), None)
-    while freed is None and pool._starting and pool.size < pool.limit:
+    while freed is None and pool.size < pool.limit:
+        # A stall of the whole server (a busy machine) outlasts any wait: a start is
+        # worth it only if the queue now looks slow, or the stall lasts.
+        if not pool._starting and (
+            not worth_waiting(pool) or time.monotonic() - began >= MAX_WAIT_IN_VAIN
+        ):
+            return None
         freed = await pool._wait_for_instance(wait_limit(pool), None)
     return freed

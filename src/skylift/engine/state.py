@@ -10,8 +10,8 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from skylift.cluster.node import Node, async_prefix
 from skylift.engine import state_guard
 from skylift.queues.errors import QueueDoesNotExist
 from skylift.queues.protocol import QueueBackend
@@ -21,6 +21,9 @@ from skylift.spec import Resources
 from skylift.storage.directory import DirectoryStore
 from skylift.storage.errors import BucketAlreadyOwnedByYou
 from skylift.storage.protocol import ObjectStore
+
+if TYPE_CHECKING:
+    from skylift.cluster.node import Node
 
 logger = logging.getLogger("skylift.state")
 # Set only when a queue is created: SQS refuses to change them afterwards.
@@ -40,6 +43,7 @@ class State:
         self.pending: QueueBackend
         self.node: Node | None = None
         if url is not None:
+            from skylift.cluster.node import Node, async_prefix  # redis: 18 MiB
             from skylift.queues.redis import RedisQueues
 
             self.queues = RedisQueues(url, region=region, account_id=ACCOUNT_ID)
