@@ -10,8 +10,9 @@ instances, each taking the function's recent turnaround (busy seconds per invoca
 measured by the autoscaler's tick), within the time a start takes (a moving average of
 the pool's starts, at most `MAX_SCALE_OUT_WAIT`). A caller that waited that long in vain
 waits again while another instance is starting (one start at a time), or while the wait
-still looks short (the whole server stalled: a busy machine) for up to
-`MAX_WAIT_IN_VAIN` in all; then it starts an instance.
+still looks short, for up to `MAX_WAIT_IN_VAIN` in all (a wait that ended far past its
+limit, a stall of the whole server on a busy machine, counts as twice its limit); then
+it starts an instance.
 
 A function whose invocations keep an instance longer than a start takes, or whose
 turnaround is not known yet, starts an instance for each invocation that finds none
@@ -49,14 +50,16 @@ async def wait_for_busy(pool: Pool) -> Instance | None:
     no instance came within `wait_limit`, none is starting, and the wait no longer
     looks short or has lasted `MAX_WAIT_IN_VAIN`. One start at a time: while another
     instance starts, the caller waits on (for it, or any other, to be released)."""
-    began = time.monotonic()
-    freed = await pool._wait_for_instance(wait_limit(pool), None)
-    while freed is None and pool.size < pool.limit:
-        # A stall of the whole server (a busy machine) outlasts any wait: a start is
-        # worth it only if the queue now looks slow, or the stall lasts.
-        if not pool._starting and (
-            not worth_waiting(pool) or time.monotonic() - began >= MAX_WAIT_IN_VAIN
-        ):
+    waited = 0.0  # counting each wait as at most twice its limit: see below
+    while True:
+        limit = wait_limit(pool)
+        began = time.monotonic()
+        freed = await pool._wait_for_instance(limit, None)
+        if freed is not None or pool.size >= pool.limit:
+            return freed
+        # A wait that ended far past its limit was a stall of the whole server (a busy
+        # machine): the instances could not be released either, and another one would
+        # not have ended it. So it counts as twice its limit at most.
+        waited += min(time.monotonic() - began, 2 * limit)
+        if not pool._starting and (not worth_waiting(pool) or waited >= MAX_WAIT_IN_VAIN):
             return None
-        freed = await pool._wait_for_instance(wait_limit(pool), None)
-    return freed
