@@ -229,16 +229,21 @@ class _Window:
 
 class _Turns:
     """A function's recent turnaround: busy seconds per invocation over the last
-    `TURNS` ticks (kept while it has no invocations and no busy instance)."""
+    `TURNS` ticks (kept while it has no invocations and no busy instance). A tick with a
+    cold start is left out: that invocation's time includes the instance's start, and
+    counting it would make a burst look slow and start more instances still."""
 
-    def __init__(self, invocations: int) -> None:
+    def __init__(self, pool: Pool) -> None:
         self._ticks: collections.deque[tuple[float, int]] = collections.deque(maxlen=TURNS)
-        self._invocations = invocations
+        self._invocations = pool.invocations
+        self._cold_starts = pool.cold_starts
         self.seconds = 0.0
 
-    def add(self, area: float, invocations: int) -> float:
-        self._ticks.append((area, invocations - self._invocations))
-        self._invocations = invocations
+    def add(self, area: float, pool: Pool) -> float:
+        invocations, cold_starts = pool.invocations, pool.cold_starts
+        if cold_starts == self._cold_starts:
+            self._ticks.append((area, invocations - self._invocations))
+        self._invocations, self._cold_starts = invocations, cold_starts
         count = sum(n for _, n in self._ticks)
         busy = sum(a for a, _ in self._ticks)
         if count or busy:  # busy without a new invocation: at least that long each
@@ -258,7 +263,7 @@ class Autoscaler:
         now = time.monotonic()
         self.scalers = {name: Scaler(policy or Policy(), now) for name in pools}
         self._area = {name: pool.sample() for name, pool in pools.items()}
-        self._turns = {name: _Turns(pool.invocations) for name, pool in pools.items()}
+        self._turns = {name: _Turns(pool) for name, pool in pools.items()}
         self._at = now
 
     @property
@@ -273,8 +278,8 @@ class Autoscaler:
             area = pool.sample()
             # A function a reload added starts from here; one it removed is forgotten.
             concurrency = (area - self._area.get(name, area)) / elapsed if elapsed > 0 else 0.0
-            turns = self._turns.setdefault(name, _Turns(pool.invocations))
-            pool.turnaround = turns.add(concurrency * elapsed, pool.invocations)
+            turns = self._turns.setdefault(name, _Turns(pool))
+            pool.turnaround = turns.add(concurrency * elapsed, pool)
             self._area[name] = area
             if self.policy is not None:
                 scaler = self.scalers.setdefault(name, Scaler(self.policy, now))
