@@ -57,7 +57,7 @@ class Pool:
         self.idle_timeout = spec.idle_timeout or idle_timeout
         self.budget = budget or Budget()
         self.wait = wait
-        self.start_seconds = scale_out.FIRST_START  # a start's time, a moving average
+        self.start_seconds = 0.0  # a start's time, a moving average (0: none timed yet)
         self.turnaround = 0.0  # recent busy seconds per invocation (0: not known yet)
         self.limit = self.budget.limit if spec.max_concurrency is None else spec.max_concurrency
         self.reserved = spec.max_concurrency is not None  # else the server's budget rules
@@ -184,6 +184,11 @@ class Pool:
             timer.cancel()
             self.waiting -= 1
 
+    def _timed(self, began: float) -> None:
+        """A start that began at `began` is over: into the moving average."""
+        took = time.monotonic() - began
+        self.start_seconds += (took - self.start_seconds) / (4 if self.start_seconds else 1)
+
     def _took(self) -> None:
         self._account()
         self.busy += 1
@@ -205,7 +210,7 @@ class Pool:
             self.throttles += 1
             fut.set_exception(Throttled(self.spec.name, RESERVED_LIMIT, self.limit))
 
-    async def _start(self) -> Instance:
+    async def _start(self, timed: bool = True) -> Instance:
         if self._closed:
             raise LoadError(f"{self.spec.name}: the server is shutting down")
         self.size += 1
@@ -216,7 +221,8 @@ class Pool:
             self.size -= 1
             self._replace_for_waiters()  # the slot it held is free again
             raise
-        self.start_seconds += (time.monotonic() - began - self.start_seconds) / 4
+        if timed:
+            self._timed(began)
         self._all.add(instance)
         return instance
 
@@ -304,9 +310,11 @@ class Pool:
         many were started."""
         started = 0
         while self.size < max(self.floor, min(at_least, self.limit)) and not self._closed:
-            instance = await self._start()
+            began = time.monotonic()
+            instance = await self._start(timed=False)
             # Ready before it counts as warm: its sandbox entered, its hooks run.
             await instance.warm(min(self.spec.timeout, WARM_WAIT))
+            self._timed(began)  # the whole start, up to ready
             died = not instance.alive
             if self._closed or self.size > self.limit or died or instance in self._stale:
                 # Closed, or the limit fell, while it started; or it died at once.

@@ -8,11 +8,11 @@ So a pool waits for one when it is due back sooner than a new one would start: t
 callers waiting already and this one, served in turn by the busy (or starting)
 instances, each taking the function's recent turnaround (busy seconds per invocation,
 measured by the autoscaler's tick), within the time a start takes (a moving average of
-the pool's starts, at most `MAX_SCALE_OUT_WAIT`). A caller that waited that long in vain
-waits again while another instance is starting (one start at a time), or while the wait
-still looks short, for up to `MAX_WAIT_IN_VAIN` in all (a wait that ended far past its
-limit, a stall of the whole server on a busy machine, counts as twice its limit); then
-it starts an instance.
+the pool's starts, a kept-warm one timed up to ready; at most `MAX_SCALE_OUT_WAIT`). A
+caller that waited that long in vain waits again while another instance is starting
+(one start at a time), or while the wait still looks short, for up to
+`MAX_WAIT_IN_VAIN` in all (a wait that ended far past its limit, a stall of the whole
+server on a busy machine, counts as twice its limit); then it starts an instance.
 
 A function whose invocations keep an instance longer than a start takes, or whose
 turnaround is not known yet, starts an instance for each invocation that finds none
@@ -36,7 +36,7 @@ MAX_WAIT_IN_VAIN = 0.25  # ... and in all, however short the wait still looks
 
 def wait_limit(pool: Pool) -> float:
     """How long a caller may wait for a busy instance before it starts a new one."""
-    return min(pool.start_seconds, MAX_SCALE_OUT_WAIT)
+    return min(pool.start_seconds or FIRST_START, MAX_SCALE_OUT_WAIT)
 
 
 def worth_waiting(pool: Pool) -> bool:
