@@ -1,17 +1,19 @@
 """Where skylift's memory goes under load: PSS per process of its tree, by role.
 
-    python bench/memory_bench.py [--seconds 10] [--connections 32] [--src A --src B ...]
+    cd bench && python memory_bench.py [--seconds 10] [--rounds 3] \
+        [--src main=/path/to/main/src --src new=../src] [--out ../docs/benchmarks.md]
 
 Starts `skylift up` on examples/make-change (as http_bench.py does), measures the tree
-idle, then runs wrk -tN -cC POST /change while sampling each process's PSS
-(smaps_rollup) every second and the function's pool (`/_skylift/status`). Prints, per
-sample, the instances the pool runs (busy / idle / target) and the PSS of the
-supervisor, the zygote, and the workers (their count, sum and mean), and at the end the
-run's rps, p99 and CPU per request (the tree's, from /proc).
+idle, warms up 2 s, then runs wrk -t1 -cC POST /change while sampling each process's
+PSS (smaps_rollup; an address space two processes share is counted once) every second,
+by role (supervisor, zygotes, instances: the sandbox's waiting parent and its serving
+process), and the function's pool (`/_skylift/status`: instances, busy, idle, target,
+cold starts). At the end: the run's rps, p99, and CPU per request (the tree's, /proc).
 
-With several `--src` folders (each a checkout's `src/`) the runs alternate between them,
-`--rounds` times each, so two versions are compared under the same load on a busy
-machine; the load average is printed with each run.
+With several `--src LABEL=FOLDER` (each a checkout's `src/`, run with this interpreter)
+the runs alternate between them, `--rounds` times each, so two versions meet the same
+load on a busy machine; the load average is printed with each run. `--out` writes the
+runs as the "memory" section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
