@@ -241,7 +241,9 @@ class _Turns:
 
     def add(self, area: float, pool: Pool) -> float:
         invocations, cold_starts = pool.invocations, pool.cold_starts
-        if cold_starts == self._cold_starts:
+        if invocations < self._invocations:  # another pool under the name: start afresh
+            self._ticks.clear()
+        elif cold_starts == self._cold_starts:
             self._ticks.append((area, invocations - self._invocations))
         self._invocations, self._cold_starts = invocations, cold_starts
         count = sum(n for _, n in self._ticks)
