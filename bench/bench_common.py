@@ -1,6 +1,6 @@
-"""Helpers the single-purpose benches share (observe cost, first response, slowloris):
-the example app, a free port, stopping a server, and one wrk run read into numbers.
-`http_bench.py` runs its peers with its own, process-tree-aware versions."""
+"""What the benches share: the make-change request and answer, free ports, stopping a
+server, and wrk runs read into numbers. `http_bench.py` stops its peers with
+`proctree.stop` instead (each is the leader of its own session)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,31 @@ import socket
 import subprocess
 from pathlib import Path
 
-from http_bench import BODY, EXPECTED, LUA
-
-__all__ = ["BODY", "EXAMPLE", "EXPECTED", "LUA", "free_port", "stop", "to_ms", "wrk"]
-
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "make-change"
+BODY = '{"amount": "1.89"}'
+EXPECTED = '{"res": [{"7": "quarters"}, {"1": "dimes"}, {"4": "pennies"}]}'
+LUA = f"""
+wrk.method = "POST"
+wrk.body = '{BODY}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free on 127.0.0.1 (all held open until all are found)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -38,25 +51,56 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def to_ms(text: str) -> float:
     found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
     if found is None:
-        raise ValueError(f"wrk printed a latency skylift cannot read: {text!r}")
+        raise ValueError(f"wrk printed a latency the bench cannot read: {text!r}")
     value, unit = found.groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(url: str, connections: int, seconds: int, script: str) -> tuple[float, float, float, int]:
-    """One wrk run: requests/s, p50 and p99 in ms, and errors (non-2xx and socket)."""
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
-        capture_output=True,
+def parse_wrk(out: str) -> tuple[int, float, float, float, int]:
+    """(requests, rps, p50 ms, p99 ms, errors) from wrk's --latency summary; errors are
+    non-2xx/3xx responses and socket errors."""
+
+    def find(pattern: str) -> str:
+        found = re.search(pattern, out, re.M)
+        if found is None:
+            raise ValueError(f"wrk's output lacks {pattern!r}:\n{out}")
+        return found.group(1)
+
+    errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)) else 0
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    if sockets:
+        errors += sum(int(g) for g in sockets.groups())
+    return (
+        int(find(r"(\d+) requests in")),
+        float(find(r"Requests/sec:\s+([\d.]+)")),
+        to_ms(find(r"^\s+50%\s+(\S+)")),
+        to_ms(find(r"^\s+99%\s+(\S+)")),
+        errors,
+    )
+
+
+def start_wrk(
+    url: str, connections: int, seconds: int, script: str, threads: int = 1
+) -> subprocess.Popen[str]:
+    """wrk running in the background; read its summary with `parse_wrk`."""
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    return subprocess.Popen(
+        [*command, "-s", script, url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
-    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    count = int(bad.group(1)) if bad else 0
-    if errors:
-        count += sum(int(g) for g in errors.groups())
-    return rps, p50, p99, count
+    )
+
+
+def wrk(
+    url: str, connections: int, seconds: int, script: str, threads: int = 2
+) -> tuple[float, float, float, int]:
+    """One wrk run: requests/s, p50 and p99 in ms, and errors."""
+    run = start_wrk(url, connections, seconds, script, threads)
+    out = run.communicate()[0]
+    if run.returncode != 0:
+        raise subprocess.CalledProcessError(run.returncode, run.args, out)
+    _, rps, p50, p99, errors = parse_wrk(out)
+    return rps, p50, p99, errors

@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos_actors import Ledger, Server, Tally, fill_disk, free_port, kill_one, load, small_disk
+from bench_common import free_port
+from chaos_actors import Ledger, Server, Tally, fill_disk, kill_one, load, small_disk
 
 APP = """
 import urllib.request

@@ -17,13 +17,13 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench_common import free_port
 from report import write_section
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -95,13 +95,6 @@ def sender_main(url: str, messages: int) -> None:
     asyncio.run(main())
     print(f"{len(failures)} failed: {failures[:3]}")
     sys.exit(1 if failures else 0)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:

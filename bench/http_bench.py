@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,15 +26,9 @@ from pathlib import Path
 import httpx
 import peer_servers
 import proctree
+from bench_common import BODY, EXPECTED, LUA, free_ports, parse_wrk, start_wrk
 from peer_servers import LABELS, NAMES, NotRunnable, Server
 
-BODY = '{"amount": "1.89"}'
-EXPECTED = '{"res": [{"7": "quarters"}, {"1": "dimes"}, {"4": "pennies"}]}'
-LUA = f"""
-wrk.method = "POST"
-wrk.body = '{BODY}'
-wrk.headers["Content-Type"] = "application/json"
-"""
 CHART = "bench-http.png"
 
 
@@ -63,58 +55,6 @@ class Peer:
 
     def median(self) -> Run:
         return sorted(self.runs, key=lambda r: r.rps)[len(self.runs) // 2]
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def to_ms(text: str) -> float:
-    found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if found is None:
-        raise ValueError(f"wrk printed a latency the bench cannot read: {text!r}")
-    value, unit = found.groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-
-def parse_wrk(out: str) -> tuple[int, float, float, float, int]:
-    """(requests, rps, p50 ms, p99 ms, errors) from wrk's --latency summary."""
-
-    def find(pattern: str) -> str:
-        found = re.search(pattern, out, re.M)
-        if found is None:
-            raise ValueError(f"wrk's output lacks {pattern!r}:\n{out}")
-        return found.group(1)
-
-    errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)) else 0
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    )
-    if sockets:
-        errors += sum(int(g) for g in sockets.groups())
-    return (
-        int(find(r"(\d+) requests in")),
-        float(find(r"Requests/sec:\s+([\d.]+)")),
-        to_ms(find(r"^\s+50%\s+(\S+)")),
-        to_ms(find(r"^\s+99%\s+(\S+)")),
-        errors,
-    )
-
-
-def wrk(url: str, connections: int, seconds: int, script: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 class Started:
@@ -185,10 +125,10 @@ def measure(server: Server, folder: Path, args: argparse.Namespace, script: str)
             raise NotRunnable(f"answered {body!r}, not skylift's {EXPECTED!r}")
         time.sleep(0.5)
         pss_idle = proctree.pss_bytes(running.proc.pid)
-        warm = wrk(running.url, args.connections, 2, script)
+        warm = start_wrk(running.url, args.connections, 2, script)
         warm.communicate()
         cpu_before = proctree.cpu_seconds(running.proc.pid)
-        load = wrk(running.url, args.connections, args.seconds, script)
+        load = start_wrk(running.url, args.connections, args.seconds, script)
         samples = []
         while load.poll() is None:
             time.sleep(args.seconds / 5)

@@ -42,13 +42,19 @@ COLD = 25
 WARM = 400
 
 
-def pss_kib(pid: int) -> int:
-    """Private memory (USS: pages no other process maps) of `pid` and its children (the
-    sandbox's serving process and PID 1 are W's children): what one more instance costs
-    the host. PSS would also charge each process a share of the zygote's pages, and the
-    sandbox's waiting parent would take its share of those without adding any memory.
-    PID 1 shares W's memory (one address space, two processes): counted once."""
-    total = 0
+def memory_kib(pid: int) -> dict[str, int]:
+    """The memory of `pid` and its children (the sandbox's serving process and PID 1 are
+    W's children), PID 1 counted once (it shares W's memory: one address space, two
+    processes):
+
+    - uss: private memory (pages no other process maps): what one more instance costs
+      the host;
+    - pss: the proportional set size, as smem reports it: private memory plus a share of
+      the pages mapped with the zygote and other instances (so it falls as more
+      instances share them; the sandbox's waiting parent takes a share too);
+    - pte: its page tables (`VmPTE`), which neither counts.
+    """
+    total = {"uss": 0, "pss": 0, "pte": 0}
     pids = [pid]
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -64,7 +70,13 @@ def pss_kib(pid: int) -> int:
             with open(f"/proc/{each}/smaps_rollup") as f:
                 for line in f:
                     if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                        total += int(line.split()[1])
+                        total["uss"] += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        total["pss"] += int(line.split()[1])
+            with open(f"/proc/{each}/status") as f:
+                for line in f:
+                    if line.startswith("VmPTE:"):
+                        total["pte"] += int(line.split()[1])
         except OSError:
             pass
     return total
@@ -83,14 +95,21 @@ def _same_memory(a: int, b: int) -> bool:
 async def measure(app: Path, sandbox: bool) -> dict[str, list[float]]:
     platform = await Platform.start(resolve_target(str(app), None), sandbox=sandbox, policy=None)
     pool = platform.pools["probe"]
-    cold, warm, memory = [], [], []
+    cold: list[float] = []
+    warm: list[float] = []
+    memory: list[float] = []
+    pss: list[float] = []
+    pte: list[float] = []
     try:
         for _ in range(COLD):
             started = time.perf_counter()
             instance = await pool._start()
             await instance.invoke("cold", b"{}")
             cold.append((time.perf_counter() - started) * 1000)
-            memory.append(pss_kib(instance.pid) / 1024)
+            used = memory_kib(instance.pid)
+            memory.append(used["uss"] / 1024)
+            pss.append(used["pss"] / 1024)
+            pte.append(used["pte"])
             instance.kill()
             instance.close()
             pool.size -= 1
@@ -104,13 +123,12 @@ async def measure(app: Path, sandbox: bool) -> dict[str, list[float]]:
         pool.size -= 1
     finally:
         await platform.close()
-    return {"cold": cold, "warm": warm, "memory": memory}
+    return {"cold": cold, "warm": warm, "memory": memory, "pss": pss, "pte": pte}
 
 
 async def run(app: Path) -> dict[str, dict[str, list[float]]]:
     results: dict[str, dict[str, list[float]]] = {
-        "on": {"cold": [], "warm": [], "memory": []},
-        "off": {"cold": [], "warm": [], "memory": []},
+        mode: {"cold": [], "warm": [], "memory": [], "pss": [], "pte": []} for mode in ("on", "off")
     }
     for _ in range(ROUNDS):
         for mode in ("on", "off"):
@@ -133,7 +151,8 @@ def main() -> None:
         return (
             f"| {name} | {statistics.median(r['cold']):.2f} ms | "
             f"{statistics.quantiles(r['cold'], n=10)[-1]:.2f} ms | "
-            f"{statistics.median(r['warm']):.0f} µs | {statistics.median(r['memory']):.2f} MiB |"
+            f"{statistics.median(r['warm']):.0f} µs | {statistics.median(r['memory']):.2f} MiB | "
+            f"{statistics.median(r['pss']):.2f} MiB | {statistics.median(r['pte']):.0f} KiB |"
         )
 
     on, off = results["on"], results["off"]
@@ -149,8 +168,9 @@ def main() -> None:
             f"answer) and {WARM} warm invocations each, sandbox on and off. Memory is the "
             "private memory (USS) of a new instance's processes after its first answer.",
             "",
-            "| sandbox | cold start p50 | cold start p90 | warm invocation p50 | USS |",
-            "|---|---:|---:|---:|---:|",
+            "| sandbox | cold start p50 | cold start p90 | warm invocation p50 | USS | PSS "
+            "| page tables |",
+            "|---|---:|---:|---:|---:|---:|---:|",
             row("on (default)", on),
             row("off (`--sandbox off`)", off),
             "",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
 import socket
 import statistics
@@ -25,18 +24,12 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_common import LUA, free_port, to_ms  # noqa: E402
+from bench_common import LUA, free_port, wrk  # noqa: E402
 
 
 def wrk_p99(url: str, script: str, seconds: int) -> tuple[float, float]:
-    out = subprocess.run(
-        ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", script, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return rps, to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    rps, _, p99, _ = wrk(url, 32, seconds, script, threads=1)
+    return rps, p99
 
 
 def slowloris(port: int, count: int, stop: threading.Event) -> None:

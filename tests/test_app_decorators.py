@@ -127,7 +127,7 @@ def test_bad_async_options_fail_at_declaration(options, message):
 
 
 def test_a_destination_function_must_exist_in_the_app():
-    from skylift.spec import validate_destinations
+    from skylift.spec_checks import validate_destinations
 
     app = App()
     app.function(on_failure="function:missing")(handler)

@@ -94,6 +94,7 @@ def test_status_shows_each_function_with_its_instances_and_counters(app_dir):
         assert any(r.startswith("other ") for r in rows)
         assert "autoscaling on" in table.stdout
         assert "sandbox: " in table.stdout and "memory limit by" in table.stdout
+        assert "what an instance starts ends with" in table.stdout  # and by what
 
 
 def serve_url(app_dir: Path) -> str:

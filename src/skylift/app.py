@@ -22,21 +22,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, TypedDict, TypeVar, Unpack
+from dataclasses import replace
+from typing import Any, TypeVar, Unpack
 
+from skylift.declarations import Declared, FunctionOptions, TriggerOptions, declare
 from skylift.errors import DeclarationError
-from skylift.log_config import LogConfig
-from skylift.spec import (
-    DEFAULT_MEMORY,
-    DEFAULT_TIMEOUT,
-    DEFAULT_TMP,
-    FunctionSpec,
-    HttpRoute,
-    PayloadVersion,
-    validate_app,
-    validate_function,
-)
+from skylift.spec import FunctionSpec, HttpRoute, PayloadVersion
+from skylift.spec_checks import validate_app, validate_function
 from skylift.triggers import (
     AsyncConfig,
     Destination,
@@ -51,47 +43,6 @@ from skylift.validation import check_model
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class TriggerOptions(TypedDict, total=False):
-    """Settings every decorator accepts for the function it declares."""
-
-    timeout: float
-    memory: int
-    environment: Mapping[str, str] | None
-    log_format: str  # "Text" (default) or "JSON": Lambda's LoggingConfig.LogFormat
-    log_level: str | None  # ApplicationLogLevel (JSON only): TRACE, DEBUG, INFO, ...
-
-
-class FunctionOptions(TriggerOptions, total=False):
-    max_concurrency: int | None  # reserved concurrency of the function
-    min_instances: int  # instances kept warm (provisioned concurrency)
-    idle_timeout: float | None  # seconds an idle instance stays warm (None: the server's)
-    spawn: bool  # a fresh interpreter per instance instead of a fork of the app's zygote
-    ephemeral_storage: int  # MB of /tmp (Lambda's EphemeralStorage), 512 to 10240
-
-
-_SETTINGS = (
-    "timeout",
-    "memory",
-    "environment",
-    "max_concurrency",
-    "min_instances",
-    "async_config",
-    "runtime_command",
-    "idle_timeout",
-    "spawn",
-    "log_format",
-    "log_level",
-    "ephemeral_storage",
-)
-
-
-@dataclass
-class _Declared:
-    spec: FunctionSpec
-    fn: Callable[..., Any]
-    explicit: dict[str, Any]  # settings a decorator gave, to merge stacked decorators
-
-
 class App:
     """A set of functions declared with decorators; `skylift up` serves it."""
 
@@ -99,7 +50,7 @@ class App:
         """`docs=True` serves the app's OpenAPI document at /openapi.json and Swagger UI
         at /docs (needs `pip install 'skylift[openapi]'`)."""
         self.name = name
-        self._functions: dict[str, _Declared] = {}
+        self._functions: dict[str, Declared] = {}
         self.queues: dict[str, dict[str, str]] = {}  # name -> SQS attributes
         self.buckets: set[str] = set()
         self.after_fork_hooks: list[Callable[[], None]] = []
@@ -341,7 +292,7 @@ class App:
         add: Callable[[FunctionSpec], FunctionSpec],
     ) -> Callable[[F], F]:
         def register(fn: F) -> F:
-            declared = self._declare(fn, name, options)
+            declared = declare(self._functions, fn, name, options)
             declared.spec = add(declared.spec)
             # Check the whole app now, so the error points at this decorator.
             validate_function(declared.spec)
@@ -349,57 +300,6 @@ class App:
             return fn
 
         return register
-
-    def _declare(
-        self, fn: Callable[..., Any], name: str | None, options: Mapping[str, Any]
-    ) -> _Declared:
-        if not callable(fn):
-            raise DeclarationError(f"{fn!r} is not callable: decorate a function")
-        fname = name or fn.__name__
-        explicit = {k: options[k] for k in _SETTINGS if k in options}
-        existing = self._functions.get(fname)
-        if existing is None:
-            spec = FunctionSpec(
-                name=fname,
-                handler=f"{fn.__module__}.{fn.__name__}",
-                code_dir="",
-                timeout=explicit.get("timeout", DEFAULT_TIMEOUT),
-                memory=explicit.get("memory", DEFAULT_MEMORY),
-                environment=dict(explicit.get("environment") or {}),
-                max_concurrency=explicit.get("max_concurrency"),
-                min_instances=explicit.get("min_instances", 0),
-                async_config=explicit.get("async_config", AsyncConfig()),
-                runtime_command=tuple(explicit.get("runtime_command", ())),
-                idle_timeout=explicit.get("idle_timeout"),
-                spawn=explicit.get("spawn", False),
-                log_config=LogConfig(explicit.get("log_format", "Text"), explicit.get("log_level")),
-                ephemeral_storage=explicit.get("ephemeral_storage", DEFAULT_TMP),
-            )
-            validate_function(spec)
-            declared = self._functions[fname] = _Declared(spec, fn, explicit)
-            return declared
-        if existing.fn is not fn:
-            raise DeclarationError(
-                f"function name {fname!r} is declared twice (by {existing.fn.__qualname__} "
-                f"and {fn.__qualname__}): rename one, or pass name=..."
-            )
-        for key, value in explicit.items():
-            if key in existing.explicit and existing.explicit[key] != value:
-                raise DeclarationError(
-                    f"stacked decorators give different values for {key} "
-                    f"({existing.explicit[key]!r} and {value!r}): set it on one decorator",
-                    function=fname,
-                )
-        existing.explicit.update(explicit)
-        if "environment" in explicit:
-            explicit["environment"] = dict(explicit["environment"] or {})
-        if "log_format" in explicit or "log_level" in explicit:
-            explicit["log_config"] = LogConfig(
-                explicit.pop("log_format", existing.spec.log_config.format),
-                explicit.pop("log_level", existing.spec.log_config.level),
-            )
-        existing.spec = replace(existing.spec, **explicit)
-        return existing
 
     def resolve(self, code_dir: str, module: str) -> list[tuple[FunctionSpec, Callable[..., Any]]]:
         """The app's specs, rooted at `code_dir`, each with its handler callable."""

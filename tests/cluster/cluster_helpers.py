@@ -14,10 +14,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
+
+from skylift.testing import ServerLog, serve
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "queues"))
 from redis_server import URL, redis_prefix
@@ -42,10 +46,34 @@ REPORT = """
 """
 
 
-def write_app(directory: Path, source: str) -> str:
+def write_app(directory: Path, source: str, *, report: bool = True) -> str:
+    """`source` as `directory`/app.py, after `REPORT` (its `app` and `report`) unless
+    `report` is False."""
     directory.mkdir()
-    (directory / "app.py").write_text(textwrap.dedent(REPORT) + textwrap.dedent(source))
+    prefix = textwrap.dedent(REPORT) if report else ""
+    (directory / "app.py").write_text(prefix + textwrap.dedent(source))
     return str(directory)
+
+
+def write_apps(
+    folder: Path, source: str, names: Sequence[str] = ("one", "two"), *, report: bool = True
+) -> list[str]:
+    """The same app in a folder per node (a node's name in `report` is its folder's)."""
+    return [write_app(folder / name, source, report=report) for name in names]
+
+
+@contextmanager
+def nodes(
+    apps: Sequence[str], options: Sequence[str], logs: Sequence[ServerLog] | None = None
+) -> Iterator[list[str]]:
+    """A node (`skylift up`) of each app folder, all with `options`, started in turn:
+    their URLs; all stopped after."""
+    each: Sequence[ServerLog | None] = logs if logs is not None else [None] * len(apps)
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(serve(app, options=options, log=log))
+            for app, log in zip(apps, each, strict=True)
+        ]
 
 
 def skylift(*args: str) -> subprocess.CompletedProcess[str]:

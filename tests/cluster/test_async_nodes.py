@@ -8,9 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import boto3
-from cluster_helpers import CLIENT, URL, redis_prefix, reports, write_app
-
-from skylift.testing import serve
+from cluster_helpers import CLIENT, URL, nodes, redis_prefix, reports, write_apps
 
 __all__ = ["redis_prefix"]  # a fixture, used by name
 
@@ -33,8 +31,7 @@ APP = """
 
 def test_events_accepted_by_one_node_run_once_on_either(tmp_path: Path, redis_prefix: str) -> None:
     options = ["--quiet", "--fast-retries", "--state", f"{URL}?prefix={redis_prefix}"]
-    one, two = write_app(tmp_path / "one", APP), write_app(tmp_path / "two", APP)
-    with serve(one, options=options) as url, serve(two, options=options):
+    with nodes(write_apps(tmp_path, APP), options) as [url, _]:
         lam = boto3.client("lambda", endpoint_url=url, **CLIENT)
         accepted = []
         for n in range(12):  # all to the first node

@@ -8,7 +8,16 @@ import time
 from pathlib import Path
 
 import boto3
-from cluster_helpers import CLIENT, URL, cluster, kill, redis_prefix, reports, skylift, write_app
+from cluster_helpers import (
+    CLIENT,
+    URL,
+    cluster,
+    kill,
+    redis_prefix,
+    reports,
+    skylift,
+    write_apps,
+)
 
 from skylift.testing import serve
 
@@ -41,7 +50,7 @@ def test_a_killed_node_is_lost_and_its_messages_come_back(
 ) -> None:
     state = f"{URL}?prefix={redis_prefix}"
     options = ["--quiet", "--state", state]
-    one, two = write_app(tmp_path / "one", APP), write_app(tmp_path / "two", APP)
+    one, two = write_apps(tmp_path, APP)
     with serve(one, options=options) as url_one:
         sqs = boto3.client("sqs", endpoint_url=url_one, **CLIENT)
         orders = sqs.get_queue_url(QueueName="orders")["QueueUrl"]

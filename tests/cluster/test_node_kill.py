@@ -17,21 +17,17 @@ import gc
 import itertools
 import os
 import signal
-import textwrap
 import threading
 import time
 import warnings
 from collections import Counter
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import boto3
 import redis
 from botocore.config import Config
-from cluster_helpers import CLIENT, URL, cluster, redis_prefix
-
-from skylift.testing import serve
+from cluster_helpers import CLIENT, URL, cluster, nodes, redis_prefix, write_apps
 
 __all__ = ["redis_prefix"]  # a fixture, used by name
 
@@ -149,13 +145,8 @@ def test_a_killed_node_loses_nothing_acknowledged(tmp_path: Path, redis_prefix: 
     key = redis_prefix + "seen:"
     source = APP.format(visibility=VISIBILITY, url=URL, key=key)
     seen = redis.Redis.from_url(URL)
-    with ExitStack() as stack:
-        urls = []
-        for name in ("one", "two", "three"):
-            (tmp_path / name).mkdir()
-            (tmp_path / name / "app.py").write_text(textwrap.dedent(source))
-            options = ["--quiet", "--fast-retries", "--state", state]
-            urls.append(stack.enter_context(serve(str(tmp_path / name), options=options)))
+    apps = write_apps(tmp_path, source, ("one", "two", "three"), report=False)
+    with nodes(apps, ["--quiet", "--fast-retries", "--state", state]) as urls:
         victim = urls[2]
         [pid] = [n["pid"] for n in cluster(state)["nodes"] if n["url"] == victim]
         traffic = Traffic(urls)

@@ -13,12 +13,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import textwrap
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import boto3
@@ -26,9 +24,9 @@ import httpx
 import pytest
 import redis
 from botocore.config import Config
-from cluster_helpers import CLIENT, URL, redis_prefix
+from cluster_helpers import CLIENT, URL, nodes, redis_prefix, write_apps
 
-from skylift.testing import ServerLog, serve
+from skylift.testing import ServerLog
 
 __all__ = ["redis_prefix"]  # a fixture, used by name
 
@@ -115,14 +113,8 @@ def test_nodes_ride_out_a_redis_restart_and_lose_nothing_acknowledged(
     logs = [ServerLog(), ServerLog()]
     acked: list[str] = []
     failed = Counter[str]()
-    with ExitStack() as stack:
-        urls = []
-        for name, log in zip(("one", "two"), logs, strict=True):
-            (tmp_path / name).mkdir()
-            source = APP.format(url=URL, key=key)
-            (tmp_path / name / "app.py").write_text(textwrap.dedent(source))
-            options = ["--quiet", "--state", own_redis.url]
-            urls.append(stack.enter_context(serve(str(tmp_path / name), log=log, options=options)))
+    apps = write_apps(tmp_path, APP.format(url=URL, key=key), report=False)
+    with nodes(apps, ["--quiet", "--state", own_redis.url], logs) as urls:
 
         def send(worker: int) -> None:
             client = boto3.client("sqs", endpoint_url=urls[worker], config=NO_RETRY, **CLIENT)

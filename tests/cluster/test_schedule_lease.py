@@ -18,12 +18,11 @@ from cluster_helpers import (
     async_in_flight,
     cluster,
     kill,
+    nodes,
     redis_prefix,
     reports,
-    write_app,
+    write_apps,
 )
-
-from skylift.testing import serve
 
 __all__ = ["redis_prefix"]  # a fixture, used by name
 
@@ -44,8 +43,7 @@ def test_each_tick_fires_once_across_nodes_and_survives_the_holder(
 ) -> None:
     state = f"{URL}?prefix={redis_prefix}"
     options = ["--quiet", "--schedule-speed", "30", "--state", state]
-    one, two = write_app(tmp_path / "one", APP), write_app(tmp_path / "two", APP)
-    with serve(one, options=options) as url_one, serve(two, options=options) as url_two:
+    with nodes(write_apps(tmp_path, APP), options) as [url_one, url_two]:
         before = reports(url_one, 4)
         schedules = cluster(state)["schedules"]
         [holder] = schedules.values()

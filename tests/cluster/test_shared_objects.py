@@ -10,9 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import boto3
-from cluster_helpers import CLIENT, URL, redis_prefix, reports, write_app
-
-from skylift.testing import serve
+from cluster_helpers import CLIENT, URL, nodes, redis_prefix, reports, write_apps
 
 __all__ = ["redis_prefix"]  # a fixture, used by name
 
@@ -29,8 +27,7 @@ def test_nodes_share_buckets_and_fire_each_upload_event_once(
 ) -> None:
     shared = tmp_path / "objects"
     options = ["--quiet", "--state", f"{URL}?prefix={redis_prefix}", "--objects", str(shared)]
-    one, two = write_app(tmp_path / "one", APP), write_app(tmp_path / "two", APP)
-    with serve(one, options=options) as url_one, serve(two, options=options) as url_two:
+    with nodes(write_apps(tmp_path, APP), options) as [url_one, url_two]:
         s3 = [boto3.client("s3", endpoint_url=url, **CLIENT) for url in (url_one, url_two)]
         for n in range(10):
             s3[n % 2].put_object(Bucket="uploads", Key=f"in/{n}.txt", Body=f"body {n}".encode())

@@ -72,6 +72,8 @@ def test_queues_in_redis_get_workers_that_keda_scales_from_zero(tmp_path: Path) 
     # The app's pods scale on CPU and concurrency, as an HTTP app's do.
     hpa = manifests["horizontalpodautoscaler.yaml"]["spec"]
     assert hpa["scaleTargetRef"]["name"] == "jobs" and hpa["minReplicas"] == 2
+    # Neither writes a count that `kubectl apply` would reset the autoscalers' to.
+    assert "replicas" not in front["spec"] and "replicas" not in workers["spec"]
     custom = ("ScaledObject", "ServiceMonitor", "PrometheusRule")
     core = [out / name for name, m in manifests.items() if m["kind"] not in custom]
     checked = kubernetes_validate(*core)

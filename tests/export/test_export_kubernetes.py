@@ -3,6 +3,7 @@ the CRD schemas of KEDA and the Prometheus Operator (see data/README.md)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from pathlib import Path
@@ -71,6 +72,38 @@ def test_every_manifest_of_every_app_validates(tmp_path: Path) -> None:
                 assert crd_errors(manifest) == [], name
 
 
+def test_a_workload_an_autoscaler_owns_writes_no_replicas(tmp_path: Path) -> None:
+    # A written count would be applied again by every `kubectl apply`, undoing the
+    # HPA's or KEDA's; a workload nothing scales (the in-cluster Redis) keeps its own.
+    apps = [write_app(tmp_path / "api", API), write_app(tmp_path / "shop", SHOP)]
+    for app, options in itertools.product(apps, [(), ("--state", "redis://redis:6379/0")]):
+        out = tmp_path / "k8s" / f"{app.name}{len(options)}"
+        manifests = export(app, out, *options)
+        scaled = {
+            (m["spec"]["scaleTargetRef"]["kind"], m["spec"]["scaleTargetRef"]["name"])
+            for m in manifests.values()
+            if m["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")
+        }
+        workloads = {
+            (m["kind"], m["metadata"]["name"]): m
+            for m in manifests.values()
+            if m["kind"] in ("Deployment", "StatefulSet")
+        }
+        assert scaled & {("Deployment", app.name), ("StatefulSet", app.name)}, app.name
+        assert scaled <= workloads.keys()
+        redis = manifests.get("redis-statefulset.yaml")  # named after --state's host
+        for key, workload in workloads.items():
+            if key in scaled:
+                assert "replicas" not in workload["spec"], key
+            else:
+                assert workload is redis, key
+                assert workload["spec"]["replicas"] == 1
+        assert (redis is not None) == bool(options)
+        core = [out / n for n, m in manifests.items() if m["kind"] not in CRD_SCHEMAS]
+        checked = kubernetes_validate(*core)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_the_validators_refuse_what_kubernetes_and_keda_would(tmp_path: Path) -> None:
     manifests = export(write_app(tmp_path / "shop", SHOP), tmp_path / "k8s")
     broken = manifests["statefulset.yaml"]
@@ -103,7 +136,7 @@ def test_an_http_app_gets_a_deployment_probed_on_health_and_an_hpa(tmp_path: Pat
         "prometheusrule.yaml",
     }
     deployment = manifests["deployment.yaml"]
-    assert deployment["spec"]["replicas"] == 3
+    assert "replicas" not in deployment["spec"]  # the HPA's, from its floor of 3
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"] == "registry/api:1.0"

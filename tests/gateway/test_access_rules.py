@@ -5,6 +5,7 @@ surviving the trip to the zygotes."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,34 +48,53 @@ def test_a_policy_decides_as_iam_does(statements: list[tuple[str, str]], decisio
     assert evaluate(policy(*statements), ARN) == decision
 
 
+KEY = "secret-key-value"
+
+
 def _request(key: str) -> HttpRequest:
     return HttpRequest("GET", "/", "", [("X-Api-Key", key)], b"")
+
+
+def _keyed(**plan: Any) -> RouteAccess:
+    """A route that needs an API key, `KEY`, of a usage plan with these limits."""
+    usage = UsagePlan("Plan", (ApiKey("K", "K", KEY),), **plan)
+    return RouteAccess("Api", api_key_required=True, usage_plans=(usage,))
+
+
+def _answer(keys: ApiKeys, access: RouteAccess, key: str = KEY) -> tuple[int, bytes]:
+    """(status, body) of the refusal; (200, b"") where the key is admitted."""
+    checked = keys.check(access, _request(key))
+    if isinstance(checked, ApiKey):
+        return 200, b""
+    return checked.status, checked.body
+
+
+def _load_error(folder: Path, template: str) -> str:
+    (folder / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    (folder / "template.yaml").write_text(template)
+    with pytest.raises(DeclarationError) as caught:
+        load(folder)
+    return str(caught.value)
 
 
 def test_a_plans_throttle_refills_at_its_rate() -> None:
     now = [0.0]
     keys = ApiKeys(monotonic=lambda: now[0])
-    plan = UsagePlan("Plan", (ApiKey("K", "K", "secret-key-value"),), rate=1.0, burst=2)
-    access = RouteAccess("Api", api_key_required=True, usage_plans=(plan,))
-    statuses = [
-        getattr(keys.check(access, _request("secret-key-value")), "status", 200) for _ in range(3)
-    ]
-    assert statuses == [200, 200, 429]
+    access = _keyed(rate=1.0, burst=2)
+    assert [_answer(keys, access)[0] for _ in range(3)] == [200, 200, 429]
     now[0] = 1.0  # a second later, one more token
-    assert getattr(keys.check(access, _request("secret-key-value")), "status", 200) == 200
+    assert _answer(keys, access)[0] == 200
 
 
 def test_a_quota_starts_again_in_the_next_window() -> None:
     day = 86400.0
     now = [10 * day]
     keys = ApiKeys(clock=lambda: now[0])
-    plan = UsagePlan("Plan", (ApiKey("K", "K", "secret-key-value"),), quota_limit=1)
-    access = RouteAccess("Api", api_key_required=True, usage_plans=(plan,))
-    assert isinstance(keys.check(access, _request("secret-key-value")), ApiKey)
-    refused = keys.check(access, _request("secret-key-value"))
-    assert getattr(refused, "body", b"") == b'{"message":"Limit Exceeded"}'
+    access = _keyed(quota_limit=1)
+    assert _answer(keys, access) == (200, b"")
+    assert _answer(keys, access) == (429, b'{"message":"Limit Exceeded"}')
     now[0] += day
-    assert isinstance(keys.check(access, _request("secret-key-value")), ApiKey)
+    assert _answer(keys, access) == (200, b"")
 
 
 def test_routes_access_survives_the_trip_to_the_zygotes() -> None:
@@ -85,8 +105,8 @@ def test_routes_access_survives_the_trip_to_the_zygotes() -> None:
 
 
 def test_an_unknown_authorizer_names_what_to_change(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
-    (tmp_path / "template.yaml").write_text(
+    error = _load_error(
+        tmp_path,
         """
 Transform: AWS::Serverless-2016-10-31
 Resources:
@@ -99,16 +119,14 @@ Resources:
         Get:
           Type: Api
           Properties: {Path: /, Method: get, Auth: {Authorizer: Missing}}
-"""
+""",
     )
-    with pytest.raises(DeclarationError) as caught:
-        load(tmp_path)
-    assert "Auth.Authorizer 'Missing' is not among the API's Auth.Authorizers" in str(caught.value)
+    assert "Auth.Authorizer 'Missing' is not among the API's Auth.Authorizers" in error
 
 
 def test_an_authorizer_outside_the_template_names_what_to_change(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
-    (tmp_path / "template.yaml").write_text(
+    error = _load_error(
+        tmp_path,
         """
 Transform: AWS::Serverless-2016-10-31
 Globals:
@@ -125,34 +143,25 @@ Resources:
       Handler: app.handler
       Events:
         Get: {Type: Api, Properties: {Path: /, Method: get}}
-"""
+""",
     )
-    with pytest.raises(DeclarationError) as caught:
-        load(tmp_path)
-    assert "Globals.Api authorizer 'Remote': FunctionArn names function 'elsewhere'" in str(
-        caught.value
-    )
+    assert "Globals.Api authorizer 'Remote': FunctionArn names function 'elsewhere'" in error
 
 
 def test_a_request_the_quota_refuses_does_not_spend_the_throttle() -> None:
     day = 86400.0
     now = [10 * day]
     keys = ApiKeys(clock=lambda: now[0], monotonic=lambda: 0.0)  # no refill: tokens only spent
-    plan = UsagePlan(
-        "Plan", (ApiKey("K", "K", "secret-key-value"),), quota_limit=1, rate=1.0, burst=2
-    )
-    access = RouteAccess("Api", api_key_required=True, usage_plans=(plan,))
-    assert isinstance(keys.check(access, _request("secret-key-value")), ApiKey)
-    refused = keys.check(access, _request("secret-key-value"))
-    assert getattr(refused, "body", b"") == b'{"message":"Limit Exceeded"}'
+    access = _keyed(quota_limit=1, rate=1.0, burst=2)
+    assert _answer(keys, access) == (200, b"")
+    assert _answer(keys, access) == (429, b'{"message":"Limit Exceeded"}')
     now[0] += day  # a new quota window; the one throttle token left is still there
-    assert isinstance(keys.check(access, _request("secret-key-value")), ApiKey)
+    assert _answer(keys, access) == (200, b"")
 
 
 def test_only_the_exact_key_value_is_admitted() -> None:
     keys = ApiKeys()
-    plan = UsagePlan("Plan", (ApiKey("K", "K", "secret-key-value"),))
-    access = RouteAccess("Api", api_key_required=True, usage_plans=(plan,))
+    access = _keyed()
     for wrong in ("secret-key-valu", "secret-key-value2", "SECRET-KEY-VALUE", "sécret"):
-        assert getattr(keys.check(access, _request(wrong)), "body", b"") == FORBIDDEN
-    assert isinstance(keys.check(access, _request("secret-key-value")), ApiKey)
+        assert _answer(keys, access, wrong) == (403, FORBIDDEN)
+    assert _answer(keys, access) == (200, b"")

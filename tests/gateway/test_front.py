@@ -9,10 +9,10 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from raw_http import close_opened, connect, read_response
 
 from skylift.gateway.front import connection_cap
 from skylift.testing import serve
@@ -27,42 +27,6 @@ def url(tmp_path_factory):
     options = ["--quiet", "--keep-alive", "1", "--header-timeout", "1", "--max-connections", "300"]
     with serve(str(directory), options=options) as base:
         yield base
-
-
-_opened: list[socket.socket] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_sockets():
-    yield
-    while _opened:
-        _opened.pop().close()
-
-
-def _connect(url: str) -> socket.socket:
-    parts = urlsplit(url)
-    sock = socket.create_connection((parts.hostname, parts.port), timeout=15)
-    _opened.append(sock)
-    return sock
-
-
-def _read_response(sock: socket.socket) -> bytes:
-    """One whole response (a length-framed one), or what came before the server closed."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
-    want = int(length.group(1)) if length else 0
-    while len(body) < want:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body
 
 
 def _invocations(url: str, function: str) -> float:
@@ -90,12 +54,12 @@ def _drain_until_closed(sock: socket.socket) -> bool:
 def test_a_body_cut_short_never_invokes_the_function(url):
     httpx.post(url + "/v1/warm", content=b"{}", timeout=10)
     before = _invocations(url, "echo_v1")
-    cut = _connect(url)
+    cut = connect(url)
     cut.sendall(
         b"POST /v1/cut HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n0123456789"
     )
     cut.close()
-    chunked = _connect(url)
+    chunked = connect(url)
     chunked.sendall(
         b"POST /v1/cut HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"5\r\nhello\r\n"
@@ -107,22 +71,22 @@ def test_a_body_cut_short_never_invokes_the_function(url):
 
 
 def test_a_chunked_body_reaches_the_function_whole(url):
-    sock = _connect(url)
+    sock = connect(url)
     sock.sendall(
         b"POST /v2/chunked HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
     )
-    response = _read_response(sock)
+    response = read_response(sock)
     assert response.startswith(b"HTTP/1.1 200 ")
     assert b'"body": "hello world"' in response
 
 
 def test_request_headers_over_10240_bytes_get_431_and_under_them_are_served(url):
-    sock = _connect(url)
+    sock = connect(url)
     sock.sendall(
         b"GET /v2/big HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 11_000 + b"\r\n\r\n"
     )
-    response = _read_response(sock)
+    response = read_response(sock)
     assert response.startswith(b"HTTP/1.1 431 ")
     assert _closed(sock)
     fits = httpx.get(url + "/v2/big", headers={"X-Big": "a" * 9_000}, timeout=10)
@@ -130,7 +94,7 @@ def test_request_headers_over_10240_bytes_get_431_and_under_them_are_served(url)
 
 
 def test_a_client_streaming_a_huge_header_is_cut_off_and_others_are_served(url):
-    sock = _connect(url)
+    sock = connect(url)
     sock.sendall(b"GET /v2/huge HTTP/1.1\r\nHost: localhost\r\nX-Huge: ")
     sent = 0
     with pytest.raises((BrokenPipeError, ConnectionResetError)):
@@ -144,7 +108,7 @@ def test_a_client_streaming_a_huge_header_is_cut_off_and_others_are_served(url):
 
 
 def test_a_head_that_takes_too_long_gets_408_and_others_are_served(url):
-    slow = _connect(url)
+    slow = connect(url)
     slow.sendall(b"GET /v2/slowloris HTTP/1.1\r\nHost: localhost\r\n")
     slow.settimeout(0.3)
     answer = b""
@@ -159,7 +123,7 @@ def test_a_head_that_takes_too_long_gets_408_and_others_are_served(url):
 
 
 def test_many_slowloris_connections_are_all_closed_and_others_still_served(url):
-    lorises = [_connect(url) for _ in range(200)]
+    lorises = [connect(url) for _ in range(200)]
     for sock in lorises:
         sock.sendall(b"GET /v2/loris HTTP/1.1\r\nHost: localhost\r\n")
     for _ in range(3):
@@ -177,14 +141,14 @@ def test_many_slowloris_connections_are_all_closed_and_others_still_served(url):
 
 
 def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(url):
-    sock = _connect(url)
+    sock = connect(url)
     sock.sendall(b"GET /v2/idle HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+    assert read_response(sock).startswith(b"HTTP/1.1 200 ")
     assert _closed(sock)  # --keep-alive 1: closed by the server, well within the 15 s
 
 
 def test_pipelined_requests_are_answered_in_order(url):
-    sock = _connect(url)
+    sock = connect(url)
     sock.sendall(
         b"GET /v2/first HTTP/1.1\r\nHost: localhost\r\n\r\n"
         b"GET /_skylift/health HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -200,19 +164,19 @@ def test_pipelined_requests_are_answered_in_order(url):
 
 
 def test_expect_100_continue_is_answered_before_the_body_is_sent(url):
-    sock = _connect(url)
+    sock = connect(url)
     sock.sendall(
         b"POST /v2/continue HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
         b"Expect: 100-continue\r\n\r\n"
     )
     assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
     sock.sendall(b"hello")
-    response = _read_response(sock)
+    response = read_response(sock)
     assert response.startswith(b"HTTP/1.1 200 ") and b'"body": "hello"' in response
 
 
 def test_head_gets_the_length_without_the_body(url):
-    sock = _connect(url)
+    sock = connect(url)
     sock.sendall(b"HEAD /v2/head HTTP/1.1\r\nHost: localhost\r\n\r\n")
     sock.settimeout(2)
     head = b""
@@ -222,7 +186,7 @@ def test_head_gets_the_length_without_the_body(url):
     assert int(re.search(rb"content-length: (\d+)", head).group(1)) > 0
     assert head.endswith(b"\r\n\r\n")  # nothing after the headers
     sock.sendall(b"GET /_skylift/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    assert _read_response(sock).startswith(b"HTTP/1.1 200 ")  # still in step
+    assert read_response(sock).startswith(b"HTTP/1.1 200 ")  # still in step
 
 
 @pytest.mark.parametrize(
@@ -248,17 +212,17 @@ def test_over_the_connection_cap_new_clients_get_503_and_the_server_recovers(tmp
     shutil.copy(APP, tmp_path / "app.py")
     options = ["--quiet", "--keep-alive", "30", "--max-connections", "8"]
     with serve(str(tmp_path), options=options) as base:
-        held = [_connect(base) for _ in range(8)]
+        held = [connect(base) for _ in range(8)]
         for sock in held:  # each holds a connection: a request answered, kept alive
             sock.sendall(b"GET /_skylift/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
-        extra = _connect(base)
-        assert _read_response(extra).startswith(b"HTTP/1.1 503 ")
+            assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+        extra = connect(base)
+        assert read_response(extra).startswith(b"HTTP/1.1 503 ")
         held.pop().close()
         time.sleep(0.2)  # the server sees the close
-        again = _connect(base)
+        again = connect(base)
         again.sendall(b"GET /_skylift/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        assert _read_response(again).startswith(b"HTTP/1.1 200 ")
+        assert read_response(again).startswith(b"HTTP/1.1 200 ")
         for sock in held:
             sock.close()
 
@@ -276,15 +240,15 @@ def test_the_control_prefix_cannot_be_disguised(tmp_path, monkeypatch, path):
     shutil.copy(APP, tmp_path / "app.py")
     monkeypatch.setenv("SKYLIFT_TOKEN", "sesame")
     with serve(str(tmp_path), options=["--quiet"]) as base:
-        sock = _connect(base)
+        sock = connect(base)
         sock.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path.encode())
-        refused = _read_response(sock)
+        refused = read_response(sock)
         assert refused.startswith(b"HTTP/1.1 403 "), refused[:200]
         sock.sendall(
             b"GET %s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sesame\r\n\r\n"
             % path.encode()
         )
-        allowed = _read_response(sock)
+        allowed = read_response(sock)
         assert allowed.startswith(b"HTTP/1.1 200 ") and b"functions" in allowed
 
 
@@ -302,19 +266,17 @@ def test_past_the_file_descriptor_limit_clients_get_503_not_a_silent_queue(tmp_p
     try:
         import select
 
-        socks = [_connect(base) for _ in range(400)]  # more than the server may hold
+        socks = [connect(base) for _ in range(400)]  # more than the server may hold
         time.sleep(1)
         # Refused ones are answered at once, before any request; held ones wait for one.
         refused, _, _ = select.select(socks, [], [], 1)
         held = [sock for sock in socks if sock not in refused]
         assert refused and held
-        assert all(_read_response(sock).startswith(b"HTTP/1.1 503 ") for sock in refused)
+        assert all(read_response(sock).startswith(b"HTTP/1.1 503 ") for sock in refused)
         for sock in held:
             sock.sendall(b"GET /_skylift/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        assert all(_read_response(sock).startswith(b"HTTP/1.1 200 ") for sock in held)
-        for sock in socks:
-            sock.close()
-        _opened.clear()
+        assert all(read_response(sock).startswith(b"HTTP/1.1 200 ") for sock in held)
+        close_opened()
         time.sleep(0.2)
         assert httpx.get(base + "/_skylift/health", timeout=10).status_code == 200
     finally:
@@ -327,7 +289,7 @@ def test_a_slow_reader_of_a_large_object_gets_it_whole_and_others_are_served(url
     blob = bytes(range(256)) * (24 * 4096)  # 24 MiB: far past the socket buffers
     put = httpx.put(url + "/slowbucket/blob", content=blob, headers=s3, timeout=30)
     assert put.status_code == 200
-    sock = _connect(url)
+    sock = connect(url)
     sock.sendall(
         b"GET /slowbucket/blob HTTP/1.1\r\nHost: localhost\r\n%s\r\n"
         % b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in s3.items())

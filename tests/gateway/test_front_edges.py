@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from test_front import _read_response
+from raw_http import connect, read_response
 
 from skylift.asgi_types import Message, Receive, Scope
 from skylift.function_urls import url_id
@@ -34,23 +34,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Serv
     options = ["--keep-alive", "1", "--header-timeout", "1"]
     with serve(str(root), log=log, timeout=60, options=options) as url:
         yield url, log
-
-
-_opened: list[socket.socket] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_sockets() -> Iterator[None]:
-    yield
-    while _opened:
-        _opened.pop().close()
-
-
-def _connect(url: str) -> socket.socket:
-    parts = urlsplit(url)
-    sock = socket.create_connection((parts.hostname, parts.port), timeout=15)
-    _opened.append(sock)
-    return sock
 
 
 def _host(url: str, function: str) -> str:
@@ -79,7 +62,7 @@ def test_a_function_url_upload_cut_short_never_invokes_the_function(
     url, _ = server
     assert httpx.post(url + "/_skylift/url/Public/warm", content=b"{}").status_code == 200
     before = _invocations(url, "Public")
-    cut = _connect(url)
+    cut = connect(url)
     cut.sendall(
         b"POST /_skylift/url/Public/cut HTTP/1.1\r\nHost: localhost\r\n"
         b"Content-Length: 100\r\n\r\n0123456789"
@@ -94,10 +77,10 @@ def test_the_keep_alive_timeout_applies_after_an_early_answer(
     server: tuple[str, ServerLog],
 ) -> None:
     url, _ = server
-    sock = _connect(url)
+    sock = connect(url)
     # The guard refuses a foreign Host before the body is read; the body then arrives.
     sock.sendall(b"POST /items HTTP/1.1\r\nHost: evil.example\r\nContent-Length: 20\r\n\r\n0123")
-    assert _read_response(sock).startswith(b"HTTP/1.1 421 ")
+    assert read_response(sock).startswith(b"HTTP/1.1 421 ")
     sock.sendall(b"4567890123456789")
     assert _rest(sock) == b""  # --keep-alive 1: closed by the server, well within 15 s
 
@@ -106,12 +89,12 @@ def test_a_body_that_stalls_gets_408_and_one_that_progresses_is_served(
     server: tuple[str, ServerLog],
 ) -> None:
     url, _ = server
-    stalled = _connect(url)
+    stalled = connect(url)
     stalled.sendall(
         b"POST /_skylift/url/Public/slow HTTP/1.1\r\nHost: localhost\r\n"
         b"Content-Length: 1000000\r\n\r\n0123456789"
     )
-    steady = _connect(url)
+    steady = connect(url)
     steady.sendall(
         b"POST /_skylift/url/Public/steady HTTP/1.1\r\nHost: localhost\r\n"
         b"Content-Length: 6\r\n\r\nab"
@@ -119,15 +102,15 @@ def test_a_body_that_stalls_gets_408_and_one_that_progresses_is_served(
     for piece in (b"cd", b"ef"):  # each within --header-timeout (1 s) of the one before
         time.sleep(0.6)
         steady.sendall(piece)
-    assert _read_response(steady).startswith(b"HTTP/1.1 200 ")
+    assert read_response(steady).startswith(b"HTTP/1.1 200 ")
     answer = _rest(stalled)  # no byte after the first ten: 408 and closed, within 15 s
     assert answer.startswith(b"HTTP/1.1 408 ")
 
 
 def _get(url: str, target: str, host: str = "localhost") -> tuple[int, bytes]:
-    sock = _connect(url)
+    sock = connect(url)
     sock.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target.encode(), host.encode()))
-    response = _read_response(sock)
+    response = read_response(sock)
     return int(response.split(b" ", 2)[1]), response.partition(b"\r\n\r\n")[2]
 
 
@@ -176,9 +159,9 @@ def test_an_invalid_request_target_gets_400_without_a_traceback(
     server: tuple[str, ServerLog], target: bytes
 ) -> None:
     url, log = server
-    sock = _connect(url)
+    sock = connect(url)
     sock.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % target)
-    assert _read_response(sock).startswith(b"HTTP/1.1 400 ")
+    assert read_response(sock).startswith(b"HTTP/1.1 400 ")
     assert httpx.get(url + "/_skylift/health").status_code == 200  # the log is written by now
     assert "Traceback" not in log.text
     assert "reading a request failed" not in log.text
@@ -197,7 +180,7 @@ def test_a_bad_request_pipelined_behind_good_ones_waits_for_their_answers(
     server: tuple[str, ServerLog], after: bytes
 ) -> None:
     url, _ = server
-    sock = _connect(url)
+    sock = connect(url)
     sock.sendall(
         b"GET /_skylift/url/Public/first HTTP/1.1\r\nHost: localhost\r\n\r\n"
         b"GET /_skylift/url/Public/second HTTP/1.1\r\nHost: localhost\r\n\r\n" + after

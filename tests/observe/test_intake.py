@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from skylift.engine.instance import InvocationResult
@@ -67,3 +68,49 @@ def test_logs_are_written_without_a_reader(tmp_path: Path) -> None:
     finally:
         store.close()
     assert messages[0].startswith("START RequestId: r1") and messages[1] == "hello"
+
+
+def test_a_batch_is_counted_exactly_per_function_outcome_and_bucket() -> None:
+    """Counting a batch at once (durations observed together, successes added at once)
+    scrapes the same as counting each invocation: every outcome, bucket and sum."""
+    one, other = SPEC, FunctionSpec(name="g", handler="app.g", code_dir=".")
+    timed_out = b'{"errorType": "Sandbox.Timedout", "errorMessage": "late"}'
+    batch = []
+    for n in range(600):
+        spec = one if n % 3 else other
+        if n % 50 == 7:
+            found = InvocationResult(f"r{n}", timed_out, "Unhandled", b"", 3000.0)
+        elif n % 10 == 1:
+            found = InvocationResult(f"r{n}", b'{"errorType": "E"}', "Unhandled", b"", 1.0)
+        else:
+            found = InvocationResult(f"r{n}", b"{}", None, b"", 0.4 + n, init_ms=n or None)
+        batch.append((spec, found, Instance(), 0))
+    batched, each = Metrics({}), Metrics({})
+    batched.count(batch)
+    for spec, found, instance, _ in batch:
+        each(spec, found, instance)
+    for n in range(1500):  # past the HTTP batch: counted as they fill it, and when read
+        route, status = ("POST /a", 200) if n % 4 else ("GET /b", 404)
+        batched.http(route, route[:4].strip(), status, n / 10000)
+        each.http(route, route[:4].strip(), status, n / 10000)
+
+    def scraped(metrics: Metrics) -> dict[tuple[str, str], float]:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(metrics)
+        return {
+            (s.name, str(sorted(s.labels.items()))): s.value
+            for family in registry.collect()
+            for s in family.samples
+        }
+
+    found, expected = scraped(batched), scraped(each)
+    assert found.keys() == expected.keys()
+    for key, number in expected.items():
+        assert found[key] == pytest.approx(number, rel=1e-12), key
+    success = ("skylift_invocations_total", "[('function', 'f'), ('outcome', 'success')]")
+    assert found[success] == sum(1 for spec, r, _, _ in batch if spec is one and r.error is None)
+    get_b = (
+        "skylift_http_requests_total",
+        "[('code', '404'), ('method', 'GET'), ('route', 'GET /b')]",
+    )
+    assert found[get_b] == 375

@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from skylift.engine.instance import InvocationResult
@@ -115,3 +116,34 @@ def test_a_crash_is_logged_as_cloudwatch_shows_it(tmp_path: Path) -> None:
         "Runtime.ExitError",
     ]
     assert messages[-1].endswith("Status: error\tError Type: Runtime.ExitError\t")
+
+
+def test_every_invocation_of_a_large_batch_is_kept_whole_for_replay(tmp_path: Path) -> None:
+    """One write of 700 invocations, in every form a stored line takes: each reads back
+    with its own event and result, in order."""
+    from skylift.observe import history
+
+    store = LogStore(tmp_path)
+    instance = Instance()
+    sent: dict[str, tuple[bytes, bytes, bool]] = {}
+    for n in range(700):
+        event = b'{"n": %d, "pad": "%s"}' % (n, b"e" * (n % 50))
+        payload, error = b'{"ok": %d}' % n, None
+        if n % 7 == 3:
+            event = b'{"n": %d,\n"line": "broken"}' % n  # a line break: kept as text
+        if n % 11 == 5:
+            payload, error = b'{"errorMessage": "no %d", "errorType": "E"}' % n, "Unhandled"
+        found = InvocationResult(f"req-{n}", payload, error, b"said %d\n" % n, 1.5, event=event)
+        sent[found.request_id] = (event, payload, error is not None)
+        store(spec(), found, instance)
+    store.flush()
+    files = [path for _, path in layout.log_files(layout.root(tmp_path))]
+    assert len(files) == 1
+    events = Reader(layout.root(tmp_path), Query()).poll()
+    started = [e.request_id for e in events if e.message.startswith("START")]
+    assert started == [f"req-{n}" for n in range(700)]
+    for request_id, (event, payload, failed) in sent.items():
+        kept = history.find(tmp_path, request_id)
+        assert kept is not None and kept.event is not None and kept.result is not None
+        assert orjson.loads(kept.event) == orjson.loads(event)
+        assert orjson.loads(kept.result) == orjson.loads(payload) and kept.error == failed

@@ -29,8 +29,8 @@ from skylift.spec import (
     MIN_MEMORY,
     RESERVED_ENV,
     FunctionSpec,
-    validate_function,
 )
+from skylift.spec_checks import validate_function
 
 logger = logging.getLogger("skylift.api.lambda")
 ENV_LIMIT = 4096  # bytes of Environment.Variables, measured as Lambda measures them

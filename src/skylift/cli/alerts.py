@@ -8,41 +8,23 @@ acked alert is never escalated.
 from __future__ import annotations
 
 import getpass
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import NoReturn
 
 import click
 import orjson
 
 from skylift import server_file
-from skylift.errors import SkyliftError
-from skylift.loader import AppTarget, resolve_target
+from skylift.cli.common import fail, state_dir
 from skylift.observe.alerts_actions import taken
 from skylift.observe.alerts_store import FILE, RESOLVED, Alert, AlertStore
 
 RECENT = 86400.0  # resolved alerts listed for a day
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"skylift: {message}", err=True)
-    sys.exit(2)
-
-
-def _state_dir(app: str | None, template: str | None) -> Path:
-    try:
-        target = resolve_target(app, template)
-    except SkyliftError as exc:
-        _fail(str(exc))
-    home = Path(target.code_dir) if isinstance(target, AppTarget) else Path(target.path).parent
-    return home / ".skylift"
-
-
 def _store(app: str | None, template: str | None) -> AlertStore | None:
-    state_dir = _state_dir(app, template)
-    return AlertStore(state_dir) if (state_dir / FILE).exists() else None
+    state = state_dir(app, template)
+    return AlertStore(state) if (state / FILE).exists() else None
 
 
 def _when(moment: float | None) -> str:
@@ -130,9 +112,9 @@ def _change(ctx: click.Context, alert_id: int, app: str | None) -> tuple[AlertSt
     store = _store(app or given.get("app"), given.get("template"))
     alert = store.get(alert_id) if store is not None else None
     if store is None or alert is None:
-        _fail(f"there is no alert {alert_id}; `skylift alerts` lists them")
+        fail(f"there is no alert {alert_id}; `skylift alerts` lists them")
     if alert.state == RESOLVED:
-        _fail(f"alert {alert_id} was resolved already ({_when(alert.resolved_at)})")
+        fail(f"alert {alert_id} was resolved already ({_when(alert.resolved_at)})")
     return store, alert
 
 
@@ -145,11 +127,11 @@ def ack(ctx: click.Context, alert_id: int, app: str | None, by: str | None) -> N
     """Acknowledge alert ID: you are on it, so it is not escalated to the backup."""
     store, alert = _change(ctx, alert_id, app)
     if alert.state != "open":
-        _fail(f"alert {alert_id} was acknowledged already, by {alert.acked_by}")
+        fail(f"alert {alert_id} was acknowledged already, by {alert.acked_by}")
     changed = store.ack(alert_id, by or getpass.getuser())
     assert changed is not None
     if changed.state != "acked":
-        _fail(f"alert {alert_id} is {changed.state} now; nothing changed")
+        fail(f"alert {alert_id} is {changed.state} now; nothing changed")
     escalated = f" (escalated to {changed.escalated_to} already)" if changed.escalated_at else ""
     click.echo(f"alert {alert_id} acknowledged by {changed.acked_by}{escalated}")
 
@@ -177,26 +159,26 @@ def undo(ctx: click.Context, alert_id: int, app: str | None) -> None:
     import urllib.request
 
     given = ctx.obj or {}
-    state_dir = _state_dir(app or given.get("app"), given.get("template"))
-    url = server_file.find(state_dir)
+    state = state_dir(app or given.get("app"), given.get("template"))
+    url = server_file.find(state)
     if url is None:
-        _fail(
-            f"no server is running for {state_dir.parent}: an action's change lives in the "
+        fail(
+            f"no server is running for {state.parent}: an action's change lives in the "
             "server that took it, and ended with it"
         )
     request = urllib.request.Request(
         f"{url}/_skylift/alerts/{alert_id}/undo", data=b"{}", method="POST"
     )
-    token = server_file.token(state_dir)
+    token = server_file.token(state)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             undone = orjson.loads(answer.read())["undone"]
     except urllib.error.HTTPError as exc:
-        _fail(str(orjson.loads(exc.read() or b"{}").get("message", exc)))
+        fail(str(orjson.loads(exc.read() or b"{}").get("message", exc)))
     except urllib.error.URLError as exc:
-        _fail(f"cannot reach the server at {url}: {exc.reason}")
+        fail(f"cannot reach the server at {url}: {exc.reason}")
     if not undone:
         click.echo(f"alert {alert_id} has no action left to undo")
     for action in undone:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
 from skylift.backup.archive import BackupError, Manifest
+from skylift.cli.common import fail
 from skylift.errors import SkyliftError
 from skylift.loader import AppTarget, TemplateTarget, resolve_target
 
@@ -26,17 +26,12 @@ if TYPE_CHECKING:
     from skylift.observe.alerts_backup import BackupAlarm
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"skylift: {message}", err=True)
-    sys.exit(2)
-
-
 def _app(app: str | None, template: str | None) -> tuple[Path, list[Path]]:
     """(the app's state folder, the app's definition file)."""
     try:
         target = resolve_target(app, template)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if isinstance(target, AppTarget):
         home = Path(target.code_dir)
         module = home / (target.module.replace(".", "/") + ".py")
@@ -114,7 +109,7 @@ def backup(
 
     if url is not None:
         if app is not None or template is not None or state is not None:
-            _fail(
+            fail(
                 "--url backs up the server there, which knows its app and state: "
                 "leave out APP, --template and --state"
             )
@@ -136,7 +131,7 @@ def backup(
         try:
             redis_url.check(state)
         except SkyliftError as exc:
-            _fail(str(exc))
+            fail(str(exc))
 
     def take(path: Path) -> Manifest:
         return snapshot.take(state_dir, path, config=config, redis_url=state)
@@ -154,13 +149,13 @@ def _take(
     """One backup into `file`, or with `schedule` rolling ones in the folder `file`."""
     if schedule is None:
         if keep is not None:
-            _fail("--keep goes with --schedule (rolling backups in a folder)")
+            fail("--keep goes with --schedule (rolling backups in a folder)")
         if file.is_dir():
-            _fail(f"{file} is a folder: name the archive to write, e.g. {file}/backup.tar")
+            fail(f"{file} is a folder: name the archive to write, e.g. {file}/backup.tar")
         try:
             manifest = take(file)
         except (BackupError, OSError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         click.echo(f"backed up to {file}: {summary(manifest)}")
         return
     _rolling(file, schedule, keep or 24, take, alarm)
@@ -179,7 +174,7 @@ def _alarm(app: str | None, template: str | None, state_dir: Path, folder: Path)
     try:
         policy = policy_sam.for_app(state_dir.parent, template_path)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return BackupAlarm(state_dir, folder.resolve(), policy)
 
 
@@ -196,9 +191,9 @@ def _rolling(
     try:
         parse_schedule(expression)
     except ScheduleError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if folder.exists() and not folder.is_dir():
-        _fail(f"{folder} is a file: with --schedule, FILE is the folder to keep backups in")
+        fail(f"{folder} is a file: with --schedule, FILE is the folder to keep backups in")
 
     def report(outcome: rolling.Outcome) -> None:
         if outcome.error is not None:
@@ -262,7 +257,7 @@ def restore(file: Path, to: Path | None, verify_only: bool, state: str | None) -
         try:
             manifest = archive.verify(file)
         except BackupError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         count = len(manifest.files)
         click.echo(
             f"{file}: all {count} checksums match (taken {manifest.created} from "
@@ -270,11 +265,11 @@ def restore(file: Path, to: Path | None, verify_only: bool, state: str | None) -
         )
         return
     if to is None:
-        _fail("name the folder to restore into with --to DIR (or check with --verify-only)")
+        fail("name the folder to restore into with --to DIR (or check with --verify-only)")
     try:
         done = restore_archive(file, to, redis_url=state)
     except (BackupError, OSError) as exc:
-        _fail(f"{exc}\nnothing was restored")
+        fail(f"{exc}\nnothing was restored")
     click.echo(f"restored {file} into {done.state_dir}: {summary(done.manifest)}")
     for path in done.config:
         click.echo(f"  wrote {path}")

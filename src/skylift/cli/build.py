@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from skylift.cli.common import _fail, _target, parameter_overrides_option
+from skylift.cli.common import _target, fail, parameter_overrides_option
 from skylift.errors import SkyliftError
 from skylift.loader import AppTarget
 
@@ -24,7 +24,7 @@ def build(app: str | None, template: str | None, parameter_overrides: tuple[str,
 
     target = _target(app, template, parameter_overrides)
     if isinstance(target, AppTarget):
-        _fail(
+        fail(
             "skylift build installs a SAM template's requirements.txt files; this app is a "
             "skylift App: install its dependencies into your environment (pip install)"
         )
@@ -40,7 +40,7 @@ def build(app: str | None, template: str | None, parameter_overrides: tuple[str,
     try:
         load(target.path, dict(target.parameters), run)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 COMMANDS = [build]

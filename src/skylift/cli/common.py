@@ -1,20 +1,33 @@
-"""What the command modules share: failing with a message, resolving APP, --env-vars."""
+"""What the command modules share: failing with a message, resolving APP and its state
+folder, --env-vars."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from skylift.errors import SkyliftError
-from skylift.loader import Target, resolve_target
+from skylift.loader import Target, home, resolve_target
 
 
-def _fail(message: str) -> NoReturn:
+def fail(message: str) -> NoReturn:
+    """Say what went wrong and what to do (`skylift: ...` on stderr), and exit 2."""
     click.echo(f"skylift: {message}", err=True)
     sys.exit(2)
+
+
+def state_dir(app: str | None, template: str | None, hint: str = "") -> Path:
+    """APP's (or the template's) `.skylift/` state folder; fail (adding `hint`) when
+    neither names an app."""
+    try:
+        target = resolve_target(app, template)
+    except SkyliftError as exc:
+        fail(f"{exc}{hint}")
+    return Path(home(target)) / ".skylift"
 
 
 def _target(app: str | None, template: str | None, overrides: tuple[str, ...] = ()) -> Target:
@@ -23,7 +36,7 @@ def _target(app: str | None, template: str | None, overrides: tuple[str, ...] = 
     try:
         return resolve_target(app, template, parse_overrides(overrides))
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def parameter_overrides_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,7 +58,7 @@ def _overrides(path: str | None) -> dict[str, dict[str, str]]:
     try:
         return env_vars.load(path)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 NO_SERVER = (
@@ -68,11 +81,11 @@ def debug_mode(function: str, pdb: bool, port: int | None) -> dict[str, str]:
     try:
         chosen = debugging.mode(pdb, port)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     assert chosen is not None
     if port is not None:
         if importlib.util.find_spec("debugpy") is None:
-            _fail("--debug-port needs debugpy: pip install debugpy (or skylift[debug])")
+            fail("--debug-port needs debugpy: pip install debugpy (or skylift[debug])")
         click.echo(
             f"skylift: debugging {function}: its instance waits for a debugger on "
             f"127.0.0.1:{port} (VS Code: a 'Python Debugger: Remote Attach' launch "
@@ -94,10 +107,8 @@ def running_server(
     """(URL, token) of the server to talk to: `url` when given, else the one `skylift up`
     runs for APP (its `.skylift/server.json`), as every command finds it."""
     import os
-    from pathlib import Path
 
     from skylift import server_file
-    from skylift.loader import home
 
     token = os.environ.get("SKYLIFT_TOKEN") or None
     if url is not None:
@@ -106,7 +117,7 @@ def running_server(
     state = Path(home(target)) / ".skylift"
     found = server_file.find(state)
     if found is None:
-        _fail(
+        fail(
             f"no skylift server is running for {home(target)} (no live "
             f"{state / server_file.NAME}): start one with `skylift up`, or pass --url"
         )

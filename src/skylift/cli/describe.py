@@ -14,18 +14,17 @@ import os
 import shutil
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 
 from skylift import server_file
-from skylift.cli.common import _fail
+from skylift.cli.common import fail, state_dir
 from skylift.cli.scaling import APP_ARGUMENT, TEMPLATE_OPTION, URL_OPTION, _client
 from skylift.client import Client, ClientError
 from skylift.errors import SkyliftError
-from skylift.loader import AppTarget, resolve_target
+from skylift.loader import resolve_target
 from skylift.observe import events as event_store
 from skylift.observe.history import Invocation, side
 
@@ -34,20 +33,11 @@ def _server(app: str | None, template: str | None, url: str | None) -> Client | 
     """The running server for APP (or --url); None when none runs."""
     if url is not None:
         return Client(url)
-    state = _state_dir(app, template)
+    state = state_dir(app, template, "; or pass --url of a running server")
     found = server_file.find(state)
     if found is None:
         return None
     return Client(found, token=server_file.token(state) or os.environ.get("SKYLIFT_TOKEN"))
-
-
-def _state_dir(app: str | None, template: str | None) -> Path:
-    try:
-        target = resolve_target(app, template)
-    except SkyliftError as exc:
-        _fail(f"{exc}; or pass --url of a running server")
-    home = Path(target.code_dir) if isinstance(target, AppTarget) else Path(target.path).parent
-    return home / ".skylift"
 
 
 @click.command()
@@ -64,7 +54,7 @@ def describe(
     try:
         answer = client.describe(function) if client else _offline(function, app, template)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         click.echo(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
         return
@@ -77,7 +67,7 @@ def _offline(function: str, app: str | None, template: str | None) -> dict[str, 
     from skylift.engine.platform import Platform
     from skylift.observe.events_api import configuration
 
-    state = _state_dir(app, template)
+    state = state_dir(app, template, "; or pass --url of a running server")
     target = resolve_target(app, template)
     found: dict[str, Any] = {}
 
@@ -186,16 +176,16 @@ def replay(
     try:
         kept = Invocation.from_dict(client.invocation(request_id))
     except ClientError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     reason = kept.unreplayable()
     if reason is not None:
-        _fail(f"cannot replay {request_id}: {reason}")
+        fail(f"cannot replay {request_id}: {reason}")
     assert kept.event is not None
     function = other or kept.function
     try:
         payload, error, _ = client.invoke(function, kept.event.encode())
     except SkyliftError as exc:
-        _fail(f"cannot replay {request_id} on {function}: {exc}")
+        fail(f"cannot replay {request_id} on {function}: {exc}")
     before = side(kept.result, kept.error, kept.result_digest)
     after = side(payload.decode("utf-8", "replace"), error is not None, None)
     if as_json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import orjson
 
-from skylift.cli.common import _fail
+from skylift.cli.common import fail
 
 TYPES = "apigateway rest|http, lambda-url, sqs, s3 put|delete, schedule"
 
@@ -59,7 +59,7 @@ def generate(
     for header in headers:
         name, sep, value = header.partition(":")
         if not sep or not name.strip():
-            _fail(f"--header {header!r} is not NAME:VALUE, e.g. --header 'X-Trace: 1'")
+            fail(f"--header {header!r} is not NAME:VALUE, e.g. --header 'X-Trace: 1'")
         parsed[name.strip()] = value.strip()
     options = samples.Options(
         region=region or default_region(),
@@ -77,7 +77,7 @@ def generate(
     try:
         event = samples.build(service, kind, options)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(orjson.dumps(event, option=orjson.OPT_INDENT_2).decode())
 
 

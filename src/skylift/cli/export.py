@@ -4,12 +4,11 @@ it) elsewhere; never a deploy."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
+from skylift.cli.common import fail
 from skylift.errors import SkyliftError
 from skylift.export.model import AppModel
 from skylift.export.plan import Exporter, Plan, table, write
@@ -18,18 +17,13 @@ from skylift.loader import resolve_target
 APP_HELP = "APP: a directory holding app.py or template.yaml, a .py file, or module:attribute."
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"skylift: {message}", err=True)
-    sys.exit(2)
-
-
 def _load(app: str | None, template: str | None, name: str | None) -> AppModel:
     from skylift.aio import run
     from skylift.export.model import load_app
 
     if name is not None and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?", name):
         # It names the image, the Kubernetes objects and their DNS names.
-        _fail(
+        fail(
             f"--name {name!r} is invalid: use up to 50 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
         )
@@ -42,7 +36,7 @@ def _load(app: str | None, template: str | None, name: str | None) -> AppModel:
     try:
         run(load)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return loaded[0]
 
 
@@ -50,14 +44,14 @@ def _export(model: AppModel, exporter: Exporter, out: Path, dry_run: bool) -> No
     try:
         plan: Plan = exporter.plan(model)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if dry_run:
         click.echo(table(plan), nl=False)
     else:
         try:
             written = write(plan, out)
         except (SkyliftError, OSError) as exc:
-            _fail(f"cannot write the export to {out}: {exc}")
+            fail(f"cannot write the export to {out}: {exc}")
         shown = [f for f in plan.files if f.source is None]
         for entry in shown:
             click.echo(f"wrote {out / entry.path}", err=True)
@@ -187,9 +181,9 @@ def kubernetes(
 
     if prometheus_url is not None:
         if not monitoring:
-            _fail("--prometheus-url goes with monitoring: leave out --no-monitoring")
+            fail("--prometheus-url goes with monitoring: leave out --no-monitoring")
         if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", prometheus_url):
-            _fail(f"--prometheus-url {prometheus_url!r} is not an http(s) URL")
+            fail(f"--prometheus-url {prometheus_url!r} is not an http(s) URL")
     model = _load(app, template, name)
     where = Path(out) if out is not None else model.code_dir / "k8s"
     exporter = KubernetesExporter(
@@ -226,7 +220,7 @@ def sam(
     model = _load(app, template, name)
     where = Path(out) if out is not None else model.code_dir / "template.yaml"
     if where.resolve() == (model.code_dir / model.target).resolve():
-        _fail(f"{where} is the template being exported: pass --out with another file")
+        fail(f"{where} is the template being exported: pass --out with another file")
     _export(model, SamExporter(where), where.parent, dry_run)
     if not dry_run:
         click.echo(f"deploy it with: sam build -t {where} && sam deploy --guided", err=True)

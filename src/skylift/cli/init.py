@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from skylift.cli.common import _fail
+from skylift.cli.common import fail
 
 
 @click.command()
@@ -40,15 +40,15 @@ def init(name: str, layout: str, parent: Path) -> None:
     from skylift.loader import resolve_target
 
     if not scaffold.NAME.fullmatch(name):
-        _fail(
+        fail(
             f"{name!r} is not a usable app name: use 2-50 lowercase letters, digits and '-', "
             "starting with a letter (it names the folder, the image and the stack)"
         )
     root = parent / name
     if root.exists() and not root.is_dir():
-        _fail(f"{root} is a file: choose another NAME or --dir")
+        fail(f"{root} is a file: choose another NAME or --dir")
     if root.exists() and any(root.iterdir()):
-        _fail(f"{root} already exists and is not empty: choose another NAME or --dir")
+        fail(f"{root} already exists and is not empty: choose another NAME or --dir")
     sam = layout == "sam"
     created = not root.exists()
     try:
@@ -75,7 +75,7 @@ def init(name: str, layout: str, parent: Path) -> None:
     except (SkyliftError, OSError) as exc:
         if created:
             shutil.rmtree(root, ignore_errors=True)
-        _fail(f"cannot create {root}: {exc}")
+        fail(f"cannot create {root}: {exc}")
     if requirement.startswith("-e ") or "@file:" in requirement:
         click.echo(
             f"skylift: note: the Makefile installs skylift from {requirement.split()[-1]}, "

@@ -12,9 +12,9 @@ import orjson
 from skylift.cli.common import (
     ENV_VARS_HELP,
     NO_SERVER,
-    _fail,
     _overrides,
     _target,
+    fail,
     parameter_overrides_option,
 )
 from skylift.errors import SkyliftError
@@ -86,9 +86,9 @@ def invoke(
     )
     if asynchronous or url is not None:
         if tenant_id is not None:
-            _fail("--tenant-id works when skylift invoke loads the app: drop --url / --async")
+            fail("--tenant-id works when skylift invoke loads the app: drop --url / --async")
         if function is None:
-            _fail("name the function to invoke on the server: skylift invoke FUNCTION --url URL")
+            fail("name the function to invoke on the server: skylift invoke FUNCTION --url URL")
         from skylift.cli.common import running_server
 
         found, token = running_server(app, template, url)
@@ -135,7 +135,7 @@ def invoke(
         # asyncio's own loop: uvloop's import would cost more than it saves here.
         run(once, fast_loop=False)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         zygote_process.drop_spares()
     # Done, and everything it started is stopped and reaped: skip the interpreter's
@@ -148,7 +148,7 @@ def invoke(
 def _function_and_app(function: str | None, app: str | None) -> tuple[str | None, str | None]:
     """Read `invoke`'s positionals: a lone APP (a path or module:attr) names no function."""
     if app is not None and app.endswith(".json") and os.path.isfile(app):
-        _fail(f"{app!r} is a JSON file, not an app: to send it as the event, use -e {app}")
+        fail(f"{app!r} is a JSON file, not an app: to send it as the event, use -e {app}")
     # Lambda function names hold only letters, digits, '-' and '_'.
     if (
         function is not None
@@ -168,11 +168,11 @@ def _debug_mode(
     if not (pdb or port is not None):
         return None
     if remote:
-        _fail("--debug runs the function here: leave out --url and --async")
+        fail("--debug runs the function here: leave out --url and --async")
     if function is None:
-        _fail("name the function to debug: skylift invoke FUNCTION APP --debug")
+        fail("name the function to debug: skylift invoke FUNCTION APP --debug")
     if pdb and event_path == "-":
-        _fail("--debug keeps stdin for pdb: pass the event as a file, -e event.json")
+        fail("--debug keeps stdin for pdb: pass the event as a file, -e event.json")
     return debug_mode(function, pdb, port)
 
 
@@ -191,7 +191,7 @@ def _invoke_async(url: str, token: str | None, function: str, event: bytes) -> N
     try:
         request_id = Client(url, token=token).invoke_async(function, event)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(request_id)
     sys.exit(0)
 
@@ -202,7 +202,7 @@ def _invoke_remote(url: str, token: str | None, function: str, event: bytes) -> 
     try:
         result, error, log = Client(url, token=token).invoke(function, event)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     sys.stderr.write(log if log.endswith("\n") or not log else log + "\n")
     sys.stdout.write(result.decode("utf-8", "replace") + "\n")
     sys.exit(1 if error else 0)
@@ -214,10 +214,10 @@ def _read_event(path: str | None) -> bytes | None:
     try:
         data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
     except OSError as exc:
-        _fail(f"cannot read the event file: {exc}")
+        fail(f"cannot read the event file: {exc}")
     try:
         orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         source = "stdin" if path == "-" else repr(path)
-        _fail(f"the event from {source} is not valid JSON ({exc}); pass a JSON document")
+        fail(f"the event from {source} is not valid JSON ({exc}); pass a JSON document")
     return data

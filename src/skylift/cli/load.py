@@ -16,26 +16,21 @@ import ipaddress
 import json
 import os
 import re
-import sys
 import urllib.error
 import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
 
 from skylift import server_file
+from skylift.cli.common import fail
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"skylift: {message}", err=True)
-    sys.exit(2)
 
 
 def user_steps(users: str, step: int) -> list[int]:
@@ -83,7 +78,7 @@ def resolve(
         return Target(full, named)
     name = parts[0]
     if not _FUNCTION.match(name):
-        _fail(f"TARGET {name!r}: give a FUNCTION, a PATH, METHOD PATH (POST /predict) or a URL")
+        fail(f"TARGET {name!r}: give a FUNCTION, a PATH, METHOD PATH (POST /predict) or a URL")
     from skylift.load.target import TargetError, resolve_function
 
     state = Path(app) / ".skylift"
@@ -93,14 +88,14 @@ def resolve(
     try:
         found = resolve_function(base, name, token, method, has_body)
     except TargetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return Target(found.url, found.method, found.headers, found.how, found.invoke)
 
 
 def _server(state: Path) -> str:
     url = server_file.find(state)
     if url is None:
-        _fail(
+        fail(
             f"no skylift server is running for {state.parent.resolve()} (no live "
             f"{state / server_file.NAME}): start one with `skylift up`, or pass --url"
         )
@@ -116,12 +111,12 @@ def resolve_url(target: tuple[str, ...], url: str | None, app: str) -> tuple[str
     if len(parts) == 2 and parts[0].upper() in METHODS:
         method, parts = parts[0].upper(), parts[1:]
     if len(parts) != 1:
-        _fail(f"TARGET {' '.join(target)!r}: give a URL, a PATH, or METHOD PATH (POST /predict)")
+        fail(f"TARGET {' '.join(target)!r}: give a URL, a PATH, or METHOD PATH (POST /predict)")
     where = parts[0]
     if where.startswith(("http://", "https://")):
         return where, method
     if not where.startswith("/"):
-        _fail(
+        fail(
             f"TARGET {where!r} is not a URL or a path: give the route, e.g. POST /predict "
             "(a function is reached through its route)"
         )
@@ -139,7 +134,7 @@ def check_loopback(url: str) -> None:
             return
     except ValueError:
         pass
-    _fail(f"{url}: skylift load only loads servers on this machine (127.0.0.1, ::1, localhost)")
+    fail(f"{url}: skylift load only loads servers on this machine (127.0.0.1, ::1, localhost)")
 
 
 def preflight(
@@ -160,7 +155,7 @@ def preflight(
                 err=True,
             )
     except (urllib.error.URLError, OSError) as exc:
-        _fail(f"no server answers at {url} ({exc}): start it with `skylift up`")
+        fail(f"no server answers at {url} ({exc}): start it with `skylift up`")
 
 
 @click.command(epilog="TARGET: a URL, PATH, METHOD PATH (POST /predict), or FUNCTION.")
@@ -265,7 +260,7 @@ def _why(steps: list[Any]) -> str:
 
 def _body(body: str | None, body_file: str | None) -> bytes | None:
     if body is not None and body_file is not None:
-        _fail("give --body or --body-file, not both")
+        fail("give --body or --body-file, not both")
     if body_file is not None:
         data = Path(body_file).read_bytes()
         source = body_file
@@ -276,7 +271,7 @@ def _body(body: str | None, body_file: str | None) -> bytes | None:
     try:
         json.loads(data)
     except ValueError as exc:
-        _fail(f"{source} is not JSON ({exc})")
+        fail(f"{source} is not JSON ({exc})")
     return data
 
 
@@ -286,7 +281,7 @@ def _baseline(path: str) -> float:
     try:
         return knee_rps(json.loads(Path(path).read_text()))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        _fail(f"--baseline {path}: {exc}")
+        fail(f"--baseline {path}: {exc}")
 
 
 COMMANDS = (load,)

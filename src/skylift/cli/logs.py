@@ -10,11 +10,11 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
 
 import click
 import orjson
 
+from skylift.cli.common import fail
 from skylift.errors import SkyliftError
 from skylift.loader import AppTarget, resolve_target
 from skylift.observe import logs_layout as layout
@@ -24,11 +24,6 @@ from skylift.observe.logs_read import LogEvent, Query, Reader
 POLL = 0.25  # seconds between looks at the files with --follow: a new line shows within 1 s
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"skylift: {message}", err=True)
-    sys.exit(2)
 
 
 def since_ms(text: str, now: float | None = None) -> int:
@@ -58,7 +53,7 @@ def _logs_dir(app: str | None, template: str | None) -> Path:
     try:
         target = resolve_target(app, template)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     home = Path(target.code_dir) if isinstance(target, AppTarget) else Path(target.path).parent
     return layout.root(home / ".skylift")
 
@@ -112,10 +107,10 @@ def logs(
             request_id=request_id,
         )
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if function is not None and not (directory / function).is_dir() and not follow:
         known = ", ".join(layout.functions(directory)) or "none yet"
-        _fail(
+        fail(
             f"no logs for function {function!r} in {directory} (functions with logs: {known}); "
             "run `skylift up` and invoke it first"
         )

@@ -13,17 +13,16 @@ import mimetypes
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 import click
 
 from skylift import server_file
-from skylift.cli.common import running_server
+from skylift.cli.common import fail, running_server, state_dir
 from skylift.client import Client
 from skylift.engine import state_guard
 from skylift.engine.state_guard import DamagedState
 from skylift.errors import SkyliftError
-from skylift.loader import AppTarget, resolve_target
 from skylift.queues.errors import QueueError
 from skylift.queues.protocol import MessageAttributeValue, OutgoingMessage, QueueBackend
 from skylift.queues.sqlite import SqliteQueues
@@ -51,27 +50,13 @@ def _client(app: str | None, url: str | None) -> Client:
     return Client(found, token=token)
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"skylift: {message}", err=True)
-    sys.exit(2)
-
-
-def _state_dir(app: str | None, template: str | None) -> Path:
-    try:
-        target = resolve_target(app, template)
-    except SkyliftError as exc:
-        _fail(str(exc))
-    home = Path(target.code_dir) if isinstance(target, AppTarget) else Path(target.path).parent
-    return home / ".skylift"
-
-
 def _with_queues(
     app: str | None,
     template: str | None,
     state: str | None,
     use: Callable[[QueueBackend], Awaitable[T]],
 ) -> T:
-    directory = _state_dir(app, template)
+    directory = state_dir(app, template)
     path = directory / "queues.db"
     exists = True
     if state is not None:
@@ -80,14 +65,14 @@ def _with_queues(
         try:
             redis_url.check(state)
         except SkyliftError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     else:
         try:
             exists = state_guard.check(directory, path.name)
         except DamagedState as exc:
-            _fail(str(exc))
+            fail(str(exc))
     if state is None and not exists:
-        _fail(f"no queues yet at {path}: run `skylift up` once to create the app's queues")
+        fail(f"no queues yet at {path}: run `skylift up` once to create the app's queues")
 
     async def run() -> T:
         queues: QueueBackend
@@ -105,7 +90,7 @@ def _with_queues(
     try:
         return asyncio.run(run())
     except QueueError as exc:
-        _fail(f"{exc.code}: {exc.message}")
+        fail(f"{exc.code}: {exc.message}")
 
 
 @click.command()
@@ -138,7 +123,7 @@ def send(
     for item in attribute:
         name, sep, value = item.partition("=")
         if not sep:
-            _fail(f"attribute {item!r} must be NAME=VALUE")
+            fail(f"attribute {item!r} must be NAME=VALUE")
         attributes[name] = {"DataType": "String", "StringValue": value}
     message = OutgoingMessage(body, delay, attributes, group, dedup)
     (result,) = _with_queues(app, template, state, lambda q: q.send(queue, [message]))
@@ -188,9 +173,9 @@ def redrive(
 @TEMPLATE_OPTION
 def reset_db(database: str, app: str | None, template: str | None) -> None:
     """Set DATABASE aside (renamed, not deleted), so the next `skylift up` starts it empty."""
-    directory = _state_dir(app, template)
+    directory = state_dir(app, template)
     if server_file.find(directory) is not None:
-        _fail(f"a server is running on {directory}: stop it first")
+        fail(f"a server is running on {directory}: stop it first")
     moved = state_guard.reset(directory, database)
     for path in moved:
         click.echo(f"moved aside: {path}")
@@ -200,7 +185,7 @@ def reset_db(database: str, app: str | None, template: str | None) -> None:
 def _split(location: str) -> tuple[str, str]:
     bucket, _, key = location.partition("/")
     if not bucket or not key:
-        _fail(f"{location!r} must be BUCKET/KEY, e.g. uploads/in/report.csv")
+        fail(f"{location!r} must be BUCKET/KEY, e.g. uploads/in/report.csv")
     return bucket, key
 
 
@@ -218,12 +203,12 @@ def put(
     try:
         data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
-        _fail(f"cannot read {file}: {exc.strerror}")
+        fail(f"cannot read {file}: {exc.strerror}")
     content_type = content_type or mimetypes.guess_type(key)[0]
     try:
         etag = _client(app, url).put_object(bucket, key, data, content_type)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"uploaded {len(data)} bytes to {bucket}/{key} (ETag {etag})")
 
 
@@ -238,7 +223,7 @@ def get(location: str, file: str | None, url: str | None, app: str | None) -> No
     try:
         data = _client(app, url).get_object(bucket, key)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if file is None or file == "-":
         sys.stdout.buffer.write(data)
     else:

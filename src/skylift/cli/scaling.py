@@ -7,15 +7,15 @@ Both talk to the server's control API. They find it from `--url`, or from the
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import orjson
 
 from skylift import server_file
+from skylift.cli.common import fail
 from skylift.client import Client
 from skylift.errors import SkyliftError
 from skylift.loader import AppTarget, resolve_target
@@ -38,23 +38,18 @@ COLUMNS = (
 )
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"skylift: {message}", err=True)
-    sys.exit(2)
-
-
 def _client(app: str | None, template: str | None, url: str | None) -> Client:
     if url is not None:
         return Client(url)
     try:
         target = resolve_target(app, template)
     except SkyliftError as exc:
-        _fail(f"{exc}; or pass --url of a running server")
+        fail(f"{exc}; or pass --url of a running server")
     home = Path(target.code_dir) if isinstance(target, AppTarget) else Path(target.path).parent
     state = home / ".skylift"
     found = server_file.find(state)
     if found is None:
-        _fail(
+        fail(
             f"no skylift server is running for {home} (no live {state / server_file.NAME}): "
             "start one with `skylift up`, or pass --url"
         )
@@ -152,7 +147,7 @@ def status(
     try:
         answer = _client(app, template, url).status()
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         click.echo(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -163,11 +158,11 @@ def _cluster(state_url: str | None, as_json: bool) -> None:
     from skylift.cli import cluster as cli_cluster
 
     if state_url is None:
-        _fail("--cluster reads the nodes' Redis: pass --state URL, as given to skylift up")
+        fail("--cluster reads the nodes' Redis: pass --state URL, as given to skylift up")
     try:
         answer = cli_cluster.read(state_url)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         click.echo(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -193,11 +188,11 @@ def scale(
 ) -> None:
     """Change FUNCTION's minimum instances and reserved concurrency on a running server."""
     if minimum is None and maximum is None:
-        _fail("nothing to change: pass --min N, --max M or both")
+        fail("nothing to change: pass --min N, --max M or both")
     try:
         entry = _client(app, template, url).scale(function, minimum, maximum)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(
         f"{function}: min {entry['min']}, max {entry['max']} "
         f"({entry['instances']} instances, {entry['busy']} busy)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from skylift.cli.common import _fail, _target, parameter_overrides_option
+from skylift.cli.common import _target, fail, parameter_overrides_option
 from skylift.errors import SkyliftError
 
 
@@ -50,4 +50,4 @@ def schedules(
     try:
         run(show)
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))

@@ -9,10 +9,10 @@ import click
 
 from skylift.cli.common import (
     ENV_VARS_HELP,
-    _fail,
     _overrides,
     _target,
     debug_mode,
+    fail,
     parameter_overrides_option,
 )
 from skylift.errors import SkyliftError
@@ -206,7 +206,8 @@ def up(
     """Serve APP's functions over HTTP (APP: directory, file, or module:attribute)."""
     from skylift.engine.autoscaler import Policy
     from skylift.engine.platform import Platform
-    from skylift.gateway.front import Limits, connection_cap
+    from skylift.gateway.front import connection_cap
+    from skylift.gateway.front_types import Limits
     from skylift.gateway.server import run, serve
     from skylift.sources.http import Router
 
@@ -214,13 +215,13 @@ def up(
     overrides = _overrides(env_vars)
     debugging = None
     if debug_port is not None and debug_function is None:
-        _fail("--debug-port goes with --debug FUNCTION: name the function to debug")
+        fail("--debug-port goes with --debug FUNCTION: name the function to debug")
     if debug_function is not None:
         debugging = debug_mode(debug_function, debug_port is None, debug_port)
         reload = False  # a reload would start the function afresh, without its debugger
     guard = _guard(host, allow_hosts, cors_origins, credentials)
     if no_queue_polling and state_url is None:
-        _fail(
+        fail(
             "--no-queue-polling needs --state redis://...: with the app's own state no other "
             "node could ever process the messages this one takes"
         )
@@ -230,7 +231,7 @@ def up(
         try:
             redis_url.check(state_url)  # fail now, not after the init phase
         except SkyliftError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     else:
         # One server per app folder: a second would share its databases and server.json.
         # Nodes sharing a Redis state coordinate there, and may share a folder.
@@ -242,7 +243,7 @@ def up(
         try:
             lock = server_file.hold(Path(home(target)) / ".skylift")  # noqa: F841 (held)
         except SkyliftError as exc:
-            _fail(str(exc))
+            fail(str(exc))
 
     def ready(platform: Platform, router: Router, bound: int) -> None:
         base = f"http://{host}:{bound}"
@@ -330,9 +331,9 @@ def up(
             )
         )
     except SkyliftError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
         pass
 
@@ -358,7 +359,7 @@ def _guard(
         try:
             keys = credentials_file.load(credentials)
         except SkyliftError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     chosen = os.environ.get("SKYLIFT_TOKEN") or None
     exposed = not loopback(host)
     if not (exposed or allow_hosts or chosen or keys):

@@ -19,7 +19,8 @@ from skylift.engine.zygote import Zygote
 from skylift.env_vars import Overrides, ignored, override
 from skylift.errors import DeclarationError
 from skylift.loader import AppTarget, Target
-from skylift.spec import FunctionSpec, Resources, validate_app, validate_destinations
+from skylift.spec import FunctionSpec, Resources
+from skylift.spec_checks import validate_app, validate_destinations
 
 logger = logging.getLogger("skylift.platform")
 
@@ -126,7 +127,7 @@ async def load_checked(
     def settings(code_dirs: list[str]) -> dict[str, Any] | None:
         nonlocal jail
         jail = Sandbox(sandbox, state_dir, code_dirs)
-        return jail.settings()
+        return jail.zygote_settings()
 
     try:
         loaded = await load_code(target, environment, overrides, settings)

@@ -35,7 +35,8 @@ from skylift.engine.recording import Record, ignore
 from skylift.engine.zygote import Zygote
 from skylift.errors import LoadError, SkyliftError
 from skylift.loader import AppTarget
-from skylift.spec import FunctionSpec, validate_app, validate_destinations
+from skylift.spec import FunctionSpec
+from skylift.spec_checks import validate_app, validate_destinations
 
 if TYPE_CHECKING:
     from skylift.engine.platform import Platform
@@ -154,7 +155,7 @@ class Reloader:
                     platform.target,
                     platform.environment,
                     platform.overrides,
-                    lambda _: sandbox.settings() if sandbox is not None else None,
+                    lambda _: sandbox.zygote_settings() if sandbox is not None else None,
                 )
             except SkyliftError as exc:
                 self._failed(what, exc)

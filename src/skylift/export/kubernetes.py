@@ -5,11 +5,13 @@ Kubernetes scales pods. An app that keeps queues or buckets gets a StatefulSet, 
 with its own volume for `.skylift/`, so nothing a pod accepted is lost when it is
 rescheduled or scaled in (it is served again when the pod returns); other apps get a
 Deployment. Scaling: an HPA on CPU, or, for a queue-driven app, a KEDA ScaledObject on
-queue depth and CPU (see `kubernetes_scaling`); with the queues in Redis, their workers
-are a Deployment of their own (`NAME-queues`) that KEDA scales from zero, while the
-app's pods take messages without polling them. With `monitoring`, a ServiceMonitor and
-a PrometheusRule (`kubernetes_monitoring`); with `state`, the pods keep their queues in
-Redis, which runs in the cluster when the URL names it there (`kubernetes_redis`).
+queue depth and CPU (see `kubernetes_scaling`); a workload either scales writes no
+`replicas`, so a later `kubectl apply` leaves their count alone. With the queues in
+Redis, their workers are a Deployment of their own (`NAME-queues`) that KEDA scales from
+zero, while the app's pods take messages without polling them. With `monitoring`, a
+ServiceMonitor and a PrometheusRule (`kubernetes_monitoring`); with `state`, the pods
+keep their queues in Redis, which runs in the cluster when the URL names it there
+(`kubernetes_redis`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from skylift.export.kubernetes_redis import (
     redis_manifests,
     state_environment,
 )
-from skylift.export.kubernetes_scaling import PROMETHEUS_URL, Scaling, autoscaling
+from skylift.export.kubernetes_scaling import PROMETHEUS_URL, Scaling, autoscaling, owned
 from skylift.export.manifests import Manifest, labels, metadata, quantity_mib, to_yaml
 from skylift.export.model import AppModel
 from skylift.export.plan import ExportError, File, Plan
@@ -72,12 +74,15 @@ class KubernetesExporter:
             prometheus=self.prometheus if self.monitoring else None,
             workers=workers,
         )
+        scalers = autoscaling(scaling)
+        if (workload["kind"], app.name) in owned(m for _, m in scalers):
+            del workload["spec"]["replicas"]  # the autoscaler's: from one pod to its floor
         manifests = [
             ("configmap.yaml", self.config_map(app, state)),
             (f"{workload['kind'].lower()}.yaml", workload),
             *([("queues-deployment.yaml", self.workers(app, state, workers))] if workers else []),
             ("service.yaml", self.service(app)),
-            *autoscaling(scaling),
+            *scalers,
             ("poddisruptionbudget.yaml", self.disruption_budget(app)),
             *(monitoring(app, self.namespace) if self.monitoring else []),
             *(redis_manifests(state, self.namespace, app.name) if state else []),

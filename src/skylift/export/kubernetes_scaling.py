@@ -15,6 +15,7 @@ same 70% target on CPU and the same shape: up at once, down by at most half a mi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,16 @@ def autoscaling(scaling: Scaling) -> list[tuple[str, Manifest]]:
     if scaling.workers is not None:
         return [("horizontalpodautoscaler.yaml", horizontal_pod_autoscaler(scaling)), *keda]
     return keda
+
+
+def owned(scalers: Iterable[Manifest]) -> set[tuple[str, str]]:
+    """(kind, name) of each workload whose pod count an HPA or a ScaledObject sets: its
+    manifest must not write `replicas`, or every `kubectl apply` would reset the count."""
+    return {
+        (manifest["spec"]["scaleTargetRef"]["kind"], manifest["spec"]["scaleTargetRef"]["name"])
+        for manifest in scalers
+        if manifest["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")
+    }
 
 
 def horizontal_pod_autoscaler(scaling: Scaling) -> Manifest:

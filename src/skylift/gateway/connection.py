@@ -16,7 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import httptools
 
@@ -30,9 +30,7 @@ from skylift.gateway.front_function import (
     FunctionCycle,
 )
 from skylift.gateway.front_request import BadTarget, new_cycle
-
-if TYPE_CHECKING:
-    from skylift.gateway.front import Front
+from skylift.gateway.front_types import Cycle, Server
 
 logger = logging.getLogger("skylift.gateway")
 BODY_HIGH_WATER = 256 * 1024  # an ASGI app's unread body past which reading pauses
@@ -41,7 +39,7 @@ BODY_HIGH_WATER = 256 * 1024  # an ASGI app's unread body past which reading pau
 class Connection(asyncio.Protocol):
     """The parser's callbacks, the order of answers, and flow control for one client."""
 
-    def __init__(self, front: Front) -> None:
+    def __init__(self, front: Server[Connection]) -> None:
         self.front = front
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
@@ -216,7 +214,7 @@ class Connection(asyncio.Protocol):
             self.body_paused = paused
             self._flow()
 
-    def finish(self, cycle: FunctionCycle | AsgiCycle) -> None:
+    def finish(self, cycle: Cycle) -> None:
         """`cycle` answered: close, or start the next pipelined request, or wait idle."""
         if self.current is not cycle:
             return

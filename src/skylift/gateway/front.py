@@ -25,19 +25,14 @@ import logging
 import resource
 import socket
 import time
-from dataclasses import dataclass
 
 from skylift.asgi_types import Asgi
 from skylift.gateway.asgi import Gateway
 from skylift.gateway.connection import Connection
+from skylift.gateway.front_types import Limits
 from skylift.observe.metrics import Metrics
 
 logger = logging.getLogger("skylift.gateway")
-
-MAX_HEAD = 10_240  # API Gateway's limit on a request's headers
-HEAD_TIMEOUT = 10.0
-KEEP_ALIVE = 5.0
-SHUTDOWN_TIMEOUT = 2.0  # clients' long polls (SQS waits up to 20 s) must not hold a stop
 FD_RESERVE = 256  # descriptors kept for instances, zygotes, state files and logs
 
 
@@ -48,15 +43,6 @@ def connection_cap(requested: int | None = None) -> int:
     reserve = max(FD_RESERVE, soft // 4)
     cap = max(16, soft - reserve) if soft != resource.RLIM_INFINITY else 65_536
     return min(cap, requested) if requested else cap
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_head: int = MAX_HEAD
-    head_timeout: float = HEAD_TIMEOUT
-    keep_alive: float = KEEP_ALIVE
-    max_connections: int = 1024
-    shutdown_timeout: float = SHUTDOWN_TIMEOUT
 
 
 class Front:

@@ -12,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from http import HTTPStatus
-from typing import TYPE_CHECKING
 
 from skylift.asgi_types import Asgi, Message, Scope
-
-if TYPE_CHECKING:
-    from skylift.gateway.connection import Connection
+from skylift.gateway.front_types import Link
 
 logger = logging.getLogger("skylift.gateway")
 _ERROR = (
@@ -29,7 +26,7 @@ _ERROR = (
 class AsgiCycle:
     """One request handed to an ASGI app."""
 
-    def __init__(self, conn: Connection, scope: Scope, app: Asgi) -> None:
+    def __init__(self, conn: Link, scope: Scope, app: Asgi) -> None:
         self.conn = conn
         self.scope = scope
         self.app = app

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from skylift.events.http import HttpRequest, HttpResponse
 from skylift.gateway.asgi import MAX_BODY, too_large
 from skylift.gateway.front_asgi import reason
+from skylift.gateway.front_types import Link
 
 if TYPE_CHECKING:
     from skylift.events.http import RouteMatch
-    from skylift.gateway.connection import Connection
     from skylift.sources.http import Target
 
     Matched = tuple[Target, RouteMatch]
@@ -66,7 +66,7 @@ class FunctionCycle:
         "size",
     )
 
-    def __init__(self, conn: Connection, matched: Matched, request: HttpRequest) -> None:
+    def __init__(self, conn: Link, matched: Matched, request: HttpRequest) -> None:
         self.conn = conn
         self.matched = matched
         self.request = request

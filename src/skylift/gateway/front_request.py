@@ -4,7 +4,6 @@ control API, function URLs, metrics, docs, 404s and refusals). Used by `connecti
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import httptools
@@ -13,10 +12,8 @@ from skylift.events.http import HttpRequest
 from skylift.gateway.asgi import MAX_BODY
 from skylift.gateway.front_asgi import AsgiCycle
 from skylift.gateway.front_function import FunctionCycle
+from skylift.gateway.front_types import Link
 from skylift.gateway.routing import aws_service, control_path
-
-if TYPE_CHECKING:
-    from skylift.gateway.connection import Connection
 
 
 class BadTarget(Exception):
@@ -24,7 +21,7 @@ class BadTarget(Exception):
 
 
 def new_cycle(
-    conn: Connection, target: bytes, names: list[bytes], headers: list[tuple[bytes, bytes]]
+    conn: Link, target: bytes, names: list[bytes], headers: list[tuple[bytes, bytes]]
 ) -> FunctionCycle | AsgiCycle:
     """The cycle that answers a request whose head the parser has just read: a function
     route's (`FunctionCycle`), or the ASGI gateway's (`AsgiCycle`) for everything else.

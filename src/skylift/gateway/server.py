@@ -21,7 +21,8 @@ from skylift.engine.pool import DEFAULT_IDLE_TIMEOUT
 from skylift.engine.reload import Reloader
 from skylift.env_vars import Overrides
 from skylift.gateway.asgi import Gateway
-from skylift.gateway.front import KEEP_ALIVE, Front, Limits, connection_cap
+from skylift.gateway.front import Front, connection_cap
+from skylift.gateway.front_types import KEEP_ALIVE, Limits
 from skylift.gateway.guard import Guard
 from skylift.loader import AppTarget, Target
 from skylift.observe.alerts_api import AlertsApi

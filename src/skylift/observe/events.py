@@ -219,7 +219,16 @@ class InvocationEvents:
 
     def count(self, batch: Sequence[Observed]) -> None:
         """The events of a batch of finished invocations, in the order they ended."""
+        # An instance seen earlier in this batch served before: no weak-set lookup for it
+        # (the batch holds its instances, so no id is reused while it runs).
+        seen: set[int] = set()
         for spec, result, instance, _ in batch:
+            key = id(instance)
+            if key in seen and result.init_ms is None and instance is not None:
+                if result.error is not None:
+                    self._failed(spec, result)
+                continue
+            seen.add(key)
             self(spec, result, instance)
 
     def __call__(
@@ -228,8 +237,10 @@ class InvocationEvents:
         if self._first(instance, result):
             init = "" if result.init_ms is None else f" (init {result.init_ms:.1f} ms)"
             self.log.record(spec.name, "ColdStart", f"started a new instance{init}")
-        if result.error is None:
-            return
+        if result.error is not None:
+            self._failed(spec, result)
+
+    def _failed(self, spec: FunctionSpec, result: InvocationResult) -> None:
         found = failure(result)
         if found is not None:
             reason, message = found

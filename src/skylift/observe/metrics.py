@@ -61,6 +61,16 @@ class Histogram:
         self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.total += value
 
+    def observe_many(self, values: Sequence[float], scale: float = 1.0) -> None:
+        """Observe each of `values` divided by `scale` (one call for a batch)."""
+        counts, bounds, find = self.counts, self.bounds, bisect.bisect_left
+        total = 0.0
+        for value in values:
+            value /= scale
+            counts[find(bounds, value)] += 1
+            total += value
+        self.total += total
+
     def buckets(self) -> list[tuple[str, float]]:
         """Cumulative, as the exposition format wants them, ending with +Inf."""
         out: list[tuple[str, float]] = []
@@ -88,7 +98,9 @@ class Metrics:
         # (route, method, status) -> count; route -> duration histogram.
         self.requests: dict[tuple[str, str, int], int] = {}
         self.request_durations: dict[str, Histogram] = {}
-        self._noted: list[tuple[str, str, int, float]] = []  # requests not yet counted
+        # Requests not yet counted: (route, method, status) -> their durations.
+        self._noted: dict[tuple[str, str, int], list[float]] = {}
+        self._noted_count = 0
         # Called before any read: hands over invocations not yet counted (the intake's).
         self.sync: Callable[[], None] = _nothing
         # Filled by the scrape handler just before rendering (the backends are async).
@@ -102,29 +114,52 @@ class Metrics:
         _count(self.functions, spec, result)
 
     def count(self, batch: Sequence[Observed]) -> None:
-        """Count a batch of finished invocations (what `__call__` does for one)."""
+        """Count a batch of finished invocations (what `__call__` does for one): per
+        function, its durations are gathered and observed in one call, its successes
+        added at once; the rare failure and init duration are counted as they come."""
         functions = self.functions
+        durations: dict[str, list[float]] = {}
+        failed: dict[str, int] = {}
         for spec, result, _, _ in batch:
-            _count(functions, spec, result)
+            name = spec.name
+            found = durations.get(name)
+            if found is None:
+                found = durations[name] = []
+            found.append(result.duration_ms)
+            if result.error is not None or result.init_ms is not None:
+                counts = _counts(functions, name)
+                if result.error is not None:
+                    failed[name] = failed.get(name, 0) + 1
+                    counts.outcomes["timeout" if TIMED_OUT in result.payload else "error"] += 1
+                if result.init_ms is not None:
+                    counts.init.observe(result.init_ms / 1000)
+        for name, values in durations.items():
+            counts = _counts(functions, name)
+            counts.outcomes["success"] += len(values) - failed.get(name, 0)
+            counts.duration.observe_many(values, 1000)
 
     def http(self, route: str, method: str, status: int, seconds: float) -> None:
         """Note one HTTP request (the request path: an append; counted in batches)."""
-        noted = self._noted
-        noted.append((route, method, status, seconds))
-        if len(noted) >= HTTP_BATCH:
+        key = (route, method, status)
+        found = self._noted.get(key)
+        if found is None:
+            found = self._noted[key] = []
+        found.append(seconds)
+        self._noted_count += 1
+        if self._noted_count >= HTTP_BATCH:
             self.count_http()
 
     def count_http(self) -> None:
-        """Count the requests noted so far (before a read)."""
-        noted, self._noted = self._noted, []
+        """Count the requests noted so far (before a read): per key, at once."""
+        noted, self._noted, self._noted_count = self._noted, {}, 0
         requests, durations = self.requests, self.request_durations
-        for route, method, status, seconds in noted:
-            key = (route, method, status)
-            requests[key] = requests.get(key, 0) + 1
+        for key, seconds in noted.items():
+            requests[key] = requests.get(key, 0) + len(seconds)
+            route = key[0]
             histogram = durations.get(route)
             if histogram is None:
                 histogram = durations[route] = Histogram(DURATION_BUCKETS)
-            histogram.observe(seconds)
+            histogram.observe_many(seconds)
 
     def registry(self) -> CollectorRegistry:
         """A registry holding these metrics and the process's (CPU, memory, fds)."""
@@ -265,12 +300,17 @@ def _nothing() -> None:
     """The default `sync`: nothing is held back (results are counted as they come)."""
 
 
+def _counts(functions: dict[str, FunctionCounts], name: str) -> FunctionCounts:
+    counts = functions.get(name)
+    if counts is None:
+        counts = functions[name] = FunctionCounts()
+    return counts
+
+
 def _count(
     functions: dict[str, FunctionCounts], spec: FunctionSpec, result: InvocationResult
 ) -> None:
-    counts = functions.get(spec.name)
-    if counts is None:
-        counts = functions[spec.name] = FunctionCounts()
+    counts = _counts(functions, spec.name)
     if result.error is None:
         counts.outcomes["success"] += 1
     elif TIMED_OUT in result.payload:

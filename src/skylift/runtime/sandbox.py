@@ -1,6 +1,6 @@
 """An instance's sandbox, entered by a new worker before any of its user code runs.
 
-A forked worker W calls `enter`. W joins the instance's memory and pids cgroups (the
+A forked worker W calls `enter`. W joins the instance's cgroups (`sandbox_cgroups`: the
 supervisor made a folder for the server; W makes its own below it), then unshares a
 user, PID and IPC namespace and starts two processes: first the namespace's PID 1, which
 only reaps orphans (`sandbox_init`: a clone sharing W's memory), then, by fork, H, the
@@ -20,11 +20,15 @@ Settings come from the supervisor (`engine/sandboxing.py`) in the zygote's setup
 from __future__ import annotations
 
 import os
-import resource
 import signal
 from typing import Any
 
-from skylift.runtime import sandbox_init
+from skylift.runtime import sandbox_cgroups, sandbox_init
+
+# Read by the zygote and the supervisor through this module.
+from skylift.runtime.sandbox_cgroups import oom_killed as oom_killed
+from skylift.runtime.sandbox_cgroups import peak_memory_mb as peak_memory_mb
+from skylift.runtime.sandbox_cgroups import release as release
 from skylift.runtime.sandbox_mounts import (
     MS_NODEV,
     MS_NOEXEC,
@@ -43,14 +47,7 @@ from skylift.runtime.sandbox_mounts import (
     tmpfs_tmp,
 )
 
-MIB = 1024 * 1024
-# Lambda caps an execution environment at 1,024 processes and threads.
-MAX_PIDS = 1024
 OOM_SUFFIX = " (out of memory)"  # added to an exit status when the cgroup's OOM killer struck
-
-
-def cgroup_folder(base: str, pid: int) -> str:
-    return os.path.join(base, f"instance-{pid}")
 
 
 def enter(settings: dict[str, Any] | None, memory_mb: int, keep: list[int], tmp_mb: int) -> None:
@@ -61,7 +58,7 @@ def enter(settings: dict[str, Any] | None, memory_mb: int, keep: list[int], tmp_
     """
     if not settings:
         return
-    _join_cgroups(settings, os.getpid(), memory_mb)
+    sandbox_cgroups.join(settings, os.getpid(), memory_mb)
     if not settings.get("namespaces"):
         return
     namespaces(os.getuid(), os.getgid())
@@ -120,36 +117,6 @@ def probe() -> str | None:
     if os.waitstatus_to_exitcode(status) == 0:
         return None
     return reason or "the namespace probe failed"
-
-
-def _join_cgroups(settings: dict[str, Any], pid: int, memory_mb: int) -> None:
-    if settings.get("rlimit_memory"):
-        # Address space, not resident memory: what the worker maps at fork, plus MemorySize.
-        with open("/proc/self/statm") as f:
-            mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        limit = mapped + memory_mb * MIB
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    memory = settings.get("memory_cgroup")
-    if memory:
-        folder = cgroup_folder(memory, pid)
-        os.mkdir(folder)
-        _write(os.path.join(folder, "memory.limit_in_bytes"), memory_mb * MIB)
-        try:  # memory plus swap too, where swap accounting is on: no swapping past it
-            _write(os.path.join(folder, "memory.memsw.limit_in_bytes"), memory_mb * MIB)
-        except OSError:
-            pass
-        _write(os.path.join(folder, "cgroup.procs"), pid)
-    pids = settings.get("pids_cgroup")
-    if pids:
-        folder = cgroup_folder(pids, pid)
-        os.mkdir(folder)
-        _write(os.path.join(folder, "pids.max"), MAX_PIDS)
-        _write(os.path.join(folder, "cgroup.procs"), pid)
-
-
-def _write(path: str, value: int) -> None:
-    with open(path, "w") as f:
-        f.write(str(value))
 
 
 def _wait_as_parent(child: int, init: int, alive_r: int, keep: list[int]) -> None:
@@ -211,60 +178,14 @@ def kill_orphans(workers: set[int]) -> None:
                 pass
 
 
-def oom_killed(settings: dict[str, Any], pid: int) -> bool:
-    """Whether the memory cgroup of worker `pid` hit its limit and its OOM killer struck."""
-    memory = settings.get("memory_cgroup")
-    if not memory:
-        return False
-    folder = cgroup_folder(memory, pid)
-    try:
-        with open(os.path.join(folder, "memory.oom_control")) as f:
-            for line in f:
-                if line.startswith("oom_kill "):
-                    return int(line.split()[1]) > 0
-        with open(os.path.join(folder, "memory.failcnt")) as f:
-            return int(f.read()) > 0
-    except (OSError, ValueError):
-        return False
-    return False
-
-
 def ended(settings: dict[str, Any] | None, pid: int, status: str) -> str:
     """For a sandboxed process the supervisor started itself (spawned, Runtime API) and
-    has just reaped: its exit status, marked when its memory limit killed it; its
-    cgroup folders go."""
+    has just reaped: its exit status, marked when its memory limit killed it; what it
+    started dies, and its cgroup folders go."""
     if not settings:
         return status
     if status == "signal: killed" and oom_killed(settings, pid):
         status += OOM_SUFFIX
+    sandbox_cgroups.kill(settings, pid)
     release(settings, pid)
     return status
-
-
-def peak_memory_mb(settings: dict[str, Any] | None, pid: int) -> int | None:
-    """The peak memory of the instance whose waiting parent is `pid`, from its memory
-    cgroup (None without one): what Lambda's "Max Memory Used" reports."""
-    memory = settings.get("memory_cgroup") if settings else None
-    if not memory:
-        return None
-    try:
-        with open(os.path.join(cgroup_folder(memory, pid), "memory.max_usage_in_bytes")) as f:
-            return int(f.read()) // MIB
-    except (OSError, ValueError):
-        return None
-
-
-def release(settings: dict[str, Any], pid: int) -> bool:
-    """Remove what worker `pid` left (its cgroup folders); False to retry later (a
-    cgroup folder stays busy until the last process of the instance is gone)."""
-    done = True
-    for key in ("memory_cgroup", "pids_cgroup"):
-        base = settings.get(key)
-        if base:
-            try:
-                os.rmdir(cgroup_folder(base, pid))
-            except FileNotFoundError:
-                pass
-            except OSError:
-                done = False
-    return done

@@ -32,7 +32,7 @@ from typing import Any
 from skylift.env_vars import Overrides, override
 from skylift.errors import DeclarationError
 from skylift.runtime import jsonlib as orjson
-from skylift.runtime import logs, sandbox
+from skylift.runtime import logs, sandbox, sandbox_cgroups
 from skylift.runtime.environ import (
     apply,
     lambda_environment,
@@ -205,6 +205,9 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
 
 def main() -> None:
     ctl = socket.socket(fileno=int(sys.argv[1]))
+    # A process group of our own: a SIGKILL of the server's group leaves us to see the
+    # channel close and end the workers, which lead groups of their own (serve_forks).
+    os.setpgid(0, 0)
     # The supervisor decides when a zygote stops; a terminal's Ctrl-C reaches it, not us
     # (nor a spare still waiting here for its setup: engine/zygote_process.py).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -242,7 +245,7 @@ def main() -> None:
             "init_ms": (time.monotonic() - started) * 1000,
             "specs": [spec.to_dict() for spec, _ in functions.values()],
             "faults": faults,
-            "namespaces": None if not SANDBOX else no_namespaces is None,
+            "namespaces": no_namespaces is None if sandboxed() else None,
             "namespaces_problem": no_namespaces,
         },
     )
@@ -254,7 +257,13 @@ def main() -> None:
     os._exit(0)
 
 
-SANDBOX: dict[str, Any] | None = None  # what workers enter (runtime/sandbox.py); None: off
+# What workers enter (runtime/sandbox.py); None: nothing. With the sandbox off, only a
+# cgroup2 group each ({"off": True, ...}), so that what an instance starts ends with it.
+SANDBOX: dict[str, Any] | None = None
+
+
+def sandboxed() -> bool:
+    return bool(SANDBOX and not SANDBOX.get("off"))
 
 
 def prepare(setup: dict[str, Any]) -> str | None:
@@ -281,7 +290,7 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     # The supervisor decides when we stop; a terminal's Ctrl-C reaches it, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if SANDBOX:
+    if sandboxed():
         # A sandboxed instance's serving process may leave its waiting parent's process
         # group and parent-death signal; when the parent dies it comes to us, and dies.
         sandbox.become_subreaper()
@@ -312,7 +321,10 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
     finally:
         for pid in children:
             kill_group(pid)
-        sandbox.kill_orphans(children)
+            if SANDBOX:  # the server may be gone: nobody else will
+                sandbox_cgroups.kill(SANDBOX, pid)
+        if sandboxed():
+            sandbox.kill_orphans(children)
 
 
 LEFTOVERS: set[int] = set()  # workers whose cgroup folders were still busy when reaped
@@ -338,12 +350,13 @@ def reap(ctl: socket.socket, children: set[int]) -> None:
             continue  # an orphaned instance process, killed below when its worker ended
         children.discard(pid)
         kill_group(pid)  # subprocesses a worker left behind die with it, as with a sandbox
-        if SANDBOX:
+        if sandboxed():
             sandbox.kill_orphans(children)
         described = describe_status(status)
         if SANDBOX:
             if sandbox.oom_killed(SANDBOX, pid) and described == "signal: killed":
                 described += sandbox.OOM_SUFFIX
+            sandbox_cgroups.kill(SANDBOX, pid)  # and what left its process group
             if not sandbox.release(SANDBOX, pid):
                 LEFTOVERS.add(pid)
         for left in list(LEFTOVERS):

@@ -6,22 +6,37 @@ resources (whose `TargetFunctionArn` is a function of the template), read into
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from skylift.errors import DeclarationError
 from skylift.function_urls import FunctionUrl, UrlCors
-
-if TYPE_CHECKING:
-    from skylift.sam.function import Function
+from skylift.sam.cfn_yaml import Resolver
+from skylift.sam.context import TemplateContext
+from skylift.sam.event import FunctionContext
 
 LAMBDA_URL = "AWS::Lambda::Url"
 _CORS_LISTS = ("AllowHeaders", "AllowMethods", "AllowOrigins", "ExposeHeaders")
 _KNOWN = frozenset({"AuthType", "Cors", "InvokeMode", "TargetFunctionArn", "Qualifier"})
 
 
-def function_url(function: Function, config: Any, where: str = "FunctionUrlConfig") -> FunctionUrl:
+class UrlOwner(FunctionContext, Protocol):
+    """A function of the template (`sam.function.Function`), as its URL reads it."""
+
+    @property
+    def properties(self) -> Mapping[str, Any]: ...
+
+    @property
+    def resolver(self) -> Resolver: ...
+
+    @property
+    def context(self) -> TemplateContext: ...
+
+
+def function_url(
+    function: FunctionContext, config: Any, where: str = "FunctionUrlConfig"
+) -> FunctionUrl:
     """The URL `config` (a FunctionUrlConfig or an AWS::Lambda::Url's Properties) declares."""
     config = function.resolve(config, where)
     if not isinstance(config, dict):
@@ -45,7 +60,7 @@ def function_url(function: Function, config: Any, where: str = "FunctionUrlConfi
     return url
 
 
-def _cors(function: Function, value: Any, where: str) -> UrlCors | None:
+def _cors(function: FunctionContext, value: Any, where: str) -> UrlCors | None:
     value = function.resolve(value, where)
     if value is None:
         return None
@@ -71,14 +86,14 @@ def _cors(function: Function, value: Any, where: str) -> UrlCors | None:
 
 
 def url_resources(
-    resources: Mapping[str, Any], functions: list[Function]
+    resources: Mapping[str, Any], functions: Sequence[UrlOwner]
 ) -> dict[str, FunctionUrl]:
     """The `AWS::Lambda::Url` resources' URLs, by their target function's logical id."""
     found: dict[str, FunctionUrl] = {}
     if not functions:
         return found
     resolver = functions[0].resolver
-    by_target: dict[Any, Function] = {}
+    by_target: dict[Any, UrlOwner] = {}
     for function in functions:
         physical = resolver.physical(function.logical_id)
         if physical is not None:

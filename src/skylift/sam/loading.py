@@ -40,8 +40,8 @@ from skylift.spec import (
     PYTHON_RUNTIME,
     FunctionSpec,
     Resources,
-    validate_app,
 )
+from skylift.spec_checks import validate_app
 from skylift.triggers import ScheduleTrigger
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
