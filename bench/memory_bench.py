@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 import peers
 import proctree
-from http_bench import LUA, free_ports, parse_wrk, wrk
+from bench_common import LUA, free_ports, parse_wrk, start_wrk
 from report import write_section
 
 MIB = 1024 * 1024
@@ -151,9 +151,9 @@ def run(src: str, folder: Path, args: argparse.Namespace, script: str) -> dict[s
             time.sleep(0.5)
             idle = sample(proc.pid, base, client)
             print(f"  idle:  {idle.line()}", flush=True)
-            wrk(base + "/change", args.connections, 2, script).communicate()
+            start_wrk(base + "/change", args.connections, 2, str(script)).communicate()
             cpu_before = proctree.cpu_seconds(proc.pid)
-            load = wrk(base + "/change", args.connections, args.seconds, script)
+            load = start_wrk(base + "/change", args.connections, args.seconds, str(script))
             samples = []
             while load.poll() is None:
                 time.sleep(1)
