@@ -9,10 +9,10 @@ callers waiting already and this one, served in turn by the busy (or starting)
 instances, each taking the function's recent turnaround (busy seconds per invocation,
 measured by the autoscaler's tick), within the time a start takes (a moving average of
 the pool's starts, a kept-warm one timed up to ready; at most `MAX_SCALE_OUT_WAIT`). A
-caller that waited that long in vain waits again while another instance is starting
-(one start at a time), or while the wait still looks short, for up to
-`MAX_WAIT_IN_VAIN` in all (a wait that ended far past its limit, a stall of the whole
-server on a busy machine, counts as twice its limit); then it starts an instance.
+caller that waited that long in vain starts an instance, one at a time (while another
+starts, it waits on). A wait that ended far past its limit was a stall of the whole
+server, not of the instances: the caller waits again while the wait still looks short,
+up to `MAX_WAIT_IN_VAIN` in all.
 
 A function whose invocations keep an instance longer than a start takes, or whose
 turnaround is not known yet, starts an instance for each invocation that finds none
@@ -47,19 +47,23 @@ def worth_waiting(pool: Pool) -> bool:
 
 async def wait_for_busy(pool: Pool) -> Instance | None:
     """A busy instance of `pool` once released; None when the caller should start one:
-    no instance came within `wait_limit`, none is starting, and the wait no longer
-    looks short or has lasted `MAX_WAIT_IN_VAIN`. One start at a time: while another
-    instance starts, the caller waits on (for it, or any other, to be released)."""
-    waited = 0.0  # counting each wait as at most twice its limit: see below
+    none came within `wait_limit` and none is starting. One start at a time: while
+    another instance starts, the caller waits on (for it, or any other, to be released).
+    A wait that ended far past its limit was a stall of the whole server (a busy
+    machine): the instances could not be released either, and another one would not
+    have ended it; the caller waits again while the wait still looks short, up to
+    `MAX_WAIT_IN_VAIN` in all (each such wait counting as twice its limit)."""
+    waited = 0.0
     while True:
         limit = wait_limit(pool)
         began = time.monotonic()
         freed = await pool._wait_for_instance(limit, None)
         if freed is not None or pool.size >= pool.limit:
             return freed
-        # A wait that ended far past its limit was a stall of the whole server (a busy
-        # machine): the instances could not be released either, and another one would
-        # not have ended it. So it counts as twice its limit at most.
-        waited += min(time.monotonic() - began, 2 * limit)
-        if not pool._starting and (not worth_waiting(pool) or waited >= MAX_WAIT_IN_VAIN):
+        took = time.monotonic() - began
+        waited += min(took, 2 * limit)
+        if pool._starting:
+            continue
+        stalled = took > 2 * limit
+        if not (stalled and worth_waiting(pool) and waited < MAX_WAIT_IN_VAIN):
             return None
