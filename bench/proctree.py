@@ -7,7 +7,9 @@ double-forked is still counted), and stopping it is one signal to the process gr
 
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
 import signal
 import subprocess
 import time
@@ -57,18 +59,37 @@ def cpu_seconds(root: int) -> float:
 
 
 def pss_bytes(root: int) -> int:
-    """Proportional set size of the tree: shared pages split among their sharers."""
+    """Proportional set size of the tree: shared pages split among their sharers.
+
+    Processes that share one address space (`clone(CLONE_VM)` without a thread group,
+    as a sandboxed instance's PID 1 shares its parent's) each report that space's
+    whole PSS: it is counted once.
+    """
     total = 0
+    seen: dict[int, list[int]] = {}  # RSS in KiB: the pids counted with that RSS
     for pid in tree(root):
         try:
             lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
         except OSError:
             continue
-        for line in lines:
-            if line.startswith("Pss:"):
-                total += int(line.split()[1]) * 1024
-                break
+        fields = {ln.split(":")[0]: ln.split()[1] for ln in lines if ln.endswith(" kB")}
+        rss = int(fields.get("Rss", 0))
+        if any(same_memory(pid, other) for other in seen.get(rss, [])):
+            continue
+        seen.setdefault(rss, []).append(pid)
+        total += int(fields.get("Pss", 0)) * 1024
     return total
+
+
+_KCMP, _KCMP_VM = 312, 1  # x86-64's kcmp system call; compare address spaces
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def same_memory(a: int, b: int) -> bool:
+    """Whether processes `a` and `b` share one address space (False where unknown)."""
+    if platform.machine() != "x86_64":
+        return False
+    return bool(_libc.syscall(_KCMP, a, b, _KCMP_VM, 0, 0) == 0)
 
 
 def alive(pids: list[int]) -> list[int]:

@@ -156,3 +156,36 @@ def test_decisions_are_recorded_only_on_change():
 def test_policy_refuses_settings_out_of_range(setting, value):
     with pytest.raises(ValueError, match=f"autoscaler {setting}"):
         Policy(**{setting: value})
+
+
+def test_instances_that_turn_around_faster_than_a_start_count_as_more_capacity():
+    # 4 instances always busy, but each invocation takes a tenth of a start: callers wait
+    # for them instead (engine/pool.py), so the target asks for no more of them.
+    scaler = steady(Policy(), 4.0, current=4)
+    scaler.capacity = 10.0
+    decision = scaler.decide(60.0, current=4, floor=0, ceiling=100)
+    assert decision is not None and decision.desired == 2  # down by at most half a tick
+    scaler.decide(60.25, current=4, floor=0, ceiling=100)
+    assert scaler.desired == 1  # ceil(4 / (0.7 * 10))
+    # Slower invocations: one instance per concurrent invocation, as before.
+    scaler = steady(Policy(), 4.0, current=4)
+    assert scaler.decide(60.0, current=4, floor=0, ceiling=100) is not None
+    assert scaler.desired == 6  # ceil(4 / 0.7)
+
+
+def test_turnaround_is_busy_seconds_per_invocation_without_cold_starts(tmp_path):
+    from skylift.engine.autoscaler import _Turns
+    from skylift.engine.pool import Pool
+    from skylift.spec import FunctionSpec
+
+    pool = Pool(FunctionSpec(name="f", handler="app.handler", code_dir=str(tmp_path)), None)
+    turns = _Turns(pool)
+    assert turns.add(0.0, pool) == 0.0  # nothing measured yet
+    pool.invocations += 100
+    assert turns.add(0.1, pool) == pytest.approx(0.001)  # 0.1 busy-seconds / 100
+    # A tick with a cold start (its invocation waited for the start) is left out.
+    pool.invocations += 10
+    pool.cold_starts += 10
+    assert turns.add(3.0, pool) == pytest.approx(0.001)
+    # Busy without a new invocation: each takes at least that long.
+    assert turns.add(0.9, pool) == pytest.approx(1.0 / 100)

@@ -20,7 +20,11 @@ one); scale-down is slow: a recommendation is held for `scale_down_delay` second
 the target falls by at most half a tick. With no traffic for a whole window the target
 reaches zero (or the function's minimum). The target is a floor: instances above it are
 reaped after their idle time; requests never wait for the scaler, they start instances
-on demand.
+on demand (or, for a function whose instances turn around faster than a start, wait for
+a busy one: engine/scale_out.py). The tick measures that turnaround (busy seconds per
+invocation over the last `TURNS` ticks), and such an instance counts as
+`start / turnaround` instances' worth of capacity, so the queue it serves does not
+raise the target.
 
 Decisions that change the target or the mode are recorded (`Scaler.decisions`).
 """
@@ -35,12 +39,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from skylift.engine import scale_out
 from skylift.engine.pool import Pool
 from skylift.engine.recording import Record, ignore
 
 logger = logging.getLogger("skylift.autoscaler")
 TICK = 0.25
 HISTORY = 50  # decisions kept per function
+TURNS = 8  # ticks (2 s) a function's turnaround is measured over
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,9 @@ class Scaler:
         self.policy = policy
         self.started = time.monotonic() if now is None else now
         self.desired = 0
+        # Invocations one instance serves within the pool's scale-out wait: above 1 for
+        # functions whose instances turn around faster than that (`Autoscaler.tick`).
+        self.capacity = 1.0
         self.panicking_since: float | None = None
         self.decisions: collections.deque[Decision] = collections.deque(maxlen=HISTORY)
         self._stable = _Window(policy.stable_window)
@@ -135,7 +144,7 @@ class Scaler:
         was_panicking = self.panicking_since is not None
         # Instances start on demand, so `current` keeps up with any burst by itself; what
         # a burst outruns is the warm target. Unrounded, so one instance at 80% is no panic.
-        if panic / p.target / max(self.desired, 1) >= p.panic_threshold:
+        if panic / self._target() / max(self.desired, 1) >= p.panic_threshold:
             self.panicking_since = now  # (re)arm: panic lasts a stable window past this
         elif was_panicking and now - (self.panicking_since or now) >= p.stable_window:
             self.panicking_since = None
@@ -174,12 +183,15 @@ class Scaler:
         self.decisions.append(decision)
         return decision
 
+    def _target(self) -> float:
+        return self.policy.target * self.capacity
+
     def _hpa(self, current: int, observed: float) -> int:
         """Kubernetes' HPA: ceil(current * observed-per-instance / target), within the
         tolerance of the current count no change."""
         if current == 0:
-            return math.ceil(observed / self.policy.target - 1e-9)
-        ratio = observed / current / self.policy.target
+            return math.ceil(observed / self._target() - 1e-9)
+        ratio = observed / current / self._target()
         if abs(ratio - 1) <= self.policy.tolerance:
             return current
         return math.ceil(current * ratio - 1e-9)
@@ -215,6 +227,32 @@ class _Window:
         return max(self._sum, 0.0)
 
 
+class _Turns:
+    """A function's recent turnaround: busy seconds per invocation over the last
+    `TURNS` ticks (kept while it has no invocations and no busy instance). A tick with a
+    cold start is left out: that invocation's time includes the instance's start, and
+    counting it would make a burst look slow and start more instances still."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._ticks: collections.deque[tuple[float, int]] = collections.deque(maxlen=TURNS)
+        self._invocations = pool.invocations
+        self._cold_starts = pool.cold_starts
+        self.seconds = 0.0
+
+    def add(self, area: float, pool: Pool) -> float:
+        invocations, cold_starts = pool.invocations, pool.cold_starts
+        if invocations < self._invocations:  # another pool under the name: start afresh
+            self._ticks.clear()
+        elif cold_starts == self._cold_starts:
+            self._ticks.append((area, invocations - self._invocations))
+        self._invocations, self._cold_starts = invocations, cold_starts
+        count = sum(n for _, n in self._ticks)
+        busy = sum(a for a, _ in self._ticks)
+        if count or busy:  # busy without a new invocation: at least that long each
+            self.seconds = busy / max(count, 1)
+        return self.seconds
+
+
 class Autoscaler:
     """Every tick: observe each pool, decide its target, warm it up to that, and reap
     what has idled past its time above it."""
@@ -227,6 +265,7 @@ class Autoscaler:
         now = time.monotonic()
         self.scalers = {name: Scaler(policy or Policy(), now) for name in pools}
         self._area = {name: pool.sample() for name, pool in pools.items()}
+        self._turns = {name: _Turns(pool) for name, pool in pools.items()}
         self._at = now
 
     @property
@@ -241,9 +280,13 @@ class Autoscaler:
             area = pool.sample()
             # A function a reload added starts from here; one it removed is forgotten.
             concurrency = (area - self._area.get(name, area)) / elapsed if elapsed > 0 else 0.0
+            turns = self._turns.setdefault(name, _Turns(pool))
+            pool.turnaround = turns.add(concurrency * elapsed, pool)
             self._area[name] = area
             if self.policy is not None:
                 scaler = self.scalers.setdefault(name, Scaler(self.policy, now))
+                if pool.turnaround > 0:
+                    scaler.capacity = max(1.0, scale_out.wait_limit(pool) / pool.turnaround)
                 scaler.observe(now, concurrency, elapsed)
                 decision = scaler.decide(now, pool.size, pool.minimum, pool.limit)
                 if decision is not None:
@@ -268,6 +311,7 @@ class Autoscaler:
             pool.reap(now)
         for name in [n for n in self._area if n not in self.pools]:
             del self._area[name]
+            self._turns.pop(name, None)
             self.scalers.pop(name, None)
 
     async def run(self) -> None:

@@ -1,7 +1,9 @@
 """The instances of one function: created on demand up to its concurrency limit,
 reused while warm (most recently used first), reaped after an idle period, kept at a
 floor: its minimum (provisioned concurrency) or the autoscaler's target, whichever is
-higher, which `prewarm` fills ahead of demand.
+higher, which `prewarm` fills ahead of demand. An invocation that finds none idle waits
+briefly for a busy one when the function's instances turn around faster than a new one
+starts, else starts one (engine/scale_out.py).
 
 Past a limit (the function's reserved concurrency, or the server's budget) an
 invocation waits at most `wait` seconds for a slot, then is throttled, as Lambda
@@ -15,21 +17,21 @@ import collections
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from skylift.engine import scale_out
 from skylift.engine.budget import Budget, room_to_wait
 from skylift.engine.driver import FunctionInstance as Instance
 from skylift.engine.driver import start_instance
 from skylift.engine.pool_tenants import tenant_instance
-from skylift.engine.pool_warming import fill
+from skylift.engine.pool_warming import RETRY_WARMING, fill, reap
 from skylift.engine.zygote import Zygote
 from skylift.errors import ACCOUNT_LIMIT, RESERVED_LIMIT, LoadError, Throttled
 from skylift.spec import FunctionSpec
 
 logger = logging.getLogger("skylift.pool")
 DEFAULT_IDLE_TIMEOUT = 300.0
-RETRY_WARMING = 5.0  # seconds between attempts to keep a function warm after a failure
 DEFAULT_WAIT = 0.5  # seconds an invocation may wait for a slot before it is throttled
 
 
@@ -55,6 +57,8 @@ class Pool:
         self.idle_timeout = spec.idle_timeout or idle_timeout
         self.budget = budget or Budget()
         self.wait = wait
+        self.start_seconds = 0.0  # a start's time, a moving average (0: none timed yet)
+        self.turnaround = 0.0  # recent busy seconds per invocation (0: not known yet)
         self.limit = self.budget.limit if spec.max_concurrency is None else spec.max_concurrency
         self.reserved = spec.max_concurrency is not None  # else the server's budget rules
         self.minimum = spec.min_instances
@@ -71,7 +75,7 @@ class Pool:
         self._warming: asyncio.Task[None] | None = None
         self._warming_failed = -RETRY_WARMING  # when prewarming last failed
         self._idle: list[Instance] = []  # a stack: the warmest on top
-        self._waiters: collections.deque[asyncio.Future[Instance]] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[Instance | None]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._all: set[Instance] = set()  # every live instance, idle or busy
         self._closed = False
@@ -112,6 +116,13 @@ class Pool:
                 return instance
             self._discard(instance)  # died while idle: free its channel and log memfd
         if self.size < self.limit:
+            if scale_out.worth_waiting(self):  # a busy one is due back sooner than a start
+                freed = await scale_out.wait_for_busy(self)
+                if freed is not None:
+                    self._took()
+                    return freed
+                if self.size >= self.limit:  # others started meanwhile: wait as usual
+                    return await self._instance()
             instance = await self._start()
             self.cold_starts += 1
             self._took()
@@ -119,23 +130,32 @@ class Pool:
         if self.wait <= 0 or not room_to_wait(self._waiters, self.waiting):
             self.throttles += 1
             raise Throttled(self.spec.name, RESERVED_LIMIT, self.limit)
+        handed = await self._wait_for_instance(self.wait, self._expire)
+        assert handed is not None  # _expire raises instead
+        self._took()
+        return handed
+
+    async def _wait_for_instance(
+        self, wait: float, expire: Callable[[asyncio.Future[Instance | None]], None]
+    ) -> Instance | None:
+        """The next instance released within `wait` seconds; past it `expire(fut)`
+        throttles (`_expire`) or hands over None (`scale_out.give_up`)."""
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Instance] = loop.create_future()
+        fut: asyncio.Future[Instance | None] = loop.create_future()
         self._waiters.append(fut)
         self.waiting += 1
-        timer = loop.call_later(self.wait, self._expire, fut)
+        timer = loop.call_later(wait, expire, fut)
         try:
-            instance = await fut
+            return await fut
         except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
+            handed = fut.done() and not fut.cancelled() and fut.exception() is None
+            if handed and (instance := fut.result()) is not None:
                 self._took()  # handed over just as we gave up: give it back
-                self._release_instance(fut.result())
+                self._release_instance(instance)
             raise
         finally:
             timer.cancel()
             self.waiting -= 1
-        self._took()
-        return instance
 
     def _took(self) -> None:
         self._account()
@@ -153,21 +173,24 @@ class Pool:
         self._account()
         return self._area
 
-    def _expire(self, fut: asyncio.Future[Instance]) -> None:
+    def _expire(self, fut: asyncio.Future[Instance | None]) -> None:
         if not fut.done():
             self.throttles += 1
             fut.set_exception(Throttled(self.spec.name, RESERVED_LIMIT, self.limit))
 
-    async def _start(self) -> Instance:
+    async def _start(self, timed: bool = True) -> Instance:
         if self._closed:
             raise LoadError(f"{self.spec.name}: the server is shutting down")
         self.size += 1
+        began = time.monotonic()
         try:
             instance = await self._new_instance()
         except BaseException:
             self.size -= 1
             self._replace_for_waiters()  # the slot it held is free again
             raise
+        if timed:
+            scale_out.timed(self, began)
         self._all.add(instance)
         return instance
 
@@ -337,30 +360,7 @@ class Pool:
 
     def reap(self, now: float | None = None) -> int:
         """Close instances idle longer than `idle_timeout`, down to the floor."""
-        now = time.monotonic() if now is None else now
-        spare = self.size - self.floor
-        keep: list[Instance] = []
-        gone: list[Instance] = []
-        # The stack's bottom is the least recently used: reap from there.
-        for instance in self._idle:
-            if not instance.alive and instance.cold and not self._closed:
-                # Kept warm, it died before serving once: starting more would only loop.
-                self._warming_failed = now
-                logger.warning(
-                    "an instance of %s kept warm exited before its first invocation "
-                    "(its next invocation shows why); trying again in %g s",
-                    self.spec.name,
-                    RETRY_WARMING,
-                )
-            idle_too_long = now - instance.last_used >= self.idle_timeout
-            if not instance.alive or (idle_too_long and len(gone) < spare):
-                gone.append(instance)
-            else:
-                keep.append(instance)
-        self._idle = keep
-        for instance in gone:
-            self._discard(instance)
-        return len(gone)
+        return reap(self, now)
 
     def status(self) -> dict[str, int | float | bool]:
         """What `skylift status` shows for the function."""

@@ -1,15 +1,21 @@
 """Keeping a function's instances warm ahead of demand: `fill` starts instances up to
-the pool's floor (its minimum, or the autoscaler's target), each ready before it counts."""
+the pool's floor (its minimum, or the autoscaler's target), each ready before it counts;
+`reap` closes those idle too long, down to the floor."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import logging
+import time
 from typing import Protocol
 
+from skylift.engine import scale_out
 from skylift.engine.driver import FunctionInstance as Instance
 from skylift.errors import LoadError
 from skylift.spec import FunctionSpec
+
+logger = logging.getLogger("skylift.pool")
 
 
 class Pool(Protocol):
@@ -19,18 +25,22 @@ class Pool(Protocol):
     size: int
     limit: int
     prewarmed: int
+    start_seconds: float
+    idle_timeout: float
+    _warming_failed: float
     _closed: bool
     _idle: list[Instance]
     _stale: set[Instance]
-    _waiters: collections.deque[asyncio.Future[Instance]]
+    _waiters: collections.deque[asyncio.Future[Instance | None]]
 
     @property
     def floor(self) -> int: ...
     def _discard(self, instance: Instance) -> None: ...
-    async def _start(self) -> Instance: ...
+    async def _start(self, timed: bool = True) -> Instance: ...
 
 
 WARM_WAIT = 5.0  # seconds a kept-warm instance is given to get ready before it counts
+RETRY_WARMING = 5.0  # seconds between attempts to keep a function warm after a failure
 
 
 async def fill(pool: Pool, at_least: int = 0) -> int:
@@ -38,9 +48,11 @@ async def fill(pool: Pool, at_least: int = 0) -> int:
     many were started."""
     started = 0
     while pool.size < max(pool.floor, min(at_least, pool.limit)) and not pool._closed:
-        instance = await pool._start()
+        began = time.monotonic()
+        instance = await pool._start(timed=False)
         # Ready before it counts as warm: its sandbox entered, its hooks run.
         await instance.warm(min(pool.spec.timeout, WARM_WAIT))
+        scale_out.timed(pool, began)  # the whole start, up to ready
         died = not instance.alive
         if pool._closed or pool.size > pool.limit or died or instance in pool._stale:
             # Closed, or the limit fell, while it started; or it died at once.
@@ -60,3 +72,31 @@ async def fill(pool: Pool, at_least: int = 0) -> int:
         else:
             pool._idle.insert(0, instance)  # under the warmer ones: they serve first
     return started
+
+
+def reap(pool: Pool, now: float | None = None) -> int:
+    """Close instances idle longer than `idle_timeout`, down to the floor."""
+    now = time.monotonic() if now is None else now
+    spare = pool.size - pool.floor
+    keep: list[Instance] = []
+    gone: list[Instance] = []
+    # The stack's bottom is the least recently used: reap from there.
+    for instance in pool._idle:
+        if not instance.alive and instance.cold and not pool._closed:
+            # Kept warm, it died before serving once: starting more would only loop.
+            pool._warming_failed = now
+            logger.warning(
+                "an instance of %s kept warm exited before its first invocation "
+                "(its next invocation shows why); trying again in %g s",
+                pool.spec.name,
+                RETRY_WARMING,
+            )
+        idle_too_long = now - instance.last_used >= pool.idle_timeout
+        if not instance.alive or (idle_too_long and len(gone) < spare):
+            gone.append(instance)
+        else:
+            keep.append(instance)
+    pool._idle = keep
+    for instance in gone:
+        pool._discard(instance)
+    return len(gone)

@@ -10,8 +10,8 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from skylift.cluster.node import Node, async_prefix
 from skylift.engine import state_guard
 from skylift.queues.errors import QueueDoesNotExist
 from skylift.queues.protocol import QueueBackend
@@ -22,6 +22,9 @@ from skylift.storage.directory import DirectoryStore
 from skylift.storage.errors import BucketAlreadyOwnedByYou
 from skylift.storage.opening import open_store
 from skylift.storage.protocol import ObjectStore
+
+if TYPE_CHECKING:
+    from skylift.cluster.node import Node
 
 logger = logging.getLogger("skylift.state")
 # Set only when a queue is created: SQS refuses to change them afterwards.
@@ -45,6 +48,7 @@ class State:
         self.pending: QueueBackend
         self.node: Node | None = None
         if url is not None:
+            from skylift.cluster.node import Node, async_prefix  # redis: 18 MiB
             from skylift.queues.redis import RedisQueues
 
             self.queues = RedisQueues(url, region=region, account_id=ACCOUNT_ID)

@@ -9,14 +9,17 @@ order is API Gateway's: authorizer, then API key and usage plan, then validation
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from skylift.events.http import HttpRequest, HttpResponse, RequestIds, RouteMatch
 from skylift.gateway import request_checks
 from skylift.gateway.api_keys import ApiKeys
 from skylift.gateway.authorizers import Invoke, LambdaAuthorizers
-from skylift.gateway.jwt_auth import JwtAuthorizers
 from skylift.route_access import JwtAuthorizer
 from skylift.sources.http import Target
+
+if TYPE_CHECKING:
+    from skylift.gateway.jwt_auth import JwtAuthorizers
 
 
 class Admission:
@@ -24,7 +27,7 @@ class Admission:
 
     def __init__(self, invoke: Invoke) -> None:
         self.lambdas = LambdaAuthorizers(invoke)
-        self.jwts = JwtAuthorizers()
+        self.jwts: JwtAuthorizers | None = None  # made (and imported) on first use
         self.keys = ApiKeys()
 
     async def check(
@@ -37,6 +40,10 @@ class Admission:
             return ids
         authorizer = access.authorizer
         if isinstance(authorizer, JwtAuthorizer):
+            if self.jwts is None:
+                from skylift.gateway.jwt_auth import JwtAuthorizers  # httpx, PyJWT: 25 MiB
+
+                self.jwts = JwtAuthorizers()
             found = await self.jwts.authorize(authorizer, request)
             if isinstance(found, HttpResponse):
                 return found

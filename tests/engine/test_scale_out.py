@@ -1,0 +1,83 @@
+"""Scale-out through real zygotes and workers: a function whose instances turn around
+faster than a new one starts waits briefly for a busy one; one whose instances stay busy
+longer starts a new instance for each concurrent invocation, as Lambda does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from skylift.engine import scale_out
+
+APP = """
+import os
+import time
+
+from skylift import App
+
+app = App()
+
+
+@app.function()
+def work(event, context):
+    time.sleep(event.get("seconds", 0))
+    return os.getpid()
+"""
+
+
+def app(folder):
+    (folder / "app.py").write_text(APP)
+    return folder
+
+
+def burst(platform, function: str, events: list[bytes], turnaround: float | None = None):
+    """Invoke concurrently; with `turnaround`, first set it as the autoscaler's tick
+    would have measured it (on the loop, so no tick comes between)."""
+    pool = platform.platform.pools[function]
+
+    async def many():
+        if turnaround is not None:
+            pool.turnaround = turnaround
+        calls = (platform.platform.invoker.invoke(function, e) for e in events)
+        return await asyncio.gather(*calls)
+
+    results = platform.run(many())
+    assert all(r.error is None for r in results)
+    return [json.loads(r.payload) for r in results]
+
+
+def test_quick_invocations_wait_for_a_busy_instance_instead_of_starting_more(
+    live, tmp_path, monkeypatch
+):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["work"]
+    platform.invoke("work")
+    # Starting an instance takes (say) 5 s, an invocation a millisecond: waiting is faster.
+    monkeypatch.setattr(scale_out, "MAX_SCALE_OUT_WAIT", 5.0)
+    pool.start_seconds = 5.0
+    pids = burst(platform, "work", [b"{}"] * 8, turnaround=0.001)
+    assert len(set(pids)) == 1  # all eight, in turn, on the one warm instance
+    assert pool.size == 1 and pool.cold_starts == 1
+
+
+def test_long_invocations_get_an_instance_each(live, tmp_path):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["work"]
+    slow = json.dumps({"seconds": 0.3}).encode()
+    # Nothing measured yet: each concurrent invocation starts its own instance.
+    assert len(set(burst(platform, "work", [slow] * 4))) == 4
+    # Measured: an invocation keeps its instance far longer than a start takes.
+    assert len(set(burst(platform, "work", [slow] * 6, turnaround=0.3))) == 6
+    assert pool.size == 6
+
+
+def test_a_wait_in_vain_starts_an_instance_after_all(live, tmp_path):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["work"]
+    platform.invoke("work")
+    # The measure says an instance is back in a millisecond, but these take 0.5 s: the
+    # callers waiting for the busy one give up after a start's time and start their own.
+    slow = json.dumps({"seconds": 0.5}).encode()
+    pool.start_seconds = 0.01
+    assert len(set(burst(platform, "work", [slow] * 3, turnaround=0.001))) == 3
+    assert pool.size == 3
