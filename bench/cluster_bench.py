@@ -37,6 +37,7 @@ from pathlib import Path
 
 from bench_common import free_port
 from cluster_report import section
+from proctree import cpu_seconds, process_cpu
 from report import write_section
 
 # The handler appends each batch to a file named in its source (an instance sees neither
@@ -57,41 +58,6 @@ def work(event, context):
         f.write("".join(r["body"] + "\\n" for r in event["Records"]))
 """
 SENDERS = 16  # concurrent connections per node
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU time of one process (all its threads) so far: /proc/PID/stat."""
-    fields = _stat(pid) or ["0"] * 13
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def tree_cpu(root: int) -> float:
-    """CPU time of `root` and its descendants (a node: its zygote and instances), with
-    the children they have reaped. Descendants only, not its session: the nodes stay in
-    the bench's session (a session of their own would be its own autogroup for Linux's
-    scheduler, and three nodes would get three shares of a loaded machine)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
-            parents[int(entry)] = int(fields[1])
-    found, changed = {root}, True
-    while changed:
-        grown = {pid for pid, parent in parents.items() if parent in found}
-        changed = not grown <= found
-        found |= grown
-    total = 0
-    for pid in found:
-        if (fields := _stat(pid)) is not None:
-            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-    return total / TICKS
 
 
 @dataclass
@@ -266,6 +232,14 @@ def fill(apps: list[Path], state: str | None, messages: int) -> None:
     asyncio.run(main())
 
 
+def node_cpu(pid: int) -> float:
+    """CPU time of a node and its descendants (zygote, instances). Descendants only: the
+    nodes stay in the bench's session (a session of their own would be its own
+    autogroup for Linux's scheduler, and three nodes would get three shares of a loaded
+    machine)."""
+    return cpu_seconds(pid, session=False)
+
+
 def stop_node(proc: subprocess.Popen[str]) -> None:
     os.kill(proc.pid, signal.SIGTERM)
     proc.wait(60)
@@ -297,7 +271,7 @@ def run(handler: Handler, nodes: int, state: str | None) -> Result:
                 senders += [send(url, handler.messages // nodes) for _, url in servers]
                 for sender in senders:
                     ready(sender)
-            cpu = [tree_cpu(server.pid) for server, _ in servers]
+            cpu = [node_cpu(server.pid) for server, _ in servers]
             redis_cpu = process_cpu(pid) if pid else 0.0
             started, before = time.perf_counter(), handled()
             for sender in senders:
@@ -310,7 +284,7 @@ def run(handler: Handler, nodes: int, state: str | None) -> Result:
                 time.sleep(0.005)
             elapsed = time.perf_counter() - started
             spent = zip(servers, cpu, strict=True)
-            busy = [(tree_cpu(s.pid) - c) / elapsed for (s, _), c in spent]
+            busy = [(node_cpu(s.pid) - c) / elapsed for (s, _), c in spent]
             redis_busy = (process_cpu(pid) - redis_cpu) / elapsed if pid else None
             for sender in senders:
                 finish(sender)
