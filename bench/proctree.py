@@ -27,8 +27,8 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()
 
 
-def tree(root: int) -> list[int]:
-    """`root`, its live descendants, and the other processes of its session."""
+def tree(root: int, session: bool = True) -> list[int]:
+    """`root`, its live descendants, and (`session`) the other processes of its session."""
     parents: dict[int, int] = {}
     sessions: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -36,26 +36,33 @@ def tree(root: int) -> list[int]:
             parents[int(entry)] = int(fields[1])
             sessions[int(entry)] = int(fields[3])
     found = {root} if root in parents else set()
-    session = sessions.get(root)
+    leader = sessions.get(root) if session else None
     changed = True
     while changed:
         changed = False
         for pid, parent in parents.items():
-            if pid not in found and (parent in found or sessions[pid] == session):
+            if pid not in found and (parent in found or sessions[pid] == leader):
                 found.add(pid)
                 changed = True
     return sorted(found)
 
 
-def cpu_seconds(root: int) -> float:
-    """User + system CPU of the tree, including children it has already reaped."""
+def cpu_seconds(root: int, session: bool = True) -> float:
+    """User + system CPU of the tree, including children it has already reaped.
+    `session=False`: descendants only (a process started in its caller's session)."""
     total = 0
-    for pid in tree(root):
+    for pid in tree(root, session):
         fields = _stat(pid)
         if fields is not None:
             # utime, stime, cutime, cstime: fields 14-17 of stat, 11-14 after the name.
             total += sum(int(f) for f in fields[11:15])
     return total / TICKS
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU of one process (all its threads), not its children."""
+    fields = _stat(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def pss_bytes(root: int) -> int:

@@ -64,14 +64,17 @@ def write_apps(
 
 @contextmanager
 def nodes(
-    apps: Sequence[str], options: Sequence[str], logs: Sequence[ServerLog] | None = None
+    apps: Sequence[str],
+    options: Sequence[str],
+    logs: Sequence[ServerLog] | None = None,
+    timeout: float = 30.0,
 ) -> Iterator[list[str]]:
-    """A node (`skylift up`) of each app folder, all with `options`, started in turn:
-    their URLs; all stopped after."""
+    """A node (`skylift up`) of each app folder, all with `options`, started in turn
+    (each within `timeout` seconds): their URLs; all stopped after."""
     each: Sequence[ServerLog | None] = logs if logs is not None else [None] * len(apps)
     with ExitStack() as stack:
         yield [
-            stack.enter_context(serve(app, options=options, log=log))
+            stack.enter_context(serve(app, options=options, log=log, timeout=timeout))
             for app, log in zip(apps, each, strict=True)
         ]
 
@@ -97,13 +100,18 @@ def kill(url: str, state: str) -> str:
 
 
 def reports(url: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
-    """The next `count` reports the handlers sent (fewer if `timeout` passes first)."""
+    """The next `count` reports the handlers sent (fewer if `timeout` passes first).
+
+    Never more: a receive asks only for the reports still missing, so those that arrived
+    meanwhile (a slow test on a busy machine) stay in the queue for the next call.
+    """
     sqs = boto3.client("sqs", endpoint_url=url, **CLIENT)
     queue = sqs.get_queue_url(QueueName="handled")["QueueUrl"]
     found: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while len(found) < count and time.monotonic() < deadline:
-        answer = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        wanted = min(10, count - len(found))
+        answer = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=wanted, WaitTimeSeconds=1)
         for message in answer.get("Messages", []):
             found.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])

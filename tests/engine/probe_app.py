@@ -110,10 +110,25 @@ def single(event, context):
     return os.getpid()
 
 
-@app.function(max_concurrency=1)
-def single_slow(event, context):
-    time.sleep(1)
-    return os.getpid()
+def wait_for_gate(event):
+    """Say this instance started (a file `started-PID` in `event["gate"]`), then hold it
+    until the test opens the gate (a file `open` there): as long as the test needs, on a
+    machine however busy."""
+    folder = event["gate"]
+    open(os.path.join(folder, f"started-{os.getpid()}"), "w").close()
+    while not os.path.exists(os.path.join(folder, "open")):
+        time.sleep(0.01)
+    return "opened"
+
+
+@app.function(max_concurrency=1, timeout=60)
+def gated_single(event, context):
+    return wait_for_gate(event)
+
+
+@app.function(timeout=60)
+def gated(event, context):
+    return wait_for_gate(event)
 
 
 @app.function()

@@ -3,6 +3,8 @@ errors, timeouts, crashes, output capture, warm reuse, concurrency and reaping."
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import os
 import re
@@ -144,33 +146,69 @@ def test_output_is_captured_per_invocation(probe):
     assert "one" not in second.logs.decode() and "from print two" in second.logs.decode()
 
 
-def test_max_concurrency_caps_instances(probe):
+def test_max_concurrency_caps_instances(live, tmp_path):
+    shutil.copy(PROBE, tmp_path / "app.py")
+    # A caller waits up to `wait` for the one instance (0.5 s by default, then throttled):
+    # long enough here for the first invocation to finish on a machine however busy.
+    platform = live(tmp_path, wait=60)
     started = time.monotonic()
-    results = probe.invoke_many("single", [b"{}"] * 2)  # the second waits its turn (0.3 s)
+    results = platform.invoke_many("single", [b"{}"] * 2)  # the second waits its turn (0.3 s)
     elapsed = time.monotonic() - started
     assert all(r.error is None for r in results)
     assert len({payload(r) for r in results}) == 1  # one instance served both
     assert elapsed >= 0.6
-    assert probe.platform.pools["single"].size == 1
+    assert platform.platform.pools["single"].size == 1
 
 
-def test_past_reserved_concurrency_invocations_are_throttled(probe):
-    outcomes = probe.outcomes("single_slow", [b"{}"] * 3)
-    throttled = [o for o in outcomes if isinstance(o, Throttled)]
-    assert sum(not isinstance(o, Exception) for o in outcomes) == 1
-    assert len(throttled) == 2
-    assert throttled[0].reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
-    assert throttled[0].limit == 1
-    assert probe.platform.pools["single_slow"].throttles == 2
+class Gate:
+    """Holds `gated` invocations in their handler until `open()`: a test throttles
+    against instances that stay busy as long as it needs, not for a fixed time."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir()
+        self.folder = folder
+        self.event = json.dumps({"gate": str(folder)}).encode()
+
+    def wait_started(self, count: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(list(self.folder.glob("started-*"))) < count:
+            assert time.monotonic() < deadline, "the gated invocations did not start"
+            time.sleep(0.01)
+
+    def open(self) -> None:
+        (self.folder / "open").touch()
+
+
+def in_background(platform, function: str, event: bytes) -> concurrent.futures.Future:
+    """Invoke `function` without waiting for it; the future gives the result."""
+    invocation = platform.platform.invoker.invoke(function, event)
+    return asyncio.run_coroutine_threadsafe(invocation, platform.loop)
+
+
+def test_past_reserved_concurrency_invocations_are_throttled(probe, tmp_path):
+    gate = Gate(tmp_path / "gate")
+    first = in_background(probe, "gated_single", gate.event)
+    gate.wait_started(1)  # the function's one instance is busy until the gate opens
+    outcomes = probe.outcomes("gated_single", [gate.event] * 2)
+    gate.open()
+    assert payload(first.result(60)) == "opened"
+    assert all(isinstance(o, Throttled) for o in outcomes)
+    assert outcomes[0].reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert outcomes[0].limit == 1
+    assert probe.platform.pools["gated_single"].throttles == 2
 
 
 def test_past_the_server_limit_invocations_are_throttled(live, tmp_path):
     shutil.copy(PROBE, tmp_path / "app.py")
     platform = live(tmp_path, concurrency=2)
-    outcomes = platform.outcomes("sleepy", [b'{"seconds": 0.9}'] * 3)
-    throttled = [o for o in outcomes if isinstance(o, Throttled)]
-    assert len(throttled) == 1 and throttled[0].reason == "ConcurrentInvocationLimitExceeded"
-    assert [payload(o) for o in outcomes if not isinstance(o, Exception)] == ["awake", "awake"]
+    gate = Gate(tmp_path / "gate")
+    running = [in_background(platform, "gated", gate.event) for _ in range(2)]
+    gate.wait_started(2)  # both of the server's slots are busy until the gate opens
+    [outcome] = platform.outcomes("gated", [gate.event])
+    gate.open()
+    assert isinstance(outcome, Throttled)
+    assert outcome.reason == "ConcurrentInvocationLimitExceeded"
+    assert [payload(r.result(60)) for r in running] == ["opened", "opened"]
     assert platform.invoke("counter").error is None  # slots come back
 
 

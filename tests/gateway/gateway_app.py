@@ -2,6 +2,7 @@
 
 import base64
 import json
+import socket
 import time
 
 from skylift import App
@@ -101,7 +102,11 @@ def badheader(event, context):
     return {"statusCode": 200, "headers": headers[event["pathParameters"]["kind"]], "body": "x"}
 
 
-@app.http("/busy", methods=["GET"], max_concurrency=1)
+@app.http("/busy", methods=["GET"], max_concurrency=1, timeout=60)
 def busy(event, context):
-    time.sleep(1)
+    # Holds the function's one instance until the test closes the connection to the
+    # port in `?gate=` (the sandbox leaves an instance the loopback).
+    port = int(event["queryStringParameters"]["gate"])
+    with socket.create_connection(("127.0.0.1", port)) as gate:
+        gate.recv(1)
     return {"done": True}
