@@ -51,6 +51,7 @@ bench: $(VENV)/.installed-bench
 	cd bench && ../$(PY) reload_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) cli_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) observe_cost_bench.py --out ../docs/benchmarks.md
+	cd bench && ../$(PY) memory_bench.py --rounds 3 --out ../docs/benchmarks.md
 
 # Fault injection (kill -9 of server, zygote, instances; a full disk; a damaged database)
 # for 3 minutes; the suite runs a 30 s form (tests/chaos). The tmpfs it fills needs root.
