@@ -18,6 +18,7 @@ from skylift.storage.errors import (
     InvalidPartOrder,
     NoSuchKey,
     NoSuchUpload,
+    NotImplementedHere,
     PreconditionFailed,
 )
 from skylift.storage.protocol import Attributes, Checksum, Condition
@@ -81,7 +82,10 @@ class ObjectStoreWritesConformance:
     def test_bucket_policy(self, store: Blocking) -> None:
         store.create_bucket("bkt")
         assert store.get_bucket_policy("bkt") is None
-        store.set_bucket_policy("bkt", '{"Statement": []}')
+        try:
+            store.set_bucket_policy("bkt", '{"Statement": []}')
+        except NotImplementedHere:
+            pytest.skip("this store refuses bucket policies (the external S3 store: see its tests)")
         assert store.get_bucket_policy("bkt") == '{"Statement": []}'
         store.set_bucket_policy("bkt", None)
         assert store.get_bucket_policy("bkt") is None

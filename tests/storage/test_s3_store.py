@@ -157,6 +157,24 @@ def test_the_s3_api_fires_each_write_event_once(api: tuple[Any, list[Any]]) -> N
     assert [(o["Key"], o["Size"]) for o in listed] == [("b.txt", 11), ("big.bin", 10)]
 
 
+def test_a_bucket_policy_never_reaches_the_endpoint(
+    api: tuple[Any, list[Any]], s3_endpoint: str
+) -> None:
+    s3, _ = api
+    s3.create_bucket(Bucket="open")
+    public = '{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]}'
+    with pytest.raises(ClientError) as caught:
+        s3.put_bucket_policy(Bucket="open", Policy=public)
+    assert caught.value.response["Error"]["Code"] == "NotImplemented"
+    with pytest.raises(ClientError) as caught:
+        s3.get_bucket_policy(Bucket="open")
+    assert caught.value.response["Error"]["Code"] == "NoSuchBucketPolicy"
+    external = boto3.client("s3", endpoint_url=s3_endpoint, **CLIENT)
+    with pytest.raises(ClientError) as caught:  # the endpoint's bucket has none either
+        external.get_bucket_policy(Bucket="open")
+    assert caught.value.response["Error"]["Code"] == "NoSuchBucketPolicy"
+
+
 @pytest.mark.parametrize("kind", ["COMPOSITE", "FULL_OBJECT"])
 def test_multipart_checksums_are_computed_from_the_parts(
     api: tuple[Any, list[Any]], kind: str

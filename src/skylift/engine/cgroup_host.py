@@ -46,6 +46,8 @@ class Cgroups:
                 sandbox_cgroups.kill_group(group)
             if self.moved_from:
                 self._move_back(self.moved_from, self.v2)
+            elif self.enabled_in_parent:  # the root cgroup, exempt from the move
+                self._disable(os.path.dirname(self.v2), self.v2)
             remove(self.v2)
         for base in (self.memory_v1, self.pids_v1):
             if base:
@@ -55,6 +57,11 @@ class Cgroups:
         """Undo `delegate`: a cgroup that enables controllers for its children may hold no
         process, so those it enabled go first (unless a sibling uses them too: then the
         server stays in its leaf and the next start removes it)."""
+        self._disable(parent, base)
+        _move_here(parent)
+
+    def _disable(self, parent: str, base: str) -> None:
+        """Turn off the controllers `delegate` turned on, below `base` and in `parent`."""
         for group in _children(base, "instance-"):
             with contextlib.suppress(OSError):
                 os.rmdir(group)
@@ -64,7 +71,6 @@ class Cgroups:
             with contextlib.suppress(OSError):
                 minus = " ".join(f"-{c}" for c in self.enabled_in_parent)
                 _write(parent, "cgroup.subtree_control", minus)
-        _move_here(parent)
 
 
 def server_tag() -> str:
@@ -149,8 +155,8 @@ def sweep_stale() -> list[str]:
     busy in its handler outlives a SIGKILL of the server's process group) and remove the
     groups: folders named `skylift-PID-NS` after a pid that no longer runs in our PID
     namespace NS (a server in another container sharing the hierarchy is not ours to
-    judge; folders of versions before NS was in the name, `skylift-PID`, are). The
-    folders swept."""
+    judge; folders of versions before NS was in the name, `skylift-PID`, are removed
+    when empty, never killed). The folders swept."""
     swept = []
     for kind in ("cgroup2", "memory", "pids"):
         parent = own_folder(kind, "")
@@ -161,6 +167,9 @@ def sweep_stale() -> list[str]:
             if namespace not in ([], [str(pid_namespace())]):
                 continue
             if not pid.isdigit() or _running(int(pid)):
+                continue
+            if not namespace:  # an older version's: its pid may be another namespace's
+                remove(path)  # empty groups only: what runs there is not ours to kill
                 continue
             if kind == "cgroup2":
                 sandbox_cgroups.kill_group(path, wait=1.0)

@@ -93,6 +93,11 @@ class Sandbox:
         if not self.enabled:
             if not groups.v2:
                 ending = "what an instance starts ends with its process group (no cgroup2 here)"
+            else:
+                ending = (
+                    "what a forked instance starts ends with it (cgroup2's cgroup.kill); "
+                    "a spawn=True or Runtime API instance's, with its process group"
+                )
             return (
                 f"sandbox off (--sandbox off): instances share the host's view and limits; {ending}"
             )

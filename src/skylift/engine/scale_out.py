@@ -91,8 +91,8 @@ async def wait_for_busy(pool: Pool) -> Instance | None:
             return freed
         took = time.monotonic() - began
         waited += min(took, 2 * limit)
-        if pool._starting:
-            continue
+        if pool._starting and waited < MAX_WAIT_IN_VAIN:
+            continue  # for the start in progress (or a release), up to the same bound
         stalled = took > 2 * limit
         if not (stalled and worth_waiting(pool) and waited < MAX_WAIT_IN_VAIN):
             return None

@@ -124,15 +124,16 @@ def kill_group(group: str, wait: float = 0.1) -> bool:
     """Kill everything in cgroup2 group `group` and below (Linux 5.14+'s `cgroup.kill`;
     before it, each process it lists), waiting up to `wait` seconds (0: not) for it to empty.
     True when it is empty."""
-    try:
-        _write(group, "cgroup.kill", 1)
-    except FileNotFoundError:
-        if not os.path.isdir(group):
-            return True
+    if not os.path.isdir(group):
+        return True
+    if os.path.exists(os.path.join(group, "cgroup.kill")):
+        try:
+            _write(group, "cgroup.kill", 1)
+        except OSError:
+            return True  # a group we may not kill holds none of ours
+    else:  # before 5.14 (a write to a missing cgroupfs file fails with EACCES, not ENOENT)
         for _ in range(3):  # a process forking meanwhile lands in the group: again
             _kill_listed(group, recursive=True)
-    except OSError:
-        return True  # a group we may not kill holds none of ours
     return _wait_empty(group, wait)
 
 

@@ -336,3 +336,17 @@ class ServiceUnavailable(StorageError):
 
     def __init__(self, hint: str) -> None:
         super().__init__("Service is unable to handle request.", hint=hint)
+
+
+class NotImplementedHere(StorageError):
+    """Raised for a call this store does not carry out: S3's ``NotImplemented`` (501)."""
+
+    code = "NotImplemented"
+    status = 501
+
+    def __init__(self, hint: str, *, bucket: str | None = None) -> None:
+        super().__init__(
+            "A header you provided implies functionality that is not implemented.",
+            bucket=bucket,
+            hint=hint,
+        )

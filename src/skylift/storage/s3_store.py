@@ -30,8 +30,8 @@ from skylift.storage.errors import (
     BucketAlreadyOwnedByYou,
     InvalidBucketName,
     NoSuchBucket,
-    NoSuchBucketPolicy,
     NoSuchKey,
+    NotImplementedHere,
 )
 from skylift.storage.files import now
 from skylift.storage.protocol import (
@@ -122,20 +122,21 @@ class S3Store(S3MultipartMethods):
         raise NoSuchBucket(name)
 
     async def get_bucket_policy(self, bucket: str) -> str | None:
-        try:
-            answer = await self._call(
-                "get_bucket_policy", bucket=bucket, Bucket=self._external(bucket)
-            )
-        except NoSuchBucketPolicy:
-            return None
-        return str(answer["Policy"])
+        await self.head_bucket(bucket)  # NoSuchBucket as S3 answers it
+        return None  # never stored: see set_bucket_policy
 
     async def set_bucket_policy(self, bucket: str, policy: str | None) -> None:
-        external = self._external(bucket)
-        if policy is None:
-            await self._call("delete_bucket_policy", bucket=bucket, Bucket=external)
-        else:
-            await self._call("put_bucket_policy", bucket=bucket, Bucket=external, Policy=policy)
+        """Refused: a policy put on the endpoint's bucket would be enforced there, set with
+        the server's own credentials by any client of skylift's S3 API (a handler
+        included), e.g. making a real bucket public."""
+        await self.head_bucket(bucket)
+        if policy is not None:
+            raise NotImplementedHere(
+                "with --objects s3://, skylift keeps no bucket policies: one put on the "
+                "endpoint's bucket would be enforced there with the server's credentials; "
+                "set it on the endpoint yourself",
+                bucket=bucket,
+            )
 
     # -- objects --
 
