@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import socket
 import subprocess
 import sys
 import zlib
@@ -247,3 +248,27 @@ def test_the_store_raises_service_unavailable_with_a_hint(s3_endpoint: str) -> N
         assert caught.value.hint is not None and "check that it runs" in caught.value.hint
     finally:
         store.close()
+
+
+def test_upload_bodies_wait_in_the_state_folder_and_a_dead_nodes_are_removed(
+    tmp_path: Path,
+) -> None:
+    spools = tmp_path / ".skylift" / "s3-spool"
+    host = socket.gethostname()
+    left = spools / f"{host}-{dead_pid()}"  # a node of this host killed mid-upload
+    left.mkdir(parents=True)
+    (left / "0123.upload").write_bytes(b"x" * 1024)
+    elsewhere = spools / "another-host-1"  # another host's node sharing the folder
+    elsewhere.mkdir()
+    store = S3Store(parse("s3+http://127.0.0.1:9/x-"), spools=spools)
+    assert store.spool == spools / f"{host}-{os.getpid()}" and store.spool.is_dir()
+    assert not left.exists() and elsewhere.is_dir()
+    store.close()
+    assert not store.spool.exists() and elsewhere.is_dir()
+
+
+def dead_pid() -> int:
+    """A pid no process has now: a child's, once reaped."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid

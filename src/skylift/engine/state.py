@@ -67,7 +67,9 @@ class State:
         # `--objects DIR`: buckets in a folder every node shares (its writes lock across
         # them); `--objects s3://...`: in an external S3-compatible store (storage.opening).
         self.objects: ObjectStore = (
-            DirectoryStore(directory / "objects") if objects is None else open_store(objects)
+            DirectoryStore(directory / "objects")
+            if objects is None
+            else open_store(objects, state=directory)
         )
 
     @classmethod
@@ -137,6 +139,9 @@ class State:
     async def close(self) -> None:
         await self.queues.close()
         await self.pending.close()
+        close_objects = getattr(self.objects, "close", None)  # an external store's spool
+        if close_objects is not None:
+            close_objects()
         if self.node is not None:
             await self.node.close()
 

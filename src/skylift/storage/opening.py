@@ -10,17 +10,21 @@ from skylift.storage.protocol import ObjectStore
 from skylift.storage.s3_url import is_s3_url
 
 
-def open_store(objects: Path | str, *, shared: bool = True) -> ObjectStore:
-    """The store at ``objects``: an ``s3://`` URL, or a folder (``shared``: other nodes
+def open_store(
+    objects: Path | str, *, shared: bool = True, state: Path | None = None
+) -> ObjectStore:
+    """The store at ``objects``: an ``s3://`` URL (its upload bodies wait in the state
+    folder ``state``, else in a temporary folder), or a folder (``shared``: other nodes
     may write to it too).
 
     Example: ``open_store("s3+http://127.0.0.1:9000/sky-")``.
     """
     if isinstance(objects, str) and is_s3_url(objects):
         from skylift.storage import s3_url
-        from skylift.storage.s3_store import S3Store
+        from skylift.storage.s3_store import SPOOLS, S3Store
 
-        return S3Store(s3_url.parse(objects))
+        spools = None if state is None else state / SPOOLS
+        return S3Store(s3_url.parse(objects), spools=spools)
     return DirectoryStore(Path(objects), shared=shared)
 
 

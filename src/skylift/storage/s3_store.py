@@ -13,8 +13,12 @@ Every call runs the blocking boto3 client on a worker thread, off the event loop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
+import os
+import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -64,10 +68,17 @@ class S3Store(S3MultipartMethods):
     Example: ``S3Store(s3_url.parse("s3+http://127.0.0.1:9000/sky-"))``.
     """
 
-    def __init__(self, target: S3Target, *, spool: Path | None = None) -> None:
+    def __init__(
+        self, target: S3Target, *, spool: Path | None = None, spools: Path | None = None
+    ) -> None:
         self.target = target
         self.endpoint = Endpoint(target)
-        # Where request bodies wait (temp_path) before they go to the endpoint.
+        # Where request bodies wait (temp_path) before they go to the endpoint: `spool`,
+        # or this process's folder in `spools` (the state folder's, which nodes may
+        # share: what a killed node of this host left there is removed now).
+        self._remove_spool = spool is None  # ours to remove at close
+        if spool is None and spools is not None:
+            spool = _own_spool(spools)
         self.spool = spool or Path(tempfile.mkdtemp(prefix="skylift-s3-"))
         self.spool.mkdir(parents=True, exist_ok=True)
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
@@ -75,6 +86,12 @@ class S3Store(S3MultipartMethods):
         self._last_sequence = 0
         # A listing page heads its keys this many at a time (boto3's pool holds 32).
         self._pool = ThreadPoolExecutor(16, thread_name_prefix="skylift-s3-head")
+
+    def close(self) -> None:
+        """Stop the listing threads; remove the spool unless the caller gave it."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._remove_spool:
+            shutil.rmtree(self.spool, ignore_errors=True)
 
     # -- buckets --
 
@@ -348,3 +365,28 @@ class S3Store(S3MultipartMethods):
             "get_object", bucket=bucket, key=key, Bucket=external, Key=key
         )
         return answer
+
+
+SPOOLS = "s3-spool"  # the folder of spools in a state folder (opening.open_store)
+
+
+def _own_spool(spools: Path) -> Path:
+    """This process's spool in `spools`, after removing those of this host's processes
+    that are gone (a node killed mid-upload leaves its bodies there)."""
+    host = socket.gethostname()
+    with contextlib.suppress(OSError):
+        for entry in spools.iterdir():
+            name, _, pid = entry.name.rpartition("-")
+            if name == host and pid.isdigit() and not _running(int(pid)):
+                shutil.rmtree(entry, ignore_errors=True)
+    return spools / f"{host}-{os.getpid()}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
