@@ -416,3 +416,44 @@ def cgroup2_root(folder: str) -> str:
     while os.path.exists(os.path.join(folder, "cgroup.type")):
         folder = os.path.dirname(folder)
     return folder
+
+
+def test_a_zygote_in_its_init_phase_goes_with_a_killed_server(tmp_path):
+    mark = str(uuid.uuid4().int % 10**9 + 10**9)
+    app = tmp_path / "slow_init"
+    app.mkdir()
+    pid_file = tmp_path / "zygote.pid"
+    (app / "app.py").write_text(
+        textwrap.dedent(f"""
+        import os, subprocess, time
+        from skylift import App
+
+        subprocess.Popen(["sleep", "{mark}"])  # started by the import, in the zygote's group
+        with open({str(pid_file)!r}, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(60)  # an import that blocks (a database that does not answer)
+        app = App()
+
+        @app.function()
+        def hello(event, context):
+            return "hi"
+        """)
+    )
+    args = [sys.executable, "-m", "skylift.cli", "up", "--port", "0", str(app)]
+    proc = subprocess.Popen(
+        args,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        zygote = int(pid_file.read_text())
+        assert seen_within(mark, 10) and alive(zygote)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the server and what shares its group
+        proc.wait()
+    assert gone_within(lambda: [zygote, *marked(mark)], 5) == []

@@ -40,6 +40,7 @@ from skylift.runtime.environ import (
     shared_environment,
 )
 from skylift.runtime.faults import Fault, handler_not_found, import_fault
+from skylift.runtime.init_watch import InitWatch
 from skylift.runtime.wire import MAX_PACKET
 from skylift.runtime.worker import Handler, serve
 from skylift.spec import DEFAULT_RUNTIME, FunctionSpec
@@ -221,6 +222,7 @@ def main() -> None:
     started = time.monotonic()
     resources: dict[str, Any] = {}
     no_namespaces = prepare(setup)
+    watch = InitWatch(ctl)
     try:
         if setup["mode"] == "app":
             # Lambda sets these before the init phase; per-function ones come after fork.
@@ -236,6 +238,8 @@ def main() -> None:
         detail = str(exc) if kind == "declaration" else traceback.format_exc()
         send(ctl, {"op": "failed", "kind": kind, "message": detail})
         return
+    finally:
+        watch.stop()  # before any fork: a worker must not inherit a running thread
     faults = {n: h.to_dict() for n, (_, h) in functions.items() if isinstance(h, Fault)}
     send(
         ctl,
