@@ -162,17 +162,7 @@ class Uploads:
         stored = {part.number: part for part in self._parts(folder)}
         if not (folder / "upload.json").exists():
             raise NoSuchUpload(upload.upload_id)
-        chosen: list[Part] = []
-        for index, (number, etag) in enumerate(listed):
-            if index and number <= listed[index - 1][0]:
-                raise InvalidPartOrder(upload.upload_id)
-            part = stored.get(number)
-            if part is None or part.etag.strip('"') != etag.strip().strip('"'):
-                raise InvalidPart(upload.upload_id, number, etag)
-            chosen.append(part)
-        for part in chosen[:-1]:
-            if part.size < self.min_part_size:
-                raise EntityTooSmall(part.number, part.size, self.min_part_size)
+        chosen = choose_parts(upload.upload_id, listed, stored, self.min_part_size)
         algorithm = upload.checksum_algorithm
         whole = checksums.hasher(algorithm) if algorithm else None
         md5s = hashlib.md5(usedforsecurity=False)
@@ -270,3 +260,25 @@ def object_checksum(
     if value is None:
         return sent if sent is not None else None
     return Checksum(algorithm, value, "COMPOSITE")
+
+
+def choose_parts(
+    upload_id: str,
+    listed: Sequence[tuple[int, str]],
+    stored: dict[int, Part],
+    min_part_size: int,
+) -> list[Part]:
+    """The parts a CompleteMultipartUpload lists (number, ETag), in order, as S3 checks
+    them: ascending numbers, each stored with that ETag, all but the last big enough."""
+    chosen: list[Part] = []
+    for index, (number, etag) in enumerate(listed):
+        if index and number <= listed[index - 1][0]:
+            raise InvalidPartOrder(upload_id)
+        part = stored.get(number)
+        if part is None or part.etag.strip('"') != etag.strip().strip('"'):
+            raise InvalidPart(upload_id, number, etag)
+        chosen.append(part)
+    for part in chosen[:-1]:
+        if part.size < min_part_size:
+            raise EntityTooSmall(part.number, part.size, min_part_size)
+    return chosen

@@ -22,14 +22,11 @@ from typing import Any
 from skylift.storage import checksums
 from skylift.storage.errors import (
     BadDigest,
-    EntityTooSmall,
-    InvalidPart,
-    InvalidPartOrder,
     NoSuchUpload,
     StorageError,
 )
 from skylift.storage.files import now
-from skylift.storage.multipart import MIN_PART_SIZE, object_checksum
+from skylift.storage.multipart import MIN_PART_SIZE, choose_parts, object_checksum
 from skylift.storage.protocol import (
     Attributes,
     Checksum,
@@ -68,6 +65,22 @@ class S3MultipartMethods:
 
     def _lock(self, bucket: str, key: str) -> threading.Lock:
         raise NotImplementedError
+
+    def _rewrite_record(self, info: ObjectInfo, etag: str) -> None:
+        """Store `info` as the record of the endpoint's object whose ETag is `etag`: S3
+        changes an object's metadata only by copying it onto itself."""
+        external = self._external(info.bucket)
+        self.endpoint.call(
+            "copy_object",
+            bucket=info.bucket,
+            key=info.key,
+            Bucket=external,
+            Key=info.key,
+            CopySource={"Bucket": external, "Key": info.key},
+            CopySourceIfMatch=etag,
+            MetadataDirective="REPLACE",
+            **put_params(info),
+        )
 
     def _condition(self, bucket: str, key: str, condition: Condition) -> dict[str, Any]:
         raise NotImplementedError
@@ -233,17 +246,7 @@ class S3MultipartMethods:
         bucket, key = upload.bucket, upload.key
         external = self._external(bucket)
         stored = {part.number: part for part in self._parts(bucket, key, upload.upload_id)}
-        chosen: list[Part] = []
-        for index, (number, etag) in enumerate(listed):
-            if index and number <= listed[index - 1][0]:
-                raise InvalidPartOrder(upload.upload_id)
-            part = stored.get(number)
-            if part is None or part.etag.strip('"') != etag.strip().strip('"'):
-                raise InvalidPart(upload.upload_id, number, etag)
-            chosen.append(part)
-        for part in chosen[:-1]:
-            if part.size < self.min_part_size:
-                raise EntityTooSmall(part.number, part.size, self.min_part_size)
+        chosen = choose_parts(upload.upload_id, listed, stored, self.min_part_size)
         md5s = b"".join(bytes.fromhex(part.etag.strip('"')) for part in chosen)
         etag = f'"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(chosen)}"'
         with self._lock(bucket, key):
@@ -289,17 +292,7 @@ class S3MultipartMethods:
                 tags=dict(attributes.tags),
                 parts=len(chosen),
             )
-            self.endpoint.call(
-                "copy_object",
-                bucket=bucket,
-                key=key,
-                Bucket=external,
-                Key=key,
-                CopySource={"Bucket": external, "Key": key},
-                CopySourceIfMatch=answer["ETag"],
-                MetadataDirective="REPLACE",
-                **put_params(info),
-            )
+            self._rewrite_record(info, str(answer["ETag"]))
         return info
 
     def _checksum(

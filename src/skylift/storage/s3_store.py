@@ -182,19 +182,7 @@ class S3Store(S3MultipartMethods):
             with self._lock(bucket, key):
                 info, answer = self._head(bucket, key)
                 info = replace(info, tags=dict(tags))
-                external = self._external(bucket)
-                # S3 changes metadata only by copying an object onto itself.
-                self.endpoint.call(
-                    "copy_object",
-                    bucket=bucket,
-                    key=key,
-                    Bucket=external,
-                    Key=key,
-                    CopySource={"Bucket": external, "Key": key},
-                    CopySourceIfMatch=answer["ETag"],
-                    MetadataDirective="REPLACE",
-                    **put_params(info),
-                )
+                self._rewrite_record(info, str(answer["ETag"]))
                 return info
 
         return await asyncio.to_thread(tag)
