@@ -16,15 +16,14 @@ was, as S3 does.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from skylift.storage import checksums
 from skylift.storage.errors import (
@@ -47,6 +46,8 @@ from skylift.storage.protocol import (
 from skylift.storage.s3_copy import COPY_LIMIT, copy
 from skylift.storage.s3_endpoint import Endpoint
 from skylift.storage.s3_records import put_params, upload_attributes, upload_params
+
+T = TypeVar("T")
 
 STAGING = ".skylift-staging/"  # before the key of a staged upload's endpoint upload
 _MAX_KEY_BYTES = 1024
@@ -90,6 +91,9 @@ class S3MultipartMethods:
     def _lock(self, bucket: str, key: str) -> threading.Lock:
         raise NotImplementedError
 
+    async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        raise NotImplementedError
+
     def _rewrite_record(
         self, info: ObjectInfo, etag: str, *, source: str | None = None, **native: Any
     ) -> None:
@@ -126,7 +130,7 @@ class S3MultipartMethods:
         external = self._external(bucket)
         check_key(bucket, key)
         user_metadata(bucket, key, attributes.metadata)  # refused now, not at the end
-        answer = await asyncio.to_thread(
+        answer = await self._run(
             self.endpoint.call,
             "create_multipart_upload",
             bucket=bucket,
@@ -173,10 +177,10 @@ class S3MultipartMethods:
                 raise
             return Part(number, size, str(answer["ETag"]), now(), checksum)
 
-        return await asyncio.to_thread(put)
+        return await self._run(put)
 
     async def get_upload(self, bucket: str, key: str, upload_id: str) -> tuple[Upload, list[Part]]:
-        return await asyncio.to_thread(self._get_upload, bucket, key, upload_id)
+        return await self._run(self._get_upload, bucket, key, upload_id)
 
     async def list_uploads(self, bucket: str) -> list[Upload]:
         def listed() -> list[Upload]:
@@ -195,7 +199,7 @@ class S3MultipartMethods:
                 )
             return sorted(found, key=lambda u: (u.key.encode(), u.initiated, u.upload_id))
 
-        return await asyncio.to_thread(listed)
+        return await self._run(listed)
 
     async def complete_upload(
         self,
@@ -205,7 +209,7 @@ class S3MultipartMethods:
         condition: Condition | None = None,
         checksum: Checksum | None = None,
     ) -> ObjectInfo:
-        return await asyncio.to_thread(self._complete, upload, parts, condition, checksum)
+        return await self._run(self._complete, upload, parts, condition, checksum)
 
     async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         def abort() -> None:
@@ -220,7 +224,7 @@ class S3MultipartMethods:
                 UploadId=_split_id(upload_id)[2],
             )
 
-        await asyncio.to_thread(abort)
+        await self._run(abort)
 
     # -- on worker threads --
 
