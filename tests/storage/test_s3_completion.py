@@ -19,7 +19,8 @@ from botocore.exceptions import ClientError
 
 from api.s3_support import serve
 from skylift.api import S3Api
-from skylift.storage.protocol import Attributes
+from skylift.storage.errors import PreconditionFailed
+from skylift.storage.protocol import Attributes, Condition, ObjectInfo
 from skylift.storage.s3_multipart import STAGING
 from skylift.storage.s3_store import S3Store
 from skylift.storage.s3_url import parse
@@ -160,5 +161,30 @@ def test_a_single_part_object_over_the_copy_limit_is_tagged_by_ranges(
         # would have kept the single-part ETag).
         head = endpoint.head_object(Bucket="bkt", Key="one")
         assert head["ETag"].endswith('-2"')
+    finally:
+        blocking.close()
+
+
+def test_a_staged_upload_keeps_its_completions_conditions(store: S3Store) -> None:
+    blocking = Blocking(store)
+    try:
+        blocking.create_bucket("bkt")
+
+        def completed(data: bytes, condition: Condition) -> ObjectInfo:
+            upload = blocking.create_upload(
+                "bkt", "k", Attributes(), checksum_algorithm="CRC32", checksum_type="FULL_OBJECT"
+            )
+            part = blocking.upload_part(upload, 1, data)
+            return blocking.complete_upload(upload, [(1, part.etag)], condition=condition)
+
+        first = completed(b"first", Condition(if_none_match=True))
+        with pytest.raises(PreconditionFailed):
+            completed(b"second", Condition(if_none_match=True))
+        with pytest.raises(PreconditionFailed):
+            completed(b"second", Condition(if_match='"0123"'))
+        assert blocking.get_object("bkt", "k")[1] == b"first"
+        completed(b"third", Condition(if_match=first.etag))
+        assert blocking.get_object("bkt", "k")[1] == b"third"
+        assert [o.key for o in blocking.list_objects("bkt").objects] == ["k"]
     finally:
         blocking.close()
