@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
+from engine.processes import marked
 from skylift.testing import ServerLog, serve
 
 CLIENT = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
@@ -281,27 +282,14 @@ def test_memory_size_is_enforced_and_reported(server):
     assert invoke(url, "innocent")[0] == "fine"  # the server and other functions go on
 
 
-def sleepers() -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if cmdline[:2] == [b"sleep", MARKER.encode()]:
-                found.append(int(entry))
-    return found
-
-
 def test_everything_an_instance_started_dies_with_it(server):
     url, _, _ = server
     answer, _ = invoke(url, "escape")
     assert answer["error"]["errorType"] == "Sandbox.Timedout"
     deadline = time.monotonic() + 5
-    while sleepers() and time.monotonic() < deadline:
+    while marked(MARKER) and time.monotonic() < deadline:
         time.sleep(0.05)
-    left = sleepers()
+    left = marked(MARKER)
     for pid in left:  # never leave them behind, even when the test fails
         os.kill(pid, signal.SIGKILL)
     assert left == []
@@ -323,9 +311,9 @@ def test_leaving_the_process_group_does_not_outlive_the_instance(server):
     answer, _ = invoke(url, "leave")
     assert answer["error"]["errorType"] == "Sandbox.Timedout"
     deadline = time.monotonic() + 5
-    while sleepers() and time.monotonic() < deadline:
+    while marked(MARKER) and time.monotonic() < deadline:
         time.sleep(0.05)
-    left = sleepers()
+    left = marked(MARKER)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == []

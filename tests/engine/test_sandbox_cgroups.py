@@ -22,6 +22,7 @@ from typing import IO
 import boto3
 import pytest
 
+from engine.processes import marked
 from skylift.engine import cgroup_host
 from skylift.runtime import sandbox_cgroups
 from skylift.testing import ServerLog, serve
@@ -68,20 +69,6 @@ def cgroup2_base() -> str:
     if not os.access(parent, os.W_OK):
         pytest.skip(f"cgroup2 folder {parent} is not writable by this user")
     return parent
-
-
-def marked(mark: str) -> list[int]:
-    """The processes running `sleep MARK`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if cmdline[:2] == [b"sleep", mark.encode()]:
-                found.append(int(entry))
-    return found
 
 
 def alive(pid: int) -> bool:

@@ -13,6 +13,7 @@ import os
 import pytest
 
 from skylift.storage.errors import (
+    BadDigest,
     EntityTooSmall,
     InvalidPart,
     InvalidPartOrder,
@@ -135,3 +136,25 @@ class ObjectStoreWritesConformance:
             store.abort_upload("bkt", "k", upload.upload_id)
         with pytest.raises(NoSuchUpload):
             store.get_upload("bkt", "k", "../../etc")
+
+    def test_a_full_object_checksum_mismatch_keeps_the_earlier_object(
+        self, store: Blocking
+    ) -> None:
+        store.create_bucket("bkt")
+        before = store.put_object("bkt", "k", b"earlier version")
+        upload = store.create_upload(
+            "bkt", "k", Attributes(), checksum_algorithm="CRC32", checksum_type="FULL_OBJECT"
+        )
+        parts = [store.upload_part(upload, n, data) for n, data in ((1, b"a" * 5 * MiB), (2, b"z"))]
+        listed = [(p.number, p.etag) for p in parts]
+        with pytest.raises(BadDigest):
+            store.complete_upload(
+                upload, listed, checksum=Checksum("CRC32", "AAAAAA==", "FULL_OBJECT")
+            )
+        info, data = store.get_object("bkt", "k")
+        assert (data, info.etag, info.sequencer) == (
+            b"earlier version",
+            before.etag,
+            before.sequencer,
+        )
+        assert [o.key for o in store.list_objects("bkt").objects] == ["k"]

@@ -10,7 +10,6 @@ is a new single-part object: its ETag is the MD5 of its bytes.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from urllib.parse import unquote
 from skylift.api import s3_headers, s3_request, s3_xml
 from skylift.api.s3_objects import commit, discard, precheck, write_condition
 from skylift.api.s3_request import S3Request, S3RequestError
-from skylift.api.s3_response import Handler, Response, Service, xml
+from skylift.api.s3_response import Handler, Response, Service, off_loop, xml
 from skylift.storage import checksums
 from skylift.storage.protocol import Attributes, Checksum, ObjectInfo
 
@@ -152,9 +151,7 @@ async def copy_object(api: Service, request: S3Request, rid: str) -> Response:
             algorithm = headers.get("x-amz-checksum-algorithm", "").upper() or (
                 info.checksum.algorithm if info.checksum else None
             )
-            etag, checksum = await asyncio.to_thread(
-                copy_bytes, file, target, 0, info.size, algorithm
-            )
+            etag, checksum = await off_loop(file, copy_bytes, file, target, 0, info.size, algorithm)
         attributes = _copied(info, requested, directive, tagging, checksum)
         write = api.store.put_object(
             bucket, key, target, attributes=attributes, condition=condition, etag=etag

@@ -11,8 +11,6 @@ the algorithms this server cannot compute.
 
 from __future__ import annotations
 
-import asyncio
-
 from skylift.api import s3_body, s3_copy, s3_headers, s3_xml
 from skylift.api.s3_objects import (
     checksum_headers,
@@ -23,7 +21,7 @@ from skylift.api.s3_objects import (
     write_condition,
 )
 from skylift.api.s3_request import S3Request, S3RequestError, int_param
-from skylift.api.s3_response import Handler, Response, Service, xml
+from skylift.api.s3_response import Handler, Response, Service, off_loop, xml
 from skylift.events.s3 import LOCAL_OWNER
 from skylift.storage import checksums
 from skylift.storage.protocol import Checksum, Part, Upload
@@ -118,8 +116,8 @@ async def upload_part_copy(api: Service, request: S3Request, rid: str) -> Respon
         with file:
             s3_copy.check_source_conditions(request.headers, info)
             start, length = _source_range(request.headers.get("x-amz-copy-source-range"), info.size)
-            etag, checksum = await asyncio.to_thread(
-                s3_copy.copy_bytes, file, target, start, length, upload.checksum_algorithm
+            etag, checksum = await off_loop(
+                file, s3_copy.copy_bytes, file, target, start, length, upload.checksum_algorithm
             )
         part = await api.store.upload_part(upload, number, target, etag=etag, checksum=checksum)
     finally:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 from skylift.api import s3_xml
 from skylift.api.s3_request import S3Request, S3RequestError
@@ -25,6 +26,7 @@ from skylift.storage.protocol import ObjectInfo, ObjectStore
 ChangeListener = Callable[[str, str, ObjectInfo | str, str], Awaitable[None]]
 XML = ("Content-Type", "application/xml")
 _SEND_CHUNK = 1 << 20
+T = TypeVar("T")
 _NO_BODY = frozenset({204, 304})
 _PLAIN_HEADER = re.compile(r"[\t\x20-\x7e]*")
 
@@ -79,10 +81,10 @@ async def send(send: Send, response: Response, request_id: str, *, head: bool) -
             body = b"" if head or response.status in _NO_BODY else response.body
             await send({"type": "http.response.body", "body": body})
             return
-        await asyncio.to_thread(file.seek, response.start)
+        await off_loop(file, file.seek, response.start)
         remaining = length
         while remaining > 0:
-            chunk = await asyncio.to_thread(file.read, min(_SEND_CHUNK, remaining))
+            chunk = await off_loop(file, file.read, min(_SEND_CHUNK, remaining))
             if not chunk:
                 break  # cannot happen to an open file of one version; the server will complain
             remaining -= len(chunk)
@@ -91,6 +93,13 @@ async def send(send: Send, response: Response, request_id: str, *, head: bool) -
     finally:
         if file is not None:
             file.close()
+
+
+async def off_loop(file: BinaryIO, function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)``, a blocking use of a stored object's `file`, off the loop: on
+    the threads the store gave its reads (``file.executor``), else asyncio's default."""
+    call = functools.partial(function, *args)
+    return await asyncio.get_running_loop().run_in_executor(getattr(file, "executor", None), call)
 
 
 def header_value(text: str) -> bytes:

@@ -100,7 +100,17 @@ def invoke(
     from skylift.engine import zygote_process
     from skylift.loader import AppTarget
 
+    jail = None
     if isinstance(target, AppTarget):
+        from pathlib import Path
+
+        from skylift.engine.sandboxing import Sandbox
+        from skylift.loader import home
+
+        # The sandbox's cgroups before any zygote: on a cgroup-v2 host the server may move
+        # itself into a leaf group to enable the memory and pids controllers for its
+        # instances, which a process of its own left in the old group would forbid.
+        jail = Sandbox(True, Path(home(target)) / ".skylift", [target.code_dir])
         # Its interpreter starts while this one imports the engine (`zygote_process`).
         zygote_process.start_spare(target.code_dir)
     from skylift.aio import run
@@ -108,15 +118,20 @@ def invoke(
     failed = False
 
     async def once() -> None:
-        nonlocal failed
+        nonlocal failed, jail
         from skylift.engine.oneshot import OneShot
         from skylift.gateway.refuser import refusing
         from skylift.observe.report import invocation_log
 
         # No server here: the function's AWS calls are refused at once, never sent to AWS.
         async with refusing(NO_SERVER) as environment:
+            made, jail = jail, None  # taken over
             shot = await OneShot.start(
-                target, environment=environment, overrides=overrides, debug=debugging
+                target,
+                environment=environment,
+                overrides=overrides,
+                debug=debugging,
+                sandbox=made,
             )
             async with shot:
                 name = function or _only_function(list(shot.specs))
@@ -138,6 +153,8 @@ def invoke(
         fail(str(exc))
     finally:
         zygote_process.drop_spares()
+        if jail is not None:  # never taken over
+            jail.close()
     # Done, and everything it started is stopped and reaped: skip the interpreter's
     # teardown of its ~300 modules (~10 ms), as the zygote does at its end.
     sys.stdout.flush()

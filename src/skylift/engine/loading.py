@@ -117,16 +117,21 @@ async def load_checked(
     state_dir: Path,
     debug: Mapping[str, str] | None,
     concurrency: int,
+    made: Sandbox | None = None,
 ) -> tuple[Loaded, Sandbox]:
     """Load `target` in its sandbox (`Platform.start`'s arguments) and check what it
     declares: the loaded code with the specs to serve, and the sandbox, which the caller
     closes after the zygotes. Raises DeclarationError / LoadError with nothing left open.
+
+    `made`: the sandbox, made beforehand for the code's folders (taken over, closed on
+    failure), e.g. before a spare zygote starts (`skylift invoke`).
     """
-    jail: Sandbox | None = None
+    jail: Sandbox | None = made
 
     def settings(code_dirs: list[str]) -> dict[str, Any] | None:
         nonlocal jail
-        jail = Sandbox(sandbox, state_dir, code_dirs)
+        if jail is None:
+            jail = Sandbox(sandbox, state_dir, code_dirs)
         return jail.zygote_settings()
 
     try:

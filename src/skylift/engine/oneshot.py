@@ -47,11 +47,16 @@ class OneShot:
         environment: Mapping[str, str] | None = None,
         overrides: Overrides | None = None,
         debug: Mapping[str, str] | None = None,
+        sandbox: Sandbox | None = None,
     ) -> OneShot:
         """Load `target` and run its init phase, as `Platform.start` with its defaults
-        (sandbox on; no state: `skylift invoke` leaves no trace beside the app)."""
+        (sandbox on; no state: `skylift invoke` leaves no trace beside the app).
+
+        `sandbox`: made beforehand, as this would make it (taken over): `skylift
+        invoke` makes it before its spare zygote starts.
+        """
         environment = dict(offline_environment() if environment is None else environment)
-        loaded, sandbox = await load_checked(
+        loaded, jail = await load_checked(
             target,
             environment,
             overrides or {},
@@ -59,8 +64,9 @@ class OneShot:
             state_dir=Path(app_home(target)) / ".skylift",
             debug=debug,
             concurrency=DEFAULT_CONCURRENCY,
+            made=sandbox,
         )
-        return cls(loaded, sandbox, environment)
+        return cls(loaded, jail, environment)
 
     async def invoke(
         self, function: str, event: bytes, *, tenant_id: str | None = None

@@ -269,7 +269,7 @@ class ObjectStore(Protocol):
         """The object's metadata and an open binary file of exactly that version.
 
         For large objects: read and send it in chunks instead of holding it in memory.
-        The caller closes the file.
+        The caller closes the file, and reads it off the loop on ``file.executor`` if set.
         """
         ...
 

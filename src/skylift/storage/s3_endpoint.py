@@ -28,7 +28,9 @@ _UNAVAILABLE = ("ServiceUnavailable", "SlowDown", "503", "RequestTimeout")
 class Endpoint:
     """A boto3 S3 client for ``target``, with the server's own AWS credentials."""
 
-    def __init__(self, target: S3Target, *, connect_timeout: float = 3.0) -> None:
+    def __init__(
+        self, target: S3Target, *, connect_timeout: float = 3.0, read_timeout: float = 60.0
+    ) -> None:
         import boto3  # type: ignore[import-untyped]  # boto3 ships no type hints
         from botocore.config import Config
 
@@ -43,7 +45,7 @@ class Endpoint:
                 # A few quick retries; then the S3 API answers 503 and its client retries.
                 retries={"max_attempts": 2, "mode": "standard"},
                 connect_timeout=connect_timeout,
-                read_timeout=60,
+                read_timeout=read_timeout,
                 max_pool_connections=32,
                 # The S3 API already verified what clients sent; checksums are skylift's.
                 request_checksum_calculation="when_required",

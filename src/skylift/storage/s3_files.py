@@ -9,9 +9,19 @@ one version of the object, and a range never downloads what comes before it.
 from __future__ import annotations
 
 import io
+from concurrent.futures import Executor
 from typing import Any
 
 from skylift.storage.s3_endpoint import Endpoint
+
+
+class RemoteReader(io.BufferedReader):
+    """A buffered ``RemoteObject``, read on ``executor`` (the store's own threads): a
+    read that waits on a hung endpoint holds up none of asyncio's default pool."""
+
+    def __init__(self, raw: RemoteObject, buffer_size: int, executor: Executor) -> None:
+        super().__init__(raw, buffer_size)
+        self.executor = executor
 
 
 class RemoteObject(io.RawIOBase):

@@ -6,18 +6,24 @@ them, then stores skylift's record on the result (a copy onto itself, as S3 chan
 metadata). The upload id skylift hands out carries the upload's additional checksum
 algorithm and type before the endpoint's id (``CRC32.COMPOSITE.<id>``), since S3 keeps
 no place to read them back from.
+
+An upload with a full-object checksum can fail after the endpoint joined its parts
+(``BadDigest``, known only once the joined bytes are read back), so its endpoint upload
+is made under a staging key (``STAGING + key``) and the joined object copied to its key
+only when it checks out: a failed completion leaves an earlier object of that key as it
+was, as S3 does.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from skylift.storage import checksums
 from skylift.storage.errors import (
@@ -37,8 +43,26 @@ from skylift.storage.protocol import (
     check_key,
     user_metadata,
 )
+from skylift.storage.s3_copy import COPY_LIMIT, copy
 from skylift.storage.s3_endpoint import Endpoint
 from skylift.storage.s3_records import put_params, upload_attributes, upload_params
+
+T = TypeVar("T")
+
+STAGING = ".skylift-staging/"  # before the key of a staged upload's endpoint upload
+_MAX_KEY_BYTES = 1024
+
+
+def staged(key: str, kind: str | None) -> bool:
+    """Whether an upload of `key` with checksum type `kind` is made under a staging key:
+    one with a full-object checksum, unless the staging key would be longer than S3's
+    keys may be (that one is joined in place, as before)."""
+    return kind == "FULL_OBJECT" and len((STAGING + key).encode()) <= _MAX_KEY_BYTES
+
+
+def _at(key: str, upload_id: str) -> str:
+    """The endpoint's key of the upload `upload_id` of `key`."""
+    return STAGING + key if staged(key, _split_id(upload_id)[1]) else key
 
 
 def _upload_id(algorithm: str | None, kind: str | None, external: str) -> str:
@@ -59,6 +83,7 @@ class S3MultipartMethods:
 
     endpoint: Endpoint
     min_part_size: int = MIN_PART_SIZE
+    copy_limit: int = COPY_LIMIT  # larger objects are copied in ranges (UploadPartCopy)
 
     def _external(self, name: str) -> str:
         raise NotImplementedError
@@ -66,20 +91,25 @@ class S3MultipartMethods:
     def _lock(self, bucket: str, key: str) -> threading.Lock:
         raise NotImplementedError
 
-    def _rewrite_record(self, info: ObjectInfo, etag: str) -> None:
+    async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        raise NotImplementedError
+
+    def _rewrite_record(
+        self, info: ObjectInfo, etag: str, *, source: str | None = None, **native: Any
+    ) -> None:
         """Store `info` as the record of the endpoint's object whose ETag is `etag`: S3
-        changes an object's metadata only by copying it onto itself."""
-        external = self._external(info.bucket)
-        self.endpoint.call(
-            "copy_object",
+        changes an object's metadata only by copying it onto itself (or, from `source`,
+        onto `info.key`, if `native`'s If-Match / If-None-Match hold there)."""
+        copy(
+            self.endpoint,
             bucket=info.bucket,
             key=info.key,
-            Bucket=external,
-            Key=info.key,
-            CopySource={"Bucket": external, "Key": info.key},
-            CopySourceIfMatch=etag,
-            MetadataDirective="REPLACE",
-            **put_params(info),
+            external=self._external(info.bucket),
+            source=info.key if source is None else source,
+            etag=etag,
+            size=info.size,
+            params={**put_params(info), **native},
+            limit=self.copy_limit,
         )
 
     def _condition(self, bucket: str, key: str, condition: Condition) -> dict[str, Any]:
@@ -100,13 +130,13 @@ class S3MultipartMethods:
         external = self._external(bucket)
         check_key(bucket, key)
         user_metadata(bucket, key, attributes.metadata)  # refused now, not at the end
-        answer = await asyncio.to_thread(
+        answer = await self._run(
             self.endpoint.call,
             "create_multipart_upload",
             bucket=bucket,
             key=key,
             Bucket=external,
-            Key=key,
+            Key=STAGING + key if staged(key, checksum_type) else key,
             **upload_params(attributes, checksum_algorithm, checksum_type),
         )
         upload_id = _upload_id(checksum_algorithm, checksum_type, str(answer["UploadId"]))
@@ -125,7 +155,7 @@ class S3MultipartMethods:
             external_id = _split_id(upload.upload_id)[2]
             params: dict[str, Any] = {
                 "Bucket": self._external(upload.bucket),
-                "Key": upload.key,
+                "Key": _at(upload.key, upload.upload_id),
                 "UploadId": external_id,
                 "PartNumber": number,
             }
@@ -147,25 +177,29 @@ class S3MultipartMethods:
                 raise
             return Part(number, size, str(answer["ETag"]), now(), checksum)
 
-        return await asyncio.to_thread(put)
+        return await self._run(put)
 
     async def get_upload(self, bucket: str, key: str, upload_id: str) -> tuple[Upload, list[Part]]:
-        return await asyncio.to_thread(self._get_upload, bucket, key, upload_id)
+        return await self._run(self._get_upload, bucket, key, upload_id)
 
     async def list_uploads(self, bucket: str) -> list[Upload]:
         def listed() -> list[Upload]:
             found = []
             for item in self._uploads(bucket, ""):
                 algorithm = item.get("ChecksumAlgorithm")
-                kind = item.get("ChecksumType")
+                key, kind = str(item["Key"]), item.get("ChecksumType")
+                if key.startswith(STAGING) and staged(key[len(STAGING) :], "FULL_OBJECT"):
+                    key, kind = key[len(STAGING) :], "FULL_OBJECT"
+                elif staged(key, kind):
+                    kind = None  # joined in place: its id must not point at a staging key
                 upload_id = _upload_id(algorithm, kind, str(item["UploadId"]))
                 initiated = item["Initiated"].astimezone(UTC).replace(microsecond=0)
                 found.append(
-                    Upload(bucket, item["Key"], upload_id, initiated, Attributes(), algorithm, kind)
+                    Upload(bucket, key, upload_id, initiated, Attributes(), algorithm, kind)
                 )
             return sorted(found, key=lambda u: (u.key.encode(), u.initiated, u.upload_id))
 
-        return await asyncio.to_thread(listed)
+        return await self._run(listed)
 
     async def complete_upload(
         self,
@@ -175,7 +209,7 @@ class S3MultipartMethods:
         condition: Condition | None = None,
         checksum: Checksum | None = None,
     ) -> ObjectInfo:
-        return await asyncio.to_thread(self._complete, upload, parts, condition, checksum)
+        return await self._run(self._complete, upload, parts, condition, checksum)
 
     async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         def abort() -> None:
@@ -186,19 +220,20 @@ class S3MultipartMethods:
                 key=key,
                 upload=upload_id,
                 Bucket=self._external(bucket),
-                Key=key,
+                Key=_at(key, upload_id),
                 UploadId=_split_id(upload_id)[2],
             )
 
-        await asyncio.to_thread(abort)
+        await self._run(abort)
 
     # -- on worker threads --
 
     def _get_upload(self, bucket: str, key: str, upload_id: str) -> tuple[Upload, list[Part]]:
         algorithm, kind, external_id = _split_id(upload_id)
         parts = self._parts(bucket, key, upload_id)
-        for item in self._uploads(bucket, key):
-            if item["UploadId"] == external_id and item["Key"] == key:
+        at = _at(key, upload_id)
+        for item in self._uploads(bucket, at):
+            if item["UploadId"] == external_id and item["Key"] == at:
                 initiated = item["Initiated"].astimezone(UTC).replace(microsecond=0)
                 upload = Upload(bucket, key, upload_id, initiated, Attributes(), algorithm, kind)
                 return upload, parts
@@ -220,7 +255,7 @@ class S3MultipartMethods:
         parts: list[Part] = []
         params: dict[str, Any] = {
             "Bucket": self._external(bucket),
-            "Key": key,
+            "Key": _at(key, upload_id),
             "UploadId": external_id,
         }
         while True:
@@ -249,6 +284,7 @@ class S3MultipartMethods:
         chosen = choose_parts(upload.upload_id, listed, stored, self.min_part_size)
         md5s = b"".join(bytes.fromhex(part.etag.strip('"')) for part in chosen)
         etag = f'"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(chosen)}"'
+        at = _at(key, upload.upload_id)
         with self._lock(bucket, key):
             native = self._condition(bucket, key, condition) if condition is not None else {}
             self.endpoint.call(
@@ -257,46 +293,69 @@ class S3MultipartMethods:
                 key=key,
                 upload=upload.upload_id,
                 Bucket=external,
-                Key=key,
+                Key=at,
                 UploadId=_split_id(upload.upload_id)[2],
                 MultipartUpload={
                     "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in chosen]
                 },
-                **native,
+                **(native if at == key else {}),  # a staged object's copy checks them
             )
-            answer = self.endpoint.call(
-                "head_object", bucket=bucket, key=key, Bucket=external, Key=key
-            )
-            checksum = sent
-            if upload.checksum_algorithm is not None:
-                try:
-                    checksum = self._checksum(upload, chosen, str(answer["ETag"]), sent)
-                except BadDigest:
-                    # Not announced yet; S3 would have stored nothing.
+            try:
+                return self._place(upload, at, chosen, etag, sent, native)
+            except BadDigest:
+                if at == key:  # joined in place: not announced yet, and S3 stores nothing
                     self.endpoint.call(
                         "delete_object", bucket=bucket, key=key, Bucket=external, Key=key
                     )
-                    raise
-            attributes = upload_attributes(answer)
-            info = ObjectInfo(
-                bucket,
-                key,
-                int(answer["ContentLength"]),
-                etag,
-                attributes.content_type or answer.get("ContentType", ""),
-                now(),
-                dict(attributes.metadata),
-                self.sequencer(bucket),
-                headers=dict(attributes.headers),
-                checksum=checksum,
-                tags=dict(attributes.tags),
-                parts=len(chosen),
-            )
+                raise
+            finally:
+                if at != key:
+                    with contextlib.suppress(StorageError):
+                        self.endpoint.call(
+                            "delete_object", bucket=bucket, key=key, Bucket=external, Key=at
+                        )
+
+    def _place(
+        self,
+        upload: Upload,
+        at: str,
+        chosen: list[Part],
+        etag: str,
+        sent: Checksum | None,
+        native: dict[str, Any],
+    ) -> ObjectInfo:
+        """Check the joined object at the endpoint's key `at` and store it with its record
+        under the upload's key (a copy from a staging key, with `native`'s conditions)."""
+        bucket, key = upload.bucket, upload.key
+        answer = self.endpoint.call(
+            "head_object", bucket=bucket, key=key, Bucket=self._external(bucket), Key=at
+        )
+        checksum = sent
+        if upload.checksum_algorithm is not None:
+            checksum = self._checksum(upload, at, chosen, str(answer["ETag"]), sent)
+        attributes = upload_attributes(answer)
+        info = ObjectInfo(
+            bucket,
+            key,
+            int(answer["ContentLength"]),
+            etag,
+            attributes.content_type or answer.get("ContentType", ""),
+            now(),
+            dict(attributes.metadata),
+            self.sequencer(bucket),
+            headers=dict(attributes.headers),
+            checksum=checksum,
+            tags=dict(attributes.tags),
+            parts=len(chosen),
+        )
+        if at == key:
             self._rewrite_record(info, str(answer["ETag"]))
+        else:
+            self._rewrite_record(info, str(answer["ETag"]), source=at, **native)
         return info
 
     def _checksum(
-        self, upload: Upload, parts: list[Part], etag: str, sent: Checksum | None
+        self, upload: Upload, at: str, parts: list[Part], etag: str, sent: Checksum | None
     ) -> Checksum | None:
         """The joined object's additional checksum, read back from the endpoint: S3 keeps
         the parts' checksums nowhere a client of any S3-compatible server can read them."""
@@ -307,7 +366,7 @@ class S3MultipartMethods:
             bucket=upload.bucket,
             key=upload.key,
             Bucket=self._external(upload.bucket),
-            Key=upload.key,
+            Key=at,
             IfMatch=etag,
         )
         whole = checksums.hasher(algorithm)

@@ -7,15 +7,18 @@ Several skylift nodes may share one endpoint: what one stores, the others read.
 Writes to one key are serialised inside this process (so the later write of a key has
 the later sequencer, as ``DirectoryStore`` guarantees); across nodes, conditional writes
 are passed on to the endpoint (If-Match / If-None-Match), which decides them atomically.
-Every call runs the blocking boto3 client on a worker thread, off the event loop.
+Every call runs the blocking boto3 client on one of the store's own threads, off the
+event loop and out of asyncio's default pool (which the S3 API's body writes and the
+folder store share): an endpoint that hangs holds up only the store's calls, each until
+its read timeout answers ``ServiceUnavailable``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
-import io
 import os
 import shutil
 import socket
@@ -23,11 +26,11 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from skylift.storage import s3_listing
 from skylift.storage.errors import (
@@ -53,13 +56,16 @@ from skylift.storage.protocol import (
     user_metadata,
 )
 from skylift.storage.s3_endpoint import Endpoint
-from skylift.storage.s3_files import RemoteObject
+from skylift.storage.s3_files import RemoteObject, RemoteReader
 from skylift.storage.s3_multipart import S3MultipartMethods
 from skylift.storage.s3_records import put_params, read_info
 from skylift.storage.s3_url import S3Target
 
 _STRIPES = 64
 _READ_BUFFER = 1 << 20
+_CALLS = 32  # the store's calls at once (boto3's connection pool holds 32); more wait
+
+T = TypeVar("T")
 
 
 class S3Store(S3MultipartMethods):
@@ -69,10 +75,15 @@ class S3Store(S3MultipartMethods):
     """
 
     def __init__(
-        self, target: S3Target, *, spool: Path | None = None, spools: Path | None = None
+        self,
+        target: S3Target,
+        *,
+        spool: Path | None = None,
+        spools: Path | None = None,
+        read_timeout: float = 60.0,
     ) -> None:
         self.target = target
-        self.endpoint = Endpoint(target)
+        self.endpoint = Endpoint(target, read_timeout=read_timeout)
         # Where request bodies wait (temp_path) before they go to the endpoint: `spool`,
         # or this process's folder in `spools` (the state folder's, which nodes may
         # share: what a killed node of this host left there is removed now).
@@ -86,9 +97,11 @@ class S3Store(S3MultipartMethods):
         self._last_sequence = 0
         # A listing page heads its keys this many at a time (boto3's pool holds 32).
         self._pool = ThreadPoolExecutor(16, thread_name_prefix="skylift-s3-head")
+        self._calls = ThreadPoolExecutor(_CALLS, thread_name_prefix="skylift-s3")
 
     def close(self) -> None:
-        """Stop the listing threads; remove the spool unless the caller gave it."""
+        """Stop the store's threads; remove the spool unless the caller gave it."""
+        self._calls.shutdown(wait=False, cancel_futures=True)
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._remove_spool:
             shutil.rmtree(self.spool, ignore_errors=True)
@@ -171,7 +184,7 @@ class S3Store(S3MultipartMethods):
     ) -> ObjectInfo:
         if attributes is None:
             attributes = Attributes(content_type=content_type, metadata=metadata or {})
-        return await asyncio.to_thread(self._put, bucket, key, data, attributes, condition, etag)
+        return await self._run(self._put, bucket, key, data, attributes, condition, etag)
 
     async def temp_path(self, bucket: str) -> Path:
         await self._call("head_bucket", bucket=bucket, Bucket=self._external(bucket))
@@ -185,7 +198,7 @@ class S3Store(S3MultipartMethods):
                 self._rewrite_record(info, str(answer["ETag"]))
                 return info
 
-        return await asyncio.to_thread(tag)
+        return await self._run(tag)
 
     async def get_object(self, bucket: str, key: str) -> tuple[ObjectInfo, bytes]:
         def get() -> tuple[ObjectInfo, bytes]:
@@ -193,7 +206,7 @@ class S3Store(S3MultipartMethods):
             with answer["Body"] as body:
                 return read_info(bucket, key, answer), body.read()
 
-        return await asyncio.to_thread(get)
+        return await self._run(get)
 
     async def open_object(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
         def fetch() -> tuple[ObjectInfo, BinaryIO]:
@@ -202,12 +215,12 @@ class S3Store(S3MultipartMethods):
             raw = RemoteObject(
                 self.endpoint, where, answer["ETag"], int(answer["ContentLength"]), answer["Body"]
             )
-            return read_info(bucket, key, answer), io.BufferedReader(raw, _READ_BUFFER)
+            return read_info(bucket, key, answer), RemoteReader(raw, _READ_BUFFER, self._calls)
 
-        return await asyncio.to_thread(fetch)
+        return await self._run(fetch)
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
-        return (await asyncio.to_thread(self._head, bucket, key))[0]
+        return (await self._run(self._head, bucket, key))[0]
 
     async def delete_object(self, bucket: str, key: str) -> bool:
         def delete() -> bool:
@@ -221,7 +234,7 @@ class S3Store(S3MultipartMethods):
                 )
                 return True
 
-        return await asyncio.to_thread(delete)
+        return await self._run(delete)
 
     async def list_objects(
         self,
@@ -234,7 +247,7 @@ class S3Store(S3MultipartMethods):
         start_after: str | None = None,
     ) -> ListResult:
         external = self._external(bucket)
-        return await asyncio.to_thread(
+        return await self._run(
             s3_listing.list_objects,
             self.endpoint,
             self._pool,
@@ -257,8 +270,13 @@ class S3Store(S3MultipartMethods):
 
     # -- on worker threads --
 
+    async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``function(*args, **kwargs)`` on one of the store's threads."""
+        call = functools.partial(function, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._calls, call)
+
     async def _call(self, operation: str, **params: Any) -> Any:
-        return await asyncio.to_thread(self.endpoint.call, operation, **params)
+        return await self._run(self.endpoint.call, operation, **params)
 
     def _external(self, name: str) -> str:
         # A name S3 would refuse cannot exist, and never reaches the endpoint.
