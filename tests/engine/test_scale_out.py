@@ -116,3 +116,53 @@ def test_a_wait_in_vain_starts_an_instance_after_all(live, tmp_path, monkeypatch
     pool.start_seconds = 0.01
     assert len(set(burst(platform, "work", [slow] * 3, turnaround=0.001))) == 3
     assert pool.size == 3
+
+
+def soon_burst(platform, events: list[bytes], turnaround: float):
+    """Invoke as the HTTP front does (`invoke_soon` with a slow path): (the results of
+    those that ran with no task, how many fell back to the slow path)."""
+    pool = platform.platform.pools["work"]
+    invoker = platform.platform.invoker
+
+    async def many():
+        pool.turnaround = pool.service = turnaround
+        loop = asyncio.get_running_loop()
+        answers, fell_back = [], []
+        for event in events:
+            fut = loop.create_future()
+            answers.append(fut)
+            soon = invoker.invoke_soon(
+                "work", event, fut.set_result, lambda f=fut: f.set_result(None)
+            )
+            assert soon is not None
+        results = await asyncio.gather(*answers)
+        fell_back = [r for r in results if r is None]
+        return [json.loads(r.payload) for r in results if r is not None], len(fell_back)
+
+    return platform.run(many())
+
+
+def test_http_callers_of_a_quick_function_wait_in_line_with_no_task(live, tmp_path, monkeypatch):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["work"]
+    platform.invoke("work")
+    monkeypatch.setattr(scale_out, "MAX_SCALE_OUT_WAIT", 5.0)
+    monkeypatch.setattr(scale_out, "QUICK_INSTANCES", 1)
+    pool.start_seconds = 5.0
+    pids, fell_back = soon_burst(platform, [b"{}"] * 6, turnaround=0.001)
+    assert fell_back == 0 and len(pids) == 6 and len(set(pids)) == 1
+    assert pool.size == 1 and pool.waiting == 0 and pool.budget.running == 0
+
+
+def test_a_queued_caller_that_waits_in_vain_takes_the_slow_path(live, tmp_path, monkeypatch):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["work"]
+    platform.invoke("work")
+    monkeypatch.setattr(scale_out, "QUICK_INSTANCES", 1)
+    # Measured quick, but these take 0.3 s: nothing is released within a start's time,
+    # so the first in line gives up (the slow path would start an instance for it).
+    pool.start_seconds = 0.01
+    slow = json.dumps({"seconds": 0.3}).encode()
+    pids, fell_back = soon_burst(platform, [slow] * 3, turnaround=0.001)
+    assert fell_back >= 1 and len(pids) + fell_back == 3
+    assert pool.waiting == 0 and pool.budget.running == 0

@@ -80,6 +80,7 @@ class Pool:
         self._warming_failed = -RETRY_WARMING  # when prewarming last failed
         self._idle: list[Instance] = []  # a stack: the warmest on top
         self._waiters: collections.deque[scale_out.Waiter] = collections.deque()
+        self.line = scale_out.Line(self)  # its callers waiting with no task
         self._tasks: set[asyncio.Task[None]] = set()
         self._all: set[Instance] = set()  # every live instance, idle or busy
         self._closed = False

@@ -9,13 +9,15 @@ processes that thrash the caches, and fewer make the loop wait on its workers. L
 chance the count was either (one instance for 32 clients, or 32). So a quick function
 keeps a steady set of `QUICK_INSTANCES`. A function is quick when its workers' own time
 per invocation (`service`, as they report it, measured by the autoscaler's tick; the
-busy time per invocation where a worker reports none: that one grows with the count
-of instances the loop feeds) is shorter than a start (a moving average of the pool's starts, a kept-warm one timed up
-to ready; at most `MAX_SCALE_OUT_WAIT`). Below that set an invocation that finds none
-idle starts one; at it, it waits for a busy one while the callers waiting already and
-this one, served in turn by the busy (or starting) instances, each taking the service
-time, are through within a start's time. A caller that waited that long in vain starts
-an instance, one at a time (while another starts, it waits on), unless instances were
+busy time per invocation where a worker reports none: that one grows with the count of
+instances the loop feeds) is shorter than a start (a moving average of the pool's
+starts, a kept-warm one timed up to ready; at most `MAX_SCALE_OUT_WAIT`). Below that set
+an invocation that finds none idle starts one; at it, it waits for a busy one while the
+callers waiting already and this one, served in turn by the busy (or starting)
+instances, each taking the service time, are through within a start's time (an HTTP
+request with no task of its own: `Queued`, watched by its pool's `Line`). A caller that
+waited that long in vain starts an instance, one at a time (while another starts, it
+waits on), unless instances were
 released meanwhile to the callers ahead (the line moves: the instances are not what
 holds it up) or the wait ended far past its limit (a stall of the whole server), while
 the wait still looks short, up to `MAX_WAIT_IN_VAIN` in all. An instance of a quick
@@ -72,6 +74,7 @@ class Pool(Timed, Protocol):
     _idle: list[Instance]
     _all: set[Instance]
     _waiters: collections.deque[Waiter]
+    line: Line
 
     def _took(self) -> None: ...
 
@@ -192,23 +195,12 @@ def give_up(fut: asyncio.Future[Instance | None]) -> None:
 class Queued:
     """A caller waiting for a busy instance with no task of its own (an HTTP front's
     request): the pool hands it the next instance released, which `handed` runs the
-    invocation on. A wait of `wait_limit` ends as `wait_for_busy`'s does: while the line
-    moves it goes on, up to `MAX_WAIT_IN_VAIN`; else, or when the pool fails it (closed,
-    turned off, instances that cannot start), the caller gives its slot back and takes
-    the slow path (`fallback`: `Pool.acquire` in a task, which starts an instance, waits
-    on or throttles, and says why it cannot)."""
+    invocation on. Its pool's `Line` ends a wait in vain as `wait_for_busy` does; then,
+    or when the pool fails it (closed, turned off, instances that cannot start), the
+    caller gives its slot back and takes the slow path (`fallback`: `Pool.acquire` in a
+    task, which starts an instance, waits on or throttles, and says why it cannot)."""
 
-    __slots__ = (
-        "_done",
-        "_fallback",
-        "_handed",
-        "_limit",
-        "_pool",
-        "_released",
-        "_timer",
-        "_waited",
-    )
-    _timer: asyncio.TimerHandle
+    __slots__ = ("_done", "_fallback", "_handed", "_pool", "since")
 
     def __init__(
         self, pool: Pool, handed: Callable[[Instance], None], fallback: Callable[[], None]
@@ -217,15 +209,10 @@ class Queued:
         self._handed = handed
         self._fallback = fallback
         self._done = False
-        self._waited = 0.0
+        self.since = time.monotonic()
         pool._waiters.append(self)
         pool.waiting += 1
-        self._arm()
-
-    def _arm(self) -> None:
-        self._limit = wait_limit(self._pool)
-        self._released = self._pool.released
-        self._timer = asyncio.get_running_loop().call_later(self._limit, self._expired)
+        pool.line.watch()
 
     def done(self) -> bool:
         return self._done
@@ -257,20 +244,51 @@ class Queued:
         if self._done:
             return False
         self._done = True
-        self._timer.cancel()
         self._pool.waiting -= 1
         return True
 
-    def _expired(self) -> None:
-        if self._done:
-            return
-        self._waited += self._limit
-        pool = self._pool
-        moving = pool.released > self._released
-        if moving and self._waited < MAX_WAIT_IN_VAIN and worth_waiting(pool):
+
+class Line:
+    """Watches a pool's `Queued` callers with one timer (not one per caller): every
+    `wait_limit` while any wait, it looks whether instances were released meanwhile (the
+    line moves) or the look came far late (a stall of the whole server). If neither, the
+    first caller waited in vain and takes the slow path (which starts an instance, one
+    at a time); so does the first when waiting is no longer worth it, and any caller
+    waiting `MAX_WAIT_IN_VAIN` in all."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._timer: asyncio.TimerHandle | None = None
+        self._released = 0
+        self._due = 0.0
+
+    def watch(self) -> None:
+        """A caller joined the line: look at it within `wait_limit`."""
+        if self._timer is None:
             self._arm()
+
+    def _arm(self) -> None:
+        limit = wait_limit(self._pool)
+        self._released = self._pool.released
+        self._due = time.monotonic() + limit
+        self._timer = asyncio.get_running_loop().call_later(limit, self._look)
+
+    def _look(self) -> None:
+        self._timer = None
+        pool = self._pool
+        now = time.monotonic()
+        queued = [w for w in pool._waiters if isinstance(w, Queued) and not w.done()]
+        if not queued:
             return
-        self.set_result(None)
+        late = now - self._due > wait_limit(pool)
+        moving = pool.released > self._released or late
+        for waiter in queued:
+            if now - waiter.since >= MAX_WAIT_IN_VAIN:
+                waiter.set_result(None)
+        if not (moving and worth_waiting(pool)):
+            queued[0].set_result(None)
+        if any(not w.done() for w in queued):
+            self._arm()
 
 
 def queue(
