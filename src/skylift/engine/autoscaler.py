@@ -22,9 +22,9 @@ reaches zero (or the function's minimum). The target is a floor: instances above
 reaped after their idle time; requests never wait for the scaler, they start instances
 on demand (or, for a function whose instances turn around faster than a start, wait for
 a busy one: engine/scale_out.py). The tick measures that turnaround (busy seconds per
-invocation over the last `TURNS` ticks), and such an instance counts as
-`start / turnaround` instances' worth of capacity, so the queue it serves does not
-raise the target.
+invocation over the last `TURNS` ticks) and the service time (the seconds the workers
+report per invocation), and such an instance counts as `start / service` instances'
+worth of capacity, so the queue it serves does not raise the target.
 
 Decisions that change the target or the mode are recorded (`Scaler.decisions`).
 """
