@@ -1,6 +1,7 @@
 """Scale-out through real zygotes and workers: a function whose instances turn around
-faster than a new one starts waits briefly for a busy one; one whose instances stay busy
-longer starts a new instance for each concurrent invocation, as Lambda does."""
+faster than a new one starts keeps a small steady set of instances and otherwise waits
+briefly for a busy one; one whose instances stay busy longer starts a new instance for
+each concurrent invocation, as Lambda does."""
 
 from __future__ import annotations
 
@@ -31,13 +32,13 @@ def app(folder):
 
 
 def burst(platform, function: str, events: list[bytes], turnaround: float | None = None):
-    """Invoke concurrently; with `turnaround`, first set it as the autoscaler's tick
-    would have measured it (on the loop, so no tick comes between)."""
+    """Invoke concurrently; with `turnaround`, first set it (and the service time) as the
+    autoscaler's tick would have measured it (on the loop, so no tick comes between)."""
     pool = platform.platform.pools[function]
 
     async def many():
         if turnaround is not None:
-            pool.turnaround = turnaround
+            pool.turnaround = pool.service = turnaround
         calls = (platform.platform.invoker.invoke(function, e) for e in events)
         return await asyncio.gather(*calls)
 
@@ -54,10 +55,43 @@ def test_quick_invocations_wait_for_a_busy_instance_instead_of_starting_more(
     platform.invoke("work")
     # Starting an instance takes (say) 5 s, an invocation a millisecond: waiting is faster.
     monkeypatch.setattr(scale_out, "MAX_SCALE_OUT_WAIT", 5.0)
+    monkeypatch.setattr(scale_out, "QUICK_INSTANCES", 1)
     pool.start_seconds = 5.0
     pids = burst(platform, "work", [b"{}"] * 8, turnaround=0.001)
     assert len(set(pids)) == 1  # all eight, in turn, on the one warm instance
     assert pool.size == 1 and pool.cold_starts == 1
+
+
+def test_a_quick_function_keeps_a_steady_set_of_instances(live, tmp_path, monkeypatch):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["work"]
+    platform.invoke("work")
+    monkeypatch.setattr(scale_out, "MAX_SCALE_OUT_WAIT", 5.0)
+    monkeypatch.setattr(scale_out, "QUICK_INSTANCES", 3)
+    pool.start_seconds = 5.0
+    # With one instance warm, a burst of quick invocations starts two more, not twelve:
+    # the others wait for one of the three.
+    pids = burst(platform, "work", [b"{}"] * 12, turnaround=0.001)
+    assert pool.size == 3 and pool.cold_starts == 3
+    assert len(set(pids)) <= 3
+
+
+def test_a_quick_functions_burst_retires_down_to_the_steady_set(live, tmp_path, monkeypatch):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["work"]
+    # Not measured yet: a burst of eight starts eight instances, as Lambda does.
+    assert len(set(burst(platform, "work", [b"{}"] * 8))) == 8
+    assert pool.size == 8
+    # Measured quick: instances given back while three are idle already retire.
+    monkeypatch.setattr(scale_out, "MAX_SCALE_OUT_WAIT", 5.0)
+    monkeypatch.setattr(scale_out, "QUICK_INSTANCES", 3)
+    pool.start_seconds = 5.0
+    # Right after a start nothing retires (a start a stall forced is not undone at once).
+    burst(platform, "work", [b"{}"] * 8, turnaround=0.001)
+    assert pool.size == 8
+    pool.started_at -= scale_out.SETTLE
+    burst(platform, "work", [b"{}"] * 8, turnaround=0.001)
+    assert pool.size == 3 and pool.cold_starts == 8
 
 
 def test_long_invocations_get_an_instance_each(live, tmp_path):
@@ -71,13 +105,64 @@ def test_long_invocations_get_an_instance_each(live, tmp_path):
     assert pool.size == 6
 
 
-def test_a_wait_in_vain_starts_an_instance_after_all(live, tmp_path):
+def test_a_wait_in_vain_starts_an_instance_after_all(live, tmp_path, monkeypatch):
     platform = live(app(tmp_path), policy=None)
     pool = platform.platform.pools["work"]
     platform.invoke("work")
     # The measure says an instance is back in a millisecond, but these take 0.5 s: the
     # callers waiting for the busy one give up after a start's time and start their own.
     slow = json.dumps({"seconds": 0.5}).encode()
+    monkeypatch.setattr(scale_out, "QUICK_INSTANCES", 1)
     pool.start_seconds = 0.01
     assert len(set(burst(platform, "work", [slow] * 3, turnaround=0.001))) == 3
     assert pool.size == 3
+
+
+def soon_burst(platform, events: list[bytes], turnaround: float):
+    """Invoke as the HTTP front does (`invoke_soon` with a slow path): (the results of
+    those that ran with no task, how many fell back to the slow path)."""
+    pool = platform.platform.pools["work"]
+    invoker = platform.platform.invoker
+
+    async def many():
+        pool.turnaround = pool.service = turnaround
+        loop = asyncio.get_running_loop()
+        answers, fell_back = [], []
+        for event in events:
+            fut = loop.create_future()
+            answers.append(fut)
+            soon = invoker.invoke_soon(
+                "work", event, fut.set_result, lambda f=fut: f.set_result(None)
+            )
+            assert soon is not None
+        results = await asyncio.gather(*answers)
+        fell_back = [r for r in results if r is None]
+        return [json.loads(r.payload) for r in results if r is not None], len(fell_back)
+
+    return platform.run(many())
+
+
+def test_http_callers_of_a_quick_function_wait_in_line_with_no_task(live, tmp_path, monkeypatch):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["work"]
+    platform.invoke("work")
+    monkeypatch.setattr(scale_out, "MAX_SCALE_OUT_WAIT", 5.0)
+    monkeypatch.setattr(scale_out, "QUICK_INSTANCES", 1)
+    pool.start_seconds = 5.0
+    pids, fell_back = soon_burst(platform, [b"{}"] * 6, turnaround=0.001)
+    assert fell_back == 0 and len(pids) == 6 and len(set(pids)) == 1
+    assert pool.size == 1 and pool.waiting == 0 and pool.budget.running == 0
+
+
+def test_a_queued_caller_that_waits_in_vain_takes_the_slow_path(live, tmp_path, monkeypatch):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["work"]
+    platform.invoke("work")
+    monkeypatch.setattr(scale_out, "QUICK_INSTANCES", 1)
+    # Measured quick, but these take 0.3 s: nothing is released within a start's time,
+    # so the first in line gives up (the slow path would start an instance for it).
+    pool.start_seconds = 0.01
+    slow = json.dumps({"seconds": 0.3}).encode()
+    pids, fell_back = soon_burst(platform, [slow] * 3, turnaround=0.001)
+    assert fell_back >= 1 and len(pids) + fell_back == 3
+    assert pool.waiting == 0 and pool.budget.running == 0

@@ -22,9 +22,9 @@ reaches zero (or the function's minimum). The target is a floor: instances above
 reaped after their idle time; requests never wait for the scaler, they start instances
 on demand (or, for a function whose instances turn around faster than a start, wait for
 a busy one: engine/scale_out.py). The tick measures that turnaround (busy seconds per
-invocation over the last `TURNS` ticks), and such an instance counts as
-`start / turnaround` instances' worth of capacity, so the queue it serves does not
-raise the target.
+invocation over the last `TURNS` ticks) and the service time (the seconds the workers
+report per invocation), and such an instance counts as `start / service` instances'
+worth of capacity, so the queue it serves does not raise the target.
 
 Decisions that change the target or the mode are recorded (`Scaler.decisions`).
 """
@@ -229,27 +229,38 @@ class _Window:
 
 class _Turns:
     """A function's recent turnaround: busy seconds per invocation over the last
-    `TURNS` ticks (kept while it has no invocations and no busy instance). A tick with a
-    cold start is left out: that invocation's time includes the instance's start, and
-    counting it would make a burst look slow and start more instances still."""
+    `TURNS` ticks (kept while it has no invocations and no busy instance), and its
+    service time: the seconds its workers report per invocation (0 while none report).
+    A tick with a cold start is left out: that invocation's time includes the
+    instance's start, and counting it would make a burst look slow and start more
+    instances still."""
 
     def __init__(self, pool: Pool) -> None:
-        self._ticks: collections.deque[tuple[float, int]] = collections.deque(maxlen=TURNS)
+        self._ticks: collections.deque[tuple[float, int, float]] = collections.deque(maxlen=TURNS)
         self._invocations = pool.invocations
         self._cold_starts = pool.cold_starts
+        self._worked = scale_out.worked(pool)
         self.seconds = 0.0
+        self.service = 0.0
 
     def add(self, area: float, pool: Pool) -> float:
-        invocations, cold_starts = pool.invocations, pool.cold_starts
+        invocations, cold_starts, worked = (
+            pool.invocations,
+            pool.cold_starts,
+            scale_out.worked(pool),
+        )
         if invocations < self._invocations:  # another pool under the name: start afresh
             self._ticks.clear()
         elif cold_starts == self._cold_starts:
-            self._ticks.append((area, invocations - self._invocations))
-        self._invocations, self._cold_starts = invocations, cold_starts
-        count = sum(n for _, n in self._ticks)
-        busy = sum(a for a, _ in self._ticks)
+            work = max(worked - self._worked, 0.0)  # less: a reload's new instances
+            self._ticks.append((area, invocations - self._invocations, work))
+        self._invocations, self._cold_starts, self._worked = invocations, cold_starts, worked
+        count = sum(n for _, n, _ in self._ticks)
+        busy = sum(a for a, _, _ in self._ticks)
         if count or busy:  # busy without a new invocation: at least that long each
             self.seconds = busy / max(count, 1)
+        if count:
+            self.service = sum(w for _, _, w in self._ticks) / count
         return self.seconds
 
 
@@ -282,11 +293,13 @@ class Autoscaler:
             concurrency = (area - self._area.get(name, area)) / elapsed if elapsed > 0 else 0.0
             turns = self._turns.setdefault(name, _Turns(pool))
             pool.turnaround = turns.add(concurrency * elapsed, pool)
+            pool.service = turns.service
             self._area[name] = area
             if self.policy is not None:
                 scaler = self.scalers.setdefault(name, Scaler(self.policy, now))
-                if pool.turnaround > 0:
-                    scaler.capacity = max(1.0, scale_out.wait_limit(pool) / pool.turnaround)
+                if scale_out.service(pool) > 0:
+                    took = scale_out.service(pool)
+                    scaler.capacity = max(1.0, scale_out.wait_limit(pool) / took)
                 scaler.observe(now, concurrency, elapsed)
                 decision = scaler.decide(now, pool.size, pool.minimum, pool.limit)
                 if decision is not None:

@@ -79,7 +79,7 @@ class Budget:
         self.running -= 1
 
 
-def room_to_wait(waiters: collections.deque[asyncio.Future[Any]], waiting: int) -> bool:
+def room_to_wait(waiters: collections.deque[Any], waiting: int) -> bool:
     """Whether one more caller may wait: fewer than MAX_WAITING are (`waiting` counts the
     callers still waiting). Futures of callers that gave up are dropped here too once
     they pile up, so a long stretch without a release cannot grow the line."""

@@ -85,6 +85,7 @@ class Instance:
         self.cold = True
         self.tenant: str | None = None  # the one tenant it serves (TenancyConfig PER_TENANT)
         self.last_used = time.monotonic()
+        self.worked = 0.0  # seconds its worker spent on invocations, as it reports them
         self._forked = forked
         self._transport: asyncio.Transport | None = None
         self._call: _Call | None = None
@@ -231,6 +232,7 @@ class Instance:
         call = self._end()
         if call is None:
             return  # the answer of an invocation abandoned or timed out meanwhile
+        self.worked += reply.get("t", 0.0)
         if reply.get("exit"):
             self.alive = False  # the worker exits after this answer: retire it now
         error = None if reply["ok"] else "Unhandled"

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skylift import ids
+from skylift.engine import scale_out
 from skylift.engine.driver import FunctionInstance
 from skylift.engine.instance import Instance, InvocationResult, failed_result
 from skylift.engine.pool import Pool
@@ -51,14 +52,21 @@ class Invoker:
         return pool.limit if pool is not None and pool.reserved else None
 
     def invoke_soon(
-        self, function: str, event: bytes, done: Callable[[InvocationResult], None]
+        self,
+        function: str,
+        event: bytes,
+        done: Callable[[InvocationResult], None],
+        later: Callable[[], None] | None = None,
     ) -> Soon | None:
         """Start `function` on `event` now if it has an idle instance and the server has
         room; `done` gets the result later, called from the instance's channel (no task,
         no coroutine: an HTTP front can answer from its protocol's callbacks). Returns
         the invocation started (its request id, and what cancels it), or None when it
         would have to wait for an instance or a slot (or be throttled, or the function
-        is unknown): then `await invoke()`.
+        is unknown): then `await invoke()`. With `later`, a caller that would wait for a
+        busy instance of a quick function waits in its line with no task
+        (`scale_out.Queued`) and gets a `Soon` too; if that wait ends without an
+        instance, `later()` is called: then `await invoke()`.
 
         >>> invoker.invoke_soon("change", b'{"body": "..."}', respond)  # doctest: +SKIP
         """
@@ -67,10 +75,29 @@ class Invoker:
             return None
         instance = pool.try_acquire()
         if instance is None:
-            return None
+            return None if later is None else self._queue(pool, event, done, later)
         request_id = ids.request_id()
         stop = self._run(pool, instance, request_id, event, None, None, done)
         return Soon(self, pool.spec, request_id, stop)
+
+    def _queue(
+        self,
+        pool: Pool,
+        event: bytes,
+        done: Callable[[InvocationResult], None],
+        later: Callable[[], None],
+    ) -> Soon | None:
+        request_id = ids.request_id()
+        soon = Soon(self, pool.spec, request_id, _not_running)
+
+        def handed(instance: FunctionInstance) -> None:
+            soon._stop = self._run(pool, instance, request_id, event, None, None, done)
+
+        queued = scale_out.queue(pool, handed, later)
+        if queued is None:
+            return None
+        soon._stop = queued.cancel
+        return soon
 
     async def invoke(
         self,
@@ -243,3 +270,7 @@ class Soon:
         if self._stop():
             for cancelled in self._invoker.cancel_observers:
                 cancelled(self._spec, self.request_id, time.monotonic() - self._started)
+
+
+def _not_running() -> bool:
+    return False

@@ -25,7 +25,7 @@ from skylift.engine.budget import Budget, room_to_wait
 from skylift.engine.driver import FunctionInstance as Instance
 from skylift.engine.driver import start_instance
 from skylift.engine.pool_tenants import tenant_instance
-from skylift.engine.pool_warming import RETRY_WARMING, fill, reap
+from skylift.engine.pool_warming import RETRY_WARMING, fill, reap, start_for_waiter
 from skylift.engine.zygote import Zygote
 from skylift.errors import ACCOUNT_LIMIT, RESERVED_LIMIT, LoadError, Throttled
 from skylift.spec import FunctionSpec
@@ -58,7 +58,11 @@ class Pool:
         self.budget = budget or Budget()
         self.wait = wait
         self.start_seconds = 0.0  # a start's time, a moving average (0: none timed yet)
+        self.started_at = 0.0  # when the last timed start ended
         self.turnaround = 0.0  # recent busy seconds per invocation (0: not known yet)
+        self.service = 0.0  # recent seconds per invocation in the worker (0: not known)
+        self.released = 0  # instances given back so far
+        self._worked = 0.0  # `worked` seconds of the instances discarded so far
         self.limit = self.budget.limit if spec.max_concurrency is None else spec.max_concurrency
         self.reserved = spec.max_concurrency is not None  # else the server's budget rules
         self.minimum = spec.min_instances
@@ -75,7 +79,8 @@ class Pool:
         self._warming: asyncio.Task[None] | None = None
         self._warming_failed = -RETRY_WARMING  # when prewarming last failed
         self._idle: list[Instance] = []  # a stack: the warmest on top
-        self._waiters: collections.deque[asyncio.Future[Instance | None]] = collections.deque()
+        self._waiters: collections.deque[scale_out.Waiter] = collections.deque()
+        self.line = scale_out.Line(self)  # its callers waiting with no task
         self._tasks: set[asyncio.Task[None]] = set()
         self._all: set[Instance] = set()  # every live instance, idle or busy
         self._closed = False
@@ -173,7 +178,7 @@ class Pool:
         self._account()
         return self._area
 
-    def _expire(self, fut: asyncio.Future[Instance | None]) -> None:
+    def _expire(self, fut: scale_out.Waiter) -> None:
         if not fut.done():
             self.throttles += 1
             fut.set_exception(Throttled(self.spec.name, RESERVED_LIMIT, self.limit))
@@ -219,9 +224,13 @@ class Pool:
     def _release_instance(self, instance: Instance) -> None:
         self._account()
         self.busy -= 1
+        self.released += 1
         if not instance.alive or self._closed or self.size > self.limit or instance in self._stale:
             self._discard(instance)
             self._replace_for_waiters()
+            return
+        if scale_out.surplus(self):  # a quick function above its steady set: retire
+            self._discard(instance)
             return
         while self._waiters:
             fut = self._waiters.popleft()
@@ -232,6 +241,8 @@ class Pool:
 
     def _discard(self, instance: Instance) -> None:
         instance.close()
+        if instance in self._all:
+            self._worked += getattr(instance, "worked", 0.0)
         self._all.discard(instance)
         self._stale.discard(instance)
         self.size -= 1
@@ -246,27 +257,9 @@ class Pool:
             return
         if any(not fut.done() for fut in self._waiters):
             self.size += 1
-            task = asyncio.ensure_future(self._start_for_waiter())
+            task = asyncio.ensure_future(start_for_waiter(self))
             self._tasks.add(task)  # keep a reference until it is done
             task.add_done_callback(self._tasks.discard)
-
-    async def _start_for_waiter(self) -> None:
-        """Start an instance in a slot `_replace_for_waiters` already took."""
-        try:
-            instance = await self._new_instance()
-        except Exception as exc:
-            self.size -= 1
-            # There is room, but instances cannot start: say so to everyone waiting.
-            while self._waiters:
-                fut = self._waiters.popleft()
-                if not fut.done():
-                    fut.set_exception(exc)
-            return
-        self.cold_starts += 1
-        self._all.add(instance)
-        self._account()
-        self.busy += 1  # _release_instance() below balances it
-        self._release_instance(instance)
 
     @property
     def floor(self) -> int:

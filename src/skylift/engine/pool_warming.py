@@ -4,7 +4,6 @@ the pool's floor (its minimum, or the autoscaler's target), each ready before it
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import time
@@ -26,17 +25,24 @@ class Pool(Protocol):
     limit: int
     prewarmed: int
     start_seconds: float
+    started_at: float
     idle_timeout: float
     _warming_failed: float
     _closed: bool
     _idle: list[Instance]
     _stale: set[Instance]
-    _waiters: collections.deque[asyncio.Future[Instance | None]]
+    cold_starts: int
+    busy: int
+    _all: set[Instance]
+    _waiters: collections.deque[scale_out.Waiter]
 
     @property
     def floor(self) -> int: ...
     def _discard(self, instance: Instance) -> None: ...
     async def _start(self, timed: bool = True) -> Instance: ...
+    async def _new_instance(self) -> Instance: ...
+    def _account(self) -> None: ...
+    def _release_instance(self, instance: Instance) -> None: ...
 
 
 WARM_WAIT = 5.0  # seconds a kept-warm instance is given to get ready before it counts
@@ -100,3 +106,22 @@ def reap(pool: Pool, now: float | None = None) -> int:
     for instance in gone:
         pool._discard(instance)
     return len(gone)
+
+
+async def start_for_waiter(pool: Pool) -> None:
+    """Start an instance for a waiting caller in a slot the pool already took."""
+    try:
+        instance = await pool._new_instance()
+    except Exception as exc:
+        pool.size -= 1
+        # There is room, but instances cannot start: say so to everyone waiting.
+        while pool._waiters:
+            fut = pool._waiters.popleft()
+            if not fut.done():
+                fut.set_exception(exc)
+        return
+    pool.cold_starts += 1
+    pool._all.add(instance)
+    pool._account()
+    pool.busy += 1  # _release_instance() below balances it
+    pool._release_instance(instance)

@@ -186,12 +186,17 @@ class Gateway:
         return Prepared(target, ids.request_id, event)
 
     def invoke_soon(
-        self, prepared: Prepared, respond: Callable[[HttpResponse], None]
+        self,
+        prepared: Prepared,
+        respond: Callable[[HttpResponse], None],
+        later: Callable[[], None] | None = None,
     ) -> Soon | None:
         """Start `prepared`'s invocation now, with no task or future, if an instance is
         idle and the server has room: `respond` gets the response from the instance's
         channel callback. Returns it (`cancel()` stops it: a shutdown), or None when it
-        has to wait (then `await invoke(prepared)`)."""
+        has to wait (then `await invoke(prepared)`). With `later`, a quick function's
+        caller may wait for a busy instance with no task either; if that wait ends
+        without one, `later()` is called (then `await invoke(prepared)`)."""
 
         def done(result: InvocationResult) -> None:
             try:
@@ -203,7 +208,7 @@ class Gateway:
                 )
             respond(response)
 
-        return self.invoker.invoke_soon(prepared.target.function, prepared.event, done)
+        return self.invoker.invoke_soon(prepared.target.function, prepared.event, done, later)
 
     async def invoke(self, prepared: Prepared) -> HttpResponse:
         """Invoke `prepared`'s function, waiting for an instance or a slot if need be."""

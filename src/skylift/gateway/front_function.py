@@ -149,7 +149,13 @@ class FunctionCycle:
                 self.respond(prepared)
                 return
             if prepared is not None:
-                self.running = front.gateway.invoke_soon(prepared, self.respond)
+                slow = prepared
+
+                def later() -> None:  # waited in the line in vain: the slow path
+                    self.running = None
+                    conn.spawn(self.run(slow))
+
+                self.running = front.gateway.invoke_soon(prepared, self.respond, later)
                 if self.running is not None:
                     return
         except Exception:

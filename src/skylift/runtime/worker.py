@@ -115,6 +115,7 @@ def serve(
             header, body, _ = wire.read_frame(channel)
         except (EOFError, ConnectionError):
             os._exit(0)
+        began = time.monotonic()
         if "warm" in header:  # the supervisor's warm-up: ready, and no user code runs
             channel.sendall(wire.pack({"warm": True}))
             continue
@@ -147,6 +148,7 @@ def serve(
         reply: dict[str, Any] = {
             "ok": ok,
             "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "t": time.monotonic() - began,  # the invocation's own seconds here (scale_out.py)
         }
         if init_ms is not None:
             reply["init_ms"], init_ms = init_ms, None
