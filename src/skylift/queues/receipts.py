@@ -38,7 +38,7 @@ _PADS: dict[bytes, tuple[Any, Any]] = {}
 _PADS_MAX = 64
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen one's __init__ takes 3x; none is changed
 class Receipt:
     queue_id: int
     row_id: int
