@@ -89,7 +89,8 @@ def _mac(key: bytes, packed: bytes) -> bytes:
     inner, outer = pads[0].copy(), pads[1].copy()
     inner.update(packed)
     outer.update(inner.digest())
-    return outer.digest()[:_MAC_LENGTH]
+    mac: bytes = outer.digest()
+    return mac[:_MAC_LENGTH]
 
 
 def _pads(key: bytes) -> tuple[Any, Any]:
