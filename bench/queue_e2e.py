@@ -7,6 +7,8 @@ the kill -9 durability run at full size.
 Each end-to-end run also reports the server process's CPU per message and its whole
 tree's (server, zygote, instances), from /proc: under load that is the number to compare.
 `--rounds N` (default 3) takes the median run, `--no-kill` skips the kill -9 run, and
+`--batch-size N --window S` sets the mapping's BatchSize and MaximumBatchingWindowInSeconds
+(default 10 and 0, as `make bench` measures; over 10 needs a window of at least 1 s),
 `QUEUE_PROFILE=out.txt` records the server with py-spy (raw format) during each run. For an
 A/B against another checkout, run it with `PYTHONPATH=<checkout>/src`: the server started
 is then that checkout's.
@@ -80,10 +82,15 @@ class Recorder:
         self.socket.close()
 
 
+MAPPING = {"batch_size": 10, "max_batching_window": 0}  # `--batch-size`, `--window`
+
+
 def start(app: Path, recorder: Recorder) -> tuple[subprocess.Popen[str], str]:
     # A function sees only the environment its app declares, as on Lambda: the port to
     # report to is written into its code.
-    (app / "app.py").write_text(f"RECORD_PORT = {recorder.port}\n" + textwrap.dedent(APP))
+    mapping = ", ".join(f"{k}={v}" for k, v in MAPPING.items())
+    code = textwrap.dedent(APP).replace("batch_size=10", mapping)
+    (app / "app.py").write_text(f"RECORD_PORT = {recorder.port}\n" + code)
     env = dict(os.environ)
     proc = subprocess.Popen(
         [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", "0", "--quiet"],
@@ -259,8 +266,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3, help="end-to-end runs (median)")
     parser.add_argument("--no-kill", action="store_true", help="skip the kill -9 run")
+    parser.add_argument("--batch-size", type=int, default=10, help="the mapping's BatchSize")
+    parser.add_argument("--window", type=float, default=0, help="its batching window (s)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    MAPPING.update(batch_size=args.batch_size, max_batching_window=args.window)
     with tempfile.TemporaryDirectory() as directory:
         raw = asyncio.run(raw_bench(Path(directory) / "q.db", args.messages, 100))
     runs = sorted((end_to_end(args.messages) for _ in range(args.rounds)), key=lambda r: r.rate)
@@ -275,7 +285,8 @@ def main() -> None:
     kill = None if args.no_kill else kill_run(args.messages)
     text = "\n".join(
         [
-            "## Queues: send -> handler -> delete (event source mapping, batch size 10)",
+            "## Queues: send -> handler -> delete (event source mapping, batch size "
+            f"{args.batch_size}{f', window {args.window:g} s' if args.window else ''})",
             "",
             f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} "
             f"cores. Command: `make bench` (`python bench/queue_e2e.py`), {args.messages:,} "

@@ -352,6 +352,21 @@ class QueueBackendConformance:
         ]:
             await raises(InvalidParameterValue, q.receive("jobs", **options))
 
+    @scenario
+    async def test_a_mappings_receive_takes_more_than_ten(self, q: QueueBackend) -> None:
+        """An event source mapping's poller claims its BatchSize at once (up to 10,000);
+        anything else stays within ReceiveMessage's 10."""
+        await q.create_queue("jobs", {})
+        for first in range(0, 30, 10):
+            await q.send("jobs", [msg(str(i)) for i in range(first, first + 10)])
+        await raises(
+            InvalidParameterValue, q.receive("jobs", max_messages=10_001, for_mapping=True)
+        )
+        got = await q.receive("jobs", max_messages=25, for_mapping=True)
+        assert len(got) == 25 and len({m.message_id for m in got}) == 25
+        assert [m.body for m in await q.receive("jobs", max_messages=10)] != []
+        assert (await q.stats("jobs")).in_flight == 30
+
     # -- visibility -------------------------------------------------------------------
 
     @scenario

@@ -40,6 +40,14 @@ def partial(event, context):
     return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
 
 
+app.declare_queue("bulk", visibility_timeout=60)
+
+
+@app.queue("bulk", batch_size=250, max_batching_window=1)
+def bulk(event, context):
+    record("bulk", event)
+
+
 app.declare_queue("flaky", visibility_timeout=1, dead_letter_queue="flaky-dlq",
                   max_receive_count=2)
 
@@ -116,6 +124,18 @@ def test_messages_arrive_as_the_sqs_event_and_are_deleted(app, tmp_path):
     assert len(record["md5OfBody"]) == 32 and record["receiptHandle"]
     wait_for(lambda: stats(app, "orders").in_flight == 0)
     assert stats(app, "orders").visible == 0
+
+
+def test_a_batch_size_over_ten_is_claimed_and_deleted_whole(app, tmp_path):
+    """BatchSize 250 with a 1 s window, as Lambda allows: the poller claims beyond
+    ReceiveMessage's 10 at once, and deletes every handled message (10 per delete)."""
+    for first in range(0, 250, 10):
+        send(app, "bulk", *(f"m{i}" for i in range(first, first + 10)))
+    wait_for(lambda: stats(app, "bulk").visible + stats(app, "bulk").in_flight == 0)
+    events = seen(tmp_path, "bulk")
+    bodies = [r["body"] for e in events for r in e["Records"]]
+    assert sorted(bodies) == sorted(f"m{i}" for i in range(250))  # each once
+    assert max(len(e["Records"]) for e in events) > 10
 
 
 def test_batch_item_failures_return_only_the_failed_messages(app, tmp_path):

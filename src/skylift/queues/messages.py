@@ -41,7 +41,7 @@ _DATA_TYPE = re.compile(r"(String|Number|Binary)(\..+)?", re.DOTALL)
 _FIFO_ID = re.compile(r"[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen one's __init__ takes 3x; none is changed
 class PreparedMessage:
     """An OutgoingMessage that passed validation, with its digests computed."""
 
@@ -86,12 +86,22 @@ def check_batch_size(count: int) -> None:
         )
 
 
+# The largest BatchSize of an SQS event source mapping (standard queues): its poller claims
+# up to that many in one receive, where SQS's ReceiveMessage returns at most 10.
+MAPPING_BATCH_MAX = 10_000
+
+
 def check_receive(
-    max_messages: int, visibility_timeout: int | None, wait_seconds: int | None
+    max_messages: int,
+    visibility_timeout: int | None,
+    wait_seconds: int | None,
+    for_mapping: bool = False,
 ) -> None:
-    """Raise InvalidParameterValue unless ReceiveMessage's parameters are in SQS's ranges."""
+    """Raise InvalidParameterValue unless ReceiveMessage's parameters are in SQS's ranges
+    (an event source mapping's poller may take up to MAPPING_BATCH_MAX at once)."""
+    most = MAPPING_BATCH_MAX if for_mapping else 10
     for parameter, value, low, high in (
-        ("MaxNumberOfMessages", max_messages, 1, 10),
+        ("MaxNumberOfMessages", max_messages, 1, most),
         ("VisibilityTimeout", visibility_timeout, 0, 43_200),
         ("WaitTimeSeconds", wait_seconds, 0, 20),
     ):

@@ -171,10 +171,14 @@ class QueueBackend(Protocol):
         max_messages: int = 1,
         visibility_timeout: int | None = None,
         wait_seconds: int | None = None,
+        for_mapping: bool = False,
     ) -> list[ReceivedMessage]:
         """Receive up to ``max_messages`` (1-10), waiting up to ``wait_seconds`` (0-20) for one.
 
         ``None`` means the queue's VisibilityTimeout / ReceiveMessageWaitTimeSeconds.
+        ``for_mapping``: an event source mapping's poller, which may take up to 10,000
+        messages in one claim (its BatchSize), as Lambda's pollers gather them; the SQS API
+        never passes it, so ReceiveMessage stays capped at 10.
         """
         ...
 

@@ -17,6 +17,7 @@ import hmac
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from skylift.queues.errors import ReceiptHandleIsInvalid
 from skylift.queues.messages import decode_attributes
@@ -29,9 +30,15 @@ _MAC_LENGTH = 16  # 128 bits of HMAC-SHA256: forging one is out of reach
 # delete of what was just received (an event source mapping's) skips base64 and the HMAC.
 _ISSUED: OrderedDict[str, tuple[bytes, Receipt]] = OrderedDict()
 _ISSUED_MAX = 8192
+# HMAC's padded keys, by key: a database has one, a process opens a few.
+_BLOCK = 64  # SHA-256's block size
+_INNER = bytes(b ^ 0x36 for b in range(256))
+_OUTER = bytes(b ^ 0x5C for b in range(256))
+_PADS: dict[bytes, tuple[Any, Any]] = {}
+_PADS_MAX = 64
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen one's __init__ takes 3x; none is changed
 class Receipt:
     queue_id: int
     row_id: int
@@ -71,7 +78,29 @@ def decode(handle: str, key: bytes) -> Receipt:
 
 
 def _mac(key: bytes, packed: bytes) -> bytes:
-    return hmac.digest(key, packed, hashlib.sha256)[:_MAC_LENGTH]
+    """HMAC-SHA256 of `packed` (RFC 2104), cut to _MAC_LENGTH bytes: the same bytes as
+    `hmac.digest(key, packed, "sha256")`, from the key's two padded SHA-256 states
+    computed once per key and copied, which takes a third of the one-shot's time."""
+    pads = _PADS.get(key)
+    if pads is None:
+        if len(_PADS) >= _PADS_MAX:
+            _PADS.clear()
+        pads = _PADS[key] = _pads(key)
+    inner, outer = pads[0].copy(), pads[1].copy()
+    inner.update(packed)
+    outer.update(inner.digest())
+    mac: bytes = outer.digest()
+    return mac[:_MAC_LENGTH]
+
+
+def _pads(key: bytes) -> tuple[Any, Any]:
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return (
+        hashlib.sha256(key.translate(_INNER)),
+        hashlib.sha256(key.translate(_OUTER)),
+    )
 
 
 def received(

@@ -210,8 +210,9 @@ class RedisQueues:
         max_messages: int = 1,
         visibility_timeout: int | None = None,
         wait_seconds: int | None = None,
+        for_mapping: bool = False,
     ) -> list[ReceivedMessage]:
-        check_receive(max_messages, visibility_timeout, wait_seconds)
+        check_receive(max_messages, visibility_timeout, wait_seconds, for_mapping)
         queue = await self._open().get(name)
         wait = queue.settings.receive_wait_seconds if wait_seconds is None else wait_seconds
         deadline = time.monotonic() + wait

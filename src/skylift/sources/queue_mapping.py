@@ -42,7 +42,10 @@ logger = logging.getLogger("skylift.queues")
 DEFAULT_MAX_POLLERS = 20  # without ScalingConfig.MaximumConcurrency; Lambda allows 1000
 LONG_POLL_SECONDS = 20
 PAUSED_CHECK = 1.0  # seconds between looks at a turned-off function's limit
-RECEIVE_MAX = 10  # SQS returns at most 10 messages per ReceiveMessage
+RECEIVE_MAX = 10  # SQS returns at most 10 messages per ReceiveMessage (and deletes 10)
+# The poller is no SQS client: it claims up to this many of a batch in one receive
+# (`for_mapping`), where one through the SQS API would take at most 10 at a time.
+CLAIM_MAX = 1000
 
 
 def failed_items(result: Any, batch: list[ReceivedMessage]) -> set[str] | None:
@@ -176,7 +179,10 @@ class QueueMapping:
         size = self.trigger.batch_size
         window = self.trigger.max_batching_window
         batch = await self.queues.receive(
-            self.trigger.queue, max_messages=min(size, RECEIVE_MAX), wait_seconds=wait
+            self.trigger.queue,
+            max_messages=min(size, CLAIM_MAX),
+            wait_seconds=wait,
+            for_mapping=True,
         )
         if not batch or (len(batch) >= size) or window <= 0:
             return batch
@@ -187,8 +193,9 @@ class QueueMapping:
                 break
             more = await self.queues.receive(
                 self.trigger.queue,
-                max_messages=min(size - len(batch), RECEIVE_MAX),
+                max_messages=min(size - len(batch), CLAIM_MAX),
                 wait_seconds=max(1, min(LONG_POLL_SECONDS, int(left))),
+                for_mapping=True,
             )
             batch.extend(more)
         return batch
@@ -242,7 +249,17 @@ class QueueMapping:
             keep = failed
         handles = [m.receipt_handle for m in batch if m.message_id not in keep]
         if handles:
-            errors = [e for e in await self.queues.delete(self.trigger.queue, handles) if e]
+            # In batches of 10 (DeleteMessageBatch's most), all at once: they share one
+            # transaction of the SQLite backend's group commit.
+            queue = self.trigger.queue
+            if len(handles) <= RECEIVE_MAX:
+                results = [await self.queues.delete(queue, handles)]
+            else:
+                steps = range(0, len(handles), RECEIVE_MAX)
+                results = await asyncio.gather(
+                    *(self.queues.delete(queue, handles[i : i + RECEIVE_MAX]) for i in steps)
+                )
+            errors = [e for result in results for e in result if e]
             if errors:  # the invocation outlived the visibility timeout: it will come back
                 logger.warning(
                     "%s: %d messages of %s could not be deleted and will be delivered again "
