@@ -33,11 +33,9 @@ from skylift.runtime.sandbox_mounts import (
     MS_NODEV,
     MS_NOEXEC,
     MS_NOSUID,
-    PR_SET_CHILD_SUBREAPER,
     PR_SET_DUMPABLE,
     PR_SET_PDEATHSIG,
     instance_mounts,
-    libc,
     lock,
     mount,
     namespaces,
@@ -152,30 +150,6 @@ def _wait(pid: int) -> int | None:
             return None
         except InterruptedError:
             continue
-
-
-def become_subreaper() -> None:
-    """Orphans of this process's descendants become its children (see `kill_orphans`)."""
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def kill_orphans(workers: set[int]) -> None:
-    """Kill this process's children that are not `workers`: a sandboxed instance whose
-    waiting parent died came here (we are its subreaper). As our unreaped children, their
-    pids cannot have been reused. Killing one (PID 1 of its namespace) ends all it started.
-    """
-    me = os.getpid()
-    try:
-        with open(f"/proc/{me}/task/{me}/children") as f:
-            found = [int(pid) for pid in f.read().split()]
-    except OSError:
-        return
-    for pid in found:
-        if pid not in workers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def ended(settings: dict[str, Any] | None, pid: int, status: str) -> str:
