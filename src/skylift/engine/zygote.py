@@ -179,11 +179,14 @@ class Zygote:
                 return
             except OSError:
                 pass
-        # No zygote to ask: the worker was re-parented and runs on; kill its group directly.
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        # No zygote to ask: the worker was re-parented and runs on; kill it and its group
+        # directly. (A sandboxed worker leads no group: it is PID 2 of a namespace whose
+        # maker, runtime/sandbox_fork.py, ends the rest when it ends.)
+        for kill in (os.kill, os.killpg):
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     async def exit_status(self, pid: int, timeout: float = 1.0) -> str | None:
         """How worker `pid` ended ("exit status 1", "signal: killed"), once reaped."""

@@ -56,7 +56,6 @@ from skylift.runtime.sandbox_mounts import (
     MS_PRIVATE,
     MS_REC,
     PR_SET_DUMPABLE,
-    PR_SET_PDEATHSIG,
     check,
     instance_mounts,
     libc,
@@ -71,21 +70,18 @@ from skylift.runtime.sandbox_mounts import (
 PR_SET_NAME = 15
 NAME = b"skylift-ns-init"
 _maker: socket.socket | None = None  # the zygote's end of the maker's channel
-_zygote = -1  # a pidfd of the zygote: a new instance checks it is still alive
 _inits: dict[int, tuple[int, int]] = {}  # worker pid -> its PID 1's pidfd and pid
 
 
 def enter_user_namespace() -> None:
     """Make this zygote (single-threaded, no user code run yet) able to fork instances
     into PID namespaces of their own (`start_maker` once its init phase is over)."""
-    global _zygote
     uid, gid = os.getuid(), os.getgid()
     check(libc.unshare(CLONE_NEWUSER), "unshare (user namespace)")
     map_ids(uid, gid)
     # Gaining capabilities (in the new namespace) made it non-dumpable; its copies, the
     # PID 1s, would be so too, and then the zygote could not join their namespaces.
     prctl(PR_SET_DUMPABLE, 1, "prctl dumpable")
-    _zygote = os.pidfd_open(os.getpid())
 
 
 def start_maker() -> None:
@@ -127,6 +123,12 @@ def fork() -> int:
             os.close(init)
             return 0
         _inits[pid] = (init, int(data))
+        # The maker ends the namespace when this process ends, should we be gone by then.
+        worker = os.pidfd_open(pid)
+        try:
+            socket.send_fds(_maker, [b"=" + data], [worker])
+        finally:
+            os.close(worker)
         return pid
     raise AssertionError("unreachable")
 
@@ -173,12 +175,9 @@ def _kill(init: int) -> None:
 def enter(settings: dict[str, Any], memory_mb: int, tmp_mb: int) -> None:
     """In a new instance (PID 2): its cgroups, its mounts and their lock. It keeps no
     handle on the zygote, the maker or another instance's PID 1."""
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "prctl pdeathsig")
-    if select.select([_zygote], [], [], 0)[0]:  # the zygote died already: never serve
-        os._exit(1)
     os.setpgid(0, 1)  # its PID 1's group (see `kill`)
-    for fd in (_zygote, *(init for init, _ in _inits.values())):
-        os.close(fd)
+    for init, _ in _inits.values():
+        os.close(init)
     if _maker is not None:
         _maker.close()
     own = int(os.readlink("/proc/self"))  # our pid as the zygote and the server know it
@@ -191,7 +190,10 @@ def enter(settings: dict[str, Any], memory_mb: int, tmp_mb: int) -> None:
 
 
 def _make(channel: socket.socket) -> None:
-    """The maker's life: a namespace and its PID 1 per request, until the zygote goes."""
+    """The maker's life: a namespace and its PID 1 per request; and, for each instance
+    the zygote forked into one, the end of that namespace when the instance ends (the
+    zygote does it when it reaps the instance: this is for when the zygote is gone,
+    and its warm instances serve on). It ends when the zygote and they all have."""
     gc.disable()
     libc.prctl(PR_SET_NAME, NAME, 0, 0, 0)  # in `ps` and `top` (its PID 1s inherit it)
     signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
@@ -202,36 +204,72 @@ def _make(channel: socket.socket) -> None:
         os.dup2(null, fd)
     os.closerange(3, keep)
     os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
-    made: dict[int, int] = {}  # pidfd -> pid, until it ends
+    # A group of its own: a signal to the zygote's group (its init-phase watch, a
+    # terminal's job control) must not end it before the namespaces it made.
+    os.setpgid(0, 0)
+    inits: dict[int, int] = {}  # PID 1: its pid -> its pidfd, until it ends
+    try:
+        _serve(channel, inits)
+    finally:  # whatever went wrong: no PID 1 may outlive it (nothing else would end it)
+        for init in inits.values():
+            _kill(init)
+    os._exit(0)
+
+
+def _serve(channel: socket.socket, inits: dict[int, int]) -> None:
+    keep = channel.fileno()
+    workers: dict[int, int] = {}  # an instance's pidfd -> its PID 1's pid
     poller = select.poll()
     poller.register(keep, select.POLLIN)
-    while True:
+    while inits or keep >= 0:
         for fd, _ in poller.poll():
-            if fd in made:  # ended: nothing to reap (SIGCHLD ignored)
+            if fd == keep:
+                request = _request(channel)
+                if request is None:  # the zygote is gone: no more; the spare ends now
+                    poller.unregister(keep)
+                    keep = -1
+                    for pid in set(inits) - set(workers.values()):
+                        poller.unregister(inits[pid])
+                        _kill(inits.pop(pid))
+                elif isinstance(request, tuple):  # an instance uses PID 1 request[1]
+                    workers[request[0]] = int(request[1])
+                    poller.register(request[0], select.POLLIN)
+                else:
+                    sandbox_init.copy_nothing()  # the Python heap grows: each time
+                    pid = sandbox_init.start(CLONE_NEWPID)
+                    os.setpgid(pid, pid)  # the group its instance joins (see `kill`)
+                    inits[pid] = os.pidfd_open(pid)
+                    poller.register(inits[pid], select.POLLIN)
+                    try:
+                        socket.send_fds(channel, [str(pid).encode()], [inits[pid]])
+                    except OSError:  # the zygote went meanwhile: the next poll says so
+                        poller.unregister(inits[pid])
+                        _kill(inits.pop(pid))
+            elif fd in workers:  # an instance ended: so does its namespace
                 poller.unregister(fd)
                 os.close(fd)
-                del made[fd]
-            elif not _request(channel):  # the zygote is gone: so is all it started
-                for init in made:
-                    signal.pidfd_send_signal(init, signal.SIGKILL)
-                os._exit(0)
-            else:
-                sandbox_init.copy_nothing()  # the Python heap grows: each time
-                pid = sandbox_init.start(CLONE_NEWPID)
-                os.setpgid(pid, pid)  # the group its instance joins (see `kill`)
-                init = os.pidfd_open(pid)
-                socket.send_fds(channel, [str(pid).encode()], [init])
-                made[init] = pid
-                poller.register(init, select.POLLIN)
+                if (init := inits.pop(workers.pop(fd), None)) is not None:
+                    poller.unregister(init)
+                    _kill(init)
+            else:  # a PID 1 ended (killed): nothing to reap (SIGCHLD ignored)
+                poller.unregister(fd)
+                for pid in [p for p, f in inits.items() if f == fd]:
+                    os.close(inits.pop(pid))
 
 
-def _request(channel: socket.socket) -> bool:
-    """Whether the zygote asks for a namespace (False: it is gone; a zygote that died
-    with our last answer unread leaves ECONNRESET, not an end of file)."""
+def _request(channel: socket.socket) -> tuple[int, bytes] | bool | None:
+    """What the zygote asks: False for a namespace, (an instance's pidfd, its PID 1's
+    pid) to watch, None when it is gone (a zygote that died with our last answer unread
+    leaves ECONNRESET, not an end of file)."""
     try:
-        return bool(channel.recv(1))
+        data, fds, _, _ = socket.recv_fds(channel, 16, 1)
     except OSError:
-        return False
+        return None
+    if not data:
+        return None
+    if data.startswith(b"="):
+        return (fds[0], data[1:]) if fds else False
+    return False
 
 
 def probe() -> str | None:
