@@ -22,7 +22,7 @@ from skylift import App
 app = App()
 
 
-@app.function()
+@app.function(timeout=60)  # a slow, busy machine must not time it out
 def probe(event, context):
     if event.get("daemon"):  # a double fork that leaves the process group and session
         if os.fork() == 0:
@@ -36,6 +36,13 @@ def probe(event, context):
 def status(pid: int) -> dict[str, str]:
     with open(f"/proc/{pid}/status") as f:
         return {k: v.strip() for k, v in (line.split(":", 1) for line in f if ":" in line)}
+
+
+def running(pid: int) -> bool:
+    try:
+        return status(pid)["State"][0] != "Z"
+    except OSError:  # gone, or going
+        return False
 
 
 def children(pid: int) -> list[int]:
@@ -75,7 +82,7 @@ def sleepers() -> list[int]:
 def gone_within(pids: list[int], seconds: float) -> list[int]:
     deadline = time.monotonic() + seconds
     while True:
-        left = [p for p in pids if Path(f"/proc/{p}").exists() and status(p)["State"][0] != "Z"]
+        left = [p for p in pids if running(p)]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)
@@ -137,6 +144,8 @@ def test_what_an_instance_started_ends_with_it_even_after_its_zygote(app):
         while not sleepers() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         seen["daemon"] = sleepers()
+        if not running(first.pid):
+            raise AssertionError(f"ended: {await first.parent.exit_status(first.pid, 2)}")
         namespace = in_namespace_of(first.pid)
         first.kill()  # the instance, not the daemon it left behind: its namespace
         first.close()

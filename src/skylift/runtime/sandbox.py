@@ -1,6 +1,8 @@
-"""An instance's sandbox, entered by a new worker before any of its user code runs.
+"""An instance's sandbox, entered by a process that no zygote forked: a spawned instance
+(`spawned.py`) or a Runtime API command (`sandbox_exec.py`). A zygote's workers are
+forked straight into namespaces of their own instead (`sandbox_fork`).
 
-A forked worker W calls `enter`. W joins the instance's cgroups (`sandbox_cgroups`: the
+The process W calls `enter`. W joins the instance's cgroups (`sandbox_cgroups`: the
 supervisor made a folder for the server; W makes its own below it), then unshares a
 user, PID and IPC namespace and starts two processes: first the namespace's PID 1, which
 only reaps orphans (`sandbox_init`: a clone sharing W's memory), then, by fork, H, the
@@ -10,11 +12,11 @@ outside, and when the instance ends the kernel kills everything it started, what
 `setsid` or double fork it did. In H's mount namespace the whole file system is
 read-only, `/tmp` is a tmpfs of the function's EphemeralStorage size, `/proc` is its own,
 and the server's state and the host's secrets are hidden (`sandbox_mounts`). W only
-waits for H, ends the namespace, and exits as H did, so the zygote's reaping and killing
-work unchanged (killing W's process group kills all three; killing W alone kills H by
-its parent-death signal, and PID 1 through the zygote, their subreaper).
+waits for H, ends the namespace, and exits as H did, so the supervisor's reaping and
+killing work unchanged (killing W's process group kills all three; killing W alone kills
+H by its parent-death signal).
 
-Settings come from the supervisor (`engine/sandboxing.py`) in the zygote's setup.
+Settings come from the supervisor (`engine/sandboxing.py`).
 """
 
 from __future__ import annotations

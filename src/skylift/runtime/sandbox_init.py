@@ -35,7 +35,9 @@ SIG_IGN = 1
 STACK_SIZE = 16 * 1024
 # A mapping of its own (never freed: the init runs on it), the one writable mapping a
 # copy made by `start(CLONE_NEWPID)` after `copy_nothing` keeps.
-_STACK = mmap.mmap(-1, STACK_SIZE)
+# Private: each copy writes its own (shared, one starting PID 1 would overwrite what the
+# next one's clone left there for it to pop).
+_STACK = mmap.mmap(-1, STACK_SIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 _BASE = ctypes.addressof(ctypes.c_char.from_buffer(_STACK))
 # Room above the top: glibc's syscall() reads its caller's frame (a 6th argument).
 _TOP = (_BASE + STACK_SIZE - 256) & ~15
