@@ -15,14 +15,15 @@ No process waits for an instance outside its namespace but the zygote itself:
   inside the namespace reaches it (PID 1 drops those it has no handler for), SIGKILL
   from outside ends it. It is a copy of the maker, not of the zygote (no page of the
   app's, no file of the zygote's), and a copy of nothing writable but its stack
-  (`sandbox_init.copy_nothing`): it holds one page of its own, and its page tables.
+  (`sandbox_init.copy_nothing`): it holds two pages of its own, and its page tables.
 - Per instance (`fork`), the zygote points its children's PID namespace at the next
   one (`setns` with that pidfd: only where its next children go) and forks the serving
   process H, PID 2 there. H's parent is the zygote, which reaps it and reports its exit
   status unchanged; when H ends the zygote kills that PID 1 (`end`), and the kernel
   then kills everything left in the namespace, whatever `setsid` or double fork it did.
-  If the zygote dies, H dies (its parent-death signal) and the maker, seeing its channel
-  close, kills every PID 1 it made.
+  The zygote tells the maker which PID 1 each H uses (with a pidfd of H): if the zygote
+  dies, its warm instances serve on (as they always did), and the maker ends each one's
+  namespace when it ends, then itself.
 - H then enters the rest (`enter`): its cgroups (its PID 1 in those that end an
   instance), its own mount and IPC namespaces, the read-only mounts, its /tmp, and the
   lock (`sandbox_mounts.lock`: a user namespace below the zygote's). PID 1 stays in the
