@@ -2,9 +2,12 @@
 
 Rounds alternate the sandbox on and off in one process, so both see the same machine.
 Cold start: a new instance from the zygote to its first answer (fork, sandbox, first
-invocation). Warm: one more invocation on a warm instance. Memory: the proportional set
-size of a warm instance's processes (with the sandbox: the waiting parent, the
-namespace's PID 1 and the serving process).
+invocation). Warm: one more invocation on a warm instance. Memory: the private memory and
+proportional set size of a warm instance's processes (with the sandbox: the serving
+process and its namespace's PID 1; before runtime/sandbox_fork.py, also the waiting
+parent), and the zygote's namespace maker (one per zygote). `--python LABEL=PYTHON`
+(repeated) compares versions, each a virtualenv's interpreter with its own skylift,
+their rounds interleaved.
 
     python bench/sandbox_bench.py --out docs/benchmarks.md
 """
