@@ -181,16 +181,10 @@ class Zygote:
             raise
 
     def kill(self, pid: int) -> None:
-        """Kill worker `pid` and anything it started (its process group)."""
-        if not self._closed and self._ctl is not None:
-            try:
-                self._ctl.send(orjson.dumps({"op": "kill", "pid": pid}))
-                return
-            except OSError:
-                pass
-        # No zygote to ask: the worker was re-parented and runs on; kill it and its group
-        # directly. (A sandboxed worker leads no group: it is PID 2 of a namespace whose
-        # maker, runtime/sandbox_fork.py, ends the rest when it ends.)
+        """Kill worker `pid` and anything it started (its process group; sandboxed, its
+        PID namespace)."""
+        # By its pidfd first, which no reused pid can hit: it works with the zygote gone
+        # too, and is then no longer needed.
         if (pidfd := self._pidfds.pop(pid, None)) is not None:
             try:
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
@@ -198,6 +192,15 @@ class Zygote:
                 pass
             finally:
                 os.close(pidfd)
+        if not self._closed and self._ctl is not None:
+            try:
+                self._ctl.send(orjson.dumps({"op": "kill", "pid": pid}))
+                return
+            except OSError:
+                pass
+        # No zygote to ask: the worker was re-parented and runs on; kill its group too.
+        # (A sandboxed worker leads no group: it is PID 2 of a namespace whose maker,
+        # runtime/sandbox_fork.py, ends the rest when it ends.)
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
