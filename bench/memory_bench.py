@@ -57,12 +57,16 @@ def _zygote_like(pid: int) -> bool:
 
 
 def role(pid: int, root: int) -> str:
-    """supervisor, zygote, instance (the zygote's child: with the sandbox, the parent
-    that only waits), serving (the sandbox's serving process, the instance's child),
-    or other. Forked processes keep the zygote's command line: parents tell them apart."""
+    """supervisor, zygote, instance (the zygote's child: the serving process; before
+    runtime/sandbox_fork.py, with the sandbox, the parent that only waits), serving (in
+    that older layout, the sandbox's serving process, the instance's child), ns-init (a
+    zygote's namespace maker and the PID 1s it makes, `skylift-ns-init`), or other.
+    Forked processes keep the zygote's command line: parents tell them apart."""
     try:
         if pid == root:
             return "supervisor"
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "skylift-ns-init":
+            return "ns-init"
         if not _zygote_like(pid):
             return "other"
         parent = _parent(pid)
@@ -83,7 +87,7 @@ class Sample:
 
     def line(self) -> str:
         parts = [f"total {self.total_mib():6.1f} MiB"]
-        for name in ("supervisor", "zygote", "instance", "serving", "other"):
+        for name in ("supervisor", "zygote", "instance", "serving", "ns-init", "other"):
             values = self.roles.get(name, [])
             if not values:
                 continue
@@ -174,7 +178,8 @@ def run(src: str, folder: Path, args: argparse.Namespace, script: str) -> dict[s
         "workers": max(len(s.roles.get("instance", [])) for s in samples),
         "supervisor_mib": sum(peak.roles.get("supervisor", [])) / 1024,
         "zygotes_mib": sum(peak.roles.get("zygote", [])) / 1024,
-        "instances_mib": sum(sum(peak.roles.get(r, [])) for r in ("instance", "serving")) / 1024,
+        "instances_mib": sum(sum(peak.roles.get(r, [])) for r in ("instance", "serving", "ns-init"))
+        / 1024,
         "rps": rps,
         "p99_ms": p99,
         "errors": errors,

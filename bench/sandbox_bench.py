@@ -2,9 +2,12 @@
 
 Rounds alternate the sandbox on and off in one process, so both see the same machine.
 Cold start: a new instance from the zygote to its first answer (fork, sandbox, first
-invocation). Warm: one more invocation on a warm instance. Memory: the proportional set
-size of a warm instance's processes (with the sandbox: the waiting parent, the
-namespace's PID 1 and the serving process).
+invocation). Warm: one more invocation on a warm instance. Memory: the private memory and
+proportional set size of a warm instance's processes (with the sandbox: the serving
+process and its namespace's PID 1; before runtime/sandbox_fork.py, also the waiting
+parent), and the zygote's namespace maker (one per zygote). `--python LABEL=PYTHON`
+(repeated) compares versions, each a virtualenv's interpreter with its own skylift,
+their rounds interleaved.
 
     python bench/sandbox_bench.py --out docs/benchmarks.md
 """
@@ -14,9 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,9 +49,11 @@ WARM = 400
 
 
 def memory_kib(pid: int) -> dict[str, int]:
-    """The memory of `pid` and its children (the sandbox's serving process and PID 1 are
-    W's children), PID 1 counted once (it shares W's memory: one address space, two
-    processes):
+    """The memory of instance `pid`: its process, its children and its namespace's PID 1,
+    an address space two of them share counted once. (Before: `pid` was the sandbox's
+    waiting parent W, the serving process and PID 1 its children, PID 1 sharing W's
+    memory. Now: `pid` is the serving process, PID 2 of its namespace, and PID 1 a
+    child of the zygote's namespace maker.)
 
     - uss: private memory (pages no other process maps): what one more instance costs
       the host;
@@ -61,6 +69,9 @@ def memory_kib(pid: int) -> dict[str, int]:
             pids += [int(p) for p in f.read().split()]
     except OSError:
         pass
+    init = namespace_init(pid)
+    if init is not None and init not in pids:
+        pids.append(init)
     counted: list[int] = []
     for each in pids:
         if any(_same_memory(each, other) for other in counted):
@@ -82,6 +93,67 @@ def memory_kib(pid: int) -> dict[str, int]:
     return total
 
 
+def children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def namespace_init(pid: int) -> int | None:
+    """PID 1 of `pid`'s PID namespace, if that is not ours: a child or grandchild of
+    `pid`'s parent (the zygote, or its maker)."""
+    try:
+        ns = os.readlink(f"/proc/{pid}/ns/pid")
+        if ns == os.readlink("/proc/self/ns/pid"):
+            return None
+        with open(f"/proc/{pid}/stat") as f:
+            parent = int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+    for near in children(parent):
+        for each in [near, *children(near)]:
+            try:
+                with open(f"/proc/{each}/status") as f:
+                    nspid = next(line for line in f if line.startswith("NSpid:")).split()
+                if nspid[-1] == "1" and os.readlink(f"/proc/{each}/ns/pid") == ns:
+                    return each
+            except (OSError, StopIteration):
+                continue
+    return None
+
+
+def makers(zygote: int) -> list[int]:
+    """The zygote's namespace maker, if it has one (not an instance's PID 1: that is a
+    maker's child, with the maker's name)."""
+    found = []
+    for each in children(zygote):
+        try:
+            with open(f"/proc/{each}/comm") as f:
+                if f.read().strip() == "skylift-ns-init":
+                    found.append(each)
+        except OSError:
+            continue
+    return found
+
+
+def makers_kib(zygote: int) -> dict[str, int]:
+    """The zygote's namespace maker (one per zygote, not per instance): its USS and PSS."""
+    total = {"uss": 0, "pss": 0}
+    for each in makers(zygote):
+        try:
+            with open(f"/proc/{each}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                        total["uss"] += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        total["pss"] += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
 _libc = ctypes.CDLL(None, use_errno=True)
 SYS_KCMP = {"x86_64": 312, "aarch64": 272}.get(platform.machine(), -1)
 KCMP_VM = 1
@@ -100,16 +172,31 @@ async def measure(app: Path, sandbox: bool) -> dict[str, list[float]]:
     memory: list[float] = []
     pss: list[float] = []
     pte: list[float] = []
+    maker: list[float] = []
+    cpu: list[float] = []
+    zygote = platform.zygotes[0]._proc.pid  # type: ignore[union-attr]
     try:
         for _ in range(COLD):
+            # The processes that stay (a killed instance reaped meanwhile must not count).
+            before = sum(cpu_ns(p) for p in [zygote, *makers(zygote)])
             started = time.perf_counter()
             instance = await pool._start()
             await instance.invoke("cold", b"{}")
             cold.append((time.perf_counter() - started) * 1000)
+            # CPU, not time: on a shared machine the time is mostly waiting for a core.
+            # The zygote's and the maker's part, and all of the new instance's.
+            mine = {instance.pid, *children(instance.pid)}
+            if (init := namespace_init(instance.pid)) is not None:
+                mine.add(init)
+            spent = sum(cpu_ns(p) for p in [zygote, *makers(zygote)]) - before
+            spent += sum(cpu_ns(p) for p in mine)
+            cpu.append(spent / 1e6)
             used = memory_kib(instance.pid)
             memory.append(used["uss"] / 1024)
             pss.append(used["pss"] / 1024)
             pte.append(used["pte"])
+            if len(cold) == COLD:  # after COLD instances: what it wrote meanwhile shows
+                maker.append(makers_kib(parent_of(instance.pid))["uss"] / 1024)
             instance.kill()
             instance.close()
             pool.size -= 1
@@ -123,14 +210,45 @@ async def measure(app: Path, sandbox: bool) -> dict[str, list[float]]:
         pool.size -= 1
     finally:
         await platform.close()
-    return {"cold": cold, "warm": warm, "memory": memory, "pss": pss, "pte": pte}
-
-
-async def run(app: Path) -> dict[str, dict[str, list[float]]]:
-    results: dict[str, dict[str, list[float]]] = {
-        mode: {"cold": [], "warm": [], "memory": [], "pss": [], "pte": []} for mode in ("on", "off")
+    return {
+        "cold": cold,
+        "warm": warm,
+        "memory": memory,
+        "pss": pss,
+        "pte": pte,
+        "maker": maker,
+        "cpu": cpu,
     }
-    for _ in range(ROUNDS):
+
+
+def cpu_ns(pid: int) -> int:
+    """Time on a CPU of process `pid`, all its threads (schedstat: nanoseconds)."""
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+    except OSError:
+        pass
+    return total
+
+
+def parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1
+
+
+KEYS = ("cold", "warm", "memory", "pss", "pte", "maker", "cpu")
+
+
+async def run(app: Path, rounds: int = ROUNDS) -> dict[str, dict[str, list[float]]]:
+    results: dict[str, dict[str, list[float]]] = {
+        mode: {key: [] for key in KEYS} for mode in ("on", "off")
+    }
+    for _ in range(rounds):
         for mode in ("on", "off"):
             for key, values in (await measure(app, mode == "on")).items():
                 results[mode][key] += values
@@ -140,43 +258,85 @@ async def run(app: Path) -> dict[str, dict[str, list[float]]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--python",
+        action="append",
+        help="LABEL=INTERPRETER: compare versions (each a virtualenv's python with its "
+        "skylift), their rounds interleaved; the default is this one",
+    )
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     args = parser.parse_args()
     load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as directory:
-        app = Path(directory)
-        (app / "app.py").write_text(APP)
-        results = asyncio.run(run(app))
+    if args.json:  # one run of a comparison, in the version's interpreter
+        with tempfile.TemporaryDirectory() as directory:
+            (Path(directory) / "app.py").write_text(APP)
+            print(json.dumps(asyncio.run(run(Path(directory), args.rounds))))
+        return
+    versions = dict(v.split("=", 1) for v in args.python or [f"this={sys.executable}"])
+    results: dict[str, dict[str, dict[str, list[float]]]] = {
+        label: {mode: {key: [] for key in KEYS} for mode in ("on", "off")} for label in versions
+    }
+    for _ in range(args.rounds):
+        for label, python in versions.items():
+            run_ = subprocess.run(
+                [python, __file__, "--json", "--rounds", "1"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            for mode, values in json.loads(run_.stdout.splitlines()[-1]).items():
+                for key in KEYS:
+                    results[label][mode][key] += values.get(key, [])
 
     def row(name: str, r: dict[str, Any]) -> str:
+        maker = f"{statistics.median(r['maker']):.2f} MiB" if r["maker"] else "-"
         return (
             f"| {name} | {statistics.median(r['cold']):.2f} ms | "
+            f"{statistics.median(r['cpu']):.2f} ms | "
             f"{statistics.quantiles(r['cold'], n=10)[-1]:.2f} ms | "
             f"{statistics.median(r['warm']):.0f} µs | {statistics.median(r['memory']):.2f} MiB | "
-            f"{statistics.median(r['pss']):.2f} MiB | {statistics.median(r['pte']):.0f} KiB |"
+            f"{statistics.median(r['pss']):.2f} MiB | {statistics.median(r['pte']):.0f} KiB "
+            f"| {maker} |"
         )
 
-    on, off = results["on"], results["off"]
-    added = statistics.median(on["cold"]) - statistics.median(off["cold"])
-    text = "\n".join(
-        [
-            "## Sandbox: what an instance's sandbox costs",
-            "",
-            f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} "
-            f"cores (load average {load:.1f} at the start). Command: `make bench` "
-            "(`python bench/sandbox_bench.py`): "
-            f"{ROUNDS} alternating rounds of {COLD} cold starts (zygote fork to first "
-            f"answer) and {WARM} warm invocations each, sandbox on and off. Memory is the "
-            "private memory (USS) of a new instance's processes after its first answer.",
-            "",
-            "| sandbox | cold start p50 | cold start p90 | warm invocation p50 | USS | PSS "
-            "| page tables |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-            row("on (default)", on),
-            row("off (`--sandbox off`)", off),
-            "",
-            f"The sandbox adds {added:.2f} ms to a cold start (target: at most 3 ms).",
-        ]
-    )
+    lines = [
+        "## Sandbox: what an instance's sandbox costs",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} "
+        f"cores (load average {load:.1f} at the start). Command: `make bench` "
+        "(`python bench/sandbox_bench.py"
+        + "".join(f" --python {label}=…" for label in versions if len(versions) > 1)
+        + "`): "
+        f"{args.rounds} alternating rounds of {COLD} cold starts (zygote fork to first "
+        f"answer) and {WARM} warm invocations each, sandbox on and off"
+        + (", versions interleaved" if len(versions) > 1 else "")
+        + ". A cold start's CPU: what the zygote (and the maker) spent on it and all the "
+        "new instance's processes had spent by their first answer. Memory is the "
+        "private memory (USS) and PSS of a new instance's processes "
+        "after its first answer (its namespace's PID 1 included); the namespace maker "
+        "is one process per zygote, not per instance (its USS after "
+        f"{COLD} instances).",
+        "",
+        "| version | sandbox | cold start p50 | its CPU p50 | cold start p90 "
+        "| warm invocation p50 | USS | PSS | page tables | maker (per zygote) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, result in results.items():
+        lines.append(row(f"{label} | on (default)", result["on"]))
+        lines.append(row(f"{label} | off (`--sandbox off`)", result["off"]))
+    lines.append("")
+    for label, result in results.items():
+        on, off = result["on"], result["off"]
+        added = statistics.median(on["cold"]) - statistics.median(off["cold"])
+        added_cpu = statistics.median(on["cpu"]) - statistics.median(off["cpu"])
+        extra = statistics.median(on["memory"]) - statistics.median(off["memory"])
+        lines.append(
+            f"{label}: the sandbox adds {added:.2f} ms to a cold start (target: at most "
+            f"3 ms), {added_cpu:.2f} ms of CPU time, and {extra:.2f} MiB of USS to an "
+            "instance."
+        )
+    text = "\n".join(lines)
     print(text)
     if args.out:
         write_section(args.out, "sandbox", text)

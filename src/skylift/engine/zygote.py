@@ -49,6 +49,9 @@ class Zygote:
         self._forks: collections.deque[asyncio.Future[Forked]] = collections.deque()
         self._exits: dict[int, str] = {}
         self._exit_waiters: dict[int, asyncio.Future[str]] = {}
+        # A pidfd of each worker not known to have exited: to kill it should the zygote
+        # die (a sandboxed worker leads no process group; no reused pid is hit).
+        self._pidfds: dict[int, int] = {}
         self._closed = False
         self._stopped = False  # closed on purpose: do not restart
         self._restarting = asyncio.Lock()
@@ -109,12 +112,18 @@ class Zygote:
                         )
                     continue
                 forked = Forked(message["pid"], socket.socket(fileno=fds[0]), fds[1])
+                try:
+                    self._pidfds[forked.pid] = os.pidfd_open(forked.pid)
+                except OSError:  # gone already (or no pidfds here): its group, then
+                    pass
                 if fut.done():  # the asker gave up; do not leak the worker
                     forked.channel.close()
                     os.close(forked.log_fd)
                 else:
                     fut.set_result(forked)
             elif op == "exited":
+                if (pidfd := self._pidfds.pop(message["pid"], None)) is not None:
+                    os.close(pidfd)
                 self._exits[message["pid"]] = message["status"]
                 if len(self._exits) > 1024:  # exits nobody asked about (idle reaping)
                     del self._exits[next(iter(self._exits))]
@@ -172,14 +181,26 @@ class Zygote:
             raise
 
     def kill(self, pid: int) -> None:
-        """Kill worker `pid` and anything it started (its process group)."""
+        """Kill worker `pid` and anything it started (its process group; sandboxed, its
+        PID namespace)."""
+        # By its pidfd first, which no reused pid can hit: it works with the zygote gone
+        # too, and is then no longer needed.
+        if (pidfd := self._pidfds.pop(pid, None)) is not None:
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            finally:
+                os.close(pidfd)
         if not self._closed and self._ctl is not None:
             try:
                 self._ctl.send(orjson.dumps({"op": "kill", "pid": pid}))
                 return
             except OSError:
                 pass
-        # No zygote to ask: the worker was re-parented and runs on; kill its group directly.
+        # No zygote to ask: the worker was re-parented and runs on; kill its group too.
+        # (A sandboxed worker leads no group: it is PID 2 of a namespace whose maker,
+        # runtime/sandbox_fork.py, ends the rest when it ends.)
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -1,6 +1,8 @@
-"""An instance's sandbox, entered by a new worker before any of its user code runs.
+"""An instance's sandbox, entered by a process that no zygote forked: a spawned instance
+(`spawned.py`) or a Runtime API command (`sandbox_exec.py`). A zygote's workers are
+forked straight into namespaces of their own instead (`sandbox_fork`).
 
-A forked worker W calls `enter`. W joins the instance's cgroups (`sandbox_cgroups`: the
+The process W calls `enter`. W joins the instance's cgroups (`sandbox_cgroups`: the
 supervisor made a folder for the server; W makes its own below it), then unshares a
 user, PID and IPC namespace and starts two processes: first the namespace's PID 1, which
 only reaps orphans (`sandbox_init`: a clone sharing W's memory), then, by fork, H, the
@@ -10,11 +12,11 @@ outside, and when the instance ends the kernel kills everything it started, what
 `setsid` or double fork it did. In H's mount namespace the whole file system is
 read-only, `/tmp` is a tmpfs of the function's EphemeralStorage size, `/proc` is its own,
 and the server's state and the host's secrets are hidden (`sandbox_mounts`). W only
-waits for H, ends the namespace, and exits as H did, so the zygote's reaping and killing
-work unchanged (killing W's process group kills all three; killing W alone kills H by
-its parent-death signal, and PID 1 through the zygote, their subreaper).
+waits for H, ends the namespace, and exits as H did, so the supervisor's reaping and
+killing work unchanged (killing W's process group kills all three; killing W alone kills
+H by its parent-death signal).
 
-Settings come from the supervisor (`engine/sandboxing.py`) in the zygote's setup.
+Settings come from the supervisor (`engine/sandboxing.py`).
 """
 
 from __future__ import annotations
@@ -33,11 +35,9 @@ from skylift.runtime.sandbox_mounts import (
     MS_NODEV,
     MS_NOEXEC,
     MS_NOSUID,
-    PR_SET_CHILD_SUBREAPER,
     PR_SET_DUMPABLE,
     PR_SET_PDEATHSIG,
     instance_mounts,
-    libc,
     lock,
     mount,
     namespaces,
@@ -152,30 +152,6 @@ def _wait(pid: int) -> int | None:
             return None
         except InterruptedError:
             continue
-
-
-def become_subreaper() -> None:
-    """Orphans of this process's descendants become its children (see `kill_orphans`)."""
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def kill_orphans(workers: set[int]) -> None:
-    """Kill this process's children that are not `workers`: a sandboxed instance whose
-    waiting parent died came here (we are its subreaper). As our unreaped children, their
-    pids cannot have been reused. Killing one (PID 1 of its namespace) ends all it started.
-    """
-    me = os.getpid()
-    try:
-        with open(f"/proc/{me}/task/{me}/children") as f:
-            found = [int(pid) for pid in f.read().split()]
-    except OSError:
-        return
-    for pid in found:
-        if pid not in workers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def ended(settings: dict[str, Any] | None, pid: int, status: str) -> str:

@@ -34,8 +34,11 @@ def folder(base: str, pid: int) -> str:
     return os.path.join(base, f"instance-{pid}")
 
 
-def join(settings: dict[str, Any], pid: int, memory_mb: int) -> None:
-    """Put worker `pid` (this process) in its instance's cgroups, with its limits."""
+def join(settings: dict[str, Any], pid: int, memory_mb: int, init: int | None = None) -> None:
+    """Put worker `pid` (this process, wherever its PID namespace) in its instance's
+    cgroups, with its limits; and `init` (its namespace's PID 1, as this process names
+    it) in those that end an instance (cgroup2's group, v1's pids), not in its memory
+    cgroup: its few pages were counted where it started."""
     if settings.get("rlimit_memory"):
         # Address space, not resident memory: what the worker maps at fork, plus MemorySize.
         with open("/proc/self/statm") as f:
@@ -44,11 +47,15 @@ def join(settings: dict[str, Any], pid: int, memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     limit_bytes = memory_mb * MIB
     limits = settings.get("cgroup2_limits") or ()
+    # "0" is the writing process in any PID namespace.
+    members = ["0"] if init is None else ["0", str(init)]
     if (base := settings.get("cgroup2")) and not limits:
         # Only to end the instance: without it (a cgroup.max.descendants reached, say)
         # the instance still serves, ended by its process group or PID namespace.
         with contextlib.suppress(OSError):
-            _write(_new(base, pid), "cgroup.procs", pid)
+            group = _new(base, pid)
+            for member in members:
+                _write(group, "cgroup.procs", member)
     elif base:
         group = _new(base, pid)
         if "memory" in limits:
@@ -57,16 +64,18 @@ def join(settings: dict[str, Any], pid: int, memory_mb: int) -> None:
             _write(group, "memory.oom.group", 1, optional=True)  # the OOM kill takes all
         if "pids" in limits:
             _write(group, "pids.max", MAX_PIDS)
-        _write(group, "cgroup.procs", pid)
+        for member in members:
+            _write(group, "cgroup.procs", member)
     if base := settings.get("memory_cgroup"):
         group = _new(base, pid)
         _write(group, "memory.limit_in_bytes", limit_bytes)
         _write(group, "memory.memsw.limit_in_bytes", limit_bytes, optional=True)
-        _write(group, "cgroup.procs", pid)
+        _write(group, "cgroup.procs", "0")
     if base := settings.get("pids_cgroup"):
         group = _new(base, pid)
         _write(group, "pids.max", MAX_PIDS)
-        _write(group, "cgroup.procs", pid)
+        for member in members:
+            _write(group, "cgroup.procs", member)
 
 
 def oom_killed(settings: dict[str, Any], pid: int) -> bool:
@@ -187,7 +196,7 @@ def _new(base: str, pid: int) -> str:
     return group
 
 
-def _write(group: str, name: str, value: int, optional: bool = False) -> None:
+def _write(group: str, name: str, value: int | str, optional: bool = False) -> None:
     try:
         with open(os.path.join(group, name), "w") as f:
             f.write(str(value))

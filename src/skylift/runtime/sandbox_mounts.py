@@ -65,7 +65,7 @@ def namespaces(uid: int, gid: int) -> None:
     """New user, PID and IPC namespaces for this process's children (the caller, W,
     stays in the host's PID and mount namespaces to clean up after them)."""
     check(libc.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
-    _map_ids(uid, gid)
+    map_ids(uid, gid)
 
 
 def own_mounts() -> None:
@@ -108,11 +108,11 @@ def lock() -> None:
     """
     uid, gid = os.getuid(), os.getgid()
     check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare (lock the mounts)")
-    _map_ids(uid, gid)
+    map_ids(uid, gid)
     prctl(PR_SET_NO_NEW_PRIVS, 1, "prctl no_new_privs")
 
 
-def _map_ids(uid: int, gid: int) -> None:
+def map_ids(uid: int, gid: int) -> None:
     with open("/proc/self/setgroups", "w") as f:
         f.write("deny")
     with open("/proc/self/uid_map", "w") as f:

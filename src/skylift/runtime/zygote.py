@@ -32,7 +32,7 @@ from typing import Any
 from skylift.env_vars import Overrides, override
 from skylift.errors import DeclarationError
 from skylift.runtime import jsonlib as orjson
-from skylift.runtime import logs, sandbox, sandbox_cgroups
+from skylift.runtime import logs, sandbox, sandbox_cgroups, sandbox_fork
 from skylift.runtime.environ import (
     apply,
     lambda_environment,
@@ -175,7 +175,9 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
     # write to it (each write copies a page into the worker). O(1).
     gc.freeze()
     forked_at = time.monotonic()
-    pid = os.fork()
+    namespaces = in_namespaces()
+    # With namespaces, straight into a PID namespace of its own (runtime/sandbox_fork.py).
+    pid = sandbox_fork.fork() if namespaces else os.fork()
     if pid == 0:  # the worker
         try:
             signal.set_wakeup_fd(-1)
@@ -184,10 +186,15 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
             ctl.close()
             ours.close()
             # Its own process group: a timeout or reap kills what the handler started too.
-            os.setpgid(0, 0)
+            # (In namespaces, its PID 1's: sandbox_fork.enter.)
+            if not namespaces:
+                os.setpgid(0, 0)
             os.dup2(log_fd, 1)
             os.dup2(log_fd, 2)
-            sandbox.enter(SANDBOX, spec.memory, [theirs.fileno(), log_fd], spec.ephemeral_storage)
+            if namespaces and SANDBOX:
+                sandbox_fork.enter(SANDBOX, spec.memory, spec.ephemeral_storage)
+            else:  # its cgroups, if any
+                sandbox.enter(SANDBOX, spec.memory, [], spec.ephemeral_storage)
             handler = run_after_fork(handler)
             serve(theirs, log_fd, spec, handler, forked_at)
         except SystemExit as exc:  # the handler called sys.exit(): the runtime exits
@@ -206,6 +213,7 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
 
 def main() -> None:
     ctl = socket.socket(fileno=int(sys.argv[1]))
+    ctl.set_inheritable(False)  # never held by a sandbox's PID 1 (runtime/sandbox_fork.py)
     # A process group of our own: a SIGKILL of the server's group leaves us to see the
     # channel close and end the workers, which lead groups of their own (serve_forks).
     os.setpgid(0, 0)
@@ -221,7 +229,9 @@ def main() -> None:
     sys.path.insert(0, code_dir)
     started = time.monotonic()
     resources: dict[str, Any] = {}
-    no_namespaces = prepare(setup)
+    no_namespaces = prepare(setup, sandbox_fork.probe)
+    if in_namespaces():
+        sandbox_fork.enter_user_namespace()  # single-threaded still, no user code run yet
     watch = InitWatch(ctl)
     try:
         if setup["mode"] == "app":
@@ -240,6 +250,8 @@ def main() -> None:
         return
     finally:
         watch.stop()  # before any fork: a worker must not inherit a running thread
+    if in_namespaces():
+        sandbox_fork.start_maker()
     faults = {n: h.to_dict() for n, (_, h) in functions.items() if isinstance(h, Fault)}
     send(
         ctl,
@@ -270,16 +282,22 @@ def sandboxed() -> bool:
     return bool(SANDBOX and not SANDBOX.get("off"))
 
 
-def prepare(setup: dict[str, Any]) -> str | None:
+def in_namespaces() -> bool:
+    """Whether workers are forked into namespaces of their own (probed to work)."""
+    return bool(SANDBOX and not SANDBOX.get("off") and SANDBOX.get("namespaces"))
+
+
+def prepare(setup: dict[str, Any], probe: Callable[[], str | None] = sandbox.probe) -> str | None:
     """What the runtime does before any user code: the platform's environment (local
     credentials, endpoints), the root log handler (so `basicConfig()` adds none), and
-    the sandbox's namespace probe. Returns why namespaces are unavailable, if they are."""
+    the sandbox's namespace probe (`probe`: the zygote's way, or a lone instance's).
+    Returns why namespaces are unavailable, if they are."""
     global SANDBOX
     apply(setup.get("environment", {}))
     logs.install()
     SANDBOX = setup.get("sandbox")
     if SANDBOX and SANDBOX.get("namespaces"):
-        reason = sandbox.probe()
+        reason = probe()
         if reason is not None:
             SANDBOX = {**SANDBOX, "namespaces": False}
             return reason
@@ -294,10 +312,6 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     # The supervisor decides when we stop; a terminal's Ctrl-C reaches it, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sandboxed():
-        # A sandboxed instance's serving process may leave its waiting parent's process
-        # group and parent-death signal; when the parent dies it comes to us, and dies.
-        sandbox.become_subreaper()
     selector = selectors.DefaultSelector()
     selector.register(ctl, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
@@ -327,15 +341,17 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
             kill_group(pid)
             if SANDBOX:  # the server may be gone: nobody else will
                 sandbox_cgroups.kill(SANDBOX, pid)
-        if sandboxed():
-            sandbox.kill_orphans(children)
+        sandbox_fork.end_all()  # and with each, everything left in its PID namespace
 
 
 LEFTOVERS: set[int] = set()  # workers whose cgroup folders were still busy when reaped
 
 
 def kill_group(pid: int) -> None:
-    """Kill a worker and every process it started (it leads its own process group)."""
+    """Kill a worker and every process it started (it leads its own process group, or,
+    in namespaces, is PID 2 of its own)."""
+    if sandbox_fork.kill(pid):
+        return
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -351,11 +367,10 @@ def reap(ctl: socket.socket, children: set[int]) -> None:
         if pid == 0:
             return
         if pid not in children:
-            continue  # an orphaned instance process, killed below when its worker ended
+            continue
         children.discard(pid)
         kill_group(pid)  # subprocesses a worker left behind die with it, as with a sandbox
-        if sandboxed():
-            sandbox.kill_orphans(children)
+        sandbox_fork.end(pid)  # and, with its PID namespace, whatever left the group
         described = describe_status(status)
         if SANDBOX:
             if sandbox.oom_killed(SANDBOX, pid) and described == "signal: killed":
