@@ -48,6 +48,14 @@ def bulk(event, context):
     record("bulk", event)
 
 
+app.declare_queue("big.fifo", visibility_timeout=60, content_based_deduplication=True)
+
+
+@app.queue("big.fifo", batch_size=10)
+def big_fifo(event, context):
+    record("big_fifo", event)
+
+
 app.declare_queue("flaky", visibility_timeout=1, dead_letter_queue="flaky-dlq",
                   max_receive_count=2)
 
@@ -136,6 +144,31 @@ def test_a_batch_size_over_ten_is_claimed_and_deleted_whole(app, tmp_path):
     bodies = [r["body"] for e in events for r in e["Records"]]
     assert sorted(bodies) == sorted(f"m{i}" for i in range(250))  # each once
     assert max(len(e["Records"]) for e in events) > 10
+
+
+def test_a_batch_over_six_mb_is_invoked_as_several_under_the_limit(app, tmp_path):
+    """Twelve messages of 900 KB fit one claim of BatchSize 250 but not one event: as on
+    Lambda, no invocation's event passes the 6 MB payload limit, and each message is
+    handled once."""
+    for i in range(12):
+        send(app, "bulk", f"{i:02d}" + "x" * 900_000)
+    wait_for(lambda: stats(app, "bulk").visible + stats(app, "bulk").in_flight == 0)
+    events = seen(tmp_path, "bulk")
+    assert all(len(json.dumps(e)) <= 6 * 1024 * 1024 for e in events)
+    bodies = sorted(r["body"][:2] for e in events for r in e["Records"])
+    assert bodies == [f"{i:02d}" for i in range(12)]
+    assert len(events) >= 2
+
+
+def test_a_fifo_batch_over_six_mb_keeps_its_order(app, tmp_path):
+    """Ten messages of 900 KB of one group: the parts of the batch run one after the
+    other, in the group's order."""
+    for i in range(10):
+        send(app, "big.fifo", f"{i:02d}" + "x" * 900_000, message_group_id="g")
+    wait_for(lambda: stats(app, "big.fifo").visible + stats(app, "big.fifo").in_flight == 0)
+    events = seen(tmp_path, "big_fifo")
+    assert all(len(json.dumps(e)) <= 6 * 1024 * 1024 for e in events) and len(events) >= 2
+    assert [r["body"][:2] for e in events for r in e["Records"]] == [f"{i:02d}" for i in range(10)]
 
 
 def test_batch_item_failures_return_only_the_failed_messages(app, tmp_path):

@@ -46,6 +46,7 @@ RECEIVE_MAX = 10  # SQS returns at most 10 messages per ReceiveMessage (and dele
 # The poller is no SQS client: it claims up to this many of a batch in one receive
 # (`for_mapping`), where one through the SQS API would take at most 10 at a time.
 CLAIM_MAX = 1000
+MAX_EVENT = 6 * 1024 * 1024  # Lambda's invocation payload limit: a batch's event stays under
 
 
 def failed_items(result: Any, batch: list[ReceivedMessage]) -> set[str] | None:
@@ -163,7 +164,7 @@ class QueueMapping:
                 if full:
                     self._spawn()  # a full batch means a backlog: scale up
                 if batch:
-                    await self._process(batch)
+                    await self._process_sized(batch)
             except Exception as exc:  # e.g. the queue was deleted under us: keep polling
                 failures += 1
                 log = logger.error if failures == 1 else logger.debug  # once per outage
@@ -206,8 +207,27 @@ class QueueMapping:
             for observer in self.batch_observers:
                 observer(ids, result)
 
-    async def _process(self, batch: list[ReceivedMessage]) -> None:
+    async def _process_sized(self, batch: list[ReceivedMessage]) -> bool:
+        """As Lambda does, a batch's event stays within the 6 MB payload limit: a claim
+        whose event would be larger (large messages and a large BatchSize) is invoked as
+        several batches at once, each under the limit, so none waits out its visibility
+        timeout behind the others. A FIFO queue's parts run in order, and a part that
+        fails leaves the rest unprocessed (they return after the visibility timeout), so
+        a message group's order holds. True when every part succeeded."""
         event = orjson.dumps(sqs_event(batch, self.queue_arn, self.region))
+        if len(event) <= MAX_EVENT or len(batch) == 1:
+            return await self._process(batch, event)
+        half = len(batch) // 2
+        if self.trigger.queue.endswith(".fifo"):
+            return await self._process_sized(batch[:half]) and await self._process_sized(
+                batch[half:]
+            )
+        parts = await asyncio.gather(
+            self._process_sized(batch[:half]), self._process_sized(batch[half:])
+        )
+        return all(parts)
+
+    async def _process(self, batch: list[ReceivedMessage], event: bytes) -> bool:
         self.invocations += 1
         try:
             # As on Lambda, a message sent with a trace header continues that trace.
@@ -220,7 +240,7 @@ class QueueMapping:
                 "%s: a batch from %s returns later: %s", self.function, self.trigger.queue, exc
             )
             await asyncio.sleep(1)  # back off, as Lambda's pollers do when throttled
-            return
+            return False
         self._observe(batch, result)
         if result.error is not None:
             self.failures += 1
@@ -231,7 +251,7 @@ class QueueMapping:
                 self.trigger.queue,
                 result.payload[:300].decode("utf-8", "replace"),
             )
-            return
+            return False
         keep: set[str] = set()
         if self.trigger.report_batch_item_failures:
             try:
@@ -245,7 +265,7 @@ class QueueMapping:
                     self.function,
                     len(batch),
                 )
-                return
+                return False
             keep = failed
         handles = [m.receipt_handle for m in batch if m.message_id not in keep]
         if handles:
@@ -269,3 +289,4 @@ class QueueMapping:
                     self.trigger.queue,
                     errors[0],
                 )
+        return not keep  # a part with failed messages stops a FIFO batch's later parts
