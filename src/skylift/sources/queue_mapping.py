@@ -32,7 +32,7 @@ import orjson
 from skylift.engine.instance import InvocationResult
 from skylift.engine.invoker import Invoker
 from skylift.errors import SkyliftError
-from skylift.events.sqs import sqs_event
+from skylift.events.sqs import sqs_record
 from skylift.queues.protocol import QueueBackend, ReceivedMessage
 from skylift.runtime.environ import continued_trace
 from skylift.sources.background import backoff
@@ -47,6 +47,19 @@ RECEIVE_MAX = 10  # SQS returns at most 10 messages per ReceiveMessage (and dele
 # (`for_mapping`), where one through the SQS API would take at most 10 at a time.
 CLAIM_MAX = 1000
 MAX_EVENT = 6 * 1024 * 1024  # Lambda's invocation payload limit: a batch's event stays under
+
+
+def parts(sizes: list[int], limit: int) -> list[tuple[int, int]]:
+    """(start, end) of consecutive runs of `sizes` whose sums stay within `limit` (a
+    single size over it runs alone)."""
+    found, start, total = [], 0, 0
+    for i, size in enumerate(sizes):
+        if i > start and total + size > limit:
+            found.append((start, i))
+            start, total = i, 0
+        total += size
+    found.append((start, len(sizes)))
+    return found
 
 
 def failed_items(result: Any, batch: list[ReceivedMessage]) -> set[str] | None:
@@ -88,6 +101,7 @@ class QueueMapping:
         self.pollers: set[asyncio.Task[None]] = set()
         self.invocations = 0
         self.failures = 0
+        self._mean_size = 0.0  # bytes of a message's record in its event, a moving average
         # Told of each batch's message ids and its invocation's result (None: the
         # invocation did not run, e.g. throttled); `skylift.testing.Client.send` waits here.
         self.batch_observers: list[Callable[[list[str], InvocationResult | None], None]] = []
@@ -177,7 +191,7 @@ class QueueMapping:
 
     async def _gather(self, wait: int) -> list[ReceivedMessage]:
         """One batch: up to batch_size messages within the batching window."""
-        size = self.trigger.batch_size
+        size = min(self.trigger.batch_size, self._fitting())
         window = self.trigger.max_batching_window
         batch = await self.queues.receive(
             self.trigger.queue,
@@ -188,7 +202,7 @@ class QueueMapping:
         if not batch or (len(batch) >= size) or window <= 0:
             return batch
         deadline = time.monotonic() + window
-        while len(batch) < size:
+        while len(batch) < size and sum(len(m.body) for m in batch) < MAX_EVENT:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -201,31 +215,35 @@ class QueueMapping:
             batch.extend(more)
         return batch
 
+    def _fitting(self) -> int:
+        """How many messages of the sizes seen so far fit one event (at least 10)."""
+        return max(RECEIVE_MAX, int(MAX_EVENT // self._mean_size) if self._mean_size else CLAIM_MAX)
+
     def _observe(self, batch: list[ReceivedMessage], result: InvocationResult | None) -> None:
         if self.batch_observers:
             ids = [m.message_id for m in batch]
             for observer in self.batch_observers:
                 observer(ids, result)
 
-    async def _process_sized(self, batch: list[ReceivedMessage]) -> bool:
+    async def _process_sized(self, batch: list[ReceivedMessage]) -> None:
         """As Lambda does, a batch's event stays within the 6 MB payload limit: a claim
-        whose event would be larger (large messages and a large BatchSize) is invoked as
-        several batches at once, each under the limit, so none waits out its visibility
-        timeout behind the others. A FIFO queue's parts run in order, and a part that
-        fails leaves the rest unprocessed (they return after the visibility timeout), so
-        a message group's order holds. True when every part succeeded."""
-        event = orjson.dumps(sqs_event(batch, self.queue_arn, self.region))
+        whose event would be larger (large messages and a large BatchSize; `_gather`
+        claims fewer once it has seen large ones) is invoked as several batches, one
+        after the other, so a poller still runs one invocation at a time. On a FIFO
+        queue a part that fails leaves the rest unprocessed (they return after the
+        visibility timeout), so a message group's order holds."""
+        records = [sqs_record(m, self.queue_arn, self.region) for m in batch]
+        event = orjson.dumps({"Records": records})
+        each = len(event) / len(batch)
+        self._mean_size += (each - self._mean_size) / (4 if self._mean_size else 1)
         if len(event) <= MAX_EVENT or len(batch) == 1:
-            return await self._process(batch, event)
-        half = len(batch) // 2
-        if self.trigger.queue.endswith(".fifo"):
-            return await self._process_sized(batch[:half]) and await self._process_sized(
-                batch[half:]
-            )
-        parts = await asyncio.gather(
-            self._process_sized(batch[:half]), self._process_sized(batch[half:])
-        )
-        return all(parts)
+            await self._process(batch, event)
+            return
+        fifo = self.trigger.queue.endswith(".fifo")
+        for start, end in parts([len(orjson.dumps(r)) + 1 for r in records], MAX_EVENT - 20):
+            part = orjson.dumps({"Records": records[start:end]})
+            if not await self._process(batch[start:end], part) and fifo:
+                return
 
     async def _process(self, batch: list[ReceivedMessage], event: bytes) -> bool:
         self.invocations += 1
