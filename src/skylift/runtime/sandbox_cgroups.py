@@ -19,6 +19,7 @@ for the server in each hierarchy; the settings name them:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import resource
 import select
@@ -180,8 +181,14 @@ def _wait_empty(group: str, timeout: float) -> bool:
         poller = select.poll()
         poller.register(fd, select.POLLPRI)
         for _ in range(20):
-            os.lseek(fd, 0, os.SEEK_SET)
-            if b"populated 0" in os.read(fd, 4096):
+            try:
+                os.lseek(fd, 0, os.SEEK_SET)
+                events = os.read(fd, 4096)
+            except OSError as exc:  # ENODEV: the group was removed meanwhile, so it is empty
+                if exc.errno in (errno.ENODEV, errno.ENOENT):
+                    return True
+                raise
+            if b"populated 0" in events:
                 return True
             if not poller.poll(timeout * 1000):
                 return False
