@@ -120,6 +120,9 @@ def test_a_transient_failure_after_the_join_leaves_the_upload_retryable(
     assert failures == ["copy_object"]
     with pytest.raises(NoSuchUpload):  # another upload id is not this one
         store.complete_upload(replace(upload, upload_id="x.y.z"), parts)
+    forged = upload.upload_id.replace("FULL_OBJECT-", "FULL_OBJECT-../", 1)
+    with pytest.raises(NoSuchUpload):  # a token is never a path
+        store.complete_upload(replace(upload, upload_id=forged), parts)
     with pytest.raises(InvalidPart):  # other parts are not these
         store.complete_upload(upload, [(1, '"' + "0" * 32 + '"')])
     store.complete_upload(upload, parts)

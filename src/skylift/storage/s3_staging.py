@@ -44,9 +44,11 @@ def parse(endpoint_key: str) -> tuple[str, str] | None:
     if not endpoint_key.startswith(STAGING):
         return None
     token, slash, key = endpoint_key[len(STAGING) :].partition("/")
-    if not slash or len(token) != 32 or not all(c in "0123456789abcdef" for c in token):
-        return None
-    return token, key
+    return (token, key) if slash and _is_token(token) else None
+
+
+def _is_token(token: str) -> bool:
+    return len(token) == 32 and all(c in "0123456789abcdef" for c in token)
 
 
 def hidden(endpoint_key: str) -> bool:
@@ -108,6 +110,8 @@ def split_id(upload_id: str) -> tuple[str | None, str | None, str, str | None]:
     token = ""
     if kind != "-":
         kind, _, token = kind.partition("-")
+        if token and not _is_token(token):
+            raise NoSuchUpload(upload_id)  # never a key outside its own staging folder
     return (
         (None if algorithm == "-" else algorithm),
         (None if kind == "-" else kind),
