@@ -1,6 +1,7 @@
 """ListObjectsV2 pages of ``S3Store``: the endpoint's own listing for the keys (in UTF-8
 byte order, as S3 lists), ``storage.listing`` for skylift's paging rules, and a HeadObject
-per listed key for its metadata, several at once.
+per listed key for its metadata, several at once. Keys under skylift's staging prefix
+(``s3_staging``) are never listed.
 
 A key that rolls up into a common prefix is never headed, and no more keys are headed
 than the page can hold (plus one, to know it is truncated).
@@ -15,6 +16,7 @@ from typing import Any
 from skylift.storage.listing import Cursor, common_prefix, list_page
 from skylift.storage.protocol import MAX_LIST_KEYS, ListResult, ObjectInfo
 from skylift.storage.s3_endpoint import Endpoint
+from skylift.storage.s3_staging import hidden
 
 Head = Callable[[str], ObjectInfo]
 
@@ -48,7 +50,7 @@ def list_objects(
             contents = [str(item["Key"]) for item in page.get("Contents", [])]
             ahead: list[tuple[str, Future[ObjectInfo] | None]] = []
             for key in contents:
-                if key.encode() <= cursor.after:
+                if key.encode() <= cursor.after or hidden(key):
                     continue
                 future = None
                 if budget[0] > 0 and common_prefix(key, wanted, delimiter) is None:

@@ -9,30 +9,32 @@ no place to read them back from.
 
 An upload with a full-object checksum can fail after the endpoint joined its parts
 (``BadDigest``, known only once the joined bytes are read back), so its endpoint upload
-is made under a staging key (``STAGING + key``) and the joined object copied to its key
+is made under a staging key (``s3_staging``) and the joined object copied to its key
 only when it checks out: a failed completion leaves an earlier object of that key as it
-was, as S3 does.
+was, as S3 does. The staged object is removed once copied, or on ``BadDigest``; after any
+other failure (a 412 of the copy, a 503) it stays, and a retried completion of the same
+upload id and parts, finding the endpoint's upload gone but its staged object there with
+the parts' ETag, resumes from the checks and the copy.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from skylift.storage import checksums
+from skylift.storage import s3_readback as readback
+from skylift.storage import s3_staging as staging
 from skylift.storage.errors import (
     BadDigest,
+    InvalidPart,
     NoSuchUpload,
     StorageError,
 )
 from skylift.storage.files import now
-from skylift.storage.multipart import MIN_PART_SIZE, choose_parts, object_checksum
+from skylift.storage.multipart import MIN_PART_SIZE, choose_parts
 from skylift.storage.protocol import (
     Attributes,
     Checksum,
@@ -40,42 +42,22 @@ from skylift.storage.protocol import (
     ObjectInfo,
     Part,
     Upload,
-    check_key,
     user_metadata,
 )
 from skylift.storage.s3_copy import COPY_LIMIT, copy
 from skylift.storage.s3_endpoint import Endpoint
 from skylift.storage.s3_records import put_params, upload_attributes, upload_params
+from skylift.storage.s3_staging import (
+    STAGING,
+    check_client_key,
+    delete_staged,
+    multipart_etag,
+    new_token,
+    parse,
+    staged_etag,
+)
 
 T = TypeVar("T")
-
-STAGING = ".skylift-staging/"  # before the key of a staged upload's endpoint upload
-_MAX_KEY_BYTES = 1024
-
-
-def staged(key: str, kind: str | None) -> bool:
-    """Whether an upload of `key` with checksum type `kind` is made under a staging key:
-    one with a full-object checksum, unless the staging key would be longer than S3's
-    keys may be (that one is joined in place, as before)."""
-    return kind == "FULL_OBJECT" and len((STAGING + key).encode()) <= _MAX_KEY_BYTES
-
-
-def _at(key: str, upload_id: str) -> str:
-    """The endpoint's key of the upload `upload_id` of `key`."""
-    return STAGING + key if staged(key, _split_id(upload_id)[1]) else key
-
-
-def _upload_id(algorithm: str | None, kind: str | None, external: str) -> str:
-    return f"{algorithm or '-'}.{kind or '-'}.{external}"
-
-
-def _split_id(upload_id: str) -> tuple[str | None, str | None, str]:
-    """(checksum algorithm, checksum type, the endpoint's upload id); ``NoSuchUpload``."""
-    parts = upload_id.split(".", 2)
-    if len(parts) != 3 or not parts[2]:
-        raise NoSuchUpload(upload_id)
-    algorithm, kind, external = parts
-    return (None if algorithm == "-" else algorithm), (None if kind == "-" else kind), external
 
 
 class S3MultipartMethods:
@@ -128,18 +110,21 @@ class S3MultipartMethods:
         checksum_type: str | None = None,
     ) -> Upload:
         external = self._external(bucket)
-        check_key(bucket, key)
+        check_client_key(bucket, key)
         user_metadata(bucket, key, attributes.metadata)  # refused now, not at the end
+        token = new_token(key) if checksum_type == "FULL_OBJECT" else None
         answer = await self._run(
             self.endpoint.call,
             "create_multipart_upload",
             bucket=bucket,
             key=key,
             Bucket=external,
-            Key=STAGING + key if staged(key, checksum_type) else key,
+            Key=key if token is None else staging.staging_key(key, token),
             **upload_params(attributes, checksum_algorithm, checksum_type),
         )
-        upload_id = _upload_id(checksum_algorithm, checksum_type, str(answer["UploadId"]))
+        upload_id = staging.upload_id(
+            checksum_algorithm, checksum_type, str(answer["UploadId"]), token
+        )
         return Upload(bucket, key, upload_id, now(), attributes, checksum_algorithm, checksum_type)
 
     async def upload_part(
@@ -152,10 +137,10 @@ class S3MultipartMethods:
         checksum: Checksum | None = None,
     ) -> Part:
         def put() -> Part:
-            external_id = _split_id(upload.upload_id)[2]
+            external_id = staging.split_id(upload.upload_id)[2]
             params: dict[str, Any] = {
                 "Bucket": self._external(upload.bucket),
-                "Key": _at(upload.key, upload.upload_id),
+                "Key": staging.at(upload.key, upload.upload_id),
                 "UploadId": external_id,
                 "PartNumber": number,
             }
@@ -187,12 +172,12 @@ class S3MultipartMethods:
             found = []
             for item in self._uploads(bucket, ""):
                 algorithm = item.get("ChecksumAlgorithm")
-                key, kind = str(item["Key"]), item.get("ChecksumType")
-                if key.startswith(STAGING) and staged(key[len(STAGING) :], "FULL_OBJECT"):
-                    key, kind = key[len(STAGING) :], "FULL_OBJECT"
-                elif staged(key, kind):
-                    kind = None  # joined in place: its id must not point at a staging key
-                upload_id = _upload_id(algorithm, kind, str(item["UploadId"]))
+                key, kind, token = str(item["Key"]), item.get("ChecksumType"), None
+                if key.startswith(STAGING):
+                    if (found_staged := parse(key)) is None:
+                        continue  # skylift's own prefix, never a client's upload
+                    (token, key), kind = found_staged, "FULL_OBJECT"
+                upload_id = staging.upload_id(algorithm, kind, str(item["UploadId"]), token)
                 initiated = item["Initiated"].astimezone(UTC).replace(microsecond=0)
                 found.append(
                     Upload(bucket, key, upload_id, initiated, Attributes(), algorithm, kind)
@@ -213,15 +198,25 @@ class S3MultipartMethods:
 
     async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         def abort() -> None:
-            self._parts(bucket, key, upload_id)  # NoSuchUpload, as S3, if it is gone
+            at = staging.at(key, upload_id)
+            try:
+                self._parts(bucket, key, upload_id)  # NoSuchUpload, as S3, if it is gone
+            except NoSuchUpload:
+                if at == key or not staged_etag(
+                    self.endpoint, bucket, key, self._external(bucket), at
+                ):
+                    raise
+                # Joined, but its completion failed: its staged object is what is left.
+                delete_staged(self.endpoint, bucket, key, self._external(bucket), at)
+                return
             self.endpoint.call(
                 "abort_multipart_upload",
                 bucket=bucket,
                 key=key,
                 upload=upload_id,
                 Bucket=self._external(bucket),
-                Key=_at(key, upload_id),
-                UploadId=_split_id(upload_id)[2],
+                Key=at,
+                UploadId=staging.split_id(upload_id)[2],
             )
 
         await self._run(abort)
@@ -229,9 +224,9 @@ class S3MultipartMethods:
     # -- on worker threads --
 
     def _get_upload(self, bucket: str, key: str, upload_id: str) -> tuple[Upload, list[Part]]:
-        algorithm, kind, external_id = _split_id(upload_id)
+        algorithm, kind, external_id, _ = staging.split_id(upload_id)
         parts = self._parts(bucket, key, upload_id)
-        at = _at(key, upload_id)
+        at = staging.at(key, upload_id)
         for item in self._uploads(bucket, at):
             if item["UploadId"] == external_id and item["Key"] == at:
                 initiated = item["Initiated"].astimezone(UTC).replace(microsecond=0)
@@ -251,11 +246,11 @@ class S3MultipartMethods:
             params["UploadIdMarker"] = page["NextUploadIdMarker"]
 
     def _parts(self, bucket: str, key: str, upload_id: str) -> list[Part]:
-        external_id = _split_id(upload_id)[2]
+        external_id = staging.split_id(upload_id)[2]
         parts: list[Part] = []
         params: dict[str, Any] = {
             "Bucket": self._external(bucket),
-            "Key": _at(key, upload_id),
+            "Key": staging.at(key, upload_id),
             "UploadId": external_id,
         }
         while True:
@@ -279,12 +274,15 @@ class S3MultipartMethods:
         sent: Checksum | None,
     ) -> ObjectInfo:
         bucket, key = upload.bucket, upload.key
-        external = self._external(bucket)
-        stored = {part.number: part for part in self._parts(bucket, key, upload.upload_id)}
+        at = staging.at(key, upload.upload_id)
+        try:
+            stored = {part.number: part for part in self._parts(bucket, key, upload.upload_id)}
+        except NoSuchUpload:
+            if at == key:
+                raise
+            return self._resume(upload, at, listed, condition, sent)
         chosen = choose_parts(upload.upload_id, listed, stored, self.min_part_size)
-        md5s = b"".join(bytes.fromhex(part.etag.strip('"')) for part in chosen)
-        etag = f'"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(chosen)}"'
-        at = _at(key, upload.upload_id)
+        etag = multipart_etag(upload.upload_id, [(p.number, p.etag) for p in chosen])
         with self._lock(bucket, key):
             native = self._condition(bucket, key, condition) if condition is not None else {}
             self.endpoint.call(
@@ -292,28 +290,63 @@ class S3MultipartMethods:
                 bucket=bucket,
                 key=key,
                 upload=upload.upload_id,
-                Bucket=external,
+                Bucket=self._external(bucket),
                 Key=at,
-                UploadId=_split_id(upload.upload_id)[2],
+                UploadId=staging.split_id(upload.upload_id)[2],
                 MultipartUpload={
                     "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in chosen]
                 },
                 **(native if at == key else {}),  # a staged object's copy checks them
             )
-            try:
-                return self._place(upload, at, chosen, etag, sent, native)
-            except BadDigest:
-                if at == key:  # joined in place: not announced yet, and S3 stores nothing
-                    self.endpoint.call(
-                        "delete_object", bucket=bucket, key=key, Bucket=external, Key=key
-                    )
-                raise
-            finally:
-                if at != key:
-                    with contextlib.suppress(StorageError):
-                        self.endpoint.call(
-                            "delete_object", bucket=bucket, key=key, Bucket=external, Key=at
-                        )
+            return self._finish(upload, at, chosen, etag, sent, native)
+
+    def _resume(
+        self,
+        upload: Upload,
+        at: str,
+        listed: Sequence[tuple[int, str]],
+        condition: Condition | None,
+        sent: Checksum | None,
+    ) -> ObjectInfo:
+        """Complete again an upload the endpoint joined at `at` before its completion
+        failed: its staged object must be the join of the parts `listed`."""
+        bucket, key = upload.bucket, upload.key
+        found = staged_etag(self.endpoint, bucket, key, self._external(bucket), at)
+        if found is None:
+            raise NoSuchUpload(upload.upload_id)
+        etag = multipart_etag(upload.upload_id, listed)
+        if found != etag:
+            number, part_etag = listed[-1] if listed else (1, "")
+            raise InvalidPart(upload.upload_id, number, part_etag)
+        with self._lock(bucket, key):
+            native = self._condition(bucket, key, condition) if condition is not None else {}
+            chosen = [Part(number, -1, part_etag, now()) for number, part_etag in listed]
+            return self._finish(upload, at, chosen, etag, sent, native)
+
+    def _finish(
+        self,
+        upload: Upload,
+        at: str,
+        chosen: list[Part],
+        etag: str,
+        sent: Checksum | None,
+        native: dict[str, Any],
+    ) -> ObjectInfo:
+        """``_place``; the staged object is removed once copied or on ``BadDigest``."""
+        bucket, key = upload.bucket, upload.key
+        try:
+            info = self._place(upload, at, chosen, etag, sent, native)
+        except BadDigest:
+            if at == key:  # joined in place: not announced yet, and S3 stores nothing
+                self.endpoint.call(
+                    "delete_object", bucket=bucket, key=key, Bucket=self._external(bucket), Key=key
+                )
+            else:
+                delete_staged(self.endpoint, bucket, key, self._external(bucket), at)
+            raise
+        if at != key:
+            delete_staged(self.endpoint, bucket, key, self._external(bucket), at)
+        return info
 
     def _place(
         self,
@@ -332,7 +365,9 @@ class S3MultipartMethods:
         )
         checksum = sent
         if upload.checksum_algorithm is not None:
-            checksum = self._checksum(upload, at, chosen, str(answer["ETag"]), sent)
+            checksum = readback.checksum(
+                self.endpoint, upload, self._external(bucket), at, chosen, answer, sent
+            )
         attributes = upload_attributes(answer)
         info = ObjectInfo(
             bucket,
@@ -353,43 +388,3 @@ class S3MultipartMethods:
         else:
             self._rewrite_record(info, str(answer["ETag"]), source=at, **native)
         return info
-
-    def _checksum(
-        self, upload: Upload, at: str, parts: list[Part], etag: str, sent: Checksum | None
-    ) -> Checksum | None:
-        """The joined object's additional checksum, read back from the endpoint: S3 keeps
-        the parts' checksums nowhere a client of any S3-compatible server can read them."""
-        algorithm = upload.checksum_algorithm
-        assert algorithm is not None
-        answer = self.endpoint.call(
-            "get_object",
-            bucket=upload.bucket,
-            key=upload.key,
-            Bucket=self._external(upload.bucket),
-            Key=at,
-            IfMatch=etag,
-        )
-        whole = checksums.hasher(algorithm)
-        summed: list[Part] = []
-        with answer["Body"] as body:
-            for part in parts:
-                one = checksums.hasher(algorithm)
-                left = part.size
-                while left:
-                    chunk = body.read(min(left, 1 << 20))
-                    if not chunk:
-                        raise StorageError(
-                            "We encountered an internal error. Please try again.",
-                            hint=f"the S3 endpoint sent fewer bytes of {upload.key!r} than "
-                            "its parts hold",
-                        )
-                    left -= len(chunk)
-                    for hasher in (one, whole):
-                        if hasher is not None:
-                            hasher.update(chunk)
-                if one is not None:
-                    part = replace(
-                        part, checksum=Checksum(algorithm, checksums.encode(one.digest()))
-                    )
-                summed.append(part)
-        return object_checksum(upload, summed, whole, sent)

@@ -32,7 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from skylift.storage import s3_listing
+from skylift.storage import s3_listing, s3_staging
 from skylift.storage.errors import (
     BucketAlreadyOwnedByYou,
     InvalidBucketName,
@@ -51,7 +51,6 @@ from skylift.storage.protocol import (
     ObjectInfo,
     check_bucket_name,
     check_condition,
-    check_key,
     is_bucket_name,
     user_metadata,
 )
@@ -59,6 +58,7 @@ from skylift.storage.s3_endpoint import Endpoint
 from skylift.storage.s3_files import RemoteObject, RemoteReader
 from skylift.storage.s3_multipart import S3MultipartMethods
 from skylift.storage.s3_records import put_params, read_info
+from skylift.storage.s3_staging import check_client_key
 from skylift.storage.s3_url import S3Target
 
 _STRIPES = 64
@@ -129,7 +129,7 @@ class S3Store(S3MultipartMethods):
         return await self.head_bucket(name)
 
     async def delete_bucket(self, name: str) -> None:
-        await self._call("delete_bucket", bucket=name, Bucket=self._external(name))
+        await self._run(s3_staging.delete_bucket, self.endpoint, name, self._external(name))
 
     async def list_buckets(self) -> list[BucketInfo]:
         answer = await self._call("list_buckets")
@@ -297,7 +297,7 @@ class S3Store(S3MultipartMethods):
         etag: str | None,
     ) -> ObjectInfo:
         external = self._external(bucket)
-        check_key(bucket, key)
+        check_client_key(bucket, key)
         user = user_metadata(bucket, key, attributes.metadata)
         try:
             if isinstance(data, Path):
@@ -353,7 +353,7 @@ class S3Store(S3MultipartMethods):
 
     def _head(self, bucket: str, key: str) -> tuple[ObjectInfo, dict[str, Any]]:
         external = self._external(bucket)
-        check_key(bucket, key)
+        check_client_key(bucket, key)
         try:
             answer = self.endpoint.call(
                 "head_object", bucket=bucket, key=key, Bucket=external, Key=key
@@ -366,7 +366,7 @@ class S3Store(S3MultipartMethods):
 
     def _get(self, bucket: str, key: str) -> dict[str, Any]:
         external = self._external(bucket)
-        check_key(bucket, key)
+        check_client_key(bucket, key)
         answer: dict[str, Any] = self.endpoint.call(
             "get_object", bucket=bucket, key=key, Bucket=external, Key=key
         )
