@@ -23,6 +23,13 @@ app = App()
 def work(event, context):
     time.sleep(event.get("seconds", 0))
     return os.getpid()
+
+
+@app.function(timeout=1)
+def flaky(event, context):
+    if event.get("hang"):
+        time.sleep(60)
+    return os.getpid()
 """
 
 
@@ -166,3 +173,23 @@ def test_a_queued_caller_that_waits_in_vain_takes_the_slow_path(live, tmp_path, 
     pids, fell_back = soon_burst(platform, [slow] * 3, turnaround=0.001)
     assert fell_back >= 1 and len(pids) + fell_back == 3
     assert pool.waiting == 0 and pool.budget.running == 0
+
+
+def test_a_function_that_sometimes_hangs_until_its_timeout_is_not_quick(live, tmp_path):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["flaky"]
+    autoscaler = platform.platform.autoscaler
+
+    async def tick():
+        autoscaler.tick()
+
+    platform.invoke("flaky")  # its instance's start: a tick with a cold start is left out
+    platform.run(tick())
+    # Three invocations take a millisecond each, the fourth holds its instance until its
+    # timeout: the worker reports no time for it, the second it held the instance counts.
+    for _ in range(3):
+        assert platform.invoke("flaky").error is None
+    assert platform.invoke("flaky", json.dumps({"hang": True}).encode()).error == "Unhandled"
+    platform.run(tick())
+    assert pool.service > 0.2
+    assert not scale_out.quick(pool)
