@@ -36,12 +36,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from skylift.engine.budget import Budget
+from skylift.engine.cores import cores
 from skylift.engine.driver import FunctionInstance as Instance
 
 logger = logging.getLogger("skylift.pool")
@@ -96,18 +96,12 @@ MAX_WAIT_IN_VAIN = 0.25  # ... and in all, however short the wait still looks
 SETTLE = 1.0  # seconds after a start before a quick function's surplus instance retires
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-# A quick function's steady set of instances: one per core for the workers, one being
-# given back and one idle for the supervisor to hand the next request to. Measured at 32
-# clients on 2 cores (make-change, interleaved on a loaded machine): 4 instances cost
-# about the CPU per request of 16 or 32, in 100 MiB of PSS against 148 (16).
-QUICK_INSTANCES = _cores() + 2
+# A quick function's steady set of instances: one per core for the workers (`cores`: a
+# container's CPU quota caps it), one being given back and one idle for the supervisor
+# to hand the next request to. Measured at 32 clients on 2 cores (make-change,
+# interleaved on a loaded machine): 4 instances cost about the CPU per request of 16
+# or 32, in 100 MiB of PSS against 148 (16).
+QUICK_INSTANCES = cores() + 2
 
 
 def timed(pool: Timed, began: float) -> None:
