@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -187,6 +188,20 @@ async def wait_for_busy(pool: Pool) -> Instance | None:
             return None
 
 
+# Set while a `Queued` caller's fallback runs, so the slow path's task it starts (which
+# copies the context) does not wait in the line a second time, behind later callers.
+WAITED: contextvars.ContextVar[bool] = contextvars.ContextVar("waited_in_line", default=False)
+
+
+def waited_in_line() -> bool:
+    """Whether this task is the slow path of a caller that waited in the line already
+    (then it starts an instance, or waits for a slot, as after a wait in vain)."""
+    if not WAITED.get():
+        return False
+    WAITED.set(False)  # once: in this task's own context
+    return True
+
+
 def give_up(fut: asyncio.Future[Instance | None]) -> None:
     """A wait for a busy instance ran out: the caller starts one (no throttle)."""
     if not fut.done():
@@ -199,7 +214,8 @@ class Queued:
     invocation on. Its pool's `Line` ends a wait in vain as `wait_for_busy` does; then,
     or when the pool fails it (closed, turned off, instances that cannot start), the
     caller gives its slot back and takes the slow path (`fallback`: `Pool.acquire` in a
-    task, which starts an instance, waits on or throttles, and says why it cannot)."""
+    task, which starts an instance, or waits for a slot or throttles, and says why it
+    cannot; it does not wait for a busy one again: `waited_in_line`)."""
 
     __slots__ = ("_done", "_fallback", "_handed", "_pool", "since")
 
@@ -223,14 +239,21 @@ class Queued:
             return
         if result is None:
             self._pool.budget.give_back()
-            self._fallback()
+            self._fall_back()
             return
         self._pool._took()
         try:
             self._handed(result)
         except Exception:  # it gave the instance and the slot back: the slow path says why
             logger.exception("starting a queued invocation failed")
+            self._fall_back()
+
+    def _fall_back(self) -> None:
+        token = WAITED.set(True)
+        try:
             self._fallback()
+        finally:
+            WAITED.reset(token)
 
     def set_exception(self, exception: BaseException, /) -> None:
         self.set_result(None)
