@@ -9,6 +9,7 @@ import asyncio
 import json
 
 from skylift.engine import scale_out
+from skylift.errors import Throttled
 
 APP = """
 import os
@@ -22,6 +23,13 @@ app = App()
 @app.function()
 def work(event, context):
     time.sleep(event.get("seconds", 0))
+    return os.getpid()
+
+
+@app.function(timeout=1)
+def flaky(event, context):
+    if event.get("hang"):
+        time.sleep(60)
     return os.getpid()
 """
 
@@ -165,4 +173,105 @@ def test_a_queued_caller_that_waits_in_vain_takes_the_slow_path(live, tmp_path, 
     slow = json.dumps({"seconds": 0.3}).encode()
     pids, fell_back = soon_burst(platform, [slow] * 3, turnaround=0.001)
     assert fell_back >= 1 and len(pids) + fell_back == 3
+    assert pool.waiting == 0 and pool.budget.running == 0
+
+
+def test_a_function_that_sometimes_hangs_until_its_timeout_is_not_quick(live, tmp_path):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["flaky"]
+    autoscaler = platform.platform.autoscaler
+
+    async def tick():
+        autoscaler.tick()
+
+    platform.invoke("flaky")  # its instance's start: a tick with a cold start is left out
+    platform.run(tick())
+    # Three invocations take a millisecond each, the fourth holds its instance until its
+    # timeout: the worker reports no time for it, the second it held the instance counts.
+    for _ in range(3):
+        assert platform.invoke("flaky").error is None
+    assert platform.invoke("flaky", json.dumps({"hang": True}).encode()).error == "Unhandled"
+    platform.run(tick())
+    assert pool.service > 0.2
+    assert not scale_out.quick(pool)
+
+
+def queue_with_slow_path(platform, events: list[bytes], outcomes: list):
+    """Call as the HTTP front does: `invoke_soon`, whose fallback runs `invoke()` in a
+    task; every outcome (a result, or the exception raised) goes into `outcomes`."""
+    invoker = platform.platform.invoker
+    loop = asyncio.get_running_loop()
+    tasks = []
+
+    async def slow(event):
+        try:
+            outcomes.append(await invoker.invoke("work", event))
+        except Exception as exc:
+            outcomes.append(exc)
+
+    for event in events:
+        soon = invoker.invoke_soon(
+            "work", event, outcomes.append, lambda e=event: tasks.append(loop.create_task(slow(e)))
+        )
+        assert soon is not None
+    return tasks
+
+
+def test_a_queued_caller_that_waited_in_vain_does_not_wait_in_line_again(
+    live, tmp_path, monkeypatch
+):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["work"]
+    first = json.loads(platform.invoke("work").payload)
+    monkeypatch.setattr(scale_out, "QUICK_INSTANCES", 1)
+    pool.start_seconds = 0.01
+    waits = []
+    wait_for_busy = scale_out.wait_for_busy
+
+    async def counted(pool):
+        waits.append(pool)
+        return await wait_for_busy(pool)
+
+    monkeypatch.setattr(scale_out, "wait_for_busy", counted)
+    slow = json.dumps({"seconds": 0.8}).encode()
+
+    async def run():
+        pool.turnaround = pool.service = 0.001  # measured quick, but these take 0.8 s
+        outcomes = []
+        tasks = queue_with_slow_path(platform, [slow, b"{}"], outcomes)
+        while len(outcomes) < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*tasks)
+        return outcomes, len(tasks)
+
+    outcomes, fell_back = platform.run(run())
+    # The second caller found the one instance busy and waited in the line; when that
+    # wait was in vain, its slow path started an instance at once.
+    assert fell_back == 1 and not waits
+    assert {json.loads(r.payload) for r in outcomes} - {first} and pool.size == 2
+
+
+def test_turning_a_function_off_throttles_its_queued_callers_once_each(live, tmp_path, monkeypatch):
+    platform = live(app(tmp_path), policy=None)
+    pool = platform.platform.pools["work"]
+    platform.invoke("work")
+    monkeypatch.setattr(scale_out, "MAX_SCALE_OUT_WAIT", 5.0)
+    monkeypatch.setattr(scale_out, "QUICK_INSTANCES", 1)
+    pool.start_seconds = 5.0
+    slow = json.dumps({"seconds": 0.3}).encode()
+
+    async def run():
+        pool.turnaround = pool.service = 0.001
+        outcomes = []
+        tasks = queue_with_slow_path(platform, [slow, b"{}", b"{}"], outcomes)
+        assert pool.waiting == 2
+        pool.set_limits(maximum=0)
+        await asyncio.gather(*tasks)
+        while len(outcomes) < 3:
+            await asyncio.sleep(0.01)
+        return outcomes
+
+    outcomes = platform.run(run())
+    throttled = [o for o in outcomes if isinstance(o, Throttled)]
+    assert len(throttled) == 2 and pool.throttles == 2
     assert pool.waiting == 0 and pool.budget.running == 0

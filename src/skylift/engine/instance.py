@@ -86,6 +86,7 @@ class Instance:
         self.tenant: str | None = None  # the one tenant it serves (TenancyConfig PER_TENANT)
         self.last_used = time.monotonic()
         self.worked = 0.0  # seconds its worker spent on invocations, as it reports them
+        # (one that timed out or crashed: the seconds it held the instance)
         self._forked = forked
         self._transport: asyncio.Transport | None = None
         self._call: _Call | None = None
@@ -268,7 +269,8 @@ class Instance:
             return
         self._end()
         self.kill()
-        payload = timed_out(call.request_id, time.monotonic() - call.started)
+        self.worked += now - call.started  # held that long: a hang is no quick invocation
+        payload = timed_out(call.request_id, now - call.started)
         call.done(self._failed(call.request_id, call.started, payload))
 
     def _lost(self) -> None:
@@ -283,6 +285,7 @@ class Instance:
 
     async def _report_exit(self, call: _Call) -> None:
         status = await self.parent.exit_status(self.pid) or "signal: killed"
+        self.worked += time.monotonic() - call.started  # the worker reported no time
         result = self._failed(call.request_id, call.started, exited(call.request_id, status))
         if status.endswith(OOM_SUFFIX):
             result.max_memory_mb = self.spec.memory  # as Lambda reports it: the limit

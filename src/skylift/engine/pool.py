@@ -121,7 +121,8 @@ class Pool:
                 return instance
             self._discard(instance)  # died while idle: free its channel and log memfd
         if self.size < self.limit:
-            if scale_out.worth_waiting(self):  # a busy one is due back sooner than a start
+            # A busy one is due back sooner than a start (unless it waited in the line).
+            if scale_out.worth_waiting(self) and not scale_out.waited_in_line():
                 freed = await scale_out.wait_for_busy(self)
                 if freed is not None:
                     self._took()
@@ -179,9 +180,13 @@ class Pool:
         return self._area
 
     def _expire(self, fut: scale_out.Waiter) -> None:
-        if not fut.done():
-            self.throttles += 1
-            fut.set_exception(Throttled(self.spec.name, RESERVED_LIMIT, self.limit))
+        if fut.done():
+            return
+        if isinstance(fut, scale_out.Queued):  # its slow path throttles it, and counts it
+            fut.set_result(None)
+            return
+        self.throttles += 1
+        fut.set_exception(Throttled(self.spec.name, RESERVED_LIMIT, self.limit))
 
     async def _start(self, timed: bool = True) -> Instance:
         if self._closed:

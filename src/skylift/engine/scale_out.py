@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from skylift.engine.budget import Budget
+from skylift.engine.cores import cores
 from skylift.engine.driver import FunctionInstance as Instance
 
 logger = logging.getLogger("skylift.pool")
@@ -96,18 +97,12 @@ MAX_WAIT_IN_VAIN = 0.25  # ... and in all, however short the wait still looks
 SETTLE = 1.0  # seconds after a start before a quick function's surplus instance retires
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-# A quick function's steady set of instances: one per core for the workers, one being
-# given back and one idle for the supervisor to hand the next request to. Measured at 32
-# clients on 2 cores (make-change, interleaved on a loaded machine): 4 instances cost
-# about the CPU per request of 16 or 32, in 100 MiB of PSS against 148 (16).
-QUICK_INSTANCES = _cores() + 2
+# A quick function's steady set of instances: one per core for the workers (`cores`: a
+# container's CPU quota caps it), one being given back and one idle for the supervisor
+# to hand the next request to. Measured at 32 clients on 2 cores (make-change,
+# interleaved on a loaded machine): 4 instances cost about the CPU per request of 16
+# or 32, in 100 MiB of PSS against 148 (16).
+QUICK_INSTANCES = cores() + 2
 
 
 def timed(pool: Timed, began: float) -> None:
@@ -193,6 +188,20 @@ async def wait_for_busy(pool: Pool) -> Instance | None:
             return None
 
 
+# Set while a `Queued` caller's fallback runs, so the slow path's task it starts (which
+# copies the context) does not wait in the line a second time, behind later callers.
+WAITED: contextvars.ContextVar[bool] = contextvars.ContextVar("waited_in_line", default=False)
+
+
+def waited_in_line() -> bool:
+    """Whether this task is the slow path of a caller that waited in the line already
+    (then it starts an instance, or waits for a slot, as after a wait in vain)."""
+    if not WAITED.get():
+        return False
+    WAITED.set(False)  # once: in this task's own context
+    return True
+
+
 def give_up(fut: asyncio.Future[Instance | None]) -> None:
     """A wait for a busy instance ran out: the caller starts one (no throttle)."""
     if not fut.done():
@@ -205,7 +214,8 @@ class Queued:
     invocation on. Its pool's `Line` ends a wait in vain as `wait_for_busy` does; then,
     or when the pool fails it (closed, turned off, instances that cannot start), the
     caller gives its slot back and takes the slow path (`fallback`: `Pool.acquire` in a
-    task, which starts an instance, waits on or throttles, and says why it cannot)."""
+    task, which starts an instance, or waits for a slot or throttles, and says why it
+    cannot; it does not wait for a busy one again: `waited_in_line`)."""
 
     __slots__ = ("_done", "_fallback", "_handed", "_pool", "since")
 
@@ -229,14 +239,21 @@ class Queued:
             return
         if result is None:
             self._pool.budget.give_back()
-            self._fallback()
+            self._fall_back()
             return
         self._pool._took()
         try:
             self._handed(result)
         except Exception:  # it gave the instance and the slot back: the slow path says why
             logger.exception("starting a queued invocation failed")
+            self._fall_back()
+
+    def _fall_back(self) -> None:
+        token = WAITED.set(True)
+        try:
             self._fallback()
+        finally:
+            WAITED.reset(token)
 
     def set_exception(self, exception: BaseException, /) -> None:
         self.set_result(None)
