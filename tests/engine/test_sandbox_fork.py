@@ -263,8 +263,9 @@ def pidfds() -> int:
 
 def test_closing_the_platform_closes_the_pidfds_of_its_instances(app):
     async def scenario(pool: Any) -> int:
-        for _ in range(3):
-            await pool._start()
+        instances = [await pool.acquire() for _ in range(3)]
+        for instance in instances:
+            pool.release(instance)  # idle when the platform closes
         return pidfds()
 
     before = pidfds()
