@@ -114,11 +114,11 @@ class Zygote:
                     continue
                 forked = Forked(message["pid"], socket.socket(fileno=fds[0]), fds[1])
                 try:
-                    pidfd = os.pidfd_open(forked.pid)
+                    opened = os.pidfd_open(forked.pid)
                     # An ended worker of a zygote before this one had that pid: its pidfd.
-                    if (old := self._pidfds.pop(forked.pid, None)) is not None:
-                        os.close(old)
-                    self._pidfds[forked.pid] = pidfd
+                    if forked.pid in self._pidfds:
+                        os.close(self._pidfds.pop(forked.pid))
+                    self._pidfds[forked.pid] = opened
                 except OSError:  # gone already (or no pidfds here): its group, then
                     pass
                 if fut.done():  # the asker gave up; do not leak the worker

@@ -149,14 +149,14 @@ def _next() -> tuple[bytes, int]:
     of file; and a maker that does not answer fails this start, not the zygote."""
     assert _maker is not None
     for attempt in range(2):
-        ready, _, _ = select.select([_maker, _maker_pidfd], [], [], MAKER_TIMEOUT)
+        ready, _, _ = select.select([_maker.fileno(), _maker_pidfd], [], [], MAKER_TIMEOUT)
         if not ready:
             raise OSError(
                 errno.ETIMEDOUT,
                 f"the sandbox's namespace maker did not answer in {MAKER_TIMEOUT:.0f} s",
             )
         fds: list[int] = []
-        if _maker in ready:  # what it sent before it died, if it did, is still good
+        if _maker.fileno() in ready:  # what it sent before it died, if it did, is still good
             try:
                 data, fds, _, _ = socket.recv_fds(_maker, 16, 1)
             except OSError:
