@@ -147,6 +147,8 @@ def _next() -> tuple[bytes, int]:
     has gone, a new one is started (once). Its end of the channel may stay open after it
     died (each PID 1 it cloned holds a copy of its files), so its pidfd tells, not an end
     of file; and a maker that does not answer fails this start, not the zygote."""
+    if _maker_pidfd < 0:  # starting a new maker failed last time: try again
+        _restart_maker()
     assert _maker is not None
     for attempt in range(2):
         ready, _, _ = select.select([_maker.fileno(), _maker_pidfd], [], [], MAKER_TIMEOUT)
@@ -165,10 +167,18 @@ def _next() -> tuple[bytes, int]:
                 return data, fds[0]
         if attempt:
             break
-        _maker.close()  # gone: start another (what it made for instances, we end)
-        os.close(_maker_pidfd)
-        start_maker()
+        _restart_maker()  # gone: start another (what it made for instances, we end)
     raise OSError(errno.ECHILD, "the sandbox's namespace maker has gone (and again when restarted)")
+
+
+def _restart_maker() -> None:
+    global _maker_pidfd
+    if _maker is not None:
+        _maker.close()
+    if _maker_pidfd >= 0:
+        os.close(_maker_pidfd)
+        _maker_pidfd = -1
+    start_maker()
 
 
 def end(pid: int) -> None:
@@ -218,6 +228,7 @@ def enter(settings: dict[str, Any], memory_mb: int, tmp_mb: int) -> None:
         os.close(init)
     if _maker is not None:
         _maker.close()
+    if _maker_pidfd >= 0:
         os.close(_maker_pidfd)
     own = int(os.readlink("/proc/self"))  # our pid as the zygote and the server know it
     sandbox_cgroups.join(settings, own, memory_mb, init=1)
