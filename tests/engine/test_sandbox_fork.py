@@ -174,3 +174,101 @@ def test_what_an_instance_started_ends_with_it_even_after_its_zygote(app):
     assert seen["daemon"] and seen["ended"] == []
     assert seen["after_zygote"] == b"2" and len(seen["still"]) == 4  # PID 1, 2, the daemon's
     assert seen["left"] == []
+
+
+def makers(zygote: int) -> list[int]:
+    """The zygote's namespace maker(s) (its PID 1s are the maker's children, not its)."""
+    found = []
+    for pid in children(zygote):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "skylift-ns-init":
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def done_with(pool: Any, *instances: Any) -> None:
+    for instance in instances:
+        instance.kill()
+        instance.close()
+        pool.size -= 1
+
+
+def test_a_dead_maker_is_replaced_and_no_start_waits_for_it(app):
+    async def scenario(pool: Any) -> dict[str, Any]:
+        warm = await pool._start()
+        zygote = int(status(warm.pid)["PPid"])
+        [maker] = makers(zygote)
+        # Its PID 1s hold a copy of its end of the channel: the zygote sees no end of file.
+        os.kill(maker, signal.SIGKILL)
+        await asyncio.sleep(0.2)
+        cold = []
+        for _ in range(2):  # the namespace it made ahead, then one from a new maker
+            cold.append(await asyncio.wait_for(pool._start(), 30))
+        seen: dict[str, Any] = {
+            "answers": [(await c.invoke("cold", b"{}")).payload for c in cold],
+            "warm": (await warm.invoke("warm", b"{}")).payload,
+            "makers": makers(zygote),
+            "maker": maker,
+        }
+        done_with(pool, warm, *cold)
+        return seen
+
+    seen = run(app, scenario)
+    assert seen["answers"] == [b"2", b"2"] and seen["warm"] == b"2"
+    assert len(seen["makers"]) == 1 and seen["maker"] not in seen["makers"]
+
+
+def test_a_start_the_zygote_cannot_fork_fails_alone_and_the_zygote_serves_on(app):
+    from skylift.errors import LoadError
+
+    async def scenario(pool: Any) -> dict[str, Any]:
+        warm = await pool._start()
+        zygote = int(status(warm.pid)["PPid"])
+        [maker] = makers(zygote)
+        os.kill(maker, signal.SIGSTOP)  # alive, but makes no namespace
+        seen: dict[str, Any] = {"error": ""}
+        started = [warm]
+        try:
+            for _ in range(2):  # the namespace it made ahead, if it did, then none
+                try:
+                    started.append(await asyncio.wait_for(pool._start(), 30))
+                except LoadError as exc:
+                    seen["error"] = str(exc)
+                    break
+            seen["warm"] = (await warm.invoke("warm", b"{}")).payload
+        finally:
+            os.kill(maker, signal.SIGCONT)
+        started.append(await asyncio.wait_for(pool._start(), 30))
+        seen["after"] = (await started[-1].invoke("after", b"{}")).payload
+        seen["zygote"] = running(zygote)
+        done_with(pool, *started)
+        return seen
+
+    seen = run(app, scenario)
+    assert "namespace maker did not answer" in seen["error"], seen
+    assert seen["warm"] == b"2" and seen["after"] == b"2" and seen["zygote"]
+
+
+def pidfds() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[pidfd]"
+        except OSError:
+            continue
+    return count
+
+
+def test_closing_the_platform_closes_the_pidfds_of_its_instances(app):
+    async def scenario(pool: Any) -> int:
+        instances = [await pool.acquire() for _ in range(3)]
+        for instance in instances:
+            pool.release(instance)  # idle when the platform closes
+        return pidfds()
+
+    before = pidfds()
+    during = run(app, scenario)
+    assert during >= before + 3  # one per instance
+    assert pidfds() == before

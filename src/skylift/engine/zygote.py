@@ -6,6 +6,7 @@ import asyncio
 import collections
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -113,7 +114,11 @@ class Zygote:
                     continue
                 forked = Forked(message["pid"], socket.socket(fileno=fds[0]), fds[1])
                 try:
-                    self._pidfds[forked.pid] = os.pidfd_open(forked.pid)
+                    opened = os.pidfd_open(forked.pid)
+                    # An ended worker of a zygote before this one had that pid: its pidfd.
+                    if forked.pid in self._pidfds:
+                        os.close(self._pidfds.pop(forked.pid))
+                    self._pidfds[forked.pid] = opened
                 except OSError:  # gone already (or no pidfds here): its group, then
                     pass
                 if fut.done():  # the asker gave up; do not leak the worker
@@ -121,6 +126,15 @@ class Zygote:
                     os.close(forked.log_fd)
                 else:
                     fut.set_result(forked)
+            elif op == "fork_failed":  # the zygote could not fork it, and serves on
+                fut = self._forks.popleft()
+                if not fut.done():
+                    fut.set_exception(
+                        LoadError(
+                            f"{self.label}: could not start an instance of "
+                            f"{message['function']}: {message['message']}"
+                        )
+                    )
             elif op == "exited":
                 if (pidfd := self._pidfds.pop(message["pid"], None)) is not None:
                     os.close(pidfd)
@@ -148,6 +162,11 @@ class Zygote:
             if not fut.done():
                 fut.set_exception(error)
         self._closed = True
+        # No `exited` will come: close the pidfds of the workers that ended; those that
+        # serve on keep theirs until killed (`kill`) or closed (`close`).
+        for pid, pidfd in list(self._pidfds.items()):
+            if select.select([pidfd], [], [], 0)[0]:
+                os.close(self._pidfds.pop(pid))
 
     async def fork(self, function: str) -> Forked:
         """A new warm worker for `function`; restarts the zygote if it died (again after
@@ -222,7 +241,9 @@ class Zygote:
         self._exits.pop(pid, None)
 
     async def _reset(self) -> None:
+        serving, self._pidfds = self._pidfds, {}  # the dead zygote's warm workers: to kill
         await self.close()
+        self._pidfds = serving
         self._stopped = False
         self._closed = False
         self._exits.clear()
@@ -239,6 +260,10 @@ class Zygote:
             self._ctl.close()
             self._ctl = None
         self._closed = True
+        # Exits can no longer be reported: a pidfd left here would never be closed.
+        for pidfd in self._pidfds.values():
+            os.close(pidfd)
+        self._pidfds.clear()
         if self._proc is not None:
             proc, self._proc = self._proc, None
             # Closing the channel makes the zygote kill its workers and exit.

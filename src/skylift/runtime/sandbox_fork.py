@@ -38,6 +38,7 @@ API instances, which no zygote forks).
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import select
@@ -71,6 +72,8 @@ from skylift.runtime.sandbox_mounts import (
 PR_SET_NAME = 15
 NAME = b"skylift-ns-init"
 _maker: socket.socket | None = None  # the zygote's end of the maker's channel
+_maker_pidfd = -1  # a pidfd of the maker: its channel may not close when it dies (`_next`)
+MAKER_TIMEOUT = 10.0  # seconds to wait for a namespace before failing the instance's start
 _inits: dict[int, tuple[int, int]] = {}  # worker pid -> its PID 1's pidfd and pid
 
 
@@ -88,10 +91,11 @@ def enter_user_namespace() -> None:
 def start_maker() -> None:
     """Fork the maker, once the app is imported: a copy of the zygote as it will stay
     (what the zygote wrote before, a maker forked before would keep a page of each)."""
-    global _maker
+    global _maker, _maker_pidfd
     gc.freeze()  # a collection in the maker would write to every object's page
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    if os.fork() == 0:
+    pid = os.fork()
+    if pid == 0:
         try:
             ours.close()
             _make(theirs)
@@ -99,6 +103,7 @@ def start_maker() -> None:
             os._exit(1)
     theirs.close()
     _maker = ours
+    _maker_pidfd = os.pidfd_open(pid)  # now: once reaped (serve_forks), it could not be
     ours.send(b"+")  # the first namespace, made before the first fork is asked for
 
 
@@ -107,11 +112,11 @@ def fork() -> int:
     the instance, which then calls `enter`."""
     assert _maker is not None
     for attempt in range(2):
-        data, fds, _, _ = socket.recv_fds(_maker, 16, 1)
-        if not fds:
-            raise OSError("the sandbox's namespace maker has gone")
-        _maker.send(b"+")  # the next one, made while this instance starts
-        init = fds[0]
+        data, init = _next()
+        try:
+            _maker.send(b"+")  # the next one, made while this instance starts
+        except OSError:  # the maker has gone: the next `_next` starts another
+            pass
         try:
             check(libc.setns(init, CLONE_NEWPID), "setns (the instance's PID namespace)")
             pid = os.fork()
@@ -125,13 +130,55 @@ def fork() -> int:
             return 0
         _inits[pid] = (init, int(data))
         # The maker ends the namespace when this process ends, should we be gone by then.
-        worker = os.pidfd_open(pid)
         try:
-            socket.send_fds(_maker, [b"=" + data], [worker])
-        finally:
-            os.close(worker)
+            worker = os.pidfd_open(pid)
+            try:
+                socket.send_fds(_maker, [b"=" + data], [worker])
+            finally:
+                os.close(worker)
+        except OSError:  # the maker has gone: we still end the namespace when we reap it
+            pass
         return pid
     raise AssertionError("unreachable")
+
+
+def _next() -> tuple[bytes, int]:
+    """The next namespace from the maker: its PID 1's pid and a pidfd of it. If the maker
+    has gone, a new one is started (once). Its end of the channel may stay open after it
+    died (each PID 1 it cloned holds a copy of its files), so its pidfd tells, not an end
+    of file; and a maker that does not answer fails this start, not the zygote."""
+    if _maker_pidfd < 0:  # starting a new maker failed last time: try again
+        _restart_maker()
+    assert _maker is not None
+    for attempt in range(2):
+        ready, _, _ = select.select([_maker.fileno(), _maker_pidfd], [], [], MAKER_TIMEOUT)
+        if not ready:
+            raise OSError(
+                errno.ETIMEDOUT,
+                f"the sandbox's namespace maker did not answer in {MAKER_TIMEOUT:.0f} s",
+            )
+        fds: list[int] = []
+        if _maker.fileno() in ready:  # what it sent before it died, if it did, is still good
+            try:
+                data, fds, _, _ = socket.recv_fds(_maker, 16, 1)
+            except OSError:
+                fds = []
+            if fds:
+                return data, fds[0]
+        if attempt:
+            break
+        _restart_maker()  # gone: start another (what it made for instances, we end)
+    raise OSError(errno.ECHILD, "the sandbox's namespace maker has gone (and again when restarted)")
+
+
+def _restart_maker() -> None:
+    global _maker_pidfd
+    if _maker is not None:
+        _maker.close()
+    if _maker_pidfd >= 0:
+        os.close(_maker_pidfd)
+        _maker_pidfd = -1
+    start_maker()
 
 
 def end(pid: int) -> None:
@@ -181,6 +228,8 @@ def enter(settings: dict[str, Any], memory_mb: int, tmp_mb: int) -> None:
         os.close(init)
     if _maker is not None:
         _maker.close()
+    if _maker_pidfd >= 0:
+        os.close(_maker_pidfd)
     own = int(os.readlink("/proc/self"))  # our pid as the zygote and the server know it
     sandbox_cgroups.join(settings, own, memory_mb, init=1)
     check(libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare (mount and IPC namespaces)")

@@ -166,7 +166,8 @@ def run_after_fork(handler: Handler | Fault) -> Handler | Fault:
     return handler
 
 
-def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault) -> int:
+def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault) -> int | None:
+    """Fork a worker for `spec`: its pid; None if the fork failed (reported as such)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     log_fd = os.memfd_create(f"skylift-{spec.name}", os.MFD_CLOEXEC)
     sys.stdout.flush()
@@ -177,7 +178,14 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
     forked_at = time.monotonic()
     namespaces = in_namespaces()
     # With namespaces, straight into a PID namespace of its own (runtime/sandbox_fork.py).
-    pid = sandbox_fork.fork() if namespaces else os.fork()
+    try:
+        pid = sandbox_fork.fork() if namespaces else os.fork()
+    except OSError as exc:  # this start fails; the zygote and its instances serve on
+        ours.close()
+        theirs.close()
+        os.close(log_fd)
+        send(ctl, {"op": "fork_failed", "function": spec.name, "message": str(exc)})
+        return None
     if pid == 0:  # the worker
         try:
             signal.set_wakeup_fd(-1)
@@ -328,7 +336,8 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
                 request = orjson.loads(data)
                 if request["op"] == "fork":
                     spec, handler = functions[request["function"]]
-                    children.add(fork_worker(ctl, spec, handler))
+                    if (pid := fork_worker(ctl, spec, handler)) is not None:
+                        children.add(pid)
                 elif request["op"] == "kill" and request["pid"] in children:
                     # Only our own, unreaped children: their pids cannot have been reused.
                     kill_group(request["pid"])
