@@ -195,7 +195,13 @@ def done_with(pool: Any, *instances: Any) -> None:
         pool.size -= 1
 
 
-def test_a_dead_maker_is_replaced_and_no_start_waits_for_it(app):
+def test_a_dead_maker_fails_one_start_and_a_new_zygote_serves_the_next(app):
+    """The maker killed after instances started: the namespace it made ahead serves one
+    start; the next fails at once with the reason (a maker forked now would land in an
+    instance's PID namespace), that zygote ends with its instances, and the start after
+    it comes from a new zygote, with its own maker, in a namespace nobody else is in."""
+    from skylift.errors import LoadError
+
     async def scenario(pool: Any) -> dict[str, Any]:
         warm = await pool._start()
         zygote = int(status(warm.pid)["PPid"])
@@ -203,21 +209,33 @@ def test_a_dead_maker_is_replaced_and_no_start_waits_for_it(app):
         # Its PID 1s hold a copy of its end of the channel: the zygote sees no end of file.
         os.kill(maker, signal.SIGKILL)
         await asyncio.sleep(0.2)
-        cold = []
-        for _ in range(2):  # the namespace it made ahead, then one from a new maker
-            cold.append(await asyncio.wait_for(pool._start(), 30))
-        seen: dict[str, Any] = {
-            "answers": [(await c.invoke("cold", b"{}")).payload for c in cold],
-            "warm": (await warm.invoke("warm", b"{}")).payload,
-            "makers": makers(zygote),
-            "maker": maker,
-        }
-        done_with(pool, warm, *cold)
+        seen: dict[str, Any] = {"answers": []}
+        started = [warm]
+        for _ in range(2):  # the namespace it made ahead (if it had made it), then none
+            try:
+                started.append(await asyncio.wait_for(pool._start(), 30))
+            except LoadError as exc:
+                seen["error"] = str(exc)
+                break
+            seen["answers"].append((await started[-1].invoke("ahead", b"{}")).payload)
+        deadline = time.monotonic() + 10
+        while running(zygote) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        seen["old_zygote"] = running(zygote)
+        done_with(pool, *started)
+        fresh = await asyncio.wait_for(pool._start(), 30)
+        new_zygote = int(status(fresh.pid)["PPid"])
+        seen["fresh"] = (await fresh.invoke("fresh", b"{}")).payload
+        seen["new_makers"] = makers(new_zygote)
+        seen["namespace"] = len(in_namespace_of(fresh.pid))  # its PID 1 and itself
+        done_with(pool, fresh)
         return seen
 
     seen = run(app, scenario)
-    assert seen["answers"] == [b"2", b"2"] and seen["warm"] == b"2"
-    assert len(seen["makers"]) == 1 and seen["maker"] not in seen["makers"]
+    assert seen["answers"] in ([], [b"2"]) and seen["fresh"] == b"2"
+    assert "namespace maker has gone" in seen.get("error", ""), seen
+    assert seen["old_zygote"] is False and len(seen["new_makers"]) == 1
+    assert seen["namespace"] == 2
 
 
 def test_a_start_the_zygote_cannot_fork_fails_alone_and_the_zygote_serves_on(app):

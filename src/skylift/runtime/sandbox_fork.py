@@ -74,6 +74,16 @@ NAME = b"skylift-ns-init"
 _maker: socket.socket | None = None  # the zygote's end of the maker's channel
 _maker_pidfd = -1  # a pidfd of the maker: its channel may not close when it dies (`_next`)
 MAKER_TIMEOUT = 10.0  # seconds to wait for a namespace before failing the instance's start
+_joined = False  # whether this zygote has pointed its children at an instance's namespace
+
+
+class MakerLost(OSError):
+    """The maker died after the zygote forked an instance: a new maker forked now would
+    land in that instance's PID namespace (the zygote cannot point its children back at
+    its own), so this zygote is done: it fails the start and exits, ending its instances,
+    and the supervisor starts a new zygote for the next start."""
+
+
 _inits: dict[int, tuple[int, int]] = {}  # worker pid -> its PID 1's pidfd and pid
 
 
@@ -110,6 +120,7 @@ def start_maker() -> None:
 def fork() -> int:
     """Fork a new instance into a PID namespace of its own: its pid in the zygote, 0 in
     the instance, which then calls `enter`."""
+    global _joined
     assert _maker is not None
     for attempt in range(2):
         data, init = _next()
@@ -119,6 +130,7 @@ def fork() -> int:
             pass
         try:
             check(libc.setns(init, CLONE_NEWPID), "setns (the instance's PID namespace)")
+            _joined = True
             pid = os.fork()
         except OSError:  # its PID 1 died meanwhile (the fork fails): take the next
             os.close(init)
@@ -173,6 +185,8 @@ def _next() -> tuple[bytes, int]:
 
 def _restart_maker() -> None:
     global _maker_pidfd
+    if _joined:
+        raise MakerLost(errno.ECHILD, "the sandbox's namespace maker has gone; a new zygote starts")
     if _maker is not None:
         _maker.close()
     if _maker_pidfd >= 0:

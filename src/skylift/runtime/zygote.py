@@ -172,8 +172,7 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
     log_fd = os.memfd_create(f"skylift-{spec.name}", os.MFD_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
-    # What the zygote holds is the workers' to share: a collection in a worker must not
-    # write to it (each write copies a page into the worker). O(1).
+    # Shared with the workers: a worker's collection must not write (copy) its pages. O(1).
     gc.freeze()
     forked_at = time.monotonic()
     namespaces = in_namespaces()
@@ -185,6 +184,8 @@ def fork_worker(ctl: socket.socket, spec: FunctionSpec, handler: Handler | Fault
         theirs.close()
         os.close(log_fd)
         send(ctl, {"op": "fork_failed", "function": spec.name, "message": str(exc)})
+        if isinstance(exc, sandbox_fork.MakerLost):
+            raise  # this zygote cannot sandbox another instance: it exits (serve_forks)
         return None
     if pid == 0:  # the worker
         try:
@@ -225,8 +226,7 @@ def main() -> None:
     # A process group of our own: a SIGKILL of the server's group leaves us to see the
     # channel close and end the workers, which lead groups of their own (serve_forks).
     os.setpgid(0, 0)
-    # The supervisor decides when a zygote stops; a terminal's Ctrl-C reaches it, not us
-    # (nor a spare still waiting here for its setup: engine/zygote_process.py).
+    # Ctrl-C reaches the supervisor, which decides when a zygote (or a spare) stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     data = ctl.recv(MAX_PACKET)
     if not data:  # a spare nobody took (engine/zygote_process.py): nothing to do
@@ -343,8 +343,8 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
                     kill_group(request["pid"])
                 elif request["op"] == "exit":
                     return
-    except (ConnectionResetError, BrokenPipeError):
-        pass  # the supervisor stopped with a request in flight: nobody to answer
+    except (ConnectionResetError, BrokenPipeError, sandbox_fork.MakerLost):
+        pass  # the supervisor stopped with a request in flight; or no more namespaces
     finally:
         for pid in children:
             kill_group(pid)
