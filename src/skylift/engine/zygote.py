@@ -165,7 +165,7 @@ class Zygote:
         # No `exited` will come: close the pidfds of the workers that ended; those that
         # serve on keep theirs until killed (`kill`) or closed (`close`).
         for pid, pidfd in list(self._pidfds.items()):
-            if select.select([pidfd], [], [], 0)[0]:
+            if ended(pidfd):
                 os.close(self._pidfds.pop(pid))
 
     async def fork(self, function: str) -> Forked:
@@ -302,3 +302,10 @@ async def _ended(proc: subprocess.Popen[bytes], timeout: float) -> bool:
         loop.remove_reader(pidfd)
         os.close(pidfd)
     return proc.poll() is not None
+
+
+def ended(pidfd: int) -> bool:
+    """Whether the process of `pidfd` has ended (poll, not select: any fd number)."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))

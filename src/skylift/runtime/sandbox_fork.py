@@ -163,7 +163,10 @@ def _next() -> tuple[bytes, int]:
         _restart_maker()
     assert _maker is not None
     for attempt in range(2):
-        ready, _, _ = select.select([_maker.fileno(), _maker_pidfd], [], [], MAKER_TIMEOUT)
+        poller = select.poll()
+        poller.register(_maker.fileno(), select.POLLIN)
+        poller.register(_maker_pidfd, select.POLLIN)
+        ready = [fd for fd, _ in poller.poll(MAKER_TIMEOUT * 1000)]
         if not ready:
             raise OSError(
                 errno.ETIMEDOUT,
