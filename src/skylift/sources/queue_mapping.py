@@ -216,8 +216,9 @@ class QueueMapping:
         return batch
 
     def _fitting(self) -> int:
-        """How many messages of the sizes seen so far fit one event (at least 10)."""
-        return max(RECEIVE_MAX, int(MAX_EVENT // self._mean_size) if self._mean_size else CLAIM_MAX)
+        """How many messages of the sizes seen so far fit one event (at least 10; 10 until
+        a batch was seen: a first claim of large messages stays small)."""
+        return max(RECEIVE_MAX, int(MAX_EVENT // self._mean_size) if self._mean_size else 0)
 
     def _observe(self, batch: list[ReceivedMessage], result: InvocationResult | None) -> None:
         if self.batch_observers:
@@ -229,7 +230,8 @@ class QueueMapping:
         """As Lambda does, a batch's event stays within the 6 MB payload limit: a claim
         whose event would be larger (large messages and a large BatchSize; `_gather`
         claims fewer once it has seen large ones) is invoked as several batches, one
-        after the other, so a poller still runs one invocation at a time. On a FIFO
+        after the other, so a poller still runs one invocation at a time (before each,
+        the messages still waiting are hidden for another visibility timeout). On a FIFO
         queue a part that fails leaves the rest unprocessed (they return after the
         visibility timeout), so a message group's order holds."""
         records = [sqs_record(m, self.queue_arn, self.region) for m in batch]
@@ -240,7 +242,16 @@ class QueueMapping:
             await self._process(batch, event)
             return
         fifo = self.trigger.queue.endswith(".fifo")
+        timeout = 0
         for start, end in parts([len(orjson.dumps(r)) + 1 for r in records], MAX_EVENT - 20):
+            if start:  # the parts still waiting stay hidden a visibility timeout from now
+                timeout = timeout or int(
+                    (await self.queues.get_attributes(self.trigger.queue))["VisibilityTimeout"]
+                )
+                for message in batch[start:]:
+                    await self.queues.change_visibility(
+                        self.trigger.queue, message.receipt_handle, timeout
+                    )
             part = orjson.dumps({"Records": records[start:end]})
             if not await self._process(batch[start:end], part) and fifo:
                 return
