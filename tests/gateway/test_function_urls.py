@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -134,13 +135,22 @@ def _signed(url: str, path: str, body: bytes, service: str = "lambda") -> dict[s
     return dict(request.headers.items())
 
 
+def logged(log: ServerLog, text: str, seconds: float = 5) -> bool:
+    """Whether the server's log shows `text` within `seconds`: its stderr is read by a
+    thread, so a line logged as a response goes out may arrive after the response."""
+    deadline = time.monotonic() + seconds
+    while text not in log.text and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return text in log.text
+
+
 def test_aws_iam_needs_a_sigv4_signature_for_lambda(server: tuple[str, ServerLog]) -> None:
     url, log = server
     path = "/_skylift/url/Private/hello"
     unsigned = httpx.post(f"{url}{path}", content=b"{}")
     assert unsigned.status_code == 403
     assert unsigned.json()["Message"].startswith("Forbidden. For troubleshooting Function URL")
-    assert "AuthType is AWS_IAM" in log.text
+    assert logged(log, "AuthType is AWS_IAM")
 
     wrong_service = httpx.post(
         f"{url}{path}", content=b"{}", headers=_signed(url, path, b"{}", "s3")
