@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.processes import marked
 from skylift.engine.driver import start_instance
 
 APP = """
@@ -286,16 +287,7 @@ def _started_for(app: Path) -> list[int]:
 
 
 def _running_sleep(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if cmdline[:2] == [b"sleep", marker.encode()] and _alive(int(entry)):
-                found.append(int(entry))
-    return found
+    return [pid for pid in marked(marker) if _alive(pid)]
 
 
 def test_a_sam_function_spawns_with_its_environment_set_before_the_import(tmp_path):

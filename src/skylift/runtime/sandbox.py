@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from skylift.runtime import sandbox_cgroups, sandbox_init
@@ -43,6 +44,7 @@ from skylift.runtime.sandbox_mounts import (
     namespaces,
     own_mounts,
     prctl,
+    probe_in_child,
     set_read_only,
     tmpfs_tmp,
 )
@@ -85,38 +87,20 @@ def enter(settings: dict[str, Any] | None, memory_mb: int, keep: list[int], tmp_
 def probe() -> str | None:
     """Whether namespaces work here: None if they do, else why not (in a forked child,
     before any user code is imported)."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        try:
-            namespaces(os.getuid(), os.getgid())
-            init = sandbox_init.start()
-            child = os.fork()
-            if child == 0:
-                try:
-                    own_mounts()
-                    set_read_only("/", True, recursive=True)
-                    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-                    tmpfs_tmp(1)
-                    lock()
-                except OSError as exc:
-                    os.write(write, str(exc).encode())
-                    os._exit(1)
-                os._exit(0)
-            _, status = os.waitpid(child, 0)
-            os.kill(init, signal.SIGKILL)
-            os._exit(os.waitstatus_to_exitcode(status))
-        except OSError as exc:
-            os.write(write, str(exc).encode())
-            os._exit(1)
-    os.close(write)
-    _, status = os.waitpid(pid, 0)
-    with os.fdopen(read, "rb") as f:
-        reason = f.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) == 0:
-        return None
-    return reason or "the namespace probe failed"
+
+    def setup() -> tuple[Callable[[], int], Callable[[int], None]]:
+        namespaces(os.getuid(), os.getgid())
+        init = sandbox_init.start()
+        return os.fork, lambda child: os.kill(init, signal.SIGKILL)
+
+    def inside() -> None:
+        own_mounts()
+        set_read_only("/", True, recursive=True)
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        tmpfs_tmp(1)
+        lock()
+
+    return probe_in_child(setup, inside)
 
 
 def _wait_as_parent(child: int, init: int, alive_r: int, keep: list[int]) -> None:

@@ -44,6 +44,7 @@ import os
 import select
 import signal
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from skylift.runtime import sandbox_cgroups, sandbox_init
@@ -65,6 +66,7 @@ from skylift.runtime.sandbox_mounts import (
     map_ids,
     mount,
     prctl,
+    probe_in_child,
     set_read_only,
     tmpfs_tmp,
 )
@@ -342,38 +344,20 @@ def _request(channel: socket.socket) -> tuple[int, bytes] | bool | None:
 def probe() -> str | None:
     """Whether this way works here (in a forked child, before any user code): None if
     it does, else why not."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        try:
-            enter_user_namespace()
-            start_maker()
-            child = fork()
-            if child == 0:
-                try:
-                    check(libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare mount namespace")
-                    mount(None, "/", None, MS_REC | MS_PRIVATE)
-                    set_read_only("/", True, recursive=True)
-                    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-                    tmpfs_tmp(1)
-                    lock()
-                    if os.getpid() != 2:
-                        raise OSError(0, f"the instance is PID {os.getpid()}, not 2")
-                except OSError as exc:
-                    os.write(write, str(exc).encode())
-                    os._exit(1)
-                os._exit(0)
-            _, status = os.waitpid(child, 0)
-            end(child)
-            os._exit(os.waitstatus_to_exitcode(status))
-        except OSError as exc:
-            os.write(write, str(exc).encode())
-            os._exit(1)
-    os.close(write)
-    _, status = os.waitpid(pid, 0)
-    with os.fdopen(read, "rb") as f:
-        reason = f.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) == 0:
-        return None
-    return reason or "the namespace probe failed"
+
+    def setup() -> tuple[Callable[[], int], Callable[[int], None]]:
+        enter_user_namespace()
+        start_maker()
+        return fork, end
+
+    def inside() -> None:
+        check(libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare mount namespace")
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        set_read_only("/", True, recursive=True)
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        tmpfs_tmp(1)
+        lock()
+        if os.getpid() != 2:
+            raise OSError(0, f"the instance is PID {os.getpid()}, not 2")
+
+    return probe_in_child(setup, inside)

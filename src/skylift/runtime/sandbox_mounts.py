@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
@@ -147,3 +148,39 @@ def _hide(path: str) -> None:
     except OSError as exc:  # say so in the function's log; never serve with it visible
         print(f"[skylift] cannot hide {path} in the sandbox: {exc}", file=sys.stderr)
         os._exit(1)
+
+
+def probe_in_child(
+    setup: Callable[[], tuple[Callable[[], int], Callable[[int], None]]],
+    inside: Callable[[], None],
+) -> str | None:
+    """Whether a sandbox's way works here, tried in a forked child before any user code:
+    None if it does, else why not. The child runs `setup` (its outer namespaces), which
+    returns how to fork an instance and how to end one; the instance runs `inside`."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            fork, end = setup()
+            child = fork()
+            if child == 0:
+                try:
+                    inside()
+                except OSError as exc:
+                    os.write(write, str(exc).encode())
+                    os._exit(1)
+                os._exit(0)
+            _, status = os.waitpid(child, 0)
+            end(child)
+            os._exit(os.waitstatus_to_exitcode(status))
+        except OSError as exc:
+            os.write(write, str(exc).encode())
+            os._exit(1)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as f:
+        reason = f.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) == 0:
+        return None
+    return reason or "the namespace probe failed"
