@@ -207,7 +207,8 @@ def response_body(result: dict[str, Any], base64_encoded: bool) -> bytes:
 
 
 def has_header(headers: list[tuple[str, str]], lower_name: str) -> bool:
-    return any(name.lower() == lower_name for name, _ in headers)
+    size = len(lower_name)  # most names differ in length: no lower() for them
+    return any(len(name) == size and name.lower() == lower_name for name, _ in headers)
 
 
 def json_response(status: int, body: bytes) -> HttpResponse:
