@@ -208,3 +208,23 @@ def test_error_responses() -> None:
     assert (V2.not_found().status, V2.not_found().body) == (404, b'{"message":"Not Found"}')
     assert V2.too_large().status == 413
     assert V2.version == "2.0"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Bad Name": "1"},
+        {"X:Y": "1"},
+        {"": "1"},
+        {"X-A": "1\r\nInjected: yes"},
+        {"X-A": "1\nInjected: yes"},
+        {"X-A": "1\x00"},
+    ],
+)
+def test_a_header_http_cannot_carry_is_malformed_even_after_its_name_was_sent(
+    headers: dict[str, str],
+) -> None:
+    # Names found valid are remembered: a later bad value under one must still fail.
+    assert V2.response({"statusCode": 200, "headers": {"X-A": "1"}}).status == 200
+    with pytest.raises(MalformedResponse):
+        V2.response({"statusCode": 200, "headers": headers})

@@ -324,3 +324,25 @@ def test_a_slow_reader_of_a_large_object_gets_it_whole_and_others_are_served(url
             at = end + 4 + size
         body = b"".join(parts)
     assert body == blob
+
+
+def test_a_repeated_request_is_judged_afresh_by_its_host_and_aws_markers(url):
+    # The front remembers where a method, target and Host went; a repeat that differs
+    # in its Host or carries an AWS API's marker must not follow the remembered route.
+    sock = connect(url)
+    plain = b"GET /v2/again HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    signed = (
+        b"GET /v2/again HTTP/1.1\r\nHost: localhost\r\nAuthorization: AWS4-HMAC-SHA256 "
+        b"Credential=AKID/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, "
+        b"Signature=00\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\n\r\n"
+    )
+    foreign = b"GET /v2/again HTTP/1.1\r\nHost: evil.example\r\n\r\n"
+    for request, function in [(plain, True), (plain, True), (signed, False), (plain, True)]:
+        sock.sendall(request)
+        answer = read_response(sock)
+        assert (b'"rawPath":"/v2/again"' in answer.replace(b" ", b"")) == function, answer
+    sock.sendall(foreign)
+    assert not read_response(sock).startswith(b"HTTP/1.1 200 ")
+    again = connect(url)
+    again.sendall(plain)
+    assert read_response(again).startswith(b"HTTP/1.1 200 ")

@@ -152,7 +152,8 @@ def surplus(pool: Pool) -> bool:
     within a start's time by the instances still serving (idle ones are kept: a pool
     with none serving is left to idle out, as Lambda keeps its environments warm), and
     no instance started in the last `SETTLE` seconds."""
-    if pool.size <= max(QUICK_INSTANCES, pool.floor):
+    size = pool.size
+    if size <= QUICK_INSTANCES or size <= pool.floor:  # the first test settles most releases
         return False
     if time.monotonic() - pool.started_at < SETTLE:
         return False  # a start a stall forced is not undone at once

@@ -36,6 +36,7 @@ _NOT_FOUND = b'{"message":"Not Found"}'
 _TOO_LARGE = b'{"message":"Request Entity Too Large"}'
 
 
+@lru_cache(maxsize=256)  # clients repeat a few content types
 def is_text_type(content_type: str | None) -> bool:
     """Whether a request body of this content type is passed as text (if it is UTF-8)."""
     if content_type is None:
@@ -135,7 +136,8 @@ def status_code(value: Any) -> int:
 
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_UNSAFE = re.compile(r"[\r\n\x00]")
+_TOKENS: set[str] = set()  # header names found to be tokens (most responses repeat them)
+MAX_TOKENS = 1024
 
 
 def header_value(name: Any, value: Any) -> str:
@@ -144,10 +146,14 @@ def header_value(name: Any, value: Any) -> str:
     A name that is not an HTTP token, or a value with CR, LF or NUL, makes the response
     malformed: it could not be sent, and must never split into two headers.
     """
-    if not isinstance(name, str) or not _TOKEN.match(name):
-        raise MalformedResponse(f"header name {name!r} is not a valid HTTP header name")
+    if type(name) is not str or name not in _TOKENS:
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise MalformedResponse(f"header name {name!r} is not a valid HTTP header name")
+        if len(_TOKENS) >= MAX_TOKENS:
+            _TOKENS.clear()
+        _TOKENS.add(name)
     if isinstance(value, str):
-        if _UNSAFE.search(value):
+        if "\r" in value or "\n" in value or "\x00" in value:
             raise MalformedResponse(f"header {name!r}: value contains CR, LF or NUL")
         return value
     # bool first: it is an int too, and JSON spells it true/false, as API Gateway sees it.
@@ -201,7 +207,8 @@ def response_body(result: dict[str, Any], base64_encoded: bool) -> bytes:
 
 
 def has_header(headers: list[tuple[str, str]], lower_name: str) -> bool:
-    return any(name.lower() == lower_name for name, _ in headers)
+    size = len(lower_name)  # most names differ in length: no lower() for them
+    return any(len(name) == size and name.lower() == lower_name for name, _ in headers)
 
 
 def json_response(status: int, body: bytes) -> HttpResponse:

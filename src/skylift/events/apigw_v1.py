@@ -77,7 +77,7 @@ class RestApiV1:
             query = {name: values[-1] for name, values in multi_query.items()}
 
         body, is_base64 = _common.encode_body(request.body, content_type)
-        path = unquote(request.raw_path)
+        path = unquote(request.raw_path) if "%" in request.raw_path else request.raw_path
         stage = DEFAULT_STAGE if ids.stage is None else ids.stage
         event: dict[str, Any] = {
             "resource": match.resource,

@@ -63,11 +63,11 @@ class HttpApiV2:
             previous = headers.get(lower)
             headers[lower] = value if previous is None else f"{previous},{value}"
         content_type = headers.get("content-type")
-
+        raw_path = request.raw_path
         event: dict[str, Any] = {
             "version": "2.0",
             "routeKey": match.route_key,
-            "rawPath": request.raw_path,
+            "rawPath": raw_path,
             "rawQueryString": request.raw_query,
         }
         if cookies:
@@ -85,7 +85,7 @@ class HttpApiV2:
             "domainPrefix": _common.domain_prefix(request.host),
             "http": {
                 "method": request.method,
-                "path": unquote(request.raw_path),
+                "path": unquote(raw_path) if "%" in raw_path else raw_path,
                 "protocol": request.protocol,
                 "sourceIp": request.source_ip,
                 "userAgent": headers.get("user-agent", ""),

@@ -284,7 +284,14 @@ def _bearer(guard: Guard | None, scope: Scope) -> bool:
 
 def _forwarded(headers: list[tuple[str, str]], source_ip: str, port: int) -> list[tuple[str, str]]:
     """The X-Forwarded-* headers API Gateway adds, where the client did not send them."""
-    present = {k.lower() for k, _ in headers}
+    # Only names of 15 to 17 characters can be one of them: the rest need no lower().
+    present = {k.lower() for k, _ in headers if 15 <= len(k) <= 17}
+    if not present:
+        return [
+            ("X-Forwarded-For", source_ip),
+            ("X-Forwarded-Port", str(port)),
+            ("X-Forwarded-Proto", "http"),
+        ]
     added = []
     for name, value in (
         ("X-Forwarded-For", source_ip),

@@ -63,6 +63,7 @@ class Connection(asyncio.Protocol):
         self._url = b""
         self._names: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
+        self._max_head = front.limits.max_head
 
     # asyncio.Protocol
 
@@ -149,7 +150,7 @@ class Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.head_size += len(name) + len(value) + 4
-        if self.head_size > self.front.limits.max_head:
+        if self.head_size > self._max_head:
             raise _HeadTooLarge
         self._names.append(name)
         self._headers.append((name.lower(), value))

@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("skylift.gateway")
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_BAD_VALUE = re.compile(r"[\r\n\0]")
+MAX_NAMES = 1024  # response header names remembered as sendable; past it, forgotten
+# The status lines sent so far, and the header names found sendable (what goes on the
+# wire before the value): most responses repeat both.
+_STATUS_LINES: dict[int, bytes] = {}
+_NAMES: dict[str, bytes] = {}
 INTERNAL_ERROR = HttpResponse(
     500, [("Content-Type", "application/json")], b'{"message":"Internal Server Error"}'
 )
@@ -194,16 +198,26 @@ def render(response: HttpResponse, head: bool, keep_alive: bool, date: bytes) ->
     """Status line, headers and body as one buffer (API Gateway always sends a length).
     A header HTTP cannot carry (a line break in its value, a name that is no token) makes
     the response a 500, as a malformed proxy response is."""
-    parts = [b"HTTP/1.1 %d %s\r\n" % (response.status, reason(response.status)), date]
+    status = response.status
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, reason(status))
+    parts = [line, date]
     for name, value in response.headers:
-        if name.lower() in _FRAMING:
-            continue  # the gateway frames the body itself
-        if _TOKEN.match(name) is None or _BAD_VALUE.search(value) is not None:
-            logger.error("a function's response header %r cannot be sent: answered 500", name)
-            return render(INTERNAL_ERROR, head, keep_alive, date)
-        parts.append(b"%s: %s\r\n" % (name.encode(), value.encode()))
+        prefix = _NAMES.get(name)
+        if prefix is None:
+            if name.lower() in _FRAMING:
+                continue  # the gateway frames the body itself
+            if _TOKEN.match(name) is None:
+                return _unsendable(name, head, keep_alive, date)
+            if len(_NAMES) >= MAX_NAMES:
+                _NAMES.clear()
+            prefix = _NAMES[name] = name.encode() + b": "
+        if "\r" in value or "\n" in value or "\0" in value:
+            return _unsendable(name, head, keep_alive, date)
+        parts.append(prefix + value.encode() + b"\r\n")
     body = response.body
-    if response.status in (204, 304) or response.status < 200:
+    if status in (204, 304) or status < 200:
         body = b""
     else:
         parts.append(b"content-length: %d\r\n" % len(body))
@@ -213,3 +227,8 @@ def render(response: HttpResponse, head: bool, keep_alive: bool, date: bytes) ->
     if not head:
         parts.append(body)
     return b"".join(parts)
+
+
+def _unsendable(name: str, head: bool, keep_alive: bool, date: bytes) -> bytes:
+    logger.error("a function's response header %r cannot be sent: answered 500", name)
+    return render(INTERNAL_ERROR, head, keep_alive, date)

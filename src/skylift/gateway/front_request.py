@@ -4,6 +4,7 @@ control API, function URLs, metrics, docs, 404s and refusals). Used by `connecti
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import httptools
@@ -14,20 +15,102 @@ from skylift.gateway.front_function import FunctionCycle
 from skylift.gateway.front_types import Link
 from skylift.gateway.routing import aws_service, control_path
 
+if TYPE_CHECKING:
+    from skylift.gateway.asgi import Gateway
+    from skylift.gateway.front_function import Matched
+
 
 class BadTarget(Exception):
     """Raised from a parser callback: the request-target is no URL path (400)."""
 
 
+# Header names that can make a request an AWS API's (`routing.aws_service`) whatever its
+# path and Host: a request with none of them is decided by its method, target and Host.
+_MARKERS = frozenset({b"authorization", b"x-amz-target", b"x-amz-content-sha256"})
+MAX_DECIDED = 512  # function routes' (method, target, Host) remembered; past it, forgotten
+MAX_TARGET = 256  # longer request-targets are decided afresh every time
+
+
+class Decided:
+    """The function routes requests went to, by (method, request-target, Host), for
+    requests without AWS markers: the same three decide the same way (the path's decoding,
+    the control prefix, `aws_service`, the router, the Host check) while the gateway's
+    router, services and guard are the same objects (a reload swaps the router whole).
+    Keep-alive clients repeat their requests, so most skip all of that."""
+
+    __slots__ = ("guard", "router", "routes", "services")
+
+    def __init__(self) -> None:
+        self.routes: dict[tuple[bytes, bytes, bytes | None], tuple[Matched, str, str]] = {}
+        self.router: object = None
+        self.services: object = None
+        self.guard: object = None
+
+    def get(
+        self, gateway: Gateway, key: tuple[bytes, bytes, bytes | None]
+    ) -> tuple[Matched, str, str] | None:
+        if (
+            gateway.router is not self.router
+            or gateway.services is not self.services
+            or gateway.guard is not self.guard
+        ):
+            self.routes.clear()
+            self.router, self.services, self.guard = gateway.router, gateway.services, gateway.guard
+            return None
+        return self.routes.get(key)
+
+    def put(self, key: tuple[bytes, bytes, bytes | None], found: tuple[Matched, str, str]) -> None:
+        routes = self.routes
+        if len(routes) >= MAX_DECIDED:
+            routes.clear()  # many distinct targets (path parameters): start over
+        routes[key] = found
+
+
+DECIDED = Decided()  # one per process: its checks of identity keep servers apart
+
+
 def new_cycle(
-    conn: Link, target: bytes, names: list[bytes], headers: list[tuple[bytes, bytes]]
+    conn: Link,
+    target: bytes,
+    names: list[bytes],
+    headers: list[tuple[bytes, bytes]],
 ) -> FunctionCycle | AsgiCycle:
     """The cycle that answers a request whose head the parser has just read: a function
     route's (`FunctionCycle`), or the ASGI gateway's (`AsgiCycle`) for everything else.
     Raises `BadTarget` when the request-target is no URL."""
     front = conn.front
     parser = conn.parser
-    method = parser.get_method().decode("ascii")
+    raw_method: bytes = parser.get_method()
+    method = raw_method.decode("ascii")
+    host = length = None
+    hosts = 0
+    expect = marked = False
+    for name, value in headers:
+        if name == b"host":
+            if host is None:
+                host = value
+            hosts += 1
+        elif name == b"content-length":
+            if length is None:
+                length = value
+        elif name == b"expect":
+            expect = expect or value.lower() == b"100-continue"
+        elif name in _MARKERS:
+            marked = True
+    gateway = front.gateway
+    key = None
+    found = None
+    if not marked and hosts <= 1 and len(target) <= MAX_TARGET:
+        key = (raw_method, target, host)
+        found = DECIDED.get(gateway, key)
+    if found is not None:
+        route, raw_path_text, query_text = found
+        cycle: FunctionCycle | AsgiCycle = _function(
+            conn, route, method, raw_path_text, query_text, names, headers, host, length
+        )
+        cycle.keep_alive = parser.should_keep_alive()
+        cycle.continue_wanted = expect
+        return cycle
     try:
         url = httptools.parse_url(target)
     except httptools.HttpParserInvalidURLError:
@@ -37,44 +120,20 @@ def new_cycle(
     path = raw_path.decode("latin-1")
     if "%" in path:
         path = unquote(path)
-    gateway = front.gateway
     control = control_path(path)
-    matched = None
+    matched: Matched | None = None
     if control is not None:
         path = control
     elif not gateway.services or aws_service(path, headers, query) not in gateway.services:
         matched = gateway.router.match(method, path)
-    host = None
-    for name, value in headers:
-        if name == b"host":
-            host = value
-            break
     keep_alive = parser.should_keep_alive()
-    expect = any(n == b"expect" and v.lower() == b"100-continue" for n, v in headers)
     if matched is not None and (gateway.guard is None or gateway.guard.host_allowed(host)):
-        length = next((v for n, v in headers if n == b"content-length"), None)
-        source_ip = conn.client[0] if conn.client else "127.0.0.1"
-        try:
-            decoded = [(n.decode(), v.decode()) for n, (_, v) in zip(names, headers, strict=True)]
-        except UnicodeDecodeError:
-            decoded = [
-                (n.decode("latin-1"), v.decode("latin-1"))
-                for n, (_, v) in zip(names, headers, strict=True)
-            ]
-        version = parser.get_http_version()
-        head = (
-            method,
-            raw_path.decode("latin-1"),
-            query.decode("latin-1"),
-            decoded,
-            source_ip,
-            "HTTP/" + version,
-            host.decode("latin-1") if host else f"{front.host}:{front.port}",
+        raw_path_text, query_text = raw_path.decode("latin-1"), query.decode("latin-1")
+        if key is not None:
+            DECIDED.put(key, (matched, raw_path_text, query_text))
+        cycle = _function(
+            conn, matched, method, raw_path_text, query_text, names, headers, host, length
         )
-        function = FunctionCycle(conn, matched, head)
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            function.size = -1  # refused before its body is read
-        cycle: FunctionCycle | AsgiCycle = function
     else:
         scope = {
             "type": "http",
@@ -96,3 +155,38 @@ def new_cycle(
     cycle.keep_alive = keep_alive
     cycle.continue_wanted = expect
     return cycle
+
+
+def _function(
+    conn: Link,
+    matched: Matched,
+    method: str,
+    raw_path: str,
+    query: str,
+    names: list[bytes],
+    headers: list[tuple[bytes, bytes]],
+    host: bytes | None,
+    length: bytes | None,
+) -> FunctionCycle:
+    front = conn.front
+    client = conn.client
+    try:
+        decoded = [(n.decode(), v.decode()) for n, (_, v) in zip(names, headers, strict=True)]
+    except UnicodeDecodeError:
+        decoded = [
+            (n.decode("latin-1"), v.decode("latin-1"))
+            for n, (_, v) in zip(names, headers, strict=True)
+        ]
+    head = (
+        method,
+        raw_path,
+        query,
+        decoded,
+        client[0] if client else "127.0.0.1",
+        "HTTP/" + conn.parser.get_http_version(),
+        host.decode("latin-1") if host else f"{front.host}:{front.port}",
+    )
+    function = FunctionCycle(conn, matched, head)
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        function.size = -1  # refused before its body is read
+    return function
