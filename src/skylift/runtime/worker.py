@@ -36,6 +36,7 @@ from skylift.runtime.environ import (
 )
 from skylift.runtime.faults import Fault, error_payload, exception_payload
 from skylift.runtime.output import Output
+from skylift.runtime.trace_env import TraceVariable
 from skylift.spec import FunctionSpec
 
 Handler = Callable[[Any, LambdaContext], Any]
@@ -102,6 +103,7 @@ def serve(
     arn = function_arn(spec.name)
     group = log_group(spec.name)
     output = Output(log_fd, captured=spec.debug != "pdb")
+    trace = TraceVariable()
     init_ms: float | None = (time.monotonic() - forked_at) * 1000
     # Wait in poll(), not recv(): when the supervisor reads our answer, the kernel wakes
     # whoever sleeps on this socket for its write space, and a recv() waiter wakes, finds
@@ -121,11 +123,7 @@ def serve(
             continue
         request_id = header["id"]
         logs.set_request_id(request_id)
-        trace = header.get("trace")
-        if trace is not None:
-            os.environ["_X_AMZN_TRACE_ID"] = trace
-        else:
-            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        trace.set(header.get("trace"))
         ok, out = _invoke(
             handler,
             body,
