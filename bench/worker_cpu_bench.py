@@ -138,12 +138,20 @@ def main() -> None:
             stop(server)
         shutil.rmtree(work, ignore_errors=True)
     print(f"load average at the end: {os.getloadavg()}")
+    first = results[args.srcs[0]]
     for src, row in results.items():
         parts = [
             f"{key} {statistics.median(v):.1f} ({min(v):.1f}-{max(v):.1f})"
             for key, v in row.items()
         ]
         print(f"{src}: median (range) per request, µs: " + ", ".join(parts))
+        if row is not first:  # each round's pair of slices, which ran back to back
+            for key in ("workers", "supervisor", "tree"):
+                ratios = [b / a for a, b in zip(first[key], row[key], strict=True)]
+                print(
+                    f"  {key} / {args.srcs[0]}'s, round by round: median "
+                    f"{statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})"
+                )
 
 
 if __name__ == "__main__":
