@@ -48,6 +48,14 @@ def run_ns(pid: int) -> int:
     return total
 
 
+def context_switches(pid: int) -> int:
+    total = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.endswith("ctxt_switches") or "ctxt_switches:" in line:
+            total += int(line.split()[1])
+    return total
+
+
 def start_worker() -> tuple[int, socket.socket]:
     from skylift.runtime.worker import serve
 
@@ -107,12 +115,17 @@ def main() -> None:
         traces = [
             root.format(int(time.time()), uuid.uuid4().hex[:24]) for _ in range(args.invocations)
         ]
-        before = run_ns(pid)
+        before, switches = run_ns(pid), context_switches(pid)
         for trace in traces:
             invoke(channel, answers, reader, trace)
         per.append((run_ns(pid) - before) / args.invocations / 1e3)
+        switched = (context_switches(pid) - switches) / args.invocations
         rss = Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]
-        print(f"round {r}: {per[-1]:.2f} µs per invocation (RSS {rss} KiB)", flush=True)
+        print(
+            f"round {r}: {per[-1]:.2f} µs per invocation, {switched:.2f} context switches"
+            f" (RSS {rss} KiB)",
+            flush=True,
+        )
     channel.close()
     os.waitpid(pid, 0)
     print(

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 from typing import Any
 
 NAME = "_X_AMZN_TRACE_ID"
 _KEY = os.fsencode(NAME)
 _PREFIX = _KEY + b"="
+_START = len(_PREFIX)
+_ENCODING = sys.getfilesystemencoding()
 # Every buffer the C environment ever pointed at, kept for the life of the process: a
 # pointer getenv returned (or the environment itself) may still point into it.
 _BUFFERS: list[ctypes.Array[ctypes.c_char]] = []
@@ -50,16 +53,16 @@ class TraceVariable:
                 del os.environ[NAME]  # unsetenv: nothing copied, nothing kept
             self._value = None
             return
-        encoded = os.fsencode(value)
+        encoded = value.encode(_ENCODING, "surrogateescape")  # as os.environ encodes
         if self._view is None or self._data is None or b"\0" in encoded:
             os.environ[NAME] = value  # the portable way (and its error for a NUL)
             return
-        size = len(_PREFIX) + len(encoded) + 1
-        if size > self._capacity:
-            self._grow(size)
+        end = _START + len(encoded)
+        if end >= self._capacity:
+            self._grow(end + 1)
         view = self._view
-        view[len(_PREFIX) : size - 1] = encoded
-        view[size - 1] = 0
+        view[_START:end] = encoded
+        view[end] = 0
         if self._data.get(_KEY) is not self._value or self._value is None:
             # The handler set or deleted the variable itself (setenv or unsetenv moved
             # the C environment off our buffer), or it is the first value: point it back.

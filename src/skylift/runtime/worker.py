@@ -171,7 +171,7 @@ def _restore_std_streams(log_fd: int) -> bool:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # closed, or its fd is gone
+        except (OSError, ValueError, AttributeError):  # closed, its fd gone, or None
             pass
     if _STREAMS:  # a handler's replacement (an io.StringIO, say) goes; ours come back
         sys.stdout, sys.stderr = _STREAMS
