@@ -8,7 +8,6 @@ so output from C extensions and subprocesses is kept too.
 
 from __future__ import annotations
 
-import decimal
 import fcntl
 import io
 import json
@@ -26,7 +25,7 @@ try:
 except ImportError:  # a function on another interpreter (`Runtime`): skylift's orjson is
     orjson = None  # type: ignore[assignment]  # built for skylift's Python; the stdlib decodes
 
-from skylift.runtime import logs, wire
+from skylift.runtime import logs, results, wire
 from skylift.runtime.context import ContextMaker, LambdaContext
 from skylift.runtime.environ import (
     apply,
@@ -43,19 +42,6 @@ from skylift.spec import FunctionSpec
 Handler = Callable[[Any, LambdaContext], Any]
 
 
-def _encode_default(obj: object) -> object:
-    # The Lambda runtime writes Decimals as numbers; json has no raw numbers, so go via
-    # int/float (exact for integers, nearest double otherwise).
-    if isinstance(obj, decimal.Decimal):
-        return int(obj) if obj == obj.to_integral_value() else float(obj)
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
-# The stdlib encoder with the runtime's settings, made once: `json.dumps(default=...)`
-# builds a new encoder per call. Results keep the stdlib's bytes (`", "` and `": "`
-# separators, ASCII escapes), as the Lambda runtime's encoder writes them; orjson's
-# differ for any non-empty object or array, so it does not encode results.
-_ENCODER = json.JSONEncoder(default=_encode_default)
 # Digits to "0", everything else to " ": 19 zeros in a row mean an integer literal that
 # orjson would turn into a float (beyond 64 bits), or a long number the stdlib parses.
 _DIGITS = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
@@ -210,7 +196,7 @@ def _invoke(
         payload = exception_payload(exc, request_id)
     else:
         try:
-            return True, _ENCODER.encode(result).encode()
+            return True, results.encode(result)
         except (TypeError, ValueError) as exc:
             payload = error_payload(
                 f"Unable to marshal response: {exc}", "Runtime.MarshalError", request_id
