@@ -2,9 +2,11 @@
 side by side and are loaded in alternating wrk slices, so a busy spell on a shared machine
 falls on each alike.
 
-    python bench/worker_cpu_bench.py /work/main/src src --rounds 8 --seconds 5
+    python bench/worker_cpu_bench.py /work/main . --rounds 8 --seconds 5
 
-Each build is `skylift up` with PYTHONPATH pointing at one `src` folder. Per slice: the
+Each build is a checkout with its own virtualenv (`make setup`), served by its
+`.venv/bin/python -m skylift.cli up`: PYTHONPATH would not do, as instances start with
+a clean environment and import skylift from where the virtualenv's install points. Per slice: the
 CPU time (schedstat's run time, all threads) of the instances (the zygote's children that
 run Python: not the zygote, its namespace maker or the PID 1s), of the supervisor, and of
 the whole tree, each divided by the requests wrk counted. Prints one line per slice and
@@ -18,7 +20,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -63,10 +64,13 @@ def cpu(pids: list[int]) -> dict[int, int]:
     return {p: run_ns(p) for p in pids}
 
 
-def start(src: str, port: int, app: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+def start(checkout: str, port: int, app: Path) -> subprocess.Popen[bytes]:
+    python = Path(checkout).resolve() / ".venv" / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"{python} is missing: run `make setup` in {checkout}")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", str(port)],
+        [str(python), "-m", "skylift.cli", "up", str(app), "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -81,12 +85,12 @@ def start(src: str, port: int, app: Path) -> subprocess.Popen[bytes]:
             pass
         time.sleep(0.05)
     stop(server)
-    raise SystemExit(f"the server from {src} did not answer within 30 s")
+    raise SystemExit(f"the server from {checkout} did not answer within 30 s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("srcs", nargs="+", help="src folders of the builds to compare")
+    parser.add_argument("srcs", nargs="+", help="checkouts of the builds to compare")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)

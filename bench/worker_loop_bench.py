@@ -1,7 +1,12 @@
 """The worker loop alone: CPU per invocation of `runtime.worker.serve` in a forked child,
 driven over its channel one invocation at a time (no HTTP, no supervisor, no sandbox).
 
-    PYTHONPATH=src python bench/worker_loop_bench.py --invocations 20000 --rounds 5
+    python bench/worker_loop_bench.py --invocations 20000 --rounds 5
+    python bench/worker_loop_bench.py /work/main . --invocations 20000 --rounds 8
+
+Given checkouts (each with its `.venv`), it compares them instead: each round runs one
+fresh worker of each, one after the other (in turn first), and prints every round's
+ratio to the first checkout's.
 
 The handler is examples/make-change's, the event an API Gateway v2 POST /change as
 skylift builds it, every invocation with a new request id and trace header, as the
@@ -16,6 +21,7 @@ import os
 import select
 import socket
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -98,11 +104,39 @@ def invoke(
         raise SystemExit(f"the invocation failed: {frames[0][1]!r}")
 
 
+def compare(checkouts: list[str], invocations: int, rounds: int) -> None:
+    """Interleaved rounds of one worker per checkout, each on the checkout's own venv."""
+    per: dict[str, list[float]] = {c: [] for c in checkouts}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for r in range(rounds):
+        for checkout in checkouts if r % 2 == 0 else checkouts[::-1]:
+            python = Path(checkout).resolve() / ".venv" / "bin" / "python"
+            command = [str(python), __file__, "--invocations", str(invocations), "--rounds", "1"]
+            out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            line = out.stdout.splitlines()[0]
+            per[checkout].append(float(line.split(": ")[1].split()[0]))
+            print(f"round {r} {checkout}: {line.split(': ', 1)[1]}", flush=True)
+    first = per[checkouts[0]]
+    for checkout, values in per.items():
+        ratios = [b / a for a, b in zip(first, values, strict=True)]
+        print(
+            f"{checkout}: median {statistics.median(values):.2f} µs "
+            f"({min(values):.2f}-{max(values):.2f}); / {checkouts[0]}'s round by round: "
+            f"median {statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})"
+        )
+    print(f"load average at the end: {os.getloadavg()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkouts", nargs="*", help="checkouts to compare (default: this)")
     parser.add_argument("--invocations", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    if args.checkouts:
+        print(f"load average at the start: {os.getloadavg()}")
+        compare(args.checkouts, args.invocations, args.rounds)
+        return
     pid, channel = start_worker()
     reader = wire.FrameReader()
     answers = select.poll()
