@@ -40,8 +40,9 @@ def roles(root: int) -> dict[str, list[int]]:
     """The tree's pids by role: the supervisor, its zygotes, and the instances."""
     pids = tree(root)
     parent = {p: int(f[1]) for p in pids if (f := _stat(p)) is not None}
-    zygotes = [p for p in pids if parent.get(p) == root]
-    workers = [p for p in pids if parent.get(p) in zygotes and comm(p) == "python"]
+    # An instance runs Python (its PID 1 and the namespace maker are `skylift-ns-init`),
+    # and is neither the supervisor nor a zygote (the supervisor's children).
+    workers = [p for p in pids if p != root and parent.get(p, root) != root and comm(p) == "python"]
     return {"supervisor": [root], "workers": workers, "tree": pids}
 
 
@@ -100,6 +101,7 @@ def main() -> None:
     script.write_text(LUA)
     servers: list[tuple[str, int, subprocess.Popen[bytes]]] = []
     results: dict[str, dict[str, list[float]]] = {}
+    unsteady: set[int] = set()  # rounds in which a build's instances changed
     print(f"load average at the start: {os.getloadavg()}")
     try:
         for i, src in enumerate(args.srcs):
@@ -125,6 +127,8 @@ def main() -> None:
                 if errors:
                     raise SystemExit(f"{src}: {errors} errors in a slice")
                 row = results[src]
+                if set(before["workers"]) != set(after["workers"]):
+                    unsteady.add(r)  # instances started or ended: not the steady state
                 for key in ("workers", "supervisor", "tree"):
                     # A new pid (an instance started mid-slice) counts from zero.
                     now = cpu(after[key])
@@ -134,7 +138,8 @@ def main() -> None:
                 print(
                     f"round {r} {src}: {rps:,.0f} rps, workers {row['workers'][-1]:.1f} µs, "
                     f"supervisor {row['supervisor'][-1]:.1f} µs, tree {row['tree'][-1]:.1f} µs "
-                    f"per request ({len(after['workers'])} instances)",
+                    f"per request ({len(after['workers'])} instances"
+                    f"{', changed' if r in unsteady else ''})",
                     flush=True,
                 )
     finally:
@@ -142,6 +147,14 @@ def main() -> None:
             stop(server)
         shutil.rmtree(work, ignore_errors=True)
     print(f"load average at the end: {os.getloadavg()}")
+    # Only rounds whose instances served throughout, alike in every build.
+    steady = [r for r in range(args.rounds) if r not in unsteady]
+    print(f"rounds kept: {len(steady)} of {args.rounds} (the others' instances changed)")
+    if not steady:
+        raise SystemExit("no round kept: run longer, or on a quieter machine")
+    results = {
+        src: {k: [v[r] for r in steady] for k, v in row.items()} for src, row in results.items()
+    }
     first = results[args.srcs[0]]
     for src, row in results.items():
         parts = [
