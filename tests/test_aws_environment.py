@@ -185,6 +185,37 @@ def test_every_invocation_has_its_own_trace_header(tmp_path):
     assert first["_X_AMZN_TRACE_ID"] != second["_X_AMZN_TRACE_ID"]
 
 
+TRACE_APP = """
+    import os, subprocess
+    from skylift import App
+
+    app = App()
+
+    @app.function()
+    def trace(event, context):
+        shell = subprocess.run(
+            ["sh", "-c", 'echo "$_X_AMZN_TRACE_ID"'], capture_output=True, text=True
+        )
+        seen = [os.environ.get("_X_AMZN_TRACE_ID"), shell.stdout.strip()]
+        if event.get("meddle"):  # a handler may set or delete it: the next one is ours
+            os.environ["_X_AMZN_TRACE_ID"] = "the handler's"
+            if event["meddle"] == "delete":
+                del os.environ["_X_AMZN_TRACE_ID"]
+        return seen
+"""
+
+
+def test_a_subprocess_sees_the_invocations_trace_header(tmp_path):
+    app = write(tmp_path / "app", TRACE_APP)
+    with serve(str(app)) as url:
+        answers = [invoke(url, "trace", {"meddle": m}) for m in ("", "set", "delete", "", "")]
+    traces = [a[0] for a in answers]  # type: ignore[index]
+    assert all(TRACE.match(t) for t in traces), traces
+    assert len(set(traces)) == len(traces)
+    for ours, shell in answers:  # type: ignore[misc]
+        assert shell == ours
+
+
 SAM_TEMPLATE = """
     AWSTemplateFormatVersion: "2010-09-09"
     Transform: AWS::Serverless-2016-10-31

@@ -125,6 +125,9 @@ APP = f"""
             return [action, os.getpid()]  # and returns normally
         if action == "replace":
             sys.stdout = io.StringIO()
+        elif action == "none":
+            sys.stdout = sys.stderr = None
+            return [action, os.getpid()]
         elif action == "close_and_fail":
             sys.stdout.close()
             raise ValueError("boom")
@@ -332,6 +335,9 @@ def test_closing_or_replacing_the_standard_streams_breaks_no_later_invocation(se
     assert "[ERROR] ValueError: boom" in tail
     answer, tail = invoke(url, "streams", {"do": "log"})
     assert "still warning" in tail and "Logging error" not in tail
+    assert invoke(url, "streams", {"do": "none"})[0] == ["none", 2]
+    answer, tail = invoke(url, "streams", {"do": "log"})
+    assert answer == ["log", 2] and "still logging" in tail and "still warning" in tail
 
 
 def test_sandbox_off_says_what_it_turns_off(tmp_path):

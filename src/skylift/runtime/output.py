@@ -22,9 +22,11 @@ TRIM_AT = 8 << 20  # trim when the memfd grows past this
 CHECK_EVERY = 0.25
 
 
-def tail(fd: int, limit: int = KEEP) -> tuple[bytes, int]:
-    """The last `limit` bytes of `fd` and how many bytes came before them."""
-    size = os.fstat(fd).st_size
+def tail(fd: int, limit: int = KEEP, size: int | None = None) -> tuple[bytes, int]:
+    """The last `limit` bytes of `fd` (`size` bytes long, if known) and how many bytes
+    came before them."""
+    if size is None:
+        size = os.fstat(fd).st_size
     start = max(0, size - limit)
     return (os.pread(fd, size - start, start) if size else b""), start
 
@@ -48,10 +50,15 @@ class Output:
         if not self.captured:
             return b""
         with self._lock:
-            data, before = tail(self.fd)
+            # The size by lseek, not fstat (half the cost: no stat_result). Moving the
+            # offset is harmless: every write to the memfd appends (O_APPEND).
+            size = os.lseek(self.fd, 0, os.SEEK_END)
+            if not size and not self._dropped:  # most invocations print nothing
+                return b""
+            data, before = tail(self.fd, size=size)
             dropped = self._dropped + before
             self._dropped = 0
-            if data or before:  # most invocations print nothing: no syscall for them
+            if data or before:
                 os.ftruncate(self.fd, 0)
         if dropped:
             data = f"[skylift: {dropped} earlier bytes of output dropped]\n".encode() + data
