@@ -9,6 +9,11 @@ p99, the CPU per request of the server's process tree and of the supervisor (the
 `skylift up` process alone, which the front's work runs in), and the load average. On
 a shared machine requests/s swing with the neighbours' load; the CPU per request much
 less, so it is the number to compare.
+
+Only the supervisor's code comes from the tree: the zygote and its instances start with
+a clean environment (no PYTHONPATH) and import skylift from the virtualenv's install.
+To compare worker code, use bench/worker_cpu_bench.py, which runs each checkout on its
+own virtualenv.
 """
 
 from __future__ import annotations
