@@ -10,7 +10,7 @@ Under load the terminal shows each function's first `per_second` invocations of 
 second in full, and every failed or streamed one; the other successes are counted, and
 one line says how many were left out once the second is over. Thousands of lines a
 second are of no use on a terminal, and formatting them all cost the server's loop about
-1.5 µs a request under wrk (to /dev/null; a profile with a terminal put it at 7% of the
+1 µs a request under wrk (to /dev/null; a profile with a terminal put it at 7% of the
 loop); every invocation stays in `skylift logs`.
 """
 
