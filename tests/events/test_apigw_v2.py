@@ -216,6 +216,7 @@ def test_error_responses() -> None:
         {"Bad Name": "1"},
         {"X:Y": "1"},
         {"": "1"},
+        {"X-A\n": "1"},  # a regex's "$" would let the final line break through
         {"X-A": "1\r\nInjected: yes"},
         {"X-A": "1\nInjected: yes"},
         {"X-A": "1\x00"},

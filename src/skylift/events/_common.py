@@ -135,7 +135,7 @@ def status_code(value: Any) -> int:
     return value
 
 
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # \Z: "$" matches before a final \n
 _TOKENS: set[str] = set()  # header names found to be tokens (most responses repeat them)
 MAX_TOKENS = 1024
 

@@ -29,6 +29,7 @@ import time
 from skylift.asgi_types import Asgi
 from skylift.gateway.asgi import Gateway
 from skylift.gateway.connection import Connection
+from skylift.gateway.front_decided import Decided
 from skylift.gateway.front_types import Limits, Ready
 from skylift.observe.metrics import Metrics
 
@@ -65,6 +66,7 @@ class Front:
         self.host = host
         self.port = port
         self.connections: set[Connection] = set()
+        self.decided = Decided()  # function routes' requests decided so far (front_request)
         self.stopping = False
         self.refused = 0  # connections answered 503 (over the cap)
         self.now = time.monotonic()

@@ -11,12 +11,12 @@ import httptools
 
 from skylift.gateway.asgi import MAX_BODY
 from skylift.gateway.front_asgi import AsgiCycle
+from skylift.gateway.front_decided import MAX_TARGET
 from skylift.gateway.front_function import FunctionCycle
 from skylift.gateway.front_types import Link
 from skylift.gateway.routing import aws_service, control_path
 
 if TYPE_CHECKING:
-    from skylift.gateway.asgi import Gateway
     from skylift.gateway.front_function import Matched
 
 
@@ -27,46 +27,6 @@ class BadTarget(Exception):
 # Header names that can make a request an AWS API's (`routing.aws_service`) whatever its
 # path and Host: a request with none of them is decided by its method, target and Host.
 _MARKERS = frozenset({b"authorization", b"x-amz-target", b"x-amz-content-sha256"})
-MAX_DECIDED = 512  # function routes' (method, target, Host) remembered; past it, forgotten
-MAX_TARGET = 256  # longer request-targets are decided afresh every time
-
-
-class Decided:
-    """The function routes requests went to, by (method, request-target, Host), for
-    requests without AWS markers: the same three decide the same way (the path's decoding,
-    the control prefix, `aws_service`, the router, the Host check) while the gateway's
-    router, services and guard are the same objects (a reload swaps the router whole).
-    Keep-alive clients repeat their requests, so most skip all of that."""
-
-    __slots__ = ("guard", "router", "routes", "services")
-
-    def __init__(self) -> None:
-        self.routes: dict[tuple[bytes, bytes, bytes | None], tuple[Matched, str, str]] = {}
-        self.router: object = None
-        self.services: object = None
-        self.guard: object = None
-
-    def get(
-        self, gateway: Gateway, key: tuple[bytes, bytes, bytes | None]
-    ) -> tuple[Matched, str, str] | None:
-        if (
-            gateway.router is not self.router
-            or gateway.services is not self.services
-            or gateway.guard is not self.guard
-        ):
-            self.routes.clear()
-            self.router, self.services, self.guard = gateway.router, gateway.services, gateway.guard
-            return None
-        return self.routes.get(key)
-
-    def put(self, key: tuple[bytes, bytes, bytes | None], found: tuple[Matched, str, str]) -> None:
-        routes = self.routes
-        if len(routes) >= MAX_DECIDED:
-            routes.clear()  # many distinct targets (path parameters): start over
-        routes[key] = found
-
-
-DECIDED = Decided()  # one per process: its checks of identity keep servers apart
 
 
 def new_cycle(
@@ -102,7 +62,7 @@ def new_cycle(
     found = None
     if not marked and hosts <= 1 and len(target) <= MAX_TARGET:
         key = (raw_method, target, host)
-        found = DECIDED.get(gateway, key)
+        found = front.decided.get(gateway, key)
     if found is not None:
         route, raw_path_text, query_text = found
         cycle: FunctionCycle | AsgiCycle = _function(
@@ -130,7 +90,7 @@ def new_cycle(
     if matched is not None and (gateway.guard is None or gateway.guard.host_allowed(host)):
         raw_path_text, query_text = raw_path.decode("latin-1"), query.decode("latin-1")
         if key is not None:
-            DECIDED.put(key, (matched, raw_path_text, query_text))
+            front.decided.put(key, (matched, raw_path_text, query_text))
         cycle = _function(
             conn, matched, method, raw_path_text, query_text, names, headers, host, length
         )
