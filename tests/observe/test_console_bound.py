@@ -41,6 +41,7 @@ def starts(text: str, function: str = "f") -> list[str]:
 
 def test_a_busy_second_shows_its_first_invocations_every_failure_and_a_count() -> None:
     out, clock = io.StringIO(), Clock()
+    clock.now = 100.9  # the second ends 0.1 s on: the console's timer waits that long
 
     async def run() -> None:
         console = ConsoleLog(out, interval=0.01, per_second=3, clock=clock)
@@ -51,8 +52,9 @@ def test_a_busy_second_shows_its_first_invocations_every_failure_and_a_count() -
         await asyncio.sleep(0.05)
         assert starts(out.getvalue()) == ["ok0", "ok1", "ok2", "bad"]
         assert "more invocations" not in out.getvalue()  # the second is not over yet
-        clock.now += 1.0  # the second ends: its count is written without another call
-        await asyncio.sleep(0.05)
+        clock.now = 101.05  # the second ends: its count is written without another call
+        await asyncio.sleep(0.2)
+        assert "[f] ... 7 more invocations in that second" in out.getvalue()
         console(SPEC, ok("next"))  # a new second: shown in full again
         console.flush()
 

@@ -93,3 +93,32 @@ def test_a_timeout_and_a_crash_print_cloudwatchs_lines(tmp_path: Path) -> None:
     exited = r"^\[crash\] RequestId: \S+ Error: Runtime exited with error: exit status 3$"
     assert re.search(exited, log.text, re.M), log.text
     assert re.search(r"^\[crash\] going down$", log.text, re.M)
+
+
+QUICK = """
+from skylift import App
+
+app = App()
+
+
+@app.http("/quick")
+def quick(event, context):
+    return {"statusCode": 200, "body": "ok"}
+"""
+
+
+def test_without_stored_logs_the_terminal_shows_every_invocation(tmp_path: Path) -> None:
+    # Under load the terminal shows 50 invocations of a function a second and counts the
+    # rest, which are in `skylift logs`; with nothing stored it must leave none out.
+    (tmp_path / "app.py").write_text(textwrap.dedent(QUICK))
+    log = ServerLog()
+    with serve(str(tmp_path), log=log, options=["--no-observe"]) as url:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(160):  # in 3 seconds at most, a bound would have left some out
+                assert client.get(f"{url}/quick").text == "ok"
+        pattern = r"^\[quick\] REPORT RequestId: "
+        deadline = time.monotonic() + 10
+        while len(re.findall(pattern, log.text, re.M)) < 160 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(re.findall(pattern, log.text, re.M)) == 160
+        assert "more invocations" not in log.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
 import socket
 import threading
@@ -27,11 +28,11 @@ from skylift.gateway.guard import Guard
 from skylift.loader import AppTarget, Target
 from skylift.observe.alerts_api import AlertsApi
 from skylift.observe.alerts_service import Alerting, policy_for
-from skylift.observe.console import ConsoleLog
+from skylift.observe.console import UNBOUNDED, ConsoleLog
 from skylift.observe.dashboard import INTERVAL, Dashboard
 from skylift.observe.dashboard_data import Board
 from skylift.observe.events import alert_events
-from skylift.observe.observability import Observability
+from skylift.observe.observability import Observability, logs_stored
 from skylift.openapi_served import TemplateDocs
 from skylift.runtime.environ import ACCOUNT_ID, aws_environment
 from skylift.sources.http import Router
@@ -103,7 +104,10 @@ async def serve(
     except BaseException:
         sock.close()
         raise
-    console = ConsoleLog()
+    # Bounded under load only where every invocation is in the stored logs: without them
+    # the terminal is the one place an invocation's log appears.
+    stored = observe and logs_stored(os.environ)
+    console = ConsoleLog() if stored else ConsoleLog(per_second=UNBOUNDED)
     if not quiet:
         platform.invoker.observers.append(console)
         platform.invoker.output_observers.append(console.output)

@@ -28,6 +28,7 @@ from skylift.observe.report import start_line
 from skylift.spec import FunctionSpec
 
 PER_SECOND = 50  # invocations of a function shown in full each second (failures: all)
+UNBOUNDED = 1 << 62  # `per_second` where logs are not stored: every invocation is shown
 
 
 class ConsoleLog:

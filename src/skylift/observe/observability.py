@@ -30,6 +30,11 @@ METRICS = "metrics"  # /_skylift/metrics, always skylift's
 METRICS_ROOT = "metrics_root"  # /metrics, skylift's unless the app has a route there
 
 
+def logs_stored(environ: Mapping[str, str]) -> bool:
+    """Whether invocation logs are stored (all but SKYLIFT_LOGS=off, 0 or false)."""
+    return environ.get("SKYLIFT_LOGS", "").lower() not in ("off", "0", "false")
+
+
 def retention_from(environ: Mapping[str, str]) -> Retention:
     """SKYLIFT_LOG_MAX_MB (per function) and SKYLIFT_LOG_RETENTION_DAYS, if set.
 
@@ -83,8 +88,7 @@ class Observability:
     @classmethod
     def from_environment(cls, platform: Platform) -> Observability:
         """Settings from SKYLIFT_LOG_MAX_MB, SKYLIFT_LOG_RETENTION_DAYS, SKYLIFT_LOGS=off."""
-        store_logs = os.environ.get("SKYLIFT_LOGS", "").lower() not in ("off", "0", "false")
-        return cls(platform, retention_from(os.environ), store_logs=store_logs)
+        return cls(platform, retention_from(os.environ), store_logs=logs_stored(os.environ))
 
     def services(self, router: Router) -> dict[str, Asgi]:
         """The scrape endpoint, at `/metrics` too unless an app's route answers there."""
