@@ -16,6 +16,9 @@ from skylift.runtime.trace_env import NAME, TraceVariable
 libc = ctypes.CDLL(None)
 libc.getenv.restype = ctypes.c_char_p
 libc.getenv.argtypes = [ctypes.c_char_p]
+raw_getenv = ctypes.CDLL(None).getenv
+raw_getenv.restype = ctypes.c_void_p
+raw_getenv.argtypes = [ctypes.c_char_p]
 
 
 @pytest.fixture
@@ -59,6 +62,27 @@ def test_a_handler_that_sets_or_deletes_it_does_not_stick(variable):
     del os.environ[NAME]
     variable.set("third")
     assert seen() == ("third", "third", "third")
+
+
+def test_a_handler_that_calls_putenv_or_unsetenv_does_not_stick(variable):
+    # Below os.environ: only the C environment changes, so nothing in Python notices.
+    variable.set("first")
+    os.putenv(NAME, "the handler's")
+    variable.set("second")
+    assert seen() == ("second", "second", "second")
+    os.unsetenv(NAME)
+    variable.set("third")
+    assert seen() == ("third", "third", "third")
+
+
+def test_a_pointer_read_before_a_new_value_keeps_the_old_one_whole(variable):
+    # A thread the handler left running may hold what getenv gave it while the next
+    # invocation's value is set: it reads the old value or the new, never a mix.
+    variable.set("Root=1-aaaaaaaa")
+    held = ctypes.c_char_p(raw_getenv(NAME.encode()))  # the pointer itself, no copy
+    variable.set("Root=1-bbbb")
+    assert held.value == b"Root=1-aaaaaaaa"
+    assert seen()[1] == "Root=1-bbbb"
 
 
 def test_a_long_value_fits(variable):

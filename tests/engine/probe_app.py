@@ -1,6 +1,7 @@
 """A test app whose functions exercise every execution behaviour."""
 
 import ctypes
+import decimal
 import json
 import logging
 import os
@@ -88,6 +89,18 @@ def segfault(event, context):
 @app.function()
 def unserializable(event, context):
     return {"a": {1, 2}}
+
+
+@app.function()
+def unwritable(event, context):
+    """A result the encoder cannot write, not with a TypeError: the instance lives on."""
+    calls["n"] += 1
+    if event and event.get("kind") == "deep":
+        deep = []
+        for _ in range(100_000):
+            deep = [deep]
+        return deep  # RecursionError
+    return {"n": calls["n"], "pid": os.getpid(), "x": decimal.Decimal("sNaN")}  # ValueError
 
 
 @app.function()

@@ -127,6 +127,16 @@ def test_unserializable_result_is_a_marshal_error(probe):
     assert error["errorMessage"].startswith("Unable to marshal response:")
 
 
+def test_any_result_the_encoder_cannot_write_is_a_marshal_error_and_the_instance_lives(probe):
+    first = probe.invoke("unwritable")
+    for event in (b'{"kind": "snan"}', b'{"kind": "deep"}'):
+        error = payload(probe.invoke("unwritable", event))
+        assert error["errorType"] == "Runtime.MarshalError", error
+        assert error["errorMessage"].startswith("Unable to marshal response:")
+    assert first.init_ms is not None  # the one cold start: the same instance answered all
+    assert probe.invoke("unwritable").init_ms is None
+
+
 def test_response_over_6mb_is_refused_as_lambda_does(probe):
     result = probe.invoke("huge")
     error = payload(result)

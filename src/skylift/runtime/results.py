@@ -19,8 +19,11 @@ from typing import Any
 def _encode_default(obj: object) -> object:
     # The Lambda runtime writes Decimals as numbers; json has no raw numbers, so go via
     # int/float (exact for integers, nearest double otherwise).
+    # Infinity and NaN go as the floats they are (a signalling NaN has none: ValueError).
     if isinstance(obj, decimal.Decimal):
-        return int(obj) if obj == obj.to_integral_value() else float(obj)
+        if obj.is_finite() and obj == obj.to_integral_value():
+            return int(obj)
+        return float(obj)
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
@@ -64,7 +67,7 @@ _C_ENCODE = _c_encoder()
 
 def encode(result: Any) -> bytes:
     """`result` as the Lambda runtime's `json.dumps` writes it; raises what it raises
-    (TypeError, ValueError) for a result it cannot write.
+    (TypeError, ValueError, RecursionError...) for a result it cannot write.
 
     >>> encode({"statusCode": 200, "body": "hi"})
     b'{"statusCode": 200, "body": "hi"}'

@@ -197,7 +197,7 @@ def _invoke(
     else:
         try:
             return True, results.encode(result)
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # any result it cannot write (a loop, a sNaN, too deep)
             payload = error_payload(
                 f"Unable to marshal response: {exc}", "Runtime.MarshalError", request_id
             )
