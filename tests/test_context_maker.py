@@ -27,7 +27,7 @@ def fields(context: LambdaContext) -> dict[str, object]:
 
 
 def test_made_contexts_equal_constructed_ones():
-    make = ContextMaker(**CONSTANT)  # type: ignore[arg-type]
+    make = ContextMaker(LambdaContext(aws_request_id="", deadline_ms=0, **CONSTANT))  # type: ignore[arg-type]
     cases = [
         ("req-1", 1000, None, None, None),
         ("req-2", 2000, CLIENT, {"cognitoIdentityId": "id", "cognitoIdentityPoolId": "p"}, "t1"),
@@ -50,7 +50,7 @@ def test_made_contexts_equal_constructed_ones():
 
 
 def test_contexts_are_independent():
-    make = ContextMaker(**CONSTANT)  # type: ignore[arg-type]
+    make = ContextMaker(LambdaContext(aws_request_id="", deadline_ms=0, **CONSTANT))  # type: ignore[arg-type]
     first = make("a", 1)
     first.function_name = "changed by a handler"
     assert make("b", 2).function_name == "change"

@@ -98,34 +98,15 @@ class LambdaContext:
 
 class ContextMaker:
     """Makes each invocation's `LambdaContext` for one instance: the fields an instance
-    never changes are copied from one context made up front, not set again one by one
-    (0.4 µs instead of 0.7 a context). The contexts equal `LambdaContext(...)`'s.
+    never changes are copied from `template` (a context made once), not set again one by
+    one (0.4 µs instead of 0.7 a context). The contexts equal `LambdaContext(...)`'s.
 
-    >>> make = ContextMaker(function_name="change", ...)  # doctest: +SKIP
+    >>> make = ContextMaker(LambdaContext(aws_request_id="", deadline_ms=0, ...))  # doctest: +SKIP
     >>> make("a1b2...", deadline_ms=1796553603000)  # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        *,
-        invoked_function_arn: str,
-        function_name: str,
-        function_version: str,
-        memory_limit_in_mb: int,
-        log_group_name: str,
-        log_stream_name: str,
-    ) -> None:
-        made = LambdaContext(
-            aws_request_id="",
-            deadline_ms=0,
-            invoked_function_arn=invoked_function_arn,
-            function_name=function_name,
-            function_version=function_version,
-            memory_limit_in_mb=memory_limit_in_mb,
-            log_group_name=log_group_name,
-            log_stream_name=log_stream_name,
-        )
-        self._fields = dict(vars(made))
+    def __init__(self, template: LambdaContext) -> None:
+        self._fields = dict(vars(template))
 
     def __call__(
         self,

@@ -93,12 +93,16 @@ def serve(
     _STREAMS[:] = [sys.stdout, sys.stderr]
     logs.install()  # normally done before the init phase; this applies the function's format
     make_context = ContextMaker(
-        invoked_function_arn=function_arn(spec.name),
-        function_name=spec.name,
-        function_version="$LATEST",
-        memory_limit_in_mb=spec.memory,
-        log_group_name=log_group(spec.name),
-        log_stream_name=log_stream,
+        LambdaContext(
+            aws_request_id="",
+            deadline_ms=0,
+            invoked_function_arn=function_arn(spec.name),
+            function_name=spec.name,
+            function_version="$LATEST",
+            memory_limit_in_mb=spec.memory,
+            log_group_name=log_group(spec.name),
+            log_stream_name=log_stream,
+        )
     )
     output = Output(log_fd, captured=spec.debug != "pdb")
     trace = TraceVariable()
