@@ -135,17 +135,31 @@ def delete_staged(endpoint: Endpoint, bucket: str, key: str, external: str, at: 
 
 
 def delete_bucket(endpoint: Endpoint, bucket: str, external: str) -> None:
-    """DeleteBucket, first removing staged objects left behind if they are all it holds."""
-    page = endpoint.call("list_objects_v2", bucket=bucket, Bucket=external, MaxKeys=1000)
-    keys = [str(item["Key"]) for item in page.get("Contents", [])]
-    if keys and all(hidden(key) for key in keys):
+    """DeleteBucket, first removing staged objects left behind if they are all it holds.
+
+    Whether they are all it holds is decided before anything is removed, from one listing
+    by "/" (every staged key rolls up into the one prefix STAGING, wherever a client's
+    keys sort around it): a bucket that still holds a client's object fails with S3's
+    BucketNotEmpty and keeps its staged objects too.
+    """
+    page = endpoint.call(
+        "list_objects_v2", bucket=bucket, Bucket=external, Delimiter="/", MaxKeys=2
+    )
+    entries = [str(item["Key"]) for item in page.get("Contents", [])]
+    entries += [str(item["Prefix"]) for item in page.get("CommonPrefixes", [])]
+    if entries == [STAGING] and not page.get("IsTruncated"):
         while True:
-            for key in keys:
-                endpoint.call("delete_object", bucket=bucket, key=key, Bucket=external, Key=key)
-            if not page.get("IsTruncated"):
-                break
             page = endpoint.call(
                 "list_objects_v2", bucket=bucket, Bucket=external, Prefix=STAGING, MaxKeys=1000
             )
-            keys = [str(item["Key"]) for item in page.get("Contents", [])]
+            keys = [{"Key": str(item["Key"])} for item in page.get("Contents", [])]
+            if keys:  # one DeleteObjects a page; a key it could not delete fails DeleteBucket
+                endpoint.call(
+                    "delete_objects",
+                    bucket=bucket,
+                    Bucket=external,
+                    Delete={"Objects": keys, "Quiet": True},
+                )
+            if not page.get("IsTruncated"):
+                break
     endpoint.call("delete_bucket", bucket=bucket, Bucket=external)
