@@ -139,7 +139,8 @@ APP = f"""
     def peek(event, context):
         return sorted(os.listdir("/tmp"))
 
-    @app.function(memory=1024, ephemeral_storage=600)
+    # Writing 600 MB takes ~1 s on a quiet machine, more under load: past the default 3 s.
+    @app.function(memory=1024, ephemeral_storage=600, timeout=30)
     def fill_tmp(event, context):
         written = 0
         try:

@@ -28,14 +28,14 @@ def test_quantile_interpolates_like_histogram_quantile() -> None:
 def test_the_sampler_turns_totals_into_one_interval() -> None:
     metrics = Metrics({})
     sampler = Sampler(metrics, None)
-    counts = metrics.functions["pay"] = FunctionCounts()
+    counts = metrics.functions["pay"] = FunctionCounts.of(None)
     asyncio.run(sampler.sample(0.0))  # the first round only remembers the totals
     for _ in range(98):
         counts.duration.observe(0.003)
-        counts.outcomes["success"] += 1
+        counts.add("invoke", "success")
     for _ in range(2):
         counts.duration.observe(0.7)
-        counts.outcomes["error"] += 1
+        counts.add("invoke", "error")
     samples = asyncio.run(sampler.sample(15.0))
     assert samples[("function", "pay", "error_rate")] == pytest.approx(0.02)
     # rank 99 of 100 falls in (0.5, 1.0], where the two slow ones are: halfway into it.

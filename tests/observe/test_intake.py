@@ -39,8 +39,9 @@ def test_readers_see_what_ended_before_they_read(tmp_path: Path) -> None:
         failed = InvocationResult("r2", b'{"errorMessage": "no"}', "Unhandled", b"", 1.0)
         intake(SPEC, failed, instance)
         scraped = generate_latest(registry).decode()
-        assert 'skylift_invocations_total{function="f",outcome="success"} 1.0' in scraped
-        assert 'skylift_invocations_total{function="f",outcome="error"} 1.0' in scraped
+        total = 'skylift_invocations_total{function="f",outcome="%s",trigger="invoke"} 1.0'
+        assert total % "success" in scraped
+        assert total % "error" in scraped
         assert outcomes.summary("f")["recent_errors"] == 1
         events.record("f", "Throttled", "limit 1")  # after the cold start, as it happened
         assert [e.reason for e in events.events("f")] == ["ColdStart", "Throttled"]
@@ -107,7 +108,10 @@ def test_a_batch_is_counted_exactly_per_function_outcome_and_bucket() -> None:
     assert found.keys() == expected.keys()
     for key, number in expected.items():
         assert found[key] == pytest.approx(number, rel=1e-12), key
-    success = ("skylift_invocations_total", "[('function', 'f'), ('outcome', 'success')]")
+    success = (
+        "skylift_invocations_total",
+        "[('function', 'f'), ('outcome', 'success'), ('trigger', 'invoke')]",
+    )
     assert found[success] == sum(1 for spec, r, _, _ in batch if spec is one and r.error is None)
     get_b = (
         "skylift_http_requests_total",

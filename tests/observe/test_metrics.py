@@ -50,10 +50,10 @@ def test_invocations_are_counted_by_outcome(observed: Served) -> None:
         return value(after, name, **labels) - value(before, name, **labels)
 
     total = "skylift_invocations_total"
-    assert delta(total, function="hello", outcome="success") == 2
-    assert delta(total, function="boom", outcome="error") == 1
-    assert delta(total, function="slow", outcome="timeout") == 1
-    assert delta(total, function="single", outcome="throttle") == 1
+    assert delta(total, function="hello", trigger="api", outcome="success") == 2
+    assert delta(total, function="boom", trigger="api", outcome="error") == 1
+    assert delta(total, function="slow", trigger="api", outcome="timeout") == 1
+    assert delta(total, function="single", trigger="", outcome="throttle") == 1
     assert delta("skylift_throttles_total", function="single") == 1
     count = "skylift_invocation_duration_seconds_count"
     assert delta(count, function="hello") == 2
@@ -71,6 +71,17 @@ def test_invocations_are_counted_by_outcome(observed: Served) -> None:
     assert delta(requests, route="/single", method="GET", code="429") == 1
     assert delta("skylift_http_request_duration_seconds_count", route="/boom") == 1
     assert value(after, "process_resident_memory_bytes") > 0
+
+
+def test_concurrent_executions_count_the_invocations_running_now(observed: Served) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(observed.get, "/wait")  # sleeps 0.5 s
+        seen = []
+        while not running.done():
+            seen.append(value(scrape(observed), "skylift_concurrent_executions", function="wait"))
+        assert running.result().status_code == 200
+    assert 1 in seen, seen
+    assert value(scrape(observed), "skylift_concurrent_executions", function="wait") == 0
 
 
 def test_queue_depth_and_age(observed: Served) -> None:

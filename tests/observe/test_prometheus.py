@@ -28,7 +28,9 @@ def prometheus(observed: Served, tmp_path: Path) -> Iterator[str]:
 def test_prometheus_scrapes_invocations_and_latency(observed: Served, prometheus: str) -> None:
     eventually(lambda: number(prometheus, 'up{job="skylift"}') == 1, timeout=30)
     eventually(lambda: number(prometheus, 'up{job="prometheus"}') == 1, timeout=30)
-    start = number(prometheus, 'skylift_invocations_total{function="hello",outcome="success"}')
+    start = number(
+        prometheus, 'skylift_invocations_total{function="hello",trigger="api",outcome="success"}'
+    )
     # Traffic over a few scrapes, so rate() has two samples with a difference.
     deadline = time.monotonic() + 4
     sent = 0
@@ -40,7 +42,10 @@ def test_prometheus_scrapes_invocations_and_latency(observed: Served, prometheus
     eventually(
         lambda: (
             (
-                number(prometheus, 'skylift_invocations_total{function="hello",outcome="success"}')
+                number(
+                    prometheus,
+                    'skylift_invocations_total{function="hello",trigger="api",outcome="success"}',
+                )
                 or 0
             )
             >= expected

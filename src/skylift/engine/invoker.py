@@ -57,6 +57,7 @@ class Invoker:
         event: bytes,
         done: Callable[[InvocationResult], None],
         later: Callable[[], None] | None = None,
+        trigger: str = "api",
     ) -> Soon | None:
         """Start `function` on `event` now if it has an idle instance and the server has
         room; `done` gets the result later, called from the instance's channel (no task,
@@ -75,9 +76,9 @@ class Invoker:
             return None
         instance = pool.try_acquire()
         if instance is None:
-            return None if later is None else self._queue(pool, event, done, later)
+            return None if later is None else self._queue(pool, event, done, later, trigger)
         request_id = ids.request_id()
-        stop = self._run(pool, instance, request_id, event, None, None, done)
+        stop = self._run(pool, instance, request_id, event, None, None, done, trigger)
         return Soon(self, pool.spec, request_id, stop)
 
     def _queue(
@@ -86,12 +87,13 @@ class Invoker:
         event: bytes,
         done: Callable[[InvocationResult], None],
         later: Callable[[], None],
+        trigger: str,
     ) -> Soon | None:
         request_id = ids.request_id()
         soon = Soon(self, pool.spec, request_id, _not_running)
 
         def handed(instance: FunctionInstance) -> None:
-            soon._stop = self._run(pool, instance, request_id, event, None, None, done)
+            soon._stop = self._run(pool, instance, request_id, event, None, None, done, trigger)
 
         queued = scale_out.queue(pool, handed, later)
         if queued is None:
@@ -108,12 +110,14 @@ class Invoker:
         client_context: dict[str, Any] | None = None,
         trace_id: str | None = None,
         tenant_id: str | None = None,
+        trigger: str = "invoke",
     ) -> InvocationResult:
         """Run `function` on `event` (JSON bytes) and return what it produced.
 
         Function errors, timeouts and crashes come back in the result, never raised.
         Every invocation gets an X-Ray trace header (`_X_AMZN_TRACE_ID`), as on Lambda:
         `trace_id` carries one in (an SQS message's `AWSTraceHeader`), else a new one.
+        `trigger` (one of `TRIGGERS`) is what the result says invoked it (metrics).
         """
         pool = self.pools.get(function)
         if pool is None:
@@ -137,7 +141,7 @@ class Invoker:
 
         started = time.monotonic()
         stop = self._run(
-            pool, instance, request_id, event, client_context, trace_id, done, tenant_id
+            pool, instance, request_id, event, client_context, trace_id, done, trigger, tenant_id
         )
         try:
             return await fut
@@ -157,6 +161,7 @@ class Invoker:
         client_context: dict[str, Any] | None,
         trace_id: str | None,
         done: Callable[[InvocationResult], None],
+        trigger: str,
         tenant_id: str | None = None,
     ) -> Callable[[], bool]:
         """Run one invocation on an acquired instance; `done` gets the result once the
@@ -179,6 +184,7 @@ class Invoker:
             if not give_back():
                 return  # stopped meanwhile (a shutdown): nobody waits for it
             result.event = event  # kept with the log, for `skylift replay`
+            result.trigger = trigger
             for observer in self.observers:
                 try:
                     observer(pool.spec, result, instance)

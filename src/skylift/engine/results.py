@@ -25,10 +25,17 @@ class InvocationResult:
     init_ms: float | None = None  # set when the invocation started a new instance
     max_memory_mb: int = 0
     event: bytes | None = None  # what it ran on: set by the invoker, stored for replay
+    trigger: str = "invoke"  # what invoked it (`TRIGGERS`): set by the invoker
 
     def decoded(self) -> Any:
         return orjson.loads(self.payload)
 
+
+# What invoked a function, as `skylift_invocations_total{trigger}` names it: an API
+# Gateway route, a function URL, an SQS event source mapping, a schedule, an S3
+# notification, an asynchronous Invoke (InvocationType=Event, a destination), a
+# synchronous Invoke (the Lambda API, `skylift invoke`, the test client), a replay.
+TRIGGERS = ("api", "url", "sqs", "schedule", "s3", "event", "invoke", "replay")
 
 MAX_RESPONSE = 6 * 1024 * 1024 + 100  # Lambda's 6 MB synchronous response limit, as it counts
 

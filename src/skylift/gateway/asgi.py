@@ -208,13 +208,15 @@ class Gateway:
                 )
             respond(response)
 
-        return self.invoker.invoke_soon(prepared.target.function, prepared.event, done, later)
+        return self.invoker.invoke_soon(
+            prepared.target.function, prepared.event, done, later, trigger="api"
+        )
 
     async def invoke(self, prepared: Prepared) -> HttpResponse:
         """Invoke `prepared`'s function, waiting for an instance or a slot if need be."""
         target = prepared.target
         try:
-            result = await self.invoker.invoke(target.function, prepared.event)
+            result = await self.invoker.invoke(target.function, prepared.event, trigger="api")
         except Throttled:
             return _with_id(TOO_MANY_REQUESTS, prepared.request_id)
         except SkyliftError as exc:  # the platform failed, not the function: say so, once

@@ -117,7 +117,7 @@ class FunctionUrls:
         if len(event) > MAX_BODY:
             return lambda_url.too_large()
         try:
-            result = await self.invoker.invoke(function, event)
+            result = await self.invoker.invoke(function, event, trigger="url")
         except Throttled:
             return lambda_url.throttled()
         except SkyliftError as exc:  # the platform failed, not the function: say so, once

@@ -80,7 +80,7 @@ class Sampler:
         self.metrics.sync()  # invocations not yet counted are this interval's too
         for name, counts in list(self.metrics.functions.items()):
             pool = self.metrics.pools.get(name)
-            outcomes = counts.outcomes
+            outcomes = counts.totals()
             snapshot = _Snapshot(
                 now,
                 sum(outcomes.values()),

@@ -124,7 +124,9 @@ class EventsApi:
         if function not in self.platform.pools:
             return self._unknown(function)
         try:
-            result = await self.platform.invoker.invoke(function, found.event.encode())
+            result = await self.platform.invoker.invoke(
+                function, found.event.encode(), trigger="replay"
+            )
         except Throttled as exc:
             return 429, {"message": str(exc)}
         before = history.side(found.result, found.error, found.result_digest)

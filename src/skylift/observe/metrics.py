@@ -25,6 +25,7 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 from skylift.engine.instance import InvocationResult
 from skylift.observe.records import TIMED_OUT
@@ -84,9 +85,43 @@ class Histogram:
 
 @dataclass(slots=True)
 class FunctionCounts:
-    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    # (trigger, outcome) -> invocations; every outcome of the triggers a function
+    # declares is there from the start (at 0), so that `rate()` sees its first one.
+    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)
     duration: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
     init: Histogram = field(default_factory=lambda: Histogram(INIT_BUCKETS))
+
+    @classmethod
+    def of(cls, spec: FunctionSpec | None) -> FunctionCounts:
+        triggers = declared_triggers(spec) if spec is not None else ("invoke",)
+        return cls({(t, outcome): 0 for t in triggers for outcome in OUTCOMES})
+
+    def add(self, trigger: str, outcome: str, count: int = 1) -> None:
+        key = (trigger, outcome)
+        self.outcomes[key] = self.outcomes.get(key, 0) + count
+
+    def totals(self) -> dict[str, int]:
+        """Invocations by outcome, whatever invoked them."""
+        found = dict.fromkeys(OUTCOMES, 0)
+        for (_, outcome), count in self.outcomes.items():
+            found[outcome] += count
+        return found
+
+
+def declared_triggers(spec: FunctionSpec) -> tuple[str, ...]:
+    """The triggers (`TRIGGERS`' names) a function declares; a synchronous Invoke when none."""
+    found = [
+        name
+        for name, declared in (
+            ("api", spec.routes),
+            ("url", spec.url),
+            ("sqs", spec.queues),
+            ("schedule", spec.schedules),
+            ("s3", spec.uploads),
+        )
+        if declared
+    ]
+    return tuple(found) or ("invoke",)
 
 
 class Metrics:
@@ -94,7 +129,7 @@ class Metrics:
 
     def __init__(self, pools: Mapping[str, Pool]) -> None:
         self.pools = pools
-        self.functions: dict[str, FunctionCounts] = {name: FunctionCounts() for name in pools}
+        self.functions = {name: FunctionCounts.of(pool.spec) for name, pool in pools.items()}
         # (route, method, status) -> count; route -> duration histogram.
         self.requests: dict[tuple[str, str, int], int] = {}
         self.request_durations: dict[str, Histogram] = {}
@@ -107,6 +142,8 @@ class Metrics:
         self.queues: dict[str, QueueStats] = {}
         self.async_events: dict[str, QueueStats] = {}
         self.backend: BackendHealth | None = None  # with a Redis state: is it reachable
+        # More collectors scraped with these, after them (the handlers' embedded metrics).
+        self.more: list[Collector] = []
 
     def __call__(
         self, spec: FunctionSpec, result: InvocationResult, instance: object = None
@@ -118,24 +155,28 @@ class Metrics:
         function, its durations are gathered and observed in one call, its successes
         added at once; the rare failure and init duration are counted as they come."""
         functions = self.functions
-        durations: dict[str, list[float]] = {}
-        failed: dict[str, int] = {}
+        # (function, trigger) -> durations, and how many of them failed.
+        durations: dict[tuple[str, str], list[float]] = {}
+        failed: dict[tuple[str, str], int] = {}
+        specs: dict[str, FunctionSpec] = {}
         for spec, result, _, _ in batch:
-            name = spec.name
-            found = durations.get(name)
+            key = (spec.name, result.trigger)
+            found = durations.get(key)
             if found is None:
-                found = durations[name] = []
+                found = durations[key] = []
+                specs[spec.name] = spec
             found.append(result.duration_ms)
             if result.error is not None or result.init_ms is not None:
-                counts = _counts(functions, name)
+                counts = _counts(functions, spec)
                 if result.error is not None:
-                    failed[name] = failed.get(name, 0) + 1
-                    counts.outcomes["timeout" if TIMED_OUT in result.payload else "error"] += 1
+                    failed[key] = failed.get(key, 0) + 1
+                    outcome = "timeout" if TIMED_OUT in result.payload else "error"
+                    counts.add(result.trigger, outcome)
                 if result.init_ms is not None:
                     counts.init.observe(result.init_ms / 1000)
-        for name, values in durations.items():
-            counts = _counts(functions, name)
-            counts.outcomes["success"] += len(values) - failed.get(name, 0)
+        for (name, trigger), values in durations.items():
+            counts = _counts(functions, specs[name])
+            counts.add(trigger, "success", len(values) - failed.get((name, trigger), 0))
             counts.duration.observe_many(values, 1000)
 
     def http(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -165,6 +206,8 @@ class Metrics:
         """A registry holding these metrics and the process's (CPU, memory, fds)."""
         registry = CollectorRegistry(auto_describe=False)
         registry.register(self)
+        for collector in self.more:  # after `self`, whose `collect` syncs first
+            registry.register(collector)
         ProcessCollector(registry=registry)
         return registry
 
@@ -180,8 +223,8 @@ class Metrics:
     def _invocations(self) -> Iterable[Metric]:
         invocations = CounterMetricFamily(
             "skylift_invocations",
-            "Invocations by outcome (success, error, timeout, throttle).",
-            labels=["function", "outcome"],
+            "Invocations by trigger and outcome (success, error, timeout, throttle).",
+            labels=["function", "trigger", "outcome"],
         )
         duration = HistogramMetricFamily(
             "skylift_invocation_duration_seconds",
@@ -194,10 +237,10 @@ class Metrics:
             labels=["function"],
         )
         for name, counts in self.functions.items():
-            for outcome, count in counts.outcomes.items():
-                invocations.add_metric([name, outcome], count)
-            pool = self.pools.get(name)
-            invocations.add_metric([name, "throttle"], pool.throttles if pool else 0)
+            for (trigger, outcome), count in counts.outcomes.items():
+                invocations.add_metric([name, trigger, outcome], count)
+            pool = self.pools.get(name)  # its throttles: counted by the pool, not by trigger
+            invocations.add_metric([name, "", "throttle"], pool.throttles if pool else 0)
             duration.add_metric([name], counts.duration.buckets(), counts.duration.total)
             init.add_metric([name], counts.init.buckets(), counts.init.total)
         yield from (invocations, duration, init)
@@ -300,23 +343,23 @@ def _nothing() -> None:
     """The default `sync`: nothing is held back (results are counted as they come)."""
 
 
-def _counts(functions: dict[str, FunctionCounts], name: str) -> FunctionCounts:
-    counts = functions.get(name)
+def _counts(functions: dict[str, FunctionCounts], spec: FunctionSpec) -> FunctionCounts:
+    counts = functions.get(spec.name)
     if counts is None:
-        counts = functions[name] = FunctionCounts()
+        counts = functions[spec.name] = FunctionCounts.of(spec)
     return counts
 
 
 def _count(
     functions: dict[str, FunctionCounts], spec: FunctionSpec, result: InvocationResult
 ) -> None:
-    counts = _counts(functions, spec.name)
+    counts = _counts(functions, spec)
     if result.error is None:
-        counts.outcomes["success"] += 1
+        counts.add(result.trigger, "success")
     elif TIMED_OUT in result.payload:
-        counts.outcomes["timeout"] += 1
+        counts.add(result.trigger, "timeout")
     else:
-        counts.outcomes["error"] += 1
+        counts.add(result.trigger, "error")
     counts.duration.observe(result.duration_ms / 1000)
     if result.init_ms is not None:
         counts.init.observe(result.init_ms / 1000)

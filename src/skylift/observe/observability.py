@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from skylift.asgi_types import Asgi
 from skylift.engine.platform import Platform
+from skylift.observe.emf import EmbeddedMetrics
 from skylift.observe.events import EventLog, InvocationEvents
 from skylift.observe.events_api import EventsApi
 from skylift.observe.intake import Batch, Intake
@@ -67,6 +68,8 @@ class Observability:
         self.platform = platform
         self.logs = LogStore(platform.state_dir, retention) if store_logs else None
         self.metrics = Metrics(platform.pools)
+        self.embedded = EmbeddedMetrics()
+        self.metrics.more.append(self.embedded)
         self.endpoint: MetricsEndpoint | None = None  # made by `services`
         self.events = EventLog(platform.state_dir, platform.specs)
         self.outcomes = Outcomes()
@@ -74,6 +77,7 @@ class Observability:
             self.metrics.count,
             self.outcomes.count,
             InvocationEvents(self.events).count,
+            self.embedded.count,
         ]
         if self.logs is not None:
             consumers.append(self.logs.add)

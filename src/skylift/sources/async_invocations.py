@@ -103,9 +103,11 @@ class AsyncInvocations:
         request_id: str | None = None,
         *,
         tenant_id: str | None = None,
+        trigger: str = "event",
     ) -> str:
         """Store an event for `function` (for tenant `tenant_id`, if given); returns its
-        request id once it is durable."""
+        request id once it is durable. `trigger`: what invoked it, for its metrics (a
+        schedule, an upload, else an asynchronous Invoke)."""
         request_id = request_id or str(uuid.uuid4())
         body = {
             "requestId": request_id,
@@ -116,6 +118,8 @@ class AsyncInvocations:
         }
         if tenant_id is not None:
             body["tenantId"] = tenant_id
+        if trigger != "event":
+            body["trigger"] = trigger
         await self._store(function, body, delay=0)
         return request_id
 
@@ -205,7 +209,11 @@ class AsyncInvocations:
             return
         try:
             result = await self.invoker.invoke(
-                function, payload, request_id=body["requestId"], tenant_id=body.get("tenantId")
+                function,
+                payload,
+                request_id=body["requestId"],
+                tenant_id=body.get("tenantId"),
+                trigger=body.get("trigger", "event"),
             )
         except Throttled:
             step = THROTTLE_BACKOFF[min(body["throttles"], len(THROTTLE_BACKOFF) - 1)]

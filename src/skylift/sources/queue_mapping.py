@@ -261,7 +261,7 @@ class QueueMapping:
         try:
             # As on Lambda, a message sent with a trace header continues that trace.
             trace = continued_trace(batch[0].attributes.get("AWSTraceHeader"))
-            result = await self.invoker.invoke(self.function, event, trace_id=trace)
+            result = await self.invoker.invoke(self.function, event, trace_id=trace, trigger="sqs")
         except SkyliftError as exc:  # throttled, or the platform failed: the batch returns
             self._observe(batch, None)
             self.failures += 1

@@ -4,6 +4,7 @@ source mappings, and upload notifications."""
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from skylift.cluster.schedules import LEASE_TTL, LeasedSchedules
 from skylift.engine.invoker import Invoker
@@ -43,7 +44,7 @@ class Sources:
             fast_retries=fast_retries,
         )
         # Schedules and uploads invoke asynchronously, as EventBridge and S3 do.
-        enqueue = self.async_invocations.enqueue
+        enqueue = functools.partial(self.async_invocations.enqueue, trigger="schedule")
         self.schedule_speed = schedule_speed  # for schedules a reload changes, too
         schedules = entries(specs, region, schedule_speed)
         if state.node is None:
@@ -52,7 +53,8 @@ class Sources:
             ttl = LEASE_TTL / schedule_speed
             gate = LeasedSchedules(state.node, ttl)
             self.scheduler = Scheduler(schedules, enqueue, region, gate=gate, handover=3 * ttl)
-        self.notifier = UploadNotifier(specs, enqueue, state.objects, region)
+        uploaded = functools.partial(self.async_invocations.enqueue, trigger="s3")
+        self.notifier = UploadNotifier(specs, uploaded, state.objects, region)
 
     async def open(self) -> None:
         await self.async_invocations.open()
