@@ -41,6 +41,7 @@ run: setup
 # http_bench.py installs the peers not on PyPI's bench extra itself: serverless 3 and
 # serverless-offline 13 with npm into bench/.node, the SAM CLI into bench/.sam-venv.
 bench: $(VENV)/.installed-bench
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	cd bench && ../$(PY) http_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) queue_e2e.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) cluster_bench.py --out ../docs/benchmarks.md
@@ -52,6 +53,7 @@ bench: $(VENV)/.installed-bench
 	cd bench && ../$(PY) cli_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) observe_cost_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) memory_bench.py --rounds 3 --out ../docs/benchmarks.md
+	cd bench && ../$(PY) slowloris_bench.py --out ../docs/benchmarks.md
 
 # Fault injection (kill -9 of server, zygote, instances; a full disk; a damaged database)
 # for 3 minutes; the suite runs a 30 s form (tests/chaos). The tmpfs it fills needs root.

@@ -2,7 +2,7 @@
 N connections each send a header line a second (reconnecting when the header deadline
 closes them), interleaved round by round.
 
-    python bench/slowloris_bench.py --connections 1000 --rounds 3
+    python bench/slowloris_bench.py --connections 1000 --rounds 3 --out docs/benchmarks.md
 
 The front's target (issue 8): the slowloris raises others' p99 at most 2x.
 """
@@ -10,7 +10,9 @@ The front's target (issue 8): the slowloris raises others' p99 at most 2x.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import platform
 import signal
 import socket
 import statistics
@@ -25,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_common import LUA, free_port, wrk  # noqa: E402
+from report import write_section  # noqa: E402
 
 
 def wrk_p99(url: str, script: str, seconds: int) -> tuple[float, float]:
@@ -63,7 +66,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--out", type=Path, help="write the report's section here")
     args = parser.parse_args()
+    started = datetime.datetime.now(datetime.UTC)
+    load_before = _load()
     port = free_port()
     cmd = [sys.executable, "-m", "skylift.cli", "up", str(ROOT / "examples" / "make-change")]
     proc = subprocess.Popen([*cmd, "--quiet", "--port", str(port)], stderr=subprocess.DEVNULL)
@@ -96,9 +102,51 @@ def main() -> None:
         print(f"alone:      p99 {q99:.2f} ms, rps {statistics.median(r for r, _ in quiet):.0f}")
         print(f"slowloris:  p99 {a99:.2f} ms, rps {statistics.median(r for r, _ in attacked):.0f}")
         print(f"p99 ratio {a99 / q99:.2f}x with {args.connections} slowloris connections")
+        if args.out is not None:
+            write_section(
+                args.out,
+                "slowloris",
+                _report(args, started, load_before, quiet, attacked),
+            )
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(15)
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _report(
+    args: argparse.Namespace,
+    started: datetime.datetime,
+    load_before: str,
+    quiet: list[tuple[float, float]],
+    attacked: list[tuple[float, float]],
+) -> str:
+    q99 = statistics.median(p for _, p in quiet)
+    a99 = statistics.median(p for _, p in attacked)
+    rows = "\n".join(
+        f"| {n} | {qr:,.0f} | {qp:.2f} ms | {ar:,.0f} | {ap:.2f} ms | {ap / qp:.2f}x |"
+        for n, ((qr, qp), (ar, ap)) in enumerate(zip(quiet, attacked, strict=True), 1)
+    )
+    verdict = "met" if a99 / q99 <= 2 else "not met"
+    return (
+        f"## Slowloris: others' latency while {args.connections:,} connections drip a header "
+        "line a second\n\n"
+        f"Measured {started:%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; load average {load_before} at the start and {_load()} at "
+        f"the end. Command: `make bench` (`python bench/slowloris_bench.py --connections "
+        f"{args.connections} --rounds {args.rounds} --seconds {args.seconds}`): `skylift up` "
+        "on examples/make-change; per round, wrk -t1 -c32 POST /change alone, then again "
+        f"while {args.connections} other connections each send one more header line a second "
+        "(reopened when the header deadline closes them).\n\n"
+        "| round | requests/s alone | p99 alone | requests/s under slowloris | p99 under "
+        "slowloris | p99 ratio |\n|---:|---:|---:|---:|---:|---:|\n"
+        f"{rows}\n\n"
+        f"Median p99: {q99:.2f} ms alone, {a99:.2f} ms under the slowloris: "
+        f"**{a99 / q99:.2f}x** (target: at most 2x, {verdict}).\n"
+    )
 
 
 if __name__ == "__main__":
