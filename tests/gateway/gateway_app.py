@@ -110,3 +110,14 @@ def busy(event, context):
     with socket.create_connection(("127.0.0.1", port)) as gate:
         gate.recv(1)
     return {"done": True}
+
+
+@app.http("/ids", methods=["GET"])
+def ids_v2(event, context):
+    return {"apigw": event["requestContext"]["requestId"], "lambda": context.aws_request_id}
+
+
+@app.http("/ids-v1", methods=["GET"], payload="1.0")
+def ids_v1(event, context):
+    ids = {"apigw": event["requestContext"]["requestId"], "lambda": context.aws_request_id}
+    return {"statusCode": 200, "body": json.dumps(ids)}

@@ -58,6 +58,17 @@ def test_http_api_event(client):
     assert event["headers"]["x-forwarded-proto"] == "http"
 
 
+@pytest.mark.parametrize("path", ["/ids", "/ids-v1"])
+def test_the_api_gateway_and_lambda_request_ids_differ_as_on_aws(client, path):
+    seen = [client.get(path) for _ in range(3)]
+    for response in seen:
+        ids = response.json()
+        assert ids["apigw"] == response.headers["apigw-requestid"]
+        assert ids["apigw"] != ids["lambda"]  # two ids, as API Gateway and Lambda give them
+    every = [i for r in seen for i in r.json().values()]
+    assert len(set(every)) == len(every)
+
+
 def test_rest_api_event(client):
     response = client.post(
         "/v1/x/y?a=1&a=2", headers=[("X-Multi", "1"), ("X-Multi", "2")], content=b"hello"
