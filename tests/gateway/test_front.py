@@ -81,6 +81,32 @@ def test_a_chunked_body_reaches_the_function_whole(url):
     assert b'"body": "hello world"' in response
 
 
+def test_a_response_of_unknown_length_is_sent_chunked(url):
+    # The dashboard's event stream: an ASGI response whose body comes in parts, with no
+    # length, framed by the front as chunks (each "SIZE-in-hex CRLF data CRLF").
+    sock = connect(url)
+    port = url.rsplit(":", 1)[1]
+    sock.sendall(
+        b"GET /_skylift/dashboard/events HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n\r\n" % port.encode()
+    )
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, data = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert b"transfer-encoding: chunked" in head.lower()
+    assert b"content-length" not in head.lower()
+    for _ in range(2):  # the first update, and the next a second later
+        while b"\r\n" not in data:
+            data += sock.recv(65536)
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line, 16)
+        while len(data) < size + 2:
+            data += sock.recv(65536)
+        chunk, end, data = data[:size], data[size : size + 2], data[size + 2 :]
+        assert end == b"\r\n" and chunk.startswith(b"event: snapshot\n"), chunk[:80]
+
+
 def test_request_headers_over_10240_bytes_get_431_and_under_them_are_served(url):
     sock = connect(url)
     sock.sendall(
