@@ -58,12 +58,20 @@ def test_http_api_event(client):
     assert event["headers"]["x-forwarded-proto"] == "http"
 
 
-@pytest.mark.parametrize("path", ["/ids", "/ids-v1"])
-def test_the_api_gateway_and_lambda_request_ids_differ_as_on_aws(client, path):
+@pytest.mark.parametrize(
+    ("path", "header"), [("/ids", "apigw-requestid"), ("/ids-v1", "x-amzn-requestid")]
+)
+def test_the_api_gateway_and_lambda_request_ids_differ_as_on_aws(client, path, header):
     seen = [client.get(path) for _ in range(3)]
     for response in seen:
         ids = response.json()
-        assert ids["apigw"] == response.headers["apigw-requestid"]
+        # An HTTP API answers with `apigw-requestid`, a REST API with `x-amzn-RequestId`
+        # and `x-amz-apigw-id` (its extended request id), never the other kind's.
+        assert ids["apigw"] == response.headers[header]
+        if header == "x-amzn-requestid":
+            assert response.headers["x-amz-apigw-id"] and "apigw-requestid" not in response.headers
+        else:
+            assert "x-amzn-requestid" not in response.headers
         assert ids["apigw"] != ids["lambda"]  # two ids, as API Gateway and Lambda give them
     every = [i for r in seen for i in r.json().values()]
     assert len(set(every)) == len(every)

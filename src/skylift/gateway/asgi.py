@@ -138,7 +138,7 @@ class Gateway:
         self, matched: tuple[Target, RouteMatch], request: HttpRequest, port: int
     ) -> HttpResponse:
         """A function route's request, whole: event -> invoke -> the proxy response, with
-        API Gateway's `apigw-requestid` header. Both the HTTP front and the ASGI path
+        API Gateway's request id headers. Both the HTTP front and the ASGI path
         call it; `port` is the server's, for `X-Forwarded-Port`.
         """
         prepared = self.prepare(matched, request, port)
@@ -148,7 +148,7 @@ class Gateway:
             request.headers.extend(_forwarded(request.headers, request.source_ip, port))
             admitted = await self.admission.check(target, request, match, ids)
             if isinstance(admitted, HttpResponse):
-                return _with_id(admitted, ids.request_id)
+                return _with_id(admitted, ids.request_id, target.route)
             prepared = self.prepare(matched, request, port, admitted)
             assert prepared is not None
         if isinstance(prepared, HttpResponse):
@@ -203,9 +203,8 @@ class Gateway:
                 response = self.answer(prepared, result)
             except Exception:
                 logger.exception("answering %s failed", prepared.target.function)
-                response = _with_id(
-                    _api(prepared.target.route).function_error(), prepared.request_id
-                )
+                route = prepared.target.route
+                response = _with_id(_api(route).function_error(), prepared.request_id, route)
             respond(response)
 
         return self.invoker.invoke_soon(
@@ -218,14 +217,15 @@ class Gateway:
         try:
             result = await self.invoker.invoke(target.function, prepared.event, trigger="api")
         except Throttled:
-            return _with_id(TOO_MANY_REQUESTS, prepared.request_id)
+            return _with_id(TOO_MANY_REQUESTS, prepared.request_id, target.route)
         except SkyliftError as exc:  # the platform failed, not the function: say so, once
             logger.error("invoking %s failed: %s", target.function, exc)
-            return _with_id(_api(target.route).function_error(), prepared.request_id)
+            return _with_id(_api(target.route).function_error(), prepared.request_id, target.route)
         return self.answer(prepared, result)
 
     def answer(self, prepared: Prepared, result: InvocationResult) -> HttpResponse:
-        """The proxy response for an invocation's result, with `apigw-requestid`."""
+        """The proxy response for an invocation's result, with API Gateway's request id
+        headers (`_id_headers`)."""
         route = prepared.target.route
         if result.error is None:
             try:
@@ -234,7 +234,7 @@ class Gateway:
                 response = _api(route).function_error()  # API Gateway's error page
         else:
             response = _api(route).function_error()
-        response.headers.append(("apigw-requestid", prepared.request_id))
+        response.headers += _id_headers(prepared.request_id, route)
         return response
 
 
@@ -261,10 +261,19 @@ def not_found() -> HttpResponse:
     return V2.not_found()
 
 
-def _with_id(response: HttpResponse, request_id: str) -> HttpResponse:
+def _with_id(response: HttpResponse, request_id: str, route: HttpRoute) -> HttpResponse:
     return HttpResponse(
-        response.status, [*response.headers, ("apigw-requestid", request_id)], response.body
+        response.status, [*response.headers, *_id_headers(request_id, route)], response.body
     )
+
+
+def _id_headers(request_id: str, route: HttpRoute) -> tuple[tuple[str, str], ...]:
+    """The request id headers API Gateway answers with: an HTTP API's `apigw-requestid`;
+    a REST API's `x-amzn-RequestId` and `x-amz-apigw-id` (its extended request id, which
+    the event's `extendedRequestId` holds)."""
+    if route.api == "rest":
+        return (("x-amzn-RequestId", request_id), ("x-amz-apigw-id", request_id))
+    return (("apigw-requestid", request_id),)
 
 
 def scope_service(scope: Scope) -> str:
