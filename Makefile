@@ -43,6 +43,7 @@ run: setup
 bench: $(VENV)/.installed-bench
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	cd bench && ../$(PY) http_bench.py --out ../docs/benchmarks.md
+	cd bench && ../$(PY) profile_http.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) queue_e2e.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) cluster_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) concurrency_bench.py --out ../docs/benchmarks.md
