@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
@@ -32,6 +31,7 @@ from skylift.events.http import HttpRequest, HttpResponse, MalformedResponse, Re
 from skylift.function_urls import url_id
 from skylift.gateway.routing import normalised, url_host
 from skylift.gateway.sigv4 import Verifier, body_hash
+from skylift.ids import request_id as new_request_id
 from skylift.spec import CONTROL_PREFIX, FunctionSpec
 
 logger = logging.getLogger("skylift.gateway")
@@ -104,7 +104,7 @@ class FunctionUrls:
             source_ip=source_ip,
             protocol="HTTP/" + scope["http_version"],
         )
-        ids = RequestIds(str(uuid.uuid4()), int(time.time() * 1000))
+        ids = RequestIds(new_request_id(), int(time.time() * 1000))
         event = lambda_url.url_event(
             request, url_id(spec.name, self.region), self.region, ids, caller
         )
