@@ -118,6 +118,53 @@ def test_a_crash_is_logged_as_cloudwatch_shows_it(tmp_path: Path) -> None:
     assert messages[-1].endswith("Status: error\tError Type: Runtime.ExitError\t")
 
 
+def test_each_line_reports_its_own_memory_and_format(tmp_path: Path) -> None:
+    """Lines of functions with different memory sizes and log formats, memory used, cold
+    starts and output, interleaved in one batch: each REPORT says its own numbers."""
+    from skylift.log_config import LogConfig
+
+    store = LogStore(tmp_path)
+    specs = [
+        FunctionSpec(name="small", handler="app.fn", code_dir=".", memory=128),
+        FunctionSpec(name="large", handler="app.fn", code_dir=".", memory=1024),
+        FunctionSpec(
+            name="json", handler="app.fn", code_dir=".", memory=128, log_config=LogConfig("JSON")
+        ),
+    ]
+    batch = []
+    for n in range(60):
+        function = specs[n % 3]
+        found = InvocationResult(
+            f"req-{n}",
+            b'{"ok": 1}',
+            None,
+            b"said %d\n" % n if n % 5 == 0 else b"",
+            1.5,
+            init_ms=2.5 if n % 7 == 0 else None,
+            max_memory_mb=16 + n % 4,
+            event=b'{"n": %d}' % n,
+        )
+        batch.append((function, found, Instance(), time.time_ns()))
+    store.add(batch)
+    store.flush()
+    reports = {}
+    for e in Reader(layout.root(tmp_path), Query()).poll():
+        if e.message.startswith("REPORT"):
+            reports[e.request_id] = e.message
+        elif '"platform.report"' in e.message:
+            reports[e.request_id] = orjson.loads(e.message)["record"]["metrics"]
+    assert len(reports) == 60
+    for n in range(60):
+        report, memory = reports[f"req-{n}"], (128, 1024, 128)[n % 3]
+        if n % 3 == 2:
+            assert isinstance(report, dict)
+            assert report["memorySizeMB"] == memory and report["maxMemoryUsedMB"] == 16 + n % 4
+            assert ("initDurationMs" in report) == (n % 7 == 0)
+        else:
+            assert f"Memory Size: {memory} MB\tMax Memory Used: {16 + n % 4} MB" in report
+            assert ("Init Duration" in report) == (n % 7 == 0)
+
+
 def test_every_invocation_of_a_large_batch_is_kept_whole_for_replay(tmp_path: Path) -> None:
     """One write of 700 invocations, in every form a stored line takes: each reads back
     with its own event and result, in order."""
