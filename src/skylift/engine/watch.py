@@ -4,8 +4,8 @@ watchfiles, which `reload.py` falls back to elsewhere, polls from a thread every
 (10 ms) and takes the GIL each time; under load every take stalls the server's loop
 until that thread is scheduled and done, and a wait for the GIL lets the scheduler give
 the loop's core away. Measured with `perf sched` under wrk -c32: the watcher's thread
-woke ~1,100 times a second and made the loop sleep ~66 times a second, up to 7.5 ms
-(docs/benchmarks.md). Here the loop reads inotify's descriptor itself: no thread, no
+ran 650-1,100 times a second and put the loop to sleep 45-68 times a second, up to
+7.5 ms (docs/benchmarks.md). Here the loop reads inotify's descriptor itself: no thread, no
 work while nothing changes, and the folders skylift writes to (`.skylift`) are not
 watched at all, so its own logs and state wake nothing.
 """
