@@ -7,61 +7,50 @@ the loop's core away. Measured with `perf sched` under wrk -c32: the watcher's t
 ran 650-1,100 times a second and put the loop to sleep 45-68 times a second, up to
 7.5 ms (docs/benchmarks.md). Here the loop reads inotify's descriptor itself: no thread, no
 work while nothing changes, and the folders skylift writes to (`.skylift`) are not
-watched at all, so its own logs and state wake nothing.
+watched at all, so its own logs and state wake nothing. inotify itself is
+inotify_simple's (a small, well-kept wrapper of the three system calls); what is
+skylift's own here is watching a tree as it grows and collecting a burst.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
-import struct
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
+from inotify_simple import INotify, flags
+
 logger = logging.getLogger("skylift.reload")
 
-IN_MODIFY = 0x2
-IN_CLOSE_WRITE = 0x8
-IN_MOVED_FROM = 0x40
-IN_MOVED_TO = 0x80
-IN_CREATE = 0x100
-IN_DELETE = 0x200
-IN_Q_OVERFLOW = 0x4000
-IN_IGNORED = 0x8000
-IN_ONLYDIR = 0x01000000
-IN_ISDIR = 0x40000000
-IN_NONBLOCK = 0o4000
-IN_CLOEXEC = 0o2000000
-_MASK = IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
-_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len (then len bytes of name)
+_MASK = (
+    flags.MODIFY
+    | flags.CLOSE_WRITE
+    | flags.MOVED_FROM
+    | flags.MOVED_TO
+    | flags.CREATE
+    | flags.DELETE
+    | flags.ONLYDIR
+)
 
 QUIET = 0.01  # seconds without a new change that end a burst (watchfiles' step)
 DEBOUNCE = 0.05  # ... and the longest a burst is collected (watchfiles' debounce)
 
 
 def available() -> bool:
-    """Whether this module can watch here (Linux, with inotify in its C library)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return False
-    return hasattr(libc, "inotify_init1") and hasattr(libc, "inotify_add_watch")
+    """Whether this module can watch here (Linux has inotify)."""
+    return sys.platform.startswith("linux")
 
 
 class Inotify:
-    """Watches folder trees, leaving out the folders named in `ignored_dirs`."""
+    """Watches folder trees, leaving out the folders named in `ignored_dirs`
+    (inotify_simple's `INotify`, non-blocking, read when the event loop sees it ready)."""
 
     def __init__(self, ignored_dirs: Iterable[str]) -> None:
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-        if fd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
-        self.fd: int = fd
+        self._inotify = INotify(nonblocking=True)
+        self.fd: int = self._inotify.fileno()
         self._ignored = frozenset(ignored_dirs)
         self._folders: dict[int, str] = {}  # watch descriptor -> folder
 
@@ -75,49 +64,40 @@ class Inotify:
         return found
 
     def _add(self, folder: str) -> None:
-        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(folder), _MASK | IN_ONLYDIR)
-        if wd >= 0:
-            self._folders[wd] = folder
-            return
-        err = ctypes.get_errno()
-        if err == 28:  # ENOSPC: fs.inotify.max_user_watches is reached
-            raise OSError(err, f"cannot watch {folder}: raise fs.inotify.max_user_watches")
-        # Gone or unreadable meanwhile: nothing to reload from there.
+        try:
+            self._folders[self._inotify.add_watch(folder, _MASK)] = folder
+        except OSError as exc:
+            if exc.errno == 28:  # ENOSPC: fs.inotify.max_user_watches is reached
+                raise OSError(
+                    28, f"cannot watch {folder}: raise fs.inotify.max_user_watches"
+                ) from exc
+            # Gone or unreadable meanwhile: nothing to reload from there.
 
     def read(self) -> list[str] | None:
         """The paths changed since the last read; None when the kernel's queue overflowed
         (changes were lost: the caller reloads anyway)."""
         paths: list[str] = []
-        while True:
-            try:
-                data = os.read(self.fd, 65536)
-            except BlockingIOError:
-                return paths
-            offset = 0
-            while offset + _EVENT.size <= len(data):
-                wd, mask, _, length = _EVENT.unpack_from(data, offset)
-                start = offset + _EVENT.size
-                name = os.fsdecode(data[start : start + length].rstrip(b"\0"))
-                offset = start + length
-                if mask & IN_Q_OVERFLOW:
-                    return None
-                if mask & IN_IGNORED:
-                    self._folders.pop(wd, None)
-                    continue
-                folder = self._folders.get(wd)
-                if folder is None or not name:
-                    continue
-                path = os.path.join(folder, name)
-                if mask & IN_ISDIR:
-                    if mask & (IN_CREATE | IN_MOVED_TO) and name not in self._ignored:
-                        # Files may have landed in it before its watch was added.
-                        paths.extend(self.add_tree(path))
-                    continue
-                paths.append(path)
+        for event in self._inotify.read(timeout=0):
+            if event.mask & flags.Q_OVERFLOW:
+                return None
+            if event.mask & flags.IGNORED:
+                self._folders.pop(event.wd, None)
+                continue
+            folder = self._folders.get(event.wd)
+            if folder is None or not event.name:
+                continue
+            path = os.path.join(folder, event.name)
+            if event.mask & flags.ISDIR:
+                if event.mask & (flags.CREATE | flags.MOVED_TO) and event.name not in self._ignored:
+                    # Files may have landed in it before its watch was added.
+                    paths.extend(self.add_tree(path))
+                continue
+            paths.append(path)
+        return paths
 
     def close(self) -> None:
         if self.fd >= 0:
-            os.close(self.fd)
+            self._inotify.close()
             self.fd = -1
 
 
