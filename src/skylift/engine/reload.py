@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from skylift.engine import zygote_process
+from skylift.engine import watch, zygote_process
 from skylift.engine.loading import Loaded, load_code
 from skylift.engine.recording import Record, ignore
 from skylift.engine.zygote import Zygote
@@ -114,21 +114,12 @@ class Reloader:
 
     async def run(self) -> None:
         """Watch until cancelled; reload after each burst of changes."""
-        from watchfiles import Change, DefaultFilter, awatch
-
-        ignored = DefaultFilter(ignore_dirs=(*DefaultFilter.ignore_dirs, *IGNORED_DIRS))
-
-        def watched(change: Change, path: str) -> bool:
-            return path.endswith(WATCHED_SUFFIXES) and ignored(change, path)
-
         self._keep_spares()
-        async for changes in awatch(
-            *self.paths(), watch_filter=watched, debounce=50, step=10, recursive=True
-        ):
-            paths = {path for _, path in changes}
+        async for paths in watch.code_changes(self.paths(), IGNORED_DIRS, WATCHED_SUFFIXES):
             try:
                 _forget_bytecode(paths)
-                await self.reload(", ".join(sorted({Path(path).name for path in paths})))
+                names = ", ".join(sorted({Path(path).name for path in paths}))
+                await self.reload(names or "the code")  # none: the kernel lost them
             except Exception:  # a reload that breaks must not end reloading for good
                 logger.exception("skylift: the reload failed; still serving the previous code")
             self._keep_spares()
