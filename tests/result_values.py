@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import enum
 import math
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -87,6 +88,8 @@ def values() -> dict[str, Any]:
 
 
 def handler(event: dict[str, Any], context: Any) -> Any:
+    if event.get("version"):
+        return "%d.%d" % sys.version_info[:2]
     if event.get("raise"):
         raise ValueError(event["raise"])
     return values()[event["case"]]

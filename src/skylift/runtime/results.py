@@ -28,6 +28,9 @@ from simplejson import encoder as _simplejson
 NON_ASCII_RUNTIMES = frozenset({"python3.12", "python3.13", "python3.14", "python3.15"})
 
 
+_TOO_DEEP = "maximum recursion depth exceeded while encoding a JSON object"
+
+
 class MarshalError(Exception):
     """Raised when the runtime cannot write a result; `str()` is Lambda's errorMessage."""
 
@@ -80,7 +83,10 @@ class ResultEncoder:
 
     def _text(self, value: Any) -> str:
         if self._c_encode is None:
-            return self.json.encode(value)
+            try:
+                return self.json.encode(value)
+            except RecursionError:  # Lambda's simplejson has its speedups: their message
+                raise RecursionError(_TOO_DEEP) from None
         try:
             return "".join(self._c_encode(value, 0))
         except BaseException:
