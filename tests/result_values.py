@@ -89,7 +89,7 @@ def values() -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any) -> Any:
     if event.get("version"):
-        return "%d.%d" % sys.version_info[:2]
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
     if event.get("raise"):
         raise ValueError(event["raise"])
     return values()[event["case"]]

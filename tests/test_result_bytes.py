@@ -12,11 +12,11 @@ import orjson
 import pytest
 from awslambdaric.bootstrap import make_error
 from awslambdaric.lambda_runtime_marshaller import to_json
-from result_values import values
-from test_results import lambda_sends
 
+from result_values import values
 from skylift.interpreters import CURRENT, find
 from skylift.testing import Client
+from test_results import lambda_sends
 
 RUNTIMES = {"Py311": "python3.11", "Py312": "python3.12", "Py313": "python3.13"}
 FUNCTION = """\
