@@ -24,6 +24,16 @@ FUNCTION = """\
     Type: AWS::Serverless::Function
     Properties: {{Runtime: {runtime}, Handler: result_values.handler, CodeUri: src/}}
 """
+JSON_LOGS = {"Json311": "python3.11", "Json312": "python3.12"}
+JSON_LOG_FUNCTION = """\
+  {name}:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: {runtime}
+      Handler: result_values.handler
+      CodeUri: src/
+      LoggingConfig: {{LogFormat: JSON}}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +42,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     (root / "src").mkdir()
     shutil.copy(Path(__file__).parent / "result_values.py", root / "src")
     functions = "".join(FUNCTION.format(name=n, runtime=r) for n, r in RUNTIMES.items())
+    functions += "".join(JSON_LOG_FUNCTION.format(name=n, runtime=r) for n, r in JSON_LOGS.items())
     (root / "template.yaml").write_text(
         f"Transform: AWS::Serverless-2016-10-31\nResources:\n{functions}"
     )
@@ -71,3 +82,14 @@ def test_each_function_runs_on_its_runtimes_python_where_installed(client):
         version = runtime.removeprefix("python")
         running = client.invoke(function, {"version": True}).result
         assert running == (version if find(version) is not None else CURRENT.version)
+
+
+@pytest.mark.parametrize("function", list(JSON_LOGS))
+def test_the_json_error_log_line_is_written_as_the_runtime_writes_it(client, function):
+    done = client.invoke(function, {"raise": "naïve ☃"})
+    line = next(x for x in done.log.splitlines() if '"level": "ERROR"' in x)
+    written = '"errorMessage": "naïve ☃"'
+    if JSON_LOGS[function] == "python3.11":
+        written = '"errorMessage": "na\\u00efve \\u2603"'
+    assert written in line
+    assert orjson.loads(line)["errorType"] == "ValueError"

@@ -212,8 +212,8 @@ def _invoke(
         except UnicodeEncodeError:
             _die_as_the_runtime(log_fd)
     _restore_std_streams(log_fd)  # the handler may have closed what the error goes to
-    _log_error(payload)
     try:
+        _log_error(payload, encoder)
         return False, encoder.encode(payload)
     except UnicodeEncodeError:
         _die_as_the_runtime(log_fd)
@@ -229,6 +229,6 @@ def _die_as_the_runtime(log_fd: int) -> NoReturn:
     os._exit(1)
 
 
-def _log_error(payload: dict[str, Any]) -> None:
+def _log_error(payload: dict[str, Any], encoder: results.ResultEncoder) -> None:
     # Lambda writes every unhandled error to the function's log in this shape.
-    print(logs.error_line(payload))
+    print(logs.error_line(payload, encoder.json.encode))
