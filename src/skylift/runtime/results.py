@@ -46,8 +46,8 @@ class LambdaEncoder(simplejson.JSONEncoder):
         )
 
     def default(self, o: Any) -> Any:
-        # simplejson's own Decimal support writes a NaN as `-NaN` or `sNaN`, which no JSON
-        # parser reads: the runtime writes every NaN as NaN, the rest as their digits.
+        # awslambdaric's own, line for line: any NaN (quiet, signalling, negative) as NaN,
+        # any other Decimal as its digits, raw (the infinities as Infinity, -Infinity).
         if isinstance(o, decimal.Decimal):
             if o.is_nan():
                 return math.nan
