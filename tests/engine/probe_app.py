@@ -1,7 +1,6 @@
 """A test app whose functions exercise every execution behaviour."""
 
 import ctypes
-import decimal
 import json
 import logging
 import os
@@ -100,7 +99,9 @@ def unwritable(event, context):
         for _ in range(100_000):
             deep = [deep]
         return deep  # RecursionError
-    return {"n": calls["n"], "pid": os.getpid(), "x": decimal.Decimal("sNaN")}  # ValueError
+    result = {"n": calls["n"], "pid": os.getpid()}
+    result["self"] = result
+    return result  # ValueError: Circular reference detected
 
 
 @app.function()

@@ -129,7 +129,7 @@ def test_unserializable_result_is_a_marshal_error(probe):
 
 def test_any_result_the_encoder_cannot_write_is_a_marshal_error_and_the_instance_lives(probe):
     first = probe.invoke("unwritable")
-    for event in (b'{"kind": "snan"}', b'{"kind": "deep"}'):
+    for event in (b'{"kind": "circular"}', b'{"kind": "deep"}'):
         error = payload(probe.invoke("unwritable", event))
         assert error["errorType"] == "Runtime.MarshalError", error
         assert error["errorMessage"].startswith("Unable to marshal response:")

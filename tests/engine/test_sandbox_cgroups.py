@@ -213,9 +213,14 @@ def test_with_the_sandbox_off_a_warm_instances_daemon_lives_until_the_instance_g
     assert gone_within(lambda: marked(mark), 5) == []
 
 
-def start_in_own_group(app: Path, options: list[str]) -> tuple[subprocess.Popen[str], str]:
-    """`skylift up` leading a process group of its own, as a shell's job does."""
+def start_in_own_group(
+    app: Path, options: list[str], cgroup: str | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """`skylift up` leading a process group of its own, as a shell's job does (in cgroup2
+    group `cgroup`, if given, from its start)."""
     args = [sys.executable, "-m", "skylift.cli", "up", "--port", "0", *options, str(app)]
+    if cgroup is not None:
+        args = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, *args]
     proc = subprocess.Popen(
         args, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True
     )
@@ -257,12 +262,14 @@ def descendants(root: int) -> set[int]:
     return found
 
 
-def busy_server(app_dir: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, str]]:
+def busy_server(
+    app_dir: Path, tmp_path: Path, cgroup: str | None = None
+) -> Iterator[tuple[subprocess.Popen[str], int, str]]:
     """A server with --sandbox off whose instance is busy in its handler: the server,
     the busy worker's pid, its daemon's mark."""
     mark = str(uuid.uuid4().int % 10**9 + 10**9)
     pid_file = tmp_path / "worker.pid"
-    proc, url = start_in_own_group(app_dir, ["--sandbox", "off"])
+    proc, url = start_in_own_group(app_dir, ["--sandbox", "off"], cgroup)
     try:
         lam = boto3.client("lambda", endpoint_url=url, **CLIENT)
         event = {"mark": mark, "pid_file": str(pid_file)}
@@ -279,8 +286,34 @@ def busy_server(app_dir: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Pope
 
 
 @pytest.fixture
-def killed_server(app_dir, tmp_path):
-    yield from busy_server(app_dir, tmp_path)
+def test_cgroup() -> Iterator[str]:
+    """A cgroup2 group of the test's own, beside the test process's. A server sweeps the
+    dead servers' folders beside its own, so one that any other skylift server on the
+    host starts (another test run's) would end a killed server's leftovers before the
+    test's own next start could: servers started in this group are out of its sight."""
+    group = os.path.join(cgroup2_base(), f"tests-cgroups-{uuid.uuid4().hex[:12]}")
+    os.mkdir(group)
+    probe = subprocess.Popen(["sleep", "30"])
+    try:
+        Path(group, "cgroup.procs").write_text(str(probe.pid))
+        refused = None
+    except OSError as exc:
+        refused = exc
+    finally:
+        probe.kill()
+        probe.wait()
+    if refused is not None:
+        cgroup_host.remove(group)
+        pytest.skip(f"cannot move a process into cgroup2 group {group}: {refused}")
+    yield group
+    sandbox_cgroups.kill_group(group, wait=5.0)  # a killed server's folder stays otherwise
+    for folder, _, _ in os.walk(group, topdown=False):
+        os.rmdir(folder)
+
+
+@pytest.fixture
+def killed_server(app_dir, tmp_path, test_cgroup):
+    yield from busy_server(app_dir, tmp_path, test_cgroup)
 
 
 def test_a_server_killed_with_its_process_group_leaves_no_process(killed_server):
@@ -294,7 +327,7 @@ def test_a_server_killed_with_its_process_group_leaves_no_process(killed_server)
     assert gone_within(lambda: everything, 5) == []
 
 
-def test_the_next_start_ends_what_a_dead_server_left(killed_server, app_dir, tmp_path):
+def test_the_next_start_ends_what_a_dead_server_left(killed_server, app_dir, test_cgroup):
     cgroup2_base()
     proc, worker, mark = killed_server
     everything = descendants(proc.pid) | set(seen_within(mark, 10))
@@ -307,10 +340,30 @@ def test_the_next_start_ends_what_a_dead_server_left(killed_server, app_dir, tmp
         signal_if_alive(pid, signal.SIGKILL)
     time.sleep(0.5)
     assert alive(worker) and marked(mark), "busy in its handler, the worker outlived all"
-    with serve(str(app_dir), options=["--sandbox", "off"]):
+    following, _ = start_in_own_group(app_dir, ["--sandbox", "off"], test_cgroup)
+    try:
         # Killed before the port opened; a SIGKILLed process may take a moment to exit.
         assert gone_within(lambda: [worker, *marked(mark)], 5) == []
+    finally:
+        following.terminate()
+        following.wait()
     assert gone_within(lambda: everything, 0) == []
+
+
+@pytest.mark.parametrize("sandbox", ["off", "on"])
+def test_a_start_leaves_a_live_servers_busy_instance_alone(
+    killed_server, app_dir, tmp_path, test_cgroup, sandbox
+):
+    cgroup2_base()
+    proc, worker, mark = killed_server  # not killed yet: alive, its worker busy
+    assert seen_within(mark, 10)
+    other_app = tmp_path / "other"  # an app of its own: one server per app's state
+    other_app.mkdir()
+    (other_app / "app.py").write_text((app_dir / "app.py").read_text())
+    other, _ = start_in_own_group(other_app, ["--sandbox", sandbox], test_cgroup)
+    other.terminate()
+    other.wait()
+    assert proc.poll() is None and alive(worker) and marked(mark)
 
 
 def delegated(parent: str, controller: str, crowded: bool) -> dict[str, object]:

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s"
@@ -111,15 +112,16 @@ def configure() -> None:
         logging.getLogger().setLevel(level)
 
 
-def error_line(payload: dict[str, Any]) -> str:
-    """The line Lambda writes for an unhandled error, in the function's log format."""
+def error_line(payload: dict[str, Any], dumps: Callable[[dict[str, Any]], str] = json.dumps) -> str:
+    """The line Lambda writes for an unhandled error, in the function's log format (a JSON
+    line written by `dumps`: the runtime's encoder, see `results.py`)."""
     if json_format():
         line = {
             "timestamp": time.strftime(JSON_TIME_FORMAT, time.gmtime()),
             "level": "ERROR",
             **payload,
         }
-        return json.dumps(line)
+        return dumps(line)
     lines = [f"[ERROR] {payload['errorType']}: {payload['errorMessage']}"]
     if payload["stackTrace"]:
         lines.append("Traceback (most recent call last):")

@@ -17,6 +17,7 @@ import select
 import socket
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -105,6 +106,7 @@ def serve(
         )
     )
     output = Output(log_fd, captured=spec.debug != "pdb")
+    encoder = results.ResultEncoder(spec.runtime)
     trace = TraceVariable()
     init_ms: float | None = (time.monotonic() - forked_at) * 1000
     # Wait in poll(), not recv(): when the supervisor reads our answer, the kernel wakes
@@ -133,7 +135,7 @@ def serve(
             header.get("identity"),
             header.get("tenant"),
         )
-        ok, out = _invoke(handler, body, context, log_fd)
+        ok, out = _invoke(handler, body, context, log_fd, encoder)
         intact = _restore_std_streams(log_fd)
         reply: dict[str, Any] = {
             "ok": ok,
@@ -187,7 +189,11 @@ def _restore_std_streams(log_fd: int) -> bool:
 
 
 def _invoke(
-    handler: Handler | Fault, body: bytes, context: LambdaContext, log_fd: int
+    handler: Handler | Fault,
+    body: bytes,
+    context: LambdaContext,
+    log_fd: int,
+    encoder: results.ResultEncoder,
 ) -> tuple[bool, bytes]:
     request_id = context.aws_request_id
     try:
@@ -200,16 +206,29 @@ def _invoke(
         payload = exception_payload(exc, request_id)
     else:
         try:
-            return True, results.encode(result)
-        except Exception as exc:  # any result it cannot write (a loop, a sNaN, too deep)
-            payload = error_payload(
-                f"Unable to marshal response: {exc}", "Runtime.MarshalError", request_id
-            )
+            return True, encoder.encode(result)
+        except results.MarshalError as exc:  # a loop, a set, nesting too deep...
+            payload = error_payload(str(exc), "Runtime.MarshalError", request_id)
+        except UnicodeEncodeError:
+            _die_as_the_runtime(log_fd)
     _restore_std_streams(log_fd)  # the handler may have closed what the error goes to
-    _log_error(payload)
-    return False, json.dumps(payload).encode()
+    try:
+        _log_error(payload, encoder)
+        return False, encoder.encode(payload)
+    except UnicodeEncodeError:
+        _die_as_the_runtime(log_fd)
 
 
-def _log_error(payload: dict[str, Any]) -> None:
+def _die_as_the_runtime(log_fd: int) -> NoReturn:
+    """What the runtime does when it cannot send its answer as UTF-8 (a lone surrogate,
+    written as it is by python3.12 and later): the exception ends its process, with its
+    traceback in the log, and Lambda answers Runtime.ExitError."""
+    _restore_std_streams(log_fd)
+    traceback.print_exc()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def _log_error(payload: dict[str, Any], encoder: results.ResultEncoder) -> None:
     # Lambda writes every unhandled error to the function's log in this shape.
-    print(logs.error_line(payload))
+    print(logs.error_line(payload, encoder.json.encode))
