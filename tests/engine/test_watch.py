@@ -79,3 +79,62 @@ def test_watching_starts_no_thread(tmp_path):
         return during
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_a_save_made_while_the_last_burst_is_handled_comes_next(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+
+    async def scenario() -> list[set[str]]:
+        seen: list[set[str]] = []
+        changes = watch.code_changes([str(tmp_path)], IGNORED_DIRS, WATCHED_SUFFIXES)
+        writer = asyncio.get_running_loop()
+        writer.call_later(0.1, (tmp_path / "a.py").write_text, "x = 2\n")
+        first = await asyncio.wait_for(anext(changes), 5)
+        seen.append({Path(p).name for p in first})
+        # Handling it (a reload) takes a while; a save lands meanwhile.
+        await asyncio.sleep(0.1)
+        (tmp_path / "b.py").write_text("y = 1\n")
+        await asyncio.sleep(0.3)
+        second = await asyncio.wait_for(anext(changes), 2)  # not only at the next save
+        seen.append({Path(p).name for p in second})
+        await changes.aclose()
+        return seen
+
+    assert asyncio.run(scenario()) == [{"a.py"}, {"b.py"}]
+
+
+def test_code_in_a_symlinked_folder_comes_through(tmp_path):
+    shared = tmp_path / "elsewhere" / "shared"
+    shared.mkdir(parents=True)
+    (shared / "lib.py").write_text("z = 1\n")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "shared").symlink_to(shared, target_is_directory=True)
+    (shared / "loop").symlink_to(app, target_is_directory=True)  # a cycle: watched once
+    seen = bursts(app, [("shared/lib.py", "z = 2\n")])
+    assert seen and set().union(*seen) == {"shared/lib.py"}
+
+
+def test_a_folder_moved_out_of_the_tree_is_no_longer_watched(tmp_path):
+    app, outside = tmp_path / "app", tmp_path / "outside"
+    (app / "pkg").mkdir(parents=True)
+    outside.mkdir()
+
+    async def scenario() -> list[set[str]]:
+        seen: list[set[str]] = []
+
+        async def collect() -> None:
+            async for paths in watch.code_changes([str(app)], IGNORED_DIRS, WATCHED_SUFFIXES):
+                seen.append(set(paths))
+
+        task = asyncio.create_task(collect())
+        await asyncio.sleep(0.1)
+        (app / "pkg").rename(outside / "pkg")
+        await asyncio.sleep(0.2)
+        (outside / "pkg" / "x.py").write_text("moved = True\n")
+        await asyncio.sleep(0.3)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return seen
+
+    assert asyncio.run(scenario()) == []

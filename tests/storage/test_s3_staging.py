@@ -244,3 +244,28 @@ def test_a_bucket_with_a_client_object_keeps_its_staged_objects_when_delete_fail
 def endpoint_keys_all(endpoint: Any) -> list[str]:
     pages = endpoint.get_paginator("list_objects_v2").paginate(Bucket="bkt")
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def test_staged_objects_the_endpoint_will_not_delete_fail_delete_bucket_at_once(
+    store: Blocking, endpoint: Any
+) -> None:
+    for number in range(3):
+        endpoint.put_object(Bucket="bkt", Key=f"{STAGING}{number:032x}/k", Body=b"")
+    backend: Any = store.store
+    real = backend.endpoint.call
+    listings = []
+
+    def denying(operation: str, **params: Any) -> Any:
+        if operation == "list_objects_v2" and params.get("Prefix") == STAGING:
+            listings.append(params)
+            assert len(listings) < 10, "listed the same staged objects again and again"
+            params["MaxKeys"] = 1  # pages of one: the listing is truncated
+        if operation == "delete_objects":  # as an endpoint that denies s3:DeleteObject
+            keys = params["Delete"]["Objects"]
+            return {"Errors": [{"Key": k["Key"], "Code": "AccessDenied"} for k in keys]}
+        return real(operation, **params)
+
+    backend.endpoint.call = denying
+    with pytest.raises(BucketNotEmpty):
+        store.delete_bucket("bkt")
+    assert len(endpoint_keys_all(endpoint)) == 3

@@ -55,13 +55,34 @@ class Inotify:
         self._folders: dict[int, str] = {}  # watch descriptor -> folder
 
     def add_tree(self, root: str) -> list[str]:
-        """Watch `root` and the folders under it; the files found in them."""
+        """Watch `root` and the folders under it, symlinked ones included (each real
+        folder once); the files found in them."""
         found: list[str] = []
-        for folder, subdirs, files in os.walk(root):
+        seen: set[tuple[int, int]] = set()
+        for folder, subdirs, files in os.walk(root, followlinks=True):
+            try:
+                info = os.stat(folder)
+            except OSError:
+                subdirs[:] = []
+                continue
+            if (info.st_dev, info.st_ino) in seen:  # a link back up the tree
+                subdirs[:] = []
+                continue
+            seen.add((info.st_dev, info.st_ino))
             subdirs[:] = [d for d in subdirs if d not in self._ignored]
             self._add(folder)
             found.extend(os.path.join(folder, name) for name in files)
         return found
+
+    def drop_tree(self, root: str) -> None:
+        """Stop watching `root` and the folders under it (moved out of the tree)."""
+        for wd, folder in list(self._folders.items()):
+            if folder == root or folder.startswith(root + os.sep):
+                del self._folders[wd]
+                try:
+                    self._inotify.rm_watch(wd)
+                except OSError:
+                    pass  # gone already
 
     def _add(self, folder: str) -> None:
         try:
@@ -91,6 +112,8 @@ class Inotify:
                 if event.mask & (flags.CREATE | flags.MOVED_TO) and event.name not in self._ignored:
                     # Files may have landed in it before its watch was added.
                     paths.extend(self.add_tree(path))
+                elif event.mask & flags.MOVED_FROM:  # out of the tree, or back in by MOVED_TO
+                    self.drop_tree(path)
                 continue
             paths.append(path)
         return paths
@@ -119,6 +142,11 @@ async def changes(
         paths = watcher.read()
         if paths is None:
             lost = True
+            try:
+                for root in roots:  # folders made while changes were lost are watched too
+                    watcher.add_tree(root)
+            except OSError as exc:
+                logger.warning("skylift: watching %s again failed: %s", roots, exc)
         else:
             paths = [p for p in paths if wanted(p)]
             if not paths:
@@ -128,13 +156,15 @@ async def changes(
         if woken is not None and not woken.done():
             woken.set_result(None)
 
+    roots = list(roots)
     try:
         for root in roots:
             watcher.add_tree(root)
         loop.add_reader(watcher.fd, readable)
         while True:
             woken = loop.create_future()
-            await woken
+            if not (pending or lost):  # what came while the last burst was handled is next
+                await woken
             began = time.monotonic()
             while True:  # collect the burst
                 now = time.monotonic()

@@ -30,12 +30,19 @@ logger = logging.getLogger("skylift.observe")
 
 MARK = b'"_aws"'  # in the output of an invocation that printed an EMF document
 MAX_SERIES = 10_000  # label sets kept in all; past it new ones are dropped (said once)
+MAX_SERIES_PER_FUNCTION = 1_000  # ... and per function, so one cannot starve the others
+MAX_VALUE_LENGTH = 1_024  # characters of a dimension's value, as CloudWatch takes them
+# The sample names a summary NAME takes in the exposition formats (OpenMetrics refuses a
+# family whose name is another's sample name).
+SUFFIXES = ("", "_count", "_sum", "_created")
 MAX_VALUES = 100  # values of one metric in one document, as CloudWatch takes them
 MAX_DIMENSIONS = 30  # per dimension set, as CloudWatch takes them
 RESERVED = ("skylift_", "process_", "python_")  # skylift's own metric names
 
-# (function, metric name, label pairs) -> [values seen, their sum]
+# (function, metric name, label pairs in order of name) -> [values seen, their sum]
 Series = tuple[str, str, tuple[tuple[str, str], ...]]
+# One metric of a document: name, help, labels (sorted), how many values, their sum.
+Found = tuple[str, str, tuple[tuple[str, str], ...], int, float]
 
 
 class EmbeddedMetrics:
@@ -45,7 +52,9 @@ class EmbeddedMetrics:
     def __init__(self) -> None:
         self.series: dict[Series, list[float]] = {}
         self.help: dict[str, str] = {}  # metric name -> its HELP text
-        self._said: set[str] = set()  # functions whose bad document was reported
+        self.taken: set[str] = set()  # the sample names of every family here
+        self.per_function: dict[str, int] = {}  # series kept per function
+        self._said: set[str] = set()  # what was reported (functions, limits)
 
     def count(self, batch: Sequence[Observed]) -> None:
         for spec, result, _, _ in batch:
@@ -64,22 +73,41 @@ class EmbeddedMetrics:
         except (orjson.JSONDecodeError, ValueError) as exc:
             self._say(function, str(exc))
             return
-        for name, help_text, labels, values in found:
+        for name, help_text, labels, seen, total in found:
             key = (function, name, labels)
             held = self.series.get(key)
             if held is None:
-                if len(self.series) >= MAX_SERIES:
-                    self._say("", f"more than {MAX_SERIES} series; new ones are dropped")
+                if not self._room(function, name, help_text):
                     continue
                 held = self.series[key] = [0, 0.0]
-                self.help.setdefault(name, help_text)
-            held[0] += len(values)
-            held[1] += math.fsum(values)
+                self.per_function[function] = self.per_function.get(function, 0) + 1
+            held[0] += seen
+            held[1] += total
+
+    def _room(self, function: str, name: str, help_text: str) -> bool:
+        """Whether a new series of `name` may be kept (its family made if need be)."""
+        if len(self.series) >= MAX_SERIES:
+            self._say("", f"more than {MAX_SERIES} series in all; new ones are dropped")
+            return False
+        if self.per_function.get(function, 0) >= MAX_SERIES_PER_FUNCTION:
+            self._say(
+                "", f"{function} has {MAX_SERIES_PER_FUNCTION} series; its new ones are dropped"
+            )
+            return False
+        if name not in self.help:
+            samples = {name + suffix for suffix in SUFFIXES}
+            if samples & self.taken:
+                self._say("", f"{name} would clash with another metric's samples; it is dropped")
+                return False
+            self.taken |= samples
+            self.help[name] = help_text
+        return True
 
     def _say(self, function: str, reason: str) -> None:
-        if function in self._said:
+        said = function or reason
+        if said in self._said:
             return
-        self._said.add(function)
+        self._said.add(said)
         if function:
             logger.warning(
                 '%s printed a line with "_aws" that is no Embedded Metric Format document '
@@ -96,17 +124,16 @@ class EmbeddedMetrics:
             family = families.get(name)
             if family is None:
                 family = families[name] = Metric(name, self.help[name], "summary")
-            pairs = {"function": function, **dict(labels)}
+            pairs = {"function": function, **dict(labels)}  # (no dimension is `function`)
             family.add_sample(name + "_count", pairs, seen)
             family.add_sample(name + "_sum", pairs, total)
         return families.values()
 
 
-def metrics_of(
-    document: Any,
-) -> Iterable[tuple[str, str, tuple[tuple[str, str], ...], list[float]]]:
-    """(name, help, labels, values) of every metric an EMF document names, once per
-    dimension set; ValueError (what is wrong) when it is no valid document."""
+def metrics_of(document: Any) -> Iterable[Found]:
+    """(name, help, labels, how many values, their sum) of every metric an EMF document
+    names, once per dimension set; ValueError (what is wrong) when it is no valid
+    document (nothing of it is counted then)."""
     if not isinstance(document, dict):
         raise ValueError("not a JSON object")
     meta = document.get("_aws")
@@ -138,7 +165,7 @@ def metrics_of(
         for metric in metrics:
             if not isinstance(metric, dict) or not isinstance(metric.get("Name"), str):
                 raise ValueError('a metric has no "Name"')
-            values = _values(document.get(metric["Name"]), metric["Name"])
+            seen, total = _values(document.get(metric["Name"]), metric["Name"])
             name = prometheus_name(namespace, metric["Name"])
             unit = metric.get("Unit")
             help_text = (
@@ -146,31 +173,41 @@ def metrics_of(
                 + (f" ({unit})" if isinstance(unit, str) and unit != "None" else "")
                 + ", printed in the Embedded Metric Format"
             )
-            found += [(name, help_text, labels, values) for labels in label_sets]
+            found += [(name, help_text, labels, seen, total) for labels in label_sets]
     return found
 
 
 def _labels(document: dict[str, Any], dimensions: list[Any]) -> tuple[tuple[str, str], ...]:
-    labels = []
+    """A dimension set's labels, sorted by name (a set in another order is the same)."""
+    labels: dict[str, str] = {}
     for dimension in dimensions:
         value = document.get(dimension) if isinstance(dimension, str) else None
-        if not isinstance(value, str):
-            raise ValueError(f"dimension {dimension!r} has no string value in the document")
+        if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH:
+            raise ValueError(
+                f"dimension {dimension!r} has no string value of at most {MAX_VALUE_LENGTH} "
+                "characters in the document"
+            )
         label = snake(dimension) or "dimension"
         if label in ("function", "le", "quantile") or label.startswith("__"):
             label = "exported_" + label.strip("_")
-        labels.append((label, value))
-    return tuple(labels)
+        if label in labels:
+            raise ValueError(f"two dimensions of one set become the label {label!r}")
+        labels[label] = value
+    return tuple(sorted(labels.items()))
 
 
-def _values(found: Any, name: str) -> list[float]:
+def _values(found: Any, name: str) -> tuple[int, float]:
+    """How many values a metric has, and their sum."""
     values = found if isinstance(found, list) else [found]
     if not values or len(values) > MAX_VALUES:
         raise ValueError(f"metric {name!r} has no value, or more than {MAX_VALUES}")
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"metric {name!r} has a value that is not a number: {value!r}")
-    return [float(v) for v in values]
+    try:
+        return len(values), math.fsum(values)
+    except OverflowError:
+        raise ValueError(f"the values of metric {name!r} sum past a float's range") from None
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

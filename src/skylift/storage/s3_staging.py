@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import uuid
 from collections.abc import Sequence
 
@@ -23,6 +24,8 @@ from skylift.storage.errors import (
 )
 from skylift.storage.protocol import check_key
 from skylift.storage.s3_endpoint import Endpoint
+
+logger = logging.getLogger("skylift.storage")
 
 STAGING = ".skylift-staging/"  # before TOKEN/KEY of a staged upload's endpoint upload
 _MAX_KEY_BYTES = 1024
@@ -153,13 +156,27 @@ def delete_bucket(endpoint: Endpoint, bucket: str, external: str) -> None:
                 "list_objects_v2", bucket=bucket, Bucket=external, Prefix=STAGING, MaxKeys=1000
             )
             keys = [{"Key": str(item["Key"])} for item in page.get("Contents", [])]
-            if keys:  # one DeleteObjects a page; a key it could not delete fails DeleteBucket
-                endpoint.call(
+            failed: list[dict[str, str]] = []
+            if keys:  # one DeleteObjects a page
+                answer = endpoint.call(
                     "delete_objects",
                     bucket=bucket,
                     Bucket=external,
                     Delete={"Objects": keys, "Quiet": True},
                 )
+                failed = answer.get("Errors") or []
+            if failed:  # they stay: DeleteBucket below fails (BucketNotEmpty); no listing again
+                first = failed[0]
+                logger.warning(
+                    "skylift: %d staged objects of bucket %s could not be removed from the "
+                    "endpoint (%s: %s, for %s)",
+                    len(failed),
+                    bucket,
+                    first.get("Code"),
+                    first.get("Message"),
+                    first.get("Key"),
+                )
+                break
             if not page.get("IsTruncated"):
                 break
     endpoint.call("delete_bucket", bucket=bucket, Bucket=external)
