@@ -35,14 +35,20 @@ def free_port() -> int:
         return port
 
 
-def test_the_port_refuses_until_ready_and_the_first_request_is_warm(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text(textwrap.dedent(APP))
+def up(folder: Path, source: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`skylift up` of the app `source`, written to `folder`, on a free port."""
+    (folder / "app.py").write_text(textwrap.dedent(source))
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "skylift.cli", "up", str(tmp_path), "--port", str(port)],
+        [sys.executable, "-m", "skylift.cli", "up", str(folder), "--port", str(port)],
         stdin=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    return proc, port
+
+
+def test_the_port_refuses_until_ready_and_the_first_request_is_warm(tmp_path: Path) -> None:
+    proc, port = up(tmp_path, APP)
     try:
         refused = 0
         deadline = time.monotonic() + 60
@@ -105,13 +111,7 @@ def gated(event, context):
 
 
 def test_a_stop_lets_a_request_in_flight_finish_and_refuses_new_ones(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text(textwrap.dedent(GATED))
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "skylift.cli", "up", str(tmp_path), "--port", str(port)],
-        stdin=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, port = up(tmp_path, GATED)
     gate = socket.create_server(("127.0.0.1", 0))
     gate.settimeout(30)
     try:
