@@ -29,6 +29,18 @@ class Served:
         return httpx.get(self.url + path, timeout=30)
 
 
+# The head of the alert policies of tests under a real server: a round every 0.2 s, so
+# a test takes seconds; judged from the fifth sample; a page at once, never repeated.
+FAST_ALERTS = """\
+[alerts]
+interval = "0.2s"
+window = "30s"
+min_samples = 5
+for = 0
+cooldown = "1h"
+"""
+
+
 @pytest.fixture(scope="session")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     app = tmp_path_factory.mktemp("observed")

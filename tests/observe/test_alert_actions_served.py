@@ -20,18 +20,14 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from webhooks import webhook_server
 
-from conftest import eventually, skylift
+from conftest import FAST_ALERTS, eventually, skylift
 from skylift.client import Client
 from skylift.testing import ServerLog, serve
 
 HERE = Path(__file__).parent
-POLICY = """\
-[alerts]
-interval = "0.2s"
-window = "30s"
-min_samples = 5
-for = 0
-cooldown = "1h"
+POLICY = (
+    FAST_ALERTS
+    + """\
 metrics = ["error_rate"]
 
 [alerts.primary]
@@ -42,6 +38,7 @@ webhook = "{url}/alice"
 function = "{function}"
 {action}
 """
+)
 PAY = """
 from skylift import App
 

@@ -13,7 +13,7 @@ import pytest
 from test_alerting_served import Traffic, baselines_ready
 from webhooks import Hooks, webhook_server
 
-from conftest import eventually
+from conftest import FAST_ALERTS, eventually
 from skylift.testing import serve
 
 APP = """
@@ -35,19 +35,16 @@ APP = """
         return {"ok": True}
 """
 
-POLICY = """\
-[alerts]
-interval = "0.2s"
-window = "30s"
-min_samples = 5
-for = 0
-cooldown = "1h"
+POLICY = (
+    FAST_ALERTS
+    + """\
 metrics = ["duration_p99", "throttles"]
 
 [alerts.primary]
 name = "alice"
 webhook = "{url}/alice"
 """
+)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from webhooks import Hooks, webhook_server
 
-from conftest import eventually, skylift
+from conftest import FAST_ALERTS, eventually, skylift
 from skylift.client import Client
 from skylift.testing import ServerLog, serve
 
@@ -26,13 +26,9 @@ ESCALATE_AFTER = 6.0
 
 
 def policy(hooks: Hooks) -> str:
-    return f"""\
-[alerts]
-interval = "0.2s"
-window = "30s"
-min_samples = 5
-for = 0
-cooldown = "1h"
+    return (
+        FAST_ALERTS
+        + f"""\
 escalate_after = "{ESCALATE_AFTER}s"
 metrics = ["error_rate", "queue_age"]
 retries = 3
@@ -56,6 +52,7 @@ metric = "error_rate"
 at = "page"
 scale = {{ min = 1 }}
 """
+    )
 
 
 class Traffic:

@@ -22,25 +22,22 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from webhooks import Hooks, webhook_server
 
-from conftest import eventually
+from conftest import FAST_ALERTS, eventually
 from skylift.client import Client
 from skylift.testing import serve
 
 HERE = Path(__file__).parent
 CHROMIUM = "/usr/bin/chromium"
-POLICY = """\
-[alerts]
-interval = "0.2s"
-window = "30s"
-min_samples = 5
-for = 0
-cooldown = "1h"
+POLICY = (
+    FAST_ALERTS
+    + """\
 metrics = ["error_rate"]
 
 [alerts.primary]
 name = "alice"
 webhook = "{hooks}/alice"
 """
+)
 
 
 @pytest.fixture

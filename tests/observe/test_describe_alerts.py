@@ -10,20 +10,16 @@ from pathlib import Path
 import httpx
 from webhooks import webhook_server
 
-from conftest import eventually, skylift
+from conftest import FAST_ALERTS, eventually, skylift
 from skylift.testing import serve
 
 HERE = Path(__file__).parent
 
 
 def policy(url: str) -> str:
-    return f"""\
-[alerts]
-interval = "0.2s"
-window = "30s"
-min_samples = 5
-for = 0
-cooldown = "1h"
+    return (
+        FAST_ALERTS
+        + f"""\
 metrics = ["error_rate"]
 
 [alerts.primary]
@@ -34,6 +30,7 @@ webhook = "{url}/alice"
 name = "bob"
 webhook = "{url}/bob"
 """
+    )
 
 
 def alert_rows(app: Path) -> list[list[str]]:
