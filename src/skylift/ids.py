@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 
@@ -32,6 +33,7 @@ class _Source:
         self.prefix = f"{a.hex()}-{b.hex()}-{version4}-"
         self.counter = itertools.count(int.from_bytes(os.urandom(8), "big") & _MASK)
         self.hex_prefix = os.urandom(6).hex()
+        self.gateway_prefix = os.urandom(3)
 
 
 _source = _Source()
@@ -49,3 +51,11 @@ def hex_id(digits: int) -> str:
     """`digits` (at most 28) hex digits, unique like `request_id` (X-Ray's trace ids)."""
     n = (next(_source.counter) * _SCRAMBLE) & _MASK
     return f"{_source.hex_prefix}{n:016x}"[-digits:]
+
+
+def gateway_id() -> str:
+    """A new id shaped like API Gateway's own (`JKJaXmPLvHcESHA=`: 11 bytes in URL-safe
+    base64): an HTTP API's request id, a REST API's extended request id (`x-amz-apigw-id`).
+    Unique like `request_id` (3 random bytes per process, then the scrambled counter)."""
+    n = (next(_source.counter) * _SCRAMBLE) & _MASK
+    return base64.urlsafe_b64encode(_source.gateway_prefix + n.to_bytes(8, "big")).decode()

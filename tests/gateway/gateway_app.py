@@ -120,4 +120,5 @@ def ids_v2(event, context):
 @app.http("/ids-v1", methods=["GET"], payload="1.0")
 def ids_v1(event, context):
     ids = {"apigw": event["requestContext"]["requestId"], "lambda": context.aws_request_id}
+    ids["extended"] = event["requestContext"]["extendedRequestId"]
     return {"statusCode": 200, "body": json.dumps(ids)}

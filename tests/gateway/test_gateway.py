@@ -4,6 +4,7 @@ limits and errors as AWS gives them."""
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -15,6 +16,8 @@ import pytest
 from skylift.testing import serve
 
 APP = Path(__file__).with_name("gateway_app.py")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+SHORT_ID = re.compile(r"[A-Za-z0-9_-]{15}=")  # API Gateway's own ids, e.g. LV7fzho-PHcEJPw=
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +72,16 @@ def test_the_api_gateway_and_lambda_request_ids_differ_as_on_aws(client, path, h
         # and `x-amz-apigw-id` (its extended request id), never the other kind's.
         assert ids["apigw"] == response.headers[header]
         if header == "x-amzn-requestid":
-            assert response.headers["x-amz-apigw-id"] and "apigw-requestid" not in response.headers
+            # A REST API's requestId is a UUID; its extended request id is another, short id.
+            assert UUID.fullmatch(ids["apigw"])
+            assert SHORT_ID.fullmatch(response.headers["x-amz-apigw-id"])
+            assert ids["extended"] == response.headers["x-amz-apigw-id"] != ids["apigw"]
+            assert "apigw-requestid" not in response.headers
         else:
+            # An HTTP API's one id has the short shape (`LV7fzho-PHcEJPw=`).
+            assert SHORT_ID.fullmatch(ids["apigw"])
             assert "x-amzn-requestid" not in response.headers
+        assert UUID.fullmatch(ids["lambda"])
         assert ids["apigw"] != ids["lambda"]  # two ids, as API Gateway and Lambda give them
     every = [i for r in seen for i in r.json().values()]
     assert len(set(every)) == len(every)

@@ -94,7 +94,7 @@ class RestApiV1:
                 "apiId": ids.api_id,
                 "domainName": request.host,
                 "domainPrefix": _common.domain_prefix(request.host),
-                "extendedRequestId": ids.request_id,
+                "extendedRequestId": ids.extended_request_id or ids.request_id,
                 "httpMethod": request.method,
                 "identity": {
                     "accessKey": None,

@@ -51,6 +51,9 @@ class RequestIds:
     authorizer: dict[str, Any] | None = None
     api_key: str | None = None  # the x-api-key a REST API checked, and its key's id
     api_key_id: str | None = None
+    # A REST API's requestContext.extendedRequestId (its `x-amz-apigw-id`), which differs
+    # from its requestId; "" means the same as `request_id` (an HTTP API's are one id).
+    extended_request_id: str = ""
 
 
 @dataclass

@@ -28,6 +28,7 @@ from skylift.gateway.admission import Admission
 from skylift.gateway.guard import Guard, refused
 from skylift.gateway.routing import aws_service, control_path
 from skylift.gateway.signatures import verified
+from skylift.ids import gateway_id
 from skylift.ids import request_id as new_request_id
 from skylift.openapi_served import TemplateDocs
 from skylift.sources.http import Router, Target
@@ -148,7 +149,7 @@ class Gateway:
             request.headers.extend(_forwarded(request.headers, request.source_ip, port))
             admitted = await self.admission.check(target, request, match, ids)
             if isinstance(admitted, HttpResponse):
-                return _with_id(admitted, ids.request_id, target.route)
+                return _with_id(admitted, _ids_of(ids), target.route)
             prepared = self.prepare(matched, request, port, admitted)
             assert prepared is not None
         if isinstance(prepared, HttpResponse):
@@ -156,10 +157,12 @@ class Gateway:
         return await self.invoke(prepared)
 
     def request_ids(self, target: Target) -> RequestIds:
+        """API Gateway's ids for a request: a REST API's requestId is a UUID and its
+        extendedRequestId its own shorter id; an HTTP API has one id, of the short shape."""
+        if target.route.api == "http":
+            return RequestIds(gateway_id(), int(time.time() * 1000), stage="$default")
         return RequestIds(
-            request_id=new_request_id(),
-            time_epoch_ms=int(time.time() * 1000),
-            stage="$default" if target.route.api == "http" else None,
+            new_request_id(), int(time.time() * 1000), extended_request_id=gateway_id()
         )
 
     def prepare(
@@ -183,7 +186,7 @@ class Gateway:
         event = orjson.dumps(fmt.event(request, match, ids))
         if len(event) > MAX_BODY:  # base64 and headers can push a large body over the limit
             return _api(route).too_large()
-        return Prepared(target, ids.request_id, event)
+        return Prepared(target, _ids_of(ids), event)
 
     def invoke_soon(
         self,
@@ -204,7 +207,7 @@ class Gateway:
             except Exception:
                 logger.exception("answering %s failed", prepared.target.function)
                 route = prepared.target.route
-                response = _with_id(_api(route).function_error(), prepared.request_id, route)
+                response = _with_id(_api(route).function_error(), prepared.ids, route)
             respond(response)
 
         return self.invoker.invoke_soon(
@@ -217,10 +220,10 @@ class Gateway:
         try:
             result = await self.invoker.invoke(target.function, prepared.event, trigger="api")
         except Throttled:
-            return _with_id(TOO_MANY_REQUESTS, prepared.request_id, target.route)
+            return _with_id(TOO_MANY_REQUESTS, prepared.ids, target.route)
         except SkyliftError as exc:  # the platform failed, not the function: say so, once
             logger.error("invoking %s failed: %s", target.function, exc)
-            return _with_id(_api(target.route).function_error(), prepared.request_id, target.route)
+            return _with_id(_api(target.route).function_error(), prepared.ids, target.route)
         return self.answer(prepared, result)
 
     def answer(self, prepared: Prepared, result: InvocationResult) -> HttpResponse:
@@ -234,17 +237,22 @@ class Gateway:
                 response = _api(route).function_error()  # API Gateway's error page
         else:
             response = _api(route).function_error()
-        response.headers += _id_headers(prepared.request_id, route)
+        response.headers += _id_headers(prepared.ids, route)
         return response
 
 
 class Prepared(NamedTuple):
     """A function route's invocation, ready to run: its target, API Gateway's request
-    id, and the event."""
+    ids (`_ids_of`), and the event."""
 
     target: Target
-    request_id: str
+    ids: tuple[str, str]
     event: bytes
+
+
+def _ids_of(ids: RequestIds) -> tuple[str, str]:
+    """(requestId, extendedRequestId): what the id headers say."""
+    return ids.request_id, ids.extended_request_id or ids.request_id
 
 
 def _api(route: HttpRoute) -> ApiGatewayFormat:
@@ -261,19 +269,21 @@ def not_found() -> HttpResponse:
     return V2.not_found()
 
 
-def _with_id(response: HttpResponse, request_id: str, route: HttpRoute) -> HttpResponse:
+def _with_id(
+    response: HttpResponse, request_id: tuple[str, str], route: HttpRoute
+) -> HttpResponse:
     return HttpResponse(
         response.status, [*response.headers, *_id_headers(request_id, route)], response.body
     )
 
 
-def _id_headers(request_id: str, route: HttpRoute) -> tuple[tuple[str, str], ...]:
+def _id_headers(request_id: tuple[str, str], route: HttpRoute) -> tuple[tuple[str, str], ...]:
     """The request id headers API Gateway answers with: an HTTP API's `apigw-requestid`;
-    a REST API's `x-amzn-RequestId` and `x-amz-apigw-id` (its extended request id, which
-    the event's `extendedRequestId` holds)."""
+    a REST API's `x-amzn-RequestId` (its requestId) and `x-amz-apigw-id` (its extended
+    request id, which the event's `extendedRequestId` holds)."""
     if route.api == "rest":
-        return (("x-amzn-RequestId", request_id), ("x-amz-apigw-id", request_id))
-    return (("apigw-requestid", request_id),)
+        return (("x-amzn-RequestId", request_id[0]), ("x-amz-apigw-id", request_id[1]))
+    return (("apigw-requestid", request_id[0]),)
 
 
 def scope_service(scope: Scope) -> str:
