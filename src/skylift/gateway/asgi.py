@@ -269,9 +269,7 @@ def not_found() -> HttpResponse:
     return V2.not_found()
 
 
-def _with_id(
-    response: HttpResponse, request_id: tuple[str, str], route: HttpRoute
-) -> HttpResponse:
+def _with_id(response: HttpResponse, request_id: tuple[str, str], route: HttpRoute) -> HttpResponse:
     return HttpResponse(
         response.status, [*response.headers, *_id_headers(request_id, route)], response.body
     )
