@@ -27,7 +27,8 @@ from skylift.client import Client
 from skylift.testing import serve
 
 HERE = Path(__file__).parent
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium; .ci/run names playwright's own build where the system has none.
+CHROMIUM = os.environ.get("SKYLIFT_CHROMIUM") or "/usr/bin/chromium"
 POLICY = (
     FAST_ALERTS
     + """\
