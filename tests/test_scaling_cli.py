@@ -92,6 +92,10 @@ def test_status_shows_each_function_with_its_instances_and_counters(app_dir):
         assert int(sleepy[7]) == len(codes)  # invocations
         assert int(sleepy[9]) >= 2  # cold starts: one instance was warm when the port opened
         assert any(r.startswith("other ") for r in rows)
+        # What invokes each function, as `kubectl get` would list a resource's sources.
+        assert "TRIGGERS" in header
+        assert "GET /sleep" in next(r for r in rows if r.startswith("sleepy"))
+        assert "queue:jobs" in next(r for r in rows if r.startswith("job "))
         assert "autoscaling on" in table.stdout
         assert "sandbox: " in table.stdout and "memory limit by" in table.stdout
         assert "what an instance starts ends with" in table.stdout  # and by what
@@ -116,6 +120,11 @@ def test_sustained_load_is_prewarmed_ahead_of_demand(app_dir):
             time.sleep(0.1)
         assert before["prewarmed"] >= 1
         assert before["decisions"] and "concurrent over" in before["decisions"][-1]["reason"]
+        # `describe` lists the decision among the function's events, from the autoscaler.
+        described = skylift("describe", "sleepy", str(app_dir))
+        assert described.returncode == 0, described.stderr
+        scaled = [line for line in described.stdout.splitlines() if "Scaled" in line]
+        assert scaled and "autoscaler" in scaled[-1] and "concurrent over" in scaled[-1]
         # So a burst a little above the last peak starts no instance on its request path.
         load(url, clients=before["target"], seconds=0.3)
         after = status(app_dir)["functions"]["sleepy"]
