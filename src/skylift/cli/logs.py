@@ -91,8 +91,8 @@ def logs(
 
     Each function is a log group and each of its instances a stream, as in CloudWatch.
     """
-    if function is not None and app is None and _looks_like_app(function):
-        function, app = None, function
+    if url is None and function is not None and app is None and _looks_like_app(function):
+        function, app = None, function  # (with --url there is no APP: it is FUNCTION)
     show: Callable[[LogEvent], str] = lambda e: _show(e, as_json, function is None)  # noqa: E731
     try:
         if url is not None:
