@@ -105,3 +105,28 @@ def test_a_token_not_given_by_the_api_is_refused() -> None:
         "a/x.jsonl": (10, 2),
         "b/y.jsonl": (5, 0),
     }
+
+
+@pytest.mark.parametrize("step_ms", [5, -1])
+def test_pages_and_one_read_agree_whether_or_not_a_file_is_in_time_order(
+    tmp_path: Path, step_ms: int
+) -> None:
+    """Invocations 2 ms long ending 5 ms apart are in time order; ending 1 ms earlier
+    each, they are not (a clock step): one read and any pages still agree."""
+    store = LogStore(tmp_path)
+    instances = [Instance(), Instance()]
+    base = 1_800_000_000_000
+    batch = []
+    for n in range(30):
+        found = InvocationResult(f"req-{n}", b"null", None, b"out %d\n" % n, 2.0)
+        spec = FunctionSpec(name="f", handler="app.fn", code_dir=".")
+        ended = (base + n * step_ms + (n % 2) * 3) * 1_000_000
+        batch.append((spec, found, instances[n % 2], ended))
+    store.add(batch)
+    store.flush()
+    directory = layout.root(tmp_path)
+    whole = Reader(directory, Query()).poll()
+    times = [e.timestamp for e in whole]
+    assert (times == sorted(times)) == (step_ms > 0)
+    for limit in (1, 2, 5):
+        assert paged(directory, Query(), limit) == whole

@@ -12,6 +12,7 @@ an instance runs one invocation at a time) and reads only as far as the page nee
 from __future__ import annotations
 
 import heapq
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -132,6 +133,8 @@ class Reader:
             streams.append(_Stream(function, path, offset, skip))
         for path in [p for p in self._positions if not p.exists()]:
             del self._positions[path]  # removed by retention
+        if limit is None and max_bytes is None:
+            return self._everything(streams), False
         heap: list[tuple[int, int, LogEvent, _Stream]] = []
         for order, stream in enumerate(streams):
             self._push(heap, order, stream)
@@ -152,6 +155,19 @@ class Reader:
             self._positions[stream.path] = stream.after
         return found, False
 
+    def _everything(self, streams: list[_Stream]) -> list[LogEvent]:
+        """What pages would give, at once: when each file is in time order (as they
+        are) a stable sort of all their events is that merge, at C's speed."""
+        runs = [stream.rest() for stream in streams]
+        for stream in streams:
+            self._positions[stream.path] = stream.after
+        if all(_in_order(run) for run in runs):
+            found = [e for run in runs for e in run if self.query.matches(e)]
+            found.sort(key=_time)
+            return found
+        merged = heapq.merge(*runs, key=_time)
+        return [e for e in merged if self.query.matches(e)]
+
     @staticmethod
     def _push(heap: list[tuple[int, int, LogEvent, _Stream]], order: int, stream: _Stream) -> None:
         # One event per stream in the heap, so (time, order) decides: ties go to the file
@@ -159,6 +175,14 @@ class Reader:
         event = next(stream.events, None)
         if event is not None:
             heapq.heappush(heap, (event.timestamp, order, event, stream))
+
+
+def _time(event: LogEvent) -> int:
+    return event.timestamp
+
+
+def _in_order(events: list[LogEvent]) -> bool:
+    return all(a.timestamp <= b.timestamp for a, b in itertools.pairwise(events))
 
 
 class _Stream:
@@ -184,6 +208,19 @@ class _Stream:
                 yield events[index]
             skip = 0
             self.after = (end, 0)
+
+    def rest(self) -> list[LogEvent]:
+        """Every event from the position on, at once (not with `events`)."""
+        offset, skip = self.after
+        found: list[LogEvent] = []
+        for start, end, line in _lines(self.path, offset):
+            try:
+                found += self._parse(start, line)[skip:]
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                pass  # a damaged line costs that invocation only
+            skip = 0
+            self.after = (end, 0)
+        return found
 
     def _parse(self, start: int, line: bytes) -> list[LogEvent]:
         raw = orjson.loads(line)
