@@ -104,6 +104,13 @@ class Client:
         """What the server kept of a past invocation: its event and result."""
         return self._control("GET", f"invocations/{urllib.parse.quote(request_id, safe='')}")
 
+    def logs(self, **query: str | int | None) -> dict[str, Any]:
+        """A page of stored log events, as FilterLogEvents answers (`skylift logs --url`):
+        `function`, `since`, `filter`, `request_id`, `limit`, `next_token` as the logs API
+        takes them. POSTed: a token may be too long for a URL."""
+        asked = {k: v for k, v in query.items() if v is not None}
+        return self._control("POST", "logs", json.dumps(asked).encode())
+
     def _control(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
         request = urllib.request.Request(
             f"{self.url.rstrip('/')}/_skylift/{path}",

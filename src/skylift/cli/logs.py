@@ -1,6 +1,8 @@
 """`skylift logs`: the stored invocation logs of an app's functions, like `aws logs tail`.
 
-It reads `.skylift/logs/` directly, so it works whether or not `skylift up` runs.
+It reads `.skylift/logs/` directly, so it works whether or not `skylift up` runs; with
+`--url` it asks a server's logs API instead (`observe/logs_api.py`: a server in a
+container, a pod through `kubectl port-forward`, another node), and prints the same.
 """
 
 from __future__ import annotations
@@ -8,40 +10,26 @@ from __future__ import annotations
 import re
 import sys
 import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
 
 from skylift.cli.common import fail
+from skylift.client import Client, ClientError
 from skylift.errors import SkyliftError
 from skylift.loader import AppTarget, resolve_target
 from skylift.observe import logs_layout as layout
-from skylift.observe.log_filter import parse
-from skylift.observe.logs_read import LogEvent, Query, Reader
+from skylift.observe.logs_query import query, since_ms
+from skylift.observe.logs_read import LogEvent, Reader
 
-POLL = 0.25  # seconds between looks at the files with --follow: a new line shows within 1 s
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+__all__ = ["logs", "since_ms"]
 
-
-def since_ms(text: str, now: float | None = None) -> int:
-    """`10m`, `2h`, `30s`, `1d`, `1w` ago, or an ISO 8601 time, as epoch milliseconds."""
-    now = time.time() if now is None else now
-    match = _DURATION.match(text.strip())
-    if match:
-        return int((now - float(match.group(1)) * _UNITS[match.group(2)]) * 1000)
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is neither a duration (10m, 2h, 30s, 1d, 1w) nor an ISO 8601 time "
-            "(2024-01-31T12:00:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+POLL = 0.25  # seconds between looks with --follow: a new line shows within 1 s
+PAGE = 10_000  # events asked of a server at once (its most)
 
 
 def _looks_like_app(text: str) -> bool:
@@ -70,6 +58,11 @@ def _show(event: LogEvent, as_json: bool, all_functions: bool) -> str:
 @click.argument("function", required=False)
 @click.argument("app", required=False)
 @click.option("--template", "-t", type=click.Path(dir_okay=False), help="An AWS SAM template.")
+@click.option(
+    "--url",
+    default=None,
+    help="Ask the server at URL (its token in SKYLIFT_TOKEN) instead of reading APP's folder.",
+)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they arrive.")
 @click.option("--since", default=None, help="Only events since then: 10m, 2h, 1d, or an ISO time.")
 @click.option(
@@ -86,26 +79,53 @@ def logs(
     function: str | None,
     app: str | None,
     template: str | None,
+    url: str | None,
     follow: bool,
     since: str | None,
     pattern: str,
     request_id: str | None,
     as_json: bool,
 ) -> None:
-    """Print the stored logs of FUNCTION (default: every function) of APP.
+    """Print the stored logs of FUNCTION (default: every function) of APP, or of the
+    server at --url.
 
     Each function is a log group and each of its instances a stream, as in CloudWatch.
     """
-    if function is not None and app is None and _looks_like_app(function):
-        function, app = None, function
-    directory = _logs_dir(app, template)
+    if url is None and function is not None and app is None and _looks_like_app(function):
+        function, app = None, function  # (with --url there is no APP: it is FUNCTION)
+    show: Callable[[LogEvent], str] = lambda e: _show(e, as_json, function is None)  # noqa: E731
     try:
-        query = Query(
-            function=function,
-            since=since_ms(since) if since else None,
-            filter=parse(pattern),
-            request_id=request_id,
-        )
+        if url is not None:
+            if app is not None or template is not None:
+                fail(
+                    f"--url reads the logs of the server at {url}, which knows its app: "
+                    "drop APP and --template (or drop --url to read APP's folder)"
+                )
+            _remote(Client(url), url, show, follow, function, since, pattern, request_id)
+        else:
+            _local(_logs_dir(app, template), show, follow, function, since, pattern, request_id)
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:  # `skylift logs | head`
+        sys.stderr.close()
+
+
+def _print(events: Iterable[LogEvent], show: Callable[[LogEvent], str]) -> None:
+    for event in events:
+        click.echo(show(event))
+
+
+def _local(
+    directory: Path,
+    show: Callable[[LogEvent], str],
+    follow: bool,
+    function: str | None,
+    since: str | None,
+    pattern: str,
+    request_id: str | None,
+) -> None:
+    try:
+        wanted = query(function, since, pattern, request_id)
     except SkyliftError as exc:
         fail(str(exc))
     if function is not None and not (directory / function).is_dir() and not follow:
@@ -114,20 +134,78 @@ def logs(
             f"no logs for function {function!r} in {directory} (functions with logs: {known}); "
             "run `skylift up` and invoke it first"
         )
-    reader = Reader(directory, query)
-    all_functions = function is None
-    try:
-        while True:
-            for event in reader.poll():
-                click.echo(_show(event, as_json, all_functions))
-            if not follow:
-                return
-            sys.stdout.flush()
-            time.sleep(POLL)
-    except KeyboardInterrupt:
-        pass
-    except BrokenPipeError:  # `skylift logs | head`
-        sys.stderr.close()
+    reader = Reader(directory, wanted)
+    while True:
+        _print(reader.poll(), show)
+        if not follow:
+            return
+        sys.stdout.flush()
+        time.sleep(POLL)
+
+
+def _remote(
+    client: Client,
+    url: str,
+    show: Callable[[LogEvent], str],
+    follow: bool,
+    function: str | None,
+    since: str | None,
+    pattern: str,
+    request_id: str | None,
+) -> None:
+    """Page through the server's events with its token, then, with --follow, ask again
+    with it every POLL seconds for what was written since."""
+    token: str | None = None
+    while True:
+        try:
+            answer = client.logs(
+                function=function,
+                since=since,
+                filter=pattern or None,
+                request_id=request_id,
+                limit=PAGE,
+                next_token=token,
+            )
+        except ClientError as exc:
+            fail(_refused(exc, url))
+        _print((_event(raw) for raw in answer["events"]), show)
+        token = answer["nextForwardToken"]
+        if "startTime" in answer:  # what `10m` meant: the next pages keep that start
+            since = str(answer["startTime"])
+        if answer.get("nextToken"):
+            continue  # more stored now
+        if not follow:
+            return
+        sys.stdout.flush()
+        time.sleep(POLL)
+
+
+def _event(raw: dict[str, Any]) -> LogEvent:
+    group = str(raw["logGroupName"])
+    return LogEvent(
+        function=group.removeprefix(layout.group_name("")),
+        stream=str(raw["logStreamName"]),
+        timestamp=int(raw["timestamp"]),
+        message=str(raw["message"]),
+        request_id="",
+        ingestion_time=int(raw["ingestionTime"]),
+        event_id=str(raw.get("eventId", "")),
+    )
+
+
+def _refused(exc: ClientError, url: str) -> str:
+    """What went wrong asking the server, and what to do."""
+    if exc.status in (401, 403):
+        return (
+            f"the server at {url} refused the request ({exc}): set SKYLIFT_TOKEN to its "
+            "token (`skylift up` prints it, or chose it from SKYLIFT_TOKEN)"
+        )
+    if exc.status == 404:
+        return (
+            f"the server at {url} has no logs API ({exc}): it runs an older skylift, or "
+            "`skylift up --no-observe`; read its state folder with `skylift logs APP` instead"
+        )
+    return str(exc)
 
 
 COMMANDS = [logs]

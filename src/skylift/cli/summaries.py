@@ -23,7 +23,8 @@ SUMMARIES = {
     "invoke": "Invoke FUNCTION once: result JSON on stdout, its log on stderr, exit 1 on error.",
     "load": "Load TARGET step by step and find its knee: the highest step before p95 passes "
     "twice its unloaded value or more than 1% of requests fail.",
-    "logs": "Print the stored logs of FUNCTION (default: every function) of APP.",
+    "logs": "Print the stored logs of FUNCTION (default: every function) of APP, or of the "
+    "server at --url.",
     "put": "Upload FILE (- for stdin) to BUCKET/KEY on the running server (fires uploads).",
     "queues": "List the app's queues: visible, in flight, delayed, oldest age, dead-letter depth.",
     "redrive": "Move the messages of dead-letter QUEUE back to the queues they came from.",

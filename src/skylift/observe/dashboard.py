@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -34,8 +33,8 @@ from skylift.observe import alerts_store, logs_layout
 from skylift.observe.alerts_api import RECENT, AlertsApi
 from skylift.observe.alerts_store import RESOLVED
 from skylift.observe.dashboard_data import Board
-from skylift.observe.log_filter import BadFilter, parse
-from skylift.observe.logs_read import LogEvent, Query, Reader
+from skylift.observe.logs_query import BadQuery, query
+from skylift.observe.logs_read import LogEvent, Reader
 from skylift.observe.metrics_http import ROUTE_KEY
 from skylift.spec import CONTROL_PREFIX
 
@@ -46,7 +45,6 @@ INTERVAL = 1.0  # seconds between a stream's updates
 # How far back a viewer's first lines reach: the latest lines, within bounds.
 TAIL_BYTES = 256 * 1024
 MAX_LINES = 500
-_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,140}")
 _ASSETS = {
     "dashboard.html": b"text/html; charset=utf-8",
     "dashboard.js": b"text/javascript; charset=utf-8",
@@ -96,7 +94,7 @@ class Dashboard:
         elif path == DATA + "logs":
             try:
                 reader = self.reader(query)
-            except BadFilter as exc:
+            except BadQuery as exc:
                 await _json(send, 400, {"message": str(exc)})
                 return
             lines = await asyncio.to_thread(reader.poll)
@@ -104,7 +102,7 @@ class Dashboard:
         elif path == DATA + "events":
             try:
                 reader = self.reader(query)
-            except BadFilter as exc:
+            except BadQuery as exc:
                 await _json(send, 400, {"message": str(exc)})
                 return
             await self.stream(receive, send, reader)
@@ -151,12 +149,10 @@ class Dashboard:
         found = [a.to_dict() for a in recent if a.state != RESOLVED]
         return sorted(found, key=lambda a: -float(a["opened_at"]))
 
-    def reader(self, query: dict[str, str]) -> Reader:
+    def reader(self, asked: dict[str, str]) -> Reader:
         """A reader of the latest lines that match `filter` (CloudWatch's syntax)."""
-        function = query.get("function") or None
-        if function is not None and not _FUNCTION_NAME.fullmatch(function):
-            raise BadFilter(f"{function!r} is not a function name: use letters, digits, - and _")
-        reader = Reader(self.logs, Query(function=function, filter=parse(query.get("filter", ""))))
+        wanted = query(asked.get("function") or None, None, asked.get("filter", ""))
+        reader = Reader(self.logs, wanted)
         reader.tail(TAIL_BYTES)
         return reader
 

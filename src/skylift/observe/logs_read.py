@@ -1,9 +1,19 @@
 """Reading stored logs: every event since a time, by function, filter and request id,
 and following the files for new ones. Reads the state folder only, so it works with or
-without a running server (the server appends whole lines with O_APPEND)."""
+without a running server (the server appends whole lines with O_APPEND).
+
+A reader keeps a position in each file (the byte offset of a line, and how many of that
+line's events were taken), so a page can stop after any event and the next one starts
+right after it: `page(limit)` merges the streams by time (each stream is in time order:
+an instance runs one invocation at a time) and reads only as far as the page needs.
+`positions()` and `resume()` carry the positions elsewhere (the logs API's token).
+"""
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +28,9 @@ from skylift.observe.log_filter import Filter
 from skylift.observe.records import invocation_events
 from skylift.spec import FunctionSpec
 
+FIRST_READ = 16 * 1024  # bytes read of a file at first: a line or a few
+MAX_READ = 1024 * 1024  # reads double up to this
+
 
 @dataclass(frozen=True)
 class LogEvent:
@@ -27,6 +40,7 @@ class LogEvent:
     message: str
     request_id: str
     ingestion_time: int
+    event_id: str = ""  # where it is stored: unique, and the same on every read
 
     def to_dict(self) -> dict[str, object]:
         """The event as CloudWatch's FilterLogEvents returns one, with its group's name."""
@@ -56,13 +70,17 @@ class Query:
         return self.filter.matches(event.message)
 
 
+# A position in a file: the offset of a line, and how many of its events were taken.
+Position = tuple[int, int]
+
+
 class Reader:
-    """Reads new lines from a log folder; `poll` returns what appeared since the last."""
+    """Reads new events from a log folder; `poll` returns what appeared since the last."""
 
     def __init__(self, directory: Path, query: Query) -> None:
         self.directory = directory
         self.query = query
-        self._offsets: dict[Path, int] = {}
+        self._positions: dict[Path, Position] = {}
 
     def tail(self, keep: int) -> None:
         """Start at most `keep` bytes before the end of each file, not at its beginning:
@@ -78,40 +96,165 @@ class Reader:
                         start = start + newline if newline >= 0 else start + keep
             except FileNotFoundError:
                 continue
-            self._offsets[path] = start
+            self._positions[path] = (start, 0)
+
+    def positions(self) -> dict[str, Position]:
+        """Where the reader is in each file it started, by `FUNCTION/FILE` name."""
+        return {
+            f"{path.parent.name}/{path.name}": position
+            for path, position in self._positions.items()
+            if position != (0, 0)
+        }
+
+    def resume(self, positions: dict[str, Position]) -> None:
+        """Go on from `positions` (as `positions()` gave them); names of files that are no
+        longer stored are dropped, and any other name is never read."""
+        for function, path in layout.log_files(self.directory, self.query.function):
+            found = positions.get(f"{function}/{path.name}")
+            if found is not None:
+                self._positions[path] = found
 
     def poll(self) -> list[LogEvent]:
         """Matching events written since the last poll, oldest first."""
-        found: list[LogEvent] = []
+        return self.page(None)[0]
+
+    def page(self, limit: int | None, max_bytes: int | None = None) -> tuple[list[LogEvent], bool]:
+        """At most `limit` matching events (and about `max_bytes` of messages), oldest
+        first, and whether more are stored now. Events of the same time keep their
+        files' order, and their order within a file."""
+        streams: list[_Stream] = []
         for function, path in layout.log_files(self.directory, self.query.function):
-            found.extend(self._read(function, path))
-        for path in [p for p in self._offsets if not p.exists()]:
-            del self._offsets[path]  # removed by retention
-        # Stable: events with the same time keep their order within a stream.
-        found.sort(key=lambda e: e.timestamp)
+            offset, skip = self._positions.get(path, (0, 0))
+            try:
+                if os.stat(path).st_size <= offset:
+                    continue  # nothing new: not even opened
+            except FileNotFoundError:
+                continue
+            streams.append(_Stream(function, path, offset, skip))
+        for path in [p for p in self._positions if not p.exists()]:
+            del self._positions[path]  # removed by retention
+        if limit is None and max_bytes is None:
+            return self._everything(streams), False
+        heap: list[tuple[int, int, LogEvent, _Stream]] = []
+        for order, stream in enumerate(streams):
+            self._push(heap, order, stream)
+        found: list[LogEvent] = []
+        size = 0
+        while heap:
+            if (limit is not None and len(found) >= limit) or (
+                max_bytes is not None and size >= max_bytes
+            ):
+                return found, True
+            _, order, event, stream = heapq.heappop(heap)
+            self._positions[stream.path] = stream.after
+            if self.query.matches(event):
+                found.append(event)
+                size += len(event.message)
+            self._push(heap, order, stream)
+        for stream in streams:  # read to the end: past any damaged or event-less lines
+            self._positions[stream.path] = stream.after
+        return found, False
+
+    def _everything(self, streams: list[_Stream]) -> list[LogEvent]:
+        """What pages would give, at once: when each file is in time order (as they
+        are) a stable sort of all their events is that merge, at C's speed."""
+        runs = [stream.rest() for stream in streams]
+        for stream in streams:
+            self._positions[stream.path] = stream.after
+        if all(_in_order(run) for run in runs):
+            found = [e for run in runs for e in run if self.query.matches(e)]
+            found.sort(key=_time)
+            return found
+        merged = heapq.merge(*runs, key=_time)
+        return [e for e in merged if self.query.matches(e)]
+
+    @staticmethod
+    def _push(heap: list[tuple[int, int, LogEvent, _Stream]], order: int, stream: _Stream) -> None:
+        # One event per stream in the heap, so (time, order) decides: ties go to the file
+        # listed first, as a stable sort of every file's events would put them.
+        event = next(stream.events, None)
+        if event is not None:
+            heapq.heappush(heap, (event.timestamp, order, event, stream))
+
+
+def _time(event: LogEvent) -> int:
+    return event.timestamp
+
+
+def _in_order(events: list[LogEvent]) -> bool:
+    return all(a.timestamp <= b.timestamp for a, b in itertools.pairwise(events))
+
+
+class _Stream:
+    """One file's events from a position, read lazily; `after` is the position past the
+    last event taken (past the last whole line once all are)."""
+
+    def __init__(self, function: str, path: Path, offset: int, skip: int) -> None:
+        self.function = function
+        self.path = path
+        self.after: Position = (offset, skip)
+        self.name = layout.stream_name(path) or path.stem
+        self.key = f"{function}/{path.name[: -len(layout.SUFFIX)]}"  # for event ids
+        self.events = self._events(offset, skip)
+
+    def _events(self, offset: int, skip: int) -> Iterator[LogEvent]:
+        for start, end, line in _lines(self.path, offset):
+            try:
+                events = self._parse(start, line)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                events = []  # a damaged line costs that invocation only
+            for index in range(skip, len(events)):
+                self.after = (start, index + 1) if index + 1 < len(events) else (end, 0)
+                yield events[index]
+            skip = 0
+            self.after = (end, 0)
+
+    def rest(self) -> list[LogEvent]:
+        """Every event from the position on, at once (not with `events`)."""
+        offset, skip = self.after
+        found: list[LogEvent] = []
+        for start, end, line in _lines(self.path, offset):
+            try:
+                found += self._parse(start, line)[skip:]
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                pass  # a damaged line costs that invocation only
+            skip = 0
+            self.after = (end, 0)
         return found
 
-    def _read(self, function: str, path: Path) -> Iterator[LogEvent]:
-        offset = self._offsets.get(path, 0)
+    def _parse(self, start: int, line: bytes) -> list[LogEvent]:
+        raw = orjson.loads(line)
+        spec, result, ended = _invocation(self.function, raw)
+        rid = result.request_id
+        return [
+            LogEvent(self.function, self.name, ms, message, rid, ended, f"{self.key}:{start}:{i}")
+            for i, (ms, message) in enumerate(invocation_events(spec, result, ended))
+        ]
+
+
+def _lines(path: Path, offset: int) -> Iterator[tuple[int, int, bytes]]:
+    """(start, end, line) of each whole line from `offset`; a line being written now is
+    read next time. The file is open only while it is read, not between lines."""
+    size = FIRST_READ
+    data = b""
+    at = offset  # the file offset of data[0]
+    while True:
         try:
             with path.open("rb") as file:
-                file.seek(offset)
-                data = file.read()
+                file.seek(at + len(data))
+                chunk = file.read(size)
         except FileNotFoundError:
             return
-        end = data.rfind(b"\n") + 1  # a line being written now is read next time
-        self._offsets[path] = offset + end
-        stream = layout.stream_name(path) or path.stem
-        for line in data[:end].splitlines():
-            try:
-                raw = orjson.loads(line)
-                spec, result, ended = _invocation(function, raw)
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-                continue  # a damaged line costs that invocation only
-            for ms, message in invocation_events(spec, result, ended):
-                event = LogEvent(function, stream, ms, message, result.request_id, ended)
-                if self.query.matches(event):
-                    yield event
+        if not chunk:
+            return
+        data += chunk
+        begin = 0
+        while (newline := data.find(b"\n", begin)) >= 0:
+            yield at + begin, at + newline + 1, data[begin:newline]
+            begin = newline + 1
+        data = data[begin:]
+        at += begin
+        size = min(size * 2, MAX_READ)
 
 
 def _invocation(function: str, raw: dict[str, Any]) -> tuple[FunctionSpec, InvocationResult, int]:

@@ -19,6 +19,7 @@ from skylift.observe.emf import EmbeddedMetrics
 from skylift.observe.events import EventLog, InvocationEvents
 from skylift.observe.events_api import EventsApi
 from skylift.observe.intake import Batch, Intake
+from skylift.observe.logs_api import LogsApi
 from skylift.observe.logs_store import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, LogStore, Retention
 from skylift.observe.metrics import Metrics
 from skylift.observe.metrics_http import HttpMetrics, MetricsEndpoint
@@ -103,8 +104,10 @@ class Observability:
         return found
 
     def control(self, control: Asgi) -> Asgi:
-        """The control API with events, descriptions and past invocations in front."""
-        return EventsApi(self.platform, self.events, self.outcomes, control)
+        """The control API with events, descriptions, past invocations and stored logs
+        in front."""
+        events = EventsApi(self.platform, self.events, self.outcomes, control)
+        return LogsApi(self.platform.state_dir, self.platform.specs, events)
 
     def wrap(self, app: Asgi) -> Asgi:
         return HttpMetrics(app, self.metrics)
