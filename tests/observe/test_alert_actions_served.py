@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from observe_support import FAST_ALERTS, eventually, skylift
 from prometheus_client.parser import text_string_to_metric_families
 from webhooks import webhook_server
 
-from conftest import FAST_ALERTS, eventually, skylift
 from skylift.client import Client
 from skylift.testing import ServerLog, serve
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from observe_support import FAST_ALERTS, eventually
 from test_alerting_served import Traffic, baselines_ready
 from webhooks import Hooks, webhook_server
 
-from conftest import FAST_ALERTS, eventually
 from skylift.testing import serve
 
 APP = """

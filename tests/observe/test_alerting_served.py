@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from observe_support import FAST_ALERTS, eventually, skylift
 from webhooks import Hooks, webhook_server
 
-from conftest import FAST_ALERTS, eventually, skylift
 from skylift.client import Client
 from skylift.testing import ServerLog, serve
 

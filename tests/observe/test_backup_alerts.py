@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from observe_support import eventually, skylift
 from webhooks import webhook_server
 
-from conftest import eventually, skylift
 from skylift.testing import serve
 
 HERE = Path(__file__).parent

@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
+from observe_support import FAST_ALERTS, eventually
 from prometheus_client.parser import text_string_to_metric_families
 from webhooks import Hooks, webhook_server
 
-from conftest import FAST_ALERTS, eventually
 from skylift.client import Client
 from skylift.testing import serve
 

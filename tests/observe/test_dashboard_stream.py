@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from observe_support import eventually
 
-from conftest import eventually
 from skylift.observe import logs_layout
 from skylift.observe.log_filter import Filter
 from skylift.observe.logs_read import Query, Reader

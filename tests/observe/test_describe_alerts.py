@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import httpx
+from observe_support import FAST_ALERTS, eventually, skylift
 from webhooks import webhook_server
 
-from conftest import FAST_ALERTS, eventually, skylift
 from skylift.testing import serve
 
 HERE = Path(__file__).parent

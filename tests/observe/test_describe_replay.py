@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from observe_support import HERE, eventually, skylift
 
-from conftest import HERE, eventually, skylift
 from skylift.testing import ServerLog, serve
 
 FIXED = "raise ValueError(f\"cannot add {event['numbers']} yet\")"

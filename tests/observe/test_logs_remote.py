@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from observe_support import HERE, Served, eventually, skylift
 
-from conftest import HERE, Served, eventually, skylift
 from skylift.cli import logs as logs_cli
 from skylift.testing import serve
 
@@ -34,6 +34,20 @@ def invoked(served: Served, count: int) -> list[str]:
     return ids
 
 
+def same_moment(
+    served: Served, args: tuple[str, ...]
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """The local and the remote output of `skylift logs ARGS`, read while no line was
+    stored in between (the server is shared: lines of earlier tests' invocations may
+    still be on their way to the files)."""
+    for _ in range(20):
+        local = skylift("logs", *args, str(served.app))
+        remote = skylift("logs", *args, "--url", served.url)
+        if skylift("logs", *args, str(served.app)).stdout == local.stdout:
+            return local, remote
+    raise AssertionError(f"the logs kept changing: {args}")
+
+
 def test_remote_output_is_the_local_output(observed: Served) -> None:
     invoked(observed, 3)
     observed.get("/boom")
@@ -46,8 +60,7 @@ def test_remote_output_is_the_local_output(observed: Served) -> None:
         ("--filter", '"about to fail"'),
         ("hello", "--since", "10m", "--json"),
     ):
-        local = skylift("logs", *args, str(observed.app))
-        remote = skylift("logs", *args, "--url", observed.url)
+        local, remote = same_moment(observed, args)
         assert local.returncode == remote.returncode == 0, (args, remote.stderr)
         assert remote.stdout == local.stdout, args
         assert remote.stdout, args

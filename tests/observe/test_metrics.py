@@ -12,9 +12,9 @@ from pathlib import Path
 import boto3
 import httpx
 import pytest
+from observe_support import Served, skylift
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import Served, skylift
 from skylift.testing import serve
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+from observe_support import Served, eventually
 
-from conftest import Served, eventually
 from observe.test_metrics import Samples, scrape, value
 from skylift.testing import ServerLog, serve
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from observe_support import eventually, skylift
 from webhooks import webhook_server
 
-from conftest import eventually, skylift
 from skylift.observe import policy_sam
 from skylift.observe.policy import PolicyError
 from skylift.testing import serve

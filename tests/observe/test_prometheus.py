@@ -12,8 +12,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from observe_support import Served, eventually
 
-from conftest import Served, eventually
 from prometheus_server import number, running_prometheus
 
 
