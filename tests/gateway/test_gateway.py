@@ -157,6 +157,11 @@ def test_large_body_reaches_the_function_and_comes_back_intact(client):
 def test_body_over_6mb_is_413(client):
     response = client.post("/v2/big", content=b"x" * (6 * 1024 * 1024 + 1))
     assert response.status_code == 413
+    assert SHORT_ID.fullmatch(response.headers["apigw-requestid"])  # as every API Gateway page
+    rest = client.post("/v1/big", content=b"x" * (6 * 1024 * 1024 + 1))
+    assert rest.status_code == 413
+    assert UUID.fullmatch(rest.headers["x-amzn-requestid"])
+    assert SHORT_ID.fullmatch(rest.headers["x-amz-apigw-id"])
     assert client.post("/v2/ok", content=b"x" * 1024).status_code == 200
 
 

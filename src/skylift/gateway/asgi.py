@@ -157,13 +157,7 @@ class Gateway:
         return await self.invoke(prepared)
 
     def request_ids(self, target: Target) -> RequestIds:
-        """API Gateway's ids for a request: a REST API's requestId is a UUID and its
-        extendedRequestId its own shorter id; an HTTP API has one id, of the short shape."""
-        if target.route.api == "http":
-            return RequestIds(gateway_id(), int(time.time() * 1000), stage="$default")
-        return RequestIds(
-            new_request_id(), int(time.time() * 1000), extended_request_id=gateway_id()
-        )
+        return new_ids(target.route)
 
     def prepare(
         self,
@@ -185,7 +179,7 @@ class Gateway:
         fmt = FORMATS[route.payload]
         event = orjson.dumps(fmt.event(request, match, ids))
         if len(event) > MAX_BODY:  # base64 and headers can push a large body over the limit
-            return _api(route).too_large()
+            return _with_id(_api(route).too_large(), _ids_of(ids), route)
         return Prepared(target, _ids_of(ids), event)
 
     def invoke_soon(
@@ -250,6 +244,14 @@ class Prepared(NamedTuple):
     event: bytes
 
 
+def new_ids(route: HttpRoute) -> RequestIds:
+    """API Gateway's ids for a request: a REST API's requestId is a UUID and its
+    extendedRequestId its own shorter id; an HTTP API has one id, of the short shape."""
+    if route.api == "http":
+        return RequestIds(gateway_id(), int(time.time() * 1000), stage="$default")
+    return RequestIds(new_request_id(), int(time.time() * 1000), extended_request_id=gateway_id())
+
+
 def _ids_of(ids: RequestIds) -> tuple[str, str]:
     """(requestId, extendedRequestId): what the id headers say."""
     return ids.request_id, ids.extended_request_id or ids.request_id
@@ -261,8 +263,9 @@ def _api(route: HttpRoute) -> ApiGatewayFormat:
 
 
 def too_large(target: Target) -> HttpResponse:
-    """The 413 page of the kind of API `target`'s route belongs to."""
-    return FORMATS["1.0" if target.route.api == "rest" else "2.0"].too_large()
+    """The 413 page of the kind of API `target`'s route belongs to, with request ids."""
+    route = target.route
+    return _with_id(_api(route).too_large(), _ids_of(new_ids(route)), route)
 
 
 def not_found() -> HttpResponse:
