@@ -76,6 +76,26 @@ def test_age_retention_drops_old_files(tmp_path: Path) -> None:
     assert [f for f, _ in layout.log_files(directory)] == ["new"]
 
 
+def test_a_stream_whose_live_segment_was_removed_goes_on_in_a_new_file(tmp_path: Path) -> None:
+    # A follower (`skylift logs -f`, a logs API token) that read the removed file up to
+    # some offset must not mistake a new file of the same name for it.
+    store = LogStore(tmp_path, Retention(max_age=60))
+    instance = Instance()
+    store(spec(), result(1), instance)
+    store.flush()
+    directory = layout.root(tmp_path)
+    ((_, first),) = layout.log_files(directory)
+    week_ago = time.time() - 7 * 86400
+    os.utime(first, (week_ago, week_ago))
+    assert store.sweep() == 1
+    store(spec(), result(2), instance)
+    store.flush()
+    ((_, second),) = layout.log_files(directory)
+    assert second.name != first.name
+    assert layout.stream_name(second) == layout.stream_name(first)  # the same stream
+    assert {e.request_id for e in Reader(directory, Query()).poll()} == {"req-2"}
+
+
 def test_close_writes_what_is_pending(tmp_path: Path) -> None:
     store = LogStore(tmp_path, interval=60)
     store.start()

@@ -40,6 +40,15 @@ def stream_name(path: Path) -> str | None:
     return f"{year}/{month}/{day}/[$LATEST]{hex_id}"
 
 
+def stream_key(path: Path) -> str:
+    """The `YYYY-MM-DD-HEX` of a log file's name (what `file_name` was given)."""
+    match = _FILE.match(path.name)
+    if match is None:
+        raise ValueError(f"{path.name} is not a log file's name")
+    year, month, day, hex_id, _ = match.groups()
+    return f"{year}-{month}-{day}-{hex_id}"
+
+
 def segment(path: Path) -> int:
     match = _FILE.match(path.name)
     return int(match.group(5) or 0) if match else 0

@@ -282,6 +282,12 @@ class LogStore:
                 path.unlink(missing_ok=True)
                 total -= size
                 removed += 1
+                # A stream that goes on writes its next segment, never a file of the
+                # removed one's name: a follower's offset in it would point elsewhere.
+                key = (function, layout.stream_key(path))
+                number = layout.segment(path)
+                if number >= self._segments.get(key, 0):
+                    self._segments[key] = number + 1
         return removed
 
 
