@@ -149,10 +149,22 @@ class Server:
 
 
 def cpu_seconds(pid: int, thread: bool = False) -> float:
-    """The process's own user + system CPU time (not its workers'); with `thread`, its
-    main thread's alone."""
-    where = f"/proc/{pid}/task/{pid}/stat" if thread else f"/proc/{pid}/stat"
-    fields = Path(where).read_text().rsplit(")", 1)[1].split()
+    """The process's own CPU time (not its workers'), in nanoseconds from each thread's
+    schedstat (/proc's user and system times count 10 ms ticks: a tenth of what a 2 s
+    slice's supervisor uses); with `thread`, its main thread's alone."""
+    tasks = [Path(f"/proc/{pid}/task/{pid}")] if thread else Path(f"/proc/{pid}/task").iterdir()
+    total = 0
+    for task in tasks:
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except OSError:  # a thread that ended meanwhile
+            continue
+    return total / 1e9
+
+
+def ticks_seconds(pid: int) -> float:
+    """The process's user + system CPU time (/proc: 10 ms ticks, its ended threads too)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -166,10 +178,10 @@ def machine_cpu_seconds() -> tuple[float, float]:
     return (user + nice + system + irq + softirq) / tick, (idle + iowait) / tick
 
 
-def kernel_threads_cpu_seconds() -> float:
-    """CPU time of the kernel's threads (kthreadd, pid 2, and its children: the
+def kernel_threads_cpu_seconds() -> dict[int, float]:
+    """CPU time of each of the kernel's threads (kthreadd, pid 2, and its children: the
     kworker and jbd2 threads that write dirty pages back, among others)."""
-    total = 0.0
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -177,8 +189,17 @@ def kernel_threads_cpu_seconds() -> float:
             except OSError:  # ended meanwhile
                 continue
             if entry.name == "2" or fields[1] == "2":
-                total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+                found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf(
+                    "SC_CLK_TCK"
+                )
+    return found
+
+
+def kernel_threads_used(before: dict[int, float]) -> float:
+    """What the kernel's threads alive now used since `before` (kworkers come and go: one
+    that ended meanwhile is missed, never counted negative; a new one's is all since)."""
+    now = kernel_threads_cpu_seconds()
+    return sum(now[pid] - before.get(pid, 0.0) for pid in now)
 
 
 def page_faults(pid: int) -> int:
@@ -203,7 +224,7 @@ def tree_cpu_seconds(pid: int) -> float:
             ancestor = parents.get(ancestor, 0)
         if ancestor == pid:
             try:
-                total += cpu_seconds(child)
+                total += ticks_seconds(child)
             except OSError:
                 continue
     return total
@@ -229,7 +250,7 @@ def measure(server: Server, seconds: int, script: str, pair: int = 0) -> Slice:
             now - then
             for now, then in zip(machine_cpu_seconds(), (machine_before, idle_before), strict=True)
         )
-        kernel = kernel_threads_cpu_seconds() - kernel_before
+        kernel = kernel_threads_used(kernel_before)
         waited = resource.getrusage(resource.RUSAGE_CHILDREN)
         wrk = waited.ru_utime + waited.ru_stime - children.ru_utime - children.ru_stime
         requests, rps, _, p99, errors = parse_wrk(out)
