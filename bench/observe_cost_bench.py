@@ -409,9 +409,10 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
             f"Per pair, a 2 s warm-up each, then {args.slices} slice pairs of "
             f"wrk -t2 -c{CONNECTIONS} -d{args.seconds}s taking turns (which goes first "
             "alternates; the idle server's supervisor is stopped with SIGSTOP). Each row "
-            "is the median slice; server CPU is the `skylift up` process's user + system "
-            "time (/proc) per request; its loop, that of its main thread (the event loop) "
-            "alone; with its workers, the whole process tree's; machine, every CPU's busy "
+            "is the median slice; server CPU is the `skylift up` process's CPU time (its "
+            "threads' /proc schedstat, in ns) per request; its loop, that of its main thread "
+            "(the event loop) alone; with its workers, the whole process tree's (user + "
+            "system, /proc); machine, every CPU's busy "
             "time (/proc/stat: all processes, wrk's and other work on the machine too, and "
             "the kernel's), of which its kernel threads (kworker, jbd2: writing dirty pages "
             "back, which the server's own CPU time does not count).",
