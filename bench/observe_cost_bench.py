@@ -19,11 +19,18 @@ instances the autoscaler settles on) than the 5% this bench must resolve, so:
   decides; each slice pair gives a ratio, and the result is their median with its
   quartiles and a distribution-free 95% confidence interval;
 - besides requests/s, the supervisor's CPU time per request (/proc), which other work on
-  the machine moves far less.
+  the machine moves far less; and, since the 2-core machine is saturated as a whole (wrk,
+  the supervisor, its workers), the CPU time per request of every part: the workers,
+  wrk, the kernel's threads (kworker and jbd2 writing dirty pages back, which no
+  process of skylift's is charged for), and the whole machine's busy time (/proc/stat).
 
 Both servers run with an `[alerts]` policy sampling every second (a busier detector than
 the 15 s default); "off" ignores it. `--control` runs two "on" servers instead: the
-ratios it finds show what the method calls a difference when there is none.
+ratios it finds show what the method calls a difference when there is none. Variants of
+the second server, to find where a cost is (printed, not written to --out):
+
+    python bench/observe_cost_bench.py --control --b-env SKYLIFT_LOGS=off  # logs' share
+    python bench/observe_cost_bench.py --control --b-dir /dev/shm  # state on tmpfs
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import argparse
 import math
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -39,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +81,11 @@ class Slice:
     cpu: float  # the supervisor's CPU µs per request
     loop: float  # ... its main thread's (the event loop's)
     tree: float  # with its workers'
+    machine: float  # every CPU's busy time (/proc/stat: all processes and the kernel)
+    kernel: float  # ... of it, kernel threads' (writeback: kworker, jbd2; pid 2's children)
+    wrk: float  # ... wrk's (the load)
+    idle: float  # the share of the CPUs' time idle (0: the machine was saturated)
+    faults: float  # the supervisor's page faults (minor) per 1,000 requests
 
 
 def fixed_app(directory: Path, instances: int) -> Path:
@@ -90,7 +104,9 @@ def fixed_app(directory: Path, instances: int) -> Path:
 
 
 class Server:
-    def __init__(self, app: Path, options: list[str], seed: int) -> None:
+    def __init__(
+        self, app: Path, options: list[str], seed: int, env: dict[str, str] | None = None
+    ) -> None:
         self.options = options
         self.port = free_port()
         # --quiet in both modes: the terminal's log is no part of what is compared (and
@@ -98,7 +114,7 @@ class Server:
         cmd = [sys.executable, "-m", "skylift.cli", "up", str(app), "--port", str(self.port)]
         cmd.append("--quiet")
         # The pair's servers hash alike (dict and set layouts); the pairs differ.
-        environment = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        environment = {**os.environ, "PYTHONHASHSEED": str(seed), **(env or {})}
         self.proc = subprocess.Popen(
             [*cmd, *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment
         )
@@ -133,11 +149,62 @@ class Server:
 
 
 def cpu_seconds(pid: int, thread: bool = False) -> float:
-    """The process's own user + system CPU time (not its workers'); with `thread`, its
-    main thread's alone."""
-    where = f"/proc/{pid}/task/{pid}/stat" if thread else f"/proc/{pid}/stat"
-    fields = Path(where).read_text().rsplit(")", 1)[1].split()
+    """The process's own CPU time (not its workers'), in nanoseconds from each thread's
+    schedstat (/proc's user and system times count 10 ms ticks: a tenth of what a 2 s
+    slice's supervisor uses); with `thread`, its main thread's alone."""
+    tasks = [Path(f"/proc/{pid}/task/{pid}")] if thread else Path(f"/proc/{pid}/task").iterdir()
+    total = 0
+    for task in tasks:
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except OSError:  # a thread that ended meanwhile
+            continue
+    return total / 1e9
+
+
+def ticks_seconds(pid: int) -> float:
+    """The process's user + system CPU time (/proc: 10 ms ticks, its ended threads too)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """Busy and idle time of all CPUs since boot (/proc/stat; busy: user, nice, system,
+    irq, softirq, every process's and the kernel's, its writeback too; idle: idle and
+    iowait; steal is neither)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, idle, iowait, irq, softirq = (int(f) for f in fields[:7])
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, (idle + iowait) / tick
+
+
+def kernel_threads_cpu_seconds() -> dict[int, float]:
+    """CPU time of each of the kernel's threads (kthreadd, pid 2, and its children: the
+    kworker and jbd2 threads that write dirty pages back, among others)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+            if entry.name == "2" or fields[1] == "2":
+                found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf(
+                    "SC_CLK_TCK"
+                )
+    return found
+
+
+def kernel_threads_used(before: dict[int, float]) -> float:
+    """What the kernel's threads alive now used since `before` (kworkers come and go: one
+    that ended meanwhile is missed, never counted negative; a new one's is all since)."""
+    now = kernel_threads_cpu_seconds()
+    return sum(now[pid] - before.get(pid, 0.0) for pid in now)
+
+
+def page_faults(pid: int) -> int:
+    """The process's minor page faults so far (its threads', not its workers')."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -157,7 +224,7 @@ def tree_cpu_seconds(pid: int) -> float:
             ancestor = parents.get(ancestor, 0)
         if ancestor == pid:
             try:
-                total += cpu_seconds(child)
+                total += ticks_seconds(child)
             except OSError:
                 continue
     return total
@@ -169,17 +236,35 @@ def measure(server: Server, seconds: int, script: str, pair: int = 0) -> Slice:
     try:
         before, tree_before = cpu_seconds(pid), tree_cpu_seconds(pid)
         loop_before = cpu_seconds(pid, thread=True)
+        (machine_before, idle_before), kernel_before = (
+            machine_cpu_seconds(),
+            kernel_threads_cpu_seconds(),
+        )
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk's, once waited for
+        faults_before = page_faults(pid)
         run = start_wrk(server.url, CONNECTIONS, seconds, script, threads=2)
         out = run.communicate()[0]
         if run.returncode != 0:
             raise subprocess.CalledProcessError(run.returncode, run.args, out)
+        machine, idle = (
+            now - then
+            for now, then in zip(machine_cpu_seconds(), (machine_before, idle_before), strict=True)
+        )
+        kernel = kernel_threads_used(kernel_before)
+        waited = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wrk = waited.ru_utime + waited.ru_stime - children.ru_utime - children.ru_stime
         requests, rps, _, p99, errors = parse_wrk(out)
         cpu = (cpu_seconds(pid) - before) / max(requests, 1) * 1e6
         loop = (cpu_seconds(pid, thread=True) - loop_before) / max(requests, 1) * 1e6
         tree = (tree_cpu_seconds(pid) - tree_before) / max(requests, 1) * 1e6
+        machine = machine / max(requests, 1) * 1e6
+        kernel = kernel / max(requests, 1) * 1e6
+        wrk = wrk / max(requests, 1) * 1e6
+        faults = (page_faults(pid) - faults_before) / max(requests, 1) * 1000
+        idle = idle / max(idle + machine * 1e-6 * max(requests, 1), 1e-9)
     finally:
         server.pause()
-    return Slice(pair, rps, p99, errors, cpu, loop, tree)
+    return Slice(pair, rps, p99, errors, cpu, loop, tree, machine, kernel, wrk, idle, faults)
 
 
 def median_interval(values: list[float]) -> tuple[float, float]:
@@ -209,7 +294,8 @@ def run_pairs(
         servers: dict[str, Server] = {}
         try:
             for mode, options in modes.items():
-                servers[mode] = Server(apps[mode], options, seed=pair + 1)
+                env = dict(args.b_env) if mode == "off" else {}
+                servers[mode] = Server(apps[mode], options, seed=pair + 1, env=env)
                 servers[mode].check()
                 servers[mode].pause()
             for server in servers.values():  # warm-up: instances, caches
@@ -221,7 +307,12 @@ def run_pairs(
                 on, off = found["on"][-1], found["off"][-1]
                 print(
                     f"pair {pair + 1} slice {index + 1}: on {on.rps:,.0f} rps {on.cpu:.1f} µs,"
-                    f" off {off.rps:,.0f} rps {off.cpu:.1f} µs, ratio {on.rps / off.rps:.3f}",
+                    f" off {off.rps:,.0f} rps {off.cpu:.1f} µs, ratio {on.rps / off.rps:.3f};"
+                    f" workers {on.tree - on.cpu:.1f} / {off.tree - off.cpu:.1f} µs,"
+                    f" wrk {on.wrk:.1f} / {off.wrk:.1f}, kthreads {on.kernel:.1f} /"
+                    f" {off.kernel:.1f}, machine {on.machine:.0f} / {off.machine:.0f} µs"
+                    f" (idle {on.idle:.0%} / {off.idle:.0%}), page faults per 1,000 requests"
+                    f" {on.faults:.1f} / {off.faults:.1f}",
                     file=sys.stderr,
                 )
         finally:
@@ -272,6 +363,20 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
     loop_on = statistics.median(a.loop for a in on)
     pairs = per_pair(on, off)
     label_off = "a second `skylift up` (control)" if args.control else "`--no-observe`"
+    if args.b_env:
+        label_off += " with " + " ".join(f"{k}={v}" for k, v in args.b_env)
+    machine_ratios = [a.machine / b.machine for a, b in zip(on, off, strict=True)]
+    machine_low, machine_high = median_interval(machine_ratios)
+    machine_added = statistics.median(a.machine - b.machine for a, b in zip(on, off, strict=True))
+    requests = sum(s.rps for s in on + off) * args.seconds
+    parts: list[tuple[str, Callable[[Slice], float]]] = [
+        ("(with its writer thread)", lambda s: s.cpu),
+        ("its workers", lambda s: s.tree - s.cpu),
+        ("wrk", lambda s: s.wrk),
+        ("kernel threads", lambda s: s.kernel),
+        ("together", lambda s: s.tree + s.wrk + s.kernel),
+    ]
+    kernel_all = sum(s.kernel * s.rps for s in on + off) * args.seconds / max(requests, 1)
 
     def row(slices: list[Slice], label: str) -> str:
         rps = [s.rps for s in slices]
@@ -281,6 +386,8 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
             f"{statistics.median(s.cpu for s in slices):.1f} µs | "
             f"{statistics.median(s.loop for s in slices):.1f} µs | "
             f"{statistics.median(s.tree for s in slices):.0f} µs | "
+            f"{statistics.median(s.machine for s in slices):.0f} µs | "
+            f"{statistics.median(s.kernel for s in slices):.1f} µs | "
             f"{sum(s.errors for s in slices)} |"
         )
 
@@ -302,13 +409,17 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
             f"Per pair, a 2 s warm-up each, then {args.slices} slice pairs of "
             f"wrk -t2 -c{CONNECTIONS} -d{args.seconds}s taking turns (which goes first "
             "alternates; the idle server's supervisor is stopped with SIGSTOP). Each row "
-            "is the median slice; server CPU is the `skylift up` process's user + system "
-            "time (/proc) per request; its loop, that of its main thread (the event loop) "
-            "alone; with its workers, the whole process tree's.",
+            "is the median slice; server CPU is the `skylift up` process's CPU time (its "
+            "threads' /proc schedstat, in ns) per request; its loop, that of its main thread "
+            "(the event loop) alone; with its workers, the whole process tree's (user + "
+            "system, /proc); machine, every CPU's busy "
+            "time (/proc/stat: all processes, wrk's and other work on the machine too, and "
+            "the kernel's), of which its kernel threads (kworker, jbd2: writing dirty pages "
+            "back, which the server's own CPU time does not count).",
             "",
             "| skylift up | requests/s | range | p99 | server CPU / request | its loop "
-            "| with workers | errors |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| with workers | machine | its kernel threads | errors |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             row(on, "logs, metrics, alerting, history on (default)"),
             row(off, label_off),
             "",
@@ -325,6 +436,20 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
             f"{1e6 / loop_on:,.0f} requests/s), observing would cost about "
             f"{(1 - 1 / loop_ratio) * 100:.1f}% of them; the requests/s lost are fewer "
             "where the workers' core is busy too.",
+            f"- Machine-wide CPU per request, on / off per slice pair: median "
+            f"**{statistics.median(machine_ratios):.3f}** ({machine_added:+.1f} µs; 95% "
+            f"interval {machine_low:.3f} - {machine_high:.3f}; the CPUs idle "
+            f"{statistics.median(s.idle for s in on + off):.0%} of the time, median slice: "
+            "where the machine is saturated this is its time over the requests, and moves "
+            "with other work on it). Added per request, by part (medians of the per-slice "
+            "differences): the supervisor "
+            + ", ".join(
+                f"{name} {statistics.median(map(lambda a, b: part(a) - part(b), on, off)):+.1f} µs"
+                for name, part in parts
+            )
+            + f". The kernel's threads used {kernel_all:.1f} µs per request over all slices "
+            "of both modes (writeback runs seconds after the writes, so it falls on either "
+            "mode's slices).",
             "- Per pair of servers (mean over its slices), requests/s and CPU per request "
             "on / off: " + ", ".join(f"{r:.3f} and {c:.3f}" for r, c in pairs) + ".",
         ]
@@ -338,18 +463,37 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=SLICES, help="slice pairs per pair")
     parser.add_argument("--seconds", type=int, default=SECONDS, help="per slice")
     parser.add_argument("--control", action="store_true", help='"on" against "on"')
+    parser.add_argument(
+        "--b-env",
+        action="append",
+        default=[],
+        type=lambda text: tuple(text.split("=", 1)),
+        metavar="NAME=VALUE",
+        help="the second server's environment (with --control: a variant of 'on')",
+    )
+    parser.add_argument("--a-dir", type=Path, help="where the first server's app and state are")
+    parser.add_argument("--b-dir", type=Path, help="... the second's (default: a temporary one)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     load = f"{os.getloadavg()[0]:.1f}"
     with tempfile.TemporaryDirectory() as directory:
-        apps = {mode: fixed_app(Path(directory) / mode, CONNECTIONS) for mode in ("on", "off")}
+        places = {"on": args.a_dir, "off": args.b_dir}
+        apps = {
+            mode: fixed_app(Path(tempfile.mkdtemp(dir=places[mode] or directory)), CONNECTIONS)
+            for mode in ("on", "off")
+        }
         script = str(Path(directory) / "post.lua")
         Path(script).write_text(LUA)
-        found = run_pairs(args, apps, script)
+        try:
+            found = run_pairs(args, apps, script)
+        finally:
+            for app in apps.values():
+                shutil.rmtree(app.parent, ignore_errors=True)
     text = report(args, found, load)
     print(text)
-    if args.out and not args.control:  # the control is a check of the method, printed
+    variant = args.control or args.b_env or args.a_dir or args.b_dir
+    if args.out and not variant:  # a control or a variant is a check, printed
         write_section(args.out, "observe-cost", text)
 
 

@@ -214,3 +214,36 @@ def test_every_invocation_of_a_large_batch_is_kept_whole_for_replay(tmp_path: Pa
         assert kept is not None and kept.event is not None and kept.result is not None
         assert orjson.loads(kept.event) == orjson.loads(event)
         assert orjson.loads(kept.result) == orjson.loads(payload) and kept.error == failed
+
+
+def test_a_write_the_kernel_cuts_short_is_finished_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream's batches go to its file in one `writev`; if the kernel takes only part
+    of it (a signal, a nearly full disk), the rest follows: every line whole, in order."""
+    from skylift.observe import history
+
+    store = LogStore(tmp_path)
+    instance = Instance()
+    for n in range(5):  # five batches of one line each: five chunks for one stream
+        event = b'{"n": %d}' % n
+        store(
+            spec(),
+            InvocationResult(f"req-{n}", b'{"ok": 1}', None, b"", 1.5, event=event),
+            instance,
+        )
+    writev = os.writev
+    taken: list[int] = []
+
+    def cut_short(fd: int, chunks: list[bytes]) -> int:
+        taken.append(len(chunks))
+        return writev(fd, [chunks[0][:10]])
+
+    monkeypatch.setattr(os, "writev", cut_short)
+    store.flush()
+    assert taken == [5]
+    events = Reader(layout.root(tmp_path), Query()).poll()
+    started = [e.request_id for e in events if e.message.startswith("START")]
+    assert started == [f"req-{n}" for n in range(5)]
+    kept = history.find(tmp_path, "req-3")
+    assert kept is not None and kept.event is not None and orjson.loads(kept.event) == {"n": 3}

@@ -152,3 +152,22 @@ def test_an_apps_own_metrics_route_keeps_its_path(tmp_path: Path) -> None:
     # The server has stopped (its pending logs written): `skylift logs` reads the folder.
     done = skylift("logs", "metrics", str(tmp_path))
     assert done.returncode == 0 and "REPORT RequestId:" in done.stdout
+
+
+def test_durations_counted_in_a_batch_fill_the_buckets_one_at_a_time_would() -> None:
+    """The batch path (sorted once, bisected per bucket) against one observation at a
+    time, bounds themselves included (a value equal to a bound is in its bucket, `le`),
+    and durations in milliseconds scaled to seconds."""
+    from skylift.observe.metrics import DURATION_BUCKETS, Histogram
+
+    seconds = [0.0, 1e-6, 0.0031, 0.7, 42.0, 10_000.0, *DURATION_BUCKETS, *DURATION_BUCKETS[:3]]
+    one_by_one = Histogram(DURATION_BUCKETS)
+    for value in seconds:
+        one_by_one.observe(value)
+    batch = Histogram(DURATION_BUCKETS)
+    batch.observe_many(list(reversed(seconds)))
+    scaled = Histogram(DURATION_BUCKETS)
+    scaled.observe_many([value * 1000 for value in seconds], 1000)
+    assert batch.counts == one_by_one.counts == scaled.counts
+    assert batch.total == pytest.approx(one_by_one.total)
+    assert scaled.total == pytest.approx(one_by_one.total)

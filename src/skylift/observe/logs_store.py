@@ -2,14 +2,13 @@
 
 The store gets finished invocations in batches (`add`, from `observe/intake.py`, on the
 event loop's thread a fraction of a second after they ended); it serialises each (one
-JSON line) and appends it to a list. A background thread wakes every `interval` seconds
-and appends the lines waiting to their streams' files: one write per stream per batch,
-to files it keeps open.
-A common line is not formatted whole on the event loop: it is kept as its pieces (a
-short head, the event and result bytes the invoker already holds, two constants), which
-the writer joins, so the ~1 KB of its replay record is copied once, off the loop.
-Retention runs in the same thread: files older than `max_age` go, then the oldest files
-of a function whose logs exceed `max_bytes`.
+JSON line: a short head, then the event and result bytes as the invoker holds them) and
+joins a stream's lines of the batch into one chunk there, while they are in the CPU's
+cache, so their events and results are freed by the thread that allocated them. A
+background thread wakes every `interval` seconds and appends the chunks to their
+streams' files (one `writev` per stream, to files it keeps open). Retention runs in the
+same thread: files older than `max_age` go, then the oldest files of a function whose
+logs exceed `max_bytes`.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ DEFAULT_MAX_AGE = 7 * 24 * 3600.0  # seconds
 MAX_PENDING = 100_000  # invocations waiting to be written; past it they are dropped, counted
 MAX_PENDING_BYTES = 256 * 1024 * 1024  # ... and their bytes (events of up to 6 MB are kept)
 MAX_OPEN = 256  # stream files kept open between writes; past it all are closed
+WRITEV = 64  # a stream's chunks written as they are (`writev`); more are joined first
 SWEEP_EVERY = 30.0  # seconds between retention sweeps
 
 
@@ -134,6 +134,9 @@ class LogStore:
                 deferred = deferred or not isinstance(line, bytes)
                 pieces.append(line)  # type: ignore[arg-type]
         if count:
+            if not deferred:  # joined here: see the module's docstring
+                for where, pieces in files.items():
+                    files[where] = [b"".join(pieces)]  # type: ignore[arg-type]
             self._added += count
             self._added_bytes += size
             self._pending.append((files, count, size, deferred))
@@ -211,13 +214,13 @@ class LogStore:
                 else:
                     out += pieces
         for (function, stream), pieces in files.items():
-            self._append(function, stream, b"".join(pieces))
+            self._append(function, stream, pieces if len(pieces) <= WRITEV else [b"".join(pieces)])
 
-    def _append(self, function: str, stream: str, data: bytes) -> None:
+    def _append(self, function: str, stream: str, chunks: list[bytes]) -> None:
         # A stream's file stays open between writes (one syscall a batch, not four); the
         # sweep closes them all, so a file removed meanwhile is created again.
         key = (function, stream)
-        size = len(data)
+        size = sum(map(len, chunks))
         found = self._files.get(key)
         if found is not None and found[1] and found[1] + size > self.retention.segment_bytes:
             os.close(found[0])
@@ -227,7 +230,7 @@ class LogStore:
         if found is None:
             found = self._open(function, stream, size)
         # O_APPEND: a reader following the file sees whole lines appear at its end.
-        _write(found[0], data)
+        _write(found[0], chunks, size)
         found[1] += size
 
     def _open(self, function: str, stream: str, adding: int) -> list[int]:
@@ -385,8 +388,14 @@ def _size(line: bytes | history.Deferred) -> int:
     return len(line) if isinstance(line, bytes) else line.size
 
 
-def _write(fd: int, data: bytes) -> None:
-    """Append `data` to the file, all of it, in one write when the kernel takes it."""
+def _write(fd: int, chunks: list[bytes], size: int) -> None:
+    """Append the chunks (`size` bytes), all of them, in one write if the kernel takes it."""
+    data = chunks[0]
+    if len(chunks) > 1:
+        written = os.writev(fd, chunks)
+        if written == size:
+            return
+        data = b"".join(chunks)[written:]  # cut short: the rest, in order
     view = memoryview(data)
     while view:  # a write cut short (a signal, a nearly full disk): the rest, in order
         view = view[os.write(fd, view) :]
