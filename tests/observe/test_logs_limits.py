@@ -85,8 +85,9 @@ def many_invocations(tmp_path: Path, count: int) -> None:
     store.flush()
 
 
+@pytest.mark.parametrize("asked", [{"request_id": "req-399"}, {"filter": '"req-399"'}])
 def test_a_rare_match_is_looked_for_a_bounded_amount_a_page(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: dict[str, str]
 ) -> None:
     """A page stops after MAX_SCAN bytes of stored lines, with or without events (as
     FilterLogEvents may answer an empty page with a nextToken), and the pages together
@@ -97,14 +98,20 @@ def test_a_rare_match_is_looked_for_a_bounded_amount_a_page(
     pages: list[dict[str, object]] = []
     token = None
     while True:
-        page = api.filter({"request_id": "req-399", **({"next_token": token} if token else {})})
+        page = api.filter({**asked, **({"next_token": token} if token else {})})
         pages.append(page)
         token = page.get("nextToken")
         if token is None:
             break
     assert pages[0]["events"] == [] and "nextToken" in pages[0]
     found = [e for page in pages for e in page["events"]]  # type: ignore[attr-defined]
-    assert len(found) == 4 and "req-399" in found[0]["message"]
+    words = (
+        ["START", "x" * 200, "END", "REPORT"]
+        if "request_id" in asked
+        else ["START", "END", "REPORT"]
+    )
+    assert [e["message"].split()[0] for e in found] == words
+    assert "req-399" in found[0]["message"]
     stored = sum(p.stat().st_size for p in (layout.root(tmp_path) / "fn").iterdir())
     assert len(pages) >= stored // (16 * 1024 + 4 * 1024)  # (a line more of each file)
 

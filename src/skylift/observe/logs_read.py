@@ -158,7 +158,8 @@ class Reader:
         lines read (once an event is taken): a page it cuts may hold few events or none,
         and says that more are stored."""
         streams: list[_Stream] = []
-        scanned = _Scanned()
+        rid = self.query.request_id
+        scanned = _Scanned(max_scan, None if rid is None else orjson.dumps(rid))
         since = self.query.since
         for function, path in layout.log_files(self.directory, self.query.function):
             try:
@@ -186,7 +187,7 @@ class Reader:
             if (
                 (limit is not None and len(found) >= limit)
                 or (max_bytes is not None and size >= max_bytes)
-                or (max_scan is not None and taken and scanned.bytes >= max_scan)
+                or (max_scan is not None and taken and scanned.read >= max_scan)
             ):
                 return found, True
             _, order, event, stream = heapq.heappop(heap)
@@ -198,7 +199,7 @@ class Reader:
             self._push(heap, order, stream)
         for stream in streams:  # read to the end: past any damaged or event-less lines
             self._positions[stream.path] = stream.after
-        return found, False
+        return found, scanned.cut
 
     def _start(self, path: Path, info: os.stat_result) -> Position:
         """Where to read `path` from: its position, or its beginning when the file there
@@ -231,13 +232,16 @@ class Reader:
         merged = heapq.merge(*runs, key=_time)
         return [e for e in merged if self.query.matches(e)]
 
-    @staticmethod
-    def _push(heap: list[tuple[int, int, LogEvent, _Stream]], order: int, stream: _Stream) -> None:
+    def _push(
+        self, heap: list[tuple[int, int, LogEvent, _Stream]], order: int, stream: _Stream
+    ) -> None:
         # One event per stream in the heap, so (time, order) decides: ties go to the file
         # listed first, as a stable sort of every file's events would put them.
         event = next(stream.events, None)
         if event is not None:
             heapq.heappush(heap, (event.timestamp, order, event, stream))
+        else:  # read to its end, or to the page's most: nothing of it is pending
+            self._positions[stream.path] = stream.after
 
 
 def _time(event: LogEvent) -> int:
@@ -249,9 +253,13 @@ def _in_order(events: list[LogEvent]) -> bool:
 
 
 class _Scanned:
-    """The bytes of lines a page's streams read, together."""
+    """The bytes of lines a page's streams read, together; what a line must hold."""
 
-    bytes = 0
+    def __init__(self, most: int | None, needle: bytes | None) -> None:
+        self.read = 0
+        self.most = most  # a stream stops at a line's end once they read this much
+        self.cut = False  # ... as one did
+        self.needle = needle  # (a request id as the store writes it: others' unparsed)
 
 
 class _Stream:
@@ -272,7 +280,9 @@ class _Stream:
         """The events of one line; none when it is damaged (that invocation only)."""
         if start == 0:
             self.ident = _identity(line)
-        self.scanned.bytes += end - start
+        self.scanned.read += end - start
+        if self.scanned.needle is not None and self.scanned.needle not in line:
+            return []  # another request id's
         try:
             return self._parse(start, line)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
@@ -287,6 +297,9 @@ class _Stream:
                 yield events[index]
             skip = 0
             self.after = (end, 0, self.ident)
+            if self.scanned.most is not None and self.scanned.read >= self.scanned.most:
+                self.scanned.cut = True
+                return
 
     def rest(self) -> list[LogEvent]:
         """Every event from the position on, at once (not with `events`)."""
