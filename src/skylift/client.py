@@ -8,6 +8,7 @@ Requests are not signed (skylift does not check signatures); S3 requests carry
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import urllib.error
@@ -124,6 +125,13 @@ class Client:
             if not isinstance(data, dict):
                 raise ValueError("not an object")
         except ValueError:
+            if status >= 500:  # a failing (or restarting) server, or a proxy before it
+                text = answer.decode("utf-8", "replace").strip()[:200]
+                raise ClientError(
+                    f"the server at {self.url} failed: HTTP {status} to its control API"
+                    + (f" ({text})" if text else ""),
+                    status=status,
+                ) from None
             raise ClientError(
                 f"{self.url} is not a skylift server (HTTP {status} to its control API)",
                 status=status,
@@ -170,7 +178,7 @@ class Client:
                 return response.status, response.read(), response.headers
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read(), exc.headers
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise ClientError(
                 f"cannot reach a skylift server at {self.url} ({reason}): start one with "

@@ -97,13 +97,13 @@ def deflated(raw: bytes) -> str:
 
 
 def test_a_token_not_given_by_the_api_is_refused() -> None:
-    cut = encode({"a/x": (1, 0)})[:-3]
-    for token in ("abc", "!!", cut, deflated(b"[1, 2]"), deflated(b'{"a/x": -1}')):
+    cut = encode({"a/x": (1, 0, 7)})[:-3]
+    for token in ("abc", "!!", cut, deflated(b"[1, 2]"), deflated(b'{"a/x": [-1, 0, 0]}')):
         with pytest.raises(BadQuery, match="not a token this server gave"):
             decode(token)
-    assert decode(encode({"a/x.jsonl": (10, 2), "b/y.jsonl": (5, 0)})) == {
-        "a/x.jsonl": (10, 2),
-        "b/y.jsonl": (5, 0),
+    assert decode(encode({"a/x.jsonl": (10, 2, 3), "b/y.jsonl": (5, 0, 4)})) == {
+        "a/x.jsonl": (10, 2, 3),
+        "b/y.jsonl": (5, 0, 4),
     }
 
 

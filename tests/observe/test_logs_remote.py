@@ -162,6 +162,9 @@ def test_bad_queries_answer_400_and_the_cli_says_what_is_wrong(observed: Served)
         ({"function": "../x"}, "not a function name"),
         ({"function": "nope"}, "is not served here"),
         ({"since": "yesterday"}, "10m"),
+        ({"since": "²"}, "10m"),  # a digit to isdigit(), not to int()
+        ({"since": "9" * 400 + "w"}, "10m"),
+        ({"since": "9" * 30}, "out of range"),
         ({"limit": "100000"}, "from 1 to 10000"),
         ({"next_token": "forged"}, "not a token this server gave"),
         ({"colour": "red"}, "unknown parameters colour"),
@@ -170,6 +173,8 @@ def test_bad_queries_answer_400_and_the_cli_says_what_is_wrong(observed: Served)
         assert answer.status_code == 400, params
         assert said in answer.json()["message"], params
     assert httpx.put(url).status_code == 405
+    long = httpx.post(url, json={"next_token": "A" * 3_000_000}, timeout=30)
+    assert long.status_code == 400 and "log files stored could need" in long.json()["message"]
     bad = skylift("logs", "hello", "--filter", '"unclosed', "--url", observed.url)
     assert bad.returncode == 2 and "unclosed quote" in bad.stderr and not bad.stdout
     unknown = skylift("logs", "nope", "--url", observed.url)

@@ -30,6 +30,7 @@ __all__ = ["logs", "since_ms"]
 
 POLL = 0.25  # seconds between looks with --follow: a new line shows within 1 s
 PAGE = 10_000  # events asked of a server at once (its most)
+RETRY_MOST = 5.0  # seconds between a follower's retries of a server that does not answer
 
 
 def _looks_like_app(text: str) -> bool:
@@ -153,9 +154,13 @@ def _remote(
     pattern: str,
     request_id: str | None,
 ) -> None:
-    """Page through the server's events with its token, then, with --follow, ask again
-    with it every POLL seconds for what was written since."""
+    """Page through the server's events with its token (until an answer has no
+    `nextToken`: a page may hold none and still have one), then, with --follow, ask
+    again with it every POLL seconds for what was written since. A follower that lost
+    the server (a connection refused or reset, a 5xx while it restarts) asks again,
+    waiting longer each time up to RETRY_MOST seconds; any other failure ends it."""
     token: str | None = None
+    retrying = 0
     while True:
         try:
             answer = client.logs(
@@ -167,7 +172,16 @@ def _remote(
                 next_token=token,
             )
         except ClientError as exc:
-            fail(_refused(exc, url))
+            if not (follow and token is not None and _transient(exc)):
+                fail(_refused(exc, url))
+            if not retrying:
+                click.echo(f"skylift logs: {exc}; retrying until it answers", err=True)
+            time.sleep(min(POLL * 2**retrying, RETRY_MOST))
+            retrying += 1
+            continue
+        if retrying:
+            click.echo(f"skylift logs: the server at {url} answers again", err=True)
+            retrying = 0
         _print((_event(raw) for raw in answer["events"]), show)
         token = answer["nextForwardToken"]
         if "startTime" in answer:  # what `10m` meant: the next pages keep that start
@@ -191,6 +205,11 @@ def _event(raw: dict[str, Any]) -> LogEvent:
         ingestion_time=int(raw["ingestionTime"]),
         event_id=str(raw.get("eventId", "")),
     )
+
+
+def _transient(exc: ClientError) -> bool:
+    """A failure asking again may mend: no answer at all, or a server error."""
+    return exc.status is None or exc.status >= 500
 
 
 def _refused(exc: ClientError, url: str) -> str:

@@ -13,9 +13,12 @@ since, so a follower polls with it and never sees an event twice nor misses one.
 `since` is `10m`, `2h`, `1d`, `1w` (before the server's clock), an ISO 8601 time or epoch
 milliseconds (the answer's `startTime`: what a relative one meant, to ask the next pages);
 `filter` CloudWatch's term syntax; a page holds at most `limit` events (1 to 10,000, the
-default) and about 1 MB of messages, as FilterLogEvents'. A bad function name, time,
-pattern, limit or token, or a function that is neither served nor has stored logs,
-answers 400 `{"message": ...}` saying what was wrong.
+default) and about 1 MB of messages, as FilterLogEvents'; a page also stops once it
+has read 8 MB of stored lines, so a rare match costs a bounded time a request: such a
+page may hold few events or none, and has a `nextToken` (as FilterLogEvents' may). A bad
+function name, time, pattern, limit or token (or a token longer than the files stored
+could need), or a function that is neither served nor has stored logs, answers 400
+`{"message": ...}` saying what was wrong.
 
 It sits in front of the control API (same prefix, same guard) and passes every other
 path on. A token is the reader's positions in the files (`logs_read.Reader`),
@@ -46,7 +49,11 @@ PATH = CONTROL_PREFIX + "logs"
 MAX_LIMIT = 10_000  # events in a page, as FilterLogEvents
 MAX_PAGE_BYTES = 1024 * 1024  # ... and about this much of their messages
 MAX_BODY = 4 * 1024 * 1024  # a POSTed query: its token grows with the files read
-MAX_TOKEN = 64 * 1024 * 1024  # a token's positions, uncompressed
+MAX_SCAN = 8 * 1024 * 1024  # ... and once this much of the stored lines is read
+# A token holds at most a position for each stored file (and for a few more: files
+# retention removed since it was given), each at most ENTRY bytes of JSON.
+ENTRY = 320  # a 140-letter function, a file name, three numbers
+SPARE_ENTRIES = 1000
 _NAMES = ("function", "since", "filter", "request_id", "limit", "next_token")
 
 
@@ -115,8 +122,9 @@ class LogsApi:
         reader = Reader(self.directory, wanted)
         token = text.get("next_token")
         if token:
-            reader.resume(decode(token))
-        events, more = reader.page(limit, MAX_PAGE_BYTES)
+            files = len(layout.log_files(self.directory, function))
+            reader.resume(decode(token, files))
+        events, more = reader.page(limit, MAX_PAGE_BYTES, MAX_SCAN)
         position = encode(reader.positions())
         answer: dict[str, Any] = {
             "events": [{**e.to_dict(), "eventId": e.event_id} for e in events],
@@ -143,29 +151,39 @@ def _limit(value: object) -> int:
 
 def encode(positions: dict[str, Position]) -> str:
     """The positions as a token: JSON, deflated, URL-safe base64."""
-    packed = {
-        name: offset if skip == 0 else [offset, skip] for name, (offset, skip) in positions.items()
-    }
+    packed = {name: list(position) for name, position in positions.items()}
     return base64.urlsafe_b64encode(zlib.compress(orjson.dumps(packed), 9)).decode().rstrip("=")
 
 
-def decode(token: str) -> dict[str, Position]:
-    """The positions a token holds; BadQuery when it is not one this API gave."""
+def decode(token: str, files: int = 0) -> dict[str, Position]:
+    """The positions a token holds; BadQuery when it is not one this API gave, or is
+    longer than positions in `files` stored files could be (it is not read further)."""
+    entries = files + SPARE_ENTRIES
+    most = 64 + entries * ENTRY  # bytes of JSON
+    too_long = BadQuery(
+        f"next_token is longer than the positions in the {files} log files stored could "
+        "need: pass the nextToken or nextForwardToken of a previous answer, unchanged "
+        "(or none to start over)"
+    )
+    if len(token) > most * 4 // 3 + 64:  # base64 of deflated JSON: never much longer
+        raise too_long
     try:
         deflated = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         inflater = zlib.decompressobj()
-        raw = inflater.decompress(deflated, MAX_TOKEN)
-        if inflater.unconsumed_tail or not inflater.eof:
-            raise ValueError("too large, or cut")
+        raw = inflater.decompress(deflated, most)
+        if inflater.unconsumed_tail:
+            raise too_long
+        if not inflater.eof:
+            raise ValueError("cut")
         packed = orjson.loads(raw)
+        if not isinstance(packed, dict) or len(packed) > entries:
+            raise ValueError("too many")
         positions: dict[str, Position] = {}
         for name, value in packed.items():
-            offset, skip = (value, 0) if isinstance(value, int) else value
-            if not (isinstance(name, str) and isinstance(offset, int) and isinstance(skip, int)):
+            offset, skip, ident = value
+            if not all(type(n) is int and 0 <= n < 2**53 for n in (offset, skip, ident)):
                 raise ValueError(name)
-            if offset < 0 or skip < 0:
-                raise ValueError(name)
-            positions[name] = (offset, skip)
+            positions[name] = (offset, skip, ident)
     except (ValueError, TypeError, AttributeError, binascii.Error, zlib.error):
         raise BadQuery(
             "next_token is not a token this server gave: pass the nextToken or "

@@ -13,7 +13,7 @@ from skylift.observe.log_filter import parse
 from skylift.observe.logs_read import Query
 
 FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,140}")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$", re.ASCII)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -23,23 +23,33 @@ class BadQuery(SkyliftError):
 
 def since_ms(text: str, now: float | None = None) -> int:
     """`10m`, `2h`, `30s`, `1d`, `1w` ago, an ISO 8601 time, or epoch milliseconds (as
-    CloudWatch's startTime), as epoch milliseconds."""
+    CloudWatch's startTime), as epoch milliseconds (0 to 2**53 - 1: JSON's exact
+    integers); BadQuery for anything else."""
     now = time.time() if now is None else now
-    if text.strip().isdigit():
-        return int(text.strip())
-    match = _DURATION.match(text.strip())
-    if match:
-        return int((now - float(match.group(1)) * _UNITS[match.group(2)]) * 1000)
+    word = text.strip()
+    shown = repr(text if len(text) <= 40 else text[:36] + "...")
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if word.isascii() and word.isdigit():
+            found = int(word)
+        elif match := _DURATION.match(word):
+            ago = float(match.group(1)) * _UNITS[match.group(2)]
+            found = max(0, int((now - ago) * 1000))  # before 1970: everything
+        else:
+            moment = datetime.fromisoformat(word.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            found = int(moment.timestamp() * 1000)
+    except (ValueError, OverflowError):
         raise BadQuery(
-            f"--since {text!r} is neither a duration (10m, 2h, 30s, 1d, 1w) nor an ISO 8601 "
+            f"--since {shown} is neither a duration (10m, 2h, 30s, 1d, 1w) nor an ISO 8601 "
             "time (2024-01-31T12:00:00Z) nor epoch milliseconds"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    if not 0 <= found < 2**53:
+        raise BadQuery(
+            f"--since {shown} is out of range: a time from 1970 on, or epoch milliseconds "
+            f"below {2**53}"
+        )
+    return found
 
 
 def query(

@@ -2,15 +2,19 @@
 and following the files for new ones. Reads the state folder only, so it works with or
 without a running server (the server appends whole lines with O_APPEND).
 
-A reader keeps a position in each file (the byte offset of a line, and how many of that
-line's events were taken), so a page can stop after any event and the next one starts
-right after it: `page(limit)` merges the streams by time (each stream is in time order:
-an instance runs one invocation at a time) and reads only as far as the page needs.
-`positions()` and `resume()` carry the positions elsewhere (the logs API's token).
+A reader keeps a position in each file (the byte offset of a line, how many of that
+line's events were taken, and the file's identity), so a page can stop after any event
+and the next one starts right after it: `page(limit)` merges the streams by time (each
+stream is in time order: an instance runs one invocation at a time) and reads only as
+far as the page needs. `positions()` and `resume()` carry the positions elsewhere (the
+logs API's token). A file's identity is a hash of its first line (a request id and an
+end time): a file removed by retention and created again under its name starts over at
+its beginning, not at the old file's offset.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import os
@@ -28,11 +32,14 @@ from skylift.observe.log_filter import Filter
 from skylift.observe.records import invocation_events
 from skylift.spec import FunctionSpec
 
-FIRST_READ = 16 * 1024  # bytes read of a file at first: a line or a few
+FIRST_READ = 2048  # bytes read of a file at first: a line or a few (a page may
+# start every stored file at once: this much each is what it holds of them)
 MAX_READ = 1024 * 1024  # reads double up to this
+HEAD = 256  # bytes of a file's first line that make its identity
+SINCE_SLACK_MS = 2000  # a file last written this long before `since` may hold none
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogEvent:
     function: str
     stream: str
@@ -70,8 +77,28 @@ class Query:
         return self.filter.matches(event.message)
 
 
-# A position in a file: the offset of a line, and how many of its events were taken.
-Position = tuple[int, int]
+# A position in a file: the offset of a line, how many of its events were taken, and
+# the file's identity (`identity`; 0 at offset 0, where there is nothing to check).
+Position = tuple[int, int, int]
+START: Position = (0, 0, 0)
+
+
+def identity(path: Path) -> int | None:
+    """A hash of the first HEAD bytes of the file's first line, which never change once
+    written (lines are appended whole); None when it has no whole line yet."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(HEAD)
+    except FileNotFoundError:
+        return None
+    newline = head.find(b"\n")
+    if newline < 0 and len(head) < HEAD:
+        return None
+    return _identity(head if newline < 0 else head[:newline])
+
+
+def _identity(line: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(line[:HEAD], digest_size=6).digest(), "big")
 
 
 class Reader:
@@ -81,6 +108,7 @@ class Reader:
         self.directory = directory
         self.query = query
         self._positions: dict[Path, Position] = {}
+        self._unchanged: dict[Path, tuple[int, int, int, int]] = {}  # stat at the end
 
     def tail(self, keep: int) -> None:
         """Start at most `keep` bytes before the end of each file, not at its beginning:
@@ -96,19 +124,22 @@ class Reader:
                         start = start + newline if newline >= 0 else start + keep
             except FileNotFoundError:
                 continue
-            self._positions[path] = (start, 0)
+            ident = identity(path) if start > 0 else 0
+            if ident is not None:
+                self._positions[path] = (start, 0, ident)
 
     def positions(self) -> dict[str, Position]:
         """Where the reader is in each file it started, by `FUNCTION/FILE` name."""
         return {
             f"{path.parent.name}/{path.name}": position
             for path, position in self._positions.items()
-            if position != (0, 0)
+            if position[:2] != (0, 0)
         }
 
     def resume(self, positions: dict[str, Position]) -> None:
         """Go on from `positions` (as `positions()` gave them); names of files that are no
-        longer stored are dropped, and any other name is never read."""
+        longer stored are dropped, and any other name is never read. A file whose
+        identity is not the position's is read from its beginning."""
         for function, path in layout.log_files(self.directory, self.query.function):
             found = positions.get(f"{function}/{path.name}")
             if found is not None:
@@ -118,34 +149,49 @@ class Reader:
         """Matching events written since the last poll, oldest first."""
         return self.page(None)[0]
 
-    def page(self, limit: int | None, max_bytes: int | None = None) -> tuple[list[LogEvent], bool]:
+    def page(
+        self, limit: int | None, max_bytes: int | None = None, max_scan: int | None = None
+    ) -> tuple[list[LogEvent], bool]:
         """At most `limit` matching events (and about `max_bytes` of messages), oldest
         first, and whether more are stored now. Events of the same time keep their
-        files' order, and their order within a file."""
+        files' order, and their order within a file. `max_scan` bounds the bytes of
+        lines read (once an event is taken): a page it cuts may hold few events or none,
+        and says that more are stored."""
         streams: list[_Stream] = []
+        rid = self.query.request_id
+        scanned = _Scanned(max_scan, None if rid is None else orjson.dumps(rid))
+        since = self.query.since
         for function, path in layout.log_files(self.directory, self.query.function):
-            offset, skip = self._positions.get(path, (0, 0))
             try:
-                if os.stat(path).st_size <= offset:
-                    continue  # nothing new: not even opened
+                info = os.stat(path)
             except FileNotFoundError:
                 continue
-            streams.append(_Stream(function, path, offset, skip))
+            if since is not None and info.st_mtime_ns // 1_000_000 < since - SINCE_SLACK_MS:
+                continue  # last written before `since`: its events are no newer
+            offset, skip, ident = self._start(path, info)
+            if info.st_size <= offset:
+                continue  # nothing new
+            streams.append(_Stream(function, path, (offset, skip, ident), scanned))
         for path in [p for p in self._positions if not p.exists()]:
             del self._positions[path]  # removed by retention
-        if limit is None and max_bytes is None:
+            self._unchanged.pop(path, None)
+        if limit is None and max_bytes is None and max_scan is None:
             return self._everything(streams), False
         heap: list[tuple[int, int, LogEvent, _Stream]] = []
         for order, stream in enumerate(streams):
             self._push(heap, order, stream)
         found: list[LogEvent] = []
         size = 0
+        taken = False
         while heap:
-            if (limit is not None and len(found) >= limit) or (
-                max_bytes is not None and size >= max_bytes
+            if (
+                (limit is not None and len(found) >= limit)
+                or (max_bytes is not None and size >= max_bytes)
+                or (max_scan is not None and taken and scanned.read >= max_scan)
             ):
                 return found, True
             _, order, event, stream = heapq.heappop(heap)
+            taken = True
             self._positions[stream.path] = stream.after
             if self.query.matches(event):
                 found.append(event)
@@ -153,7 +199,25 @@ class Reader:
             self._push(heap, order, stream)
         for stream in streams:  # read to the end: past any damaged or event-less lines
             self._positions[stream.path] = stream.after
-        return found, False
+        return found, scanned.cut
+
+    def _start(self, path: Path, info: os.stat_result) -> Position:
+        """Where to read `path` from: its position, or its beginning when the file there
+        now is not the one the position was taken in (smaller, or another first line).
+        A file unchanged since it was last read to its end is not opened."""
+        position = self._positions.get(path, START)
+        if position[:2] == (0, 0):
+            return position
+        seen = (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns)
+        if self._unchanged.get(path) == seen:
+            return position
+        if info.st_size < position[0] or identity(path) != position[2]:
+            self._positions.pop(path, None)
+            self._unchanged.pop(path, None)
+            return START
+        if info.st_size == position[0]:
+            self._unchanged[path] = seen
+        return position
 
     def _everything(self, streams: list[_Stream]) -> list[LogEvent]:
         """What pages would give, at once: when each file is in time order (as they
@@ -168,13 +232,16 @@ class Reader:
         merged = heapq.merge(*runs, key=_time)
         return [e for e in merged if self.query.matches(e)]
 
-    @staticmethod
-    def _push(heap: list[tuple[int, int, LogEvent, _Stream]], order: int, stream: _Stream) -> None:
+    def _push(
+        self, heap: list[tuple[int, int, LogEvent, _Stream]], order: int, stream: _Stream
+    ) -> None:
         # One event per stream in the heap, so (time, order) decides: ties go to the file
         # listed first, as a stable sort of every file's events would put them.
         event = next(stream.events, None)
         if event is not None:
             heapq.heappush(heap, (event.timestamp, order, event, stream))
+        else:  # read to its end, or to the page's most: nothing of it is pending
+            self._positions[stream.path] = stream.after
 
 
 def _time(event: LogEvent) -> int:
@@ -185,49 +252,72 @@ def _in_order(events: list[LogEvent]) -> bool:
     return all(a.timestamp <= b.timestamp for a, b in itertools.pairwise(events))
 
 
+class _Scanned:
+    """The bytes of lines a page's streams read, together; what a line must hold."""
+
+    def __init__(self, most: int | None, needle: bytes | None) -> None:
+        self.read = 0
+        self.most = most  # a stream stops at a line's end once they read this much
+        self.cut = False  # ... as one did
+        self.needle = needle  # (a request id as the store writes it: others' unparsed)
+
+
 class _Stream:
     """One file's events from a position, read lazily; `after` is the position past the
     last event taken (past the last whole line once all are)."""
 
-    def __init__(self, function: str, path: Path, offset: int, skip: int) -> None:
+    def __init__(self, function: str, path: Path, at: Position, scanned: _Scanned) -> None:
         self.function = function
         self.path = path
-        self.after: Position = (offset, skip)
+        self.after: Position = at
+        self.ident = at[2]  # of a file read from 0: its first line's, once read
+        self.scanned = scanned
         self.name = layout.stream_name(path) or path.stem
         self.key = f"{function}/{path.name[: -len(layout.SUFFIX)]}"  # for event ids
-        self.events = self._events(offset, skip)
+        self.events = self._events(at[0], at[1])
+
+    def _line(self, start: int, end: int, line: bytes) -> list[LogEvent]:
+        """The events of one line; none when it is damaged (that invocation only)."""
+        if start == 0:
+            self.ident = _identity(line)
+        self.scanned.read += end - start
+        if self.scanned.needle is not None and self.scanned.needle not in line:
+            return []  # another request id's
+        try:
+            return self._parse(start, line)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            return []
 
     def _events(self, offset: int, skip: int) -> Iterator[LogEvent]:
         for start, end, line in _lines(self.path, offset):
-            try:
-                events = self._parse(start, line)
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-                events = []  # a damaged line costs that invocation only
+            events = self._line(start, end, line)
             for index in range(skip, len(events)):
-                self.after = (start, index + 1) if index + 1 < len(events) else (end, 0)
+                after = (start, index + 1) if index + 1 < len(events) else (end, 0)
+                self.after = (*after, self.ident)
                 yield events[index]
             skip = 0
-            self.after = (end, 0)
+            self.after = (end, 0, self.ident)
+            if self.scanned.most is not None and self.scanned.read >= self.scanned.most:
+                self.scanned.cut = True
+                return
 
     def rest(self) -> list[LogEvent]:
         """Every event from the position on, at once (not with `events`)."""
-        offset, skip = self.after
+        offset, skip, _ = self.after
         found: list[LogEvent] = []
         for start, end, line in _lines(self.path, offset):
-            try:
-                found += self._parse(start, line)[skip:]
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-                pass  # a damaged line costs that invocation only
+            found += self._line(start, end, line)[skip:]
             skip = 0
-            self.after = (end, 0)
+            self.after = (end, 0, self.ident)
         return found
 
     def _parse(self, start: int, line: bytes) -> list[LogEvent]:
         raw = orjson.loads(line)
         spec, result, ended = _invocation(self.function, raw)
         rid = result.request_id
+        where = f"{self.key}:{self.ident:012x}:{start}"  # the identity: unique across reuse
         return [
-            LogEvent(self.function, self.name, ms, message, rid, ended, f"{self.key}:{start}:{i}")
+            LogEvent(self.function, self.name, ms, message, rid, ended, f"{where}:{i}")
             for i, (ms, message) in enumerate(invocation_events(spec, result, ended))
         ]
 
