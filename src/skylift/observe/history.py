@@ -1,6 +1,6 @@
 """Every invocation's event and result, kept in its stored log line for `skylift replay`.
 
-The log store's line for an invocation (`logs_store.stored`) carries its event and, on
+The log store's line for an invocation (`logs_line.stored`) carries its event and, on
 success, its result, so they live and go with the log (the same files, the same
 retention). An event or result over `LIMIT` bytes is kept as its SHA-256 digest and size
 only: such an invocation cannot be replayed, and replay says so. The digest of a large

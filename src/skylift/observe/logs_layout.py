@@ -3,7 +3,7 @@
 A function is a log group (`/aws/lambda/FUNCTION`), an instance a log stream named as
 Lambda names them (`2024/01/31/[$LATEST]` and 32 hex digits). A stream's file is split
 into segments (`STREAM.jsonl`, `STREAM.1.jsonl`, ...) so retention can drop the oldest
-part of a long-lived instance's log. Each line is one invocation (`logs_store.stored`),
+part of a long-lived instance's log. Each line is one invocation (`logs_line.stored`),
 which the reader turns into CloudWatch's events (`records.invocation_events`).
 """
 

@@ -348,7 +348,7 @@ def _lines(path: Path, offset: int) -> Iterator[tuple[int, int, bytes]]:
 
 
 def _invocation(function: str, raw: dict[str, Any]) -> tuple[FunctionSpec, InvocationResult, int]:
-    """What `logs_store.stored` kept of an invocation, as records.py takes it."""
+    """What `logs_line.stored` kept of an invocation, as records.py takes it."""
     spec = FunctionSpec(
         name=function,
         handler="",

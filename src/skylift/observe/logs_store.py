@@ -25,12 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-import orjson
-
 from skylift.engine.instance import InvocationResult
 from skylift.errors import is_disk_full
 from skylift.observe import history
 from skylift.observe import logs_layout as layout
+from skylift.observe.logs_line import JOINERS, line_size, plain, stored
 from skylift.spec import FunctionSpec
 
 if TYPE_CHECKING:
@@ -60,8 +59,6 @@ class Retention:
         return max(64 * 1024, self.max_bytes // 8)
 
 
-# A stored line as its pieces, written one after the other (`_plain`).
-Pieces = tuple[bytes, ...]
 # One batch for the writer: (function, stream) -> the pieces of its lines in order (a
 # large event's digest is the thread's to compute: `Deferred`), how many invocations,
 # their bytes, and whether a `Deferred` is among the pieces.
@@ -119,18 +116,18 @@ class LogStore:
             if count >= room or size >= room_bytes:
                 self.dropped += 1
                 continue
-            line = _plain(spec, result, ended_ns) or stored(spec, result, ended_ns)
+            line = plain(spec, result, ended_ns) or stored(spec, result, ended_ns)
             key = (spec.name, id(instance))
             pieces = streams.get(key)
             if pieces is None:
                 where = (spec.name, self._stream(spec, instance))
                 pieces = streams[key] = files.setdefault(where, [])
             count += 1
-            if type(line) is tuple:  # `_plain`'s: head, event, _RESULT, result, _END
-                size += len(line[0]) + len(line[1]) + len(line[3]) + _JOINERS
+            if type(line) is tuple:  # `plain`'s: head, event, a joiner, result, the end
+                size += len(line[0]) + len(line[1]) + len(line[3]) + JOINERS
                 pieces += line
             else:
-                size += _size(line)  # type: ignore[arg-type]
+                size += line_size(line)  # type: ignore[arg-type]
                 deferred = deferred or not isinstance(line, bytes)
                 pieces.append(line)  # type: ignore[arg-type]
         if count:
@@ -292,100 +289,6 @@ class LogStore:
                 if number >= self._segments.get(key, 0):
                     self._segments[key] = number + 1
         return removed
-
-
-def stored(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes | history.Deferred:
-    """One invocation as stored: what its log events are made of when read (records.py),
-    and its event and result for `skylift replay` (history.py).
-
-    Storing the invocation, not its formatted events, keeps the server's share of the
-    work to one small serialisation; the reader (`skylift logs`) does the formatting.
-    """
-    ended = ended_ns // 1_000_000
-    return history.line(
-        {
-            "requestId": result.request_id,
-            "end": ended,
-            "durationMs": result.duration_ms,
-            "initMs": result.init_ms,
-            "maxMemoryMB": result.max_memory_mb,
-            "memoryMB": spec.memory,
-            "format": spec.log_config.format,
-            "output": result.logs.decode("utf-8", "replace"),
-            "error": None if result.error is None else result.payload.decode("utf-8", "replace"),
-        },
-        result,
-    )
-
-
-# `stored`'s line for a successful invocation, field for field: a head formatted in one
-# call, then the event and the result as they are, between constants. The head's fields
-# after the duration are the same for most lines of a function (no init, no output):
-# that part is formatted once per (max memory used, memory, log format) and kept.
-_HEAD = b'{"requestId":%s,"end":%d,"durationMs":%s%s'
-_REST = b',"initMs":%s,"maxMemoryMB":%d,"memoryMB":%d,"format":%s,"output":%s,"error":null,"event":'
-_RESULT = b',"result":'
-_END = b"}\n"
-_RESTS: dict[tuple[int, int, str], bytes] = {}
-MAX_RESTS = 4096  # kept rests (a few per function); past it they are formatted anew
-_LIMIT = history.LIMIT
-
-
-def _plain(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> Pieces | None:
-    """The common case of `stored` (a success with a small single-line event and result)
-    as the pieces of its line, byte for byte the same once joined; None for any other.
-
-    No copy of the event or the result is made here (the writer's join makes the one), and
-    a line break is looked for with an int (`10 in event`: memchr, ~5x faster than
-    `b"\\n" in event`, which dominated this function's time).
-    """
-    event, payload, used = result.event, result.payload, result.max_memory_mb
-    if (
-        result.error is not None
-        or event is None
-        or len(event) > _LIMIT
-        or len(payload) > _LIMIT
-        or 10 in event  # \n
-        or 13 in event  # \r
-        or 10 in payload
-        or 13 in payload
-        or type(used) is not int  # %d would drop a fraction
-    ):
-        return None
-    init, logs = result.init_ms, result.logs
-    if init is None and not logs:
-        key = (used, spec.memory, spec.log_config.format)
-        rest = _RESTS.get(key)
-        if rest is None:
-            rest = _rest(spec, result)
-            if len(_RESTS) < MAX_RESTS:
-                _RESTS[key] = rest
-    else:
-        rest = _rest(spec, result)
-    dumps = orjson.dumps
-    ended = ended_ns // 1_000_000
-    head = _HEAD % (dumps(result.request_id), ended, dumps(result.duration_ms), rest)
-    return (head, event, _RESULT, payload, _END)
-
-
-def _rest(spec: FunctionSpec, result: InvocationResult) -> bytes:
-    """The head's part after the duration, up to the event."""
-    init, logs = result.init_ms, result.logs
-    return _REST % (
-        b"null" if init is None else orjson.dumps(init),
-        result.max_memory_mb,
-        spec.memory,
-        orjson.dumps(spec.log_config.format),
-        orjson.dumps(logs.decode("utf-8", "replace")) if logs else b'""',
-    )
-
-
-_JOINERS = len(_RESULT) + len(_END)
-
-
-def _size(line: bytes | history.Deferred) -> int:
-    """The bytes a pending line holds (a large body's, for one kept as a digest)."""
-    return len(line) if isinstance(line, bytes) else line.size
 
 
 def _write(fd: int, chunks: list[bytes], size: int) -> None:
