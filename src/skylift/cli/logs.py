@@ -176,7 +176,7 @@ def _remote(
                 fail(_refused(exc, url))
             if not retrying:
                 click.echo(f"skylift logs: {exc}; retrying until it answers", err=True)
-            time.sleep(min(POLL * 2**retrying, RETRY_MOST))
+            time.sleep(min(POLL * 2 ** min(retrying, 8), RETRY_MOST))
             retrying += 1
             continue
         if retrying:

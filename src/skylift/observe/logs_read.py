@@ -36,7 +36,9 @@ FIRST_READ = 2048  # bytes read of a file at first: a line or a few (a page may
 # start every stored file at once: this much each is what it holds of them)
 MAX_READ = 1024 * 1024  # reads double up to this
 HEAD = 256  # bytes of a file's first line that make its identity
-SINCE_SLACK_MS = 2000  # a file last written this long before `since` may hold none
+# A file last written this long before `since` holds none of its events (their times
+# are at most the file's last write, unless the clock stepped back by more than this).
+SINCE_SLACK_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +210,8 @@ class Reader:
         position = self._positions.get(path, START)
         if position[:2] == (0, 0):
             return position
+        if info.st_size == position[0]:
+            return position  # nothing to read: whichever file it is, its growth is checked
         seen = (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns)
         if self._unchanged.get(path) == seen:
             return position
@@ -215,8 +219,7 @@ class Reader:
             self._positions.pop(path, None)
             self._unchanged.pop(path, None)
             return START
-        if info.st_size == position[0]:
-            self._unchanged[path] = seen
+        self._unchanged[path] = seen
         return position
 
     def _everything(self, streams: list[_Stream]) -> list[LogEvent]:

@@ -236,7 +236,7 @@ class LogStore:
             self._close_files()
         group = self.directory / function
         key = (function, stream)
-        number = self._segments.get(key, 0)
+        number = self._segments.setdefault(key, 0)
         path = group / layout.file_name(stream, number)
         try:
             size = path.stat().st_size
@@ -284,9 +284,10 @@ class LogStore:
                 removed += 1
                 # A stream that goes on writes its next segment, never a file of the
                 # removed one's name: a follower's offset in it would point elsewhere.
+                # (Only this server's streams: a removed file of an earlier one's is not.)
                 key = (function, layout.stream_key(path))
                 number = layout.segment(path)
-                if number >= self._segments.get(key, 0):
+                if key in self._segments and number >= self._segments[key]:
                     self._segments[key] = number + 1
         return removed
 
