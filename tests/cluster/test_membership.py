@@ -4,10 +4,15 @@ timeout."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
 import boto3
+import httpx
+import redis
 from cluster_helpers import (
     CLIENT,
     URL,
@@ -16,6 +21,7 @@ from cluster_helpers import (
     redis_prefix,
     reports,
     skylift,
+    write_app,
     write_apps,
 )
 
@@ -92,6 +98,44 @@ def test_a_killed_node_is_lost_and_its_messages_come_back(
             assert "1 node(s) up, 1 lost" in table.stdout
         # A node that stops cleanly leaves the list at once.
         assert [n["id"] for n in cluster(state)["nodes"]] == [killed]
+
+
+SLOW = """
+    import time
+
+
+    @app.http("/slow", methods=["GET"])
+    def slow(event, context):
+        time.sleep(1.5)  # a stop waits up to 2 s for requests in flight
+        return {"statusCode": 200, "body": "done"}
+"""
+
+
+def test_a_stopping_node_leaves_the_list_before_its_requests_in_flight_end(
+    tmp_path: Path, redis_prefix: str
+) -> None:
+    state = f"{URL}?prefix={redis_prefix}"
+    app = write_app(tmp_path / "one", SLOW)
+    listed = redis.Redis.from_url(URL)
+    try:
+        with serve(app, options=["--quiet", "--state", state]) as url:
+            [node] = cluster(state)["nodes"]
+            answers: list[httpx.Response] = []
+            caller = threading.Thread(
+                target=lambda: answers.append(httpx.get(url + "/slow", timeout=30))
+            )
+            caller.start()
+            time.sleep(0.3)  # the request is in its handler
+            os.kill(node["pid"], signal.SIGTERM)
+            deadline = time.monotonic() + 1
+            while listed.hkeys(redis_prefix + "nodes") and time.monotonic() < deadline:
+                time.sleep(0.02)
+            # Off the list while it still finishes what it took on: it is no member now.
+            assert listed.hkeys(redis_prefix + "nodes") == [] and caller.is_alive()
+            caller.join()
+            assert answers[0].status_code == 200 and answers[0].text == "done"
+    finally:
+        listed.close()
 
 
 def test_status_cluster_says_which_redis_to_read() -> None:

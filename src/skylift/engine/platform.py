@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from skylift.cluster.members import Membership
     from skylift.engine.state import State
     from skylift.sources.runner import Sources
+
+logger = logging.getLogger("skylift.cluster")
+LEAVE_WAIT = 5.0  # seconds a stopping node waits for Redis to take it off the list
 
 
 class Platform:
@@ -229,11 +233,20 @@ class Platform:
             "instances": sum(pool.size for pool in self.pools.values()),
         }
 
+    async def leave_cluster(self) -> None:
+        """Take this node off the cluster's list now (a stop's first step), within
+        `LEAVE_WAIT` seconds (a Redis that does not answer: it is shown lost later)."""
+        membership, self.membership = self.membership, None
+        if membership is not None:
+            try:
+                await asyncio.wait_for(membership.leave(), LEAVE_WAIT)
+            except TimeoutError:
+                logger.warning("cluster: leaving the node list took over %s s", LEAVE_WAIT)
+
     async def close(self) -> None:
+        await self.leave_cluster()
         if self.sources is not None:
             await self.sources.stop()
-        if self.membership is not None:
-            await self.membership.leave()
         if self._scaling is not None:
             self._scaling.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

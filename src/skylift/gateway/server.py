@@ -9,7 +9,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from skylift import server_file
@@ -190,7 +190,7 @@ async def serve(
             on_ready(platform, router, bound)
         if dashboard is not None:
             dashboard.stopping = lambda: front.stopping  # open event streams end at once
-        await _serve_until_stopped(front, stop)
+        await _serve_until_stopped(front, stop, platform.leave_cluster)
     finally:
         server_file.withdraw(platform.state_dir)
         console.flush()
@@ -207,9 +207,13 @@ async def serve(
             observability.close()
 
 
-async def _serve_until_stopped(front: Front, stop: asyncio.Event | None) -> None:
+async def _serve_until_stopped(
+    front: Front, stop: asyncio.Event | None, leave: Callable[[], Awaitable[None]]
+) -> None:
     """Serve until `stop` is set, or Ctrl-C or SIGTERM (in the main thread), or the task
-    is cancelled; then stop `front` in order: in-flight requests finish first."""
+    is cancelled; then `leave` the cluster's list at once (a node that stops is no
+    member, however long its in-flight work takes) and stop `front` in order: in-flight
+    requests finish first."""
     stopped = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -225,6 +229,7 @@ async def _serve_until_stopped(front: Front, stop: asyncio.Event | None) -> None
                 loop.remove_signal_handler(sig)
             # SIGTERM stays an exception (aio.run) for the platform's orderly close.
             signal.signal(signal.SIGTERM, signal.default_int_handler)
+        await leave()
         await front.shutdown()
 
 
