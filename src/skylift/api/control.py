@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from skylift.asgi_json import read_body, send_json
 from skylift.asgi_types import Receive, Scope, Send, lifespan
 from skylift.engine.autoscaler import Autoscaler
 from skylift.engine.budget import Budget
@@ -53,31 +54,31 @@ class ControlApi:
             return
         path: str = scope["path"]
         method: str = scope["method"]
-        body = await _read_body(receive)
+        body = await read_body(receive, MAX_BODY)
         if body is None:
-            await _answer(send, 413, {"message": f"the body is over {MAX_BODY} bytes"})
+            await send_json(send, 413, {"message": f"the body is over {MAX_BODY} bytes"})
             return
         parts = path[len(CONTROL_PREFIX) :].strip("/").split("/")
         if parts == ["health"]:
             if method not in ("GET", "HEAD"):
-                await _answer(send, 405, {"message": f"{path} answers GET, not {method}"})
+                await send_json(send, 405, {"message": f"{path} answers GET, not {method}"})
                 return
-            await _answer(send, 200, {"status": "ok"})
+            await send_json(send, 200, {"status": "ok"})
             return
         if parts == ["status"]:
             if method != "GET":
-                await _answer(send, 405, {"message": f"{path} answers GET, not {method}"})
+                await send_json(send, 405, {"message": f"{path} answers GET, not {method}"})
                 return
-            await _answer(send, 200, self.status())
+            await send_json(send, 200, self.status())
             return
         if len(parts) == 3 and parts[0] == "functions" and parts[2] == "scaling":
             if method != "PUT":
-                await _answer(send, 405, {"message": f"{path} answers PUT, not {method}"})
+                await send_json(send, 405, {"message": f"{path} answers PUT, not {method}"})
                 return
             status, answer = self.scale(parts[1], body)
-            await _answer(send, status, answer)
+            await send_json(send, status, answer)
             return
-        await _answer(
+        await send_json(
             send,
             404,
             {
@@ -144,35 +145,3 @@ class ControlApi:
         except ValueError as exc:
             return 400, {"message": f"{name}: {exc}"}
         return 200, {"function": name, **pool.status()}
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The request's body; None when it is over MAX_BODY."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size <= MAX_BODY:
-            chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return None if size > MAX_BODY else b"".join(chunks)
-
-
-async def _answer(send: Send, status: int, answer: dict[str, Any]) -> None:
-    body = orjson.dumps(answer)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

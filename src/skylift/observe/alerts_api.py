@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from skylift.asgi_json import read_body, send_json
 from skylift.asgi_types import Asgi, Receive, Scope, Send
 from skylift.observe.alerts import AlertEngine
 from skylift.observe.alerts_actions import taken
@@ -51,17 +52,12 @@ class AlertsApi:
         if scope["type"] != "http" or not (path == PATH or path.startswith(PATH + "/")):
             await self.control(scope, receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > MAX_BODY:
-                await _answer(send, 413, {"message": f"the body is over {MAX_BODY} bytes"})
-                return
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, MAX_BODY)
+        if body is None:
+            await send_json(send, 413, {"message": f"the body is over {MAX_BODY} bytes"})
+            return
         status, answer = self.handle(scope["method"], path[len(PATH) :].strip("/"), body)
-        await _answer(send, status, answer)
+        await send_json(send, status, answer)
 
     def handle(self, method: str, rest: str, body: bytes) -> tuple[int, dict[str, Any]]:
         if rest == "":
@@ -137,10 +133,3 @@ class AlertsApi:
             }
             for (kind, subject, metric), detector in sorted(self.engine.detectors.items())
         ]
-
-
-async def _answer(send: Send, status: int, answer: dict[str, Any]) -> None:
-    body = orjson.dumps(answer)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

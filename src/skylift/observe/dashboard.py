@@ -28,6 +28,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from skylift.asgi_json import send_json
 from skylift.asgi_types import Asgi, Receive, Scope, Send
 from skylift.observe import alerts_store, logs_layout
 from skylift.observe.alerts_api import RECENT, AlertsApi
@@ -82,7 +83,7 @@ class Dashboard:
         scope[ROUTE_KEY] = "aws:dashboard"
         if scope["method"] != "GET":
             await _drain(receive)
-            await _json(send, 405, {"message": f"{path} answers GET, not {scope['method']}"})
+            await send_json(send, 405, {"message": f"{path} answers GET, not {scope['method']}"})
             return
         raw_query = scope.get("query_string", b"").decode("latin-1")
         query = {k: v[-1] for k, v in parse_qs(raw_query).items()}
@@ -90,24 +91,24 @@ class Dashboard:
             name = "dashboard.html" if path == PAGE else path[len(STATIC) :]
             await self.asset(send, name)
         elif path == DATA + "state":
-            await _json(send, 200, await self.state())
+            await send_json(send, 200, await self.state())
         elif path == DATA + "logs":
             try:
                 reader = self.reader(query)
             except BadQuery as exc:
-                await _json(send, 400, {"message": str(exc)})
+                await send_json(send, 400, {"message": str(exc)})
                 return
             lines = await asyncio.to_thread(reader.poll)
-            await _json(send, 200, {"lines": [_line(e) for e in lines[-MAX_LINES:]]})
+            await send_json(send, 200, {"lines": [_line(e) for e in lines[-MAX_LINES:]]})
         elif path == DATA + "events":
             try:
                 reader = self.reader(query)
             except BadQuery as exc:
-                await _json(send, 400, {"message": str(exc)})
+                await send_json(send, 400, {"message": str(exc)})
                 return
             await self.stream(receive, send, reader)
         else:
-            await _json(
+            await send_json(
                 send,
                 404,
                 {
@@ -119,7 +120,7 @@ class Dashboard:
     async def asset(self, send: Send, name: str) -> None:
         content_type = _ASSETS.get(name)
         if content_type is None:
-            await _json(send, 404, {"message": f"the dashboard has no asset {name!r}"})
+            await send_json(send, 404, {"message": f"the dashboard has no asset {name!r}"})
             return
         body = self._assets.get(name)
         if body is None:
@@ -218,14 +219,3 @@ async def _drain(receive: Receive) -> None:
     message = await receive()
     while message.get("more_body"):
         message = await receive()
-
-
-async def _json(send: Send, status: int, answer: dict[str, Any]) -> None:
-    body = orjson.dumps(answer)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

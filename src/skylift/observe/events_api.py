@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from skylift.asgi_json import read_body, send_json
 from skylift.asgi_types import Asgi, Message, Receive, Scope, Send
 from skylift.engine.platform import Platform
 from skylift.errors import Throttled
@@ -52,7 +53,9 @@ class EventsApi:
             return
         if scope["method"] == "POST" and path.startswith(INVOCATIONS) and path.endswith(REPLAY):
             request_id = urllib.parse.unquote(path[len(INVOCATIONS) : -len(REPLAY)])
-            await _answer(send, *await self.replay(request_id, await _body(receive)))
+            await send_json(
+                send, *await self.replay(request_id, await read_body(receive, MAX_BODY))
+            )
             return
         if scope["method"] not in ("GET", "HEAD"):
             await self.control(scope, receive, send)
@@ -73,7 +76,7 @@ class EventsApi:
         if answer is None:
             await self.control(scope, receive, send)
             return
-        await _answer(send, *answer)
+        await send_json(send, *answer)
 
     def _unknown(self, name: str) -> tuple[int, dict[str, Any]]:
         known = ", ".join(sorted(self.platform.specs)) or "none"
@@ -156,7 +159,7 @@ class EventsApi:
             spec = self.platform.specs.get(name)
             entry["triggers"] = triggers(spec) if spec is not None else []
             entry.update(self.outcomes.summary(name))
-        await _answer(send, 200, status)
+        await send_json(send, 200, status)
 
 
 def triggers(spec: FunctionSpec) -> list[str]:
@@ -183,22 +186,3 @@ def configuration(spec: FunctionSpec) -> dict[str, Any]:
         "environment": sorted(spec.environment),
         "triggers": triggers(spec),
     }
-
-
-async def _body(receive: Receive) -> bytes | None:
-    """The request's body; None when it is over MAX_BODY."""
-    body = b""
-    while True:
-        message = await receive()
-        body += bytes(message.get("body", b""))
-        if len(body) > MAX_BODY:
-            return None
-        if not message.get("more_body"):
-            return body
-
-
-async def _answer(send: Send, status: int, answer: dict[str, Any]) -> None:
-    body = orjson.dumps(answer)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from skylift.asgi_json import read_body, send_json
 from skylift.asgi_types import Asgi, Receive, Scope, Send
 from skylift.errors import SkyliftError
 from skylift.observe import logs_layout as layout
@@ -70,13 +71,13 @@ class LogsApi:
             return
         method = scope["method"]
         if method == "POST":
-            body = await _body(receive)
+            body = await read_body(receive, MAX_BODY)
             try:
                 asked = orjson.loads(body) if body else {}
                 if body is None or not isinstance(asked, dict):
                     raise ValueError
             except ValueError:
-                await _answer(
+                await send_json(
                     send,
                     400,
                     {
@@ -89,14 +90,14 @@ class LogsApi:
             raw = scope.get("query_string", b"").decode("latin-1")
             asked = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
         else:
-            await _answer(send, 405, {"message": f"{PATH} answers GET and POST, not {method}"})
+            await send_json(send, 405, {"message": f"{PATH} answers GET and POST, not {method}"})
             return
         try:
             answer = await asyncio.to_thread(self.filter, asked)
         except SkyliftError as exc:
-            await _answer(send, 400, {"message": str(exc)})
+            await send_json(send, 400, {"message": str(exc)})
             return
-        await _answer(send, 200, answer)
+        await send_json(send, 200, answer)
 
     def filter(self, asked: dict[str, Any]) -> dict[str, Any]:
         """One page of events, as FilterLogEvents answers; BadQuery saying what is wrong."""
@@ -191,29 +192,3 @@ def decode(token: str, files: int = 0) -> dict[str, Position]:
             "nextForwardToken of a previous answer, unchanged (or none to start over)"
         ) from None
     return positions
-
-
-async def _body(receive: Receive) -> bytes | None:
-    """The request's body; None when it is over MAX_BODY."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size <= MAX_BODY:
-            chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return None if size > MAX_BODY else b"".join(chunks)
-
-
-async def _answer(send: Send, status: int, answer: dict[str, Any]) -> None:
-    body = orjson.dumps(answer)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
