@@ -35,7 +35,7 @@ KEYS = ("rps", "p99", "cpu", "supervisor")
 
 def own_cpu(pid: int) -> float:
     """User + system seconds of `pid` alone (not its children)."""
-    fields = proctree._stat(pid)
+    fields = proctree.stat_fields(pid)
     return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / proctree.TICKS
 
 

@@ -53,6 +53,7 @@ from pathlib import Path
 
 import httpx
 from bench_common import EXAMPLE, LUA, free_port, parse_wrk, start_wrk, stop
+from proctree import TICKS, process_cpu, stat_fields, tree
 from report import write_section
 
 PAIRS = 6  # pairs of servers, one after another
@@ -162,12 +163,6 @@ def cpu_seconds(pid: int, thread: bool = False) -> float:
     return total / 1e9
 
 
-def ticks_seconds(pid: int) -> float:
-    """The process's user + system CPU time (/proc: 10 ms ticks, its ended threads too)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_cpu_seconds() -> tuple[float, float]:
     """Busy and idle time of all CPUs since boot (/proc/stat; busy: user, nice, system,
     irq, softirq, every process's and the kernel's, its writeback too; idle: idle and
@@ -182,16 +177,10 @@ def kernel_threads_cpu_seconds() -> dict[int, float]:
     """CPU time of each of the kernel's threads (kthreadd, pid 2, and its children: the
     kworker and jbd2 threads that write dirty pages back, among others)."""
     found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # ended meanwhile
-                continue
-            if entry.name == "2" or fields[1] == "2":
-                found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf(
-                    "SC_CLK_TCK"
-                )
+    for entry in os.listdir("/proc"):
+        fields = stat_fields(int(entry)) if entry.isdigit() else None
+        if fields is not None and (entry == "2" or fields[1] == "2"):
+            found[int(entry)] = (int(fields[11]) + int(fields[12])) / TICKS
     return found
 
 
@@ -204,30 +193,13 @@ def kernel_threads_used(before: dict[int, float]) -> float:
 
 def page_faults(pid: int) -> int:
     """The process's minor page faults so far (its threads', not its workers')."""
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+    fields = stat_fields(pid)
+    return 0 if fields is None else int(fields[7])
 
 
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU time of the process and every live descendant (its workers)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # ended meanwhile
-                continue
-            parents[int(entry.name)] = int(fields[1])
-    total = 0.0
-    for child in parents:
-        ancestor = child
-        while ancestor > 1 and ancestor != pid:
-            ancestor = parents.get(ancestor, 0)
-        if ancestor == pid:
-            try:
-                total += ticks_seconds(child)
-            except OSError:
-                continue
-    return total
+    return sum(process_cpu(child) for child in tree(pid, session=False))
 
 
 def measure(server: Server, seconds: int, script: str, pair: int = 0) -> Slice:

@@ -18,7 +18,7 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _stat(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -32,7 +32,7 @@ def tree(root: int, session: bool = True) -> list[int]:
     parents: dict[int, int] = {}
     sessions: dict[int, int] = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
+        if entry.isdigit() and (fields := stat_fields(int(entry))) is not None:
             parents[int(entry)] = int(fields[1])
             sessions[int(entry)] = int(fields[3])
     found = {root} if root in parents else set()
@@ -52,7 +52,7 @@ def cpu_seconds(root: int, session: bool = True) -> float:
     `session=False`: descendants only (a process started in its caller's session)."""
     total = 0
     for pid in tree(root, session):
-        fields = _stat(pid)
+        fields = stat_fields(pid)
         if fields is not None:
             # utime, stime, cutime, cstime: fields 14-17 of stat, 11-14 after the name.
             total += sum(int(f) for f in fields[11:15])
@@ -61,7 +61,7 @@ def cpu_seconds(root: int, session: bool = True) -> float:
 
 def process_cpu(pid: int) -> float:
     """User + system CPU of one process (all its threads), not its children."""
-    fields = _stat(pid)
+    fields = stat_fields(pid)
     return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / TICKS
 
 
@@ -101,7 +101,7 @@ def same_memory(a: int, b: int) -> bool:
 
 def alive(pids: list[int]) -> list[int]:
     """Those of `pids` still running (not gone, not zombies)."""
-    return [pid for pid in pids if (fields := _stat(pid)) is not None and fields[0] != "Z"]
+    return [pid for pid in pids if (fields := stat_fields(pid)) is not None and fields[0] != "Z"]
 
 
 def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> list[int]:
@@ -128,7 +128,7 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> list[int]:
     # Processes that left the group (a new session of their own) but were in the tree.
     deadline = time.monotonic() + grace
     for pid in pids:
-        while (fields := _stat(pid)) is not None and fields[0] != "Z":
+        while (fields := stat_fields(pid)) is not None and fields[0] != "Z":
             if time.monotonic() > deadline:
                 break
             try:

@@ -176,7 +176,7 @@ def wait_empty(db: Path, timeout: float) -> None:
 
 def own_cpu_seconds(pid: int) -> float:
     """User + system CPU of the one process `pid` (not its workers)."""
-    fields = proctree._stat(pid)
+    fields = proctree.stat_fields(pid)
     return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / proctree.TICKS
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 from bench_common import BODY, EXAMPLE, LUA, free_port, parse_wrk, start_wrk
-from proctree import _stat, stop, tree
+from proctree import stat_fields, stop, tree
 
 
 def comm(pid: int) -> str:
@@ -39,7 +39,7 @@ def comm(pid: int) -> str:
 def roles(root: int) -> dict[str, list[int]]:
     """The tree's pids by role: the supervisor, its zygotes, and the instances."""
     pids = tree(root)
-    parent = {p: int(f[1]) for p in pids if (f := _stat(p)) is not None}
+    parent = {p: int(f[1]) for p in pids if (f := stat_fields(p)) is not None}
     # An instance runs Python (its PID 1 and the namespace maker are `skylift-ns-init`),
     # and is neither the supervisor nor a zygote (the supervisor's children).
     workers = [p for p in pids if p != root and parent.get(p, root) != root and comm(p) == "python"]

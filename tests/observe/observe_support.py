@@ -5,8 +5,10 @@ runs several folders at once."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,3 +62,45 @@ def eventually(check: Callable[[], T | None], timeout: float = 10.0) -> T:
         if time.monotonic() > deadline:
             raise AssertionError(f"nothing after {timeout} s")
         time.sleep(0.05)
+
+
+def follow_delays(served: Served, *args: str) -> tuple[list[float], list[str]]:
+    """Run `skylift logs hello -f ARGS`, invoke hello three times once it reads, and
+    give how long each invocation's START line took to be printed, and every line it
+    printed 0.6 s after the last (a few more polls)."""
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "skylift.cli", "logs", "hello", "-f", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    seen: dict[str, float] = {}
+    lines: list[str] = []
+
+    def read() -> None:
+        assert follower.stdout is not None
+        for line in follower.stdout:
+            lines.append(line)
+            match = re.search(r"START RequestId: (\S+)", line)
+            if match:
+                seen[match.group(1)] = time.monotonic()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        first = served.get("/hello").text
+        eventually(lambda: first in seen, timeout=15)  # the follower is up and reading
+        delays = []
+        for _ in range(3):
+            sent = time.monotonic()
+            request_id = served.get("/hello").text
+            eventually(lambda rid=request_id: rid in seen, timeout=10)  # type: ignore[misc]
+            delays.append(seen[request_id] - sent)
+        time.sleep(0.6)
+        return delays, list(lines)
+    finally:
+        follower.terminate()
+        follower.wait(10)
+        reader.join(5)
+        assert follower.stdout is not None
+        follower.stdout.close()

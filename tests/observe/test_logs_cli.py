@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
-from observe_support import Served, eventually, skylift
+from observe_support import Served, eventually, follow_delays, skylift
 
 STREAM = re.compile(r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$")
 
@@ -134,38 +130,7 @@ def test_unknown_function_says_which_have_logs(observed: Served) -> None:
 
 
 def test_follow_prints_a_new_invocation_within_a_second(observed: Served) -> None:
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "skylift.cli", "logs", "hello", str(observed.app), "-f"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    seen: dict[str, float] = {}
-
-    def read() -> None:
-        assert follower.stdout is not None
-        for line in follower.stdout:
-            match = re.search(r"START RequestId: (\S+)", line)
-            if match:
-                seen[match.group(1)] = time.monotonic()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        first = observed.get("/hello").text
-        eventually(lambda: first in seen, timeout=15)  # the follower is up and reading
-        delays = []
-        for _ in range(3):
-            sent = time.monotonic()
-            request_id = observed.get("/hello").text
-            eventually(lambda rid=request_id: rid in seen, timeout=10)  # type: ignore[misc]
-            delays.append(seen[request_id] - sent)
-        # Typically 0.2-0.5 s (a 0.2 s write batch, a 0.25 s poll); the best of three
-        # keeps a loaded CI machine's pauses from failing it.
-        assert min(delays) < 1.0, delays
-    finally:
-        follower.terminate()
-        follower.wait(10)
-        reader.join(5)
-        assert follower.stdout is not None
-        follower.stdout.close()
+    delays, _ = follow_delays(observed, str(observed.app))
+    # Typically 0.2-0.5 s (a 0.2 s write batch, a 0.25 s poll); the best of three
+    # keeps a loaded CI machine's pauses from failing it.
+    assert min(delays) < 1.0, delays

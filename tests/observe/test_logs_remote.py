@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
-from observe_support import HERE, Served, eventually, skylift
+from observe_support import HERE, Served, eventually, follow_delays, skylift
 
 from skylift.cli import logs as logs_cli
 from skylift.testing import serve
@@ -115,44 +112,10 @@ def test_pages_lose_and_repeat_nothing(observed: Served, monkeypatch: pytest.Mon
 
 
 def test_follow_shows_a_new_invocation_within_a_second(observed: Served) -> None:
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "skylift.cli", "logs", "hello", "-f", "--url", observed.url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    seen: dict[str, float] = {}
-    lines: list[str] = []
-
-    def read() -> None:
-        assert follower.stdout is not None
-        for line in follower.stdout:
-            lines.append(line)
-            match = re.search(r"START RequestId: (\S+)", line)
-            if match:
-                seen[match.group(1)] = time.monotonic()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        first = observed.get("/hello").text
-        eventually(lambda: first in seen, timeout=15)  # the follower is up and reading
-        delays = []
-        for _ in range(3):
-            sent = time.monotonic()
-            request_id = observed.get("/hello").text
-            eventually(lambda rid=request_id: rid in seen, timeout=10)  # type: ignore[misc]
-            delays.append(seen[request_id] - sent)
-        assert min(delays) < 1.0, delays
-        time.sleep(0.6)  # a few more polls: nothing is printed twice
-        starts = [line for line in lines if "START RequestId" in line]
-        assert len(starts) == len(set(starts))
-    finally:
-        follower.terminate()
-        follower.wait(10)
-        reader.join(5)
-        assert follower.stdout is not None
-        follower.stdout.close()
+    delays, lines = follow_delays(observed, "--url", observed.url)
+    assert min(delays) < 1.0, delays
+    starts = [line for line in lines if "START RequestId" in line]  # nothing printed twice
+    assert len(starts) == len(set(starts))
 
 
 def test_bad_queries_answer_400_and_the_cli_says_what_is_wrong(observed: Served) -> None:
