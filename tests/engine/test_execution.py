@@ -313,6 +313,24 @@ def test_a_dead_zygote_is_started_again(probe):
     assert fresh.error is None and payload(fresh)["function_name"] == "inspect"
 
 
+def test_a_zygote_dead_before_its_channel_said_so_is_started_again(probe):
+    import signal
+
+    zygote = probe.platform.zygotes[0]
+    probe.invoke("counter")  # its channel is in use
+
+    async def fork_right_after_its_death():
+        os.kill(zygote._proc.pid, signal.SIGKILL)
+        zygote._proc.wait()  # blocking: the loop has not read the channel's end yet
+        return await zygote.fork("inspect")
+
+    worker = probe.run(fork_right_after_its_death())
+    assert os.path.exists(f"/proc/{worker.pid}")  # a new zygote forked it
+    zygote.kill(worker.pid)
+    worker.channel.close()
+    os.close(worker.log_fd)
+
+
 def test_a_start_cancelled_after_the_fork_leaves_no_worker_or_descriptor(probe):
     import asyncio
     import concurrent.futures

@@ -177,9 +177,15 @@ class Zygote:
                     await self._restart()
         if self._closed or self._ctl is None:
             raise LoadError(f"{self.label}: the zygote is not running")
+        try:
+            self._ctl.send(orjson.dumps({"op": "fork", "function": function}))
+        except (BrokenPipeError, ConnectionResetError):
+            # It exited before the loop read its channel's end: lost now, started again.
+            self._on_lost()
+            return await self.fork(function)
+        # Queued after the send: no answer can come before (it arrives on this loop).
         fut: asyncio.Future[Forked] = asyncio.get_running_loop().create_future()
         self._forks.append(fut)
-        self._ctl.send(orjson.dumps({"op": "fork", "function": function}))
         return await fut
 
     async def _restart(self) -> None:
