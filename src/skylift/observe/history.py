@@ -45,32 +45,40 @@ class Deferred:
 
 
 def line(fields: dict[str, Any], result: InvocationResult) -> bytes | Deferred:
-    """`fields` (the log's) with the invocation's event and result added, as one line.
+    """`fields` (the log's) with the invocation's result and event added, as one line.
 
     Events and results are JSON (the invoker's contract; the Invoke API refuses any
     other), so they go into the line as they are (`orjson.Fragment`: no parsing, no
     escaping, ~0.4 µs for 1 KB against ~2 µs as a string). One holding a line break
     would split the line: it goes in as a string instead (`eventText`, `resultText`).
+
+    The result is the worker's bytes, unparsed: a handler that replaces its runtime's
+    serialiser can make them anything but a line break. So they come first, the event
+    (which the server parsed or made) next, and `fields` last: injected keys
+    (`1,"requestId":"x"`) are overridden by the server's, as a JSON reader keeps the
+    last of two equal keys (orjson and json alike); at worst the line is not JSON.
     """
+    bodies: dict[str, Any] = {}
     large: dict[str, bytes] = {}
     for name, body in (
-        ("event", result.event),
         ("result", result.payload if result.error is None else None),
+        ("event", result.event),
     ):
         if body is None:
             continue
         if len(body) > LIMIT:
             large[name + "Digest"] = body
         elif b"\n" not in body and b"\r" not in body:
-            fields[name] = orjson.Fragment(body)
+            bodies[name] = orjson.Fragment(body)
         else:
             try:
-                fields[name + "Text"] = body.decode()
+                bodies[name + "Text"] = body.decode()
             except UnicodeDecodeError:  # not JSON then: kept as a digest, never altered
                 large[name + "Digest"] = body
+    bodies.update(fields)
     if large:
-        return Deferred(fields, large)
-    return orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
+        return Deferred(bodies, large)
+    return orjson.dumps(bodies, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def _kept(raw: dict[str, Any], name: str) -> str | None:
@@ -177,7 +185,9 @@ def _candidates(directory: Path, request_id: str) -> Iterator[Invocation]:
                     function=function,
                     request_id=request_id,
                     end_ms=int(raw["end"]),
-                    event=_kept(raw, "event"),
+                    # A digest, the server's, outranks an event a result's bytes put
+                    # in the line (`line`): only a kept event is replayed.
+                    event=None if "eventDigest" in raw else _kept(raw, "event"),
                     event_digest=raw.get("eventDigest"),
                     result=raw["error"] if raw.get("error") is not None else _kept(raw, "result"),
                     error=raw.get("error") is not None,

@@ -40,14 +40,15 @@ def stored(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> bytes
     )
 
 
-# `stored`'s line for a successful invocation, field for field: a head formatted in one
-# call, then the event and the result as they are, between constants. The head's fields
-# after the duration are the same for most lines of a function (no init, no output):
-# that part is formatted once per (max memory used, memory, log format) and kept.
-_HEAD = b'{"requestId":%s,"end":%d,"durationMs":%s%s'
-_REST = b',"initMs":%s,"maxMemoryMB":%d,"memoryMB":%d,"format":%s,"output":%s,"error":null,"event":'
-_RESULT = b',"result":'
-_END = b"}\n"
+# `stored`'s line for a successful invocation, field for field: the result and the event
+# as they are, between constants, then a tail formatted in one call (`history.line` says
+# why the result comes first and the server's fields last). The tail's fields after the
+# duration are the same for most lines of a function (no init, no output): that part is
+# formatted once per (max memory used, memory, log format) and kept.
+_START = b'{"result":'
+_EVENT = b',"event":'
+_TAIL = b',"requestId":%s,"end":%d,"durationMs":%s%s}\n'
+_REST = b',"initMs":%s,"maxMemoryMB":%d,"memoryMB":%d,"format":%s,"output":%s,"error":null'
 _RESTS: dict[tuple[int, int, str], bytes] = {}
 MAX_RESTS = 4096  # kept rests (a few per function); past it they are formatted anew
 _LIMIT = history.LIMIT
@@ -86,12 +87,12 @@ def plain(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> Pieces
         rest = _rest(spec, result)
     dumps = orjson.dumps
     ended = ended_ns // 1_000_000
-    head = _HEAD % (dumps(result.request_id), ended, dumps(result.duration_ms), rest)
-    return (head, event, _RESULT, payload, _END)
+    tail = _TAIL % (dumps(result.request_id), ended, dumps(result.duration_ms), rest)
+    return (_START, payload, _EVENT, event, tail)
 
 
 def _rest(spec: FunctionSpec, result: InvocationResult) -> bytes:
-    """The head's part after the duration, up to the event."""
+    """The tail's part after the duration, up to its end."""
     init, logs = result.init_ms, result.logs
     return _REST % (
         b"null" if init is None else orjson.dumps(init),
@@ -102,7 +103,7 @@ def _rest(spec: FunctionSpec, result: InvocationResult) -> bytes:
     )
 
 
-JOINERS = len(_RESULT) + len(_END)
+JOINERS = len(_START) + len(_EVENT)
 
 
 def line_size(line: bytes | history.Deferred) -> int:

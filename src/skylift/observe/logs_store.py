@@ -123,8 +123,8 @@ class LogStore:
                 where = (spec.name, self._stream(spec, instance))
                 pieces = streams[key] = files.setdefault(where, [])
             count += 1
-            if type(line) is tuple:  # `plain`'s: head, event, a joiner, result, the end
-                size += len(line[0]) + len(line[1]) + len(line[3]) + JOINERS
+            if type(line) is tuple:  # `plain`'s: a joiner, result, a joiner, event, the tail
+                size += len(line[1]) + len(line[3]) + len(line[4]) + JOINERS
                 pieces += line
             else:
                 size += line_size(line)  # type: ignore[arg-type]
