@@ -81,6 +81,44 @@ def line(fields: dict[str, Any], result: InvocationResult) -> bytes | Deferred:
     return orjson.dumps(bodies, option=orjson.OPT_APPEND_NEWLINE)
 
 
+# A batch line's columns (`logs_line.columns`) -> the field of `stored`'s line each gives.
+_COLUMNS = (
+    ("results", "result"),
+    ("events", "event"),
+    ("requestIds", "requestId"),
+    ("ends", "end"),
+    ("durationsMs", "durationMs"),
+    ("maxMemoryMB", "maxMemoryMB"),
+)
+
+
+def invocations(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """A parsed stored line's invocations, each as `logs_line.stored` writes one: the
+    line itself, or each invocation of a batch line. A batch line whose columns differ
+    in length is damaged (ValueError)."""
+    if "requestIds" not in raw:
+        return [raw]
+    count = len(raw["requestIds"])
+    columns = [(name, raw[column]) for column, name in _COLUMNS]
+    for column, name in (("initsMs", "initMs"), ("outputs", "output")):
+        if column in raw:
+            columns.append((name, raw[column]))
+    if any(not isinstance(values, list) or len(values) != count for _, values in columns):
+        raise ValueError("a batch line's columns differ in length")
+    shared = {
+        "memoryMB": raw["memoryMB"],
+        "format": raw["format"],
+        "initMs": None,
+        "output": "",
+        "error": None,
+    }
+    found = [dict(shared) for _ in range(count)]
+    for name, values in columns:
+        for one, value in zip(found, values, strict=True):
+            one[name] = value
+    return found
+
+
 def _kept(raw: dict[str, Any], name: str) -> str | None:
     """A stored event or result as JSON text, from either of its two forms."""
     if name in raw:
@@ -178,20 +216,29 @@ def _candidates(directory: Path, request_id: str) -> Iterator[Invocation]:
             if needle not in text:
                 continue
             try:
-                raw = orjson.loads(text)
-                if raw.get("requestId") != request_id:
-                    continue
-                yield Invocation(
-                    function=function,
-                    request_id=request_id,
-                    end_ms=int(raw["end"]),
-                    # A digest, the server's, outranks an event a result's bytes put
-                    # in the line (`line`): only a kept event is replayed.
-                    event=None if "eventDigest" in raw else _kept(raw, "event"),
-                    event_digest=raw.get("eventDigest"),
-                    result=raw["error"] if raw.get("error") is not None else _kept(raw, "result"),
-                    error=raw.get("error") is not None,
-                    result_digest=raw.get("resultDigest"),
-                )
+                kept = invocations(orjson.loads(text))
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
                 continue
+            for raw in kept:
+                if raw.get("requestId") != request_id:
+                    continue
+                try:
+                    found = _invocation(function, request_id, raw)
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    continue
+                yield found
+
+
+def _invocation(function: str, request_id: str, raw: dict[str, Any]) -> Invocation:
+    return Invocation(
+        function=function,
+        request_id=request_id,
+        end_ms=int(raw["end"]),
+        # A digest, the server's, outranks an event a result's bytes put in the line
+        # (`line`): only a kept event is replayed.
+        event=None if "eventDigest" in raw else _kept(raw, "event"),
+        event_digest=raw.get("eventDigest"),
+        result=raw["error"] if raw.get("error") is not None else _kept(raw, "result"),
+        error=raw.get("error") is not None,
+        result_digest=raw.get("resultDigest"),
+    )
