@@ -282,3 +282,30 @@ def test_a_result_that_is_not_json_cannot_forge_its_line(
         assert kept.event is None and kept.event_digest is not None
     else:
         assert kept.event is not None and orjson.loads(kept.event) == {"real": "x"}
+
+
+def test_a_busy_stream_is_stored_in_lines_a_viewer_can_start_at(tmp_path: Path) -> None:
+    """A stream's plain invocations of a batch share lines of columns, at most 64 to a
+    line and about 128 KiB: the dashboard, which starts at each file's last 256 KiB,
+    finds whole lines there, and every invocation is kept, in order."""
+    from skylift.observe import history
+
+    store = LogStore(tmp_path)
+    function, instance = spec(), Instance()
+    event = b'{"body": "%s"}' % (b"x" * 3000)  # 200 of these: 600 KB in one batch
+    batch = [
+        (function, InvocationResult(f"req-{n}", b"{}", None, b"", 1.5, event=event), instance, n)
+        for n in range(200)
+    ]
+    store.add(batch)
+    store.flush()
+    (_, path), *others = layout.log_files(layout.root(tmp_path))
+    assert not others
+    kept = [history.invocations(orjson.loads(line)) for line in path.read_bytes().splitlines()]
+    assert all(1 < len(invocations) <= 64 for invocations in kept)
+    assert all(len(line) < 200 * 1024 for line in path.read_bytes().splitlines())
+    assert [raw["requestId"] for line in kept for raw in line] == [f"req-{n}" for n in range(200)]
+    reader = Reader(layout.root(tmp_path), Query())
+    reader.tail(256 * 1024)
+    latest = [e.request_id for e in reader.poll() if e.message.startswith("START")]
+    assert latest and latest == [f"req-{n}" for n in range(200 - len(latest), 200)]

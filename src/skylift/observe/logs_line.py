@@ -57,6 +57,11 @@ _EVENT, _PAYLOAD, _ERROR = attrgetter("event"), attrgetter("payload"), attrgette
 _ID, _DURATION = attrgetter("request_id"), attrgetter("duration_ms")
 _USED, _INIT, _LOGS = attrgetter("max_memory_mb"), attrgetter("init_ms"), attrgetter("logs")
 _LIMIT = history.LIMIT
+# At most this many invocations, and (but for one alone) bytes of events and results, in
+# a line of columns: a viewer starting at a file's last 256 KiB (the dashboard) finds
+# whole lines there, and a reader holds one line at a time.
+MAX_RUN = 64
+MAX_LINE = 128 * 1024
 
 
 def plain(result: InvocationResult) -> bool:
@@ -99,6 +104,11 @@ def columns(spec: FunctionSpec, run: Sequence[Observed]) -> bytes | None:
         or any(map(contains, payloads, repeat(13)))
     ):
         return None
+    if len(run) > 1 and sum(map(len, events)) + sum(map(len, payloads)) > MAX_LINE:
+        half = len(run) // 2  # large bodies: two lines
+        first, second = columns(spec, run[:half]), columns(spec, run[half:])
+        assert first is not None and second is not None  # plain, as all of them are
+        return first + second
     dumps = orjson.dumps
     pieces = [
         b'{"results":[',
@@ -128,9 +138,15 @@ _TAIL = b',"memoryMB":%d,"format":%s}\n'
 
 
 def lines(spec: FunctionSpec, run: Sequence[Observed]) -> list[bytes | history.Deferred]:
-    """`run` (one stream's invocations, in order) as stored lines, in order: one line
-    for all of them when they are all `plain` (the common case), else one for each
+    """`run` (one stream's invocations, in order) as stored lines, in order: a line for
+    each `MAX_RUN` of them when they are all `plain` (the common case), else one for each
     stretch of plain ones and one for each other invocation."""
+    if len(run) > MAX_RUN:
+        return [
+            line
+            for start in range(0, len(run), MAX_RUN)
+            for line in lines(spec, run[start : start + MAX_RUN])
+        ]
     line = columns(spec, run)
     if line is not None:
         return [line]
