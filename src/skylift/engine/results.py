@@ -13,7 +13,7 @@ import orjson
 from skylift.runtime.sandbox import OOM_SUFFIX
 
 
-@dataclass
+@dataclass(slots=True)
 class InvocationResult:
     """What one invocation produced, as the Invoke API and the gateway need it."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import repeat
-from operator import attrgetter, contains, itemgetter
+from operator import attrgetter, floordiv, itemgetter
 from typing import TYPE_CHECKING
 
 import orjson
@@ -91,20 +91,26 @@ def columns(spec: FunctionSpec, run: Sequence[Observed]) -> bytes | None:
     them.)
     """
     results = list(map(RESULT, run))
-    events = list(map(_EVENT, results))
+    if any(map(_ERROR, results)):
+        return None
     payloads = list(map(_PAYLOAD, results))
+    events = list(map(_EVENT, results))
+    try:
+        joined_events = b",".join(events)
+    except TypeError:  # an invocation without its event
+        return None
+    joined = b",".join(payloads)
+    # Each pass over the joined bytes is one memchr, not one call an invocation.
     if (
-        None in events
-        or any(map(_ERROR, results))
-        or max(map(len, events)) > _LIMIT
-        or max(map(len, payloads)) > _LIMIT
-        or any(map(contains, events, repeat(10)))
-        or any(map(contains, events, repeat(13)))
-        or any(map(contains, payloads, repeat(10)))
-        or any(map(contains, payloads, repeat(13)))
+        10 in joined_events  # \n
+        or 13 in joined_events  # \r
+        or 10 in joined
+        or 13 in joined
+        or (len(joined_events) > _LIMIT and max(map(len, events)) > _LIMIT)
+        or (len(joined) > _LIMIT and max(map(len, payloads)) > _LIMIT)
     ):
         return None
-    if len(run) > 1 and sum(map(len, events)) + sum(map(len, payloads)) > MAX_LINE:
+    if len(run) > 1 and len(joined_events) + len(joined) > MAX_LINE:
         half = len(run) // 2  # large bodies: two lines
         first, second = columns(spec, run[:half]), columns(spec, run[half:])
         assert first is not None and second is not None  # plain, as all of them are
@@ -112,13 +118,13 @@ def columns(spec: FunctionSpec, run: Sequence[Observed]) -> bytes | None:
     dumps = orjson.dumps
     pieces = [
         b'{"results":[',
-        b",".join(payloads),
+        joined,
         b'],"events":[',
-        b",".join(events),
+        joined_events,
         b'],"requestIds":',
         dumps(list(map(_ID, results))),
         b',"ends":',
-        dumps([ended // 1_000_000 for ended in map(ENDED, run)]),
+        dumps(list(map(floordiv, map(ENDED, run), repeat(1_000_000)))),
         b',"durationsMs":',
         dumps(list(map(_DURATION, results))),
         b',"maxMemoryMB":',
@@ -127,9 +133,9 @@ def columns(spec: FunctionSpec, run: Sequence[Observed]) -> bytes | None:
     inits = list(map(_INIT, results))
     if inits.count(None) < len(inits):  # cold starts among them
         pieces += (b',"initsMs":', dumps(inits))
-    logs = list(map(_LOGS, results))
-    if any(logs):
-        pieces += (b',"outputs":', dumps([out.decode("utf-8", "replace") for out in logs]))
+    if any(map(_LOGS, results)):  # some printed
+        outputs = [out.decode("utf-8", "replace") for out in map(_LOGS, results)]
+        pieces += (b',"outputs":', dumps(outputs))
     pieces.append(_TAIL % (spec.memory, dumps(spec.log_config.format)))
     return b"".join(pieces)
 
