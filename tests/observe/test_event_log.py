@@ -54,11 +54,15 @@ def test_a_large_event_is_kept_as_its_digest_and_size(tmp_path: Path) -> None:
     small = InvocationResult("r2", b"{}", None, b"", 1.0, event=b'{"a": 1}')
     line = history.line({}, small)
     assert isinstance(line, bytes) and orjson.loads(line) == {"event": {"a": 1}, "result": {}}
-    # A JSON string event stays a string, and one with line breaks keeps the line whole.
+    # An event with line breaks (pretty-printed JSON) is kept compact: the line stays whole.
     spread = InvocationResult("r3", b'"hi"', None, b"", 1.0, event=b'{\n "a": 1\n}')
     line = history.line({}, spread)
     assert isinstance(line, bytes) and line.count(b"\n") == 1
-    assert orjson.loads(line) == {"eventText": '{\n "a": 1\n}', "result": "hi"}
+    assert orjson.loads(line) == {"event": {"a": 1}, "result": "hi"}
+    # One that is not JSON cannot be replayed (the Invoke API refuses it): its digest.
+    odd = InvocationResult("r4", b'"hi"', None, b"", 1.0, event=b"not\njson")
+    kept = history.line({}, odd)
+    assert isinstance(kept, history.Deferred) and "eventDigest" in orjson.loads(kept.render())
 
 
 def test_a_first_invocation_that_timed_out_is_still_a_cold_start(tmp_path: Path) -> None:

@@ -49,16 +49,20 @@ def line(fields: dict[str, Any], result: InvocationResult) -> bytes | Deferred:
 
     Events and results are JSON (the invoker's contract; the Invoke API refuses any
     other), so they go into the line as they are (`orjson.Fragment`: no parsing, no
-    escaping, ~0.4 µs for 1 KB against ~2 µs as a string). One holding a line break
-    would split the line: it goes in as a string instead (`eventText`, `resultText`).
+    escaping, ~0.4 µs for 1 KB against ~2 µs as a string). A result holding a line break
+    would split the line: it goes in as a string instead (`resultText`); an event holding
+    one (pretty-printed JSON) is parsed and kept compact.
 
     The result is the worker's bytes, unparsed: a handler that replaces its runtime's
-    serialiser can make them anything but a line break. So they come first, the event
-    (which the server parsed or made) next, and `fields` last: injected keys
+    serialiser can make them anything but a line break. So they come first (after `id`,
+    the request id again, which makes a file's first bytes its own: logs_read.identity),
+    the event (which the server parsed or made) next, and `fields` last: injected keys
     (`1,"requestId":"x"`) are overridden by the server's, as a JSON reader keeps the
-    last of two equal keys (orjson and json alike); at worst the line is not JSON.
+    last of two equal keys (orjson and json alike); at worst the line is not JSON. An
+    event is always `event` or `eventDigest`, never `eventText`, so a result cannot put
+    one in that the reader would take instead.
     """
-    bodies: dict[str, Any] = {}
+    bodies: dict[str, Any] = {"id": fields["requestId"]} if "requestId" in fields else {}
     large: dict[str, bytes] = {}
     for name, body in (
         ("result", result.payload if result.error is None else None),
@@ -70,6 +74,11 @@ def line(fields: dict[str, Any], result: InvocationResult) -> bytes | Deferred:
             large[name + "Digest"] = body
         elif b"\n" not in body and b"\r" not in body:
             bodies[name] = orjson.Fragment(body)
+        elif name == "event":
+            try:
+                bodies[name] = orjson.loads(body)
+            except orjson.JSONDecodeError:  # not JSON: kept as a digest, never altered
+                large[name + "Digest"] = body
         else:
             try:
                 bodies[name + "Text"] = body.decode()
@@ -79,44 +88,6 @@ def line(fields: dict[str, Any], result: InvocationResult) -> bytes | Deferred:
     if large:
         return Deferred(bodies, large)
     return orjson.dumps(bodies, option=orjson.OPT_APPEND_NEWLINE)
-
-
-# A batch line's columns (`logs_line.columns`) -> the field of `stored`'s line each gives.
-_COLUMNS = (
-    ("results", "result"),
-    ("events", "event"),
-    ("requestIds", "requestId"),
-    ("ends", "end"),
-    ("durationsMs", "durationMs"),
-    ("maxMemoryMB", "maxMemoryMB"),
-)
-
-
-def invocations(raw: dict[str, Any]) -> list[dict[str, Any]]:
-    """A parsed stored line's invocations, each as `logs_line.stored` writes one: the
-    line itself, or each invocation of a batch line. A batch line whose columns differ
-    in length is damaged (ValueError)."""
-    if "requestIds" not in raw:
-        return [raw]
-    count = len(raw["requestIds"])
-    columns = [(name, raw[column]) for column, name in _COLUMNS]
-    for column, name in (("initsMs", "initMs"), ("outputs", "output")):
-        if column in raw:
-            columns.append((name, raw[column]))
-    if any(not isinstance(values, list) or len(values) != count for _, values in columns):
-        raise ValueError("a batch line's columns differ in length")
-    shared = {
-        "memoryMB": raw["memoryMB"],
-        "format": raw["format"],
-        "initMs": None,
-        "output": "",
-        "error": None,
-    }
-    found = [dict(shared) for _ in range(count)]
-    for name, values in columns:
-        for one, value in zip(found, values, strict=True):
-            one[name] = value
-    return found
 
 
 def _kept(raw: dict[str, Any], name: str) -> str | None:
@@ -216,29 +187,20 @@ def _candidates(directory: Path, request_id: str) -> Iterator[Invocation]:
             if needle not in text:
                 continue
             try:
-                kept = invocations(orjson.loads(text))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-                continue
-            for raw in kept:
+                raw = orjson.loads(text)
                 if raw.get("requestId") != request_id:
                     continue
-                try:
-                    found = _invocation(function, request_id, raw)
-                except (KeyError, TypeError, ValueError, AttributeError):
-                    continue
-                yield found
-
-
-def _invocation(function: str, request_id: str, raw: dict[str, Any]) -> Invocation:
-    return Invocation(
-        function=function,
-        request_id=request_id,
-        end_ms=int(raw["end"]),
-        # A digest, the server's, outranks an event a result's bytes put in the line
-        # (`line`): only a kept event is replayed.
-        event=None if "eventDigest" in raw else _kept(raw, "event"),
-        event_digest=raw.get("eventDigest"),
-        result=raw["error"] if raw.get("error") is not None else _kept(raw, "result"),
-        error=raw.get("error") is not None,
-        result_digest=raw.get("resultDigest"),
-    )
+                yield Invocation(
+                    function=function,
+                    request_id=request_id,
+                    end_ms=int(raw["end"]),
+                    # A digest, the server's, outranks an event a result's bytes put
+                    # in the line (`line`): only a kept event is replayed.
+                    event=None if "eventDigest" in raw else _kept(raw, "event"),
+                    event_digest=raw.get("eventDigest"),
+                    result=raw["error"] if raw.get("error") is not None else _kept(raw, "result"),
+                    error=raw.get("error") is not None,
+                    result_digest=raw.get("resultDigest"),
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                continue

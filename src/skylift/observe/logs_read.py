@@ -27,7 +27,6 @@ import orjson
 
 from skylift.engine.instance import InvocationResult
 from skylift.log_config import LogConfig
-from skylift.observe import history
 from skylift.observe import logs_layout as layout
 from skylift.observe.log_filter import Filter
 from skylift.observe.records import invocation_events
@@ -316,15 +315,14 @@ class _Stream:
         return found
 
     def _parse(self, start: int, line: bytes) -> list[LogEvent]:
-        found: list[LogEvent] = []
+        raw = orjson.loads(line)
+        spec, result, ended = _invocation(self.function, raw)
+        rid = result.request_id
         where = f"{self.key}:{self.ident:012x}:{start}"  # the identity: unique across reuse
-        for raw in history.invocations(orjson.loads(line)):
-            spec, result, ended = _invocation(self.function, raw)
-            rid = result.request_id
-            for ms, message in invocation_events(spec, result, ended):
-                event_id = f"{where}:{len(found)}"
-                found.append(LogEvent(self.function, self.name, ms, message, rid, ended, event_id))
-        return found
+        return [
+            LogEvent(self.function, self.name, ms, message, rid, ended, f"{where}:{i}")
+            for i, (ms, message) in enumerate(invocation_events(spec, result, ended))
+        ]
 
 
 def _lines(path: Path, offset: int) -> Iterator[tuple[int, int, bytes]]:

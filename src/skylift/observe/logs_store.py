@@ -29,7 +29,7 @@ from skylift.engine.instance import InvocationResult
 from skylift.errors import is_disk_full
 from skylift.observe import history
 from skylift.observe import logs_layout as layout
-from skylift.observe.logs_line import line_size, lines
+from skylift.observe.logs_line import JOINERS, line_size, plain, stored
 from skylift.spec import FunctionSpec
 
 if TYPE_CHECKING:
@@ -98,41 +98,42 @@ class LogStore:
 
         Serialising here, on the event loop's thread, rather than in the writer keeps
         that thread from contending for the GIL (measured: ~13 µs of server CPU a
-        request, against ~3). A stream's invocations of the batch are one line
-        (`logs_line.lines`), made in a few calls into C whatever their number.
+        request, against ~3).
         """
         # No lock: only this thread appends (at the end), only the writer takes (from the
         # front, `del` of a prefix), each in one step under the GIL. A lock here could
         # hold the event loop while the OS had the writer thread waiting for a CPU.
         room = MAX_PENDING - (self._added - self._taken)
         room_bytes = MAX_PENDING_BYTES - (self._added_bytes - self._taken_bytes)
-        # Each instance's invocations, in order (the batch holds the instances, so no
-        # id is reused while it runs).
-        runs: dict[tuple[int, int], list[Observed]] = {}
-        for observed in batch:
-            key = (id(observed[0]), id(observed[2]))
-            run = runs.get(key)
-            if run is None:
-                run = runs[key] = []
-            run.append(observed)
+        # The lines go to their stream's list here, so the writer has no work per line.
         files: dict[tuple[str, str], list[bytes | history.Deferred]] = {}
+        # Each instance's list, looked up once a batch (the batch holds the instances,
+        # so no id is reused while it runs).
+        streams: dict[tuple[str, int], list[bytes | history.Deferred]] = {}
         count = size = 0
         deferred = False
-        for run in runs.values():
-            if count + len(run) > room or size >= room_bytes:
-                self.dropped += len(run)
+        for spec, result, instance, ended_ns in batch:
+            if count >= room or size >= room_bytes:
+                self.dropped += 1
                 continue
-            spec, _, instance, _ = run[0]
-            found = lines(spec, run)
-            count += len(run)
-            size += sum(map(line_size, found))
-            deferred = deferred or any(not isinstance(line, bytes) for line in found)
-            files.setdefault((spec.name, self._stream(spec, instance)), []).extend(found)
+            line = plain(spec, result, ended_ns) or stored(spec, result, ended_ns)
+            key = (spec.name, id(instance))
+            pieces = streams.get(key)
+            if pieces is None:
+                where = (spec.name, self._stream(spec, instance))
+                pieces = streams[key] = files.setdefault(where, [])
+            count += 1
+            if type(line) is tuple:  # `plain`'s: the start, result, a joiner, event, the tail
+                size += len(line[0]) + len(line[1]) + len(line[3]) + len(line[4]) + JOINERS
+                pieces += line
+            else:
+                size += line_size(line)  # type: ignore[arg-type]
+                deferred = deferred or not isinstance(line, bytes)
+                pieces.append(line)  # type: ignore[arg-type]
         if count:
-            if not deferred:  # one piece a stream: joined here, in the CPU's cache
+            if not deferred:  # joined here: see the module's docstring
                 for where, pieces in files.items():
-                    if len(pieces) > 1:
-                        files[where] = [b"".join(pieces)]  # type: ignore[arg-type]
+                    files[where] = [b"".join(pieces)]  # type: ignore[arg-type]
             self._added += count
             self._added_bytes += size
             self._pending.append((files, count, size, deferred))
