@@ -59,6 +59,13 @@ def test_a_large_event_is_kept_as_its_digest_and_size(tmp_path: Path) -> None:
     line = history.line({}, spread)
     assert isinstance(line, bytes) and line.count(b"\n") == 1
     assert orjson.loads(line) == {"event": {"a": 1}, "result": "hi"}
+    # However deeply nested (orjson reads 1,024 levels, writes 254): kept as it came.
+    deep = b"[" * 300 + b"\n" + b"]" * 300
+    line = history.line({}, InvocationResult("r5", b"{}", None, b"", 1.0, event=deep))
+    assert isinstance(line, bytes) and line.count(b"\n") == 1 and b"[" * 300 + b" ]" in line
+    # An empty result (a custom runtime may send one) keeps the line JSON.
+    line = history.line({}, InvocationResult("r6", b"", None, b"", 1.0, event=b"{}"))
+    assert isinstance(line, bytes) and orjson.loads(line) == {"event": {}, "resultText": ""}
     # One that is not JSON cannot be replayed (the Invoke API refuses it): its digest.
     odd = InvocationResult("r4", b'"hi"', None, b"", 1.0, event=b"not\njson")
     kept = history.line({}, odd)

@@ -50,8 +50,10 @@ def line(fields: dict[str, Any], result: InvocationResult) -> bytes | Deferred:
     Events and results are JSON (the invoker's contract; the Invoke API refuses any
     other), so they go into the line as they are (`orjson.Fragment`: no parsing, no
     escaping, ~0.4 µs for 1 KB against ~2 µs as a string). A result holding a line break
-    would split the line: it goes in as a string instead (`resultText`); an event holding
-    one (pretty-printed JSON) is parsed and kept compact.
+    would split the line, and an empty one (a custom runtime's) would break it: it goes in
+    as a string instead (`resultText`). An event holding one (pretty-printed JSON) is
+    checked and kept with its line breaks as spaces (whitespace, in JSON); one that is not
+    JSON as its digest.
 
     The result is the worker's bytes, unparsed: a handler that replaces its runtime's
     serialiser can make them anything but a line break. So they come first (after `id`,
@@ -72,13 +74,15 @@ def line(fields: dict[str, Any], result: InvocationResult) -> bytes | Deferred:
             continue
         if len(body) > LIMIT:
             large[name + "Digest"] = body
-        elif b"\n" not in body and b"\r" not in body:
+        elif body and b"\n" not in body and b"\r" not in body:
             bodies[name] = orjson.Fragment(body)
         elif name == "event":
             try:
-                bodies[name] = orjson.loads(body)
+                orjson.loads(body)  # JSON: a raw CR or LF in it is whitespace between tokens
             except orjson.JSONDecodeError:  # not JSON: kept as a digest, never altered
                 large[name + "Digest"] = body
+            else:
+                bodies[name] = orjson.Fragment(body.replace(b"\r", b" ").replace(b"\n", b" "))
         else:
             try:
                 bodies[name + "Text"] = body.decode()

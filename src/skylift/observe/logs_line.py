@@ -66,7 +66,8 @@ def plain(spec: FunctionSpec, result: InvocationResult, ended_ns: int) -> Pieces
     event, payload, used = result.event, result.payload, result.max_memory_mb
     if (
         result.error is not None
-        or event is None
+        or not event
+        or not payload
         or len(event) > _LIMIT
         or len(payload) > _LIMIT
         or 10 in event  # \n

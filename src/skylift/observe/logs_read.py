@@ -7,9 +7,9 @@ line's events were taken, and the file's identity), so a page can stop after any
 and the next one starts right after it: `page(limit)` merges the streams by time (each
 stream is in time order: an instance runs one invocation at a time) and reads only as
 far as the page needs. `positions()` and `resume()` carry the positions elsewhere (the
-logs API's token). A file's identity is a hash of its first line (a request id and an
-end time): a file removed by retention and created again under its name starts over at
-its beginning, not at the old file's offset.
+logs API's token). A file's identity is a hash of its first line's first bytes (they
+start with its request id): a file removed by retention and created again under its name
+starts over at its beginning, not at the old file's offset.
 """
 
 from __future__ import annotations
