@@ -54,7 +54,7 @@ def test_a_large_event_is_kept_as_its_digest_and_size(tmp_path: Path) -> None:
     small = InvocationResult("r2", b"{}", None, b"", 1.0, event=b'{"a": 1}')
     line = history.line({}, small)
     assert isinstance(line, bytes) and orjson.loads(line) == {"event": {"a": 1}, "result": {}}
-    # An event with line breaks (pretty-printed JSON) is kept compact: the line stays whole.
+    # An event with line breaks (pretty-printed JSON) keeps them as spaces: one line.
     spread = InvocationResult("r3", b'"hi"', None, b"", 1.0, event=b'{\n "a": 1\n}')
     line = history.line({}, spread)
     assert isinstance(line, bytes) and line.count(b"\n") == 1

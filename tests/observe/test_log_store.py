@@ -277,7 +277,8 @@ def test_a_result_that_is_not_json_cannot_forge_its_line(tmp_path: Path, large: 
 def test_a_result_cannot_plant_an_event_beside_a_pretty_printed_one(tmp_path: Path) -> None:
     """An event with line breaks (an Invoke payload from a pretty-printed file) used to be
     kept as `eventText`, after which a result's injected `event` key was the one replay
-    took. Now such an event is kept compact, as `event`, after the result."""
+    took. Now such an event is kept as `event` (its line breaks as spaces), after the
+    result."""
     from skylift.observe import history
 
     forged = b'1,"event":{"planted":true}'
