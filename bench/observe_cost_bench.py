@@ -163,8 +163,8 @@ class Server:
 
 def cpu_seconds(pid: int, thread: bool = False) -> float:
     """The process's own CPU time (not its workers'), in nanoseconds from each thread's
-    schedstat (/proc's user and system times count 10 ms ticks: a tenth of what a 2 s
-    slice's supervisor uses); with `thread`, its main thread's alone."""
+    schedstat (/proc's user and system times count 10 ms ticks, too coarse for a 1 s
+    slice's supervisor); with `thread`, its main thread's alone."""
     tasks = [Path(f"/proc/{pid}/task/{pid}")] if thread else Path(f"/proc/{pid}/task").iterdir()
     total = 0
     for task in tasks:
@@ -251,20 +251,30 @@ def measure(server: Server, seconds: int, script: str, pair: int = 0) -> Slice:
     return Slice(pair, rps, p99, errors, cpu, loop, tree, machine, kernel, wrk, idle, faults)
 
 
-def median_interval(values: list[float]) -> tuple[float, float]:
-    """A distribution-free 95% confidence interval for the median (order statistics of
-    the binomial(n, 1/2)); for fewer than 6 values, the range."""
+def median_interval(values: list[float]) -> tuple[float, float] | None:
+    """A distribution-free 95% confidence interval for the median: the widest pair of
+    order statistics, k-th from each end, that holds the median with probability at
+    least 0.95 (the binomial(n, 1/2) count of values below it falls between them). None
+    for fewer than 6 values, where even the range holds it with less."""
     ordered = sorted(values)
     n = len(ordered)
-    if n < 6:
-        return ordered[0], ordered[-1]
-    half = 1.96 * math.sqrt(n) / 2
-    low = max(0, math.floor(n / 2 - half))
-    high = min(n - 1, math.ceil(n / 2 + half) - 1)
-    return ordered[low], ordered[high]
+    found = None
+    for k in range(n // 2):
+        if sum(math.comb(n, i) for i in range(k + 1, n - k)) / 2**n < 0.95:
+            break
+        found = (ordered[k], ordered[n - 1 - k])
+    return found
+
+
+def shown(interval: tuple[float, float] | None) -> str:
+    if interval is None:
+        return "none: too few values for 95%"
+    return f"{interval[0]:.3f} - {interval[1]:.3f}"
 
 
 def quartiles(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
     q = statistics.quantiles(values, n=4, method="inclusive")
     return q[0], q[2]
 
@@ -326,8 +336,11 @@ def per_pair(on: list[Slice], off: list[Slice]) -> list[tuple[float, float]]:
     return found
 
 
-def verdict(low: float, high: float) -> str:
+def verdict(interval: tuple[float, float] | None) -> str:
     """The 5% target against the confidence interval of the on / off ratio."""
+    if interval is None:
+        return "not resolved (fewer than 6 pairs of servers give no 95% interval)"
+    low, high = interval
     if low >= 0.95:
         return "met"
     if high < 0.95:
@@ -340,27 +353,27 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
     ratios = [a.rps / b.rps for a, b in zip(on, off, strict=True)]
     cpu_ratios = [a.cpu / b.cpu for a, b in zip(on, off, strict=True)]
     ratio = statistics.median(ratios)
-    low, high = median_interval(ratios)
+    slice_interval = median_interval(ratios)
     q1, q3 = quartiles(ratios)
     cpu_ratio = statistics.median(cpu_ratios)
-    cpu_low, cpu_high = median_interval(cpu_ratios)
+    cpu_interval = median_interval(cpu_ratios)
     added = statistics.median(a.cpu - b.cpu for a, b in zip(on, off, strict=True))
     loop_ratios = [a.loop / b.loop for a, b in zip(on, off, strict=True)]
     loop_ratio = statistics.median(loop_ratios)
-    loop_low, loop_high = median_interval(loop_ratios)
+    loop_interval = median_interval(loop_ratios)
     loop_added = statistics.median(a.loop - b.loop for a, b in zip(on, off, strict=True))
     loop_on = statistics.median(a.loop for a in on)
     pairs = per_pair(on, off)
     pair_ratios = [r for r, _ in pairs]
     pair_ratio = statistics.median(pair_ratios)
-    pair_low, pair_high = median_interval(pair_ratios)
+    pair_interval = median_interval(pair_ratios)
     pair_cpu = statistics.median(c for _, c in pairs)
-    pair_cpu_low, pair_cpu_high = median_interval([c for _, c in pairs])
+    pair_cpu_interval = median_interval([c for _, c in pairs])
     label_off = "a second `skylift up` (control)" if args.control else "`--no-observe`"
     if args.b_env:
         label_off += " with " + " ".join(f"{k}={v}" for k, v in args.b_env)
     machine_ratios = [a.machine / b.machine for a, b in zip(on, off, strict=True)]
-    machine_low, machine_high = median_interval(machine_ratios)
+    machine_interval = median_interval(machine_ratios)
     machine_added = statistics.median(a.machine - b.machine for a, b in zip(on, off, strict=True))
     requests = sum(s.rps for s in on + off) * args.seconds
     parts: list[tuple[str, Callable[[Slice], float]]] = [
@@ -420,28 +433,28 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
             "",
             f"- Requests/s, on / off per pair of servers (the means of its slices): "
             f"median **{pair_ratio:.3f}** ({(1 - pair_ratio) * 100:.1f}% lost; 95% "
-            f"confidence interval of the median {pair_low:.3f} - {pair_high:.3f}; "
+            f"confidence interval of the median {shown(pair_interval)}; "
             f"{len(pairs)} pairs of servers). Target (at most 5% lost): "
-            f"{verdict(pair_low, pair_high)}. Server CPU per request, on / off per pair: "
-            f"median {pair_cpu:.3f} (95% interval {pair_cpu_low:.3f} - {pair_cpu_high:.3f}). "
+            f"{verdict(pair_interval)}. Server CPU per request, on / off per pair: "
+            f"median {pair_cpu:.3f} (95% interval {shown(pair_cpu_interval)}). "
             "The interval is over pairs of servers, not slices: the slices of one pair "
             "share their two servers' luck (a fresh server's speed moves by several "
             "percent with where address-space randomisation put its memory), which "
             "intervals over slices took for precision.",
             f"- Requests/s, on / off per slice pair: median {ratio:.3f} (quartiles "
             f"{q1:.3f} - {q3:.3f}; {len(ratios)} slice pairs; interval of the median "
-            f"over slices {low:.3f} - {high:.3f}).",
+            f"over slices {shown(slice_interval)}).",
             f"- Server CPU per request, on / off per slice pair: median **{cpu_ratio:.3f}** "
-            f"({added:+.1f} µs; 95% interval {cpu_low:.3f} - {cpu_high:.3f}); its event "
+            f"({added:+.1f} µs; 95% interval {shown(cpu_interval)}); its event "
             f"loop's alone: median **{loop_ratio:.3f}** ({loop_added:+.1f} µs; 95% "
-            f"interval {loop_low:.3f} - {loop_high:.3f}). Where the loop alone limits the "
+            f"interval {shown(loop_interval)}). Where the loop alone limits the "
             f"requests/s (at {loop_on:.1f} µs a request it is one core busy at "
             f"{1e6 / loop_on:,.0f} requests/s), observing would cost about "
             f"{(1 - 1 / loop_ratio) * 100:.1f}% of them; the requests/s lost are fewer "
             "where the workers' core is busy too.",
             f"- Machine-wide CPU per request, on / off per slice pair: median "
             f"**{statistics.median(machine_ratios):.3f}** ({machine_added:+.1f} µs; 95% "
-            f"interval {machine_low:.3f} - {machine_high:.3f}; the CPUs idle "
+            f"interval {shown(machine_interval)}; the CPUs idle "
             f"{statistics.median(s.idle for s in on + off):.0%} of the time, median slice: "
             "where the machine is saturated this is its time over the requests, and moves "
             "with other work on it). Added per request, by part (medians of the per-slice "
