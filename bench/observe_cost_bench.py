@@ -348,6 +348,20 @@ def verdict(interval: tuple[float, float] | None) -> str:
     return "not resolved (the interval spans 5% lost)"
 
 
+def command(args: argparse.Namespace) -> str:
+    """How the run was made, as the report says it."""
+    shown = ["python", "bench/observe_cost_bench.py"]
+    skip = False
+    for word in sys.argv[1:]:
+        if skip or word == "--out":  # where the report goes is no part of the run
+            skip = not skip
+            continue
+        if not word.startswith("--out="):
+            shown.append(word)
+    run = f"`{' '.join(shown)}`"
+    return run if len(shown) > 2 else f"`make bench` ({run})"
+
+
 def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -> str:
     on, off = found["on"], found["off"]
     ratios = [a.rps / b.rps for a, b in zip(on, off, strict=True)]
@@ -369,6 +383,8 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
     pair_interval = median_interval(pair_ratios)
     pair_cpu = statistics.median(c for _, c in pairs)
     pair_cpu_interval = median_interval([c for _, c in pairs])
+    variant = args.control or args.b_env or args.a_dir or args.b_dir or args.no_aslr
+    target = "none (a control or variant)" if variant else verdict(pair_interval)
     label_off = "a second `skylift up` (control)" if args.control else "`--no-observe`"
     if args.b_env:
         label_off += " with " + " ".join(f"{k}={v}" for k, v in args.b_env)
@@ -405,8 +421,7 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
             f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
             f"{os.cpu_count()} cores, Python {platform.python_version()}; load average "
             f"{load} at the start and {os.getloadavg()[0]:.1f} at the end. Command: "
-            "`make bench` (`python bench/observe_cost_bench.py"
-            f"{' --control' if args.control else ''}`): POST /change on a copy of "
+            f"{command(args)}: POST /change on a copy of "
             f"examples/make-change whose function has a fixed pool of {CONNECTIONS} "
             f"instances (`min_instances` = `max_concurrency` = {CONNECTIONS}); "
             f"{args.pairs} pairs of servers, one after another, each pair alive at once "
@@ -435,7 +450,7 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
             f"median **{pair_ratio:.3f}** ({(1 - pair_ratio) * 100:.1f}% lost; 95% "
             f"confidence interval of the median {shown(pair_interval)}; "
             f"{len(pairs)} pairs of servers). Target (at most 5% lost): "
-            f"{verdict(pair_interval)}. Server CPU per request, on / off per pair: "
+            f"{target}. Server CPU per request, on / off per pair: "
             f"median {pair_cpu:.3f} (95% interval {shown(pair_cpu_interval)}). "
             "The interval is over pairs of servers, not slices: the slices of one pair "
             "share their two servers' luck (a fresh server's speed moves by several "
@@ -445,16 +460,16 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
             f"{q1:.3f} - {q3:.3f}; {len(ratios)} slice pairs; interval of the median "
             f"over slices {shown(slice_interval)}).",
             f"- Server CPU per request, on / off per slice pair: median **{cpu_ratio:.3f}** "
-            f"({added:+.1f} µs; 95% interval {shown(cpu_interval)}); its event "
+            f"({added:+.1f} µs; 95% interval over slices {shown(cpu_interval)}); its event "
             f"loop's alone: median **{loop_ratio:.3f}** ({loop_added:+.1f} µs; 95% "
-            f"interval {shown(loop_interval)}). Where the loop alone limits the "
+            f"interval over slices {shown(loop_interval)}). Where the loop alone limits the "
             f"requests/s (at {loop_on:.1f} µs a request it is one core busy at "
             f"{1e6 / loop_on:,.0f} requests/s), observing would cost about "
             f"{(1 - 1 / loop_ratio) * 100:.1f}% of them; the requests/s lost are fewer "
             "where the workers' core is busy too.",
             f"- Machine-wide CPU per request, on / off per slice pair: median "
             f"**{statistics.median(machine_ratios):.3f}** ({machine_added:+.1f} µs; 95% "
-            f"interval {shown(machine_interval)}; the CPUs idle "
+            f"interval over slices {shown(machine_interval)}; the CPUs idle "
             f"{statistics.median(s.idle for s in on + off):.0%} of the time, median slice: "
             "where the machine is saturated this is its time over the requests, and moves "
             "with other work on it). Added per request, by part (medians of the per-slice "
