@@ -348,18 +348,18 @@ def verdict(interval: tuple[float, float] | None) -> str:
     return "not resolved (the interval spans 5% lost)"
 
 
-def command(args: argparse.Namespace) -> str:
+def command() -> str:
     """How the run was made, as the report says it."""
-    shown = ["python", "bench/observe_cost_bench.py"]
+    words = ["python", "bench/observe_cost_bench.py"]
     skip = False
     for word in sys.argv[1:]:
         if skip or word == "--out":  # where the report goes is no part of the run
             skip = not skip
             continue
         if not word.startswith("--out="):
-            shown.append(word)
-    run = f"`{' '.join(shown)}`"
-    return run if len(shown) > 2 else f"`make bench` ({run})"
+            words.append(word)
+    run = f"`{' '.join(words)}`"
+    return run if len(words) > 2 else f"`make bench` ({run})"
 
 
 def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -> str:
@@ -421,7 +421,7 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
             f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
             f"{os.cpu_count()} cores, Python {platform.python_version()}; load average "
             f"{load} at the start and {os.getloadavg()[0]:.1f} at the end. Command: "
-            f"{command(args)}: POST /change on a copy of "
+            f"{command()}: POST /change on a copy of "
             f"examples/make-change whose function has a fixed pool of {CONNECTIONS} "
             f"instances (`min_instances` = `max_concurrency` = {CONNECTIONS}); "
             f"{args.pairs} pairs of servers, one after another, each pair alive at once "
@@ -512,6 +512,8 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
+    if args.no_aslr and shutil.which("setarch") is None:
+        sys.exit("--no-aslr needs setarch: apt-get install -y util-linux")
     load = f"{os.getloadavg()[0]:.1f}"
     with tempfile.TemporaryDirectory() as directory:
         places = {"on": args.a_dir, "off": args.b_dir}
