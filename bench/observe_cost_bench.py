@@ -348,6 +348,12 @@ def verdict(interval: tuple[float, float] | None) -> str:
     return "not resolved (the interval spans 5% lost)"
 
 
+def is_variant(args: argparse.Namespace) -> bool:
+    """A control or a variant of a server: a check of the method or of a part, not the
+    comparison the target is about."""
+    return bool(args.control or args.b_env or args.a_dir or args.b_dir or args.no_aslr)
+
+
 def command() -> str:
     """How the run was made, as the report says it."""
     words = ["python", "bench/observe_cost_bench.py"]
@@ -383,8 +389,7 @@ def report(args: argparse.Namespace, found: dict[str, list[Slice]], load: str) -
     pair_interval = median_interval(pair_ratios)
     pair_cpu = statistics.median(c for _, c in pairs)
     pair_cpu_interval = median_interval([c for _, c in pairs])
-    variant = args.control or args.b_env or args.a_dir or args.b_dir or args.no_aslr
-    target = "none (a control or variant)" if variant else verdict(pair_interval)
+    target = "none (a control or variant)" if is_variant(args) else verdict(pair_interval)
     label_off = "a second `skylift up` (control)" if args.control else "`--no-observe`"
     if args.b_env:
         label_off += " with " + " ".join(f"{k}={v}" for k, v in args.b_env)
@@ -530,8 +535,7 @@ def main() -> None:
                 shutil.rmtree(app.parent, ignore_errors=True)
     text = report(args, found, load)
     print(text)
-    variant = args.control or args.b_env or args.a_dir or args.b_dir or args.no_aslr
-    if args.out and not variant:  # a control or a variant is a check, printed
+    if args.out and not is_variant(args):  # a control or a variant is a check, printed
         write_section(args.out, "observe-cost", text)
 
 
