@@ -51,23 +51,23 @@ def test_readers_see_what_ended_before_they_read(tmp_path: Path) -> None:
 
 def test_logs_are_written_without_a_reader(tmp_path: Path) -> None:
     store = LogStore(tmp_path, interval=0.05)
+    store.start()
     intake = Intake([store.add], interval=0.05)
 
     async def run() -> list[str]:
-        store.start()  # its writes run on this loop
-        try:
-            intake(SPEC, InvocationResult("r1", b"{}", None, b"hello\n", 2.0), Instance())
-            reader = Reader(layout.root(tmp_path), Query())
-            for _ in range(200):  # up to 10 s on a loaded machine; about 0.1 s usually
-                found = [e.message for e in reader.poll()]
-                if found:
-                    return found
-                await asyncio.sleep(0.05)
-            return []
-        finally:
-            store.close()
+        intake(SPEC, InvocationResult("r1", b"{}", None, b"hello\n", 2.0), Instance())
+        reader = Reader(layout.root(tmp_path), Query())
+        for _ in range(200):  # up to 10 s on a loaded machine; about 0.1 s usually
+            found = [e.message for e in reader.poll()]
+            if found:
+                return found
+            await asyncio.sleep(0.05)
+        return []
 
-    messages = asyncio.run(run())
+    try:
+        messages = asyncio.run(run())
+    finally:
+        store.close()
     assert messages[0].startswith("START RequestId: r1") and messages[1] == "hello"
 
 

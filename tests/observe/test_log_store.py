@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from pathlib import Path
@@ -99,13 +98,9 @@ def test_a_stream_whose_live_segment_was_removed_goes_on_in_a_new_file(tmp_path:
 
 def test_close_writes_what_is_pending(tmp_path: Path) -> None:
     store = LogStore(tmp_path, interval=60)
-
-    async def run() -> None:
-        store.start()
-        store(spec(), result(1), Instance())
-        store.close()
-
-    asyncio.run(run())
+    store.start()
+    store(spec(), result(1), Instance())
+    store.close()
     assert [e.request_id for e in Reader(layout.root(tmp_path), Query()).poll()] == ["req-1"] * 4
 
 
@@ -309,30 +304,3 @@ def test_each_file_starts_with_its_own_bytes(tmp_path: Path) -> None:
     store.flush()
     paths = [path for _, path in layout.log_files(layout.root(tmp_path))]
     assert len(paths) == 2 and identity(paths[0]) != identity(paths[1])
-
-
-def test_a_slow_write_is_said_in_the_servers_log(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The writes hold the event loop: one that takes long (a stalled disk) says so,
-    once a minute, with what to do; the lines are still written."""
-    store = LogStore(tmp_path, interval=0.01)
-    written = store.flush
-
-    def slow() -> None:
-        time.sleep(0.6)
-        written()
-
-    monkeypatch.setattr(store, "flush", slow)
-
-    async def run() -> None:
-        store.start()
-        store(spec(), result(1), Instance())
-        await asyncio.sleep(1.5)  # two passes or more, one of them with the line
-        store.close()
-
-    with caplog.at_level("WARNING", logger="skylift.logs"):
-        asyncio.run(run())
-    said = [r.getMessage() for r in caplog.records if "holding up the server" in r.getMessage()]
-    assert len(said) == 1 and "SKYLIFT_LOGS=off" in said[0]
-    assert [e.request_id for e in Reader(layout.root(tmp_path), Query()).poll()] == ["req-1"] * 4

@@ -5,9 +5,9 @@ a throttle, the autoscaler a scaling decision, the reloader a reload, the alert 
 an alert; `InvocationEvents`, an invoker observer, turns results into cold starts,
 timeouts, crashes and out-of-memory kills. Recording appends to a bounded list in
 memory (the last `KEEP` per function; a repeat of the newest event only counts up, as
-Kubernetes aggregates its events); the event loop writes each changed function's list
-to `.skylift/events/FUNCTION.jsonl` every `interval` seconds (`every.py`), so
-`describe` also works from the state folder after the server stopped.
+Kubernetes aggregates its events); a thread writes each changed function's list to
+`.skylift/events/FUNCTION.jsonl` every `interval` seconds, so `describe` also works
+from the state folder after the server stopped.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import orjson
 from skylift.engine.instance import InvocationResult
 from skylift.engine.recording import Record
 from skylift.errors import is_disk_full
-from skylift.observe.every import Every
 from skylift.spec import FunctionSpec
 
 if TYPE_CHECKING:
@@ -125,8 +124,8 @@ class EventLog:
         self._events: dict[str, collections.deque[Event]] = {}
         self._changed: set[str] = set()
         self._lock = threading.Lock()
-        self._every: Every | None = None
-        self._disk_full_noted = -3600.0  # when a full disk was last said (once a minute)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         # Called before events are read or recorded: records what pending results tell
         # of first (the intake's `drain`).
         self.sync: Callable[[], None] = _nothing
@@ -163,31 +162,33 @@ class EventLog:
         return events
 
     def start(self) -> None:
-        """Write every `interval` seconds, on the running event loop (from now on)."""
-        self._every = Every(self.interval, self.write)
+        self._thread = threading.Thread(target=self._run, name="skylift-events", daemon=True)
+        self._thread.start()
 
     def close(self) -> None:
-        if self._every is not None:
-            self._every.cancel()
-            self._every = None
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
         self.flush()
 
-    def write(self) -> None:
-        """One pass (every `interval`): nothing it meets ends recording."""
-        try:
-            self.flush()
-        except OSError as exc:
-            if not is_disk_full(exc):
+    def _run(self) -> None:
+        noted = -3600.0
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    logger.exception("writing events under %s failed", folder(self.state_dir))
+                elif time.monotonic() - noted > 60:  # said once a minute, not as tracebacks
+                    noted = time.monotonic()
+                    logger.warning(
+                        "writing events under %s failed: no space is left on its disk; "
+                        "they are written once space is freed",
+                        folder(self.state_dir),
+                    )
+            except Exception:  # nothing must end recording for good
                 logger.exception("writing events under %s failed", folder(self.state_dir))
-            elif time.monotonic() - self._disk_full_noted > 60:  # said once a minute
-                self._disk_full_noted = time.monotonic()
-                logger.warning(
-                    "writing events under %s failed: no space is left on its disk; "
-                    "they are written once space is freed",
-                    folder(self.state_dir),
-                )
-        except Exception:  # nothing must end recording for good
-            logger.exception("writing events under %s failed", folder(self.state_dir))
 
     def flush(self) -> None:
         """Write each changed function's events (a few KiB: rewritten whole, atomically)."""

@@ -4,8 +4,8 @@ The log store's line for an invocation (`logs_line.stored`) carries its event an
 success, its result, so they live and go with the log (the same files, the same
 retention). An event or result over `LIMIT` bytes is kept as its SHA-256 digest and size
 only: such an invocation cannot be replayed, and replay says so. The digest of a large
-body is computed when the store writes the line (on the event loop, every 0.25 s), not
-on the request path (hashing 6 MB takes about ten milliseconds).
+body is computed by the store's writer thread, not on the request path (hashing 6 MB
+takes tens of milliseconds; hashlib releases the GIL while it does).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ LIMIT = 256 * 1024  # bytes of event (or result) kept whole
 
 
 class Deferred:
-    """A stored line whose digests are computed when it is written (`render`)."""
+    """A stored line whose digests the writer thread computes (`render`)."""
 
     __slots__ = ("fields", "large")
 

@@ -9,8 +9,8 @@ its first result, when it grows past `MAX_BATCH` results or `MAX_BYTES` of event
 results, and before anything reads what they count (`drain`: a scrape, the alert
 sampler, `describe`, an event recorded directly, which then comes after them), so
 readers never see stale numbers.
-Everything runs on the event loop's thread, the log store's and event log's writes too
-(`every.py`): no lock, and no thread contending for the GIL with the loop.
+Everything runs on the event loop's thread: no lock, and no thread contending for the
+GIL with the loop; the log store's thread only writes the lines.
 """
 
 from __future__ import annotations
