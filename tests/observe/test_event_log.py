@@ -10,6 +10,8 @@ import orjson
 from skylift.engine.instance import InvocationResult
 from skylift.observe import history
 from skylift.observe.events import EventLog, read, table
+from skylift.observe.logs_store import LogStore
+from skylift.spec import FunctionSpec
 
 
 def test_repeats_count_up_the_list_is_bounded_and_survives_a_restart(tmp_path: Path) -> None:
@@ -45,31 +47,38 @@ def test_table_shows_kubectl_columns_and_aggregated_counts(tmp_path: Path) -> No
 
 def test_a_large_event_is_kept_as_its_digest_and_size(tmp_path: Path) -> None:
     big = orjson.dumps({"blob": "y" * history.LIMIT})
-    result = InvocationResult("r1", b'{"ok": 1}', None, b"", 1.0, event=big)
-    line = history.line({"requestId": "r1"}, result)
-    assert isinstance(line, history.Deferred)  # hashed by the writer thread, not here
-    stored = orjson.loads(line.render())
-    assert stored["eventDigest"] == {"sha256": hashlib.sha256(big).hexdigest(), "size": len(big)}
-    assert "event" not in stored and stored["result"] == {"ok": 1}
-    small = InvocationResult("r2", b"{}", None, b"", 1.0, event=b'{"a": 1}')
-    line = history.line({}, small)
-    assert isinstance(line, bytes) and orjson.loads(line) == {"event": {"a": 1}, "result": {}}
-    # An event with line breaks (pretty-printed JSON) keeps them as spaces: one line.
-    spread = InvocationResult("r3", b'"hi"', None, b"", 1.0, event=b'{\n "a": 1\n}')
-    line = history.line({}, spread)
-    assert isinstance(line, bytes) and line.count(b"\n") == 1
-    assert orjson.loads(line) == {"event": {"a": 1}, "result": "hi"}
-    # However deeply nested (orjson reads 1,024 levels, writes 254): kept as it came.
-    deep = b"[" * 300 + b"\n" + b"]" * 300
-    line = history.line({}, InvocationResult("r5", b"{}", None, b"", 1.0, event=deep))
-    assert isinstance(line, bytes) and line.count(b"\n") == 1 and b"[" * 300 + b" ]" in line
-    # An empty result (a custom runtime may send one) keeps the line JSON.
-    line = history.line({}, InvocationResult("r6", b"", None, b"", 1.0, event=b"{}"))
-    assert isinstance(line, bytes) and orjson.loads(line) == {"event": {}, "resultText": ""}
-    # One that is not JSON cannot be replayed (the Invoke API refuses it): its digest.
-    odd = InvocationResult("r4", b'"hi"', None, b"", 1.0, event=b"not\njson")
-    kept = history.line({}, odd)
-    assert isinstance(kept, history.Deferred) and "eventDigest" in orjson.loads(kept.render())
+    store = LogStore(tmp_path)
+    function = FunctionSpec(name="fn", handler="app.handler", code_dir=".")
+    deep = b"[" * 300 + b"\n" + b"]" * 300  # deeper than orjson writes (254 levels)
+    for result in [
+        InvocationResult("r1", b'{"ok": 1}', None, b"", 1.0, event=big),
+        InvocationResult("r2", b"{}", None, b"", 1.0, event=b'{"a": 1}'),
+        # An event with line breaks (pretty-printed JSON): kept as it came.
+        InvocationResult("r3", b'"hi"', None, b"", 1.0, event=b'{\n "a": 1\n}'),
+        InvocationResult("r5", b"{}", None, b"", 1.0, event=deep),
+        # An empty result (a custom runtime may send one).
+        InvocationResult("r6", b"", None, b"", 1.0, event=b"{}"),
+        # An event that is not JSON cannot be replayed (the Invoke API refuses it).
+        InvocationResult("r4", b'"hi"', None, b"", 1.0, event=b"not\njson"),
+    ]:
+        store(function, result)
+    store.flush()
+    kept = history.find(tmp_path, "r1")
+    assert kept is not None and kept.event is None and kept.result == '{"ok": 1}'
+    assert kept.event_digest == {"sha256": hashlib.sha256(big).hexdigest(), "size": len(big)}
+    assert "digest" in (kept.unreplayable() or "")
+    for request_id, event, result in [
+        ("r2", '{"a": 1}', "{}"),
+        ("r3", '{\n "a": 1\n}', '"hi"'),
+        ("r5", deep.decode(), "{}"),
+        ("r6", "{}", ""),
+    ]:
+        kept = history.find(tmp_path, request_id)
+        assert kept is not None and (kept.event, kept.result) == (event, result)
+        assert kept.unreplayable() is None
+    kept = history.find(tmp_path, "r4")
+    assert kept is not None and kept.event is None and kept.event_digest is not None
+    assert kept.event_digest["size"] == len(b"not\njson")
 
 
 def test_a_first_invocation_that_timed_out_is_still_a_cold_start(tmp_path: Path) -> None:

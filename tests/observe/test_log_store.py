@@ -220,12 +220,12 @@ def test_a_write_the_kernel_cuts_short_is_finished_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A stream's batches go to its file in one `writev`; if the kernel takes only part
-    of it (a signal, a nearly full disk), the rest follows: every line whole, in order."""
+    of it (a signal, a nearly full disk), the rest follows: every frame whole, in order."""
     from skylift.observe import history
 
     store = LogStore(tmp_path)
     instance = Instance()
-    for n in range(5):  # five batches of one line each: five chunks for one stream
+    for n in range(5):  # five batches of one invocation: five frames (header, rows)
         event = b'{"n": %d}' % n
         store(
             spec(),
@@ -241,7 +241,7 @@ def test_a_write_the_kernel_cuts_short_is_finished_in_order(
 
     monkeypatch.setattr(os, "writev", cut_short)
     store.flush()
-    assert taken == [5]
+    assert taken == [10]
     events = Reader(layout.root(tmp_path), Query()).poll()
     started = [e.request_id for e in events if e.message.startswith("START")]
     assert started == [f"req-{n}" for n in range(5)]
@@ -254,8 +254,7 @@ def test_a_result_that_is_not_json_cannot_forge_its_line(tmp_path: Path, large: 
     """A result is stored as the worker sent it (no parsing on the server), and a
     handler that replaces its runtime's serialiser can send bytes that are not JSON.
     Such bytes must not rename the invocation, move its time, or plant another event
-    for replay: the server's own fields come after them in the line, and a JSON reader
-    keeps the last of two equal keys."""
+    for replay: every field's length is in its row's head."""
     from skylift.observe import history
 
     forged = b'1,"requestId":"forged","end":1,"durationMs":0,"event":{"planted":true}'
@@ -275,10 +274,8 @@ def test_a_result_that_is_not_json_cannot_forge_its_line(tmp_path: Path, large: 
 
 
 def test_a_result_cannot_plant_an_event_beside_a_pretty_printed_one(tmp_path: Path) -> None:
-    """An event with line breaks (an Invoke payload from a pretty-printed file) used to be
-    kept as `eventText`, after which a result's injected `event` key was the one replay
-    took. Now such an event is kept as `event` (its line breaks as spaces), after the
-    result."""
+    """An event with line breaks (an Invoke payload from a pretty-printed file) is kept
+    as it came, and a result's bytes, however shaped, are not taken for it."""
     from skylift.observe import history
 
     forged = b'1,"event":{"planted":true}'
@@ -293,8 +290,8 @@ def test_a_result_cannot_plant_an_event_beside_a_pretty_printed_one(tmp_path: Pa
 
 def test_each_file_starts_with_its_own_bytes(tmp_path: Path) -> None:
     """A file's identity (logs_read.identity) hashes its first bytes: two streams whose
-    first invocations had the same result and event still differ there (the line starts
-    with the request id as `id`)."""
+    first invocations had the same result and event still differ there (the first row's
+    request id is within them)."""
     from skylift.observe.logs_read import identity
 
     store = LogStore(tmp_path)

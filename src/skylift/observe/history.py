@@ -1,11 +1,10 @@
-"""Every invocation's event and result, kept in its stored log line for `skylift replay`.
+"""Every invocation's event and result, kept with its stored log for `skylift replay`.
 
-The log store's line for an invocation (`logs_line.stored`) carries its event and, on
+The log store's frame for an invocation (`logs_frame.py`) carries its event and, on
 success, its result, so they live and go with the log (the same files, the same
 retention). An event or result over `LIMIT` bytes is kept as its SHA-256 digest and size
-only: such an invocation cannot be replayed, and replay says so. The digest of a large
-body is computed by the store's writer thread, not on the request path (hashing 6 MB
-takes tens of milliseconds; hashlib releases the GIL while it does).
+only: such an invocation cannot be replayed, and replay says so. (The JSON lines of state
+folders written before frames are read too.)
 """
 
 from __future__ import annotations
@@ -18,80 +17,10 @@ from typing import Any
 
 import orjson
 
-from skylift.engine.instance import InvocationResult
+from skylift.observe import logs_frame as framing
 from skylift.observe import logs_layout as layout
 
-LIMIT = 256 * 1024  # bytes of event (or result) kept whole
-
-
-class Deferred:
-    """A stored line whose digests the writer thread computes (`render`)."""
-
-    __slots__ = ("fields", "large")
-
-    def __init__(self, fields: dict[str, Any], large: dict[str, bytes]) -> None:
-        self.fields = fields
-        self.large = large  # field name -> the body to keep as a digest
-
-    @property
-    def size(self) -> int:
-        """About the memory it holds until written."""
-        return sum(len(body) for body in self.large.values())
-
-    def render(self) -> bytes:
-        for name, body in self.large.items():
-            self.fields[name] = {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}
-        return orjson.dumps(self.fields, option=orjson.OPT_APPEND_NEWLINE)
-
-
-def line(fields: dict[str, Any], result: InvocationResult) -> bytes | Deferred:
-    """`fields` (the log's) with the invocation's result and event added, as one line.
-
-    Events and results are JSON (the invoker's contract; the Invoke API refuses any
-    other), so they go into the line as they are (`orjson.Fragment`: no parsing, no
-    escaping, ~0.4 µs for 1 KB against ~2 µs as a string). A result holding a line break
-    would split the line, and an empty one (a custom runtime's) would break it: it goes in
-    as a string instead (`resultText`). An event holding one (pretty-printed JSON) is
-    checked and kept with its line breaks as spaces (whitespace, in JSON); one that is not
-    JSON as its digest.
-
-    The result is the worker's bytes, unparsed: a handler that replaces its runtime's
-    serialiser can make them anything but a line break. So they come first (after `id`,
-    the request id again, which makes a file's first bytes its own: logs_read.identity),
-    the event (which the server parsed or made) next, and `fields` last: injected keys
-    (`1,"requestId":"x"`) are overridden by the server's, as a JSON reader keeps the
-    last of two equal keys (orjson and json alike); at worst the line is not JSON. An
-    event is always `event` or `eventDigest`, never `eventText`, so a result cannot put
-    one in that the reader would take instead.
-    """
-    bodies: dict[str, Any] = {"id": fields["requestId"]} if "requestId" in fields else {}
-    large: dict[str, bytes] = {}
-    for name, body in (
-        ("result", result.payload if result.error is None else None),
-        ("event", result.event),
-    ):
-        if body is None:
-            continue
-        if len(body) > LIMIT:
-            large[name + "Digest"] = body
-        elif body and b"\n" not in body and b"\r" not in body:
-            bodies[name] = orjson.Fragment(body)
-        elif name == "event":
-            try:
-                orjson.loads(body)  # JSON: a raw CR or LF in it is whitespace between tokens
-            except orjson.JSONDecodeError:  # not JSON: kept as a digest, never altered
-                large[name + "Digest"] = body
-            else:
-                bodies[name] = orjson.Fragment(body.replace(b"\r", b" ").replace(b"\n", b" "))
-        else:
-            try:
-                bodies[name + "Text"] = body.decode()
-            except UnicodeDecodeError:  # not JSON then: kept as a digest, never altered
-                large[name + "Digest"] = body
-    bodies.update(fields)
-    if large:
-        return Deferred(bodies, large)
-    return orjson.dumps(bodies, option=orjson.OPT_APPEND_NEWLINE)
+LIMIT = framing.LIMIT  # bytes of event (or result) kept whole
 
 
 def _kept(raw: dict[str, Any], name: str) -> str | None:
@@ -179,32 +108,68 @@ def find(state_dir: Path, request_id: str) -> Invocation | None:
 
 
 def _candidates(directory: Path, request_id: str) -> Iterator[Invocation]:
-    needle = orjson.dumps(request_id)
     for function, path in layout.log_files(directory):
         try:
             data = path.read_bytes()
         except FileNotFoundError:  # removed by retention meanwhile
             continue
-        if needle not in data:
+        if layout.in_lines(path):
+            yield from _in_lines(function, data, request_id)
+        elif request_id.encode() in data:
+            for _, _, _, rows in framing.split(data):
+                for row in rows:
+                    if row.request_id == request_id:
+                        yield _of_row(function, row)
+
+
+def _of_row(function: str, row: framing.Row) -> Invocation:
+    event, event_digest = row.event, _digest(row.event_digest)
+    text = None
+    if event is not None:
+        try:
+            orjson.loads(event)
+            text = event.decode()
+        except (orjson.JSONDecodeError, UnicodeDecodeError):  # not replayable: its digest
+            event_digest = {"sha256": hashlib.sha256(event).hexdigest(), "size": len(event)}
+    return Invocation(
+        function=function,
+        request_id=row.request_id,
+        end_ms=row.end_ms,
+        event=text,
+        event_digest=event_digest,
+        result=None if row.body is None else row.body.decode("utf-8", "replace"),
+        error=row.failed,
+        result_digest=_digest(row.body_digest),
+    )
+
+
+def _digest(found: tuple[str, int] | None) -> dict[str, Any] | None:
+    return None if found is None else {"sha256": found[0], "size": found[1]}
+
+
+def _in_lines(function: str, data: bytes, request_id: str) -> Iterator[Invocation]:
+    """The invocations of a JSON-lines file (before frames) with this request id."""
+    needle = orjson.dumps(request_id)
+    if needle not in data:
+        return
+    for text in data.splitlines():
+        if needle not in text:
             continue
-        for text in data.splitlines():
-            if needle not in text:
+        try:
+            raw = orjson.loads(text)
+            if raw.get("requestId") != request_id:
                 continue
-            try:
-                raw = orjson.loads(text)
-                if raw.get("requestId") != request_id:
-                    continue
-                yield Invocation(
-                    function=function,
-                    request_id=request_id,
-                    end_ms=int(raw["end"]),
-                    # A digest, the server's, outranks an event a result's bytes put
-                    # in the line (`line`): only a kept event is replayed.
-                    event=None if "eventDigest" in raw else _kept(raw, "event"),
-                    event_digest=raw.get("eventDigest"),
-                    result=raw["error"] if raw.get("error") is not None else _kept(raw, "result"),
-                    error=raw.get("error") is not None,
-                    result_digest=raw.get("resultDigest"),
-                )
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-                continue
+            yield Invocation(
+                function=function,
+                request_id=request_id,
+                end_ms=int(raw["end"]),
+                # A digest, the server's, outranks an event a result's bytes put in the
+                # line: only a kept event is replayed.
+                event=None if "eventDigest" in raw else _kept(raw, "event"),
+                event_digest=raw.get("eventDigest"),
+                result=raw["error"] if raw.get("error") is not None else _kept(raw, "result"),
+                error=raw.get("error") is not None,
+                result_digest=raw.get("resultDigest"),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            continue

@@ -1,10 +1,11 @@
-"""Where stored logs live: `.skylift/logs/FUNCTION/STREAM.jsonl`, as CloudWatch groups them.
+"""Where stored logs live: `.skylift/logs/FUNCTION/STREAM.bin`, as CloudWatch groups them.
 
 A function is a log group (`/aws/lambda/FUNCTION`), an instance a log stream named as
 Lambda names them (`2024/01/31/[$LATEST]` and 32 hex digits). A stream's file is split
-into segments (`STREAM.jsonl`, `STREAM.1.jsonl`, ...) so retention can drop the oldest
-part of a long-lived instance's log. Each line is one invocation (`logs_line.stored`),
-which the reader turns into CloudWatch's events (`records.invocation_events`).
+into segments (`STREAM.bin`, `STREAM.1.bin`, ...) so retention can drop the oldest part
+of a long-lived instance's log. A file holds frames of invocations (`logs_frame.py`),
+which the reader turns into CloudWatch's events (`records.invocation_events`); state
+folders written before hold `STREAM.jsonl` files, one invocation a JSON line, read alike.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import re
 from pathlib import Path
 
 DIRECTORY = "logs"
-SUFFIX = ".jsonl"
-# 2024-01-31-<32 hex>[.N].jsonl: the stream's date and id, then the segment number.
-_FILE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-([0-9a-f]{32})(?:\.(\d+))?\.jsonl$")
+SUFFIX = ".bin"  # what the store writes
+LINES = ".jsonl"  # what it wrote before: read still
+# 2024-01-31-<32 hex>[.N].bin: the stream's date and id, then the segment number.
+_FILE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-([0-9a-f]{32})(?:\.(\d+))?(\.bin|\.jsonl)$")
 
 
 def root(state_dir: Path) -> Path:
@@ -36,7 +38,7 @@ def stream_name(path: Path) -> str | None:
     match = _FILE.match(path.name)
     if match is None:
         return None
-    year, month, day, hex_id, _ = match.groups()
+    year, month, day, hex_id, _, _ = match.groups()
     return f"{year}/{month}/{day}/[$LATEST]{hex_id}"
 
 
@@ -45,8 +47,18 @@ def stream_key(path: Path) -> str:
     match = _FILE.match(path.name)
     if match is None:
         raise ValueError(f"{path.name} is not a log file's name")
-    year, month, day, hex_id, _ = match.groups()
+    year, month, day, hex_id, _, _ = match.groups()
     return f"{year}-{month}-{day}-{hex_id}"
+
+
+def in_lines(path: Path) -> bool:
+    """Whether a log file holds JSON lines (a state folder's from before frames)."""
+    return path.name.endswith(LINES)
+
+
+def base(path: Path) -> str:
+    """A log file's name without its suffix."""
+    return path.name.removesuffix(LINES if in_lines(path) else SUFFIX)
 
 
 def segment(path: Path) -> int:

@@ -1,15 +1,17 @@
 """Reading stored logs: every event since a time, by function, filter and request id,
 and following the files for new ones. Reads the state folder only, so it works with or
-without a running server (the server appends whole lines with O_APPEND).
+without a running server (the server appends whole frames with O_APPEND).
 
-A reader keeps a position in each file (the byte offset of a line, how many of that
-line's events were taken, and the file's identity), so a page can stop after any event
-and the next one starts right after it: `page(limit)` merges the streams by time (each
-stream is in time order: an instance runs one invocation at a time) and reads only as
-far as the page needs. `positions()` and `resume()` carry the positions elsewhere (the
-logs API's token). A file's identity is a hash of its first line's first bytes (they
-start with its request id): a file removed by retention and created again under its name
-starts over at its beginning, not at the old file's offset.
+A file is a series of records: frames of invocations (`logs_frame.py`), or, in a state
+folder written before frames, JSON lines of one invocation each. A reader keeps a
+position in each file (the byte offset of a record, how many of that record's events
+were taken, and the file's identity), so a page can stop after any event and the next
+one starts right after it: `page(limit)` merges the streams by time (each stream is in
+time order: an instance runs one invocation at a time) and reads only as far as the page
+needs. `positions()` and `resume()` carry the positions elsewhere (the logs API's token).
+A file's identity is a hash of its first record's first bytes (they hold its first
+request id): a file removed by retention and created again under its name starts over at
+its beginning, not at the old file's offset.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import orjson
 
 from skylift.engine.instance import InvocationResult
 from skylift.log_config import LogConfig
+from skylift.observe import logs_frame as framing
 from skylift.observe import logs_layout as layout
 from skylift.observe.log_filter import Filter
 from skylift.observe.records import invocation_events
@@ -86,13 +89,19 @@ START: Position = (0, 0, 0)
 
 
 def identity(path: Path) -> int | None:
-    """A hash of the first HEAD bytes of the file's first line, which never change once
-    written (lines are appended whole); None when it has no whole line yet."""
+    """A hash of the first HEAD bytes of the file's first record, which never change once
+    written (records are appended whole); None when it has no whole record yet."""
     try:
         with path.open("rb") as file:
             head = file.read(HEAD)
+            size = file.seek(0, 2)
     except FileNotFoundError:
         return None
+    if not layout.in_lines(path):
+        if len(head) < framing.HEADER.size:
+            return None
+        length = framing.HEADER.size + framing.HEADER.unpack_from(head)[1]
+        return None if size < length else _identity(head[:length])
     newline = head.find(b"\n")
     if newline < 0 and len(head) < HEAD:
         return None
@@ -118,12 +127,7 @@ class Reader:
         cut by the start is skipped whole."""
         for _, path in layout.log_files(self.directory, self.query.function):
             try:
-                with path.open("rb") as file:
-                    start = max(0, file.seek(0, 2) - keep)
-                    if start > 0:
-                        file.seek(start - 1)
-                        newline = file.read(keep + 1).find(b"\n")
-                        start = start + newline if newline >= 0 else start + keep
+                start = _tail_start(path, keep)
             except FileNotFoundError:
                 continue
             ident = identity(path) if start > 0 else 0
@@ -161,7 +165,7 @@ class Reader:
         and says that more are stored."""
         streams: list[_Stream] = []
         rid = self.query.request_id
-        scanned = _Scanned(max_scan, None if rid is None else orjson.dumps(rid))
+        scanned = _Scanned(max_scan, rid)
         since = self.query.since
         for function, path in layout.log_files(self.directory, self.query.function):
             try:
@@ -256,44 +260,56 @@ def _in_order(events: list[LogEvent]) -> bool:
 
 
 class _Scanned:
-    """The bytes of lines a page's streams read, together; what a line must hold."""
+    """The bytes of records a page's streams read, together; what a record must hold."""
 
-    def __init__(self, most: int | None, needle: bytes | None) -> None:
+    def __init__(self, most: int | None, request_id: str | None) -> None:
         self.read = 0
-        self.most = most  # a stream stops at a line's end once they read this much
+        self.most = most  # a stream stops at a record's end once they read this much
         self.cut = False  # ... as one did
-        self.needle = needle  # (a request id as the store writes it: others' unparsed)
+        self.request_id = request_id
+        # (a request id as a JSON line holds it: others' lines are not parsed)
+        self.needle = None if request_id is None else orjson.dumps(request_id)
 
 
 class _Stream:
     """One file's events from a position, read lazily; `after` is the position past the
-    last event taken (past the last whole line once all are)."""
+    last event taken (past the last whole record once all are)."""
 
     def __init__(self, function: str, path: Path, at: Position, scanned: _Scanned) -> None:
         self.function = function
         self.path = path
         self.after: Position = at
-        self.ident = at[2]  # of a file read from 0: its first line's, once read
+        self.lines = layout.in_lines(path)
+        self.ident = at[2]  # of a file read from 0: its first record's, once read
+        if at[0] == 0 and not self.lines:
+            self.ident = identity(path) or 0
         self.scanned = scanned
         self.name = layout.stream_name(path) or path.stem
-        self.key = f"{function}/{path.name[: -len(layout.SUFFIX)]}"  # for event ids
+        self.key = f"{function}/{layout.base(path)}"  # for event ids
         self.events = self._events(at[0], at[1])
 
-    def _line(self, start: int, end: int, line: bytes) -> list[LogEvent]:
-        """The events of one line; none when it is damaged (that invocation only)."""
-        if start == 0:
-            self.ident = _identity(line)
+    def _record(
+        self, start: int, end: int, record: bytes, rows: list[framing.Row]
+    ) -> list[LogEvent]:
+        """The events of one record; none when it is damaged (that invocation only)."""
         self.scanned.read += end - start
-        if self.scanned.needle is not None and self.scanned.needle not in line:
-            return []  # another request id's
-        try:
-            return self._parse(start, line)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            return []
+        if self.lines:
+            if start == 0:
+                self.ident = _identity(record)
+            if self.scanned.needle is not None and self.scanned.needle not in record:
+                return []  # another request id's
+            try:
+                return self._parse(start, [_invocation(self.function, orjson.loads(record))])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                return []
+        wanted = self.scanned.request_id
+        if wanted is not None and all(row.request_id != wanted for row in rows):
+            return []  # as a line of another request id's: not formatted
+        return self._parse(start, [_row(self.function, row) for row in rows])
 
     def _events(self, offset: int, skip: int) -> Iterator[LogEvent]:
-        for start, end, line in _lines(self.path, offset):
-            events = self._line(start, end, line)
+        for start, end, record, rows in _records(self.path, offset):
+            events = self._record(start, end, record, rows)
             for index in range(skip, len(events)):
                 after = (start, index + 1) if index + 1 < len(events) else (end, 0)
                 self.after = (*after, self.ident)
@@ -308,21 +324,55 @@ class _Stream:
         """Every event from the position on, at once (not with `events`)."""
         offset, skip, _ = self.after
         found: list[LogEvent] = []
-        for start, end, line in _lines(self.path, offset):
-            found += self._line(start, end, line)[skip:]
+        for start, end, record, rows in _records(self.path, offset):
+            found += self._record(start, end, record, rows)[skip:]
             skip = 0
             self.after = (end, 0, self.ident)
         return found
 
-    def _parse(self, start: int, line: bytes) -> list[LogEvent]:
-        raw = orjson.loads(line)
-        spec, result, ended = _invocation(self.function, raw)
-        rid = result.request_id
+    def _parse(
+        self, start: int, invocations: list[tuple[FunctionSpec, InvocationResult, int]]
+    ) -> list[LogEvent]:
         where = f"{self.key}:{self.ident:012x}:{start}"  # the identity: unique across reuse
-        return [
-            LogEvent(self.function, self.name, ms, message, rid, ended, f"{where}:{i}")
-            for i, (ms, message) in enumerate(invocation_events(spec, result, ended))
-        ]
+        found: list[LogEvent] = []
+        for spec, result, ended in invocations:
+            rid = result.request_id
+            events = enumerate(invocation_events(spec, result, ended), len(found))
+            found += (
+                LogEvent(self.function, self.name, ms, message, rid, ended, f"{where}:{i}")
+                for i, (ms, message) in events
+            )
+        return found
+
+
+_NO_ROWS: list[framing.Row] = []
+
+
+def _records(path: Path, offset: int) -> Iterator[tuple[int, int, bytes, list[framing.Row]]]:
+    """(start, end, record, its rows) of each whole record from `offset`: a frame and its
+    rows, or a JSON line (its rows are for the caller to parse)."""
+    if not layout.in_lines(path):
+        yield from framing.frames(path, offset)
+        return
+    for start, end, line in _lines(path, offset):
+        yield start, end, line, _NO_ROWS
+
+
+def _tail_start(path: Path, keep: int) -> int:
+    """Where the last `keep` bytes of a file start, moved on to a record's start."""
+    with path.open("rb") as file:
+        size = file.seek(0, 2)
+        start = max(0, size - keep)
+        if start == 0:
+            return 0
+        if not layout.in_lines(path):  # frames: found from the first (a body is no guide)
+            for begin, end, _, _ in framing.frames(path, 0):
+                if end > start:
+                    return begin
+            return size
+        file.seek(start - 1)
+        newline = file.read(keep + 1).find(b"\n")
+        return start + newline if newline >= 0 else start + keep
 
 
 def _lines(path: Path, offset: int) -> Iterator[tuple[int, int, bytes]]:
@@ -350,8 +400,30 @@ def _lines(path: Path, offset: int) -> Iterator[tuple[int, int, bytes]]:
         size = min(size * 2, MAX_READ)
 
 
+def _row(function: str, row: framing.Row) -> tuple[FunctionSpec, InvocationResult, int]:
+    """A stored invocation, as records.py takes it."""
+    spec = FunctionSpec(
+        name=function,
+        handler="",
+        code_dir="",
+        memory=row.memory_mb,
+        log_config=LogConfig(format="JSON" if row.json_format else "Text"),
+    )
+    result = InvocationResult(
+        request_id=row.request_id,
+        payload=b"null" if row.body is None else row.body,
+        error="Unhandled" if row.failed else None,
+        logs=row.output,
+        duration_ms=row.duration_ms,
+        init_ms=row.init_ms,
+        max_memory_mb=row.max_memory_mb,
+    )
+    return spec, result, row.end_ms
+
+
 def _invocation(function: str, raw: dict[str, Any]) -> tuple[FunctionSpec, InvocationResult, int]:
-    """What `logs_line.stored` kept of an invocation, as records.py takes it."""
+    """What a JSON line (of a state folder from before frames) kept of an invocation,
+    as records.py takes it."""
     spec = FunctionSpec(
         name=function,
         handler="",

@@ -1,21 +1,23 @@
 """Every invocation's log, stored under `.skylift/logs/` off the request path.
 
 The store gets finished invocations in batches (`add`, from `observe/intake.py`, on the
-event loop's thread a fraction of a second after they ended); it serialises each (one
-JSON line: a short head, then the event and result bytes as the invoker holds them) and
-joins a stream's lines of the batch into one chunk there, while they are in the CPU's
-cache, so their events and results are freed by the thread that allocated them. A
-background thread wakes every `interval` seconds and appends the chunks to their
-streams' files (one `writev` per stream, to files it keeps open). Retention runs in the
-same thread: files older than `max_age` go, then the oldest files of a function whose
-logs exceed `max_bytes`.
+event loop's thread a fraction of a second after they ended) and packs each stream's
+invocations of a batch into one frame (`logs_frame.py`: a `struct` head per invocation
+and its bytes as the invoker holds them, joined at once, while they are in the CPU's
+cache, so their events and results are freed by the thread that allocated them). A
+background thread wakes every `interval` seconds and appends the frames to their streams'
+files (one `writev` per stream, to files it keeps open); it computes the digests of
+events and results too large to keep whole. Retention runs in the same thread: files older
+than `max_age` go, then the oldest files of a function whose logs exceed `max_bytes`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
+import struct
 import threading
 import time
 import weakref
@@ -23,13 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from skylift.engine.instance import InvocationResult
 from skylift.errors import is_disk_full
-from skylift.observe import history
+from skylift.observe import logs_frame as frame
 from skylift.observe import logs_layout as layout
-from skylift.observe.logs_line import JOINERS, line_size, plain, stored
+from skylift.observe.logs_frame import FAILED, INIT, NO_EVENT
 from skylift.spec import FunctionSpec
 
 if TYPE_CHECKING:
@@ -59,10 +61,25 @@ class Retention:
         return max(64 * 1024, self.max_bytes // 8)
 
 
-# One batch for the writer: (function, stream) -> the pieces of its lines in order (a
-# large event's digest is the thread's to compute: `Deferred`), how many invocations,
-# their bytes, and whether a `Deferred` is among the pieces.
-_Batch = tuple[dict[tuple[str, str], list[bytes | history.Deferred]], int, int, bool]
+class _Large:
+    """A body or event kept as its digest, which the writer thread computes (hashing 6 MB
+    takes tens of milliseconds; hashlib lets the GIL go meanwhile)."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def digest(self) -> bytes:
+        return frame.DIGEST.pack(hashlib.sha256(self.body).digest(), len(self.body))
+
+
+# One batch for the writer: (function, stream) -> its frame: a header and the payload,
+# or the payload's pieces while a `_Large` is among them (`deferred`); how many
+# invocations, their bytes, and whether any stream's frame is deferred.
+_Pieces = list[bytes | _Large]
+_Batch = tuple[dict[tuple[str, str], _Pieces], int, int, bool]
+_FLAGS = {"JSON": frame.JSON_FORMAT}  # a log format's flag (Text: none)
 
 
 class LogStore:
@@ -94,46 +111,80 @@ class LogStore:
         self.add([(spec, result, instance, time.time_ns())])
 
     def add(self, batch: Sequence[Observed]) -> None:
-        """Serialise a batch of finished invocations for the writer thread; no I/O.
+        """Pack a batch of finished invocations for the writer thread; no I/O.
 
-        Serialising here, on the event loop's thread, rather than in the writer keeps
-        that thread from contending for the GIL (measured: ~13 µs of server CPU a
-        request, against ~3).
+        Packing here, on the event loop's thread, rather than in the writer keeps that
+        thread from contending for the GIL (measured: ~13 µs of server CPU a request,
+        against ~3). Per invocation: a `struct` pack of its head and four appends.
         """
         # No lock: only this thread appends (at the end), only the writer takes (from the
         # front, `del` of a prefix), each in one step under the GIL. A lock here could
         # hold the event loop while the OS had the writer thread waiting for a CPU.
         room = MAX_PENDING - (self._added - self._taken)
         room_bytes = MAX_PENDING_BYTES - (self._added_bytes - self._taken_bytes)
-        # The lines go to their stream's list here, so the writer has no work per line.
-        files: dict[tuple[str, str], list[bytes | history.Deferred]] = {}
-        # Each instance's list, looked up once a batch (the batch holds the instances,
-        # so no id is reused while it runs).
-        streams: dict[tuple[str, int], list[bytes | history.Deferred]] = {}
+        files: dict[tuple[str, str], _Pieces] = {}
+        # Each instance's pieces and its function's flags, looked up once a batch (the
+        # batch holds the instances, so no id is reused while it runs).
+        streams: dict[tuple[str, int], tuple[_Pieces, int]] = {}
+        pack, limit = frame.ROW.pack, frame.LIMIT
         count = size = 0
         deferred = False
         for spec, result, instance, ended_ns in batch:
             if count >= room or size >= room_bytes:
                 self.dropped += 1
                 continue
-            line = plain(spec, result, ended_ns) or stored(spec, result, ended_ns)
             key = (spec.name, id(instance))
-            pieces = streams.get(key)
-            if pieces is None:
+            found = streams.get(key)
+            if found is None:
                 where = (spec.name, self._stream(spec, instance))
-                pieces = streams[key] = files.setdefault(where, [])
-            count += 1
-            if type(line) is tuple:  # `plain`'s: the start, result, a joiner, event, the tail
-                size += len(line[0]) + len(line[1]) + len(line[3]) + len(line[4]) + JOINERS
-                pieces += line
+                pieces = files.setdefault(where, [])
+                found = streams[key] = (pieces, _FLAGS.get(spec.log_config.format, 0))
+            pieces, flags = found
+            body, event, output, init = result.payload, result.event, result.logs, result.init_ms
+            if result.error is not None:
+                flags |= FAILED
+            if init is None:
+                init = 0.0
             else:
-                size += line_size(line)  # type: ignore[arg-type]
-                deferred = deferred or not isinstance(line, bytes)
-                pieces.append(line)  # type: ignore[arg-type]
+                flags |= INIT
+            if event is None:
+                event = b""
+                flags |= NO_EVENT
+            rid = result.request_id.encode()
+            body_size, event_size = len(body), len(event)
+            count += 1
+            size += body_size + event_size + len(output)
+            if body_size <= limit and event_size <= limit:
+                try:
+                    pieces += (
+                        pack(
+                            ended_ns // 1_000_000,
+                            result.duration_ms,
+                            init,
+                            result.max_memory_mb,
+                            spec.memory,
+                            flags,
+                            len(rid),
+                            len(output),
+                            body_size,
+                            event_size,
+                        ),
+                        rid,
+                        output,
+                        body,
+                        event,
+                    )
+                    continue
+                except struct.error:  # a number out of its field's range: kept, clamped
+                    pass
+            numbers = (ended_ns // 1_000_000, result.duration_ms, init, result.max_memory_mb)
+            pieces += _row((*numbers, spec.memory, flags), rid, output, body, event)
+            deferred = deferred or body_size > limit or event_size > limit
         if count:
             if not deferred:  # joined here: see the module's docstring
                 for where, pieces in files.items():
-                    files[where] = [b"".join(pieces)]  # type: ignore[arg-type]
+                    data = b"".join(pieces)  # type: ignore[arg-type]
+                    files[where] = [frame.header(len(data)), data]
             self._added += count
             self._added_bytes += size
             self._pending.append((files, count, size, deferred))
@@ -202,14 +253,15 @@ class LogStore:
             self._taken_bytes += size
             for key, held in found.items():
                 if deferred:
-                    pieces = [p if isinstance(p, bytes) else p.render() for p in held]
+                    data = b"".join(p if isinstance(p, bytes) else p.digest() for p in held)
+                    chunks = [frame.header(len(data)), data]
                 else:
-                    pieces = cast(list[bytes], held)
+                    chunks = held  # type: ignore[assignment]
                 out = files.get(key)
                 if out is None:
-                    files[key] = pieces
+                    files[key] = chunks
                 else:
-                    out += pieces
+                    out += chunks
         for (function, stream), pieces in files.items():
             self._append(function, stream, pieces if len(pieces) <= WRITEV else [b"".join(pieces)])
 
@@ -290,6 +342,58 @@ class LogStore:
                 if key in self._segments and number >= self._segments[key]:
                     self._segments[key] = number + 1
         return removed
+
+
+def _clamped(numbers: tuple[object, ...], *lengths: int) -> bytes:
+    """A row's head with each number brought into its field's range (0 if not a number)."""
+
+    def real(value: object) -> float:
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            return 0.0
+
+    def whole(value: object, top: int = frame.MASK) -> int:
+        try:
+            return min(max(int(value), 0), top)  # type: ignore[call-overload, no-any-return]
+        except (TypeError, ValueError, OverflowError):
+            return 0
+
+    end, duration, init, used, memory, *rest = numbers
+    return frame.ROW.pack(
+        whole(end, 2**63 - 1),
+        real(duration),
+        real(init),
+        whole(used),
+        whole(memory),
+        *rest,
+        *lengths,
+    )
+
+
+def _row(
+    numbers: tuple[object, ...], rid: bytes, output: bytes, body: bytes, event: bytes
+) -> tuple[bytes | _Large, ...]:
+    """The pieces of a row out of the common case: a body or event over the limit, kept
+    as digests (which the writer computes; an error payload is kept whole, as the log
+    shows it), or a number out of its field's range."""
+    flags = numbers[5]
+    assert isinstance(flags, int)
+    kept_body: bytes | _Large = body
+    kept_event: bytes | _Large = event
+    if len(body) > frame.LIMIT and not flags & frame.FAILED:
+        kept_body = _Large(body)
+        flags |= frame.BODY_DIGEST
+    if len(event) > frame.LIMIT:
+        kept_event = _Large(event)
+        flags |= frame.EVENT_DIGEST
+    sizes = [len(p) if isinstance(p, bytes) else frame.DIGEST.size for p in (kept_body, kept_event)]
+    numbers = (*numbers[:5], flags, len(rid), len(output))
+    try:
+        head = frame.ROW.pack(*numbers, *sizes)
+    except struct.error:
+        head = _clamped(numbers, *sizes)
+    return head, rid, output, kept_body, kept_event
 
 
 def _write(fd: int, chunks: list[bytes], size: int) -> None:

@@ -1,0 +1,186 @@
+"""The stored logs' binary frames (observe/logs_frame.py) under what a disk, a follower,
+a handler's bytes and an older state folder can do to them, read through the public
+readers: `Reader` (skylift logs, the logs API, the dashboard) and `history.find` (replay)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import orjson
+
+from skylift.engine.instance import InvocationResult
+from skylift.observe import history
+from skylift.observe import logs_layout as layout
+from skylift.observe.logs_read import LogEvent, Query, Reader
+from skylift.observe.logs_store import LogStore
+from skylift.spec import FunctionSpec
+
+SPEC = FunctionSpec(name="fn", handler="app.fn", code_dir=".")
+NAME = "2026-01-01-" + "ab" * 16
+
+
+class Instance:
+    """Stands for an instance: the store only needs something to key a stream by."""
+
+
+def frames(tmp_path: Path, count: int, event: bytes = b'{"n": 1}') -> list[bytes]:
+    """`count` frames of one invocation each (req-0, req-1, ...), as the store writes them."""
+    store = LogStore(tmp_path / "written")
+    instance = Instance()
+    written = b""
+    found = []
+    for n in range(count):
+        result = InvocationResult(f"req-{n}", b'{"ok": %d}' % n, None, b"out %d\n" % n, 1.5)
+        result.event = event
+        store(SPEC, result, instance)
+        store.flush()
+        ((_, path),) = layout.log_files(layout.root(tmp_path / "written"))
+        data = path.read_bytes()
+        found.append(data[len(written) :])
+        written = data
+    return found
+
+
+def stream(tmp_path: Path) -> Path:
+    path = layout.root(tmp_path) / "fn" / f"{NAME}.bin"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def started(events: list[LogEvent]) -> list[str]:
+    return [e.request_id for e in events if e.message.startswith("START")]
+
+
+def test_a_follower_sees_a_frame_only_once_it_is_whole(tmp_path: Path) -> None:
+    first, second, third = frames(tmp_path, 3)
+    path = stream(tmp_path)
+    reader = Reader(layout.root(tmp_path), Query())
+    path.write_bytes(first + second[:7])  # a write in progress: not even its header
+    assert started(reader.poll()) == ["req-0"]
+    with path.open("ab") as file:
+        file.write(second[7:-20])  # its header, most of its row
+    assert reader.poll() == []
+    with path.open("ab") as file:
+        file.write(second[-20:] + third)
+    events = reader.poll()
+    assert started(events) == ["req-1", "req-2"]
+    assert [e.message for e in events if e.request_id == "req-2"][1] == "out 2"
+
+
+def test_a_frame_cut_short_costs_only_its_own_invocations(tmp_path: Path) -> None:
+    """A write the disk cut short (full), then the next frame appended after it."""
+    first, second, third = frames(tmp_path, 3)
+    stream(tmp_path).write_bytes(first + second[: len(second) // 2] + third)
+    events = Reader(layout.root(tmp_path), Query()).poll()
+    assert started(events) == ["req-0", "req-2"]
+    kept = history.find(tmp_path, "req-2")
+    assert kept is not None and kept.result == '{"ok": 2}' and kept.event == '{"n": 1}'
+    assert history.find(tmp_path, "req-1") is None
+
+
+def test_any_damage_reads_without_an_error(tmp_path: Path) -> None:
+    """Whatever a file holds, reading it answers (what it can), never raises."""
+    data = b"".join(frames(tmp_path, 4))
+    path = stream(tmp_path)
+    chance = random.Random(7)
+    for _ in range(300):
+        damaged = bytearray(data)
+        for _ in range(chance.randint(1, 4)):
+            at = chance.randrange(len(damaged))
+            kind = chance.random()
+            if kind < 0.5:
+                damaged[at] = chance.randrange(256)
+            elif kind < 0.75:
+                del damaged[at : at + chance.randint(1, 40)]
+            else:
+                damaged[at:at] = chance.randbytes(chance.randint(1, 40))
+        path.write_bytes(bytes(damaged))
+        reader = Reader(layout.root(tmp_path), Query())
+        reader.tail(chance.randint(1, len(damaged)))
+        reader.poll()
+        Reader(layout.root(tmp_path), Query()).page(3)
+        history.find(tmp_path, "req-2")
+    path.write_bytes(data)
+    assert started(Reader(layout.root(tmp_path), Query()).poll()) == [f"req-{n}" for n in range(4)]
+
+
+def test_bytes_shaped_like_a_frame_are_only_the_event_they_are_in(tmp_path: Path) -> None:
+    """A handler's event (or result) holding a whole frame of another request id: every
+    field's length is in its row's head, and a tail finds frames from the file's start,
+    so the planted one is never read as a frame."""
+    (planted,) = frames(tmp_path / "planted", 1)
+    planted = planted.replace(b"req-0", b"forge")
+    event = orjson.dumps({"pad": "x" * 3000}) + planted + orjson.dumps({"pad": "y" * 3000})
+    path = stream(tmp_path)
+    path.write_bytes(b"".join(frames(tmp_path, 2, event=event)))
+    assert started(Reader(layout.root(tmp_path), Query()).poll()) == ["req-0", "req-1"]
+    assert history.find(tmp_path, "forge") is None
+    kept = history.find(tmp_path, "req-1")
+    assert kept is not None and kept.event_digest is not None  # not JSON: not replayable
+    for keep in range(1, path.stat().st_size, 997):  # a tail starting anywhere
+        reader = Reader(layout.root(tmp_path), Query())
+        reader.tail(keep)
+        assert set(started(reader.poll())) <= {"req-0", "req-1"}
+
+
+def test_a_tail_starts_at_a_whole_frame(tmp_path: Path) -> None:
+    data = frames(tmp_path, 5)
+    stream(tmp_path).write_bytes(b"".join(data))
+    reader = Reader(layout.root(tmp_path), Query())
+    reader.tail(len(data[-1]) + len(data[-2]) // 2)  # half of the one before the last
+    events = reader.poll()
+    assert started(events) == ["req-3", "req-4"]
+    assert events[-1].message.startswith("REPORT RequestId: req-4")
+
+
+def test_numbers_out_of_their_fields_range_are_kept_clamped(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    store(SPEC, InvocationResult("big", b"{}", None, b"", 1.5, max_memory_mb=2**40), Instance())
+    store(SPEC, InvocationResult("neg", b"{}", None, b"", 1.5, max_memory_mb=-3), Instance())
+    store.flush()
+    reports = {
+        e.request_id: e.message
+        for e in Reader(layout.root(tmp_path), Query()).poll()
+        if e.message.startswith("REPORT")
+    }
+    assert f"Max Memory Used: {2**32 - 1} MB" in reports["big"]
+    assert "Max Memory Used: 0 MB" in reports["neg"]
+
+
+def test_a_state_folder_from_before_frames_is_read_alike(tmp_path: Path) -> None:
+    """A stream stored as JSON lines (one invocation each, as skylift wrote them before
+    frames) is read beside one of frames: `skylift logs`, its filters, and replay."""
+    old = layout.root(tmp_path) / "fn" / f"2025-12-31-{'cd' * 16}.jsonl"
+    old.parent.mkdir(parents=True)
+    line = {
+        "id": "old-1",
+        "result": {"ok": "old"},
+        "event": {"n": "old"},
+        "requestId": "old-1",
+        "end": 1_700_000_000_000,
+        "durationMs": 2.5,
+        "initMs": 120.0,
+        "maxMemoryMB": 40,
+        "memoryMB": 256,
+        "format": "Text",
+        "output": "hello from before\n",
+        "error": None,
+    }
+    old.write_bytes(orjson.dumps(line) + b"\n")
+    store = LogStore(tmp_path)
+    store(SPEC, InvocationResult("new-1", b"{}", None, b"hello from now\n", 1.5), Instance())
+    store.flush()
+    events = Reader(layout.root(tmp_path), Query()).poll()
+    assert started(events) == ["old-1", "new-1"]
+    assert [e.message for e in events if e.message.startswith("hello")] == [
+        "hello from before",
+        "hello from now",
+    ]
+    report = next(e.message for e in events if e.message.startswith("REPORT RequestId: old-1"))
+    assert "Memory Size: 256 MB" in report and "Init Duration: 120.00 ms" in report
+    only = Reader(layout.root(tmp_path), Query(request_id="old-1")).poll()
+    assert {e.request_id for e in only} == {"old-1"} and len(only) == 4
+    kept = history.find(tmp_path, "old-1")
+    assert kept is not None and orjson.loads(kept.event or "") == {"n": "old"}
+    assert orjson.loads(kept.result or "") == {"ok": "old"}
