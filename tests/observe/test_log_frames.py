@@ -4,13 +4,17 @@ readers: `Reader` (skylift logs, the logs API, the dashboard) and `history.find`
 
 from __future__ import annotations
 
+import errno
+import os
 import random
 from pathlib import Path
 
 import orjson
+import pytest
 
 from skylift.engine.instance import InvocationResult
 from skylift.observe import history
+from skylift.observe import logs_frame as framing
 from skylift.observe import logs_layout as layout
 from skylift.observe.logs_read import LogEvent, Query, Reader
 from skylift.observe.logs_store import LogStore
@@ -68,8 +72,76 @@ def test_a_follower_sees_a_frame_only_once_it_is_whole(tmp_path: Path) -> None:
     assert [e.message for e in events if e.request_id == "req-2"][1] == "out 2"
 
 
+def test_a_follower_that_came_before_the_first_frame_was_whole_sees_each_event_once(
+    tmp_path: Path,
+) -> None:
+    first, second = frames(tmp_path, 2)
+    path = stream(tmp_path)
+    path.write_bytes(first[:20])
+    reader = Reader(layout.root(tmp_path), Query())
+    assert reader.poll() == []
+    with path.open("ab") as file:
+        file.write(first[20:])
+    assert started(reader.poll()) == ["req-0"]
+    with path.open("ab") as file:
+        file.write(second)
+    assert started(reader.poll()) == ["req-1"]
+    assert reader.poll() == []
+
+
+def test_a_write_the_disk_cuts_short_leaves_no_part_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk takes part of a write: that part is cut away again, so the next
+    frames follow whole frames (a reader waits for a frame's end, and would wait past
+    them for a frame cut short)."""
+    store = LogStore(tmp_path)
+    instance = Instance()
+    event = b'{"pad": "%s"}' % (b"x" * 4000)
+    for n in range(3):
+        result = InvocationResult(f"req-{n}", b"{}", None, b"", 1.5, event=event)
+        store(SPEC, result, instance)
+        if n == 1:
+            writev = os.writev
+
+            def full(fd: int, chunks: list[bytes]) -> int:
+                os.write(fd, chunks[0] + chunks[1][:100])  # part of it, then no space
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            monkeypatch.setattr(os, "writev", full)
+            with pytest.raises(OSError):
+                store.flush()
+            store._close_files()  # as the writer thread does after a failed write
+            monkeypatch.setattr(os, "writev", writev)
+        else:
+            store.flush()
+    assert started(Reader(layout.root(tmp_path), Query()).poll()) == ["req-0", "req-2"]
+    assert history.find(tmp_path, "req-2") is not None
+
+
+def test_numbers_no_server_writes_read_as_zero(tmp_path: Path) -> None:
+    """A duration that is not finite, an end past the year 9999 (a damaged byte in a
+    row's head): the invocation is read, with 0 there, and nothing raises."""
+    path = stream(tmp_path)
+    rows = b""
+    for n, (end, duration) in enumerate([(2**62, 1.5), (1000, float("nan")), (1000, 1e308)]):
+        rid = b"odd-%d" % n
+        head = framing.ROW.pack(end, duration, 0.0, 1, 128, framing.JSON_FORMAT, len(rid), 0, 2, 2)
+        rows += head + rid + b"{}" + b"{}"
+    path.write_bytes(framing.header(len(rows)) + rows)
+    events = Reader(layout.root(tmp_path), Query()).poll()
+    assert [e.request_id for e in events if '"platform.start"' in e.message] == [
+        "odd-0",
+        "odd-1",
+        "odd-2",
+    ]
+    reports = [orjson.loads(e.message) for e in events if '"platform.report"' in e.message]
+    assert [r["record"]["metrics"]["durationMs"] for r in reports] == [1.5, 0.0, 0.0]
+
+
 def test_a_frame_cut_short_costs_only_its_own_invocations(tmp_path: Path) -> None:
-    """A write the disk cut short (full), then the next frame appended after it."""
+    """Damage from elsewhere (skylift's writer leaves no frame cut short): a frame's
+    second half gone, the next frame right after it."""
     first, second, third = frames(tmp_path, 3)
     stream(tmp_path).write_bytes(first + second[: len(second) // 2] + third)
     events = Reader(layout.root(tmp_path), Query()).poll()
@@ -132,6 +204,18 @@ def test_a_tail_starts_at_a_whole_frame(tmp_path: Path) -> None:
     events = reader.poll()
     assert started(events) == ["req-3", "req-4"]
     assert events[-1].message.startswith("REPORT RequestId: req-4")
+
+
+def test_a_tail_waits_for_the_frame_being_written(tmp_path: Path) -> None:
+    data = frames(tmp_path, 3)
+    path = stream(tmp_path)
+    path.write_bytes(data[0] + data[1] + data[2][:30])
+    reader = Reader(layout.root(tmp_path), Query())
+    reader.tail(10)
+    assert reader.poll() == []
+    with path.open("ab") as file:
+        file.write(data[2][30:])
+    assert started(reader.poll()) == ["req-2"]
 
 
 def test_numbers_out_of_their_fields_range_are_kept_clamped(tmp_path: Path) -> None:

@@ -289,10 +289,10 @@ def test_a_result_cannot_plant_an_event_beside_a_pretty_printed_one(tmp_path: Pa
 
 
 def test_each_file_starts_with_its_own_bytes(tmp_path: Path) -> None:
-    """A file's identity (logs_read.identity) hashes its first bytes: two streams whose
+    """A file's identity (logs_records.identity) hashes its first bytes: two streams whose
     first invocations had the same result and event still differ there (the first row's
     request id is within them)."""
-    from skylift.observe.logs_read import identity
+    from skylift.observe.logs_records import identity
 
     store = LogStore(tmp_path)
     event = b'{"pad": "%s"}' % (b"x" * 1000)  # longer than the bytes identity hashes

@@ -75,11 +75,19 @@ class Invocation:
             return None
         if self.event_digest is not None:
             size = self.event_digest.get("size", "?")
-            return (
-                f"its event ({size} bytes) was over the {LIMIT // 1024} KiB kept whole; only "
-                f"its SHA-256 digest ({self.event_digest.get('sha256')}) was kept"
+            why = (
+                f"was over the {LIMIT // 1024} KiB kept whole"
+                if not isinstance(size, int) or size > LIMIT
+                else "was not JSON"
             )
-        return "its event was not kept (it ran before skylift kept events with its log)"
+            return (
+                f"its event ({size} bytes) {why}; only its SHA-256 digest "
+                f"({self.event_digest.get('sha256')}) was kept"
+            )
+        return (
+            "no event was kept with it (it was invoked without one, or ran before skylift "
+            "kept events with its log)"
+        )
 
 
 def side(text: str | None, failed: bool, digest: dict[str, Any] | None = None) -> dict[str, Any]:

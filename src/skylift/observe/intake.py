@@ -1,7 +1,7 @@
 """The one invoker observer of `skylift up`'s observing: each result is appended to a
 list, and everything else happens per batch, off the request path.
 
-Counting metrics, error rates and events, and serialising log lines, used to run in
+Counting metrics, error rates and events, and storing logs, used to run in
 four observers on every invocation (about 7 µs of the server's CPU together). Now the
 request path appends a tuple (about 0.15 µs); a batch is handed to the consumers
 (`Batch` callables: metrics, outcomes, events, the log store) `interval` seconds after

@@ -14,7 +14,7 @@ since, so a follower polls with it and never sees an event twice nor misses one.
 milliseconds (the answer's `startTime`: what a relative one meant, to ask the next pages);
 `filter` CloudWatch's term syntax; a page holds at most `limit` events (1 to 10,000, the
 default) and about 1 MB of messages, as FilterLogEvents'; a page also stops once it
-has read 8 MB of stored lines, so a rare match costs a bounded time a request: such a
+has read 8 MB of stored logs, so a rare match costs a bounded time a request: such a
 page may hold few events or none, and has a `nextToken` (as FilterLogEvents' may). A bad
 function name, time, pattern, limit or token (or a token longer than the files stored
 could need), or a function that is neither served nor has stored logs, answers 400
@@ -50,7 +50,7 @@ PATH = CONTROL_PREFIX + "logs"
 MAX_LIMIT = 10_000  # events in a page, as FilterLogEvents
 MAX_PAGE_BYTES = 1024 * 1024  # ... and about this much of their messages
 MAX_BODY = 4 * 1024 * 1024  # a POSTed query: its token grows with the files read
-MAX_SCAN = 8 * 1024 * 1024  # ... and once this much of the stored lines is read
+MAX_SCAN = 8 * 1024 * 1024  # ... and once this much of the stored logs is read
 # A token holds at most a position for each stored file (and for a few more: files
 # retention removed since it was given), each at most ENTRY bytes of JSON.
 ENTRY = 320  # a 140-letter function, a file name, three numbers

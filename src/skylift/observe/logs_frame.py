@@ -1,40 +1,47 @@
 """The stored log's binary form: each batch's invocations of one stream as one frame.
 
 `skylift up` writes a stream's invocations of a batch (`observe/intake.py`) as one frame
-(`logs_store.py`); `logs_read.py` and `history.py` read them back (and the JSON lines of
-state folders written before, one invocation a line).
+(`logs_store.py` packs the rows with `ROW`); `logs_records.py` reads them back for
+`logs_read.py` and `history.py` (and the JSON lines of state folders written before,
+one invocation a line).
 
     frame  = MAGIC, payload length (u32), its complement (u32), the rows
-    row    = ROW: end (epoch ms), duration and init duration (ms), memory used and set
-             (MB), flags, and the lengths of: the request id (UTF-8), the output, the body
-             (the result; on failure the error payload) and the event; then those four
+    row    = ROW: end (epoch ms, i64), duration and init duration (ms, f64), memory used
+             and set (MB, u32), flags (u8), and the lengths (u32) of: the request id
+             (UTF-8), the output, the body (the result; on failure the error payload)
+             and the event; then those four
 
 All little-endian. Nothing is formatted or escaped when written: the body and event go
 in as the invoker holds them, so storing an invocation costs its server a `struct` pack
 and a copy (about half of a JSON line's work), and the reader formats CloudWatch's events
-(`records.py`). Every field's length is in its row's head, so no byte of a body or an
-event can be taken for a field. A body or event over `LIMIT` bytes is kept as its
-SHA-256 digest and size (`DIGEST`) only.
+(`records.py`). Every part's length is in its row's head, so no byte of a body or an
+event can be taken for a field. A result or event over `LIMIT` bytes is kept as its
+SHA-256 digest and size (`DIGEST`) only; an error payload is kept whole.
 
 Reading is safe on any bytes: a frame is taken only whole and when its rows fill it
-exactly; a damaged one (a write cut short by a full disk, then the next frame after it)
-is skipped by looking for the next `MAGIC` whose frame is whole. A follower reading the
-end of a file as it grows sees a frame being written as not yet there.
+exactly, and numbers no writer stores (a duration not finite or over `LONGEST_MS`, an
+end past the year 9999) are read as 0. The writer never leaves a frame cut short before
+another (a failed write is truncated away), so a frame not whole is one being written,
+or the end of a file whose server died mid-write; damage from elsewhere is skipped by
+looking for the next `MAGIC` whose frame is whole.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 MAGIC = b"SKLF"
 HEADER = struct.Struct("<4sII")  # magic, payload length, its complement (~length)
-ROW = struct.Struct("<qddIIBIIII")
+ROW = struct.Struct("<qddIIBIIII")  # 49 bytes
 DIGEST = struct.Struct("<32sQ")  # SHA-256, size
 LIMIT = 256 * 1024  # bytes of an event (or result) kept whole
 MASK = 0xFFFFFFFF
+LAST_MS = 253_402_300_799_999  # the end of the year 9999, as CloudWatch's times go
+LONGEST_MS = 1e11  # about three years: a duration read beyond it (or below 0) is damage
 # Row flags.
 FAILED = 1  # the body is the error payload
 INIT = 2  # a cold start: the init duration is set
@@ -42,9 +49,6 @@ JSON_FORMAT = 4  # the function's log format is JSON (else Text)
 BODY_DIGEST = 8  # the body is a DIGEST
 EVENT_DIGEST = 16  # the event is a DIGEST
 NO_EVENT = 32  # no event was kept (an invocation made without one)
-
-FIRST_READ = 2048  # bytes read of a file at first
-MAX_READ = 1024 * 1024  # reads double up to this (or to what a frame needs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,46 +70,119 @@ class Row:
     event_digest: tuple[str, int] | None
 
 
+# Writing (the log store).
+
+
 def header(size: int) -> bytes:
     """A frame's header, for a payload of `size` bytes."""
     return HEADER.pack(MAGIC, size, size ^ MASK)
 
 
-def rows(frame: bytes) -> list[Row] | None:
-    """The rows of one whole frame (its header included), or None if it is damaged."""
-    size = len(frame)
-    if size < HEADER.size:
+class Large:
+    """A body or event to keep as its digest, which the log store's writer thread
+    computes (hashing 6 MB takes tens of milliseconds; hashlib lets the GIL go)."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def digest(self) -> bytes:
+        return DIGEST.pack(hashlib.sha256(self.body).digest(), len(self.body))
+
+
+def uncommon_row(
+    numbers: tuple[object, ...], rid: bytes, output: bytes, body: bytes, event: bytes
+) -> tuple[bytes | Large, ...]:
+    """The pieces of a row outside the store's common case: `numbers` (end, duration,
+    init, memory used and set, flags) with a number out of its field's range (clamped),
+    or a body or event over `LIMIT` (kept as a `Large`; an error payload whole, as the
+    log shows it)."""
+    flags = numbers[5]
+    assert isinstance(flags, int)
+    kept_body: bytes | Large = body
+    kept_event: bytes | Large = event
+    if len(body) > LIMIT and not flags & FAILED:
+        kept_body = Large(body)
+        flags |= BODY_DIGEST
+    if len(event) > LIMIT:
+        kept_event = Large(event)
+        flags |= EVENT_DIGEST
+    end, duration, init, used, memory = numbers[:5]
+    return (
+        ROW.pack(
+            _whole(end, LAST_MS),
+            _real(duration),
+            _real(init),
+            _whole(used),
+            _whole(memory),
+            flags,
+            len(rid),
+            len(output),
+            len(body) if kept_body is body else DIGEST.size,
+            len(event) if kept_event is event else DIGEST.size,
+        ),
+        rid,
+        output,
+        kept_body,
+        kept_event,
+    )
+
+
+def _real(value: object) -> float:
+    try:
+        found = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return found if math.isfinite(found) else 0.0
+
+
+def _whole(value: object, top: int = MASK) -> int:
+    try:
+        return min(max(int(value), 0), top)  # type: ignore[call-overload, no-any-return]
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+# Reading.
+
+
+def rows(data: bytes, start: int = 0, end: int | None = None) -> list[Row] | None:
+    """The rows of the frame at `data[start:end]` (its header included), or None if it
+    is not one whole, undamaged frame. Nothing of `data` is copied but the rows' parts."""
+    end = len(data) if end is None else end
+    if end - start < HEADER.size:
         return None
-    magic, length, check = HEADER.unpack_from(frame)
-    if magic != MAGIC or check != length ^ MASK or HEADER.size + length != size:
+    magic, length, check = HEADER.unpack_from(data, start)
+    if magic != MAGIC or check != length ^ MASK or start + HEADER.size + length != end:
         return None
     found: list[Row] = []
-    at = HEADER.size
+    at = start + HEADER.size
     unpack, head = ROW.unpack_from, ROW.size
     try:
-        while at < size:
+        while at < end:
             end_ms, duration, init, used, memory, flags, n_id, n_out, n_body, n_event = unpack(
-                frame, at
+                data, at
             )
             at += head
-            if at + n_id + n_out + n_body + n_event > size:
+            if at + n_id + n_out + n_body + n_event > end:
                 return None
-            request_id = frame[at : at + n_id].decode()
+            request_id = data[at : at + n_id].decode()
             at += n_id
-            output = frame[at : at + n_out]
+            output = data[at : at + n_out]
             at += n_out
-            body = frame[at : at + n_body]
+            body = data[at : at + n_body]
             at += n_body
-            event = frame[at : at + n_event]
+            event = data[at : at + n_event]
             at += n_event
             body_digest = _digest(body) if flags & BODY_DIGEST else None
             event_digest = _digest(event) if flags & EVENT_DIGEST else None
             found.append(
                 Row(
                     request_id,
-                    end_ms,
-                    duration,
-                    init if flags & INIT else None,
+                    end_ms if 0 <= end_ms <= LAST_MS else 0,
+                    duration if 0 <= duration <= LONGEST_MS else 0.0,
+                    (init if 0 <= init <= LONGEST_MS else 0.0) if flags & INIT else None,
                     used,
                     memory,
                     bool(flags & JSON_FORMAT),
@@ -152,11 +229,10 @@ def _next(data: bytes, begin: int) -> Frame | None:
         if magic == MAGIC and check == length ^ MASK:
             end = at + HEADER.size + length
             if end > len(data):
-                return None  # being written (or cut short: told once more follows)
-            frame = data[at:end]
-            found = rows(frame)
+                return None  # being written (the writer leaves no frame cut short)
+            found = rows(data, at, end)
             if found is not None:
-                return at, end, frame, found
+                return at, end, data[at:end], found
         following = data.find(MAGIC, at + 1)
         if following < 0:
             return None
@@ -164,30 +240,11 @@ def _next(data: bytes, begin: int) -> Frame | None:
     return None
 
 
-def frames(path: Path, offset: int) -> Iterator[Frame]:
-    """Each whole frame of the file from `offset` (a frame's start), damaged ones
-    skipped; one being written is read next time. The file is open only while read."""
-    size = FIRST_READ
-    data = b""
-    at = offset  # the file offset of data[0]
-    while True:
-        try:
-            with path.open("rb") as file:
-                file.seek(at + len(data))
-                chunk = file.read(size)
-        except FileNotFoundError:
-            return
-        if not chunk:
-            return
-        data += chunk
-        begin = 0
-        for start, end, frame, found in split(data):
-            yield at + start, at + end, frame, found
-            begin = end
-        data = data[begin:]
-        at += begin
-        size = min(size * 2, MAX_READ)
-        if len(data) >= HEADER.size:  # a frame larger than that: read it whole at once
-            magic, length, check = HEADER.unpack_from(data)
-            if magic == MAGIC and check == length ^ MASK:
-                size = max(size, HEADER.size + length - len(data))
+def whole_frame(head: bytes) -> int | None:
+    """The size of the frame whose first bytes are `head`, if its header checks."""
+    if len(head) < HEADER.size:
+        return None
+    magic, length, check = HEADER.unpack_from(head)
+    if magic != MAGIC or check != length ^ MASK:
+        return None
+    return HEADER.size + int(length)

@@ -16,29 +16,21 @@ its beginning, not at the old file's offset.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-from skylift.engine.instance import InvocationResult
-from skylift.log_config import LogConfig
 from skylift.observe import logs_frame as framing
 from skylift.observe import logs_layout as layout
+from skylift.observe import logs_records as stored
 from skylift.observe.log_filter import Filter
 from skylift.observe.records import invocation_events
-from skylift.spec import FunctionSpec
 
-FIRST_READ = 2048  # bytes read of a file at first: a line or a few (a page may
-# start every stored file at once: this much each is what it holds of them)
-MAX_READ = 1024 * 1024  # reads double up to this
-HEAD = 256  # bytes of a file's first line that make its identity
 # A file last written this long before `since` holds none of its events (their times
 # are at most the file's last write, unless the clock stepped back by more than this).
 SINCE_SLACK_MS = 60_000
@@ -88,30 +80,6 @@ Position = tuple[int, int, int]
 START: Position = (0, 0, 0)
 
 
-def identity(path: Path) -> int | None:
-    """A hash of the first HEAD bytes of the file's first record, which never change once
-    written (records are appended whole); None when it has no whole record yet."""
-    try:
-        with path.open("rb") as file:
-            head = file.read(HEAD)
-            size = file.seek(0, 2)
-    except FileNotFoundError:
-        return None
-    if not layout.in_lines(path):
-        if len(head) < framing.HEADER.size:
-            return None
-        length = framing.HEADER.size + framing.HEADER.unpack_from(head)[1]
-        return None if size < length else _identity(head[:length])
-    newline = head.find(b"\n")
-    if newline < 0 and len(head) < HEAD:
-        return None
-    return _identity(head if newline < 0 else head[:newline])
-
-
-def _identity(line: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(line[:HEAD], digest_size=6).digest(), "big")
-
-
 class Reader:
     """Reads new events from a log folder; `poll` returns what appeared since the last."""
 
@@ -123,14 +91,14 @@ class Reader:
 
     def tail(self, keep: int) -> None:
         """Start at most `keep` bytes before the end of each file, not at its beginning:
-        a viewer wants the latest lines, not a read of every stored megabyte. A line
-        cut by the start is skipped whole."""
+        a viewer wants the latest events, not a read of every stored megabyte (a record
+        cut by the start: a line is skipped, a frame read whole)."""
         for _, path in layout.log_files(self.directory, self.query.function):
             try:
-                start = _tail_start(path, keep)
+                start = stored.tail_start(path, keep)
             except FileNotFoundError:
                 continue
-            ident = identity(path) if start > 0 else 0
+            ident = stored.identity(path) if start > 0 else 0
             if ident is not None:
                 self._positions[path] = (start, 0, ident)
 
@@ -219,7 +187,7 @@ class Reader:
         seen = (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns)
         if self._unchanged.get(path) == seen:
             return position
-        if info.st_size < position[0] or identity(path) != position[2]:
+        if info.st_size < position[0] or stored.identity(path) != position[2]:
             self._positions.pop(path, None)
             self._unchanged.pop(path, None)
             return START
@@ -281,8 +249,8 @@ class _Stream:
         self.after: Position = at
         self.lines = layout.in_lines(path)
         self.ident = at[2]  # of a file read from 0: its first record's, once read
-        if at[0] == 0 and not self.lines:
-            self.ident = identity(path) or 0
+        if at[0] == 0 and not self.lines:  # (its first frame may be damaged: not read)
+            self.ident = stored.identity(path) or 0
         self.scanned = scanned
         self.name = layout.stream_name(path) or path.stem
         self.key = f"{function}/{layout.base(path)}"  # for event ids
@@ -293,22 +261,23 @@ class _Stream:
     ) -> list[LogEvent]:
         """The events of one record; none when it is damaged (that invocation only)."""
         self.scanned.read += end - start
+        if start == 0:
+            self.ident = stored.of(record)
         if self.lines:
-            if start == 0:
-                self.ident = _identity(record)
             if self.scanned.needle is not None and self.scanned.needle not in record:
                 return []  # another request id's
             try:
-                return self._parse(start, [_invocation(self.function, orjson.loads(record))])
+                invocation = stored.line_invocation(self.function, orjson.loads(record))
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
                 return []
+            return self._parse(start, [invocation])
         wanted = self.scanned.request_id
         if wanted is not None and all(row.request_id != wanted for row in rows):
             return []  # as a line of another request id's: not formatted
-        return self._parse(start, [_row(self.function, row) for row in rows])
+        return self._parse(start, [stored.row_invocation(self.function, row) for row in rows])
 
     def _events(self, offset: int, skip: int) -> Iterator[LogEvent]:
-        for start, end, record, rows in _records(self.path, offset):
+        for start, end, record, rows in stored.records(self.path, offset):
             events = self._record(start, end, record, rows)
             for index in range(skip, len(events)):
                 after = (start, index + 1) if index + 1 < len(events) else (end, 0)
@@ -324,122 +293,23 @@ class _Stream:
         """Every event from the position on, at once (not with `events`)."""
         offset, skip, _ = self.after
         found: list[LogEvent] = []
-        for start, end, record, rows in _records(self.path, offset):
+        for start, end, record, rows in stored.records(self.path, offset):
             found += self._record(start, end, record, rows)[skip:]
             skip = 0
             self.after = (end, 0, self.ident)
         return found
 
-    def _parse(
-        self, start: int, invocations: list[tuple[FunctionSpec, InvocationResult, int]]
-    ) -> list[LogEvent]:
+    def _parse(self, start: int, invocations: list[stored.Invocation]) -> list[LogEvent]:
         where = f"{self.key}:{self.ident:012x}:{start}"  # the identity: unique across reuse
         found: list[LogEvent] = []
         for spec, result, ended in invocations:
             rid = result.request_id
-            events = enumerate(invocation_events(spec, result, ended), len(found))
+            try:
+                events = invocation_events(spec, result, ended)
+            except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
+                continue  # what no server stores (damage): that invocation only
             found += (
                 LogEvent(self.function, self.name, ms, message, rid, ended, f"{where}:{i}")
-                for i, (ms, message) in events
+                for i, (ms, message) in enumerate(events, len(found))
             )
         return found
-
-
-_NO_ROWS: list[framing.Row] = []
-
-
-def _records(path: Path, offset: int) -> Iterator[tuple[int, int, bytes, list[framing.Row]]]:
-    """(start, end, record, its rows) of each whole record from `offset`: a frame and its
-    rows, or a JSON line (its rows are for the caller to parse)."""
-    if not layout.in_lines(path):
-        yield from framing.frames(path, offset)
-        return
-    for start, end, line in _lines(path, offset):
-        yield start, end, line, _NO_ROWS
-
-
-def _tail_start(path: Path, keep: int) -> int:
-    """Where the last `keep` bytes of a file start, moved on to a record's start."""
-    with path.open("rb") as file:
-        size = file.seek(0, 2)
-        start = max(0, size - keep)
-        if start == 0:
-            return 0
-        if not layout.in_lines(path):  # frames: found from the first (a body is no guide)
-            for begin, end, _, _ in framing.frames(path, 0):
-                if end > start:
-                    return begin
-            return size
-        file.seek(start - 1)
-        newline = file.read(keep + 1).find(b"\n")
-        return start + newline if newline >= 0 else start + keep
-
-
-def _lines(path: Path, offset: int) -> Iterator[tuple[int, int, bytes]]:
-    """(start, end, line) of each whole line from `offset`; a line being written now is
-    read next time. The file is open only while it is read, not between lines."""
-    size = FIRST_READ
-    data = b""
-    at = offset  # the file offset of data[0]
-    while True:
-        try:
-            with path.open("rb") as file:
-                file.seek(at + len(data))
-                chunk = file.read(size)
-        except FileNotFoundError:
-            return
-        if not chunk:
-            return
-        data += chunk
-        begin = 0
-        while (newline := data.find(b"\n", begin)) >= 0:
-            yield at + begin, at + newline + 1, data[begin:newline]
-            begin = newline + 1
-        data = data[begin:]
-        at += begin
-        size = min(size * 2, MAX_READ)
-
-
-def _row(function: str, row: framing.Row) -> tuple[FunctionSpec, InvocationResult, int]:
-    """A stored invocation, as records.py takes it."""
-    spec = FunctionSpec(
-        name=function,
-        handler="",
-        code_dir="",
-        memory=row.memory_mb,
-        log_config=LogConfig(format="JSON" if row.json_format else "Text"),
-    )
-    result = InvocationResult(
-        request_id=row.request_id,
-        payload=b"null" if row.body is None else row.body,
-        error="Unhandled" if row.failed else None,
-        logs=row.output,
-        duration_ms=row.duration_ms,
-        init_ms=row.init_ms,
-        max_memory_mb=row.max_memory_mb,
-    )
-    return spec, result, row.end_ms
-
-
-def _invocation(function: str, raw: dict[str, Any]) -> tuple[FunctionSpec, InvocationResult, int]:
-    """What a JSON line (of a state folder from before frames) kept of an invocation,
-    as records.py takes it."""
-    spec = FunctionSpec(
-        name=function,
-        handler="",
-        code_dir="",
-        memory=int(raw["memoryMB"]),
-        log_config=LogConfig(format=str(raw["format"])),
-    )
-    error = raw.get("error")
-    init = raw.get("initMs")
-    result = InvocationResult(
-        request_id=str(raw["requestId"]),
-        payload=error.encode() if error is not None else b"null",
-        error=None if error is None else "Unhandled",
-        logs=str(raw["output"]).encode(),
-        duration_ms=float(raw["durationMs"]),
-        init_ms=None if init is None else float(init),
-        max_memory_mb=int(raw["maxMemoryMB"]),
-    )
-    return spec, result, int(raw["end"])

@@ -13,7 +13,6 @@ than `max_age` go, then the oldest files of a function whose logs exceed `max_by
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets
@@ -61,23 +60,10 @@ class Retention:
         return max(64 * 1024, self.max_bytes // 8)
 
 
-class _Large:
-    """A body or event kept as its digest, which the writer thread computes (hashing 6 MB
-    takes tens of milliseconds; hashlib lets the GIL go meanwhile)."""
-
-    __slots__ = ("body",)
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def digest(self) -> bytes:
-        return frame.DIGEST.pack(hashlib.sha256(self.body).digest(), len(self.body))
-
-
 # One batch for the writer: (function, stream) -> its frame: a header and the payload,
-# or the payload's pieces while a `_Large` is among them (`deferred`); how many
+# or the payload's pieces while a `Large` is among them (`deferred`); how many
 # invocations, their bytes, and whether any stream's frame is deferred.
-_Pieces = list[bytes | _Large]
+_Pieces = list[bytes | frame.Large]
 _Batch = tuple[dict[tuple[str, str], _Pieces], int, int, bool]
 _FLAGS = {"JSON": frame.JSON_FORMAT}  # a log format's flag (Text: none)
 
@@ -175,10 +161,10 @@ class LogStore:
                         event,
                     )
                     continue
-                except struct.error:  # a number out of its field's range: kept, clamped
+                except (struct.error, OverflowError):  # a number out of range: clamped
                     pass
             numbers = (ended_ns // 1_000_000, result.duration_ms, init, result.max_memory_mb)
-            pieces += _row((*numbers, spec.memory, flags), rid, output, body, event)
+            pieces += frame.uncommon_row((*numbers, spec.memory, flags), rid, output, body, event)
             deferred = deferred or body_size > limit or event_size > limit
         if count:
             if not deferred:  # joined here: see the module's docstring
@@ -278,8 +264,17 @@ class LogStore:
             found = None
         if found is None:
             found = self._open(function, stream, size)
-        # O_APPEND: a reader following the file sees whole lines appear at its end.
-        _write(found[0], chunks, size)
+        # O_APPEND: a reader following the file sees whole frames appear at its end.
+        try:
+            _write(found[0], chunks, size)
+        except OSError:
+            # Cut short (a full disk): what was written of it goes, so that no frame cut
+            # short stays before the next (a reader would wait for its end).
+            try:
+                os.ftruncate(found[0], found[1])
+            except OSError:
+                pass
+            raise
         found[1] += size
 
     def _open(self, function: str, stream: str, adding: int) -> list[int]:
@@ -342,58 +337,6 @@ class LogStore:
                 if key in self._segments and number >= self._segments[key]:
                     self._segments[key] = number + 1
         return removed
-
-
-def _clamped(numbers: tuple[object, ...], *lengths: int) -> bytes:
-    """A row's head with each number brought into its field's range (0 if not a number)."""
-
-    def real(value: object) -> float:
-        try:
-            return float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError, OverflowError):
-            return 0.0
-
-    def whole(value: object, top: int = frame.MASK) -> int:
-        try:
-            return min(max(int(value), 0), top)  # type: ignore[call-overload, no-any-return]
-        except (TypeError, ValueError, OverflowError):
-            return 0
-
-    end, duration, init, used, memory, *rest = numbers
-    return frame.ROW.pack(
-        whole(end, 2**63 - 1),
-        real(duration),
-        real(init),
-        whole(used),
-        whole(memory),
-        *rest,
-        *lengths,
-    )
-
-
-def _row(
-    numbers: tuple[object, ...], rid: bytes, output: bytes, body: bytes, event: bytes
-) -> tuple[bytes | _Large, ...]:
-    """The pieces of a row out of the common case: a body or event over the limit, kept
-    as digests (which the writer computes; an error payload is kept whole, as the log
-    shows it), or a number out of its field's range."""
-    flags = numbers[5]
-    assert isinstance(flags, int)
-    kept_body: bytes | _Large = body
-    kept_event: bytes | _Large = event
-    if len(body) > frame.LIMIT and not flags & frame.FAILED:
-        kept_body = _Large(body)
-        flags |= frame.BODY_DIGEST
-    if len(event) > frame.LIMIT:
-        kept_event = _Large(event)
-        flags |= frame.EVENT_DIGEST
-    sizes = [len(p) if isinstance(p, bytes) else frame.DIGEST.size for p in (kept_body, kept_event)]
-    numbers = (*numbers[:5], flags, len(rid), len(output))
-    try:
-        head = frame.ROW.pack(*numbers, *sizes)
-    except struct.error:
-        head = _clamped(numbers, *sizes)
-    return head, rid, output, kept_body, kept_event
 
 
 def _write(fd: int, chunks: list[bytes], size: int) -> None:
