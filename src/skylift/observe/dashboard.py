@@ -94,7 +94,7 @@ class Dashboard:
             await send_json(send, 200, await self.state())
         elif path == DATA + "logs":
             try:
-                reader = self.reader(query)
+                reader = await asyncio.to_thread(self.reader, query)
             except BadQuery as exc:
                 await send_json(send, 400, {"message": str(exc)})
                 return
@@ -102,7 +102,7 @@ class Dashboard:
             await send_json(send, 200, {"lines": [_line(e) for e in lines[-MAX_LINES:]]})
         elif path == DATA + "events":
             try:
-                reader = self.reader(query)
+                reader = await asyncio.to_thread(self.reader, query)
             except BadQuery as exc:
                 await send_json(send, 400, {"message": str(exc)})
                 return
@@ -151,7 +151,8 @@ class Dashboard:
         return sorted(found, key=lambda a: -float(a["opened_at"]))
 
     def reader(self, asked: dict[str, str]) -> Reader:
-        """A reader of the latest lines that match `filter` (CloudWatch's syntax)."""
+        """A reader of the latest lines that match `filter` (CloudWatch's syntax). Made
+        in a thread: finding where each file's last bytes start reads its frames' heads."""
         wanted = query(asked.get("function") or None, None, asked.get("filter", ""))
         reader = Reader(self.logs, wanted)
         reader.tail(TAIL_BYTES)
