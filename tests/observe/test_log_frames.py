@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from skylift.engine.instance import InvocationResult
+from skylift.log_config import LogConfig
 from skylift.observe import history
 from skylift.observe import logs_frame as framing
 from skylift.observe import logs_layout as layout
@@ -29,7 +30,8 @@ class Instance:
 
 
 def frames(tmp_path: Path, count: int, event: bytes = b'{"n": 1}') -> list[bytes]:
-    """`count` frames of one invocation each (req-0, req-1, ...), as the store writes them."""
+    """`count` frames of one invocation each (req-0, req-1, ...), as the store writes
+    them (the same bytes every run: the ends are fixed)."""
     store = LogStore(tmp_path / "written")
     instance = Instance()
     written = b""
@@ -37,7 +39,7 @@ def frames(tmp_path: Path, count: int, event: bytes = b'{"n": 1}') -> list[bytes
     for n in range(count):
         result = InvocationResult(f"req-{n}", b'{"ok": %d}' % n, None, b"out %d\n" % n, 1.5)
         result.event = event
-        store(SPEC, result, instance)
+        store.add([(SPEC, result, instance, 1_796_000_000_000_000_000 + n * 1_000_000)])
         store.flush()
         ((_, path),) = layout.log_files(layout.root(tmp_path / "written"))
         data = path.read_bytes()
@@ -89,34 +91,42 @@ def test_a_follower_that_came_before_the_first_frame_was_whole_sees_each_event_o
     assert reader.poll() == []
 
 
-def test_a_write_the_disk_cuts_short_leaves_no_part_of_it(
+def test_a_write_the_disk_cuts_short_keeps_its_whole_frames_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A full disk takes part of a write: that part is cut away again, so the next
-    frames follow whole frames (a reader waits for a frame's end, and would wait past
-    them for a frame cut short)."""
+    """A full disk takes part of a write of two frames: the first, whole, stays (a
+    follower may have read it), the part of the second goes, so the next frames follow
+    whole ones."""
     store = LogStore(tmp_path)
     instance = Instance()
     event = b'{"pad": "%s"}' % (b"x" * 4000)
-    for n in range(3):
-        result = InvocationResult(f"req-{n}", b"{}", None, b"", 1.5, event=event)
-        store(SPEC, result, instance)
-        if n == 1:
-            writev = os.writev
 
-            def full(fd: int, chunks: list[bytes]) -> int:
-                os.write(fd, chunks[0] + chunks[1][:100])  # part of it, then no space
-                raise OSError(errno.ENOSPC, "No space left on device")
+    def put(n: int) -> None:
+        store(SPEC, InvocationResult(f"req-{n}", b"{}", None, b"", 1.5, event=event), instance)
 
-            monkeypatch.setattr(os, "writev", full)
-            with pytest.raises(OSError):
-                store.flush()
-            store._close_files()  # as the writer thread does after a failed write
-            monkeypatch.setattr(os, "writev", writev)
-        else:
-            store.flush()
-    assert started(Reader(layout.root(tmp_path), Query()).poll()) == ["req-0", "req-2"]
-    assert history.find(tmp_path, "req-2") is not None
+    put(0)
+    store.flush()
+    put(1)
+    put(2)  # two batches: two frames in one write
+    writev = os.writev
+
+    def full(fd: int, chunks: list[bytes]) -> int:
+        assert len(chunks) == 6
+        os.write(fd, b"".join(chunks[:3]) + chunks[3] + chunks[4][:100])  # then no space
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "writev", full)
+    follower = Reader(layout.root(tmp_path), Query())
+    assert started(follower.poll()) == ["req-0"]
+    with pytest.raises(OSError):
+        store.flush()
+    store._close_files()  # as the writer thread does after a failed write
+    monkeypatch.setattr(os, "writev", writev)
+    put(3)
+    store.flush()
+    assert started(follower.poll()) == ["req-1", "req-3"]
+    assert started(Reader(layout.root(tmp_path), Query()).poll()) == ["req-0", "req-1", "req-3"]
+    assert history.find(tmp_path, "req-3") is not None and history.find(tmp_path, "req-2") is None
 
 
 def test_numbers_no_server_writes_read_as_zero(tmp_path: Path) -> None:
@@ -128,7 +138,7 @@ def test_numbers_no_server_writes_read_as_zero(tmp_path: Path) -> None:
         rid = b"odd-%d" % n
         head = framing.ROW.pack(end, duration, 0.0, 1, 128, framing.JSON_FORMAT, len(rid), 0, 2, 2)
         rows += head + rid + b"{}" + b"{}"
-    path.write_bytes(framing.header(len(rows)) + rows)
+    path.write_bytes(b"".join(framing.framed(rows)))
     events = Reader(layout.root(tmp_path), Query()).poll()
     assert [e.request_id for e in events if '"platform.start"' in e.message] == [
         "odd-0",
@@ -139,11 +149,13 @@ def test_numbers_no_server_writes_read_as_zero(tmp_path: Path) -> None:
     assert [r["record"]["metrics"]["durationMs"] for r in reports] == [1.5, 0.0, 0.0]
 
 
-def test_a_frame_cut_short_costs_only_its_own_invocations(tmp_path: Path) -> None:
-    """Damage from elsewhere (skylift's writer leaves no frame cut short): a frame's
-    second half gone, the next frame right after it."""
+@pytest.mark.parametrize("kept", [0.5, -20, -4])  # in its head, its event, its trailer
+def test_a_frame_cut_short_costs_only_its_own_invocations(tmp_path: Path, kept: float) -> None:
+    """Damage from elsewhere (skylift's writer leaves no frame cut short before another):
+    a frame's end gone, the next frame right after it."""
     first, second, third = frames(tmp_path, 3)
-    stream(tmp_path).write_bytes(first + second[: len(second) // 2] + third)
+    cut = int(len(second) * kept) if kept > 0 else int(kept)
+    stream(tmp_path).write_bytes(first + second[:cut] + third)
     events = Reader(layout.root(tmp_path), Query()).poll()
     assert started(events) == ["req-0", "req-2"]
     kept = history.find(tmp_path, "req-2")
@@ -268,3 +280,74 @@ def test_a_state_folder_from_before_frames_is_read_alike(tmp_path: Path) -> None
     kept = history.find(tmp_path, "old-1")
     assert kept is not None and orjson.loads(kept.event or "") == {"n": "old"}
     assert orjson.loads(kept.result or "") == {"ok": "old"}
+
+
+def test_a_file_whose_first_bytes_are_damaged_is_followed_once(tmp_path: Path) -> None:
+    first, second = frames(tmp_path, 2)
+    path = stream(tmp_path)
+    path.write_bytes(b"junk" + first)  # shorter than the bytes identity hashes
+    reader = Reader(layout.root(tmp_path), Query())
+    assert started(reader.poll()) == ["req-0"]
+    with path.open("ab") as file:
+        file.write(second)
+    assert started(reader.poll()) == ["req-1"]
+    assert reader.poll() == []
+
+
+def test_each_kind_of_invocation_in_one_frame_reads_back_as_it_was(tmp_path: Path) -> None:
+    """One batch, one instance: a success, a failure, a cold start, one without an event,
+    a success whose result is over the limit, a failure whose error payload is; and a
+    function with the JSON log format in the same batch."""
+    big = b'"%s"' % (b"r" * history.LIMIT)
+    error = orjson.dumps({"errorType": "ValueError", "errorMessage": "bad " + "e" * history.LIMIT})
+    json_spec = FunctionSpec(
+        name="js", handler="app.fn", code_dir=".", log_config=LogConfig(format="JSON")
+    )
+    instance, other = Instance(), Instance()
+    ended = 1_796_000_000_000_000_000
+    results = [
+        (SPEC, InvocationResult("ok", b'{"a": 1}', None, b"said\n", 2.0, event=b'{"e": 1}')),
+        (
+            SPEC,
+            InvocationResult("bad", b'{"errorMessage": "no"}', "Unhandled", b"", 3.0, event=b"{}"),
+        ),
+        (SPEC, InvocationResult("cold", b"1", None, b"", 4.0, init_ms=120.5, event=b"{}")),
+        (SPEC, InvocationResult("bare", b"2", None, b"", 5.0)),
+        (SPEC, InvocationResult("large", big, None, b"", 6.0, event=b"{}")),
+        (SPEC, InvocationResult("huge-error", error, "Unhandled", b"", 7.0, event=b"{}")),
+        (json_spec, InvocationResult("js-1", b"3", None, b"", 8.0, event=b"{}")),
+    ]
+    store = LogStore(tmp_path)
+    store.add(
+        [
+            (spec, result, other if spec is json_spec else instance, ended + n)
+            for n, (spec, result) in enumerate(results)
+        ]
+    )
+    store.flush()
+    events = Reader(layout.root(tmp_path), Query()).poll()
+    reports = {e.request_id: e.message for e in events if e.message.startswith("REPORT")}
+    assert set(reports) == {"ok", "bad", "cold", "bare", "large", "huge-error"}
+    assert "Init Duration: 120.50 ms" in reports["cold"]
+    assert all("Init Duration" not in reports[r] for r in ("ok", "bad", "bare", "large"))
+    assert "Duration: 3.00 ms" in reports["bad"]
+    assert "Duration: 7.00 ms" in reports["huge-error"]
+    assert [e.message for e in events if e.request_id == "ok"][1] == "said"
+    platform = [orjson.loads(e.message) for e in events if e.request_id == "js-1"]
+    assert [p["type"] for p in platform] == [
+        "platform.start",
+        "platform.runtimeDone",
+        "platform.report",
+    ]
+    ok = history.find(tmp_path, "ok")
+    assert ok is not None and (ok.event, ok.result, ok.error) == ('{"e": 1}', '{"a": 1}', False)
+    bad = history.find(tmp_path, "bad")
+    assert bad is not None and (bad.result, bad.error) == ('{"errorMessage": "no"}', True)
+    bare = history.find(tmp_path, "bare")
+    assert bare is not None and bare.event is None and bare.event_digest is None
+    assert "no event was kept" in (bare.unreplayable() or "")
+    large = history.find(tmp_path, "large")
+    assert large is not None and large.result is None and large.unreplayable() is None
+    assert large.result_digest is not None and large.result_digest["size"] == len(big)
+    kept = history.find(tmp_path, "huge-error")
+    assert kept is not None and kept.error and kept.result == error.decode()

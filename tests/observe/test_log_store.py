@@ -225,7 +225,7 @@ def test_a_write_the_kernel_cuts_short_is_finished_in_order(
 
     store = LogStore(tmp_path)
     instance = Instance()
-    for n in range(5):  # five batches of one invocation: five frames (header, rows)
+    for n in range(5):  # five batches of one invocation: five frames (3 pieces each)
         event = b'{"n": %d}' % n
         store(
             spec(),
@@ -241,7 +241,7 @@ def test_a_write_the_kernel_cuts_short_is_finished_in_order(
 
     monkeypatch.setattr(os, "writev", cut_short)
     store.flush()
-    assert taken == [10]
+    assert taken == [15]
     events = Reader(layout.root(tmp_path), Query()).poll()
     started = [e.request_id for e in events if e.message.startswith("START")]
     assert started == [f"req-{n}" for n in range(5)]

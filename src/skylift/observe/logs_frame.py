@@ -5,7 +5,8 @@
 `logs_read.py` and `history.py` (and the JSON lines of state folders written before,
 one invocation a line).
 
-    frame  = MAGIC, payload length (u32), its complement (u32), the rows
+    frame  = MAGIC, payload length (u32), its complement (u32), the rows (the
+             payload), then the payload length again (u32) and END
     row    = ROW: end (epoch ms, i64), duration and init duration (ms, f64), memory used
              and set (MB, u32), flags (u8), and the lengths (u32) of: the request id
              (UTF-8), the output, the body (the result; on failure the error payload)
@@ -19,11 +20,11 @@ event can be taken for a field. A result or event over `LIMIT` bytes is kept as 
 SHA-256 digest and size (`DIGEST`) only; an error payload is kept whole.
 
 Reading is safe on any bytes: a frame is taken only whole and when its rows fill it
-exactly, and numbers no writer stores (a duration not finite or over `LONGEST_MS`, an
-end past the year 9999) are read as 0. The writer never leaves a frame cut short before
-another (a failed write is truncated away), so a frame not whole is one being written,
-or the end of a file whose server died mid-write; damage from elsewhere is skipped by
-looking for the next `MAGIC` whose frame is whole.
+exactly between its header and its trailer, and numbers no writer stores (a duration not
+finite or over `LONGEST_MS`, an end past the year 9999) are read as 0. A frame not whole
+is one being written, or the end of a file whose server died mid-write (the writer
+truncates a write the disk cut short to its whole frames); damage from elsewhere is
+skipped by looking for the next `MAGIC` whose frame is whole.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 MAGIC = b"SKLF"
+END = b"FLKS"
 HEADER = struct.Struct("<4sII")  # magic, payload length, its complement (~length)
+TRAILER = struct.Struct("<I4s")  # payload length, END: where a frame cut short is told
+FRAMING = HEADER.size + TRAILER.size
 ROW = struct.Struct("<qddIIBIIII")  # 49 bytes
 DIGEST = struct.Struct("<32sQ")  # SHA-256, size
 LIMIT = 256 * 1024  # bytes of an event (or result) kept whole
@@ -73,9 +77,10 @@ class Row:
 # Writing (the log store).
 
 
-def header(size: int) -> bytes:
-    """A frame's header, for a payload of `size` bytes."""
-    return HEADER.pack(MAGIC, size, size ^ MASK)
+def framed(payload: bytes) -> list[bytes]:
+    """A frame holding `payload` (rows), as the pieces to write."""
+    size = len(payload)
+    return [HEADER.pack(MAGIC, size, size ^ MASK), payload, TRAILER.pack(size, END)]
 
 
 class Large:
@@ -148,16 +153,20 @@ def _whole(value: object, top: int = MASK) -> int:
 
 
 def rows(data: bytes, start: int = 0, end: int | None = None) -> list[Row] | None:
-    """The rows of the frame at `data[start:end]` (its header included), or None if it
-    is not one whole, undamaged frame. Nothing of `data` is copied but the rows' parts."""
+    """The rows of the frame at `data[start:end]` (its header and trailer included), or
+    None if it is not one whole, undamaged frame. Nothing of `data` is copied but the
+    rows' parts."""
     end = len(data) if end is None else end
-    if end - start < HEADER.size:
+    if end - start < FRAMING:
         return None
     magic, length, check = HEADER.unpack_from(data, start)
-    if magic != MAGIC or check != length ^ MASK or start + HEADER.size + length != end:
+    if magic != MAGIC or check != length ^ MASK or start + FRAMING + length != end:
         return None
+    if TRAILER.unpack_from(data, end - TRAILER.size) != (length, END):
+        return None  # cut short, and the claimed length reaches into what came after
     found: list[Row] = []
     at = start + HEADER.size
+    end -= TRAILER.size
     unpack, head = ROW.unpack_from, ROW.size
     try:
         while at < end:
@@ -227,7 +236,7 @@ def _next(data: bytes, begin: int) -> Frame | None:
     while len(data) - at >= HEADER.size:
         magic, length, check = HEADER.unpack_from(data, at)
         if magic == MAGIC and check == length ^ MASK:
-            end = at + HEADER.size + length
+            end = at + FRAMING + length
             if end > len(data):
                 return None  # being written (the writer leaves no frame cut short)
             found = rows(data, at, end)
@@ -247,4 +256,4 @@ def whole_frame(head: bytes) -> int | None:
     magic, length, check = HEADER.unpack_from(head)
     if magic != MAGIC or check != length ^ MASK:
         return None
-    return HEADER.size + int(length)
+    return FRAMING + int(length)

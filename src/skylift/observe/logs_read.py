@@ -74,8 +74,9 @@ class Query:
         return self.filter.matches(event.message)
 
 
-# A position in a file: the offset of a line, how many of its events were taken, and
-# the file's identity (`identity`; 0 at offset 0, where there is nothing to check).
+# A position in a file: the offset of a record, how many of its events were taken, and
+# the file's identity (`logs_records.identity`; 0 at offset 0, where there is nothing to
+# check, and in a frames file whose first bytes were damaged when it was read).
 Position = tuple[int, int, int]
 START: Position = (0, 0, 0)
 
@@ -129,7 +130,7 @@ class Reader:
         """At most `limit` matching events (and about `max_bytes` of messages), oldest
         first, and whether more are stored now. Events of the same time keep their
         files' order, and their order within a file. `max_scan` bounds the bytes of
-        lines read (once an event is taken): a page it cuts may hold few events or none,
+        records read (once an event is taken): a page it cuts may hold few events or none,
         and says that more are stored."""
         streams: list[_Stream] = []
         rid = self.query.request_id
@@ -171,13 +172,13 @@ class Reader:
                 found.append(event)
                 size += len(event.message)
             self._push(heap, order, stream)
-        for stream in streams:  # read to the end: past any damaged or event-less lines
+        for stream in streams:  # read to the end: past any damaged or event-less records
             self._positions[stream.path] = stream.after
         return found, scanned.cut
 
     def _start(self, path: Path, info: os.stat_result) -> Position:
         """Where to read `path` from: its position, or its beginning when the file there
-        now is not the one the position was taken in (smaller, or another first line).
+        now is not the one the position was taken in (smaller, or another first record).
         A file unchanged since it was last read to its end is not opened."""
         position = self._positions.get(path, START)
         if position[:2] == (0, 0):
@@ -187,7 +188,8 @@ class Reader:
         seen = (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns)
         if self._unchanged.get(path) == seen:
             return position
-        if info.st_size < position[0] or stored.identity(path) != position[2]:
+        known = position[2] != 0  # (0: a frames file's first bytes were damaged then)
+        if info.st_size < position[0] or (known and stored.identity(path) != position[2]):
             self._positions.pop(path, None)
             self._unchanged.pop(path, None)
             return START
@@ -249,8 +251,8 @@ class _Stream:
         self.after: Position = at
         self.lines = layout.in_lines(path)
         self.ident = at[2]  # of a file read from 0: its first record's, once read
-        if at[0] == 0 and not self.lines:  # (its first frame may be damaged: not read)
-            self.ident = stored.identity(path) or 0
+        if (at[0] == 0 or not at[2]) and not self.lines:  # (a damaged first frame is
+            self.ident = stored.identity(path) or 0  # not read; nor known before 256 bytes)
         self.scanned = scanned
         self.name = layout.stream_name(path) or path.stem
         self.key = f"{function}/{layout.base(path)}"  # for event ids

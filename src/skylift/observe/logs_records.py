@@ -26,10 +26,11 @@ FIRST_READ = 2048  # bytes read of a file at first: a record or a few (a page ma
 # start every stored file at once: this much each is what it holds of them)
 MAX_READ = 1024 * 1024  # reads double up to this (or to what a frame needs)
 HEAD = 256  # bytes of a file's first record that make its identity
+HEADS = 64 * 1024  # bytes read at once when walking frames by their headers
 
 # A record: where it starts and ends, its bytes, and its rows (a frame's; none for a
 # JSON line, which its reader parses if it wants it).
-Record = tuple[int, int, bytes, list[framing.Row]]
+Record = framing.Frame
 _NO_ROWS: list[framing.Row] = []
 Invocation = tuple[FunctionSpec, InvocationResult, int]  # what records.py formats, its end
 
@@ -124,11 +125,14 @@ def tail_start(path: Path, keep: int) -> int:
 
 def _frame_holding(fd: int, path: Path, start: int) -> int:
     """The start of the frame holding byte `start`, found from the file's start by the
-    headers' lengths (a body's bytes are no guide: one may hold a frame), reading 12
-    bytes a frame; past damage, by reading the frames."""
+    headers' lengths (a body's bytes are no guide: one may hold a frame), in blocks of
+    `HEADS` bytes (their headers only are read); past damage, by reading the frames."""
     at = 0
+    block, block_at = b"", 0
     while True:
-        length = framing.whole_frame(os.pread(fd, framing.HEADER.size, at))
+        if at + framing.HEADER.size > block_at + len(block):
+            block, block_at = os.pread(fd, HEADS, at), at
+        length = framing.whole_frame(block[at - block_at : at - block_at + framing.HEADER.size])
         if length is None:
             break  # damaged, or the end: a header not yet written whole
         if at + length > start:

@@ -170,7 +170,7 @@ class LogStore:
             if not deferred:  # joined here: see the module's docstring
                 for where, pieces in files.items():
                     data = b"".join(pieces)  # type: ignore[arg-type]
-                    files[where] = [frame.header(len(data)), data]
+                    files[where] = frame.framed(data)  # type: ignore[assignment]
             self._added += count
             self._added_bytes += size
             self._pending.append((files, count, size, deferred))
@@ -206,7 +206,7 @@ class LogStore:
     def _run(self) -> None:
         # Each wake-up, and each return from a system call, takes the GIL from the busy
         # event loop (which costs it far more than the write): one wake per interval,
-        # one `write` per stream, nothing when no line waits.
+        # one `write` per stream, nothing when no frame waits.
         while not self._stop.wait(self.interval):
             try:
                 self.flush()
@@ -240,7 +240,7 @@ class LogStore:
             for key, held in found.items():
                 if deferred:
                     data = b"".join(p if isinstance(p, bytes) else p.digest() for p in held)
-                    chunks = [frame.header(len(data)), data]
+                    chunks = frame.framed(data)
                 else:
                     chunks = held  # type: ignore[assignment]
                 out = files.get(key)
@@ -268,14 +268,27 @@ class LogStore:
         try:
             _write(found[0], chunks, size)
         except OSError:
-            # Cut short (a full disk): what was written of it goes, so that no frame cut
-            # short stays before the next (a reader would wait for its end).
-            try:
-                os.ftruncate(found[0], found[1])
-            except OSError:
-                pass
+            self._cut_short(key, found, chunks)
             raise
         found[1] += size
+
+    def _cut_short(self, key: tuple[str, str], found: list[int], chunks: list[bytes]) -> None:
+        """After a write cut short (a full disk): the whole frames it wrote stay (a
+        follower may have read them), the part of one goes, so that the next frames
+        follow whole ones. If not even that works, the stream goes on in a new segment."""
+        try:
+            written = os.fstat(found[0]).st_size - found[1]
+            data = b"".join(chunks)
+            whole = 0
+            while (
+                length := frame.whole_frame(data[whole : whole + frame.HEADER.size])
+            ) is not None:
+                if whole + length > written:
+                    break
+                whole += length
+            os.ftruncate(found[0], found[1] + whole)
+        except OSError:
+            self._segments[key] = self._segments.get(key, 0) + 1
 
     def _open(self, function: str, stream: str, adding: int) -> list[int]:
         """The stream's current segment, open for appending: [fd, size]."""
