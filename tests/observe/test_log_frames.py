@@ -316,6 +316,7 @@ def test_each_kind_of_invocation_in_one_frame_reads_back_as_it_was(tmp_path: Pat
         (SPEC, InvocationResult("large", big, None, b"", 6.0, event=b"{}")),
         (SPEC, InvocationResult("huge-error", error, "Unhandled", b"", 7.0, event=b"{}")),
         (json_spec, InvocationResult("js-1", b"3", None, b"", 8.0, event=b"{}")),
+        (json_spec, InvocationResult("js-big", big, None, b"", 9.0, event=b"{}")),
     ]
     store = LogStore(tmp_path)
     store.add(
@@ -339,6 +340,9 @@ def test_each_kind_of_invocation_in_one_frame_reads_back_as_it_was(tmp_path: Pat
         "platform.runtimeDone",
         "platform.report",
     ]
+    assert platform[1]["record"]["metrics"]["producedBytes"] == 1  # b"3"
+    done = [orjson.loads(e.message) for e in events if e.request_id == "js-big"][1]
+    assert done["record"]["metrics"]["producedBytes"] == len(big)  # kept as its digest
     ok = history.find(tmp_path, "ok")
     assert ok is not None and (ok.event, ok.result, ok.error) == ('{"e": 1}', '{"a": 1}', False)
     bad = history.find(tmp_path, "bad")

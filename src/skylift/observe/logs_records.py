@@ -154,9 +154,12 @@ def row_invocation(function: str, row: framing.Row) -> Invocation:
         memory=row.memory_mb,
         log_config=LogConfig(format="JSON" if row.json_format else "Text"),
     )
+    payload = row.body
+    if payload is None:  # kept as its digest: only its size is read (JSON's producedBytes)
+        payload = bytes(row.body_digest[1]) if row.body_digest and row.json_format else b"null"
     result = InvocationResult(
         request_id=row.request_id,
-        payload=b"null" if row.body is None else row.body,
+        payload=payload,
         error="Unhandled" if row.failed else None,
         logs=row.output,
         duration_ms=row.duration_ms,
