@@ -149,6 +149,20 @@ def test_numbers_no_server_writes_read_as_zero(tmp_path: Path) -> None:
     assert [r["record"]["metrics"]["durationMs"] for r in reports] == [1.5, 0.0, 0.0]
 
 
+def test_a_digest_of_a_size_no_result_has_is_read_without_making_it(tmp_path: Path) -> None:
+    rid = b"odd-size"
+    digest = framing.DIGEST.pack(b"\x01" * 32, 2**63)
+    flags = framing.JSON_FORMAT | framing.BODY_DIGEST
+    head = framing.ROW.pack(1000, 1.5, 0.0, 1, 128, flags, len(rid), 0, len(digest), 2)
+    stream(tmp_path).write_bytes(b"".join(framing.framed(head + rid + digest + b"{}")))
+    events = Reader(layout.root(tmp_path), Query()).poll()
+    done = orjson.loads(events[1].message)
+    assert done["type"] == "platform.runtimeDone"
+    assert done["record"]["metrics"]["producedBytes"] == 4  # not made: "null"
+    kept = history.find(tmp_path, "odd-size")
+    assert kept is not None and kept.result_digest == {"sha256": "01" * 32, "size": 2**63}
+
+
 @pytest.mark.parametrize("kept", [0.5, -20, -4])  # in its head, its event, its trailer
 def test_a_frame_cut_short_costs_only_its_own_invocations(tmp_path: Path, kept: float) -> None:
     """Damage from elsewhere (skylift's writer leaves no frame cut short before another):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from skylift.engine.instance import InvocationResult
+from skylift.engine.results import MAX_RESPONSE
 from skylift.log_config import LogConfig
 from skylift.observe import logs_frame as framing
 from skylift.observe import logs_layout as layout
@@ -156,7 +157,9 @@ def row_invocation(function: str, row: framing.Row) -> Invocation:
     )
     payload = row.body
     if payload is None:  # kept as its digest: only its size is read (JSON's producedBytes)
-        payload = bytes(row.body_digest[1]) if row.body_digest and row.json_format else b"null"
+        size = row.body_digest[1] if row.body_digest else 0
+        # (a size no result can have, from a damaged file, is not made)
+        payload = bytes(size) if row.json_format and size <= MAX_RESPONSE else b"null"
     result = InvocationResult(
         request_id=row.request_id,
         payload=payload,
