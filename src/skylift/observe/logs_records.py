@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from skylift.engine.instance import InvocationResult
-from skylift.engine.results import MAX_RESPONSE
 from skylift.log_config import LogConfig
 from skylift.observe import logs_frame as framing
 from skylift.observe import logs_layout as layout
@@ -155,14 +154,10 @@ def row_invocation(function: str, row: framing.Row) -> Invocation:
         memory=row.memory_mb,
         log_config=LogConfig(format="JSON" if row.json_format else "Text"),
     )
-    payload = row.body
-    if payload is None:  # kept as its digest: only its size is read (JSON's producedBytes)
-        size = row.body_digest[1] if row.body_digest else 0
-        # (a size no result can have, from a damaged file, is not made)
-        payload = bytes(size) if row.json_format and size <= MAX_RESPONSE else b"null"
     result = InvocationResult(
         request_id=row.request_id,
-        payload=payload,
+        # (kept as its digest: "null", so the JSON format's producedBytes says 4)
+        payload=b"null" if row.body is None else row.body,
         error="Unhandled" if row.failed else None,
         logs=row.output,
         duration_ms=row.duration_ms,

@@ -278,7 +278,7 @@ class LogStore:
         follow whole ones. If not even that works, the stream goes on in a new segment."""
         try:
             written = os.fstat(found[0]).st_size - found[1]
-            data = b"".join(chunks)
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             whole = 0
             while (
                 length := frame.whole_frame(data[whole : whole + frame.HEADER.size])
@@ -286,7 +286,9 @@ class LogStore:
                 if whole + length > written:
                     break
                 whole += length
-            os.ftruncate(found[0], found[1] + whole)
+            if written > whole:
+                os.ftruncate(found[0], found[1] + whole)
+            found[1] += whole
         except OSError:
             self._segments[key] = self._segments.get(key, 0) + 1
 
