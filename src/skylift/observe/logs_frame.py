@@ -157,11 +157,9 @@ def rows(data: bytes, start: int = 0, end: int | None = None) -> list[Row] | Non
     None if it is not one whole, undamaged frame. Nothing of `data` is copied but the
     rows' parts."""
     end = len(data) if end is None else end
-    if end - start < FRAMING:
+    if whole_frame(data, start) != end - start:
         return None
-    magic, length, check = HEADER.unpack_from(data, start)
-    if magic != MAGIC or check != length ^ MASK or start + FRAMING + length != end:
-        return None
+    length = end - start - FRAMING
     if TRAILER.unpack_from(data, end - TRAILER.size) != (length, END):
         return None  # cut short, and the claimed length reaches into what came after
     found: list[Row] = []
@@ -234,9 +232,9 @@ def _next(data: bytes, begin: int) -> Frame | None:
     """The next whole, undamaged frame from `begin`, or None."""
     at = begin
     while len(data) - at >= HEADER.size:
-        magic, length, check = HEADER.unpack_from(data, at)
-        if magic == MAGIC and check == length ^ MASK:
-            end = at + FRAMING + length
+        size = whole_frame(data, at)
+        if size is not None:
+            end = at + size
             if end > len(data):
                 return None  # being written (the writer leaves no frame cut short)
             found = rows(data, at, end)
@@ -249,11 +247,11 @@ def _next(data: bytes, begin: int) -> Frame | None:
     return None
 
 
-def whole_frame(head: bytes) -> int | None:
-    """The size of the frame whose first bytes are `head`, if its header checks."""
-    if len(head) < HEADER.size:
+def whole_frame(data: bytes, at: int = 0) -> int | None:
+    """The size of the frame starting at `data[at]`, if its header is there and checks."""
+    if len(data) - at < HEADER.size:
         return None
-    magic, length, check = HEADER.unpack_from(head)
+    magic, length, check = HEADER.unpack_from(data, at)
     if magic != MAGIC or check != length ^ MASK:
         return None
     return FRAMING + int(length)

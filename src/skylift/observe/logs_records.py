@@ -132,7 +132,7 @@ def _frame_holding(fd: int, path: Path, start: int) -> int:
     while True:
         if at + framing.HEADER.size > block_at + len(block):
             block, block_at = os.pread(fd, HEADS, at), at
-        length = framing.whole_frame(block[at - block_at : at - block_at + framing.HEADER.size])
+        length = framing.whole_frame(block, at - block_at)
         if length is None:
             break  # damaged, or the end: a header not yet written whole
         if at + length > start:

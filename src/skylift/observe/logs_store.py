@@ -280,9 +280,7 @@ class LogStore:
             written = os.fstat(found[0]).st_size - found[1]
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             whole = 0
-            while (
-                length := frame.whole_frame(data[whole : whole + frame.HEADER.size])
-            ) is not None:
+            while (length := frame.whole_frame(data, whole)) is not None:
                 if whole + length > written:
                     break
                 whole += length
