@@ -158,7 +158,7 @@ def test_a_digest_of_a_size_no_result_has_reads_as_it_is(tmp_path: Path) -> None
     events = Reader(layout.root(tmp_path), Query()).poll()
     done = orjson.loads(events[1].message)
     assert done["type"] == "platform.runtimeDone"
-    assert done["record"]["metrics"]["producedBytes"] == 4  # a digest's: "null"
+    assert done["record"]["metrics"]["producedBytes"] == 2**63  # the digest's size, as it is
     kept = history.find(tmp_path, "odd-size")
     assert kept is not None and kept.result_digest == {"sha256": "01" * 32, "size": 2**63}
 
@@ -347,6 +347,7 @@ def test_each_kind_of_invocation_in_one_frame_reads_back_as_it_was(tmp_path: Pat
         (SPEC, InvocationResult("large", big, None, b"", 6.0, event=b"{}")),
         (SPEC, InvocationResult("huge-error", error, "Unhandled", b"", 7.0, event=b"{}")),
         (json_spec, InvocationResult("js-1", b"3", None, b"", 8.0, event=b"{}")),
+        (json_spec, InvocationResult("js-large", big, None, b"", 9.0, event=b"{}")),
     ]
     store = LogStore(tmp_path)
     store.add(
@@ -371,6 +372,9 @@ def test_each_kind_of_invocation_in_one_frame_reads_back_as_it_was(tmp_path: Pat
         "platform.report",
     ]
     assert platform[1]["record"]["metrics"]["producedBytes"] == 1  # b"3"
+    # A result kept as its digest still says how large it was.
+    done = [orjson.loads(e.message) for e in events if e.request_id == "js-large"][1]
+    assert done["record"]["metrics"]["producedBytes"] == len(big) > framing.LIMIT
     ok = history.find(tmp_path, "ok")
     assert ok is not None and (ok.event, ok.result, ok.error) == ('{"e": 1}', '{"a": 1}', False)
     bad = history.find(tmp_path, "bad")

@@ -304,10 +304,10 @@ class _Stream:
     def _parse(self, start: int, invocations: list[stored.Invocation]) -> list[LogEvent]:
         where = f"{self.key}:{self.ident:012x}:{start}"  # the identity: unique across reuse
         found: list[LogEvent] = []
-        for spec, result, ended in invocations:
+        for spec, result, ended, produced in invocations:
             rid = result.request_id
             try:
-                events = invocation_events(spec, result, ended)
+                events = invocation_events(spec, result, ended, produced)
             except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
                 continue  # what no server stores (damage): that invocation only
             found += (

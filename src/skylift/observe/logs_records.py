@@ -32,7 +32,9 @@ HEADS = 64 * 1024  # bytes read at once when walking frames by their headers
 # JSON line, which its reader parses if it wants it).
 Record = framing.Frame
 _NO_ROWS: list[framing.Row] = []
-Invocation = tuple[FunctionSpec, InvocationResult, int]  # what records.py formats, its end
+# What records.py formats: the function, the result, its end, and the result's size when
+# only its digest was kept.
+Invocation = tuple[FunctionSpec, InvocationResult, int, int | None]
 
 
 def identity(path: Path) -> int | None:
@@ -156,15 +158,15 @@ def row_invocation(function: str, row: framing.Row) -> Invocation:
     )
     result = InvocationResult(
         request_id=row.request_id,
-        # (kept as its digest: "null", so the JSON format's producedBytes says 4)
-        payload=b"null" if row.body is None else row.body,
+        payload=b"null" if row.body is None else row.body,  # kept as its digest: null
         error="Unhandled" if row.failed else None,
         logs=row.output,
         duration_ms=row.duration_ms,
         init_ms=row.init_ms,
         max_memory_mb=row.max_memory_mb,
     )
-    return spec, result, row.end_ms
+    digest = row.body_digest
+    return spec, result, row.end_ms, None if digest is None else digest[1]
 
 
 def line_invocation(function: str, raw: dict[str, Any]) -> Invocation:
@@ -188,4 +190,4 @@ def line_invocation(function: str, raw: dict[str, Any]) -> Invocation:
         init_ms=None if init is None else float(init),
         max_memory_mb=int(raw["maxMemoryMB"]),
     )
-    return spec, result, int(raw["end"])
+    return spec, result, int(raw["end"]), None

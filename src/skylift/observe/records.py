@@ -37,9 +37,14 @@ def iso(ms: int) -> str:
 
 
 def invocation_events(
-    spec: FunctionSpec, result: InvocationResult, ended_ms: int | None = None
+    spec: FunctionSpec,
+    result: InvocationResult,
+    ended_ms: int | None = None,
+    produced: int | None = None,
 ) -> list[Event]:
-    """The log events of one invocation that ended at `ended_ms` (default: now)."""
+    """The log events of one invocation that ended at `ended_ms` (default: now);
+    `produced`: its result's size when `result.payload` is not the result (a stored
+    digest's), for the JSON format's `producedBytes`."""
     end = int(time.time() * 1000) if ended_ms is None else ended_ms
     start = end - int(result.duration_ms)
     json_format = spec.log_config.format == "JSON"
@@ -51,7 +56,8 @@ def invocation_events(
     events.extend((start, line) for line in body.splitlines() if line)
     status = telemetry_status(result)
     if json_format:
-        events.append((end, _runtime_done(result, end, status)))
+        size = len(result.payload) if produced is None else produced
+        events.append((end, _runtime_done(result, end, status, size)))
         events.append((end, _report_record(spec, result, end, status)))
     else:
         events.extend((end, line) for line in _failure_lines(result, end))
@@ -114,13 +120,13 @@ def _start_record(request_id: str, ms: int) -> str:
     return _record("platform.start", ms, {"requestId": request_id, "version": "$LATEST"})
 
 
-def _runtime_done(result: InvocationResult, ms: int, status: str) -> str:
+def _runtime_done(result: InvocationResult, ms: int, status: str, produced: int) -> str:
     record: dict[str, object] = {
         "requestId": result.request_id,
         "status": status,
         "metrics": {
             "durationMs": round(result.duration_ms, 3),
-            "producedBytes": len(result.payload),
+            "producedBytes": produced,
         },
     }
     if status != "success":
