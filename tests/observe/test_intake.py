@@ -75,25 +75,36 @@ def test_a_batch_is_counted_exactly_per_function_outcome_and_bucket() -> None:
     """Counting a batch at once (durations observed together, successes added at once)
     scrapes the same as counting each invocation: every outcome, bucket and sum."""
     one, other = SPEC, FunctionSpec(name="g", handler="app.g", code_dir=".")
+    again = FunctionSpec(name="f", handler="app.f", code_dir=".")  # f reloaded: a new spec
     timed_out = b'{"errorType": "Sandbox.Timedout", "errorMessage": "late"}'
     batch = []
     for n in range(600):
-        spec = one if n % 3 else other
+        spec = (one if n % 7 else again) if n % 3 else other
         if n % 50 == 7:
             found = InvocationResult(f"r{n}", timed_out, "Unhandled", b"", 3000.0)
         elif n % 10 == 1:
             found = InvocationResult(f"r{n}", b'{"errorType": "E"}', "Unhandled", b"", 1.0)
         else:
             found = InvocationResult(f"r{n}", b"{}", None, b"", 0.4 + n, init_ms=n or None)
+        # Runs of one trigger, the same name made anew now and then (equal, not the same).
+        found.trigger = "".join(["a", "pi"]) if n % 5 == 0 else "api" if n % 40 < 20 else "sqs"
         batch.append((spec, found, Instance(), 0))
     batched, each = Metrics({}), Metrics({})
     batched.count(batch)
     for spec, found, instance, _ in batch:
         each(spec, found, instance)
+    rates, rates_each = Outcomes(), Outcomes()
+    rates.count(batch)
+    for spec, found, _, ended in batch:
+        rates_each.count([(spec, found, None, ended)])
+    for name in ("f", "g"):
+        assert rates.summary(name) == rates_each.summary(name)
+    assert rates.summary("f")["recent_invocations"] == 400
     for n in range(1500):  # past the HTTP batch: counted as they fill it, and when read
         route, status = ("POST /a", 200) if n % 4 else ("GET /b", 404)
         batched.http(route, route[:4].strip(), status, n / 10000)
         each.http(route, route[:4].strip(), status, n / 10000)
+        each.count_http()  # one request at a time: always one route, method and status
 
     def scraped(metrics: Metrics) -> dict[tuple[str, str], float]:
         registry = CollectorRegistry(auto_describe=False)
@@ -110,9 +121,11 @@ def test_a_batch_is_counted_exactly_per_function_outcome_and_bucket() -> None:
         assert found[key] == pytest.approx(number, rel=1e-12), key
     success = (
         "skylift_invocations_total",
-        "[('function', 'f'), ('outcome', 'success'), ('trigger', 'invoke')]",
+        "[('function', 'f'), ('outcome', 'success'), ('trigger', 'api')]",
     )
-    assert found[success] == sum(1 for spec, r, _, _ in batch if spec is one and r.error is None)
+    assert found[success] == sum(
+        1 for spec, r, _, _ in batch if spec.name == "f" and r.trigger == "api" and not r.error
+    )
     get_b = (
         "skylift_http_requests_total",
         "[('code', '404'), ('method', 'GET'), ('route', 'GET /b')]",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import collections
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -47,8 +46,6 @@ DURATION_BUCKETS = (
 INIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OUTCOMES = ("success", "error", "timeout")
 HTTP_BATCH = 1024  # requests noted before they are counted (and when read)
-_KEY = operator.itemgetter(0, 1, 2)  # a noted request's (route, method, status)
-_SECONDS = operator.itemgetter(3)  # ... and its duration
 
 
 @dataclass(slots=True)
@@ -168,12 +165,21 @@ class Metrics:
         durations: dict[tuple[str, str], list[float]] = {}
         failed: dict[tuple[str, str], int] = {}
         specs: dict[str, FunctionSpec] = {}
+        # A batch is mostly runs of one function and trigger: the same objects as the
+        # invocation before need no key built and looked up.
+        last_spec: FunctionSpec | None = None
+        last_trigger = ""
+        found: list[float] = []
+        key = ("", "")
         for spec, result, _, _ in batch:
-            key = (spec.name, result.trigger)
-            found = durations.get(key)
-            if found is None:
-                found = durations[key] = []
-                specs[spec.name] = spec
+            trigger = result.trigger
+            if spec is not last_spec or trigger is not last_trigger:
+                last_spec, last_trigger = spec, trigger
+                key = (spec.name, trigger)
+                found = durations.get(key)  # type: ignore[assignment]
+                if found is None:
+                    found = durations[key] = []
+                    specs[spec.name] = spec
             found.append(result.duration_ms)
             if result.error is not None or result.init_ms is not None:
                 counts = _counts(functions, spec)
@@ -204,21 +210,32 @@ class Metrics:
         taken = noted.copy()
         noted.clear()
         requests, durations = self.requests, self.request_durations
-        keys = collections.Counter(map(_KEY, taken))  # counted in C
-        for key, count in keys.items():
-            requests[key] = requests.get(key, 0) + count
-        routes = {route for route, _, _ in keys}
-        if len(routes) == 1:  # the common case: every duration is this route's
-            by_route = {routes.pop(): list(map(_SECONDS, taken))}
-        else:  # one pass, however many routes
-            by_route = collections.defaultdict(list)
-            for note in taken:
-                by_route[note[0]].append(note[3])
-        for route, seconds in by_route.items():
+        # As columns (in C); the common case, every request of one route, method and
+        # status, is then three counts in C too, and the rest one `Counter`.
+        routes, methods, statuses, seconds = zip(*taken, strict=True)
+        total = len(taken)
+        route, method, status = routes[0], methods[0], statuses[0]
+        if (
+            routes.count(route) == total
+            and methods.count(method) == total
+            and statuses.count(status) == total
+        ):
+            key = (route, method, status)
+            requests[key] = requests.get(key, 0) + total
+            by_route: Mapping[str, Sequence[float]] = {route: seconds}
+        else:
+            keys = zip(routes, methods, statuses, strict=True)
+            for key, count in collections.Counter(keys).items():
+                requests[key] = requests.get(key, 0) + count
+            grouped: dict[str, list[float]] = collections.defaultdict(list)
+            for route, value in zip(routes, seconds, strict=True):
+                grouped[route].append(value)
+            by_route = grouped
+        for route, values in by_route.items():
             histogram = durations.get(route)
             if histogram is None:
                 histogram = durations[route] = Histogram(DURATION_BUCKETS)
-            histogram.observe_many(seconds)
+            histogram.observe_many(values)
 
     def registry(self) -> CollectorRegistry:
         """A registry holding these metrics and the process's (CPU, memory, fds)."""

@@ -49,17 +49,23 @@ class Outcomes:
         a fraction of a second, a bucket lasts `BUCKET`)."""
         number = int(time.monotonic() // BUCKET)
         functions = self._functions
+        last: FunctionSpec | None = None  # the function of the invocation before: its bucket
+        entry: _Function | None = None
+        bucket: list[int] = []
         for spec, result, _, ended_ns in batch:
-            entry = functions.get(spec.name)
-            if entry is None:
-                size = int(WINDOW // BUCKET) + 1
-                entry = functions[spec.name] = _Function(collections.deque(maxlen=size))
-            buckets = entry.buckets
-            if not buckets or buckets[-1][0] != number:
-                buckets.append([number, 0, 0])
-            bucket = buckets[-1]
+            if spec is not last:
+                last = spec
+                entry = functions.get(spec.name)
+                if entry is None:
+                    size = int(WINDOW // BUCKET) + 1
+                    entry = functions[spec.name] = _Function(collections.deque(maxlen=size))
+                buckets = entry.buckets
+                if not buckets or buckets[-1][0] != number:
+                    buckets.append([number, 0, 0])
+                bucket = buckets[-1]
             bucket[1] += 1
             if result.error is not None:
+                assert entry is not None
                 bucket[2] += 1
                 entry.last_error = (result.request_id, result.payload)
                 entry.last_error_at = ended_ns / 1e9
