@@ -101,7 +101,9 @@ def test_a_batch_is_counted_exactly_per_function_outcome_and_bucket() -> None:
         assert rates.summary(name) == rates_each.summary(name)
     assert rates.summary("f")["recent_invocations"] == 400
     for n in range(1500):  # past the HTTP batch: counted as they fill it, and when read
-        route, status = ("POST /a", 200) if n % 4 else ("GET /b", 404)
+        # The first batch of one route, method and status; then two routes, a 500 in one.
+        route, status = ("POST /a", 200) if n % 4 or n < 1024 else ("GET /b", 404)
+        status = 500 if n % 9 == 0 and n >= 1024 and route == "POST /a" else status
         batched.http(route, route[:4].strip(), status, n / 10000)
         each.http(route, route[:4].strip(), status, n / 10000)
         each.count_http()  # one request at a time: always one route, method and status
@@ -130,4 +132,9 @@ def test_a_batch_is_counted_exactly_per_function_outcome_and_bucket() -> None:
         "skylift_http_requests_total",
         "[('code', '404'), ('method', 'GET'), ('route', 'GET /b')]",
     )
-    assert found[get_b] == 375
+    assert found[get_b] == 119  # 1024, 1028, ... 1496
+    post_a = (
+        "skylift_http_requests_total",
+        "[('code', '200'), ('method', 'POST'), ('route', 'POST /a')]",
+    )
+    assert found[post_a] == 1024 + sum(1 for n in range(1024, 1500) if n % 4 and n % 9)

@@ -210,23 +210,23 @@ class Metrics:
         taken = noted.copy()
         noted.clear()
         requests, durations = self.requests, self.request_durations
-        # As columns (in C); the common case, every request of one route, method and
-        # status, is then three counts in C too, and the rest one `Counter`.
+        # As columns (in C). The common case, every request of one route, method and
+        # status, is then three counts in C too; one route's durations are taken whole.
         routes, methods, statuses, seconds = zip(*taken, strict=True)
         total = len(taken)
         route, method, status = routes[0], methods[0], statuses[0]
-        if (
-            routes.count(route) == total
-            and methods.count(method) == total
-            and statuses.count(status) == total
-        ):
+        one_route = routes.count(route) == total
+        if one_route and methods.count(method) == total and statuses.count(status) == total:
             key = (route, method, status)
             requests[key] = requests.get(key, 0) + total
-            by_route: Mapping[str, Sequence[float]] = {route: seconds}
         else:
             keys = zip(routes, methods, statuses, strict=True)
             for key, count in collections.Counter(keys).items():
                 requests[key] = requests.get(key, 0) + count
+        by_route: Mapping[str, Sequence[float]]
+        if one_route:
+            by_route = {route: seconds}
+        else:
             grouped: dict[str, list[float]] = collections.defaultdict(list)
             for route, value in zip(routes, seconds, strict=True):
                 grouped[route].append(value)
