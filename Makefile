@@ -42,6 +42,7 @@ run: setup
 # serverless-offline 13 with npm into bench/.node, the SAM CLI into bench/.sam-venv.
 bench: $(VENV)/.installed-bench
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	@command -v valgrind >/dev/null || (apt-get update && apt-get install -y valgrind)
 	cd bench && ../$(PY) http_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) profile_http.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) queue_e2e.py --out ../docs/benchmarks.md
@@ -53,6 +54,7 @@ bench: $(VENV)/.installed-bench
 	cd bench && ../$(PY) reload_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) cli_bench.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) observe_cost_bench.py --out ../docs/benchmarks.md
+	cd bench && ../$(PY) observe_callgrind.py --out ../docs/benchmarks.md
 	cd bench && ../$(PY) memory_bench.py --rounds 3 --out ../docs/benchmarks.md
 	cd bench && ../$(PY) slowloris_bench.py --out ../docs/benchmarks.md
 

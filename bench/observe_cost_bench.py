@@ -229,7 +229,10 @@ def measure(server: Server, seconds: int, script: str, pair: int = 0) -> Slice:
         run = start_wrk(server.url, CONNECTIONS, seconds, script, threads=2)
         out = run.communicate()[0]
         if run.returncode != 0:
-            raise subprocess.CalledProcessError(run.returncode, run.args, out)
+            code = server.proc.poll()
+            alive = "running" if code is None else f"exited with {code}"
+            command = " ".join(run.args)
+            raise RuntimeError(f"{command} failed ({run.returncode}; the server {alive}):\n{out}")
         machine, idle = (
             now - then
             for now, then in zip(machine_cpu_seconds(), (machine_before, idle_before), strict=True)
