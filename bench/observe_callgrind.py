@@ -5,29 +5,34 @@ of `skylift up` and of `skylift up --no-observe` under valgrind's callgrind, POS
     python bench/observe_callgrind.py --b-env PYTHONPATH=<a worktree's src> --b-on
         # a change, against the code as it is (both "on")
 
-The paired wall-clock bench (`observe_cost_bench.py`) cannot resolve a change of 1-2% on
-a shared 2-core machine: its slices vary by ±15%, its interval is about ±3%. Counted by
-callgrind, the same work gives the same numbers within about 3% from run to run (mostly as
-batch sizes vary with the rate). What it does not see:
-other processes' use of the caches (the workers, wrk), the kernel's work (system calls,
-page faults, the GIL's handoffs), and time. Its cache is simulated: L1 as the host's,
-and a last level of `--ll` (size,associativity,line) standing for what of the host's
-shared L3 the supervisor keeps under load (1 MiB by default).
+The paired wall-clock bench (`observe_cost_bench.py`) gives its verdict within about ±3%
+after 20 pairs of servers on a shared 2-core machine, whose slices vary by ±15% and
+more. Counted by callgrind, one pair of runs tells a server's work per request within
+about 2% (about 5,000 instructions of some 280,000): enough for what observing adds as a
+whole (about 22,000) or the stored logs' part of it (about 11,500), not for a change of
+1,000 (the spread likely comes from the rate, which sets the batches' sizes, and from
+how many batches, writes and alert samples fall in the window: a longer `--seconds` may
+narrow it). What it does not see: other processes' use of the caches (the workers, wrk),
+the kernel's work (system calls, page faults, the GIL's handoffs), and time. Its cache
+is simulated: L1 as the host's, and a last level of `--ll` (size,associativity,line)
+standing for what of the host's shared L3 the supervisor might keep under load (1 MiB by
+default; not measured).
 
 Each server (a copy of make-change with a fixed pool, `--instances`) starts under
 callgrind; observing's timers are stretched by `DILATE` (`observe_callgrind/`) so that its
-batches hold as many results as at full speed; after a 10 s warm-up with wrk the counts
-are zeroed (`callgrind_control -z`), wrk runs `--seconds`, the counts are dumped; the
-two servers run at once (which moves the counts only through the rate: the batches'
-sizes). Per request: instructions
-(Ir), L1 misses (instructions and data) and last-level misses, and the C functions whose
-own instructions differ most (Python's own functions are all in its evaluation loop).
+batches hold about as many results as at full speed (the autoscaler's tick is not: it
+runs in both servers); after a 10 s warm-up with wrk the counts are zeroed
+(`callgrind_control -z`), wrk runs `--seconds`, the counts are dumped; the two servers
+run at once. Per request: instructions (Ir), L1 misses (instructions and data) and
+last-level misses, and the C functions whose own instructions differ most (Python's own
+functions are all in its evaluation loop; a function's recursion levels are added up).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import glob
 import os
 import platform
@@ -51,107 +56,108 @@ DILATE = 88  # about how much slower the supervisor runs under callgrind with a 
 WARM = 10  # seconds of wrk before the counts are zeroed
 
 
+# What one server's run gave: requests, the dump's totals, each function's own instructions.
+Counted = tuple[int, dict[str, int], collections.Counter[str]]
+
+
 def run(
     label: str,
     options: list[str],
     env: dict[str, str],
     args: argparse.Namespace,
-    found: dict[str, tuple[int, dict[str, int], Path]],
+    found: dict[str, Counted],
 ) -> None:
-    directory = Path(tempfile.mkdtemp())
-    app = fixed_app(directory, args.instances)
-    policy = app / "skylift.toml"
-    policy.write_text(policy.read_text().replace('interval = "1s"', f'interval = "{DILATE}s"'))
-    out = directory / "callgrind.out"
-    port = free_port()
-    paths = [env.get("PYTHONPATH", ""), str(HERE / "observe_callgrind")]
-    environment = {
-        **os.environ,
-        **env,
-        "PYTHONHASHSEED": "1",
-        "SKYLIFT_BENCH_DILATE": str(DILATE),
-        "PYTHONPATH": ":".join(p for p in paths if p),
-    }
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--cache-sim=yes",
-        f"--LL={args.ll}",
-        f"--callgrind-out-file={out}.%p",
-        sys.executable,
-        "-m",
-        "skylift.cli",
-        "up",
-        str(app),
-        "--port",
-        str(port),
-        "--quiet",
-        *options,
-    ]
-    proc = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=environment,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    script = directory / "post.lua"
-    script.write_text(LUA)
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder)
+        app = fixed_app(directory, args.instances)
+        policy = app / "skylift.toml"
+        policy.write_text(policy.read_text().replace('interval = "1s"', f'interval = "{DILATE}s"'))
+        out = directory / "callgrind.out"
+        errors = directory / "stderr"
+        paths = [
+            env.get("PYTHONPATH"),
+            os.environ.get("PYTHONPATH"),
+            str(HERE / "observe_callgrind"),
+        ]
+        environment = {
+            **os.environ,
+            **env,
+            "PYTHONHASHSEED": "1",
+            "SKYLIFT_BENCH_DILATE": str(DILATE),
+            "PYTHONPATH": ":".join(p for p in paths if p),
+        }
+        port = free_port()
+        command = ["valgrind", "--tool=callgrind", "--cache-sim=yes", f"--LL={args.ll}"]
+        command += [f"--callgrind-out-file={out}.%p", sys.executable, "-m", "skylift.cli"]
+        command += ["up", str(app), "--port", str(port), "--quiet", *options]
+        with errors.open("w") as stderr:
+            proc = subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=environment,
+                start_new_session=True,
+            )
+        url = f"http://127.0.0.1:{port}"
+        script = directory / "post.lua"
+        script.write_text(LUA)
 
-    def wrk(seconds: int) -> int:
-        text = subprocess.run(
-            [
-                "wrk",
-                "-t1",
-                f"-c{args.instances}",
-                f"-d{seconds}s",
-                "-s",
-                str(script),
-                f"{url}/change",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        match = re.search(r"(\d+) requests in", text)
-        if match is None:
-            raise RuntimeError(f"{label}: wrk said {text!r}")
-        return int(match.group(1))
+        def said() -> str:
+            return errors.read_text(errors="replace")[-3000:]
 
-    try:
-        deadline = time.monotonic() + 600
-        while True:
+        def wrk(seconds: int) -> int:
+            command = ["wrk", "-t1", f"-c{args.instances}", f"-d{seconds}s", "-s", str(script)]
+            done = subprocess.run([*command, f"{url}/change"], capture_output=True, text=True)
+            match = re.search(r"(\d+) requests in", done.stdout)
+            if done.returncode != 0 or match is None:
+                raise RuntimeError(f"{label}: wrk failed:\n{done.stdout}{done.stderr}")
+            return int(match.group(1))
+
+        try:
+            deadline = time.monotonic() + 600
+            while True:
+                try:
+                    httpx.get(f"{url}/--ready--", timeout=30)
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError(
+                            f"{label}: skylift up did not start under callgrind:\n{said()}"
+                        ) from None
+                    time.sleep(0.5)
+            if "Error in sitecustomize" in said():  # the timers would not be stretched
+                raise RuntimeError(f"{label}: observe_callgrind/sitecustomize.py failed:\n{said()}")
+            wrk(WARM)
+            control = ["callgrind_control", "-z", str(proc.pid)]
+            subprocess.run(control, check=True, capture_output=True)
+            requests = wrk(args.seconds)
+            control[1] = "-d"
+            subprocess.run(control, check=True, capture_output=True)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             try:
-                httpx.get(f"{url}/--ready--", timeout=30)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(
-                        f"{label}: skylift up did not start under callgrind"
-                    ) from None
-                time.sleep(0.5)
-        wrk(WARM)
-        subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
-        requests = wrk(args.seconds)
-        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=300)
-    dumps = sorted(glob.glob(f"{out}.{proc.pid}.*"))  # the dump asked for: ".1"
-    if not dumps:
-        raise RuntimeError(f"{label}: callgrind wrote no dump")
-    found[label] = (requests, totals(Path(dumps[0])), Path(dumps[0]))
+                proc.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        dumps = sorted(glob.glob(f"{out}.{proc.pid}.*"))  # the dump asked for: ".1"
+        if not dumps:
+            raise RuntimeError(f"{label}: callgrind wrote no dump:\n{said()}")
+        dump = Path(dumps[0])
+        found[label] = (requests, totals(dump), own_instructions(dump))
 
 
 def plain(function: str) -> str:
     """A function's name without callgrind's recursion mark (`'2`)."""
-    return function.split("'")[0][:60]
+    return function.split("'")[0]
 
 
 def totals(path: Path) -> dict[str, int]:
-    """The dump's totals: the sum of its cost lines, as `own_instructions` adds them up
-    (its `summary:` line, the counters at the dump, is about 2% lower in reads alone)."""
+    """The dump's totals: the sum of its cost lines, as `own_instructions` adds them up.
+    (Its `summary:` line, the counters at the dump, is lower: by 2-3% in instructions,
+    more in reads and read misses; writes agree. The two are never mixed here.)"""
     events: list[str] = []
     found: dict[str, int] = {}
     for line in path.read_text().splitlines():
@@ -176,8 +182,8 @@ def own_instructions(path: Path) -> collections.Counter[str]:
             if match is not None:
                 if match.group(2):
                     names[match.group(1)] = match.group(2)
-                if line.startswith("fn="):
-                    function = names.get(match.group(1), match.group(1))
+                if line.startswith("fn="):  # recursion levels (`'2`) counted as one
+                    function = plain(names.get(match.group(1), match.group(1)))
         elif line.startswith("calls="):
             after_call = True  # the next cost line is the call's, inclusive
         elif line[:1].isdigit() or line[:1] in "+-*":
@@ -208,7 +214,7 @@ def main() -> None:
     for tool in ("valgrind", "callgrind_control", "wrk"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is needed: apt-get install -y valgrind wrk")
-    found: dict[str, tuple[int, dict[str, int], Path]] = {}
+    found: dict[str, Counted] = {}
     second = [] if args.b_on else OFF
     threads = [
         threading.Thread(target=run, args=("a", [], {}, args, found)),
@@ -226,8 +232,8 @@ def main() -> None:
         write_section(args.out, "observe-callgrind", text)
 
 
-def report(args: argparse.Namespace, found: dict[str, tuple[int, dict[str, int], Path]]) -> str:
-    (na, ta, pa), (nb, tb, pb) = found["a"], found["b"]
+def report(args: argparse.Namespace, found: dict[str, Counted]) -> str:
+    (na, ta, oa), (nb, tb, ob) = found["a"], found["b"]
     label_b = "`skylift up`" if args.b_on else "`--no-observe`"
     label_b += "".join(f" with {k}={v}" for k, v in args.b_env)
     groups = {
@@ -240,7 +246,6 @@ def report(args: argparse.Namespace, found: dict[str, tuple[int, dict[str, int],
         a = sum(ta[k] for k in keys) / na
         b = sum(tb[k] for k in keys) / nb
         rows.append(f"| {name} | {a:,.0f} | {b:,.0f} | {a / b:.3f} | {a - b:+,.0f} |")
-    oa, ob = own_instructions(pa), own_instructions(pb)
     differences = {f: oa[f] / na - ob[f] / nb for f in set(oa) | set(ob)}
     largest = sorted(differences.items(), key=lambda kv: -abs(kv[1]))[:12]
     return "\n".join(
@@ -256,10 +261,10 @@ def report(args: argparse.Namespace, found: dict[str, tuple[int, dict[str, int],
             f"observing's timers stretched {DILATE} times as the server is slowed, so that "
             f"its batches hold as many results as at full speed; after {WARM} s of wrk the "
             f"counts are zeroed, then wrk -t1 -c{args.instances} runs {args.seconds} s "
-            f"({na:,} and {nb:,} requests). Counts, not time: the same work gives the same "
-            "numbers within about 3% from run to run (batch sizes vary with the rate); what "
-            "they leave out is the other processes' use of the caches, the kernel's work "
-            "and the GIL's handoffs.",
+            f"({na:,} and {nb:,} requests). Counts, not time: one pair of runs tells a "
+            "server's work per request within about 2% (batch sizes vary with the rate); "
+            "what they leave out is the other processes' use of the caches, the kernel's "
+            "work and the GIL's handoffs.",
             "",
             f"| per request | `skylift up` | {label_b} | ratio | added |",
             "|---|---:|---:|---:|---:|",
@@ -267,7 +272,7 @@ def report(args: argparse.Namespace, found: dict[str, tuple[int, dict[str, int],
             "",
             "The C functions whose own instructions differ most per request (Python's own "
             "functions are all in its evaluation loop, `_PyEval_EvalFrameDefault`): "
-            + ", ".join(f"`{plain(name)}` {value:+,.0f}" for name, value in largest)
+            + ", ".join(f"`{name[:60]}` {value:+,.0f}" for name, value in largest)
             + ".",
         ]
     )

@@ -1,18 +1,36 @@
 """Loaded by the `skylift up` that `bench/observe_callgrind.py` runs under callgrind (this
 folder on its PYTHONPATH, SKYLIFT_BENCH_DILATE set): the server runs there about 90
 times slower, so observing's timers are stretched as much, for its batches to hold as
-many results as at full speed (the intake's 0.1 s, the log writer's 0.25 s; the alert
-policy's interval is stretched in the app's skylift.toml by the bench)."""
+many results as at full speed: the intake's 0.1 s, the log writer's 0.25 s and the event
+log's 0.5 s (the alert policy's interval is stretched in the app's skylift.toml by the
+bench). A default that is no longer there raises: Python then says "Error in
+sitecustomize" on the server's stderr, which the bench checks."""
 
+import inspect
 import os
+from collections.abc import Callable
+from typing import Any
 
 _dilate = float(os.environ.pop("SKYLIFT_BENCH_DILATE", "0") or 0)
-if _dilate:
-    from skylift.observe import intake as _intake
-    from skylift.observe import logs_store as _logs_store
 
-    _intake.INTERVAL *= _dilate
-    _intake.Intake.__init__.__defaults__ = ((), _intake.INTERVAL)
-    _defaults = list(_logs_store.LogStore.__init__.__defaults__ or ())
-    _defaults[-1] *= _dilate  # interval, the last
-    _logs_store.LogStore.__init__.__defaults__ = tuple(_defaults)
+
+def _stretch(function: Callable[..., Any], name: str) -> None:
+    """Multiply `function`'s default for the parameter `name` by the dilation."""
+    with_defaults = [
+        p.name
+        for p in inspect.signature(function).parameters.values()
+        if p.default is not p.empty and p.kind is p.POSITIONAL_OR_KEYWORD
+    ]
+    defaults = list(function.__defaults__ or ())
+    defaults[with_defaults.index(name)] *= _dilate  # ValueError if it is gone
+    function.__defaults__ = tuple(defaults)
+
+
+if _dilate:
+    from skylift.observe.events import EventLog
+    from skylift.observe.intake import Intake
+    from skylift.observe.logs_store import LogStore
+
+    _stretch(Intake.__init__, "interval")
+    _stretch(LogStore.__init__, "interval")
+    _stretch(EventLog.__init__, "interval")
