@@ -3,11 +3,13 @@ folder on its PYTHONPATH, SKYLIFT_BENCH_DILATE set): the server runs there about
 times slower, so observing's timers are stretched as much, for its batches to hold as
 many results as at full speed: the intake's 0.1 s, the log writer's 0.25 s and the event
 log's 0.5 s (the alert policy's interval is stretched in the app's skylift.toml by the
-bench). A default that is no longer there raises: Python then says "Error in
-sitecustomize" on the server's stderr, which the bench checks."""
+bench). It says so on the server's stderr, which the bench checks: a default that is no
+longer there raises (Python then says "Error in sitecustomize"), and another
+sitecustomize earlier on the path would keep this one from loading."""
 
 import inspect
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -34,3 +36,4 @@ if _dilate:
     _stretch(Intake.__init__, "interval")
     _stretch(LogStore.__init__, "interval")
     _stretch(EventLog.__init__, "interval")
+    print(f"skylift bench: observing's timers stretched x{_dilate:g}", file=sys.stderr)
