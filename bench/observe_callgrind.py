@@ -125,7 +125,7 @@ def run(
                             f"{label}: skylift up did not start under callgrind:\n{said()}"
                         ) from None
                     time.sleep(0.5)
-            if STRETCHED not in said():  # it failed, or another sitecustomize came first
+            if STRETCHED not in errors.read_text(errors="replace"):  # failed, or not loaded
                 raise RuntimeError(
                     f"{label}: observe_callgrind/sitecustomize.py did not run:\n{said()}"
                 )
