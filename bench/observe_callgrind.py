@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 import httpx
-from bench_common import LUA, free_port
+from bench_common import LUA, free_port, parse_wrk, start_wrk
 from observe_cost_bench import OFF, fixed_app
 from report import write_section
 
@@ -106,12 +106,14 @@ def run(
             return errors.read_text(errors="replace")[-3000:]
 
         def wrk(seconds: int) -> int:
-            command = ["wrk", "-t1", f"-c{args.instances}", f"-d{seconds}s", "-s", str(script)]
-            done = subprocess.run([*command, f"{url}/change"], capture_output=True, text=True)
-            match = re.search(r"(\d+) requests in", done.stdout)
-            if done.returncode != 0 or match is None or "Non-2xx" in done.stdout:
-                raise RuntimeError(f"{label}: wrk failed:\n{done.stdout}{done.stderr}")
-            return int(match.group(1))
+            running = start_wrk(f"{url}/change", args.instances, seconds, str(script))
+            out = running.communicate()[0]
+            if running.returncode != 0:
+                raise RuntimeError(f"{label}: wrk failed:\n{out}")
+            requests, _, _, _, errors = parse_wrk(out)
+            if errors:
+                raise RuntimeError(f"{label}: {errors} requests failed:\n{out}")
+            return requests
 
         try:
             deadline = time.monotonic() + 600

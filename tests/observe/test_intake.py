@@ -108,15 +108,6 @@ def test_a_batch_is_counted_exactly_per_function_outcome_and_bucket() -> None:
         each.http(route, route[:4].strip(), status, n / 10000)
         each.count_http()  # one request at a time: always one route, method and status
 
-    def scraped(metrics: Metrics) -> dict[tuple[str, str], float]:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(metrics)
-        return {
-            (s.name, str(sorted(s.labels.items()))): s.value
-            for family in registry.collect()
-            for s in family.samples
-        }
-
     found, expected = scraped(batched), scraped(each)
     assert found.keys() == expected.keys()
     for key, number in expected.items():
@@ -138,3 +129,35 @@ def test_a_batch_is_counted_exactly_per_function_outcome_and_bucket() -> None:
         "[('code', '200'), ('method', 'POST'), ('route', 'POST /a')]",
     )
     assert found[post_a] == 1024 + sum(1 for n in range(1024, 1500) if n % 4 and n % 9)
+
+
+def test_one_routes_requests_of_several_statuses_count_as_one_at_a_time() -> None:
+    """A batch of one route whose statuses differ (its durations taken whole, its codes
+    counted apart) reads as requests counted one by one."""
+    batched, each = Metrics({}), Metrics({})
+    for n in range(1100):  # a full batch (1,024) of one route, and the rest when read
+        status = 500 if n % 7 == 0 else 200
+        batched.http("POST /a", "POST", status, n / 10000)
+        each.http("POST /a", "POST", status, n / 10000)
+        each.count_http()
+
+    found, expected = scraped(batched), scraped(each)
+    assert found.keys() == expected.keys()
+    for key, number in expected.items():
+        assert found[key] == pytest.approx(number, rel=1e-12), key
+    errors = (
+        "skylift_http_requests_total",
+        "[('code', '500'), ('method', 'POST'), ('route', 'POST /a')]",
+    )
+    assert found[errors] == len(range(0, 1100, 7))
+
+
+def scraped(metrics: Metrics) -> dict[tuple[str, str], float]:
+    """Every sample `metrics` exposes, by name and labels."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics)
+    return {
+        (s.name, str(sorted(s.labels.items()))): s.value
+        for family in registry.collect()
+        for s in family.samples
+    }
