@@ -75,7 +75,7 @@ class Result:
     refused: dict[str, int]
     longest_outage: float
     restarts: list[float]
-    orphans: int
+    orphans: list[str]  # what each process of the killed server alive 2 s after was
     damaged_start: dict[str, str]
     tracebacks: list[str]  # the last line of each traceback in the server's log
 
@@ -241,7 +241,7 @@ def report(result: Result, command: str) -> str:
         "- unacknowledged attempts (the client saw an error, so may retry): "
         + ", ".join(f"{k} {n}" for k, n in sorted(result.refused.items())),
         f"- kill -9 of the server to serving again: {restarts}; its processes still alive "
-        f"2 s after: {result.orphans}",
+        f"2 s after: {len(result.orphans)}" + "".join(f"; {process}" for process in result.orphans),
         "- queues.db damaged between runs: "
         + "; ".join(f"{k}: {v}" for k, v in result.damaged_start.items()),
         f"- tracebacks in the server's log: {len(result.tracebacks)}"

@@ -75,7 +75,7 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{port}"
         self.restarts: list[float] = []  # seconds from kill -9 to serving again
-        self.orphans = 0  # processes of a killed server still alive 2 s after the kill
+        self.orphans: list[str] = []  # processes of a killed server alive 2 s after the kill
 
     def start(self, timeout: float = 60.0) -> float:
         began = time.monotonic()
@@ -124,7 +124,7 @@ class Server:
         self.restarts.append(time.monotonic() - killed_at)
         time.sleep(max(0.0, killed_at + 2 - time.monotonic()))
         left = [p for p in family if _alive(p)]
-        self.orphans += len(left)
+        self.orphans += [_describe(p) for p in left]
         for process in left:  # ours to clean up: started by the server we started
             with contextlib.suppress(psutil.Error):
                 process.kill()
@@ -137,6 +137,13 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _describe(process: psutil.Process) -> str:
+    """Enough to tell what outlived its server: pid, name, state, parent."""
+    with contextlib.suppress(psutil.Error), process.oneshot():
+        return f"{process.pid} {process.name()} ({process.status()}, parent {process.ppid()})"
+    return f"{process.pid} (gone)"
 
 
 def _alive(process: psutil.Process) -> bool:

@@ -4,6 +4,7 @@ zygote or its HTTP front reaches the terminal."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 APP = """
@@ -125,3 +127,76 @@ def test_a_shutdown_names_what_it_cancelled_and_prints_no_traceback(tmp_path: Pa
     assert functions == ["sleepy", "sleepy", "web", "worker"]
     after_banner = [line for line in rest.splitlines() if not line.startswith("  ")]
     assert after_banner == cancelled, "nothing but the cancellations"
+
+
+NAPS = """
+import time
+from skylift import App
+
+app = App()
+
+
+@app.function(timeout=120)
+def nap(event, context):
+    time.sleep(event["seconds"])
+    return "done"
+"""
+
+
+def _running(process: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return process.status() != psutil.STATUS_ZOMBIE
+    return False
+
+
+def test_a_killed_server_leaves_none_of_its_instances_running(tmp_path: Path):
+    """kill -9 of `skylift up` (as by the OOM killer): its zygote ends every instance, idle
+    or busy, and with each its PID namespace, within a second. Its PID 1 waits for the
+    instance to be reaped; the zygote does that itself rather than leave it to the host's
+    PID 1 (which here took 1.4-2 s, and in a container may never do it)."""
+    (tmp_path / "app.py").write_text(NAPS)
+    command = [sys.executable, "-m", "skylift.cli", "up", str(tmp_path), "--port", "0"]
+    server = subprocess.Popen(command, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert server.stderr is not None
+        url = next(
+            (
+                line.split("serving on ")[1].strip()
+                for line in server.stderr
+                if "serving on" in line
+            ),
+            "",
+        )
+        assert url, "skylift up did not start"
+        target = f"{url}/2015-03-31/functions/nap/invocations"
+
+        def nap(seconds: float) -> None:
+            request = urllib.request.Request(target, data=b'{"seconds": %f}' % seconds)
+            with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
+                urllib.request.urlopen(request, timeout=60).close()
+
+        warm = [threading.Thread(target=nap, args=(0.5,)) for _ in range(3)]
+        for caller in warm:
+            caller.start()
+        for caller in warm:
+            caller.join()
+        threading.Thread(target=nap, args=(60,), daemon=True).start()  # busy when killed
+        time.sleep(1)
+        family = psutil.Process(server.pid).children(recursive=True)
+        instances = [p for p in family if p.ppid() != server.pid]
+        assert len(instances) >= 4, "three idle instances and a busy one, with their PID 1s"
+        server.kill()
+        server.wait(10)
+        deadline = time.monotonic() + 1
+        while any(map(_running, family)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        left = [f"{p.pid} {p.name()}" for p in family if _running(p)]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+        server.stderr.close()
+    for process in family:  # never leave one behind, even when the test fails
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    assert left == [], "processes of the killed server still running 1 s after"

@@ -351,6 +351,25 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
             if SANDBOX:  # the server may be gone: nobody else will
                 sandbox_cgroups.kill(SANDBOX, pid)
         sandbox_fork.end_all()  # and with each, everything left in its PID namespace
+        reap_killed(children, timeout=2.0)
+
+
+def reap_killed(pids: set[int], timeout: float) -> None:
+    """Reap the workers just killed, waiting at most `timeout` seconds. A worker's PID
+    namespace ends only once the worker is reaped, and its PID 1 waits for that; left to
+    the host's PID 1 (ours once we are gone), that may take seconds, or never happen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid in list(pids):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    continue
+            except ChildProcessError:
+                pass
+            pids.discard(pid)
+        if not pids or time.monotonic() > deadline:
+            return
+        time.sleep(0.005)
 
 
 LEFTOVERS: set[int] = set()  # workers whose cgroup folders were still busy when reaped
