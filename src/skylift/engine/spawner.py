@@ -31,9 +31,10 @@ from skylift.engine.zygote import Forked
 from skylift.errors import LoadError
 from skylift.runtime import sandbox
 from skylift.runtime.environ import host_environment, offline_environment
+from skylift.runtime.faults import describe_exit
 from skylift.runtime.spawned import READY, SETUP_VARIABLE
 from skylift.runtime.zygote import kill_group
-from skylift.runtimeapi.instance import INIT_TIMEOUT, describe_exit
+from skylift.runtimeapi.instance import INIT_TIMEOUT
 from skylift.spec import FunctionSpec
 
 # Every spawned process not yet reaped. Module-wide, not per Spawner: a process whose

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import signal
 import traceback
 from types import TracebackType
 from typing import Any
 
 _OWN_FILES = ("/skylift/runtime/",)
+
+SIGNAL_NAMES = {
+    signal.SIGKILL: "killed",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating point exception",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGINT: "interrupt",
+}
+
+
+def describe_exit(returncode: int) -> str:
+    """A process's end in the words Lambda's Go runtime uses ("signal: killed"), from its
+    return code as `subprocess` and `os.waitstatus_to_exitcode` give it (-N: signal N)."""
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    try:
+        sig = signal.Signals(-returncode)
+    except ValueError:  # a real-time signal has no name; Go says "signal 35"
+        return f"signal: signal {-returncode}"
+    return "signal: " + (SIGNAL_NAMES.get(sig) or sig.name.lower())
 
 
 def error_payload(

@@ -39,31 +39,11 @@ from skylift.runtime.environ import (
     new_log_stream,
     shared_environment,
 )
-from skylift.runtime.faults import Fault, handler_not_found, import_fault
+from skylift.runtime.faults import Fault, describe_exit, handler_not_found, import_fault
 from skylift.runtime.init_watch import InitWatch
 from skylift.runtime.wire import MAX_PACKET
 from skylift.runtime.worker import Handler, serve
 from skylift.spec import DEFAULT_RUNTIME, FunctionSpec
-
-SIGNAL_NAMES = {
-    signal.SIGKILL: "killed",
-    signal.SIGSEGV: "segmentation fault",
-    signal.SIGABRT: "aborted",
-    signal.SIGTERM: "terminated",
-    signal.SIGBUS: "bus error",
-    signal.SIGFPE: "floating point exception",
-    signal.SIGILL: "illegal instruction",
-    signal.SIGINT: "interrupt",
-}
-
-
-def describe_status(status: int) -> str:
-    """Exit status in the words Lambda's Go runtime uses ("signal: killed")."""
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        name = SIGNAL_NAMES.get(signal.Signals(sig)) or signal.Signals(sig).name.lower()
-        return "signal: " + name
-    return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
 def send(ctl: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
@@ -399,7 +379,7 @@ def reap(ctl: socket.socket, children: set[int]) -> None:
         children.discard(pid)
         kill_group(pid)  # subprocesses a worker left behind die with it, as with a sandbox
         sandbox_fork.end(pid)  # and, with its PID namespace, whatever left the group
-        described = describe_status(status)
+        described = describe_exit(os.waitstatus_to_exitcode(status))
         if SANDBOX:
             if sandbox.oom_killed(SANDBOX, pid) and described == "signal: killed":
                 described += sandbox.OOM_SUFFIX

@@ -47,23 +47,12 @@ from skylift.runtime.environ import (
     new_trace_id,
     offline_environment,
 )
-from skylift.runtime.zygote import SIGNAL_NAMES
+from skylift.runtime.faults import describe_exit
 from skylift.runtimeapi.output import Output
 from skylift.runtimeapi.server import Invocation, Job, Outcome, RuntimeApiServer
 from skylift.spec import FunctionSpec
 
 INIT_TIMEOUT = 10.0  # Lambda's limit on an on-demand instance's init phase
-
-
-def describe_exit(returncode: int) -> str:
-    """A process's end in the words Lambda's Go runtime uses ("signal: killed")."""
-    if returncode >= 0:
-        return f"exit status {returncode}"
-    try:
-        sig = signal.Signals(-returncode)
-    except ValueError:  # a real-time signal has no name; Go says "signal 35"
-        return f"signal: signal {-returncode}"
-    return "signal: " + (SIGNAL_NAMES.get(sig) or sig.name.lower())
 
 
 class RuntimeApiInstance:
