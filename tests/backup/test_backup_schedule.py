@@ -47,6 +47,8 @@ def test_the_scheduled_process_backs_up_at_once_and_test_restores(
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
+            # Where it hangs, if it does: SIGABRT below makes it print every thread's stack.
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
         )
         assert proc.stderr is not None
         lines = []
@@ -57,8 +59,12 @@ def test_the_scheduled_process_backs_up_at_once_and_test_restores(
                     break
         finally:
             os.kill(proc.pid, signal.SIGINT)
-            proc.wait(30)
-            proc.stderr.close()
+            try:
+                rest, _ = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGABRT)
+                rest, _ = proc.communicate(timeout=30)
+                pytest.fail(f"Ctrl-C did not stop it within 30 s:\n{''.join(lines)}{rest}")
     assert "test-restored" in lines[-1], lines
     assert "1 message" in lines[-1] and "1 object" in lines[-1]
     (written,) = folder.glob("skylift-backup-*.tar")
