@@ -188,6 +188,20 @@ def makers(zygote: int) -> list[int]:
     return found
 
 
+def orphaned_inits() -> list[int]:
+    """PID 1s (and makers) that no zygote or maker holds: the host's init adopted them."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                named = Path(f"/proc/{entry}/comm").read_text().strip() == "skylift-ns-init"
+                if named and status(int(entry))["PPid"] == "1":
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
 def done_with(pool: Any, *instances: Any) -> None:
     for instance in instances:
         instance.kill()
@@ -231,7 +245,11 @@ def test_a_dead_maker_fails_one_start_and_a_new_zygote_serves_the_next(app):
         done_with(pool, fresh)
         return seen
 
+    before = set(orphaned_inits())
     seen = run(app, scenario)
+    # One it made just before it was killed, never handed over, was the zygote's to end.
+    left = gone_within([p for p in orphaned_inits() if p not in before], 5)
+    assert left == [], "a PID 1 of the killed maker outlived the zygote and the platform"
     assert seen["answers"] in ([], [b"2"]) and seen["fresh"] == b"2"
     assert "namespace maker has gone" in seen.get("error", ""), seen
     assert seen["old_zygote"] is False and len(seen["new_makers"]) == 1

@@ -23,7 +23,9 @@ No process waits for an instance outside its namespace but the zygote itself:
   then kills everything left in the namespace, whatever `setsid` or double fork it did.
   The zygote tells the maker which PID 1 each H uses (with a pidfd of H): if the zygote
   dies, its warm instances serve on (as they always did), and the maker ends each one's
-  namespace when it ends, then itself.
+  namespace when it ends, then itself. If the maker dies instead, the zygote (a child
+  subreaper) adopts its PID 1s: those of instances it ends as always, and one made ahead
+  and never handed over when it exits (`end_adopted`), then reaps them all.
 - H then enters the rest (`enter`): its cgroups (its PID 1 in those that end an
   instance), its own mount and IPC namespaces, the read-only mounts, its /tmp, and the
   lock (`sandbox_mounts.lock`: a user namespace below the zygote's). PID 1 stays in the
@@ -58,6 +60,7 @@ from skylift.runtime.sandbox_mounts import (
     MS_NOSUID,
     MS_PRIVATE,
     MS_REC,
+    PR_SET_CHILD_SUBREAPER,
     PR_SET_DUMPABLE,
     check,
     instance_mounts,
@@ -75,6 +78,7 @@ PR_SET_NAME = 15
 NAME = b"skylift-ns-init"
 _maker: socket.socket | None = None  # the zygote's end of the maker's channel
 _maker_pidfd = -1  # a pidfd of the maker: its channel may not close when it dies (`_next`)
+_maker_pid = 0
 MAKER_TIMEOUT = 10.0  # seconds to wait for a namespace before failing the instance's start
 _joined = False  # whether this zygote has pointed its children at an instance's namespace
 
@@ -103,7 +107,10 @@ def enter_user_namespace() -> None:
 def start_maker() -> None:
     """Fork the maker, once the app is imported: a copy of the zygote as it will stay
     (what the zygote wrote before, a maker forked before would keep a page of each)."""
-    global _maker, _maker_pidfd
+    global _maker, _maker_pidfd, _maker_pid
+    # The PID 1s of a maker killed meanwhile (one it made ahead and never handed over)
+    # become ours, not the host's: `end_adopted` ends them (nothing else would).
+    prctl(PR_SET_CHILD_SUBREAPER, 1, "prctl child subreaper")
     gc.freeze()  # a collection in the maker would write to every object's page
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
@@ -114,7 +121,7 @@ def start_maker() -> None:
         finally:
             os._exit(1)
     theirs.close()
-    _maker = ours
+    _maker, _maker_pid = ours, pid
     _maker_pidfd = os.pidfd_open(pid)  # now: once reaped (serve_forks), it could not be
     ours.send(b"+")  # the first namespace, made before the first fork is asked for
 
@@ -210,6 +217,34 @@ def end(pid: int) -> None:
 def end_all() -> None:
     for pid in list(_inits):
         end(pid)
+
+
+def end_adopted() -> list[int]:
+    """Kill the PID 1s this zygote adopted from a maker that died before it could end
+    them (see `start_maker`); their pids, to reap. Ours until reaped, so no pid is reused."""
+    adopted, in_use = [], {init for _, init in _inits.values()}
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return []
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as f:
+                children = [int(pid) for pid in f.read().split()]
+        except OSError:
+            continue
+        for pid in children:
+            if pid == _maker_pid or pid in in_use:
+                continue
+            try:
+                with open(f"/proc/{pid}/comm", "rb") as f:
+                    if f.read().strip() != NAME:
+                        continue
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                continue
+            adopted.append(pid)
+    return adopted
 
 
 def kill(pid: int) -> bool:

@@ -331,7 +331,7 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
             if SANDBOX:  # the server may be gone: nobody else will
                 sandbox_cgroups.kill(SANDBOX, pid)
         sandbox_fork.end_all()  # and with each, everything left in its PID namespace
-        reap_killed(children, timeout=2.0)
+        reap_killed(children | set(sandbox_fork.end_adopted()), timeout=2.0)
 
 
 def reap_killed(pids: set[int], timeout: float) -> None:
