@@ -62,11 +62,17 @@ def test_the_scheduled_process_backs_up_at_once_and_test_restores(
             # hands its children SIGINT ignored, and Python then leaves it so.
             proc.send_signal(signal.SIGTERM)
             try:
-                rest, _ = proc.communicate(timeout=30)
+                proc.wait(30)
             except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGABRT)
-                rest, _ = proc.communicate(timeout=30)
+                proc.send_signal(signal.SIGABRT)  # it dies, its stderr then ends
+                rest = proc.stderr.read()
+                proc.wait()
                 pytest.fail(f"SIGTERM did not stop it within 30 s:\n{''.join(lines)}{rest}")
+            finally:
+                if proc.poll() is None:  # never leaked into the next test
+                    proc.kill()
+                    proc.wait()
+                proc.stderr.close()
     assert "test-restored" in lines[-1], lines
     assert "1 message" in lines[-1] and "1 object" in lines[-1]
     (written,) = folder.glob("skylift-backup-*.tar")

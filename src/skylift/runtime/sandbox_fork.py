@@ -221,8 +221,10 @@ def end_all() -> None:
 
 def end_adopted() -> list[int]:
     """Kill the PID 1s this zygote adopted from a maker that died before it could end
-    them (see `start_maker`); their pids, to reap. Ours until reaped, so no pid is reused."""
-    adopted, in_use = [], {init for _, init in _inits.values()}
+    them (see `start_maker`); their pids, to reap. Ours until reaped, so no pid is reused.
+    After `end_all` (those of instances are then already killed). Found through
+    /proc/self/task/*/children (CONFIG_PROC_CHILDREN, in Debian's and Ubuntu's kernels)."""
+    adopted = []
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
@@ -234,7 +236,7 @@ def end_adopted() -> list[int]:
         except OSError:
             continue
         for pid in children:
-            if pid == _maker_pid or pid in in_use:
+            if pid == _maker_pid:
                 continue
             try:
                 with open(f"/proc/{pid}/comm", "rb") as f:

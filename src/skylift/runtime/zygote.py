@@ -331,7 +331,8 @@ def serve_forks(ctl: socket.socket, functions: Loaded) -> None:
             if SANDBOX:  # the server may be gone: nobody else will
                 sandbox_cgroups.kill(SANDBOX, pid)
         sandbox_fork.end_all()  # and with each, everything left in its PID namespace
-        reap_killed(children | set(sandbox_fork.end_adopted()), timeout=2.0)
+        # Within the second the server gives us to exit (engine/zygote.py's `close`).
+        reap_killed(children | set(sandbox_fork.end_adopted()), timeout=0.8)
 
 
 def reap_killed(pids: set[int], timeout: float) -> None:
