@@ -108,10 +108,7 @@ def test_a_batch_is_counted_exactly_per_function_outcome_and_bucket() -> None:
         each.http(route, route[:4].strip(), status, n / 10000)
         each.count_http()  # one request at a time: always one route, method and status
 
-    found, expected = scraped(batched), scraped(each)
-    assert found.keys() == expected.keys()
-    for key, number in expected.items():
-        assert found[key] == pytest.approx(number, rel=1e-12), key
+    found = scraped_alike(batched, each)
     success = (
         "skylift_invocations_total",
         "[('function', 'f'), ('outcome', 'success'), ('trigger', 'api')]",
@@ -141,15 +138,21 @@ def test_one_routes_requests_of_several_statuses_count_as_one_at_a_time() -> Non
         each.http("POST /a", "POST", status, n / 10000)
         each.count_http()
 
-    found, expected = scraped(batched), scraped(each)
-    assert found.keys() == expected.keys()
-    for key, number in expected.items():
-        assert found[key] == pytest.approx(number, rel=1e-12), key
+    found = scraped_alike(batched, each)
     errors = (
         "skylift_http_requests_total",
         "[('code', '500'), ('method', 'POST'), ('route', 'POST /a')]",
     )
     assert found[errors] == len(range(0, 1100, 7))
+
+
+def scraped_alike(batched: Metrics, each: Metrics) -> dict[tuple[str, str], float]:
+    """What `batched` exposes, checked sample by sample against what `each` does."""
+    found, expected = scraped(batched), scraped(each)
+    assert found.keys() == expected.keys()
+    for key, number in expected.items():
+        assert found[key] == pytest.approx(number, rel=1e-12), key
+    return found
 
 
 def scraped(metrics: Metrics) -> dict[tuple[str, str], float]:
