@@ -26,36 +26,44 @@ class Instance:
     """Stands for an instance: a stream and a cold start are keyed by it."""
 
 
-def test_readers_see_what_ended_before_they_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
+def test_readers_see_what_ended_before_they_read(tmp_path: Path, pure: bool) -> None:
     metrics, outcomes, events = Metrics({}), Outcomes(), EventLog(tmp_path)
-    intake = Intake([metrics.count, outcomes.count, InvocationEvents(events).count], interval=60)
+    consumers = [metrics.count, outcomes.count, InvocationEvents(events).count]
+    tallied = [metrics.count_tallies, outcomes.count_tallies]
+    intake = Intake(consumers, tallied, interval=60, pure=pure)
     metrics.sync = outcomes.sync = events.sync = intake.drain
     registry = CollectorRegistry(auto_describe=False)
     registry.register(metrics)
 
     async def run() -> None:
         instance = Instance()
-        intake(SPEC, InvocationResult("r1", b"{}", None, b"", 2.0, init_ms=5.0), instance)
-        failed = InvocationResult("r2", b'{"errorMessage": "no"}', "Unhandled", b"", 1.0)
-        intake(SPEC, failed, instance)
+        observe = intake.collector
+        observe(SPEC, InvocationResult("r1", b"{}", None, b"", 2.0, init_ms=5.0), instance)
+        observe(SPEC, InvocationResult("r2", b"{}", None, b"", 3.0), instance)  # a tally
+        failed = InvocationResult("r3", b'{"errorMessage": "no"}', "Unhandled", b"", 1.0)
+        observe(SPEC, failed, instance)
         scraped = generate_latest(registry).decode()
         total = 'skylift_invocations_total{function="f",outcome="%s",trigger="invoke"} 1.0'
-        assert total % "success" in scraped
+        assert total.replace("1.0", "2.0") % "success" in scraped
         assert total % "error" in scraped
+        assert 'skylift_invocation_duration_seconds_sum{function="f"} 0.006' in scraped
         assert outcomes.summary("f")["recent_errors"] == 1
+        assert outcomes.summary("f")["recent_invocations"] == 3
         events.record("f", "Throttled", "limit 1")  # after the cold start, as it happened
         assert [e.reason for e in events.events("f")] == ["ColdStart", "Throttled"]
 
     asyncio.run(run())
 
 
-def test_logs_are_written_without_a_reader(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
+def test_logs_are_written_without_a_reader(tmp_path: Path, pure: bool) -> None:
     store = LogStore(tmp_path, interval=0.05)
     store.start()
-    intake = Intake([store.add], interval=0.05)
+    intake = Intake(logs=store, interval=0.05, pure=pure)
 
     async def run() -> list[str]:
-        intake(SPEC, InvocationResult("r1", b"{}", None, b"hello\n", 2.0), Instance())
+        intake.collector(SPEC, InvocationResult("r1", b"{}", None, b"hello\n", 2.0), Instance())
         reader = Reader(layout.root(tmp_path), Query())
         for _ in range(200):  # up to 10 s on a loaded machine; about 0.1 s usually
             found = [e.message for e in reader.poll()]

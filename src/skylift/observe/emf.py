@@ -24,7 +24,7 @@ import orjson
 from prometheus_client.metrics_core import Metric
 
 if TYPE_CHECKING:
-    from skylift.observe.intake import Observed
+    from skylift.observe.collect import Observed
 
 logger = logging.getLogger("skylift.observe")
 

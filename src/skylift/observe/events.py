@@ -32,7 +32,7 @@ from skylift.spec import FunctionSpec
 
 if TYPE_CHECKING:
     from skylift.observe.alerts_store import Alert
-    from skylift.observe.intake import Observed
+    from skylift.observe.collect import Observed
     from skylift.observe.policy import Contact
 
     AlertSend = Callable[[str, Alert, Sequence[Contact]], None]

@@ -36,7 +36,7 @@ from skylift.spec import FunctionSpec
 if TYPE_CHECKING:
     from skylift.cluster.health import BackendHealth
     from skylift.engine.pool import Pool
-    from skylift.observe.intake import Observed
+    from skylift.observe.collect import Observed, Tally
 
 # Seconds: from a warm in-process call (~0.1 ms) to Lambda's 15-minute limit.
 DURATION_BUCKETS = (
@@ -193,6 +193,17 @@ class Metrics:
             counts = _counts(functions, specs[name])
             counts.add(trigger, "success", len(values) - failed.get((name, trigger), 0))
             counts.duration.observe_many(values, 1000)
+
+    def count_tallies(self, tallies: Sequence[Tally]) -> None:
+        """Count the common invocations of a batch (`observe/collect.py`): successes, their
+        durations already in buckets."""
+        functions = self.functions
+        for spec, trigger, count, buckets, total_ms in tallies:
+            counts = _counts(functions, spec)
+            counts.add(trigger, "success", count)
+            histogram = counts.duration
+            histogram.counts = [a + b for a, b in zip(histogram.counts, buckets, strict=True)]
+            histogram.total += total_ms / 1000
 
     def http(self, route: str, method: str, status: int, seconds: float) -> None:
         """Note one HTTP request: one append on the request path, counted in batches.

@@ -3,8 +3,8 @@ invocation's event and result), metrics, and the events `skylift describe` lists
 
 The server makes one `Observability` after loading the platform, adds its `services` to
 the gateway's, wraps the gateway with `wrap`, and closes it last (pending logs are
-written then). One observer (`Intake`) takes every result; metrics, error rates, events
-and stored logs get them in batches, off the request path.
+written then). One observer (the `Intake`'s collector) takes every result; metrics, error
+rates, events and stored logs get them in batches, off the request path.
 """
 
 from __future__ import annotations
@@ -81,10 +81,10 @@ class Observability:
             self.embedded.count,
         ]
         if self.logs is not None:
-            consumers.append(self.logs.add)
             self.logs.start()
-        self.intake = Intake(consumers)
-        platform.invoker.observers.append(self.intake)
+        tallied = [self.metrics.count_tallies, self.outcomes.count_tallies]
+        self.intake = Intake(consumers, tallied, self.logs)
+        platform.invoker.observers.append(self.intake.collector)
         # Whoever reads the counts first takes in what is pending.
         self.metrics.sync = self.outcomes.sync = self.events.sync = self.intake.drain
         platform.invoker.record = platform.autoscaler.record = self.events.record

@@ -20,7 +20,7 @@ from skylift.engine.instance import InvocationResult
 from skylift.spec import FunctionSpec
 
 if TYPE_CHECKING:
-    from skylift.observe.intake import Observed
+    from skylift.observe.collect import Observed, Tally
 
 WINDOW = 300.0  # seconds over which the error rate is counted
 BUCKET = 10.0
@@ -55,20 +55,30 @@ class Outcomes:
         for spec, result, _, ended_ns in batch:
             if spec is not last:
                 last = spec
-                entry = functions.get(spec.name)
-                if entry is None:
-                    size = int(WINDOW // BUCKET) + 1
-                    entry = functions[spec.name] = _Function(collections.deque(maxlen=size))
-                buckets = entry.buckets
-                if not buckets or buckets[-1][0] != number:
-                    buckets.append([number, 0, 0])
-                bucket = buckets[-1]
+                bucket = self._bucket(spec.name, number)
+                entry = functions[spec.name]
             bucket[1] += 1
             if result.error is not None:
                 assert entry is not None
                 bucket[2] += 1
                 entry.last_error = (result.request_id, result.payload)
                 entry.last_error_at = ended_ns / 1e9
+
+    def count_tallies(self, tallies: Sequence[Tally]) -> None:
+        """Count the common invocations of a batch (`observe/collect.py`): successes."""
+        number = int(time.monotonic() // BUCKET)
+        for spec, _, count, _, _ in tallies:
+            self._bucket(spec.name, number)[1] += count
+
+    def _bucket(self, function: str, number: int) -> list[int]:
+        entry = self._functions.get(function)
+        if entry is None:
+            size = int(WINDOW // BUCKET) + 1
+            entry = self._functions[function] = _Function(collections.deque(maxlen=size))
+        buckets = entry.buckets
+        if not buckets or buckets[-1][0] != number:
+            buckets.append([number, 0, 0])
+        return buckets[-1]
 
     def summary(self, function: str) -> dict[str, Any]:
         """`invocations` and `errors` over the window, `error_rate` (0-1), `last_error`."""

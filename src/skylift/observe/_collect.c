@@ -1,0 +1,659 @@
+/* skylift.observe._collect: the invoker observer of `skylift up`'s observing, in C.
+ *
+ * `collect.py` says what it does and holds the Python it must agree with; this file is
+ * the same work at a fraction of the server's CPU: each finished invocation's stored-log
+ * row is packed into its stream's buffer as it ends (its bytes still in the CPU's cache),
+ * a common invocation (a success of an instance already seen in this batch, no EMF
+ * output) is tallied per function and trigger (count, duration buckets, sum), and the
+ * rest ("notable": failures, cold starts, an instance's first invocation of the batch,
+ * EMF output) are kept for the Python consumers. Nothing here allocates per invocation
+ * but the notable's tuple and the interpreter's attribute reads.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_BOUNDS 64
+#define ROW_SIZE 49 /* logs_frame.ROW: <qddIIBIIII */
+#define FAILED 1
+#define INIT 2
+#define NO_EVENT 32
+
+static PyObject *s_request_id, *s_payload, *s_error, *s_logs, *s_duration_ms, *s_init_ms,
+    *s_max_memory_mb, *s_event, *s_trigger, *s_memory;
+
+typedef struct {
+    PyObject *spec;    /* strong */
+    PyObject *trigger; /* strong */
+    Py_ssize_t n;
+    Py_ssize_t counts[MAX_BOUNDS + 1];
+    double sum_ms;
+} Tally;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *open_stream; /* callable(spec, instance) -> (pieces, flags), or None */
+    PyObject *slow_row;    /* callable(numbers, rid, output, body, event) -> pieces */
+    PyObject *arm;         /* callable(): the batch got its first invocation */
+    PyObject *full;        /* callable(): the batch is full */
+    PyObject *mark;        /* bytes: EMF's mark in an output */
+    Py_ssize_t max_batch, max_bytes, limit;
+    int nbounds;
+    double bounds[MAX_BOUNDS];
+    /* The batch. */
+    Py_ssize_t count, bytes, rows, size;
+    PyObject *notable; /* list */
+    PyObject *entries; /* dict: id of instance (or of spec) -> [owner, spec, pieces, flags, memory] */
+    Tally *tallies;
+    Py_ssize_t ntallies, captallies, last_tally;
+} Collector;
+
+/* An entry: the instance (or spec) it is for, its spec, the stream's pieces (a list, or
+ * None without stored logs), the row flags of its function and its memory size. */
+enum { E_OWNER, E_SPEC, E_PIECES, E_FLAGS, E_MEMORY, E_SIZE };
+
+static int64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void
+clear_batch(Collector *self)
+{
+    Py_CLEAR(self->notable);
+    Py_CLEAR(self->entries);
+    for (Py_ssize_t i = 0; i < self->ntallies; i++) {
+        Py_CLEAR(self->tallies[i].spec);
+        Py_CLEAR(self->tallies[i].trigger);
+    }
+    self->ntallies = 0;
+    self->last_tally = -1;
+    self->count = self->bytes = self->rows = self->size = 0;
+}
+
+static int
+Collector_traverse(Collector *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->open_stream);
+    Py_VISIT(self->slow_row);
+    Py_VISIT(self->arm);
+    Py_VISIT(self->full);
+    Py_VISIT(self->notable);
+    Py_VISIT(self->entries);
+    for (Py_ssize_t i = 0; i < self->ntallies; i++) {
+        Py_VISIT(self->tallies[i].spec);
+        Py_VISIT(self->tallies[i].trigger);
+    }
+    return 0;
+}
+
+static int
+Collector_clear(Collector *self)
+{
+    clear_batch(self);
+    Py_CLEAR(self->open_stream);
+    Py_CLEAR(self->slow_row);
+    Py_CLEAR(self->arm);
+    Py_CLEAR(self->full);
+    Py_CLEAR(self->mark);
+    return 0;
+}
+
+static void
+Collector_dealloc(Collector *self)
+{
+    PyObject_GC_UnTrack(self);
+    Collector_clear(self);
+    PyMem_Free(self->tallies);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Collector_init(Collector *self, PyObject *args, PyObject *kwds)
+{
+    static char *names[] = {"open_stream", "slow_row", "arm", "full", "bounds", "mark",
+                            "max_batch", "max_bytes", "limit", NULL};
+    PyObject *open_stream, *slow_row, *arm, *full, *bounds, *mark;
+    Py_ssize_t max_batch, max_bytes, limit;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOSnnn", names, &open_stream, &slow_row,
+                                     &arm, &full, &bounds, &mark, &max_batch, &max_bytes,
+                                     &limit))
+        return -1;
+    PyObject *seq = PySequence_Fast(bounds, "bounds must be a sequence of numbers");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > MAX_BOUNDS) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "at most %d bounds", MAX_BOUNDS);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double value = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, i));
+        if (value == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        self->bounds[i] = value;
+    }
+    Py_DECREF(seq);
+    self->nbounds = (int)n;
+    Collector_clear(self);
+    self->open_stream = Py_IsNone(open_stream) ? NULL : Py_NewRef(open_stream);
+    self->slow_row = Py_NewRef(slow_row);
+    self->arm = Py_NewRef(arm);
+    self->full = Py_NewRef(full);
+    self->mark = Py_NewRef(mark);
+    self->max_batch = max_batch;
+    self->max_bytes = max_bytes;
+    self->limit = limit;
+    return 0;
+}
+
+/* The entry of `instance` (or, for None, of `spec`) in this batch: a new reference
+ * (the Python called meanwhile may take the batch, and the dict with it);
+ * `*first` is set when the instance had none yet (its first invocation of the batch). */
+static PyObject *
+entry_of(Collector *self, PyObject *spec, PyObject *instance, int *first)
+{
+    PyObject *owner = Py_IsNone(instance) ? spec : instance;
+    PyObject *key = PyLong_FromVoidPtr(owner);
+    if (key == NULL)
+        return NULL;
+    PyObject *entry =
+        self->entries != NULL ? PyDict_GetItemWithError(self->entries, key) : NULL;
+    if (entry != NULL && PyList_GET_ITEM(entry, E_SPEC) == spec) {
+        Py_DECREF(key);
+        *first = 0;
+        return Py_NewRef(entry);
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    /* New to this batch (or served another spec: a reload): a stream looked up once. */
+    *first = 1;
+    PyObject *pieces = Py_None, *flags = NULL, *memory = NULL, *opened = NULL;
+    if (self->open_stream != NULL) {
+        opened = PyObject_CallFunctionObjArgs(self->open_stream, spec, instance, NULL);
+        if (opened == NULL)
+            goto fail;
+        if (!PyTuple_Check(opened) || PyTuple_GET_SIZE(opened) != 2 ||
+            !PyList_Check(PyTuple_GET_ITEM(opened, 0))) {
+            PyErr_SetString(PyExc_TypeError, "open_stream must return (list, int)");
+            goto fail;
+        }
+        pieces = PyTuple_GET_ITEM(opened, 0);
+        flags = Py_NewRef(PyTuple_GET_ITEM(opened, 1));
+        memory = PyObject_GetAttr(spec, s_memory);
+        if (memory == NULL)
+            goto fail;
+    }
+    else {
+        flags = PyLong_FromLong(0);
+        memory = PyLong_FromLong(0);
+        if (flags == NULL || memory == NULL)
+            goto fail;
+    }
+    entry = PyList_New(E_SIZE);
+    if (entry == NULL)
+        goto fail;
+    PyList_SET_ITEM(entry, E_OWNER, Py_NewRef(owner));
+    PyList_SET_ITEM(entry, E_SPEC, Py_NewRef(spec));
+    PyList_SET_ITEM(entry, E_PIECES, Py_NewRef(pieces));
+    PyList_SET_ITEM(entry, E_FLAGS, flags);
+    PyList_SET_ITEM(entry, E_MEMORY, memory);
+    flags = memory = NULL;
+    Py_XDECREF(opened);
+    /* Made only now: `open_stream` (Python) may have let a drain run (`take`). */
+    int failed = self->entries == NULL && (self->entries = PyDict_New()) == NULL;
+    failed = failed || PyDict_SetItem(self->entries, key, entry) < 0;
+    Py_DECREF(key);
+    if (failed) {
+        Py_DECREF(entry);
+        return NULL;
+    }
+    return entry;
+fail:
+    Py_DECREF(key);
+    Py_XDECREF(opened);
+    Py_XDECREF(flags);
+    Py_XDECREF(memory);
+    return NULL;
+}
+
+static void
+put_u32(char *at, uint32_t value)
+{
+    at[0] = (char)(value & 0xFF);
+    at[1] = (char)((value >> 8) & 0xFF);
+    at[2] = (char)((value >> 16) & 0xFF);
+    at[3] = (char)((value >> 24) & 0xFF);
+}
+
+static void
+put_u64(char *at, uint64_t value)
+{
+    for (int i = 0; i < 8; i++)
+        at[i] = (char)((value >> (8 * i)) & 0xFF);
+}
+
+static void
+put_f64(char *at, double value)
+{
+    uint64_t bits;
+    memcpy(&bits, &value, 8);
+    put_u64(at, bits);
+}
+
+/* An unsigned 32-bit field's value, or -1 (no error set) when out of range. */
+static int64_t
+u32_of(PyObject *value)
+{
+    if (!PyLong_Check(value))
+        return -1;
+    int overflow = 0;
+    long long found = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow || found < 0 || found > 0xFFFFFFFFLL) {
+        PyErr_Clear();
+        return -1;
+    }
+    return found;
+}
+
+/* Append `parts` (n of them) to the stream's pieces: into its last piece when that is
+ * a bytearray this collector grows (capacity doubled), else a new one. */
+static int
+append_row(PyObject *pieces, const char *head, const char **parts, const Py_ssize_t *sizes,
+           int n)
+{
+    Py_ssize_t need = ROW_SIZE;
+    for (int i = 0; i < n; i++)
+        need += sizes[i];
+    Py_ssize_t count = PyList_GET_SIZE(pieces);
+    PyObject *buffer = count ? PyList_GET_ITEM(pieces, count - 1) : NULL;
+    if (buffer == NULL || !PyByteArray_CheckExact(buffer)) {
+        buffer = PyByteArray_FromStringAndSize(NULL, 0);
+        if (buffer == NULL)
+            return -1;
+        if (PyList_Append(pieces, buffer) < 0) {
+            Py_DECREF(buffer);
+            return -1;
+        }
+        Py_DECREF(buffer); /* the list holds it */
+    }
+    Py_ssize_t used = PyByteArray_GET_SIZE(buffer), total = used + need;
+    /* bytearray's own growth is 12.5% a step; this doubles: grown to twice what is
+     * needed (one realloc), then set to what is needed, which keeps the capacity while
+     * the size is at least half of it (a smaller size would give it back). */
+    if (total + 1 > (((PyByteArrayObject *)buffer)->ob_alloc) &&
+        PyByteArray_Resize(buffer, 2 * total - 1) < 0)
+        return -1;
+    if (PyByteArray_Resize(buffer, total) < 0)
+        return -1;
+    char *at = PyByteArray_AS_STRING(buffer) + used;
+    memcpy(at, head, ROW_SIZE);
+    at += ROW_SIZE;
+    for (int i = 0; i < n; i++) {
+        if (sizes[i]) {
+            memcpy(at, parts[i], sizes[i]);
+            at += sizes[i];
+        }
+    }
+    return 0;
+}
+
+static Tally *
+tally_of(Collector *self, PyObject *spec, PyObject *trigger)
+{
+    if (self->last_tally >= 0) {
+        Tally *last = &self->tallies[self->last_tally];
+        if (last->spec == spec && last->trigger == trigger)
+            return last;
+    }
+    for (Py_ssize_t i = 0; i < self->ntallies; i++) {
+        Tally *found = &self->tallies[i];
+        if (found->spec != spec)
+            continue;
+        int same = found->trigger == trigger ? 1
+                                             : PyObject_RichCompareBool(found->trigger, trigger,
+                                                                        Py_EQ);
+        if (same < 0)
+            return NULL;
+        if (same) {
+            self->last_tally = i;
+            return found;
+        }
+    }
+    if (self->ntallies == self->captallies) {
+        Py_ssize_t grown = self->captallies ? 2 * self->captallies : 8;
+        Tally *more = PyMem_Realloc(self->tallies, grown * sizeof(Tally));
+        if (more == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        self->tallies = more;
+        self->captallies = grown;
+    }
+    Tally *made = &self->tallies[self->ntallies];
+    memset(made, 0, sizeof(Tally));
+    made->spec = Py_NewRef(spec);
+    made->trigger = Py_NewRef(trigger);
+    self->last_tally = self->ntallies++;
+    return made;
+}
+
+static int
+contains(PyObject *haystack, PyObject *needle)
+{
+    Py_ssize_t size = PyBytes_GET_SIZE(haystack), n = PyBytes_GET_SIZE(needle);
+    return size >= n && memmem(PyBytes_AS_STRING(haystack), size, PyBytes_AS_STRING(needle), n);
+}
+
+/* One invocation's row: packed here, or by `slow_row` (a number out of its field's
+ * range, a body or event over `limit`). */
+static int
+store_row(Collector *self, PyObject *entry, int64_t ended_ns, PyObject *rid, PyObject *payload,
+          PyObject *error, PyObject *logs, PyObject *duration, PyObject *init,
+          PyObject *used_mb, PyObject *event)
+{
+    PyObject *pieces = PyList_GET_ITEM(entry, E_PIECES);
+    long flags = PyLong_AsLong(PyList_GET_ITEM(entry, E_FLAGS));
+    if (flags == -1 && PyErr_Occurred())
+        return -1;
+    if (!Py_IsNone(error))
+        flags |= FAILED;
+    double init_ms = 0.0;
+    if (!Py_IsNone(init)) {
+        flags |= INIT;
+        init_ms = PyFloat_AsDouble(init);
+        if (init_ms == -1.0 && PyErr_Occurred())
+            return -1;
+    }
+    PyObject *event_bytes = event;
+    if (Py_IsNone(event)) {
+        flags |= NO_EVENT;
+        event_bytes = NULL;
+    }
+    Py_ssize_t rid_size;
+    const char *rid_text = PyUnicode_AsUTF8AndSize(rid, &rid_size);
+    if (rid_text == NULL)
+        return -1;
+    Py_ssize_t body_size = PyBytes_GET_SIZE(payload), output_size = PyBytes_GET_SIZE(logs);
+    Py_ssize_t event_size = event_bytes ? PyBytes_GET_SIZE(event_bytes) : 0;
+    self->rows++;
+    self->size += body_size + event_size + output_size;
+    double duration_ms = PyFloat_AsDouble(duration);
+    if (duration_ms == -1.0 && PyErr_Occurred())
+        return -1;
+    int64_t used = u32_of(used_mb);
+    int64_t memory = u32_of(PyList_GET_ITEM(entry, E_MEMORY));
+    if (body_size <= self->limit && event_size <= self->limit && used >= 0 && memory >= 0 &&
+        rid_size <= 0xFFFFFFFFLL && output_size <= 0xFFFFFFFFLL) {
+        char head[ROW_SIZE];
+        put_u64(head, (uint64_t)(ended_ns / 1000000));
+        put_f64(head + 8, duration_ms);
+        put_f64(head + 16, init_ms);
+        put_u32(head + 24, (uint32_t)used);
+        put_u32(head + 28, (uint32_t)memory);
+        head[32] = (char)flags;
+        put_u32(head + 33, (uint32_t)rid_size);
+        put_u32(head + 37, (uint32_t)output_size);
+        put_u32(head + 41, (uint32_t)body_size);
+        put_u32(head + 45, (uint32_t)event_size);
+        const char *parts[4] = {rid_text, PyBytes_AS_STRING(logs), PyBytes_AS_STRING(payload),
+                                event_bytes ? PyBytes_AS_STRING(event_bytes) : ""};
+        Py_ssize_t sizes[4] = {rid_size, output_size, body_size, event_size};
+        return append_row(pieces, head, parts, sizes, 4);
+    }
+    /* As the Python store does it: (end, duration, init, used, memory, flags). */
+    PyObject *rid_bytes = PyBytes_FromStringAndSize(rid_text, rid_size);
+    PyObject *init_kept = Py_IsNone(init) ? PyFloat_FromDouble(0.0) : Py_NewRef(init);
+    PyObject *numbers = init_kept == NULL ? NULL
+                                          : Py_BuildValue("(LdNOOl)", (long long)(ended_ns / 1000000),
+                                                          duration_ms, init_kept, used_mb,
+                                                          PyList_GET_ITEM(entry, E_MEMORY), flags);
+    PyObject *empty = event_bytes ? NULL : PyBytes_FromStringAndSize(NULL, 0);
+    PyObject *made = NULL;
+    if (rid_bytes != NULL && numbers != NULL && (event_bytes != NULL || empty != NULL))
+        made = PyObject_CallFunctionObjArgs(self->slow_row, numbers, rid_bytes, logs, payload,
+                                            event_bytes ? event_bytes : empty, NULL);
+    Py_XDECREF(rid_bytes);
+    Py_XDECREF(numbers);
+    Py_XDECREF(empty);
+    if (made == NULL)
+        return -1;
+    PyObject *seq = PySequence_Fast(made, "slow_row must return a sequence");
+    Py_DECREF(made);
+    if (seq == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        if (PyList_Append(pieces, PySequence_Fast_GET_ITEM(seq, i)) < 0) {
+            Py_DECREF(seq);
+            return -1;
+        }
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+static PyObject *
+get(PyObject *result, PyObject *name, PyObject **out)
+{
+    *out = PyObject_GetAttr(result, name);
+    return *out;
+}
+
+/* collector(spec, result, instance=None, ended_ns=None): one finished invocation. */
+static PyObject *
+Collector_call(Collector *self, PyObject *args, PyObject *kwds)
+{
+    static char *names[] = {"spec", "result", "instance", "ended_ns", NULL};
+    PyObject *spec, *result, *instance = Py_None, *ended = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OO", names, &spec, &result, &instance,
+                                     &ended))
+        return NULL;
+    int64_t ended_ns;
+    if (Py_IsNone(ended))
+        ended_ns = now_ns();
+    else {
+        ended_ns = PyLong_AsLongLong(ended);
+        if (ended_ns == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    PyObject *rid = NULL, *payload = NULL, *error = NULL, *logs = NULL, *duration = NULL,
+             *init = NULL, *used = NULL, *event = NULL, *trigger = NULL, *back = NULL,
+             *entry = NULL;
+    if (!get(result, s_request_id, &rid) || !get(result, s_payload, &payload) ||
+        !get(result, s_error, &error) || !get(result, s_logs, &logs) ||
+        !get(result, s_duration_ms, &duration) || !get(result, s_init_ms, &init) ||
+        !get(result, s_max_memory_mb, &used) || !get(result, s_event, &event) ||
+        !get(result, s_trigger, &trigger))
+        goto done;
+    if (!PyUnicode_Check(rid) || !PyBytes_Check(payload) || !PyBytes_Check(logs) ||
+        !(Py_IsNone(event) || PyBytes_Check(event))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "a result's request_id must be str, payload and logs bytes, event "
+                        "bytes or None");
+        goto done;
+    }
+    int first;
+    entry = entry_of(self, spec, instance, &first);
+    if (entry == NULL)
+        goto done;
+    if (!Py_IsNone(PyList_GET_ITEM(entry, E_PIECES)) &&
+        store_row(self, entry, ended_ns, rid, payload, error, logs, duration, init, used,
+                  event) < 0)
+        goto done;
+    int notable = first || !Py_IsNone(error) || !Py_IsNone(init) || Py_IsNone(instance) ||
+                  contains(logs, self->mark);
+    if (notable) {
+        if (self->notable == NULL && (self->notable = PyList_New(0)) == NULL)
+            goto done;
+        PyObject *observed = Py_BuildValue("(OOOL)", spec, result, instance, (long long)ended_ns);
+        if (observed == NULL)
+            goto done;
+        int failed = PyList_Append(self->notable, observed);
+        Py_DECREF(observed);
+        if (failed)
+            goto done;
+    }
+    else {
+        double duration_ms = PyFloat_AsDouble(duration);
+        if (duration_ms == -1.0 && PyErr_Occurred())
+            goto done;
+        Tally *tally = tally_of(self, spec, trigger);
+        if (tally == NULL)
+            goto done;
+        /* The first bound the duration (in seconds) is not above: Histogram.observe's. */
+        double seconds = duration_ms / 1000.0;
+        int bucket = 0;
+        while (bucket < self->nbounds && seconds > self->bounds[bucket])
+            bucket++;
+        tally->counts[bucket]++;
+        tally->n++;
+        tally->sum_ms += duration_ms;
+    }
+    self->count++;
+    self->bytes += PyBytes_GET_SIZE(payload) + (Py_IsNone(event) ? 0 : PyBytes_GET_SIZE(event));
+    PyObject *said;
+    if (self->count >= self->max_batch || self->bytes >= self->max_bytes)
+        said = PyObject_CallNoArgs(self->full);
+    else if (self->count == 1)
+        said = PyObject_CallNoArgs(self->arm);
+    else
+        said = Py_NewRef(Py_None);
+    if (said == NULL)
+        goto done;
+    Py_DECREF(said);
+    back = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(rid);
+    Py_XDECREF(payload);
+    Py_XDECREF(error);
+    Py_XDECREF(logs);
+    Py_XDECREF(duration);
+    Py_XDECREF(init);
+    Py_XDECREF(used);
+    Py_XDECREF(event);
+    Py_XDECREF(trigger);
+    Py_XDECREF(entry);
+    return back;
+}
+
+/* take() -> None, or (notable, tallies, rows, size), and a new batch begins. */
+static PyObject *
+Collector_take(Collector *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->count == 0) {
+        clear_batch(self);
+        Py_RETURN_NONE;
+    }
+    PyObject *tallies = PyList_New(self->ntallies);
+    if (tallies == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < self->ntallies; i++) {
+        Tally *tally = &self->tallies[i];
+        PyObject *counts = PyList_New(self->nbounds + 1);
+        if (counts == NULL) {
+            Py_DECREF(tallies);
+            return NULL;
+        }
+        for (int b = 0; b <= self->nbounds; b++) {
+            PyObject *count = PyLong_FromSsize_t(tally->counts[b]);
+            if (count == NULL) {
+                Py_DECREF(counts);
+                Py_DECREF(tallies);
+                return NULL;
+            }
+            PyList_SET_ITEM(counts, b, count);
+        }
+        PyObject *item = Py_BuildValue("(OOnNd)", tally->spec, tally->trigger, tally->n, counts,
+                                       tally->sum_ms);
+        if (item == NULL) {
+            Py_DECREF(tallies);
+            return NULL;
+        }
+        PyList_SET_ITEM(tallies, i, item);
+    }
+    PyObject *notable = self->notable != NULL ? Py_NewRef(self->notable) : PyList_New(0);
+    if (notable == NULL) {
+        Py_DECREF(tallies);
+        return NULL;
+    }
+    PyObject *taken = Py_BuildValue("(NNnn)", notable, tallies, self->rows, self->size);
+    if (taken != NULL)
+        clear_batch(self);
+    return taken;
+}
+
+static PyObject *
+Collector_pending(Collector *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(self->count);
+}
+
+static PyMethodDef Collector_methods[] = {
+    {"take", (PyCFunction)Collector_take, METH_NOARGS,
+     "take() -> None, or (notable, tallies, rows, size): the batch so far; a new one begins."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Collector_getset[] = {
+    {"pending", (getter)Collector_pending, NULL, "invocations in the batch", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject CollectorType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "skylift.observe._collect.Collector",
+    .tp_doc = PyDoc_STR("The invoker observer of observing (see skylift/observe/collect.py)."),
+    .tp_basicsize = sizeof(Collector),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Collector_init,
+    .tp_dealloc = (destructor)Collector_dealloc,
+    .tp_traverse = (traverseproc)Collector_traverse,
+    .tp_clear = (inquiry)Collector_clear,
+    .tp_call = (ternaryfunc)Collector_call,
+    .tp_methods = Collector_methods,
+    .tp_getset = Collector_getset,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "skylift.observe._collect",
+    "The invoker observer of skylift up's observing, in C (skylift/observe/collect.py).", -1,
+    NULL, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__collect(void)
+{
+#define INTERN(var, text)                                                                    \
+    if ((var = PyUnicode_InternFromString(text)) == NULL)                                    \
+        return NULL;
+    INTERN(s_request_id, "request_id");
+    INTERN(s_payload, "payload");
+    INTERN(s_error, "error");
+    INTERN(s_logs, "logs");
+    INTERN(s_duration_ms, "duration_ms");
+    INTERN(s_init_ms, "init_ms");
+    INTERN(s_max_memory_mb, "max_memory_mb");
+    INTERN(s_event, "event");
+    INTERN(s_trigger, "trigger");
+    INTERN(s_memory, "memory");
+    if (PyType_Ready(&CollectorType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Collector", (PyObject *)&CollectorType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
