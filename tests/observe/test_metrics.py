@@ -158,7 +158,8 @@ def test_durations_counted_in_a_batch_fill_the_buckets_one_at_a_time_would() -> 
     """The batch path (sorted once, bisected per bucket) against one observation at a
     time, bounds themselves included (a value equal to a bound is in its bucket, `le`),
     and durations in milliseconds scaled to seconds."""
-    from skylift.observe.metrics import DURATION_BUCKETS, Histogram
+    from skylift.observe.histogram import Histogram
+    from skylift.observe.metrics import DURATION_BUCKETS
 
     seconds = [0.0, 1e-6, 0.0031, 0.7, 42.0, 10_000.0, *DURATION_BUCKETS, *DURATION_BUCKETS[:3]]
     one_by_one = Histogram(DURATION_BUCKETS)

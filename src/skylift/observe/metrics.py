@@ -12,7 +12,6 @@ throttles, busy and idle instances) and queue depths are read at scrape.
 
 from __future__ import annotations
 
-import bisect
 import collections
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from skylift.engine.instance import InvocationResult
+from skylift.observe.histogram import Histogram
 from skylift.observe.records import TIMED_OUT
 from skylift.queues.protocol import QueueStats
 from skylift.spec import FunctionSpec
@@ -46,47 +46,6 @@ DURATION_BUCKETS = (
 INIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OUTCOMES = ("success", "error", "timeout")
 HTTP_BATCH = 1024  # requests noted before they are counted (and when read)
-
-
-@dataclass(slots=True)
-class Histogram:
-    """Counts per bucket (not cumulative: one increment per observation) and a sum."""
-
-    bounds: Sequence[float]
-    counts: list[int] = field(default_factory=list)
-    total: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.counts = [0] * (len(self.bounds) + 1)
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
-
-    def observe_many(self, values: Sequence[float], scale: float = 1.0) -> None:
-        """Observe each of `values` divided by `scale` (one call for a batch): sorted
-        once, then each bucket's share found by bisection (no Python step per value)."""
-        ordered = sorted(values)  # in the same order as divided by `scale` (> 0)
-        counts, find = self.counts, bisect.bisect_right
-        scaled = None if scale == 1.0 else (lambda value: value / scale)
-        below = 0
-        for index, bound in enumerate(self.bounds):
-            # How many are <= bound once divided, as `observe` counts them.
-            at = find(ordered, bound, below, key=scaled)
-            counts[index] += at - below
-            below = at
-        counts[-1] += len(ordered) - below
-        self.total += sum(ordered) / scale
-
-    def buckets(self) -> list[tuple[str, float]]:
-        """Cumulative, as the exposition format wants them, ending with +Inf."""
-        out: list[tuple[str, float]] = []
-        running = 0
-        for bound, count in zip(self.bounds, self.counts, strict=False):
-            running += count
-            out.append((repr(bound), running))
-        out.append(("+Inf", running + self.counts[-1]))
-        return out
 
 
 @dataclass(slots=True)
@@ -201,9 +160,7 @@ class Metrics:
         for spec, trigger, count, buckets, total_ms in tallies:
             counts = _counts(functions, spec)
             counts.add(trigger, "success", count)
-            histogram = counts.duration
-            histogram.counts = [a + b for a, b in zip(histogram.counts, buckets, strict=True)]
-            histogram.total += total_ms / 1000
+            counts.duration.add(buckets, total_ms / 1000)
 
     def http(self, route: str, method: str, status: int, seconds: float) -> None:
         """Note one HTTP request: one append on the request path, counted in batches.
