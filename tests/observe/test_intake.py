@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from skylift.engine.instance import InvocationResult
 from skylift.observe import logs_layout as layout
+from skylift.observe.collect import compiled
 from skylift.observe.events import EventLog, InvocationEvents
 from skylift.observe.intake import Intake
 from skylift.observe.logs_read import Query, Reader
@@ -26,7 +27,13 @@ class Instance:
     """Stands for an instance: a stream and a cold start are keyed by it."""
 
 
-@pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
+C = pytest.param(
+    False,
+    marks=pytest.mark.skipif(not compiled(), reason="the C collector was not built"),
+)
+
+
+@pytest.mark.parametrize("pure", [C, True], ids=["c", "python"])
 def test_readers_see_what_ended_before_they_read(tmp_path: Path, pure: bool) -> None:
     metrics, outcomes, events = Metrics({}), Outcomes(), EventLog(tmp_path)
     consumers = [metrics.count, outcomes.count, InvocationEvents(events).count]
@@ -56,7 +63,7 @@ def test_readers_see_what_ended_before_they_read(tmp_path: Path, pure: bool) -> 
     asyncio.run(run())
 
 
-@pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
+@pytest.mark.parametrize("pure", [C, True], ids=["c", "python"])
 def test_logs_are_written_without_a_reader(tmp_path: Path, pure: bool) -> None:
     store = LogStore(tmp_path, interval=0.05)
     store.start()

@@ -6,8 +6,8 @@
  * a common invocation (a success of an instance already seen in this batch, no EMF
  * output) is tallied per function and trigger (count, duration buckets, sum), and the
  * rest ("notable": failures, cold starts, an instance's first invocation of the batch,
- * EMF output) are kept for the Python consumers. Nothing here allocates per invocation
- * but the notable's tuple and the interpreter's attribute reads.
+ * EMF output) are kept for the Python consumers. Per invocation it allocates only a
+ * dict key (its instance's id), the attribute reads' results and a notable's tuple.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -53,6 +53,14 @@ typedef struct {
 /* An entry: the instance (or spec) it is for, its spec, the stream's pieces (a list, or
  * None without stored logs), the row flags of its function and its memory size. */
 enum { E_OWNER, E_SPEC, E_PIECES, E_FLAGS, E_MEMORY, E_SIZE };
+
+/* Epoch milliseconds of epoch nanoseconds, floored as Python's // floors. */
+static int64_t
+ms_of(int64_t ns)
+{
+    int64_t ms = ns / 1000000;
+    return (ns % 1000000 < 0) ? ms - 1 : ms;
+}
 
 static int64_t
 now_ns(void)
@@ -180,7 +188,9 @@ entry_of(Collector *self, PyObject *spec, PyObject *instance, int *first)
     *first = 1;
     PyObject *pieces = Py_None, *flags = NULL, *memory = NULL, *opened = NULL;
     if (self->open_stream != NULL) {
-        opened = PyObject_CallFunctionObjArgs(self->open_stream, spec, instance, NULL);
+        PyObject *call = Py_NewRef(self->open_stream); /* held while it runs */
+        opened = PyObject_CallFunctionObjArgs(call, spec, instance, NULL);
+        Py_DECREF(call);
         if (opened == NULL)
             goto fail;
         if (!PyTuple_Check(opened) || PyTuple_GET_SIZE(opened) != 2 ||
@@ -386,17 +396,18 @@ store_row(Collector *self, PyObject *entry, int64_t ended_ns, PyObject *rid, PyO
         return -1;
     Py_ssize_t body_size = PyBytes_GET_SIZE(payload), output_size = PyBytes_GET_SIZE(logs);
     Py_ssize_t event_size = event_bytes ? PyBytes_GET_SIZE(event_bytes) : 0;
-    self->rows++;
-    self->size += body_size + event_size + output_size;
     double duration_ms = PyFloat_AsDouble(duration);
     if (duration_ms == -1.0 && PyErr_Occurred())
         return -1;
+    /* Counted once nothing can fail but the packing itself (then the row is gone). */
+    self->rows++;
+    self->size += body_size + event_size + output_size;
     int64_t used = u32_of(used_mb);
     int64_t memory = u32_of(PyList_GET_ITEM(entry, E_MEMORY));
     if (body_size <= self->limit && event_size <= self->limit && used >= 0 && memory >= 0 &&
         rid_size <= 0xFFFFFFFFLL && output_size <= 0xFFFFFFFFLL) {
         char head[ROW_SIZE];
-        put_u64(head, (uint64_t)(ended_ns / 1000000));
+        put_u64(head, (uint64_t)ms_of(ended_ns));
         put_f64(head + 8, duration_ms);
         put_f64(head + 16, init_ms);
         put_u32(head + 24, (uint32_t)used);
@@ -415,14 +426,17 @@ store_row(Collector *self, PyObject *entry, int64_t ended_ns, PyObject *rid, PyO
     PyObject *rid_bytes = PyBytes_FromStringAndSize(rid_text, rid_size);
     PyObject *init_kept = Py_IsNone(init) ? PyFloat_FromDouble(0.0) : Py_NewRef(init);
     PyObject *numbers = init_kept == NULL ? NULL
-                                          : Py_BuildValue("(LdNOOl)", (long long)(ended_ns / 1000000),
+                                          : Py_BuildValue("(LdNOOl)", (long long)ms_of(ended_ns),
                                                           duration_ms, init_kept, used_mb,
                                                           PyList_GET_ITEM(entry, E_MEMORY), flags);
     PyObject *empty = event_bytes ? NULL : PyBytes_FromStringAndSize(NULL, 0);
     PyObject *made = NULL;
-    if (rid_bytes != NULL && numbers != NULL && (event_bytes != NULL || empty != NULL))
-        made = PyObject_CallFunctionObjArgs(self->slow_row, numbers, rid_bytes, logs, payload,
+    if (rid_bytes != NULL && numbers != NULL && (event_bytes != NULL || empty != NULL)) {
+        PyObject *call = Py_NewRef(self->slow_row); /* held while it runs */
+        made = PyObject_CallFunctionObjArgs(call, numbers, rid_bytes, logs, payload,
                                             event_bytes ? event_bytes : empty, NULL);
+        Py_DECREF(call);
+    }
     Py_XDECREF(rid_bytes);
     Py_XDECREF(numbers);
     Py_XDECREF(empty);
@@ -458,6 +472,10 @@ Collector_call(Collector *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OO", names, &spec, &result, &instance,
                                      &ended))
         return NULL;
+    if (self->slow_row == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the collector was not initialised (__init__)");
+        return NULL;
+    }
     int64_t ended_ns;
     if (Py_IsNone(ended))
         ended_ns = now_ns();
@@ -521,13 +539,18 @@ Collector_call(Collector *self, PyObject *args, PyObject *kwds)
     }
     self->count++;
     self->bytes += PyBytes_GET_SIZE(payload) + (Py_IsNone(event) ? 0 : PyBytes_GET_SIZE(event));
-    PyObject *said;
+    PyObject *said = Py_None, *call = NULL;
     if (self->count >= self->max_batch || self->bytes >= self->max_bytes)
-        said = PyObject_CallNoArgs(self->full);
+        call = self->full;
     else if (self->count == 1)
-        said = PyObject_CallNoArgs(self->arm);
+        call = self->arm;
+    if (call != NULL) {
+        Py_INCREF(call); /* held while it runs: it may initialise the collector again */
+        said = PyObject_CallNoArgs(call);
+        Py_DECREF(call);
+    }
     else
-        said = Py_NewRef(Py_None);
+        Py_INCREF(said);
     if (said == NULL)
         goto done;
     Py_DECREF(said);

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import logging
 import operator
 import os
 import struct
@@ -56,6 +57,8 @@ Pieces = list[bytes | bytearray | frame.Large]
 OpenStream = Callable[[FunctionSpec, object], tuple[Pieces, int]]
 SlowRow = Callable[[tuple[object, ...], bytes, bytes, bytes, bytes], Sequence[object]]
 EMF_MARK = b'"_aws"'  # in the output of an invocation that printed an EMF document
+
+logger = logging.getLogger("skylift.observe")
 
 
 class Collector(Protocol):
@@ -163,59 +166,73 @@ class PyCollector:
         durations: dict[tuple[int, str], tuple[FunctionSpec, str, list[float]]] = {}
         rows = size = 0
         for observed in batch:
-            spec, result, instance, ended_ns = observed
-            key = id(spec if instance is None else instance)
-            entry = entries.get(key)
-            first = entry is None or entry[0] is not spec
-            if first:
-                if open_stream is not None:
-                    opened, flags = open_stream(spec, instance)
-                    entry = (spec, opened, flags, spec.memory)
+            try:
+                spec, result, instance, ended_ns = observed
+                key = id(spec if instance is None else instance)
+                entry = entries.get(key)
+                first = entry is None or entry[0] is not spec
+                if first:
+                    if open_stream is not None:
+                        opened, flags = open_stream(spec, instance)
+                        entry = (spec, opened, flags, spec.memory)
+                    else:
+                        entry = (spec, None, 0, 0)
+                    entries[key] = entry
+                assert entry is not None
+                _, pieces, flags, memory = entry
+                body, event, output, init = (
+                    result.payload,
+                    result.event,
+                    result.logs,
+                    result.init_ms,
+                )
+                if pieces is not None:
+                    if result.error is not None:
+                        flags |= FAILED
+                    if init is None:
+                        init = 0.0
+                    else:
+                        flags |= INIT
+                    if event is None:
+                        event = b""
+                        flags |= NO_EVENT
+                    rid = result.request_id.encode()
+                    body_size, event_size = len(body), len(event)
+                    rows += 1
+                    size += body_size + event_size + len(output)
+                    numbers = (
+                        ended_ns // 1_000_000,
+                        result.duration_ms,
+                        init,
+                        result.max_memory_mb,
+                    )
+                    row: Sequence[object] | None = None
+                    if body_size <= limit and event_size <= limit:
+                        try:
+                            row = (pack(*numbers, memory, flags, len(rid), len(output), body_size,
+                                        event_size), rid, output, body, event)  # fmt: skip
+                        except (struct.error, OverflowError, TypeError):  # out of range: clamped
+                            row = None
+                    if row is None:
+                        row = self.slow_row((*numbers, memory, flags), rid, output, body, event)
+                    pieces += row  # type: ignore[arg-type]
+                if (
+                    first
+                    or result.error is not None
+                    or result.init_ms is not None
+                    or instance is None
+                    or mark in output
+                ):
+                    notable.append(observed)
                 else:
-                    entry = (spec, None, 0, 0)
-                entries[key] = entry
-            assert entry is not None
-            _, pieces, flags, memory = entry
-            body, event, output, init = result.payload, result.event, result.logs, result.init_ms
-            if pieces is not None:
-                if result.error is not None:
-                    flags |= FAILED
-                if init is None:
-                    init = 0.0
-                else:
-                    flags |= INIT
-                if event is None:
-                    event = b""
-                    flags |= NO_EVENT
-                rid = result.request_id.encode()
-                body_size, event_size = len(body), len(event)
-                rows += 1
-                size += body_size + event_size + len(output)
-                numbers = (ended_ns // 1_000_000, result.duration_ms, init, result.max_memory_mb)
-                row: Sequence[object] | None = None
-                if body_size <= limit and event_size <= limit:
-                    try:
-                        row = (pack(*numbers, memory, flags, len(rid), len(output), body_size,
-                                    event_size), rid, output, body, event)  # fmt: skip
-                    except (struct.error, OverflowError, TypeError):  # out of range: clamped
-                        row = None
-                if row is None:
-                    row = self.slow_row((*numbers, memory, flags), rid, output, body, event)
-                pieces += row  # type: ignore[arg-type]
-            if (
-                first
-                or result.error is not None
-                or result.init_ms is not None
-                or instance is None
-                or mark in output
-            ):
-                notable.append(observed)
-            else:
-                group = (id(spec), result.trigger)
-                found = durations.get(group)
-                if found is None:
-                    found = durations[group] = (spec, result.trigger, [])
-                found[2].append(result.duration_ms)
+                    group = (id(spec), result.trigger)
+                    found = durations.get(group)
+                    if found is None:
+                        found = durations[group] = (spec, result.trigger, [])
+                    found[2].append(result.duration_ms)
+            except Exception:  # one invocation's, as the C one raises for it alone
+                logger.exception("observing invocation %r failed", observed[1].request_id)
+
         return notable, [self._tally(*found) for found in durations.values()], rows, size
 
     def _tally(self, spec: FunctionSpec, trigger: str, values: list[float]) -> Tally:

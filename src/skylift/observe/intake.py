@@ -83,7 +83,11 @@ class Intake:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        taken = self.collector.take()
+        try:
+            taken = self.collector.take()
+        except Exception:  # a bug: the batch is lost, the server and later ones are not
+            logger.exception("observing a batch of invocations failed")
+            return
         if taken is None:
             return
         notable, tallies, rows, size = taken

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
 import threading
 import time
 import weakref
@@ -111,9 +112,14 @@ class LogStore:
         )
         for observed in batch:
             collector(*observed)
-        taken = collector.take()
-        if taken is not None:
-            self.seal(taken[2], taken[3])
+        # Its own batch: one a collector is filling (`skylift up`'s) stays as it is.
+        held, self._batch = self._batch, {}
+        try:
+            taken = collector.take()
+            if taken is not None:
+                self.seal(taken[2], taken[3])
+        finally:
+            self._batch = held
 
     def open(self, spec: FunctionSpec, instance: object | None) -> tuple[Pieces, int]:
         """The pieces of the instance's stream in this batch (rows are appended to them:
@@ -144,6 +150,8 @@ class LogStore:
         if not deferred:  # joined here: see the module's docstring
             for where, pieces in files.items():
                 data = pieces[0] if len(pieces) == 1 else b"".join(pieces)  # type: ignore[arg-type]
+                if type(data) is bytearray:  # the C collector's, kept as it is (no copy):
+                    size += sys.getsizeof(data) - len(data)  # what it holds counts
                 files[where] = frame.framed(data)  # type: ignore[arg-type, assignment]
         self._added += rows
         self._added_bytes += size
