@@ -15,7 +15,7 @@ $(PY):
 
 # Installs the package (editable) with what the tests and linters need, and builds its
 # one C module in place (observing's collector; skipped, not failed, without a compiler).
-$(VENV)/.installed: pyproject.toml setup.py src/skylift/observe/_collect.c | $(PY)
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard src/skylift/observe/_collect*.[ch]) | $(PY)
 	rm -f src/skylift/observe/_collect.*.so  # a C file that no longer builds must not leave the old one
 	$(PIP) --upgrade pip
 	$(PIP) -e '.[test,lint]'

@@ -51,7 +51,10 @@ def test_a_tick_missed_by_a_dead_holder_fires_once_on_the_other_node(
     tmp_path: Path, redis_prefix: str
 ) -> None:
     state = f"{URL}?prefix={redis_prefix}"
-    speed, ttl = 60.0, 0.3  # a tick every second; the lease passes on within ~0.4 s
+    # A tick every second; the lease passes on within ~0.6 s. Renewed every ttl / 3, it
+    # stays with a through a stall of its loop of up to ~0.3 s (a busy 2-core machine);
+    # the hand-over (3 ttl) then spans the tick before the missed one, fired already.
+    speed, ttl = 60.0, 0.5
     schedule = Faster(parse_schedule("rate(1 minute)"), speed)
     entry = Entry("tick", ScheduleTrigger("rate(1 minute)"), schedule, "arn:rule/tick-schedule-1")
     fired: list[tuple[str, datetime]] = []

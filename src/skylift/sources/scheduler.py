@@ -175,11 +175,15 @@ class Scheduler:
 
     async def _catch_up(self, entry: Entry) -> None:
         # The node that held the schedule died: fire the tick it missed meanwhile, if it
-        # is recent (no older tick is replayed, as after a restart).
+        # is recent (no older tick is replayed, as after a restart): the latest one due
+        # within the hand-over (which may hold an earlier tick, fired already).
         await self._anchor(entry)
         now = self.clock.now()
-        missed = self.next_fire(entry, after=now - timedelta(seconds=self.handover))
-        if missed is not None and missed <= now:
+        missed = None
+        due = self.next_fire(entry, after=now - timedelta(seconds=self.handover))
+        while due is not None and due <= now:
+            missed, due = due, self.next_fire(entry, after=due)
+        if missed is not None:
             await self._claimed(entry, missed)
 
     async def _claimed(self, entry: Entry, when: datetime) -> None:
