@@ -68,7 +68,9 @@ _FLAGS = {"JSON": frame.JSON_FORMAT}  # a log format's flag (Text: none)
 
 
 class LogStore:
-    """An invoker observer that stores each invocation's log events in its stream."""
+    """Stores each invocation's log events in its stream: rows a collector packs (`open`,
+    `seal`), or a batch it is given (`add`; called with one invocation, an invoker
+    observer of its own), written by its thread."""
 
     def __init__(
         self, state_dir: Path, retention: Retention | None = None, interval: float = 0.25
