@@ -341,3 +341,32 @@ def test_kept_warm_instances_that_die_at_import_are_retried_slowly(live, tmp_pat
     # Not a restart loop (a tick is 0.25 s): after the first failures it waits 5 s.
     assert pool.size <= 2
     assert pool.cold_starts == 0 and pool.prewarmed <= 4
+
+
+def test_spawned_processes_no_loop_saw_end_are_reaped_when_the_interpreter_exits():
+    """A spawned instance is reaped when its event loop sees it end; one whose loop
+    stopped first (an in-process platform's, whose closed channel ends the instance on
+    the loop's next turn) is reaped at exit, and killed if it still runs: none outlives
+    the process, none is left to Popen's finaliser ("subprocess N is still running")."""
+    from skylift.engine import spawner
+
+    running = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    ended = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{ended.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the short process never ended"
+        time.sleep(0.01)
+    spawner._UNREAPED.update({running.pid: running, ended.pid: ended})
+    try:
+        spawner._reap_left()  # what atexit runs
+        assert ended.returncode == 0
+        assert running.returncode == -9  # killed with its group, and reaped
+        assert running.pid not in spawner._UNREAPED and ended.pid not in spawner._UNREAPED
+    finally:
+        for process in (running, ended):
+            spawner._UNREAPED.pop(process.pid, None)
+            if process.returncode is None:
+                process.kill()
+                process.wait()

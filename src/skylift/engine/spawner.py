@@ -15,6 +15,7 @@ timeout, and the first invocation's `init_ms` reports it.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import dataclasses
 import errno
 import os
@@ -41,6 +42,24 @@ from skylift.spec import FunctionSpec
 # event loop stopped before its exit was seen must never be collected unreaped (Popen
 # would warn, and hand the pid to subprocess's own reaper behind our back).
 _UNREAPED: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _reap_left() -> None:
+    """At the interpreter's exit, the spawned processes whose end no event loop saw (it
+    stopped first: a closed instance's channel closes on the loop's next turn): each still
+    running is killed with its group, as its server is gone, and each is reaped, so none
+    outlives the server and none is left to Popen's finaliser."""
+    for pid, process in list(_UNREAPED.items()):
+        if process.poll() is None:  # not reaped yet, so its group id is still its own
+            kill_group(pid)
+            try:
+                process.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                continue
+        del _UNREAPED[pid]
+
+
+atexit.register(_reap_left)
 
 
 def load_setup(
