@@ -50,13 +50,16 @@ def _reap_left() -> None:
     running is killed with its group, as its server is gone, and each is reaped, so none
     outlives the server and none is left to Popen's finaliser."""
     for pid, process in list(_UNREAPED.items()):
-        if process.poll() is None:  # not reaped yet, so its group id is still its own
-            kill_group(pid)
-            try:
-                process.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
-                continue
-        del _UNREAPED[pid]
+        if pid not in _UNREAPED:  # a loop still running (in a thread) saw it end meanwhile
+            continue
+        # Not reaped yet (a zombie keeps its pid), so its group id is still its own: what
+        # it started goes with it, as when a loop sees it end.
+        kill_group(pid)
+        try:
+            process.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            continue
+        _UNREAPED.pop(pid, None)
 
 
 atexit.register(_reap_left)
@@ -198,7 +201,7 @@ class Spawner:
         kill_group(process.pid)
         status = describe_exit(process.wait())  # at once: the process has ended
         status = sandbox.ended(self.setup.get("sandbox"), process.pid, status)
-        del _UNREAPED[process.pid]
+        _UNREAPED.pop(process.pid, None)  # (or `_reap_left`, at exit, took it first)
         exited = self._exits[process.pid]
         if not exited.done():
             exited.set_result(status)

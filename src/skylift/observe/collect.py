@@ -229,9 +229,10 @@ class PyCollector:
                     found = durations.get(group)
                     if found is None:
                         found = durations[group] = (spec, result.trigger, [])
-                    found[2].append(result.duration_ms)
+                    found[2].append(float(result.duration_ms))
             except Exception:  # one invocation's, as the C one raises for it alone
-                logger.exception("observing invocation %r failed", observed[1].request_id)
+                failed = getattr(observed[1], "request_id", None)
+                logger.exception("observing invocation %r failed", failed)
 
         return notable, [self._tally(*found) for found in durations.values()], rows, size
 

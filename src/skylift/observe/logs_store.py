@@ -148,12 +148,14 @@ class LogStore:
         ):
             self.dropped += rows
             return
+        # The C collector's buffers are kept as they are (no copy): what they hold counts.
+        size += sum(
+            sys.getsizeof(p) - len(p) for ps in files.values() for p in ps if type(p) is bytearray
+        )
         deferred = any(isinstance(p, frame.Large) for ps in files.values() for p in ps)
         if not deferred:  # joined here: see the module's docstring
             for where, pieces in files.items():
                 data = pieces[0] if len(pieces) == 1 else b"".join(pieces)  # type: ignore[arg-type]
-                if type(data) is bytearray:  # the C collector's, kept as it is (no copy):
-                    size += sys.getsizeof(data) - len(data)  # what it holds counts
                 files[where] = frame.framed(data)  # type: ignore[arg-type, assignment]
         self._added += rows
         self._added_bytes += size
