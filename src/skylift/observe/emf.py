@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from prometheus_client.metrics_core import Metric
 
+from skylift.observe.collect import EMF_MARK
+
 if TYPE_CHECKING:
     from skylift.observe.collect import Observed
 
 logger = logging.getLogger("skylift.observe")
 
-MARK = b'"_aws"'  # in the output of an invocation that printed an EMF document
+MARK = EMF_MARK  # in the output of an invocation that printed an EMF document
 MAX_SERIES = 10_000  # label sets kept in all; past it new ones are dropped (said once)
 MAX_SERIES_PER_FUNCTION = 1_000  # ... and per function, so one cannot starve the others
 MAX_VALUE_LENGTH = 1_024  # characters of a dimension's value, as CloudWatch takes them

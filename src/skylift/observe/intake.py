@@ -37,8 +37,6 @@ INTERVAL = 0.1  # seconds a result may wait: `skylift logs -f` shows a line with
 MAX_BATCH = 1024  # results; past it the batch is handed over at once
 MAX_BYTES = 32 * 1024 * 1024  # of events and results held, for the same reason
 
-__all__ = ["Batch", "Intake", "Observed", "Tallied"]
-
 
 class Intake:
     """Takes results (its `collector` is the invoker observer) and hands them over in

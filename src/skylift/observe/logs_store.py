@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING
 
 from skylift.engine.instance import InvocationResult
 from skylift.errors import is_disk_full
+from skylift.observe import collect
 from skylift.observe import logs_frame as frame
 from skylift.observe import logs_layout as layout
-from skylift.observe.collect import Pieces, PyCollector
+from skylift.observe.collect import Pieces
 from skylift.spec import FunctionSpec
 
 if TYPE_CHECKING:
@@ -101,16 +102,9 @@ class LogStore:
     def add(self, batch: Sequence[Observed]) -> None:
         """Pack a batch of finished invocations for the writer thread, in Python (what
         `skylift up`'s collector does as each ends: `observe/collect.py`); no I/O."""
-        collector = PyCollector(
-            self.open,
-            frame.uncommon_row,
-            _nothing,
-            _nothing,
-            (),
-            b"",
-            1 << 62,
-            1 << 62,
-            frame.LIMIT,
+        no_limit = 1 << 62
+        collector = collect.make(
+            self.open, _nothing, _nothing, (), max_batch=no_limit, max_bytes=no_limit, pure=True
         )
         for observed in batch:
             collector(*observed)
